@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one list of Debian packages metalearn needs to build, test and benchmark.
+# Idempotent: skips apt entirely when everything is already installed.
+set -euo pipefail
+PACKAGES=(
+  build-essential cmake pkg-config
+  libdnnl-dev            # oneDNN: SGEMM and convolution kernels (AVX-512 JIT)
+  zlib1g-dev             # gzip'd IDX files
+  dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
+)
+# Reference implementations for benchmarks only (bench/, not needed by the library).
+BENCH_PACKAGES=(python3-torch python3-numpy)
+
+want=("${PACKAGES[@]}")
+if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PACKAGES[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,107 @@
+/* grad.c: ml_grad, reverse-mode differentiation over the tape.
+ *
+ * The tape is in recording order, which is a topological order, so one
+ * backward walk suffices. Two passes:
+ *   1. forward over the tape: mark every tensor that depends on some xs[i];
+ *   2. backward from the tape's end: for each node whose output has a
+ *      gradient and depends on xs, run its rule and add the contributions
+ *      into its inputs' gradients.
+ * Gradients live in an array indexed by tensor id (arena memory). Nodes the
+ * backward rules record while create_graph is on are appended after the
+ * walk's starting point and so are never visited by the walk itself. */
+#include <string.h>
+
+#include "tensor/internal.h"
+
+ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs, int n, int create_graph,
+                       ml_tensor **out) {
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    if (ctx->status != ML_OK) return ctx->status;
+    if (!y || !dy) {
+        ml_ctx_fail(ctx, ML_ERR_ARG, "grad: NULL output or seed");
+        return ctx->status;
+    }
+    if (!ml_same_shape(y, dy)) {
+        ml_ctx_fail(ctx, ML_ERR_SHAPE, "grad: seed shape differs from output shape");
+        return ctx->status;
+    }
+    uint32_t nt = ctx->n_tensors;
+    ml_node *last = ctx->tape_tail;
+    unsigned char *dep = ml_ctx_alloc(ctx, nt ? nt : 1);
+    ml_tensor **grads = ml_ctx_alloc(ctx, (size_t)(nt ? nt : 1) * sizeof *grads);
+    if (!dep || !grads) return ctx->status;
+    memset(dep, 0, nt);
+    memset(grads, 0, (size_t)nt * sizeof *grads);
+    for (int i = 0; i < n; i++) {
+        if (!xs[i] || xs[i]->id >= nt) {
+            ml_ctx_fail(ctx, ML_ERR_ARG, "grad: input %d is NULL or from another context", i);
+            return ctx->status;
+        }
+        dep[xs[i]->id] = 1;
+    }
+
+    /* Pass 1: which tensors depend on the inputs. */
+    for (ml_node *nd = ctx->tape_head; nd; nd = nd->next) {
+        int d = 0;
+        for (int i = 0; i < nd->n_in; i++) d |= dep[nd->in[i]->id];
+        if (d) dep[nd->out->id] = 1;
+        if (nd == last) break;
+    }
+    if (y->id < nt) grads[y->id] = dy;
+
+    /* Pass 2: walk back. Recording follows create_graph while rules run. */
+    int was_recording = ml_ctx_set_recording(ctx, create_graph);
+    for (ml_node *nd = last; nd && ctx->status == ML_OK; nd = nd->prev) {
+        ml_tensor *g = grads[nd->out->id];
+        if (!g || !dep[nd->out->id]) continue;
+        int need[ML_NODE_MAX_IN] = {0, 0};
+        for (int i = 0; i < nd->n_in; i++) need[i] = dep[nd->in[i]->id];
+        ml_tensor *din[ML_NODE_MAX_IN];
+        ml__backward_node(ctx, nd, g, need, din);
+        for (int i = 0; i < nd->n_in; i++) {
+            if (!need[i] || !din[i]) continue;
+            uint32_t id = nd->in[i]->id;
+            grads[id] = grads[id] ? ml_add(ctx, grads[id], din[i]) : din[i];
+        }
+        /* Intermediate gradients of tensors nobody asked for are dead now;
+         * the arena reclaims them at reset. */
+    }
+    for (int i = 0; i < n && ctx->status == ML_OK; i++) {
+        ml_tensor *gx = grads[xs[i]->id];
+        if (!gx) {
+            gx = ml_tensor_zeros(ctx, xs[i]->ndim, xs[i]->shape);
+        } else if (!create_graph && gx->data == xs[i]->data) {
+            gx = ml_tensor_copy(ctx, gx); /* never alias the input's own memory */
+        }
+        out[i] = gx;
+    }
+    ml_ctx_set_recording(ctx, was_recording);
+    return ctx->status;
+}
+
+ml_status ml_grad(ml_ctx *ctx, ml_tensor *y, ml_tensor **xs, int n, int create_graph, ml_tensor **out) {
+    if (!y) {
+        for (int i = 0; i < n; i++) out[i] = NULL;
+        if (ctx->status == ML_OK) ml_ctx_fail(ctx, ML_ERR_ARG, "grad: NULL output");
+        return ctx->status;
+    }
+    if (y->numel != 1) {
+        char b[64];
+        ml_ctx_fail(ctx, ML_ERR_SHAPE, "grad: output %s is not a scalar (use ml_grad_seed)",
+                    ml_shape_str(y, b, sizeof b));
+        return ctx->status;
+    }
+    int was = ml_ctx_set_recording(ctx, 0); /* the seed is a constant */
+    ml_tensor *one = ml_tensor_full(ctx, y->ndim, y->shape, 1.0f);
+    ml_ctx_set_recording(ctx, was);
+    return ml_grad_seed(ctx, y, one, xs, n, create_graph, out);
+}
+
+/* For tests: marks seen[op] for every op on the tape; returns the node count. */
+int ml__tape_ops(ml_ctx *ctx, int *seen, int n);
+int ml__tape_ops(ml_ctx *ctx, int *seen, int n) {
+    int count = 0;
+    for (ml_node *nd = ctx->tape_head; nd; nd = nd->next, count++)
+        if ((int)nd->op < n) seen[nd->op] = 1;
+    return count;
+}

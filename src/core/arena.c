@@ -1,0 +1,126 @@
+/* arena.c: chained-block bump allocator with O(1) reset.
+ *
+ * Blocks form a singly linked list; `cur` is the block being bumped. Reset
+ * rewinds to the first block. If a pass spilled into more than one block,
+ * reset replaces the chain by one block big enough for the whole pass, so the
+ * next identical pass makes no heap call at all. */
+#include "metalearn/core.h"
+
+#include <stdint.h>
+
+#define ML_ARENA_ALIGN 64
+
+typedef struct block {
+    struct block *next;
+    size_t size; /* usable bytes in data[] */
+    size_t used;
+    void *raw; /* what ml_malloc returned, for ml_free */
+    unsigned char *data;
+} block;
+
+struct ml_arena {
+    block *first, *cur;
+    size_t total_used; /* bytes handed out since reset (incl. alignment) */
+    size_t peak;       /* largest total_used seen, for the merge on reset */
+};
+
+static block *block_new(size_t size) {
+    size_t header = (sizeof(block) + ML_ARENA_ALIGN - 1) & ~(size_t)(ML_ARENA_ALIGN - 1);
+    void *raw = ml_malloc(header + size + ML_ARENA_ALIGN);
+    if (!raw) return NULL;
+    uintptr_t p = ((uintptr_t)raw + ML_ARENA_ALIGN - 1) & ~(uintptr_t)(ML_ARENA_ALIGN - 1);
+    block *b = (block *)p;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    b->raw = raw;
+    b->data = (unsigned char *)p + header;
+    return b;
+}
+
+static void chain_free(block *b) {
+    while (b) {
+        block *n = b->next;
+        ml_free(b->raw);
+        b = n;
+    }
+}
+
+ml_arena *ml_arena_create(size_t first_block_bytes) {
+    ml_arena *a = ml_calloc(1, sizeof *a);
+    if (!a) return NULL;
+    if (first_block_bytes < 4096) first_block_bytes = 4096;
+    a->first = a->cur = block_new(first_block_bytes);
+    if (!a->first) {
+        ml_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void ml_arena_destroy(ml_arena *a) {
+    if (!a) return;
+    chain_free(a->first);
+    ml_free(a);
+}
+
+void *ml_arena_alloc(ml_arena *a, size_t bytes) {
+    size_t need = (bytes + ML_ARENA_ALIGN - 1) & ~(size_t)(ML_ARENA_ALIGN - 1);
+    if (need < bytes) return NULL; /* overflow */
+    block *b = a->cur;
+    while (b->used + need > b->size) {
+        if (!b->next) {
+            size_t size = b->size * 2;
+            if (size < need) size = need;
+            block *nb = block_new(size);
+            if (!nb) return NULL;
+            b->next = nb;
+        }
+        b = b->next;
+        b->used = 0;
+        a->cur = b;
+    }
+    void *p = b->data + b->used;
+    b->used += need;
+    a->total_used += need;
+    if (a->total_used > a->peak) a->peak = a->total_used;
+    return p;
+}
+
+void ml_arena_reset(ml_arena *a) {
+    if (a->first->next && a->peak > a->first->size) {
+        /* Merge: one block that holds the whole pass. If that allocation
+         * fails we keep the old chain, which still works. */
+        block *merged = block_new(a->peak + a->peak / 8);
+        if (merged) {
+            chain_free(a->first);
+            a->first = merged;
+        }
+    }
+    a->cur = a->first;
+    a->first->used = 0;
+    a->total_used = 0;
+}
+
+ml_arena_mark ml_arena_get_mark(const ml_arena *a) {
+    return (ml_arena_mark){a->cur, a->cur->used};
+}
+
+void ml_arena_rewind(ml_arena *a, ml_arena_mark m) {
+    /* total_used becomes approximate after a rewind across blocks; it only
+     * feeds the merge heuristic, where overestimating is harmless. */
+    block *b = m.block;
+    size_t dropped = 0;
+    if (b == a->cur) dropped = a->cur->used - m.used;
+    a->total_used -= dropped <= a->total_used ? dropped : a->total_used;
+    a->cur = b;
+    b->used = m.used;
+}
+
+size_t ml_arena_used(const ml_arena *a) { return a->total_used; }
+
+size_t ml_arena_capacity(const ml_arena *a) {
+    size_t c = 0;
+    for (block *b = a->first; b; b = b->next) c += b->size;
+    return c;
+}

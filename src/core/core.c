@@ -1,0 +1,140 @@
+/* core.c: status names, the replaceable allocator, RNG, clock. */
+#include "metalearn/core.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *ml_status_name(ml_status s) {
+    switch (s) {
+#define ML__STATUS_NAME(name, value, text) \
+    case name:                             \
+        return #name;
+        ML_STATUS_LIST(ML__STATUS_NAME)
+#undef ML__STATUS_NAME
+    }
+    return "ML_ERR_UNKNOWN";
+}
+
+const char *ml_status_text(ml_status s) {
+    switch (s) {
+#define ML__STATUS_TEXT(name, value, text) \
+    case name:                             \
+        return text;
+        ML_STATUS_LIST(ML__STATUS_TEXT)
+#undef ML__STATUS_TEXT
+    }
+    return "unknown error";
+}
+
+/* ---- allocator ----------------------------------------------------------- */
+
+static void *default_alloc(size_t bytes, void *user) {
+    (void)user;
+    return malloc(bytes);
+}
+static void default_free(void *ptr, void *user) {
+    (void)user;
+    free(ptr);
+}
+
+static ml_allocator g_alloc = {default_alloc, default_free, NULL};
+/* Counters are updated from worker threads too: use atomics. */
+static _Atomic uint64_t g_alloc_calls;
+static _Atomic uint64_t g_fail_at; /* absolute call number that fails, 0 = never */
+
+void ml_set_allocator(const ml_allocator *a) {
+    if (a)
+        g_alloc = *a;
+    else
+        g_alloc = (ml_allocator){default_alloc, default_free, NULL};
+}
+
+void *ml_malloc(size_t bytes) {
+    uint64_t n = ++g_alloc_calls;
+    if (g_fail_at && n == g_fail_at) return NULL;
+    return g_alloc.alloc(bytes ? bytes : 1, g_alloc.user);
+}
+
+void *ml_calloc(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size) return NULL;
+    void *p = ml_malloc(count * size);
+    if (p) memset(p, 0, count * size);
+    return p;
+}
+
+void ml_free(void *ptr) {
+    if (ptr) g_alloc.free(ptr, g_alloc.user);
+}
+
+uint64_t ml_alloc_calls(void) { return g_alloc_calls; }
+
+void ml_alloc_fail_after(uint64_t n) { g_fail_at = n ? g_alloc_calls + n : 0; }
+
+/* ---- RNG: xoshiro256** (Blackman & Vigna), seeded by splitmix64 --------- */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void ml_rng_seed(ml_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t ml_rng_u64(ml_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint32_t ml_rng_below(ml_rng *r, uint32_t n) {
+    /* Lemire's multiply-shift with rejection: unbiased. */
+    uint64_t m = (uint64_t)(uint32_t)(ml_rng_u64(r) >> 32) * n;
+    uint32_t low = (uint32_t)m;
+    if (low < n) {
+        uint32_t threshold = (uint32_t)(-n) % n;
+        while (low < threshold) {
+            m = (uint64_t)(uint32_t)(ml_rng_u64(r) >> 32) * n;
+            low = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+double ml_rng_uniform(ml_rng *r) { return (double)(ml_rng_u64(r) >> 11) * 0x1.0p-53; }
+
+double ml_rng_normal(ml_rng *r) {
+    /* Box-Muller; one of the pair is dropped so the stream stays stateless
+     * beyond s[] (resume only needs the four words). */
+    double u1 = ml_rng_uniform(r), u2 = ml_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void ml_rng_shuffle_i32(ml_rng *r, int32_t *v, int64_t n) {
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = ml_rng_below(r, (uint32_t)(i + 1));
+        int32_t t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+}
+
+double ml_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,56 @@
+/* conv.h: 2-D convolution kernels on raw float buffers (internal).
+ *
+ * Layout is PyTorch's: x [n, c, h, w], weight [o, c, kh, kw], y [n, o, oh, ow],
+ * all contiguous. Zero padding `pad` on every side, equal stride in both
+ * directions, no dilation, no groups, no bias (bias is a separate op).
+ * oh = (h + 2*pad - kh) / stride + 1 (floor), likewise ow.
+ *
+ * The three kernels are the forward and the two backward products of the
+ * same bilinear form B(x, dy, w) = sum y(x, w) * dy:
+ *   forward:         y  = conv(x, w)
+ *   backward_data:   dx = dB/dx (dy, w)       (overwrites dx)
+ *   backward_weight: dw = dB/dw (x, dy)       (overwrites dw)
+ * Each fast kernel has a naive `_ref` twin that tests compare against.
+ * Fast kernels take a caller-provided scratch buffer of at least
+ * ml__conv2d_scratch_floats(s) floats (per-task arena memory: no heap calls),
+ * and run on the calling thread's OpenMP thread budget. */
+#ifndef ML_TENSOR_CONV_H
+#define ML_TENSOR_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ml_conv_shape {
+    int n, c, h, w;  /* input */
+    int o, kh, kw;   /* output channels, kernel size */
+    int stride, pad;
+    int oh, ow;      /* derived by ml__conv_shape_init */
+} ml_conv_shape;
+
+/* Fills oh/ow; returns 0, or -1 if the output would be empty. */
+int ml__conv_shape_init(ml_conv_shape *s, int n, int c, int h, int w, int o, int kh, int kw,
+                        int stride, int pad);
+int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s);
+
+void ml__conv2d_forward(const ml_conv_shape *s, const float *x, const float *w, float *y,
+                        float *scratch);
+void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
+                              float *scratch);
+void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
+                                float *scratch);
+
+void ml__conv2d_forward_ref(const ml_conv_shape *s, const float *x, const float *w, float *y);
+void ml__conv2d_backward_data_ref(const ml_conv_shape *s, const float *dy, const float *w,
+                                  float *dx);
+void ml__conv2d_backward_weight_ref(const ml_conv_shape *s, const float *x, const float *dy,
+                                    float *dw);
+
+/* Row-major C[m,n] = alpha * op(A) op(B) + beta * C, op = transpose when ta/tb.
+ * lda/ldb/ldc are the row strides of A, B, C as stored. Fast path: oneDNN
+ * dnnl_sgemm; the _ref twin is a plain triple loop (double accumulation). */
+void ml__sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void ml__sgemm_ref(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+#endif

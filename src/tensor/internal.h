@@ -1,0 +1,91 @@
+/* internal.h: the op table, tape nodes and the context's insides.
+ * Shared by src/tensor and src/autograd only. */
+#ifndef ML_TENSOR_INTERNAL_H
+#define ML_TENSOR_INTERNAL_H
+
+#include "metalearn/tensor.h"
+
+/* The op table. Each op has a forward (src/tensor/ops*.c) and a backward rule
+ * written with ops of this table (src/autograd/backward.c), which keeps the
+ * set closed under differentiation. Pairs that close it:
+ *   RESHAPE/RESHAPE, NARROW/PAD0, CONCAT0/NARROW, SUM/BROADCAST,
+ *   GATHER/SCATTER (max-pool indices, picked labels), RELU->RELU_MASK,
+ *   CONV2D/CONV2D_BWD_DATA/CONV2D_BWD_WEIGHT, MATMUL with transpose flags. */
+#define ML_OP_LIST(X)   \
+    X(RESHAPE)          \
+    X(NARROW)           \
+    X(PAD0)             \
+    X(CONCAT0)          \
+    X(ADD)              \
+    X(SUB)              \
+    X(MUL)              \
+    X(DIV)              \
+    X(SCALE)            \
+    X(ADD_SCALAR)       \
+    X(EXP)              \
+    X(LOG)              \
+    X(SQRT)             \
+    X(RSQRT)            \
+    X(SQUARE)           \
+    X(RELU)             \
+    X(RELU_MASK)        \
+    X(SUM)              \
+    X(BROADCAST)        \
+    X(MATMUL)           \
+    X(CONV2D)           \
+    X(CONV2D_BWD_DATA)  \
+    X(CONV2D_BWD_WEIGHT)\
+    X(GATHER)           \
+    X(SCATTER)          \
+    X(SOFTMAX)          \
+    X(LOG_SOFTMAX)
+
+typedef enum {
+#define ML__OP_ENUM(name) ML_OP_##name,
+    ML_OP_LIST(ML__OP_ENUM)
+#undef ML__OP_ENUM
+    ML_OP_COUNT
+} ml_op;
+
+#define ML_NODE_MAX_IN 2
+
+struct ml_node {
+    ml_op op;
+    int n_in;
+    ml_tensor *in[ML_NODE_MAX_IN];
+    ml_tensor *out;
+    int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
+    float fp;             /* float parameter: scale, added scalar */
+    const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
+    int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
+    int src_ndim;
+    ml_node *prev, *next; /* the tape, in recording order */
+};
+
+#define ML_ERR_LEN 512
+
+struct ml_ctx {
+    ml_arena *arena;
+    ml_node *tape_head, *tape_tail;
+    uint32_t n_tensors;
+    int recording;
+    ml_status status;
+    char error[ML_ERR_LEN];
+};
+
+/* A new node on the tape when recording, else NULL. Sets out->node. */
+ml_node *ml__record(ml_ctx *ctx, ml_op op, ml_tensor *out, ml_tensor *a, ml_tensor *b);
+
+/* Gather/scatter with explicit flat indices (idx has out numel / g numel entries). */
+ml_tensor *ml__gather(ml_ctx *ctx, ml_tensor *x, const int32_t *idx, int ndim,
+                      const int64_t *shape);
+ml_tensor *ml__scatter(ml_ctx *ctx, ml_tensor *g, const int32_t *idx, int ndim,
+                       const int64_t *shape);
+ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
+
+/* Backward rule of one node: given the gradient g of node->out, writes the
+ * contribution for each input i with need[i] set into din[i]. */
+void ml__backward_node(ml_ctx *ctx, ml_node *node, ml_tensor *g, const int need[ML_NODE_MAX_IN],
+                       ml_tensor *din[ML_NODE_MAX_IN]);
+
+#endif

@@ -1,0 +1,416 @@
+/* ops.c: elementwise ops with broadcasting, reductions, matmul, softmax and
+ * the index ops. Forward only: backward rules live in autograd/backward.c.
+ * Each op checks shapes at the boundary, computes, then records a node. */
+#include <math.h>
+#include <string.h>
+
+#include "tensor/conv.h"
+#include "tensor/internal.h"
+
+#define CHECK_IN1(x) \
+    if (!(x) || ctx->status != ML_OK) return NULL
+#define CHECK_IN2(a, b) \
+    if (!(a) || !(b) || ctx->status != ML_OK) return NULL
+
+/* ---- broadcasting -------------------------------------------------------------------
+ * Shapes are aligned to the right and padded to 4 dims; a dim of size 1
+ * broadcasts (stride 0). */
+
+typedef struct bcast {
+    int64_t out[4], sa[4], sb[4]; /* out shape; element strides of a and b */
+    int ndim;
+} bcast;
+
+static void pad4(const ml_tensor *t, int64_t s[4]) {
+    int off = 4 - t->ndim;
+    for (int i = 0; i < 4; i++) s[i] = i < off ? 1 : t->shape[i - off];
+}
+
+static void strides4(const int64_t s[4], const int64_t out[4], int64_t st[4]) {
+    int64_t acc = 1;
+    for (int i = 3; i >= 0; i--) {
+        st[i] = (s[i] == 1 && out[i] != 1) ? 0 : acc;
+        acc *= s[i];
+    }
+}
+
+static int bcast_init(ml_ctx *ctx, const char *op, const ml_tensor *a, const ml_tensor *b, bcast *bc) {
+    int64_t as[4], bs[4];
+    pad4(a, as);
+    pad4(b, bs);
+    for (int i = 0; i < 4; i++) {
+        if (as[i] != bs[i] && as[i] != 1 && bs[i] != 1) {
+            char s1[64], s2[64];
+            ml_ctx_fail(ctx, ML_ERR_SHAPE, "%s: shapes %s and %s do not broadcast", op,
+                        ml_shape_str(a, s1, sizeof s1), ml_shape_str(b, s2, sizeof s2));
+            return -1;
+        }
+        bc->out[i] = as[i] == 1 ? bs[i] : as[i];
+    }
+    strides4(as, bc->out, bc->sa);
+    strides4(bs, bc->out, bc->sb);
+    bc->ndim = a->ndim > b->ndim ? a->ndim : b->ndim;
+    return 0;
+}
+
+#define BINARY_KERNEL(name, EXPR)                                                                 \
+    static void name(const bcast *bc, const float *a, const float *b, float *o, int64_t n, int same) { \
+        if (same) {                                                                               \
+            for (int64_t i = 0; i < n; i++) {                                                     \
+                float x = a[i], y = b[i];                                                         \
+                o[i] = EXPR;                                                                      \
+            }                                                                                     \
+            return;                                                                               \
+        }                                                                                         \
+        const int64_t *d = bc->out, *sa = bc->sa, *sb = bc->sb;                                   \
+        for (int64_t i0 = 0; i0 < d[0]; i0++)                                                     \
+            for (int64_t i1 = 0; i1 < d[1]; i1++)                                                 \
+                for (int64_t i2 = 0; i2 < d[2]; i2++) {                                           \
+                    const float *pa = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                   \
+                    const float *pb = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                   \
+                    if (sa[3] && sb[3]) {                                                         \
+                        for (int64_t i3 = 0; i3 < d[3]; i3++) {                                   \
+                            float x = pa[i3], y = pb[i3];                                         \
+                            *o++ = EXPR;                                                          \
+                        }                                                                         \
+                    } else if (sa[3]) {                                                           \
+                        float y = pb[0];                                                          \
+                        for (int64_t i3 = 0; i3 < d[3]; i3++) {                                   \
+                            float x = pa[i3];                                                     \
+                            *o++ = EXPR;                                                          \
+                        }                                                                         \
+                    } else {                                                                      \
+                        float x = pa[0];                                                          \
+                        for (int64_t i3 = 0; i3 < d[3]; i3++) {                                   \
+                            float y = pb[i3 * sb[3]];                                             \
+                            *o++ = EXPR;                                                          \
+                        }                                                                         \
+                    }                                                                             \
+                }                                                                                 \
+    }
+
+BINARY_KERNEL(k_add, x + y)
+BINARY_KERNEL(k_sub, x - y)
+BINARY_KERNEL(k_mul, x *y)
+BINARY_KERNEL(k_div, x / y)
+
+typedef void (*binary_kernel)(const bcast *, const float *, const float *, float *, int64_t, int);
+
+static ml_tensor *binary(ml_ctx *ctx, ml_op op, const char *name, binary_kernel k, ml_tensor *a,
+                         ml_tensor *b) {
+    CHECK_IN2(a, b);
+    bcast bc;
+    if (bcast_init(ctx, name, a, b, &bc)) return NULL;
+    ml_tensor *t = ml_tensor_new(ctx, bc.ndim, bc.out + (4 - bc.ndim));
+    if (!t) return NULL;
+    int same = a->numel == t->numel && b->numel == t->numel;
+    k(&bc, a->data, b->data, t->data, t->numel, same);
+    ml__record(ctx, op, t, a, b);
+    return t;
+}
+
+ml_tensor *ml_add(ml_ctx *ctx, ml_tensor *a, ml_tensor *b) { return binary(ctx, ML_OP_ADD, "add", k_add, a, b); }
+ml_tensor *ml_sub(ml_ctx *ctx, ml_tensor *a, ml_tensor *b) { return binary(ctx, ML_OP_SUB, "sub", k_sub, a, b); }
+ml_tensor *ml_mul(ml_ctx *ctx, ml_tensor *a, ml_tensor *b) { return binary(ctx, ML_OP_MUL, "mul", k_mul, a, b); }
+ml_tensor *ml_div(ml_ctx *ctx, ml_tensor *a, ml_tensor *b) { return binary(ctx, ML_OP_DIV, "div", k_div, a, b); }
+
+ml_tensor *ml_bias_add(ml_ctx *ctx, ml_tensor *x, ml_tensor *b) {
+    CHECK_IN2(x, b);
+    if (x->ndim < 2 || b->ndim != 1 || b->shape[0] != x->shape[1]) {
+        char s1[64], s2[64];
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "bias_add: input %s, bias %s (want [C] with C = dim 1)",
+                           ml_shape_str(x, s1, sizeof s1), ml_shape_str(b, s2, sizeof s2));
+    }
+    int64_t s[4] = {1, b->shape[0], 1, 1};
+    ml_tensor *bv = ml_reshape(ctx, b, x->ndim, s);
+    return ml_add(ctx, x, bv);
+}
+
+/* ---- unary ---------------------------------------------------------------------------- */
+
+static ml_tensor *unary(ml_ctx *ctx, ml_op op, ml_tensor *x, float p) {
+    CHECK_IN1(x);
+    ml_tensor *t = ml_tensor_new(ctx, x->ndim, x->shape);
+    if (!t) return NULL;
+    const float *a = x->data;
+    float *o = t->data;
+    int64_t n = x->numel;
+    switch (op) {
+    case ML_OP_SCALE:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] * p;
+        break;
+    case ML_OP_ADD_SCALAR:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] + p;
+        break;
+    case ML_OP_EXP:
+        for (int64_t i = 0; i < n; i++) o[i] = expf(a[i]);
+        break;
+    case ML_OP_LOG:
+        for (int64_t i = 0; i < n; i++) o[i] = logf(a[i]);
+        break;
+    case ML_OP_SQRT:
+        for (int64_t i = 0; i < n; i++) o[i] = sqrtf(a[i]);
+        break;
+    case ML_OP_RSQRT:
+        for (int64_t i = 0; i < n; i++) o[i] = 1.0f / sqrtf(a[i]);
+        break;
+    case ML_OP_SQUARE:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i];
+        break;
+    case ML_OP_RELU:
+        for (int64_t i = 0; i < n; i++) o[i] = a[i] > 0.f ? a[i] : 0.f;
+        break;
+    default:
+        return ml_ctx_fail(ctx, ML_ERR_STATE, "unary: op %s is not unary", ml_op_name(op));
+    }
+    ml_node *nd = ml__record(ctx, op, t, x, NULL);
+    if (nd) nd->fp = p;
+    return t;
+}
+
+ml_tensor *ml_scale(ml_ctx *ctx, ml_tensor *x, float s) { return unary(ctx, ML_OP_SCALE, x, s); }
+ml_tensor *ml_add_scalar(ml_ctx *ctx, ml_tensor *x, float s) { return unary(ctx, ML_OP_ADD_SCALAR, x, s); }
+ml_tensor *ml_neg(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SCALE, x, -1.0f); }
+ml_tensor *ml_exp(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_EXP, x, 0); }
+ml_tensor *ml_log(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_LOG, x, 0); }
+ml_tensor *ml_sqrt(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SQRT, x, 0); }
+ml_tensor *ml_rsqrt(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RSQRT, x, 0); }
+ml_tensor *ml_square(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SQUARE, x, 0); }
+ml_tensor *ml_relu(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RELU, x, 0); }
+
+ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
+    CHECK_IN2(g, x);
+    if (!ml_same_shape(g, x)) {
+        char s1[64], s2[64];
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "relu_mask: %s vs %s", ml_shape_str(g, s1, sizeof s1),
+                           ml_shape_str(x, s2, sizeof s2));
+    }
+    ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < g->numel; i++) t->data[i] = x->data[i] > 0.f ? g->data[i] : 0.f;
+    ml__record(ctx, ML_OP_RELU_MASK, t, g, x);
+    return t;
+}
+
+/* ---- reductions --------------------------------------------------------------------------
+ * Sums accumulate in double: batch-norm statistics over 60k elements and
+ * finite-difference checks both need the extra precision. */
+
+ml_tensor *ml_sum(ml_ctx *ctx, ml_tensor *x, unsigned mask, int keepdim) {
+    CHECK_IN1(x);
+    if (mask >> x->ndim)
+        return ml_ctx_fail(ctx, ML_ERR_ARG, "sum: axes mask 0x%x names dims beyond %d", mask, x->ndim);
+    int64_t kshape[4], oshape[4];
+    int ko = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        int red = (mask >> i) & 1;
+        kshape[i] = red ? 1 : x->shape[i];
+        if (!red) oshape[ko++] = x->shape[i];
+    }
+    ml_tensor *t = keepdim ? ml_tensor_new(ctx, x->ndim, kshape) : ml_tensor_new(ctx, ko, oshape);
+    if (!t) return NULL;
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    double *acc = ml_ctx_alloc(ctx, (size_t)t->numel * sizeof(double));
+    if (!acc) return NULL;
+    memset(acc, 0, (size_t)t->numel * sizeof(double));
+    /* Walk x in order; the output index uses stride 0 on reduced axes. */
+    int64_t xs[4], ks[4], os[4];
+    int off = 4 - x->ndim;
+    for (int i = 0; i < 4; i++) {
+        xs[i] = i < off ? 1 : x->shape[i - off];
+        ks[i] = i < off ? 1 : kshape[i - off];
+    }
+    strides4(ks, xs, os);
+    const float *p = x->data;
+    for (int64_t i0 = 0; i0 < xs[0]; i0++)
+        for (int64_t i1 = 0; i1 < xs[1]; i1++)
+            for (int64_t i2 = 0; i2 < xs[2]; i2++) {
+                double *q = acc + i0 * os[0] + i1 * os[1] + i2 * os[2];
+                if (os[3] == 0) {
+                    double s = 0;
+                    for (int64_t i3 = 0; i3 < xs[3]; i3++) s += p[i3];
+                    *q += s;
+                } else {
+                    for (int64_t i3 = 0; i3 < xs[3]; i3++) q[i3] += p[i3];
+                }
+                p += xs[3];
+            }
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] = (float)acc[i];
+    ml_arena_rewind(ctx->arena, m);
+    ml_node *nd = ml__record(ctx, ML_OP_SUM, t, x, NULL);
+    if (nd) {
+        nd->ip[0] = mask;
+        nd->ip[1] = keepdim;
+    }
+    return t;
+}
+
+ml_tensor *ml_mean(ml_ctx *ctx, ml_tensor *x, unsigned mask, int keepdim) {
+    CHECK_IN1(x);
+    int64_t count = 1;
+    for (int i = 0; i < x->ndim; i++)
+        if ((mask >> i) & 1) count *= x->shape[i];
+    ml_tensor *s = ml_sum(ctx, x, mask, keepdim);
+    return ml_scale(ctx, s, count ? 1.0f / (float)count : 0.f);
+}
+
+ml_tensor *ml_sum_all(ml_ctx *ctx, ml_tensor *x) {
+    CHECK_IN1(x);
+    return ml_sum(ctx, x, (1u << x->ndim) - 1, 0);
+}
+
+ml_tensor *ml_mean_all(ml_ctx *ctx, ml_tensor *x) {
+    CHECK_IN1(x);
+    return ml_mean(ctx, x, (1u << x->ndim) - 1, 0);
+}
+
+ml_tensor *ml_broadcast_to(ml_ctx *ctx, ml_tensor *x, int ndim, const int64_t *shape) {
+    CHECK_IN1(x);
+    int64_t xs[4], out[4], st[4];
+    pad4(x, xs);
+    int off = 4 - ndim;
+    for (int i = 0; i < 4; i++) out[i] = i < off ? 1 : shape[i - off];
+    for (int i = 0; i < 4; i++)
+        if (xs[i] != out[i] && xs[i] != 1) {
+            char b[64];
+            return ml_ctx_fail(ctx, ML_ERR_SHAPE, "broadcast_to: %s does not broadcast to %d dims",
+                               ml_shape_str(x, b, sizeof b), ndim);
+        }
+    if (ndim < x->ndim) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "broadcast_to: fewer dims than input");
+    strides4(xs, out, st);
+    ml_tensor *t = ml_tensor_new(ctx, ndim, shape);
+    if (!t) return NULL;
+    float *o = t->data;
+    for (int64_t i0 = 0; i0 < out[0]; i0++)
+        for (int64_t i1 = 0; i1 < out[1]; i1++)
+            for (int64_t i2 = 0; i2 < out[2]; i2++) {
+                const float *p = x->data + i0 * st[0] + i1 * st[1] + i2 * st[2];
+                for (int64_t i3 = 0; i3 < out[3]; i3++) *o++ = p[i3 * st[3]];
+            }
+    ml__record(ctx, ML_OP_BROADCAST, t, x, NULL);
+    return t;
+}
+
+ml_tensor *ml_sum_to(ml_ctx *ctx, ml_tensor *x, int ndim, const int64_t *shape) {
+    CHECK_IN1(x);
+    if (ndim > x->ndim) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "sum_to: target has more dims than input");
+    int off = x->ndim - ndim;
+    unsigned mask = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        int64_t target = i < off ? 1 : shape[i - off];
+        if (i < off || (target == 1 && x->shape[i] != 1)) mask |= 1u << i;
+        else if (target != x->shape[i]) {
+            char b[64];
+            return ml_ctx_fail(ctx, ML_ERR_SHAPE, "sum_to: %s cannot sum to dim %d of size %lld",
+                               ml_shape_str(x, b, sizeof b), i, (long long)target);
+        }
+    }
+    if (!mask && ndim == x->ndim) return x;
+    ml_tensor *s = mask ? ml_sum(ctx, x, mask, 1) : x;
+    return ml_reshape(ctx, s, ndim, shape);
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+ml_tensor *ml_matmul(ml_ctx *ctx, ml_tensor *a, ml_tensor *b, int ta, int tb) {
+    CHECK_IN2(a, b);
+    if (a->ndim != 2 || b->ndim != 2) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "matmul: inputs must be 2-D");
+    int64_t m = ta ? a->shape[1] : a->shape[0], k = ta ? a->shape[0] : a->shape[1];
+    int64_t kb = tb ? b->shape[1] : b->shape[0], n = tb ? b->shape[0] : b->shape[1];
+    if (k != kb) {
+        char s1[64], s2[64];
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "matmul: %s%s x %s%s: inner sizes %lld and %lld differ",
+                           ml_shape_str(a, s1, sizeof s1), ta ? "^T" : "", ml_shape_str(b, s2, sizeof s2),
+                           tb ? "^T" : "", (long long)k, (long long)kb);
+    }
+    ml_tensor *t = ml_tensor_new(ctx, 2, ML_SHAPE(m, n));
+    if (!t) return NULL;
+    ml__sgemm(ta, tb, m, n, k, 1.0f, a->data, a->shape[1], b->data, b->shape[1], 0.0f, t->data, n);
+    ml_node *nd = ml__record(ctx, ML_OP_MATMUL, t, a, b);
+    if (nd) {
+        nd->ip[0] = ta != 0;
+        nd->ip[1] = tb != 0;
+    }
+    return t;
+}
+
+/* ---- softmax ------------------------------------------------------------------------------ */
+
+static ml_tensor *softmax_impl(ml_ctx *ctx, ml_tensor *x, int log_out) {
+    CHECK_IN1(x);
+    if (x->ndim < 1) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "softmax: scalar input");
+    ml_tensor *t = ml_tensor_new(ctx, x->ndim, x->shape);
+    if (!t) return NULL;
+    int64_t c = x->shape[x->ndim - 1], rows = c ? x->numel / c : 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = x->data + r * c;
+        float *o = t->data + r * c;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < c; j++) mx = p[j] > mx ? p[j] : mx;
+        double s = 0;
+        for (int64_t j = 0; j < c; j++) s += exp((double)p[j] - mx);
+        if (log_out) {
+            double lse = mx + log(s);
+            for (int64_t j = 0; j < c; j++) o[j] = (float)(p[j] - lse);
+        } else {
+            for (int64_t j = 0; j < c; j++) o[j] = (float)(exp((double)p[j] - mx) / s);
+        }
+    }
+    ml__record(ctx, log_out ? ML_OP_LOG_SOFTMAX : ML_OP_SOFTMAX, t, x, NULL);
+    return t;
+}
+
+ml_tensor *ml_softmax(ml_ctx *ctx, ml_tensor *x) { return softmax_impl(ctx, x, 0); }
+ml_tensor *ml_log_softmax(ml_ctx *ctx, ml_tensor *x) { return softmax_impl(ctx, x, 1); }
+
+/* ---- gather / scatter by flat indices ---------------------------------------------------- */
+
+ml_tensor *ml__gather(ml_ctx *ctx, ml_tensor *x, const int32_t *idx, int ndim, const int64_t *shape) {
+    CHECK_IN1(x);
+    ml_tensor *t = ml_tensor_new(ctx, ndim, shape);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] = x->data[idx[i]];
+    ml_node *nd = ml__record(ctx, ML_OP_GATHER, t, x, NULL);
+    if (nd) nd->index = idx;
+    return t;
+}
+
+ml_tensor *ml__scatter(ml_ctx *ctx, ml_tensor *g, const int32_t *idx, int ndim, const int64_t *shape) {
+    CHECK_IN1(g);
+    ml_tensor *t = ml_tensor_zeros(ctx, ndim, shape);
+    if (!t) return NULL;
+    for (int64_t i = 0; i < g->numel; i++) t->data[idx[i]] += g->data[i];
+    ml_node *nd = ml__record(ctx, ML_OP_SCATTER, t, g, NULL);
+    if (nd) nd->index = idx;
+    return t;
+}
+
+static int32_t *pick_index(ml_ctx *ctx, const ml_tensor *x, const int32_t *labels, int64_t n, int64_t c) {
+    int32_t *idx = ml_ctx_alloc(ctx, (size_t)(n ? n : 1) * sizeof(int32_t));
+    if (!idx) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= c) {
+            ml_ctx_fail(ctx, ML_ERR_ARG, "pick: label %d of row %lld outside [0, %lld)", labels[i],
+                        (long long)i, (long long)c);
+            return NULL;
+        }
+        idx[i] = (int32_t)(i * c + labels[i]);
+    }
+    return idx;
+}
+
+ml_tensor *ml_pick(ml_ctx *ctx, ml_tensor *x, const int32_t *labels) {
+    CHECK_IN1(x);
+    if (x->ndim != 2) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "pick: input must be [N, C]");
+    int32_t *idx = pick_index(ctx, x, labels, x->shape[0], x->shape[1]);
+    if (!idx) return NULL;
+    return ml__gather(ctx, x, idx, 1, ML_SHAPE(x->shape[0]));
+}
+
+ml_tensor *ml_pick_backward(ml_ctx *ctx, ml_tensor *g, const int32_t *labels, int64_t n_classes) {
+    CHECK_IN1(g);
+    if (g->ndim != 1) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "pick_backward: g must be [N]");
+    int32_t *idx = pick_index(ctx, g, labels, g->shape[0], n_classes);
+    if (!idx) return NULL;
+    return ml__scatter(ctx, g, idx, 2, ML_SHAPE(g->shape[0], n_classes));
+}

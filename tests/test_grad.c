@@ -1,0 +1,397 @@
+/* test_grad.c: first- and second-order finite-difference checks of every op.
+ *
+ * For each row of the table, a function f(inputs) -> tensor. The scalar
+ * L = sum(f(inputs) * R), with R a fixed random tensor, is checked:
+ *   first order:  dL/dx_i (ml_grad) vs. central differences of L, per element;
+ *   second order: the Hessian-vector product d/dx <dL/dx, v> (ml_grad with
+ *                 create_graph, then ml_grad again) vs. central differences of
+ *                 the gradient along v: (g(x + e v) - g(x - e v)) / 2e.
+ * L for the differences is summed in double outside the engine, so the only
+ * float32 rounding left is the ops' own. Inputs avoid kinks (ReLU, max-pool)
+ * by more than the step. */
+#include <math.h>
+#include <string.h>
+
+#include "metalearn/tensor.h"
+#include "ml_test.h"
+
+#define MAX_IN 3
+
+enum init { I_NORMAL, I_POSITIVE, I_AWAY0, I_DISTINCT };
+
+typedef ml_tensor *(*build_fn)(ml_ctx *ctx, ml_tensor **in);
+
+typedef struct op_case {
+    const char *name;
+    int n_in;
+    int ndim[MAX_IN];
+    int64_t shape[MAX_IN][4];
+    enum init init[MAX_IN];
+    build_fn f;
+    int second_order; /* 0 where the op is piecewise linear and its Hessian is 0 anyway (still run) */
+} op_case;
+
+static int32_t labels5[] = {1, 0, 3, 3, 2};
+
+/* ---- the functions under test -------------------------------------------------------- */
+static ml_tensor *f_add(ml_ctx *c, ml_tensor **x) { return ml_add(c, x[0], x[1]); }
+static ml_tensor *f_sub(ml_ctx *c, ml_tensor **x) { return ml_sub(c, x[0], x[1]); }
+static ml_tensor *f_mul(ml_ctx *c, ml_tensor **x) { return ml_mul(c, x[0], x[1]); }
+static ml_tensor *f_div(ml_ctx *c, ml_tensor **x) { return ml_div(c, x[0], x[1]); }
+static ml_tensor *f_bias(ml_ctx *c, ml_tensor **x) { return ml_bias_add(c, x[0], x[1]); }
+/* Unary ops are composed with a product so the second-order check sees them
+ * in a non-trivial Hessian (d2/dx2 of a linear map is zero). */
+static ml_tensor *f_scale(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_scale(c, x[0], -1.7f), x[0]); }
+static ml_tensor *f_neg(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_neg(c, x[0]), x[0]); }
+static ml_tensor *f_add_scalar(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_add_scalar(c, x[0], 0.3f), x[0]); }
+static ml_tensor *f_exp(ml_ctx *c, ml_tensor **x) { return ml_exp(c, x[0]); }
+static ml_tensor *f_log(ml_ctx *c, ml_tensor **x) { return ml_log(c, x[0]); }
+static ml_tensor *f_sqrt(ml_ctx *c, ml_tensor **x) { return ml_sqrt(c, x[0]); }
+static ml_tensor *f_rsqrt(ml_ctx *c, ml_tensor **x) { return ml_rsqrt(c, x[0]); }
+static ml_tensor *f_square(ml_ctx *c, ml_tensor **x) { return ml_square(c, x[0]); }
+static ml_tensor *f_relu(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_relu(c, x[0]), x[1]); }
+static ml_tensor *f_relu_mask(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_relu_mask(c, x[0], x[1])); }
+static ml_tensor *f_sum_keep(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_sum(c, x[0], 0x5, 1)); }
+static ml_tensor *f_sum_drop(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_sum(c, x[0], 0x2, 0)); }
+static ml_tensor *f_mean(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_mean(c, x[0], 0xd, 1)); }
+static ml_tensor *f_sum_all(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_sum_all(c, x[0])); }
+static ml_tensor *f_broadcast(ml_ctx *c, ml_tensor **x) {
+    return ml_square(c, ml_broadcast_to(c, x[0], 3, ML_SHAPE(2, 3, 4)));
+}
+static ml_tensor *f_sum_to(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_sum_to(c, x[0], 2, ML_SHAPE(3, 1))); }
+static ml_tensor *f_mm_nn(ml_ctx *c, ml_tensor **x) { return ml_matmul(c, x[0], x[1], 0, 0); }
+static ml_tensor *f_mm_tn(ml_ctx *c, ml_tensor **x) { return ml_matmul(c, x[0], x[1], 1, 0); }
+static ml_tensor *f_mm_nt(ml_ctx *c, ml_tensor **x) { return ml_matmul(c, x[0], x[1], 0, 1); }
+static ml_tensor *f_mm_tt(ml_ctx *c, ml_tensor **x) { return ml_matmul(c, x[0], x[1], 1, 1); }
+static ml_tensor *f_conv_s1(ml_ctx *c, ml_tensor **x) { return ml_conv2d(c, x[0], x[1], 1, 1); }
+static ml_tensor *f_conv_s2(ml_ctx *c, ml_tensor **x) { return ml_conv2d(c, x[0], x[1], 2, 1); }
+static ml_tensor *f_conv_1x1(ml_ctx *c, ml_tensor **x) { return ml_conv2d(c, x[0], x[1], 1, 0); }
+static ml_tensor *f_conv_sq(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_conv2d(c, x[0], x[1], 2, 0)); }
+static ml_tensor *f_conv_bd(ml_ctx *c, ml_tensor **x) { return ml_conv2d_backward_data(c, x[0], x[1], 5, 5, 2, 1); }
+static ml_tensor *f_conv_bw(ml_ctx *c, ml_tensor **x) { return ml_conv2d_backward_weight(c, x[0], x[1], 3, 3, 2, 1); }
+static ml_tensor *f_maxpool(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_maxpool2x2(c, x[0]), ml_maxpool2x2(c, x[0])); }
+static ml_tensor *f_gap(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_global_avgpool(c, x[0])); }
+static ml_tensor *f_bn4(ml_ctx *c, ml_tensor **x) {
+    return ml_batchnorm(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
+}
+static ml_tensor *f_bn2(ml_ctx *c, ml_tensor **x) {
+    return ml_batchnorm(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
+}
+static float rm3[3] = {0.1f, -0.2f, 0.3f}, rv3[3] = {0.5f, 1.5f, 2.0f};
+static ml_tensor *f_bn_eval(ml_ctx *c, ml_tensor **x) {
+    return ml_square(c, ml_batchnorm(c, x[0], x[1], x[2], rm3, rv3, 0, 0.1f, 1e-5f));
+}
+static ml_tensor *f_softmax(ml_ctx *c, ml_tensor **x) { return ml_softmax(c, x[0]); }
+static ml_tensor *f_log_softmax(ml_ctx *c, ml_tensor **x) { return ml_log_softmax(c, x[0]); }
+static ml_tensor *f_xent(ml_ctx *c, ml_tensor **x) { return ml_cross_entropy(c, x[0], labels5); }
+static ml_tensor *f_mse(ml_ctx *c, ml_tensor **x) { return ml_mse(c, x[0], x[1]); }
+static ml_tensor *f_reshape(ml_ctx *c, ml_tensor **x) {
+    return ml_square(c, ml_reshape(c, x[0], 2, ML_SHAPE(-1, 6)));
+}
+static ml_tensor *f_flatten(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_flatten(c, x[0])); }
+static ml_tensor *f_narrow(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_narrow(c, x[0], 1, 2)); }
+static ml_tensor *f_concat(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_concat0(c, x[0], x[1])); }
+static ml_tensor *f_pick(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_pick(c, x[0], labels5)); }
+static ml_tensor *f_pick_bw(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_pick_backward(c, x[0], labels5, 4)); }
+/* A small network end to end: conv, batch norm, relu, pool, linear, loss. */
+static ml_tensor *f_net(ml_ctx *c, ml_tensor **x) {
+    ml_tensor *h = ml_conv2d(c, x[0], x[1], 1, 1);
+    h = ml_batchnorm(c, h, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f);
+    h = ml_maxpool2x2(c, ml_relu(c, h));
+    h = ml_flatten(c, h);
+    h = ml_matmul(c, h, x[2], 0, 1);
+    return ml_cross_entropy(c, h, labels5);
+}
+
+#define S1(a) {a}
+static const op_case cases[] = {
+    {"add_broadcast", 2, {3, 2}, {{2, 3, 4}, {3, 1}}, {I_NORMAL, I_NORMAL}, f_add, 1},
+    {"sub_broadcast", 2, {2, 1}, {{2, 3}, {3}}, {I_NORMAL, I_NORMAL}, f_sub, 1},
+    {"mul_broadcast", 2, {3, 3}, {{2, 3, 4}, {1, 3, 1}}, {I_NORMAL, I_NORMAL}, f_mul, 1},
+    {"div", 2, {2, 2}, {{2, 3}, {2, 3}}, {I_NORMAL, I_POSITIVE}, f_div, 1},
+    {"div_broadcast", 2, {2, 1}, {{2, 3}, {3}}, {I_NORMAL, I_POSITIVE}, f_div, 1},
+    {"bias_add", 2, {4, 1}, {{2, 3, 2, 2}, {3}}, {I_NORMAL, I_NORMAL}, f_bias, 1},
+    {"scale", 1, {2}, {{3, 4}}, {I_NORMAL}, f_scale, 1},
+    {"neg", 1, {2}, {{3, 4}}, {I_NORMAL}, f_neg, 1},
+    {"add_scalar", 1, {2}, {{3, 4}}, {I_NORMAL}, f_add_scalar, 1},
+    {"exp", 1, {2}, {{3, 4}}, {I_NORMAL}, f_exp, 1},
+    {"log", 1, {2}, {{3, 4}}, {I_POSITIVE}, f_log, 1},
+    {"sqrt", 1, {2}, {{3, 4}}, {I_POSITIVE}, f_sqrt, 1},
+    {"rsqrt", 1, {2}, {{3, 4}}, {I_POSITIVE}, f_rsqrt, 1},
+    {"square", 1, {2}, {{3, 4}}, {I_NORMAL}, f_square, 1},
+    {"relu", 2, {2, 2}, {{3, 4}, {3, 4}}, {I_AWAY0, I_NORMAL}, f_relu, 1},
+    {"relu_mask", 2, {2, 2}, {{3, 4}, {3, 4}}, {I_NORMAL, I_AWAY0}, f_relu_mask, 1},
+    {"sum_keepdim", 1, {3}, {{2, 3, 4}}, {I_NORMAL}, f_sum_keep, 1},
+    {"sum_dropdim", 1, {3}, {{2, 3, 4}}, {I_NORMAL}, f_sum_drop, 1},
+    {"mean", 1, {4}, {{2, 3, 2, 2}}, {I_NORMAL}, f_mean, 1},
+    {"sum_all", 1, {2}, {{3, 4}}, {I_NORMAL}, f_sum_all, 1},
+    {"broadcast_to", 1, {2}, {{3, 1}}, {I_NORMAL}, f_broadcast, 1},
+    {"sum_to", 1, {3}, {{2, 3, 4}}, {I_NORMAL}, f_sum_to, 1},
+    {"matmul_nn", 2, {2, 2}, {{3, 4}, {4, 5}}, {I_NORMAL, I_NORMAL}, f_mm_nn, 1},
+    {"matmul_tn", 2, {2, 2}, {{4, 3}, {4, 5}}, {I_NORMAL, I_NORMAL}, f_mm_tn, 1},
+    {"matmul_nt", 2, {2, 2}, {{3, 4}, {5, 4}}, {I_NORMAL, I_NORMAL}, f_mm_nt, 1},
+    {"matmul_tt", 2, {2, 2}, {{4, 3}, {5, 4}}, {I_NORMAL, I_NORMAL}, f_mm_tt, 1},
+    {"conv2d_3x3_s1_p1", 2, {4, 4}, {{2, 3, 5, 5}, {4, 3, 3, 3}}, {I_NORMAL, I_NORMAL}, f_conv_s1, 1},
+    {"conv2d_3x3_s2_p1", 2, {4, 4}, {{2, 3, 6, 5}, {2, 3, 3, 3}}, {I_NORMAL, I_NORMAL}, f_conv_s2, 1},
+    {"conv2d_1x1", 2, {4, 4}, {{1, 5, 3, 3}, {3, 5, 1, 1}}, {I_NORMAL, I_NORMAL}, f_conv_1x1, 1},
+    {"conv2d_1x1_image", 2, {4, 4}, {{3, 2, 1, 1}, {4, 2, 1, 1}}, {I_NORMAL, I_NORMAL}, f_conv_1x1, 1},
+    {"conv2d_squared_s2_p0", 2, {4, 4}, {{2, 2, 5, 5}, {3, 2, 3, 3}}, {I_NORMAL, I_NORMAL}, f_conv_sq, 1},
+    {"conv2d_backward_data", 2, {4, 4}, {{2, 4, 3, 3}, {4, 3, 3, 3}}, {I_NORMAL, I_NORMAL}, f_conv_bd, 1},
+    {"conv2d_backward_weight", 2, {4, 4}, {{2, 3, 5, 5}, {2, 4, 3, 3}}, {I_NORMAL, I_NORMAL}, f_conv_bw, 1},
+    {"maxpool2x2_odd", 1, {4}, {{2, 2, 5, 5}}, {I_DISTINCT}, f_maxpool, 1},
+    {"global_avgpool", 1, {4}, {{2, 3, 3, 2}}, {I_NORMAL}, f_gap, 1},
+    {"batchnorm_4d", 3, {4, 1, 1}, {{3, 2, 2, 3}, {2}, {2}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn4, 1},
+    {"batchnorm_2d", 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn2, 1},
+    {"batchnorm_eval", 3, {4, 1, 1}, {{2, 3, 2, 2}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_eval, 1},
+    {"softmax", 1, {2}, {{3, 5}}, {I_NORMAL}, f_softmax, 1},
+    {"log_softmax", 1, {2}, {{3, 5}}, {I_NORMAL}, f_log_softmax, 1},
+    {"cross_entropy", 1, {2}, {{5, 4}}, {I_NORMAL}, f_xent, 1},
+    {"mse", 2, {2, 1}, {{4, 1}, {4}}, {I_NORMAL, I_NORMAL}, f_mse, 1},
+    {"reshape", 1, {3}, {{2, 3, 2}}, {I_NORMAL}, f_reshape, 1},
+    {"flatten", 1, {4}, {{2, 3, 2, 2}}, {I_NORMAL}, f_flatten, 1},
+    {"narrow", 1, {2}, {{4, 3}}, {I_NORMAL}, f_narrow, 1},
+    {"concat0", 2, {2, 2}, {{2, 3}, {1, 3}}, {I_NORMAL, I_NORMAL}, f_concat, 1},
+    {"pick", 1, {2}, {{5, 4}}, {I_NORMAL}, f_pick, 1},
+    {"pick_backward", 1, {1}, {{5}}, {I_NORMAL}, f_pick_bw, 1},
+    {"small_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 4, 4}, {3, 2, 3, 3}, {4, 12}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_net, 1},
+};
+
+/* ---- harness -------------------------------------------------------------------------------- */
+
+typedef struct fixture {
+    ml_ctx *ctx;
+    float *x[MAX_IN];  /* input values (owned here, wrapped as leaves each evaluation) */
+    int64_t numel[MAX_IN];
+    float *r;          /* the random projection R */
+    int64_t r_numel;
+} fixture;
+
+static ml_rng rng;
+
+static void fill(float *v, int64_t n, enum init kind) {
+    for (int64_t i = 0; i < n; i++) {
+        double z = ml_rng_normal(&rng);
+        switch (kind) {
+        case I_NORMAL: v[i] = (float)z; break;
+        case I_POSITIVE: v[i] = (float)(0.5 + ml_rng_uniform(&rng)); break;
+        case I_AWAY0: v[i] = (float)((z >= 0 ? 0.2 : -0.2) + 0.8 * z); break;
+        case I_DISTINCT: v[i] = (float)(0.05 * (double)i - 1.0); break;
+        }
+    }
+    if (kind == I_DISTINCT) /* distinct values, spaced 0.05 apart, in random order */
+        for (int64_t i = n - 1; i > 0; i--) {
+            int64_t j = ml_rng_below(&rng, (uint32_t)(i + 1));
+            float t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+        }
+}
+
+/* Evaluates f on the current values; returns L in double, or NAN on error. */
+static double eval_loss(const op_case *oc, fixture *fx) {
+    ml_ctx_reset(fx->ctx);
+    int was = ml_ctx_set_recording(fx->ctx, 0);
+    ml_tensor *in[MAX_IN];
+    for (int i = 0; i < oc->n_in; i++) in[i] = ml_tensor_wrap(fx->ctx, fx->x[i], oc->ndim[i], oc->shape[i]);
+    ml_tensor *y = oc->f(fx->ctx, in);
+    ml_ctx_set_recording(fx->ctx, was);
+    if (!y) return NAN;
+    double s = 0;
+    for (int64_t i = 0; i < y->numel; i++) s += (double)y->data[i] * fx->r[i];
+    return s;
+}
+
+/* The recorded loss L = sum(f * R) and its inputs, in fx->ctx. */
+static ml_tensor *build_loss(const op_case *oc, fixture *fx, ml_tensor **in) {
+    for (int i = 0; i < oc->n_in; i++) in[i] = ml_tensor_wrap(fx->ctx, fx->x[i], oc->ndim[i], oc->shape[i]);
+    ml_tensor *y = oc->f(fx->ctx, in);
+    if (!y) return NULL;
+    ml_tensor *r = ml_tensor_wrap(fx->ctx, fx->r, y->ndim, y->shape);
+    return ml_sum_all(fx->ctx, ml_mul(fx->ctx, y, r));
+}
+
+/* First-order analytic gradients into g[i] (caller buffers). */
+static int analytic_grad(const op_case *oc, fixture *fx, float **g) {
+    ml_ctx_reset(fx->ctx);
+    ml_tensor *in[MAX_IN], *out[MAX_IN];
+    ml_tensor *L = build_loss(oc, fx, in);
+    if (ml_grad(fx->ctx, L, in, oc->n_in, 0, out) != ML_OK) return -1;
+    for (int i = 0; i < oc->n_in; i++) memcpy(g[i], out[i]->data, (size_t)fx->numel[i] * sizeof(float));
+    return 0;
+}
+
+static void check_case(const op_case *oc) {
+    fixture fx = {0};
+    fx.ctx = ml_ctx_create(1 << 20);
+    float *g[MAX_IN], *gp[MAX_IN], *gm[MAX_IN], *v[MAX_IN];
+    for (int i = 0; i < oc->n_in; i++) {
+        fx.numel[i] = 1;
+        for (int d = 0; d < oc->ndim[i]; d++) fx.numel[i] *= oc->shape[i][d];
+        fx.x[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        g[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        gp[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        gm[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        v[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        fill(fx.x[i], fx.numel[i], oc->init[i]);
+        fill(v[i], fx.numel[i], I_NORMAL);
+    }
+    /* Output size, then R. */
+    ml_ctx_set_recording(fx.ctx, 0);
+    ml_tensor *in[MAX_IN];
+    for (int i = 0; i < oc->n_in; i++) in[i] = ml_tensor_wrap(fx.ctx, fx.x[i], oc->ndim[i], oc->shape[i]);
+    ml_tensor *y = oc->f(fx.ctx, in);
+    ml_ctx_set_recording(fx.ctx, 1);
+    if (!y) {
+        ML_FAIL_AT("%s: forward failed: %s", oc->name, ml_ctx_error(fx.ctx));
+        goto done;
+    }
+    fx.r_numel = y->numel;
+    fx.r = malloc((size_t)y->numel * sizeof(float));
+    fill(fx.r, y->numel, I_NORMAL);
+
+    /* ---- first order, element by element ---- */
+    if (analytic_grad(oc, &fx, g)) {
+        ML_FAIL_AT("%s: ml_grad failed: %s", oc->name, ml_ctx_error(fx.ctx));
+        goto done;
+    }
+    const float eps = 1e-2f; /* central differences: O(eps^2) truncation, float noise ~1e-6/eps */
+    double worst = 0;
+    for (int i = 0; i < oc->n_in; i++)
+        for (int64_t j = 0; j < fx.numel[i]; j++) {
+            float keep = fx.x[i][j];
+            fx.x[i][j] = keep + eps;
+            double lp = eval_loss(oc, &fx);
+            fx.x[i][j] = keep - eps;
+            double lm = eval_loss(oc, &fx);
+            fx.x[i][j] = keep;
+            /* Divide by the step as actually represented in float. */
+            double h = (double)(keep + eps) - (double)(keep - eps);
+            double fd = (lp - lm) / h;
+            double err = fabs(fd - g[i][j]) / (1e-2 + fabs(fd));
+            if (err > worst) worst = err;
+            if (!(err < 1e-2)) {
+                ML_FAIL_AT("%s: dL/dx%d[%lld] analytic %.6g vs finite difference %.6g", oc->name, i,
+                           (long long)j, g[i][j], fd);
+                goto done;
+            }
+        }
+
+    /* ---- second order: Hessian-vector product ---- */
+    ml_ctx_reset(fx.ctx);
+    ml_tensor *gin[MAX_IN], *gout[MAX_IN], *hv[MAX_IN];
+    ml_tensor *L = build_loss(oc, &fx, gin);
+    if (ml_grad(fx.ctx, L, gin, oc->n_in, 1, gout) != ML_OK) {
+        ML_FAIL_AT("%s: create_graph grad failed: %s", oc->name, ml_ctx_error(fx.ctx));
+        goto done;
+    }
+    ml_tensor *dot = NULL;
+    for (int i = 0; i < oc->n_in; i++) {
+        ml_tensor *vt = ml_tensor_wrap(fx.ctx, v[i], oc->ndim[i], oc->shape[i]);
+        ml_tensor *d = ml_sum_all(fx.ctx, ml_mul(fx.ctx, gout[i], vt));
+        dot = dot ? ml_add(fx.ctx, dot, d) : d;
+    }
+    if (ml_grad(fx.ctx, dot, gin, oc->n_in, 0, hv) != ML_OK) {
+        ML_FAIL_AT("%s: double backward failed: %s", oc->name, ml_ctx_error(fx.ctx));
+        goto done;
+    }
+    float *hvv[MAX_IN];
+    for (int i = 0; i < oc->n_in; i++) {
+        hvv[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        memcpy(hvv[i], hv[i]->data, (size_t)fx.numel[i] * sizeof(float));
+    }
+    const float e2 = 1e-2f;
+    float *keep[MAX_IN];
+    for (int i = 0; i < oc->n_in; i++) {
+        keep[i] = malloc((size_t)fx.numel[i] * sizeof(float));
+        memcpy(keep[i], fx.x[i], (size_t)fx.numel[i] * sizeof(float));
+        for (int64_t j = 0; j < fx.numel[i]; j++) fx.x[i][j] = keep[i][j] + e2 * v[i][j];
+    }
+    int ok = analytic_grad(oc, &fx, gp) == 0;
+    for (int i = 0; i < oc->n_in; i++)
+        for (int64_t j = 0; j < fx.numel[i]; j++) fx.x[i][j] = keep[i][j] - e2 * v[i][j];
+    ok = ok && analytic_grad(oc, &fx, gm) == 0;
+    double scale = 0;
+    for (int i = 0; i < oc->n_in; i++)
+        for (int64_t j = 0; j < fx.numel[i]; j++) {
+            double fd = ((double)gp[i][j] - gm[i][j]) / (2.0 * e2);
+            if (fabs(fd) > scale) scale = fabs(fd);
+        }
+    for (int i = 0; ok && i < oc->n_in; i++)
+        for (int64_t j = 0; j < fx.numel[i]; j++) {
+            double fd = ((double)gp[i][j] - gm[i][j]) / (2.0 * e2);
+            double err = fabs(fd - hvv[i][j]) / (1e-2 + 1e-2 * scale + fabs(fd));
+            if (!(err < 2e-2)) {
+                ML_FAIL_AT("%s: (Hv)_%d[%lld] double backward %.6g vs finite difference %.6g", oc->name, i,
+                           (long long)j, hvv[i][j], fd);
+                ok = 0;
+                break;
+            }
+        }
+    if (!ok && !ml_test_cur_failed) ML_FAIL_AT("%s: gradient at shifted point failed", oc->name);
+    for (int i = 0; i < oc->n_in; i++) {
+        free(hvv[i]);
+        free(keep[i]);
+    }
+done:
+    for (int i = 0; i < oc->n_in; i++) {
+        free(fx.x[i]);
+        free(g[i]);
+        free(gp[i]);
+        free(gm[i]);
+        free(v[i]);
+    }
+    free(fx.r);
+    ml_ctx_destroy(fx.ctx);
+}
+
+static void test_every_op_first_and_second_order(void) {
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int before = ml_test_cur_failed;
+        ml_test_cur_failed = 0;
+        check_case(&cases[k]);
+        printf("  %-26s %s\n", cases[k].name, ml_test_cur_failed ? "FAIL" : "ok");
+        ml_test_cur_failed |= before;
+    }
+}
+
+/* Every op of the table appears in some row above (through the functions). */
+static void test_table_covers_every_op(void) {
+    /* Record the whole table once and collect the op of every node. */
+    ml_ctx *ctx = ml_ctx_create(1 << 20);
+    int seen[64] = {0};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const op_case *oc = &cases[k];
+        ml_ctx_reset(ctx);
+        float *buf[MAX_IN];
+        ml_tensor *in[MAX_IN], *out[MAX_IN], *out2[MAX_IN];
+        for (int i = 0; i < oc->n_in; i++) {
+            int64_t n = 1;
+            for (int d = 0; d < oc->ndim[i]; d++) n *= oc->shape[i][d];
+            buf[i] = malloc((size_t)n * sizeof(float));
+            fill(buf[i], n, oc->init[i]);
+            in[i] = ml_tensor_wrap(ctx, buf[i], oc->ndim[i], oc->shape[i]);
+        }
+        ml_tensor *y = ml_sum_all(ctx, oc->f(ctx, in));
+        ml_grad(ctx, y, in, oc->n_in, 1, out);
+        ml_tensor *s = NULL;
+        for (int i = 0; i < oc->n_in; i++) {
+            ml_tensor *d = ml_sum_all(ctx, ml_square(ctx, out[i]));
+            s = s ? ml_add(ctx, s, d) : d;
+        }
+        ml_grad(ctx, s, in, oc->n_in, 1, out2);
+        CHECK(ml_ctx_status(ctx) == ML_OK);
+        extern int ml__tape_ops(ml_ctx * ctx, int *seen, int n);
+        ml__tape_ops(ctx, seen, 64);
+        for (int i = 0; i < oc->n_in; i++) free(buf[i]);
+    }
+    for (int op = 0; op < ml_op_count(); op++)
+        if (!seen[op]) ML_FAIL_AT("op %s never recorded by the grad table", ml_op_name(op));
+    ml_ctx_destroy(ctx);
+}
+
+int main(void) {
+    ml_rng_seed(&rng, 1234);
+    ML_RUN(test_every_op_first_and_second_order);
+    ML_RUN(test_table_covers_every_op);
+    return ml_test_summary();
+}
