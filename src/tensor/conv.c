@@ -1,0 +1,337 @@
+/* conv.c: fast 2-D convolution kernels (forward, backward-data, backward-weight).
+ *
+ * Route: im2col over a chunk of images + one oneDNN SGEMM per chunk (ml__sgemm),
+ * chosen by measurement against the alternatives listed in docs/kernels.md.
+ * This file is not a general convolution library: no dilation, no groups, no
+ * bias, square-or-not kernels with one stride and one zero padding for both
+ * directions (see conv.h). The naive twins live in conv_ref.c.
+ *
+ * Notation (all matrices row-major, "P" = pixels of one output image):
+ *   K = c*kh*kw, P = oh*ow, a chunk holds B consecutive images.
+ *   col[K, B*P]    im2col of a chunk: col[(ch*kh+ki)*kw+kj, b*P + oy*ow + ox]
+ *                  = x[b, ch, oy*stride - pad + ki, ox*stride - pad + kj] (0 outside)
+ *   W[o, K]        the weight tensor as stored, no copy
+ *   forward:          Y[o, B*P]   = W . col                -> scattered to NCHW
+ *   backward_weight:  dW[o, K]   += dY[o, B*P] . col^T     (summed over chunks)
+ *   backward_data:    stride 1 with pad <= k-1 is itself a forward convolution of
+ *                     dy with the flipped, transposed weight (pad k-1-pad), so it
+ *                     reuses the forward route; otherwise dcol = W^T . dY and
+ *                     col2im scatter-adds dcol into dx.
+ *   1x1, stride 1, pad 0: col is x itself, so each image is one GEMM with no copy.
+ *
+ * Why chunks and not the whole batch: the col buffer is K*B*P floats, 9x the
+ * input for 3x3 kernels; for batch 80 of 64x14x14 that is 36 MB, far outside the
+ * 1 MB L2, and the GEMM then streams it from memory. A chunk of ~1000 columns
+ * keeps col in L2 while the GEMM is still wide enough to run near peak (dnnl_sgemm
+ * on 64x196x576 reaches ~105 GFLOP/s, 64x980x576 ~114 on this machine).
+ *
+ * All scratch comes from the caller (ml__conv2d_scratch_floats); the kernels make
+ * no heap calls of their own (oneDNN's GEMM may use its own internal buffers). */
+#include "tensor/conv.h"
+
+#include <string.h>
+
+/* ---- shape ------------------------------------------------------------------ */
+
+int ml__conv_shape_init(ml_conv_shape *s, int n, int c, int h, int w, int o, int kh, int kw,
+                        int stride, int pad) {
+    s->n = n, s->c = c, s->h = h, s->w = w;
+    s->o = o, s->kh = kh, s->kw = kw;
+    s->stride = stride, s->pad = pad;
+    s->oh = s->ow = 0;
+    if (n < 1 || c < 1 || h < 1 || w < 1 || o < 1 || kh < 1 || kw < 1 || stride < 1 || pad < 0)
+        return -1;
+    /* Test the numerator before dividing: C division truncates towards zero,
+     * so (-1)/2 + 1 would wrongly give an output of size 1. */
+    if (h + 2 * pad < kh || w + 2 * pad < kw) return -1;
+    s->oh = (h + 2 * pad - kh) / stride + 1;
+    s->ow = (w + 2 * pad - kw) / stride + 1;
+    return 0;
+}
+
+/* ---- geometry of one im2col convolution --------------------------------------
+ * The forward pass and the flipped backward-data pass are both "convolve an
+ * [n, c, h, w] input with an [o, c*kh*kw] matrix"; they differ only in the
+ * padding (the flipped pass may pad rows and columns differently). */
+typedef struct geo {
+    int n, c, h, w;
+    int o, kh, kw, stride, padh, padw, oh, ow;
+} geo;
+
+/* Aim for about this many GEMM columns per chunk (B*P). Measured on 64->64 3x3
+ * layers (docs/kernels.md): wider chunks gain nothing once the col buffer
+ * leaves L2, narrower ones lose GEMM efficiency. */
+#ifndef ML_CONV_CHUNK_COLS
+#define ML_CONV_CHUNK_COLS 1024
+#endif
+/* Cap on the col buffer of one chunk (floats); 192 K floats = 768 KB < 1 MB L2. */
+#ifndef ML_CONV_CHUNK_MAX_FLOATS
+#define ML_CONV_CHUNK_MAX_FLOATS (192 * 1024)
+#endif
+/* The flipped backward-data route makes the GEMM's M dimension equal to the
+ * input channel count; below this a skinny GEMM loses to GEMM + col2im. */
+#ifndef ML_CONV_FLIP_MIN_C
+#define ML_CONV_FLIP_MIN_C 8
+#endif
+
+static int chunk_images(int64_t k, int64_t p, int n) {
+    int64_t b = (ML_CONV_CHUNK_COLS + p - 1) / p;
+    int64_t cap = ML_CONV_CHUNK_MAX_FLOATS / (k * p > 0 ? k * p : 1);
+    if (b > cap) b = cap;
+    if (b < 1) b = 1;
+    if (b > n) b = n;
+    /* Balance the chunks: 80 images in chunks of at most 6 become 14 chunks of
+     * 5 or 6, not 13 of 6 and one of 2, whose narrow GEMM would run slowly. */
+    int64_t nchunks = (n + b - 1) / b;
+    return (int)((n + nchunks - 1) / nchunks);
+}
+
+static int is_pointwise(const ml_conv_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
+}
+
+static int use_flipped_bwd_data(const ml_conv_shape *s) {
+    return s->stride == 1 && s->pad <= s->kh - 1 && s->pad <= s->kw - 1 && s->c >= ML_CONV_FLIP_MIN_C;
+}
+
+static geo geo_forward(const ml_conv_shape *s) {
+    geo g = {s->n, s->c, s->h, s->w, s->o, s->kh, s->kw, s->stride, s->pad, s->pad, s->oh, s->ow};
+    return g;
+}
+
+/* backward_data as a forward convolution: input dy [n, o, oh, ow], weight
+ * wf[c, o, kh, kw] = w[o, c, kh-1-ki, kw-1-kj], padding k-1-pad, output
+ * [n, c, h, w] (stride 1 only: oh + 2(kh-1-pad) - kh + 1 = h). */
+static geo geo_flipped(const ml_conv_shape *s) {
+    geo g = {s->n, s->o, s->oh, s->ow, s->c, s->kh, s->kw, 1, s->kh - 1 - s->pad, s->kw - 1 - s->pad,
+             s->h, s->w};
+    return g;
+}
+
+/* ---- im2col / col2im ------------------------------------------------------------
+ * Range of output columns ox whose input column ox*stride - pad + kj lies in
+ * [0, w): ox in [lo, hi). */
+static inline void valid_range(int pad, int kj, int stride, int w, int ow, int *lo, int *hi) {
+    int a = pad - kj; /* need ox*stride >= a */
+    int l = a <= 0 ? 0 : (a + stride - 1) / stride;
+    int b = w - 1 + pad - kj; /* need ox*stride <= b */
+    int h = b < 0 ? 0 : b / stride + 1;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l, *hi = h;
+}
+
+/* col[K, nb*P] from images x[b0 .. b0+nb). ldc = nb*P. */
+static void im2col(const geo *g, const float *x, int nb, float *col) {
+    const int64_t P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w, ldc = nb * P;
+    const int K = g->c * g->kh * g->kw;
+    const int64_t work = (int64_t)K * ldc;
+#pragma omp parallel for schedule(static) if (work > (1 << 16))
+    for (int r = 0; r < K; r++) {
+        int ch = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
+        int lo, hi;
+        valid_range(g->padw, kj, g->stride, g->w, g->ow, &lo, &hi);
+        for (int b = 0; b < nb; b++) {
+            const float *xp = x + ((int64_t)b * g->c + ch) * HW;
+            float *d = col + (int64_t)r * ldc + b * P;
+            for (int oy = 0; oy < g->oh; oy++, d += g->ow) {
+                int iy = oy * g->stride - g->padh + ki;
+                if (iy < 0 || iy >= g->h) {
+                    memset(d, 0, sizeof(float) * (size_t)g->ow);
+                    continue;
+                }
+                const float *xr = xp + (int64_t)iy * g->w - g->padw + kj; /* xr[ox*stride] */
+                for (int ox = 0; ox < lo; ox++) d[ox] = 0.f;
+                if (g->stride == 1) {
+                    memcpy(d + lo, xr + lo, sizeof(float) * (size_t)(hi - lo));
+                } else {
+                    for (int ox = lo; ox < hi; ox++) d[ox] = xr[(int64_t)ox * g->stride];
+                }
+                for (int ox = hi; ox < g->ow; ox++) d[ox] = 0.f;
+            }
+        }
+    }
+}
+
+/* dx[b0 .. b0+nb) = col2im(dcol): the adjoint of im2col (overwrites dx). */
+static void col2im(const geo *g, const float *dcol, int nb, float *dx) {
+    const int64_t P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w, ldc = nb * P;
+    const int KK = g->kh * g->kw;
+    const int64_t work = (int64_t)g->c * KK * ldc;
+    /* One input channel per iteration: its writes touch only its own planes, so
+     * the channels can run in parallel with no atomics and a fixed summation
+     * order (the result does not depend on the thread count). */
+#pragma omp parallel for schedule(static) if (work > (1 << 16))
+    for (int ch = 0; ch < g->c; ch++) {
+        for (int b = 0; b < nb; b++)
+            memset(dx + ((int64_t)b * g->c + ch) * HW, 0, sizeof(float) * (size_t)HW);
+        for (int k = 0; k < KK; k++) {
+            int ki = k / g->kw, kj = k % g->kw, r = ch * KK + k;
+            int lo, hi;
+            valid_range(g->padw, kj, g->stride, g->w, g->ow, &lo, &hi);
+            for (int b = 0; b < nb; b++) {
+                float *xp = dx + ((int64_t)b * g->c + ch) * HW;
+                const float *s = dcol + (int64_t)r * ldc + b * P;
+                for (int oy = 0; oy < g->oh; oy++, s += g->ow) {
+                    int iy = oy * g->stride - g->padh + ki;
+                    if (iy < 0 || iy >= g->h) continue;
+                    float *xr = xp + (int64_t)iy * g->w - g->padw + kj;
+                    if (g->stride == 1) {
+                        for (int ox = lo; ox < hi; ox++) xr[ox] += s[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) xr[(int64_t)ox * g->stride] += s[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* [o, nb*P] chunk matrix <-> nb images of [o, P] in NCHW. */
+static void chunk_to_nchw(const float *m, int o, int64_t P, int nb, float *y) {
+    for (int b = 0; b < nb; b++)
+        for (int oc = 0; oc < o; oc++)
+            memcpy(y + ((int64_t)b * o + oc) * P, m + (int64_t)oc * nb * P + b * P, sizeof(float) * (size_t)P);
+}
+static void nchw_to_chunk(const float *y, int o, int64_t P, int nb, float *m) {
+    for (int b = 0; b < nb; b++)
+        for (int oc = 0; oc < o; oc++)
+            memcpy(m + (int64_t)oc * nb * P + b * P, y + ((int64_t)b * o + oc) * P, sizeof(float) * (size_t)P);
+}
+
+/* ---- scratch ---------------------------------------------------------------------- */
+
+/* Floats needed by the im2col forward of geometry g: col + the chunk's output. */
+static int64_t geo_forward_floats(const geo *g) {
+    const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+    const int nb = chunk_images(K, P, g->n);
+    return K * nb * P + (nb > 1 ? (int64_t)g->o * nb * P : 0);
+}
+
+int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
+    if (is_pointwise(s)) return 0;
+    const int64_t K = (int64_t)s->c * s->kh * s->kw, P = (int64_t)s->oh * s->ow;
+    const int nb = chunk_images(K, P, s->n);
+    const int64_t dyb = nb > 1 ? (int64_t)s->o * nb * P : 0;
+    geo gf = geo_forward(s);
+    int64_t fwd = geo_forward_floats(&gf);
+    int64_t bwd_w = K * nb * P + dyb;
+    int64_t bwd_d;
+    if (use_flipped_bwd_data(s)) {
+        geo gb = geo_flipped(s);
+        bwd_d = (int64_t)s->c * s->o * s->kh * s->kw + geo_forward_floats(&gb);
+    } else {
+        bwd_d = K * nb * P + dyb;
+    }
+    int64_t m = fwd > bwd_w ? fwd : bwd_w;
+    return m > bwd_d ? m : bwd_d;
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+/* y = conv(x, wm) for geometry g, wm as an [o, c*kh*kw] row-major matrix. */
+static void forward_im2col(const geo *g, const float *x, const float *wm, float *y, float *scratch) {
+    const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+    const int64_t HW = (int64_t)g->h * g->w;
+    const int nb = chunk_images(K, P, g->n);
+    float *col = scratch, *ybuf = scratch + K * nb * P;
+    for (int b0 = 0; b0 < g->n; b0 += nb) {
+        int cur = g->n - b0 < nb ? g->n - b0 : nb;
+        const int64_t N = cur * P;
+        im2col(g, x + (int64_t)b0 * g->c * HW, cur, col);
+        if (cur == 1) { /* the image's output [o, P] is already NCHW */
+            ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, y + (int64_t)b0 * g->o * P, P);
+        } else {
+            ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, ybuf, N);
+            chunk_to_nchw(ybuf, g->o, P, cur, y + (int64_t)b0 * g->o * P);
+        }
+    }
+}
+
+void ml__conv2d_forward(const ml_conv_shape *s, const float *x, const float *w, float *y,
+                        float *scratch) {
+    if (is_pointwise(s)) { /* y_b[o, P] = W[o, c] . x_b[c, P] */
+        const int64_t P = (int64_t)s->h * s->w;
+        for (int b = 0; b < s->n; b++)
+            ml__sgemm(0, 0, s->o, P, s->c, 1.f, w, s->c, x + (int64_t)b * s->c * P, P, 0.f,
+                      y + (int64_t)b * s->o * P, P);
+        return;
+    }
+    geo g = geo_forward(s);
+    forward_im2col(&g, x, w, y, scratch);
+}
+
+/* ---- backward data -------------------------------------------------------------------
+ * Differentiates y[b,o,p] = sum_{c,k} w[o,c,k] x[b,c,p@k] with respect to x. */
+
+void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
+                              float *scratch) {
+    const int64_t P = (int64_t)s->oh * s->ow, HW = (int64_t)s->h * s->w;
+    if (is_pointwise(s)) { /* dx_b[c, P] = W^T[c, o] . dy_b[o, P] */
+        for (int b = 0; b < s->n; b++)
+            ml__sgemm(1, 0, s->c, P, s->o, 1.f, w, s->c, dy + (int64_t)b * s->o * P, P, 0.f,
+                      dx + (int64_t)b * s->c * HW, HW);
+        return;
+    }
+    const int KK = s->kh * s->kw;
+    if (use_flipped_bwd_data(s)) {
+        /* wf[c, o, ki, kj] = w[o, c, kh-1-ki, kw-1-kj]: a c x (o*KK) matrix. */
+        float *wf = scratch;
+        for (int oc = 0; oc < s->o; oc++)
+            for (int ch = 0; ch < s->c; ch++) {
+                const float *src = w + ((int64_t)oc * s->c + ch) * KK;
+                float *dst = wf + ((int64_t)ch * s->o + oc) * KK;
+                for (int k = 0; k < KK; k++) dst[k] = src[KK - 1 - k];
+            }
+        geo g = geo_flipped(s);
+        forward_im2col(&g, dy, wf, dx, scratch + (int64_t)s->c * s->o * KK);
+        return;
+    }
+    /* General route (strided, large padding, few channels):
+     * dcol[K, B*P] = W^T[K, o] . dY[o, B*P], then dx = col2im(dcol). */
+    const int64_t K = (int64_t)s->c * KK;
+    const int nb = chunk_images(K, P, s->n);
+    float *dcol = scratch, *dyb = scratch + K * nb * P;
+    geo g = geo_forward(s);
+    for (int b0 = 0; b0 < s->n; b0 += nb) {
+        int cur = s->n - b0 < nb ? s->n - b0 : nb;
+        const int64_t N = cur * P;
+        const float *dyc = dy + (int64_t)b0 * s->o * P;
+        if (cur > 1) {
+            nchw_to_chunk(dyc, s->o, P, cur, dyb);
+            dyc = dyb;
+        }
+        ml__sgemm(1, 0, K, N, s->o, 1.f, w, K, dyc, N, 0.f, dcol, N);
+        col2im(&g, dcol, cur, dx + (int64_t)b0 * s->c * HW);
+    }
+}
+
+/* ---- backward weight -------------------------------------------------------------------
+ * dw[o, K] = sum_b dY_b[o, P] . col_b[K, P]^T, summed chunk by chunk into dw
+ * (the first chunk overwrites, the rest accumulate with beta = 1). */
+
+void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
+                                float *scratch) {
+    const int64_t P = (int64_t)s->oh * s->ow, HW = (int64_t)s->h * s->w;
+    if (is_pointwise(s)) { /* dw[o, c] = sum_b dy_b[o, P] . x_b[c, P]^T */
+        for (int b = 0; b < s->n; b++)
+            ml__sgemm(0, 1, s->o, s->c, P, 1.f, dy + (int64_t)b * s->o * P, P, x + (int64_t)b * s->c * HW,
+                      HW, b ? 1.f : 0.f, dw, s->c);
+        return;
+    }
+    const int64_t K = (int64_t)s->c * s->kh * s->kw;
+    const int nb = chunk_images(K, P, s->n);
+    float *col = scratch, *dyb = scratch + K * nb * P;
+    geo g = geo_forward(s);
+    for (int b0 = 0; b0 < s->n; b0 += nb) {
+        int cur = s->n - b0 < nb ? s->n - b0 : nb;
+        const int64_t N = cur * P;
+        const float *dyc = dy + (int64_t)b0 * s->o * P;
+        if (cur > 1) {
+            nchw_to_chunk(dyc, s->o, P, cur, dyb);
+            dyc = dyb;
+        }
+        im2col(&g, x + (int64_t)b0 * s->c * HW, cur, col);
+        ml__sgemm(0, 1, s->o, K, N, 1.f, dyc, N, col, N, b0 ? 1.f : 0.f, dw, K);
+    }
+}

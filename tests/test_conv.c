@@ -1,0 +1,210 @@
+/* test_conv.c: the fast conv2d kernels and ml__sgemm against their naive twins.
+ *
+ * Checks, on many shapes including degenerate ones (1x1 images, batch 1, odd
+ * channel counts, stride 2 on odd sizes, 1x1 and 5x5 kernels, pad 0..2):
+ *   - fast == ref for forward, backward-data and backward-weight (rel. ~1e-4);
+ *   - the adjoint identities <conv(x,w), dy> = <x, bwd_data(dy,w)> = <w, bwd_weight(x,dy)>
+ *     evaluated in double, which ties the three kernels to one bilinear form;
+ *   - the kernels overwrite their outputs (NaN-filled beforehand) and stay
+ *     inside the scratch size they report (a canary after the scratch);
+ *   - ml__sgemm == ml__sgemm_ref for the four transpose combinations. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metalearn/core.h"
+#include "ml_test.h"
+#include "tensor/conv.h"
+
+static ml_rng rng;
+
+static float *randn(int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = (float)ml_rng_normal(&rng);
+    return p;
+}
+static float *nans(int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+static double dot(const float *a, const float *b, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* Max |a-b| relative to max |b|: elementwise relative error is meaningless for
+ * outputs that cancel to near zero, while the scale of the whole tensor is what
+ * float accumulation error is proportional to. Returns 1 when within tol. */
+static int close_rel(const float *a, const float *b, int64_t n, double tol, const char *what,
+                     const ml_conv_shape *s) {
+    double maxb = 0, maxd = 0;
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs(b[i]) > maxb) maxb = fabs(b[i]);
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= maxd)) maxd = d, at = i; /* also catches NaN */
+    }
+    int ok = maxd <= tol * (maxb > 1e-30 ? maxb : 1.0);
+    if (!ok)
+        fprintf(stderr, "  %s n%d c%d %dx%d o%d k%dx%d s%d p%d: max diff %.3g at %lld (%.6g vs %.6g), scale %.3g\n",
+                what, s->n, s->c, s->h, s->w, s->o, s->kh, s->kw, s->stride, s->pad, maxd, (long long)at,
+                a[at], b[at], maxb);
+    return ok;
+}
+
+#define CANARY 64
+static int canary_ok(const float *p) {
+    for (int i = 0; i < CANARY; i++)
+        if (p[i] != 12345.f) return 0;
+    return 1;
+}
+
+/* One shape: fast vs ref for all three passes, adjoint identities, scratch bound. */
+static void check_shape(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
+    ml_conv_shape s;
+    if (ml__conv_shape_init(&s, n, c, h, w, o, kh, kw, stride, pad)) {
+        ML_FAIL_AT("shape n%d c%d %dx%d o%d k%dx%d s%d p%d rejected", n, c, h, w, o, kh, kw, stride, pad);
+        return;
+    }
+    const int64_t nx = (int64_t)n * c * h * w, nw = (int64_t)o * c * kh * kw,
+                  ny = (int64_t)n * o * s.oh * s.ow;
+    const int64_t nscr = ml__conv2d_scratch_floats(&s);
+    CHECK(nscr >= 0);
+    float *x = randn(nx), *wt = randn(nw), *dy = randn(ny);
+    float *y = nans(ny), *yr = nans(ny), *dx = nans(nx), *dxr = nans(nx), *dw = nans(nw), *dwr = nans(nw);
+    float *scr = malloc(sizeof(float) * (size_t)(nscr + CANARY));
+    for (int i = 0; i < CANARY; i++) scr[nscr + i] = 12345.f;
+
+    ml__conv2d_forward(&s, x, wt, y, scr);
+    ml__conv2d_backward_data(&s, dy, wt, dx, scr);
+    ml__conv2d_backward_weight(&s, x, dy, dw, scr);
+    CHECK(canary_ok(scr + nscr));
+    ml__conv2d_forward_ref(&s, x, wt, yr);
+    ml__conv2d_backward_data_ref(&s, dy, wt, dxr);
+    ml__conv2d_backward_weight_ref(&s, x, dy, dwr);
+
+    CHECK(close_rel(y, yr, ny, 1e-4, "forward", &s));
+    CHECK(close_rel(dx, dxr, nx, 1e-4, "backward_data", &s));
+    CHECK(close_rel(dw, dwr, nw, 1e-4, "backward_weight", &s));
+
+    /* Adjoint identities of B(x, dy, w) = <conv(x, w), dy>, in double. The
+     * tolerance is relative to sum |terms| since B itself may cancel to ~0. */
+    double b1 = dot(y, dy, ny), b2 = dot(x, dx, nx), b3 = dot(wt, dw, nw);
+    double scale = 0;
+    for (int64_t i = 0; i < ny; i++) scale += fabs((double)y[i] * dy[i]);
+    CHECK_NEAR(b2, b1, 1e-5 * scale + 1e-12, 0);
+    CHECK_NEAR(b3, b1, 1e-5 * scale + 1e-12, 0);
+    /* and for the naive twins (they are tested against the definition only here) */
+    double r1 = dot(yr, dy, ny), r2 = dot(x, dxr, nx), r3 = dot(wt, dwr, nw);
+    CHECK_NEAR(r2, r1, 1e-6 * scale + 1e-12, 0);
+    CHECK_NEAR(r3, r1, 1e-6 * scale + 1e-12, 0);
+
+    free(x), free(wt), free(dy), free(y), free(yr), free(dx), free(dxr), free(dw), free(dwr), free(scr);
+}
+
+static void test_shape_init(void) {
+    ml_conv_shape s;
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 2, 3, 28, 28, 64, 3, 3, 1, 1), 0);
+    CHECK_INT_EQ(s.oh, 28);
+    CHECK_INT_EQ(s.ow, 28);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 7, 7, 1, 3, 3, 2, 1), 0);
+    CHECK_INT_EQ(s.oh, 4);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 7, 6, 1, 3, 3, 2, 0), 0);
+    CHECK_INT_EQ(s.oh, 3);
+    CHECK_INT_EQ(s.ow, 2);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 1, 1, 1, 3, 3, 1, 1), 0);
+    CHECK_INT_EQ(s.oh, 1);
+    /* empty outputs: kernel larger than the padded image (also with stride 2,
+     * where truncating division would otherwise report one output row) */
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 1, 1, 1, 3, 3, 1, 0), -1);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 2, 2, 1, 3, 3, 2, 0), -1);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 5, 5, 1, 3, 3, 0, 0), -1);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 0, 1, 5, 5, 1, 3, 3, 1, 0), -1);
+    CHECK_INT_EQ(ml__conv_shape_init(&s, 1, 1, 5, 5, 1, 3, 3, 1, -1), -1);
+}
+
+static void test_conv_3x3(void) {
+    check_shape(2, 3, 7, 7, 5, 3, 3, 2, 1);   /* c=3, o=5, 7x7 stride 2 */
+    check_shape(1, 3, 7, 7, 5, 3, 3, 2, 0);
+    check_shape(1, 1, 1, 1, 4, 3, 3, 1, 1);   /* 1x1 image */
+    check_shape(3, 5, 1, 1, 2, 3, 3, 1, 1);
+    check_shape(1, 1, 28, 28, 64, 3, 3, 1, 1); /* first layer of the 4-block CNN, batch 1 */
+    check_shape(5, 64, 14, 14, 64, 3, 3, 1, 1); /* middle layer */
+    check_shape(7, 16, 5, 5, 10, 3, 3, 1, 1);  /* several images per chunk */
+    check_shape(91, 2, 4, 4, 3, 3, 3, 1, 1);   /* two uneven chunks */
+    check_shape(4, 9, 10, 10, 17, 3, 3, 2, 0);
+    check_shape(2, 6, 6, 6, 4, 3, 3, 1, 2);    /* pad > k-1: general backward-data route */
+    check_shape(3, 20, 6, 5, 7, 3, 3, 1, 0);   /* flipped backward-data with pad 2 */
+    check_shape(2, 4, 8, 9, 3, 3, 3, 2, 2);
+}
+
+static void test_conv_1x1(void) {
+    check_shape(1, 17, 6, 6, 19, 1, 1, 1, 0); /* pointwise: direct GEMM */
+    check_shape(3, 4, 1, 1, 2, 1, 1, 1, 0);
+    check_shape(2, 3, 7, 7, 5, 1, 1, 2, 0);   /* 1x1 stride 2 */
+    check_shape(2, 6, 8, 8, 7, 1, 1, 1, 1);   /* 1x1 pad 1 */
+    check_shape(1, 64, 14, 14, 64, 1, 1, 1, 0);
+}
+
+static void test_conv_other_kernels(void) {
+    check_shape(2, 5, 9, 8, 3, 5, 5, 1, 2);   /* 5x5 same */
+    check_shape(1, 8, 4, 4, 8, 5, 5, 1, 2);   /* kernel larger than the image */
+    check_shape(2, 3, 3, 3, 2, 5, 5, 1, 1);   /* one output pixel */
+    check_shape(3, 2, 6, 5, 3, 2, 2, 1, 0);   /* even kernel */
+    check_shape(2, 3, 6, 7, 4, 3, 1, 1, 1);   /* non-square kernels */
+    check_shape(2, 3, 6, 7, 4, 1, 3, 2, 0);
+    check_shape(2, 12, 11, 9, 6, 5, 5, 2, 2); /* 5x5 stride 2 */
+    check_shape(2, 1, 9, 9, 3, 7, 7, 1, 3);
+}
+
+/* ---- sgemm ---------------------------------------------------------------------- */
+
+static void check_gemm(int ta, int tb, int m, int n, int k, float alpha, float beta) {
+    /* leading dimensions larger than needed, to exercise the strides */
+    int64_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    int64_t lda = ac + 3, ldb = bc + 1, ldc = n + 2;
+    float *a = randn(ar * lda), *b = randn(br * ldb), *c0 = randn(m * ldc);
+    float *c = malloc(sizeof(float) * (size_t)(m * ldc)), *cr = malloc(sizeof(float) * (size_t)(m * ldc));
+    memcpy(c, c0, sizeof(float) * (size_t)(m * ldc));
+    memcpy(cr, c0, sizeof(float) * (size_t)(m * ldc));
+    ml__sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    ml__sgemm_ref(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, cr, ldc);
+    double maxd = 0, maxr = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double d = fabs((double)c[i * ldc + j] - cr[i * ldc + j]);
+            if (j >= n) d = c[i * ldc + j] == c0[i * ldc + j] ? 0 : INFINITY; /* padding untouched */
+            if (!(d <= maxd)) maxd = d;
+            if (fabs(cr[i * ldc + j]) > maxr) maxr = fabs(cr[i * ldc + j]);
+        }
+    if (!(maxd <= 1e-5 * (maxr > 1 ? maxr : 1) * (k > 1 ? sqrt(k) : 1)))
+        ML_FAIL_AT("sgemm ta%d tb%d m%d n%d k%d: max diff %.3g (scale %.3g)", ta, tb, m, n, k, maxd, maxr);
+    free(a), free(b), free(c0), free(c), free(cr);
+}
+
+static void test_sgemm(void) {
+    static const int sizes[] = {1, 3, 17, 33, 64};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < 5; j++)
+                    for (int l = 0; l < 5; l++) {
+                        int m = sizes[i], n = sizes[(j + 1) % 5], k = sizes[(l + 2) % 5];
+                        check_gemm(ta, tb, m, n, k, 1.f, 0.f);
+                        if ((i + j + l) % 3 == 0) check_gemm(ta, tb, m, n, k, -0.5f, 1.5f);
+                    }
+    check_gemm(0, 0, 5, 7, 0, 1.f, 0.5f); /* k = 0: C = beta * C */
+}
+
+int main(void) {
+    ml_rng_seed(&rng, 20240601);
+    ML_RUN(test_shape_init);
+    ML_RUN(test_conv_3x3);
+    ML_RUN(test_conv_1x1);
+    ML_RUN(test_conv_other_kernels);
+    ML_RUN(test_sgemm);
+    return ml_test_summary();
+}
