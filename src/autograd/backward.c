@@ -130,6 +130,22 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
         din[0] = ml_sub(ctx, g, ml_mul(ctx, ml_exp(ctx, y), ml_sum(ctx, g, last, 1)));
         break;
     }
+    case ML_OP_NORMALIZE: { /* y = (a - mean(a)) * inv, inv = rsqrt(var(a) + eps) */
+        /* da = inv * (g - mean(g) - y * mean(g * y)), means over every dim but 1. */
+        if (!ctx->recording) {
+            din[0] = ml__normalize_backward_fused(ctx, g, y, nd->aux);
+            break;
+        }
+        /* Under create_graph, inv must be a recorded function of a so that
+         * its own derivative reaches the second-order gradient. */
+        unsigned axes = a->ndim == 4 ? 0xdu : 0x1u;
+        ml_tensor *centered = ml_sub(ctx, a, ml_mean(ctx, a, axes, 1));
+        ml_tensor *inv = ml_rsqrt(ctx, ml_add_scalar(ctx, ml_mean(ctx, ml_square(ctx, centered), axes, 1), nd->fp));
+        ml_tensor *mg = ml_mean(ctx, g, axes, 1);
+        ml_tensor *mgy = ml_mean(ctx, ml_mul(ctx, g, y), axes, 1);
+        din[0] = ml_mul(ctx, inv, ml_sub(ctx, ml_sub(ctx, g, mg), ml_mul(ctx, y, mgy)));
+        break;
+    }
     case ML_OP_COUNT:
         break;
     }

@@ -171,7 +171,7 @@ int cmd_train(int argc, char **argv) {
     ml_confusion conf;
     if (ml_confusion_init(&conf, test.n_classes)) goto done;
     double t0 = ml_now();
-    if (ml_classifier_evaluate(&model, &test, 500, &conf, err, sizeof err)) {
+    if (ml_classifier_evaluate(&model, &test, 100, &conf, err, sizeof err)) {
         fprintf(stderr, "metalearn train: %s\n", err);
         ml_confusion_free(&conf);
         goto done;

@@ -10,7 +10,9 @@
  * set closed under differentiation. Pairs that close it:
  *   RESHAPE/RESHAPE, NARROW/PAD0, CONCAT0/NARROW, SUM/BROADCAST,
  *   GATHER/SCATTER (max-pool indices, picked labels), RELU->RELU_MASK,
- *   CONV2D/CONV2D_BWD_DATA/CONV2D_BWD_WEIGHT, MATMUL with transpose flags. */
+ *   CONV2D/CONV2D_BWD_DATA/CONV2D_BWD_WEIGHT, MATMUL with transpose flags,
+ *   NORMALIZE (batch norm without affine) whose backward is recorded as
+ *   composite ops when create_graph is on and runs fused otherwise. */
 #define ML_OP_LIST(X)   \
     X(RESHAPE)          \
     X(NARROW)           \
@@ -38,7 +40,8 @@
     X(GATHER)           \
     X(SCATTER)          \
     X(SOFTMAX)          \
-    X(LOG_SOFTMAX)
+    X(LOG_SOFTMAX)      \
+    X(NORMALIZE)
 
 typedef enum {
 #define ML__OP_ENUM(name) ML_OP_##name,
@@ -57,6 +60,7 @@ struct ml_node {
     int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
     float fp;             /* float parameter: scale, added scalar */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
+    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
     ml_node *prev, *next; /* the tape, in recording order */
@@ -81,6 +85,11 @@ ml_tensor *ml__gather(ml_ctx *ctx, ml_tensor *x, const int32_t *idx, int ndim,
                       const int64_t *shape);
 ml_tensor *ml__scatter(ml_ctx *ctx, ml_tensor *g, const int32_t *idx, int ndim,
                        const int64_t *shape);
+/* Batch normalisation without affine: (x - mean) / sqrt(var + eps) per
+ * channel (dim 1) over all other dims, biased variance. Writes the batch mean
+ * and variance per channel to mean_out / var_out when given. */
+ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, float *var_out);
+ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv);
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 
 /* Backward rule of one node: given the gradient g of node->out, writes the

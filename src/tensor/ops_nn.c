@@ -145,9 +145,68 @@ ml_tensor *ml_global_avgpool(ml_ctx *ctx, ml_tensor *x) {
 }
 
 /* ---- batch norm ------------------------------------------------------------------------
- * y = (x - mean) * rsqrt(var + eps) * gamma + beta, statistics over every dim
- * but the channel (dim 1). Composed of recorded ops, so its derivatives of
- * every order come from theirs. */
+ * y = normalize(x) * gamma + beta with statistics over every dim but the
+ * channel (dim 1). normalize is one fused op (two passes over x); its
+ * backward runs fused, or as recorded composite ops under create_graph so
+ * that second derivatives exist (see autograd/backward.c). */
+
+/* Channel c's elements of x [N, C, S] (S = H*W, or 1 for [N, C]). */
+#define BN_FOR_CHANNEL(x, n, c_, C, S, body)                  \
+    for (int64_t i_ = 0; i_ < (n); i_++) {                    \
+        const int64_t base_ = (i_ * (C) + (c_)) * (S);        \
+        for (int64_t s_ = 0; s_ < (S); s_++) {                \
+            const int64_t k = base_ + s_;                     \
+            body;                                             \
+        }                                                     \
+    }
+
+ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, float *var_out) {
+    if (!x || ctx->status != ML_OK) return NULL;
+    int64_t n = x->shape[0], c = x->shape[1], nc = n * c, sp = nc ? x->numel / nc : 0;
+    ml_tensor *t = ml_tensor_new(ctx, x->ndim, x->shape);
+    float *inv = ml_ctx_alloc(ctx, (size_t)c * sizeof(float));
+    if (!t || !inv) return NULL;
+    const float *xd = x->data;
+    float *yd = t->data;
+    double count = (double)(n * sp);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0, s2 = 0;
+        BN_FOR_CHANNEL(x, n, ch, c, sp, s += xd[k]);
+        double mean = s / count;
+        BN_FOR_CHANNEL(x, n, ch, c, sp, { double d = xd[k] - mean; s2 += d * d; });
+        double var = s2 / count;
+        float is = (float)(1.0 / sqrt(var + eps));
+        float m = (float)mean;
+        inv[ch] = is;
+        BN_FOR_CHANNEL(x, n, ch, c, sp, yd[k] = (xd[k] - m) * is);
+        if (mean_out) mean_out[ch] = m;
+        if (var_out) var_out[ch] = (float)var;
+    }
+    ml_node *nd = ml__record(ctx, ML_OP_NORMALIZE, t, x, NULL);
+    if (nd) {
+        nd->aux = inv;
+        nd->fp = eps;
+    }
+    return t;
+}
+
+/* Fused backward of normalize: dx = inv * (g - mean(g) - xhat * mean(g * xhat)). */
+ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv) {
+    if (!g || ctx->status != ML_OK) return NULL;
+    int64_t n = g->shape[0], c = g->shape[1], nc = n * c, sp = nc ? g->numel / nc : 0;
+    ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
+    if (!t) return NULL;
+    const float *gd = g->data, *hd = xhat->data;
+    float *od = t->data;
+    double count = (double)(n * sp);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sg = 0, sgh = 0;
+        BN_FOR_CHANNEL(g, n, ch, c, sp, { sg += gd[k]; sgh += (double)gd[k] * hd[k]; });
+        float mg = (float)(sg / count), mgh = (float)(sgh / count), is = inv[ch];
+        BN_FOR_CHANNEL(g, n, ch, c, sp, od[k] = is * (gd[k] - mg - hd[k] * mgh));
+    }
+    return t;
+}
 
 ml_tensor *ml_batchnorm(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, float *running_mean,
                         float *running_var, int training, float momentum, float eps) {
@@ -156,22 +215,18 @@ ml_tensor *ml_batchnorm(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *
     int64_t c = x->shape[1];
     if ((gamma && (gamma->ndim != 1 || gamma->shape[0] != c)) || (beta && (beta->ndim != 1 || beta->shape[0] != c)))
         return ml_ctx_fail(ctx, ML_ERR_SHAPE, "batchnorm: gamma/beta must be [%lld]", (long long)c);
-    unsigned axes = x->ndim == 4 ? (1u | 4u | 8u) : 1u;
     int64_t count = x->numel / (c ? c : 1);
     int64_t pshape[4] = {1, c, 1, 1};
     ml_tensor *y;
     if (training) {
         if (count < 2) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "batchnorm: training needs more than one value per channel");
-        ml_tensor *mean = ml_mean(ctx, x, axes, 1);
-        ml_tensor *xc = ml_sub(ctx, x, mean);
-        ml_tensor *var = ml_mean(ctx, ml_square(ctx, xc), axes, 1);
-        ml_tensor *inv = ml_rsqrt(ctx, ml_add_scalar(ctx, var, eps));
-        y = ml_mul(ctx, xc, inv);
-        if (running_mean && running_var && mean && var) {
+        float *stats = running_mean && running_var ? ml_ctx_alloc(ctx, 2 * (size_t)c * sizeof(float)) : NULL;
+        y = ml__normalize(ctx, x, eps, stats, stats ? stats + c : NULL);
+        if (stats && y) {
             float unbias = (float)count / (float)(count - 1);
             for (int64_t i = 0; i < c; i++) {
-                running_mean[i] = (1 - momentum) * running_mean[i] + momentum * mean->data[i];
-                running_var[i] = (1 - momentum) * running_var[i] + momentum * var->data[i] * unbias;
+                running_mean[i] = (1 - momentum) * running_mean[i] + momentum * stats[i];
+                running_var[i] = (1 - momentum) * running_var[i] + momentum * stats[c + i] * unbias;
             }
         }
     } else {
