@@ -125,15 +125,22 @@ ml_tensor *ml_maxpool2x2(ml_ctx *ctx, ml_tensor *x) {
     int32_t *q = idx;
     for (int64_t p = 0; p < nc; p++) {
         const float *img = x->data + p * h * w;
-        for (int64_t i = 0; i < oh; i++)
+        int32_t base = (int32_t)(p * h * w);
+        for (int64_t i = 0; i < oh; i++) {
+            const float *r0 = img + 2 * i * w, *r1 = r0 + w;
+            int32_t o0 = base + (int32_t)(2 * i * w), o1 = o0 + (int32_t)w;
             for (int64_t j = 0; j < ow; j++) {
-                /* First maximum wins, as in PyTorch; NaN propagates. */
-                int64_t best = (2 * i) * w + 2 * j;
-                int64_t cand[3] = {best + 1, best + w, best + w + 1};
-                for (int k = 0; k < 3; k++)
-                    if (img[cand[k]] > img[best] || isnan(img[cand[k]])) best = cand[k];
-                *q++ = (int32_t)(p * h * w + best);
+                /* First maximum wins, as in PyTorch; `!(v <= best)` also
+                 * takes a NaN and nothing replaces a NaN, so NaN propagates. */
+                int64_t c = 2 * j;
+                float best = r0[c];
+                int32_t at = o0 + (int32_t)c;
+                if (!(r0[c + 1] <= best) && best == best) best = r0[c + 1], at = o0 + (int32_t)c + 1;
+                if (!(r1[c] <= best) && best == best) best = r1[c], at = o1 + (int32_t)c;
+                if (!(r1[c + 1] <= best) && best == best) at = o1 + (int32_t)c + 1;
+                *q++ = at;
             }
+        }
     }
     return ml__gather(ctx, x, idx, 4, ML_SHAPE(x->shape[0], x->shape[1], oh, ow));
 }
