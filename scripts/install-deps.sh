@@ -5,7 +5,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libdnnl-dev            # oneDNN: SGEMM and convolution kernels (AVX-512 JIT)
-  zlib1g-dev             # gzip'd IDX files
+  zlib1g-dev             # gzip'd IDX files, PNG output
+  libcjson-dev           # safetensors headers, config files
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
 )
 # Reference implementations for benchmarks only (bench/, not needed by the library).

@@ -31,6 +31,10 @@
 
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 /* ---- shape ------------------------------------------------------------------ */
 
 int ml__conv_shape_init(ml_conv_shape *s, int n, int c, int h, int w, int o, int kh, int kw,
@@ -58,15 +62,17 @@ typedef struct geo {
     int o, kh, kw, stride, padh, padw, oh, ow;
 } geo;
 
-/* Aim for about this many GEMM columns per chunk (B*P). Measured on 64->64 3x3
- * layers (docs/kernels.md): wider chunks gain nothing once the col buffer
- * leaves L2, narrower ones lose GEMM efficiency. */
+/* Chunk size, chosen by measurement (docs/kernels.md): at most about
+ * ML_CONV_CHUNK_COLS GEMM columns (B*P, rounded down to whole images, at least
+ * one image) and at most ML_CONV_CHUNK_MAX_FLOATS floats of col (1.5 MB). For
+ * 64x14x14 this gives 3 images (588 columns, +5% over one image); for 7x7, 13
+ * images; for 28x28, one image, whose GEMM writes straight into y. Larger caps
+ * lost up to 25% in backward-weight (the GEMM's long k streams col from L3). */
 #ifndef ML_CONV_CHUNK_COLS
 #define ML_CONV_CHUNK_COLS 1024
 #endif
-/* Cap on the col buffer of one chunk (floats); 192 K floats = 768 KB < 1 MB L2. */
 #ifndef ML_CONV_CHUNK_MAX_FLOATS
-#define ML_CONV_CHUNK_MAX_FLOATS (192 * 1024)
+#define ML_CONV_CHUNK_MAX_FLOATS (384 * 1024)
 #endif
 /* The flipped backward-data route makes the GEMM's M dimension equal to the
  * input channel count; below this a skinny GEMM loses to GEMM + col2im. */
@@ -75,7 +81,7 @@ typedef struct geo {
 #endif
 
 static int chunk_images(int64_t k, int64_t p, int n) {
-    int64_t b = (ML_CONV_CHUNK_COLS + p - 1) / p;
+    int64_t b = ML_CONV_CHUNK_COLS / p;
     int64_t cap = ML_CONV_CHUNK_MAX_FLOATS / (k * p > 0 ? k * p : 1);
     if (b > cap) b = cap;
     if (b < 1) b = 1;
@@ -109,78 +115,116 @@ static geo geo_flipped(const ml_conv_shape *s) {
 }
 
 /* ---- im2col / col2im ------------------------------------------------------------
- * Range of output columns ox whose input column ox*stride - pad + kj lies in
- * [0, w): ox in [lo, hi). */
-static inline void valid_range(int pad, int kj, int stride, int w, int ow, int *lo, int *hi) {
-    int a = pad - kj; /* need ox*stride >= a */
-    int l = a <= 0 ? 0 : (a + stride - 1) / stride;
-    int b = w - 1 + pad - kj; /* need ox*stride <= b */
-    int h = b < 0 ? 0 : b / stride + 1;
-    if (h > ow) h = ow;
-    if (l > h) l = h;
-    *lo = l, *hi = h;
+ * Both work on a zero-padded copy of the chunk's images, xp[b, ch, Hp, Wp] with
+ * Hp = h + 2*padh, Wp = w + 2*padw, so that the inner loops have no bounds
+ * tests: every (oy, ki) reads a real row of xp and every run of ow outputs
+ * is one short contiguous (stride 1) or strided copy. With pad 0, xp is the
+ * input itself and nothing is copied. */
+
+/* d[0..n) = s[0..n). Rows here are 7 to 28 floats: one masked vector move per
+ * 16 floats costs a few cycles, where a memcpy call per row cost more than
+ * the copy itself and made im2col take a quarter of the forward time at
+ * 14x14 (see docs/kernels.md). Masked lanes are not accessed, so the loads
+ * never read past s[n-1]. */
+static inline void copy_run(float *d, const float *s, int n) {
+#if defined(__AVX512F__)
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+    }
+#else
+    for (int i = 0; i < n; i++) d[i] = s[i];
+#endif
 }
 
-/* col[K, nb*P] from images x[b0 .. b0+nb). ldc = nb*P. */
-static void im2col(const geo *g, const float *x, int nb, float *col) {
-    const int64_t P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w, ldc = nb * P;
-    const int K = g->c * g->kh * g->kw;
-    const int64_t work = (int64_t)K * ldc;
-#pragma omp parallel for schedule(static) if (work > (1 << 16))
+/* d[0..n) += s[0..n) */
+static inline void add_run(float *d, const float *s, int n) {
+#if defined(__AVX512F__)
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(d + i), _mm512_loadu_ps(s + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, s + i)));
+    }
+#else
+    for (int i = 0; i < n; i++) d[i] += s[i];
+#endif
+}
+
+static int geo_padded(const geo *g) { return g->padh > 0 || g->padw > 0; }
+static int64_t geo_padded_plane(const geo *g) {
+    return (int64_t)(g->h + 2 * g->padh) * (g->w + 2 * g->padw);
+}
+
+/* xp[nb*c planes of Hp x Wp] = x with a zero border. */
+static void pad_images(const geo *g, const float *x, int nb, float *xp) {
+    const int Wp = g->w + 2 * g->padw, planes = nb * g->c;
+    const int64_t HW = (int64_t)g->h * g->w, HWp = geo_padded_plane(g);
+#pragma omp parallel for schedule(static) if ((int64_t)planes * HWp > (1 << 16))
+    for (int pl = 0; pl < planes; pl++) {
+        const float *src = x + pl * HW;
+        float *dst = xp + pl * HWp;
+        memset(dst, 0, sizeof(float) * (size_t)g->padh * Wp);
+        dst += (int64_t)g->padh * Wp;
+        for (int iy = 0; iy < g->h; iy++, dst += Wp, src += g->w) {
+            for (int j = 0; j < g->padw; j++) dst[j] = 0.f, dst[g->padw + g->w + j] = 0.f;
+            copy_run(dst + g->padw, src, g->w);
+        }
+        memset(dst, 0, sizeof(float) * (size_t)g->padh * Wp);
+    }
+}
+
+/* dx[nb*c planes of h x w] = interior of the padded planes xp. */
+static void crop_images(const geo *g, const float *xp, int nb, float *dx) {
+    const int Wp = g->w + 2 * g->padw, planes = nb * g->c;
+    const int64_t HW = (int64_t)g->h * g->w, HWp = geo_padded_plane(g);
+    for (int pl = 0; pl < planes; pl++) {
+        const float *src = xp + pl * HWp + (int64_t)g->padh * Wp + g->padw;
+        float *dst = dx + pl * HW;
+        for (int iy = 0; iy < g->h; iy++, dst += g->w, src += Wp) copy_run(dst, src, g->w);
+    }
+}
+
+/* col[K, nb*P] from the padded images xp (ldc = nb*P). */
+static void im2col(const geo *g, const float *xp, int nb, float *col) {
+    const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
+    const int K = g->c * g->kh * g->kw, Wp = g->w + 2 * g->padw, st = g->stride;
+#pragma omp parallel for schedule(static) if ((int64_t)K * ldc > (1 << 16))
     for (int r = 0; r < K; r++) {
-        int ch = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
-        int lo, hi;
-        valid_range(g->padw, kj, g->stride, g->w, g->ow, &lo, &hi);
+        const int ch = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
+        float *d = col + (int64_t)r * ldc;
         for (int b = 0; b < nb; b++) {
-            const float *xp = x + ((int64_t)b * g->c + ch) * HW;
-            float *d = col + (int64_t)r * ldc + b * P;
-            for (int oy = 0; oy < g->oh; oy++, d += g->ow) {
-                int iy = oy * g->stride - g->padh + ki;
-                if (iy < 0 || iy >= g->h) {
-                    memset(d, 0, sizeof(float) * (size_t)g->ow);
-                    continue;
-                }
-                const float *xr = xp + (int64_t)iy * g->w - g->padw + kj; /* xr[ox*stride] */
-                for (int ox = 0; ox < lo; ox++) d[ox] = 0.f;
-                if (g->stride == 1) {
-                    memcpy(d + lo, xr + lo, sizeof(float) * (size_t)(hi - lo));
-                } else {
-                    for (int ox = lo; ox < hi; ox++) d[ox] = xr[(int64_t)ox * g->stride];
-                }
-                for (int ox = hi; ox < g->ow; ox++) d[ox] = 0.f;
+            const float *s = xp + ((int64_t)b * g->c + ch) * HWp + (int64_t)ki * Wp + kj;
+            for (int oy = 0; oy < g->oh; oy++, d += g->ow, s += (int64_t)st * Wp) {
+                if (st == 1) copy_run(d, s, g->ow);
+                else
+                    for (int ox = 0; ox < g->ow; ox++) d[ox] = s[(int64_t)ox * st];
             }
         }
     }
 }
 
-/* dx[b0 .. b0+nb) = col2im(dcol): the adjoint of im2col (overwrites dx). */
-static void col2im(const geo *g, const float *dcol, int nb, float *dx) {
-    const int64_t P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w, ldc = nb * P;
-    const int KK = g->kh * g->kw;
-    const int64_t work = (int64_t)g->c * KK * ldc;
+/* xp = col2im(dcol): the adjoint of im2col, into zeroed padded planes. */
+static void col2im(const geo *g, const float *dcol, int nb, float *xp) {
+    const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
+    const int KK = g->kh * g->kw, Wp = g->w + 2 * g->padw, st = g->stride;
     /* One input channel per iteration: its writes touch only its own planes, so
      * the channels can run in parallel with no atomics and a fixed summation
      * order (the result does not depend on the thread count). */
-#pragma omp parallel for schedule(static) if (work > (1 << 16))
+#pragma omp parallel for schedule(static) if ((int64_t)g->c * KK * ldc > (1 << 16))
     for (int ch = 0; ch < g->c; ch++) {
-        for (int b = 0; b < nb; b++)
-            memset(dx + ((int64_t)b * g->c + ch) * HW, 0, sizeof(float) * (size_t)HW);
+        for (int b = 0; b < nb; b++) memset(xp + ((int64_t)b * g->c + ch) * HWp, 0, sizeof(float) * (size_t)HWp);
         for (int k = 0; k < KK; k++) {
-            int ki = k / g->kw, kj = k % g->kw, r = ch * KK + k;
-            int lo, hi;
-            valid_range(g->padw, kj, g->stride, g->w, g->ow, &lo, &hi);
+            const int ki = k / g->kw, kj = k % g->kw;
+            const float *s = dcol + ((int64_t)ch * KK + k) * ldc;
             for (int b = 0; b < nb; b++) {
-                float *xp = dx + ((int64_t)b * g->c + ch) * HW;
-                const float *s = dcol + (int64_t)r * ldc + b * P;
-                for (int oy = 0; oy < g->oh; oy++, s += g->ow) {
-                    int iy = oy * g->stride - g->padh + ki;
-                    if (iy < 0 || iy >= g->h) continue;
-                    float *xr = xp + (int64_t)iy * g->w - g->padw + kj;
-                    if (g->stride == 1) {
-                        for (int ox = lo; ox < hi; ox++) xr[ox] += s[ox];
-                    } else {
-                        for (int ox = lo; ox < hi; ox++) xr[(int64_t)ox * g->stride] += s[ox];
-                    }
+                float *d = xp + ((int64_t)b * g->c + ch) * HWp + (int64_t)ki * Wp + kj;
+                for (int oy = 0; oy < g->oh; oy++, s += g->ow, d += (int64_t)st * Wp) {
+                    if (st == 1) add_run(d, s, g->ow);
+                    else
+                        for (int ox = 0; ox < g->ow; ox++) d[(int64_t)ox * st] += s[ox];
                 }
             }
         }
@@ -199,29 +243,41 @@ static void nchw_to_chunk(const float *y, int o, int64_t P, int nb, float *m) {
             memcpy(m + (int64_t)oc * nb * P + b * P, y + ((int64_t)b * o + oc) * P, sizeof(float) * (size_t)P);
 }
 
-/* ---- scratch ---------------------------------------------------------------------- */
+/* ---- scratch ----------------------------------------------------------------------
+ * Layout of one pass's scratch, in this order (each part only when needed):
+ *   col / dcol   K * nb * P
+ *   ybuf / dyb   o * nb * P          (nb > 1: the chunk's [o, nb*P] matrix)
+ *   xp           nb * c * Hp * Wp    (pad > 0: padded images)
+ *   dwT          K * o               (backward_weight, transposed orientation)
+ * The flipped backward-data pass puts its c*o*kh*kw flipped weight first. */
 
-/* Floats needed by the im2col forward of geometry g: col + the chunk's output. */
+/* Backward-weight orientation: dw[o, K] = dY . col^T is a GEMM with M = o,
+ * N = K; when K is small (first layer: K = 9) dnnl_sgemm runs that at
+ * ~36 GFLOP/s but the transposed problem dw^T[K, o] = col . dY^T at ~110. */
+static int bwd_weight_transposed(const ml_conv_shape *s) { return (int64_t)s->c * s->kh * s->kw < s->o; }
+
 static int64_t geo_forward_floats(const geo *g) {
     const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
     const int nb = chunk_images(K, P, g->n);
-    return K * nb * P + (nb > 1 ? (int64_t)g->o * nb * P : 0);
+    return K * nb * P + (nb > 1 ? (int64_t)g->o * nb * P : 0) +
+           (geo_padded(g) ? nb * g->c * geo_padded_plane(g) : 0);
 }
 
 int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
     if (is_pointwise(s)) return 0;
     const int64_t K = (int64_t)s->c * s->kh * s->kw, P = (int64_t)s->oh * s->ow;
     const int nb = chunk_images(K, P, s->n);
+    geo g = geo_forward(s);
     const int64_t dyb = nb > 1 ? (int64_t)s->o * nb * P : 0;
-    geo gf = geo_forward(s);
-    int64_t fwd = geo_forward_floats(&gf);
-    int64_t bwd_w = K * nb * P + dyb;
+    const int64_t xp = geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0;
+    int64_t fwd = geo_forward_floats(&g);
+    int64_t bwd_w = K * nb * P + dyb + xp + (bwd_weight_transposed(s) ? K * s->o : 0);
     int64_t bwd_d;
     if (use_flipped_bwd_data(s)) {
         geo gb = geo_flipped(s);
         bwd_d = (int64_t)s->c * s->o * s->kh * s->kw + geo_forward_floats(&gb);
     } else {
-        bwd_d = K * nb * P + dyb;
+        bwd_d = K * nb * P + dyb + xp;
     }
     int64_t m = fwd > bwd_w ? fwd : bwd_w;
     return m > bwd_d ? m : bwd_d;
@@ -234,11 +290,17 @@ static void forward_im2col(const geo *g, const float *x, const float *wm, float 
     const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
     const int64_t HW = (int64_t)g->h * g->w;
     const int nb = chunk_images(K, P, g->n);
-    float *col = scratch, *ybuf = scratch + K * nb * P;
+    float *col = scratch, *ybuf = col + K * nb * P;
+    float *xp = ybuf + (nb > 1 ? (int64_t)g->o * nb * P : 0);
     for (int b0 = 0; b0 < g->n; b0 += nb) {
-        int cur = g->n - b0 < nb ? g->n - b0 : nb;
+        const int cur = g->n - b0 < nb ? g->n - b0 : nb;
         const int64_t N = cur * P;
-        im2col(g, x + (int64_t)b0 * g->c * HW, cur, col);
+        const float *xc = x + (int64_t)b0 * g->c * HW;
+        if (geo_padded(g)) {
+            pad_images(g, xc, cur, xp);
+            xc = xp;
+        }
+        im2col(g, xc, cur, col);
         if (cur == 1) { /* the image's output [o, P] is already NCHW */
             ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, y + (int64_t)b0 * g->o * P, P);
         } else {
@@ -277,11 +339,12 @@ void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const flo
     if (use_flipped_bwd_data(s)) {
         /* wf[c, o, ki, kj] = w[o, c, kh-1-ki, kw-1-kj]: a c x (o*KK) matrix. */
         float *wf = scratch;
-        for (int oc = 0; oc < s->o; oc++)
-            for (int ch = 0; ch < s->c; ch++) {
-                const float *src = w + ((int64_t)oc * s->c + ch) * KK;
-                float *dst = wf + ((int64_t)ch * s->o + oc) * KK;
-                for (int k = 0; k < KK; k++) dst[k] = src[KK - 1 - k];
+        const int64_t oKK = (int64_t)s->o * KK, cKK = (int64_t)s->c * KK;
+        for (int ch = 0; ch < s->c; ch++) /* contiguous writes, reads strided by c*KK */
+            for (int64_t j = 0; j < oKK; j += KK) {
+                const float *src = w + j / KK * cKK + (int64_t)ch * KK + KK - 1;
+                float *dst = wf + ch * oKK + j;
+                for (int k = 0; k < KK; k++) dst[k] = src[-k];
             }
         geo g = geo_flipped(s);
         forward_im2col(&g, dy, wf, dx, scratch + (int64_t)s->c * s->o * KK);
@@ -291,18 +354,25 @@ void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const flo
      * dcol[K, B*P] = W^T[K, o] . dY[o, B*P], then dx = col2im(dcol). */
     const int64_t K = (int64_t)s->c * KK;
     const int nb = chunk_images(K, P, s->n);
-    float *dcol = scratch, *dyb = scratch + K * nb * P;
     geo g = geo_forward(s);
+    float *dcol = scratch, *dyb = dcol + K * nb * P;
+    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
     for (int b0 = 0; b0 < s->n; b0 += nb) {
-        int cur = s->n - b0 < nb ? s->n - b0 : nb;
+        const int cur = s->n - b0 < nb ? s->n - b0 : nb;
         const int64_t N = cur * P;
         const float *dyc = dy + (int64_t)b0 * s->o * P;
+        float *dxc = dx + (int64_t)b0 * s->c * HW;
         if (cur > 1) {
             nchw_to_chunk(dyc, s->o, P, cur, dyb);
             dyc = dyb;
         }
         ml__sgemm(1, 0, K, N, s->o, 1.f, w, K, dyc, N, 0.f, dcol, N);
-        col2im(&g, dcol, cur, dx + (int64_t)b0 * s->c * HW);
+        if (geo_padded(&g)) {
+            col2im(&g, dcol, cur, xp);
+            crop_images(&g, xp, cur, dxc);
+        } else {
+            col2im(&g, dcol, cur, dxc);
+        }
     }
 }
 
@@ -320,18 +390,30 @@ void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const fl
         return;
     }
     const int64_t K = (int64_t)s->c * s->kh * s->kw;
-    const int nb = chunk_images(K, P, s->n);
-    float *col = scratch, *dyb = scratch + K * nb * P;
+    const int nb = chunk_images(K, P, s->n), tr = bwd_weight_transposed(s);
     geo g = geo_forward(s);
+    float *col = scratch, *dyb = col + K * nb * P;
+    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
+    float *dwT = xp + (geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0);
     for (int b0 = 0; b0 < s->n; b0 += nb) {
-        int cur = s->n - b0 < nb ? s->n - b0 : nb;
+        const int cur = s->n - b0 < nb ? s->n - b0 : nb;
         const int64_t N = cur * P;
-        const float *dyc = dy + (int64_t)b0 * s->o * P;
+        const float *dyc = dy + (int64_t)b0 * s->o * P, *xc = x + (int64_t)b0 * s->c * HW;
         if (cur > 1) {
             nchw_to_chunk(dyc, s->o, P, cur, dyb);
             dyc = dyb;
         }
-        im2col(&g, x + (int64_t)b0 * s->c * HW, cur, col);
-        ml__sgemm(0, 1, s->o, K, N, 1.f, dyc, N, col, N, b0 ? 1.f : 0.f, dw, K);
+        if (geo_padded(&g)) {
+            pad_images(&g, xc, cur, xp);
+            xc = xp;
+        }
+        im2col(&g, xc, cur, col);
+        if (tr) /* dw^T[K, o] (+)= col . dY^T */
+            ml__sgemm(0, 1, K, s->o, N, 1.f, col, N, dyc, N, b0 ? 1.f : 0.f, dwT, s->o);
+        else
+            ml__sgemm(0, 1, s->o, K, N, 1.f, dyc, N, col, N, b0 ? 1.f : 0.f, dw, K);
     }
+    if (tr)
+        for (int oc = 0; oc < s->o; oc++)
+            for (int64_t r = 0; r < K; r++) dw[oc * K + r] = dwT[r * s->o + oc];
 }

@@ -1,0 +1,101 @@
+/* metalearn/meta.h: meta-learners that share one inner loop: MAML (exact
+ * second order), first-order MAML, Meta-SGD, Reptile, and the multi-task
+ * baseline (one model trained on the summed loss of many tasks, fine-tuned
+ * on the new task).
+ *
+ * One outer update (ml_meta_step):
+ *   tasks of the meta-batch -> worker threads (one context each)
+ *     worker: fast = theta; repeat S times: fast -= lr * dL_support/dfast
+ *             (recorded with create_graph for MAML / Meta-SGD)
+ *             -> query loss -> d query loss / d meta-parameters
+ *   per-task gradients summed in task order (so results do not depend on
+ *   the thread count) -> outer optimizer step.
+ * Tasks arrive as plain buffers, so regression and classification share it. */
+#ifndef METALEARN_META_H
+#define METALEARN_META_H
+
+#include "metalearn/nn.h"
+#include "metalearn/optim.h"
+#include "metalearn/pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    ML_ALGO_MAML,
+    ML_ALGO_FOMAML,
+    ML_ALGO_METASGD,
+    ML_ALGO_REPTILE,
+    ML_ALGO_MULTITASK,
+    ML_ALGO_COUNT
+} ml_algo;
+
+const char *ml_algo_name(ml_algo a);
+int ml_algo_parse(const char *name, ml_algo *out);
+
+typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
+
+/* One task: support and query sets as plain buffers (not owned). Inputs are
+ * [n, per-example size of the model]; targets are floats [n] for MSE or
+ * labels [n] for cross-entropy. */
+typedef struct ml_task_data {
+    int n_support, n_query;
+    const float *xs, *xq;
+    const float *ys, *yq;
+    const int32_t *ls, *lq;
+} ml_task_data;
+
+typedef struct ml_meta_config {
+    ml_algo algo;
+    ml_loss_kind loss;
+    int inner_steps;       /* adaptation steps during meta-training (Reptile: k) */
+    float inner_lr;        /* alpha; Meta-SGD's per-parameter rates start here */
+    ml_optim_config outer; /* outer optimizer; outer.lr is beta (Reptile: epsilon) */
+    int threads;           /* worker threads across tasks */
+} ml_meta_config;
+
+typedef struct ml_meta_worker ml_meta_worker;
+
+typedef struct ml_meta {
+    ml_meta_config cfg;
+    ml_model *model;
+    int64_t n;           /* model parameters */
+    int64_t n_meta;      /* meta-parameters: n, or 2n for Meta-SGD */
+    float *meta;         /* theta = meta[0, n), Meta-SGD's alpha = meta[n, 2n) */
+    float *grad;         /* reduced meta-gradient of the last step */
+    float *task_grads;   /* [max_batch, n_meta] */
+    double *task_loss;   /* [max_batch] query loss after adaptation */
+    int *task_status;    /* [max_batch] */
+    int max_batch;
+    ml_optim opt;
+    ml_pool *pool;
+    ml_meta_worker *workers;
+    int64_t steps_done;
+} ml_meta;
+
+/* model->data holds the initial parameters (copied into theta). */
+ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, int max_batch, char *err,
+                       size_t errlen);
+void ml_meta_free(ml_meta *m);
+
+/* One outer update from n tasks (n <= max_batch). *loss: mean query loss
+ * after adaptation, before the update. A non-finite loss or gradient stops
+ * with ML_ERR_NUMERIC and leaves the meta-parameters untouched. */
+ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen);
+
+/* Adapts from the current meta-parameters to each task's support set with
+ * plain gradient steps at inner_lr (Meta-SGD: its learned rates) and records
+ * the query loss, and accuracy for cross-entropy (acc_at may be NULL), after
+ * 0, 1, ..., max_steps steps: loss_at[t * (max_steps + 1) + s]. Tasks are
+ * spread over the worker threads. */
+ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
+                           double *acc_at, char *err, size_t errlen);
+
+/* Copies theta into the model's flat buffer (for saving or predicting). */
+void ml_meta_export(const ml_meta *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,29 @@
+/* metalearn/pool.h: a fixed set of worker threads that run the items of one
+ * batch (e.g. the tasks of a meta-batch) and wait for all of them.
+ *
+ * Items are handed out by an atomic counter, so which worker runs which item
+ * varies; callers keep results per item and reduce them in item order, which
+ * makes the outcome independent of the thread count. Each worker runs its
+ * kernels single-threaded (OpenMP budget 1): parallelism is across items. */
+#ifndef METALEARN_POOL_H
+#define METALEARN_POOL_H
+
+#include "metalearn/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ml_pool ml_pool;
+/* fn(item, worker, user): worker in [0, n_threads) selects per-worker state. */
+typedef void (*ml_pool_fn)(int item, int worker, void *user);
+
+ml_pool *ml_pool_create(int n_threads); /* n_threads >= 1; 1 runs on the caller */
+void ml_pool_destroy(ml_pool *p);
+int ml_pool_threads(const ml_pool *p);
+void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,351 @@
+/* maml.c: the shared inner loop and the outer updates of MAML (second and
+ * first order), Meta-SGD, Reptile and the multi-task baseline (see meta.h).
+ *
+ * Each worker owns a context; a task's whole graph (inner trajectory and
+ * query pass) lives in that context's arena until the task's meta-gradient
+ * has been taken. Second-order MAML needs the inner trajectory alive until
+ * then: this is where that memory goes, and it is reclaimed in O(1) by the
+ * reset at the start of the next task. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metalearn/meta.h"
+
+static const char *const algo_names[ML_ALGO_COUNT] = {"maml", "fomaml", "metasgd", "reptile", "multitask"};
+
+const char *ml_algo_name(ml_algo a) { return a < ML_ALGO_COUNT ? algo_names[a] : "?"; }
+
+int ml_algo_parse(const char *name, ml_algo *out) {
+    for (int i = 0; i < ML_ALGO_COUNT; i++)
+        if (!strcmp(name, algo_names[i])) {
+            *out = (ml_algo)i;
+            return 0;
+        }
+    return -1;
+}
+
+struct ml_meta_worker {
+    ml_ctx *ctx;
+    float *phi; /* Reptile: the task's adapted parameters */
+    char err[256];
+};
+
+/* ---- one task --------------------------------------------------------------------- */
+
+static ml_tensor *task_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor *params[], const float *x, const float *yf,
+                            const int32_t *yl, int n, ml_tensor **logits_out) {
+    ml_model *model = m->model;
+    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
+    ml_tensor *xt = ml_tensor_wrap(ctx, (float *)x, 2, ML_SHAPE(n, per));
+    /* Batch norm uses the current batch's statistics, as the reference MAML. */
+    ml_tensor *out = ml_model_forward(ctx, model, params, xt, 1, 0);
+    if (logits_out) *logits_out = out;
+    if (m->cfg.loss == ML_LOSS_MSE) return ml_mse(ctx, out, ml_tensor_wrap(ctx, (float *)yf, 2, ML_SHAPE(n, 1)));
+    return ml_cross_entropy(ctx, out, yl);
+}
+
+/* One plain or recorded inner step: fast_i -= rate_i * g_i. */
+static void inner_update(ml_ctx *ctx, const ml_meta *m, ml_tensor **fast, ml_tensor **grads, ml_tensor **alpha) {
+    for (int i = 0; i < m->model->n_params; i++)
+        fast[i] = ml_sub(ctx, fast[i], alpha ? ml_mul(ctx, alpha[i], grads[i]) : ml_scale(ctx, grads[i], m->cfg.inner_lr));
+}
+
+typedef struct step_job {
+    ml_meta *m;
+    const ml_task_data *tasks;
+} step_job;
+
+static int fail_task(ml_meta *m, ml_meta_worker *w, int item, const char *what) {
+    snprintf(w->err, sizeof w->err, "task %d: %s: %s", item, what, ml_ctx_error(w->ctx));
+    m->task_status[item] = ml_ctx_status(w->ctx) != ML_OK ? (int)ml_ctx_status(w->ctx) : (int)ML_ERR_NUMERIC;
+    return -1;
+}
+
+/* Reptile: k plain SGD steps from theta on the support set; the task's
+ * "gradient" is theta - phi (Nichol et al. 2018, serial version). */
+static void reptile_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t) {
+    ml_model *model = m->model;
+    ml_ctx *ctx = w->ctx;
+    memcpy(w->phi, m->meta, (size_t)m->n * sizeof(float));
+    ml_tensor *params[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS];
+    for (int s = 0; s < m->cfg.inner_steps; s++) {
+        ml_ctx_reset(ctx);
+        ml_model_wrap(ctx, model, w->phi, params);
+        ml_tensor *loss = task_loss(ctx, m, params, t->xs, t->ys, t->ls, t->n_support, NULL);
+        if (ml_grad(ctx, loss, params, model->n_params, 0, grads) != ML_OK) {
+            fail_task(m, w, item, "inner step");
+            return;
+        }
+        for (int i = 0; i < model->n_params; i++) {
+            float *p = w->phi + model->params[i].offset;
+            const float *g = grads[i]->data;
+            for (int64_t j = 0; j < model->params[i].numel; j++) p[j] -= m->cfg.inner_lr * g[j];
+        }
+    }
+    ml_ctx_reset(ctx);
+    ml_ctx_set_recording(ctx, 0);
+    ml_model_wrap(ctx, model, w->phi, params);
+    ml_tensor *q = task_loss(ctx, m, params, t->xq, t->yq, t->lq, t->n_query, NULL);
+    ml_ctx_set_recording(ctx, 1);
+    if (!q) {
+        fail_task(m, w, item, "query pass");
+        return;
+    }
+    m->task_loss[item] = q->data[0];
+    float *out = m->task_grads + (int64_t)item * m->n_meta;
+    for (int64_t j = 0; j < m->n; j++) out[j] = m->meta[j] - w->phi[j];
+}
+
+static void step_task(int item, int worker, void *user) {
+    step_job *job = user;
+    ml_meta *m = job->m;
+    ml_meta_worker *w = &m->workers[worker];
+    const ml_task_data *t = &job->tasks[item];
+    ml_model *model = m->model;
+    int np = model->n_params;
+    m->task_status[item] = ML_OK;
+    if (m->cfg.algo == ML_ALGO_REPTILE) {
+        reptile_task(m, w, item, t);
+        return;
+    }
+    ml_ctx *ctx = w->ctx;
+    ml_ctx_reset(ctx);
+    ml_tensor *theta[ML_MAX_PARAMS], *alpha[ML_MAX_PARAMS], *fast[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS];
+    ml_tensor *wrt[2 * ML_MAX_PARAMS], *meta_grads[2 * ML_MAX_PARAMS];
+    ml_model_wrap(ctx, model, m->meta, theta);
+    int metasgd = m->cfg.algo == ML_ALGO_METASGD;
+    if (metasgd) ml_model_wrap(ctx, model, m->meta + m->n, alpha);
+    ml_tensor *loss;
+    if (m->cfg.algo == ML_ALGO_MULTITASK) {
+        /* The baseline: no adaptation, the loss of all the task's points. */
+        ml_tensor *ls = task_loss(ctx, m, theta, t->xs, t->ys, t->ls, t->n_support, NULL);
+        ml_tensor *lq = task_loss(ctx, m, theta, t->xq, t->yq, t->lq, t->n_query, NULL);
+        float ws = (float)t->n_support / (float)(t->n_support + t->n_query);
+        loss = ml_add(ctx, ml_scale(ctx, ls, ws), ml_scale(ctx, lq, 1.0f - ws));
+    } else {
+        int second = m->cfg.algo == ML_ALGO_MAML || metasgd;
+        for (int i = 0; i < np; i++) fast[i] = theta[i];
+        for (int s = 0; s < m->cfg.inner_steps; s++) {
+            ml_tensor *ls = task_loss(ctx, m, fast, t->xs, t->ys, t->ls, t->n_support, NULL);
+            /* First-order MAML: the inner gradient is taken unrecorded, so it
+             * is a constant and d fast / d theta is the identity. */
+            if (ml_grad(ctx, ls, fast, np, second, grads) != ML_OK) {
+                fail_task(m, w, item, "inner gradient");
+                return;
+            }
+            inner_update(ctx, m, fast, grads, metasgd ? alpha : NULL);
+        }
+        loss = task_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);
+    }
+    int nw = np;
+    for (int i = 0; i < np; i++) wrt[i] = theta[i];
+    if (metasgd)
+        for (int i = 0; i < np; i++) wrt[nw++] = alpha[i];
+    if (ml_grad(ctx, loss, wrt, nw, 0, meta_grads) != ML_OK) {
+        fail_task(m, w, item, "meta-gradient");
+        return;
+    }
+    m->task_loss[item] = loss->data[0];
+    float *out = m->task_grads + (int64_t)item * m->n_meta;
+    for (int i = 0; i < nw; i++) {
+        const ml_param_info *p = &model->params[i % np];
+        memcpy(out + (i >= np ? m->n : 0) + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
+    }
+}
+
+/* ---- outer loop ---------------------------------------------------------------------- */
+
+ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, int max_batch, char *err,
+                       size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->model = model;
+    m->n = model->n_floats;
+    m->n_meta = cfg->algo == ML_ALGO_METASGD ? 2 * m->n : m->n;
+    m->max_batch = max_batch > 0 ? max_batch : 1;
+    int threads = cfg->threads > 0 ? cfg->threads : 1;
+    if (cfg->inner_steps < 0 || (cfg->inner_steps == 0 && cfg->algo != ML_ALGO_MULTITASK)) {
+        snprintf(err, errlen, "meta: %s needs at least one inner step", ml_algo_name(cfg->algo));
+        return ML_ERR_ARG;
+    }
+    m->meta = ml_calloc((size_t)m->n_meta, sizeof(float));
+    m->grad = ml_calloc((size_t)m->n_meta, sizeof(float));
+    m->task_grads = ml_calloc((size_t)(m->max_batch * m->n_meta), sizeof(float));
+    m->task_loss = ml_calloc((size_t)m->max_batch, sizeof(double));
+    m->task_status = ml_calloc((size_t)m->max_batch, sizeof(int));
+    m->workers = ml_calloc((size_t)threads, sizeof(ml_meta_worker));
+    m->pool = ml_pool_create(threads);
+    if (!m->meta || !m->grad || !m->task_grads || !m->task_loss || !m->task_status || !m->workers || !m->pool)
+        goto nomem;
+    for (int i = 0; i < threads; i++) {
+        m->workers[i].ctx = ml_ctx_create((size_t)1 << 20);
+        m->workers[i].phi = ml_calloc((size_t)m->n, sizeof(float));
+        if (!m->workers[i].ctx || !m->workers[i].phi) goto nomem;
+    }
+    memcpy(m->meta, model->data, (size_t)m->n * sizeof(float));
+    for (int64_t j = m->n; j < m->n_meta; j++) m->meta[j] = cfg->inner_lr;
+    ml_status st = ml_optim_init(&m->opt, &cfg->outer, m->n_meta);
+    if (st != ML_OK) {
+        snprintf(err, errlen, "meta: outer optimizer: invalid settings");
+        ml_meta_free(m);
+        return st;
+    }
+    return ML_OK;
+nomem:
+    snprintf(err, errlen, "meta: out of memory");
+    ml_meta_free(m);
+    return ML_ERR_NOMEM;
+}
+
+void ml_meta_free(ml_meta *m) {
+    if (m->workers && m->pool)
+        for (int i = 0; i < ml_pool_threads(m->pool); i++) {
+            ml_ctx_destroy(m->workers[i].ctx);
+            ml_free(m->workers[i].phi);
+        }
+    ml_pool_destroy(m->pool);
+    ml_free(m->workers);
+    ml_optim_free(&m->opt);
+    ml_free(m->task_status);
+    ml_free(m->task_loss);
+    ml_free(m->task_grads);
+    ml_free(m->grad);
+    ml_free(m->meta);
+    memset(m, 0, sizeof *m);
+}
+
+static ml_status first_task_error(ml_meta *m, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++)
+        if (m->task_status[i] != ML_OK) {
+            /* Find the worker message: any worker with a message describes it. */
+            for (int w = 0; w < ml_pool_threads(m->pool); w++)
+                if (m->workers[w].err[0]) {
+                    snprintf(err, errlen, "%s", m->workers[w].err);
+                    break;
+                }
+            return (ml_status)m->task_status[i];
+        }
+    return ML_OK;
+}
+
+ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen) {
+    if (n < 1 || n > m->max_batch) {
+        snprintf(err, errlen, "meta: %d tasks in a meta-batch of at most %d", n, m->max_batch);
+        return ML_ERR_ARG;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    step_job job = {m, tasks};
+    ml_pool_run(m->pool, n, step_task, &job);
+    ml_status st = first_task_error(m, n, err, errlen);
+    if (st != ML_OK) return st;
+    /* Reduce in task order: the same sum whatever the thread count. */
+    double total = 0;
+    for (int i = 0; i < n; i++) total += m->task_loss[i];
+    *loss = total / n;
+    if (!isfinite(*loss)) {
+        snprintf(err, errlen, "meta: query loss became %s at outer step %lld", isnan(*loss) ? "NaN" : "infinite",
+                 (long long)m->steps_done + 1);
+        return ML_ERR_NUMERIC;
+    }
+    float inv = 1.0f / (float)n;
+    for (int64_t j = 0; j < m->n_meta; j++) {
+        float s = 0;
+        for (int i = 0; i < n; i++) s += m->task_grads[(int64_t)i * m->n_meta + j];
+        m->grad[j] = s * inv;
+        if (!isfinite(m->grad[j])) {
+            snprintf(err, errlen, "meta: meta-gradient became non-finite at outer step %lld",
+                     (long long)m->steps_done + 1);
+            return ML_ERR_NUMERIC;
+        }
+    }
+    ml_optim_step(&m->opt, m->meta, m->grad, m->cfg.outer.lr);
+    m->steps_done++;
+    return ML_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+typedef struct eval_job {
+    ml_meta *m;
+    const ml_task_data *tasks;
+    int max_steps;
+    double *loss_at, *acc_at;
+} eval_job;
+
+static double accuracy(const ml_tensor *logits, const int32_t *labels) {
+    int64_t n = logits->shape[0], c = logits->shape[1], right = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = logits->data + i * c;
+        int64_t best = 0;
+        for (int64_t j = 1; j < c; j++)
+            if (row[j] > row[best]) best = j;
+        right += best == labels[i];
+    }
+    return n ? (double)right / (double)n : 0;
+}
+
+static void eval_task(int item, int worker, void *user) {
+    eval_job *job = user;
+    ml_meta *m = job->m;
+    ml_meta_worker *w = &m->workers[worker];
+    const ml_task_data *t = &job->tasks[item];
+    ml_model *model = m->model;
+    int np = model->n_params;
+    ml_ctx *ctx = w->ctx;
+    m->task_status[item] = ML_OK;
+    /* Adapted parameters live in w->phi between steps, so each step's graph
+     * is dropped before the next: memory stays flat in the step count. */
+    memcpy(w->phi, m->meta, (size_t)m->n * sizeof(float));
+    ml_tensor *params[ML_MAX_PARAMS], *alpha[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS], *logits;
+    int stride = job->max_steps + 1;
+    for (int s = 0; s <= job->max_steps; s++) {
+        ml_ctx_reset(ctx);
+        ml_ctx_set_recording(ctx, 0);
+        ml_model_wrap(ctx, model, w->phi, params);
+        ml_tensor *q = task_loss(ctx, m, params, t->xq, t->yq, t->lq, t->n_query, &logits);
+        ml_ctx_set_recording(ctx, 1);
+        if (!q) {
+            fail_task(m, w, item, "evaluation query pass");
+            return;
+        }
+        job->loss_at[item * stride + s] = q->data[0];
+        if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) job->acc_at[item * stride + s] = accuracy(logits, t->lq);
+        if (s == job->max_steps) break;
+        ml_ctx_reset(ctx);
+        ml_model_wrap(ctx, model, w->phi, params);
+        ml_tensor *ls = task_loss(ctx, m, params, t->xs, t->ys, t->ls, t->n_support, NULL);
+        if (ml_grad(ctx, ls, params, np, 0, grads) != ML_OK) {
+            fail_task(m, w, item, "evaluation inner step");
+            return;
+        }
+        if (m->cfg.algo == ML_ALGO_METASGD) ml_model_wrap(ctx, model, m->meta + m->n, alpha);
+        for (int i = 0; i < np; i++) {
+            float *p = w->phi + model->params[i].offset;
+            const float *g = grads[i]->data;
+            const float *a = m->cfg.algo == ML_ALGO_METASGD ? alpha[i]->data : NULL;
+            for (int64_t j = 0; j < model->params[i].numel; j++) p[j] -= (a ? a[j] : m->cfg.inner_lr) * g[j];
+        }
+    }
+}
+
+ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
+                           double *acc_at, char *err, size_t errlen) {
+    if (n > m->max_batch) {
+        /* Evaluate in chunks of the meta-batch size (task_status is that long). */
+        for (int start = 0; start < n; start += m->max_batch) {
+            int count = n - start < m->max_batch ? n - start : m->max_batch;
+            int stride = max_steps + 1;
+            ml_status st = ml_meta_evaluate(m, tasks + start, count, max_steps, loss_at + (int64_t)start * stride,
+                                            acc_at ? acc_at + (int64_t)start * stride : NULL, err, errlen);
+            if (st != ML_OK) return st;
+        }
+        return ML_OK;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    eval_job job = {m, tasks, max_steps, loss_at, acc_at};
+    ml_pool_run(m->pool, n, eval_task, &job);
+    return first_task_error(m, n, err, errlen);
+}
+
+void ml_meta_export(const ml_meta *m) { memcpy(m->model->data, m->meta, (size_t)m->n * sizeof(float)); }

@@ -1,0 +1,260 @@
+/* test_meta.c: the meta-learners' gradients against independent computations.
+ *   - MAML (1 and 2 inner steps) and Meta-SGD: the meta-gradient equals central
+ *     differences of the post-adaptation query loss in the meta-parameters;
+ *   - first-order MAML equals MAML with the second-order term removed:
+ *     g_maml = g_fo - alpha * H_support g_fo (one step; H by double backward);
+ *   - one Reptile step matches its closed form on a linear model;
+ *   - results are bit-identical whatever the thread count. */
+#include <math.h>
+#include <string.h>
+
+#include "metalearn/meta.h"
+#include "ml_test.h"
+
+#define KS 6
+#define KQ 7
+
+static float xs[4][KS], ys[4][KS], xq[4][KQ], yq[4][KQ];
+static ml_task_data tasks[4];
+
+static void make_tasks(void) {
+    ml_rng r;
+    ml_rng_seed(&r, 99);
+    for (int t = 0; t < 4; t++) {
+        double a = 0.5 + 2 * ml_rng_uniform(&r), ph = 3 * ml_rng_uniform(&r);
+        for (int i = 0; i < KS; i++) {
+            xs[t][i] = (float)(10 * ml_rng_uniform(&r) - 5);
+            ys[t][i] = (float)(a * sin(xs[t][i] - ph));
+        }
+        for (int i = 0; i < KQ; i++) {
+            xq[t][i] = (float)(10 * ml_rng_uniform(&r) - 5);
+            yq[t][i] = (float)(a * sin(xq[t][i] - ph));
+        }
+        tasks[t] = (ml_task_data){KS, KQ, xs[t], xq[t], ys[t], yq[t], NULL, NULL};
+    }
+}
+
+static void small_mlp(ml_model *m, int hidden, uint64_t seed) {
+    ml_model_spec spec;
+    char err[128];
+    ml_model_spec_parse("mlp:8", &spec, err, sizeof err);
+    spec.n_hidden = hidden ? 1 : 0;
+    spec.hidden[0] = hidden;
+    spec.in_c = spec.in_h = spec.in_w = 1;
+    spec.n_out = 1;
+    CHECK(ml_model_init(m, &spec, err, sizeof err) == ML_OK);
+    ml_rng r;
+    ml_rng_seed(&r, seed);
+    ml_model_init_params(m, ML_INIT_TORCH, &r);
+}
+
+static ml_meta_config config(ml_algo algo, int steps, float alpha) {
+    ml_meta_config c = {.algo = algo, .loss = ML_LOSS_MSE, .inner_steps = steps, .inner_lr = alpha, .threads = 1};
+    c.outer = ml_optim_config_default(ML_OPTIM_SGD);
+    c.outer.lr = 1e-3;
+    return c;
+}
+
+/* Post-adaptation query loss of task t from meta-parameters `meta`, computed
+ * independently of ml_meta (plain steps, nothing recorded across steps). */
+static double adapted_query_loss(ml_model *m, const float *meta, int metasgd, int steps, float alpha,
+                                 const ml_task_data *t) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    float *phi = malloc((size_t)m->n_floats * sizeof(float));
+    memcpy(phi, meta, (size_t)m->n_floats * sizeof(float));
+    ml_tensor *p[ML_MAX_PARAMS], *g[ML_MAX_PARAMS];
+    for (int s = 0; s < steps; s++) {
+        ml_ctx_reset(ctx);
+        ml_model_wrap(ctx, m, phi, p);
+        ml_tensor *out = ml_model_forward(ctx, m, p, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(KS, 1)), 1, 0);
+        ml_tensor *loss = ml_mse(ctx, out, ml_tensor_wrap(ctx, (float *)t->ys, 1, ML_SHAPE(KS)));
+        ml_grad(ctx, loss, p, m->n_params, 0, g);
+        for (int i = 0; i < m->n_params; i++)
+            for (int64_t j = 0; j < m->params[i].numel; j++) {
+                int64_t k = m->params[i].offset + j;
+                phi[k] -= (metasgd ? meta[m->n_floats + k] : alpha) * g[i]->data[j];
+            }
+    }
+    ml_ctx_reset(ctx);
+    ml_model_wrap(ctx, m, phi, p);
+    ml_tensor *out = ml_model_forward(ctx, m, p, ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(KQ, 1)), 1, 0);
+    double l = 0;
+    for (int i = 0; i < KQ; i++) l += ((double)out->data[i] - t->yq[i]) * ((double)out->data[i] - t->yq[i]);
+    ml_ctx_destroy(ctx);
+    free(phi);
+    return l / KQ;
+}
+
+static void check_meta_gradient_fd(ml_algo algo, int steps) {
+    ml_model m;
+    small_mlp(&m, 8, 3);
+    ml_meta_config c = config(algo, steps, 0.05f);
+    ml_meta meta;
+    char err[256];
+    CHECK(ml_meta_init(&meta, &m, &c, 4, err, sizeof err) == ML_OK);
+    double loss;
+    float *start = malloc((size_t)meta.n_meta * sizeof(float));
+    memcpy(start, meta.meta, (size_t)meta.n_meta * sizeof(float));
+    CHECK(ml_meta_step(&meta, &tasks[0], 1, &loss, err, sizeof err) == ML_OK);
+    int metasgd = algo == ML_ALGO_METASGD;
+    CHECK_NEAR(loss, adapted_query_loss(&m, start, metasgd, steps, 0.05f, &tasks[0]), 1e-5, 1e-4);
+    const float h = 1e-3f; /* small enough not to cross ReLU kinks, large enough for float noise */
+    int bad = 0;
+    double worst = 0;
+    for (int64_t j = 0; j < meta.n_meta && !bad; j++) {
+        float keep = start[j];
+        start[j] = keep + h;
+        double lp = adapted_query_loss(&m, start, metasgd, steps, 0.05f, &tasks[0]);
+        start[j] = keep - h;
+        double lm = adapted_query_loss(&m, start, metasgd, steps, 0.05f, &tasks[0]);
+        start[j] = keep;
+        double fd = (lp - lm) / ((double)(keep + h) - (double)(keep - h));
+        double err_j = fabs(fd - meta.grad[j]) / (1e-3 + fabs(fd));
+        if (err_j > worst) worst = err_j;
+        if (err_j > 1e-2) {
+            ML_FAIL_AT("%s, %d steps: d/dmeta[%lld] = %.6g, finite difference %.6g", ml_algo_name(algo), steps,
+                       (long long)j, meta.grad[j], fd);
+            bad = 1;
+        }
+    }
+    printf("  %s %d step(s): %lld meta-parameters, worst relative error %.2e\n", ml_algo_name(algo), steps,
+           (long long)meta.n_meta, worst);
+    free(start);
+    ml_meta_free(&meta);
+    ml_model_free(&m);
+}
+
+static void test_maml_one_step_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_MAML, 1); }
+static void test_maml_two_steps_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_MAML, 2); }
+static void test_metasgd_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_METASGD, 1); }
+
+/* g_maml = (I - alpha H_s) g_fo for one inner step, H_s the support-loss Hessian at theta. */
+static void test_first_order_is_maml_without_second_order_term(void) {
+    ml_model m;
+    small_mlp(&m, 8, 5);
+    const float alpha = 0.05f;
+    ml_meta_config cm = config(ML_ALGO_MAML, 1, alpha), cf = config(ML_ALGO_FOMAML, 1, alpha);
+    ml_meta mm, mf;
+    char err[256];
+    double loss;
+    CHECK(ml_meta_init(&mm, &m, &cm, 1, err, sizeof err) == ML_OK);
+    CHECK(ml_meta_init(&mf, &m, &cf, 1, err, sizeof err) == ML_OK);
+    CHECK(ml_meta_step(&mm, &tasks[1], 1, &loss, err, sizeof err) == ML_OK);
+    CHECK(ml_meta_step(&mf, &tasks[1], 1, &loss, err, sizeof err) == ML_OK);
+    /* H_s g_fo by double backward at theta (the model's initial data). */
+    ml_ctx *ctx = ml_ctx_create(0);
+    ml_tensor *p[ML_MAX_PARAMS], *g[ML_MAX_PARAMS], *hv[ML_MAX_PARAMS];
+    ml_model_wrap(ctx, &m, m.data, p);
+    ml_tensor *out = ml_model_forward(ctx, &m, p, ml_tensor_wrap(ctx, xs[1], 2, ML_SHAPE(KS, 1)), 1, 0);
+    ml_tensor *ls = ml_mse(ctx, out, ml_tensor_wrap(ctx, ys[1], 1, ML_SHAPE(KS)));
+    CHECK(ml_grad(ctx, ls, p, m.n_params, 1, g) == ML_OK);
+    ml_tensor *dot = NULL;
+    for (int i = 0; i < m.n_params; i++) {
+        ml_tensor *v = ml_tensor_wrap(ctx, mf.grad + m.params[i].offset, m.params[i].ndim, m.params[i].shape);
+        ml_tensor *d = ml_sum_all(ctx, ml_mul(ctx, g[i], v));
+        dot = dot ? ml_add(ctx, dot, d) : d;
+    }
+    CHECK(ml_grad(ctx, dot, p, m.n_params, 0, hv) == ML_OK);
+    double max_diff_fo = 0;
+    for (int i = 0; i < m.n_params; i++)
+        for (int64_t j = 0; j < m.params[i].numel; j++) {
+            int64_t k = m.params[i].offset + j;
+            double want = mf.grad[k] - alpha * hv[i]->data[j];
+            CHECK_NEAR(mm.grad[k], want, 1e-5, 1e-3);
+            double d = fabs(mm.grad[k] - mf.grad[k]);
+            if (d > max_diff_fo) max_diff_fo = d;
+        }
+    CHECK(max_diff_fo > 1e-4); /* the second-order term is not negligible here */
+    ml_ctx_destroy(ctx);
+    ml_meta_free(&mm);
+    ml_meta_free(&mf);
+    ml_model_free(&m);
+}
+
+/* Linear model y = w x + b, k = 2 plain SGD steps, outer SGD with rate eps:
+ * theta' = theta + eps * (phi_2 - theta), gradients written out by hand. */
+static void test_reptile_step_closed_form(void) {
+    ml_model m;
+    small_mlp(&m, 0, 11);
+    const float alpha = 0.02f, eps = 0.5f;
+    ml_meta_config c = config(ML_ALGO_REPTILE, 2, alpha);
+    c.outer.lr = eps;
+    ml_meta meta;
+    char err[256];
+    double loss;
+    CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);
+    double w = m.data[0], b = m.data[1], w0 = w, b0 = b;
+    for (int s = 0; s < 2; s++) {
+        double gw = 0, gb = 0;
+        for (int i = 0; i < KS; i++) {
+            double r = w * xs[2][i] + b - ys[2][i];
+            gw += 2 * r * xs[2][i] / KS;
+            gb += 2 * r / KS;
+        }
+        w -= alpha * gw;
+        b -= alpha * gb;
+    }
+    CHECK(ml_meta_step(&meta, &tasks[2], 1, &loss, err, sizeof err) == ML_OK);
+    CHECK_NEAR(meta.meta[0], w0 + eps * (w - w0), 1e-6, 1e-5);
+    CHECK_NEAR(meta.meta[1], b0 + eps * (b - b0), 1e-6, 1e-5);
+    ml_meta_free(&meta);
+    ml_model_free(&m);
+}
+
+static void test_results_do_not_depend_on_thread_count(void) {
+    float *ref = NULL;
+    for (int threads = 1; threads <= 3; threads++) {
+        ml_model m;
+        small_mlp(&m, 16, 21);
+        ml_meta_config c = config(ML_ALGO_MAML, 2, 0.05f);
+        c.threads = threads;
+        c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+        ml_meta meta;
+        char err[256];
+        double loss;
+        CHECK(ml_meta_init(&meta, &m, &c, 4, err, sizeof err) == ML_OK);
+        for (int it = 0; it < 5; it++) CHECK(ml_meta_step(&meta, tasks, 4, &loss, err, sizeof err) == ML_OK);
+        if (!ref) {
+            ref = malloc((size_t)meta.n_meta * sizeof(float));
+            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
+        } else {
+            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
+        }
+        ml_meta_free(&meta);
+        ml_model_free(&m);
+    }
+    free(ref);
+}
+
+static void test_nan_loss_is_reported_and_nothing_changes(void) {
+    ml_model m;
+    small_mlp(&m, 8, 3);
+    ml_meta_config c = config(ML_ALGO_MAML, 1, 0.05f);
+    ml_meta meta;
+    char err[256] = "";
+    double loss;
+    CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);
+    float bad_y[KS];
+    memcpy(bad_y, ys[0], sizeof bad_y);
+    bad_y[2] = NAN;
+    ml_task_data t = tasks[0];
+    t.ys = bad_y;
+    float before = meta.meta[3];
+    CHECK(ml_meta_step(&meta, &t, 1, &loss, err, sizeof err) == ML_ERR_NUMERIC);
+    CHECK_STR_CONTAINS(err, "NaN");
+    CHECK(meta.meta[3] == before);
+    ml_meta_free(&meta);
+    ml_model_free(&m);
+}
+
+int main(void) {
+    make_tasks();
+    ML_RUN(test_maml_one_step_matches_finite_differences);
+    ML_RUN(test_maml_two_steps_matches_finite_differences);
+    ML_RUN(test_metasgd_matches_finite_differences);
+    ML_RUN(test_first_order_is_maml_without_second_order_term);
+    ML_RUN(test_reptile_step_closed_form);
+    ML_RUN(test_results_do_not_depend_on_thread_count);
+    ML_RUN(test_nan_loss_is_reported_and_nothing_changes);
+    return ml_test_summary();
+}
