@@ -8,19 +8,13 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/train_opts.h"
 #include "metalearn/train.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-
-typedef struct train_opts {
-    const char *algo, *dataset, *model, *optimizer, *schedule, *init;
-    int epochs, batch_size, threads, json, quiet, limit;
-    float lr, momentum, weight_decay, clip;
-    uint64_t seed;
-} train_opts;
 
 typedef struct epoch_log {
     train_opts *o;
@@ -46,53 +40,10 @@ static const char *dataset_dir(const char *spec) {
     return NULL;
 }
 
-int cmd_train(int argc, char **argv) {
-    train_opts o = {.algo = "supervised",
-                    .dataset = "fashion-mnist",
-                    .model = "mlp",
-                    .optimizer = "adam",
-                    .schedule = "constant",
-                    .init = "torch",
-                    .epochs = 10,
-                    .batch_size = 64,
-                    .threads = 0,
-                    .lr = 1e-3f,
-                    .momentum = 0.9f,
-                    .seed = 1};
-    const arg_spec specs[] = {
-        {"algo", ARG_STRING, &o.algo, "learning algorithm: supervised", 1, 0},
-        {"dataset", ARG_STRING, &o.dataset, "fashion-mnist (Debian dataset-fashion-mnist) or idx:DIR", 1, 0},
-        {"model", ARG_STRING, &o.model, "mlp, mlp:W1,W2,... or cnn4[:FILTERS]", 1, 0},
-        {"epochs", ARG_INT, &o.epochs, "passes over the training set (default 10)", 1, 100000},
-        {"batch-size", ARG_INT, &o.batch_size, "examples per step (default 64)", 2, 1 << 20},
-        {"lr", ARG_FLOAT, &o.lr, "learning rate (default 1e-3)", 1e-12, 1e3},
-        {"optimizer", ARG_STRING, &o.optimizer, "sgd, adagrad, rmsprop, adam or adamw (default adam)", 1, 0},
-        {"momentum", ARG_FLOAT, &o.momentum, "SGD/RMSprop momentum (default 0.9)", 0, 0.9999},
-        {"weight-decay", ARG_FLOAT, &o.weight_decay, "weight decay (default 0)", 0, 10},
-        {"schedule", ARG_STRING, &o.schedule, "learning-rate schedule: constant, step or cosine", 1, 0},
-        {"clip", ARG_FLOAT, &o.clip, "clip gradients to this global L2 norm (0 = off)", 0, 1e9},
-        {"init", ARG_STRING, &o.init, "initialisation: torch, kaiming or xavier", 1, 0},
-        {"seed", ARG_U64, &o.seed, "random seed (initialisation and shuffling)", 0, 1.8e19},
-        {"threads", ARG_INT, &o.threads, "threads for the kernels (default: all cores)", 0, 1024},
-        {"limit", ARG_INT, &o.limit, "use only the first N training examples (0 = all)", 0, 1 << 30},
-        {"json", ARG_FLAG, &o.json, "print the final metrics as JSON on the last line", 0, 0},
-        {"quiet", ARG_FLAG, &o.quiet, "no per-epoch progress on stderr", 0, 0},
-    };
-    const arg_cmd cmd = {"train", "--algo supervised --dataset fashion-mnist|idx:DIR [options]",
-                         "Trains a classifier and reports test accuracy with per-class and macro\n"
-                         "precision, recall and F1.",
-                         specs, (int)(sizeof specs / sizeof specs[0])};
-    const char *pos[1];
-    int npos;
-    int r = args_parse(&cmd, argc, argv, 2, pos, 0, &npos);
-    if (r == ARGS_HELP) return EXIT_OK;
-    if (r) return EXIT_USAGE;
-
+int run_supervised(train_opts *o_) {
+    train_opts o = *o_;
+    if (!o.model) o.model = "mlp";
     /* Validate names before touching data, so usage errors come first. */
-    if (strcmp(o.algo, "supervised")) {
-        fprintf(stderr, "metalearn train: --algo '%s': unknown (available: supervised)\n", o.algo);
-        return EXIT_USAGE;
-    }
     const char *dir = dataset_dir(o.dataset);
     if (!dir) {
         fprintf(stderr, "metalearn train: --dataset '%s': expected fashion-mnist or idx:DIR\n", o.dataset);

@@ -14,7 +14,8 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
-    {"train", cmd_train, "train a model (supervised classifier on IDX data)"},
+    {"train", cmd_train, "train a model: supervised classifier or meta-learner (maml, fomaml, metasgd, reptile, multitask)"},
+    {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE with 95% CI)"},
     {"params", cmd_params, "list a model's tensor names and shapes"},
 };
 

@@ -1,0 +1,125 @@
+/* metalearn/tasks.h: regression task families (the MAML paper's toy problems
+ * and a user's own tasks from a CSV file).
+ *
+ * A family draws tasks; a task is K support and Q query (x, y) points from one
+ * function. This is the regression counterpart of the image episode sampler;
+ * it knows nothing about models or tensors (plain float buffers).
+ *
+ * Families (the `spec` string):
+ *   "sinusoid"   y = A sin(x - phase), A ~ U[0.1, 5), phase ~ U[0, pi),
+ *                x ~ U[-5, 5) (Finn et al. 2017, section 5.1). in_dim 1.
+ *   "linear"     y = w.x + b, every w_i and b ~ U[-3, 3), every x_i ~ U[-5, 5).
+ *   "linear:D"   the same with D inputs, 1 <= D <= ML_TASK_LINEAR_MAX_DIM.
+ *   "csv:FILE"   fixed tasks from a file, one row per point:
+ *                  task,split,x_1,...,x_D,y
+ *                task is any string (tasks keep first-appearance order), split
+ *                is `support` or `query` (any case), every row has the same D.
+ *                An optional header is recognised by a first row whose third
+ *                field is not a number. CRLF, blank lines, a UTF-8 BOM and
+ *                "double-quoted" fields (with "" for a quote) are accepted.
+ *                Values must be finite floats. Every task needs at least one
+ *                support and one query point. Numbers are read with strtod,
+ *                so the C locale's '.' is the decimal point.
+ *
+ * Randomness: every draw comes from the ml_rng passed in, in a fixed order,
+ * so one seed gives the same tasks on every machine and thread count.
+ *
+ * Errors: functions taking `err` write ONE line into it (may be NULL); CSV
+ * problems read "<file>:<line>: <reason>" or "<file>: <reason>". On failure
+ * from ml_task_family_init, *f is left zeroed, so ml_task_family_free on it
+ * is always safe. */
+#ifndef METALEARN_TASKS_H
+#define METALEARN_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metalearn/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { ML_TASKS_SINUSOID, ML_TASKS_LINEAR, ML_TASKS_CSV } ml_task_family_kind;
+
+/* Room for the true parameters of a synthetic task ("info"), which bounds
+ * the input size of "linear:D". Larger problems are better served by CSV. */
+#define ML_TASK_INFO_MAX 16
+#define ML_TASK_LINEAR_MAX_DIM (ML_TASK_INFO_MAX - 1)
+
+/* One task of a CSV family: support rows then query rows, each in file
+ * order. The pointers are views into the family's buffers. */
+typedef struct ml_csv_task {
+    const char *name;
+    int n_support, n_query;
+    const float *xs, *ys; /* [n_support, in_dim], [n_support] */
+    const float *xq, *yq; /* [n_query, in_dim],   [n_query]   */
+} ml_csv_task;
+
+typedef struct ml_task_family {
+    ml_task_family_kind kind;
+    int in_dim;
+    /* CSV only (all NULL / 0 otherwise); owned by the family. */
+    char *path;          /* the file, for messages */
+    int n_tasks;
+    ml_csv_task *tasks;  /* [n_tasks] */
+    float *x, *y;        /* all points grouped by task, viewed by tasks[] */
+    char *names;         /* the task names, NUL-separated */
+} ml_task_family;
+
+/* Parses `spec` (see the top of this file) and, for CSV, loads the file. */
+ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, size_t errlen);
+/* Frees the buffers and zeroes *f. NULL and zeroed families are fine. */
+void ml_task_family_free(ml_task_family *f);
+
+/* Number of true parameters in a task's info[] (2 for sinusoid, D + 1 for
+ * linear, 0 for CSV). */
+int ml_task_family_n_info(const ml_task_family *f);
+/* Largest support / query set of any CSV task (0 for synthetic families, which
+ * have no limit): the capacity ml_regression_task_alloc needs for k, q <= 0. */
+void ml_task_family_max_points(const ml_task_family *f, int *max_support, int *max_query);
+
+/* A drawn task in caller storage; the buffers are allocated once with room
+ * for k_cap support and q_cap query points and reused by every draw. */
+typedef struct ml_regression_task {
+    int k, q, in_dim;  /* points in this draw (k <= k_cap, q <= q_cap) */
+    int k_cap, q_cap;
+    float *xs, *ys;    /* [k, in_dim], [k] */
+    float *xq, *yq;    /* [q, in_dim], [q] */
+    /* Synthetic tasks: the true function, for plots and ml_task_eval_on_grid.
+     * Sinusoid {amplitude, phase}; linear {w_1, ..., w_D, b}; rest zero. */
+    double info[ML_TASK_INFO_MAX];
+    int task_index;    /* CSV: index into f->tasks; -1 for synthetic tasks */
+} ml_regression_task;
+
+/* k, q, in_dim >= 1. On failure *t is zeroed. */
+ml_status ml_regression_task_alloc(ml_regression_task *t, int k, int q, int in_dim);
+void ml_regression_task_free(ml_regression_task *t);
+
+/* Draws one task with k support and q query points into t (whose in_dim must
+ * match the family's). Synthetic: k, q >= 1, fresh parameters and fresh x.
+ * CSV: a task uniformly at random, then k of its support rows and q of its
+ * query rows without replacement (kept in file order); k <= 0 / q <= 0 take
+ * them all. A task with fewer rows than asked, or more than t can hold, is an
+ * error. */
+ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
+                         ml_regression_task *t, char *err, size_t errlen);
+
+/* CSV task `index` without randomness, for evaluation: the first k support
+ * and first q query rows in file order (k <= 0 / q <= 0: all of them). */
+ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,
+                          ml_regression_task *t, char *err, size_t errlen);
+
+/* Name of CSV task `index`, or NULL when out of range / not a CSV family. */
+const char *ml_task_family_task_name(const ml_task_family *f, int index);
+
+/* The true function of a synthetic task at n points: x is [n, in_dim], y is
+ * [n]; info as in ml_regression_task. Computed in double, stored as float,
+ * exactly as ml_task_sample computes its targets. ML_ERR_ARG for CSV. */
+ml_status ml_task_eval_on_grid(const ml_task_family *f, const double *info, const float *x,
+                               int n, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

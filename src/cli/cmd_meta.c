@@ -1,0 +1,236 @@
+/* cmd_meta.c: meta-learning on regression task families from the command
+ * line: `metalearn train --algo maml|...` (run folder, log, checkpoints,
+ * resume, final evaluation) and `metalearn eval RUN`.
+ *
+ * A run folder holds config.json (the effective settings, readable by
+ * --config), log.jsonl (one JSON object per log interval), checkpoint.safetensors
+ * (parameters by name, Meta-SGD rates as alpha.<name>, outer optimizer state
+ * as optim.<state>, and in the metadata the iteration and the task RNG, so
+ * --resume continues bit-for-bit) and eval.json (the final evaluation). */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/meta_run.h"
+#include "cli/train_opts.h"
+#include "metalearn/eval.h"
+#include "metalearn/io.h"
+
+static volatile sig_atomic_t g_interrupted;
+static void on_signal(int sig) { g_interrupted = sig; }
+
+/* ---- progress ------------------------------------------------------------------------- */
+
+static void format_duration(double s, char *buf, size_t len) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* A bar on a terminal (redrawn at most 10 times a second); plain lines every
+ * log interval otherwise, so logs of batch jobs stay readable. */
+static void progress(int it, int total, double loss, double t_start, int start_it, int tty, int final) {
+    static double last_draw;
+    double now = ml_now(), rate = (it - start_it) / (now - t_start + 1e-9);
+    char eta[32];
+    format_duration((total - it) / (rate > 0 ? rate : 1e-9), eta, sizeof eta);
+    if (tty) {
+        if (!final && now - last_draw < 0.1) return;
+        last_draw = now;
+        int width = 30, filled = (int)((double)width * it / total);
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r[%s] %d/%d  %.1f it/s  ETA %s  loss %.4f ", bar, it, total, rate, eta, loss);
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "iter %d/%d  loss %.4f  %.1f it/s  ETA %s\n", it, total, loss, rate, eta);
+    }
+}
+
+/* ---- training ----------------------------------------------------------------------------- */
+
+int run_meta(train_opts *o, const arg_cmd *cmd) {
+    char err[1024], path[4096];
+    meta_run run;
+    int status = meta_run_setup(&run, o, err, sizeof err);
+    if (status) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        return status;
+    }
+    status = EXIT_FAIL;
+    if (ml_mkdir_p(run.dir, err, sizeof err)) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        goto done;
+    }
+    int start_it = 0;
+    if (o->resume) {
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", run.dir);
+        if (meta_run_load_checkpoint(&run, path, 1, &start_it, err, sizeof err)) {
+            fprintf(stderr, "metalearn train: %s\n", err);
+            goto done;
+        }
+        if (start_it >= o->iters && !o->quiet)
+            fprintf(stderr, "train: %s already has %d iterations (--iters %d): evaluating only\n", run.dir, start_it,
+                    o->iters);
+    }
+    snprintf(path, sizeof path, "%s/config.json", run.dir);
+    if (config_write_json(cmd, path, err, sizeof err)) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %d inner step(s) at %g, "
+                        "outer %s %g, %d threads -> %s\n",
+                o->algo, o->task, run.model_spec, (long long)run.model.n_floats, o->shots, o->meta_batch,
+                o->inner_steps, o->inner_lr, o->optimizer, o->outer_lr, run.threads, run.dir);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    char log_path[4096], ckpt_path[4096];
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", run.dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", run.dir);
+    int tty = isatty(2) && !o->quiet;
+    double t_start = ml_now(), loss_sum = 0, last_loss = NAN;
+    int loss_count = 0, it = start_it;
+    for (; it < o->iters && !g_interrupted; it++) {
+        double loss;
+        if (meta_run_sample_batch(&run, err, sizeof err) ||
+            ml_meta_step(&run.meta, run.batch, o->meta_batch, &loss, err, sizeof err)) {
+            fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
+            goto done;
+        }
+        loss_sum += loss;
+        loss_count++;
+        int done_it = it + 1;
+        if (done_it % o->log_every == 0 || done_it == o->iters) {
+            last_loss = loss_sum / loss_count;
+            double elapsed = ml_now() - t_start;
+            char line[512];
+            snprintf(line, sizeof line,
+                     "{\"iter\":%d,\"loss\":%.6g,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
+                     last_loss, elapsed, (done_it - start_it) / (elapsed + 1e-9), o->outer_lr);
+            if (ml_jsonl_append(log_path, line, err, sizeof err)) {
+                fprintf(stderr, "metalearn train: %s\n", err);
+                goto done;
+            }
+            loss_sum = 0;
+            loss_count = 0;
+            if (!o->quiet && !tty) progress(done_it, o->iters, last_loss, t_start, start_it, 0, 0);
+        }
+        if (tty) progress(done_it, o->iters, isfinite(last_loss) ? last_loss : loss, t_start, start_it, 1, done_it == o->iters);
+        if (done_it % o->checkpoint_every == 0 || done_it == o->iters) {
+            if (meta_run_save_checkpoint(&run, ckpt_path, done_it, err, sizeof err)) {
+                fprintf(stderr, "metalearn train: %s\n", err);
+                goto done;
+            }
+        }
+    }
+    double train_s = ml_now() - t_start;
+    if (g_interrupted) {
+        if (tty) fputc('\n', stderr);
+        if (meta_run_save_checkpoint(&run, ckpt_path, it, err, sizeof err)) {
+            fprintf(stderr, "metalearn train: interrupted; saving the checkpoint failed: %s\n", err);
+            goto done;
+        }
+        fprintf(stderr, "metalearn train: interrupted at iteration %d; checkpoint saved; continue with "
+                        "metalearn train --resume %s\n", it, run.dir);
+        status = 130;
+        goto done;
+    }
+    if (!o->quiet && it > start_it)
+        fprintf(stderr, "train: %d iterations in %.1f s (%.1f it/s)\n", it - start_it, train_s,
+                (it - start_it) / (train_s + 1e-9));
+    status = meta_run_final_eval(&run, o, it, train_s, it - start_it);
+done:
+    meta_run_free(&run);
+    return status;
+}
+
+/* ---- eval ------------------------------------------------------------------------------------ */
+
+int cmd_eval(int argc, char **argv) {
+    static train_opts o;
+    train_opts_defaults(&o);
+    int n;
+    const arg_spec *train_specs = train_opts_table(&o, &n);
+    const arg_cmd train_cmd = {"train", train_synopsis, train_about, train_specs, n};
+    const char *shots = NULL, *steps = NULL;
+    int tasks = -1, query = -1, threads = 0, json = 0;
+    const arg_spec specs[] = {
+        {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
+        {"steps", ARG_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
+        {"tasks", ARG_INT, &tasks, "new tasks to evaluate on (default: the run's, 600)", 1, 10000000},
+        {"query", ARG_INT, &query, "query points per task (default: the run's, 100)", 1, 100000},
+        {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
+        {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
+    };
+    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--shots 5,10,20] [--steps 1,10] [--tasks 600]",
+                         "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
+                         "initialisation on K support points and reports query MSE with a 95% confidence\n"
+                         "interval for each number of shots and adaptation steps. CHECKPOINT is a\n"
+                         "checkpoint.safetensors file with the run's config.json beside it.",
+                         specs, (int)(sizeof specs / sizeof specs[0])};
+    const char *pos[1];
+    int npos;
+    int r = args_parse(&cmd, argc, argv, 2, pos, 1, &npos);
+    if (r == ARGS_HELP) return EXIT_OK;
+    if (r) return EXIT_USAGE;
+    if (npos != 1) {
+        fprintf(stderr, "metalearn eval: expected a run folder or a checkpoint file\nusage: metalearn eval %s\n",
+                cmd.synopsis);
+        return EXIT_USAGE;
+    }
+    char dir[2048], ckpt[4096], cfg[4096], err[1024];
+    size_t len = strlen(pos[0]);
+    if (len > 12 && !strcmp(pos[0] + len - 12, ".safetensors")) {
+        snprintf(ckpt, sizeof ckpt, "%s", pos[0]);
+        const char *slash = strrchr(pos[0], '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - pos[0]) : 1, slash ? pos[0] : ".");
+    } else {
+        snprintf(dir, sizeof dir, "%s", pos[0]);
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    }
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    r = config_apply_file(&train_cmd, cfg, err, sizeof err);
+    if (r) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return EXIT_FAIL;
+    }
+    if (shots) o.eval_shots = shots;
+    if (steps) o.eval_steps = steps;
+    if (tasks > 0) o.eval_tasks = tasks;
+    if (query > 0) o.eval_query = query;
+    if (threads > 0) o.threads = threads;
+    o.json = json;
+    o.resume = NULL;
+    o.out = dir;
+    meta_run run;
+    int status = meta_run_setup(&run, &o, err, sizeof err);
+    if (status) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return status;
+    }
+    int it = 0;
+    if (meta_run_load_checkpoint(&run, ckpt, 0, &it, err, sizeof err)) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        meta_run_free(&run);
+        return EXIT_FAIL;
+    }
+    run.write_eval_file = 0; /* eval leaves the run's own eval.json alone */
+    status = meta_run_final_eval(&run, &o, it, 0, 0);
+    meta_run_free(&run);
+    return status;
+}

@@ -1,0 +1,380 @@
+/* meta_run.c: setting up a meta-learning run, its checkpoints and its final
+ * evaluation (see meta_run.h). */
+#include "cli/meta_run.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "metalearn/eval.h"
+#include "metalearn/io.h"
+
+#define MAX_LIST 16
+
+/* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
+static int parse_int_list(const char *s, int *out, int max, int min_value) {
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < min_value || v > 1000000 || n == max || (*end && *end != ',')) return -1;
+        out[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    if (ml_algo_parse(o->algo, &r->algo)) {
+        snprintf(err, errlen, "--algo '%s': unknown", o->algo);
+        return EXIT_USAGE;
+    }
+    ml_optim_kind outer_kind;
+    if (ml_optim_kind_parse(o->optimizer, &outer_kind)) {
+        snprintf(err, errlen, "--optimizer '%s': expected sgd, adagrad, rmsprop, adam or adamw", o->optimizer);
+        return EXIT_USAGE;
+    }
+    ml_init_kind init_kind;
+    if (ml_init_kind_parse(o->init, &init_kind)) {
+        snprintf(err, errlen, "--init '%s': expected torch, kaiming or xavier", o->init);
+        return EXIT_USAGE;
+    }
+    int tmp[MAX_LIST];
+    if (o->eval_shots && parse_int_list(o->eval_shots, tmp, MAX_LIST, 1) < 1) {
+        snprintf(err, errlen, "--eval-shots '%s': expected positive integers like 5,10,20", o->eval_shots);
+        return EXIT_USAGE;
+    }
+    if (parse_int_list(o->eval_steps, tmp, MAX_LIST, 0) < 1) {
+        snprintf(err, errlen, "--eval-steps '%s': expected integers like 1,10", o->eval_steps);
+        return EXIT_USAGE;
+    }
+    r->model_spec = o->model ? o->model : "mlp:40,40";
+    ml_model_spec spec;
+    if (ml_model_spec_parse(r->model_spec, &spec, err, errlen)) return EXIT_USAGE;
+    if (spec.kind != ML_MODEL_MLP) {
+        snprintf(err, errlen, "--model %s: regression tasks take an mlp model", r->model_spec);
+        return EXIT_USAGE;
+    }
+    if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
+    r->ready = 1;
+    spec.in_c = r->family.in_dim;
+    spec.in_h = spec.in_w = 1;
+    spec.n_out = 1;
+    if (ml_model_init(&r->model, &spec, err, errlen)) return EXIT_FAIL;
+    r->ready = 2;
+    ml_rng init_rng;
+    ml_rng_seed(&init_rng, o->seed);
+    ml_model_init_params(&r->model, init_kind, &init_rng);
+    /* Tasks come from their own stream, so changing the model does not
+     * change which tasks a seed draws. */
+    ml_rng_seed(&r->rng, o->seed ^ 0x7461736b73ULL);
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    r->threads = o->threads > 0 ? o->threads : (int)(cores > 0 ? cores : 1);
+    /* Parallel across tasks, one thread inside each op: also what makes the
+     * result independent of the thread count. */
+    omp_set_num_threads(1);
+
+    ml_meta_config cfg = {.algo = r->algo,
+                          .loss = ML_LOSS_MSE,
+                          .inner_steps = o->inner_steps,
+                          .inner_lr = o->inner_lr,
+                          .outer = ml_optim_config_default(outer_kind),
+                          .threads = r->threads};
+    cfg.outer.lr = o->outer_lr;
+    if (o->weight_decay > 0) cfg.outer.weight_decay = o->weight_decay;
+    r->meta_batch = o->meta_batch;
+    r->shots = o->shots;
+    r->query = o->query;
+    if (ml_meta_init(&r->meta, &r->model, &cfg, o->meta_batch, err, errlen)) return EXIT_FAIL;
+    r->ready = 3;
+    r->tasks = calloc((size_t)o->meta_batch, sizeof *r->tasks);
+    r->batch = calloc((size_t)o->meta_batch, sizeof *r->batch);
+    if (!r->tasks || !r->batch) {
+        snprintf(err, errlen, "out of memory");
+        return EXIT_FAIL;
+    }
+    for (int i = 0; i < o->meta_batch; i++)
+        if (ml_regression_task_alloc(&r->tasks[i], o->shots, o->query, r->family.in_dim)) {
+            snprintf(err, errlen, "out of memory for %d tasks", o->meta_batch);
+            return EXIT_FAIL;
+        }
+    if (o->out) {
+        snprintf(r->dir, sizeof r->dir, "%s", o->out);
+    } else {
+        char task[64];
+        snprintf(task, sizeof task, "%s", o->task);
+        for (char *c = task; *c; c++)
+            if (*c == '/' || *c == ':' || *c == '.') *c = '_';
+        snprintf(r->dir, sizeof r->dir, "runs/%s-%s-s%" PRIu64, o->algo, task, o->seed);
+    }
+    r->write_eval_file = 1;
+    if (o->init_from) {
+        int it;
+        if (meta_run_load_checkpoint(r, o->init_from, -1, &it, err, errlen)) return EXIT_FAIL;
+    }
+    return 0;
+}
+
+void meta_run_free(meta_run *r) {
+    if (r->tasks)
+        for (int i = 0; i < r->meta_batch; i++) ml_regression_task_free(&r->tasks[i]);
+    free(r->tasks);
+    free(r->batch);
+    if (r->ready >= 3) ml_meta_free(&r->meta);
+    if (r->ready >= 2) ml_model_free(&r->model);
+    if (r->ready >= 1) ml_task_family_free(&r->family);
+    memset(r, 0, sizeof *r);
+}
+
+static ml_task_data view(const ml_regression_task *t) {
+    return (ml_task_data){t->k, t->q, t->xs, t->xq, t->ys, t->yq, NULL, NULL};
+}
+
+int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
+    for (int i = 0; i < r->meta_batch; i++) {
+        if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return EXIT_FAIL;
+        r->batch[i] = view(&r->tasks[i]);
+    }
+    return 0;
+}
+
+/* ---- checkpoints -------------------------------------------------------------------------- */
+
+#define MAX_TENSORS (3 * ML_MAX_PARAMS + 8)
+
+int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen) {
+    ml_model *m = &r->model;
+    ml_meta *mm = &r->meta;
+    ml_st_tensor ts[MAX_TENSORS];
+    static char names[MAX_TENSORS][ML_PARAM_NAME_LEN + 16];
+    int n = 0;
+    for (int k = 0; k < (mm->n_meta > mm->n ? 2 : 1); k++)
+        for (int i = 0; i < m->n_params; i++) {
+            const ml_param_info *p = &m->params[i];
+            snprintf(names[n], sizeof names[n], "%s%s", k ? "alpha." : "", p->name);
+            ts[n] = (ml_st_tensor){names[n], p->ndim, {0}, mm->meta + k * mm->n + p->offset};
+            memcpy(ts[n].shape, p->shape, sizeof p->shape);
+            n++;
+        }
+    for (int i = 0; i < ml_optim_state_count(&mm->opt); i++) {
+        const char *sname;
+        float *buf = ml_optim_state(&mm->opt, i, &sname);
+        snprintf(names[n], sizeof names[n], "optim.%s", sname);
+        ts[n] = (ml_st_tensor){names[n], 1, {mm->n_meta}, buf};
+        n++;
+    }
+    char it[32], step[32], rng[80];
+    snprintf(it, sizeof it, "%d", iteration);
+    snprintf(step, sizeof step, "%" PRId64, mm->opt.step);
+    snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->rng.s[0], r->rng.s[1],
+             r->rng.s[2], r->rng.s[3]);
+    const char *keys[] = {"format", "algo", "model", "iteration", "optim_step", "task_rng"};
+    const char *vals[] = {"metalearn-checkpoint-1", ml_algo_name(r->algo), r->model_spec, it, step, rng};
+    return ml_safetensors_write(path, ts, n, keys, vals, 6, err, errlen) ? EXIT_FAIL : 0;
+}
+
+static int copy_tensor(const ml_safetensors *st, const char *file, const char *name, const ml_param_info *p,
+                       float *dst, char *err, size_t errlen) {
+    const ml_st_entry *e = ml_safetensors_find(st, name);
+    if (!e) {
+        snprintf(err, errlen, "%s: no tensor '%s' (see metalearn params --model ...)", file, name);
+        return -1;
+    }
+    int same = e->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
+    if (!same) {
+        char a[96] = "", b[96] = "";
+        for (int d = 0; d < e->ndim; d++) snprintf(a + strlen(a), sizeof a - strlen(a), d ? ",%lld" : "%lld", (long long)e->shape[d]);
+        for (int d = 0; d < p->ndim; d++) snprintf(b + strlen(b), sizeof b - strlen(b), d ? ",%lld" : "%lld", (long long)p->shape[d]);
+        snprintf(err, errlen, "%s: tensor '%s' has shape [%s], the model expects [%s]", file, name, a, b);
+        return -1;
+    }
+    memcpy(dst, e->data, (size_t)p->numel * sizeof(float));
+    return 0;
+}
+
+/* full = 1: everything (resume); 0: parameters and Meta-SGD rates (eval);
+ * -1: parameters only (--init-from). */
+int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen) {
+    ml_safetensors st;
+    if (ml_safetensors_read(path, &st, err, errlen)) return EXIT_FAIL;
+    ml_model *m = &r->model;
+    ml_meta *mm = &r->meta;
+    int rc = EXIT_FAIL;
+    char name[ML_PARAM_NAME_LEN + 16];
+    int parts = full >= 0 && mm->n_meta > mm->n ? 2 : 1;
+    /* Read into a scratch copy first: a bad file leaves the run untouched. */
+    float *meta = malloc((size_t)mm->n_meta * sizeof(float));
+    if (!meta) goto out;
+    memcpy(meta, mm->meta, (size_t)mm->n_meta * sizeof(float));
+    for (int k = 0; k < parts; k++)
+        for (int i = 0; i < m->n_params; i++) {
+            snprintf(name, sizeof name, "%s%s", k ? "alpha." : "", m->params[i].name);
+            if (copy_tensor(&st, path, name, &m->params[i], meta + k * mm->n + m->params[i].offset, err, errlen))
+                goto out;
+        }
+    *iteration = 0;
+    const char *its = ml_safetensors_meta(&st, "iteration");
+    if (its) *iteration = atoi(its);
+    if (full == 1) {
+        const char *algo = ml_safetensors_meta(&st, "algo"), *rng = ml_safetensors_meta(&st, "task_rng"),
+                   *step = ml_safetensors_meta(&st, "optim_step");
+        if (!algo || strcmp(algo, ml_algo_name(r->algo)) || !rng || strlen(rng) != 64 || !step || !its) {
+            snprintf(err, errlen, "%s: not a %s checkpoint of this run (metadata algo/iteration/task_rng missing or different)",
+                     path, ml_algo_name(r->algo));
+            goto out;
+        }
+        for (int i = 0; i < ml_optim_state_count(&mm->opt); i++) {
+            const char *sname;
+            float *buf = ml_optim_state(&mm->opt, i, &sname);
+            snprintf(name, sizeof name, "optim.%s", sname);
+            const ml_st_entry *e = ml_safetensors_find(&st, name);
+            if (!e || e->numel != mm->n_meta) {
+                snprintf(err, errlen, "%s: optimizer state '%s' missing or of the wrong size", path, name);
+                goto out;
+            }
+            memcpy(buf, e->data, (size_t)mm->n_meta * sizeof(float));
+        }
+        mm->opt.step = strtoll(step, NULL, 10);
+        for (int w = 0; w < 4; w++) {
+            char word[17];
+            memcpy(word, rng + 16 * w, 16);
+            word[16] = 0;
+            r->rng.s[w] = strtoull(word, NULL, 16);
+        }
+        mm->steps_done = *iteration;
+    }
+    memcpy(mm->meta, meta, (size_t)mm->n_meta * sizeof(float));
+    rc = 0;
+out:
+    free(meta);
+    ml_safetensors_free(&st);
+    return rc;
+}
+
+/* ---- final evaluation ------------------------------------------------------------------- */
+
+int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run) {
+    int shots[MAX_LIST], steps[MAX_LIST];
+    int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+    if (!o->eval_shots) shots[0] = o->shots;
+    int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
+    int max_steps = 0;
+    for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
+    int E = o->eval_tasks;
+    char err[1024];
+    if (E < 1) return EXIT_OK;
+    int stride = max_steps + 1;
+    ml_regression_task *tasks = calloc((size_t)E, sizeof *tasks);
+    ml_task_data *views = calloc((size_t)E, sizeof *views);
+    double *loss_at = malloc((size_t)E * stride * sizeof(double));
+    double *col = malloc((size_t)E * sizeof(double));
+    double *mean = malloc((size_t)n_shots * stride * sizeof(double));
+    double *half = malloc((size_t)n_shots * stride * sizeof(double));
+    int status = EXIT_FAIL;
+    if (!tasks || !views || !loss_at || !col || !mean || !half) {
+        fprintf(stderr, "metalearn: out of memory for %d evaluation tasks\n", E);
+        goto done;
+    }
+    double t0 = ml_now();
+    for (int si = 0; si < n_shots; si++) {
+        /* The same seed for every run and every K: all models meet the same functions. */
+        ml_rng rng;
+        ml_rng_seed(&rng, o->eval_seed);
+        for (int t = 0; t < E; t++) {
+            ml_regression_task_free(&tasks[t]);
+            if (ml_regression_task_alloc(&tasks[t], shots[si], o->eval_query, r->family.in_dim) ||
+                ml_task_sample(&r->family, &rng, shots[si], o->eval_query, &tasks[t], err, sizeof err)) {
+                fprintf(stderr, "metalearn: evaluation tasks: %s\n", err);
+                goto done;
+            }
+            views[t] = view(&tasks[t]);
+        }
+        if (ml_meta_evaluate(&r->meta, views, E, max_steps, loss_at, NULL, err, sizeof err)) {
+            fprintf(stderr, "metalearn: evaluation: %s\n", err);
+            goto done;
+        }
+        for (int s = 0; s <= max_steps; s++) {
+            for (int t = 0; t < E; t++) col[t] = loss_at[(int64_t)t * stride + s];
+            if (ml_mean_ci95(col, E, &mean[si * stride + s], &half[si * stride + s]) != ML_OK) {
+                mean[si * stride + s] = NAN;
+                half[si * stride + s] = 0;
+            }
+        }
+    }
+    double eval_s = ml_now() - t0;
+    printf("evaluation: %s, %d new tasks, %d query points each, inner lr %g (mean squared error, 95%% CI)\n",
+           ml_algo_name(r->algo), E, o->eval_query, o->inner_lr);
+    printf("%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
+    for (int si = 0; si < n_shots; si++) {
+        printf("%8d %8d %12.4f %12.4f   (before adaptation)\n", shots[si], 0, mean[si * stride], half[si * stride]);
+        for (int k = 0; k < n_steps; k++)
+            if (steps[k] > 0)
+                printf("%8d %8d %12.4f %12.4f\n", shots[si], steps[k], mean[si * stride + steps[k]],
+                       half[si * stride + steps[k]]);
+    }
+    if (r->write_eval_file) {
+        char path[4200];
+        size_t cap = 4096 + (size_t)n_shots * stride * 64, off = 0;
+        char *buf = malloc(cap);
+        if (!buf) goto done;
+        off += (size_t)snprintf(buf + off, cap - off,
+                                "{\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"iterations\":%d,\"eval_tasks\":%d,"
+                                "\"eval_query\":%d,\"inner_lr\":%g,\"eval_seed\":%" PRIu64 ",\"results\":[",
+                                ml_algo_name(r->algo), o->task, r->model_spec, iterations, E, o->eval_query, o->inner_lr,
+                                o->eval_seed);
+        for (int si = 0; si < n_shots; si++) {
+            off += (size_t)snprintf(buf + off, cap - off, "%s{\"shots\":%d,\"mse\":[", si ? "," : "", shots[si]);
+            for (int s = 0; s <= max_steps; s++)
+                off += (size_t)snprintf(buf + off, cap - off, "%s%.6g", s ? "," : "", mean[si * stride + s]);
+            off += (size_t)snprintf(buf + off, cap - off, "],\"ci95\":[");
+            for (int s = 0; s <= max_steps; s++)
+                off += (size_t)snprintf(buf + off, cap - off, "%s%.6g", s ? "," : "", half[si * stride + s]);
+            off += (size_t)snprintf(buf + off, cap - off, "]}");
+        }
+        off += (size_t)snprintf(buf + off, cap - off, "]}\n");
+        snprintf(path, sizeof path, "%s/eval.json", r->dir);
+        int bad = ml_file_write_atomic(path, buf, off, err, sizeof err) != ML_OK;
+        free(buf);
+        if (bad) {
+            fprintf(stderr, "metalearn: %s\n", err);
+            goto done;
+        }
+    }
+    if (o->json) {
+        printf("{\"command\":\"%s\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\",\"iterations\":%d,"
+               "\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,\"results\":[",
+               r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->task, r->model_spec, r->dir, iterations,
+               train_s, iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads);
+        int first = 1;
+        for (int si = 0; si < n_shots; si++)
+            for (int s = 0; s <= max_steps; s++) {
+                int wanted = s == 0;
+                for (int k = 0; k < n_steps; k++) wanted |= steps[k] == s;
+                if (!wanted) continue;
+                printf("%s{\"shots\":%d,\"steps\":%d,\"mse\":%.6g,\"ci95\":%.6g}", first ? "" : ",", shots[si], s,
+                       mean[si * stride + s], half[si * stride + s]);
+                first = 0;
+            }
+        printf("]}\n");
+    }
+    status = EXIT_OK;
+done:
+    if (tasks)
+        for (int t = 0; t < E; t++) ml_regression_task_free(&tasks[t]);
+    free(tasks);
+    free(views);
+    free(loss_at);
+    free(col);
+    free(mean);
+    free(half);
+    return status;
+}

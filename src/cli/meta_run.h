@@ -1,0 +1,39 @@
+/* meta_run.h: the state of one meta-learning run on regression tasks, shared
+ * by `train` and `eval`: the task family, model, meta-learner, the task RNG
+ * and a reusable meta-batch, plus checkpoints and the final evaluation. */
+#ifndef ML_CLI_META_RUN_H
+#define ML_CLI_META_RUN_H
+
+#include "cli/train_opts.h"
+#include "metalearn/meta.h"
+#include "metalearn/tasks.h"
+
+typedef struct meta_run {
+    char dir[2048];
+    const char *model_spec;
+    int threads;
+    ml_algo algo;
+    ml_task_family family;
+    ml_model model;
+    ml_meta meta;
+    ml_rng rng; /* draws the training tasks; saved in checkpoints */
+    int meta_batch, shots, query;
+    ml_regression_task *tasks; /* [meta_batch] buffers */
+    ml_task_data *batch;       /* [meta_batch] views of them */
+    int write_eval_file;
+    int ready; /* what needs freeing */
+} meta_run;
+
+/* Parses the settings, builds model and meta-learner. Returns 0, or an exit
+ * status (1 failure, 2 usage) with err set. */
+int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+void meta_run_free(meta_run *r);
+int meta_run_sample_batch(meta_run *r, char *err, size_t errlen);
+int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen);
+/* full: also restore the optimizer state and the task RNG (resume). */
+int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen);
+/* Evaluates on new tasks for every --eval-shots and prints the table (and
+ * JSON); returns the exit status. */
+int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
+
+#endif

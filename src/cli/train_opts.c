@@ -1,0 +1,153 @@
+/* train_opts.c: `metalearn train`'s option table and its entry point, which
+ * applies --config / --resume settings, then the command line, and hands
+ * over to the supervised or the meta-learning path. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/train_opts.h"
+#include "metalearn/meta.h"
+
+const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [options]";
+const char *const train_about =
+    "Trains a model and evaluates it.\n"
+    "  --algo supervised: a classifier on IDX data (--dataset fashion-mnist|idx:DIR); reports test\n"
+    "    accuracy with per-class and macro precision / recall / F1.\n"
+    "  --algo maml|fomaml|metasgd|reptile|multitask: meta-learning on regression tasks\n"
+    "    (--task sinusoid|linear[:D]|csv:FILE); writes a run folder (--out) with the effective config,\n"
+    "    a JSON-lines log, atomic safetensors checkpoints and a final evaluation (MSE with 95% CI).\n"
+    "Settings can come from --config FILE.json (same names as the flags; flags override).\n"
+    "--resume RUN continues an interrupted run bit-for-bit (--iters may extend it).";
+
+void train_opts_defaults(train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->algo = "supervised";
+    o->init = "torch";
+    o->seed = 1;
+    o->dataset = "fashion-mnist";
+    o->optimizer = "adam";
+    o->schedule = "constant";
+    o->epochs = 10;
+    o->batch_size = 64;
+    o->lr = 1e-3f;
+    o->momentum = 0.9f;
+    o->task = "sinusoid";
+    o->shots = 10;
+    o->query = 10;
+    o->iters = 20000;
+    o->meta_batch = 25;
+    o->inner_steps = 1;
+    o->inner_lr = 0.01f;
+    o->outer_lr = 1e-3f;
+    o->log_every = 100;
+    o->checkpoint_every = 1000;
+    o->eval_tasks = 600;
+    o->eval_query = 100;
+    o->eval_shots = NULL; /* default: the training shots */
+    o->eval_steps = "1,10";
+    o->eval_seed = 20260101;
+}
+
+const arg_spec *train_opts_table(train_opts *o, int *n) {
+    static arg_spec specs[48];
+    const arg_spec table[] = {
+        {"algo", ARG_STRING, &o->algo, "supervised, maml, fomaml, metasgd, reptile or multitask", 1, 0},
+        {"model", ARG_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},
+        {"init", ARG_STRING, &o->init, "initialisation: torch, kaiming or xavier", 1, 0},
+        {"init-from", ARG_STRING, &o->init_from, "start from the parameters in FILE.safetensors", 1, 0},
+        {"seed", ARG_U64, &o->seed, "random seed (initialisation, shuffling, tasks)", 0, 1.8e19},
+        {"threads", ARG_INT, &o->threads, "threads (default: all cores)", 0, 1024},
+        {"config", ARG_STRING, &o->config, "read settings from a JSON file (flags override it)", 1, 0},
+        {"out", ARG_STRING, &o->out, "run folder for config, log, checkpoints, evaluation", 1, 0},
+        {"resume", ARG_STRING, &o->resume, "continue the run in this folder", 1, 0},
+        {"json", ARG_FLAG, &o->json, "print the final metrics as JSON on the last line", 0, 0},
+        {"quiet", ARG_FLAG, &o->quiet, "no progress output on stderr", 0, 0},
+        {"dataset", ARG_STRING, &o->dataset, "supervised: fashion-mnist or idx:DIR", 1, 0},
+        {"epochs", ARG_INT, &o->epochs, "supervised: passes over the training set (default 10)", 1, 100000},
+        {"batch-size", ARG_INT, &o->batch_size, "supervised: examples per step (default 64)", 2, 1 << 20},
+        {"lr", ARG_FLOAT, &o->lr, "supervised: learning rate (default 1e-3)", 1e-12, 1e3},
+        {"optimizer", ARG_STRING, &o->optimizer, "sgd, adagrad, rmsprop, adam or adamw (also the outer optimizer)", 1, 0},
+        {"momentum", ARG_FLOAT, &o->momentum, "SGD/RMSprop momentum (default 0.9)", 0, 0.9999},
+        {"weight-decay", ARG_FLOAT, &o->weight_decay, "weight decay (default 0)", 0, 10},
+        {"schedule", ARG_STRING, &o->schedule, "supervised: learning-rate schedule: constant, step or cosine", 1, 0},
+        {"clip", ARG_FLOAT, &o->clip, "supervised: clip gradients to this global L2 norm (0 = off)", 0, 1e9},
+        {"limit", ARG_INT, &o->limit, "supervised: use only the first N training examples (0 = all)", 0, 1 << 30},
+        {"task", ARG_STRING, &o->task, "meta: sinusoid, linear[:D] or csv:FILE", 1, 0},
+        {"shots", ARG_INT, &o->shots, "meta: support points per task, K (default 10)", 1, 100000},
+        {"query", ARG_INT, &o->query, "meta: query points per training task (default 10)", 1, 100000},
+        {"iters", ARG_INT, &o->iters, "meta: outer iterations (default 20000)", 1, 100000000},
+        {"meta-batch", ARG_INT, &o->meta_batch, "meta: tasks per outer update (default 25)", 1, 100000},
+        {"inner-steps", ARG_INT, &o->inner_steps, "meta: adaptation steps in training (default 1)", 0, 1000},
+        {"inner-lr", ARG_FLOAT, &o->inner_lr, "meta: adaptation learning rate alpha (default 0.01)", 0, 1e3},
+        {"outer-lr", ARG_FLOAT, &o->outer_lr, "meta: outer learning rate beta (default 1e-3)", 1e-12, 1e3},
+        {"log-every", ARG_INT, &o->log_every, "meta: iterations per log line (default 100)", 1, 100000000},
+        {"checkpoint-every", ARG_INT, &o->checkpoint_every, "meta: iterations per checkpoint (default 1000)", 1, 100000000},
+        {"eval-tasks", ARG_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600)", 0, 10000000},
+        {"eval-query", ARG_INT, &o->eval_query, "meta: query points per evaluation task (default 100)", 1, 100000},
+        {"eval-shots", ARG_STRING, &o->eval_shots, "meta: shots to evaluate, e.g. 5,10,20 (default: --shots)", 1, 0},
+        {"eval-steps", ARG_STRING, &o->eval_steps, "meta: adaptation steps to report, e.g. 1,10", 1, 0},
+        {"eval-seed", ARG_U64, &o->eval_seed, "meta: seed of the evaluation tasks (same for every run)", 0, 1.8e19},
+    };
+    *n = (int)(sizeof table / sizeof table[0]);
+    memcpy(specs, table, sizeof table);
+    return specs;
+}
+
+/* Finds "--NAME VALUE" or "--NAME=VALUE" in argv (before it is parsed). */
+static const char *find_flag(int argc, char **argv, const char *name) {
+    size_t len = strlen(name);
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, len)) continue;
+        if (argv[i][2 + len] == '=') return argv[i] + 3 + len;
+        if (argv[i][2 + len] == 0 && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}
+
+int cmd_train(int argc, char **argv) {
+    static train_opts o;
+    train_opts_defaults(&o);
+    int n;
+    const arg_spec *specs = train_opts_table(&o, &n);
+    const arg_cmd cmd = {"train", train_synopsis, train_about, specs, n};
+    char err[512];
+    /* Settings files first (a run's own config when resuming), flags last. */
+    const char *resume = find_flag(argc, argv, "resume");
+    if (resume) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/config.json", resume);
+        int r = config_apply_file(&cmd, path, err, sizeof err);
+        if (r) {
+            fprintf(stderr, "metalearn train: --resume: %s\n", err);
+            return r == CONFIG_FILE_ERROR ? EXIT_FAIL : EXIT_USAGE;
+        }
+        o.json = o.quiet = 0; /* presentation flags come from this command line only */
+    }
+    const char *config = find_flag(argc, argv, "config");
+    if (config) {
+        int r = config_apply_file(&cmd, config, err, sizeof err);
+        if (r) {
+            fprintf(stderr, "metalearn train: %s\n", err);
+            return r == CONFIG_FILE_ERROR ? EXIT_FAIL : EXIT_USAGE;
+        }
+    }
+    const char *pos[1];
+    int npos;
+    int r = args_parse(&cmd, argc, argv, 2, pos, 0, &npos);
+    if (r == ARGS_HELP) return EXIT_OK;
+    if (r) return EXIT_USAGE;
+    if (resume) {
+        o.resume = resume;
+        o.out = resume;
+    }
+    if (!strcmp(o.algo, "supervised")) return run_supervised(&o);
+    ml_algo a;
+    if (ml_algo_parse(o.algo, &a)) {
+        fprintf(stderr,
+                "metalearn train: --algo '%s': unknown (expected supervised, maml, fomaml, metasgd, reptile or multitask)\n",
+                o.algo);
+        return EXIT_USAGE;
+    }
+    return run_meta(&o, &cmd);
+}

@@ -1,0 +1,39 @@
+/* train_opts.h: the settings of `metalearn train`, shared by the supervised
+ * path (cmd_train.c) and the meta-learning path (cmd_meta.c). One option
+ * table serves flags, config files and the effective config of a run. */
+#ifndef ML_CLI_TRAIN_OPTS_H
+#define ML_CLI_TRAIN_OPTS_H
+
+#include <stdint.h>
+
+#include "cli/args.h"
+
+typedef struct train_opts {
+    /* common */
+    const char *algo, *model, *init, *config, *out, *resume, *init_from;
+    uint64_t seed;
+    int threads, json, quiet;
+    /* supervised */
+    const char *dataset, *optimizer, *schedule;
+    int epochs, batch_size, limit;
+    float lr, momentum, weight_decay, clip;
+    /* meta-learning */
+    const char *task, *eval_shots, *eval_steps;
+    int shots, query, iters, meta_batch, inner_steps, log_every, checkpoint_every;
+    int eval_tasks, eval_query;
+    float inner_lr, outer_lr;
+    uint64_t eval_seed;
+} train_opts;
+
+/* Defaults for `train` (meta-learning defaults follow the MAML paper's
+ * sinusoid setup). */
+void train_opts_defaults(train_opts *o);
+/* The option table over o; n receives its length. */
+const arg_spec *train_opts_table(train_opts *o, int *n);
+extern const char *const train_synopsis;
+extern const char *const train_about;
+
+int run_supervised(train_opts *o);
+int run_meta(train_opts *o, const arg_cmd *cmd);
+
+#endif

@@ -1,0 +1,283 @@
+/* tasks.c: regression task families: spec parsing, synthetic draws (sinusoid,
+ * linear) and draws from a loaded CSV family.
+ *
+ * The CSV reader itself lives in tasks_csv.c; this file does no I/O. */
+#include "metalearn/tasks.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/tasks_internal.h"
+
+#define ML__PI 3.14159265358979323846
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- family lifetime -------------------------------------------------------- */
+
+ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    if (!f) return ML_ERR_ARG;
+    memset(f, 0, sizeof *f);
+    if (!spec) {
+        set_err(err, errlen, "no task family given (expected sinusoid, linear[:D] or csv:FILE)");
+        return ML_ERR_ARG;
+    }
+    if (strcmp(spec, "sinusoid") == 0) {
+        f->kind = ML_TASKS_SINUSOID;
+        f->in_dim = 1;
+        return ML_OK;
+    }
+    if (strcmp(spec, "linear") == 0 || strncmp(spec, "linear:", 7) == 0) {
+        long d = 1;
+        if (spec[6] == ':') {
+            char *end = NULL;
+            d = strtol(spec + 7, &end, 10);
+            if (end == spec + 7 || *end != '\0' || d < 1 || d > ML_TASK_LINEAR_MAX_DIM) {
+                set_err(err, errlen, "task family '%s': D in linear:D must be an integer from 1 to %d",
+                        spec, ML_TASK_LINEAR_MAX_DIM);
+                return ML_ERR_ARG;
+            }
+        }
+        f->kind = ML_TASKS_LINEAR;
+        f->in_dim = (int)d;
+        return ML_OK;
+    }
+    if (strncmp(spec, "csv:", 4) == 0) {
+        if (spec[4] == '\0') {
+            set_err(err, errlen, "task family 'csv:' needs a file name (csv:FILE)");
+            return ML_ERR_ARG;
+        }
+        ml_status st = ml__tasks_load_csv(f, spec + 4, err, errlen);
+        if (st != ML_OK) ml_task_family_free(f);
+        return st;
+    }
+    set_err(err, errlen, "unknown task family '%s' (expected sinusoid, linear[:D] or csv:FILE)", spec);
+    return ML_ERR_ARG;
+}
+
+void ml_task_family_free(ml_task_family *f) {
+    if (!f) return;
+    ml_free(f->path);
+    ml_free(f->tasks);
+    ml_free(f->x);
+    ml_free(f->y);
+    ml_free(f->names);
+    memset(f, 0, sizeof *f);
+}
+
+int ml_task_family_n_info(const ml_task_family *f) {
+    if (!f) return 0;
+    switch (f->kind) {
+    case ML_TASKS_SINUSOID: return 2;
+    case ML_TASKS_LINEAR: return f->in_dim + 1;
+    default: return 0;
+    }
+}
+
+void ml_task_family_max_points(const ml_task_family *f, int *max_support, int *max_query) {
+    int ms = 0, mq = 0;
+    if (f && f->kind == ML_TASKS_CSV)
+        for (int i = 0; i < f->n_tasks; i++) {
+            if (f->tasks[i].n_support > ms) ms = f->tasks[i].n_support;
+            if (f->tasks[i].n_query > mq) mq = f->tasks[i].n_query;
+        }
+    if (max_support) *max_support = ms;
+    if (max_query) *max_query = mq;
+}
+
+const char *ml_task_family_task_name(const ml_task_family *f, int index) {
+    if (!f || f->kind != ML_TASKS_CSV || index < 0 || index >= f->n_tasks) return NULL;
+    return f->tasks[index].name;
+}
+
+/* ---- task buffers ------------------------------------------------------------ */
+
+ml_status ml_regression_task_alloc(ml_regression_task *t, int k, int q, int in_dim) {
+    if (!t) return ML_ERR_ARG;
+    memset(t, 0, sizeof *t);
+    if (k < 1 || q < 1 || in_dim < 1) return ML_ERR_ARG;
+    /* One block for all four arrays: one heap call, one failure point. */
+    size_t n = (size_t)k * (size_t)in_dim + (size_t)k + (size_t)q * (size_t)in_dim + (size_t)q;
+    float *block = ml_calloc(n, sizeof(float));
+    if (!block) return ML_ERR_NOMEM;
+    t->xs = block;
+    t->ys = t->xs + (size_t)k * (size_t)in_dim;
+    t->xq = t->ys + k;
+    t->yq = t->xq + (size_t)q * (size_t)in_dim;
+    t->k = t->k_cap = k;
+    t->q = t->q_cap = q;
+    t->in_dim = in_dim;
+    t->task_index = -1;
+    return ML_OK;
+}
+
+void ml_regression_task_free(ml_regression_task *t) {
+    if (!t) return;
+    ml_free(t->xs);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- synthetic families ------------------------------------------------------- */
+
+/* y for one point, in double so float rounding happens once, at the store. */
+static double true_y(const ml_task_family *f, const double *info, const float *x) {
+    if (f->kind == ML_TASKS_SINUSOID) return info[0] * sin((double)x[0] - info[1]);
+    double s = info[f->in_dim];
+    for (int i = 0; i < f->in_dim; i++) s += info[i] * (double)x[i];
+    return s;
+}
+
+ml_status ml_task_eval_on_grid(const ml_task_family *f, const double *info, const float *x,
+                               int n, float *y) {
+    if (!f || !info || n < 0 || (n > 0 && (!x || !y))) return ML_ERR_ARG;
+    if (f->kind != ML_TASKS_SINUSOID && f->kind != ML_TASKS_LINEAR) return ML_ERR_ARG;
+    for (int i = 0; i < n; i++) y[i] = (float)true_y(f, info, x + (size_t)i * (size_t)f->in_dim);
+    return ML_OK;
+}
+
+/* Fills n points: x first (rounded to float), then y from that float x, so a
+ * caller recomputing y from the stored x gets the stored y exactly. */
+static void draw_points(const ml_task_family *f, ml_rng *rng, const double *info, int n, float *x,
+                        float *y) {
+    int d = f->in_dim;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < d; j++) x[(size_t)i * d + j] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
+        y[i] = (float)true_y(f, info, x + (size_t)i * d);
+    }
+}
+
+static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, int q,
+                                  ml_regression_task *t, char *err, size_t errlen) {
+    if (k < 1 || q < 1) {
+        set_err(err, errlen, "%s tasks need k >= 1 and q >= 1 (got k=%d, q=%d)",
+                f->kind == ML_TASKS_SINUSOID ? "sinusoid" : "linear", k, q);
+        return ML_ERR_ARG;
+    }
+    if (k > t->k_cap || q > t->q_cap) {
+        set_err(err, errlen, "task buffer holds %d support and %d query points, %d and %d requested",
+                t->k_cap, t->q_cap, k, q);
+        return ML_ERR_ARG;
+    }
+    /* Draw order is part of the reproducibility contract: parameters, then
+     * support x, then query x. */
+    memset(t->info, 0, sizeof t->info);
+    if (f->kind == ML_TASKS_SINUSOID) {
+        t->info[0] = 0.1 + 4.9 * ml_rng_uniform(rng); /* amplitude */
+        t->info[1] = ML__PI * ml_rng_uniform(rng);    /* phase */
+    } else {
+        for (int i = 0; i <= f->in_dim; i++) t->info[i] = -3.0 + 6.0 * ml_rng_uniform(rng);
+    }
+    t->k = k;
+    t->q = q;
+    t->task_index = -1;
+    draw_points(f, rng, t->info, k, t->xs, t->ys);
+    draw_points(f, rng, t->info, q, t->xq, t->yq);
+    return ML_OK;
+}
+
+/* ---- CSV families ------------------------------------------------------------- */
+
+/* Copies `want` of the n rows (x: [n, d]) into (xo, yo). With an RNG, a
+ * uniform subset by selection sampling (Knuth's algorithm S): no scratch
+ * memory, and the picked rows stay in file order. Without one, the first. */
+static void pick_rows(ml_rng *rng, const float *x, const float *y, int n, int d, int want,
+                      float *xo, float *yo) {
+    int got = 0;
+    for (int i = 0; i < n && got < want; i++) {
+        if (rng && want < n && (int)ml_rng_below(rng, (uint32_t)(n - i)) >= want - got) continue;
+        memcpy(xo + (size_t)got * d, x + (size_t)i * d, (size_t)d * sizeof(float));
+        yo[got++] = y[i];
+    }
+}
+
+static ml_status fill_csv(const ml_task_family *f, int index, ml_rng *rng, int k, int q,
+                          ml_regression_task *t, char *err, size_t errlen) {
+    const ml_csv_task *ct = &f->tasks[index];
+    int ks = k <= 0 ? ct->n_support : k, qs = q <= 0 ? ct->n_query : q;
+    if (ks > ct->n_support || qs > ct->n_query) {
+        int sup = ks > ct->n_support;
+        set_err(err, errlen, "%s: task '%.60s' has %d %s points, %d requested", f->path, ct->name,
+                sup ? ct->n_support : ct->n_query, sup ? "support" : "query", sup ? ks : qs);
+        return ML_ERR_ARG;
+    }
+    if (ks > t->k_cap || qs > t->q_cap) {
+        int sup = ks > t->k_cap;
+        set_err(err, errlen, "%s: task '%.60s' needs room for %d %s points, the task buffer holds %d",
+                f->path, ct->name, sup ? ks : qs, sup ? "support" : "query", sup ? t->k_cap : t->q_cap);
+        return ML_ERR_ARG;
+    }
+    memset(t->info, 0, sizeof t->info);
+    pick_rows(rng, ct->xs, ct->ys, ct->n_support, f->in_dim, ks, t->xs, t->ys);
+    pick_rows(rng, ct->xq, ct->yq, ct->n_query, f->in_dim, qs, t->xq, t->yq);
+    t->k = ks;
+    t->q = qs;
+    t->task_index = index;
+    return ML_OK;
+}
+
+static ml_status check_task_buffer(const ml_task_family *f, const ml_regression_task *t, char *err,
+                                   size_t errlen) {
+    if (!t->xs) {
+        set_err(err, errlen, "task buffer not allocated (call ml_regression_task_alloc)");
+        return ML_ERR_ARG;
+    }
+    if (t->in_dim != f->in_dim) {
+        set_err(err, errlen, "task buffer has %d input%s, the task family %d", t->in_dim,
+                t->in_dim == 1 ? "" : "s", f->in_dim);
+        return ML_ERR_SHAPE;
+    }
+    return ML_OK;
+}
+
+ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
+                         ml_regression_task *t, char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    if (!f || !rng || !t) {
+        set_err(err, errlen, "ml_task_sample: NULL argument");
+        return ML_ERR_ARG;
+    }
+    ml_status st = check_task_buffer(f, t, err, errlen);
+    if (st != ML_OK) return st;
+    switch (f->kind) {
+    case ML_TASKS_SINUSOID:
+    case ML_TASKS_LINEAR: return sample_synthetic(f, rng, k, q, t, err, errlen);
+    case ML_TASKS_CSV:
+        if (f->n_tasks < 1 || !f->tasks) {
+            set_err(err, errlen, "CSV task family has no tasks");
+            return ML_ERR_STATE;
+        }
+        return fill_csv(f, (int)ml_rng_below(rng, (uint32_t)f->n_tasks), rng, k, q, t, err, errlen);
+    }
+    set_err(err, errlen, "unknown task family kind %d", (int)f->kind);
+    return ML_ERR_ARG;
+}
+
+ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,
+                          ml_regression_task *t, char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    if (!f || !t) {
+        set_err(err, errlen, "ml_task_get_csv: NULL argument");
+        return ML_ERR_ARG;
+    }
+    if (f->kind != ML_TASKS_CSV) {
+        set_err(err, errlen, "ml_task_get_csv: not a CSV task family");
+        return ML_ERR_ARG;
+    }
+    if (index < 0 || index >= f->n_tasks) {
+        set_err(err, errlen, "%s: task index %d out of range (%d tasks)", f->path, index, f->n_tasks);
+        return ML_ERR_ARG;
+    }
+    ml_status st = check_task_buffer(f, t, err, errlen);
+    if (st != ML_OK) return st;
+    return fill_csv(f, index, NULL, k, q, t, err, errlen);
+}
