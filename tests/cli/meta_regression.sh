@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# CLI tests of meta-learning on regression tasks: run folders, bit-exact
+# --resume, thread-count independence, config files, eval, interruption,
+# and bad input (malformed CSV, mismatched checkpoints, NaN, unknown keys).
+set -u
+BIN="$1"
+TMP="${ML_TEST_TMP:-/tmp}/cli_meta.$$"
+mkdir -p "$TMP"
+trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
+bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
+expect() {
+  local name="$1" want="$2" pattern="$3"; shift 4
+  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
+  if [ "$got" -ne "$want" ]; then bad "$name: exit $got, want $want: $(head -c 300 "$TMP/err")"; return; fi
+  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/err"; then bad "$name: stderr lacks '$pattern': $(head -c 300 "$TMP/err")"; return; fi
+  ok "$name"
+}
+COMMON=(--task sinusoid --model mlp:16,16 --meta-batch 5 --shots 5 --query 5 --eval-tasks 20 --eval-query 20 --quiet)
+
+for algo in maml fomaml metasgd reptile multitask; do
+  expect "$algo trains and writes a run folder" 0 "" -- "$BIN" train --algo $algo "${COMMON[@]}" --iters 30 --out "$TMP/$algo"
+  for f in config.json log.jsonl checkpoint.safetensors eval.json; do
+    [ -s "$TMP/$algo/$f" ] || bad "$algo: $f missing"
+  done
+done
+
+# Uninterrupted 60 iterations vs. 30 + resume to 60: identical bytes.
+"$BIN" train --algo maml "${COMMON[@]}" --iters 60 --checkpoint-every 20 --out "$TMP/full" >/dev/null 2>&1
+"$BIN" train --algo maml "${COMMON[@]}" --iters 30 --checkpoint-every 20 --out "$TMP/part" >/dev/null 2>&1
+expect "resume runs" 0 "" -- "$BIN" train --resume "$TMP/part" --iters 60 --quiet
+cmp -s "$TMP/full/checkpoint.safetensors" "$TMP/part/checkpoint.safetensors" \
+  && ok "resumed run is bit-identical to the uninterrupted one" || bad "resumed checkpoint differs"
+cmp -s "$TMP/full/eval.json" "$TMP/part/eval.json" && ok "resumed evaluation identical" || bad "eval.json differs after resume"
+
+# Same result whatever the thread count (Meta-SGD, Adam outside).
+for t in 1 3; do
+  "$BIN" train --algo metasgd "${COMMON[@]}" --iters 25 --threads $t --out "$TMP/thr$t" >/dev/null 2>&1
+done
+cmp -s "$TMP/thr1/checkpoint.safetensors" "$TMP/thr3/checkpoint.safetensors" \
+  && ok "1 and 3 threads give identical checkpoints" || bad "thread count changes the result"
+
+# The effective config reproduces the run.
+expect "train --config RUN/config.json" 0 "" -- "$BIN" train --config "$TMP/full/config.json" --out "$TMP/again" --quiet
+cmp -s "$TMP/full/checkpoint.safetensors" "$TMP/again/checkpoint.safetensors" \
+  && ok "config file reproduces the run" || bad "config file run differs"
+
+# eval on a run folder and on a checkpoint file.
+expect "eval RUN" 0 "" -- "$BIN" eval "$TMP/full" --shots 5,10 --steps 1,3 --tasks 30 --json
+tail -n 1 "$TMP/out" | grep -q '"shots":10,"steps":3' && ok "eval --json reports every shots/steps" || bad "eval json: $(tail -n 1 "$TMP/out")"
+grep -q "before adaptation" "$TMP/out" && ok "eval prints before/after adaptation" || bad "eval table"
+expect "eval CHECKPOINT" 0 "" -- "$BIN" eval "$TMP/full/checkpoint.safetensors" --tasks 10
+
+# Interrupted run: SIGINT saves a checkpoint and says how to resume.
+"$BIN" train --algo maml "${COMMON[@]}" --iters 100000000 --out "$TMP/intr" >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for i in $(seq 50); do [ -s "$TMP/intr/config.json" ] && break; sleep 0.1; done
+sleep 0.5; kill -INT $pid; wait $pid; st=$?
+[ $st -eq 130 ] && grep -q "resume" "$TMP/err" && [ -s "$TMP/intr/checkpoint.safetensors" ] \
+  && ok "SIGINT saves a checkpoint (exit 130)" || bad "SIGINT: exit $st $(cat "$TMP/err")"
+
+# ---- bad input ----
+printf 'task,split,x,y\na,support,1,2\na,query,1\n' > "$TMP/bad_cols.csv"
+expect "CSV with a wrong column count" 1 "bad_cols.csv:3" -- "$BIN" train --algo maml --task "csv:$TMP/bad_cols.csv" --quiet --out "$TMP/c1"
+printf 'a,support,1,2\na,query,x,3\n' > "$TMP/bad_num.csv"
+expect "CSV with a non-number" 1 "bad_num.csv:2" -- "$BIN" train --algo maml --task "csv:$TMP/bad_num.csv" --quiet --out "$TMP/c2"
+printf 'a,support,1,2\na,query,1,3\nb,support,2,2\n' > "$TMP/no_query.csv"
+expect "CSV task without query points" 1 "no query" -- "$BIN" train --algo maml --task "csv:$TMP/no_query.csv" --quiet --out "$TMP/c3"
+python3 - "$TMP/good.csv" <<'PY'
+import math, random, sys
+random.seed(1)
+with open(sys.argv[1], "w") as f:
+    f.write("task,split,x,y\n")
+    for t in range(20):
+        a, p = random.uniform(0.5, 4), random.uniform(0, 3)
+        for split, n in (("support", 10), ("query", 10)):
+            for _ in range(n):
+                x = random.uniform(-5, 5); f.write(f"t{t},{split},{x},{a*math.sin(x-p)}\n")
+PY
+expect "CSV tasks train" 0 "" -- "$BIN" train --algo maml --task "csv:$TMP/good.csv" --model mlp:16,16 --meta-batch 4 --shots 5 --query 5 --iters 20 --eval-tasks 10 --eval-query 5 --quiet --out "$TMP/csv"
+expect "checkpoint of another model" 1 "shape" -- "$BIN" train --algo maml "${COMMON[@]}" --model mlp:8 --init-from "$TMP/full/checkpoint.safetensors" --iters 1 --out "$TMP/c4"
+printf 'not a checkpoint at all' > "$TMP/junk.safetensors"
+expect "corrupt checkpoint" 1 "junk.safetensors" -- "$BIN" train --algo maml "${COMMON[@]}" --init-from "$TMP/junk.safetensors" --iters 1 --out "$TMP/c5"
+"$BIN" train --algo maml "${COMMON[@]}" --iters 20 --checkpoint-every 10 --out "$TMP/nan" >/dev/null 2>&1
+cp "$TMP/nan/checkpoint.safetensors" "$TMP/nan_before"
+expect "NaN loss stops with a message" 1 "NaN\|non-finite\|infinite" -- "$BIN" train --resume "$TMP/nan" --iters 200 --inner-lr 1000 --inner-steps 3
+cmp -s "$TMP/nan/checkpoint.safetensors" "$TMP/nan_before" && ok "last good checkpoint kept after NaN" || bad "checkpoint changed after NaN"
+printf '{"algo": "maml", "lr_inner": 0.1}' > "$TMP/bad.json"
+expect "unknown config key" 2 "unknown key 'lr_inner'" -- "$BIN" train --config "$TMP/bad.json"
+expect "unknown algo" 2 "--algo" -- "$BIN" train --algo mamla
+expect "bad eval shots" 2 "eval-shots" -- "$BIN" train --algo maml --eval-shots 5,x --quiet
+expect "eval of a missing run" 1 "config.json" -- "$BIN" eval "$TMP/nowhere"
+expect "eval --help" 0 "" -- "$BIN" eval --help
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
