@@ -501,8 +501,14 @@ static void draw_legend(ml__canvas *c, mask *k, const layout *L, const axis *ax,
             for (int i = 0; i < series[si].n; i++) {
                 double x = series_x(&series[si], i), y = series[si].y[i];
                 if (!ok_val(x, ax->log) || !ok_val(y, ay->log)) continue;
-                double cx = map_x(L, ax, x), cy = map_y(L, ay, y);
-                if (cx >= x0 - 4 && cx < x0 + bw + 4 && cy >= y0 - 4 && cy < y0 + bh + 4) hits++;
+                const ml_series *se = &series[si];
+                double cx = map_x(L, ax, x);
+                double ys[3] = {y, se->y_lo ? se->y_lo[i] : NAN, se->y_hi ? se->y_hi[i] : NAN};
+                for (int k3 = 0; k3 < 3; k3++) { /* error bounds are ink too */
+                    if (!ok_val(ys[k3], ay->log)) continue;
+                    double cy = map_y(L, ay, ys[k3]);
+                    hits += cx >= x0 - 4 && cx < x0 + bw + 4 && cy >= y0 - 4 && cy < y0 + bh + 4;
+                }
             }
         if (best_hits < 0 || hits < best_hits) best_hits = hits, best = corner;
     }

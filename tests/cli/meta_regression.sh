@@ -60,6 +60,13 @@ sleep 0.5; kill -INT $pid; wait $pid; st=$?
 [ $st -eq 130 ] && grep -q "resume" "$TMP/err" && [ -s "$TMP/intr/checkpoint.safetensors" ] \
   && ok "SIGINT saves a checkpoint (exit 130)" || bad "SIGINT: exit $st $(cat "$TMP/err")"
 
+# plot: learning curves and the adaptation figure of two runs.
+expect "plot two runs" 0 "" -- "$BIN" plot "$TMP/maml" "$TMP/multitask" --out "$TMP"
+for f in learning_curve.png adaptation_K5.png; do
+  head -c 8 "$TMP/$f" 2>/dev/null | od -An -tx1 | grep -q "89 50 4e 47" && ok "plot wrote $f" || bad "plot: $f missing or not PNG"
+done
+expect "plot of a folder without runs" 1 "no log.jsonl" -- "$BIN" plot "$TMP/nowhere"
+
 # ---- bad input ----
 printf 'task,split,x,y\na,support,1,2\na,query,1\n' > "$TMP/bad_cols.csv"
 expect "CSV with a wrong column count" 1 "bad_cols.csv:3" -- "$BIN" train --algo maml --task "csv:$TMP/bad_cols.csv" --quiet --out "$TMP/c1"

@@ -1,0 +1,210 @@
+/* cmd_plot.c: `metalearn plot RUN [RUN...]`: PNG learning curves from each
+ * run's log.jsonl, and the MAML paper's figure from each run's eval.json:
+ * query MSE against the number of adaptation steps, one line per run (e.g.
+ * a MAML run and a multitask "pretrained" run), with 95% CI bands. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "metalearn/plot.h"
+
+#define MAX_RUNS 8
+#define MAX_SHOTS 16
+
+typedef struct run_curves {
+    char label[128];
+    double *iter, *loss;
+    int n_log;
+    cJSON *eval; /* parsed eval.json or NULL */
+} run_curves;
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len < 2) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) buf[len] = 0;
+    return buf;
+}
+
+/* Reads RUN/log.jsonl; returns -1 with err on a malformed line. */
+static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    char *text = read_text(path);
+    if (!text) return 0; /* no log (e.g. eval-only): no learning curve */
+    int cap = 1024;
+    rc->iter = malloc((size_t)cap * sizeof(double));
+    rc->loss = malloc((size_t)cap * sizeof(double));
+    int line_no = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        line_no++;
+        cJSON *j = cJSON_Parse(line);
+        cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iter"), *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
+        if (!cJSON_IsNumber(it) || !cJSON_IsNumber(loss)) {
+            snprintf(err, errlen, "%.900s:%d: expected an object with numeric \"iter\" and \"loss\"", path, line_no);
+            cJSON_Delete(j);
+            free(text);
+            return -1;
+        }
+        if (rc->n_log == cap) {
+            cap *= 2;
+            rc->iter = realloc(rc->iter, (size_t)cap * sizeof(double));
+            rc->loss = realloc(rc->loss, (size_t)cap * sizeof(double));
+        }
+        rc->iter[rc->n_log] = it->valuedouble;
+        rc->loss[rc->n_log] = loss->valuedouble;
+        rc->n_log++;
+        cJSON_Delete(j);
+    }
+    free(text);
+    return 0;
+}
+
+int cmd_plot(int argc, char **argv) {
+    const char *out = NULL;
+    int log_y = 0;
+    const arg_spec specs[] = {
+        {"out", ARG_STRING, &out, "folder for the PNG files (default: the first run's folder)", 1, 0},
+        {"log-y", ARG_FLAG, &log_y, "logarithmic loss axis for the learning curves", 0, 0},
+    };
+    const arg_cmd cmd = {"plot", "RUN [RUN...] [--out DIR]",
+                         "Draws learning_curve.png (query loss over meta-iterations, from log.jsonl) and\n"
+                         "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json)\n"
+                         "for one or more runs, e.g. a maml run beside a multitask (pretrained) run.",
+                         specs, (int)(sizeof specs / sizeof specs[0])};
+    const char *runs[MAX_RUNS];
+    int n_runs;
+    int r = args_parse(&cmd, argc, argv, 2, runs, MAX_RUNS, &n_runs);
+    if (r == ARGS_HELP) return EXIT_OK;
+    if (r) return EXIT_USAGE;
+    if (n_runs < 1) {
+        fprintf(stderr, "metalearn plot: name at least one run folder\nusage: metalearn plot %s\n", cmd.synopsis);
+        return EXIT_USAGE;
+    }
+    if (!out) out = runs[0];
+    run_curves rc[MAX_RUNS];
+    memset(rc, 0, sizeof rc);
+    char err[1024], path[4200];
+    int status = EXIT_FAIL, any_log = 0, any_eval = 0;
+    for (int i = 0; i < n_runs; i++) {
+        snprintf(path, sizeof path, "%s/eval.json", runs[i]);
+        char *text = read_text(path);
+        if (text) {
+            rc[i].eval = cJSON_Parse(text);
+            free(text);
+            if (!rc[i].eval) {
+                fprintf(stderr, "metalearn plot: %s: not valid JSON\n", path);
+                goto done;
+            }
+            any_eval = 1;
+        }
+        if (load_log(runs[i], &rc[i], err, sizeof err)) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            goto done;
+        }
+        any_log |= rc[i].n_log > 0;
+        const cJSON *algo = rc[i].eval ? cJSON_GetObjectItemCaseSensitive(rc[i].eval, "algo") : NULL;
+        const char *base = strrchr(runs[i], '/');
+        base = base && base[1] ? base + 1 : runs[i];
+        if (cJSON_IsString(algo) && strcmp(algo->valuestring, base))
+            snprintf(rc[i].label, sizeof rc[i].label, "%s (%s)", algo->valuestring, base);
+        else
+            snprintf(rc[i].label, sizeof rc[i].label, "%s", base);
+    }
+    if (!any_log && !any_eval) {
+        fprintf(stderr, "metalearn plot: %s: no log.jsonl or eval.json (is it a run folder?)\n", runs[0]);
+        goto done;
+    }
+    if (any_log) {
+        ml_series s[MAX_RUNS];
+        int n = 0;
+        for (int i = 0; i < n_runs; i++)
+            if (rc[i].n_log) s[n++] = (ml_series){rc[i].label, rc[i].iter, rc[i].loss, rc[i].n_log, NULL, NULL, 0, 0};
+        ml_chart chart = {"Meta-training: query loss after adaptation", "meta-iteration", "query loss", 900, 540, 0, log_y,
+                          0, 0, 0, 0};
+        snprintf(path, sizeof path, "%s/learning_curve.png", out);
+        if (ml_plot_png(path, &chart, s, n, err, sizeof err)) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            goto done;
+        }
+        printf("%s\n", path);
+    }
+    /* One figure per number of shots found in any run's evaluation. */
+    int shots_seen[MAX_SHOTS], n_shots = 0;
+    for (int i = 0; i < n_runs; i++) {
+        const cJSON *res = rc[i].eval ? cJSON_GetObjectItemCaseSensitive(rc[i].eval, "results") : NULL, *e;
+        cJSON_ArrayForEach(e, res) {
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "shots");
+            if (!cJSON_IsNumber(k)) continue;
+            int seen = 0;
+            for (int j = 0; j < n_shots; j++) seen |= shots_seen[j] == k->valueint;
+            if (!seen && n_shots < MAX_SHOTS) shots_seen[n_shots++] = k->valueint;
+        }
+    }
+    for (int si = 0; si < n_shots; si++) {
+        ml_series s[MAX_RUNS];
+        double *bufs[MAX_RUNS][3];
+        int n = 0;
+        for (int i = 0; i < n_runs; i++) {
+            const cJSON *res = rc[i].eval ? cJSON_GetObjectItemCaseSensitive(rc[i].eval, "results") : NULL, *e;
+            cJSON_ArrayForEach(e, res) {
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "shots");
+                const cJSON *mse = cJSON_GetObjectItemCaseSensitive(e, "mse"), *ci = cJSON_GetObjectItemCaseSensitive(e, "ci95");
+                if (!cJSON_IsNumber(k) || k->valueint != shots_seen[si] || !cJSON_IsArray(mse)) continue;
+                int m = cJSON_GetArraySize(mse);
+                double *y = calloc((size_t)m, sizeof(double)), *lo = calloc((size_t)m, sizeof(double)),
+                       *hi = calloc((size_t)m, sizeof(double));
+                for (int t = 0; t < m; t++) {
+                    y[t] = cJSON_GetArrayItem(mse, t)->valuedouble;
+                    double h = cJSON_IsArray(ci) && t < cJSON_GetArraySize(ci) ? cJSON_GetArrayItem(ci, t)->valuedouble : 0;
+                    lo[t] = y[t] - h;
+                    hi[t] = y[t] + h;
+                }
+                bufs[n][0] = y;
+                bufs[n][1] = lo;
+                bufs[n][2] = hi;
+                s[n++] = (ml_series){rc[i].label, NULL, y, m, lo, hi, 1, 0};
+                break;
+            }
+        }
+        char title[128];
+        snprintf(title, sizeof title, "%d-shot adaptation to new tasks (95%% CI)", shots_seen[si]);
+        ml_chart chart = {title, "gradient steps", "query MSE", 900, 540, 0, 0, 0, 0, 0, 0};
+        snprintf(path, sizeof path, "%s/adaptation_K%d.png", out, shots_seen[si]);
+        ml_status st = ml_plot_png(path, &chart, s, n, err, sizeof err);
+        for (int i = 0; i < n; i++)
+            for (int b = 0; b < 3; b++) free(bufs[i][b]);
+        if (st) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            goto done;
+        }
+        printf("%s\n", path);
+    }
+    status = EXIT_OK;
+done:
+    for (int i = 0; i < n_runs; i++) {
+        free(rc[i].iter);
+        free(rc[i].loss);
+        cJSON_Delete(rc[i].eval);
+    }
+    return status;
+}
