@@ -30,6 +30,12 @@ static int parse_int_list(const char *s, int *out, int max, int min_value) {
     return n;
 }
 
+/* --init names an initialisation scheme or a .safetensors file of parameters. */
+static const char *meta_init_file(const char *init) {
+    size_t n = strlen(init);
+    return n > 12 && !strcmp(init + n - 12, ".safetensors") ? init : NULL;
+}
+
 int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (ml_algo_parse(o->algo, &r->algo)) {
@@ -41,9 +47,10 @@ int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--optimizer '%s': expected sgd, adagrad, rmsprop, adam or adamw", o->optimizer);
         return EXIT_USAGE;
     }
-    ml_init_kind init_kind;
-    if (ml_init_kind_parse(o->init, &init_kind)) {
-        snprintf(err, errlen, "--init '%s': expected torch, kaiming or xavier", o->init);
+    ml_init_kind init_kind = ML_INIT_TORCH;
+    const char *init_file = meta_init_file(o->init);
+    if (!init_file && ml_init_kind_parse(o->init, &init_kind)) {
+        snprintf(err, errlen, "--init '%s': expected torch, kaiming, xavier or FILE.safetensors", o->init);
         return EXIT_USAGE;
     }
     int tmp[MAX_LIST];
@@ -116,9 +123,9 @@ int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(r->dir, sizeof r->dir, "runs/%s-%s-s%" PRIu64, o->algo, task, o->seed);
     }
     r->write_eval_file = 1;
-    if (o->init_from) {
+    if (init_file) {
         int it;
-        if (meta_run_load_checkpoint(r, o->init_from, -1, &it, err, errlen)) return EXIT_FAIL;
+        if (meta_run_load_checkpoint(r, init_file, -1, &it, err, errlen)) return EXIT_FAIL;
     }
     return 0;
 }
@@ -202,7 +209,7 @@ static int copy_tensor(const ml_safetensors *st, const char *file, const char *n
 }
 
 /* full = 1: everything (resume); 0: parameters and Meta-SGD rates (eval);
- * -1: parameters only (--init-from). */
+ * -1: parameters only (--init FILE). */
 int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen) {
     ml_safetensors st;
     if (ml_safetensors_read(path, &st, err, errlen)) return EXIT_FAIL;

@@ -54,8 +54,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
     const arg_spec table[] = {
         {"algo", ARG_STRING, &o->algo, "supervised, maml, fomaml, metasgd, reptile or multitask", 1, 0},
         {"model", ARG_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},
-        {"init", ARG_STRING, &o->init, "initialisation: torch, kaiming or xavier", 1, 0},
-        {"init-from", ARG_STRING, &o->init_from, "start from the parameters in FILE.safetensors", 1, 0},
+        {"init", ARG_STRING, &o->init, "torch, kaiming, xavier, or FILE.safetensors to start from given parameters", 1, 0},
         {"seed", ARG_U64, &o->seed, "random seed (initialisation, shuffling, tasks)", 0, 1.8e19},
         {"threads", ARG_INT, &o->threads, "threads (default: all cores)", 0, 1024},
         {"config", ARG_STRING, &o->config, "read settings from a JSON file (flags override it)", 1, 0},

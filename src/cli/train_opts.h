@@ -10,7 +10,7 @@
 
 typedef struct train_opts {
     /* common */
-    const char *algo, *model, *init, *config, *out, *resume, *init_from;
+    const char *algo, *model, *init, *config, *out, *resume;
     uint64_t seed;
     int threads, json, quiet;
     /* supervised */

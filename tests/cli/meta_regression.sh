@@ -86,9 +86,9 @@ with open(sys.argv[1], "w") as f:
                 x = random.uniform(-5, 5); f.write(f"t{t},{split},{x},{a*math.sin(x-p)}\n")
 PY
 expect "CSV tasks train" 0 "" -- "$BIN" train --algo maml --task "csv:$TMP/good.csv" --model mlp:16,16 --meta-batch 4 --shots 5 --query 5 --iters 20 --eval-tasks 10 --eval-query 5 --quiet --out "$TMP/csv"
-expect "checkpoint of another model" 1 "shape" -- "$BIN" train --algo maml "${COMMON[@]}" --model mlp:8 --init-from "$TMP/full/checkpoint.safetensors" --iters 1 --out "$TMP/c4"
+expect "checkpoint of another model" 1 "shape" -- "$BIN" train --algo maml "${COMMON[@]}" --model mlp:8 --init "$TMP/full/checkpoint.safetensors" --iters 1 --out "$TMP/c4"
 printf 'not a checkpoint at all' > "$TMP/junk.safetensors"
-expect "corrupt checkpoint" 1 "junk.safetensors" -- "$BIN" train --algo maml "${COMMON[@]}" --init-from "$TMP/junk.safetensors" --iters 1 --out "$TMP/c5"
+expect "corrupt checkpoint" 1 "junk.safetensors" -- "$BIN" train --algo maml "${COMMON[@]}" --init "$TMP/junk.safetensors" --iters 1 --out "$TMP/c5"
 "$BIN" train --algo maml "${COMMON[@]}" --iters 20 --checkpoint-every 10 --out "$TMP/nan" >/dev/null 2>&1
 cp "$TMP/nan/checkpoint.safetensors" "$TMP/nan_before"
 expect "NaN loss stops with a message" 1 "NaN\|non-finite\|infinite" -- "$BIN" train --resume "$TMP/nan" --iters 200 --inner-lr 1000 --inner-steps 3
