@@ -3,6 +3,7 @@
  * query MSE against the number of adaptation steps, one line per run (e.g.
  * a MAML run and a multitask "pretrained" run), with 95% CI bands. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,8 @@ int cmd_plot(int argc, char **argv) {
                 double *y = calloc((size_t)m, sizeof(double)), *lo = calloc((size_t)m, sizeof(double)),
                        *hi = calloc((size_t)m, sizeof(double));
                 for (int t = 0; t < m; t++) {
-                    y[t] = cJSON_GetArrayItem(mse, t)->valuedouble;
+                    const cJSON *v = cJSON_GetArrayItem(mse, t);
+                    y[t] = cJSON_IsNumber(v) ? v->valuedouble : NAN; /* null: diverged */
                     double h = cJSON_IsArray(ci) && t < cJSON_GetArraySize(ci) ? cJSON_GetArrayItem(ci, t)->valuedouble : 0;
                     lo[t] = y[t] - h;
                     hi[t] = y[t] + h;

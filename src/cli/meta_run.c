@@ -267,6 +267,12 @@ out:
     return rc;
 }
 
+/* A number as JSON: null when not finite (JSON has no NaN). */
+static size_t json_number(char *buf, size_t cap, const char *sep, double v) {
+    int n = isfinite(v) ? snprintf(buf, cap, "%s%.6g", sep, v) : snprintf(buf, cap, "%snull", sep);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 /* ---- final evaluation ------------------------------------------------------------------- */
 
 int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run) {
@@ -286,8 +292,9 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     double *col = malloc((size_t)E * sizeof(double));
     double *mean = malloc((size_t)n_shots * stride * sizeof(double));
     double *half = malloc((size_t)n_shots * stride * sizeof(double));
+    int *diverged = calloc((size_t)n_shots * stride, sizeof(int)); /* tasks whose loss is not finite */
     int status = EXIT_FAIL;
-    if (!tasks || !views || !loss_at || !col || !mean || !half) {
+    if (!tasks || !views || !loss_at || !col || !mean || !half || !diverged) {
         fprintf(stderr, "metalearn: out of memory for %d evaluation tasks\n", E);
         goto done;
     }
@@ -310,10 +317,14 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
             goto done;
         }
         for (int s = 0; s <= max_steps; s++) {
-            for (int t = 0; t < E; t++) col[t] = loss_at[(int64_t)t * stride + s];
-            if (ml_mean_ci95(col, E, &mean[si * stride + s], &half[si * stride + s]) != ML_OK) {
+            for (int t = 0; t < E; t++) {
+                col[t] = loss_at[(int64_t)t * stride + s];
+                diverged[si * stride + s] += !isfinite(col[t]);
+            }
+            /* A diverged task makes the mean meaningless: reported as such. */
+            if (diverged[si * stride + s] || ml_mean_ci95(col, E, &mean[si * stride + s], &half[si * stride + s]) != ML_OK) {
                 mean[si * stride + s] = NAN;
-                half[si * stride + s] = 0;
+                half[si * stride + s] = NAN;
             }
         }
     }
@@ -321,13 +332,15 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     printf("evaluation: %s, %d new tasks, %d query points each, inner lr %g (mean squared error, 95%% CI)\n",
            ml_algo_name(r->algo), E, o->eval_query, o->inner_lr);
     printf("%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
-    for (int si = 0; si < n_shots; si++) {
-        printf("%8d %8d %12.4f %12.4f   (before adaptation)\n", shots[si], 0, mean[si * stride], half[si * stride]);
-        for (int k = 0; k < n_steps; k++)
-            if (steps[k] > 0)
-                printf("%8d %8d %12.4f %12.4f\n", shots[si], steps[k], mean[si * stride + steps[k]],
-                       half[si * stride + steps[k]]);
-    }
+    for (int si = 0; si < n_shots; si++)
+        for (int k = -1; k < n_steps; k++) {
+            if (k >= 0 && steps[k] == 0) continue;
+            int s = k < 0 ? 0 : steps[k], at = si * stride + s;
+            if (diverged[at])
+                printf("%8d %8d     diverged in %d of %d tasks\n", shots[si], s, diverged[at], E);
+            else
+                printf("%8d %8d %12.4f %12.4f%s\n", shots[si], s, mean[at], half[at], s ? "" : "   (before adaptation)");
+        }
     if (r->write_eval_file) {
         char path[4200];
         size_t cap = 4096 + (size_t)n_shots * stride * 64, off = 0;
@@ -341,10 +354,13 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         for (int si = 0; si < n_shots; si++) {
             off += (size_t)snprintf(buf + off, cap - off, "%s{\"shots\":%d,\"mse\":[", si ? "," : "", shots[si]);
             for (int s = 0; s <= max_steps; s++)
-                off += (size_t)snprintf(buf + off, cap - off, "%s%.6g", s ? "," : "", mean[si * stride + s]);
+                off += json_number(buf + off, cap - off, s ? "," : "", mean[si * stride + s]);
             off += (size_t)snprintf(buf + off, cap - off, "],\"ci95\":[");
             for (int s = 0; s <= max_steps; s++)
-                off += (size_t)snprintf(buf + off, cap - off, "%s%.6g", s ? "," : "", half[si * stride + s]);
+                off += json_number(buf + off, cap - off, s ? "," : "", half[si * stride + s]);
+            off += (size_t)snprintf(buf + off, cap - off, "],\"diverged_tasks\":[");
+            for (int s = 0; s <= max_steps; s++)
+                off += (size_t)snprintf(buf + off, cap - off, "%s%d", s ? "," : "", diverged[si * stride + s]);
             off += (size_t)snprintf(buf + off, cap - off, "]}");
         }
         off += (size_t)snprintf(buf + off, cap - off, "]}\n");
@@ -367,8 +383,11 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
                 int wanted = s == 0;
                 for (int k = 0; k < n_steps; k++) wanted |= steps[k] == s;
                 if (!wanted) continue;
-                printf("%s{\"shots\":%d,\"steps\":%d,\"mse\":%.6g,\"ci95\":%.6g}", first ? "" : ",", shots[si], s,
-                       mean[si * stride + s], half[si * stride + s]);
+                char m[48], h[48];
+                json_number(m, sizeof m, "", mean[si * stride + s]);
+                json_number(h, sizeof h, "", half[si * stride + s]);
+                printf("%s{\"shots\":%d,\"steps\":%d,\"mse\":%s,\"ci95\":%s,\"diverged_tasks\":%d}", first ? "" : ",",
+                       shots[si], s, m, h, diverged[si * stride + s]);
                 first = 0;
             }
         printf("]}\n");
@@ -383,5 +402,6 @@ done:
     free(col);
     free(mean);
     free(half);
+    free(diverged);
     return status;
 }
