@@ -284,7 +284,14 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
     int E = o->eval_tasks;
     char err[1024];
-    if (E < 1) return EXIT_OK;
+    if (E < 1) { /* no evaluation asked for: report training only */
+        if (o->json)
+            printf("{\"command\":\"train\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\","
+                   "\"iterations\":%d,\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"threads\":%d,\"results\":[]}\n",
+                   ml_algo_name(r->algo), o->task, r->model_spec, r->dir, iterations, train_s,
+                   iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, r->threads);
+        return EXIT_OK;
+    }
     int stride = max_steps + 1;
     ml_regression_task *tasks = calloc((size_t)E, sizeof *tasks);
     ml_task_data *views = calloc((size_t)E, sizeof *views);

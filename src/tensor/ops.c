@@ -187,7 +187,9 @@ ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
     }
     ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
     if (!t) return NULL;
-    for (int64_t i = 0; i < g->numel; i++) t->data[i] = x->data[i] > 0.f ? g->data[i] : 0.f;
+    const float *gd = g->data, *xd = x->data;
+    float *od = t->data;
+    for (int64_t i = 0; i < g->numel; i++) od[i] = xd[i] > 0.f ? gd[i] : 0.f;
     ml__record(ctx, ML_OP_RELU_MASK, t, g, x);
     return t;
 }
