@@ -28,7 +28,8 @@ typedef struct op_case {
     int64_t shape[MAX_IN][4];
     enum init init[MAX_IN];
     build_fn f;
-    int second_order; /* 0 where the op is piecewise linear and its Hessian is 0 anyway (still run) */
+    int second_order; /* 0: first order only (a network whose kinks make differences of the
+                         gradient along a global direction unreliable) */
 } op_case;
 
 static int32_t labels5[] = {1, 0, 3, 3, 2};
@@ -91,6 +92,13 @@ static ml_tensor *f_reshape(ml_ctx *c, ml_tensor **x) {
 static ml_tensor *f_flatten(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_flatten(c, x[0])); }
 static ml_tensor *f_narrow(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_narrow(c, x[0], 1, 2)); }
 static ml_tensor *f_concat(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_concat0(c, x[0], x[1])); }
+/* A well-conditioned matrix: 0.4 a + 3 I. */
+static ml_tensor *f_inverse(ml_ctx *c, ml_tensor **x) {
+    int was = ml_ctx_set_recording(c, 0);
+    ml_tensor *i3 = ml_scale(c, ml_eye(c, x[0]->shape[0]), 3.0f);
+    ml_ctx_set_recording(c, was);
+    return ml_inverse(c, ml_add(c, ml_scale(c, x[0], 0.4f), i3));
+}
 static ml_tensor *f_pick(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_pick(c, x[0], labels5)); }
 static ml_tensor *f_pick_bw(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_pick_backward(c, x[0], labels5, 4)); }
 /* A small network end to end: conv, batch norm, relu, pool, linear, loss. */
@@ -99,6 +107,16 @@ static ml_tensor *f_net(ml_ctx *c, ml_tensor **x) {
     h = ml_batchnorm(c, h, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f);
     h = ml_maxpool2x2(c, ml_relu(c, h));
     h = ml_flatten(c, h);
+    h = ml_matmul(c, h, x[2], 0, 1);
+    return ml_cross_entropy(c, h, labels5);
+}
+
+/* The same without kinks (square instead of ReLU, average instead of max
+ * pooling), so its second-order check is exact to rounding. */
+static ml_tensor *f_smooth_net(ml_ctx *c, ml_tensor **x) {
+    ml_tensor *h = ml_conv2d(c, x[0], x[1], 2, 1);
+    h = ml_batchnorm(c, h, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f);
+    h = ml_global_avgpool(c, ml_square(c, h));
     h = ml_matmul(c, h, x[2], 0, 1);
     return ml_cross_entropy(c, h, labels5);
 }
@@ -152,8 +170,10 @@ static const op_case cases[] = {
     {"narrow", 1, {2}, {{4, 3}}, {I_NORMAL}, f_narrow, 1},
     {"concat0", 2, {2, 2}, {{2, 3}, {1, 3}}, {I_NORMAL, I_NORMAL}, f_concat, 1},
     {"pick", 1, {2}, {{5, 4}}, {I_NORMAL}, f_pick, 1},
+    {"inverse", 1, {2}, {{4, 4}}, {I_NORMAL}, f_inverse, 1},
     {"pick_backward", 1, {1}, {{5}}, {I_NORMAL}, f_pick_bw, 1},
-    {"small_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 4, 4}, {3, 2, 3, 3}, {4, 12}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_net, 1},
+    {"small_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 4, 4}, {3, 2, 3, 3}, {4, 12}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_net, 0},
+    {"smooth_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 5, 5}, {3, 2, 3, 3}, {4, 3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_smooth_net, 1},
 };
 
 /* ---- harness -------------------------------------------------------------------------------- */
@@ -254,27 +274,59 @@ static void check_case(const op_case *oc) {
         ML_FAIL_AT("%s: ml_grad failed: %s", oc->name, ml_ctx_error(fx.ctx));
         goto done;
     }
-    const float eps = 1e-2f; /* central differences: O(eps^2) truncation, float noise ~1e-6/eps */
+    /* Central differences: O(eps^2) truncation, float noise ~1e-6/eps. A point
+     * within a step of a kink (ReLU, max-pool ties inside a network) shows up
+     * as disagreement between steps eps and eps/2 and is skipped; more than a
+     * tenth of the elements skipped fails the case. */
+    const float eps = 1e-2f;
+    int64_t total = 0, skipped = 0, kinked = 0, total_elements = 0;
+    for (int i = 0; i < oc->n_in; i++) total_elements += fx.numel[i];
     double worst = 0;
     for (int i = 0; i < oc->n_in; i++)
         for (int64_t j = 0; j < fx.numel[i]; j++) {
             float keep = fx.x[i][j];
-            fx.x[i][j] = keep + eps;
-            double lp = eval_loss(oc, &fx);
-            fx.x[i][j] = keep - eps;
-            double lm = eval_loss(oc, &fx);
-            fx.x[i][j] = keep;
-            /* Divide by the step as actually represented in float. */
-            double h = (double)(keep + eps) - (double)(keep - eps);
-            double fd = (lp - lm) / h;
+            double fd = 0, fd_half = 0;
+            for (int half = 0; half < 2; half++) {
+                float e = half ? eps / 2 : eps;
+                fx.x[i][j] = keep + e;
+                double lp = eval_loss(oc, &fx);
+                fx.x[i][j] = keep - e;
+                double lm = eval_loss(oc, &fx);
+                fx.x[i][j] = keep;
+                /* Divide by the step as actually represented in float. */
+                double d = (lp - lm) / ((double)(keep + e) - (double)(keep - e));
+                if (half) fd_half = d; else fd = d;
+            }
+            total++;
+            if (fabs(fd - fd_half) > 5e-3 * (1e-2 + fabs(fd))) {
+                skipped++;
+                continue;
+            }
             double err = fabs(fd - g[i][j]) / (1e-2 + fabs(fd));
             if (err > worst) worst = err;
             if (!(err < 1e-2)) {
+                /* In a ReLU/max-pool network a kink can sit so close to the point
+                 * that both steps straddle it alike; such rows (second_order 0)
+                 * may have up to 2% of elements off, each printed. A wrong rule
+                 * puts most elements off. */
+                if (!oc->second_order && ++kinked * 50 <= total_elements) {
+                    printf("    %s: dL/dx%d[%lld] analytic %.6g vs finite difference %.6g (tolerated, kink?)\n",
+                           oc->name, i, (long long)j, g[i][j], fd);
+                    continue;
+                }
                 ML_FAIL_AT("%s: dL/dx%d[%lld] analytic %.6g vs finite difference %.6g", oc->name, i,
                            (long long)j, g[i][j], fd);
                 goto done;
             }
         }
+
+    if (skipped * 10 > total) {
+        ML_FAIL_AT("%s: %lld of %lld elements near kinks, the check says nothing", oc->name, (long long)skipped,
+                   (long long)total);
+        goto done;
+    }
+
+    if (!oc->second_order) goto done;
 
     /* ---- second order: Hessian-vector product ---- */
     ml_ctx_reset(fx.ctx);
@@ -299,27 +351,43 @@ static void check_case(const op_case *oc) {
         hvv[i] = malloc((size_t)fx.numel[i] * sizeof(float));
         memcpy(hvv[i], hv[i]->data, (size_t)fx.numel[i] * sizeof(float));
     }
+    /* Differences of the gradient along v at steps e2 and e2/2; elements where
+     * the two disagree sit near a kink and are skipped (at most a tenth). */
     const float e2 = 1e-2f;
     float *keep[MAX_IN];
+    double *fd2[2][MAX_IN];
+    int ok = 1;
     for (int i = 0; i < oc->n_in; i++) {
         keep[i] = malloc((size_t)fx.numel[i] * sizeof(float));
         memcpy(keep[i], fx.x[i], (size_t)fx.numel[i] * sizeof(float));
-        for (int64_t j = 0; j < fx.numel[i]; j++) fx.x[i][j] = keep[i][j] + e2 * v[i][j];
+        fd2[0][i] = malloc((size_t)fx.numel[i] * sizeof(double));
+        fd2[1][i] = malloc((size_t)fx.numel[i] * sizeof(double));
     }
-    int ok = analytic_grad(oc, &fx, gp) == 0;
-    for (int i = 0; i < oc->n_in; i++)
-        for (int64_t j = 0; j < fx.numel[i]; j++) fx.x[i][j] = keep[i][j] - e2 * v[i][j];
-    ok = ok && analytic_grad(oc, &fx, gm) == 0;
+    for (int h = 0; h < 2 && ok; h++) {
+        float e = h ? e2 / 2 : e2;
+        for (int i = 0; i < oc->n_in; i++)
+            for (int64_t j = 0; j < fx.numel[i]; j++) fx.x[i][j] = keep[i][j] + e * v[i][j];
+        ok = analytic_grad(oc, &fx, gp) == 0;
+        for (int i = 0; i < oc->n_in; i++)
+            for (int64_t j = 0; j < fx.numel[i]; j++) fx.x[i][j] = keep[i][j] - e * v[i][j];
+        ok = ok && analytic_grad(oc, &fx, gm) == 0;
+        for (int i = 0; i < oc->n_in; i++)
+            for (int64_t j = 0; j < fx.numel[i]; j++) fd2[h][i][j] = ((double)gp[i][j] - gm[i][j]) / (2.0 * e);
+    }
+    for (int i = 0; i < oc->n_in; i++) memcpy(fx.x[i], keep[i], (size_t)fx.numel[i] * sizeof(float));
     double scale = 0;
-    for (int i = 0; i < oc->n_in; i++)
-        for (int64_t j = 0; j < fx.numel[i]; j++) {
-            double fd = ((double)gp[i][j] - gm[i][j]) / (2.0 * e2);
-            if (fabs(fd) > scale) scale = fabs(fd);
-        }
+    for (int i = 0; ok && i < oc->n_in; i++)
+        for (int64_t j = 0; j < fx.numel[i]; j++) scale = fmax(scale, fabs(fd2[0][i][j]));
+    int64_t total2 = 0, skipped2 = 0;
     for (int i = 0; ok && i < oc->n_in; i++)
         for (int64_t j = 0; j < fx.numel[i]; j++) {
-            double fd = ((double)gp[i][j] - gm[i][j]) / (2.0 * e2);
-            double err = fabs(fd - hvv[i][j]) / (1e-2 + 1e-2 * scale + fabs(fd));
+            double fd = fd2[0][i][j], floor = 1e-2 + 1e-2 * scale;
+            total2++;
+            if (fabs(fd - fd2[1][i][j]) > 1e-2 * (floor + fabs(fd))) {
+                skipped2++;
+                continue;
+            }
+            double err = fabs(fd - hvv[i][j]) / (floor + fabs(fd));
             if (!(err < 2e-2)) {
                 ML_FAIL_AT("%s: (Hv)_%d[%lld] double backward %.6g vs finite difference %.6g", oc->name, i,
                            (long long)j, hvv[i][j], fd);
@@ -327,6 +395,13 @@ static void check_case(const op_case *oc) {
                 break;
             }
         }
+    if (ok && skipped2 * 10 > total2)
+        ML_FAIL_AT("%s: %lld of %lld Hessian-vector elements near kinks", oc->name, (long long)skipped2,
+                   (long long)total2);
+    for (int i = 0; i < oc->n_in; i++) {
+        free(fd2[0][i]);
+        free(fd2[1][i]);
+    }
     if (!ok && !ml_test_cur_failed) ML_FAIL_AT("%s: gradient at shifted point failed", oc->name);
     for (int i = 0; i < oc->n_in; i++) {
         free(hvv[i]);

@@ -147,6 +147,13 @@ ml_tensor *ml_cross_entropy(ml_ctx *ctx, ml_tensor *logits, const int32_t *label
 /* mean((a - b)^2) */
 ml_tensor *ml_mse(ml_ctx *ctx, ml_tensor *a, ml_tensor *b);
 
+/* Inverse of a square matrix [n, n] (Gauss-Jordan with partial pivoting in
+ * double); a singular matrix is an error. For small systems such as R2-D2's
+ * ridge regression in Woodbury form. */
+ml_tensor *ml_inverse(ml_ctx *ctx, ml_tensor *a);
+/* Identity [n, n], unrecorded constant. */
+ml_tensor *ml_eye(ml_ctx *ctx, int64_t n);
+
 /* ---- index ops (closing the op set under differentiation) ------------------------ */
 /* out[i] = x[i, labels[i]] for x [N, C]. */
 ml_tensor *ml_pick(ml_ctx *ctx, ml_tensor *x, const int32_t *labels);

@@ -146,6 +146,9 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
         din[0] = ml_mul(ctx, inv, ml_sub(ctx, ml_sub(ctx, g, mg), ml_mul(ctx, y, mgy)));
         break;
     }
+    case ML_OP_INVERSE: /* y = a^-1: da = -y^T g y^T */
+        din[0] = ml_neg(ctx, ml_matmul(ctx, ml_matmul(ctx, y, g, 1, 0), y, 0, 1));
+        break;
     case ML_OP_COUNT:
         break;
     }

@@ -12,7 +12,8 @@
  *   GATHER/SCATTER (max-pool indices, picked labels), RELU->RELU_MASK,
  *   CONV2D/CONV2D_BWD_DATA/CONV2D_BWD_WEIGHT, MATMUL with transpose flags,
  *   NORMALIZE (batch norm without affine) whose backward is recorded as
- *   composite ops when create_graph is on and runs fused otherwise. */
+ *   composite ops when create_graph is on and runs fused otherwise,
+ *   INVERSE whose backward -Y^T g Y^T is built from its own output. */
 #define ML_OP_LIST(X)   \
     X(RESHAPE)          \
     X(NARROW)           \
@@ -41,7 +42,8 @@
     X(SCATTER)          \
     X(SOFTMAX)          \
     X(LOG_SOFTMAX)      \
-    X(NORMALIZE)
+    X(NORMALIZE)        \
+    X(INVERSE)
 
 typedef enum {
 #define ML__OP_ENUM(name) ML_OP_##name,

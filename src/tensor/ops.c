@@ -336,6 +336,57 @@ ml_tensor *ml_matmul(ml_ctx *ctx, ml_tensor *a, ml_tensor *b, int ta, int tb) {
     return t;
 }
 
+/* ---- inverse -------------------------------------------------------------------------------- */
+
+ml_tensor *ml_eye(ml_ctx *ctx, int64_t n) {
+    ml_tensor *t = ml_tensor_zeros(ctx, 2, ML_SHAPE(n, n));
+    if (t)
+        for (int64_t i = 0; i < n; i++) t->data[i * n + i] = 1.0f;
+    return t;
+}
+
+ml_tensor *ml_inverse(ml_ctx *ctx, ml_tensor *a) {
+    CHECK_IN1(a);
+    if (a->ndim != 2 || a->shape[0] != a->shape[1]) {
+        char b[64];
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "inverse: %s is not a square matrix", ml_shape_str(a, b, sizeof b));
+    }
+    int64_t n = a->shape[0];
+    ml_tensor *t = ml_tensor_new(ctx, 2, a->shape);
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    double *w = ml_ctx_alloc(ctx, (size_t)(2 * n * n) * sizeof(double)); /* [A | I], row-major, 2n wide */
+    if (!t || !w) return NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < 2 * n; j++) w[i * 2 * n + j] = j < n ? a->data[i * n + j] : (j - n == i);
+    for (int64_t c = 0; c < n; c++) {
+        int64_t piv = c;
+        for (int64_t i = c + 1; i < n; i++)
+            if (fabs(w[i * 2 * n + c]) > fabs(w[piv * 2 * n + c])) piv = i;
+        double p = w[piv * 2 * n + c];
+        if (!(fabs(p) > 1e-300)) {
+            ml_arena_rewind(ctx->arena, m);
+            return ml_ctx_fail(ctx, ML_ERR_NUMERIC, "inverse: %lldx%lld matrix is singular", (long long)n, (long long)n);
+        }
+        if (piv != c)
+            for (int64_t j = 0; j < 2 * n; j++) {
+                double tmp = w[c * 2 * n + j];
+                w[c * 2 * n + j] = w[piv * 2 * n + j];
+                w[piv * 2 * n + j] = tmp;
+            }
+        for (int64_t j = 0; j < 2 * n; j++) w[c * 2 * n + j] /= p;
+        for (int64_t i = 0; i < n; i++) {
+            double f = w[i * 2 * n + c];
+            if (i == c || f == 0) continue;
+            for (int64_t j = 0; j < 2 * n; j++) w[i * 2 * n + j] -= f * w[c * 2 * n + j];
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) t->data[i * n + j] = (float)w[i * 2 * n + n + j];
+    ml_arena_rewind(ctx->arena, m);
+    ml__record(ctx, ML_OP_INVERSE, t, a, NULL);
+    return t;
+}
+
 /* ---- softmax ------------------------------------------------------------------------------ */
 
 static ml_tensor *softmax_impl(ml_ctx *ctx, ml_tensor *x, int log_out) {
