@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "metalearn/meta.h"
 #include "metalearn/tensor.h"
 #include "ml_test.h"
 
@@ -92,6 +93,19 @@ static ml_tensor *f_reshape(ml_ctx *c, ml_tensor **x) {
 static ml_tensor *f_flatten(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_flatten(c, x[0])); }
 static ml_tensor *f_narrow(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_narrow(c, x[0], 1, 2)); }
 static ml_tensor *f_concat(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_concat0(c, x[0], x[1])); }
+/* Episode heads of the metric-based learners: 6 support, 5 query, 3 ways. */
+static int32_t ys6[] = {0, 1, 2, 0, 1, 2}, yq5[] = {2, 0, 1, 1, 0};
+static ml_tensor *f_protonet(ml_ctx *c, ml_tensor **x) {
+    return ml_cross_entropy(c, ml_protonet_logits(c, x[0], ys6, 3, x[1]), yq5);
+}
+static ml_tensor *f_matching(ml_ctx *c, ml_tensor **x) {
+    return ml_cross_entropy(c, ml_matching_logits(c, x[0], ys6, 3, x[1]), yq5);
+}
+static ml_tensor *f_r2d2(ml_ctx *c, ml_tensor **x) {
+    ml_tensor *ll = ml_narrow(c, x[2], 0, 1), *scale = ml_narrow(c, x[2], 1, 1), *bias = ml_narrow(c, x[2], 2, 1);
+    return ml_cross_entropy(c, ml_r2d2_logits(c, x[0], ys6, 3, x[1], ll, scale, bias), yq5);
+}
+
 /* A well-conditioned matrix: 0.4 a + 3 I. */
 static ml_tensor *f_inverse(ml_ctx *c, ml_tensor **x) {
     int was = ml_ctx_set_recording(c, 0);
@@ -171,6 +185,9 @@ static const op_case cases[] = {
     {"concat0", 2, {2, 2}, {{2, 3}, {1, 3}}, {I_NORMAL, I_NORMAL}, f_concat, 1},
     {"pick", 1, {2}, {{5, 4}}, {I_NORMAL}, f_pick, 1},
     {"inverse", 1, {2}, {{4, 4}}, {I_NORMAL}, f_inverse, 1},
+    {"protonet_head", 2, {2, 2}, {{6, 4}, {5, 4}}, {I_NORMAL, I_NORMAL}, f_protonet, 1},
+    {"matching_head", 2, {2, 2}, {{6, 4}, {5, 4}}, {I_NORMAL, I_NORMAL}, f_matching, 1},
+    {"r2d2_head", 3, {2, 2, 1}, {{6, 8}, {5, 8}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_r2d2, 1},
     {"pick_backward", 1, {1}, {{5}}, {I_NORMAL}, f_pick_bw, 1},
     {"small_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 4, 4}, {3, 2, 3, 3}, {4, 12}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_net, 0},
     {"smooth_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 5, 5}, {3, 2, 3, 3}, {4, 3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_smooth_net, 1},

@@ -30,7 +30,7 @@ static void make_tasks(void) {
             xq[t][i] = (float)(10 * ml_rng_uniform(&r) - 5);
             yq[t][i] = (float)(a * sin(xq[t][i] - ph));
         }
-        tasks[t] = (ml_task_data){KS, KQ, xs[t], xq[t], ys[t], yq[t], NULL, NULL};
+        tasks[t] = (ml_task_data){.n_support = KS, .n_query = KQ, .xs = xs[t], .xq = xq[t], .ys = ys[t], .yq = yq[t]};
     }
 }
 
@@ -57,6 +57,8 @@ static ml_meta_config config(ml_algo algo, int steps, float alpha) {
 
 /* Post-adaptation query loss of task t from meta-parameters `meta`, computed
  * independently of ml_meta (plain steps, nothing recorded across steps). */
+static int head_only; /* ANIL: adapt only the last weight and bias */
+
 static double adapted_query_loss(ml_model *m, const float *meta, int metasgd, int steps, float alpha,
                                  const ml_task_data *t) {
     ml_ctx *ctx = ml_ctx_create(0);
@@ -69,7 +71,7 @@ static double adapted_query_loss(ml_model *m, const float *meta, int metasgd, in
         ml_tensor *out = ml_model_forward(ctx, m, p, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(KS, 1)), 1, 0);
         ml_tensor *loss = ml_mse(ctx, out, ml_tensor_wrap(ctx, (float *)t->ys, 1, ML_SHAPE(KS)));
         ml_grad(ctx, loss, p, m->n_params, 0, g);
-        for (int i = 0; i < m->n_params; i++)
+        for (int i = head_only ? m->n_params - 2 : 0; i < m->n_params; i++)
             for (int64_t j = 0; j < m->params[i].numel; j++) {
                 int64_t k = m->params[i].offset + j;
                 phi[k] -= (metasgd ? meta[m->n_floats + k] : alpha) * g[i]->data[j];
@@ -127,6 +129,90 @@ static void check_meta_gradient_fd(ml_algo algo, int steps) {
 static void test_maml_one_step_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_MAML, 1); }
 static void test_maml_two_steps_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_MAML, 2); }
 static void test_metasgd_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_METASGD, 1); }
+static void test_anil_matches_finite_differences(void) {
+    head_only = 1;
+    check_meta_gradient_fd(ML_ALGO_ANIL, 2);
+    head_only = 0;
+}
+
+static void test_protonet_logits_by_hand(void) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    float s[8] = {0, 0, 2, 0, 4, 4, 6, 4}, q[2] = {1, 1};
+    int32_t ys[4] = {0, 0, 1, 1};
+    ml_tensor *l = ml_protonet_logits(ctx, ml_tensor_wrap(ctx, s, 2, ML_SHAPE(4, 2)), ys, 2,
+                                      ml_tensor_wrap(ctx, q, 2, ML_SHAPE(1, 2)));
+    CHECK(l != NULL);
+    CHECK_NEAR(l->data[0], -1.0, 1e-6, 0);  /* prototype (1, 0) */
+    CHECK_NEAR(l->data[1], -25.0, 1e-5, 0); /* prototype (5, 4) */
+    int32_t bad[4] = {0, 0, 0, 0};          /* class 1 without support */
+    CHECK(ml_protonet_logits(ctx, ml_tensor_wrap(ctx, s, 2, ML_SHAPE(4, 2)), bad, 2,
+                             ml_tensor_wrap(ctx, q, 2, ML_SHAPE(1, 2))) == NULL);
+    CHECK_STR_CONTAINS(ml_ctx_error(ctx), "no support");
+    ml_ctx_destroy(ctx);
+}
+
+/* Synthetic 5-way 2-shot episodes of 16x16 images (class = random pattern +
+ * noise): every classification learner must beat chance clearly after a few
+ * dozen outer steps. */
+static void test_classification_learners_learn(void) {
+    enum { W = 5, S = 2, Q = 3, P = 256, TASKS = 4 };
+    ml_rng r;
+    ml_rng_seed(&r, 5);
+    static float protos[20][P], xs[TASKS][W * S * P], xq[TASKS][W * Q * P];
+    static int32_t ls[W * S], lq[W * Q];
+    for (int c = 0; c < 20; c++)
+        for (int i = 0; i < P; i++) protos[c][i] = (float)(ml_rng_uniform(&r) > 0.7);
+    for (int i = 0; i < W * S; i++) ls[i] = i / S;
+    for (int i = 0; i < W * Q; i++) lq[i] = i / Q;
+    const ml_algo algos[] = {ML_ALGO_PROTONET, ML_ALGO_MATCHING, ML_ALGO_R2D2, ML_ALGO_ANIL, ML_ALGO_FOMAML};
+    for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+        ml_model m;
+        ml_model_spec spec;
+        char err[256];
+        ml_model_spec_parse("cnn4:8", &spec, err, sizeof err);
+        spec.in_c = 1;
+        spec.in_h = spec.in_w = 16;
+        spec.n_out = ml_algo_is_metric(algos[a]) ? 0 : W;
+        CHECK(ml_model_init(&m, &spec, err, sizeof err) == ML_OK);
+        ml_model_init_params(&m, ML_INIT_TORCH, &r);
+        ml_meta_config c = {.algo = algos[a], .loss = ML_LOSS_CROSS_ENTROPY, .inner_steps = 1, .inner_lr = 0.4f,
+                            .threads = 2};
+        c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+        c.outer.lr = 3e-3;
+        ml_meta meta;
+        CHECK(ml_meta_init(&meta, &m, &c, TASKS, err, sizeof err) == ML_OK);
+        ml_task_data tasks[TASKS];
+        double acc_before = 0, acc_after = 0, loss, acc[TASKS * 2], l2[TASKS * 2];
+        for (int it = 0; it <= 60; it++) {
+            for (int t = 0; t < TASKS; t++) { /* a fresh episode: 5 of the 20 classes */
+                int cls[W];
+                for (int k = 0; k < W; k++) cls[k] = (int)ml_rng_below(&r, 20);
+                for (int i = 0; i < W * S * P; i++)
+                    xs[t][i] = protos[cls[i / (S * P)]][i % P] + 0.3f * (float)ml_rng_normal(&r);
+                for (int i = 0; i < W * Q * P; i++)
+                    xq[t][i] = protos[cls[i / (Q * P)]][i % P] + 0.3f * (float)ml_rng_normal(&r);
+                tasks[t] = (ml_task_data){.n_support = W * S, .n_query = W * Q, .ways = W, .xs = xs[t], .xq = xq[t],
+                                          .ls = ls, .lq = lq};
+            }
+            if (it == 0 || it == 60) {
+                CHECK(ml_meta_evaluate(&meta, tasks, TASKS, 1, l2, acc, err, sizeof err) == ML_OK);
+                double mean = 0;
+                for (int t = 0; t < TASKS; t++) mean += acc[t * 2 + 1] / TASKS;
+                if (it == 0) acc_before = mean; else acc_after = mean;
+                if (it == 60) break;
+            }
+            if (ml_meta_step(&meta, tasks, TASKS, &loss, err, sizeof err) != ML_OK) {
+                ML_FAIL_AT("%s: %s", ml_algo_name(algos[a]), err);
+                break;
+            }
+        }
+        printf("  %-9s query accuracy %.2f -> %.2f after 60 steps\n", ml_algo_name(algos[a]), acc_before, acc_after);
+        /* chance is 0.2; the MAML family adapts a fresh head from 2 shots, so a lower bar */
+        CHECK(acc_after > (ml_algo_is_metric(algos[a]) ? 0.6 : 0.4) && acc_after > acc_before + 0.2);
+        ml_meta_free(&meta);
+        ml_model_free(&m);
+    }
+}
 
 /* g_maml = (I - alpha H_s) g_fo for one inner step, H_s the support-loss Hessian at theta. */
 static void test_first_order_is_maml_without_second_order_term(void) {
@@ -252,6 +338,9 @@ int main(void) {
     ML_RUN(test_maml_one_step_matches_finite_differences);
     ML_RUN(test_maml_two_steps_matches_finite_differences);
     ML_RUN(test_metasgd_matches_finite_differences);
+    ML_RUN(test_anil_matches_finite_differences);
+    ML_RUN(test_protonet_logits_by_hand);
+    ML_RUN(test_classification_learners_learn);
     ML_RUN(test_first_order_is_maml_without_second_order_term);
     ML_RUN(test_reptile_step_closed_form);
     ML_RUN(test_results_do_not_depend_on_thread_count);

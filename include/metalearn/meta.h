@@ -28,11 +28,17 @@ typedef enum {
     ML_ALGO_METASGD,
     ML_ALGO_REPTILE,
     ML_ALGO_MULTITASK,
+    ML_ALGO_ANIL,     /* MAML adapting only the head (Raghu et al. 2020) */
+    ML_ALGO_PROTONET, /* metric-based: no inner loop, a head computed from the support set */
+    ML_ALGO_MATCHING,
+    ML_ALGO_R2D2,
     ML_ALGO_COUNT
 } ml_algo;
 
 const char *ml_algo_name(ml_algo a);
 int ml_algo_parse(const char *name, ml_algo *out);
+/* ProtoNet, Matching Networks, R2-D2: the model is an embedding (no head). */
+int ml_algo_is_metric(ml_algo a);
 
 typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
 
@@ -41,6 +47,7 @@ typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
  * labels [n] for cross-entropy. */
 typedef struct ml_task_data {
     int n_support, n_query;
+    int ways; /* classification: labels are 0 .. ways-1 */
     const float *xs, *xq;
     const float *ys, *yq;
     const int32_t *ls, *lq;
@@ -62,7 +69,8 @@ typedef struct ml_meta {
     ml_model *model;
     int64_t n;           /* model parameters */
     int64_t n_meta;      /* meta-parameters: n, or 2n for Meta-SGD */
-    float *meta;         /* theta = meta[0, n), Meta-SGD's alpha = meta[n, 2n) */
+    float *meta;         /* theta = meta[0, n), Meta-SGD's alpha = meta[n, 2n),
+                            R2-D2's log lambda, scale, bias = meta[n, n + 3) */
     float *grad;         /* reduced meta-gradient of the last step */
     float *task_grads;   /* [max_batch, n_meta] */
     double *task_loss;   /* [max_batch] query loss after adaptation */
@@ -91,6 +99,13 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
  * spread over the worker threads. */
 ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
                            double *acc_at, char *err, size_t errlen);
+
+/* Episode heads of the metric-based learners (metric.c): logits [nq, ways]
+ * from support embeddings fs [ns, D] with labels ys and query embeddings fq. */
+ml_tensor *ml_protonet_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq);
+ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq);
+ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
+                          ml_tensor *log_lambda, ml_tensor *scale, ml_tensor *bias);
 
 /* Copies theta into the model's flat buffer (for saving or predicting). */
 void ml_meta_export(const ml_meta *m);

@@ -33,7 +33,7 @@ typedef enum { ML_INIT_TORCH, ML_INIT_KAIMING, ML_INIT_XAVIER, ML_INIT_KIND_COUN
 typedef struct ml_model_spec {
     ml_model_kind kind;
     int in_c, in_h, in_w;            /* input shape per example */
-    int n_out;                       /* outputs (classes or regression targets) */
+    int n_out;                       /* outputs (classes or targets); 0 = CNN without head (embedding) */
     int n_hidden, hidden[ML_MAX_HIDDEN]; /* MLP hidden widths */
     int filters;                     /* CNN: channels per block (64) */
     int blocks;                      /* CNN: number of conv blocks (4) */

@@ -142,7 +142,7 @@ void meta_run_free(meta_run *r) {
 }
 
 static ml_task_data view(const ml_regression_task *t) {
-    return (ml_task_data){t->k, t->q, t->xs, t->xq, t->ys, t->yq, NULL, NULL};
+    return (ml_task_data){.n_support = t->k, .n_query = t->q, .xs = t->xs, .xq = t->xq, .ys = t->ys, .yq = t->yq};
 }
 
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {

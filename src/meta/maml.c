@@ -12,7 +12,10 @@
 
 #include "metalearn/meta.h"
 
-static const char *const algo_names[ML_ALGO_COUNT] = {"maml", "fomaml", "metasgd", "reptile", "multitask"};
+static const char *const algo_names[ML_ALGO_COUNT] = {"maml",     "fomaml",   "metasgd",  "reptile", "multitask",
+                                                      "anil",     "protonet", "matching", "r2d2"};
+
+int ml_algo_is_metric(ml_algo a) { return a == ML_ALGO_PROTONET || a == ML_ALGO_MATCHING || a == ML_ALGO_R2D2; }
 
 const char *ml_algo_name(ml_algo a) { return a < ML_ALGO_COUNT ? algo_names[a] : "?"; }
 
@@ -45,9 +48,37 @@ static ml_tensor *task_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor *params[], 
     return ml_cross_entropy(ctx, out, yl);
 }
 
+/* Logits of a metric-based learner's episode: support and query embedded in
+ * one batch (batch norm sees the whole episode), then the episode head. */
+static ml_tensor *metric_logits(ml_ctx *ctx, const ml_meta *m, ml_tensor **theta, ml_tensor **extra,
+                                const ml_task_data *t) {
+    ml_model *model = m->model;
+    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
+    ml_tensor *x = ml_concat0(ctx, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)),
+                              ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)));
+    ml_tensor *f = ml_model_forward(ctx, model, theta, x, 1, 0);
+    ml_tensor *fs = ml_narrow(ctx, f, 0, t->n_support), *fq = ml_narrow(ctx, f, t->n_support, t->n_query);
+    switch (m->cfg.algo) {
+    case ML_ALGO_PROTONET: return ml_protonet_logits(ctx, fs, t->ls, t->ways, fq);
+    case ML_ALGO_MATCHING: return ml_matching_logits(ctx, fs, t->ls, t->ways, fq);
+    default: return ml_r2d2_logits(ctx, fs, t->ls, t->ways, fq, extra[0], extra[1], extra[2]);
+    }
+}
+
+/* R2-D2's learned log lambda, scale and bias (meta[n, n + 3)) as leaves. */
+static void wrap_extra(ml_ctx *ctx, const ml_meta *m, ml_tensor **extra) {
+    for (int k = 0; k < 3; k++) extra[k] = ml_tensor_wrap(ctx, m->meta + m->n + k, 1, ML_SHAPE(1));
+}
+
+/* First parameter the inner loop adapts: ANIL adapts only the head (the last
+ * weight and bias), the others every parameter. */
+static int first_adapted(const ml_meta *m) {
+    return m->cfg.algo == ML_ALGO_ANIL ? m->model->n_params - 2 : 0;
+}
+
 /* One plain or recorded inner step: fast_i -= rate_i * g_i. */
 static void inner_update(ml_ctx *ctx, const ml_meta *m, ml_tensor **fast, ml_tensor **grads, ml_tensor **alpha) {
-    for (int i = 0; i < m->model->n_params; i++)
+    for (int i = first_adapted(m); i < m->model->n_params; i++)
         fast[i] = ml_sub(ctx, fast[i], alpha ? ml_mul(ctx, alpha[i], grads[i]) : ml_scale(ctx, grads[i], m->cfg.inner_lr));
 }
 
@@ -116,21 +147,25 @@ static void step_task(int item, int worker, void *user) {
     ml_model_wrap(ctx, model, m->meta, theta);
     int metasgd = m->cfg.algo == ML_ALGO_METASGD;
     if (metasgd) ml_model_wrap(ctx, model, m->meta + m->n, alpha);
-    ml_tensor *loss;
-    if (m->cfg.algo == ML_ALGO_MULTITASK) {
+    ml_tensor *loss, *extra[3] = {NULL, NULL, NULL};
+    if (m->cfg.algo == ML_ALGO_R2D2) wrap_extra(ctx, m, extra);
+    if (ml_algo_is_metric(m->cfg.algo)) {
+        loss = ml_cross_entropy(ctx, metric_logits(ctx, m, theta, extra, t), t->lq);
+    } else if (m->cfg.algo == ML_ALGO_MULTITASK) {
         /* The baseline: no adaptation, the loss of all the task's points. */
         ml_tensor *ls = task_loss(ctx, m, theta, t->xs, t->ys, t->ls, t->n_support, NULL);
         ml_tensor *lq = task_loss(ctx, m, theta, t->xq, t->yq, t->lq, t->n_query, NULL);
         float ws = (float)t->n_support / (float)(t->n_support + t->n_query);
         loss = ml_add(ctx, ml_scale(ctx, ls, ws), ml_scale(ctx, lq, 1.0f - ws));
     } else {
-        int second = m->cfg.algo == ML_ALGO_MAML || metasgd;
+        int second = m->cfg.algo == ML_ALGO_MAML || m->cfg.algo == ML_ALGO_ANIL || metasgd;
+        int first = first_adapted(m);
         for (int i = 0; i < np; i++) fast[i] = theta[i];
         for (int s = 0; s < m->cfg.inner_steps; s++) {
             ml_tensor *ls = task_loss(ctx, m, fast, t->xs, t->ys, t->ls, t->n_support, NULL);
             /* First-order MAML: the inner gradient is taken unrecorded, so it
              * is a constant and d fast / d theta is the identity. */
-            if (ml_grad(ctx, ls, fast, np, second, grads) != ML_OK) {
+            if (ml_grad(ctx, ls, fast + first, np - first, second, grads + first) != ML_OK) {
                 fail_task(m, w, item, "inner gradient");
                 return;
             }
@@ -142,16 +177,21 @@ static void step_task(int item, int worker, void *user) {
     for (int i = 0; i < np; i++) wrt[i] = theta[i];
     if (metasgd)
         for (int i = 0; i < np; i++) wrt[nw++] = alpha[i];
+    if (m->cfg.algo == ML_ALGO_R2D2)
+        for (int k = 0; k < 3; k++) wrt[nw++] = extra[k];
     if (ml_grad(ctx, loss, wrt, nw, 0, meta_grads) != ML_OK) {
         fail_task(m, w, item, "meta-gradient");
         return;
     }
     m->task_loss[item] = loss->data[0];
     float *out = m->task_grads + (int64_t)item * m->n_meta;
-    for (int i = 0; i < nw; i++) {
-        const ml_param_info *p = &model->params[i % np];
-        memcpy(out + (i >= np ? m->n : 0) + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
+    for (int i = 0; i < np; i++) {
+        const ml_param_info *p = &model->params[i];
+        memcpy(out + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
+        if (metasgd) memcpy(out + m->n + p->offset, meta_grads[np + i]->data, (size_t)p->numel * sizeof(float));
     }
+    if (m->cfg.algo == ML_ALGO_R2D2)
+        for (int k = 0; k < 3; k++) out[m->n + k] = meta_grads[np + k]->data[0];
 }
 
 /* ---- outer loop ---------------------------------------------------------------------- */
@@ -162,10 +202,11 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     m->cfg = *cfg;
     m->model = model;
     m->n = model->n_floats;
-    m->n_meta = cfg->algo == ML_ALGO_METASGD ? 2 * m->n : m->n;
+    m->n_meta = cfg->algo == ML_ALGO_METASGD ? 2 * m->n : cfg->algo == ML_ALGO_R2D2 ? m->n + 3 : m->n;
     m->max_batch = max_batch > 0 ? max_batch : 1;
     int threads = cfg->threads > 0 ? cfg->threads : 1;
-    if (cfg->inner_steps < 0 || (cfg->inner_steps == 0 && cfg->algo != ML_ALGO_MULTITASK)) {
+    if (cfg->inner_steps < 0 ||
+        (cfg->inner_steps == 0 && cfg->algo != ML_ALGO_MULTITASK && !ml_algo_is_metric(cfg->algo))) {
         snprintf(err, errlen, "meta: %s needs at least one inner step", ml_algo_name(cfg->algo));
         return ML_ERR_ARG;
     }
@@ -184,7 +225,13 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
         if (!m->workers[i].ctx || !m->workers[i].phi) goto nomem;
     }
     memcpy(m->meta, model->data, (size_t)m->n * sizeof(float));
-    for (int64_t j = m->n; j < m->n_meta; j++) m->meta[j] = cfg->inner_lr;
+    if (cfg->algo == ML_ALGO_METASGD)
+        for (int64_t j = m->n; j < m->n_meta; j++) m->meta[j] = cfg->inner_lr;
+    if (cfg->algo == ML_ALGO_R2D2) { /* lambda = 1, scale = 1, bias = 0 */
+        m->meta[m->n] = 0.0f;
+        m->meta[m->n + 1] = 1.0f;
+        m->meta[m->n + 2] = 0.0f;
+    }
     ml_status st = ml_optim_init(&m->opt, &cfg->outer, m->n_meta);
     if (st != ML_OK) {
         snprintf(err, errlen, "meta: outer optimizer: invalid settings");
@@ -299,6 +346,26 @@ static void eval_task(int item, int worker, void *user) {
     memcpy(w->phi, m->meta, (size_t)m->n * sizeof(float));
     ml_tensor *params[ML_MAX_PARAMS], *alpha[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS], *logits;
     int stride = job->max_steps + 1;
+    if (ml_algo_is_metric(m->cfg.algo)) { /* no adaptation steps: the same result at every step */
+        ml_ctx_reset(ctx);
+        ml_ctx_set_recording(ctx, 0);
+        ml_tensor *extra[3] = {NULL, NULL, NULL};
+        if (m->cfg.algo == ML_ALGO_R2D2) wrap_extra(ctx, m, extra);
+        ml_model_wrap(ctx, model, m->meta, params);
+        logits = metric_logits(ctx, m, params, extra, t);
+        ml_tensor *q = ml_cross_entropy(ctx, logits, t->lq);
+        ml_ctx_set_recording(ctx, 1);
+        if (!q) {
+            fail_task(m, w, item, "evaluation episode");
+            return;
+        }
+        double acc = accuracy(logits, t->lq);
+        for (int s = 0; s < stride; s++) {
+            job->loss_at[item * stride + s] = q->data[0];
+            if (job->acc_at) job->acc_at[item * stride + s] = acc;
+        }
+        return;
+    }
     for (int s = 0; s <= job->max_steps; s++) {
         ml_ctx_reset(ctx);
         ml_ctx_set_recording(ctx, 0);
@@ -320,7 +387,7 @@ static void eval_task(int item, int worker, void *user) {
             return;
         }
         if (m->cfg.algo == ML_ALGO_METASGD) ml_model_wrap(ctx, model, m->meta + m->n, alpha);
-        for (int i = 0; i < np; i++) {
+        for (int i = first_adapted(m); i < np; i++) {
             float *p = w->phi + model->params[i].offset;
             const float *g = grads[i]->data;
             const float *a = m->cfg.algo == ML_ALGO_METASGD ? alpha[i]->data : NULL;

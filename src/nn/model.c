@@ -111,7 +111,9 @@ ml_status ml_model_init(ml_model *m, const ml_model_spec *spec, char *err, size_
     memset(m, 0, sizeof *m);
     m->spec = *spec;
     char name[ML_PARAM_NAME_LEN];
-    if (spec->in_c < 1 || spec->in_h < 1 || spec->in_w < 1 || spec->n_out < 1) {
+    /* n_out 0: a CNN without head, an embedding (metric-based learners). */
+    if (spec->in_c < 1 || spec->in_h < 1 || spec->in_w < 1 || spec->n_out < 0 ||
+        (spec->n_out == 0 && spec->kind != ML_MODEL_CNN4)) {
         snprintf(err, errlen, "model: input %dx%dx%d with %d outputs is not a valid shape", spec->in_c,
                  spec->in_h, spec->in_w, spec->n_out);
         return ML_ERR_ARG;
@@ -150,8 +152,10 @@ ml_status ml_model_init(ml_model *m, const ml_model_spec *spec, char *err, size_
             h /= 2;
             w /= 2;
         }
-        PARAM("head.weight", spec->n_out, (int64_t)c * h * w);
-        PARAM("head.bias", spec->n_out);
+        if (spec->n_out > 0) {
+            PARAM("head.weight", spec->n_out, (int64_t)c * h * w);
+            PARAM("head.bias", spec->n_out);
+        }
     }
     m->data = ml_calloc((size_t)m->n_floats, sizeof(float));
     m->buffer_data = ml_calloc((size_t)(m->n_buffer_floats ? m->n_buffer_floats : 1), sizeof(float));
@@ -251,6 +255,7 @@ ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_ten
         h = ml_conv_block(ctx, h, p[0], p[1], p[2], p[3], rm, rv, training, s->bn_momentum, s->bn_eps);
     }
     h = ml_flatten(ctx, h);
+    if (s->n_out == 0) return h; /* embedding */
     return ml_linear(ctx, h, params[4 * s->blocks], params[4 * s->blocks + 1]);
 }
 

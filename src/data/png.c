@@ -1,0 +1,277 @@
+/* png.c: PNG to gray bytes (libspng), exact area resizing, and the one
+ * decode-invert-resize step every image reader uses.
+ *
+ * Not here: finding files (source.c) or any knowledge of datasets. */
+#include <math.h>
+#include <spng.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "images_internal.h"
+
+void ml__img_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Grows *buf to at least `need` bytes; contents are not kept. */
+static int grow(void **buf, size_t *cap, size_t need) {
+    if (*cap >= need && *buf) return 1;
+    ml_free(*buf);
+    *buf = ml_malloc(need ? need : 1);
+    *cap = *buf ? need : 0;
+    return *buf != NULL;
+}
+
+/* ---- PNG ---------------------------------------------------------------------- */
+
+/* Larger images are refused before any allocation: a corrupt header must not
+ * make us ask for gigabytes. 16k x 16k is far beyond any few-shot input. */
+#define ML__PNG_MAX_SIDE 16384u
+
+ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap, int *w, int *h,
+                        char *why, size_t whylen) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (!png || len < 8 || memcmp(png, sig, 8) != 0) {
+        ml__img_err(why, whylen, "not a PNG file (bad signature)");
+        return ML_ERR_FORMAT;
+    }
+    spng_ctx *ctx = spng_ctx_new(0);
+    if (!ctx) {
+        ml__img_err(why, whylen, "out of memory");
+        return ML_ERR_NOMEM;
+    }
+    ml_status st = ML_OK;
+    struct spng_ihdr ih;
+    int r = spng_set_png_buffer(ctx, png, len);
+    if (!r) r = spng_set_image_limits(ctx, ML__PNG_MAX_SIDE, ML__PNG_MAX_SIDE);
+    if (!r) r = spng_set_chunk_limits(ctx, (size_t)1 << 26, (size_t)1 << 26);
+    if (!r) r = spng_get_ihdr(ctx, &ih);
+    if (r) {
+        ml__img_err(why, whylen, "PNG: %s", spng_strerror(r));
+        spng_ctx_free(ctx);
+        return ML_ERR_FORMAT;
+    }
+    /* Gray up to 8 bits decodes straight to bytes (spng scales 1/2/4-bit
+     * values to 0..255); everything else goes through RGBA8 and is mixed
+     * down here, which also resolves palettes and 16-bit samples. */
+    int direct = ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE && ih.bit_depth <= 8;
+    int fmt = direct ? SPNG_FMT_G8 : SPNG_FMT_RGBA8;
+    size_t out_len = 0;
+    r = spng_decoded_image_size(ctx, fmt, &out_len);
+    if (r) {
+        ml__img_err(why, whylen, "PNG: %s", spng_strerror(r));
+        spng_ctx_free(ctx);
+        return ML_ERR_FORMAT;
+    }
+    size_t npix = (size_t)ih.width * ih.height;
+    if (!grow((void **)buf, cap, out_len > npix ? out_len : npix)) {
+        ml__img_err(why, whylen, "out of memory (%zu bytes)", out_len);
+        spng_ctx_free(ctx);
+        return ML_ERR_NOMEM;
+    }
+    r = spng_decode_image(ctx, *buf, out_len, fmt, direct ? 0 : SPNG_DECODE_TRNS);
+    if (r) {
+        ml__img_err(why, whylen, "PNG: %s", spng_strerror(r));
+        st = ML_ERR_FORMAT;
+    } else if (!direct) {
+        /* In place: pixel i's 4 bytes are read before byte i is written. */
+        uint8_t *p = *buf;
+        for (size_t i = 0; i < npix; i++) {
+            const uint8_t *q = p + 4 * i;
+            uint32_t g = (299u * q[0] + 587u * q[1] + 114u * q[2] + 500u) / 1000u;
+            uint32_t a = q[3];
+            p[i] = (uint8_t)((g * a + 255u * (255u - a) + 127u) / 255u); /* over white */
+        }
+    }
+    spng_ctx_free(ctx);
+    if (st == ML_OK) {
+        *w = (int)ih.width;
+        *h = (int)ih.height;
+    }
+    return st;
+}
+
+ml_status ml_png_decode_gray8(const void *png, size_t len, const char *name, uint8_t **pixels,
+                              int *width, int *height, char *err, size_t errlen) {
+    if (!pixels || !width || !height) return ML_ERR_ARG;
+    *pixels = NULL;
+    *width = *height = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    char why[256];
+    ml_status st = ml__png_gray8(png, len, &buf, &cap, width, height, why, sizeof why);
+    if (st != ML_OK) {
+        ml_free(buf);
+        *width = *height = 0;
+        ml__img_err(err, errlen, "%s: %s", name ? name : "(memory)", why);
+        return st;
+    }
+    *pixels = buf;
+    return ML_OK;
+}
+
+/* ---- exact area resize ----------------------------------------------------------
+ * Output pixel j covers source interval [j * n / m, (j + 1) * n / m). Scaled by
+ * m, every boundary is an integer, so the overlap with source pixel i,
+ * min((j+1) n, (i+1) m) - max(j n, i m), is exact, and its weight is that
+ * overlap / n. The taps of one output sum to 1 and every source pixel's
+ * weights sum to m / n, which is why the mean is preserved. */
+
+static ml_status axis_taps(int n, int m, int *taps, int32_t **start, float **w) {
+    int t = (n + m - 1) / m + 1; /* an interval of n/m pixels touches at most this many */
+    *taps = t;
+    *start = ml_malloc(sizeof(int32_t) * (size_t)m);
+    *w = ml_calloc((size_t)m * (size_t)t, sizeof(float));
+    if (!*start || !*w) return ML_ERR_NOMEM;
+    for (int j = 0; j < m; j++) {
+        int64_t lo = (int64_t)j * n, hi = (int64_t)(j + 1) * n; /* scaled by m */
+        int i0 = (int)(lo / m);
+        (*start)[j] = i0;
+        for (int k = 0; k < t; k++) {
+            int i = i0 + k;
+            if (i >= n) break;
+            int64_t a = lo > (int64_t)i * m ? lo : (int64_t)i * m;
+            int64_t b = hi < (int64_t)(i + 1) * m ? hi : (int64_t)(i + 1) * m;
+            if (b > a) (*w)[(size_t)j * t + k] = (float)((double)(b - a) / (double)n);
+        }
+    }
+    return ML_OK;
+}
+
+void ml__area_plan_free(ml__area_plan *p) {
+    if (!p) return;
+    ml_free(p->y0);
+    ml_free(p->x0);
+    ml_free(p->wy);
+    ml_free(p->wx);
+    ml_free(p->tmp);
+    memset(p, 0, sizeof *p);
+}
+
+ml_status ml__area_plan_prepare(ml__area_plan *p, int sh, int sw, int dh, int dw) {
+    if (sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0) return ML_ERR_ARG;
+    if (p->tmp && p->sh == sh && p->sw == sw && p->dh == dh && p->dw == dw) return ML_OK;
+    ml__area_plan_free(p);
+    p->sh = sh, p->sw = sw, p->dh = dh, p->dw = dw;
+    ml_status st = axis_taps(sh, dh, &p->ty, &p->y0, &p->wy);
+    if (st == ML_OK) st = axis_taps(sw, dw, &p->tx, &p->x0, &p->wx);
+    if (st == ML_OK) {
+        p->tmp = ml_malloc(sizeof(float) * (size_t)sh * (size_t)dw);
+        if (!p->tmp) st = ML_ERR_NOMEM;
+    }
+    if (st != ML_OK) ml__area_plan_free(p);
+    return st;
+}
+
+/* src [sh, sw] -> tmp [sh, dw] -> dst [dh, dw]. */
+void ml__area_apply(const ml__area_plan *p, const float *src, float *dst) {
+    for (int r = 0; r < p->sh; r++) {
+        const float *s = src + (size_t)r * p->sw;
+        float *t = p->tmp + (size_t)r * p->dw;
+        for (int j = 0; j < p->dw; j++) {
+            const float *w = p->wx + (size_t)j * p->tx;
+            int i0 = p->x0[j];
+            float acc = 0.0f;
+            for (int k = 0; k < p->tx && i0 + k < p->sw; k++) acc += w[k] * s[i0 + k];
+            t[j] = acc;
+        }
+    }
+    for (int j = 0; j < p->dh; j++) {
+        const float *w = p->wy + (size_t)j * p->ty;
+        int i0 = p->y0[j];
+        float *d = dst + (size_t)j * p->dw;
+        for (int c = 0; c < p->dw; c++) d[c] = 0.0f;
+        for (int k = 0; k < p->ty && i0 + k < p->sh; k++) {
+            float wk = w[k];
+            if (wk == 0.0f) continue;
+            const float *t = p->tmp + (size_t)(i0 + k) * p->dw;
+            for (int c = 0; c < p->dw; c++) d[c] += wk * t[c];
+        }
+    }
+}
+
+ml_status ml_image_resize_area(const float *src, int sh, int sw, float *dst, int dh, int dw) {
+    if (!src || !dst) return ML_ERR_ARG;
+    ml__area_plan p;
+    memset(&p, 0, sizeof p);
+    ml_status st = ml__area_plan_prepare(&p, sh, sw, dh, dw);
+    if (st != ML_OK) return st;
+    ml__area_apply(&p, src, dst);
+    ml__area_plan_free(&p);
+    return ML_OK;
+}
+
+/* ---- decode + invert + resize ------------------------------------------------------ */
+
+void ml__img_decoder_free(ml__img_decoder *d) {
+    if (!d) return;
+    ml_free(d->gray);
+    ml_free(d->f);
+    ml__area_plan_free(&d->plan);
+    memset(d, 0, sizeof *d);
+}
+
+ml_status ml__img_decode(ml__img_decoder *d, const void *png, size_t len, ml_invert_mode invert,
+                         int S, float *dst, uint8_t *raw, int *raw_h, int *raw_w, char *why,
+                         size_t whylen) {
+    int w = 0, h = 0;
+    ml_status st = ml__png_gray8(png, len, &d->gray, &d->gray_cap, &w, &h, why, whylen);
+    if (st != ML_OK) return st;
+    if (raw) {
+        if (*raw_h == 0 && *raw_w == 0) {
+            *raw_h = h;
+            *raw_w = w;
+        } else if (*raw_h != h || *raw_w != w) {
+            ml__img_err(why, whylen, "image is %dx%d, the others are %dx%d (full-size masks need one size)",
+                        w, h, *raw_w, *raw_h);
+            return ML_ERR_SHAPE;
+        }
+    }
+    size_t npix = (size_t)w * h;
+    if (!grow((void **)&d->f, &d->f_cap, npix * sizeof(float))) {
+        ml__img_err(why, whylen, "out of memory");
+        return ML_ERR_NOMEM;
+    }
+    int inv = invert != ML_INVERT_NO;
+    if (invert == ML_INVERT_AUTO) {
+        /* Light background (the usual scan or drawing) means dark strokes. */
+        uint64_t sum = 0;
+        for (size_t i = 0; i < npix; i++) sum += d->gray[i];
+        inv = 2 * sum > 255 * (uint64_t)npix;
+    }
+    const float k = 1.0f / 255.0f;
+    for (size_t i = 0; i < npix; i++) {
+        float v = (float)d->gray[i] * k;
+        d->f[i] = inv ? 1.0f - v : v;
+    }
+    if (raw)
+        for (size_t i = 0; i < npix; i++) raw[i] = d->f[i] >= 0.5f;
+    st = ml__area_plan_prepare(&d->plan, h, w, S, S);
+    if (st != ML_OK) {
+        ml__img_err(why, whylen, "out of memory");
+        return st;
+    }
+    ml__area_apply(&d->plan, d->f, dst);
+    return ML_OK;
+}
+
+void ml__rot90(const float *src, int S, int rot, float *dst) {
+    rot &= 3;
+    /* Counter-clockwise like numpy.rot90: dst[r][c] reads the source pixel that
+     * lands there after `rot` quarter turns. */
+    for (int r = 0; r < S; r++)
+        for (int c = 0; c < S; c++) {
+            int sr, sc;
+            switch (rot) {
+            case 0: sr = r, sc = c; break;
+            case 1: sr = c, sc = S - 1 - r; break;
+            case 2: sr = S - 1 - r, sc = S - 1 - c; break;
+            default: sr = S - 1 - c, sc = r; break;
+            }
+            dst[(size_t)r * S + c] = src[(size_t)sr * S + sc];
+        }
+}

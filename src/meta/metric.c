@@ -1,0 +1,80 @@
+/* metric.c: the episode heads of the metric-based learners, each written
+ * with recorded ops so the embedding is trained through them:
+ *   Prototypical Networks (Snell et al. 2017): squared Euclidean distance to
+ *     class means of the support embeddings;
+ *   Matching Networks (Vinyals et al. 2016, without full context
+ *     embeddings): softmax attention over cosine similarities to the support
+ *     set, then the attention-weighted one-hot labels;
+ *   R2-D2 (Bertinetto et al. 2019): ridge regression on the support set in
+ *     Woodbury form, W = X^T (X X^T + lambda I)^-1 Y, with a learned scale,
+ *     bias and lambda.
+ * Each returns logits [n_query, ways] (Matching Networks: log-probabilities),
+ * ready for ml_cross_entropy. */
+#include <math.h>
+#include <string.h>
+
+#include "metalearn/meta.h"
+
+/* One-hot labels [n, ways] or class means [ways, n] (rows divided by the
+ * class count), as unrecorded constants. */
+static ml_tensor *label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, int ways, int means) {
+    int was = ml_ctx_set_recording(ctx, 0);
+    ml_tensor *t = means ? ml_tensor_zeros(ctx, 2, ML_SHAPE(ways, n)) : ml_tensor_zeros(ctx, 2, ML_SHAPE(n, ways));
+    ml_ctx_set_recording(ctx, was);
+    if (!t) return NULL;
+    int64_t count[256] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        if (y[i] < 0 || y[i] >= ways || ways > 256) {
+            ml_ctx_fail(ctx, ML_ERR_ARG, "episode: support label %d outside [0, %d)", y[i], ways);
+            return NULL;
+        }
+        count[y[i]]++;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (means) t->data[(int64_t)y[i] * n + i] = 1.0f / (float)count[y[i]];
+        else t->data[i * ways + y[i]] = 1.0f;
+    }
+    for (int k = 0; k < ways; k++)
+        if (!count[k]) {
+            ml_ctx_fail(ctx, ML_ERR_ARG, "episode: class %d has no support example", k);
+            return NULL;
+        }
+    return t;
+}
+
+ml_tensor *ml_protonet_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq) {
+    if (!fs || !fq) return NULL;
+    ml_tensor *avg = label_matrix(ctx, ys, fs->shape[0], ways, 1);
+    ml_tensor *protos = ml_matmul(ctx, avg, fs, 0, 0); /* [ways, D] */
+    /* -|q - p|^2 = 2 q.p - |q|^2 - |p|^2 */
+    ml_tensor *qp = ml_matmul(ctx, fq, protos, 0, 1);
+    ml_tensor *q2 = ml_sum(ctx, ml_square(ctx, fq), 2u, 1);     /* [nq, 1] */
+    ml_tensor *p2 = ml_sum(ctx, ml_square(ctx, protos), 2u, 0); /* [ways] */
+    return ml_sub(ctx, ml_sub(ctx, ml_scale(ctx, qp, 2.0f), q2), p2);
+}
+
+static ml_tensor *unit_rows(ml_ctx *ctx, ml_tensor *x) {
+    return ml_mul(ctx, x, ml_rsqrt(ctx, ml_add_scalar(ctx, ml_sum(ctx, ml_square(ctx, x), 2u, 1), 1e-8f)));
+}
+
+ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq) {
+    if (!fs || !fq) return NULL;
+    ml_tensor *cos = ml_matmul(ctx, unit_rows(ctx, fq), unit_rows(ctx, fs), 0, 1); /* [nq, ns] */
+    ml_tensor *attn = ml_softmax(ctx, cos);
+    ml_tensor *probs = ml_matmul(ctx, attn, label_matrix(ctx, ys, fs->shape[0], ways, 0), 0, 0);
+    return ml_log(ctx, ml_add_scalar(ctx, probs, 1e-12f));
+}
+
+ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
+                          ml_tensor *log_lambda, ml_tensor *scale, ml_tensor *bias) {
+    if (!fs || !fq || !log_lambda || !scale || !bias) return NULL;
+    int64_t n = fs->shape[0];
+    int was = ml_ctx_set_recording(ctx, 0);
+    ml_tensor *eye = ml_eye(ctx, n);
+    ml_ctx_set_recording(ctx, was);
+    ml_tensor *gram = ml_matmul(ctx, fs, fs, 0, 1); /* X X^T [n, n]: cheap when n << D */
+    ml_tensor *reg = ml_add(ctx, gram, ml_mul(ctx, eye, ml_exp(ctx, log_lambda)));
+    ml_tensor *alpha = ml_matmul(ctx, ml_inverse(ctx, reg), label_matrix(ctx, ys, n, ways, 0), 0, 0); /* [n, ways] */
+    ml_tensor *w = ml_matmul(ctx, fs, alpha, 1, 0);                                                  /* [D, ways] */
+    return ml_add(ctx, ml_mul(ctx, ml_matmul(ctx, fq, w, 0, 0), scale), bias);
+}
