@@ -10,7 +10,7 @@ PACKAGES=(
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
 )
 # Reference implementations for benchmarks only (bench/, not needed by the library).
-BENCH_PACKAGES=(python3-torch python3-numpy)
+BENCH_PACKAGES=(python3-torch python3-numpy libopenblas0-pthread)  # OpenBLAS: torch's best BLAS here
 
 want=("${PACKAGES[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PACKAGES[@]}"); fi
