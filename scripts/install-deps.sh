@@ -7,6 +7,8 @@ PACKAGES=(
   libdnnl-dev            # oneDNN: SGEMM and convolution kernels (AVX-512 JIT)
   zlib1g-dev             # gzip'd IDX files, PNG output
   libcjson-dev           # safetensors headers, config files
+  libzip-dev             # Omniglot zips, read directly
+  libspng-dev            # PNG decoding
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
 )
 # Reference implementations for benchmarks only (bench/, not needed by the library).

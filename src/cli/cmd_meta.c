@@ -90,7 +90,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     if (!o->quiet)
         fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %d inner step(s) at %g, "
                         "outer %s %g, %d threads -> %s\n",
-                o->algo, o->task, run.model_spec, (long long)run.model.n_floats, o->shots, o->meta_batch,
+                o->algo, run.fewshot ? o->dataset : o->task, run.model_spec, (long long)run.model.n_floats, o->shots, o->meta_batch,
                 o->inner_steps, o->inner_lr, o->optimizer, o->outer_lr, run.threads, run.dir);
 
     struct sigaction sa;

@@ -16,8 +16,7 @@
 
 #define MAX_LIST 16
 
-/* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
-static int parse_int_list(const char *s, int *out, int max, int min_value) {
+int parse_int_list(const char *s, int *out, int max, int min_value) {
     int n = 0;
     const char *p = s;
     while (*p) {
@@ -62,18 +61,37 @@ int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--eval-steps '%s': expected integers like 1,10", o->eval_steps);
         return EXIT_USAGE;
     }
-    r->model_spec = o->model ? o->model : "mlp:40,40";
+    r->fewshot = fewshot_is_dataset(o->dataset);
+    if (o->out) {
+        snprintf(r->dir, sizeof r->dir, "%s", o->out);
+    } else {
+        char task[64];
+        snprintf(task, sizeof task, "%s", r->fewshot ? "omniglot" : o->task);
+        for (char *c = task; *c; c++)
+            if (*c == '/' || *c == ':' || *c == '.') *c = '_';
+        snprintf(r->dir, sizeof r->dir, "runs/%s-%s-s%" PRIu64, o->algo, task, o->seed);
+    }
+    r->model_spec = o->model ? o->model : r->fewshot ? "cnn4" : "mlp:40,40";
     ml_model_spec spec;
     if (ml_model_spec_parse(r->model_spec, &spec, err, errlen)) return EXIT_USAGE;
-    if (spec.kind != ML_MODEL_MLP) {
-        snprintf(err, errlen, "--model %s: regression tasks take an mlp model", r->model_spec);
-        return EXIT_USAGE;
+    if (r->fewshot) {
+        if (spec.kind != ML_MODEL_CNN4) {
+            snprintf(err, errlen, "--model %s: image episodes take a cnn4 model", r->model_spec);
+            return EXIT_USAGE;
+        }
+        int st = fewshot_setup(r, o, &spec, err, errlen);
+        if (st) return st;
+    } else {
+        if (spec.kind != ML_MODEL_MLP) {
+            snprintf(err, errlen, "--model %s: regression tasks take an mlp model", r->model_spec);
+            return EXIT_USAGE;
+        }
+        if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
+        spec.in_c = r->family.in_dim;
+        spec.in_h = spec.in_w = 1;
+        spec.n_out = 1;
     }
-    if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
     r->ready = 1;
-    spec.in_c = r->family.in_dim;
-    spec.in_h = spec.in_w = 1;
-    spec.n_out = 1;
     if (ml_model_init(&r->model, &spec, err, errlen)) return EXIT_FAIL;
     r->ready = 2;
     ml_rng init_rng;
@@ -90,7 +108,7 @@ int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     omp_set_num_threads(1);
 
     ml_meta_config cfg = {.algo = r->algo,
-                          .loss = ML_LOSS_MSE,
+                          .loss = r->fewshot ? ML_LOSS_CROSS_ENTROPY : ML_LOSS_MSE,
                           .inner_steps = o->inner_steps,
                           .inner_lr = o->inner_lr,
                           .outer = ml_optim_config_default(outer_kind),
@@ -102,25 +120,22 @@ int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     r->query = o->query;
     if (ml_meta_init(&r->meta, &r->model, &cfg, o->meta_batch, err, errlen)) return EXIT_FAIL;
     r->ready = 3;
-    r->tasks = calloc((size_t)o->meta_batch, sizeof *r->tasks);
     r->batch = calloc((size_t)o->meta_batch, sizeof *r->batch);
-    if (!r->tasks || !r->batch) {
+    if (!r->batch) {
         snprintf(err, errlen, "out of memory");
         return EXIT_FAIL;
     }
-    for (int i = 0; i < o->meta_batch; i++)
-        if (ml_regression_task_alloc(&r->tasks[i], o->shots, o->query, r->family.in_dim)) {
-            snprintf(err, errlen, "out of memory for %d tasks", o->meta_batch);
+    if (!r->fewshot) {
+        r->tasks = calloc((size_t)o->meta_batch, sizeof *r->tasks);
+        if (!r->tasks) {
+            snprintf(err, errlen, "out of memory");
             return EXIT_FAIL;
         }
-    if (o->out) {
-        snprintf(r->dir, sizeof r->dir, "%s", o->out);
-    } else {
-        char task[64];
-        snprintf(task, sizeof task, "%s", o->task);
-        for (char *c = task; *c; c++)
-            if (*c == '/' || *c == ':' || *c == '.') *c = '_';
-        snprintf(r->dir, sizeof r->dir, "runs/%s-%s-s%" PRIu64, o->algo, task, o->seed);
+        for (int i = 0; i < o->meta_batch; i++)
+            if (ml_regression_task_alloc(&r->tasks[i], o->shots, o->query, r->family.in_dim)) {
+                snprintf(err, errlen, "out of memory for %d tasks", o->meta_batch);
+                return EXIT_FAIL;
+            }
     }
     r->write_eval_file = 1;
     if (init_file) {
@@ -138,6 +153,7 @@ void meta_run_free(meta_run *r) {
     if (r->ready >= 3) ml_meta_free(&r->meta);
     if (r->ready >= 2) ml_model_free(&r->model);
     if (r->ready >= 1) ml_task_family_free(&r->family);
+    fewshot_free(r);
     memset(r, 0, sizeof *r);
 }
 
@@ -146,6 +162,7 @@ static ml_task_data view(const ml_regression_task *t) {
 }
 
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
+    if (r->fewshot) return fewshot_sample_batch(r, err, errlen);
     for (int i = 0; i < r->meta_batch; i++) {
         if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return EXIT_FAIL;
         r->batch[i] = view(&r->tasks[i]);
@@ -156,6 +173,7 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
 /* ---- checkpoints -------------------------------------------------------------------------- */
 
 #define MAX_TENSORS (3 * ML_MAX_PARAMS + 8)
+static const char *const r2d2_names[3] = {"r2d2.log_lambda", "r2d2.scale", "r2d2.bias"};
 
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen) {
     ml_model *m = &r->model;
@@ -163,7 +181,8 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
     ml_st_tensor ts[MAX_TENSORS];
     static char names[MAX_TENSORS][ML_PARAM_NAME_LEN + 16];
     int n = 0;
-    for (int k = 0; k < (mm->n_meta > mm->n ? 2 : 1); k++)
+    int metasgd = r->algo == ML_ALGO_METASGD;
+    for (int k = 0; k < (metasgd ? 2 : 1); k++)
         for (int i = 0; i < m->n_params; i++) {
             const ml_param_info *p = &m->params[i];
             snprintf(names[n], sizeof names[n], "%s%s", k ? "alpha." : "", p->name);
@@ -171,6 +190,8 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
             memcpy(ts[n].shape, p->shape, sizeof p->shape);
             n++;
         }
+    for (int k = 0; r->algo == ML_ALGO_R2D2 && k < 3; k++) /* learned log lambda, scale, bias */
+        ts[n++] = (ml_st_tensor){r2d2_names[k], 1, {1}, mm->meta + mm->n + k};
     for (int i = 0; i < ml_optim_state_count(&mm->opt); i++) {
         const char *sname;
         float *buf = ml_optim_state(&mm->opt, i, &sname);
@@ -217,7 +238,7 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
     ml_meta *mm = &r->meta;
     int rc = EXIT_FAIL;
     char name[ML_PARAM_NAME_LEN + 16];
-    int parts = full >= 0 && mm->n_meta > mm->n ? 2 : 1;
+    int parts = full >= 0 && r->algo == ML_ALGO_METASGD ? 2 : 1;
     /* Read into a scratch copy first: a bad file leaves the run untouched. */
     float *meta = malloc((size_t)mm->n_meta * sizeof(float));
     if (!meta) goto out;
@@ -228,6 +249,11 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
             if (copy_tensor(&st, path, name, &m->params[i], meta + k * mm->n + m->params[i].offset, err, errlen))
                 goto out;
         }
+    if (full >= 0 && r->algo == ML_ALGO_R2D2) {
+        static const ml_param_info scalar = {"", 1, {1}, 0, 1};
+        for (int k = 0; k < 3; k++)
+            if (copy_tensor(&st, path, r2d2_names[k], &scalar, meta + mm->n + k, err, errlen)) goto out;
+    }
     *iteration = 0;
     const char *its = ml_safetensors_meta(&st, "iteration");
     if (its) *iteration = atoi(its);
@@ -276,6 +302,7 @@ static size_t json_number(char *buf, size_t cap, const char *sep, double v) {
 /* ---- final evaluation ------------------------------------------------------------------- */
 
 int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run) {
+    if (r->fewshot) return fewshot_final_eval(r, o, iterations, train_s, iters_run);
     int shots[MAX_LIST], steps[MAX_LIST];
     int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
     if (!o->eval_shots) shots[0] = o->shots;

@@ -5,6 +5,7 @@
 #define ML_CLI_META_RUN_H
 
 #include "cli/train_opts.h"
+#include "metalearn/images.h"
 #include "metalearn/meta.h"
 #include "metalearn/tasks.h"
 
@@ -22,7 +23,22 @@ typedef struct meta_run {
     ml_task_data *batch;       /* [meta_batch] views of them */
     int write_eval_file;
     int ready; /* what needs freeing */
+    /* few-shot classification (fewshot.c) */
+    int fewshot, ways;
+    ml_image_set images;
+    ml_class_split split;
+    ml_class_list train_classes; /* the train split, with rotation classes when asked */
+    ml_episode *episodes;        /* [meta_batch] reusable buffers */
 } meta_run;
+
+/* few-shot classification pieces (fewshot.c) */
+int fewshot_is_dataset(const char *dataset);
+int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen);
+void fewshot_free(meta_run *r);
+int fewshot_sample_batch(meta_run *r, char *err, size_t errlen);
+int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
+/* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
+int parse_int_list(const char *s, int *out, int max, int min_value);
 
 /* Parses the settings, builds model and meta-learner. Returns 0, or an exit
  * status (1 failure, 2 usage) with err set. */

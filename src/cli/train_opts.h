@@ -23,6 +23,9 @@ typedef struct train_opts {
     int eval_tasks, eval_query;
     float inner_lr, outer_lr;
     uint64_t eval_seed;
+    /* few-shot classification (--dataset omniglot:PATH[,PATH...]) */
+    int ways, eval_ways, rotations;
+    const char *split_by, *split, *lake_runs;
 } train_opts;
 
 /* Defaults for `train` (meta-learning defaults follow the MAML paper's

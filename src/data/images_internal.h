@@ -28,7 +28,7 @@ typedef struct ml__area_plan {
     int ty, tx;          /* taps per output row / column */
     int32_t *y0, *x0;    /* [dh], [dw] first source row / column */
     float *wy, *wx;      /* [dh * ty], [dw * tx] */
-    float *tmp;          /* [sh, dw] after the horizontal pass */
+    float *tmp;          /* [dh, sw] after the row pass */
 } ml__area_plan;
 
 ml_status ml__area_plan_prepare(ml__area_plan *p, int sh, int sw, int dh, int dw);
@@ -66,6 +66,7 @@ typedef struct ml__src_entry {
 typedef struct ml__src {
     char *path;           /* as given, for messages */
     void *zip;            /* zip_t *, NULL for a folder */
+    uint8_t *data;        /* the whole archive when read into memory */
     int n;
     ml__src_entry *e;     /* [n], sorted by name */
     char *pool;           /* the names */

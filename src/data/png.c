@@ -3,6 +3,7 @@
  *
  * Not here: finding files (source.c) or any knowledge of datasets. */
 #include <math.h>
+#include <pthread.h>
 #include <spng.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,19 @@ static int grow(void **buf, size_t *cap, size_t need) {
  * make us ask for gigabytes. 16k x 16k is far beyond any few-shot input. */
 #define ML__PNG_MAX_SIDE 16384u
 
+/* bit_lut[b] = the eight 1-bit pixels of byte b as 0 / 255, high bit first. */
+static uint8_t bit_lut[256][8];
+static pthread_once_t bit_lut_once = PTHREAD_ONCE_INIT;
+static void init_bit_lut(void) {
+    for (int b = 0; b < 256; b++)
+        for (int k = 0; k < 8; k++) bit_lut[b][k] = (b >> (7 - k)) & 1 ? 255 : 0;
+}
+
+static void png_fail(char *why, size_t whylen, int r) {
+    int cut = r == SPNG_IO_EOF || r == SPNG_EOF;
+    ml__img_err(why, whylen, "PNG: %s%s", spng_strerror(r), cut ? " (file truncated?)" : "");
+}
+
 ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap, int *w, int *h,
                         char *why, size_t whylen) {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -51,32 +65,60 @@ ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap,
     if (!r) r = spng_set_chunk_limits(ctx, (size_t)1 << 26, (size_t)1 << 26);
     if (!r) r = spng_get_ihdr(ctx, &ih);
     if (r) {
-        ml__img_err(why, whylen, "PNG: %s", spng_strerror(r));
+        png_fail(why, whylen, r);
         spng_ctx_free(ctx);
         return ML_ERR_FORMAT;
     }
-    /* Gray up to 8 bits decodes straight to bytes (spng scales 1/2/4-bit
-     * values to 0..255); everything else goes through RGBA8 and is mixed
-     * down here, which also resolves palettes and 16-bit samples. */
+    /* Gray up to 8 bits is decoded as stored (SPNG_FMT_PNG: packed rows) and
+     * unpacked here: spng's own per-pixel G8 path costs 3x more on Omniglot's
+     * 1-bit images. Everything else goes through RGBA8 and is mixed down
+     * here, which also resolves palettes and 16-bit samples. */
     int direct = ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE && ih.bit_depth <= 8;
-    int fmt = direct ? SPNG_FMT_G8 : SPNG_FMT_RGBA8;
+    int fmt = direct ? SPNG_FMT_PNG : SPNG_FMT_RGBA8;
     size_t out_len = 0;
     r = spng_decoded_image_size(ctx, fmt, &out_len);
     if (r) {
-        ml__img_err(why, whylen, "PNG: %s", spng_strerror(r));
+        png_fail(why, whylen, r);
         spng_ctx_free(ctx);
         return ML_ERR_FORMAT;
     }
     size_t npix = (size_t)ih.width * ih.height;
-    if (!grow((void **)buf, cap, out_len > npix ? out_len : npix)) {
+    /* Packed rows are unpacked into the same buffer from its end, so it holds
+     * the packed copy at offset npix (room for both). */
+    size_t packed_at = direct && ih.bit_depth < 8 ? npix : 0;
+    if (!grow((void **)buf, cap, packed_at + (out_len > npix ? out_len : npix))) {
         ml__img_err(why, whylen, "out of memory (%zu bytes)", out_len);
         spng_ctx_free(ctx);
         return ML_ERR_NOMEM;
     }
-    r = spng_decode_image(ctx, *buf, out_len, fmt, direct ? 0 : SPNG_DECODE_TRNS);
+    r = spng_decode_image(ctx, *buf + packed_at, out_len, fmt, direct ? 0 : SPNG_DECODE_TRNS);
     if (r) {
-        ml__img_err(why, whylen, "PNG: %s", spng_strerror(r));
+        png_fail(why, whylen, r);
         st = ML_ERR_FORMAT;
+    } else if (packed_at) {
+        pthread_once(&bit_lut_once, init_bit_lut);
+        /* Rows of ceil(w * d / 8) bytes, leftmost pixel in the high bits;
+         * values scale to 0..255 (1 bit: x255, 2: x85, 4: x17). */
+        const int d = ih.bit_depth, per = 8 / d, mask = (1 << d) - 1, mul = 255 / mask;
+        const size_t row_bytes = ((size_t)ih.width * d + 7) / 8;
+        uint8_t *o = *buf;
+        for (uint32_t y = 0; y < ih.height; y++) {
+            const uint8_t *in = *buf + packed_at + y * row_bytes;
+            uint32_t x = 0;
+            if (d == 1) { /* Omniglot: eight pixels per byte from a table */
+                for (; x + 8 <= ih.width; x += 8, o += 8) memcpy(o, bit_lut[in[x / 8]], 8);
+                if (x < ih.width) {
+                    memcpy(o, bit_lut[in[x / 8]], ih.width - x);
+                    o += ih.width - x;
+                }
+                continue;
+            }
+            for (size_t b = 0; b < row_bytes; b++) {
+                const unsigned v = in[b];
+                for (int k = 0; k < per && x < ih.width; k++, x++)
+                    *o++ = (uint8_t)(((v >> (8 - d * (k + 1))) & (unsigned)mask) * (unsigned)mul);
+            }
+        }
     } else if (!direct) {
         /* In place: pixel i's 4 bytes are read before byte i is written. */
         uint8_t *p = *buf;
@@ -122,7 +164,11 @@ ml_status ml_png_decode_gray8(const void *png, size_t len, const char *name, uin
  * weights sum to m / n, which is why the mean is preserved. */
 
 static ml_status axis_taps(int n, int m, int *taps, int32_t **start, float **w) {
-    int t = (n + m - 1) / m + 1; /* an interval of n/m pixels touches at most this many */
+    /* An interval of n/m pixels touches at most ceil(n/m) + 1 of them. The
+     * window is moved left at the far edge (with zero weights in front), so
+     * every tap reads inside the source and the loops need no bounds tests. */
+    int t = (n + m - 1) / m + 1;
+    if (t > n) t = n;
     *taps = t;
     *start = ml_malloc(sizeof(int32_t) * (size_t)m);
     *w = ml_calloc((size_t)m * (size_t)t, sizeof(float));
@@ -130,13 +176,12 @@ static ml_status axis_taps(int n, int m, int *taps, int32_t **start, float **w) 
     for (int j = 0; j < m; j++) {
         int64_t lo = (int64_t)j * n, hi = (int64_t)(j + 1) * n; /* scaled by m */
         int i0 = (int)(lo / m);
-        (*start)[j] = i0;
-        for (int k = 0; k < t; k++) {
-            int i = i0 + k;
-            if (i >= n) break;
+        int s0 = i0 + t > n ? n - t : i0;
+        (*start)[j] = s0;
+        for (int i = i0; i < n && i < s0 + t; i++) {
             int64_t a = lo > (int64_t)i * m ? lo : (int64_t)i * m;
             int64_t b = hi < (int64_t)(i + 1) * m ? hi : (int64_t)(i + 1) * m;
-            if (b > a) (*w)[(size_t)j * t + k] = (float)((double)(b - a) / (double)n);
+            if (b > a) (*w)[(size_t)j * t + (i - s0)] = (float)((double)(b - a) / (double)n);
         }
     }
     return ML_OK;
@@ -160,36 +205,38 @@ ml_status ml__area_plan_prepare(ml__area_plan *p, int sh, int sw, int dh, int dw
     ml_status st = axis_taps(sh, dh, &p->ty, &p->y0, &p->wy);
     if (st == ML_OK) st = axis_taps(sw, dw, &p->tx, &p->x0, &p->wx);
     if (st == ML_OK) {
-        p->tmp = ml_malloc(sizeof(float) * (size_t)sh * (size_t)dw);
+        p->tmp = ml_malloc(sizeof(float) * (size_t)dh * (size_t)sw);
         if (!p->tmp) st = ML_ERR_NOMEM;
     }
     if (st != ML_OK) ml__area_plan_free(p);
     return st;
 }
 
-/* src [sh, sw] -> tmp [sh, dw] -> dst [dh, dw]. */
+/* src [sh, sw] -> tmp [dh, sw] -> dst [dh, dw]. Rows first: that pass adds
+ * whole contiguous rows (it vectorises) and shrinks the data before the
+ * strided column pass. */
 void ml__area_apply(const ml__area_plan *p, const float *src, float *dst) {
-    for (int r = 0; r < p->sh; r++) {
-        const float *s = src + (size_t)r * p->sw;
-        float *t = p->tmp + (size_t)r * p->dw;
-        for (int j = 0; j < p->dw; j++) {
-            const float *w = p->wx + (size_t)j * p->tx;
-            int i0 = p->x0[j];
-            float acc = 0.0f;
-            for (int k = 0; k < p->tx && i0 + k < p->sw; k++) acc += w[k] * s[i0 + k];
-            t[j] = acc;
-        }
-    }
     for (int j = 0; j < p->dh; j++) {
         const float *w = p->wy + (size_t)j * p->ty;
-        int i0 = p->y0[j];
-        float *d = dst + (size_t)j * p->dw;
-        for (int c = 0; c < p->dw; c++) d[c] = 0.0f;
-        for (int k = 0; k < p->ty && i0 + k < p->sh; k++) {
-            float wk = w[k];
+        const float *s = src + (size_t)p->y0[j] * p->sw;
+        float *t = p->tmp + (size_t)j * p->sw;
+        for (int c = 0; c < p->sw; c++) t[c] = 0.0f;
+        for (int k = 0; k < p->ty; k++) {
+            const float wk = w[k];
             if (wk == 0.0f) continue;
-            const float *t = p->tmp + (size_t)(i0 + k) * p->dw;
-            for (int c = 0; c < p->dw; c++) d[c] += wk * t[c];
+            const float *sk = s + (size_t)k * p->sw;
+            for (int c = 0; c < p->sw; c++) t[c] += wk * sk[c];
+        }
+    }
+    for (int r = 0; r < p->dh; r++) {
+        const float *t = p->tmp + (size_t)r * p->sw;
+        float *d = dst + (size_t)r * p->dw;
+        for (int j = 0; j < p->dw; j++) {
+            const float *w = p->wx + (size_t)j * p->tx;
+            const float *tj = t + p->x0[j];
+            float acc = 0.0f;
+            for (int k = 0; k < p->tx; k++) acc += w[k] * tj[k];
+            d[j] = acc;
         }
     }
 }

@@ -6,6 +6,7 @@
 
 #include "tensor/conv.h"
 #include "tensor/internal.h"
+#include "tensor/kernels_par.h"
 
 #define CHECK_IN1(x) \
     if (!(x) || ctx->status != ML_OK) return NULL
@@ -53,40 +54,82 @@ static int bcast_init(ml_ctx *ctx, const char *op, const ml_tensor *a, const ml_
     return 0;
 }
 
-#define BINARY_KERNEL(name, EXPR)                                                                 \
-    static void name(const bcast *bc, const float *a, const float *b, float *o, int64_t n, int same) { \
-        if (same) {                                                                               \
-            for (int64_t i = 0; i < n; i++) {                                                     \
-                float x = a[i], y = b[i];                                                         \
-                o[i] = EXPR;                                                                      \
-            }                                                                                     \
-            return;                                                                               \
-        }                                                                                         \
-        const int64_t *d = bc->out, *sa = bc->sa, *sb = bc->sb;                                   \
-        for (int64_t i0 = 0; i0 < d[0]; i0++)                                                     \
-            for (int64_t i1 = 0; i1 < d[1]; i1++)                                                 \
-                for (int64_t i2 = 0; i2 < d[2]; i2++) {                                           \
-                    const float *pa = a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                   \
-                    const float *pb = b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                   \
-                    if (sa[3] && sb[3]) {                                                         \
-                        for (int64_t i3 = 0; i3 < d[3]; i3++) {                                   \
-                            float x = pa[i3], y = pb[i3];                                         \
-                            *o++ = EXPR;                                                          \
-                        }                                                                         \
-                    } else if (sa[3]) {                                                           \
-                        float y = pb[0];                                                          \
-                        for (int64_t i3 = 0; i3 < d[3]; i3++) {                                   \
-                            float x = pa[i3];                                                     \
-                            *o++ = EXPR;                                                          \
-                        }                                                                         \
-                    } else {                                                                      \
-                        float x = pa[0];                                                          \
-                        for (int64_t i3 = 0; i3 < d[3]; i3++) {                                   \
-                            float y = pb[i3 * sb[3]];                                             \
-                            *o++ = EXPR;                                                          \
-                        }                                                                         \
-                    }                                                                             \
-                }                                                                                 \
+/* The kernels walk a collapsed view: after bcast_init, adjacent dims that are
+ * contiguous in a, b and the output alike are merged ([N,C,H,W] + [1,C,1,1]
+ * becomes [N, C, H*W] with strides {0,1,0} for b), so the inner loop runs
+ * over H*W elements rather than W, and it vectorises. */
+static void bcast_collapse(const bcast *bc, int64_t d[4], int64_t sa[4], int64_t sb[4]) {
+    int64_t cd[4], ca[4], cb[4];
+    int k = 0;
+    for (int i = 0; i < 4; i++) {
+        if (bc->out[i] == 1) continue;
+        if (k > 0 && ca[k - 1] == bc->sa[i] * bc->out[i] && cb[k - 1] == bc->sb[i] * bc->out[i]) {
+            cd[k - 1] *= bc->out[i];
+            ca[k - 1] = bc->sa[i];
+            cb[k - 1] = bc->sb[i];
+            continue;
+        }
+        cd[k] = bc->out[i], ca[k] = bc->sa[i], cb[k] = bc->sb[i];
+        k++;
+    }
+    for (int i = 0; i < 4; i++) {
+        int j = i - (4 - k);
+        d[i] = j < 0 ? 1 : cd[j];
+        sa[i] = j < 0 ? 0 : ca[j];
+        sb[i] = j < 0 ? 0 : cb[j];
+    }
+}
+
+typedef struct binary_job {
+    int64_t d[4], sa[4], sb[4];
+    const float *a, *b;
+    float *o;
+} binary_job;
+
+/* o[lo..hi) of the collapsed [d0, d1, d2, d3] output. */
+#define BINARY_KERNEL(name, EXPR)                                                          \
+    static void name(void *arg, int64_t lo, int64_t hi) {                                  \
+        const binary_job *j = arg;                                                         \
+        const int64_t *d = j->d, *sa = j->sa, *sb = j->sb;                                 \
+        int64_t row = lo / d[3], c = lo % d[3];                                            \
+        int64_t i2 = row % d[2], i1 = row / d[2] % d[1], i0 = row / d[2] / d[1];           \
+        float *o = j->o + lo;                                                              \
+        while (lo < hi) {                                                                  \
+            const float *pa = j->a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                 \
+            const float *pb = j->b + i0 * sb[0] + i1 * sb[1] + i2 * sb[2];                 \
+            int64_t e = d[3] - c < hi - lo ? d[3] : c + (hi - lo), len = e - c;            \
+            if (sa[3] == 1 && sb[3] == 1) {                                                \
+                pa += c, pb += c;                                                          \
+                for (int64_t i = 0; i < len; i++) {                                        \
+                    float x = pa[i], y = pb[i];                                            \
+                    o[i] = EXPR;                                                           \
+                }                                                                          \
+            } else if (sa[3] == 1 && sb[3] == 0) {                                         \
+                float y = pb[0];                                                           \
+                pa += c;                                                                   \
+                for (int64_t i = 0; i < len; i++) {                                        \
+                    float x = pa[i];                                                       \
+                    o[i] = EXPR;                                                           \
+                }                                                                          \
+            } else if (sa[3] == 0 && sb[3] == 1) {                                         \
+                float x = pa[0];                                                           \
+                pb += c;                                                                   \
+                for (int64_t i = 0; i < len; i++) {                                        \
+                    float y = pb[i];                                                       \
+                    o[i] = EXPR;                                                           \
+                }                                                                          \
+            } else {                                                                       \
+                for (int64_t i = c; i < e; i++) {                                          \
+                    float x = pa[i * sa[3]], y = pb[i * sb[3]];                            \
+                    o[i - c] = EXPR;                                                       \
+                }                                                                          \
+            }                                                                              \
+            o += len, lo += len, c = 0;                                                    \
+            if (++i2 == d[2]) {                                                            \
+                i2 = 0;                                                                    \
+                if (++i1 == d[1]) i1 = 0, i0++;                                            \
+            }                                                                              \
+        }                                                                                  \
     }
 
 BINARY_KERNEL(k_add, x + y)
@@ -94,17 +137,16 @@ BINARY_KERNEL(k_sub, x - y)
 BINARY_KERNEL(k_mul, x *y)
 BINARY_KERNEL(k_div, x / y)
 
-typedef void (*binary_kernel)(const bcast *, const float *, const float *, float *, int64_t, int);
-
-static ml_tensor *binary(ml_ctx *ctx, ml_op op, const char *name, binary_kernel k, ml_tensor *a,
+static ml_tensor *binary(ml_ctx *ctx, ml_op op, const char *name, ml__range_fn k, ml_tensor *a,
                          ml_tensor *b) {
     CHECK_IN2(a, b);
     bcast bc;
     if (bcast_init(ctx, name, a, b, &bc)) return NULL;
     ml_tensor *t = ml_tensor_new(ctx, bc.ndim, bc.out + (4 - bc.ndim));
     if (!t) return NULL;
-    int same = a->numel == t->numel && b->numel == t->numel;
-    k(&bc, a->data, b->data, t->data, t->numel, same);
+    binary_job j = {.a = a->data, .b = b->data, .o = t->data};
+    bcast_collapse(&bc, j.d, j.sa, j.sb);
+    ml__parallel_range(t->numel, t->numel, 16, k, &j);
     ml__record(ctx, op, t, a, b);
     return t;
 }
@@ -128,41 +170,63 @@ ml_tensor *ml_bias_add(ml_ctx *ctx, ml_tensor *x, ml_tensor *b) {
 
 /* ---- unary ---------------------------------------------------------------------------- */
 
-static ml_tensor *unary(ml_ctx *ctx, ml_op op, ml_tensor *x, float p) {
-    CHECK_IN1(x);
-    ml_tensor *t = ml_tensor_new(ctx, x->ndim, x->shape);
-    if (!t) return NULL;
-    const float *a = x->data;
-    float *o = t->data;
-    int64_t n = x->numel;
-    switch (op) {
+typedef struct unary_job {
+    ml_op op;
+    float p;
+    const float *a;
+    float *o;
+} unary_job;
+
+static void unary_range(void *arg, int64_t lo, int64_t hi) {
+    const unary_job *j = arg;
+    const float *a = j->a;
+    float *o = j->o;
+    const float p = j->p;
+    switch (j->op) {
     case ML_OP_SCALE:
-        for (int64_t i = 0; i < n; i++) o[i] = a[i] * p;
+        for (int64_t i = lo; i < hi; i++) o[i] = a[i] * p;
         break;
     case ML_OP_ADD_SCALAR:
-        for (int64_t i = 0; i < n; i++) o[i] = a[i] + p;
+        for (int64_t i = lo; i < hi; i++) o[i] = a[i] + p;
         break;
     case ML_OP_EXP:
-        for (int64_t i = 0; i < n; i++) o[i] = expf(a[i]);
+        for (int64_t i = lo; i < hi; i++) o[i] = expf(a[i]);
         break;
     case ML_OP_LOG:
-        for (int64_t i = 0; i < n; i++) o[i] = logf(a[i]);
+        for (int64_t i = lo; i < hi; i++) o[i] = logf(a[i]);
         break;
     case ML_OP_SQRT:
-        for (int64_t i = 0; i < n; i++) o[i] = sqrtf(a[i]);
+        for (int64_t i = lo; i < hi; i++) o[i] = sqrtf(a[i]);
         break;
     case ML_OP_RSQRT:
-        for (int64_t i = 0; i < n; i++) o[i] = 1.0f / sqrtf(a[i]);
+        for (int64_t i = lo; i < hi; i++) o[i] = 1.0f / sqrtf(a[i]);
         break;
     case ML_OP_SQUARE:
-        for (int64_t i = 0; i < n; i++) o[i] = a[i] * a[i];
+        for (int64_t i = lo; i < hi; i++) o[i] = a[i] * a[i];
         break;
     case ML_OP_RELU:
-        for (int64_t i = 0; i < n; i++) o[i] = a[i] > 0.f ? a[i] : 0.f;
+        for (int64_t i = lo; i < hi; i++) o[i] = a[i] > 0.f ? a[i] : 0.f;
+        break;
+    default:
+        break;
+    }
+}
+
+static ml_tensor *unary(ml_ctx *ctx, ml_op op, ml_tensor *x, float p) {
+    CHECK_IN1(x);
+    switch (op) {
+    case ML_OP_SCALE: case ML_OP_ADD_SCALAR: case ML_OP_EXP: case ML_OP_LOG:
+    case ML_OP_SQRT: case ML_OP_RSQRT: case ML_OP_SQUARE: case ML_OP_RELU:
         break;
     default:
         return ml_ctx_fail(ctx, ML_ERR_STATE, "unary: op %s is not unary", ml_op_name(op));
     }
+    ml_tensor *t = ml_tensor_new(ctx, x->ndim, x->shape);
+    if (!t) return NULL;
+    unary_job j = {op, p, x->data, t->data};
+    /* exp and log are scalar libm calls: worth splitting at fewer elements. */
+    int64_t work = (op == ML_OP_EXP || op == ML_OP_LOG) ? 8 * x->numel : x->numel;
+    ml__parallel_range(x->numel, work, 16, unary_range, &j);
     ml_node *nd = ml__record(ctx, op, t, x, NULL);
     if (nd) nd->fp = p;
     return t;
@@ -178,6 +242,14 @@ ml_tensor *ml_rsqrt(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RSQRT, 
 ml_tensor *ml_square(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SQUARE, x, 0); }
 ml_tensor *ml_relu(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RELU, x, 0); }
 
+/* o = x > 0 ? g : 0 over [lo, hi) (a = g, b = x). */
+static void relu_mask_range(void *arg, int64_t lo, int64_t hi) {
+    const binary_job *j = arg;
+    const float *gd = j->a, *xd = j->b;
+    float *od = j->o;
+    for (int64_t i = lo; i < hi; i++) od[i] = xd[i] > 0.f ? gd[i] : 0.f;
+}
+
 ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
     CHECK_IN2(g, x);
     if (!ml_same_shape(g, x)) {
@@ -187,9 +259,8 @@ ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
     }
     ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
     if (!t) return NULL;
-    const float *gd = g->data, *xd = x->data;
-    float *od = t->data;
-    for (int64_t i = 0; i < g->numel; i++) od[i] = xd[i] > 0.f ? gd[i] : 0.f;
+    binary_job j = {.a = g->data, .b = x->data, .o = t->data};
+    ml__parallel_range(g->numel, g->numel, 16, relu_mask_range, &j);
     ml__record(ctx, ML_OP_RELU_MASK, t, g, x);
     return t;
 }
@@ -197,6 +268,37 @@ ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
 /* ---- reductions --------------------------------------------------------------------------
  * Sums accumulate in double: batch-norm statistics over 60k elements and
  * finite-difference checks both need the extra precision. */
+
+/* x viewed as a collapsed [d0, d1, d2, d3] (adjacent reduced dims merged,
+ * adjacent kept dims merged, size-1 dims dropped); os = element strides into
+ * the accumulator (0 on reduced dims). Work is split over one kept dim
+ * (`split`), so each output element is summed by one thread, in the serial
+ * order. */
+typedef struct sum_job {
+    int64_t d[4], xs[4], os[4];
+    int split;
+    const float *x;
+    double *acc;
+} sum_job;
+
+static void sum_range(void *arg, int64_t lo, int64_t hi) {
+    const sum_job *j = arg;
+    int64_t b0[4] = {0, 0, 0, 0}, b1[4];
+    for (int i = 0; i < 4; i++) b1[i] = j->d[i];
+    if (j->split >= 0) b0[j->split] = lo, b1[j->split] = hi;
+    const int64_t *xs = j->xs, *os = j->os;
+    for (int64_t i0 = b0[0]; i0 < b1[0]; i0++)
+        for (int64_t i1 = b0[1]; i1 < b1[1]; i1++)
+            for (int64_t i2 = b0[2]; i2 < b1[2]; i2++) {
+                double *q = j->acc + i0 * os[0] + i1 * os[1] + i2 * os[2];
+                const float *p = j->x + i0 * xs[0] + i1 * xs[1] + i2 * xs[2];
+                if (os[3] == 0) {
+                    *q += ml__sum_row(p + b0[3], b1[3] - b0[3]);
+                } else {
+                    for (int64_t i3 = b0[3]; i3 < b1[3]; i3++) q[i3] += p[i3];
+                }
+            }
+}
 
 ml_tensor *ml_sum(ml_ctx *ctx, ml_tensor *x, unsigned mask, int keepdim) {
     CHECK_IN1(x);
@@ -215,28 +317,34 @@ ml_tensor *ml_sum(ml_ctx *ctx, ml_tensor *x, unsigned mask, int keepdim) {
     double *acc = ml_ctx_alloc(ctx, (size_t)t->numel * sizeof(double));
     if (!acc) return NULL;
     memset(acc, 0, (size_t)t->numel * sizeof(double));
-    /* Walk x in order; the output index uses stride 0 on reduced axes. */
-    int64_t xs[4], ks[4], os[4];
-    int off = 4 - x->ndim;
-    for (int i = 0; i < 4; i++) {
-        xs[i] = i < off ? 1 : x->shape[i - off];
-        ks[i] = i < off ? 1 : kshape[i - off];
+    /* Collapse: merge runs of adjacent dims of the same kind (x is contiguous
+     * and the kept dims are contiguous in the output, so a run is one dim). */
+    int64_t cd[4];
+    int cred[4], k = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        int red = (mask >> i) & 1;
+        if (x->shape[i] == 1) continue;
+        if (k > 0 && cred[k - 1] == red) {
+            cd[k - 1] *= x->shape[i];
+            continue;
+        }
+        cd[k] = x->shape[i], cred[k] = red, k++;
     }
-    strides4(ks, xs, os);
-    const float *p = x->data;
-    for (int64_t i0 = 0; i0 < xs[0]; i0++)
-        for (int64_t i1 = 0; i1 < xs[1]; i1++)
-            for (int64_t i2 = 0; i2 < xs[2]; i2++) {
-                double *q = acc + i0 * os[0] + i1 * os[1] + i2 * os[2];
-                if (os[3] == 0) {
-                    double s = 0;
-                    for (int64_t i3 = 0; i3 < xs[3]; i3++) s += p[i3];
-                    *q += s;
-                } else {
-                    for (int64_t i3 = 0; i3 < xs[3]; i3++) q[i3] += p[i3];
-                }
-                p += xs[3];
-            }
+    sum_job j = {.split = -1, .x = x->data, .acc = acc};
+    int64_t xacc = 1, oacc = 1;
+    for (int i = 3; i >= 0; i--) {
+        int c = i - (4 - k);
+        j.d[i] = c < 0 ? 1 : cd[c];
+        int red = c < 0 ? 1 : cred[c];
+        j.xs[i] = xacc;
+        j.os[i] = red ? 0 : oacc;
+        xacc *= j.d[i];
+        if (!red) oacc *= j.d[i];
+    }
+    for (int i = 0; i < 4 && j.split < 0; i++)
+        if (j.os[i] && j.d[i] > 1) j.split = i;
+    if (j.split >= 0) ml__parallel_range(j.d[j.split], x->numel, 1, sum_range, &j);
+    else sum_range(&j, 0, 1);
     for (int64_t i = 0; i < t->numel; i++) t->data[i] = (float)acc[i];
     ml_arena_rewind(ctx->arena, m);
     ml_node *nd = ml__record(ctx, ML_OP_SUM, t, x, NULL);

@@ -5,8 +5,13 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "tensor/conv.h"
 #include "tensor/internal.h"
+#include "tensor/kernels_par.h"
 
 /* ---- conv2d --------------------------------------------------------------------- */
 
@@ -108,7 +113,103 @@ ml_tensor *ml_conv2d_backward_weight(ml_ctx *ctx, ml_tensor *x, ml_tensor *dy, i
     return t;
 }
 
-/* ---- pooling --------------------------------------------------------------------------- */
+/* ---- pooling ---------------------------------------------------------------------------
+ * Max-pool 2x2, stride 2 (floor): one pass writes both the output and the
+ * flat index of each window's maximum, recorded as a GATHER node (the same
+ * node ml__gather records; its backward is the SCATTER of those indices).
+ * Semantics, shared by the vector and scalar paths: the first maximum wins in
+ * the order (r0,c0), (r0,c1), (r1,c0), (r1,c1), as in PyTorch; a candidate
+ * replaces the best when `!(v <= best) && best == best`, which also takes a
+ * NaN, and nothing replaces a NaN, so NaN propagates. */
+
+typedef struct pool_job {
+    int64_t h, w, oh, ow;
+    const float *x;
+    float *y;
+    int32_t *idx;
+} pool_job;
+
+/* One output row: r0, r1 = input rows 2i and 2i+1, o0 = flat index of r0[0]. */
+static void pool_row_scalar(const float *r0, const float *r1, int32_t o0, int32_t w, int64_t j0,
+                            int64_t ow, float *y, int32_t *q) {
+    for (int64_t j = j0; j < ow; j++) {
+        int64_t c = 2 * j;
+        float best = r0[c];
+        int32_t at = o0 + (int32_t)c;
+        if (!(r0[c + 1] <= best) && best == best) best = r0[c + 1], at = o0 + (int32_t)c + 1;
+        if (!(r1[c] <= best) && best == best) best = r1[c], at = o0 + w + (int32_t)c;
+        if (!(r1[c + 1] <= best) && best == best) best = r1[c + 1], at = o0 + w + (int32_t)c + 1;
+        y[j] = best;
+        q[j] = at;
+    }
+}
+
+#if defined(__AVX512F__)
+/* 16 outputs per step: each input row's 32 floats split into even and odd
+ * columns, then three compare-and-blend steps (_CMP_NLE_UQ = !(v <= best),
+ * _CMP_ORD_Q = best is not NaN). Masked lanes are not accessed. */
+static void pool_row_avx512(const float *r0, const float *r1, int32_t o0, int32_t w, int64_t ow,
+                            float *y, int32_t *q) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int64_t j = 0; j < ow; j += 16) {
+        const int64_t left = ow - j; /* outputs still to do */
+        const float *p0 = r0 + 2 * j, *p1 = r1 + 2 * j;
+        __m512 a0, a1, b0, b1;
+        __mmask16 ms = 0xFFFF;
+        if (left >= 16) {
+            a0 = _mm512_loadu_ps(p0), a1 = _mm512_loadu_ps(p0 + 16);
+            b0 = _mm512_loadu_ps(p1), b1 = _mm512_loadu_ps(p1 + 16);
+        } else {
+            const int64_t cols = 2 * left; /* < 32 */
+            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+            const __mmask16 m1 = (__mmask16)(cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+            a0 = _mm512_maskz_loadu_ps(m0, p0), a1 = _mm512_maskz_loadu_ps(m1, p0 + 16);
+            b0 = _mm512_maskz_loadu_ps(m0, p1), b1 = _mm512_maskz_loadu_ps(m1, p1 + 16);
+            ms = (__mmask16)((1u << left) - 1);
+        }
+        __m512 best = _mm512_permutex2var_ps(a0, ev, a1);
+        const __m512 v1 = _mm512_permutex2var_ps(a0, od, a1);
+        const __m512 v2 = _mm512_permutex2var_ps(b0, ev, b1);
+        const __m512 v3 = _mm512_permutex2var_ps(b0, od, b1);
+        const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(o0 + (int32_t)(2 * j)), ev);
+        __m512i at = base;
+        __mmask16 t;
+        t = _mm512_cmp_ps_mask(v1, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+        best = _mm512_mask_mov_ps(best, t, v1);
+        at = _mm512_mask_add_epi32(at, t, base, _mm512_set1_epi32(1));
+        t = _mm512_cmp_ps_mask(v2, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+        best = _mm512_mask_mov_ps(best, t, v2);
+        at = _mm512_mask_add_epi32(at, t, base, _mm512_set1_epi32(w));
+        t = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+        best = _mm512_mask_mov_ps(best, t, v3);
+        at = _mm512_mask_add_epi32(at, t, base, _mm512_set1_epi32(w + 1));
+        _mm512_mask_storeu_ps(y + j, ms, best);
+        _mm512_mask_storeu_epi32(q + j, ms, at);
+    }
+}
+#endif
+
+static void pool_range(void *arg, int64_t lo, int64_t hi) {
+    const pool_job *j = arg;
+    const int64_t h = j->h, w = j->w, oh = j->oh, ow = j->ow;
+    for (int64_t p = lo; p < hi; p++) {
+        const float *img = j->x + p * h * w;
+        for (int64_t i = 0; i < oh; i++) {
+            const float *r0 = img + 2 * i * w, *r1 = r0 + w;
+            const int32_t o0 = (int32_t)(p * h * w + 2 * i * w);
+            float *y = j->y + (p * oh + i) * ow;
+            int32_t *q = j->idx + (p * oh + i) * ow;
+#if defined(__AVX512F__)
+            if (ow >= 4) { /* narrower rows (3x3 -> 1x1) take the scalar loop */
+                pool_row_avx512(r0, r1, o0, (int32_t)w, ow, y, q);
+                continue;
+            }
+#endif
+            pool_row_scalar(r0, r1, o0, (int32_t)w, 0, ow, y, q);
+        }
+    }
+}
 
 ml_tensor *ml_maxpool2x2(ml_ctx *ctx, ml_tensor *x) {
     if (!x || ctx->status != ML_OK) return NULL;
@@ -122,27 +223,13 @@ ml_tensor *ml_maxpool2x2(ml_ctx *ctx, ml_tensor *x) {
     int64_t oh = h / 2, ow = w / 2;
     int32_t *idx = ml_ctx_alloc(ctx, (size_t)(nc * oh * ow) * sizeof(int32_t) + 4);
     if (!idx) return NULL;
-    int32_t *q = idx;
-    for (int64_t p = 0; p < nc; p++) {
-        const float *img = x->data + p * h * w;
-        int32_t base = (int32_t)(p * h * w);
-        for (int64_t i = 0; i < oh; i++) {
-            const float *r0 = img + 2 * i * w, *r1 = r0 + w;
-            int32_t o0 = base + (int32_t)(2 * i * w), o1 = o0 + (int32_t)w;
-            for (int64_t j = 0; j < ow; j++) {
-                /* First maximum wins, as in PyTorch; `!(v <= best)` also
-                 * takes a NaN and nothing replaces a NaN, so NaN propagates. */
-                int64_t c = 2 * j;
-                float best = r0[c];
-                int32_t at = o0 + (int32_t)c;
-                if (!(r0[c + 1] <= best) && best == best) best = r0[c + 1], at = o0 + (int32_t)c + 1;
-                if (!(r1[c] <= best) && best == best) best = r1[c], at = o1 + (int32_t)c;
-                if (!(r1[c + 1] <= best) && best == best) at = o1 + (int32_t)c + 1;
-                *q++ = at;
-            }
-        }
-    }
-    return ml__gather(ctx, x, idx, 4, ML_SHAPE(x->shape[0], x->shape[1], oh, ow));
+    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(x->shape[0], x->shape[1], oh, ow));
+    if (!t) return NULL;
+    pool_job j = {h, w, oh, ow, x->data, t->data, idx};
+    ml__parallel_range(nc, x->numel, 1, pool_range, &j);
+    ml_node *nd = ml__record(ctx, ML_OP_GATHER, t, x, NULL);
+    if (nd) nd->index = idx;
+    return t;
 }
 
 ml_tensor *ml_global_avgpool(ml_ctx *ctx, ml_tensor *x) {
@@ -157,15 +244,56 @@ ml_tensor *ml_global_avgpool(ml_ctx *ctx, ml_tensor *x) {
  * backward runs fused, or as recorded composite ops under create_graph so
  * that second derivatives exist (see autograd/backward.c). */
 
-/* Channel c's elements of x [N, C, S] (S = H*W, or 1 for [N, C]). */
-#define BN_FOR_CHANNEL(x, n, c_, C, S, body)                  \
-    for (int64_t i_ = 0; i_ < (n); i_++) {                    \
-        const int64_t base_ = (i_ * (C) + (c_)) * (S);        \
-        for (int64_t s_ = 0; s_ < (S); s_++) {                \
-            const int64_t k = base_ + s_;                     \
-            body;                                             \
-        }                                                     \
+/* Channel c's elements of x [N, C, S] (S = H*W, or 1 for [N, C]) are N runs
+ * of S contiguous floats. Channels are independent, so the kernels below
+ * split channels over threads; each channel's sums run in one fixed order
+ * (per run: eight interleaved double partial sums, then the tail; runs in
+ * image order), whatever the thread count. */
+typedef struct bn_job {
+    int64_t n, c, sp;
+    float eps;
+    const float *x, *h; /* forward: x; backward: g (x) and xhat (h) */
+    const float *inv_in;
+    float *y, *inv, *mean_out, *var_out;
+} bn_job;
+
+static void normalize_range(void *arg, int64_t lo, int64_t hi) {
+    const bn_job *j = arg;
+    const int64_t n = j->n, c = j->c, sp = j->sp;
+    const double count = (double)(n * sp);
+    for (int64_t ch = lo; ch < hi; ch++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) s += ml__sum_row(j->x + (i * c + ch) * sp, sp);
+        const double mean = s / count;
+        const ml_v8d mv = {mean, mean, mean, mean, mean, mean, mean, mean};
+        double s2 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = j->x + (i * c + ch) * sp;
+            ml_v8d acc = {0};
+            int64_t k = 0;
+            for (; k + 8 <= sp; k += 8) {
+                ml_v8d d = ml__load8d(p + k) - mv;
+                acc += d * d;
+            }
+            double r = ml__hsum8d(acc);
+            for (; k < sp; k++) {
+                double d = p[k] - mean;
+                r += d * d;
+            }
+            s2 += r;
+        }
+        const double var = s2 / count;
+        const float is = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
+        j->inv[ch] = is;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = j->x + (i * c + ch) * sp;
+            float *q = j->y + (i * c + ch) * sp;
+            for (int64_t k = 0; k < sp; k++) q[k] = (p[k] - m) * is;
+        }
+        if (j->mean_out) j->mean_out[ch] = m;
+        if (j->var_out) j->var_out[ch] = (float)var;
     }
+}
 
 ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, float *var_out) {
     if (!x || ctx->status != ML_OK) return NULL;
@@ -173,22 +301,9 @@ ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, 
     ml_tensor *t = ml_tensor_new(ctx, x->ndim, x->shape);
     float *inv = ml_ctx_alloc(ctx, (size_t)c * sizeof(float));
     if (!t || !inv) return NULL;
-    const float *xd = x->data;
-    float *yd = t->data;
-    double count = (double)(n * sp);
-    for (int64_t ch = 0; ch < c; ch++) {
-        double s = 0, s2 = 0;
-        BN_FOR_CHANNEL(x, n, ch, c, sp, s += xd[k]);
-        double mean = s / count;
-        BN_FOR_CHANNEL(x, n, ch, c, sp, { double d = xd[k] - mean; s2 += d * d; });
-        double var = s2 / count;
-        float is = (float)(1.0 / sqrt(var + eps));
-        float m = (float)mean;
-        inv[ch] = is;
-        BN_FOR_CHANNEL(x, n, ch, c, sp, yd[k] = (xd[k] - m) * is);
-        if (mean_out) mean_out[ch] = m;
-        if (var_out) var_out[ch] = (float)var;
-    }
+    bn_job j = {.n = n, .c = c, .sp = sp, .eps = eps, .x = x->data, .y = t->data, .inv = inv,
+                .mean_out = mean_out, .var_out = var_out};
+    ml__parallel_range(c, 3 * x->numel, 1, normalize_range, &j);
     ml_node *nd = ml__record(ctx, ML_OP_NORMALIZE, t, x, NULL);
     if (nd) {
         nd->aux = inv;
@@ -197,21 +312,45 @@ ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, 
     return t;
 }
 
+static void normalize_backward_range(void *arg, int64_t lo, int64_t hi) {
+    const bn_job *j = arg;
+    const int64_t n = j->n, c = j->c, sp = j->sp;
+    const double count = (double)(n * sp);
+    for (int64_t ch = lo; ch < hi; ch++) {
+        double sg = 0, sgh = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *gp = j->x + (i * c + ch) * sp, *hp = j->h + (i * c + ch) * sp;
+            ml_v8d ag = {0}, agh = {0};
+            int64_t k = 0;
+            for (; k + 8 <= sp; k += 8) {
+                ml_v8d gv = ml__load8d(gp + k);
+                ag += gv;
+                agh += gv * ml__load8d(hp + k);
+            }
+            double rg = ml__hsum8d(ag), rgh = ml__hsum8d(agh);
+            for (; k < sp; k++) {
+                rg += gp[k];
+                rgh += (double)gp[k] * hp[k];
+            }
+            sg += rg, sgh += rgh;
+        }
+        const float mg = (float)(sg / count), mgh = (float)(sgh / count), is = j->inv_in[ch];
+        for (int64_t i = 0; i < n; i++) {
+            const float *gp = j->x + (i * c + ch) * sp, *hp = j->h + (i * c + ch) * sp;
+            float *q = j->y + (i * c + ch) * sp;
+            for (int64_t k = 0; k < sp; k++) q[k] = is * (gp[k] - mg - hp[k] * mgh);
+        }
+    }
+}
+
 /* Fused backward of normalize: dx = inv * (g - mean(g) - xhat * mean(g * xhat)). */
 ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv) {
     if (!g || ctx->status != ML_OK) return NULL;
     int64_t n = g->shape[0], c = g->shape[1], nc = n * c, sp = nc ? g->numel / nc : 0;
     ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
     if (!t) return NULL;
-    const float *gd = g->data, *hd = xhat->data;
-    float *od = t->data;
-    double count = (double)(n * sp);
-    for (int64_t ch = 0; ch < c; ch++) {
-        double sg = 0, sgh = 0;
-        BN_FOR_CHANNEL(g, n, ch, c, sp, { sg += gd[k]; sgh += (double)gd[k] * hd[k]; });
-        float mg = (float)(sg / count), mgh = (float)(sgh / count), is = inv[ch];
-        BN_FOR_CHANNEL(g, n, ch, c, sp, od[k] = is * (gd[k] - mg - hd[k] * mgh));
-    }
+    bn_job j = {.n = n, .c = c, .sp = sp, .x = g->data, .h = xhat->data, .inv_in = inv, .y = t->data};
+    ml__parallel_range(c, 2 * g->numel, 1, normalize_backward_range, &j);
     return t;
 }
 

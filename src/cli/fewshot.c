@@ -1,0 +1,344 @@
+/* fewshot.c: the few-shot classification side of a meta-learning run:
+ * Omniglot loading, the class split (written to RUN/split.json and reused),
+ * episode sampling for training, and the final evaluation: accuracy with a
+ * 95% confidence interval over episodes of held-out classes, and Lake's 20
+ * within-alphabet one-shot runs. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/meta_run.h"
+#include "metalearn/eval.h"
+#include "metalearn/io.h"
+
+#define MAX_PATHS 8
+#define MAX_LIST 16
+
+int fewshot_is_dataset(const char *dataset) { return dataset && !strncmp(dataset, "omniglot:", 9); }
+
+static int parse_fractions(const char *s, double f[3]) {
+    char *end;
+    for (int i = 0; i < 3; i++) {
+        f[i] = strtod(s, &end);
+        if (end == s || f[i] < 0 || f[i] > 1 || (i < 2 && *end != ',') || (i == 2 && *end)) return -1;
+        s = end + 1;
+    }
+    return f[0] + f[1] + f[2] <= 1.0 + 1e-9 ? 0 : -1;
+}
+
+int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen) {
+    char list[4096], *paths[MAX_PATHS];
+    int n_paths = 0;
+    snprintf(list, sizeof list, "%s", o->dataset + 9);
+    for (char *p = strtok(list, ","); p && n_paths < MAX_PATHS; p = strtok(NULL, ",")) paths[n_paths++] = p;
+    if (!n_paths) {
+        snprintf(err, errlen, "--dataset %s: expected omniglot:PATH[,PATH...]", o->dataset);
+        return EXIT_USAGE;
+    }
+    ml_split_spec ss = {0};
+    if (!strcmp(o->split_by, "character")) ss.unit = ML_SPLIT_BY_CHARACTER;
+    else if (!strcmp(o->split_by, "alphabet")) ss.unit = ML_SPLIT_BY_ALPHABET;
+    else {
+        snprintf(err, errlen, "--split-by '%s': expected character or alphabet", o->split_by);
+        return EXIT_USAGE;
+    }
+    if (parse_fractions(o->split, ss.fractions)) {
+        snprintf(err, errlen, "--split '%s': expected three fractions train,val,test summing to at most 1", o->split);
+        return EXIT_USAGE;
+    }
+    ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
+    double t0 = ml_now();
+    if (ml_omniglot_load((const char *const *)paths, n_paths, &opt, &r->images, err, errlen)) return EXIT_FAIL;
+    if (!o->quiet)
+        fprintf(stderr, "data: %d characters in %d alphabets, %lld images (%dx%d) in %.2f s\n", r->images.n_classes,
+                r->images.n_alphabets, (long long)r->images.n, r->images.size, r->images.size, ml_now() - t0);
+    /* A run folder's split is made once and then read back, so resume and
+     * eval see exactly the classes the run was trained on. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/split.json", r->dir);
+    if (access(path, F_OK) == 0) {
+        if (ml_class_split_read_json(path, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
+    } else {
+        ml_rng split_rng;
+        ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
+        if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen)) return EXIT_FAIL;
+        if (ml_mkdir_p(r->dir, err, errlen) || ml_class_split_write_json(&r->split, &r->images, path, err, errlen))
+            return EXIT_FAIL;
+    }
+    const ml_class_list *train = &r->split.part[ML_SPLIT_TRAIN];
+    ml_status st = ML_OK;
+    if (o->rotations) {
+        st = ml_class_list_expand_rotations(train, &r->train_classes);
+    } else {
+        r->train_classes.items = ml_malloc((size_t)(train->n ? train->n : 1) * sizeof(ml_class_ref));
+        if (!r->train_classes.items) st = ML_ERR_NOMEM;
+        else {
+            memcpy(r->train_classes.items, train->items, (size_t)train->n * sizeof(ml_class_ref));
+            r->train_classes.n = train->n;
+        }
+    }
+    if (st != ML_OK) {
+        snprintf(err, errlen, "out of memory for the class lists");
+        return EXIT_FAIL;
+    }
+    if (o->ways > r->train_classes.n) {
+        snprintf(err, errlen, "--ways %d: the training split has only %d classes", o->ways, r->train_classes.n);
+        return EXIT_FAIL;
+    }
+    r->ways = o->ways;
+    spec->in_c = 1;
+    spec->in_h = spec->in_w = r->images.size;
+    spec->n_out = ml_algo_is_metric(r->algo) ? 0 : o->ways;
+    r->episodes = calloc((size_t)o->meta_batch, sizeof *r->episodes);
+    if (!r->episodes) {
+        snprintf(err, errlen, "out of memory");
+        return EXIT_FAIL;
+    }
+    for (int i = 0; i < o->meta_batch; i++)
+        if (ml_episode_init(&r->episodes[i], o->ways, o->shots, o->query, r->images.size)) {
+            snprintf(err, errlen, "out of memory for %d episodes", o->meta_batch);
+            return EXIT_FAIL;
+        }
+    return 0;
+}
+
+void fewshot_free(meta_run *r) {
+    if (r->episodes)
+        for (int i = 0; i < r->meta_batch; i++) ml_episode_free(&r->episodes[i]);
+    free(r->episodes);
+    r->episodes = NULL;
+    ml_class_list_free(&r->train_classes);
+    ml_class_split_free(&r->split);
+    ml_image_set_free(&r->images);
+}
+
+static ml_task_data episode_view(const ml_episode *e) {
+    return (ml_task_data){.n_support = e->ways * e->shots,
+                          .n_query = e->ways * e->queries,
+                          .ways = e->ways,
+                          .xs = e->xs,
+                          .xq = e->xq,
+                          .ls = e->ys,
+                          .lq = e->yq};
+}
+
+int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
+    for (int i = 0; i < r->meta_batch; i++) {
+        if (ml_episode_sample(&r->episodes[i], &r->images, &r->train_classes, NULL, &r->rng, err, errlen))
+            return EXIT_FAIL;
+        r->batch[i] = episode_view(&r->episodes[i]);
+    }
+    return 0;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+static void json_num(char *buf, size_t cap, double v) {
+    if (isfinite(v)) snprintf(buf, cap, "%.6g", v);
+    else snprintf(buf, cap, "null");
+}
+
+/* Lake's runs: each is a 20-way one-shot task (20 training images, one per
+ * class, and 20 test images). Returns the mean error or NAN on failure. */
+static double lake_eval(meta_run *r, const train_opts *o, int steps, double *errors, int *n_runs) {
+    char err[1024];
+    ml_lake_runs lr;
+    ml_image_options opt = {.size = r->images.size};
+    if (ml_lake_runs_load(o->lake_runs, &opt, &lr, err, sizeof err)) {
+        fprintf(stderr, "metalearn: --lake-runs: %s\n", err);
+        return NAN;
+    }
+    double mean = NAN;
+    int per = r->images.size * r->images.size;
+    int32_t labels[64];
+    ml_task_data *tasks = calloc((size_t)lr.n_runs, sizeof *tasks);
+    double *loss = malloc((size_t)lr.n_runs * (steps + 1) * sizeof(double));
+    double *acc = malloc((size_t)lr.n_runs * (steps + 1) * sizeof(double));
+    if (!ml_algo_is_metric(r->algo) && r->ways != lr.n_train) {
+        fprintf(stderr, "metalearn: --lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
+                        "(train with --ways %d)\n", lr.n_train, ml_algo_name(r->algo), r->ways, lr.n_train);
+        goto out;
+    }
+    if (!tasks || !loss || !acc || lr.n_train > 64) goto out;
+    for (int k = 0; k < lr.n_train; k++) labels[k] = k;
+    for (int i = 0; i < lr.n_runs; i++)
+        tasks[i] = (ml_task_data){.n_support = lr.n_train,
+                                  .n_query = lr.n_test,
+                                  .ways = lr.n_train,
+                                  .xs = lr.train_x + (int64_t)i * lr.n_train * per,
+                                  .xq = lr.test_x + (int64_t)i * lr.n_test * per,
+                                  .ls = labels,
+                                  .lq = lr.test_label + (int64_t)i * lr.n_test};
+    if (ml_meta_evaluate(&r->meta, tasks, lr.n_runs, steps, loss, acc, err, sizeof err)) {
+        fprintf(stderr, "metalearn: Lake's runs: %s\n", err);
+        goto out;
+    }
+    mean = 0;
+    for (int i = 0; i < lr.n_runs; i++) {
+        errors[i] = 1.0 - acc[i * (steps + 1) + steps];
+        mean += errors[i] / lr.n_runs;
+    }
+    *n_runs = lr.n_runs;
+out:
+    free(tasks);
+    free(loss);
+    free(acc);
+    ml_lake_runs_free(&lr);
+    return mean;
+}
+
+int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run) {
+    int shots[MAX_LIST], steps[MAX_LIST];
+    int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+    if (!o->eval_shots) shots[0] = o->shots;
+    int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0), max_steps = 0;
+    int metric = ml_algo_is_metric(r->algo);
+    for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
+    if (metric) { /* no adaptation steps to report */
+        n_steps = 1;
+        steps[0] = max_steps = 0;
+    }
+    int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
+    if (!metric && ways != r->ways) {
+        fprintf(stderr, "metalearn: --eval-ways %d: a %s model has a %d-way head\n", ways, ml_algo_name(r->algo), r->ways);
+        return EXIT_USAGE;
+    }
+    const ml_class_list *test = &r->split.part[ML_SPLIT_TEST];
+    int min_images = INT32_MAX;
+    for (int i = 0; i < test->n; i++) {
+        int64_t c = test->items[i].cls, k = r->images.class_start[c + 1] - r->images.class_start[c];
+        if (k < min_images) min_images = (int)k;
+    }
+    int E = o->eval_tasks, B = r->meta_batch, stride = max_steps + 1, status = EXIT_FAIL;
+    char err[1024];
+    double *acc = malloc((size_t)(E > 0 ? E : 1) * stride * sizeof(double));
+    double *loss = malloc((size_t)B * stride * sizeof(double)), *col = malloc((size_t)(E > 0 ? E : 1) * sizeof(double));
+    double *mean = calloc((size_t)n_shots * stride, sizeof(double)), *half = calloc((size_t)n_shots * stride, sizeof(double));
+    int *queries = calloc((size_t)n_shots, sizeof(int));
+    ml_episode *eps = calloc((size_t)B, sizeof *eps);
+    ml_task_data *views = calloc((size_t)B, sizeof *views);
+    double lake_err[64], lake_mean = NAN;
+    int lake_n = 0;
+    if (!acc || !loss || !col || !mean || !half || !queries || !eps || !views) goto done;
+    double t0 = ml_now();
+    for (int si = 0; si < n_shots && E > 0; si++) {
+        int q = o->query < min_images - shots[si] ? o->query : min_images - shots[si];
+        queries[si] = q;
+        if (q < 1 || ways > test->n) {
+            fprintf(stderr, "metalearn: evaluation: %d-way %d-shot needs %d test classes with more than %d images "
+                            "(the test split has %d classes of at least %d images)\n",
+                    ways, shots[si], ways, shots[si], test->n, min_images);
+            goto done;
+        }
+        for (int b = 0; b < B; b++) {
+            ml_episode_free(&eps[b]);
+            if (ml_episode_init(&eps[b], ways, shots[si], q, r->images.size)) goto done;
+        }
+        /* The same seed for every run: all models meet the same episodes. */
+        ml_rng rng;
+        ml_rng_seed(&rng, o->eval_seed);
+        double *acc_chunk = malloc((size_t)B * stride * sizeof(double));
+        if (!acc_chunk) goto done;
+        for (int start = 0; start < E; start += B) {
+            int n = E - start < B ? E - start : B;
+            for (int b = 0; b < n; b++) {
+                if (ml_episode_sample(&eps[b], &r->images, test, NULL, &rng, err, sizeof err)) {
+                    fprintf(stderr, "metalearn: evaluation episodes: %s\n", err);
+                    free(acc_chunk);
+                    goto done;
+                }
+                views[b] = episode_view(&eps[b]);
+            }
+            if (ml_meta_evaluate(&r->meta, views, n, max_steps, loss, acc_chunk, err, sizeof err)) {
+                fprintf(stderr, "metalearn: evaluation: %s\n", err);
+                free(acc_chunk);
+                goto done;
+            }
+            memcpy(acc + (int64_t)start * stride, acc_chunk, (size_t)n * stride * sizeof(double));
+        }
+        free(acc_chunk);
+        for (int s = 0; s <= max_steps; s++) {
+            for (int t = 0; t < E; t++) col[t] = acc[(int64_t)t * stride + s];
+            if (ml_mean_ci95(col, E, &mean[si * stride + s], &half[si * stride + s]) != ML_OK)
+                mean[si * stride + s] = half[si * stride + s] = NAN;
+        }
+    }
+    if (o->lake_runs) {
+        lake_mean = lake_eval(r, o, max_steps, lake_err, &lake_n);
+        if (isnan(lake_mean)) goto done;
+    }
+    double eval_s = ml_now() - t0;
+    if (E > 0) {
+        printf("evaluation: %s, %d episodes of held-out classes (%d test classes), accuracy with 95%% CI\n",
+               ml_algo_name(r->algo), E, test->n);
+        printf("%6s %6s %8s %6s %10s %8s\n", "ways", "shots", "queries", "steps", "accuracy", "+-95%");
+        for (int si = 0; si < n_shots; si++)
+            for (int k = 0; k < n_steps; k++) {
+                int at = si * stride + steps[k];
+                printf("%6d %6d %8d %6d %10.4f %8.4f\n", ways, shots[si], queries[si], steps[k], mean[at], half[at]);
+            }
+    }
+    if (lake_n) {
+        printf("Lake's one-shot runs (20-way, within alphabet), error after %d step(s):\n", max_steps);
+        for (int i = 0; i < lake_n; i++) printf("  run %02d  %5.1f%%\n", i + 1, 100 * lake_err[i]);
+        printf("  mean    %5.1f%%\n", 100 * lake_mean);
+    }
+    /* eval.json (train) and the JSON line share one rendering. */
+    size_t cap = 8192 + (size_t)n_shots * n_steps * 160, off = 0;
+    char *buf = malloc(cap), num[2][48];
+    if (!buf) goto done;
+    off += (size_t)snprintf(buf + off, cap - off,
+                            "{\"command\":\"%s\",\"algo\":\"%s\",\"dataset\":\"%s\",\"model\":\"%s\",\"run\":\"%s\","
+                            "\"iterations\":%d,\"train_ways\":%d,\"train_shots\":%d,\"episodes\":%d,\"eval_seed\":%" PRIu64
+                            ",\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,"
+                            "\"results\":[",
+                            r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->dataset, r->model_spec, r->dir,
+                            iterations, r->ways, o->shots, E, o->eval_seed, train_s,
+                            iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads);
+    int first = 1;
+    for (int si = 0; si < n_shots && E > 0; si++)
+        for (int k = 0; k < n_steps; k++) {
+            int at = si * stride + steps[k];
+            json_num(num[0], sizeof num[0], mean[at]);
+            json_num(num[1], sizeof num[1], half[at]);
+            off += (size_t)snprintf(buf + off, cap - off,
+                                    "%s{\"ways\":%d,\"shots\":%d,\"queries\":%d,\"steps\":%d,\"accuracy\":%s,\"ci95\":%s}",
+                                    first ? "" : ",", ways, shots[si], queries[si], steps[k], num[0], num[1]);
+            first = 0;
+        }
+    off += (size_t)snprintf(buf + off, cap - off, "]");
+    if (lake_n) {
+        off += (size_t)snprintf(buf + off, cap - off, ",\"lake_runs\":{\"steps\":%d,\"errors\":[", max_steps);
+        for (int i = 0; i < lake_n; i++) off += (size_t)snprintf(buf + off, cap - off, "%s%.4f", i ? "," : "", lake_err[i]);
+        off += (size_t)snprintf(buf + off, cap - off, "],\"mean_error\":%.4f}", lake_mean);
+    }
+    off += (size_t)snprintf(buf + off, cap - off, "}\n");
+    if (r->write_eval_file) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/eval.json", r->dir);
+        if (ml_file_write_atomic(path, buf, off, err, sizeof err) != ML_OK) {
+            fprintf(stderr, "metalearn: %s\n", err);
+            free(buf);
+            goto done;
+        }
+    }
+    if (o->json) fputs(buf, stdout);
+    free(buf);
+    status = EXIT_OK;
+done:
+    if (eps)
+        for (int b = 0; b < B; b++) ml_episode_free(&eps[b]);
+    free(eps);
+    free(views);
+    free(acc);
+    free(loss);
+    free(col);
+    free(mean);
+    free(half);
+    free(queries);
+    return status;
+}

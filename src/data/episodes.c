@@ -1,0 +1,222 @@
+/* episodes.c: N-way K-shot episodes drawn from a class list, with quarter-turn
+ * rotation classes and per-image random augmentation.
+ *
+ * Not here: loading (omniglot.c) or splitting (splits.c). Sampling makes no
+ * heap calls: the episode's buffers come from ml_episode_init, and choosing
+ * m distinct items of n uses Floyd's algorithm, which needs no scratch. */
+#include <math.h>
+#include <string.h>
+
+#include "images_internal.h"
+
+/* ---- augmentation -------------------------------------------------------------- */
+
+static int augment_active(const ml_augment *a) {
+    return a && (a->rotate_deg != 0.0 || a->scale_min != 0.0 || a->scale_max != 0.0 ||
+                 a->translate != 0.0 || a->flip_h > 0.0 || a->flip_v > 0.0);
+}
+
+static ml_status augment_check(const ml_augment *a, char *err, size_t errlen) {
+    if (!augment_active(a)) return ML_OK;
+    double lo = a->scale_min > 0.0 ? a->scale_min : 1.0, hi = a->scale_max > 0.0 ? a->scale_max : lo;
+    if (!(a->rotate_deg >= 0.0 && a->rotate_deg <= 180.0) || !(a->translate >= 0.0) ||
+        !(a->scale_min >= 0.0) || !(a->scale_max >= 0.0) || !(lo <= hi) || !(a->flip_h >= 0.0 && a->flip_h <= 1.0) ||
+        !(a->flip_v >= 0.0 && a->flip_v <= 1.0) || !isfinite(a->translate)) {
+        ml__img_err(err, errlen, "augment: want rotate_deg in [0, 180], translate >= 0, 0 < scale_min <= scale_max, "
+                                 "flip probabilities in [0, 1]");
+        return ML_ERR_ARG;
+    }
+    return ML_OK;
+}
+
+/* dst[r][c] = src sampled bilinearly (zero outside) at the point that an
+ * output pixel comes from under: quarter turns `rot`, then a random flip,
+ * shift, zoom and rotation about the centre. The draws, in this order, are
+ * made only for the options that are on: angle, zoom, shift x, shift y,
+ * flip h, flip v. */
+static void augment_one(const float *src, int S, int rot, const ml_augment *a, ml_rng *rng, float *dst) {
+    const double pi = 3.14159265358979323846;
+    double ang = 0.0, sc = 1.0, tx = 0.0, ty = 0.0;
+    int fh = 0, fv = 0;
+    if (a->rotate_deg > 0.0) ang = (2.0 * ml_rng_uniform(rng) - 1.0) * a->rotate_deg * pi / 180.0;
+    if (a->scale_min > 0.0 || a->scale_max > 0.0) {
+        double lo = a->scale_min > 0.0 ? a->scale_min : 1.0, hi = a->scale_max > 0.0 ? a->scale_max : lo;
+        sc = lo + (hi - lo) * ml_rng_uniform(rng);
+    }
+    if (a->translate > 0.0) {
+        tx = (2.0 * ml_rng_uniform(rng) - 1.0) * a->translate;
+        ty = (2.0 * ml_rng_uniform(rng) - 1.0) * a->translate;
+    }
+    if (a->flip_h > 0.0) fh = ml_rng_uniform(rng) < a->flip_h;
+    if (a->flip_v > 0.0) fv = ml_rng_uniform(rng) < a->flip_v;
+    const double ca = cos(ang), sa = sin(ang), ctr = 0.5 * (S - 1);
+    for (int r = 0; r < S; r++)
+        for (int c = 0; c < S; c++) {
+            double u = c - ctr, v = r - ctr;
+            if (fh) u = -u;
+            if (fv) v = -v;
+            u = (u - tx) / sc;
+            v = (v - ty) / sc;
+            double ur = ca * u + sa * v, vr = -sa * u + ca * v;
+            /* Undo the quarter turns (see ml__rot90) in centred coordinates. */
+            double us, vs;
+            switch (rot & 3) {
+            case 0: us = ur, vs = vr; break;
+            case 1: us = -vr, vs = ur; break;
+            case 2: us = -ur, vs = -vr; break;
+            default: us = vr, vs = -ur; break;
+            }
+            double x = us + ctr, y = vs + ctr;
+            double fx = floor(x), fy = floor(y);
+            int x0 = (int)fx, y0 = (int)fy;
+            double wx = x - fx, wy = y - fy, acc = 0.0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    int yy = y0 + dy, xx = x0 + dx;
+                    if (yy < 0 || yy >= S || xx < 0 || xx >= S) continue;
+                    double w = (dx ? wx : 1.0 - wx) * (dy ? wy : 1.0 - wy);
+                    acc += w * src[(size_t)yy * S + xx];
+                }
+            dst[(size_t)r * S + c] = (float)acc;
+        }
+}
+
+ml_status ml_image_set_copy(const ml_image_set *s, int64_t index, int rot, const ml_augment *aug,
+                            ml_rng *rng, float *dst) {
+    if (!s || !dst || index < 0 || index >= s->n || rot < 0 || rot > 3) return ML_ERR_ARG;
+    const int S = s->size;
+    const float *src = s->x + (size_t)index * S * S;
+    if (augment_active(aug)) {
+        if (!rng || augment_check(aug, NULL, 0) != ML_OK) return ML_ERR_ARG;
+        augment_one(src, S, rot, aug, rng, dst);
+    } else if (rot) {
+        ml__rot90(src, S, rot, dst);
+    } else {
+        memcpy(dst, src, sizeof(float) * (size_t)S * S);
+    }
+    return ML_OK;
+}
+
+/* ---- episodes ------------------------------------------------------------------- */
+
+void ml_episode_free(ml_episode *e) {
+    if (!e) return;
+    ml_free(e->xs);
+    ml_free(e->ys);
+    ml_free(e->xq);
+    ml_free(e->yq);
+    ml_free(e->classes);
+    ml_free(e->support_index);
+    ml_free(e->query_index);
+    memset(e, 0, sizeof *e);
+}
+
+ml_status ml_episode_init(ml_episode *e, int ways, int shots, int queries, int size) {
+    if (!e) return ML_ERR_ARG;
+    memset(e, 0, sizeof *e);
+    if (ways < 1 || shots < 1 || queries < 0 || size < 1 || size > 4096 || ways > (1 << 20) ||
+        shots > (1 << 20) || queries > (1 << 20))
+        return ML_ERR_ARG;
+    e->ways = ways, e->shots = shots, e->queries = queries, e->size = size;
+    size_t plane = (size_t)size * size, ns = (size_t)ways * shots, nq = (size_t)ways * queries;
+    e->xs = ml_malloc(sizeof(float) * plane * ns);
+    e->ys = ml_malloc(sizeof(int32_t) * ns);
+    e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
+    e->yq = ml_malloc(sizeof(int32_t) * (nq ? nq : 1));
+    e->classes = ml_malloc(sizeof(ml_class_ref) * (size_t)ways);
+    e->support_index = ml_malloc(sizeof(int64_t) * ns);
+    e->query_index = ml_malloc(sizeof(int64_t) * (nq ? nq : 1));
+    if (!e->xs || !e->ys || !e->xq || !e->yq || !e->classes || !e->support_index || !e->query_index) {
+        ml_episode_free(e);
+        return ML_ERR_NOMEM;
+    }
+    return ML_OK;
+}
+
+/* m distinct values of [0, n) in random order (Floyd's algorithm, then a
+ * Fisher-Yates shuffle), written to a[0 .. na-1] then b[0 .. m-na-1], so the
+ * support and query picks of one class land in their own rows directly. */
+#define PICK(i) (*((i) < na ? &a[(i)] : &b[(i) - na]))
+static void choose_distinct(ml_rng *rng, int64_t n, int m, int64_t *a, int na, int64_t *b) {
+    int got = 0;
+    for (int64_t j = n - m; j < n; j++) {
+        int64_t t = (int64_t)ml_rng_below(rng, (uint32_t)(j + 1));
+        int dup = 0;
+        for (int i = 0; i < got && !dup; i++) dup = PICK(i) == t;
+        PICK(got) = dup ? j : t;
+        got++;
+    }
+    for (int i = m - 1; i > 0; i--) {
+        int k = (int)ml_rng_below(rng, (uint32_t)(i + 1));
+        int64_t tmp = PICK(i);
+        PICK(i) = PICK(k);
+        PICK(k) = tmp;
+    }
+}
+#undef PICK
+
+ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                            const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
+    if (!e || !e->xs || !s || !s->x || !classes || !rng) {
+        ml__img_err(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
+        return ML_ERR_ARG;
+    }
+    if (e->size != s->size) {
+        ml__img_err(err, errlen, "episode: made for %dx%d images, the set holds %dx%d", e->size, e->size,
+                    s->size, s->size);
+        return ML_ERR_SHAPE;
+    }
+    const int N = e->ways, K = e->shots, Q = e->queries;
+    if (classes->n < N) {
+        ml__img_err(err, errlen, "episode: %d ways asked but the class list has only %d classes", N, classes->n);
+        return ML_ERR_ARG;
+    }
+    /* Validate the whole list, so an error never depends on the draw. */
+    for (int i = 0; i < classes->n; i++) {
+        const ml_class_ref *r = &classes->items[i];
+        if (r->cls < 0 || r->cls >= s->n_classes || r->rot < 0 || r->rot > 3) {
+            ml__img_err(err, errlen, "episode: class list entry %d (class %d, rotation %d) is not in the set", i,
+                        (int)r->cls, (int)r->rot);
+            return ML_ERR_ARG;
+        }
+        int64_t have = s->class_start[r->cls + 1] - s->class_start[r->cls];
+        if (have == 0) {
+            ml__img_err(err, errlen, "episode: class %s is empty", s->class_names[r->cls]);
+            return ML_ERR_ARG;
+        }
+        if (have < (int64_t)K + Q) {
+            ml__img_err(err, errlen, "episode: class %s has %lld images, fewer than %d shots + %d queries",
+                        s->class_names[r->cls], (long long)have, K, Q);
+            return ML_ERR_ARG;
+        }
+    }
+    ml_status st = augment_check(aug, err, errlen);
+    if (st != ML_OK) return st;
+    const int aug_on = augment_active(aug);
+    const size_t plane = (size_t)s->size * s->size;
+
+    /* Classes: support_index doubles as scratch (it has >= N rows) until the
+     * images are chosen. */
+    choose_distinct(rng, classes->n, N, e->support_index, N, NULL);
+    for (int k = 0; k < N; k++) e->classes[k] = classes->items[e->support_index[k]];
+
+    for (int k = 0; k < N; k++) {
+        const ml_class_ref r = e->classes[k];
+        const int64_t first = s->class_start[r.cls], have = s->class_start[r.cls + 1] - first;
+        int64_t *sup = e->support_index + (size_t)k * K, *qry = e->query_index + (size_t)k * Q;
+        choose_distinct(rng, have, K + Q, sup, K, qry);
+        for (int j = 0; j < K; j++) sup[j] += first;
+        for (int j = 0; j < Q; j++) qry[j] += first;
+        for (int j = 0; j < K; j++) {
+            size_t row = (size_t)k * K + j;
+            e->ys[row] = k;
+            ml_image_set_copy(s, e->support_index[row], r.rot, aug_on ? aug : NULL, rng, e->xs + row * plane);
+        }
+        for (int j = 0; j < Q; j++) {
+            size_t row = (size_t)k * Q + j;
+            e->yq[row] = k;
+            ml_image_set_copy(s, e->query_index[row], r.rot, aug_on ? aug : NULL, rng, e->xq + row * plane);
+        }
+    }
+    return ML_OK;
+}
