@@ -167,21 +167,26 @@ int cmd_eval(int argc, char **argv) {
     int n;
     const arg_spec *train_specs = train_opts_table(&o, &n);
     const arg_cmd train_cmd = {"train", train_synopsis, train_about, train_specs, n};
-    const char *shots = NULL, *steps = NULL;
-    int tasks = -1, query = -1, threads = 0, json = 0;
+    const char *shots = NULL, *steps = NULL, *lake = NULL;
+    int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
         {"steps", ARG_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
-        {"tasks", ARG_INT, &tasks, "new tasks to evaluate on (default: the run's, 600)", 1, 10000000},
-        {"query", ARG_INT, &query, "query points per task (default: the run's, 100)", 1, 100000},
+        {"tasks", ARG_INT, &tasks, "new tasks / episodes to evaluate on (default: the run's, 600)", 1, 10000000},
+        {"episodes", ARG_INT, &tasks, "same as --tasks", 1, 10000000},
+        {"query", ARG_INT, &query, "query points per task / per class (default: the run's)", 1, 100000},
+        {"ways", ARG_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
+        {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
     };
-    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--shots 5,10,20] [--steps 1,10] [--tasks 600]",
+    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] [--lake-runs PATH]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
-                         "initialisation on K support points and reports query MSE with a 95% confidence\n"
-                         "interval for each number of shots and adaptation steps. CHECKPOINT is a\n"
-                         "checkpoint.safetensors file with the run's config.json beside it.",
+                         "initialisation on K support examples and reports, for each number of shots and\n"
+                         "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
+                         "classes (few-shot), with a 95% confidence interval; --lake-runs adds Lake's 20\n"
+                         "one-shot runs. CHECKPOINT is a checkpoint.safetensors file with the run's\n"
+                         "config.json beside it.",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;
@@ -214,6 +219,8 @@ int cmd_eval(int argc, char **argv) {
     if (tasks > 0) o.eval_tasks = tasks;
     if (query > 0) o.eval_query = query;
     if (threads > 0) o.threads = threads;
+    if (ways > 0) o.eval_ways = ways;
+    if (lake) o.lake_runs = lake;
     o.json = json;
     o.resume = NULL;
     o.out = dir;

@@ -115,12 +115,13 @@ static geo geo_flipped(const ml_conv_shape *s) {
 }
 
 /* ---- im2col / col2im ------------------------------------------------------------
- * im2col reads unpadded images (pad 0) and im2col_direct writes the zero
- * border itself (pad > 0): every run of ow outputs is one short contiguous
- * (stride 1) or strided copy plus at most pad zeros on each side. col2im
- * scatter-adds into a zero-padded buffer xp[b, ch, Hp, Wp] with
- * Hp = h + 2*padh, Wp = w + 2*padw, then crops, so its inner loops have no
- * bounds tests. */
+ * Both work on a zero-padded copy of the chunk's images, xp[b, ch, Hp, Wp] with
+ * Hp = h + 2*padh, Wp = w + 2*padw, so that the inner loops have no bounds
+ * tests: every (oy, ki) reads a real row of xp and every run of ow outputs
+ * is one short contiguous (stride 1) or strided copy. With pad 0, xp is the
+ * input itself and nothing is copied. (Writing the border inside im2col,
+ * straight from the unpadded input, was tried: im2col took 14% of a cnn4
+ * step against 8% for pad + im2col.) */
 
 /* d[0..n) = s[0..n). Rows here are 7 to 28 floats: one masked vector move per
  * 16 floats costs a few cycles, where a memcpy call per row cost more than
@@ -159,6 +160,24 @@ static int64_t geo_padded_plane(const geo *g) {
     return (int64_t)(g->h + 2 * g->padh) * (g->w + 2 * g->padw);
 }
 
+/* xp[nb*c planes of Hp x Wp] = x with a zero border. */
+static void pad_images(const geo *g, const float *x, int nb, float *xp) {
+    const int Wp = g->w + 2 * g->padw, planes = nb * g->c;
+    const int64_t HW = (int64_t)g->h * g->w, HWp = geo_padded_plane(g);
+#pragma omp parallel for schedule(static) if ((int64_t)planes * HWp > (1 << 16))
+    for (int pl = 0; pl < planes; pl++) {
+        const float *src = x + pl * HW;
+        float *dst = xp + pl * HWp;
+        memset(dst, 0, sizeof(float) * (size_t)g->padh * Wp);
+        dst += (int64_t)g->padh * Wp;
+        for (int iy = 0; iy < g->h; iy++, dst += Wp, src += g->w) {
+            for (int j = 0; j < g->padw; j++) dst[j] = 0.f, dst[g->padw + g->w + j] = 0.f;
+            copy_run(dst + g->padw, src, g->w);
+        }
+        memset(dst, 0, sizeof(float) * (size_t)g->padh * Wp);
+    }
+}
+
 /* dx[nb*c planes of h x w] = interior of the padded planes xp. */
 static void crop_images(const geo *g, const float *xp, int nb, float *dx) {
     const int Wp = g->w + 2 * g->padw, planes = nb * g->c;
@@ -170,7 +189,7 @@ static void crop_images(const geo *g, const float *xp, int nb, float *dx) {
     }
 }
 
-/* col[K, nb*P] from unpadded (pad 0) images xp (ldc = nb*P). */
+/* col[K, nb*P] from the padded images xp (ldc = nb*P). */
 static void im2col(const geo *g, const float *xp, int nb, float *col) {
     const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
     const int K = g->c * g->kh * g->kw, Wp = g->w + 2 * g->padw, st = g->stride;
@@ -184,55 +203,6 @@ static void im2col(const geo *g, const float *xp, int nb, float *col) {
                 if (st == 1) copy_run(d, s, g->ow);
                 else
                     for (int ox = 0; ox < g->ow; ox++) d[ox] = s[(int64_t)ox * st];
-            }
-        }
-    }
-}
-
-/* d[0..n) = 0, with the same masked stores as copy_run. */
-static inline void zero_run(float *d, int n) {
-#if defined(__AVX512F__)
-    int i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_setzero_ps());
-    if (i < n) _mm512_mask_storeu_ps(d + i, (__mmask16)((1u << (n - i)) - 1), _mm512_setzero_ps());
-#else
-    for (int i = 0; i < n; i++) d[i] = 0.f;
-#endif
-}
-
-/* col[K, nb*P] straight from the unpadded images x (ldc = nb*P): the same
- * matrix im2col builds from the padded copy, with the zero border written
- * per row: a whole output row is zero when its input row is outside the
- * image, and otherwise the columns [lo, hi) that land inside the image are
- * one copy with at most `pad` zeros on either side. This saves the padding
- * pass (a write and a re-read of the chunk's input) measured at ~2% of a
- * cnn4 training step. */
-static void im2col_direct(const geo *g, const float *x, int nb, float *col) {
-    const int64_t P = (int64_t)g->oh * g->ow, HW = (int64_t)g->h * g->w, ldc = nb * P;
-    const int K = g->c * g->kh * g->kw, st = g->stride, ow = g->ow;
-#pragma omp parallel for schedule(static) if ((int64_t)K * ldc > (1 << 16))
-    for (int r = 0; r < K; r++) {
-        const int ch = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
-        /* ox in [lo, hi) <=> 0 <= ox*st - padw + kj < w */
-        int lo = g->padw - kj > 0 ? (g->padw - kj + st - 1) / st : 0;
-        int hi = g->w - 1 + g->padw - kj >= 0 ? (g->w - 1 + g->padw - kj) / st + 1 : 0;
-        if (hi > ow) hi = ow;
-        if (lo > hi) lo = hi;
-        float *d = col + (int64_t)r * ldc;
-        for (int b = 0; b < nb; b++) {
-            const float *img = x + ((int64_t)b * g->c + ch) * HW;
-            for (int oy = 0; oy < g->oh; oy++, d += ow) {
-                const int iy = oy * st - g->padh + ki;
-                if (iy < 0 || iy >= g->h || lo == hi) {
-                    zero_run(d, ow);
-                    continue;
-                }
-                const float *s = img + (int64_t)iy * g->w + ((int64_t)lo * st - g->padw + kj);
-                for (int ox = 0; ox < lo; ox++) d[ox] = 0.f;
-                if (st == 1) copy_run(d + lo, s, hi - lo);
-                else
-                    for (int ox = lo; ox < hi; ox++) d[ox] = s[(int64_t)(ox - lo) * st];
-                for (int ox = hi; ox < ow; ox++) d[ox] = 0.f;
             }
         }
     }
@@ -279,7 +249,7 @@ static void nchw_to_chunk(const float *y, int o, int64_t P, int nb, float *m) {
  * Layout of one pass's scratch, in this order (each part only when needed):
  *   col / dcol   K * nb * P
  *   ybuf / dyb   o * nb * P          (nb > 1: the chunk's [o, nb*P] matrix)
- *   xp           nb * c * Hp * Wp    (col2im route with pad > 0: padded dx)
+ *   xp           nb * c * Hp * Wp    (pad > 0: padded images)
  *   dwT          K * o               (backward_weight, transposed orientation)
  * The flipped backward-data pass puts its c*o*kh*kw flipped weight first. */
 
@@ -291,7 +261,8 @@ static int bwd_weight_transposed(const ml_conv_shape *s) { return (int64_t)s->c 
 static int64_t geo_forward_floats(const geo *g) {
     const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
     const int nb = chunk_images(K, P, g->n);
-    return K * nb * P + (nb > 1 ? (int64_t)g->o * nb * P : 0);
+    return K * nb * P + (nb > 1 ? (int64_t)g->o * nb * P : 0) +
+           (geo_padded(g) ? nb * g->c * geo_padded_plane(g) : 0);
 }
 
 int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
@@ -302,7 +273,7 @@ int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
     const int64_t dyb = nb > 1 ? (int64_t)s->o * nb * P : 0;
     const int64_t xp = geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0;
     int64_t fwd = geo_forward_floats(&g);
-    int64_t bwd_w = K * nb * P + dyb + (bwd_weight_transposed(s) ? K * s->o : 0);
+    int64_t bwd_w = K * nb * P + dyb + xp + (bwd_weight_transposed(s) ? K * s->o : 0);
     int64_t bwd_d;
     if (use_flipped_bwd_data(s)) {
         geo gb = geo_flipped(s);
@@ -322,12 +293,16 @@ static void forward_im2col(const geo *g, const float *x, const float *wm, float 
     const int64_t HW = (int64_t)g->h * g->w;
     const int nb = chunk_images(K, P, g->n);
     float *col = scratch, *ybuf = col + K * nb * P;
+    float *xp = ybuf + (nb > 1 ? (int64_t)g->o * nb * P : 0);
     for (int b0 = 0; b0 < g->n; b0 += nb) {
         const int cur = g->n - b0 < nb ? g->n - b0 : nb;
         const int64_t N = cur * P;
         const float *xc = x + (int64_t)b0 * g->c * HW;
-        if (geo_padded(g)) im2col_direct(g, xc, cur, col);
-        else im2col(g, xc, cur, col);
+        if (geo_padded(g)) {
+            pad_images(g, xc, cur, xp);
+            xc = xp;
+        }
+        im2col(g, xc, cur, col);
         if (cur == 1) { /* the image's output [o, P] is already NCHW */
             ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, y + (int64_t)b0 * g->o * P, P);
         } else {
@@ -420,7 +395,8 @@ void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const fl
     const int nb = chunk_images(K, P, s->n), tr = bwd_weight_transposed(s);
     geo g = geo_forward(s);
     float *col = scratch, *dyb = col + K * nb * P;
-    float *dwT = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
+    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
+    float *dwT = xp + (geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0);
     for (int b0 = 0; b0 < s->n; b0 += nb) {
         const int cur = s->n - b0 < nb ? s->n - b0 : nb;
         const int64_t N = cur * P;
@@ -429,8 +405,11 @@ void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const fl
             nchw_to_chunk(dyc, s->o, P, cur, dyb);
             dyc = dyb;
         }
-        if (geo_padded(&g)) im2col_direct(&g, xc, cur, col);
-        else im2col(&g, xc, cur, col);
+        if (geo_padded(&g)) {
+            pad_images(&g, xc, cur, xp);
+            xc = xp;
+        }
+        im2col(&g, xc, cur, col);
         if (tr) /* dw^T[K, o] (+)= col . dY^T */
             ml__sgemm(0, 1, K, s->o, N, 1.f, col, N, dyc, N, b0 ? 1.f : 0.f, dwT, s->o);
         else

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CLI tests of few-shot classification on Omniglot (shared data, found via
+# $ML_DATA_DIR, default ../shared/data): tiny training runs of each learner,
+# evaluation on held-out classes and on Lake's runs, bit-exact resume, and bad
+# input (missing or corrupt zip, impossible episodes).
+set -u
+BIN="$1"
+DATA="${ML_DATA_DIR:-../shared/data}/omniglot"
+if [ ! -f "$DATA/images_background_small1.zip" ]; then
+  echo "SKIP: Omniglot not found in $DATA (set ML_DATA_DIR)"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+TMP="${ML_TEST_TMP:-/tmp}/cli_fewshot.$$"
+mkdir -p "$TMP"
+trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
+bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
+expect() {
+  local name="$1" want="$2" pattern="$3"; shift 4
+  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
+  if [ "$got" -ne "$want" ]; then bad "$name: exit $got, want $want: $(head -c 300 "$TMP/err")"; return; fi
+  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/err" "$TMP/out"; then bad "$name: output lacks '$pattern': $(head -c 300 "$TMP/err")"; return; fi
+  ok "$name"
+}
+DS="omniglot:$DATA/images_background_small1.zip,$DATA/images_background_small2.zip"
+SMALL=(--dataset "$DS" --model cnn4:8 --ways 5 --shots 1 --query 2 --meta-batch 2 --eval-tasks 8 --quiet)
+
+for algo in protonet matching r2d2 maml fomaml anil metasgd reptile; do
+  expect "$algo: few-shot training and evaluation" 0 "" -- "$BIN" train --algo $algo "${SMALL[@]}" --iters 3 --out "$TMP/$algo" --json
+  tail -n 1 "$TMP/out" | grep -q '"accuracy":' || bad "$algo: no accuracy in the JSON line"
+  [ -s "$TMP/$algo/split.json" ] && [ -s "$TMP/$algo/checkpoint.safetensors" ] || bad "$algo: run folder incomplete"
+done
+
+expect "eval with Lake's runs (protonet)" 0 "mean" -- "$BIN" eval "$TMP/protonet" --ways 20 --shots 1 --episodes 6 --lake-runs "$DATA/all_runs.zip"
+grep -q "run 20" "$TMP/out" && ok "Lake: an error per run" || bad "Lake table: $(head -c 300 "$TMP/out")"
+expect "eval of a 5-way MAML on 20-way runs says why not" 1 "20-way" -- "$BIN" eval "$TMP/maml" --episodes 4 --lake-runs "$DATA/all_runs.zip"
+
+"$BIN" train --algo protonet "${SMALL[@]}" --iters 6 --checkpoint-every 3 --out "$TMP/full" >/dev/null 2>&1
+"$BIN" train --algo protonet "${SMALL[@]}" --iters 3 --out "$TMP/part" >/dev/null 2>&1
+expect "few-shot resume" 0 "" -- "$BIN" train --resume "$TMP/part" --iters 6 --quiet
+cmp -s "$TMP/full/checkpoint.safetensors" "$TMP/part/checkpoint.safetensors" \
+  && ok "few-shot resume is bit-identical" || bad "few-shot resume differs"
+
+# ---- bad input ----
+expect "missing zip" 1 "nowhere.zip" -- "$BIN" train --algo protonet --dataset "omniglot:$TMP/nowhere.zip" --quiet --out "$TMP/b1"
+head -c 300000 "$DATA/images_background_small1.zip" > "$TMP/cut.zip"
+expect "truncated zip" 1 "cut.zip" -- "$BIN" train --algo protonet --dataset "omniglot:$TMP/cut.zip" --quiet --out "$TMP/b2"
+expect "more ways than classes" 1 "ways" -- "$BIN" train --algo protonet "${SMALL[@]}" --rotations 0 --ways 200 --iters 1 --out "$TMP/b3"
+expect "more shots + queries than images" 1 "images" -- "$BIN" train --algo protonet "${SMALL[@]}" --shots 15 --query 10 --iters 1 --out "$TMP/b4"
+expect "bad split" 2 "--split" -- "$BIN" train --algo protonet "${SMALL[@]}" --split 0.9,0.9,0.1 --out "$TMP/b5"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
