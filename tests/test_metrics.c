@@ -173,7 +173,26 @@ static void test_mean_ci95(void) {
     CHECK_INT_EQ(ml_mean_ci95(bad, 2, &m, &h), ML_ERR_NUMERIC);
 }
 
+static void test_modified_hausdorff_distance(void) {
+    enum { H = 9, W = 9 };
+    uint8_t a[H * W] = {0}, b[H * W] = {0}, c[H * W] = {0}, empty[H * W] = {0};
+    a[1 * W + 1] = a[1 * W + 3] = 1;         /* two points 2 apart */
+    b[5 * W + 5] = b[5 * W + 7] = 1;         /* the same, shifted: centring removes the shift */
+    c[4 * W + 4] = c[4 * W + 6] = c[6 * W + 5] = 1;
+    CHECK_NEAR(ml_mhd(a, a, H, W), 0, 1e-12, 0);
+    CHECK_NEAR(ml_mhd(a, b, H, W), 0, 1e-12, 0);
+    CHECK_NEAR(ml_mhd(a, c, H, W), ml_mhd(c, a, H, W), 1e-12, 0); /* symmetric */
+    /* By hand: a centred {(0,-1),(0,1)}; c centred {(-2/3,-1),(-2/3,1),(4/3,0)}.
+     * a->c: each point 2/3 from its nearest; c->a: 2/3, 2/3, |(4/3, -1)| = 5/3. */
+    CHECK_NEAR(ml_mhd(a, c, H, W), (2.0 / 3 + 2.0 / 3 + 5.0 / 3) / 3, 1e-12, 0);
+    CHECK(isinf(ml_mhd(a, empty, H, W)));
+    CHECK_NEAR(ml_mhd(empty, empty, H, W), 0, 0, 0);
+    float x[3] = {1, 2, 3}, y[3] = {1, 0, 5};
+    CHECK_NEAR(ml_pixel_distance(x, y, 3), 8, 0, 0);
+}
+
 int main(void) {
+    ML_RUN(test_modified_hausdorff_distance);
     ML_RUN(test_hand_computed);
     ML_RUN(test_absent_class_excluded);
     ML_RUN(test_perfect_and_all_wrong);

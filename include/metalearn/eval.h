@@ -67,6 +67,16 @@ size_t ml_confusion_to_json(const ml_confusion *c, char *buf, size_t cap);
  * ML_ERR_NUMERIC if a value is not finite (outputs still computed). */
 ml_status ml_mean_ci95(const double *v, int64_t n, double *mean, double *half);
 
+/* ---- learning-free baselines for one-shot classification ---------------------
+ * Modified Hausdorff Distance (Dubuisson & Jain 1994) between two binary
+ * stroke masks [h, w] (1 = stroke), each centred on its mean stroke position as in
+ * Lake et al.'s reference code: max(mean over a of min over b |a - b|,
+ * mean over b of min over a |b - a|), Euclidean pixel distance. Empty masks:
+ * +infinity unless both are empty (0). */
+double ml_mhd(const uint8_t *a, const uint8_t *b, int h, int w);
+/* Squared Euclidean distance between two images of n pixels. */
+double ml_pixel_distance(const float *a, const float *b, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

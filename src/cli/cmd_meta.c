@@ -21,6 +21,7 @@
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/eval.h"
+#include "metalearn/images.h"
 #include "metalearn/io.h"
 
 static volatile sig_atomic_t g_interrupted;
@@ -161,13 +162,60 @@ done:
 
 /* ---- eval ------------------------------------------------------------------------------------ */
 
+/* Lake's runs with a 1-nearest-neighbour classifier: no learning at all. */
+static int eval_nn_lake(const char *path, const char *distance, int json) {
+    int mhd = !strcmp(distance, "mhd");
+    if (!mhd && strcmp(distance, "pixel")) {
+        fprintf(stderr, "metalearn eval: --distance '%s': expected pixel or mhd\n", distance);
+        return EXIT_USAGE;
+    }
+    char err[1024];
+    ml_lake_runs lr;
+    if (ml_lake_runs_load(path, NULL, &lr, err, sizeof err)) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return EXIT_FAIL;
+    }
+    int64_t per = (int64_t)lr.size * lr.size, raw = (int64_t)lr.raw_h * lr.raw_w;
+    double errors[64], mean = 0;
+    for (int r = 0; r < lr.n_runs && r < 64; r++) {
+        int wrong = 0;
+        for (int t = 0; t < lr.n_test; t++) {
+            int64_t ti = (int64_t)r * lr.n_test + t;
+            int best = 0;
+            double best_d = INFINITY;
+            for (int c = 0; c < lr.n_train; c++) {
+                int64_t ci = (int64_t)r * lr.n_train + c;
+                double d = mhd ? ml_mhd(lr.test_raw + ti * raw, lr.train_raw + ci * raw, lr.raw_h, lr.raw_w)
+                               : ml_pixel_distance(lr.test_x + ti * per, lr.train_x + ci * per, per);
+                if (d < best_d) {
+                    best_d = d;
+                    best = c;
+                }
+            }
+            wrong += best != lr.test_label[ti];
+        }
+        errors[r] = (double)wrong / lr.n_test;
+        mean += errors[r] / lr.n_runs;
+    }
+    printf("Lake's one-shot runs, 1-nearest neighbour by %s distance:\n", mhd ? "Modified Hausdorff" : "pixel");
+    for (int r = 0; r < lr.n_runs; r++) printf("  run %02d  %5.1f%%\n", r + 1, 100 * errors[r]);
+    printf("  mean    %5.1f%%\n", 100 * mean);
+    if (json) {
+        printf("{\"command\":\"eval\",\"algo\":\"nn\",\"distance\":\"%s\",\"lake_runs\":{\"errors\":[", mhd ? "mhd" : "pixel");
+        for (int r = 0; r < lr.n_runs; r++) printf("%s%.4f", r ? "," : "", errors[r]);
+        printf("],\"mean_error\":%.4f}}\n", mean);
+    }
+    ml_lake_runs_free(&lr);
+    return EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
     static train_opts o;
     train_opts_defaults(&o);
     int n;
     const arg_spec *train_specs = train_opts_table(&o, &n);
     const arg_cmd train_cmd = {"train", train_synopsis, train_about, train_specs, n};
-    const char *shots = NULL, *steps = NULL, *lake = NULL;
+    const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd";
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
@@ -179,6 +227,8 @@ int cmd_eval(int argc, char **argv) {
         {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
+        {"algo", ARG_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
+        {"distance", ARG_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
     };
     const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] [--lake-runs PATH]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
@@ -193,6 +243,17 @@ int cmd_eval(int argc, char **argv) {
     int r = args_parse(&cmd, argc, argv, 2, pos, 1, &npos);
     if (r == ARGS_HELP) return EXIT_OK;
     if (r) return EXIT_USAGE;
+    if (algo) {
+        if (strcmp(algo, "nn")) {
+            fprintf(stderr, "metalearn eval: --algo '%s': only nn is evaluated without a run\n", algo);
+            return EXIT_USAGE;
+        }
+        if (npos || !lake) {
+            fprintf(stderr, "metalearn eval: --algo nn takes no run and needs --lake-runs PATH\n");
+            return EXIT_USAGE;
+        }
+        return eval_nn_lake(lake, distance, json);
+    }
     if (npos != 1) {
         fprintf(stderr, "metalearn eval: expected a run folder or a checkpoint file\nusage: metalearn eval %s\n",
                 cmd.synopsis);

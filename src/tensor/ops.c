@@ -91,8 +91,11 @@ typedef struct binary_job {
     static void name(void *arg, int64_t lo, int64_t hi) {                                  \
         const binary_job *j = arg;                                                         \
         const int64_t *d = j->d, *sa = j->sa, *sb = j->sb;                                 \
-        int64_t row = lo / d[3], c = lo % d[3];                                            \
-        int64_t i2 = row % d[2], i1 = row / d[2] % d[1], i0 = row / d[2] / d[1];           \
+        int64_t c = 0, i0 = 0, i1 = 0, i2 = 0;                                             \
+        if (lo) { /* a later thread's part: find where it starts */                        \
+            int64_t row = lo / d[3];                                                       \
+            c = lo % d[3], i2 = row % d[2], i1 = row / d[2] % d[1], i0 = row / d[2] / d[1]; \
+        }                                                                                  \
         float *o = j->o + lo;                                                              \
         while (lo < hi) {                                                                  \
             const float *pa = j->a + i0 * sa[0] + i1 * sa[1] + i2 * sa[2];                 \
@@ -145,7 +148,13 @@ static ml_tensor *binary(ml_ctx *ctx, ml_op op, const char *name, ml__range_fn k
     ml_tensor *t = ml_tensor_new(ctx, bc.ndim, bc.out + (4 - bc.ndim));
     if (!t) return NULL;
     binary_job j = {.a = a->data, .b = b->data, .o = t->data};
-    bcast_collapse(&bc, j.d, j.sa, j.sb);
+    if (a->numel == t->numel && b->numel == t->numel) { /* no broadcasting: one flat run */
+        j.d[0] = j.d[1] = j.d[2] = 1, j.d[3] = t->numel;
+        j.sa[0] = j.sa[1] = j.sa[2] = j.sb[0] = j.sb[1] = j.sb[2] = 0;
+        j.sa[3] = j.sb[3] = 1;
+    } else {
+        bcast_collapse(&bc, j.d, j.sa, j.sb);
+    }
     ml__parallel_range(t->numel, t->numel, 16, k, &j);
     ml__record(ctx, op, t, a, b);
     return t;

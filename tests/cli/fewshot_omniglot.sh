@@ -43,6 +43,10 @@ expect "few-shot resume" 0 "" -- "$BIN" train --resume "$TMP/part" --iters 6 --q
 cmp -s "$TMP/full/checkpoint.safetensors" "$TMP/part/checkpoint.safetensors" \
   && ok "few-shot resume is bit-identical" || bad "few-shot resume differs"
 
+expect "nearest-neighbour baseline on Lake's runs" 0 "mean" -- "$BIN" eval --algo nn --distance pixel --lake-runs "$DATA/all_runs.zip" --json
+tail -n 1 "$TMP/out" | grep -q '"mean_error":0\.[5-9]' && ok "pixel nearest neighbour: 50-99% error, as published (~78%)" || bad "pixel NN: $(tail -n 1 "$TMP/out")"
+expect "nn needs --lake-runs" 2 "lake-runs" -- "$BIN" eval --algo nn
+
 # ---- bad input ----
 expect "missing zip" 1 "nowhere.zip" -- "$BIN" train --algo protonet --dataset "omniglot:$TMP/nowhere.zip" --quiet --out "$TMP/b1"
 head -c 300000 "$DATA/images_background_small1.zip" > "$TMP/cut.zip"
