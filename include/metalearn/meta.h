@@ -107,6 +107,12 @@ ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int
 ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
                           ml_tensor *log_lambda, ml_tensor *scale, ml_tensor *bias);
 
+/* Adapts to one classification task's support set (steps as in evaluation)
+ * and writes the predicted label of every query example to pred[n_query].
+ * The query labels (lq) may be any valid labels; they only feed the loss. */
+ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err,
+                          size_t errlen);
+
 /* Copies theta into the model's flat buffer (for saving or predicting). */
 void ml_meta_export(const ml_meta *m);
 

@@ -31,6 +31,13 @@ static int parse_fractions(const char *s, double f[3]) {
 }
 
 int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen) {
+    r->ways = o->ways;
+    if (o->model_only) { /* predict: the model's shape only */
+        spec->in_c = 1;
+        spec->in_h = spec->in_w = ML_IMAGE_DEFAULT_SIZE;
+        spec->n_out = ml_algo_is_metric(r->algo) ? 0 : o->ways;
+        return 0;
+    }
     char list[4096], *paths[MAX_PATHS];
     int n_paths = 0;
     snprintf(list, sizeof list, "%s", o->dataset + 9);

@@ -26,6 +26,7 @@ typedef struct train_opts {
     /* few-shot classification (--dataset omniglot:PATH[,PATH...]) */
     int ways, eval_ways, rotations;
     const char *split_by, *split, *lake_runs;
+    int model_only; /* not an option: predict builds the model without loading the training data */
 } train_opts;
 
 /* Defaults for `train` (meta-learning defaults follow the MAML paper's

@@ -318,7 +318,19 @@ typedef struct eval_job {
     const ml_task_data *tasks;
     int max_steps;
     double *loss_at, *acc_at;
+    int32_t *pred; /* ml_meta_predict: the query predictions of task 0 after the last step */
 } eval_job;
+
+static void argmax_rows(const ml_tensor *logits, int32_t *out) {
+    int64_t n = logits->shape[0], c = logits->shape[1];
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = logits->data + i * c;
+        int64_t best = 0;
+        for (int64_t j = 1; j < c; j++)
+            if (row[j] > row[best]) best = j;
+        out[i] = (int32_t)best;
+    }
+}
 
 static double accuracy(const ml_tensor *logits, const int32_t *labels) {
     int64_t n = logits->shape[0], c = logits->shape[1], right = 0;
@@ -360,6 +372,7 @@ static void eval_task(int item, int worker, void *user) {
             return;
         }
         double acc = accuracy(logits, t->lq);
+        if (job->pred) argmax_rows(logits, job->pred);
         for (int s = 0; s < stride; s++) {
             job->loss_at[item * stride + s] = q->data[0];
             if (job->acc_at) job->acc_at[item * stride + s] = acc;
@@ -378,7 +391,10 @@ static void eval_task(int item, int worker, void *user) {
         }
         job->loss_at[item * stride + s] = q->data[0];
         if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) job->acc_at[item * stride + s] = accuracy(logits, t->lq);
-        if (s == job->max_steps) break;
+        if (s == job->max_steps) {
+            if (job->pred && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) argmax_rows(logits, job->pred);
+            break;
+        }
         ml_ctx_reset(ctx);
         ml_model_wrap(ctx, model, w->phi, params);
         ml_tensor *ls = task_loss(ctx, m, params, t->xs, t->ys, t->ls, t->n_support, NULL);
@@ -410,9 +426,21 @@ ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max
         return ML_OK;
     }
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
-    eval_job job = {m, tasks, max_steps, loss_at, acc_at};
+    eval_job job = {m, tasks, max_steps, loss_at, acc_at, NULL};
     ml_pool_run(m->pool, n, eval_task, &job);
     return first_task_error(m, n, err, errlen);
 }
 
 void ml_meta_export(const ml_meta *m) { memcpy(m->model->data, m->meta, (size_t)m->n * sizeof(float)); }
+
+ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err, size_t errlen) {
+    double loss[1 + 1000], acc[1 + 1000];
+    if (steps < 0 || steps > 1000 || m->cfg.loss != ML_LOSS_CROSS_ENTROPY) {
+        snprintf(err, errlen, "predict: classification with 0..1000 adaptation steps only");
+        return ML_ERR_ARG;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    eval_job job = {m, task, steps, loss, acc, pred};
+    eval_task(0, 0, &job);
+    return first_task_error(m, 1, err, errlen);
+}

@@ -47,6 +47,27 @@ expect "nearest-neighbour baseline on Lake's runs" 0 "mean" -- "$BIN" eval --alg
 tail -n 1 "$TMP/out" | grep -q '"mean_error":0\.[5-9]' && ok "pixel nearest neighbour: 50-99% error, as published (~78%)" || bad "pixel NN: $(tail -n 1 "$TMP/out")"
 expect "nn needs --lake-runs" 2 "lake-runs" -- "$BIN" eval --algo nn
 
+# predict: the user's own folders (5 characters: 1 support and 3 query images each).
+python3 - "$DATA/images_background_small1.zip" "$TMP/own" <<'PY'
+import os, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1]); out = sys.argv[2]
+names = sorted(n for n in z.namelist() if n.endswith(".png"))
+chars = sorted({os.path.dirname(n) for n in names})[-5:]
+for ci, ch in enumerate(chars):
+    files = [n for n in names if os.path.dirname(n) == ch][:4]
+    for k, f in enumerate(files):
+        d = f"{out}/support/c{ci}" if k == 0 else f"{out}/query/c{ci}"
+        os.makedirs(d, exist_ok=True)
+        open(f"{d}/{os.path.basename(f)}", "wb").write(z.read(f))
+PY
+expect "predict on the user's folders" 0 "accuracy" -- "$BIN" predict "$TMP/protonet" --support "$TMP/own/support" --query "$TMP/own/query" --json
+[ "$(grep -c $'\tc[0-4]$' "$TMP/out")" -eq 15 ] && ok "predict labels every query image" || bad "predict output: $(head -c 300 "$TMP/out")"
+mkdir -p "$TMP/own/other/c9" && cp "$TMP"/own/query/c0/*.png "$TMP/own/other/c9/"
+expect "predict with a query class missing from support" 1 "not among" -- "$BIN" predict "$TMP/protonet" --support "$TMP/own/support" --query "$TMP/own/other"
+expect "predict of nested folders" 1 "nested" -- "$BIN" predict "$TMP/protonet" --support "$TMP/own/support" --query "$TMP/own"
+mkdir -p "$TMP/own/flat" && cp "$TMP"/own/query/c0/*.png "$TMP/own/flat/"
+expect "predict an unlabelled folder" 0 "" -- "$BIN" predict "$TMP/protonet" --support "$TMP/own/support" --query "$TMP/own/flat"
+
 # ---- bad input ----
 expect "missing zip" 1 "nowhere.zip" -- "$BIN" train --algo protonet --dataset "omniglot:$TMP/nowhere.zip" --quiet --out "$TMP/b1"
 head -c 300000 "$DATA/images_background_small1.zip" > "$TMP/cut.zip"
