@@ -45,6 +45,14 @@ static inline void ml__parallel_range(int64_t n, int64_t work, int64_t align, ml
     }
 }
 
+/* The small-tensor test at the call site, so that the serial call is a
+ * direct call the compiler can inline (meta-learning's tiny ops take it). */
+#define ML__PAR_RUN(n, work, align, fn, arg)                                   \
+    do {                                                                       \
+        if ((work) < ML_PAR_MIN_ELEMS) fn((arg), 0, (n));                      \
+        else ml__parallel_range((n), (work), (align), (fn), (arg));            \
+    } while (0)
+
 /* sum of p[0..n) in double: eight interleaved partial sums (one vector of
  * doubles), combined pairwise, then the tail. A fixed order that does not
  * depend on the thread count; the serial chain of double adds it replaces

@@ -155,7 +155,7 @@ static ml_tensor *binary(ml_ctx *ctx, ml_op op, const char *name, ml__range_fn k
     } else {
         bcast_collapse(&bc, j.d, j.sa, j.sb);
     }
-    ml__parallel_range(t->numel, t->numel, 16, k, &j);
+    ML__PAR_RUN(t->numel, t->numel, 16, k, &j);
     ml__record(ctx, op, t, a, b);
     return t;
 }
@@ -235,7 +235,7 @@ static ml_tensor *unary(ml_ctx *ctx, ml_op op, ml_tensor *x, float p) {
     unary_job j = {op, p, x->data, t->data};
     /* exp and log are scalar libm calls: worth splitting at fewer elements. */
     int64_t work = (op == ML_OP_EXP || op == ML_OP_LOG) ? 8 * x->numel : x->numel;
-    ml__parallel_range(x->numel, work, 16, unary_range, &j);
+    ML__PAR_RUN(x->numel, work, 16, unary_range, &j);
     ml_node *nd = ml__record(ctx, op, t, x, NULL);
     if (nd) nd->fp = p;
     return t;
@@ -256,7 +256,12 @@ static void relu_mask_range(void *arg, int64_t lo, int64_t hi) {
     const binary_job *j = arg;
     const float *gd = j->a, *xd = j->b;
     float *od = j->o;
-    for (int64_t i = lo; i < hi; i++) od[i] = xd[i] > 0.f ? gd[i] : 0.f;
+    /* Load g unconditionally: with the load inside the ?: GCC 12 emits a
+     * masked load and spills the vector through the stack every iteration. */
+    for (int64_t i = lo; i < hi; i++) {
+        const float gv = gd[i];
+        od[i] = xd[i] > 0.f ? gv : 0.f;
+    }
 }
 
 ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
@@ -269,7 +274,7 @@ ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x) {
     ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
     if (!t) return NULL;
     binary_job j = {.a = g->data, .b = x->data, .o = t->data};
-    ml__parallel_range(g->numel, g->numel, 16, relu_mask_range, &j);
+    ML__PAR_RUN(g->numel, g->numel, 16, relu_mask_range, &j);
     ml__record(ctx, ML_OP_RELU_MASK, t, g, x);
     return t;
 }
@@ -352,7 +357,7 @@ ml_tensor *ml_sum(ml_ctx *ctx, ml_tensor *x, unsigned mask, int keepdim) {
     }
     for (int i = 0; i < 4 && j.split < 0; i++)
         if (j.os[i] && j.d[i] > 1) j.split = i;
-    if (j.split >= 0) ml__parallel_range(j.d[j.split], x->numel, 1, sum_range, &j);
+    if (j.split >= 0) ML__PAR_RUN(j.d[j.split], x->numel, 1, sum_range, &j);
     else sum_range(&j, 0, 1);
     for (int64_t i = 0; i < t->numel; i++) t->data[i] = (float)acc[i];
     ml_arena_rewind(ctx->arena, m);

@@ -226,7 +226,7 @@ ml_tensor *ml_maxpool2x2(ml_ctx *ctx, ml_tensor *x) {
     ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(x->shape[0], x->shape[1], oh, ow));
     if (!t) return NULL;
     pool_job j = {h, w, oh, ow, x->data, t->data, idx};
-    ml__parallel_range(nc, x->numel, 1, pool_range, &j);
+    ML__PAR_RUN(nc, x->numel, 1, pool_range, &j);
     ml_node *nd = ml__record(ctx, ML_OP_GATHER, t, x, NULL);
     if (nd) nd->index = idx;
     return t;
@@ -303,7 +303,7 @@ ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, 
     if (!t || !inv) return NULL;
     bn_job j = {.n = n, .c = c, .sp = sp, .eps = eps, .x = x->data, .y = t->data, .inv = inv,
                 .mean_out = mean_out, .var_out = var_out};
-    ml__parallel_range(c, 3 * x->numel, 1, normalize_range, &j);
+    ML__PAR_RUN(c, 3 * x->numel, 1, normalize_range, &j);
     ml_node *nd = ml__record(ctx, ML_OP_NORMALIZE, t, x, NULL);
     if (nd) {
         nd->aux = inv;
@@ -350,7 +350,7 @@ ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xh
     ml_tensor *t = ml_tensor_new(ctx, g->ndim, g->shape);
     if (!t) return NULL;
     bn_job j = {.n = n, .c = c, .sp = sp, .x = g->data, .h = xhat->data, .inv_in = inv, .y = t->data};
-    ml__parallel_range(c, 2 * g->numel, 1, normalize_backward_range, &j);
+    ML__PAR_RUN(c, 2 * g->numel, 1, normalize_backward_range, &j);
     return t;
 }
 
