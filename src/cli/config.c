@@ -18,16 +18,10 @@
 
 #include "metalearn/core.h"
 #include "metalearn/io.h"
+#include "core/errfmt.h"
 
 #define CONFIG_MAX_BYTES (16u << 20) /* a config file, not a data set */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- string pool: blocks chained from a global head, never moved ------------ */
 
@@ -62,7 +56,7 @@ void config_free_strings(void) {
 static char *read_text(const char *path, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, n = 0;
@@ -71,7 +65,7 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen) 
         n += fread(buf + n, 1, cap - 1 - n, f);
         if (ferror(f) || n < cap - 1) break;
         if (cap >= CONFIG_MAX_BYTES) {
-            set_err(err, errlen, "%s: larger than %u bytes; not a config file?", path, CONFIG_MAX_BYTES);
+            ml__errf(err, errlen, "%s: larger than %u bytes; not a config file?", path, CONFIG_MAX_BYTES);
             ml_free(buf);
             fclose(f);
             return NULL;
@@ -83,12 +77,12 @@ static char *read_text(const char *path, size_t *len, char *err, size_t errlen) 
         cap *= 2;
     }
     if (!buf) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ml__errf(err, errlen, "%s: out of memory", path);
         fclose(f);
         return NULL;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read failed: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: read failed: %s", path, strerror(errno));
         ml_free(buf);
         fclose(f);
         return NULL;
@@ -122,13 +116,13 @@ typedef struct pending {
 
 static int bad_type(const char *path, const arg_spec *s, const cJSON *j, const char *want, char *err,
                     size_t errlen) {
-    set_err(err, errlen, "%s: key '%s': expected %s, got %s", path, s->name, want, json_type_name(j));
+    ml__errf(err, errlen, "%s: key '%s': expected %s, got %s", path, s->name, want, json_type_name(j));
     return CONFIG_BAD_VALUE;
 }
 
 static int check_bounds(const char *path, const arg_spec *s, double x, char *err, size_t errlen) {
     if (s->min <= s->max && (x < s->min || x > s->max)) {
-        set_err(err, errlen, "%s: key '%s': %.17g is outside %g..%g", path, s->name, x, s->min, s->max);
+        ml__errf(err, errlen, "%s: key '%s': %.17g is outside %g..%g", path, s->name, x, s->min, s->max);
         return CONFIG_BAD_VALUE;
     }
     return CONFIG_OK;
@@ -142,7 +136,7 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
         if (!cJSON_IsNumber(j)) return bad_type(path, s, j, "an integer", err, errlen);
         double x = j->valuedouble;
         if (x != floor(x) || x < INT32_MIN || x > INT32_MAX) {
-            set_err(err, errlen, "%s: key '%s': %.17g is not an integer", path, s->name, x);
+            ml__errf(err, errlen, "%s: key '%s': %.17g is not an integer", path, s->name, x);
             return CONFIG_BAD_VALUE;
         }
         if (check_bounds(path, s, x, err, errlen)) return CONFIG_BAD_VALUE;
@@ -154,7 +148,7 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
         if (cJSON_IsNumber(j)) {
             double x = j->valuedouble;
             if (x != floor(x) || x < 0 || x > 9007199254740992.0) {
-                set_err(err, errlen, "%s: key '%s': %.17g is not an integer in 0..2^53 (use a string for larger)",
+                ml__errf(err, errlen, "%s: key '%s': %.17g is not an integer in 0..2^53 (use a string for larger)",
                         path, s->name, x);
                 return CONFIG_BAD_VALUE;
             }
@@ -165,7 +159,7 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
             errno = 0;
             u = strtoull(t, &end, 10);
             if (*t < '0' || *t > '9' || *end || errno) {
-                set_err(err, errlen, "%s: key '%s': '%s' is not an unsigned 64-bit integer", path, s->name, t);
+                ml__errf(err, errlen, "%s: key '%s': '%s' is not an unsigned 64-bit integer", path, s->name, t);
                 return CONFIG_BAD_VALUE;
             }
         } else {
@@ -180,7 +174,7 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
         double x = j->valuedouble;
         if (check_bounds(path, s, x, err, errlen)) return CONFIG_BAD_VALUE;
         if (fabs(x) > FLT_MAX) {
-            set_err(err, errlen, "%s: key '%s': %.17g does not fit a float", path, s->name, x);
+            ml__errf(err, errlen, "%s: key '%s': %.17g does not fit a float", path, s->name, x);
             return CONFIG_BAD_VALUE;
         }
         p->v.f = (float)x;
@@ -197,18 +191,18 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
         }
         if (!cJSON_IsString(j)) return bad_type(path, s, j, "a string", err, errlen);
         if (!*j->valuestring) {
-            set_err(err, errlen, "%s: key '%s': empty string", path, s->name);
+            ml__errf(err, errlen, "%s: key '%s': empty string", path, s->name);
             return CONFIG_BAD_VALUE;
         }
         /* Copied now: the pool only grows, so a later error wastes bytes, not targets. */
         p->v.s = pool_strdup(j->valuestring);
         if (!p->v.s) {
-            set_err(err, errlen, "%s: out of memory", path);
+            ml__errf(err, errlen, "%s: out of memory", path);
             return CONFIG_FILE_ERROR;
         }
         return CONFIG_OK;
     }
-    set_err(err, errlen, "%s: key '%s': unsupported option type", path, s->name);
+    ml__errf(err, errlen, "%s: key '%s': unsupported option type", path, s->name);
     return CONFIG_BAD_VALUE;
 }
 
@@ -237,10 +231,10 @@ static int unknown_key(const arg_cmd *cmd, const char *path, const char *key, ch
         if (*c == '_') *c = '-';
     const arg_spec *s = strcmp(alt, key) ? find_spec(cmd, alt) : NULL;
     if (s)
-        set_err(err, errlen, "%s: unknown key '%s' (did you mean '%s'? see metalearn %s --help)", path, key, s->name,
+        ml__errf(err, errlen, "%s: unknown key '%s' (did you mean '%s'? see metalearn %s --help)", path, key, s->name,
                 cmd->name);
     else
-        set_err(err, errlen, "%s: unknown key '%s' (see metalearn %s --help)", path, key, cmd->name);
+        ml__errf(err, errlen, "%s: unknown key '%s' (see metalearn %s --help)", path, key, cmd->name);
     return CONFIG_BAD_VALUE;
 }
 
@@ -249,7 +243,7 @@ int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t er
     char *text = read_text(path, &len, err, errlen);
     if (!text) return CONFIG_FILE_ERROR;
     if (memchr(text, 0, len)) {
-        set_err(err, errlen, "%s: contains a NUL byte; not a JSON text file", path);
+        ml__errf(err, errlen, "%s: contains a NUL byte; not a JSON text file", path);
         ml_free(text);
         return CONFIG_FILE_ERROR;
     }
@@ -261,20 +255,20 @@ int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t er
         for (const char *c = text; end && c < end && *c; c++)
             if (*c == '\n') line++, col = 1;
             else col++;
-        set_err(err, errlen, "%s: not valid JSON (line %d, column %d)", path, line, col);
+        ml__errf(err, errlen, "%s: not valid JSON (line %d, column %d)", path, line, col);
         ml_free(text);
         return CONFIG_FILE_ERROR;
     }
     ml_free(text);
     if (!cJSON_IsObject(root)) {
-        set_err(err, errlen, "%s: expected a JSON object {\"option\": value, ...}", path);
+        ml__errf(err, errlen, "%s: expected a JSON object {\"option\": value, ...}", path);
         cJSON_Delete(root);
         return CONFIG_FILE_ERROR;
     }
     int n = cJSON_GetArraySize(root), r = CONFIG_OK, k = 0;
     pending *p = ml_calloc(n ? (size_t)n : 1, sizeof *p);
     if (!p) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ml__errf(err, errlen, "%s: out of memory", path);
         cJSON_Delete(root);
         return CONFIG_FILE_ERROR;
     }
@@ -287,7 +281,7 @@ int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t er
         /* cJSON keeps repeated keys; silently taking the last would hide a typo'd edit. */
         for (int q = 0; q < k; q++)
             if (p[q].spec == s) {
-                set_err(err, errlen, "%s: key '%s' appears twice", path, s->name);
+                ml__errf(err, errlen, "%s: key '%s' appears twice", path, s->name);
                 r = CONFIG_BAD_VALUE;
             }
         if (!r) r = check_value(path, s, j, &p[k], err, errlen);
@@ -345,7 +339,7 @@ int config_write_json(const arg_cmd *cmd, const char *path, char *err, size_t er
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ml__errf(err, errlen, "%s: out of memory", path);
         return CONFIG_FILE_ERROR;
     }
     /* A trailing newline, so the file is a proper text file. */
@@ -353,7 +347,7 @@ int config_write_json(const arg_cmd *cmd, const char *path, char *err, size_t er
     char *line = ml_malloc(len + 2);
     if (!line) {
         cJSON_free(text);
-        set_err(err, errlen, "%s: out of memory", path);
+        ml__errf(err, errlen, "%s: out of memory", path);
         return CONFIG_FILE_ERROR;
     }
     memcpy(line, text, len);

@@ -1,10 +1,14 @@
-/* core.c: status names, the replaceable allocator, RNG, clock. */
+/* core.c: status names, the replaceable allocator, RNG, clock, error messages. */
 #include "metalearn/core.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "core/errfmt.h"
 
 const char *ml_status_name(ml_status s) {
     switch (s) {
@@ -137,4 +141,14 @@ double ml_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- error messages ---------------------------------------------------------- */
+
+void ml__errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -14,14 +14,8 @@
 #include <unistd.h>
 
 #include "metalearn/io.h"
+#include "core/errfmt.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
@@ -82,7 +76,7 @@ ml_status ml_file_writer_open(ml_file_writer *w, const char *path, char *err, si
     w->err = err;
     w->errlen = errlen;
     if (!path || !*path) {
-        set_err(err, errlen, "(empty path): cannot write");
+        ml__errf(err, errlen, "(empty path): cannot write");
         return w->status = ML_ERR_ARG;
     }
     size_t n = strlen(path) + 32;
@@ -90,14 +84,14 @@ ml_status ml_file_writer_open(ml_file_writer *w, const char *path, char *err, si
     w->tmp = ml_malloc(n);
     if (!w->path || !w->tmp) {
         writer_release(w);
-        set_err(err, errlen, "%s: out of memory", path);
+        ml__errf(err, errlen, "%s: out of memory", path);
         return w->status = ML_ERR_NOMEM;
     }
     snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
     /* O_TRUNC: a stale temp left by a crashed process with our pid is ours to reuse. */
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
-        set_err(err, errlen, "%s: cannot create temp file %s: %s", path, w->tmp, strerror(errno));
+        ml__errf(err, errlen, "%s: cannot create temp file %s: %s", path, w->tmp, strerror(errno));
         writer_release(w);
         return w->status = ML_ERR_IO;
     }
@@ -109,7 +103,7 @@ ml_status ml_file_writer_write(ml_file_writer *w, const void *data, size_t len) 
     if (w->fd < 0) return w->status = ML_ERR_STATE;
     int e = write_all(w->fd, data, len);
     if (e) {
-        set_err(w->err, w->errlen, "%s: write failed after %llu bytes: %s", w->path,
+        ml__errf(w->err, w->errlen, "%s: write failed after %llu bytes: %s", w->path,
                 (unsigned long long)w->bytes, strerror(e));
         return w->status = ML_ERR_IO;
     }
@@ -137,14 +131,14 @@ ml_status ml_file_writer_commit(ml_file_writer *w) {
     if (close(fd) && !e) e = errno, what = "close";
     if (!e && rename(w->tmp, w->path)) e = errno, what = "rename";
     if (e) {
-        set_err(w->err, w->errlen, "%s: %s of temp file failed: %s", w->path, what, strerror(e));
+        ml__errf(w->err, w->errlen, "%s: %s of temp file failed: %s", w->path, what, strerror(e));
         ml_file_writer_abort(w);
         return w->status = ML_ERR_IO;
     }
     e = fsync_parent_dir(w->path);
     if (e) {
         /* The new content is in place; only its durability is in doubt. */
-        set_err(w->err, w->errlen, "%s: written, but fsync of its directory failed: %s", w->path, strerror(e));
+        ml__errf(w->err, w->errlen, "%s: written, but fsync of its directory failed: %s", w->path, strerror(e));
         writer_release(w);
         return w->status = ML_ERR_IO;
     }
@@ -172,12 +166,12 @@ static int mkdir_one(const char *p) {
 
 ml_status ml_mkdir_p(const char *dir, char *err, size_t errlen) {
     if (!dir || !*dir) {
-        set_err(err, errlen, "(empty path): cannot create directory");
+        ml__errf(err, errlen, "(empty path): cannot create directory");
         return ML_ERR_ARG;
     }
     char *p = dup_str(dir);
     if (!p) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        ml__errf(err, errlen, "%s: out of memory", dir);
         return ML_ERR_NOMEM;
     }
     int e = 0;
@@ -186,12 +180,12 @@ ml_status ml_mkdir_p(const char *dir, char *err, size_t errlen) {
         if (*q != '/' || q[-1] == '/') continue;
         *q = 0;
         e = mkdir_one(p);
-        if (e) set_err(err, errlen, "%s: cannot create directory %s: %s", dir, p, strerror(e));
+        if (e) ml__errf(err, errlen, "%s: cannot create directory %s: %s", dir, p, strerror(e));
         *q = '/';
     }
     if (!e) {
         e = mkdir_one(p);
-        if (e) set_err(err, errlen, "%s: cannot create directory: %s", dir, strerror(e));
+        if (e) ml__errf(err, errlen, "%s: cannot create directory: %s", dir, strerror(e));
     }
     ml_free(p);
     return e ? ML_ERR_IO : ML_OK;
@@ -201,12 +195,12 @@ ml_status ml_mkdir_p(const char *dir, char *err, size_t errlen) {
 
 ml_status ml_jsonl_append(const char *path, const char *json_line, char *err, size_t errlen) {
     if (strchr(json_line, '\n')) {
-        set_err(err, errlen, "%s: JSON line contains a newline", path);
+        ml__errf(err, errlen, "%s: JSON line contains a newline", path);
         return ML_ERR_ARG;
     }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open for append: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: cannot open for append: %s", path, strerror(errno));
         return ML_ERR_IO;
     }
     /* One writev: with O_APPEND the line and its newline land together. */
@@ -224,7 +218,7 @@ ml_status ml_jsonl_append(const char *path, const char *json_line, char *err, si
     }
     if (close(fd) && !e) e = errno;
     if (e) {
-        set_err(err, errlen, "%s: append failed: %s", path, strerror(e));
+        ml__errf(err, errlen, "%s: append failed: %s", path, strerror(e));
         return ML_ERR_IO;
     }
     return ML_OK;

@@ -20,18 +20,12 @@
 #include <cjson/cJSON.h>
 
 #include "metalearn/io.h"
+#include "core/errfmt.h"
 
 #define ST_MAX_HEADER (100u << 20) /* the reference implementation's limit */
 #define ST_MAX_INT ((int64_t)1 << 53) /* integers cJSON holds exactly */
 #define ST_ALIGN 64
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int host_is_le(void) {
     const uint16_t one = 1;
@@ -146,18 +140,18 @@ static void build_header(sbuf *b, const ml_st_tensor *ts, int n, const char *con
 static ml_status check_write_args(const char *path, const ml_st_tensor *ts, int n, const char *const *mk,
                                   const char *const *mv, int n_meta, char *err, size_t errlen) {
     if (n < 0 || n_meta < 0 || (n > 0 && !ts) || (n_meta > 0 && (!mk || !mv))) {
-        set_err(err, errlen, "%s: bad arguments (n=%d, n_meta=%d)", path, n, n_meta);
+        ml__errf(err, errlen, "%s: bad arguments (n=%d, n_meta=%d)", path, n, n_meta);
         return ML_ERR_ARG;
     }
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
         const ml_st_tensor *t = &ts[i];
         if (!t->name || !*t->name || !strcmp(t->name, "__metadata__")) {
-            set_err(err, errlen, "%s: tensor %d: name is empty or reserved", path, i);
+            ml__errf(err, errlen, "%s: tensor %d: name is empty or reserved", path, i);
             return ML_ERR_ARG;
         }
         if (t->ndim < 0 || t->ndim > ML_ST_MAX_DIMS) {
-            set_err(err, errlen, "%s: tensor '%s': %d dims, at most %d supported", path, t->name, t->ndim,
+            ml__errf(err, errlen, "%s: tensor '%s': %d dims, at most %d supported", path, t->name, t->ndim,
                     ML_ST_MAX_DIMS);
             return ML_ERR_SHAPE;
         }
@@ -165,24 +159,24 @@ static ml_status check_write_args(const char *path, const ml_st_tensor *ts, int 
         for (int d = 0; d < t->ndim; d++) {
             int64_t s = t->shape[d];
             if (s < 0 || s > ST_MAX_INT || (s && numel > ST_MAX_INT / 4 / s)) {
-                set_err(err, errlen, "%s: tensor '%s': bad size %" PRId64 " in dim %d", path, t->name, s, d);
+                ml__errf(err, errlen, "%s: tensor '%s': bad size %" PRId64 " in dim %d", path, t->name, s, d);
                 return ML_ERR_SHAPE;
             }
             numel *= s;
         }
         if (numel > 0 && !t->data) {
-            set_err(err, errlen, "%s: tensor '%s': data is NULL", path, t->name);
+            ml__errf(err, errlen, "%s: tensor '%s': data is NULL", path, t->name);
             return ML_ERR_ARG;
         }
         total += 4 * numel;
         if (total > ST_MAX_INT) {
-            set_err(err, errlen, "%s: tensors too large in total", path);
+            ml__errf(err, errlen, "%s: tensors too large in total", path);
             return ML_ERR_ARG;
         }
     }
     for (int i = 0; i < n_meta; i++)
         if (!mk[i] || !mv[i]) {
-            set_err(err, errlen, "%s: metadata entry %d is NULL", path, i);
+            ml__errf(err, errlen, "%s: metadata entry %d is NULL", path, i);
             return ML_ERR_ARG;
         }
     const char **names = n > 1 ? ml_malloc((size_t)n * sizeof *names) : NULL;
@@ -191,19 +185,19 @@ static ml_status check_write_args(const char *path, const ml_st_tensor *ts, int 
         if (names) names[i] = ts[i].name;
     ml_status st;
     const char *dup = find_duplicate(names, n, &st);
-    if (dup) set_err(err, errlen, "%s: tensor '%s' appears twice", path, dup);
+    if (dup) ml__errf(err, errlen, "%s: tensor '%s' appears twice", path, dup);
     ml_free(names);
     if (st) goto nomem;
     if (dup) return ML_ERR_ARG;
     dup = find_duplicate((const char **)mk, n_meta, &st);
     if (st) goto nomem;
     if (dup) {
-        set_err(err, errlen, "%s: metadata key '%s' appears twice", path, dup);
+        ml__errf(err, errlen, "%s: metadata key '%s' appears twice", path, dup);
         return ML_ERR_ARG;
     }
     return ML_OK;
 nomem:
-    set_err(err, errlen, "%s: out of memory", path);
+    ml__errf(err, errlen, "%s: out of memory", path);
     return ML_ERR_NOMEM;
 }
 
@@ -217,7 +211,7 @@ ml_status ml_safetensors_write(const char *path, const ml_st_tensor *ts, int n, 
     /* 8 length bytes in front, so the prefix goes out in one write. */
     hb.buf = ml_malloc(8 + hlen);
     if (!hb.buf) {
-        set_err(err, errlen, "%s: out of memory", path);
+        ml__errf(err, errlen, "%s: out of memory", path);
         return ML_ERR_NOMEM;
     }
     uint8_t *p = (uint8_t *)hb.buf;
@@ -286,26 +280,26 @@ static ml_status parse_tensor(const char *path, const cJSON *t, int64_t data_len
                               size_t errlen) {
     const char *name = t->string;
     if (!cJSON_IsObject(t)) {
-        set_err(err, errlen, "%s: tensor '%s': entry is not an object", path, name);
+        ml__errf(err, errlen, "%s: tensor '%s': entry is not an object", path, name);
         return ML_ERR_FORMAT;
     }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype");
     if (!cJSON_IsString(dt)) {
-        set_err(err, errlen, "%s: tensor '%s': missing or non-string dtype", path, name);
+        ml__errf(err, errlen, "%s: tensor '%s': missing or non-string dtype", path, name);
         return ML_ERR_FORMAT;
     }
     if (strcmp(dt->valuestring, "F32")) {
-        set_err(err, errlen, "%s: tensor '%s': dtype %.32s, expected F32", path, name, dt->valuestring);
+        ml__errf(err, errlen, "%s: tensor '%s': dtype %.32s, expected F32", path, name, dt->valuestring);
         return ML_ERR_FORMAT;
     }
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
     if (!cJSON_IsArray(sh)) {
-        set_err(err, errlen, "%s: tensor '%s': missing or non-array shape", path, name);
+        ml__errf(err, errlen, "%s: tensor '%s': missing or non-array shape", path, name);
         return ML_ERR_FORMAT;
     }
     int nd = cJSON_GetArraySize(sh);
     if (nd > ML_ST_MAX_DIMS) {
-        set_err(err, errlen, "%s: tensor '%s': shape has %d dims, at most %d supported", path, name, nd,
+        ml__errf(err, errlen, "%s: tensor '%s': shape has %d dims, at most %d supported", path, name, nd,
                 ML_ST_MAX_DIMS);
         return ML_ERR_SHAPE;
     }
@@ -315,11 +309,11 @@ static ml_status parse_tensor(const char *path, const cJSON *t, int64_t data_len
     for (const cJSON *e = sh->child; e; e = e->next, d++) {
         int64_t v;
         if (!json_uint(e, &v)) {
-            set_err(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, name, d);
+            ml__errf(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, name, d);
             return ML_ERR_SHAPE;
         }
         if (v && p->numel > ST_MAX_INT / 4 / v) { /* keeps 4 * numel exact */
-            set_err(err, errlen, "%s: tensor '%s': shape is too large", path, name);
+            ml__errf(err, errlen, "%s: tensor '%s': shape is too large", path, name);
             return ML_ERR_SHAPE;
         }
         p->shape[d] = v;
@@ -328,18 +322,18 @@ static ml_status parse_tensor(const char *path, const cJSON *t, int64_t data_len
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
     if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || !json_uint(of->child, &p->begin) ||
         !json_uint(of->child->next, &p->end)) {
-        set_err(err, errlen, "%s: tensor '%s': data_offsets must be [begin, end] (non-negative integers)", path,
+        ml__errf(err, errlen, "%s: tensor '%s': data_offsets must be [begin, end] (non-negative integers)", path,
                 name);
         return ML_ERR_FORMAT;
     }
     if (p->begin > p->end || p->end > data_len) {
-        set_err(err, errlen, "%s: tensor '%s': data_offsets [%" PRId64 ", %" PRId64 "] outside the data (%" PRId64
+        ml__errf(err, errlen, "%s: tensor '%s': data_offsets [%" PRId64 ", %" PRId64 "] outside the data (%" PRId64
                              " bytes)",
                 path, name, p->begin, p->end, data_len);
         return ML_ERR_FORMAT;
     }
     if (p->end - p->begin != 4 * p->numel) {
-        set_err(err, errlen, "%s: tensor '%s': data_offsets span %" PRId64 " bytes, shape needs %" PRId64, path,
+        ml__errf(err, errlen, "%s: tensor '%s': data_offsets span %" PRId64 " bytes, shape needs %" PRId64, path,
                 name, p->end - p->begin, 4 * p->numel);
         return ML_ERR_SHAPE;
     }
@@ -351,7 +345,7 @@ static ml_status parse_tensor(const char *path, const cJSON *t, int64_t data_len
 static ml_status check_header(const char *path, const cJSON *root, int64_t data_len, int *n_out, int *n_meta_out,
                               size_t *str_bytes, size_t *data_bytes, char *err, size_t errlen) {
     if (!cJSON_IsObject(root)) {
-        set_err(err, errlen, "%s: header is not a JSON object", path);
+        ml__errf(err, errlen, "%s: header is not a JSON object", path);
         return ML_ERR_FORMAT;
     }
     int n = 0, n_meta = 0, seen_meta = 0;
@@ -359,17 +353,17 @@ static ml_status check_header(const char *path, const cJSON *root, int64_t data_
     for (const cJSON *t = root->child; t; t = t->next) {
         if (!strcmp(t->string, "__metadata__")) {
             if (seen_meta++) {
-                set_err(err, errlen, "%s: __metadata__ appears twice", path);
+                ml__errf(err, errlen, "%s: __metadata__ appears twice", path);
                 return ML_ERR_FORMAT;
             }
             if (cJSON_IsNull(t)) continue;
             if (!cJSON_IsObject(t)) {
-                set_err(err, errlen, "%s: __metadata__ is not an object", path);
+                ml__errf(err, errlen, "%s: __metadata__ is not an object", path);
                 return ML_ERR_FORMAT;
             }
             for (const cJSON *m = t->child; m; m = m->next) {
                 if (!cJSON_IsString(m)) {
-                    set_err(err, errlen, "%s: __metadata__ '%s': value is not a string", path, m->string);
+                    ml__errf(err, errlen, "%s: __metadata__ '%s': value is not a string", path, m->string);
                     return ML_ERR_FORMAT;
                 }
                 sb += strlen(m->string) + strlen(m->valuestring) + 2;
@@ -383,11 +377,11 @@ static ml_status check_header(const char *path, const cJSON *root, int64_t data_
         sb += strlen(t->string) + 1;
         db += ((size_t)p.numel * 4 + ST_ALIGN - 1) / ST_ALIGN * ST_ALIGN;
         if (db > SIZE_MAX / 4) { /* many tensors aliasing one region */
-            set_err(err, errlen, "%s: tensors too large in total", path);
+            ml__errf(err, errlen, "%s: tensors too large in total", path);
             return ML_ERR_FORMAT;
         }
         if (++n == INT32_MAX) {
-            set_err(err, errlen, "%s: too many tensors", path);
+            ml__errf(err, errlen, "%s: too many tensors", path);
             return ML_ERR_FORMAT;
         }
     }
@@ -404,12 +398,12 @@ ml_status ml_safetensors_read(const char *path, ml_safetensors *out, char *err, 
     const char **names = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return ML_ERR_IO;
     }
 #define FAIL(code, ...)                              \
     do {                                             \
-        set_err(err, errlen, __VA_ARGS__);           \
+        ml__errf(err, errlen, __VA_ARGS__);           \
         s = code;                                    \
         goto done;                                   \
     } while (0)

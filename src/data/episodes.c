@@ -22,7 +22,7 @@ static ml_status augment_check(const ml_augment *a, char *err, size_t errlen) {
     if (!(a->rotate_deg >= 0.0 && a->rotate_deg <= 180.0) || !(a->translate >= 0.0) ||
         !(a->scale_min >= 0.0) || !(a->scale_max >= 0.0) || !(lo <= hi) || !(a->flip_h >= 0.0 && a->flip_h <= 1.0) ||
         !(a->flip_v >= 0.0 && a->flip_v <= 1.0) || !isfinite(a->translate)) {
-        ml__img_err(err, errlen, "augment: want rotate_deg in [0, 180], translate >= 0, 0 < scale_min <= scale_max, "
+        ml__errf(err, errlen, "augment: want rotate_deg in [0, 180], translate >= 0, 0 < scale_min <= scale_max, "
                                  "flip probabilities in [0, 1]");
         return ML_ERR_ARG;
     }
@@ -158,34 +158,34 @@ static void choose_distinct(ml_rng *rng, int64_t n, int m, int64_t *a, int na, i
 ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                             const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
     if (!e || !e->xs || !s || !s->x || !classes || !rng) {
-        ml__img_err(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
+        ml__errf(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
         return ML_ERR_ARG;
     }
     if (e->size != s->size) {
-        ml__img_err(err, errlen, "episode: made for %dx%d images, the set holds %dx%d", e->size, e->size,
+        ml__errf(err, errlen, "episode: made for %dx%d images, the set holds %dx%d", e->size, e->size,
                     s->size, s->size);
         return ML_ERR_SHAPE;
     }
     const int N = e->ways, K = e->shots, Q = e->queries;
     if (classes->n < N) {
-        ml__img_err(err, errlen, "episode: %d ways asked but the class list has only %d classes", N, classes->n);
+        ml__errf(err, errlen, "episode: %d ways asked but the class list has only %d classes", N, classes->n);
         return ML_ERR_ARG;
     }
     /* Validate the whole list, so an error never depends on the draw. */
     for (int i = 0; i < classes->n; i++) {
         const ml_class_ref *r = &classes->items[i];
         if (r->cls < 0 || r->cls >= s->n_classes || r->rot < 0 || r->rot > 3) {
-            ml__img_err(err, errlen, "episode: class list entry %d (class %d, rotation %d) is not in the set", i,
+            ml__errf(err, errlen, "episode: class list entry %d (class %d, rotation %d) is not in the set", i,
                         (int)r->cls, (int)r->rot);
             return ML_ERR_ARG;
         }
         int64_t have = s->class_start[r->cls + 1] - s->class_start[r->cls];
         if (have == 0) {
-            ml__img_err(err, errlen, "episode: class %s is empty", s->class_names[r->cls]);
+            ml__errf(err, errlen, "episode: class %s is empty", s->class_names[r->cls]);
             return ML_ERR_ARG;
         }
         if (have < (int64_t)K + Q) {
-            ml__img_err(err, errlen, "episode: class %s has %lld images, fewer than %d shots + %d queries",
+            ml__errf(err, errlen, "episode: class %s has %lld images, fewer than %d shots + %d queries",
                         s->class_names[r->cls], (long long)have, K, Q);
             return ML_ERR_ARG;
         }

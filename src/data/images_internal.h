@@ -9,11 +9,7 @@
 
 #include "metalearn/images.h"
 
-void ml__img_err(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+#include "core/errfmt.h" /* ml__errf: the one-line error messages */
 
 /* ---- PNG decode into a reusable buffer ------------------------------------
  * *buf (ml_malloc'd, *cap bytes) grows as needed; the caller frees it once. */

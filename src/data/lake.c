@@ -65,7 +65,7 @@ static ml_status parse_labels(const ml__src *s, int entry, const char *txt, size
             nt++;
         }
         if (nt != 0 && nt != 2) {
-            ml__img_err(err, errlen, "%s: %s:%d: expected \"test/itemMM.png training/classKK.png\"", s->path,
+            ml__errf(err, errlen, "%s: %s:%d: expected \"test/itemMM.png training/classKK.png\"", s->path,
                         s->e[entry].name, line);
             return ML_ERR_FORMAT;
         }
@@ -84,12 +84,12 @@ static ml_status parse_labels(const ml__src *s, int entry, const char *txt, size
                 if (l == b1l && memcmp(b, b1, l) == 0) ci = j;
             }
             if (ti < 0 || ci < 0) {
-                ml__img_err(err, errlen, "%s: %s:%d: no image %.*s in the run", s->path, s->e[entry].name, line,
+                ml__errf(err, errlen, "%s: %s:%d: no image %.*s in the run", s->path, s->e[entry].name, line,
                             ti < 0 ? (int)b0l : (int)b1l, ti < 0 ? b0 : b1);
                 return ML_ERR_FORMAT;
             }
             if (labels[ti] >= 0) {
-                ml__img_err(err, errlen, "%s: %s:%d: %.*s is labelled twice", s->path, s->e[entry].name, line,
+                ml__errf(err, errlen, "%s: %s:%d: %.*s is labelled twice", s->path, s->e[entry].name, line,
                             (int)b0l, b0);
                 return ML_ERR_FORMAT;
             }
@@ -99,7 +99,7 @@ static ml_status parse_labels(const ml__src *s, int entry, const char *txt, size
     }
     for (int j = 0; j < n_test; j++)
         if (labels[j] < 0) {
-            ml__img_err(err, errlen, "%s: %s: test image %s has no label", s->path, s->e[entry].name,
+            ml__errf(err, errlen, "%s: %s: test image %s has no label", s->path, s->e[entry].name,
                         s->e[te0 + j].name);
             return ML_ERR_FORMAT;
         }
@@ -122,7 +122,7 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
     const int S = opt && opt->size > 0 ? opt->size : ML_IMAGE_DEFAULT_SIZE;
     ml_invert_mode inv = opt && opt->invert != ML_INVERT_DEFAULT ? opt->invert : ML_INVERT_YES;
     if (S > 4096) {
-        ml__img_err(err, errlen, "image size %d is too large (at most 4096)", S);
+        ml__errf(err, errlen, "image size %d is too large (at most 4096)", S);
         return ML_ERR_ARG;
     }
     ml__src src;
@@ -139,20 +139,20 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
         int ntr = list_pngs(&src, src.e[i].name, pl, "training/", &tr0);
         int nte = list_pngs(&src, src.e[i].name, pl, "test/", &te0);
         if (ntr == 0 || nte == 0) {
-            ml__img_err(err, errlen, "%s: %.*s: a run needs training/*.png and test/*.png", path, (int)pl,
+            ml__errf(err, errlen, "%s: %.*s: a run needs training/*.png and test/*.png", path, (int)pl,
                         src.e[i].name);
             st = ML_ERR_FORMAT;
         } else if (r.n_runs == 0) {
             r.n_train = ntr, r.n_test = nte;
         } else if (ntr != r.n_train || nte != r.n_test) {
-            ml__img_err(err, errlen, "%s: %.*s has %d training and %d test images, the first run %d and %d",
+            ml__errf(err, errlen, "%s: %.*s has %d training and %d test images, the first run %d and %d",
                         path, (int)pl, src.e[i].name, ntr, nte, r.n_train, r.n_test);
             st = ML_ERR_FORMAT;
         }
         r.n_runs++;
     }
     if (st == ML_OK && r.n_runs == 0) {
-        ml__img_err(err, errlen, "%s: no runs found (expected runNN/class_labels.txt, training/, test/)", path);
+        ml__errf(err, errlen, "%s: no runs found (expected runNN/class_labels.txt, training/, test/)", path);
         st = ML_ERR_FORMAT;
     }
     size_t plane = (size_t)S * S;
@@ -162,7 +162,7 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
         r.test_x = ml_malloc(sizeof(float) * plane * nte);
         r.test_label = ml_malloc(sizeof(int32_t) * nte);
         if (!r.train_x || !r.test_x || !r.test_label) {
-            ml__img_err(err, errlen, "%s: out of memory", path);
+            ml__errf(err, errlen, "%s: out of memory", path);
             st = ML_ERR_NOMEM;
         }
     }
@@ -209,7 +209,7 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
                                     (is_train ? r.train_raw : r.test_raw) + row * rp, &r.raw_h, &r.raw_w, why,
                                     sizeof why);
             }
-            if (st != ML_OK) ml__img_err(err, errlen, "%s: %s: %s", path, src.e[e].name, why);
+            if (st != ML_OK) ml__errf(err, errlen, "%s: %s: %s", path, src.e[e].name, why);
         }
         run++;
     }

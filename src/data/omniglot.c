@@ -76,7 +76,7 @@ static ml_status build_set(ml__src *srcs, const item *it, int64_t n, const ml_im
     const int S = resolve_size(opt);
     const int keep_raw = opt && opt->keep_raw;
     if (S > 4096) {
-        ml__img_err(err, errlen, "image size %d is too large (at most 4096)", S);
+        ml__errf(err, errlen, "image size %d is too large (at most 4096)", S);
         return ML_ERR_ARG;
     }
     int n_classes = 0, n_alpha = 0;
@@ -109,7 +109,7 @@ static ml_status build_set(ml__src *srcs, const item *it, int64_t n, const ml_im
     if (!s.x || !s.y || !s.class_start || !s.class_alphabet || !s.class_names || !s.alphabet_names ||
         !s.image_names || !s.strings) {
         ml_image_set_free(&s);
-        ml__img_err(err, errlen, "out of memory for %lld images of %dx%d", (long long)n, S, S);
+        ml__errf(err, errlen, "out of memory for %lld images of %dx%d", (long long)n, S, S);
         return ML_ERR_NOMEM;
     }
     /* Names first: cheap, and they make the error lines below possible. */
@@ -176,7 +176,7 @@ static ml_status build_set(ml__src *srcs, const item *it, int64_t n, const ml_im
             st = ml__img_decode(&dec, buf, len, inv, S, s.x + (size_t)i * plane,
                                 keep_raw ? s.raw + (size_t)i * s.raw_h * s.raw_w : NULL, &s.raw_h,
                                 &s.raw_w, why, sizeof why);
-        if (st != ML_OK) ml__img_err(err, errlen, "%s: %s: %s", src->path, src->e[it[i].entry].name, why);
+        if (st != ML_OK) ml__errf(err, errlen, "%s: %s: %s", src->path, src->e[it[i].entry].name, why);
     }
     ml_free(buf);
     ml__img_decoder_free(&dec);
@@ -210,9 +210,9 @@ static ml_status check_duplicate(ml__src *srcs, const item *a, const item *b, ui
         st = ml__png_gray8(*b2, l2, &g2, &gc2, &w2, &h2, why, sizeof why);
     }
     if (st != ML_OK) {
-        ml__img_err(err, errlen, "%s: %s: %s", srcs[bad->src].path, srcs[bad->src].e[bad->entry].name, why);
+        ml__errf(err, errlen, "%s: %s: %s", srcs[bad->src].path, srcs[bad->src].e[bad->entry].name, why);
     } else if (w1 != w2 || h1 != h2 || memcmp(g1, g2, (size_t)w1 * h1) != 0) {
-        ml__img_err(err, errlen, "%s: %s differs from %s: %s (a character given twice must hold the same drawings)",
+        ml__errf(err, errlen, "%s: %s differs from %s: %s (a character given twice must hold the same drawings)",
                     srcs[b->src].path, srcs[b->src].e[b->entry].name, srcs[a->src].path,
                     srcs[a->src].e[a->entry].name);
         st = ML_ERR_FORMAT;
@@ -238,7 +238,7 @@ static ml_status dedup(ml__src *srcs, item *it, int64_t *n, char *err, size_t er
             int64_t oe = o + 1;
             while (oe < *n && same_class(&it[oe], &it[g]) && same_origin(&it[oe], &it[o])) oe++;
             if (oe - o != f - g) {
-                ml__img_err(err, errlen, "%s: %.*s%.*s/%.*s has %lld drawings but %s has %lld: "
+                ml__errf(err, errlen, "%s: %.*s%.*s/%.*s has %lld drawings but %s has %lld: "
                             "a character given twice must hold the same drawings",
                             srcs[it[o].src].path, (int)it[o].origin_len, it[o].origin,
                             (int)it[o].alpha_len, it[o].alpha, (int)it[o].cls_len, it[o].cls,
@@ -248,7 +248,7 @@ static ml_status dedup(ml__src *srcs, item *it, int64_t *n, char *err, size_t er
             }
             for (int64_t j = 0; j < f - g && st == ML_OK; j++) {
                 if (strcmp(it[g + j].file, it[o + j].file) != 0) {
-                    ml__img_err(err, errlen, "%s: %s: no such drawing in %s (a character given twice must hold the same drawings)",
+                    ml__errf(err, errlen, "%s: %s: no such drawing in %s (a character given twice must hold the same drawings)",
                                 srcs[it[g + j].src].path, srcs[it[g + j].src].e[it[g + j].entry].name,
                                 srcs[it[o].src].path);
                     st = ML_ERR_FORMAT;
@@ -310,7 +310,7 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
     if (!out) return ML_ERR_ARG;
     memset(out, 0, sizeof *out);
     if (!paths || n_paths <= 0) {
-        ml__img_err(err, errlen, "omniglot: no paths given");
+        ml__errf(err, errlen, "omniglot: no paths given");
         return ML_ERR_ARG;
     }
     ml__src *srcs = ml_calloc((size_t)n_paths, sizeof *srcs);
@@ -324,7 +324,7 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
         for (int j = 0; j < srcs[i].n && st == ML_OK; j++) {
             const char *nm = srcs[i].e[j].name, *b = strrchr(nm, '/');
             if (strcmp(b ? b + 1 : nm, "class_labels.txt") == 0) {
-                ml__img_err(err, errlen, "%s: holds %s, so it is Lake's one-shot runs, not an image set "
+                ml__errf(err, errlen, "%s: holds %s, so it is Lake's one-shot runs, not an image set "
                             "(load it with ml_lake_runs_load)", paths[i], nm);
                 st = ML_ERR_FORMAT;
             }
@@ -332,7 +332,7 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
         if (st != ML_OK) break;
         int ed = ml__src_next_empty_dir(&srcs[i], 0);
         if (ed >= 0) {
-            ml__img_err(err, errlen, "%s: %s: empty class (folder without images)", paths[i], srcs[i].e[ed].name);
+            ml__errf(err, errlen, "%s: %s: empty class (folder without images)", paths[i], srcs[i].e[ed].name);
             st = ML_ERR_FORMAT;
         }
     }
@@ -352,7 +352,7 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
             const char *name = srcs[i].e[j].name;
             if (srcs[i].e[j].is_dir || !ml__has_png_suffix(name)) continue;
             if (!parse_name(name, i, j, 1, &it[m])) {
-                ml__img_err(err, errlen, "%s: %s: expected Alphabet/characterNN/NAME.png", paths[i], name);
+                ml__errf(err, errlen, "%s: %s: expected Alphabet/characterNN/NAME.png", paths[i], name);
                 st = ML_ERR_FORMAT;
                 break;
             }
@@ -360,7 +360,7 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
             png_here++;
         }
         if (st == ML_OK && !png_here) {
-            ml__img_err(err, errlen, "%s: no PNG images (expected Alphabet/characterNN/NAME.png)", paths[i]);
+            ml__errf(err, errlen, "%s: no PNG images (expected Alphabet/characterNN/NAME.png)", paths[i]);
             st = ML_ERR_FORMAT;
         }
     }
@@ -383,11 +383,11 @@ ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_
     memset(out, 0, sizeof *out);
     struct stat stt;
     if (!dir || stat(dir, &stt) != 0) {
-        ml__img_err(err, errlen, "%s: %s", dir ? dir : "(null)", dir ? strerror(errno) : "no folder given");
+        ml__errf(err, errlen, "%s: %s", dir ? dir : "(null)", dir ? strerror(errno) : "no folder given");
         return ML_ERR_IO;
     }
     if (!S_ISDIR(stt.st_mode)) {
-        ml__img_err(err, errlen, "%s: not a folder (expected DIR/class/NAME.png or DIR/NAME.png)", dir);
+        ml__errf(err, errlen, "%s: not a folder (expected DIR/class/NAME.png or DIR/NAME.png)", dir);
         return ML_ERR_ARG;
     }
     ml__src src;
@@ -395,7 +395,7 @@ ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_
     if (st != ML_OK) return st;
     int ed = ml__src_next_empty_dir(&src, 0);
     if (ed >= 0) {
-        ml__img_err(err, errlen, "%s/%s: empty class (folder without PNG images)", dir, src.e[ed].name);
+        ml__errf(err, errlen, "%s/%s: empty class (folder without PNG images)", dir, src.e[ed].name);
         ml__src_close(&src);
         return ML_ERR_FORMAT;
     }
@@ -409,7 +409,7 @@ ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_
         const char *name = src.e[j].name;
         if (src.e[j].is_dir || !ml__has_png_suffix(name)) continue;
         if (!parse_name(name, 0, j, 0, &it[m])) {
-            ml__img_err(err, errlen, "%s/%s: nested too deep (expected DIR/class/NAME.png or DIR/NAME.png)", dir, name);
+            ml__errf(err, errlen, "%s/%s: nested too deep (expected DIR/class/NAME.png or DIR/NAME.png)", dir, name);
             st = ML_ERR_FORMAT;
             break;
         }
@@ -418,11 +418,11 @@ ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_
         m++;
     }
     if (st == ML_OK && m == 0) {
-        ml__img_err(err, errlen, "%s: no PNG images (expected DIR/class/NAME.png or DIR/NAME.png)", dir);
+        ml__errf(err, errlen, "%s: no PNG images (expected DIR/class/NAME.png or DIR/NAME.png)", dir);
         st = ML_ERR_FORMAT;
     }
     if (st == ML_OK && flat && nested) {
-        ml__img_err(err, errlen, "%s: holds both PNG files and class folders; use one layout", dir);
+        ml__errf(err, errlen, "%s: holds both PNG files and class folders; use one layout", dir);
         st = ML_ERR_FORMAT;
     }
     /* Class folders with only non-PNG files are empty classes too. */
@@ -433,7 +433,7 @@ ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_
         for (int q = j + 1; q < src.n && strncmp(src.e[q].name, src.e[j].name, l) == 0; q++)
             has |= !src.e[q].is_dir && ml__has_png_suffix(src.e[q].name);
         if (!has) {
-            ml__img_err(err, errlen, "%s/%s: empty class (folder without PNG images)", dir, src.e[j].name);
+            ml__errf(err, errlen, "%s/%s: empty class (folder without PNG images)", dir, src.e[j].name);
             st = ML_ERR_FORMAT;
         }
     }

@@ -10,13 +10,6 @@
 
 #include "images_internal.h"
 
-void ml__img_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Grows *buf to at least `need` bytes; contents are not kept. */
 static int grow(void **buf, size_t *cap, size_t need) {
@@ -43,19 +36,19 @@ static void init_bit_lut(void) {
 
 static void png_fail(char *why, size_t whylen, int r) {
     int cut = r == SPNG_IO_EOF || r == SPNG_EOF;
-    ml__img_err(why, whylen, "PNG: %s%s", spng_strerror(r), cut ? " (file truncated?)" : "");
+    ml__errf(why, whylen, "PNG: %s%s", spng_strerror(r), cut ? " (file truncated?)" : "");
 }
 
 ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap, int *w, int *h,
                         char *why, size_t whylen) {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (!png || len < 8 || memcmp(png, sig, 8) != 0) {
-        ml__img_err(why, whylen, "not a PNG file (bad signature)");
+        ml__errf(why, whylen, "not a PNG file (bad signature)");
         return ML_ERR_FORMAT;
     }
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx) {
-        ml__img_err(why, whylen, "out of memory");
+        ml__errf(why, whylen, "out of memory");
         return ML_ERR_NOMEM;
     }
     ml_status st = ML_OK;
@@ -87,7 +80,7 @@ ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap,
      * the packed copy at offset npix (room for both). */
     size_t packed_at = direct && ih.bit_depth < 8 ? npix : 0;
     if (!grow((void **)buf, cap, packed_at + (out_len > npix ? out_len : npix))) {
-        ml__img_err(why, whylen, "out of memory (%zu bytes)", out_len);
+        ml__errf(why, whylen, "out of memory (%zu bytes)", out_len);
         spng_ctx_free(ctx);
         return ML_ERR_NOMEM;
     }
@@ -149,7 +142,7 @@ ml_status ml_png_decode_gray8(const void *png, size_t len, const char *name, uin
     if (st != ML_OK) {
         ml_free(buf);
         *width = *height = 0;
-        ml__img_err(err, errlen, "%s: %s", name ? name : "(memory)", why);
+        ml__errf(err, errlen, "%s: %s", name ? name : "(memory)", why);
         return st;
     }
     *pixels = buf;
@@ -273,14 +266,14 @@ ml_status ml__img_decode(ml__img_decoder *d, const void *png, size_t len, ml_inv
             *raw_h = h;
             *raw_w = w;
         } else if (*raw_h != h || *raw_w != w) {
-            ml__img_err(why, whylen, "image is %dx%d, the others are %dx%d (full-size masks need one size)",
+            ml__errf(why, whylen, "image is %dx%d, the others are %dx%d (full-size masks need one size)",
                         w, h, *raw_w, *raw_h);
             return ML_ERR_SHAPE;
         }
     }
     size_t npix = (size_t)w * h;
     if (!grow((void **)&d->f, &d->f_cap, npix * sizeof(float))) {
-        ml__img_err(why, whylen, "out of memory");
+        ml__errf(why, whylen, "out of memory");
         return ML_ERR_NOMEM;
     }
     int inv = invert != ML_INVERT_NO;
@@ -299,7 +292,7 @@ ml_status ml__img_decode(ml__img_decoder *d, const void *png, size_t len, ml_inv
         for (size_t i = 0; i < npix; i++) raw[i] = d->f[i] >= 0.5f;
     st = ml__area_plan_prepare(&d->plan, h, w, S, S);
     if (st != ML_OK) {
-        ml__img_err(why, whylen, "out of memory");
+        ml__errf(why, whylen, "out of memory");
         return st;
     }
     ml__area_apply(&d->plan, d->f, dst);

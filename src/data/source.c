@@ -86,7 +86,7 @@ static ml_status open_zip(ml__src *s, uint64_t file_size, int *cap, char *err, s
     if (file_size <= ML__ZIP_IN_MEMORY_MAX) {
         FILE *f = fopen(s->path, "rb");
         if (!f) {
-            ml__img_err(err, errlen, "%s: %s", s->path, strerror(errno));
+            ml__errf(err, errlen, "%s: %s", s->path, strerror(errno));
             zip_error_fini(&ze);
             return ML_ERR_IO;
         }
@@ -95,7 +95,7 @@ static ml_status open_zip(ml__src *s, uint64_t file_size, int *cap, char *err, s
         int bad = ferror(f);
         fclose(f);
         if (!s->data || bad || got != file_size) {
-            ml__img_err(err, errlen, "%s: %s", s->path, !s->data ? "out of memory" : "read error");
+            ml__errf(err, errlen, "%s: %s", s->path, !s->data ? "out of memory" : "read error");
             zip_error_fini(&ze);
             return !s->data ? ML_ERR_NOMEM : ML_ERR_IO;
         }
@@ -111,7 +111,7 @@ static ml_status open_zip(ml__src *s, uint64_t file_size, int *cap, char *err, s
     }
     if (!z) {
         int code = zip_error_code_zip(&ze);
-        ml__img_err(err, errlen, "%s: cannot open as zip: %s%s", s->path, zip_error_strerror(&ze),
+        ml__errf(err, errlen, "%s: cannot open as zip: %s%s", s->path, zip_error_strerror(&ze),
                     code == ZIP_ER_NOZIP || code == ZIP_ER_INCONS ? " (truncated or not a zip?)" : "");
         zip_error_fini(&ze);
         return code == ZIP_ER_MEMORY ? ML_ERR_NOMEM : ML_ERR_FORMAT;
@@ -122,7 +122,7 @@ static ml_status open_zip(ml__src *s, uint64_t file_size, int *cap, char *err, s
     for (zip_int64_t i = 0; i < n; i++) {
         zip_stat_t st;
         if (zip_stat_index(z, (zip_uint64_t)i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME)) {
-            ml__img_err(err, errlen, "%s: entry %lld: %s", s->path, (long long)i,
+            ml__errf(err, errlen, "%s: entry %lld: %s", s->path, (long long)i,
                         zip_strerror(z));
             return ML_ERR_FORMAT;
         }
@@ -131,7 +131,7 @@ static ml_status open_zip(ml__src *s, uint64_t file_size, int *cap, char *err, s
         int is_dir = len > 0 && st.name[len - 1] == '/';
         ml_status r = add_entry(s, cap, st.name, len, (st.valid & ZIP_STAT_SIZE) ? st.size : 0, i, is_dir);
         if (r != ML_OK) {
-            ml__img_err(err, errlen, "%s: out of memory listing entries", s->path);
+            ml__errf(err, errlen, "%s: out of memory listing entries", s->path);
             return r;
         }
     }
@@ -144,13 +144,13 @@ static ml_status open_zip(ml__src *s, uint64_t file_size, int *cap, char *err, s
 static ml_status walk(ml__src *s, int *cap, char *path, size_t root_len, size_t len, int depth,
                       char *err, size_t errlen) {
     if (depth > ML__SRC_MAX_DEPTH) {
-        ml__img_err(err, errlen, "%s: folders nested deeper than %d levels", path, ML__SRC_MAX_DEPTH);
+        ml__errf(err, errlen, "%s: folders nested deeper than %d levels", path, ML__SRC_MAX_DEPTH);
         return ML_ERR_FORMAT;
     }
     path[len] = 0;
     DIR *d = opendir(path);
     if (!d) {
-        ml__img_err(err, errlen, "%s: cannot open folder: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: cannot open folder: %s", path, strerror(errno));
         return ML_ERR_IO;
     }
     ml_status r = ML_OK;
@@ -159,14 +159,14 @@ static ml_status walk(ml__src *s, int *cap, char *path, size_t root_len, size_t 
         if (de->d_name[0] == '.' || strcmp(de->d_name, "__MACOSX") == 0) continue;
         size_t nl = strlen(de->d_name);
         if (len + nl + 2 >= 4096) {
-            ml__img_err(err, errlen, "%s%s: path too long", path, de->d_name);
+            ml__errf(err, errlen, "%s%s: path too long", path, de->d_name);
             r = ML_ERR_ARG;
             break;
         }
         memcpy(path + len, de->d_name, nl + 1);
         struct stat stt;
         if (stat(path, &stt) != 0) {
-            ml__img_err(err, errlen, "%s: %s", path, strerror(errno));
+            ml__errf(err, errlen, "%s: %s", path, strerror(errno));
             r = ML_ERR_IO;
             break;
         }
@@ -175,10 +175,10 @@ static ml_status walk(ml__src *s, int *cap, char *path, size_t root_len, size_t 
             path[len + nl + 1] = 0;
             r = add_entry(s, cap, path + root_len, len + nl + 1 - root_len, 0, -1, 1);
             if (r == ML_OK) r = walk(s, cap, path, root_len, len + nl + 1, depth + 1, err, errlen);
-            else ml__img_err(err, errlen, "%s: out of memory listing files", s->path);
+            else ml__errf(err, errlen, "%s: out of memory listing files", s->path);
         } else if (S_ISREG(stt.st_mode)) {
             r = add_entry(s, cap, path + root_len, len + nl - root_len, (uint64_t)stt.st_size, -1, 0);
-            if (r != ML_OK) ml__img_err(err, errlen, "%s: out of memory listing files", s->path);
+            if (r != ML_OK) ml__errf(err, errlen, "%s: out of memory listing files", s->path);
         }
         path[len] = 0;
     }
@@ -201,7 +201,7 @@ void ml__src_close(ml__src *s) {
 ml_status ml__src_open(ml__src *s, const char *path, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     if (!path || !*path) {
-        ml__img_err(err, errlen, "(empty path): no such file or folder");
+        ml__errf(err, errlen, "(empty path): no such file or folder");
         return ML_ERR_ARG;
     }
     size_t pl = strlen(path);
@@ -210,7 +210,7 @@ ml_status ml__src_open(ml__src *s, const char *path, char *err, size_t errlen) {
     memcpy(s->path, path, pl + 1);
     struct stat stt;
     if (stat(path, &stt) != 0) {
-        ml__img_err(err, errlen, "%s: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: %s", path, strerror(errno));
         ml__src_close(s);
         return ML_ERR_IO;
     }
@@ -218,7 +218,7 @@ ml_status ml__src_open(ml__src *s, const char *path, char *err, size_t errlen) {
     ml_status r;
     if (S_ISDIR(stt.st_mode)) {
         if (pl + 2 >= 4096) {
-            ml__img_err(err, errlen, "%s: path too long", path);
+            ml__errf(err, errlen, "%s: path too long", path);
             ml__src_close(s);
             return ML_ERR_ARG;
         }
@@ -249,7 +249,7 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
     const ml__src_entry *e = &s->e[i];
     *len = 0;
     if (e->size > ((uint64_t)1 << 30)) {
-        ml__img_err(err, errlen, "%s: %s: entry too large (%llu bytes)", s->path, e->name,
+        ml__errf(err, errlen, "%s: %s: entry too large (%llu bytes)", s->path, e->name,
                     (unsigned long long)e->size);
         return ML_ERR_FORMAT;
     }
@@ -259,7 +259,7 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
         *buf = ml_malloc(need);
         *cap = *buf ? need : 0;
         if (!*buf) {
-            ml__img_err(err, errlen, "%s: %s: out of memory", s->path, e->name);
+            ml__errf(err, errlen, "%s: %s: out of memory", s->path, e->name);
             return ML_ERR_NOMEM;
         }
     }
@@ -267,7 +267,7 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
         zip_t *z = (zip_t *)s->zip;
         zip_file_t *f = zip_fopen_index(z, (zip_uint64_t)e->zindex, 0);
         if (!f) {
-            ml__img_err(err, errlen, "%s: %s: %s", s->path, e->name, zip_strerror(z));
+            ml__errf(err, errlen, "%s: %s: %s", s->path, e->name, zip_strerror(z));
             return ML_ERR_FORMAT;
         }
         /* Reading on to the end is what makes libzip check the entry's CRC. */
@@ -277,13 +277,13 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
             if ((size_t)got >= need) break;
         }
         if (k < 0) {
-            ml__img_err(err, errlen, "%s: %s: %s", s->path, e->name, zip_file_strerror(f));
+            ml__errf(err, errlen, "%s: %s: %s", s->path, e->name, zip_file_strerror(f));
             zip_fclose(f);
             return ML_ERR_FORMAT;
         }
         zip_fclose(f);
         if ((uint64_t)got != e->size) {
-            ml__img_err(err, errlen, "%s: %s: entry holds %lld bytes, directory says %llu", s->path,
+            ml__errf(err, errlen, "%s: %s: entry holds %lld bytes, directory says %llu", s->path,
                         e->name, (long long)got, (unsigned long long)e->size);
             return ML_ERR_FORMAT;
         }
@@ -297,7 +297,7 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
         memcpy(full + o, e->name, nl + 1);
         FILE *f = fopen(full, "rb");
         if (!f) {
-            ml__img_err(err, errlen, "%s: %s", full, strerror(errno));
+            ml__errf(err, errlen, "%s: %s", full, strerror(errno));
             ml_free(full);
             return ML_ERR_IO;
         }
@@ -305,7 +305,7 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
         int bad = ferror(f);
         fclose(f);
         if (bad || got != e->size) {
-            ml__img_err(err, errlen, "%s: %s", full, bad ? "read error" : "file changed while reading");
+            ml__errf(err, errlen, "%s: %s", full, bad ? "read error" : "file changed while reading");
             ml_free(full);
             return ML_ERR_IO;
         }

@@ -72,13 +72,13 @@ static ml_status resolve_counts(const ml_split_spec *spec, int units, const char
             int c = spec->counts[p];
             if (c == -1) {
                 if (rest >= 0) {
-                    ml__img_err(err, errlen, "split: only one part may take the rest (-1)");
+                    ml__errf(err, errlen, "split: only one part may take the rest (-1)");
                     return ML_ERR_ARG;
                 }
                 rest = p;
                 got[p] = 0;
             } else if (c < 0) {
-                ml__img_err(err, errlen, "split: %s count %d is negative", part_key[p], c);
+                ml__errf(err, errlen, "split: %s count %d is negative", part_key[p], c);
                 return ML_ERR_ARG;
             } else {
                 got[p] = c;
@@ -86,7 +86,7 @@ static ml_status resolve_counts(const ml_split_spec *spec, int units, const char
             }
         }
         if (sum > units || (rest >= 0 && sum == units)) {
-            ml__img_err(err, errlen, "split: asks for %d %ss%s but the set has %d", sum, unit_name,
+            ml__errf(err, errlen, "split: asks for %d %ss%s but the set has %d", sum, unit_name,
                         rest >= 0 ? " plus a non-empty rest" : "", units);
             return ML_ERR_ARG;
         }
@@ -97,17 +97,17 @@ static ml_status resolve_counts(const ml_split_spec *spec, int units, const char
     for (int p = 0; p < ML_SPLIT_COUNT; p++) {
         double f = spec->fractions[p];
         if (!(f >= 0.0 && f <= 1.0)) {
-            ml__img_err(err, errlen, "split: %s fraction %g is not in [0, 1]", part_key[p], f);
+            ml__errf(err, errlen, "split: %s fraction %g is not in [0, 1]", part_key[p], f);
             return ML_ERR_ARG;
         }
         fsum += f;
     }
     if (fsum <= 0.0) {
-        ml__img_err(err, errlen, "split: no counts or fractions given");
+        ml__errf(err, errlen, "split: no counts or fractions given");
         return ML_ERR_ARG;
     }
     if (fsum > 1.0 + 1e-9) {
-        ml__img_err(err, errlen, "split: fractions sum to %g (> 1)", fsum);
+        ml__errf(err, errlen, "split: fractions sum to %g (> 1)", fsum);
         return ML_ERR_ARG;
     }
     int sum = 0;
@@ -119,7 +119,7 @@ static ml_status resolve_counts(const ml_split_spec *spec, int units, const char
     else if (sum > units) got[ML_SPLIT_TEST] -= sum - units; /* rounding overshoot */
     for (int p = 0; p < ML_SPLIT_COUNT; p++) {
         if (got[p] < 0 || (spec->fractions[p] > 0.0 && got[p] == 0)) {
-            ml__img_err(err, errlen, "split: %s fraction %g of %d %ss gives no %s", part_key[p],
+            ml__errf(err, errlen, "split: %s fraction %g of %d %ss gives no %s", part_key[p],
                         spec->fractions[p], units, unit_name, unit_name);
             return ML_ERR_ARG;
         }
@@ -132,12 +132,12 @@ ml_status ml_class_split_make(const ml_image_set *s, const ml_split_spec *spec, 
     if (!out) return ML_ERR_ARG;
     memset(out, 0, sizeof *out);
     if (!s || !spec || !rng || s->n_classes <= 0) {
-        ml__img_err(err, errlen, "split: needs a loaded image set, a spec and an rng");
+        ml__errf(err, errlen, "split: needs a loaded image set, a spec and an rng");
         return ML_ERR_ARG;
     }
     int by_alpha = spec->unit == ML_SPLIT_BY_ALPHABET;
     if (spec->unit != ML_SPLIT_BY_ALPHABET && spec->unit != ML_SPLIT_BY_CHARACTER) {
-        ml__img_err(err, errlen, "split: unknown unit %d", (int)spec->unit);
+        ml__errf(err, errlen, "split: unknown unit %d", (int)spec->unit);
         return ML_ERR_ARG;
     }
     int units = by_alpha ? s->n_alphabets : s->n_classes;
@@ -195,7 +195,7 @@ ml_status ml_class_split_write_json(const ml_class_split *sp, const ml_image_set
             const ml_class_ref *r = &sp->part[p].items[i];
             if (r->cls < 0 || r->cls >= s->n_classes || r->rot != 0) {
                 cJSON_Delete(root);
-                ml__img_err(err, errlen, "%s: split holds class %d rotation %d, not a plain class of this set",
+                ml__errf(err, errlen, "%s: split holds class %d rotation %d, not a plain class of this set",
                             path, (int)r->cls, (int)r->rot);
                 return ML_ERR_ARG;
             }
@@ -206,7 +206,7 @@ ml_status ml_class_split_write_json(const ml_class_split *sp, const ml_image_set
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) {
-        ml__img_err(err, errlen, "%s: out of memory building the split JSON", path);
+        ml__errf(err, errlen, "%s: out of memory building the split JSON", path);
         return ML_ERR_NOMEM;
     }
     size_t len = strlen(text);
@@ -232,7 +232,7 @@ ml_status ml_class_split_read_json(const char *path, const ml_image_set *s, ml_c
     if (!path || !s || s->n_classes <= 0) return ML_ERR_ARG;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ml__img_err(err, errlen, "%s: %s", path, strerror(errno));
+        ml__errf(err, errlen, "%s: %s", path, strerror(errno));
         return ML_ERR_IO;
     }
     char *text = NULL;
@@ -259,7 +259,7 @@ ml_status ml_class_split_read_json(const char *path, const ml_image_set *s, ml_c
     fclose(f);
     if (st != ML_OK || bad) {
         ml_free(text);
-        ml__img_err(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
+        ml__errf(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
         return bad ? ML_ERR_IO : ML_ERR_NOMEM;
     }
     text[len] = 0;
@@ -267,14 +267,14 @@ ml_status ml_class_split_read_json(const char *path, const ml_image_set *s, ml_c
     ml_free(text);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        ml__img_err(err, errlen, "%s: not a JSON object", path);
+        ml__errf(err, errlen, "%s: not a JSON object", path);
         return ML_ERR_FORMAT;
     }
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
     const cJSON *unit = cJSON_GetObjectItemCaseSensitive(root, "unit");
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "metalearn-class-split") != 0) {
         cJSON_Delete(root);
-        ml__img_err(err, errlen, "%s: \"format\" is not \"metalearn-class-split\"", path);
+        ml__errf(err, errlen, "%s: \"format\" is not \"metalearn-class-split\"", path);
         return ML_ERR_FORMAT;
     }
     out->unit = cJSON_IsString(unit) && strcmp(unit->valuestring, "alphabet") == 0 ? ML_SPLIT_BY_ALPHABET
@@ -288,7 +288,7 @@ ml_status ml_class_split_read_json(const char *path, const ml_image_set *s, ml_c
     for (int p = 0; p < ML_SPLIT_COUNT && st == ML_OK; p++) {
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, part_key[p]);
         if (!cJSON_IsArray(arr)) {
-            ml__img_err(err, errlen, "%s: \"%s\" is missing or not an array", path, part_key[p]);
+            ml__errf(err, errlen, "%s: \"%s\" is missing or not an array", path, part_key[p]);
             st = ML_ERR_FORMAT;
             break;
         }
@@ -298,18 +298,18 @@ ml_status ml_class_split_read_json(const char *path, const ml_image_set *s, ml_c
         cJSON_ArrayForEach(el, arr) {
             if (st != ML_OK) break;
             if (!cJSON_IsString(el)) {
-                ml__img_err(err, errlen, "%s: \"%s\"[%d] is not a string", path, part_key[p], i);
+                ml__errf(err, errlen, "%s: \"%s\"[%d] is not a string", path, part_key[p], i);
                 st = ML_ERR_FORMAT;
                 break;
             }
             name_idx key = {el->valuestring, 0};
             const name_idx *hit = bsearch(&key, idx, (size_t)s->n_classes, sizeof *idx, cmp_name_idx);
             if (!hit) {
-                ml__img_err(err, errlen, "%s: \"%s\": class \"%s\" is not in the loaded set", path,
+                ml__errf(err, errlen, "%s: \"%s\": class \"%s\" is not in the loaded set", path,
                             part_key[p], el->valuestring);
                 st = ML_ERR_FORMAT;
             } else if (seen[hit->cls]) {
-                ml__img_err(err, errlen, "%s: class \"%s\" appears twice", path, el->valuestring);
+                ml__errf(err, errlen, "%s: class \"%s\" appears twice", path, el->valuestring);
                 st = ML_ERR_FORMAT;
             } else {
                 seen[hit->cls] = 1;

@@ -11,16 +11,10 @@
 #include <string.h>
 
 #include "data/tasks_internal.h"
+#include "core/errfmt.h"
 
 #define ML__PI 3.14159265358979323846
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- family lifetime -------------------------------------------------------- */
 
@@ -29,7 +23,7 @@ ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, si
     if (!f) return ML_ERR_ARG;
     memset(f, 0, sizeof *f);
     if (!spec) {
-        set_err(err, errlen, "no task family given (expected sinusoid, linear[:D] or csv:FILE)");
+        ml__errf(err, errlen, "no task family given (expected sinusoid, linear[:D] or csv:FILE)");
         return ML_ERR_ARG;
     }
     if (strcmp(spec, "sinusoid") == 0) {
@@ -43,7 +37,7 @@ ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, si
             char *end = NULL;
             d = strtol(spec + 7, &end, 10);
             if (end == spec + 7 || *end != '\0' || d < 1 || d > ML_TASK_LINEAR_MAX_DIM) {
-                set_err(err, errlen, "task family '%s': D in linear:D must be an integer from 1 to %d",
+                ml__errf(err, errlen, "task family '%s': D in linear:D must be an integer from 1 to %d",
                         spec, ML_TASK_LINEAR_MAX_DIM);
                 return ML_ERR_ARG;
             }
@@ -54,14 +48,14 @@ ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, si
     }
     if (strncmp(spec, "csv:", 4) == 0) {
         if (spec[4] == '\0') {
-            set_err(err, errlen, "task family 'csv:' needs a file name (csv:FILE)");
+            ml__errf(err, errlen, "task family 'csv:' needs a file name (csv:FILE)");
             return ML_ERR_ARG;
         }
         ml_status st = ml__tasks_load_csv(f, spec + 4, err, errlen);
         if (st != ML_OK) ml_task_family_free(f);
         return st;
     }
-    set_err(err, errlen, "unknown task family '%s' (expected sinusoid, linear[:D] or csv:FILE)", spec);
+    ml__errf(err, errlen, "unknown task family '%s' (expected sinusoid, linear[:D] or csv:FILE)", spec);
     return ML_ERR_ARG;
 }
 
@@ -159,12 +153,12 @@ static void draw_points(const ml_task_family *f, ml_rng *rng, const double *info
 static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, int q,
                                   ml_regression_task *t, char *err, size_t errlen) {
     if (k < 1 || q < 1) {
-        set_err(err, errlen, "%s tasks need k >= 1 and q >= 1 (got k=%d, q=%d)",
+        ml__errf(err, errlen, "%s tasks need k >= 1 and q >= 1 (got k=%d, q=%d)",
                 f->kind == ML_TASKS_SINUSOID ? "sinusoid" : "linear", k, q);
         return ML_ERR_ARG;
     }
     if (k > t->k_cap || q > t->q_cap) {
-        set_err(err, errlen, "task buffer holds %d support and %d query points, %d and %d requested",
+        ml__errf(err, errlen, "task buffer holds %d support and %d query points, %d and %d requested",
                 t->k_cap, t->q_cap, k, q);
         return ML_ERR_ARG;
     }
@@ -206,13 +200,13 @@ static ml_status fill_csv(const ml_task_family *f, int index, ml_rng *rng, int k
     int ks = k <= 0 ? ct->n_support : k, qs = q <= 0 ? ct->n_query : q;
     if (ks > ct->n_support || qs > ct->n_query) {
         int sup = ks > ct->n_support;
-        set_err(err, errlen, "%s: task '%.60s' has %d %s points, %d requested", f->path, ct->name,
+        ml__errf(err, errlen, "%s: task '%.60s' has %d %s points, %d requested", f->path, ct->name,
                 sup ? ct->n_support : ct->n_query, sup ? "support" : "query", sup ? ks : qs);
         return ML_ERR_ARG;
     }
     if (ks > t->k_cap || qs > t->q_cap) {
         int sup = ks > t->k_cap;
-        set_err(err, errlen, "%s: task '%.60s' needs room for %d %s points, the task buffer holds %d",
+        ml__errf(err, errlen, "%s: task '%.60s' needs room for %d %s points, the task buffer holds %d",
                 f->path, ct->name, sup ? ks : qs, sup ? "support" : "query", sup ? t->k_cap : t->q_cap);
         return ML_ERR_ARG;
     }
@@ -228,11 +222,11 @@ static ml_status fill_csv(const ml_task_family *f, int index, ml_rng *rng, int k
 static ml_status check_task_buffer(const ml_task_family *f, const ml_regression_task *t, char *err,
                                    size_t errlen) {
     if (!t->xs) {
-        set_err(err, errlen, "task buffer not allocated (call ml_regression_task_alloc)");
+        ml__errf(err, errlen, "task buffer not allocated (call ml_regression_task_alloc)");
         return ML_ERR_ARG;
     }
     if (t->in_dim != f->in_dim) {
-        set_err(err, errlen, "task buffer has %d input%s, the task family %d", t->in_dim,
+        ml__errf(err, errlen, "task buffer has %d input%s, the task family %d", t->in_dim,
                 t->in_dim == 1 ? "" : "s", f->in_dim);
         return ML_ERR_SHAPE;
     }
@@ -243,7 +237,7 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
                          ml_regression_task *t, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!f || !rng || !t) {
-        set_err(err, errlen, "ml_task_sample: NULL argument");
+        ml__errf(err, errlen, "ml_task_sample: NULL argument");
         return ML_ERR_ARG;
     }
     ml_status st = check_task_buffer(f, t, err, errlen);
@@ -253,12 +247,12 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
     case ML_TASKS_LINEAR: return sample_synthetic(f, rng, k, q, t, err, errlen);
     case ML_TASKS_CSV:
         if (f->n_tasks < 1 || !f->tasks) {
-            set_err(err, errlen, "CSV task family has no tasks");
+            ml__errf(err, errlen, "CSV task family has no tasks");
             return ML_ERR_STATE;
         }
         return fill_csv(f, (int)ml_rng_below(rng, (uint32_t)f->n_tasks), rng, k, q, t, err, errlen);
     }
-    set_err(err, errlen, "unknown task family kind %d", (int)f->kind);
+    ml__errf(err, errlen, "unknown task family kind %d", (int)f->kind);
     return ML_ERR_ARG;
 }
 
@@ -266,15 +260,15 @@ ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,
                           ml_regression_task *t, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!f || !t) {
-        set_err(err, errlen, "ml_task_get_csv: NULL argument");
+        ml__errf(err, errlen, "ml_task_get_csv: NULL argument");
         return ML_ERR_ARG;
     }
     if (f->kind != ML_TASKS_CSV) {
-        set_err(err, errlen, "ml_task_get_csv: not a CSV task family");
+        ml__errf(err, errlen, "ml_task_get_csv: not a CSV task family");
         return ML_ERR_ARG;
     }
     if (index < 0 || index >= f->n_tasks) {
-        set_err(err, errlen, "%s: task index %d out of range (%d tasks)", f->path, index, f->n_tasks);
+        ml__errf(err, errlen, "%s: task index %d out of range (%d tasks)", f->path, index, f->n_tasks);
         return ML_ERR_ARG;
     }
     ml_status st = check_task_buffer(f, t, err, errlen);

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "core/errfmt.h"
 
 /* ---- canvas ----------------------------------------------------------------- */
 
@@ -398,13 +399,6 @@ static double map_y(const layout *L, const axis *a, double v) {
     return L->py1 - axis_frac(a, v) * (L->py1 - L->py0);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void draw_series(ml__canvas *c, mask *k, const layout *L, const axis *ax, const axis *ay,
                         const ml_series *s, uint32_t col) {
@@ -580,7 +574,7 @@ static ml_status setup_axis(axis *a, int log, double fmin_, double fmax_, double
     a->log = log;
     if (fmin_ < fmax_) {
         if (!isfinite(fmin_) || !isfinite(fmax_) || (log && !(fmin_ > 0.0))) {
-            set_err(err, errlen, "plot: %s range [%g, %g] is not usable%s", name, fmin_, fmax_,
+            ml__errf(err, errlen, "plot: %s range [%g, %g] is not usable%s", name, fmin_, fmax_,
                     log ? " on a log axis (must be positive)" : "");
             return ML_ERR_ARG;
         }
@@ -599,11 +593,11 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     const ml_chart *ch = chart ? chart : &defaults;
     if (err && errlen) err[0] = '\0';
     if (!path || !*path) {
-        set_err(err, errlen, "plot: no output path");
+        ml__errf(err, errlen, "plot: no output path");
         return ML_ERR_ARG;
     }
     if (n_series < 0 || (n_series > 0 && !series)) {
-        set_err(err, errlen, "plot: %s: bad series list (%d series)", path, n_series);
+        ml__errf(err, errlen, "plot: %s: bad series list (%d series)", path, n_series);
         return ML_ERR_ARG;
     }
     for (int i = 0; i < n_series; i++) {
@@ -616,7 +610,7 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
                               ? "unknown err_style"
                               : NULL;
         if (why) {
-            set_err(err, errlen, "plot: %s: series %d (%s): %s", path, i,
+            ml__errf(err, errlen, "plot: %s: series %d (%s): %s", path, i,
                     s->label ? s->label : "unlabelled", why);
             return ML_ERR_ARG;
         }
@@ -625,7 +619,7 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     L.w = ch->width ? ch->width : 800;
     L.h = ch->height ? ch->height : 500;
     if (L.w < 160 || L.h < 120 || L.w > 8192 || L.h > 8192) {
-        set_err(err, errlen, "plot: %s: size %dx%d outside 160x120 .. 8192x8192", path, L.w, L.h);
+        ml__errf(err, errlen, "plot: %s: size %dx%d outside 160x120 .. 8192x8192", path, L.w, L.h);
         return ML_ERR_ARG;
     }
 
@@ -658,7 +652,7 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     L.py1 = L.h - (tick + gap + lh + (has_xl ? gap + lh : 0) + 4 * s);
     int pw = L.px1 - L.px0, ph = L.py1 - L.py0;
     if (pw < 40 || ph < 40) {
-        set_err(err, errlen, "plot: %s: %dx%d leaves no room for the plot area", path, L.w, L.h);
+        ml__errf(err, errlen, "plot: %s: %dx%d leaves no room for the plot area", path, L.w, L.h);
         return ML_ERR_ARG;
     }
     /* Thin out labels that would touch their neighbours. */
@@ -677,7 +671,7 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     if (!c.rgb || !k.m) {
         ml_free(c.rgb);
         ml_free(k.m);
-        set_err(err, errlen, "plot: %s: out of memory for a %dx%d image", path, L.w, L.h);
+        ml__errf(err, errlen, "plot: %s: out of memory for a %dx%d image", path, L.w, L.h);
         return ML_ERR_NOMEM;
     }
     memset(c.rgb, 255, (size_t)L.w * (size_t)L.h * 3);
