@@ -211,10 +211,6 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 
 int cmd_eval(int argc, char **argv) {
     static train_opts o;
-    train_opts_defaults(&o);
-    int n;
-    const arg_spec *train_specs = train_opts_table(&o, &n);
-    const arg_cmd train_cmd = {"train", train_synopsis, train_about, train_specs, n};
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd";
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
     const arg_spec specs[] = {
@@ -259,7 +255,7 @@ int cmd_eval(int argc, char **argv) {
                 cmd.synopsis);
         return EXIT_USAGE;
     }
-    char dir[2048], ckpt[4096], cfg[4096], err[1024];
+    char dir[2048], ckpt[4096], err[1024];
     size_t len = strlen(pos[0]);
     if (len > 12 && !strcmp(pos[0] + len - 12, ".safetensors")) {
         snprintf(ckpt, sizeof ckpt, "%s", pos[0]);
@@ -269,9 +265,7 @@ int cmd_eval(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s", pos[0]);
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
     }
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    r = config_apply_file(&train_cmd, cfg, err, sizeof err);
-    if (r) {
+    if (train_opts_load_run(&o, dir, err, sizeof err)) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
     }

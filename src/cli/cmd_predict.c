@@ -9,7 +9,6 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "cli/config.h"
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
 
@@ -27,10 +26,6 @@ static void json_string(const char *s) {
 
 int cmd_predict(int argc, char **argv) {
     static train_opts o;
-    train_opts_defaults(&o);
-    int n;
-    const arg_spec *train_specs = train_opts_table(&o, &n);
-    const arg_cmd train_cmd = {"train", train_synopsis, train_about, train_specs, n};
     const char *support = NULL, *query = NULL;
     int steps = -1, json = 0, threads = 0;
     const arg_spec specs[] = {
@@ -55,8 +50,7 @@ int cmd_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     char path[4200], err[1024];
-    snprintf(path, sizeof path, "%s/config.json", pos[0]);
-    if (config_apply_file(&train_cmd, path, err, sizeof err)) {
+    if (train_opts_load_run(&o, pos[0], err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         return EXIT_FAIL;
     }

@@ -106,6 +106,16 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
     return specs;
 }
 
+int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen) {
+    train_opts_defaults(o);
+    int n;
+    const arg_spec *specs = train_opts_table(o, &n);
+    const arg_cmd cmd = {"train", train_synopsis, train_about, specs, n};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    return config_apply_file(&cmd, path, err, errlen) ? -1 : 0;
+}
+
 /* Finds "--NAME VALUE" or "--NAME=VALUE" in argv (before it is parsed). */
 static const char *find_flag(int argc, char **argv, const char *name) {
     size_t len = strlen(name);

@@ -4,6 +4,7 @@
 #ifndef ML_CLI_TRAIN_OPTS_H
 #define ML_CLI_TRAIN_OPTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cli/args.h"
@@ -36,6 +37,10 @@ void train_opts_defaults(train_opts *o);
 const arg_spec *train_opts_table(train_opts *o, int *n);
 extern const char *const train_synopsis;
 extern const char *const train_about;
+
+/* Defaults, then the settings a run folder saved in DIR/config.json. Returns
+ * 0, or -1 with err set (missing or unreadable config). */
+int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen);
 
 int run_supervised(train_opts *o);
 int run_meta(train_opts *o, const arg_cmd *cmd);
