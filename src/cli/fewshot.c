@@ -233,7 +233,9 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     if (!acc || !loss || !col || !mean || !half || !queries || !eps || !views) goto done;
     double t0 = ml_now();
     for (int si = 0; si < n_shots && E > 0; si++) {
-        int q = o->query < min_images - shots[si] ? o->query : min_images - shots[si];
+        /* Queries per class: --eval-query, at most what the test classes hold
+         * beside the shots (the default 100 means "as many as there are"). */
+        int q = o->eval_query < min_images - shots[si] ? o->eval_query : min_images - shots[si];
         queries[si] = q;
         if (q < 1 || ways > test->n) {
             fprintf(stderr, "metalearn: evaluation: %d-way %d-shot needs %d test classes with more than %d images "

@@ -1,19 +1,28 @@
 /* pool.c: worker threads for the items of a batch (see pool.h). The caller's
- * thread works too, as worker 0, so n_threads = 1 starts no thread at all. */
+ * thread works too, as worker 0, so n_threads = 1 starts no thread at all.
+ *
+ * Batches can be tiny (25 sinusoid tasks of ~20 us each): waking a sleeping
+ * thread through a condition variable takes about as long as the whole batch.
+ * So a worker that finished spins for a short while (SPIN_SECONDS) watching
+ * for the next batch before it sleeps, and the caller likewise spins briefly
+ * for the workers to finish. Past that, both block: a busy machine loses at
+ * most that much time per batch to spinning. */
 #include "metalearn/pool.h"
 
 #include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
+#define SPIN_SECONDS 50e-6
+
 struct ml_pool {
     int n_threads;
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    uint64_t generation; /* bumped per batch; workers wait for a new one */
-    int busy;            /* helper threads still working on this batch */
-    int quit;
+    _Atomic uint64_t generation; /* bumped per batch, after fn/user/n_items are set */
+    atomic_int busy;             /* helper threads still working on this batch */
+    atomic_int quit;
     ml_pool_fn fn;
     void *user;
     int n_items;
@@ -33,6 +42,28 @@ static void run_items(ml_pool *p, int worker) {
     }
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause");
+#endif
+}
+
+/* Spins up to SPIN_SECONDS for cond(p) to hold; returns whether it did. */
+static int spin_until(ml_pool *p, int (*cond)(ml_pool *p, uint64_t v), uint64_t v) {
+    double t0 = ml_now();
+    for (int i = 0;; i++) {
+        if (cond(p, v)) return 1;
+        cpu_relax();
+        if ((i & 63) == 63 && ml_now() - t0 > SPIN_SECONDS) return cond(p, v);
+    }
+}
+
+static int new_batch(ml_pool *p, uint64_t seen) { return atomic_load(&p->generation) != seen || atomic_load(&p->quit); }
+static int all_done(ml_pool *p, uint64_t unused) {
+    (void)unused;
+    return atomic_load(&p->busy) == 0;
+}
+
 static void *worker_main(void *arg) {
     worker_arg wa = *(worker_arg *)arg;
     ml_free(arg);
@@ -40,18 +71,19 @@ static void *worker_main(void *arg) {
     omp_set_num_threads(1);
     uint64_t seen = 0;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->quit) {
+        if (!spin_until(p, new_batch, seen)) {
+            pthread_mutex_lock(&p->mu);
+            while (!new_batch(p, seen)) pthread_cond_wait(&p->start, &p->mu);
             pthread_mutex_unlock(&p->mu);
-            return NULL;
         }
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        if (atomic_load(&p->quit)) return NULL;
+        seen = atomic_load(&p->generation);
         run_items(p, wa.index);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
+        if (atomic_fetch_sub(&p->busy, 1) == 1) { /* the last helper wakes a blocked caller */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
 }
 
@@ -86,7 +118,7 @@ ml_pool *ml_pool_create(int n_threads) {
 void ml_pool_destroy(ml_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i - 1], NULL);
@@ -110,15 +142,17 @@ void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) {
     p->user = user;
     p->n_items = n_items;
     atomic_store(&p->next, 0);
-    p->busy = p->n_threads - 1;
-    p->generation++;
+    atomic_store(&p->busy, p->n_threads - 1);
+    atomic_fetch_add(&p->generation, 1); /* publishes the fields above to spinning workers */
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     run_items(p, 0);
     omp_set_num_threads(saved);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (!spin_until(p, all_done, 0)) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
