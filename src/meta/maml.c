@@ -321,27 +321,24 @@ typedef struct eval_job {
     int32_t *pred; /* ml_meta_predict: the query predictions of task 0 after the last step */
 } eval_job;
 
-static void argmax_rows(const ml_tensor *logits, int32_t *out) {
-    int64_t n = logits->shape[0], c = logits->shape[1];
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = logits->data + i * c;
-        int64_t best = 0;
-        for (int64_t j = 1; j < c; j++)
-            if (row[j] > row[best]) best = j;
-        out[i] = (int32_t)best;
-    }
+
+/* Index of the largest logit of row i. */
+static int32_t row_argmax(const ml_tensor *logits, int64_t i) {
+    int64_t c = logits->shape[1], best = 0;
+    const float *row = logits->data + i * c;
+    for (int64_t j = 1; j < c; j++)
+        if (row[j] > row[best]) best = j;
+    return (int32_t)best;
 }
 
 static double accuracy(const ml_tensor *logits, const int32_t *labels) {
-    int64_t n = logits->shape[0], c = logits->shape[1], right = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = logits->data + i * c;
-        int64_t best = 0;
-        for (int64_t j = 1; j < c; j++)
-            if (row[j] > row[best]) best = j;
-        right += best == labels[i];
-    }
+    int64_t n = logits->shape[0], right = 0;
+    for (int64_t i = 0; i < n; i++) right += row_argmax(logits, i) == labels[i];
     return n ? (double)right / (double)n : 0;
+}
+
+static void argmax_rows(const ml_tensor *logits, int32_t *out) {
+    for (int64_t i = 0; i < logits->shape[0]; i++) out[i] = row_argmax(logits, i);
 }
 
 static void eval_task(int item, int worker, void *user) {
