@@ -15,7 +15,7 @@ int cmd_params(int argc, char **argv) {
         {"channels", ARG_INT, &c, "input channels (default 1)", 1, 4096},
         {"height", ARG_INT, &h, "input height (default 28)", 1, 1 << 16},
         {"width", ARG_INT, &w, "input width (default 28)", 1, 1 << 16},
-        {"outputs", ARG_INT, &out, "outputs / classes (default 5)", 1, 1 << 20},
+        {"outputs", ARG_INT, &out, "outputs / classes (default 5; 0 = cnn4 without head, an embedding)", 0, 1 << 20},
     };
     const arg_cmd cmd = {"params", "--model SPEC [--channels C --height H --width W --outputs K]",
                          "Lists a model's tensors (name and shape) in flat-buffer order.", specs,

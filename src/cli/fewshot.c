@@ -57,6 +57,16 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
         snprintf(err, errlen, "--split '%s': expected three fractions train,val,test summing to at most 1", o->split);
         return EXIT_USAGE;
     }
+    r->augment = (ml_augment){.rotate_deg = o->aug_rotate, .translate = o->aug_translate, .flip_h = o->aug_flip};
+    if (o->aug_scale) {
+        char *end;
+        r->augment.scale_min = strtod(o->aug_scale, &end);
+        r->augment.scale_max = *end == ',' ? strtod(end + 1, &end) : -1;
+        if (*end || !(r->augment.scale_min > 0) || r->augment.scale_max < r->augment.scale_min) {
+            snprintf(err, errlen, "--augment-scale '%s': expected MIN,MAX with 0 < MIN <= MAX, e.g. 0.9,1.1", o->aug_scale);
+            return EXIT_USAGE;
+        }
+    }
     ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
     double t0 = ml_now();
     if (ml_omniglot_load((const char *const *)paths, n_paths, &opt, &r->images, err, errlen)) return EXIT_FAIL;
@@ -135,7 +145,7 @@ static ml_task_data episode_view(const ml_episode *e) {
 
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     for (int i = 0; i < r->meta_batch; i++) {
-        if (ml_episode_sample(&r->episodes[i], &r->images, &r->train_classes, NULL, &r->rng, err, errlen))
+        if (ml_episode_sample(&r->episodes[i], &r->images, &r->train_classes, &r->augment, &r->rng, err, errlen))
             return EXIT_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
     }

@@ -29,6 +29,7 @@ typedef struct meta_run {
     ml_class_split split;
     ml_class_list train_classes; /* the train split, with rotation classes when asked */
     ml_episode *episodes;        /* [meta_batch] reusable buffers */
+    ml_augment augment;          /* training episodes only */
 } meta_run;
 
 /* few-shot classification pieces (fewshot.c) */

@@ -99,6 +99,10 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"rotations", ARG_INT, &o->rotations, "few-shot: 1 = rotations by 90/180/270 degrees as new training classes (default 1)", 0, 1},
         {"split-by", ARG_STRING, &o->split_by, "few-shot: split classes by character or by alphabet (default character)", 1, 0},
         {"split", ARG_STRING, &o->split, "few-shot: train,val,test fractions (default 0.6,0.1,0.3)", 1, 0},
+        {"augment-rotate", ARG_FLOAT, &o->aug_rotate, "few-shot training: random rotation in [-DEG, DEG] per image", 0, 180},
+        {"augment-scale", ARG_STRING, &o->aug_scale, "few-shot training: random zoom MIN,MAX per image, e.g. 0.9,1.1", 1, 0},
+        {"augment-translate", ARG_FLOAT, &o->aug_translate, "few-shot training: random shift up to PX pixels per axis", 0, 28},
+        {"augment-flip", ARG_FLOAT, &o->aug_flip, "few-shot training: probability of a left-right flip per image", 0, 1},
         {"lake-runs", ARG_STRING, &o->lake_runs, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
     };
     *n = (int)(sizeof table / sizeof table[0]);

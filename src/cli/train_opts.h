@@ -27,6 +27,8 @@ typedef struct train_opts {
     /* few-shot classification (--dataset omniglot:PATH[,PATH...]) */
     int ways, eval_ways, rotations;
     const char *split_by, *split, *lake_runs;
+    float aug_rotate, aug_translate, aug_flip;
+    const char *aug_scale;
     int model_only; /* not an option: predict builds the model without loading the training data */
 } train_opts;
 

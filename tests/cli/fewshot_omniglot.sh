@@ -68,6 +68,11 @@ expect "predict of nested folders" 1 "nested" -- "$BIN" predict "$TMP/protonet" 
 mkdir -p "$TMP/own/flat" && cp "$TMP"/own/query/c0/*.png "$TMP/own/flat/"
 expect "predict an unlabelled folder" 0 "" -- "$BIN" predict "$TMP/protonet" --support "$TMP/own/support" --query "$TMP/own/flat"
 
+expect "training with augmentation" 0 "" -- "$BIN" train --algo protonet "${SMALL[@]}" --iters 2 --augment-rotate 10 --augment-scale 0.9,1.1 --augment-translate 2 --augment-flip 0.5 --out "$TMP/aug"
+expect "bad augment-scale" 2 "augment-scale" -- "$BIN" train --algo protonet "${SMALL[@]}" --augment-scale 1.2,0.8 --out "$TMP/aug2"
+expect "params of an embedding" 0 "" -- "$BIN" params --model cnn4 --outputs 0
+grep -q "head" "$TMP/out" && bad "embedding has a head" || ok "embedding has no head"
+
 # ---- bad input ----
 expect "missing zip" 1 "nowhere.zip" -- "$BIN" train --algo protonet --dataset "omniglot:$TMP/nowhere.zip" --quiet --out "$TMP/b1"
 head -c 300000 "$DATA/images_background_small1.zip" > "$TMP/cut.zip"
