@@ -154,11 +154,6 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
 
 /* ---- evaluation ------------------------------------------------------------------------- */
 
-static void json_num(char *buf, size_t cap, double v) {
-    if (isfinite(v)) snprintf(buf, cap, "%.6g", v);
-    else snprintf(buf, cap, "null");
-}
-
 /* Lake's runs: each is a 20-way one-shot task (20 training images, one per
  * class, and 20 test images). Returns the mean error or NAN on failure. */
 static double lake_eval(meta_run *r, const train_opts *o, int steps, double *errors, int *n_runs) {
@@ -322,8 +317,8 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     for (int si = 0; si < n_shots && E > 0; si++)
         for (int k = 0; k < n_steps; k++) {
             int at = si * stride + steps[k];
-            json_num(num[0], sizeof num[0], mean[at]);
-            json_num(num[1], sizeof num[1], half[at]);
+            json_number(num[0], sizeof num[0], "", mean[at]);
+            json_number(num[1], sizeof num[1], "", half[at]);
             off += (size_t)snprintf(buf + off, cap - off,
                                     "%s{\"ways\":%d,\"shots\":%d,\"queries\":%d,\"steps\":%d,\"accuracy\":%s,\"ci95\":%s}",
                                     first ? "" : ",", ways, shots[si], queries[si], steps[k], num[0], num[1]);

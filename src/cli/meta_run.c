@@ -293,8 +293,7 @@ out:
     return rc;
 }
 
-/* A number as JSON: null when not finite (JSON has no NaN). */
-static size_t json_number(char *buf, size_t cap, const char *sep, double v) {
+size_t json_number(char *buf, size_t cap, const char *sep, double v) {
     int n = isfinite(v) ? snprintf(buf, cap, "%s%.6g", sep, v) : snprintf(buf, cap, "%snull", sep);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -38,6 +38,9 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
 void fewshot_free(meta_run *r);
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen);
 int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
+/* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
+ * returns the length written. */
+size_t json_number(char *buf, size_t cap, const char *sep, double v);
 /* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
 int parse_int_list(const char *s, int *out, int max, int min_value);
 
