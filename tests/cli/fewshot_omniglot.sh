@@ -11,19 +11,8 @@ if [ ! -f "$DATA/images_background_small1.zip" ]; then
   echo "0 passed, 0 failed"
   exit 0
 fi
-TMP="${ML_TEST_TMP:-/tmp}/cli_fewshot.$$"
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
-bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
-expect() {
-  local name="$1" want="$2" pattern="$3"; shift 4
-  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$name: exit $got, want $want: $(head -c 300 "$TMP/err")"; return; fi
-  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/err" "$TMP/out"; then bad "$name: output lacks '$pattern': $(head -c 300 "$TMP/err")"; return; fi
-  ok "$name"
-}
+NAME=fewshot
+source "$(dirname "$0")/lib/common.sh"
 DS="omniglot:$DATA/images_background_small1.zip,$DATA/images_background_small2.zip"
 SMALL=(--dataset "$DS" --model cnn4:8 --ways 5 --shots 1 --query 2 --meta-batch 2 --eval-tasks 8 --quiet)
 
@@ -81,5 +70,4 @@ expect "more ways than classes" 1 "ways" -- "$BIN" train --algo protonet "${SMAL
 expect "more shots + queries than images" 1 "images" -- "$BIN" train --algo protonet "${SMALL[@]}" --shots 15 --query 10 --iters 1 --out "$TMP/b4"
 expect "bad split" 2 "--split" -- "$BIN" train --algo protonet "${SMALL[@]}" --split 0.9,0.9,0.1 --out "$TMP/b5"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -4,19 +4,8 @@
 # and bad input (malformed CSV, mismatched checkpoints, NaN, unknown keys).
 set -u
 BIN="$1"
-TMP="${ML_TEST_TMP:-/tmp}/cli_meta.$$"
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
-bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
-expect() {
-  local name="$1" want="$2" pattern="$3"; shift 4
-  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$name: exit $got, want $want: $(head -c 300 "$TMP/err")"; return; fi
-  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/err"; then bad "$name: stderr lacks '$pattern': $(head -c 300 "$TMP/err")"; return; fi
-  ok "$name"
-}
+NAME=meta
+source "$(dirname "$0")/lib/common.sh"
 COMMON=(--task sinusoid --model mlp:16,16 --meta-batch 5 --shots 5 --query 5 --eval-tasks 20 --eval-query 20 --quiet)
 
 for algo in maml fomaml metasgd reptile multitask; do
@@ -100,5 +89,4 @@ expect "bad eval shots" 2 "eval-shots" -- "$BIN" train --algo maml --eval-shots 
 expect "eval of a missing run" 1 "config.json" -- "$BIN" eval "$TMP/nowhere"
 expect "eval --help" 0 "" -- "$BIN" eval --help
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -4,22 +4,8 @@
 # documented exit status and a one-line message naming the file.
 set -u
 BIN="$1"
-TMP="${ML_TEST_TMP:-/tmp}/cli_train_idx.$$"
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
-bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
-
-# expect NAME STATUS PATTERN -- command...: exit status and a stderr pattern.
-expect() {
-  local name="$1" want="$2" pattern="$3"; shift 4
-  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$name: exit $got, want $want: $(head -c 300 "$TMP/err")"; return; fi
-  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/err"; then bad "$name: stderr lacks '$pattern': $(head -c 300 "$TMP/err")"; return; fi
-  if grep -q -i "segmentation\|sanitizer\|core dumped" "$TMP/err"; then bad "$name: crashed"; return; fi
-  ok "$name"
-}
+NAME=train_idx
+source "$(dirname "$0")/lib/common.sh"
 
 # A learnable toy problem: class k has a bright 3x3 square at position k.
 python3 - "$TMP/good" <<'PY'
@@ -119,5 +105,4 @@ expect "top-level --help" 0 "" -- "$BIN" --help
 grep -q "blocks.0.conv.weight *\[64, 1, 3, 3\]" "$TMP/out" && grep -q "head.weight *\[5, 64\]" "$TMP/out" \
   && ok "params lists names and shapes" || bad "params output: $(head -c 300 "$TMP/out")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

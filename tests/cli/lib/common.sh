@@ -1,0 +1,27 @@
+# common.sh: shared helpers of the CLI test scripts (sourced, not a test).
+# The script sets BIN and NAME before sourcing; this makes TMP (removed at
+# exit) and the counters, and provides ok / bad / expect / summary.
+TMP="${ML_TEST_TMP:-/tmp}/cli_${NAME}.$$"
+mkdir -p "$TMP"
+trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
+bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
+
+# expect NAME STATUS PATTERN -- command...: the exit status, a pattern in
+# stderr or stdout (empty: none), and no crash report.
+expect() {
+  local name="$1" want="$2" pattern="$3"; shift 4
+  "$@" >"$TMP/out" 2>"$TMP/err"; local got=$?
+  if [ "$got" -ne "$want" ]; then bad "$name: exit $got, want $want: $(head -c 300 "$TMP/err")"; return; fi
+  if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/err" "$TMP/out"; then
+    bad "$name: output lacks '$pattern': $(head -c 300 "$TMP/err")"; return
+  fi
+  if grep -q -i "segmentation\|sanitizer\|core dumped" "$TMP/err"; then bad "$name: crashed"; return; fi
+  ok "$name"
+}
+
+summary() {
+  echo "$pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
