@@ -190,7 +190,13 @@ int cmd_plot(int argc, char **argv) {
         }
         char title[128];
         snprintf(title, sizeof title, "%d-shot adaptation to new tasks (95%% CI)", shots_seen[si]);
-        ml_chart chart = {title, "gradient steps", "query MSE", 900, 540, 0, 0, 0, 0, 0, 0};
+        /* The error before adaptation bounds the interesting range; a learner
+         * that diverges with more steps (Meta-SGD's rates are tuned for one)
+         * leaves the top of the chart instead of flattening every other line. */
+        double top = 0;
+        for (int i = 0; i < n; i++)
+            if (s[i].n > 0 && isfinite(s[i].y[0]) && s[i].y[0] > top) top = s[i].y[0];
+        ml_chart chart = {title, "gradient steps", "query MSE", 900, 540, 0, 0, 0, 0, 0, top > 0 ? 1.15 * top : 0};
         snprintf(path, sizeof path, "%s/adaptation_K%d.png", out, shots_seen[si]);
         ml_status st = ml_plot_png(path, &chart, s, n, err, sizeof err);
         for (int i = 0; i < n; i++)
