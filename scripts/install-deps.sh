@@ -10,6 +10,7 @@ PACKAGES=(
   libzip-dev             # Omniglot zips, read directly
   libspng-dev            # PNG decoding
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
+  python3                # the CLI tests generate small data sets with it (standard library only)
 )
 # Reference implementations for benchmarks only (bench/, not needed by the library).
 BENCH_PACKAGES=(python3-torch python3-numpy libopenblas0-pthread)  # OpenBLAS: torch's best BLAS here
