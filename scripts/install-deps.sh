@@ -4,7 +4,7 @@
 set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
-  libdnnl-dev            # oneDNN: SGEMM and convolution kernels (AVX-512 JIT)
+  libdnnl-dev            # oneDNN: SGEMM (AVX-512 JIT) under the matmul and im2col convolutions
   zlib1g-dev             # gzip'd IDX files, PNG output
   libcjson-dev           # safetensors headers, config files
   libzip-dev             # Omniglot zips, read directly
