@@ -35,8 +35,16 @@ static const char *meta_init_file(const char *init) {
     return n > 12 && !strcmp(init + n - 12, ".safetensors") ? init : NULL;
 }
 
+static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+
 int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
+    int status = setup(r, o, err, errlen);
+    if (status) meta_run_free(r); /* a failed setup leaves nothing to free */
+    return status;
+}
+
+static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     if (ml_algo_parse(o->algo, &r->algo)) {
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
         return EXIT_USAGE;

@@ -45,7 +45,7 @@ size_t json_number(char *buf, size_t cap, const char *sep, double v);
 int parse_int_list(const char *s, int *out, int max, int min_value);
 
 /* Parses the settings, builds model and meta-learner. Returns 0, or an exit
- * status (1 failure, 2 usage) with err set. */
+ * status (1 failure, 2 usage) with err set and nothing left to free. */
 int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
 void meta_run_free(meta_run *r);
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen);
