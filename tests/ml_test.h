@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metalearn/core.h"
+
 static int ml_test_passed, ml_test_failed, ml_test_cur_failed;
 static const char *ml_test_name;
 
@@ -75,6 +77,25 @@ static inline const char *ml_test_data_dir(void) {
 static inline const char *ml_test_tmp_dir(void) {
     const char *d = getenv("ML_TEST_TMP");
     return d && *d ? d : "/tmp";
+}
+
+/* A counting allocator: install it with ml_set_allocator(&a) where
+ * a = ml_test_counting_allocator(); ml_test_live is then the number of
+ * blocks handed out and not yet freed (0 after a leak-free failure path). */
+static long ml_test_live;
+static inline void *ml_test_count_alloc(size_t n, void *u) {
+    (void)u;
+    void *p = malloc(n);
+    if (p) ml_test_live++;
+    return p;
+}
+static inline void ml_test_count_free(void *p, void *u) {
+    (void)u;
+    if (p) ml_test_live--;
+    free(p);
+}
+static inline ml_allocator ml_test_counting_allocator(void) {
+    return (ml_allocator){ml_test_count_alloc, ml_test_count_free, NULL};
 }
 
 #endif

@@ -14,20 +14,8 @@
 
 static char g_dir[512];
 
-/* ---- a counting allocator: outstanding blocks must return to zero ---------- */
-static long g_live;
-static void *count_alloc(size_t n, void *u) {
-    (void)u;
-    void *p = malloc(n);
-    if (p) g_live++;
-    return p;
-}
-static void count_free(void *p, void *u) {
-    (void)u;
-    if (p) g_live--;
-    free(p);
-}
-static const ml_allocator g_counting = {count_alloc, count_free, NULL};
+/* ---- the counting allocator (ml_test.h): outstanding blocks must return to zero */
+static ml_allocator g_counting;
 
 /* ---- writing test files ----------------------------------------------------- */
 
@@ -367,8 +355,9 @@ static void test_sweep_no_crash_no_leak(void) {
     size_t len;
     unsigned char *orig = slurp(tmp_path("sw-images.gz"), &len);
     unsigned char *b = malloc(len);
+    g_counting = ml_test_counting_allocator();
     ml_set_allocator(&g_counting);
-    g_live = 0;
+    ml_test_live = 0;
     int ok = 0, bad = 0;
     for (size_t cut = 0; cut < len; cut++) {
         write_bytes(tmp_path("sw-cut.gz"), 0, orig, cut);
@@ -391,7 +380,7 @@ static void test_sweep_no_crash_no_leak(void) {
         }
     }
     ml_set_allocator(NULL);
-    CHECK_INT_EQ(g_live, 0);
+    CHECK_INT_EQ(ml_test_live, 0);
     CHECK(bad > 0);
     free(b);
     free(orig);
@@ -400,10 +389,11 @@ static void test_sweep_no_crash_no_leak(void) {
 static void test_alloc_failure_no_leak(void) {
     char err[512];
     write_good("af-images.gz", "af-labels.gz", 1);
+    g_counting = ml_test_counting_allocator();
     ml_set_allocator(&g_counting);
     int nomem = 0;
     for (uint64_t k = 1; k < 50; k++) {
-        g_live = 0;
+        ml_test_live = 0;
         ml_alloc_fail_after(k);
         ml_dataset d;
         ml_status st = ml_dataset_load_idx_files(tmp_path("af-images.gz"), tmp_path("af-labels.gz"),
@@ -412,13 +402,13 @@ static void test_alloc_failure_no_leak(void) {
         if (st == ML_OK) {
             check_good(&d);
             ml_dataset_free(&d);
-            CHECK_INT_EQ(g_live, 0);
+            CHECK_INT_EQ(ml_test_live, 0);
             break;
         }
         nomem++;
         CHECK_INT_EQ(st, ML_ERR_NOMEM);
         CHECK_STR_CONTAINS(err, "out of memory");
-        CHECK_INT_EQ(g_live, 0);
+        CHECK_INT_EQ(ml_test_live, 0);
     }
     ml_set_allocator(NULL);
     CHECK(nomem >= 4); /* two buffers read, two converted */

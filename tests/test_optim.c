@@ -157,38 +157,25 @@ static void test_state_layout(void) {
     ml_optim_free(&o);
 }
 
-/* Outstanding-allocation counter to show a failed init leaks nothing. */
-static long g_live;
-static void *count_alloc(size_t n, void *u) {
-    (void)u;
-    void *p = malloc(n);
-    if (p) g_live++;
-    return p;
-}
-static void count_free(void *p, void *u) {
-    (void)u;
-    if (p) g_live--;
-    free(p);
-}
-
+/* The counting allocator (ml_test.h) shows a failed init leaks nothing. */
 static void test_init_out_of_memory(void) {
-    ml_allocator a = {count_alloc, count_free, NULL};
+    ml_allocator a = ml_test_counting_allocator();
     ml_set_allocator(&a);
     ml_optim_config c = {.kind = ML_OPTIM_RMSPROP, .alpha = 0.99, .momentum = 0.9, .centered = 1};
     for (uint64_t k = 1; k <= 3; k++) {
         ml_optim o;
-        g_live = 0;
+        ml_test_live = 0;
         ml_alloc_fail_after(k);
         CHECK_INT_EQ(ml_optim_init(&o, &c, 100), ML_ERR_NOMEM);
         ml_alloc_fail_after(0);
-        CHECK_INT_EQ(g_live, 0);
+        CHECK_INT_EQ(ml_test_live, 0);
         CHECK(o.state0 == NULL && o.state1 == NULL && o.state2 == NULL);
     }
     ml_optim o;
     CHECK_INT_EQ(ml_optim_init(&o, &c, 100), ML_OK);
-    CHECK_INT_EQ(g_live, 3);
+    CHECK_INT_EQ(ml_test_live, 3);
     ml_optim_free(&o);
-    CHECK_INT_EQ(g_live, 0);
+    CHECK_INT_EQ(ml_test_live, 0);
     ml_set_allocator(NULL);
 }
 

@@ -350,24 +350,12 @@ static void test_csv_errors(void) {
 
 /* ---- failure paths: every allocation failing in turn leaks nothing -------------- */
 
-static int64_t g_live;
-static void *count_alloc(size_t n, void *u) {
-    (void)u;
-    void *p = malloc(n);
-    if (p) g_live++;
-    return p;
-}
-static void count_free(void *p, void *u) {
-    (void)u;
-    g_live--;
-    free(p);
-}
 
 static void test_csv_alloc_failures(void) {
     const char *path = write_file("ml_tasks_oom.csv", GOOD_CSV);
-    ml_allocator a = {count_alloc, count_free, NULL};
+    ml_allocator a = ml_test_counting_allocator();
     ml_set_allocator(&a);
-    g_live = 0;
+    ml_test_live = 0;
     char err[256];
     int ok_at = 0;
     for (uint64_t n = 1; n < 100 && !ok_at; n++) {
@@ -383,7 +371,7 @@ static void test_csv_alloc_failures(void) {
             CHECK_STR_CONTAINS(err, "ml_tasks_oom.csv");
         }
         ml_task_family_free(&f);
-        CHECK_INT_EQ(g_live, 0);
+        CHECK_INT_EQ(ml_test_live, 0);
     }
     CHECK(ok_at > 5);
     ml_set_allocator(NULL);
