@@ -211,7 +211,7 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 
 int cmd_eval(int argc, char **argv) {
     static train_opts o;
-    const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd";
+    const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
@@ -221,18 +221,21 @@ int cmd_eval(int argc, char **argv) {
         {"query", ARG_INT, &query, "query points per task / per class (default: the run's)", 1, 100000},
         {"ways", ARG_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
         {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
+        {"split", ARG_STRING, &split, "test (default) or val: validation classes of split.json / validation tasks", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
         {"algo", ARG_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
         {"distance", ARG_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
     };
-    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] [--lake-runs PATH]",
+    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] [--lake-runs PATH]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
                          "classes (few-shot), with a 95% confidence interval; --lake-runs adds Lake's 20\n"
                          "one-shot runs. CHECKPOINT is a checkpoint.safetensors file with the run's\n"
-                         "config.json beside it.",
+                         "config.json beside it. --split val scores on the validation classes of the run's\n"
+                         "split.json (few-shot) or on validation tasks drawn with seed eval-seed XOR\n"
+                         "0x76616c6964 (regression), never on test data: what `metalearn search` uses.",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;
@@ -249,6 +252,11 @@ int cmd_eval(int argc, char **argv) {
             return EXIT_USAGE;
         }
         return eval_nn_lake(lake, distance, json);
+    }
+    int eval_val = !strcmp(split, "val");
+    if (!eval_val && strcmp(split, "test")) {
+        fprintf(stderr, "metalearn eval: --split '%s': expected test or val\n", split);
+        return EXIT_USAGE;
     }
     if (npos != 1) {
         fprintf(stderr, "metalearn eval: expected a run folder or a checkpoint file\nusage: metalearn eval %s\n",
@@ -277,6 +285,7 @@ int cmd_eval(int argc, char **argv) {
     if (ways > 0) o.eval_ways = ways;
     if (lake) o.lake_runs = lake;
     o.json = json;
+    o.eval_val = eval_val;
     o.resume = NULL;
     o.out = dir;
     meta_run run;

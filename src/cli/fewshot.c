@@ -219,7 +219,15 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
         fprintf(stderr, "metalearn: --eval-ways %d: a %s model has a %d-way head\n", ways, ml_algo_name(r->algo), r->ways);
         return EXIT_USAGE;
     }
-    const ml_class_list *test = &r->split.part[ML_SPLIT_TEST];
+    /* `eval --split val` scores on the validation classes (strategy search);
+     * everything else on the test classes. */
+    const char *part_name = o->eval_val ? "validation" : "test";
+    const ml_class_list *test = &r->split.part[o->eval_val ? ML_SPLIT_VAL : ML_SPLIT_TEST];
+    if (o->eval_tasks > 0 && test->n == 0) {
+        fprintf(stderr, "metalearn: evaluation: the %s split of %s/split.json has no classes (see --split)\n", part_name,
+                r->dir);
+        return EXIT_FAIL;
+    }
     int min_images = INT32_MAX;
     for (int i = 0; i < test->n; i++) {
         int64_t c = test->items[i].cls, k = r->images.class_start[c + 1] - r->images.class_start[c];
@@ -243,9 +251,9 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
         int q = o->eval_query < min_images - shots[si] ? o->eval_query : min_images - shots[si];
         queries[si] = q;
         if (q < 1 || ways > test->n) {
-            fprintf(stderr, "metalearn: evaluation: %d-way %d-shot needs %d test classes with more than %d images "
-                            "(the test split has %d classes of at least %d images)\n",
-                    ways, shots[si], ways, shots[si], test->n, min_images);
+            fprintf(stderr, "metalearn: evaluation: %d-way %d-shot needs %d %s classes with more than %d images "
+                            "(the %s split has %d classes of at least %d images)\n",
+                    ways, shots[si], ways, part_name, shots[si], part_name, test->n, min_images);
             goto done;
         }
         for (int b = 0; b < B; b++) {
@@ -287,8 +295,8 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     }
     double eval_s = ml_now() - t0;
     if (E > 0) {
-        printf("evaluation: %s, %d episodes of held-out classes (%d test classes), accuracy with 95%% CI\n",
-               ml_algo_name(r->algo), E, test->n);
+        printf("evaluation: %s, %d episodes of held-out classes (%d %s classes), accuracy with 95%% CI\n",
+               ml_algo_name(r->algo), E, test->n, part_name);
         printf("%6s %6s %8s %6s %10s %8s\n", "ways", "shots", "queries", "steps", "accuracy", "+-95%");
         for (int si = 0; si < n_shots; si++)
             for (int k = 0; k < n_steps; k++) {
@@ -309,10 +317,10 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
                             "{\"command\":\"%s\",\"algo\":\"%s\",\"dataset\":\"%s\",\"model\":\"%s\",\"run\":\"%s\","
                             "\"iterations\":%d,\"train_ways\":%d,\"train_shots\":%d,\"episodes\":%d,\"eval_seed\":%" PRIu64
                             ",\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,"
-                            "\"results\":[",
+                            "\"split\":\"%s\",\"results\":[",
                             r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->dataset, r->model_spec, r->dir,
                             iterations, r->ways, o->shots, E, o->eval_seed, train_s,
-                            iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads);
+                            iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads, o->eval_val ? "val" : "test");
     int first = 1;
     for (int si = 0; si < n_shots && E > 0; si++)
         for (int k = 0; k < n_steps; k++) {

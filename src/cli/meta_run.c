@@ -343,7 +343,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     for (int si = 0; si < n_shots; si++) {
         /* The same seed for every run and every K: all models meet the same functions. */
         ml_rng rng;
-        ml_rng_seed(&rng, o->eval_seed);
+        ml_rng_seed(&rng, o->eval_val ? o->eval_seed ^ ML_VAL_SEED_XOR : o->eval_seed);
         for (int t = 0; t < E; t++) {
             ml_regression_task_free(&tasks[t]);
             if (ml_regression_task_alloc(&tasks[t], shots[si], o->eval_query, r->family.in_dim) ||
@@ -370,8 +370,8 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         }
     }
     double eval_s = ml_now() - t0;
-    printf("evaluation: %s, %d new tasks, %d query points each, inner lr %g (mean squared error, 95%% CI)\n",
-           ml_algo_name(r->algo), E, o->eval_query, o->inner_lr);
+    printf("evaluation: %s, %d new %s tasks, %d query points each, inner lr %g (mean squared error, 95%% CI)\n",
+           ml_algo_name(r->algo), E, o->eval_val ? "validation" : "test", o->eval_query, o->inner_lr);
     printf("%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
     for (int si = 0; si < n_shots; si++)
         for (int k = -1; k < n_steps; k++) {
@@ -389,7 +389,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         if (!buf) goto done;
         off += (size_t)snprintf(buf + off, cap - off,
                                 "{\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"iterations\":%d,\"eval_tasks\":%d,"
-                                "\"eval_query\":%d,\"inner_lr\":%g,\"eval_seed\":%" PRIu64 ",\"results\":[",
+                                "\"eval_query\":%d,\"inner_lr\":%g,\"eval_seed\":%" PRIu64 ",\"split\":\"test\",\"results\":[",
                                 ml_algo_name(r->algo), o->task, r->model_spec, iterations, E, o->eval_query, o->inner_lr,
                                 o->eval_seed);
         for (int si = 0; si < n_shots; si++) {
@@ -415,9 +415,10 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     }
     if (o->json) {
         printf("{\"command\":\"%s\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\",\"iterations\":%d,"
-               "\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,\"results\":[",
+               "\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,\"split\":\"%s\","
+               "\"results\":[",
                r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->task, r->model_spec, r->dir, iterations,
-               train_s, iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads);
+               train_s, iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads, o->eval_val ? "val" : "test");
         int first = 1;
         for (int si = 0; si < n_shots; si++)
             for (int s = 0; s <= max_steps; s++) {

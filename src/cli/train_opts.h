@@ -30,6 +30,7 @@ typedef struct train_opts {
     float aug_rotate, aug_translate, aug_flip;
     const char *aug_scale;
     int model_only; /* not an option: predict builds the model without loading the training data */
+    int eval_val;   /* not an option: `eval --split val` scores on validation classes / tasks */
 } train_opts;
 
 /* Defaults for `train` (meta-learning defaults follow the MAML paper's
@@ -46,5 +47,10 @@ int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen
 
 int run_supervised(train_opts *o);
 int run_meta(train_opts *o, const arg_cmd *cmd);
+
+/* Regression validation tasks (`eval --split val`) are drawn with the
+ * evaluation seed XOR this constant ("valid"), so they never coincide with
+ * the test tasks of --eval-seed and are the same for every run. */
+#define ML_VAL_SEED_XOR 0x76616c6964ULL
 
 #endif
