@@ -260,16 +260,20 @@ int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t er
         return CONFIG_FILE_ERROR;
     }
     ml_free(text);
+    int r = config_apply_json(cmd, root, path, err, errlen);
+    cJSON_Delete(root);
+    return r;
+}
+
+int config_apply_json(const arg_cmd *cmd, const cJSON *root, const char *path, char *err, size_t errlen) {
     if (!cJSON_IsObject(root)) {
         ml__errf(err, errlen, "%s: expected a JSON object {\"option\": value, ...}", path);
-        cJSON_Delete(root);
         return CONFIG_FILE_ERROR;
     }
     int n = cJSON_GetArraySize(root), r = CONFIG_OK, k = 0;
     pending *p = ml_calloc(n ? (size_t)n : 1, sizeof *p);
     if (!p) {
         ml__errf(err, errlen, "%s: out of memory", path);
-        cJSON_Delete(root);
         return CONFIG_FILE_ERROR;
     }
     for (const cJSON *j = root->child; j && !r; j = j->next, k++) {
@@ -289,7 +293,6 @@ int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t er
     if (!r)
         for (int q = 0; q < n; q++) store(&p[q]);
     ml_free(p);
-    cJSON_Delete(root);
     return r;
 }
 

@@ -32,6 +32,10 @@ enum { CONFIG_OK = 0, CONFIG_FILE_ERROR = 1, CONFIG_BAD_VALUE = 2 };
  * config_free_strings), so targets stay valid after the call. */
 int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t errlen);
 
+/* The same for a parsed JSON object; label names it in messages (a file). */
+struct cJSON;
+int config_apply_json(const arg_cmd *cmd, const struct cJSON *root, const char *label, char *err, size_t errlen);
+
 /* Writes the current value of every spec, in table order, as a JSON object
  * that config_apply_file reads back to the same values (floats are printed
  * with the fewest digits that round-trip). Written atomically. Returns

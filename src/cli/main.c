@@ -16,6 +16,7 @@ typedef struct subcommand {
 static const subcommand commands[] = {
     {"train", cmd_train, "train a model: supervised classifier or meta-learner (maml, fomaml, metasgd, reptile, multitask)"},
     {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE with 95% CI)"},
+    {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks"},
     {"predict", cmd_predict, "adapt a few-shot run to your labelled images and label new ones"},
     {"plot", cmd_plot, "draw learning curves and MSE-vs-steps figures of runs as PNG"},
     {"params", cmd_params, "list a model's tensor names and shapes"},
