@@ -82,10 +82,11 @@ int ml_search_tournament(ml_rng *rng, const double *scores, int n, int k, int hi
  * index, so the order is deterministic. */
 void ml_search_rank(const double *scores, int n, int higher_better, int *order);
 
-/* Successive-halving budgets: min_iters * eta^i while below max_iters, then
- * max_iters (e.g. 30, 90 for 30..90, eta 3; 10, 30, 90, 100 for 10..100).
- * Writes at most max_rungs values to iters; returns the rung count, or -1
- * when min_iters < 1, max_iters < min_iters or eta < 2. */
+/* Successive-halving budgets: max_iters / eta^k (integer division) for
+ * k = 0, 1, ... while not below min_iters, in increasing order (e.g. 30, 90
+ * for 30..90 with eta 3; 11, 33, 100 for 10..100; 2222, 6666, 20000 for
+ * 2000..20000). At most max_rungs values (the largest ones); returns the
+ * rung count, or -1 when min_iters < 1, max_iters < min_iters or eta < 2. */
 int ml_search_rungs(int min_iters, int max_iters, int eta, int *iters, int max_rungs);
 
 /* Candidates promoted from a rung of n scored ones: n / eta, at least 1. */

@@ -33,6 +33,7 @@
 #include "cli/train_opts.h"
 #include "core/errfmt.h"
 #include "metalearn/io.h"
+#include "metalearn/meta.h"
 #include "metalearn/plot.h"
 #include "metalearn/search.h"
 
@@ -222,6 +223,20 @@ static int check_space(const search *s, char *err, size_t errlen) {
         }
         if (p->kind == ML_PARAM_CHOICE) {
             for (int c = 0; c < p->n_choices; c++) {
+                /* Names train only checks after loading data: checked here, before any trial. */
+                const char *str = p->choices[c].type == ML_CHOICE_STRING ? p->choices[c].string : NULL;
+                ml_algo algo;
+                ml_optim_kind kind;
+                if (str && !strcmp(p->name, "algo") && (ml_algo_parse(str, &algo) || !strcmp(str, "supervised"))) {
+                    ml__errf(err, errlen, "%s: key 'algo': '%s' is not a meta-learner (maml, fomaml, metasgd, anil, "
+                                          "reptile, multitask, protonet, matching, r2d2)", s->space_path, str);
+                    return -1;
+                }
+                if (str && !strcmp(p->name, "optimizer") && ml_optim_kind_parse(str, &kind)) {
+                    ml__errf(err, errlen, "%s: key 'optimizer': '%s' is not sgd, adagrad, rmsprop, adam or adamw",
+                             s->space_path, str);
+                    return -1;
+                }
                 double v = c;
                 cJSON *tmp = cJSON_CreateObject();
                 if (!tmp || ml_search_to_json(&(ml_search_space){.params = {*p}, .n = 1}, &v, tmp)) {
@@ -292,11 +307,7 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
     train_opts_defaults(&g_scratch);
     if (config_apply_json(&cmd, s->base, s->space_path, err, errlen)) goto out;
     *base_iters = g_scratch.iters;
-    if (!strcmp(g_scratch.algo, "supervised")) {
-        ml__errf(err, errlen, "%s: the base config trains --algo supervised; search covers meta-learners (set \"algo\")",
-                 config_path ? config_path : s->space_path);
-        goto out;
-    }
+    int supervised = !strcmp(g_scratch.algo, "supervised");
     const cJSON *space = cJSON_GetObjectItemCaseSensitive(file, "space");
     if (!space) {
         ml__errf(err, errlen, "%s: no \"space\" object", s->space_path);
@@ -304,6 +315,12 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
     }
     if (ml_search_space_parse(space, s->space_path, &s->space, err, errlen)) goto out;
     if (check_space(s, err, errlen)) goto out;
+    for (int i = 0; i < s->space.n && supervised; i++) supervised = strcmp(s->space.params[i].name, "algo") != 0;
+    if (supervised) {
+        ml__errf(err, errlen, "%s: no \"algo\" in the base config or the space (train's default, supervised, is not a "
+                              "meta-learner)", s->space_path);
+        goto out;
+    }
     status = EXIT_OK;
 out:
     cJSON_Delete(file);
@@ -887,7 +904,7 @@ int cmd_search(int argc, char **argv) {
         {"out", ARG_STRING, &s.out, "search folder: trials/NNN, trials.jsonl, best.json, search.png", 1, 0},
         {"config", ARG_STRING, &config, "base train config (a run's config.json works); the space's \"base\" overrides it", 1, 0},
         {"strategy", ARG_STRING, &s.strategy, "random (default) or evolution", 1, 0},
-        {"min-iters", ARG_INT, &s.min_iters, "iterations of the first rung (default max-iters / eta^2)", 1, 100000000},
+        {"min-iters", ARG_INT, &s.min_iters, "fewest iterations of a rung: rungs are max-iters/eta^k, not below this (default max-iters/eta^2)", 1, 100000000},
         {"max-iters", ARG_INT, &s.max_iters, "iterations of the last rung and of best.json (default: the base iters)", 1, 100000000},
         {"eta", ARG_INT, &s.eta, "successive halving: keep the best 1/eta per rung, eta times the iterations (default 3)", 2, 100},
         {"population", ARG_INT, &s.population, "evolution: candidates per generation (default 8)", 2, 100000},

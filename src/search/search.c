@@ -234,14 +234,17 @@ void ml_search_rank(const double *scores, int n, int higher_better, int *order) 
 }
 
 int ml_search_rungs(int min_iters, int max_iters, int eta, int *iters, int max_rungs) {
-    if (min_iters < 1 || max_iters < min_iters || eta < 2) return -1;
-    int n = 0;
-    long long r = min_iters;
-    while (r < max_iters && n < max_rungs - 1) {
-        iters[n++] = (int)r;
-        r *= eta;
+    if (min_iters < 1 || max_iters < min_iters || eta < 2 || max_rungs < 1) return -1;
+    /* Down from the full budget, so every rung is eta times the one before
+     * (up to rounding) and no near-duplicate rung sits next to max_iters. */
+    int n = 1;
+    long long r = max_iters / eta;
+    while (r >= min_iters && n < max_rungs) {
+        n++;
+        r /= eta;
     }
-    if (n < max_rungs) iters[n++] = max_iters;
+    r = max_iters;
+    for (int i = n - 1; i >= 0; i--, r /= eta) iters[i] = (int)r;
     return n;
 }
 
