@@ -24,6 +24,15 @@ done
 
 expect "eval with Lake's runs (protonet)" 0 "mean" -- "$BIN" eval "$TMP/protonet" --ways 20 --shots 1 --episodes 6 --lake-runs "$DATA/all_runs.zip"
 grep -q "run 20" "$TMP/out" && ok "Lake: an error per run" || bad "Lake table: $(head -c 300 "$TMP/out")"
+expect "eval --split val: validation classes" 0 '"split":"val"' -- "$BIN" eval "$TMP/protonet" --split val --episodes 6 --json
+grep -q "validation classes" "$TMP/out" && ok "eval --split val names the validation classes" || bad "eval --split val table"
+"$BIN" train --algo protonet "${SMALL[@]}" --split 0.7,0,0.3 --iters 1 --out "$TMP/noval" >/dev/null 2>&1
+expect "eval --split val without validation classes" 1 "validation split" -- "$BIN" eval "$TMP/noval" --split val --episodes 4
+# A two-candidate few-shot search: accuracy on validation classes, higher is better.
+printf '{"base": {"algo": "protonet", "dataset": "%s", "model": "cnn4:8", "ways": 5, "shots": 1, "query": 2, "meta-batch": 2},\n "space": {"outer-lr": {"choice": [0.001, 0.003]}}}\n' "$DS" > "$TMP/fs_space.json"
+expect "few-shot search" 0 '"direction":"max"' -- "$BIN" search --space "$TMP/fs_space.json" --budget 2 --min-iters 2 \
+  --max-iters 2 --jobs 1 --threads 2 --val-tasks 4 --out "$TMP/fs_search" --json --quiet
+grep -q '"metric":"accuracy"' "$TMP/fs_search/trials.jsonl" && ok "few-shot search scores accuracy" || bad "few-shot search log"
 expect "eval of a 5-way MAML on 20-way runs says why not" 1 "20-way" -- "$BIN" eval "$TMP/maml" --episodes 4 --lake-runs "$DATA/all_runs.zip"
 
 "$BIN" train --algo protonet "${SMALL[@]}" --iters 6 --checkpoint-every 3 --out "$TMP/full" >/dev/null 2>&1
