@@ -30,7 +30,7 @@ grep -q "validation classes" "$TMP/out" && ok "eval --split val names the valida
 expect "eval --split val without validation classes" 1 "validation split" -- "$BIN" eval "$TMP/noval" --split val --episodes 4
 # A two-candidate few-shot search: accuracy on validation classes, higher is better.
 printf '{"base": {"algo": "protonet", "dataset": "%s", "model": "cnn4:8", "ways": 5, "shots": 1, "query": 2, "meta-batch": 2},\n "space": {"outer-lr": {"choice": [0.001, 0.003]}}}\n' "$DS" > "$TMP/fs_space.json"
-expect "few-shot search" 0 '"direction":"max"' -- "$BIN" search --space "$TMP/fs_space.json" --budget 2 --min-iters 2 \
+expect "few-shot search" 0 '"direction":"max"' -- "$BIN" search --space "$TMP/fs_space.json" --budget 1 --min-iters 2 \
   --max-iters 2 --jobs 1 --threads 2 --val-tasks 4 --out "$TMP/fs_search" --json --quiet
 grep -q '"metric":"accuracy"' "$TMP/fs_search/trials.jsonl" && ok "few-shot search scores accuracy" || bad "few-shot search log"
 expect "eval of a 5-way MAML on 20-way runs says why not" 1 "20-way" -- "$BIN" eval "$TMP/maml" --episodes 4 --lake-runs "$DATA/all_runs.zip"
