@@ -257,8 +257,9 @@ static int check_space(const search *s, char *err, size_t errlen) {
     return 0;
 }
 
-/* base = --config BASE.json, then the space file's "base" over it; the
- * search's own keys dropped; every value checked. Returns an exit status. */
+/* base = --config BASE.json, then the space file's "base" over it; every
+ * value checked; its "iters" becomes the default --max-iters, then the
+ * search's own keys are dropped. Returns an exit status. */
 static int load_space(search *s, const char *config_path, int *base_iters, char *err, size_t errlen) {
     cJSON *file = read_json(s->space_path, err, errlen);
     if (!file) return EXIT_FAIL;
@@ -279,7 +280,6 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
             status = EXIT_FAIL;
             goto out;
         }
-        drop_reserved(s->base);
         train_opts_defaults(&g_scratch);
         if (config_apply_json(&cmd, s->base, config_path, err, errlen)) goto out;
     } else {
@@ -292,7 +292,7 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
             goto out;
         }
         for (const cJSON *j = extra->child; j; j = j->next) {
-            if (is_reserved(j->string)) {
+            if (is_reserved(j->string) && strcmp(j->string, "iters")) {
                 ml__errf(err, errlen, "%s: base key '%s' is set by the search itself", s->space_path, j->string);
                 goto out;
             }
@@ -306,7 +306,8 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
     }
     train_opts_defaults(&g_scratch);
     if (config_apply_json(&cmd, s->base, s->space_path, err, errlen)) goto out;
-    *base_iters = g_scratch.iters;
+    *base_iters = g_scratch.iters; /* the default --max-iters */
+    drop_reserved(s->base);
     int supervised = !strcmp(g_scratch.algo, "supervised");
     const cJSON *space = cJSON_GetObjectItemCaseSensitive(file, "space");
     if (!space) {

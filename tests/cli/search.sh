@@ -18,6 +18,7 @@ ARGS=(--space "$TMP/space.json" --budget 6 --min-iters 30 --max-iters 90 --jobs 
 # ---- eval --split ----
 "$BIN" train --algo maml --task sinusoid --model mlp:16,16 --meta-batch 5 --shots 5 --iters 20 --eval-tasks 0 \
   --quiet --out "$TMP/run" >/dev/null 2>&1
+sed -i 's/"iters":.*/"iters": 30,/' "$TMP/run/config.json"
 expect "eval --split val" 0 '"split":"val"' -- "$BIN" eval "$TMP/run" --split val --tasks 20 --json
 val=$(tail -n 1 "$TMP/out" | sed 's/.*"results"//')
 expect "eval --split test (default)" 0 '"split":"test"' -- "$BIN" eval "$TMP/run" --tasks 20 --json
@@ -43,6 +44,12 @@ expect "train --config best.json accepts it unchanged" 0 "" -- "$BIN" train --co
 expect "evolution search runs" 0 "evolution search" -- "$BIN" search "${ARGS[@]}" --budget 8 --population 4 \
   --strategy evolution --out "$TMP/e1"
 [ "$(grep -c '"rung":0' "$TMP/e1/trials.jsonl")" -eq 8 ] && ok "evolution: 8 candidates scored" || bad "evolution log"
+
+# A run's config.json as the base: its iters is the default --max-iters, its out/resume are dropped.
+expect "a run's config.json as --config" 0 '"rungs":\[10,30\]' -- "$BIN" search --config "$TMP/run/config.json" \
+  --space "$TMP/space.json" --budget 3 --min-iters 10 --val-tasks 10 --jobs 2 --threads 1 --out "$TMP/cfg" --json --quiet
+grep -q '"iters":	30' "$TMP/cfg/best.json" && ! grep -q '"out"' "$TMP/cfg/best.json" \
+  && ok "best.json from a run config: iters from the base, no out" || bad "best.json: $(cat "$TMP/cfg/best.json")"
 
 # A rerun of a finished search runs nothing and gives the same answer.
 expect "rerun of a finished search" 0 '"trials_run_now":0' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s1" --json
