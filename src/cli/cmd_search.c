@@ -920,7 +920,7 @@ int cmd_search(int argc, char **argv) {
                          "Searches over `metalearn train` settings (algorithm, learning rates, inner steps,\n"
                          "meta-batch, shots, augmentation, any option) by random search or an evolutionary\n"
                          "search (tournament selection, uniform crossover, mutation), with successive halving:\n"
-                         "every candidate trains --min-iters and is scored on validation tasks / classes\n"
+                         "every candidate trains the first rung and is scored on validation tasks / classes\n"
                          "(eval --split val, never the test split), the best 1/eta continue eta times longer,\n"
                          "up to --max-iters. Trials are child processes (a diverging trial is marked failed);\n"
                          "DIR/trials.jsonl logs each; rerunning the same command resumes. Writes DIR/best.json\n"
