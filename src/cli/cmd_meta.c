@@ -7,6 +7,8 @@
  * (parameters by name, Meta-SGD rates as alpha.<name>, outer optimizer state
  * as optim.<state>, and in the metadata the iteration and the task RNG, so
  * --resume continues bit-for-bit) and eval.json (the final evaluation). */
+/* sigaltstack and SA_ONSTACK are XSI, not plain POSIX. */
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -94,9 +96,16 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
                 o->algo, run.fewshot ? o->dataset : o->task, run.model_spec, (long long)run.model.n_floats, o->shots, o->meta_batch,
                 o->inner_steps, o->inner_lr, o->optimizer, o->outer_lr, run.threads, run.dir);
 
+    /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
+     * into the heap while it runs, so a signal frame pushed there corrupted
+     * the heap (seen: 1 in 3 Ctrl-Cs aborted; oneDNN issue #4845, fixed in
+     * 3.11). Worker threads never take the signal (main.c, pool.c). */
+    static char alt_stack[1 << 16];
+    stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    if (sigaltstack(&alt, NULL) == 0) sa.sa_flags |= SA_ONSTACK;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 

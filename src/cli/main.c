@@ -1,5 +1,8 @@
 /* main.c: the `metalearn` command: one row per subcommand, dispatch, help.
  * This is the only part of metalearn that exits or prints to stdout. */
+#include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,17 @@ int main(int argc, char **argv) {
      * it is loaded, before main, so set it and re-execute once. */
     if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
         execv("/proc/self/exe", argv); /* on failure: carry on with the default */
+    /* Ctrl-C is taken by the main thread only (train saves a checkpoint on
+     * it). libgomp's threads start here with SIGINT/SIGTERM blocked; they
+     * keep that mask for life. See run_meta for why this matters. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+#pragma omp parallel
+    { (void)omp_get_thread_num(); }
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -11,6 +11,7 @@
 
 #include <omp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #define SPIN_SECONDS 50e-6
@@ -101,15 +102,25 @@ ml_pool *ml_pool_create(int n_threads) {
             ml_pool_destroy(p);
             return NULL;
         }
-        for (int i = 1; i < n_threads; i++) {
+        /* Workers start with every signal blocked, so asynchronous signals
+         * (Ctrl-C) reach the caller's thread, never a worker inside a kernel. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int started = 1;
+        for (; started < n_threads; started++) {
             worker_arg *wa = ml_malloc(sizeof *wa);
-            if (wa) *wa = (worker_arg){p, i};
-            if (!wa || pthread_create(&p->threads[i - 1], NULL, worker_main, wa)) {
+            if (wa) *wa = (worker_arg){p, started};
+            if (!wa || pthread_create(&p->threads[started - 1], NULL, worker_main, wa)) {
                 ml_free(wa);
-                p->n_threads = i; /* only the started ones are joined */
-                ml_pool_destroy(p);
-                return NULL;
+                break;
             }
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (started < n_threads) {
+            p->n_threads = started; /* only the started ones are joined */
+            ml_pool_destroy(p);
+            return NULL;
         }
     }
     return p;
