@@ -63,6 +63,7 @@ int cmd_predict(int argc, char **argv) {
     o.resume = NULL;
     o.quiet = 1;
     o.model_only = 1;
+    o.eval_only = 1;
     int max_steps = 0, list[16];
     int ns = parse_int_list(o.eval_steps, list, 16, 0);
     for (int i = 0; i < ns; i++) max_steps = list[i] > max_steps ? list[i] : max_steps;
