@@ -52,6 +52,11 @@ static int load_images(const char *spec, int test_images, ml_image_set *out, cha
         const char *dir = spec[0] == 'f' ? FASHION_MNIST_DIR : spec + 4;
         ml_dataset d;
         if (ml_dataset_load_idx(dir, test_images ? "test" : "train", &d, err, errlen)) return EXIT_FAIL;
+        /* The reader assumes MNIST's ten classes; a few-shot set has as many
+         * classes as its largest label + 1. */
+        d.n_classes = 0;
+        for (int64_t i = 0; i < d.n; i++)
+            if (d.y[i] + 1 > d.n_classes) d.n_classes = d.y[i] + 1;
         char name[4200];
         snprintf(name, sizeof name, "%s/%s", dir, test_images ? "t10k" : "train");
         ml_status st = ml_image_set_from_dataset(&d, name, &opt, out, err, errlen);
