@@ -216,7 +216,7 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 int cmd_eval(int argc, char **argv) {
     static train_opts o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd";
-    const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL;
+    const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
@@ -232,6 +232,7 @@ int cmd_eval(int argc, char **argv) {
         {"distance", ARG_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
         {"dataset", ARG_STRING, &dataset, "few-shot: evaluate on this dataset instead (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR)", 1, 0},
         {"eval-classes", ARG_STRING, &eval_classes, "few-shot: all classes of --dataset (default for another dataset) or test (its split)", 1, 0},
+        {"split-file", ARG_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
         {"images", ARG_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
         {"finetune", ARG_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
     };
@@ -288,7 +289,7 @@ int cmd_eval(int argc, char **argv) {
     if (ways > 0) o.eval_ways = ways;
     if (lake) o.lake_runs = lake;
     if (finetune) o.finetune = finetune;
-    if ((dataset || eval_classes || images) && !fewshot_is_dataset(o.dataset)) {
+    if ((dataset || eval_classes || images || split_file) && !fewshot_is_dataset(o.dataset)) {
         fprintf(stderr, "metalearn eval: --dataset, --eval-classes and --images apply to few-shot runs; %s is a "
                         "regression run\n", dir);
         return EXIT_USAGE;
@@ -300,6 +301,7 @@ int cmd_eval(int argc, char **argv) {
     o.eval_dataset = dataset;
     o.eval_classes = eval_classes;
     o.eval_images = images;
+    o.eval_split_file = split_file;
     o.eval_only = 1;
     o.json = json;
     o.resume = NULL;

@@ -108,7 +108,11 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
     /* eval --dataset: another set (or the same one afresh, IDX test files). */
     const char *data = o->eval_dataset ? o->eval_dataset : o->dataset;
     int other = o->eval_dataset && strcmp(o->eval_dataset, o->dataset);
-    const char *classes = o->eval_classes ? o->eval_classes : other ? "all" : "test";
+    const char *classes = o->eval_classes ? o->eval_classes : other && !o->eval_split_file ? "all" : "test";
+    if (o->eval_split_file && strcmp(classes, "test")) {
+        snprintf(err, errlen, "--split-file gives test classes; it does not go with --eval-classes %s", classes);
+        return EXIT_USAGE;
+    }
     r->data_name = data;
     if (strcmp(classes, "all") && strcmp(classes, "test")) {
         snprintf(err, errlen, "--eval-classes '%s': expected all or test", classes);
@@ -157,6 +161,8 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
     if (!strcmp(classes, "all")) {
         int st_all = split_all_test(r, err, errlen);
         if (st_all) return st_all;
+    } else if (o->eval_split_file) { /* e.g. another run's split.json: the very same test classes */
+        if (ml_class_split_read_json(o->eval_split_file, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
     } else if (other) {
         ml_rng split_rng;
         ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);

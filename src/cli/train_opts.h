@@ -34,7 +34,7 @@ typedef struct train_opts {
     const char *finetune;
     /* not options of train: `eval RUN --dataset SPEC` (cross-domain), which
      * classes (--eval-classes all|test) and which IDX files (--images) */
-    const char *eval_dataset, *eval_classes, *eval_images;
+    const char *eval_dataset, *eval_classes, *eval_images, *eval_split_file;
     int eval_only; /* eval / predict: no training head is needed (pretrain) */
 } train_opts;
 

@@ -58,6 +58,9 @@ tail -n 1 "$TMP/out" | grep -q '"eval_classes":"all"' && grep -q "all its classe
   && ok "cross-domain eval uses every class of the other dataset" || bad "cross-domain: $(head -c 300 "$TMP/out")"
 expect "cross-domain eval, test split of the other dataset" 0 '"eval_classes":"test"' -- "$BIN" eval "$TMP/idx_run" --dataset "folder:$TMP/folder" --eval-classes test --ways 2 --episodes 2 --json
 [ "$(cksum < "$TMP/idx_run/split.json")" = "$split_before" ] && ok "the run's split is left alone" || bad "split.json rewritten"
+expect "eval on another run's test classes (--split-file)" 0 "held-out classes (2 classes)" -- "$BIN" eval "$TMP/folder_run" --dataset "idx:$TMP/idx" --images train --split-file "$TMP/idx_run/split.json" --ways 2 --episodes 2
+expect "--split-file of another dataset" 1 "class9\|unknown\|not" -- "$BIN" eval "$TMP/idx_run" --dataset "folder:$TMP/folder" --split-file "$TMP/idx_run/split.json" --episodes 2
+expect "--split-file with --eval-classes all" 2 "does not go with" -- "$BIN" eval "$TMP/idx_run" --split-file "$TMP/idx_run/split.json" --eval-classes all
 expect "eval --eval-classes bogus" 2 "eval-classes" -- "$BIN" eval "$TMP/idx_run" --dataset "folder:$TMP/folder" --eval-classes some
 expect "eval --images bogus" 2 "images" -- "$BIN" eval "$TMP/idx_run" --dataset "idx:$TMP/idx" --images both
 expect "eval --dataset unknown" 2 "expected omniglot" -- "$BIN" eval "$TMP/idx_run" --dataset "cifar"
