@@ -184,7 +184,7 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
         r->train_classes.items = ml_malloc((size_t)(train->n ? train->n : 1) * sizeof(ml_class_ref));
         if (!r->train_classes.items) st = ML_ERR_NOMEM;
         else {
-            memcpy(r->train_classes.items, train->items, (size_t)train->n * sizeof(ml_class_ref));
+            if (train->n) memcpy(r->train_classes.items, train->items, (size_t)train->n * sizeof(ml_class_ref));
             r->train_classes.n = train->n;
         }
     }
