@@ -79,6 +79,7 @@ cmp -s "$TMP/pre_full/checkpoint.safetensors" "$TMP/pre_part/checkpoint.safetens
   && ok "pretrain resume is bit-identical (head included)" || bad "pretrain resume differs"
 expect "pretrain eval, fine-tune all, any ways" 0 '"steps":5' -- "$BIN" eval "$TMP/pre" --ways 2 --steps 0,5 --finetune all --episodes 3 --json
 expect "pretrain cross-domain eval" 0 "on folder:" -- "$BIN" eval "$TMP/pre" --dataset "folder:$TMP/folder" --ways 4 --steps 3 --episodes 2
+expect "pretrain predict on a folder" 0 "accuracy" -- "$BIN" predict "$TMP/pre" --support "$TMP/folder" --query "$TMP/folder" --steps 20
 expect "pretrain on a regression task" 2 "needs an image dataset" -- "$BIN" train --algo pretrain --task sinusoid --iters 1 --out "$TMP/x7"
 expect "pretrain --finetune bogus" 2 "expected head or all" -- "$BIN" train "${PRE[@]}" --finetune some --iters 1 --out "$TMP/x8"
 expect "--finetune all without pretrain" 2 "only --algo pretrain" -- "$BIN" train --algo protonet --dataset "idx:$TMP/idx" "${TINY[@]}" --finetune all --iters 1 --out "$TMP/x9"
