@@ -67,6 +67,10 @@ expect "eval --dataset unknown" 2 "expected omniglot" -- "$BIN" eval "$TMP/idx_r
 "$BIN" train --algo maml --task sinusoid --iters 2 --meta-batch 2 --eval-tasks 2 --quiet --out "$TMP/reg" >/dev/null 2>&1
 expect "eval --dataset of a regression run" 2 "regression run" -- "$BIN" eval "$TMP/reg" --dataset "idx:$TMP/idx"
 expect "regression run still evaluates" 0 "mse" -- "$BIN" eval "$TMP/reg" --tasks 2
+# Runs written before few-shot IDX sets stored the supervised default dataset.
+sed -i 's/"dataset":[^,]*,/"dataset": "fashion-mnist",/' "$TMP/reg/config.json"
+grep -q '"dataset": "fashion-mnist"' "$TMP/reg/config.json" || bad "could not make a legacy config"
+expect "legacy regression run (dataset fashion-mnist, no split.json)" 0 "mse" -- "$BIN" eval "$TMP/reg" --tasks 2
 
 # The transfer baseline.
 PRE=(--algo pretrain --dataset "idx:$TMP/idx" --split 0.5,0,0.5 --model cnn4:8 --rotations 1 --batch-size 8 --quiet)
