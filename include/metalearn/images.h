@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "metalearn/core.h"
+#include "metalearn/data.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -104,6 +105,16 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
  * other than *.png and names starting with '.' are skipped. */
 ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_image_set *out,
                                char *err, size_t errlen);
+
+/* A labelled dataset (an IDX pair: MNIST, Fashion-MNIST, ...) as an image
+ * set: one class per label (named "0", "1", ...; every label 0 .. n_classes-1
+ * must have an image), images in dataset order within a class, names
+ * "source#index". Values are kept as they are (byte / 255; Fashion-MNIST is
+ * a bright object on a dark background, like Omniglot's bright strokes on 0);
+ * images are area-averaged to S x S when their sides differ. One channel
+ * only; one alphabet "" (no alphabet split). */
+ml_status ml_image_set_from_dataset(const ml_dataset *d, const char *source, const ml_image_options *opt,
+                                    ml_image_set *out, char *err, size_t errlen);
 
 /* ---- class lists, rotations and splits ------------------------------------- */
 

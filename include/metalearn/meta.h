@@ -32,6 +32,7 @@ typedef enum {
     ML_ALGO_PROTONET, /* metric-based: no inner loop, a head computed from the support set */
     ML_ALGO_MATCHING,
     ML_ALGO_R2D2,
+    ML_ALGO_PRETRAIN, /* transfer baseline: a classifier over all training classes; a new head per episode */
     ML_ALGO_COUNT
 } ml_algo;
 
@@ -60,6 +61,11 @@ typedef struct ml_meta_config {
     float inner_lr;        /* alpha; Meta-SGD's per-parameter rates start here */
     ml_optim_config outer; /* outer optimizer; outer.lr is beta (Reptile: epsilon) */
     int threads;           /* worker threads across tasks */
+    /* pretrain only: classes of the training head (0 = evaluation only, no
+     * head kept) and, at evaluation, fine-tune the embedding too (1) or only
+     * the new head (0). */
+    int pretrain_classes;
+    int finetune_all;
 } ml_meta_config;
 
 typedef struct ml_meta_worker ml_meta_worker;
@@ -70,7 +76,8 @@ typedef struct ml_meta {
     int64_t n;           /* model parameters */
     int64_t n_meta;      /* meta-parameters: n, or 2n for Meta-SGD */
     float *meta;         /* theta = meta[0, n), Meta-SGD's alpha = meta[n, 2n),
-                            R2-D2's log lambda, scale, bias = meta[n, n + 3) */
+                            R2-D2's log lambda, scale, bias = meta[n, n + 3),
+                            pretrain's head weight [C, D] then bias [C] after n */
     float *grad;         /* reduced meta-gradient of the last step */
     float *task_grads;   /* [max_batch, n_meta] */
     double *task_loss;   /* [max_batch] query loss after adaptation */

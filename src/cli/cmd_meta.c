@@ -90,7 +90,11 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
     }
-    if (!o->quiet)
+    if (!o->quiet && run.algo == ML_ALGO_PRETRAIN)
+        fprintf(stderr, "train: pretrain on %s, model %s (%lld parameters) + a %d-class head, minibatch %d, %s %g, "
+                        "%d threads -> %s\n", o->dataset, run.model_spec, (long long)run.model.n_floats,
+                run.train_classes.n, run.batch_size, o->optimizer, o->outer_lr, run.threads, run.dir);
+    else if (!o->quiet)
         fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %d inner step(s) at %g, "
                         "outer %s %g, %d threads -> %s\n",
                 o->algo, run.fewshot ? o->dataset : o->task, run.model_spec, (long long)run.model.n_floats, o->shots, o->meta_batch,
@@ -118,7 +122,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     for (; it < o->iters && !g_interrupted; it++) {
         double loss;
         if (meta_run_sample_batch(&run, err, sizeof err) ||
-            ml_meta_step(&run.meta, run.batch, o->meta_batch, &loss, err, sizeof err)) {
+            ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
             fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
             goto done;
         }
@@ -221,6 +225,7 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 int cmd_eval(int argc, char **argv) {
     static train_opts o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
+    const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
@@ -235,8 +240,14 @@ int cmd_eval(int argc, char **argv) {
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
         {"algo", ARG_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
         {"distance", ARG_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
+        {"dataset", ARG_STRING, &dataset, "few-shot: evaluate on this dataset instead (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR)", 1, 0},
+        {"eval-classes", ARG_STRING, &eval_classes, "few-shot: all classes of --dataset (default for another dataset) or test (its split)", 1, 0},
+        {"split-file", ARG_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
+        {"images", ARG_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
+        {"finetune", ARG_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
     };
-    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] [--lake-runs PATH]",
+    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
+                                 "[--lake-runs PATH] [--dataset D [--eval-classes all|test]]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
@@ -244,7 +255,10 @@ int cmd_eval(int argc, char **argv) {
                          "one-shot runs. CHECKPOINT is a checkpoint.safetensors file with the run's\n"
                          "config.json beside it. --split val scores on the validation classes of the run's\n"
                          "split.json (few-shot) or on validation tasks drawn with seed eval-seed XOR\n"
-                         "0x76616c6964 (regression), never on test data: what `metalearn search` uses.",
+                         "0x76616c6964 (regression), never on test data: what `metalearn search` uses.\n"
+
+                         "config.json beside it. --dataset evaluates a few-shot run on another dataset's\n"
+                         "classes (cross-domain; all of its classes by default, its test images for IDX).",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;
@@ -293,6 +307,21 @@ int cmd_eval(int argc, char **argv) {
     if (threads > 0) o.threads = threads;
     if (ways > 0) o.eval_ways = ways;
     if (lake) o.lake_runs = lake;
+    if (finetune) o.finetune = finetune;
+    if ((dataset || eval_classes || images || split_file) && !fewshot_is_dataset(o.dataset)) {
+        fprintf(stderr, "metalearn eval: --dataset, --eval-classes and --images apply to few-shot runs; %s is a "
+                        "regression run\n", dir);
+        return EXIT_USAGE;
+    }
+    if (images && strcmp(images, "train") && strcmp(images, "test")) {
+        fprintf(stderr, "metalearn eval: --images '%s': expected test or train\n", images);
+        return EXIT_USAGE;
+    }
+    o.eval_dataset = dataset;
+    o.eval_classes = eval_classes;
+    o.eval_images = images;
+    o.eval_split_file = split_file;
+    o.eval_only = 1;
     o.json = json;
     o.eval_val = eval_val;
     o.resume = NULL;

@@ -63,6 +63,7 @@ int cmd_predict(int argc, char **argv) {
     o.resume = NULL;
     o.quiet = 1;
     o.model_only = 1;
+    o.eval_only = 1;
     int max_steps = 0, list[16];
     int ns = parse_int_list(o.eval_steps, list, 16, 0);
     for (int i = 0; i < ns; i++) max_steps = list[i] > max_steps ? list[i] : max_steps;
@@ -92,7 +93,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "metalearn predict: %s: needs one subfolder of images per class (at least 2 classes)\n", support);
         goto done;
     }
-    if (!ml_algo_is_metric(run.algo) && sup.n_classes != run.ways) {
+    if (!ml_algo_is_metric(run.algo) && run.algo != ML_ALGO_PRETRAIN && sup.n_classes != run.ways) {
         fprintf(stderr, "metalearn predict: %s has %d classes; this %s run has a %d-way head\n", support, sup.n_classes,
                 ml_algo_name(run.algo), run.ways);
         goto done;

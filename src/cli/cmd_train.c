@@ -11,7 +11,6 @@
 #include "cli/train_opts.h"
 #include "metalearn/train.h"
 
-#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -43,6 +42,7 @@ static const char *dataset_dir(const char *spec) {
 int run_supervised(train_opts *o_) {
     train_opts o = *o_;
     if (!o.model) o.model = "mlp";
+    if (!o.dataset) o.dataset = "fashion-mnist";
     /* Validate names before touching data, so usage errors come first. */
     const char *dir = dataset_dir(o.dataset);
     if (!dir) {

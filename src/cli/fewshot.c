@@ -18,7 +18,74 @@
 #define MAX_PATHS 8
 #define MAX_LIST 16
 
-int fewshot_is_dataset(const char *dataset) { return dataset && !strncmp(dataset, "omniglot:", 9); }
+int fewshot_is_dataset(const char *dataset) {
+    return dataset && (!strncmp(dataset, "omniglot:", 9) || !strcmp(dataset, "fashion-mnist") ||
+                       !strncmp(dataset, "idx:", 4) || !strncmp(dataset, "folder:", 7));
+}
+
+void fewshot_legacy_dataset(train_opts *o, const char *dir) {
+    if (!o->dataset || !strcmp(o->algo, "supervised") || strncmp(o->dataset, "omniglot:", 9) == 0) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/split.json", dir);
+    if (access(path, F_OK) != 0) o->dataset = NULL;
+}
+
+/* No head of its own: any number of ways at evaluation. */
+static int any_ways(ml_algo a) { return ml_algo_is_metric(a) || a == ML_ALGO_PRETRAIN; }
+
+/* The image set a --dataset spec names, at the model's input size.
+ * test_images: IDX sources read their t10k files instead of train. */
+static int load_images(const char *spec, int test_images, ml_image_set *out, char *err, size_t errlen) {
+    ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
+    if (!strncmp(spec, "omniglot:", 9)) {
+        char list[4096], *paths[MAX_PATHS];
+        int n_paths = 0;
+        snprintf(list, sizeof list, "%s", spec + 9);
+        for (char *p = strtok(list, ","); p && n_paths < MAX_PATHS; p = strtok(NULL, ",")) paths[n_paths++] = p;
+        if (!n_paths) {
+            snprintf(err, errlen, "--dataset %s: expected omniglot:PATH[,PATH...]", spec);
+            return EXIT_USAGE;
+        }
+        return ml_omniglot_load((const char *const *)paths, n_paths, &opt, out, err, errlen) ? EXIT_FAIL : 0;
+    }
+    if (!strcmp(spec, "fashion-mnist") || (!strncmp(spec, "idx:", 4) && spec[4])) {
+        const char *dir = spec[0] == 'f' ? FASHION_MNIST_DIR : spec + 4;
+        ml_dataset d;
+        if (ml_dataset_load_idx(dir, test_images ? "test" : "train", &d, err, errlen)) return EXIT_FAIL;
+        /* The reader assumes MNIST's ten classes; a few-shot set has as many
+         * classes as its largest label + 1. */
+        d.n_classes = 0;
+        for (int64_t i = 0; i < d.n; i++)
+            if (d.y[i] + 1 > d.n_classes) d.n_classes = d.y[i] + 1;
+        char name[4200];
+        snprintf(name, sizeof name, "%s/%s", dir, test_images ? "t10k" : "train");
+        ml_status st = ml_image_set_from_dataset(&d, name, &opt, out, err, errlen);
+        ml_dataset_free(&d);
+        return st ? EXIT_FAIL : 0;
+    }
+    if (!strncmp(spec, "folder:", 7) && spec[7]) {
+        if (ml_image_folder_load(spec + 7, &opt, out, err, errlen)) return EXIT_FAIL;
+        if (!out->labelled) {
+            snprintf(err, errlen, "--dataset %s: the folder holds no class subfolders (expected DIR/CLASS/NAME.png)", spec);
+            return EXIT_FAIL;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "--dataset '%s': expected omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR", spec);
+    return EXIT_USAGE;
+}
+
+/* Evaluation classes: every class of the set (eval --eval-classes all, the
+ * default for another dataset than the run's) in the test part. */
+static int split_all_test(meta_run *r, char *err, size_t errlen) {
+    if (ml_class_list_all(&r->images, &r->split.part[ML_SPLIT_TEST]) != ML_OK) {
+        snprintf(err, errlen, "out of memory for the class lists");
+        return EXIT_FAIL;
+    }
+    r->split.unit = ML_SPLIT_BY_CHARACTER;
+    r->all_classes = 1;
+    return 0;
+}
 
 static int parse_fractions(const char *s, double f[3]) {
     char *end;
@@ -35,15 +102,20 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
     if (o->model_only) { /* predict: the model's shape only */
         spec->in_c = 1;
         spec->in_h = spec->in_w = ML_IMAGE_DEFAULT_SIZE;
-        spec->n_out = ml_algo_is_metric(r->algo) ? 0 : o->ways;
+        spec->n_out = any_ways(r->algo) ? 0 : o->ways;
         return 0;
     }
-    char list[4096], *paths[MAX_PATHS];
-    int n_paths = 0;
-    snprintf(list, sizeof list, "%s", o->dataset + 9);
-    for (char *p = strtok(list, ","); p && n_paths < MAX_PATHS; p = strtok(NULL, ",")) paths[n_paths++] = p;
-    if (!n_paths) {
-        snprintf(err, errlen, "--dataset %s: expected omniglot:PATH[,PATH...]", o->dataset);
+    /* eval --dataset: another set (or the same one afresh, IDX test files). */
+    const char *data = o->eval_dataset ? o->eval_dataset : o->dataset;
+    int other = o->eval_dataset && strcmp(o->eval_dataset, o->dataset);
+    const char *classes = o->eval_classes ? o->eval_classes : other && !o->eval_split_file ? "all" : "test";
+    if (o->eval_split_file && strcmp(classes, "test")) {
+        snprintf(err, errlen, "--split-file gives test classes; it does not go with --eval-classes %s", classes);
+        return EXIT_USAGE;
+    }
+    r->data_name = data;
+    if (strcmp(classes, "all") && strcmp(classes, "test")) {
+        snprintf(err, errlen, "--eval-classes '%s': expected all or test", classes);
         return EXIT_USAGE;
     }
     ml_split_spec ss = {0};
@@ -51,6 +123,11 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
     else if (!strcmp(o->split_by, "alphabet")) ss.unit = ML_SPLIT_BY_ALPHABET;
     else {
         snprintf(err, errlen, "--split-by '%s': expected character or alphabet", o->split_by);
+        return EXIT_USAGE;
+    }
+    if (ss.unit == ML_SPLIT_BY_ALPHABET && strncmp(data, "omniglot:", 9)) {
+        snprintf(err, errlen, "--split-by alphabet: only Omniglot has alphabets; %s has one class per label or "
+                              "folder (use --split-by character)", data);
         return EXIT_USAGE;
     }
     if (parse_fractions(o->split, ss.fractions)) {
@@ -67,17 +144,30 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
             return EXIT_USAGE;
         }
     }
-    ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
     double t0 = ml_now();
-    if (ml_omniglot_load((const char *const *)paths, n_paths, &opt, &r->images, err, errlen)) return EXIT_FAIL;
+    int test_images = o->eval_dataset && !(o->eval_images && !strcmp(o->eval_images, "train"));
+    int st_load = load_images(data, test_images, &r->images, err, errlen);
+    if (st_load) return st_load;
     if (!o->quiet)
-        fprintf(stderr, "data: %d characters in %d alphabets, %lld images (%dx%d) in %.2f s\n", r->images.n_classes,
-                r->images.n_alphabets, (long long)r->images.n, r->images.size, r->images.size, ml_now() - t0);
+        fprintf(stderr, "data: %s: %d classes in %d alphabets, %lld images (%dx%d) in %.2f s\n", data,
+                r->images.n_classes, r->images.n_alphabets, (long long)r->images.n, r->images.size, r->images.size,
+                ml_now() - t0);
     /* A run folder's split is made once and then read back, so resume and
-     * eval see exactly the classes the run was trained on. */
+     * eval see exactly the classes the run was trained on. Another
+     * dataset's split is made in memory (same settings and seed) and never
+     * written. */
     char path[4200];
     snprintf(path, sizeof path, "%s/split.json", r->dir);
-    if (access(path, F_OK) == 0) {
+    if (!strcmp(classes, "all")) {
+        int st_all = split_all_test(r, err, errlen);
+        if (st_all) return st_all;
+    } else if (o->eval_split_file) { /* e.g. another run's split.json: the very same test classes */
+        if (ml_class_split_read_json(o->eval_split_file, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
+    } else if (other) {
+        ml_rng split_rng;
+        ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
+        if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen)) return EXIT_FAIL;
+    } else if (access(path, F_OK) == 0) {
         if (ml_class_split_read_json(path, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
     } else {
         ml_rng split_rng;
@@ -94,7 +184,7 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
         r->train_classes.items = ml_malloc((size_t)(train->n ? train->n : 1) * sizeof(ml_class_ref));
         if (!r->train_classes.items) st = ML_ERR_NOMEM;
         else {
-            memcpy(r->train_classes.items, train->items, (size_t)train->n * sizeof(ml_class_ref));
+            if (train->n) memcpy(r->train_classes.items, train->items, (size_t)train->n * sizeof(ml_class_ref));
             r->train_classes.n = train->n;
         }
     }
@@ -102,14 +192,14 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
         snprintf(err, errlen, "out of memory for the class lists");
         return EXIT_FAIL;
     }
-    if (o->ways > r->train_classes.n) {
+    if (!o->eval_only && o->ways > r->train_classes.n) {
         snprintf(err, errlen, "--ways %d: the training split has only %d classes", o->ways, r->train_classes.n);
         return EXIT_FAIL;
     }
     r->ways = o->ways;
     spec->in_c = 1;
     spec->in_h = spec->in_w = r->images.size;
-    spec->n_out = ml_algo_is_metric(r->algo) ? 0 : o->ways;
+    spec->n_out = any_ways(r->algo) ? 0 : o->ways;
     r->episodes = calloc((size_t)o->meta_batch, sizeof *r->episodes);
     if (!r->episodes) {
         snprintf(err, errlen, "out of memory");
@@ -152,6 +242,25 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     return 0;
 }
 
+int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen) {
+    const ml_class_list *cl = &r->train_classes;
+    const int64_t plane = (int64_t)r->images.size * r->images.size;
+    for (int b = 0; b < r->batch_size; b++) {
+        int k = (int)ml_rng_below(&r->rng, (uint32_t)cl->n);
+        const ml_class_ref c = cl->items[k];
+        int64_t first = r->images.class_start[c.cls], have = r->images.class_start[c.cls + 1] - first;
+        int64_t idx = first + (int64_t)ml_rng_below(&r->rng, (uint32_t)have);
+        if (ml_image_set_copy(&r->images, idx, c.rot, &r->augment, &r->rng, r->pre_x + b * plane) != ML_OK) {
+            snprintf(err, errlen, "pretrain minibatch: image %lld of class %s could not be copied", (long long)idx,
+                     r->images.class_names[c.cls]);
+            return EXIT_FAIL;
+        }
+        r->pre_y[b] = k;
+    }
+    r->batch[0] = (ml_task_data){.n_support = r->batch_size, .ways = cl->n, .xs = r->pre_x, .ls = r->pre_y};
+    return 0;
+}
+
 /* ---- evaluation ------------------------------------------------------------------------- */
 
 /* Lake's runs: each is a 20-way one-shot task (20 training images, one per
@@ -170,7 +279,7 @@ static double lake_eval(meta_run *r, const train_opts *o, int steps, double *err
     ml_task_data *tasks = calloc((size_t)lr.n_runs, sizeof *tasks);
     double *loss = malloc((size_t)lr.n_runs * (steps + 1) * sizeof(double));
     double *acc = malloc((size_t)lr.n_runs * (steps + 1) * sizeof(double));
-    if (!ml_algo_is_metric(r->algo) && r->ways != lr.n_train) {
+    if (!any_ways(r->algo) && r->ways != lr.n_train) {
         fprintf(stderr, "metalearn: --lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
                         "(train with --ways %d)\n", lr.n_train, ml_algo_name(r->algo), r->ways, lr.n_train);
         goto out;
@@ -215,7 +324,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
         steps[0] = max_steps = 0;
     }
     int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
-    if (!metric && ways != r->ways) {
+    if (!any_ways(r->algo) && ways != r->ways) {
         fprintf(stderr, "metalearn: --eval-ways %d: a %s model has a %d-way head\n", ways, ml_algo_name(r->algo), r->ways);
         return EXIT_USAGE;
     }
@@ -295,8 +404,9 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     }
     double eval_s = ml_now() - t0;
     if (E > 0) {
-        printf("evaluation: %s, %d episodes of held-out classes (%d %s classes), accuracy with 95%% CI\n",
-               ml_algo_name(r->algo), E, test->n, part_name);
+        printf("evaluation: %s on %s, %d episodes of %s (%d %s classes), accuracy with 95%% CI\n", ml_algo_name(r->algo),
+               r->data_name ? r->data_name : o->dataset, E, r->all_classes ? "all its classes" : "held-out classes",
+               test->n, part_name);
         printf("%6s %6s %8s %6s %10s %8s\n", "ways", "shots", "queries", "steps", "accuracy", "+-95%");
         for (int si = 0; si < n_shots; si++)
             for (int k = 0; k < n_steps; k++) {
@@ -314,11 +424,13 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     char *buf = malloc(cap), num[2][48];
     if (!buf) goto done;
     off += (size_t)snprintf(buf + off, cap - off,
-                            "{\"command\":\"%s\",\"algo\":\"%s\",\"dataset\":\"%s\",\"model\":\"%s\",\"run\":\"%s\","
+                            "{\"command\":\"%s\",\"algo\":\"%s\",\"dataset\":\"%s\",\"eval_classes\":\"%s\","
+                            "\"model\":\"%s\",\"run\":\"%s\","
                             "\"iterations\":%d,\"train_ways\":%d,\"train_shots\":%d,\"episodes\":%d,\"eval_seed\":%" PRIu64
                             ",\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,"
                             "\"split\":\"%s\",\"results\":[",
-                            r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->dataset, r->model_spec, r->dir,
+                            r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo),
+                            r->data_name ? r->data_name : o->dataset, r->all_classes ? "all" : "test", r->model_spec, r->dir,
                             iterations, r->ways, o->shots, E, o->eval_seed, train_s,
                             iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads, o->eval_val ? "val" : "test");
     int first = 1;

@@ -37,6 +37,29 @@ static const char *meta_init_file(const char *init) {
 
 static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
 
+/* Options of the transfer baseline that only make sense with it (or only
+ * without it). */
+static int pretrain_check(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+    const char *ft = o->finetune ? o->finetune : "head";
+    if (strcmp(ft, "head") && strcmp(ft, "all")) {
+        snprintf(err, errlen, "--finetune '%s': expected head or all", ft);
+        return EXIT_USAGE;
+    }
+    if (r->algo != ML_ALGO_PRETRAIN) {
+        if (!strcmp(ft, "all")) {
+            snprintf(err, errlen, "--finetune all: only --algo pretrain fine-tunes a new head (got --algo %s)", o->algo);
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (!r->fewshot) {
+        snprintf(err, errlen, "--algo pretrain: needs an image dataset (--dataset omniglot:...|fashion-mnist|idx:DIR|"
+                              "folder:DIR); for regression tasks use --algo multitask");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     int status = setup(r, o, err, errlen);
@@ -70,6 +93,13 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         return EXIT_USAGE;
     }
     r->fewshot = fewshot_is_dataset(o->dataset);
+    if (o->dataset && !r->fewshot) {
+        snprintf(err, errlen, "--dataset '%s': unknown for meta-learning (expected omniglot:PATH[,PATH...], "
+                              "fashion-mnist, idx:DIR or folder:DIR; regression tasks take --task)", o->dataset);
+        return EXIT_USAGE;
+    }
+    int st_pre = pretrain_check(r, o, err, errlen);
+    if (st_pre) return st_pre;
     if (o->out) {
         snprintf(r->dir, sizeof r->dir, "%s", o->out);
     } else {
@@ -122,6 +152,12 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
                           .outer = ml_optim_config_default(outer_kind),
                           .threads = r->threads};
     cfg.outer.lr = o->outer_lr;
+    if (r->algo == ML_ALGO_PRETRAIN) {
+        /* The head spans every training class (rotations included); eval
+         * and predict need none, whatever dataset they read. */
+        cfg.pretrain_classes = o->eval_only ? 0 : r->train_classes.n;
+        cfg.finetune_all = o->finetune && !strcmp(o->finetune, "all");
+    }
     if (o->weight_decay > 0) cfg.outer.weight_decay = o->weight_decay;
     r->meta_batch = o->meta_batch;
     r->shots = o->shots;
@@ -145,6 +181,18 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
                 return EXIT_FAIL;
             }
     }
+    r->step_tasks = o->meta_batch;
+    if (r->algo == ML_ALGO_PRETRAIN && !o->eval_only) {
+        r->step_tasks = 1;
+        r->batch_size = o->batch_size;
+        size_t plane = (size_t)r->images.size * r->images.size;
+        r->pre_x = malloc((size_t)o->batch_size * plane * sizeof(float));
+        r->pre_y = malloc((size_t)o->batch_size * sizeof(int32_t));
+        if (!r->pre_x || !r->pre_y) {
+            snprintf(err, errlen, "out of memory for a minibatch of %d images", o->batch_size);
+            return EXIT_FAIL;
+        }
+    }
     r->write_eval_file = 1;
     if (init_file) {
         int it;
@@ -158,6 +206,8 @@ void meta_run_free(meta_run *r) {
         for (int i = 0; i < r->meta_batch; i++) ml_regression_task_free(&r->tasks[i]);
     free(r->tasks);
     free(r->batch);
+    free(r->pre_x);
+    free(r->pre_y);
     if (r->ready >= 3) ml_meta_free(&r->meta);
     if (r->ready >= 2) ml_model_free(&r->model);
     if (r->ready >= 1) ml_task_family_free(&r->family);
@@ -170,6 +220,7 @@ static ml_task_data view(const ml_regression_task *t) {
 }
 
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
+    if (r->algo == ML_ALGO_PRETRAIN) return fewshot_sample_pretrain(r, err, errlen);
     if (r->fewshot) return fewshot_sample_batch(r, err, errlen);
     for (int i = 0; i < r->meta_batch; i++) {
         if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return EXIT_FAIL;
@@ -182,6 +233,15 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
 
 #define MAX_TENSORS (3 * ML_MAX_PARAMS + 8)
 static const char *const r2d2_names[3] = {"r2d2.log_lambda", "r2d2.scale", "r2d2.bias"};
+static const char *const pretrain_names[2] = {"pretrain.head.weight", "pretrain.head.bias"};
+
+/* The big head of the transfer baseline: weight [C, D] and bias [C] after
+ * theta (C = 0 when only evaluating). */
+static int64_t pretrain_dims(const meta_run *r, int64_t *D) {
+    int64_t C = r->algo == ML_ALGO_PRETRAIN ? r->meta.cfg.pretrain_classes : 0;
+    *D = C ? (r->meta.n_meta - r->meta.n) / C - 1 : 0;
+    return C;
+}
 
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen) {
     ml_model *m = &r->model;
@@ -200,6 +260,11 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
         }
     for (int k = 0; r->algo == ML_ALGO_R2D2 && k < 3; k++) /* learned log lambda, scale, bias */
         ts[n++] = (ml_st_tensor){r2d2_names[k], 1, {1}, mm->meta + mm->n + k};
+    int64_t D, C = pretrain_dims(r, &D);
+    if (C) {
+        ts[n++] = (ml_st_tensor){pretrain_names[0], 2, {C, D}, mm->meta + mm->n};
+        ts[n++] = (ml_st_tensor){pretrain_names[1], 1, {C}, mm->meta + mm->n + C * D};
+    }
     for (int i = 0; i < ml_optim_state_count(&mm->opt); i++) {
         const char *sname;
         float *buf = ml_optim_state(&mm->opt, i, &sname);
@@ -261,6 +326,13 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
         static const ml_param_info scalar = {"", 1, {1}, 0, 1};
         for (int k = 0; k < 3; k++)
             if (copy_tensor(&st, path, r2d2_names[k], &scalar, meta + mm->n + k, err, errlen)) goto out;
+    }
+    int64_t D, C = pretrain_dims(r, &D);
+    if (full >= 0 && C) { /* resume: the training head too (eval has none) */
+        ml_param_info w = {"", 2, {C, D}, 0, C * D}, b = {"", 1, {C}, 0, C};
+        if (copy_tensor(&st, path, pretrain_names[0], &w, meta + mm->n, err, errlen) ||
+            copy_tensor(&st, path, pretrain_names[1], &b, meta + mm->n + C * D, err, errlen))
+            goto out;
     }
     *iteration = 0;
     const char *its = ml_safetensors_meta(&st, "iteration");

@@ -30,6 +30,13 @@ typedef struct meta_run {
     ml_class_list train_classes; /* the train split, with rotation classes when asked */
     ml_episode *episodes;        /* [meta_batch] reusable buffers */
     ml_augment augment;          /* training episodes only */
+    const char *data_name;       /* the dataset episodes come from (the run's, or eval --dataset) */
+    int all_classes;             /* evaluation episodes over every class of data_name, not the test split */
+    /* transfer baseline (--algo pretrain): one supervised minibatch per step */
+    int step_tasks;              /* tasks per outer step: meta_batch, or 1 for pretrain */
+    int batch_size;
+    float *pre_x;                /* [batch_size, 1, S, S] */
+    int32_t *pre_y;              /* [batch_size] index into train_classes */
 } meta_run;
 
 /* few-shot classification pieces (fewshot.c) */
@@ -37,6 +44,13 @@ int fewshot_is_dataset(const char *dataset);
 int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen);
 void fewshot_free(meta_run *r);
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen);
+/* pretrain: one minibatch of --batch-size images of the training classes
+ * (a class uniformly, then an image of it), labelled by class index. */
+int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen);
+/* A run written before few-shot IDX sets existed stored the supervised
+ * default "fashion-mnist" as its dataset; without a split.json it is a
+ * regression run: dataset cleared. */
+void fewshot_legacy_dataset(train_opts *o, const char *dir);
 int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
 /* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
  * returns the length written. */

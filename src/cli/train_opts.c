@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/train_opts.h"
+#include "cli/meta_run.h"
 #include "metalearn/meta.h"
 
 const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [options]";
@@ -17,9 +18,12 @@ const char *const train_about =
     "  --algo maml|fomaml|metasgd|reptile|multitask: meta-learning on regression tasks\n"
     "    (--task sinusoid|linear[:D]|csv:FILE); writes a run folder (--out) with the effective config,\n"
     "    a JSON-lines log, atomic safetensors checkpoints and a final evaluation (MSE with 95% CI).\n"
-    "  --algo maml|fomaml|metasgd|anil|reptile|protonet|matching|r2d2 --dataset omniglot:PATH[,PATH]:\n"
+    "  --algo maml|fomaml|metasgd|anil|reptile|protonet|matching|r2d2|pretrain --dataset D with D =\n"
+    "    omniglot:PATH[,PATH], fashion-mnist, idx:DIR or folder:DIR (one class per label / subfolder):\n"
     "    N-way K-shot classification episodes (--ways, --shots, --query per class) on the 4-block CNN;\n"
     "    evaluated on held-out classes (accuracy with 95% CI), optionally on Lake's runs (--lake-runs).\n"
+    "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
+    "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
     "Settings can come from --config FILE.json (same names as the flags; flags override).\n"
     "--resume RUN continues an interrupted run bit-for-bit (--iters may extend it).";
 
@@ -28,7 +32,8 @@ void train_opts_defaults(train_opts *o) {
     o->algo = "supervised";
     o->init = "torch";
     o->seed = 1;
-    o->dataset = "fashion-mnist";
+    o->dataset = NULL; /* supervised: fashion-mnist; meta-learning: --task */
+    o->finetune = "head";
     o->optimizer = "adam";
     o->schedule = "constant";
     o->epochs = 10;
@@ -48,7 +53,7 @@ void train_opts_defaults(train_opts *o) {
     o->eval_tasks = 600;
     o->eval_query = 100;
     o->eval_shots = NULL; /* default: the training shots */
-    o->eval_steps = "1,10";
+    o->eval_steps = NULL; /* resolved per algorithm: 1,10, or 100 for pretrain */
     o->eval_seed = 20260101;
     o->ways = 5;
     o->rotations = 1;
@@ -59,7 +64,7 @@ void train_opts_defaults(train_opts *o) {
 const arg_spec *train_opts_table(train_opts *o, int *n) {
     static arg_spec specs[48];
     const arg_spec table[] = {
-        {"algo", ARG_STRING, &o->algo, "supervised, maml, fomaml, metasgd, reptile or multitask", 1, 0},
+        {"algo", ARG_STRING, &o->algo, "supervised, maml, fomaml, metasgd, anil, reptile, multitask, protonet, matching, r2d2 or pretrain", 1, 0},
         {"model", ARG_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},
         {"init", ARG_STRING, &o->init, "torch, kaiming, xavier, or FILE.safetensors to start from given parameters", 1, 0},
         {"seed", ARG_U64, &o->seed, "random seed (initialisation, shuffling, tasks)", 0, 1.8e19},
@@ -69,7 +74,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"resume", ARG_STRING, &o->resume, "continue the run in this folder", 1, 0},
         {"json", ARG_FLAG, &o->json, "print the final metrics as JSON on the last line", 0, 0},
         {"quiet", ARG_FLAG, &o->quiet, "no progress output on stderr", 0, 0},
-        {"dataset", ARG_STRING, &o->dataset, "supervised: fashion-mnist or idx:DIR", 1, 0},
+        {"dataset", ARG_STRING, &o->dataset, "supervised: fashion-mnist (default) or idx:DIR; few-shot: omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR", 1, 0},
         {"epochs", ARG_INT, &o->epochs, "supervised: passes over the training set (default 10)", 1, 100000},
         {"batch-size", ARG_INT, &o->batch_size, "supervised: examples per step (default 64)", 2, 1 << 20},
         {"lr", ARG_FLOAT, &o->lr, "supervised: learning rate (default 1e-3)", 1e-12, 1e3},
@@ -92,7 +97,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"eval-tasks", ARG_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600)", 0, 10000000},
         {"eval-query", ARG_INT, &o->eval_query, "meta: query points per evaluation task (default 100)", 1, 100000},
         {"eval-shots", ARG_STRING, &o->eval_shots, "meta: shots to evaluate, e.g. 5,10,20 (default: --shots)", 1, 0},
-        {"eval-steps", ARG_STRING, &o->eval_steps, "meta: adaptation steps to report, e.g. 1,10", 1, 0},
+        {"eval-steps", ARG_STRING, &o->eval_steps, "meta: adaptation steps to report, e.g. 1,10 (default 1,10; pretrain: 100)", 1, 0},
         {"eval-seed", ARG_U64, &o->eval_seed, "meta: seed of the evaluation tasks (same for every run)", 0, 1.8e19},
         {"ways", ARG_INT, &o->ways, "few-shot: classes per episode, N (default 5)", 2, 256},
         {"eval-ways", ARG_INT, &o->eval_ways, "few-shot: classes per evaluation episode (default --ways)", 0, 256},
@@ -104,10 +109,18 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"augment-translate", ARG_FLOAT, &o->aug_translate, "few-shot training: random shift up to PX pixels per axis", 0, 28},
         {"augment-flip", ARG_FLOAT, &o->aug_flip, "few-shot training: probability of a left-right flip per image", 0, 1},
         {"lake-runs", ARG_STRING, &o->lake_runs, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
+        {"finetune", ARG_STRING, &o->finetune, "pretrain: at evaluation fine-tune the new head only (head, default) or the whole network (all)", 1, 0},
     };
     *n = (int)(sizeof table / sizeof table[0]);
     memcpy(specs, table, sizeof table);
     return specs;
+}
+
+/* The default evaluation steps depend on the algorithm: the transfer
+ * baseline trains a new head from zero (Chen et al. fine-tune for 100
+ * iterations), the meta-learners adapt in a few steps. */
+static void resolve_eval_steps(train_opts *o) {
+    if (!o->eval_steps) o->eval_steps = o->algo && !strcmp(o->algo, "pretrain") ? "100" : "1,10";
 }
 
 int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen) {
@@ -117,7 +130,10 @@ int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen
     const arg_cmd cmd = {"train", train_synopsis, train_about, specs, n};
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    return config_apply_file(&cmd, path, err, errlen) ? -1 : 0;
+    if (config_apply_file(&cmd, path, err, errlen)) return -1;
+    fewshot_legacy_dataset(o, dir);
+    resolve_eval_steps(o);
+    return 0;
 }
 
 /* Finds "--NAME VALUE" or "--NAME=VALUE" in argv (before it is parsed). */
@@ -149,6 +165,7 @@ int cmd_train(int argc, char **argv) {
             return r == CONFIG_FILE_ERROR ? EXIT_FAIL : EXIT_USAGE;
         }
         o.json = o.quiet = 0; /* presentation flags come from this command line only */
+        fewshot_legacy_dataset(&o, resume);
     }
     const char *config = find_flag(argc, argv, "config");
     if (config) {
@@ -172,9 +189,10 @@ int cmd_train(int argc, char **argv) {
     if (ml_algo_parse(o.algo, &a)) {
         fprintf(stderr,
                 "metalearn train: --algo '%s': unknown (expected supervised, maml, fomaml, metasgd, anil, reptile, "
-                "multitask, protonet, matching or r2d2)\n",
+                "multitask, protonet, matching, r2d2 or pretrain)\n",
                 o.algo);
         return EXIT_USAGE;
     }
+    resolve_eval_steps(&o);
     return run_meta(&o, &cmd);
 }

@@ -31,6 +31,12 @@ typedef struct train_opts {
     const char *aug_scale;
     int model_only; /* not an option: predict builds the model without loading the training data */
     int eval_val;   /* not an option: `eval --split val` scores on validation classes / tasks */
+    /* transfer baseline (--algo pretrain): fine-tune "head" or "all" at evaluation */
+    const char *finetune;
+    /* not options of train: `eval RUN --dataset SPEC` (cross-domain), which
+     * classes (--eval-classes all|test) and which IDX files (--images) */
+    const char *eval_dataset, *eval_classes, *eval_images, *eval_split_file;
+    int eval_only; /* eval / predict: no training head is needed (pretrain) */
 } train_opts;
 
 /* Defaults for `train` (meta-learning defaults follow the MAML paper's

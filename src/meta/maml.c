@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metalearn/meta.h"
+#include "meta_internal.h"
 
 static const char *const algo_names[ML_ALGO_COUNT] = {"maml",     "fomaml",   "metasgd",  "reptile", "multitask",
-                                                      "anil",     "protonet", "matching", "r2d2"};
+                                                      "anil",     "protonet", "matching", "r2d2",    "pretrain"};
 
 int ml_algo_is_metric(ml_algo a) { return a == ML_ALGO_PROTONET || a == ML_ALGO_MATCHING || a == ML_ALGO_R2D2; }
 
@@ -27,12 +27,6 @@ int ml_algo_parse(const char *name, ml_algo *out) {
         }
     return -1;
 }
-
-struct ml_meta_worker {
-    ml_ctx *ctx;
-    float *phi; /* Reptile: the task's adapted parameters */
-    char err[256];
-};
 
 /* ---- one task --------------------------------------------------------------------- */
 
@@ -87,7 +81,7 @@ typedef struct step_job {
     const ml_task_data *tasks;
 } step_job;
 
-static int fail_task(ml_meta *m, ml_meta_worker *w, int item, const char *what) {
+int ml__meta_fail_task(ml_meta *m, ml_meta_worker *w, int item, const char *what) {
     snprintf(w->err, sizeof w->err, "task %d: %s: %s", item, what, ml_ctx_error(w->ctx));
     m->task_status[item] = ml_ctx_status(w->ctx) != ML_OK ? (int)ml_ctx_status(w->ctx) : (int)ML_ERR_NUMERIC;
     return -1;
@@ -105,7 +99,7 @@ static void reptile_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_
         ml_model_wrap(ctx, model, w->phi, params);
         ml_tensor *loss = task_loss(ctx, m, params, t->xs, t->ys, t->ls, t->n_support, NULL);
         if (ml_grad(ctx, loss, params, model->n_params, 0, grads) != ML_OK) {
-            fail_task(m, w, item, "inner step");
+            ml__meta_fail_task(m, w, item, "inner step");
             return;
         }
         for (int i = 0; i < model->n_params; i++) {
@@ -120,7 +114,7 @@ static void reptile_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_
     ml_tensor *q = task_loss(ctx, m, params, t->xq, t->yq, t->lq, t->n_query, NULL);
     ml_ctx_set_recording(ctx, 1);
     if (!q) {
-        fail_task(m, w, item, "query pass");
+        ml__meta_fail_task(m, w, item, "query pass");
         return;
     }
     m->task_loss[item] = q->data[0];
@@ -149,7 +143,10 @@ static void step_task(int item, int worker, void *user) {
     if (metasgd) ml_model_wrap(ctx, model, m->meta + m->n, alpha);
     ml_tensor *loss, *extra[3] = {NULL, NULL, NULL};
     if (m->cfg.algo == ML_ALGO_R2D2) wrap_extra(ctx, m, extra);
-    if (ml_algo_is_metric(m->cfg.algo)) {
+    ml_tensor *head[2] = {NULL, NULL};
+    if (m->cfg.algo == ML_ALGO_PRETRAIN) {
+        loss = ml__pretrain_loss(ctx, m, theta, t, head);
+    } else if (ml_algo_is_metric(m->cfg.algo)) {
         loss = ml_cross_entropy(ctx, metric_logits(ctx, m, theta, extra, t), t->lq);
     } else if (m->cfg.algo == ML_ALGO_MULTITASK) {
         /* The baseline: no adaptation, the loss of all the task's points. */
@@ -166,7 +163,7 @@ static void step_task(int item, int worker, void *user) {
             /* First-order MAML: the inner gradient is taken unrecorded, so it
              * is a constant and d fast / d theta is the identity. */
             if (ml_grad(ctx, ls, fast + first, np - first, second, grads + first) != ML_OK) {
-                fail_task(m, w, item, "inner gradient");
+                ml__meta_fail_task(m, w, item, "inner gradient");
                 return;
             }
             inner_update(ctx, m, fast, grads, metasgd ? alpha : NULL);
@@ -179,8 +176,10 @@ static void step_task(int item, int worker, void *user) {
         for (int i = 0; i < np; i++) wrt[nw++] = alpha[i];
     if (m->cfg.algo == ML_ALGO_R2D2)
         for (int k = 0; k < 3; k++) wrt[nw++] = extra[k];
+    if (m->cfg.algo == ML_ALGO_PRETRAIN)
+        for (int k = 0; k < 2; k++) wrt[nw++] = head[k];
     if (ml_grad(ctx, loss, wrt, nw, 0, meta_grads) != ML_OK) {
-        fail_task(m, w, item, "meta-gradient");
+        ml__meta_fail_task(m, w, item, "meta-gradient");
         return;
     }
     m->task_loss[item] = loss->data[0];
@@ -192,6 +191,11 @@ static void step_task(int item, int worker, void *user) {
     }
     if (m->cfg.algo == ML_ALGO_R2D2)
         for (int k = 0; k < 3; k++) out[m->n + k] = meta_grads[np + k]->data[0];
+    if (m->cfg.algo == ML_ALGO_PRETRAIN) { /* the big head: weight then bias, after theta */
+        int64_t nwt = m->n_meta - m->n - m->cfg.pretrain_classes;
+        memcpy(out + m->n, meta_grads[np]->data, (size_t)nwt * sizeof(float));
+        memcpy(out + m->n + nwt, meta_grads[np + 1]->data, (size_t)m->cfg.pretrain_classes * sizeof(float));
+    }
 }
 
 /* ---- outer loop ---------------------------------------------------------------------- */
@@ -203,10 +207,20 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     m->model = model;
     m->n = model->n_floats;
     m->n_meta = cfg->algo == ML_ALGO_METASGD ? 2 * m->n : cfg->algo == ML_ALGO_R2D2 ? m->n + 3 : m->n;
+    if (cfg->algo == ML_ALGO_PRETRAIN) {
+        /* Embedding theta, then the head over all training classes (zero
+         * at the start; absent when only evaluating: pretrain_classes 0). */
+        if (cfg->pretrain_classes < 0 || model->spec.kind != ML_MODEL_CNN4 || model->spec.n_out != 0) {
+            snprintf(err, errlen, "meta: pretrain takes a cnn4 embedding (no head) and a class count >= 0");
+            return ML_ERR_ARG;
+        }
+        m->n_meta = m->n + (int64_t)cfg->pretrain_classes * (ml__pretrain_feature_dim(model) + 1);
+    }
     m->max_batch = max_batch > 0 ? max_batch : 1;
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     if (cfg->inner_steps < 0 ||
-        (cfg->inner_steps == 0 && cfg->algo != ML_ALGO_MULTITASK && !ml_algo_is_metric(cfg->algo))) {
+        (cfg->inner_steps == 0 && cfg->algo != ML_ALGO_MULTITASK && cfg->algo != ML_ALGO_PRETRAIN &&
+         !ml_algo_is_metric(cfg->algo))) {
         snprintf(err, errlen, "meta: %s needs at least one inner step", ml_algo_name(cfg->algo));
         return ML_ERR_ARG;
     }
@@ -250,6 +264,8 @@ void ml_meta_free(ml_meta *m) {
         for (int i = 0; i < ml_pool_threads(m->pool); i++) {
             ml_ctx_destroy(m->workers[i].ctx);
             ml_free(m->workers[i].phi);
+            ml_free(m->workers[i].head);
+            ml_free(m->workers[i].feat);
         }
     ml_pool_destroy(m->pool);
     ml_free(m->workers);
@@ -331,13 +347,13 @@ static int32_t row_argmax(const ml_tensor *logits, int64_t i) {
     return (int32_t)best;
 }
 
-static double accuracy(const ml_tensor *logits, const int32_t *labels) {
+double ml__meta_accuracy(const ml_tensor *logits, const int32_t *labels) {
     int64_t n = logits->shape[0], right = 0;
     for (int64_t i = 0; i < n; i++) right += row_argmax(logits, i) == labels[i];
     return n ? (double)right / (double)n : 0;
 }
 
-static void argmax_rows(const ml_tensor *logits, int32_t *out) {
+void ml__meta_argmax_rows(const ml_tensor *logits, int32_t *out) {
     for (int64_t i = 0; i < logits->shape[0]; i++) out[i] = row_argmax(logits, i);
 }
 
@@ -355,6 +371,11 @@ static void eval_task(int item, int worker, void *user) {
     memcpy(w->phi, m->meta, (size_t)m->n * sizeof(float));
     ml_tensor *params[ML_MAX_PARAMS], *alpha[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS], *logits;
     int stride = job->max_steps + 1;
+    if (m->cfg.algo == ML_ALGO_PRETRAIN) {
+        ml__pretrain_eval_task(m, w, item, t, job->max_steps, job->loss_at + (int64_t)item * stride,
+                               job->acc_at ? job->acc_at + (int64_t)item * stride : NULL, job->pred);
+        return;
+    }
     if (ml_algo_is_metric(m->cfg.algo)) { /* no adaptation steps: the same result at every step */
         ml_ctx_reset(ctx);
         ml_ctx_set_recording(ctx, 0);
@@ -365,11 +386,11 @@ static void eval_task(int item, int worker, void *user) {
         ml_tensor *q = ml_cross_entropy(ctx, logits, t->lq);
         ml_ctx_set_recording(ctx, 1);
         if (!q) {
-            fail_task(m, w, item, "evaluation episode");
+            ml__meta_fail_task(m, w, item, "evaluation episode");
             return;
         }
-        double acc = accuracy(logits, t->lq);
-        if (job->pred) argmax_rows(logits, job->pred);
+        double acc = ml__meta_accuracy(logits, t->lq);
+        if (job->pred) ml__meta_argmax_rows(logits, job->pred);
         for (int s = 0; s < stride; s++) {
             job->loss_at[item * stride + s] = q->data[0];
             if (job->acc_at) job->acc_at[item * stride + s] = acc;
@@ -383,20 +404,20 @@ static void eval_task(int item, int worker, void *user) {
         ml_tensor *q = task_loss(ctx, m, params, t->xq, t->yq, t->lq, t->n_query, &logits);
         ml_ctx_set_recording(ctx, 1);
         if (!q) {
-            fail_task(m, w, item, "evaluation query pass");
+            ml__meta_fail_task(m, w, item, "evaluation query pass");
             return;
         }
         job->loss_at[item * stride + s] = q->data[0];
-        if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) job->acc_at[item * stride + s] = accuracy(logits, t->lq);
+        if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) job->acc_at[item * stride + s] = ml__meta_accuracy(logits, t->lq);
         if (s == job->max_steps) {
-            if (job->pred && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) argmax_rows(logits, job->pred);
+            if (job->pred && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) ml__meta_argmax_rows(logits, job->pred);
             break;
         }
         ml_ctx_reset(ctx);
         ml_model_wrap(ctx, model, w->phi, params);
         ml_tensor *ls = task_loss(ctx, m, params, t->xs, t->ys, t->ls, t->n_support, NULL);
         if (ml_grad(ctx, ls, params, np, 0, grads) != ML_OK) {
-            fail_task(m, w, item, "evaluation inner step");
+            ml__meta_fail_task(m, w, item, "evaluation inner step");
             return;
         }
         if (m->cfg.algo == ML_ALGO_METASGD) ml_model_wrap(ctx, model, m->meta + m->n, alpha);

@@ -1,0 +1,144 @@
+/* pretrain.c: the transfer baseline ("Baseline" of Chen et al. 2019, A Closer
+ * Look at Few-shot Classification): the 4-block CNN as an embedding plus one
+ * linear classifier over all training classes, trained on supervised
+ * minibatches (the multi-task loss summed over every training class). At
+ * evaluation each episode gets a new, zero-initialised N-way linear head on
+ * the frozen features, trained on the support set by plain gradient steps at
+ * inner_lr; with finetune_all the embedding is fine-tuned too.
+ *
+ * Batch norm uses the statistics of the current batch, as every learner here
+ * does: the training minibatch, and at evaluation the whole episode (support
+ * and query embedded together, as the metric learners do), so all learners
+ * see the same normalisation on the same episodes. */
+#include <string.h>
+
+#include "meta_internal.h"
+
+int64_t ml__pretrain_feature_dim(const ml_model *model) {
+    const ml_model_spec *s = &model->spec;
+    int64_t h = s->in_h, w = s->in_w;
+    for (int b = 0; b < s->blocks; b++) {
+        h /= 2;
+        w /= 2;
+    }
+    return (int64_t)s->filters * h * w;
+}
+
+static ml_tensor *linear_logits(ml_ctx *ctx, ml_tensor *f, ml_tensor *weight, ml_tensor *bias) {
+    return ml_add(ctx, ml_matmul(ctx, f, weight, 0, 1), bias); /* f W^T + b, b broadcast over rows */
+}
+
+ml_tensor *ml__pretrain_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor **theta, const ml_task_data *t,
+                             ml_tensor **head) {
+    ml_model *model = m->model;
+    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w, D = ml__pretrain_feature_dim(model);
+    int64_t C = m->cfg.pretrain_classes;
+    if (C < 1) {
+        ml_ctx_fail(ctx, ML_ERR_STATE, "pretrain: no training head (evaluation-only setup)");
+        return NULL;
+    }
+    ml_tensor *x = ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per));
+    ml_tensor *f = ml_model_forward(ctx, model, theta, x, 1, 0);
+    head[0] = ml_tensor_wrap(ctx, m->meta + m->n, 2, ML_SHAPE(C, D));
+    head[1] = ml_tensor_wrap(ctx, m->meta + m->n + C * D, 1, ML_SHAPE(C));
+    return ml_cross_entropy(ctx, linear_logits(ctx, f, head[0], head[1]), t->ls);
+}
+
+/* Support and query embedded in one batch: [n_support + n_query, D]. */
+static ml_tensor *embed_episode(ml_ctx *ctx, const ml_meta *m, ml_tensor **params, const ml_task_data *t) {
+    ml_model *model = m->model;
+    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
+    ml_tensor *x = ml_concat0(ctx, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)),
+                              ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)));
+    return ml_model_forward(ctx, model, params, x, 1, 0);
+}
+
+static int grow(float **buf, int64_t *cap, int64_t need) {
+    if (need <= *cap) return 0;
+    float *p = ml_malloc((size_t)need * sizeof(float));
+    if (!p) return -1;
+    ml_free(*buf);
+    *buf = p;
+    *cap = need;
+    return 0;
+}
+
+/* The episode's features: recomputed from phi when the embedding adapts,
+ * else the frozen ones computed once. */
+static ml_tensor *features(ml_ctx *ctx, const ml_meta *m, ml_meta_worker *w, const ml_task_data *t,
+                           ml_tensor **params, int64_t D) {
+    if (!m->cfg.finetune_all)
+        return ml_tensor_wrap(ctx, w->feat, 2, ML_SHAPE((int64_t)t->n_support + t->n_query, D));
+    ml_model_wrap(ctx, m->model, w->phi, params);
+    return embed_episode(ctx, m, params, t);
+}
+
+void ml__pretrain_eval_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, int max_steps,
+                            double *loss_row, double *acc_row, int32_t *pred) {
+    ml_model *model = m->model;
+    ml_ctx *ctx = w->ctx;
+    const int np = model->n_params, all = m->cfg.finetune_all, ways = t->ways;
+    const int64_t D = ml__pretrain_feature_dim(model), ns = t->n_support, nq = t->n_query;
+    ml_tensor *params[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS + 2], *wrt[ML_MAX_PARAMS + 2];
+    if (ways < 1 || grow(&w->head, &w->head_cap, (int64_t)ways * (D + 1)) ||
+        (!all && grow(&w->feat, &w->feat_cap, (ns + nq) * D))) {
+        ml_ctx_fail(ctx, ML_ERR_NOMEM, "out of memory for a %d-way head", ways);
+        ml__meta_fail_task(m, w, item, "pretrain evaluation");
+        return;
+    }
+    memset(w->head, 0, (size_t)ways * (D + 1) * sizeof(float)); /* a new head per episode */
+    memcpy(w->phi, m->meta, (size_t)m->n * sizeof(float));
+    if (!all) { /* frozen embedding: one forward pass for the whole episode */
+        ml_ctx_reset(ctx);
+        ml_ctx_set_recording(ctx, 0);
+        ml_model_wrap(ctx, model, m->meta, params);
+        ml_tensor *f = embed_episode(ctx, m, params, t);
+        ml_ctx_set_recording(ctx, 1);
+        if (!f) {
+            ml__meta_fail_task(m, w, item, "pretrain evaluation features");
+            return;
+        }
+        memcpy(w->feat, f->data, (size_t)((ns + nq) * D) * sizeof(float));
+    }
+    float *hw = w->head, *hb = w->head + (int64_t)ways * D;
+    for (int s = 0; s <= max_steps; s++) {
+        ml_ctx_reset(ctx);
+        ml_ctx_set_recording(ctx, 0);
+        ml_tensor *fq = ml_narrow(ctx, features(ctx, m, w, t, params, D), ns, nq);
+        ml_tensor *logits = linear_logits(ctx, fq, ml_tensor_wrap(ctx, hw, 2, ML_SHAPE(ways, D)),
+                                          ml_tensor_wrap(ctx, hb, 1, ML_SHAPE(ways)));
+        ml_tensor *q = ml_cross_entropy(ctx, logits, t->lq);
+        ml_ctx_set_recording(ctx, 1);
+        if (!q) {
+            ml__meta_fail_task(m, w, item, "pretrain evaluation query pass");
+            return;
+        }
+        loss_row[s] = q->data[0];
+        if (acc_row) acc_row[s] = ml__meta_accuracy(logits, t->lq);
+        if (s == max_steps) {
+            if (pred) ml__meta_argmax_rows(logits, pred);
+            break;
+        }
+        /* One plain gradient step on the support loss. */
+        ml_ctx_reset(ctx);
+        ml_tensor *fs = ml_narrow(ctx, features(ctx, m, w, t, params, D), 0, ns);
+        wrt[0] = ml_tensor_wrap(ctx, hw, 2, ML_SHAPE(ways, D));
+        wrt[1] = ml_tensor_wrap(ctx, hb, 1, ML_SHAPE(ways));
+        int nw = 2;
+        if (all)
+            for (int i = 0; i < np; i++) wrt[nw++] = params[i];
+        ml_tensor *ls = ml_cross_entropy(ctx, linear_logits(ctx, fs, wrt[0], wrt[1]), t->ls);
+        if (ml_grad(ctx, ls, wrt, nw, 0, grads) != ML_OK) {
+            ml__meta_fail_task(m, w, item, "pretrain evaluation step");
+            return;
+        }
+        const float lr = m->cfg.inner_lr;
+        for (int64_t j = 0; j < (int64_t)ways * D; j++) hw[j] -= lr * grads[0]->data[j];
+        for (int j = 0; j < ways; j++) hb[j] -= lr * grads[1]->data[j];
+        for (int i = 0; all && i < np; i++) {
+            float *p = w->phi + model->params[i].offset;
+            const float *g = grads[2 + i]->data;
+            for (int64_t j = 0; j < model->params[i].numel; j++) p[j] -= lr * g[j];
+        }
+    }
+}
