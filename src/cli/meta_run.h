@@ -30,6 +30,7 @@ typedef struct meta_run {
     ml_class_list train_classes; /* the train split, with rotation classes when asked */
     ml_episode *episodes;        /* [meta_batch] reusable buffers */
     ml_augment augment;          /* training episodes only */
+    struct task_selector *selector; /* training only (fewshot_select_setup); NULL = uniform */
 } meta_run;
 
 /* few-shot classification pieces (fewshot.c) */
@@ -37,6 +38,10 @@ int fewshot_is_dataset(const char *dataset);
 int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen);
 void fewshot_free(meta_run *r);
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen);
+/* Training only: the --task-sampler (NULL for uniform), its --target. */
+int fewshot_select_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+/* After an outer step: feeds the episodes' losses to the sampler. */
+void fewshot_after_step(meta_run *r);
 int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
 /* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
  * returns the length written. */
