@@ -16,7 +16,7 @@ NAME=task_select
 source "$(dirname "$0")/lib/common.sh"
 DS="omniglot:$DATA/images_background_small1.zip,$DATA/images_background_small2.zip"
 SMALL=(--algo protonet --dataset "$DS" --model cnn4:8 --ways 5 --shots 1 --query 2 --meta-batch 2 --eval-tasks 8
-       --test-alphabets "Japanese_(katakana)" --threads 1 --quiet)
+       --rotations 0 --test-alphabets "Japanese_(katakana)" --threads 1 --quiet)
 
 # Target folders: two katakana characters, two drawings each (105x105), and
 # broken variants.
