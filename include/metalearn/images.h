@@ -197,6 +197,7 @@ typedef struct ml_episode {
     float *xq;                    /* [ways * queries, 1, S, S] */
     int32_t *yq;                  /* [ways * queries] */
     ml_class_ref *classes;        /* [ways]: label k is classes[k] */
+    int32_t *class_index;         /* [ways]: classes[k] is entry class_index[k] of the list */
     int64_t *support_index;       /* [ways * shots] image index in the set */
     int64_t *query_index;         /* [ways * queries] */
 } ml_episode;
@@ -210,6 +211,16 @@ void ml_episode_free(ml_episode *e);
  * class, or a class with fewer than shots + queries images is an error. */
 ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                             const ml_augment *aug, ml_rng *rng, char *err, size_t errlen);
+
+/* The same with class weights: the `ways` classes are drawn one after the
+ * other without replacement, each with probability weights[i] / (sum of the
+ * weights not yet drawn), then the images as above. weights[classes->n] must
+ * be finite and >= 0 with at least `ways` of them positive. NULL or all-equal
+ * weights take exactly ml_episode_sample's draws (the same episodes bit for
+ * bit for one seed). No heap calls; O(ways * classes->n) per episode. */
+ml_status ml_episode_sample_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                                     const float *weights, const ml_augment *aug, ml_rng *rng, char *err,
+                                     size_t errlen);
 
 /* ---- Lake et al.'s 20-way one-shot runs ------------------------------------ */
 

@@ -78,6 +78,12 @@ void ml_model_wrap(ml_ctx *ctx, const ml_model *m, float *flat, ml_tensor **out)
  * when update_stats, updates the running statistics in m->buffer_data. */
 ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training,
                             int update_stats);
+/* The same pass without the head (the last linear layer): the features a
+ * head model's classifier sees. A headless CNN (n_out 0) gives its embedding,
+ * as ml_model_forward does; an MLP gives its last hidden layer (its input
+ * when it has no hidden layer). */
+ml_tensor *ml_model_features(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training,
+                             int update_stats);
 /* Writes one line per tensor: name and shape. */
 void ml_model_print_params(const ml_model *m, FILE *out);
 int ml_model_find_param(const ml_model *m, const char *name);

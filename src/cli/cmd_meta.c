@@ -69,6 +69,11 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
         fprintf(stderr, "metalearn train: %s\n", err);
         return status;
     }
+    status = fewshot_select_setup(&run, o, err, sizeof err);
+    if (status) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        goto done;
+    }
     status = EXIT_FAIL;
     if (ml_mkdir_p(run.dir, err, sizeof err)) {
         fprintf(stderr, "metalearn train: %s\n", err);
@@ -126,6 +131,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
             fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
             goto done;
         }
+        fewshot_after_step(&run);
         loss_sum += loss;
         loss_count++;
         int done_it = it + 1;

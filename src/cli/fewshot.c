@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/meta_run.h"
+#include "cli/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
 
@@ -97,6 +98,57 @@ static int parse_fractions(const char *s, double f[3]) {
     return f[0] + f[1] + f[2] <= 1.0 + 1e-9 ? 0 : -1;
 }
 
+/* --test-alphabets A,B: those alphabets are the test split, every other
+ * alphabet trains (no validation part). */
+static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_class_split *sp, char *err,
+                                   size_t errlen) {
+    memset(sp, 0, sizeof *sp);
+    sp->unit = ML_SPLIT_BY_ALPHABET;
+    char *is_test = calloc((size_t)s->n_alphabets + 1, 1), list[2048];
+    if (!is_test) {
+        snprintf(err, errlen, "out of memory");
+        return EXIT_FAIL;
+    }
+    snprintf(list, sizeof list, "%s", names);
+    for (char *p = strtok(list, ","); p; p = strtok(NULL, ",")) {
+        int found = -1;
+        for (int a = 0; a < s->n_alphabets; a++)
+            if (!strcmp(s->alphabet_names[a], p)) found = a;
+        if (found < 0) {
+            size_t off = (size_t)snprintf(err, errlen, "--test-alphabets: no alphabet '%s' in the data (have:", p);
+            for (int a = 0; a < s->n_alphabets && off < errlen; a++)
+                off += (size_t)snprintf(err + off, errlen - off, " %s", s->alphabet_names[a]);
+            if (off < errlen) snprintf(err + off, errlen - off, ")");
+            free(is_test);
+            return EXIT_USAGE;
+        }
+        is_test[found] = 1;
+    }
+    int n_test = 0;
+    for (int c = 0; c < s->n_classes; c++) n_test += is_test[s->class_alphabet[c]];
+    if (n_test == s->n_classes) {
+        snprintf(err, errlen, "--test-alphabets %s: leaves no alphabet to train on", names);
+        free(is_test);
+        return EXIT_USAGE;
+    }
+    int counts[ML_SPLIT_COUNT] = {s->n_classes - n_test, 0, n_test};
+    for (int k = 0; k < ML_SPLIT_COUNT; k++) {
+        sp->part[k].items = ml_malloc((size_t)(counts[k] ? counts[k] : 1) * sizeof(ml_class_ref));
+        if (!sp->part[k].items) {
+            ml_class_split_free(sp);
+            free(is_test);
+            snprintf(err, errlen, "out of memory");
+            return EXIT_FAIL;
+        }
+    }
+    for (int c = 0; c < s->n_classes; c++) {
+        ml_class_list *l = &sp->part[is_test[s->class_alphabet[c]] ? ML_SPLIT_TEST : ML_SPLIT_TRAIN];
+        l->items[l->n++] = (ml_class_ref){c, 0};
+    }
+    free(is_test);
+    return 0;
+}
+
 int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen) {
     r->ways = o->ways;
     if (o->model_only) { /* predict: the model's shape only */
@@ -172,7 +224,11 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
     } else {
         ml_rng split_rng;
         ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
-        if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen)) return EXIT_FAIL;
+        if (o->test_alphabets) {
+            int st = split_by_test_alphabets(&r->images, o->test_alphabets, &r->split, err, errlen);
+            if (st) return st;
+        } else if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen))
+            return EXIT_FAIL;
         if (ml_mkdir_p(r->dir, err, errlen) || ml_class_split_write_json(&r->split, &r->images, path, err, errlen))
             return EXIT_FAIL;
     }
@@ -214,6 +270,9 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
 }
 
 void fewshot_free(meta_run *r) {
+    if (r->selector) task_select_free(r->selector);
+    free(r->selector);
+    r->selector = NULL;
     if (r->episodes)
         for (int i = 0; i < r->meta_batch; i++) ml_episode_free(&r->episodes[i]);
     free(r->episodes);
@@ -234,8 +293,16 @@ static ml_task_data episode_view(const ml_episode *e) {
 }
 
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
+    const float *weights = NULL;
+    if (r->selector) {
+        if (task_select_prepare(r->selector, (int)r->meta.steps_done, &r->meta, &r->images, &r->train_classes, err,
+                                errlen))
+            return EXIT_FAIL;
+        weights = r->selector->weights;
+    }
     for (int i = 0; i < r->meta_batch; i++) {
-        if (ml_episode_sample(&r->episodes[i], &r->images, &r->train_classes, &r->augment, &r->rng, err, errlen))
+        if (ml_episode_sample_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->augment, &r->rng,
+                                       err, errlen))
             return EXIT_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
     }
@@ -259,6 +326,111 @@ int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen) {
     }
     r->batch[0] = (ml_task_data){.n_support = r->batch_size, .ways = cl->n, .xs = r->pre_x, .ls = r->pre_y};
     return 0;
+}
+
+void fewshot_after_step(meta_run *r) {
+    if (r->fewshot && r->selector) task_select_record(r->selector, r->episodes, r->meta.task_loss, r->meta_batch);
+}
+
+/* --target test-support:K: the first K images of each test class (rotation
+ * 0), labelled by test class. Only used to rank training classes. */
+static int target_test_support(meta_run *r, const char *spec, task_selector *t, char *err, size_t errlen) {
+    char *end;
+    long k = strtol(spec, &end, 10);
+    const ml_class_list *test = &r->split.part[ML_SPLIT_TEST];
+    if (end == spec || *end || k < 1 || k > 100000) {
+        snprintf(err, errlen, "--target test-support:%s: expected test-support:K with K >= 1", spec);
+        return EXIT_USAGE;
+    }
+    if (test->n < 1) {
+        snprintf(err, errlen, "--target test-support:%ld: the test split is empty", k);
+        return EXIT_FAIL;
+    }
+    const size_t plane = (size_t)r->images.size * r->images.size;
+    float *x = malloc((size_t)test->n * k * plane * sizeof(float));
+    int32_t *y = malloc((size_t)test->n * k * sizeof(int32_t));
+    int m = 0, status = EXIT_FAIL;
+    if (!x || !y) {
+        snprintf(err, errlen, "out of memory for the target images");
+        goto out;
+    }
+    for (int c = 0; c < test->n; c++) {
+        int64_t first = r->images.class_start[test->items[c].cls], have = r->images.class_start[test->items[c].cls + 1] - first;
+        if (have < k) {
+            snprintf(err, errlen, "--target test-support:%ld: test class %s has only %lld images", k,
+                     r->images.class_names[test->items[c].cls], (long long)have);
+            goto out;
+        }
+        for (int j = 0; j < k; j++, m++) {
+            memcpy(x + (size_t)m * plane, r->images.x + (size_t)(first + j) * plane, plane * sizeof(float));
+            y[m] = c;
+        }
+    }
+    if (task_select_set_target(t, x, y, m, test->n, r->images.size)) snprintf(err, errlen, "out of memory");
+    else status = 0;
+out:
+    free(x);
+    free(y);
+    return status;
+}
+
+/* --target DIR: one subfolder per class (a flat folder is one class); every
+ * image the same size, at least S x S (they are area-averaged down). */
+static int target_folder(meta_run *r, const char *dir, task_selector *t, char *err, size_t errlen) {
+    ml_image_options opt = {.size = r->images.size, .keep_raw = 1};
+    ml_image_set set;
+    char why[1024];
+    if (ml_image_folder_load(dir, &opt, &set, why, sizeof why)) {
+        snprintf(err, errlen, "--target: %s", why);
+        return EXIT_FAIL;
+    }
+    int status = 0;
+    if (set.raw_h < r->images.size || set.raw_w < r->images.size) {
+        snprintf(err, errlen, "--target %s: images are %dx%d, smaller than the model's %dx%d input", dir, set.raw_w,
+                 set.raw_h, r->images.size, r->images.size);
+        status = EXIT_FAIL;
+    } else if (task_select_set_target(t, set.x, set.y, (int)set.n, set.n_classes, set.size)) {
+        snprintf(err, errlen, "out of memory");
+        status = EXIT_FAIL;
+    }
+    ml_image_set_free(&set);
+    return status;
+}
+
+int fewshot_select_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+    task_sampler_kind kind;
+    if (task_sampler_parse(o->task_sampler, &kind)) {
+        snprintf(err, errlen, "--task-sampler '%s': expected uniform, similar or curriculum", o->task_sampler);
+        return EXIT_USAGE;
+    }
+    if (kind == TASK_SAMPLER_UNIFORM) return 0;
+    if (!r->fewshot) {
+        snprintf(err, errlen, "--task-sampler %s: only for few-shot image datasets (--dataset omniglot:...)", o->task_sampler);
+        return EXIT_USAGE;
+    }
+    if (r->algo == ML_ALGO_PRETRAIN) { /* its minibatches are not episodes */
+        snprintf(err, errlen, "--task-sampler %s: --algo pretrain draws plain minibatches, not episodes", o->task_sampler);
+        return EXIT_USAGE;
+    }
+    if (kind == TASK_SAMPLER_SIMILAR && !o->target) {
+        snprintf(err, errlen, "--task-sampler similar needs --target DIR or --target test-support:K");
+        return EXIT_USAGE;
+    }
+    task_selector *t = malloc(sizeof *t);
+    if (!t || task_select_init(t, kind, r->train_classes.n)) {
+        free(t);
+        snprintf(err, errlen, "out of memory for the task sampler");
+        return EXIT_FAIL;
+    }
+    r->selector = t; /* freed by fewshot_free from here on */
+    t->k = o->select_k;
+    t->prob = o->select_prob;
+    t->every = o->select_every;
+    t->strength = o->curriculum_strength;
+    t->total_iters = o->iters;
+    if (kind != TASK_SAMPLER_SIMILAR) return 0;
+    if (!strncmp(o->target, "test-support:", 13)) return target_test_support(r, o->target + 13, t, err, errlen);
+    return target_folder(r, o->target, t, err, errlen);
 }
 
 /* ---- evaluation ------------------------------------------------------------------------- */
@@ -404,9 +576,9 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     }
     double eval_s = ml_now() - t0;
     if (E > 0) {
-        printf("evaluation: %s on %s, %d episodes of %s (%d %s classes), accuracy with 95%% CI\n", ml_algo_name(r->algo),
+        printf("evaluation: %s on %s, %d episodes of %s (%d%s classes), accuracy with 95%% CI\n", ml_algo_name(r->algo),
                r->data_name ? r->data_name : o->dataset, E, r->all_classes ? "all its classes" : "held-out classes",
-               test->n, part_name);
+               test->n, o->eval_val ? " validation" : "");
         printf("%6s %6s %8s %6s %10s %8s\n", "ways", "shots", "queries", "steps", "accuracy", "+-95%");
         for (int si = 0; si < n_shots; si++)
             for (int k = 0; k < n_steps; k++) {

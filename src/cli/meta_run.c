@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
 
@@ -231,7 +232,7 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
 
-#define MAX_TENSORS (3 * ML_MAX_PARAMS + 8)
+#define MAX_TENSORS (3 * ML_MAX_PARAMS + 11)
 static const char *const r2d2_names[3] = {"r2d2.log_lambda", "r2d2.scale", "r2d2.bias"};
 static const char *const pretrain_names[2] = {"pretrain.head.weight", "pretrain.head.bias"};
 
@@ -272,6 +273,7 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
         ts[n] = (ml_st_tensor){names[n], 1, {mm->n_meta}, buf};
         n++;
     }
+    if (r->selector) n += task_select_save(r->selector, ts + n); /* the draws' state, for --resume */
     char it[32], step[32], rng[80];
     snprintf(it, sizeof it, "%d", iteration);
     snprintf(step, sizeof step, "%" PRId64, mm->opt.step);
@@ -356,6 +358,7 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
             }
             memcpy(buf, e->data, (size_t)mm->n_meta * sizeof(float));
         }
+        if (r->selector && task_select_load(r->selector, &st, path, err, errlen)) goto out;
         mm->opt.step = strtoll(step, NULL, 10);
         for (int w = 0; w < 4; w++) {
             char word[17];

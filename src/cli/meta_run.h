@@ -37,6 +37,7 @@ typedef struct meta_run {
     int batch_size;
     float *pre_x;                /* [batch_size, 1, S, S] */
     int32_t *pre_y;              /* [batch_size] index into train_classes */
+    struct task_selector *selector; /* training only (fewshot_select_setup); NULL = uniform */
 } meta_run;
 
 /* few-shot classification pieces (fewshot.c) */
@@ -51,6 +52,10 @@ int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen);
  * default "fashion-mnist" as its dataset; without a split.json it is a
  * regression run: dataset cleared. */
 void fewshot_legacy_dataset(train_opts *o, const char *dir);
+/* Training only: the --task-sampler (NULL for uniform), its --target. */
+int fewshot_select_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+/* After an outer step: feeds the episodes' losses to the sampler. */
+void fewshot_after_step(meta_run *r);
 int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
 /* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
  * returns the length written. */

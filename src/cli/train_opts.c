@@ -59,10 +59,15 @@ void train_opts_defaults(train_opts *o) {
     o->rotations = 1;
     o->split_by = "character";
     o->split = "0.6,0.1,0.3";
+    o->task_sampler = "uniform";
+    o->select_k = 50;
+    o->select_prob = 0.5f;
+    o->select_every = 100;
+    o->curriculum_strength = 1.0f;
 }
 
 const arg_spec *train_opts_table(train_opts *o, int *n) {
-    static arg_spec specs[48];
+    static arg_spec specs[64];
     const arg_spec table[] = {
         {"algo", ARG_STRING, &o->algo, "supervised, maml, fomaml, metasgd, anil, reptile, multitask, protonet, matching, r2d2 or pretrain", 1, 0},
         {"model", ARG_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},
@@ -110,6 +115,13 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"augment-flip", ARG_FLOAT, &o->aug_flip, "few-shot training: probability of a left-right flip per image", 0, 1},
         {"lake-runs", ARG_STRING, &o->lake_runs, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
         {"finetune", ARG_STRING, &o->finetune, "pretrain: at evaluation fine-tune the new head only (head, default) or the whole network (all)", 1, 0},
+        {"task-sampler", ARG_STRING, &o->task_sampler, "few-shot training classes: uniform, similar (to --target) or curriculum (easy to hard)", 1, 0},
+        {"target", ARG_STRING, &o->target, "similar: target images, DIR/class/NAME.png or test-support:K (first K images of each test class)", 1, 0},
+        {"select-k", ARG_INT, &o->select_k, "similar: how many of the most similar training classes are favoured (default 50)", 1, 1 << 24},
+        {"select-prob", ARG_FLOAT, &o->select_prob, "similar: probability that a class is drawn from those K (default 0.5)", 0, 1},
+        {"select-every", ARG_INT, &o->select_every, "similar: iterations between re-rankings under the current model (default 100)", 1, 100000000},
+        {"curriculum-strength", ARG_FLOAT, &o->curriculum_strength, "curriculum: weight exp(beta z), beta from -S to +S over the run (default 1)", 0, 20},
+        {"test-alphabets", ARG_STRING, &o->test_alphabets, "few-shot: hold out these alphabets (comma list) as the test split; the rest train", 1, 0},
     };
     *n = (int)(sizeof table / sizeof table[0]);
     memcpy(specs, table, sizeof table);

@@ -29,6 +29,10 @@ typedef struct train_opts {
     const char *split_by, *split, *lake_runs;
     float aug_rotate, aug_translate, aug_flip;
     const char *aug_scale;
+    /* few-shot task selection (task_select.c) and the held-out alphabets */
+    const char *task_sampler, *target, *test_alphabets;
+    int select_k, select_every;
+    float select_prob, curriculum_strength;
     int model_only; /* not an option: predict builds the model without loading the training data */
     int eval_val;   /* not an option: `eval --split val` scores on validation classes / tasks */
     /* transfer baseline (--algo pretrain): fine-tune "head" or "all" at evaluation */

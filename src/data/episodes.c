@@ -106,6 +106,7 @@ void ml_episode_free(ml_episode *e) {
     ml_free(e->xq);
     ml_free(e->yq);
     ml_free(e->classes);
+    ml_free(e->class_index);
     ml_free(e->support_index);
     ml_free(e->query_index);
     memset(e, 0, sizeof *e);
@@ -124,9 +125,10 @@ ml_status ml_episode_init(ml_episode *e, int ways, int shots, int queries, int s
     e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
     e->yq = ml_malloc(sizeof(int32_t) * (nq ? nq : 1));
     e->classes = ml_malloc(sizeof(ml_class_ref) * (size_t)ways);
+    e->class_index = ml_malloc(sizeof(int32_t) * (size_t)ways);
     e->support_index = ml_malloc(sizeof(int64_t) * ns);
     e->query_index = ml_malloc(sizeof(int64_t) * (nq ? nq : 1));
-    if (!e->xs || !e->ys || !e->xq || !e->yq || !e->classes || !e->support_index || !e->query_index) {
+    if (!e->xs || !e->ys || !e->xq || !e->yq || !e->classes || !e->class_index || !e->support_index || !e->query_index) {
         ml_episode_free(e);
         return ML_ERR_NOMEM;
     }
@@ -155,8 +157,66 @@ static void choose_distinct(ml_rng *rng, int64_t n, int m, int64_t *a, int na, i
 }
 #undef PICK
 
+/* Weights that change the draw: NULL when none are given or all are equal
+ * (then the uniform draw keeps old runs' episodes); -1 when invalid. */
+static int weights_check(const float *w, int n, int ways, char *err, size_t errlen) {
+    if (!w) return 0;
+    int positive = 0, equal = 1;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(w[i]) || w[i] < 0.0f) {
+            ml__errf(err, errlen, "episode: class weight %d is %g; weights must be finite and >= 0", i, (double)w[i]);
+            return -1;
+        }
+        positive += w[i] > 0.0f;
+        equal &= w[i] == w[0];
+    }
+    if (positive < ways) {
+        ml__errf(err, errlen, "episode: %d ways asked but only %d classes have a positive weight", ways, positive);
+        return -1;
+    }
+    return !equal;
+}
+
+/* Sequential draws without replacement: class i with probability w[i] over
+ * the weight left. picked[] holds the draws so far (no scratch needed). */
+static void choose_weighted(ml_rng *rng, const float *w, int n, int m, int64_t *picked) {
+    for (int k = 0; k < m; k++) {
+        double left = 0.0;
+        for (int i = 0; i < n; i++) {
+            int taken = 0;
+            for (int j = 0; j < k && !taken; j++) taken = picked[j] == i;
+            if (!taken) left += w[i];
+        }
+        double u = ml_rng_uniform(rng) * left, acc = 0.0;
+        int64_t choice = -1;
+        for (int i = 0; i < n; i++) {
+            int taken = 0;
+            for (int j = 0; j < k && !taken; j++) taken = picked[j] == i;
+            if (taken || w[i] <= 0.0f) continue;
+            choice = i; /* the last positive one left absorbs rounding */
+            acc += w[i];
+            if (u < acc) break;
+        }
+        picked[k] = choice;
+    }
+}
+
+static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
+                        const ml_augment *aug, ml_rng *rng, char *err, size_t errlen);
+
 ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                             const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
+    return sample(e, s, classes, NULL, aug, rng, err, errlen);
+}
+
+ml_status ml_episode_sample_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                                     const float *weights, const ml_augment *aug, ml_rng *rng, char *err,
+                                     size_t errlen) {
+    return sample(e, s, classes, weights, aug, rng, err, errlen);
+}
+
+static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
+                        const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
     if (!e || !e->xs || !s || !s->x || !classes || !rng) {
         ml__errf(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
         return ML_ERR_ARG;
@@ -190,6 +250,8 @@ ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class
             return ML_ERR_ARG;
         }
     }
+    int weighted = weights_check(weights, classes->n, N, err, errlen);
+    if (weighted < 0) return ML_ERR_ARG;
     ml_status st = augment_check(aug, err, errlen);
     if (st != ML_OK) return st;
     const int aug_on = augment_active(aug);
@@ -197,8 +259,12 @@ ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class
 
     /* Classes: support_index doubles as scratch (it has >= N rows) until the
      * images are chosen. */
-    choose_distinct(rng, classes->n, N, e->support_index, N, NULL);
-    for (int k = 0; k < N; k++) e->classes[k] = classes->items[e->support_index[k]];
+    if (weighted) choose_weighted(rng, weights, classes->n, N, e->support_index);
+    else choose_distinct(rng, classes->n, N, e->support_index, N, NULL);
+    for (int k = 0; k < N; k++) {
+        e->class_index[k] = (int32_t)e->support_index[k];
+        e->classes[k] = classes->items[e->support_index[k]];
+    }
 
     for (int k = 0; k < N; k++) {
         const ml_class_ref r = e->classes[k];

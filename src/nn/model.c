@@ -225,8 +225,22 @@ void ml_model_wrap(ml_ctx *ctx, const ml_model *m, float *flat, ml_tensor **out)
         out[i] = ml_tensor_wrap(ctx, flat + m->params[i].offset, m->params[i].ndim, m->params[i].shape);
 }
 
+/* The body: everything but the last linear layer (the head). */
+static ml_tensor *forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training, int update_stats,
+                          int with_head);
+
 ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training,
                             int update_stats) {
+    return forward(ctx, m, params, x, training, update_stats, 1);
+}
+
+ml_tensor *ml_model_features(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training,
+                             int update_stats) {
+    return forward(ctx, m, params, x, training, update_stats, 0);
+}
+
+static ml_tensor *forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training, int update_stats,
+                          int with_head) {
     if (!x) return NULL;
     const ml_model_spec *s = &m->spec;
     int64_t per_example = (int64_t)s->in_c * s->in_h * s->in_w;
@@ -239,6 +253,7 @@ ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_ten
     if (s->kind == ML_MODEL_MLP) {
         ml_tensor *h = ml_reshape(ctx, x, 2, ML_SHAPE(n, per_example));
         for (int i = 0; i <= s->n_hidden; i++) {
+            if (i == s->n_hidden && !with_head) return h;
             h = ml_linear(ctx, h, params[2 * i], params[2 * i + 1]);
             if (i < s->n_hidden) h = ml_relu(ctx, h);
         }
@@ -255,7 +270,7 @@ ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_ten
         h = ml_conv_block(ctx, h, p[0], p[1], p[2], p[3], rm, rv, training, s->bn_momentum, s->bn_eps);
     }
     h = ml_flatten(ctx, h);
-    if (s->n_out == 0) return h; /* embedding */
+    if (s->n_out == 0 || !with_head) return h; /* embedding, or the body's features */
     return ml_linear(ctx, h, params[4 * s->blocks], params[4 * s->blocks + 1]);
 }
 
