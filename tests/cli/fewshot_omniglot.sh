@@ -5,14 +5,9 @@
 # input (missing or corrupt zip, impossible episodes).
 set -u
 BIN="$1"
-DATA="${ML_DATA_DIR:-../shared/data}/omniglot"
-if [ ! -f "$DATA/images_background_small1.zip" ]; then
-  echo "SKIP: Omniglot not found in $DATA (set ML_DATA_DIR)"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
 NAME=fewshot
 source "$(dirname "$0")/lib/common.sh"
+need_omniglot
 DS="omniglot:$DATA/images_background_small1.zip,$DATA/images_background_small2.zip"
 SMALL=(--dataset "$DS" --model cnn4:8 --ways 5 --shots 1 --query 2 --meta-batch 2 --eval-tasks 8 --quiet)
 

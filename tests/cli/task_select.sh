@@ -6,14 +6,9 @@
 # without a target, a missing / empty / mixed-size / too-small target folder).
 set -u
 BIN="$1"
-DATA="${ML_DATA_DIR:-../shared/data}/omniglot"
-if [ ! -f "$DATA/images_background_small1.zip" ]; then
-  echo "SKIP: Omniglot not found in $DATA (set ML_DATA_DIR)"
-  echo "0 passed, 0 failed"
-  exit 0
-fi
 NAME=task_select
 source "$(dirname "$0")/lib/common.sh"
+need_omniglot
 DS="omniglot:$DATA/images_background_small1.zip,$DATA/images_background_small2.zip"
 SMALL=(--algo protonet --dataset "$DS" --model cnn4:8 --ways 5 --shots 1 --query 2 --meta-batch 2 --eval-tasks 8
        --rotations 0 --test-alphabets "Japanese_(katakana)" --threads 1 --quiet)

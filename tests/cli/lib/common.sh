@@ -25,3 +25,14 @@ summary() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
 }
+
+# need_omniglot: DATA = the shared data's omniglot folder ($ML_DATA_DIR,
+# default ../shared/data); without it the script reports a skip and ends.
+need_omniglot() {
+  DATA="${ML_DATA_DIR:-../shared/data}/omniglot"
+  if [ ! -f "$DATA/images_background_small1.zip" ]; then
+    echo "SKIP: Omniglot not found in $DATA (set ML_DATA_DIR)"
+    echo "0 passed, 0 failed"
+    exit 0
+  fi
+}
