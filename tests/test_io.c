@@ -107,6 +107,26 @@ static void test_atomic_write_and_replace(void) {
     CHECK_INT_EQ(count_temp_files(g_dir), 0);
 }
 
+/* Whole-file reads: any size (past the first 4 KiB block), the size
+ * limit, and a missing file, each with a message naming the path. */
+static void test_read_text(void) {
+    char err[256] = "", *text = NULL;
+    size_t len = 0;
+    const char *p = tp("big.txt");
+    static char data[10000];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (char)('a' + i % 26);
+    CHECK_INT_EQ(ml_file_write_atomic(p, data, sizeof data, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_file_read_text(p, 0, &text, &len, err, sizeof err), ML_OK);
+    CHECK(text && len == sizeof data && !memcmp(text, data, len) && text[len] == 0);
+    ml_free(text);
+    CHECK_INT_EQ(ml_file_read_text(p, 4096, &text, &len, err, sizeof err), ML_ERR_ARG);
+    CHECK(text == NULL);
+    CHECK_STR_CONTAINS(err, "big.txt: larger than 4096 bytes");
+    CHECK_INT_EQ(ml_file_read_text(tp("nope.txt"), 0, &text, NULL, err, sizeof err), ML_ERR_IO);
+    CHECK(text == NULL);
+    CHECK_STR_CONTAINS(err, "nope.txt: cannot open");
+}
+
 static void test_atomic_bad_directory(void) {
     char err[256] = "";
     /* Directory missing. */
@@ -693,6 +713,7 @@ int main(void) {
         return 1;
     }
     ML_RUN(test_atomic_write_and_replace);
+    ML_RUN(test_read_text);
     ML_RUN(test_atomic_bad_directory);
     ML_RUN(test_atomic_failure_keeps_old_file);
     ML_RUN(test_streaming_writer);

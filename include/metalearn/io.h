@@ -24,6 +24,12 @@ extern "C" {
 
 /* ---- atomic files --------------------------------------------------------- */
 
+/* Reads a whole file into a NUL-terminated ml_malloc buffer (*out; free
+ * with ml_free) of *len bytes (len may be NULL). max_bytes > 0 refuses
+ * bigger files with ML_ERR_ARG. Errors name the path: ML_ERR_IO (cannot
+ * open or read), ML_ERR_NOMEM. */
+ml_status ml_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len, char *err, size_t errlen);
+
 /* Writes data to path atomically (see above). On failure the temp file is
  * removed and an existing file at path is left untouched. */
 ml_status ml_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);

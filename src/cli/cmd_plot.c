@@ -10,6 +10,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "metalearn/io.h"
 #include "metalearn/plot.h"
 
 #define MAX_RUNS 8
@@ -22,35 +23,12 @@ typedef struct run_curves {
     cJSON *eval; /* parsed eval.json or NULL */
 } run_curves;
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf) buf[len] = 0;
-    return buf;
-}
-
 /* Reads RUN/log.jsonl; returns -1 with err on a malformed line. */
 static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    char *text = read_text(path);
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
     if (!text) return 0; /* no log (e.g. eval-only): no learning curve */
     int cap = 1024;
     rc->iter = malloc((size_t)cap * sizeof(double));
@@ -63,7 +41,7 @@ static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
         if (!cJSON_IsNumber(it) || !cJSON_IsNumber(loss)) {
             snprintf(err, errlen, "%.900s:%d: expected an object with numeric \"iter\" and \"loss\"", path, line_no);
             cJSON_Delete(j);
-            free(text);
+            ml_free(text);
             return -1;
         }
         if (rc->n_log == cap) {
@@ -76,7 +54,7 @@ static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
         rc->n_log++;
         cJSON_Delete(j);
     }
-    free(text);
+    ml_free(text);
     return 0;
 }
 
@@ -108,10 +86,11 @@ int cmd_plot(int argc, char **argv) {
     int status = EXIT_FAIL, any_log = 0, any_eval = 0;
     for (int i = 0; i < n_runs; i++) {
         snprintf(path, sizeof path, "%s/eval.json", runs[i]);
-        char *text = read_text(path);
+        char *text;
+        if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
         if (text) {
             rc[i].eval = cJSON_Parse(text);
-            free(text);
+            ml_free(text);
             if (!rc[i].eval) {
                 fprintf(stderr, "metalearn plot: %s: not valid JSON\n", path);
                 goto done;

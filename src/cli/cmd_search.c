@@ -80,31 +80,9 @@ typedef struct search {
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-/* A whole file as a NUL-terminated string (malloc), or NULL. */
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (n < cap - 1) break;
-        char *bigger = realloc(buf, cap * 2);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    return buf;
-}
-
 static cJSON *read_json(const char *path, char *err, size_t errlen) {
-    char *text = read_file(path);
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
     if (!text) {
         ml__errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return NULL;
@@ -116,20 +94,21 @@ static cJSON *read_json(const char *path, char *err, size_t errlen) {
         for (const char *c = text; end && c < end && *c; c++) line += *c == '\n';
         ml__errf(err, errlen, "%s: not valid JSON (line %d)", path, line);
     }
-    free(text);
+    ml_free(text);
     return j;
 }
 
 /* The last non-empty line of a file (a child's error message). */
 static void last_line(const char *path, char *buf, size_t len) {
-    char *text = read_file(path);
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
     buf[0] = 0;
     if (!text) return;
     size_t n = strlen(text);
     while (n && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = 0;
     char *start = strrchr(text, '\n');
     snprintf(buf, len, "%s", start ? start + 1 : text);
-    free(text);
+    ml_free(text);
 }
 
 static int write_json_file(const char *path, const cJSON *j, char *err, size_t errlen) {
@@ -333,7 +312,8 @@ out:
 static int read_log(search *s, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/trials.jsonl", s->out);
-    char *text = read_file(path);
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
     if (!text) return 0; /* a new search */
     int line_no = 0, rc = 0;
     for (char *line = strtok(text, "\n"); line && !rc; line = strtok(NULL, "\n")) {
@@ -376,7 +356,7 @@ static int read_log(search *s, char *err, size_t errlen) {
         }
         cJSON_Delete(j);
     }
-    free(text);
+    ml_free(text);
     return rc;
 }
 

@@ -52,47 +52,6 @@ void config_free_strings(void) {
 
 /* ---- reading ------------------------------------------------------------------ */
 
-/* The whole file, NUL-terminated, in an ml_malloc buffer; NULL with err set. */
-static char *read_text(const char *path, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ml__errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = ml_malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - 1 - n, f);
-        if (ferror(f) || n < cap - 1) break;
-        if (cap >= CONFIG_MAX_BYTES) {
-            ml__errf(err, errlen, "%s: larger than %u bytes; not a config file?", path, CONFIG_MAX_BYTES);
-            ml_free(buf);
-            fclose(f);
-            return NULL;
-        }
-        char *bigger = ml_malloc(cap * 2);
-        if (bigger) memcpy(bigger, buf, n);
-        ml_free(buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    if (!buf) {
-        ml__errf(err, errlen, "%s: out of memory", path);
-        fclose(f);
-        return NULL;
-    }
-    if (ferror(f)) {
-        ml__errf(err, errlen, "%s: read failed: %s", path, strerror(errno));
-        ml_free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 static const char *json_type_name(const cJSON *j) {
     if (cJSON_IsBool(j)) return "a boolean";
     if (cJSON_IsNumber(j)) return "a number";
@@ -240,8 +199,10 @@ static int unknown_key(const arg_cmd *cmd, const char *path, const char *key, ch
 
 int config_apply_file(const arg_cmd *cmd, const char *path, char *err, size_t errlen) {
     size_t len;
-    char *text = read_text(path, &len, err, errlen);
-    if (!text) return CONFIG_FILE_ERROR;
+    char *text;
+    ml_status st = ml_file_read_text(path, CONFIG_MAX_BYTES, &text, &len, err, errlen);
+    if (st == ML_ERR_ARG) ml__errf(err, errlen, "%s: larger than %u bytes; not a config file?", path, CONFIG_MAX_BYTES);
+    if (st != ML_OK) return CONFIG_FILE_ERROR;
     if (memchr(text, 0, len)) {
         ml__errf(err, errlen, "%s: contains a NUL byte; not a JSON text file", path);
         ml_free(text);

@@ -24,6 +24,48 @@ static char *dup_str(const char *s) {
     return d;
 }
 
+ml_status ml_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len, char *err, size_t errlen) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ml__errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return ML_ERR_IO;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = ml_malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (ferror(f) || n < cap - 1) break;
+        if (max_bytes && cap >= max_bytes) {
+            ml__errf(err, errlen, "%s: larger than %zu bytes", path, max_bytes);
+            ml_free(buf);
+            fclose(f);
+            return ML_ERR_ARG;
+        }
+        char *bigger = ml_malloc(cap * 2);
+        if (bigger) memcpy(bigger, buf, n);
+        ml_free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    if (!buf) {
+        ml__errf(err, errlen, "%s: out of memory", path);
+        fclose(f);
+        return ML_ERR_NOMEM;
+    }
+    if (ferror(f)) {
+        ml__errf(err, errlen, "%s: read failed: %s", path, strerror(errno));
+        ml_free(buf);
+        fclose(f);
+        return ML_ERR_IO;
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len) *len = n;
+    *out = buf;
+    return ML_OK;
+}
+
 /* Writes all of buf, retrying short writes and EINTR. Returns 0 or errno. */
 static int write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
