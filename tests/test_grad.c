@@ -79,6 +79,10 @@ static ml_tensor *f_bn4(ml_ctx *c, ml_tensor **x) {
 static ml_tensor *f_bn2(ml_ctx *c, ml_tensor **x) {
     return ml_batchnorm(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
 }
+/* sp = 12: one 8-wide vector step and a tail in the fused kernels. */
+static ml_tensor *f_bn_relu(ml_ctx *c, ml_tensor **x) {
+    return ml_batchnorm_relu(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
+}
 static float rm3[3] = {0.1f, -0.2f, 0.3f}, rv3[3] = {0.5f, 1.5f, 2.0f};
 static ml_tensor *f_bn_eval(ml_ctx *c, ml_tensor **x) {
     return ml_square(c, ml_batchnorm(c, x[0], x[1], x[2], rm3, rv3, 0, 0.1f, 1e-5f));
@@ -173,6 +177,7 @@ static const op_case cases[] = {
     {"maxpool2x2_odd", 1, {4}, {{2, 2, 5, 5}}, {I_DISTINCT}, f_maxpool, 1},
     {"global_avgpool", 1, {4}, {{2, 3, 3, 2}}, {I_NORMAL}, f_gap, 1},
     {"batchnorm_4d", 3, {4, 1, 1}, {{3, 2, 2, 3}, {2}, {2}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn4, 1},
+    {"batchnorm_relu_4d", 3, {4, 1, 1}, {{3, 2, 3, 4}, {2}, {2}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_relu, 1},
     {"batchnorm_2d", 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn2, 1},
     {"batchnorm_eval", 3, {4, 1, 1}, {{2, 3, 2, 2}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_eval, 1},
     {"softmax", 1, {2}, {{3, 5}}, {I_NORMAL}, f_softmax, 1},

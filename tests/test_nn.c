@@ -1,6 +1,7 @@
 /* test_nn.c: model specs, the flat parameter buffer and its named views,
  * seeded initialisation, forward passes with stored and with fast weights. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metalearn/nn.h"
@@ -145,10 +146,73 @@ static void test_fast_weights_and_running_statistics(void) {
     ml_model_free(&m);
 }
 
+/* The conv block in training mode (fused batch norm + ReLU, the conv bias left
+ * out because batch statistics cancel it) against the ops it replaces: bias
+ * add, batch norm, ReLU, pool. Same output, same running statistics, and
+ * the same gradients for x, w, gamma and beta; the bias gradient is zero. */
+static void test_conv_block_matches_unfused_ops(void) {
+    enum { N = 3, C = 2, H = 6, W = 6, O = 4 };
+    ml_rng rng;
+    ml_rng_seed(&rng, 7);
+    float xd[N * C * H * W], wd[O * C * 9], bd[O], gd[O], betad[O];
+    for (size_t i = 0; i < sizeof xd / sizeof *xd; i++) xd[i] = (float)ml_rng_normal(&rng);
+    for (size_t i = 0; i < sizeof wd / sizeof *wd; i++) wd[i] = (float)ml_rng_normal(&rng) * 0.3f;
+    for (int i = 0; i < O; i++) {
+        bd[i] = (float)ml_rng_normal(&rng);
+        gd[i] = 1.0f + 0.2f * (float)ml_rng_normal(&rng);
+        betad[i] = 0.1f * (float)ml_rng_normal(&rng);
+    }
+    float rm[2][O], rv[2][O];
+    float *grads[2][5];
+    float out[2][N * O * (H / 2) * (W / 2)];
+    for (int path = 0; path < 2; path++) {
+        for (int i = 0; i < O; i++) rm[path][i] = 0.5f, rv[path][i] = 2.0f;
+        ml_ctx *ctx = ml_ctx_create(1 << 20);
+        ml_tensor *in[5] = {ml_tensor_wrap(ctx, xd, 4, ML_SHAPE(N, C, H, W)),
+                            ml_tensor_wrap(ctx, wd, 4, ML_SHAPE(O, C, 3, 3)), ml_tensor_wrap(ctx, bd, 1, ML_SHAPE(O)),
+                            ml_tensor_wrap(ctx, gd, 1, ML_SHAPE(O)), ml_tensor_wrap(ctx, betad, 1, ML_SHAPE(O))};
+        ml_tensor *y;
+        if (path == 0) {
+            y = ml_conv_block(ctx, in[0], in[1], in[2], in[3], in[4], rm[0], rv[0], 1, 0.1f, 1e-5f);
+        } else {
+            ml_tensor *h = ml_bias_add(ctx, ml_conv2d(ctx, in[0], in[1], 1, 1), in[2]);
+            h = ml_batchnorm(ctx, h, in[3], in[4], rm[1], rv[1], 1, 0.1f, 1e-5f);
+            y = ml_maxpool2x2(ctx, ml_relu(ctx, h));
+        }
+        CHECK(y && y->numel == (int64_t)(sizeof out[0] / sizeof(float)));
+        memcpy(out[path], y->data, sizeof out[0]);
+        /* A loss that weighs outputs unevenly, so no gradient vanishes by symmetry. */
+        ml_tensor *r = ml_tensor_new(ctx, y->ndim, y->shape);
+        for (int64_t i = 0; i < r->numel; i++) r->data[i] = (float)((i * 7) % 11) - 5.0f;
+        ml_tensor *loss = ml_sum_all(ctx, ml_mul(ctx, y, r)), *g[5];
+        CHECK(ml_grad(ctx, loss, in, 5, 0, g) == ML_OK);
+        for (int k = 0; k < 5; k++) {
+            grads[path][k] = malloc((size_t)g[k]->numel * sizeof(float));
+            memcpy(grads[path][k], g[k]->data, (size_t)g[k]->numel * sizeof(float));
+        }
+        ml_ctx_destroy(ctx);
+    }
+    for (size_t i = 0; i < sizeof out[0] / sizeof(float); i++) CHECK_NEAR(out[0][i], out[1][i], 1e-5, 1e-5);
+    for (int i = 0; i < O; i++) {
+        CHECK_NEAR(rm[0][i], rm[1][i], 1e-6, 1e-5);
+        CHECK_NEAR(rv[0][i], rv[1][i], 1e-5, 1e-5);
+        CHECK(grads[0][2][i] == 0.0f);           /* the bias: exactly zero */
+        CHECK_NEAR(grads[1][2][i], 0.0, 1e-4, 0);   /* unfused: zero up to rounding */
+    }
+    const int64_t sizes[5] = {N * C * H * W, O * C * 9, O, O, O};
+    for (int k = 0; k < 5; k++) {
+        if (k == 2) continue;
+        for (int64_t i = 0; i < sizes[k]; i++) CHECK_NEAR(grads[0][k][i], grads[1][k][i], 1e-4, 1e-4);
+    }
+    for (int p = 0; p < 2; p++)
+        for (int k = 0; k < 5; k++) free(grads[p][k]);
+}
+
 int main(void) {
     ML_RUN(test_cnn4_names_shapes_and_layout);
     ML_RUN(test_initialisation_statistics);
     ML_RUN(test_mlp_forward_matches_hand_computation);
     ML_RUN(test_fast_weights_and_running_statistics);
+    ML_RUN(test_conv_block_matches_unfused_ops);
     return ml_test_summary();
 }

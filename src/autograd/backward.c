@@ -13,10 +13,23 @@ static ml_tensor *to_shape(ml_ctx *ctx, ml_tensor *g, const ml_tensor *like) {
     return ml_sum_to(ctx, g, like->ndim, like->shape);
 }
 
+/* Recorded backward of y = normalize(a) = (a - mean(a)) * inv, means over every
+ * dim but 1: da = inv * (g - mean(g) - y * mean(g * y)). Under create_graph,
+ * inv must be a recorded function of a so that its own derivative reaches the
+ * second-order gradient. */
+static ml_tensor *normalize_backward_recorded(ml_ctx *ctx, ml_tensor *a, ml_tensor *g, ml_tensor *y, float eps) {
+    unsigned axes = a->ndim == 4 ? 0xdu : 0x1u;
+    ml_tensor *centered = ml_sub(ctx, a, ml_mean(ctx, a, axes, 1));
+    ml_tensor *inv = ml_rsqrt(ctx, ml_add_scalar(ctx, ml_mean(ctx, ml_square(ctx, centered), axes, 1), eps));
+    ml_tensor *mg = ml_mean(ctx, g, axes, 1);
+    ml_tensor *mgy = ml_mean(ctx, ml_mul(ctx, g, y), axes, 1);
+    return ml_mul(ctx, inv, ml_sub(ctx, ml_sub(ctx, g, mg), ml_mul(ctx, y, mgy)));
+}
+
 void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML_NODE_MAX_IN],
                        ml_tensor *din[ML_NODE_MAX_IN]) {
     ml_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
-    din[0] = din[1] = NULL;
+    for (int i = 0; i < ML_NODE_MAX_IN; i++) din[i] = NULL;
     switch (nd->op) {
     case ML_OP_RESHAPE: /* y = reshape(a) */
         din[0] = ml_reshape(ctx, g, a->ndim, a->shape);
@@ -132,18 +145,25 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
     }
     case ML_OP_NORMALIZE: { /* y = (a - mean(a)) * inv, inv = rsqrt(var(a) + eps) */
         /* da = inv * (g - mean(g) - y * mean(g * y)), means over every dim but 1. */
+        din[0] = ctx->recording ? normalize_backward_recorded(ctx, a, g, y, nd->fp)
+                                : ml__normalize_backward_fused(ctx, g, y, nd->aux);
+        break;
+    }
+    case ML_OP_BN_RELU: { /* y = relu(normalize(a) * gamma + beta), gamma = b, beta = in[2] */
         if (!ctx->recording) {
-            din[0] = ml__normalize_backward_fused(ctx, g, y, nd->aux);
+            ml__bn_relu_backward_fused(ctx, nd, g, din);
             break;
         }
-        /* Under create_graph, inv must be a recorded function of a so that
-         * its own derivative reaches the second-order gradient. */
-        unsigned axes = a->ndim == 4 ? 0xdu : 0x1u;
-        ml_tensor *centered = ml_sub(ctx, a, ml_mean(ctx, a, axes, 1));
-        ml_tensor *inv = ml_rsqrt(ctx, ml_add_scalar(ctx, ml_mean(ctx, ml_square(ctx, centered), axes, 1), nd->fp));
-        ml_tensor *mg = ml_mean(ctx, g, axes, 1);
-        ml_tensor *mgy = ml_mean(ctx, ml_mul(ctx, g, y), axes, 1);
-        din[0] = ml_mul(ctx, inv, ml_sub(ctx, ml_sub(ctx, g, mg), ml_mul(ctx, y, mgy)));
+        /* The composite: g1 = g * [y > 0] is the gradient at the affine output;
+         * xhat is recomputed as a recorded NORMALIZE so that every derivative
+         * of it (and of inv inside normalize_backward_recorded) is on the tape. */
+        int64_t pshape[4] = {1, a->shape[1], 1, 1};
+        ml_tensor *g1 = ml_relu_mask(ctx, g, y);
+        ml_tensor *xhat = ml__normalize(ctx, a, nd->fp, NULL, NULL);
+        if (need[0])
+            din[0] = normalize_backward_recorded(ctx, a, ml_mul(ctx, g1, ml_reshape(ctx, b, 4, pshape)), xhat, nd->fp);
+        if (need[1]) din[1] = ml_sum(ctx, ml_mul(ctx, g1, xhat), 0xdu, 0);
+        if (need[2]) din[2] = ml_sum(ctx, g1, 0xdu, 0);
         break;
     }
     case ML_OP_INVERSE: /* y = a^-1: da = -y^T g y^T */
@@ -152,6 +172,6 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
     case ML_OP_COUNT:
         break;
     }
-    if (nd->n_in < 2) din[1] = NULL;
-    if (!need[0]) din[0] = NULL;
+    for (int i = 0; i < ML_NODE_MAX_IN; i++)
+        if (i >= nd->n_in || !need[i]) din[i] = NULL;
 }

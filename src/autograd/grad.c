@@ -54,7 +54,7 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
     for (ml_node *nd = last; nd && ctx->status == ML_OK; nd = nd->prev) {
         ml_tensor *g = grads[nd->out->id];
         if (!g || !dep[nd->out->id]) continue;
-        int need[ML_NODE_MAX_IN] = {0, 0};
+        int need[ML_NODE_MAX_IN] = {0};
         for (int i = 0; i < nd->n_in; i++) need[i] = dep[nd->in[i]->id];
         ml_tensor *din[ML_NODE_MAX_IN];
         ml__backward_node(ctx, nd, g, need, din);

@@ -19,9 +19,19 @@ ml_tensor *ml_conv_block(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *b, 
                          ml_tensor *beta, float *running_mean, float *running_var, int training,
                          float bn_momentum, float bn_eps) {
     ml_tensor *h = ml_conv2d(ctx, x, w, 1, 1);
-    if (b) h = ml_bias_add(ctx, h, b);
-    h = ml_batchnorm(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
-    return ml_maxpool2x2(ctx, ml_relu(ctx, h));
+    if (training && b) {
+        /* A bias before batch-statistics norm cancels exactly: (h + b) - mean(h + b)
+         * = h - mean(h), so the output and every derivative are those without it
+         * (its gradient is exactly zero; PyTorch's is rounding noise). Only the
+         * running mean sees it, so it is added there, as if it had been applied. */
+        h = ml_batchnorm_relu(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
+        if (running_mean && h)
+            for (int64_t i = 0; i < b->numel; i++) running_mean[i] += bn_momentum * b->data[i];
+    } else {
+        if (b) h = ml_bias_add(ctx, h, b);
+        h = ml_batchnorm_relu(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
+    }
+    return ml_maxpool2x2(ctx, h);
 }
 
 /* ---- specs ---------------------------------------------------------------------------- */

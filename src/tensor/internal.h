@@ -13,6 +13,8 @@
  *   CONV2D/CONV2D_BWD_DATA/CONV2D_BWD_WEIGHT, MATMUL with transpose flags,
  *   NORMALIZE (batch norm without affine) whose backward is recorded as
  *   composite ops when create_graph is on and runs fused otherwise,
+ *   BN_RELU (relu(normalize(x) * gamma + beta), the conv block's middle) the
+ *   same way, its composite built on NORMALIZE,
  *   INVERSE whose backward -Y^T g Y^T is built from its own output. */
 #define ML_OP_LIST(X)   \
     X(RESHAPE)          \
@@ -43,6 +45,7 @@
     X(SOFTMAX)          \
     X(LOG_SOFTMAX)      \
     X(NORMALIZE)        \
+    X(BN_RELU)          \
     X(INVERSE)
 
 typedef enum {
@@ -52,7 +55,7 @@ typedef enum {
     ML_OP_COUNT
 } ml_op;
 
-#define ML_NODE_MAX_IN 2
+#define ML_NODE_MAX_IN 3
 
 struct ml_node {
     ml_op op;
@@ -62,7 +65,7 @@ struct ml_node {
     int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
     float fp;             /* float parameter: scale, added scalar */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
-    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel */
+    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, then that */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
     ml_node *prev, *next; /* the tape, in recording order */
@@ -81,6 +84,8 @@ struct ml_ctx {
 
 /* A new node on the tape when recording, else NULL. Sets out->node. */
 ml_node *ml__record(ml_ctx *ctx, ml_op op, ml_tensor *out, ml_tensor *a, ml_tensor *b);
+/* A node with a third input (NULL until the op needs it). */
+ml_node *ml__record3(ml_ctx *ctx, ml_op op, ml_tensor *out, ml_tensor *a, ml_tensor *b, ml_tensor *c);
 
 /* Gather/scatter with explicit flat indices (idx has out numel / g numel entries). */
 ml_tensor *ml__gather(ml_ctx *ctx, ml_tensor *x, const int32_t *idx, int ndim,
@@ -92,6 +97,8 @@ ml_tensor *ml__scatter(ml_ctx *ctx, ml_tensor *g, const int32_t *idx, int ndim,
  * and variance per channel to mean_out / var_out when given. */
 ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, float *var_out);
 ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv);
+/* BN_RELU's backward without recording: writes dx, dgamma, dbeta in two passes. */
+void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]);
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 
 /* Backward rule of one node: given the gradient g of node->out, writes the

@@ -65,6 +65,10 @@ void *ml_ctx_alloc(ml_ctx *ctx, size_t bytes) {
 }
 
 ml_node *ml__record(ml_ctx *ctx, ml_op op, ml_tensor *out, ml_tensor *a, ml_tensor *b) {
+    return ml__record3(ctx, op, out, a, b, NULL);
+}
+
+ml_node *ml__record3(ml_ctx *ctx, ml_op op, ml_tensor *out, ml_tensor *a, ml_tensor *b, ml_tensor *c) {
     if (!ctx->recording) return NULL;
     ml_node *n = ml_ctx_alloc(ctx, sizeof *n);
     if (!n) return NULL;
@@ -72,7 +76,8 @@ ml_node *ml__record(ml_ctx *ctx, ml_op op, ml_tensor *out, ml_tensor *a, ml_tens
     n->op = op;
     n->in[0] = a;
     n->in[1] = b;
-    n->n_in = b ? 2 : (a ? 1 : 0);
+    n->in[2] = c;
+    n->n_in = c ? 3 : b ? 2 : (a ? 1 : 0);
     n->out = out;
     n->prev = ctx->tape_tail;
     if (ctx->tape_tail)
