@@ -151,7 +151,7 @@ static void test_fast_weights_and_running_statistics(void) {
  * add, batch norm, ReLU, pool. Same output, same running statistics, and
  * the same gradients for x, w, gamma and beta; the bias gradient is zero. */
 static void test_conv_block_matches_unfused_ops(void) {
-    enum { N = 3, C = 2, H = 6, W = 6, O = 4 };
+    enum { N = 3, C = 2, H = 6, W = 7, O = 4 };
     ml_rng rng;
     ml_rng_seed(&rng, 7);
     float xd[N * C * H * W], wd[O * C * 9], bd[O], gd[O], betad[O];
