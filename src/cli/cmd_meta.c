@@ -262,8 +262,7 @@ int cmd_eval(int argc, char **argv) {
                          "config.json beside it. --split val scores on the validation classes of the run's\n"
                          "split.json (few-shot) or on validation tasks drawn with seed eval-seed XOR\n"
                          "0x76616c6964 (regression), never on test data: what `metalearn search` uses.\n"
-
-                         "config.json beside it. --dataset evaluates a few-shot run on another dataset's\n"
+                         "--dataset evaluates a few-shot run on another dataset's\n"
                          "classes (cross-domain; all of its classes by default, its test images for IDX).",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
