@@ -18,7 +18,7 @@
 
 #define MAX_IN 3
 
-enum init { I_NORMAL, I_POSITIVE, I_AWAY0, I_DISTINCT };
+enum init { I_NORMAL, I_POSITIVE, I_AWAY0, I_DISTINCT, I_ALTSIGN };
 
 typedef ml_tensor *(*build_fn)(ml_ctx *ctx, ml_tensor **in);
 
@@ -82,6 +82,11 @@ static ml_tensor *f_bn2(ml_ctx *c, ml_tensor **x) {
 /* sp = 12: one 8-wide vector step and a tail in the fused kernels. */
 static ml_tensor *f_bn_relu(ml_ctx *c, ml_tensor **x) {
     return ml_batchnorm_relu(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
+}
+/* 5x7: an odd width, so a column the pool drops still has a gradient.
+ * gamma all positive (the pool on x), then one negative (the pool on z). */
+static ml_tensor *f_bn_relu_pool(ml_ctx *c, ml_tensor **x) {
+    return ml_batchnorm_relu_maxpool(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
 }
 static float rm3[3] = {0.1f, -0.2f, 0.3f}, rv3[3] = {0.5f, 1.5f, 2.0f};
 static ml_tensor *f_bn_eval(ml_ctx *c, ml_tensor **x) {
@@ -178,6 +183,8 @@ static const op_case cases[] = {
     {"global_avgpool", 1, {4}, {{2, 3, 3, 2}}, {I_NORMAL}, f_gap, 1},
     {"batchnorm_4d", 3, {4, 1, 1}, {{3, 2, 2, 3}, {2}, {2}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn4, 1},
     {"batchnorm_relu_4d", 3, {4, 1, 1}, {{3, 2, 3, 4}, {2}, {2}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_relu, 1},
+    {"bn_relu_maxpool_gamma_pos", 3, {4, 1, 1}, {{3, 2, 5, 7}, {2}, {2}}, {I_DISTINCT, I_POSITIVE, I_NORMAL}, f_bn_relu_pool, 1},
+    {"bn_relu_maxpool_gamma_neg", 3, {4, 1, 1}, {{3, 2, 5, 7}, {2}, {2}}, {I_DISTINCT, I_ALTSIGN, I_POSITIVE}, f_bn_relu_pool, 1},
     {"batchnorm_2d", 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn2, 1},
     {"batchnorm_eval", 3, {4, 1, 1}, {{2, 3, 2, 2}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_eval, 1},
     {"softmax", 1, {2}, {{3, 5}}, {I_NORMAL}, f_softmax, 1},
@@ -218,6 +225,7 @@ static void fill(float *v, int64_t n, enum init kind) {
         case I_POSITIVE: v[i] = (float)(0.5 + ml_rng_uniform(&rng)); break;
         case I_AWAY0: v[i] = (float)((z >= 0 ? 0.2 : -0.2) + 0.8 * z); break;
         case I_DISTINCT: v[i] = (float)(0.05 * (double)i - 1.0); break;
+        case I_ALTSIGN: v[i] = (float)((i % 2 ? -1.0 : 1.0) * (0.5 + ml_rng_uniform(&rng))); break;
         }
     }
     if (kind == I_DISTINCT) /* distinct values, spaced 0.05 apart, in random order */

@@ -159,7 +159,7 @@ static void test_conv_block_matches_unfused_ops(void) {
     for (size_t i = 0; i < sizeof wd / sizeof *wd; i++) wd[i] = (float)ml_rng_normal(&rng) * 0.3f;
     for (int i = 0; i < O; i++) {
         bd[i] = (float)ml_rng_normal(&rng);
-        gd[i] = 1.0f + 0.2f * (float)ml_rng_normal(&rng);
+        gd[i] = (i == 1 ? -1.0f : 1.0f) * (1.0f + 0.2f * (float)ml_rng_normal(&rng)); /* one negative: the pool on z */
         betad[i] = 0.1f * (float)ml_rng_normal(&rng);
     }
     float rm[2][O], rv[2][O];

@@ -139,11 +139,15 @@ ml_tensor *ml_global_avgpool(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_batchnorm(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta,
                         float *running_mean, float *running_var, int training, float momentum,
                         float eps);
-/* relu(ml_batchnorm(...)): one fused op in training mode with gamma and beta
- * on [N,C,H,W] (same statistics and running-stat update), else the two ops. */
+/* relu(ml_batchnorm(...)), and ml_maxpool2x2 of that: one fused op in
+ * training mode with gamma and beta on [N,C,H,W] (same statistics and
+ * running-stat update), else the separate ops. */
 ml_tensor *ml_batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta,
                              float *running_mean, float *running_var, int training, float momentum,
                              float eps);
+ml_tensor *ml_batchnorm_relu_maxpool(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta,
+                                     float *running_mean, float *running_var, int training, float momentum,
+                                     float eps);
 /* Along the last dimension. */
 ml_tensor *ml_softmax(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_log_softmax(ml_ctx *ctx, ml_tensor *x);

@@ -24,14 +24,13 @@ ml_tensor *ml_conv_block(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *b, 
          * = h - mean(h), so the output and every derivative are those without it
          * (its gradient is exactly zero; PyTorch's is rounding noise). Only the
          * running mean sees it, so it is added there, as if it had been applied. */
-        h = ml_batchnorm_relu(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
+        h = ml_batchnorm_relu_maxpool(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
         if (running_mean && h)
             for (int64_t i = 0; i < b->numel; i++) running_mean[i] += bn_momentum * b->data[i];
-    } else {
-        if (b) h = ml_bias_add(ctx, h, b);
-        h = ml_batchnorm_relu(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
+        return h;
     }
-    return ml_maxpool2x2(ctx, h);
+    if (b) h = ml_bias_add(ctx, h, b);
+    return ml_batchnorm_relu_maxpool(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
 }
 
 /* ---- specs ---------------------------------------------------------------------------- */

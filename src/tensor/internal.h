@@ -65,7 +65,7 @@ struct ml_node {
     int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
     float fp;             /* float parameter: scale, added scalar */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
-    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, then that */
+    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, that, var, pooled xhat */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
     ml_node *prev, *next; /* the tape, in recording order */

@@ -392,37 +392,90 @@ ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xh
     return t;
 }
 
-/* ---- batch norm + ReLU, fused -------------------------------------------------------
- * y = relu(normalize(x) * gamma + beta) in batch-statistics mode: the middle
- * of every conv block. As separate ops this is normalize, mul, add, relu
- * forward and relu_mask, two sums, two muls and normalize's backward: about
- * twelve passes over the block's largest tensor, a third of a ProtoNet step
- * (profiled). Fused, the forward reads x three times (two of them from L2:
- * one channel of a batch is ~150 KB) and writes y once; the backward reads
- * g, y and x twice and writes dx once. xhat is recomputed from x and the
- * saved mean and inv rather than stored. */
+/* ---- batch norm + ReLU (+ 2x2 max-pool), fused -----------------------------------------
+ * y = relu(normalize(x) * gamma + beta) in batch-statistics mode, optionally
+ * followed by the 2x2 max-pool: the whole of a conv block after the conv.
+ * As separate ops this is normalize, mul, add, relu, pool, then memset +
+ * scatter, relu_mask, two sums, two muls and normalize's backward: about
+ * fifteen memory-bound passes over the block's largest tensor, 40% of a
+ * ProtoNet step (profiled). Fused:
+ *   forward: the channel's statistics (two reads of x, the second from L2:
+ *     one channel of a batch is ~150 KB), then one more read of x writing y,
+ *     or with the pool only the pooled y, its argmax and xhat there;
+ *   backward: xhat is recomputed from x and the saved mean and inv; without
+ *     the pool g, y and x are read twice (the second time from L2) and dx
+ *     written once; with it the sums run over the pooled tensors alone (the
+ *     gradient is zero off the argmax) and x is read once, writing dx.
+ * The pool: relu and max commute, and z = x * scale + shift is increasing in
+ * x when scale = gamma * inv > 0, so the window's argmax is taken on x itself
+ * (on a plane of z when scale <= 0). PyTorch takes it after the ReLU; the two
+ * differ only in a window whose values are all <= 0, whose output is 0 and
+ * whose gradient is zero either way. */
 typedef struct bnr_job {
-    int64_t n, c, sp;
+    int64_t n, c, h, w;
+    int pool;
     float eps;
     const float *x, *gamma, *beta, *y, *g;
-    float *out, *mean, *inv, *var_out, *dgamma, *dbeta;
+    float *out, *mean, *inv, *var_out, *dgamma, *dbeta, *scratch;
+    float *xhat_at;       /* pool: xhat at each window's argmax, so the backward gathers nothing */
+    const float *xhat_in;
+    int32_t *idx;
+    const int32_t *idx_in;
 } bnr_job;
+
+static inline float relu_keep_nan(float v) { return v > 0.f || v != v ? v : 0.f; }
+
+/* One pooled row of plane `src` (rows 2r, 2r+1; o0 = flat index of its first
+ * element in x): the window maxima into y and their indices into q. */
+static void pool_row(const float *src, int64_t r, int64_t w, int64_t ow, int32_t o0, float *y, int32_t *q) {
+#if defined(__AVX512F__)
+    if (ow >= 4) {
+        pool_row_avx512(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, ow, y, q);
+        return;
+    }
+#endif
+    pool_row_scalar(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, 0, ow, y, q);
+}
 
 static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
-    const int64_t n = j->n, c = j->c, sp = j->sp;
+    const int64_t n = j->n, c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
     for (int64_t ch = lo; ch < hi; ch++) {
         double mean, var;
         channel_stats(j->x, n, c, sp, ch, &mean, &var);
         const float is = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
-        /* y = max(0, (x - m) * is * gamma + beta), as one multiply-add */
+        /* (x - m) * is * gamma + beta, as one multiply-add */
         const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
+        float *z = j->scratch + ch * sp; /* this channel's own plane: no sharing between threads */
         for (int64_t i = 0; i < n; i++) {
-            const float *p = j->x + (i * c + ch) * sp;
-            float *q = j->out + (i * c + ch) * sp;
-            for (int64_t k = 0; k < sp; k++) {
-                const float v = p[k] * scale + shift;
-                q[k] = v > 0.f ? v : 0.f;
+            const int64_t off = (i * c + ch) * sp;
+            const float *p = j->x + off;
+            if (!j->pool) {
+                float *q = j->out + off;
+                for (int64_t k = 0; k < sp; k++) q[k] = relu_keep_nan(p[k] * scale + shift);
+                continue;
+            }
+            const float *src = p;
+            if (!(scale > 0.f)) { /* pool z itself: decreasing (or flat) in x */
+                for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
+                src = z;
+            }
+            for (int64_t r = 0; r < oh; r++) {
+                const int64_t poff = ((i * c + ch) * oh + r) * ow;
+                float *y = j->out + poff, *xa = j->xhat_at + poff;
+                int32_t *q = j->idx + poff;
+                pool_row(src, r, w, ow, (int32_t)(off + 2 * r * w), y, q);
+                if (src == p) { /* y holds the window's max of x */
+                    for (int64_t k = 0; k < ow; k++) {
+                        xa[k] = (y[k] - m) * is;
+                        y[k] = relu_keep_nan(y[k] * scale + shift);
+                    }
+                } else { /* y holds the max of z; x at the argmax is in L1 */
+                    for (int64_t k = 0; k < ow; k++) {
+                        xa[k] = (j->x[q[k]] - m) * is;
+                        y[k] = relu_keep_nan(y[k]);
+                    }
+                }
             }
         }
         j->mean[ch] = m;
@@ -431,34 +484,37 @@ static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* Per channel: g1 = g * [y > 0], xhat = (x - mean) * inv;
- * dbeta = sum g1, dgamma = sum g1 * xhat,
+/* Per channel: g1 = g * [y > 0] (at each window's argmax with the pool),
+ * xhat = (x - mean) * inv; dbeta = sum g1, dgamma = sum g1 * xhat,
  * dx = gamma * inv * (g1 - mean(g1) - xhat * mean(g1 * xhat)).
  * The sums run in a fixed order (sixteen float lanes per run, the run's
  * total in double, runs in image order), whatever the thread count. */
 static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
-    const int64_t n = j->n, c = j->c, sp = j->sp;
+    const int64_t n = j->n, c = j->c, sp = j->h * j->w, psp = (j->h / 2) * (j->w / 2);
     const double count = (double)(n * sp);
     for (int64_t ch = lo; ch < hi; ch++) {
         const float m = j->mean[ch], is = j->inv[ch];
         double s1 = 0, s2 = 0;
         for (int64_t i = 0; i < n; i++) {
-            const int64_t off = (i * c + ch) * sp;
-            const float *xp = j->x + off, *yp = j->y + off, *gp = j->g + off;
+            /* Pooled: the sums run over the pooled tensors and the saved xhat. */
+            const int64_t run = j->pool ? psp : sp, off = (i * c + ch) * run;
+            const float *yp = j->y + off, *gp = j->g + off;
+            const float *xp = j->pool ? j->xhat_in + off : j->x + off;
+            const float xm = j->pool ? 0.f : m, xs = j->pool ? 1.f : is; /* xhat = (xp - xm) * xs */
             ml_v16f a1 = {0}, a2 = {0};
             int64_t k = 0;
-            for (; k + 16 <= sp; k += 16) {
+            for (; k + 16 <= run; k += 16) {
                 const ml_v16i on = load16f(yp + k) > 0.f;
                 const ml_v16f g1 = (ml_v16f)((ml_v16i)load16f(gp + k) & on);
                 a1 += g1;
-                a2 += g1 * ((load16f(xp + k) - m) * is);
+                a2 += g1 * ((load16f(xp + k) - xm) * xs);
             }
             double r1 = hsum16f(a1), r2 = hsum16f(a2);
-            for (; k < sp; k++) {
+            for (; k < run; k++) {
                 const float g1 = yp[k] > 0.f ? gp[k] : 0.f;
                 r1 += g1;
-                r2 += g1 * ((xp[k] - m) * is);
+                r2 += g1 * ((xp[k] - xm) * xs);
             }
             s1 += r1, s2 += r2;
         }
@@ -467,8 +523,16 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
         const float coef = j->gamma[ch] * is, mg = (float)(s1 / count), mgh = (float)(s2 / count);
         for (int64_t i = 0; i < n; i++) {
             const int64_t off = (i * c + ch) * sp;
-            const float *xp = j->x + off, *yp = j->y + off, *gp = j->g + off;
+            const float *xp = j->x + off;
             float *q = j->out + off;
+            if (j->pool) { /* every element's share of the means, then each argmax's own g1 */
+                for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
+                const int64_t poff = (i * c + ch) * psp;
+                for (int64_t k = 0; k < psp; k++)
+                    if (j->y[poff + k] > 0.f) j->out[j->idx_in[poff + k]] += coef * j->g[poff + k];
+                continue;
+            }
+            const float *yp = j->y + off, *gp = j->g + off;
             for (int64_t k = 0; k < sp; k++) {
                 const float g1 = yp[k] > 0.f ? gp[k] : 0.f;
                 q[k] = coef * (g1 - mg - (xp[k] - m) * is * mgh);
@@ -479,14 +543,15 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
 
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]) {
     const ml_tensor *x = nd->in[0];
-    int64_t n = x->shape[0], c = x->shape[1], sp = x->shape[2] * x->shape[3];
+    int64_t c = x->shape[1];
     ml_tensor *dx = ml_tensor_new(ctx, 4, x->shape);
     ml_tensor *dgamma = ml_tensor_new(ctx, 1, ML_SHAPE(c));
     ml_tensor *dbeta = ml_tensor_new(ctx, 1, ML_SHAPE(c));
     if (!dx || !dgamma || !dbeta) return;
-    bnr_job j = {.n = n, .c = c, .sp = sp, .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data,
-                 .g = g->data, .out = dx->data, .mean = nd->aux, .inv = nd->aux + c,
-                 .dgamma = dgamma->data, .dbeta = dbeta->data};
+    bnr_job j = {.n = x->shape[0], .c = c, .h = x->shape[2], .w = x->shape[3], .pool = (int)nd->ip[0],
+                 .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data, .g = g->data, .out = dx->data,
+                 .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
+                 .idx_in = nd->index, .xhat_in = nd->aux + 3 * c};
     ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_backward_range, &j);
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
@@ -501,28 +566,54 @@ static void update_running_stats(float *running_mean, float *running_var, const 
     }
 }
 
-ml_tensor *ml_batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, float *running_mean,
-                             float *running_var, int training, float momentum, float eps) {
+static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, float *running_mean,
+                                 float *running_var, int training, float momentum, float eps, int pool) {
     if (!x || ctx->status != ML_OK) return NULL;
-    if (!training || !gamma || !beta || x->ndim != 4)
-        return ml_relu(ctx, ml_batchnorm(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps));
-    int64_t n = x->shape[0], c = x->shape[1], sp = x->shape[2] * x->shape[3], count = n * sp;
+    if (!training || !gamma || !beta || x->ndim != 4) {
+        ml_tensor *y = ml_relu(ctx, ml_batchnorm(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps));
+        return pool ? ml_maxpool2x2(ctx, y) : y;
+    }
+    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3], count = n * h * w;
     if (gamma->ndim != 1 || gamma->shape[0] != c || beta->ndim != 1 || beta->shape[0] != c)
         return ml_ctx_fail(ctx, ML_ERR_SHAPE, "batchnorm_relu: gamma/beta must be [%lld]", (long long)c);
     if (count < 2) return ml_ctx_fail(ctx, ML_ERR_SHAPE, "batchnorm: training needs more than one value per channel");
-    ml_tensor *t = ml_tensor_new(ctx, 4, x->shape);
-    float *aux = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)); /* mean, inv, var */
-    if (!t || !aux) return NULL;
-    bnr_job j = {.n = n, .c = c, .sp = sp, .eps = eps, .x = x->data, .gamma = gamma->data, .beta = beta->data,
-                 .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c};
+    if (pool && (h < 2 || w < 2 || x->numel > INT32_MAX)) {
+        char b[64];
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "maxpool2x2: input %s (want [N,C,H,W] with H,W >= 2)",
+                           ml_shape_str(x, b, sizeof b));
+    }
+    int64_t oshape[4] = {n, c, pool ? h / 2 : h, pool ? w / 2 : w};
+    ml_tensor *t = ml_tensor_new(ctx, 4, oshape);
+    if (!t) return NULL;
+    /* aux: mean, inv, var per channel, then (pool) xhat at each argmax */
+    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (pool ? (size_t)t->numel : 0)) * sizeof(float));
+    float *scratch = pool ? ml_ctx_alloc(ctx, (size_t)(c * h * w) * sizeof(float)) : NULL;
+    int32_t *idx = pool ? ml_ctx_alloc(ctx, (size_t)t->numel * sizeof(int32_t) + 4) : NULL;
+    if (!aux || (pool && (!scratch || !idx))) return NULL;
+    bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = pool, .eps = eps, .x = x->data, .gamma = gamma->data,
+                 .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
+                 .scratch = scratch, .idx = idx, .xhat_at = pool ? aux + 3 * c : NULL};
     ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
     if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, count, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, x, gamma, beta);
     if (nd) {
         nd->aux = aux;
         nd->fp = eps;
+        nd->ip[0] = pool;
+        nd->index = idx;
     }
     return t;
+}
+
+ml_tensor *ml_batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, float *running_mean,
+                             float *running_var, int training, float momentum, float eps) {
+    return batchnorm_relu(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 0);
+}
+
+ml_tensor *ml_batchnorm_relu_maxpool(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta,
+                                     float *running_mean, float *running_var, int training, float momentum,
+                                     float eps) {
+    return batchnorm_relu(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 1);
 }
 
 ml_tensor *ml_batchnorm(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, float *running_mean,
