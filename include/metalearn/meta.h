@@ -66,6 +66,9 @@ typedef struct ml_meta_config {
      * the new head (0). */
     int pretrain_classes;
     int finetune_all;
+    /* matching only: > 0 multiplies the cosines by a learned scale starting
+     * here (meta[n]); 0 is the paper's attention, softmax of plain cosines. */
+    float matching_scale;
 } ml_meta_config;
 
 typedef struct ml_meta_worker ml_meta_worker;
@@ -107,10 +110,17 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
 ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
                            double *acc_at, char *err, size_t errlen);
 
+/* Learned scalars of the episode heads, kept after theta in meta[n, n + count):
+ * R2-D2's log lambda, scale and bias (3), Matching Networks' scale (1, when
+ * matching_scale > 0), none for the others. */
+int ml_meta_extra_count(const ml_meta_config *cfg);
+
 /* Episode heads of the metric-based learners (metric.c): logits [nq, ways]
  * from support embeddings fs [ns, D] with labels ys and query embeddings fq. */
 ml_tensor *ml_protonet_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq);
-ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq);
+/* scale ([1], may be NULL): softmax(scale * cos) attention instead of softmax(cos). */
+ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
+                              ml_tensor *scale);
 ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
                           ml_tensor *log_lambda, ml_tensor *scale, ml_tensor *bias);
 

@@ -73,6 +73,10 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
         return EXIT_USAGE;
     }
+    if (o->matching_scale > 0 && r->algo != ML_ALGO_MATCHING) {
+        snprintf(err, errlen, "--matching-scale: only --algo matching has a cosine scale (got --algo %s)", o->algo);
+        return EXIT_USAGE;
+    }
     ml_optim_kind outer_kind;
     if (ml_optim_kind_parse(o->optimizer, &outer_kind)) {
         snprintf(err, errlen, "--optimizer '%s': expected sgd, adagrad, rmsprop, adam or adamw", o->optimizer);
@@ -153,6 +157,7 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
                           .outer = ml_optim_config_default(outer_kind),
                           .threads = r->threads};
     cfg.outer.lr = o->outer_lr;
+    if (r->algo == ML_ALGO_MATCHING) cfg.matching_scale = o->matching_scale;
     if (r->algo == ML_ALGO_PRETRAIN) {
         /* The head spans every training class (rotations included); eval
          * and predict need none, whatever dataset they read. */
@@ -234,6 +239,12 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
 
 #define MAX_TENSORS (3 * ML_MAX_PARAMS + 11)
 static const char *const r2d2_names[3] = {"r2d2.log_lambda", "r2d2.scale", "r2d2.bias"};
+static const char *const matching_names[1] = {"matching.scale"};
+
+/* Checkpoint names of the episode heads' learned scalars (ml_meta_extra_count of them). */
+static const char *const *extra_names(const meta_run *r) {
+    return r->algo == ML_ALGO_R2D2 ? r2d2_names : matching_names;
+}
 static const char *const pretrain_names[2] = {"pretrain.head.weight", "pretrain.head.bias"};
 
 /* The big head of the transfer baseline: weight [C, D] and bias [C] after
@@ -259,8 +270,8 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
             memcpy(ts[n].shape, p->shape, sizeof p->shape);
             n++;
         }
-    for (int k = 0; r->algo == ML_ALGO_R2D2 && k < 3; k++) /* learned log lambda, scale, bias */
-        ts[n++] = (ml_st_tensor){r2d2_names[k], 1, {1}, mm->meta + mm->n + k};
+    for (int k = 0; k < ml_meta_extra_count(&mm->cfg); k++) /* the episode head's learned scalars */
+        ts[n++] = (ml_st_tensor){extra_names(r)[k], 1, {1}, mm->meta + mm->n + k};
     int64_t D, C = pretrain_dims(r, &D);
     if (C) {
         ts[n++] = (ml_st_tensor){pretrain_names[0], 2, {C, D}, mm->meta + mm->n};
@@ -324,10 +335,10 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
             if (copy_tensor(&st, path, name, &m->params[i], meta + k * mm->n + m->params[i].offset, err, errlen))
                 goto out;
         }
-    if (full >= 0 && r->algo == ML_ALGO_R2D2) {
+    if (full >= 0) {
         static const ml_param_info scalar = {"", 1, {1}, 0, 1};
-        for (int k = 0; k < 3; k++)
-            if (copy_tensor(&st, path, r2d2_names[k], &scalar, meta + mm->n + k, err, errlen)) goto out;
+        for (int k = 0; k < ml_meta_extra_count(&mm->cfg); k++)
+            if (copy_tensor(&st, path, extra_names(r)[k], &scalar, meta + mm->n + k, err, errlen)) goto out;
     }
     int64_t D, C = pretrain_dims(r, &D);
     if (full >= 0 && C) { /* resume: the training head too (eval has none) */

@@ -121,6 +121,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"select-prob", ARG_FLOAT, &o->select_prob, "similar: probability that a class is drawn from those K (default 0.5)", 0, 1},
         {"select-every", ARG_INT, &o->select_every, "similar: iterations between re-rankings under the current model (default 100)", 1, 100000000},
         {"curriculum-strength", ARG_FLOAT, &o->curriculum_strength, "curriculum: weight exp(beta z), beta from -S to +S over the run (default 1)", 0, 20},
+        {"matching-scale", ARG_FLOAT, &o->matching_scale, "matching: learn a scale of the cosines, starting here (default 0: none, as the paper)", 0, 1e3},
         {"test-alphabets", ARG_STRING, &o->test_alphabets, "few-shot: hold out these alphabets (comma list) as the test split; the rest train", 1, 0},
     };
     *n = (int)(sizeof table / sizeof table[0]);

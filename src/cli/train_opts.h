@@ -33,6 +33,7 @@ typedef struct train_opts {
     const char *task_sampler, *target, *test_alphabets;
     int select_k, select_every;
     float select_prob, curriculum_strength;
+    float matching_scale; /* --algo matching: learned cosine scale starting here; 0 = none (the paper) */
     int model_only; /* not an option: predict builds the model without loading the training data */
     int eval_val;   /* not an option: `eval --split val` scores on validation classes / tasks */
     /* transfer baseline (--algo pretrain): fine-tune "head" or "all" at evaluation */

@@ -54,14 +54,21 @@ static ml_tensor *metric_logits(ml_ctx *ctx, const ml_meta *m, ml_tensor **theta
     ml_tensor *fs = ml_narrow(ctx, f, 0, t->n_support), *fq = ml_narrow(ctx, f, t->n_support, t->n_query);
     switch (m->cfg.algo) {
     case ML_ALGO_PROTONET: return ml_protonet_logits(ctx, fs, t->ls, t->ways, fq);
-    case ML_ALGO_MATCHING: return ml_matching_logits(ctx, fs, t->ls, t->ways, fq);
+    case ML_ALGO_MATCHING: return ml_matching_logits(ctx, fs, t->ls, t->ways, fq, extra[0]);
     default: return ml_r2d2_logits(ctx, fs, t->ls, t->ways, fq, extra[0], extra[1], extra[2]);
     }
 }
 
-/* R2-D2's learned log lambda, scale and bias (meta[n, n + 3)) as leaves. */
-static void wrap_extra(ml_ctx *ctx, const ml_meta *m, ml_tensor **extra) {
-    for (int k = 0; k < 3; k++) extra[k] = ml_tensor_wrap(ctx, m->meta + m->n + k, 1, ML_SHAPE(1));
+int ml_meta_extra_count(const ml_meta_config *cfg) {
+    if (cfg->algo == ML_ALGO_R2D2) return 3;
+    return cfg->algo == ML_ALGO_MATCHING && cfg->matching_scale > 0 ? 1 : 0;
+}
+
+/* The extra scalars as leaves (NULL where the learner has none). */
+static int wrap_extra(ml_ctx *ctx, const ml_meta *m, ml_tensor **extra) {
+    int n = ml_meta_extra_count(&m->cfg);
+    for (int k = 0; k < 3; k++) extra[k] = k < n ? ml_tensor_wrap(ctx, m->meta + m->n + k, 1, ML_SHAPE(1)) : NULL;
+    return n;
 }
 
 /* First parameter the inner loop adapts: ANIL adapts only the head (the last
@@ -141,8 +148,8 @@ static void step_task(int item, int worker, void *user) {
     ml_model_wrap(ctx, model, m->meta, theta);
     int metasgd = m->cfg.algo == ML_ALGO_METASGD;
     if (metasgd) ml_model_wrap(ctx, model, m->meta + m->n, alpha);
-    ml_tensor *loss, *extra[3] = {NULL, NULL, NULL};
-    if (m->cfg.algo == ML_ALGO_R2D2) wrap_extra(ctx, m, extra);
+    ml_tensor *loss, *extra[3];
+    int n_extra = wrap_extra(ctx, m, extra);
     ml_tensor *head[2] = {NULL, NULL};
     if (m->cfg.algo == ML_ALGO_PRETRAIN) {
         loss = ml__pretrain_loss(ctx, m, theta, t, head);
@@ -174,8 +181,7 @@ static void step_task(int item, int worker, void *user) {
     for (int i = 0; i < np; i++) wrt[i] = theta[i];
     if (metasgd)
         for (int i = 0; i < np; i++) wrt[nw++] = alpha[i];
-    if (m->cfg.algo == ML_ALGO_R2D2)
-        for (int k = 0; k < 3; k++) wrt[nw++] = extra[k];
+    for (int k = 0; k < n_extra; k++) wrt[nw++] = extra[k];
     if (m->cfg.algo == ML_ALGO_PRETRAIN)
         for (int k = 0; k < 2; k++) wrt[nw++] = head[k];
     if (ml_grad(ctx, loss, wrt, nw, 0, meta_grads) != ML_OK) {
@@ -189,8 +195,7 @@ static void step_task(int item, int worker, void *user) {
         memcpy(out + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
         if (metasgd) memcpy(out + m->n + p->offset, meta_grads[np + i]->data, (size_t)p->numel * sizeof(float));
     }
-    if (m->cfg.algo == ML_ALGO_R2D2)
-        for (int k = 0; k < 3; k++) out[m->n + k] = meta_grads[np + k]->data[0];
+    for (int k = 0; k < n_extra; k++) out[m->n + k] = meta_grads[np + k]->data[0];
     if (m->cfg.algo == ML_ALGO_PRETRAIN) { /* the big head: weight then bias, after theta */
         int64_t nwt = m->n_meta - m->n - m->cfg.pretrain_classes;
         memcpy(out + m->n, meta_grads[np]->data, (size_t)nwt * sizeof(float));
@@ -206,7 +211,7 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     m->cfg = *cfg;
     m->model = model;
     m->n = model->n_floats;
-    m->n_meta = cfg->algo == ML_ALGO_METASGD ? 2 * m->n : cfg->algo == ML_ALGO_R2D2 ? m->n + 3 : m->n;
+    m->n_meta = cfg->algo == ML_ALGO_METASGD ? 2 * m->n : m->n + ml_meta_extra_count(cfg);
     if (cfg->algo == ML_ALGO_PRETRAIN) {
         /* Embedding theta, then the head over all training classes (zero
          * at the start; absent when only evaluating: pretrain_classes 0). */
@@ -246,6 +251,7 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
         m->meta[m->n + 1] = 1.0f;
         m->meta[m->n + 2] = 0.0f;
     }
+    if (ml_meta_extra_count(cfg) && cfg->algo == ML_ALGO_MATCHING) m->meta[m->n] = cfg->matching_scale;
     ml_status st = ml_optim_init(&m->opt, &cfg->outer, m->n_meta);
     if (st != ML_OK) {
         snprintf(err, errlen, "meta: outer optimizer: invalid settings");
@@ -379,8 +385,8 @@ static void eval_task(int item, int worker, void *user) {
     if (ml_algo_is_metric(m->cfg.algo)) { /* no adaptation steps: the same result at every step */
         ml_ctx_reset(ctx);
         ml_ctx_set_recording(ctx, 0);
-        ml_tensor *extra[3] = {NULL, NULL, NULL};
-        if (m->cfg.algo == ML_ALGO_R2D2) wrap_extra(ctx, m, extra);
+        ml_tensor *extra[3];
+        wrap_extra(ctx, m, extra);
         ml_model_wrap(ctx, model, m->meta, params);
         logits = metric_logits(ctx, m, params, extra, t);
         ml_tensor *q = ml_cross_entropy(ctx, logits, t->lq);

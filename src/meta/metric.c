@@ -57,9 +57,15 @@ static ml_tensor *unit_rows(ml_ctx *ctx, ml_tensor *x) {
     return ml_mul(ctx, x, ml_rsqrt(ctx, ml_add_scalar(ctx, ml_sum(ctx, ml_square(ctx, x), 2u, 1), 1e-8f)));
 }
 
-ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq) {
+ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
+                              ml_tensor *scale) {
     if (!fs || !fq) return NULL;
     ml_tensor *cos = ml_matmul(ctx, unit_rows(ctx, fq), unit_rows(ctx, fs), 0, 1); /* [nq, ns] */
+    /* Cosines lie in [-1, 1], so without a scale the attention over 100
+     * support images can never be sharp: on 20-way 5-shot episodes the loss
+     * cannot go below ~1.3. A learned scale (as later cosine classifiers use)
+     * removes that floor. */
+    if (scale) cos = ml_mul(ctx, cos, scale);
     ml_tensor *attn = ml_softmax(ctx, cos);
     ml_tensor *probs = ml_matmul(ctx, attn, label_matrix(ctx, ys, fs->shape[0], ways, 0), 0, 0);
     return ml_log(ctx, ml_add_scalar(ctx, probs, 1e-12f));

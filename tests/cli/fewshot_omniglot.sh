@@ -17,6 +17,23 @@ for algo in protonet matching r2d2 maml fomaml anil metasgd reptile; do
   [ -s "$TMP/$algo/split.json" ] && [ -s "$TMP/$algo/checkpoint.safetensors" ] || bad "$algo: run folder incomplete"
 done
 
+# Matching Networks with a learned cosine scale: kept in the checkpoint, resumed bit for bit,
+# moved by training; refused for other learners.
+"$BIN" train --algo matching "${SMALL[@]}" --matching-scale 10 --iters 4 --out "$TMP/ms_full" >/dev/null 2>&1
+"$BIN" train --algo matching "${SMALL[@]}" --matching-scale 10 --iters 2 --out "$TMP/ms_part" >/dev/null 2>&1
+expect "matching --matching-scale: resume" 0 "" -- "$BIN" train --resume "$TMP/ms_part" --iters 4 --quiet
+cmp -s "$TMP/ms_full/checkpoint.safetensors" "$TMP/ms_part/checkpoint.safetensors" \
+  && ok "matching scale: resume is bit-identical" || bad "matching scale: resume differs"
+scale=$(python3 - "$TMP/ms_full/checkpoint.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+e = h.get("matching.scale"); print(struct.unpack("<f", b[8 + n + e["data_offsets"][0]:][:4])[0] if e else "absent")
+PY
+)
+case "$scale" in absent|10.0|"") bad "matching scale in the checkpoint: $scale" ;; *) ok "matching scale saved and trained ($scale)" ;; esac
+expect "matching scale: eval" 0 "" -- "$BIN" eval "$TMP/ms_full" --episodes 4
+expect "--matching-scale with another learner" 2 "matching-scale" -- "$BIN" train --algo protonet "${SMALL[@]}" --matching-scale 5 --iters 1 --out "$TMP/ms_bad"
+
 expect "eval with Lake's runs (protonet)" 0 "mean" -- "$BIN" eval "$TMP/protonet" --ways 20 --shots 1 --episodes 6 --lake-runs "$DATA/all_runs.zip"
 grep -q "run 20" "$TMP/out" && ok "Lake: an error per run" || bad "Lake table: $(head -c 300 "$TMP/out")"
 expect "eval --split val: validation classes" 0 '"split":"val"' -- "$BIN" eval "$TMP/protonet" --split val --episodes 6 --json
