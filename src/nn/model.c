@@ -25,7 +25,7 @@ ml_tensor *ml_conv_block(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *b, 
          * (its gradient is exactly zero; PyTorch's is rounding noise). Only the
          * running mean sees it, so it is added there, as if it had been applied. */
         h = ml_batchnorm_relu_maxpool(ctx, h, gamma, beta, running_mean, running_var, training, bn_momentum, bn_eps);
-        if (running_mean && h)
+        if (running_mean && running_var && h) /* the running statistics were updated */
             for (int64_t i = 0; i < b->numel; i++) running_mean[i] += bn_momentum * b->data[i];
         return h;
     }
