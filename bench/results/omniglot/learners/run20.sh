@@ -2,7 +2,9 @@
 # 20-way heads for the MAML-family learners (their 5-way runs cannot be
 # evaluated 20-way), each trained 20-way 1-shot 5-query for a fixed time on
 # one thread (Ctrl-C via timeout saves a resumable checkpoint), then
-# evaluated on 600 held-out 20-way 1-shot episodes and Lake's 20 runs.
+# evaluated on 600 held-out 20-way 1-shot episodes (5 queries per class, as in
+# training) and Lake's 20 runs. A learner whose run folder already holds a
+# checkpoint is only evaluated.
 # Usage: bench/results/omniglot/learners/run20.sh BIN SECONDS [NAME...]
 #   NAME in fomaml metasgd anil reptile (default: all four)
 set -euo pipefail
@@ -21,9 +23,9 @@ for name in $names; do
     *) echo "unknown learner $name" >&2; exit 2 ;;
   esac
   run=$out/${name}_20w1s
-  timeout -s INT "$secs" "$bin" train --dataset "$ds" --ways 20 --shots 1 --query 5 "${args[@]}" \
+  [ -f "$run/checkpoint.safetensors" ] || timeout -s INT "$secs" "$bin" train --dataset "$ds" --ways 20 --shots 1 --query 5 "${args[@]}" \
     --iters 20000 --eval-tasks 0 --threads 1 --seed 1 --log-every 25 --checkpoint-every 100 \
     --quiet --out "$run" > "$run.train.txt" 2>&1 || true
-  "$bin" eval "$run" --ways 20 --shots 1 --steps 1,5 --episodes 600 --threads 1 \
+  "$bin" eval "$run" --ways 20 --shots 1 --query 5 --steps 1,5 --episodes 600 --threads 1 \
     --lake-runs "$Z/all_runs.zip" > "$run.eval20.txt" 2>&1
 done
