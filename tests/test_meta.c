@@ -207,6 +207,18 @@ static void test_classification_learners_learn(void) {
             }
         }
         printf("  %-9s query accuracy %.2f -> %.2f after 60 steps\n", ml_algo_name(algos[a]), acc_before, acc_after);
+        /* Scoring only some step counts: the same numbers there, NaN elsewhere. */
+        double all_l[TASKS * 4], all_a[TASKS * 4], some_l[TASKS * 4], some_a[TASKS * 4];
+        const unsigned char report[4] = {0, 1, 0, 0}; /* steps 1 and 3 (the last is always scored) */
+        CHECK(ml_meta_evaluate(&meta, tasks, TASKS, 3, all_l, all_a, err, sizeof err) == ML_OK);
+        CHECK(ml_meta_evaluate_at(&meta, tasks, TASKS, 3, report, some_l, some_a, err, sizeof err) == ML_OK);
+        int metric = ml_algo_is_metric(algos[a]);
+        for (int t = 0; t < TASKS; t++)
+            for (int st = 0; st < 4; st++) {
+                int at = t * 4 + st, scored = metric || report[st] || st == 3;
+                if (scored) CHECK(some_l[at] == all_l[at] && some_a[at] == all_a[at]);
+                else CHECK(isnan(some_l[at]) && isnan(some_a[at]));
+            }
         /* chance is 0.2; the MAML family adapts a fresh head from 2 shots, so a lower bar */
         CHECK(acc_after > (ml_algo_is_metric(algos[a]) ? 0.6 : 0.4) && acc_after > acc_before + 0.2);
         ml_meta_free(&meta);

@@ -109,6 +109,12 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
  * spread over the worker threads. */
 ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
                            double *acc_at, char *err, size_t errlen);
+/* The same, scoring the query only after the step counts s with report[s] != 0
+ * (and after max_steps); the other entries of loss_at / acc_at are NaN. The
+ * scored entries are bit-identical to ml_meta_evaluate's. report may be NULL. */
+ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int max_steps,
+                              const unsigned char *report, double *loss_at, double *acc_at, char *err,
+                              size_t errlen);
 
 /* Learned scalars of the episode heads, kept after theta in meta[n, n + count):
  * R2-D2's log lambda, scale and bias (3), Matching Networks' scale (1, when

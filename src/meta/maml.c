@@ -339,6 +339,7 @@ typedef struct eval_job {
     ml_meta *m;
     const ml_task_data *tasks;
     int max_steps;
+    const unsigned char *report; /* report[s]: score the query after s steps (NULL: every s) */
     double *loss_at, *acc_at;
     int32_t *pred; /* ml_meta_predict: the query predictions of task 0 after the last step */
 } eval_job;
@@ -375,7 +376,7 @@ static void eval_task(int item, int worker, void *user) {
     /* Adapted parameters live in w->phi between steps, so each step's graph
      * is dropped before the next: memory stays flat in the step count. */
     memcpy(w->phi, m->meta, (size_t)m->n * sizeof(float));
-    ml_tensor *params[ML_MAX_PARAMS], *alpha[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS], *logits;
+    ml_tensor *params[ML_MAX_PARAMS], *alpha[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS], *logits = NULL;
     int stride = job->max_steps + 1;
     if (m->cfg.algo == ML_ALGO_PRETRAIN) {
         ml__pretrain_eval_task(m, w, item, t, job->max_steps, job->loss_at + (int64_t)item * stride,
@@ -404,17 +405,26 @@ static void eval_task(int item, int worker, void *user) {
         return;
     }
     for (int s = 0; s <= job->max_steps; s++) {
-        ml_ctx_reset(ctx);
-        ml_ctx_set_recording(ctx, 0);
-        ml_model_wrap(ctx, model, w->phi, params);
-        ml_tensor *q = task_loss(ctx, m, params, t->xq, t->yq, t->lq, t->n_query, &logits);
-        ml_ctx_set_recording(ctx, 1);
-        if (!q) {
-            ml__meta_fail_task(m, w, item, "evaluation query pass");
-            return;
+        /* The query pass costs more than a support step (95 query images
+         * against 5 support images for 5-way 1-shot), so only the step
+         * counts asked for are scored; the others read NaN. */
+        if (job->report && s < job->max_steps && !job->report[s]) {
+            job->loss_at[item * stride + s] = NAN;
+            if (job->acc_at) job->acc_at[item * stride + s] = NAN;
+        } else {
+            ml_ctx_reset(ctx);
+            ml_ctx_set_recording(ctx, 0);
+            ml_model_wrap(ctx, model, w->phi, params);
+            ml_tensor *q = task_loss(ctx, m, params, t->xq, t->yq, t->lq, t->n_query, &logits);
+            ml_ctx_set_recording(ctx, 1);
+            if (!q) {
+                ml__meta_fail_task(m, w, item, "evaluation query pass");
+                return;
+            }
+            job->loss_at[item * stride + s] = q->data[0];
+            if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY)
+                job->acc_at[item * stride + s] = ml__meta_accuracy(logits, t->lq);
         }
-        job->loss_at[item * stride + s] = q->data[0];
-        if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) job->acc_at[item * stride + s] = ml__meta_accuracy(logits, t->lq);
         if (s == job->max_steps) {
             if (job->pred && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) ml__meta_argmax_rows(logits, job->pred);
             break;
@@ -438,19 +448,26 @@ static void eval_task(int item, int worker, void *user) {
 
 ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
                            double *acc_at, char *err, size_t errlen) {
+    return ml_meta_evaluate_at(m, tasks, n, max_steps, NULL, loss_at, acc_at, err, errlen);
+}
+
+ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int max_steps,
+                              const unsigned char *report, double *loss_at, double *acc_at, char *err,
+                              size_t errlen) {
     if (n > m->max_batch) {
         /* Evaluate in chunks of the meta-batch size (task_status is that long). */
         for (int start = 0; start < n; start += m->max_batch) {
             int count = n - start < m->max_batch ? n - start : m->max_batch;
             int stride = max_steps + 1;
-            ml_status st = ml_meta_evaluate(m, tasks + start, count, max_steps, loss_at + (int64_t)start * stride,
-                                            acc_at ? acc_at + (int64_t)start * stride : NULL, err, errlen);
+            ml_status st = ml_meta_evaluate_at(m, tasks + start, count, max_steps, report,
+                                               loss_at + (int64_t)start * stride,
+                                               acc_at ? acc_at + (int64_t)start * stride : NULL, err, errlen);
             if (st != ML_OK) return st;
         }
         return ML_OK;
     }
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
-    eval_job job = {m, tasks, max_steps, loss_at, acc_at, NULL};
+    eval_job job = {m, tasks, max_steps, report, loss_at, acc_at, NULL};
     ml_pool_run(m->pool, n, eval_task, &job);
     return first_task_error(m, n, err, errlen);
 }
@@ -464,7 +481,7 @@ ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32
         return ML_ERR_ARG;
     }
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
-    eval_job job = {m, task, steps, loss, acc, pred};
+    eval_job job = {m, task, steps, NULL, loss, acc, pred};
     eval_task(0, 0, &job);
     return first_task_error(m, 1, err, errlen);
 }

@@ -528,8 +528,8 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
             if (j->pool) { /* every element's share of the means, then each argmax's own g1 */
                 for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
                 const int64_t poff = (i * c + ch) * psp;
-                for (int64_t k = 0; k < psp; k++)
-                    if (j->y[poff + k] > 0.f) j->out[j->idx_in[poff + k]] += coef * j->g[poff + k];
+                for (int64_t k = 0; k < psp; k++) /* branch-free: y > 0 is a coin flip */
+                    j->out[j->idx_in[poff + k]] += j->y[poff + k] > 0.f ? coef * j->g[poff + k] : 0.f;
                 continue;
             }
             const float *yp = j->y + off, *gp = j->g + off;
