@@ -418,6 +418,7 @@ typedef struct bnr_job {
     const float *x, *gamma, *beta, *y, *g;
     float *out, *mean, *inv, *var_out, *dgamma, *dbeta, *scratch;
     float *xhat_at;       /* pool: xhat at each window's argmax, so the backward gathers nothing */
+    float *coef;          /* pooled backward: gamma * inv, mean(g1), mean(g1 * xhat) per channel */
     const float *xhat_in;
     int32_t *idx;
     const int32_t *idx_in;
@@ -521,23 +522,41 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
         j->dbeta[ch] = (float)s1;
         j->dgamma[ch] = (float)s2;
         const float coef = j->gamma[ch] * is, mg = (float)(s1 / count), mgh = (float)(s2 / count);
+        if (j->pool) { /* dx is written plane by plane, in memory order (bn_relu_pool_dx_range) */
+            j->coef[3 * ch] = coef, j->coef[3 * ch + 1] = mg, j->coef[3 * ch + 2] = mgh;
+            continue;
+        }
         for (int64_t i = 0; i < n; i++) {
             const int64_t off = (i * c + ch) * sp;
             const float *xp = j->x + off;
             float *q = j->out + off;
-            if (j->pool) { /* every element's share of the means, then each argmax's own g1 */
-                for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
-                const int64_t poff = (i * c + ch) * psp;
-                for (int64_t k = 0; k < psp; k++) /* branch-free: y > 0 is a coin flip */
-                    j->out[j->idx_in[poff + k]] += j->y[poff + k] > 0.f ? coef * j->g[poff + k] : 0.f;
-                continue;
-            }
             const float *yp = j->y + off, *gp = j->g + off;
             for (int64_t k = 0; k < sp; k++) {
                 const float g1 = yp[k] > 0.f ? gp[k] : 0.f;
                 q[k] = coef * (g1 - mg - (xp[k] - m) * is * mgh);
             }
         }
+    }
+}
+
+/* Pooled backward, second pass, over planes (image, channel) in memory order:
+ * x is read from memory once and streams best front to back (channel-major,
+ * each 3 KB plane was a new stream). Every element gets its share of the
+ * means, then each window's argmax its own g1. */
+static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
+    const bnr_job *j = arg;
+    const int64_t c = j->c, sp = j->h * j->w, psp = (j->h / 2) * (j->w / 2);
+    for (int64_t p = lo; p < hi; p++) {
+        const int64_t ch = p % c;
+        const float m = j->mean[ch], is = j->inv[ch];
+        const float coef = j->coef[3 * ch], mg = j->coef[3 * ch + 1], mgh = j->coef[3 * ch + 2];
+        const float *xp = j->x + p * sp;
+        float *q = j->out + p * sp;
+        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
+        const float *yp = j->y + p * psp, *gp = j->g + p * psp;
+        const int32_t *ip = j->idx_in + p * psp;
+        for (int64_t k = 0; k < psp; k++) /* branch-free: y > 0 is a coin flip */
+            j->out[ip[k]] += yp[k] > 0.f ? coef * gp[k] : 0.f;
     }
 }
 
@@ -552,7 +571,9 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
                  .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data, .g = g->data, .out = dx->data,
                  .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
                  .idx_in = nd->index, .xhat_in = nd->aux + 3 * c};
-    ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_backward_range, &j);
+    if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
+    ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
+    if (j.pool) ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
 
