@@ -286,9 +286,15 @@ static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int6
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *p = x + (i * c + ch) * sp;
+        /* The channel's planes are c planes apart: each is a new stream the
+         * hardware prefetcher must discover, so fetch the next one ahead. */
+        const float *next = i + 1 < n ? p + c * sp : p;
         ml_v16f acc = {0};
         int64_t k = 0;
-        for (; k + 16 <= sp; k += 16) acc += load16f(p + k);
+        for (; k + 16 <= sp; k += 16) {
+            __builtin_prefetch(next + k);
+            acc += load16f(p + k);
+        }
         double r = hsum16f(acc);
         for (; k < sp; k++) r += p[k];
         s += r;
