@@ -190,25 +190,25 @@ static void pool_row_avx512(const float *r0, const float *r1, int32_t o0, int32_
 }
 #endif
 
+/* One pooled row of plane `src` (rows 2r, 2r+1; o0 = flat index of its first
+ * element in x): the window maxima into y and their indices into q. */
+static void pool_row(const float *src, int64_t r, int64_t w, int64_t ow, int32_t o0, float *y, int32_t *q) {
+#if defined(__AVX512F__)
+    if (ow >= 4) { /* narrower rows (3x3 -> 1x1) take the scalar loop */
+        pool_row_avx512(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, ow, y, q);
+        return;
+    }
+#endif
+    pool_row_scalar(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, 0, ow, y, q);
+}
+
 static void pool_range(void *arg, int64_t lo, int64_t hi) {
     const pool_job *j = arg;
     const int64_t h = j->h, w = j->w, oh = j->oh, ow = j->ow;
-    for (int64_t p = lo; p < hi; p++) {
-        const float *img = j->x + p * h * w;
-        for (int64_t i = 0; i < oh; i++) {
-            const float *r0 = img + 2 * i * w, *r1 = r0 + w;
-            const int32_t o0 = (int32_t)(p * h * w + 2 * i * w);
-            float *y = j->y + (p * oh + i) * ow;
-            int32_t *q = j->idx + (p * oh + i) * ow;
-#if defined(__AVX512F__)
-            if (ow >= 4) { /* narrower rows (3x3 -> 1x1) take the scalar loop */
-                pool_row_avx512(r0, r1, o0, (int32_t)w, ow, y, q);
-                continue;
-            }
-#endif
-            pool_row_scalar(r0, r1, o0, (int32_t)w, 0, ow, y, q);
-        }
-    }
+    for (int64_t p = lo; p < hi; p++)
+        for (int64_t i = 0; i < oh; i++)
+            pool_row(j->x + p * h * w, i, w, ow, (int32_t)(p * h * w + 2 * i * w), j->y + (p * oh + i) * ow,
+                     j->idx + (p * oh + i) * ow);
 }
 
 ml_tensor *ml_maxpool2x2(ml_ctx *ctx, ml_tensor *x) {
@@ -430,19 +430,9 @@ typedef struct bnr_job {
     const int32_t *idx_in;
 } bnr_job;
 
+/* Unlike the plain ReLU op (NaN -> 0), a NaN stays NaN here, so a diverging
+ * batch reaches the loss and the run's NaN check instead of vanishing. */
 static inline float relu_keep_nan(float v) { return v > 0.f || v != v ? v : 0.f; }
-
-/* One pooled row of plane `src` (rows 2r, 2r+1; o0 = flat index of its first
- * element in x): the window maxima into y and their indices into q. */
-static void pool_row(const float *src, int64_t r, int64_t w, int64_t ow, int32_t o0, float *y, int32_t *q) {
-#if defined(__AVX512F__)
-    if (ow >= 4) {
-        pool_row_avx512(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, ow, y, q);
-        return;
-    }
-#endif
-    pool_row_scalar(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, 0, ow, y, q);
-}
 
 static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
