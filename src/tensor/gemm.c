@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tensor/conv.h"
+#include "tensor/kernels_par.h"
 
 /* Products up to this many multiply-adds take the loops (measured: below
  * it they beat a dnnl_sgemm call; above it, at sinusoid-MAML sizes, the two
@@ -20,18 +21,11 @@
  * independent accumulators, so neither the layout nor the FMA latency
  * limits it. GCC vector extensions keep it portable (AVX-512 or split). */
 #define ML_SMALL_PACK 65536
-typedef float v16 __attribute__((vector_size(64)));
 static _Thread_local float packed_a[ML_SMALL_PACK], packed_b[ML_SMALL_PACK];
 
 static int small_fits(int64_t m, int64_t n, int64_t k) {
     int64_t n16 = (n + 15) / 16 * 16, m4 = (m + 3) / 4 * 4;
     return m * n * k <= ML_SMALL_GEMM_MACS && k * n16 <= ML_SMALL_PACK && m4 * k <= ML_SMALL_PACK;
-}
-
-static inline v16 load16(const float *p) {
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
 }
 
 static void sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -46,15 +40,15 @@ static void sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float a
     for (int64_t i0 = 0; i0 < m; i0 += 4) {
         const float *a0 = packed_a + i0 * k;
         for (int64_t j0 = 0; j0 < n; j0 += 16) {
-            v16 c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            ml_v16f c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
             for (int64_t p = 0; p < k; p++) {
-                v16 bv = load16(packed_b + p * n16 + j0);
+                ml_v16f bv = ml__load16f(packed_b + p * n16 + j0);
                 c0 += a0[p] * bv;
                 c1 += a0[k + p] * bv;
                 c2 += a0[2 * k + p] * bv;
                 c3 += a0[3 * k + p] * bv;
             }
-            v16 rows[4] = {c0, c1, c2, c3};
+            ml_v16f rows[4] = {c0, c1, c2, c3};
             int64_t cols = n - j0 < 16 ? n - j0 : 16;
             for (int r = 0; r < 4 && i0 + r < m; r++) {
                 float *ci = c + (i0 + r) * ldc + j0;

@@ -66,6 +66,16 @@ static inline ml_v8d ml__load8d(const float *p) {
     return __builtin_convertvector(f, ml_v8d);
 }
 
+/* Sixteen floats as one vector (one zmm register with AVX-512, split by the
+ * compiler otherwise), loaded without alignment requirements. */
+typedef float ml_v16f __attribute__((vector_size(64)));
+
+static inline ml_v16f ml__load16f(const float *p) {
+    ml_v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static inline double ml__hsum8d(ml_v8d a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }

@@ -262,14 +262,7 @@ typedef struct bn_job {
  * double. Sums of at most ~50 terms per lane lose nothing that matters; the
  * all-double version (8 lanes plus a conversion per load) took a third of
  * the fused backward's time. The order is fixed, whatever the thread count. */
-typedef float ml_v16f __attribute__((vector_size(64)));
 typedef int ml_v16i __attribute__((vector_size(64)));
-
-static inline ml_v16f load16f(const float *p) {
-    ml_v16f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 static inline double hsum16f(ml_v16f a) {
     double s = 0;
@@ -293,7 +286,7 @@ static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int6
         int64_t k = 0;
         for (; k + 16 <= sp; k += 16) {
             __builtin_prefetch(next + k);
-            acc += load16f(p + k);
+            acc += ml__load16f(p + k);
         }
         double r = hsum16f(acc);
         for (; k < sp; k++) r += p[k];
@@ -307,7 +300,7 @@ static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int6
         ml_v16f acc = {0};
         int64_t k = 0;
         for (; k + 16 <= sp; k += 16) {
-            ml_v16f d = load16f(p + k) - mf;
+            ml_v16f d = ml__load16f(p + k) - mf;
             acc += d * d;
         }
         double r = hsum16f(acc);
@@ -502,10 +495,10 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
             ml_v16f a1 = {0}, a2 = {0};
             int64_t k = 0;
             for (; k + 16 <= run; k += 16) {
-                const ml_v16i on = load16f(yp + k) > 0.f;
-                const ml_v16f g1 = (ml_v16f)((ml_v16i)load16f(gp + k) & on);
+                const ml_v16i on = ml__load16f(yp + k) > 0.f;
+                const ml_v16f g1 = (ml_v16f)((ml_v16i)ml__load16f(gp + k) & on);
                 a1 += g1;
-                a2 += g1 * ((load16f(xp + k) - xm) * xs);
+                a2 += g1 * ((ml__load16f(xp + k) - xm) * xs);
             }
             double r1 = hsum16f(a1), r2 = hsum16f(a2);
             for (; k < run; k++) {
