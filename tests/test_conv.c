@@ -141,6 +141,34 @@ static void test_conv_3x3(void) {
     check_shape(2, 4, 8, 9, 3, 3, 3, 2, 2);
 }
 
+/* Channel counts that are multiples of 16 take oneDNN's primitives (direct or
+ * Winograd, by shape); check each route is really taken, not an im2col fallback. */
+static void check_dnnl_shape(int route, int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
+    ml_conv_shape s;
+    if (ml__conv_shape_init(&s, n, c, h, w, o, kh, kw, stride, pad) == 0) {
+        int got = ml__conv_dnnl_route(&s);
+        if (got != route)
+            ML_FAIL_AT("n%d c%d %dx%d o%d k%dx%d s%d p%d: route %d, expected %d", n, c, h, w, o, kh, kw, stride,
+                       pad, got, route);
+    }
+    check_shape(n, c, h, w, o, kh, kw, stride, pad);
+}
+
+static void test_conv_dnnl(void) {
+    check_dnnl_shape(2, 5, 64, 14, 14, 64, 3, 3, 1, 1);  /* Winograd: the CNN's second layer */
+    check_dnnl_shape(2, 75, 64, 7, 7, 64, 3, 3, 1, 1);  /* Winograd: third layer, a query set */
+    check_dnnl_shape(2, 16, 16, 13, 11, 32, 3, 3, 1, 1); /* Winograd, partial 4x4 tiles */
+    check_dnnl_shape(1, 5, 64, 7, 7, 64, 3, 3, 1, 1);   /* direct: too few tiles */
+    check_dnnl_shape(1, 80, 64, 3, 3, 64, 3, 3, 1, 1);  /* direct: fourth layer */
+    check_dnnl_shape(1, 3, 16, 5, 5, 32, 3, 3, 1, 1);
+    check_dnnl_shape(1, 2, 32, 9, 9, 16, 3, 3, 2, 1);   /* stride 2, odd size */
+    check_dnnl_shape(1, 1, 16, 8, 8, 16, 3, 3, 2, 1);   /* stride 2: right padding 0 */
+    check_dnnl_shape(1, 2, 16, 6, 6, 16, 5, 5, 1, 2);   /* 5x5 */
+    check_dnnl_shape(1, 2, 16, 7, 6, 16, 3, 3, 1, 0);   /* no padding */
+    check_dnnl_shape(0, 2, 16, 6, 6, 16, 1, 1, 1, 0);   /* pointwise: plain GEMM */
+    check_dnnl_shape(0, 2, 16, 6, 6, 10, 3, 3, 1, 1);   /* 10 outputs: im2col */
+}
+
 static void test_conv_1x1(void) {
     check_shape(1, 17, 6, 6, 19, 1, 1, 1, 0); /* pointwise: direct GEMM */
     check_shape(3, 4, 1, 1, 2, 1, 1, 1, 0);
@@ -203,6 +231,7 @@ int main(void) {
     ml_rng_seed(&rng, 20240601);
     ML_RUN(test_shape_init);
     ML_RUN(test_conv_3x3);
+    ML_RUN(test_conv_dnnl);
     ML_RUN(test_conv_1x1);
     ML_RUN(test_conv_other_kernels);
     ML_RUN(test_sgemm);

@@ -265,8 +265,7 @@ static int64_t geo_forward_floats(const geo *g) {
            (geo_padded(g) ? nb * g->c * geo_padded_plane(g) : 0);
 }
 
-int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
-    if (is_pointwise(s)) return 0;
+static int64_t im2col_scratch_floats(const ml_conv_shape *s) {
     const int64_t K = (int64_t)s->c * s->kh * s->kw, P = (int64_t)s->oh * s->ow;
     const int nb = chunk_images(K, P, s->n);
     geo g = geo_forward(s);
@@ -283,6 +282,13 @@ int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
     }
     int64_t m = fwd > bwd_w ? fwd : bwd_w;
     return m > bwd_d ? m : bwd_d;
+}
+
+/* Enough for the oneDNN route and, should it fail at run time, for im2col. */
+int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
+    if (is_pointwise(s)) return 0;
+    int64_t m = im2col_scratch_floats(s), d = ml__conv_dnnl_scratch_floats(s);
+    return d > m ? d : m;
 }
 
 /* ---- forward ---------------------------------------------------------------------- */
@@ -321,6 +327,7 @@ void ml__conv2d_forward(const ml_conv_shape *s, const float *x, const float *w, 
                       y + (int64_t)b * s->o * P, P);
         return;
     }
+    if (ml__conv_dnnl_forward(s, x, w, y, scratch) == 0) return;
     geo g = geo_forward(s);
     forward_im2col(&g, x, w, y, scratch);
 }
@@ -337,6 +344,7 @@ void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const flo
                       dx + (int64_t)b * s->c * HW, HW);
         return;
     }
+    if (ml__conv_dnnl_backward_data(s, dy, w, dx, scratch) == 0) return;
     const int KK = s->kh * s->kw;
     if (use_flipped_bwd_data(s)) {
         /* wf[c, o, ki, kj] = w[o, c, kh-1-ki, kw-1-kj]: a c x (o*KK) matrix. */
@@ -391,6 +399,7 @@ void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const fl
                       HW, b ? 1.f : 0.f, dw, s->c);
         return;
     }
+    if (ml__conv_dnnl_backward_weight(s, x, dy, dw, scratch) == 0) return;
     const int64_t K = (int64_t)s->c * s->kh * s->kw;
     const int nb = chunk_images(K, P, s->n), tr = bwd_weight_transposed(s);
     geo g = geo_forward(s);

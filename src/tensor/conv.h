@@ -39,6 +39,20 @@ void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const flo
 void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                 float *scratch);
 
+/* The oneDNN convolution-primitive route (conv_dnnl.c), taken by the kernels
+ * above when ml__conv_dnnl_shape_ok(s) holds (channel counts multiples of 16)
+ * and oneDNN can build the primitives. Each returns -1 if it cannot run s
+ * (scratch_floats: the floats it needs otherwise). */
+int ml__conv_dnnl_shape_ok(const ml_conv_shape *s);
+/* 0: im2col route, 1: oneDNN direct, 2: oneDNN Winograd (for tests and benches). */
+int ml__conv_dnnl_route(const ml_conv_shape *s);
+int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s);
+int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
+int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
+                                float *scratch);
+int ml__conv_dnnl_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
+                                  float *scratch);
+
 void ml__conv2d_forward_ref(const ml_conv_shape *s, const float *x, const float *w, float *y);
 void ml__conv2d_backward_data_ref(const ml_conv_shape *s, const float *dy, const float *w,
                                   float *dx);

@@ -1,0 +1,300 @@
+/* conv_dnnl.c: the oneDNN convolution-primitive route of conv.c, for layers whose
+ * input and output channel counts are multiples of 16 (the 64-filter blocks of
+ * the 4-conv CNN after its first layer).
+ *
+ * Why: on those layers oneDNN's JIT convolutions on channel-blocked data
+ * (nChw16c, weights OIhw16i16o) beat im2col + GEMM by far, and for 3x3 kernels
+ * its Winograd F(4x4, 3x3) kernels do 2.25-4x fewer multiplications
+ * (docs/kernels.md has the measurements: 64->64 at 14x14, batch 75, 1 thread,
+ * forward 96 GFLOP/s-equivalent with im2col, 126 direct, 189 Winograd). The
+ * price is a reorder of the input and the output between PyTorch's NCHW and the
+ * blocked layout (about 1-2% of the convolution's time at these sizes).
+ *
+ * Which algorithm is a pure function of the shape (winograd_suits), never of
+ * timings, so a run computes the same floats on every machine that builds the
+ * same primitives, and on any thread.
+ *
+ * Primitives are built once per shape and thread (JIT code generation takes
+ * ~0.5 ms) and kept in a small thread-local cache; a thread's entries are freed
+ * when it exits. The scratchpad (Winograd's transformed tiles) is passed in by
+ * the caller, from the same arena scratch as the rest of conv.c, so executing a
+ * primitive allocates nothing. */
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/conv.h"
+
+enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHT, N_PASSES };
+
+/* One pass: the convolution and the reorders around it. "a" and "b" are the
+ * two plain-layout inputs, "out" the plain-layout output:
+ *   forward          a = x,  b = w,  out = y
+ *   backward-data    a = dy, b = w,  out = dx
+ *   backward-weight  a = x,  b = dy, out = dw */
+typedef struct pass {
+    dnnl_primitive_t conv, to_a, to_b, from_out;   /* reorders: plain -> blocked, blocked -> plain */
+    dnnl_memory_t a, b, out, a_blk, b_blk, out_blk, scratchpad;
+    int64_t a_floats, b_floats, out_floats, pad_floats; /* blocked sizes, rounded to 16 */
+    int a_arg, b_arg, out_arg;                     /* DNNL_ARG_* of the blocked tensors */
+} pass;
+
+typedef struct entry {
+    ml_conv_shape s;
+    int used, ok;
+    pass p[N_PASSES];
+} entry;
+
+#define CACHE_ENTRIES 48
+typedef struct cache {
+    entry e[CACHE_ENTRIES];
+    int next_victim;
+    dnnl_stream_t stream;
+} cache;
+
+static dnnl_engine_t engine;
+static int engine_ok;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cache_key;
+static _Thread_local cache *tls_cache;
+
+static void pass_free(pass *p) {
+    dnnl_primitive_t *prims[] = {&p->conv, &p->to_a, &p->to_b, &p->from_out};
+    for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
+        if (*prims[i]) dnnl_primitive_destroy(*prims[i]), *prims[i] = NULL;
+    dnnl_memory_t *mems[] = {&p->a, &p->b, &p->out, &p->a_blk, &p->b_blk, &p->out_blk, &p->scratchpad};
+    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
+        if (*mems[i]) dnnl_memory_destroy(*mems[i]), *mems[i] = NULL;
+}
+
+static void entry_free(entry *e) {
+    for (int i = 0; i < N_PASSES; i++) pass_free(&e->p[i]);
+    memset(e, 0, sizeof *e);
+}
+
+static void cache_free(void *arg) {
+    cache *c = arg;
+    for (int i = 0; i < CACHE_ENTRIES; i++) entry_free(&c->e[i]);
+    if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c);
+}
+
+static void engine_init(void) {
+    engine_ok = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
+                pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+static cache *thread_cache(void) {
+    if (tls_cache) return tls_cache;
+    pthread_once(&engine_once, engine_init);
+    if (!engine_ok) return NULL;
+    cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    if (dnnl_stream_create(&c->stream, engine, dnnl_stream_default_flags) != dnnl_success) {
+        free(c);
+        return NULL;
+    }
+    pthread_setspecific(cache_key, c); /* frees the cache when the thread exits */
+    return tls_cache = c;
+}
+
+/* Winograd F(4x4, 3x3) for 3x3, stride 1, pad 1 when the images are large
+ * enough for its 4x4 output tiles to pay: measured faster than the direct
+ * kernel at 14x14 for every batch, at 7x7 from about 40 images, never at 3x3
+ * (docs/kernels.md). */
+static int winograd_suits(const ml_conv_shape *s) {
+    if (s->kh != 3 || s->kw != 3 || s->stride != 1 || s->pad != 1) return 0;
+    const int64_t P = (int64_t)s->oh * s->ow;
+    return P >= 196 || (P >= 49 && s->n * P >= 2048);
+}
+
+int ml__conv_dnnl_shape_ok(const ml_conv_shape *s) {
+    if (s->c % 16 || s->o % 16) return 0;
+    if (s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0) return 0; /* plain GEMM is best */
+    /* oneDNN wants the right padding that makes its output size formula exact. */
+    return (s->oh - 1) * s->stride + s->kh - s->h - s->pad >= 0 && (s->ow - 1) * s->stride + s->kw - s->w - s->pad >= 0;
+}
+
+static int64_t floats_of(const dnnl_memory_desc_t *md) {
+    return ((int64_t)dnnl_memory_desc_get_size(md) / (int64_t)sizeof(float) + 15) / 16 * 16;
+}
+
+/* plain <-> blocked reorder primitive and the plain-side memory object. */
+static int make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, dnnl_primitive_t *prim) {
+    dnnl_primitive_desc_t pd;
+    if (dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, NULL) != dnnl_success) return -1;
+    dnnl_status_t st = dnnl_primitive_create(prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return st == dnnl_success ? 0 : -1;
+}
+
+/* Builds one pass from its primitive descriptor: blocked memory descriptors are
+ * whatever the primitive chose ("any"); the plain ones are NCHW / OIHW. */
+static int pass_build(pass *p, dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *a_plain,
+                      const dnnl_memory_desc_t *b_plain, const dnnl_memory_desc_t *out_plain, dnnl_query_t qa,
+                      dnnl_query_t qb, dnnl_query_t qout) {
+    const dnnl_memory_desc_t *a_blk = dnnl_primitive_desc_query_md(pd, qa, 0);
+    const dnnl_memory_desc_t *b_blk = dnnl_primitive_desc_query_md(pd, qb, 0);
+    const dnnl_memory_desc_t *out_blk = dnnl_primitive_desc_query_md(pd, qout, 0);
+    const dnnl_memory_desc_t *pad = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (!a_blk || !b_blk || !out_blk) return -1;
+    if (dnnl_primitive_create(&p->conv, pd) != dnnl_success) return -1;
+    if (make_reorder(a_plain, a_blk, &p->to_a) || make_reorder(b_plain, b_blk, &p->to_b) ||
+        make_reorder(out_blk, out_plain, &p->from_out))
+        return -1;
+    struct { dnnl_memory_t *m; const dnnl_memory_desc_t *md; } mems[] = {
+        {&p->a, a_plain}, {&p->b, b_plain}, {&p->out, out_plain},
+        {&p->a_blk, a_blk}, {&p->b_blk, b_blk}, {&p->out_blk, out_blk}};
+    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
+        if (dnnl_memory_create(mems[i].m, mems[i].md, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+    p->pad_floats = 0;
+    if (pad && dnnl_memory_desc_get_size(pad) > 0) {
+        if (dnnl_memory_create(&p->scratchpad, pad, engine, DNNL_MEMORY_NONE) != dnnl_success) return -1;
+        p->pad_floats = floats_of(pad);
+    }
+    p->a_floats = floats_of(a_blk), p->b_floats = floats_of(b_blk), p->out_floats = floats_of(out_blk);
+    return 0;
+}
+
+static int entry_build(entry *e, const ml_conv_shape *s) {
+    dnnl_memory_desc_t x_any, w_any, y_any, x_nchw, w_oihw, y_nchw;
+    dnnl_dims_t xd = {s->n, s->c, s->h, s->w}, wd = {s->o, s->c, s->kh, s->kw}, yd = {s->n, s->o, s->oh, s->ow};
+    dnnl_dims_t strides = {s->stride, s->stride}, pad_l = {s->pad, s->pad};
+    dnnl_dims_t pad_r = {(s->oh - 1) * s->stride + s->kh - s->h - s->pad, (s->ow - 1) * s->stride + s->kw - s->w - s->pad};
+    if (dnnl_memory_desc_init_by_tag(&x_any, 4, xd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&y_any, 4, yd, dnnl_f32, dnnl_format_tag_any) ||
+        dnnl_memory_desc_init_by_tag(&x_nchw, 4, xd, dnnl_f32, dnnl_nchw) ||
+        dnnl_memory_desc_init_by_tag(&w_oihw, 4, wd, dnnl_f32, dnnl_oihw) ||
+        dnnl_memory_desc_init_by_tag(&y_nchw, 4, yd, dnnl_f32, dnnl_nchw))
+        return -1;
+    dnnl_alg_kind_t alg = winograd_suits(s) ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    dnnl_primitive_attr_t attr;
+    if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
+    int rc = -1;
+    dnnl_primitive_desc_t fwd = NULL, bwd_d = NULL, bwd_w = NULL;
+    dnnl_convolution_desc_t cf, cbd, cbw;
+    if (dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) ||
+        dnnl_convolution_forward_desc_init(&cf, dnnl_forward_training, alg, &x_any, &w_any, NULL, &y_any, strides,
+                                           pad_l, pad_r) ||
+        dnnl_primitive_desc_create(&fwd, &cf, attr, engine, NULL) ||
+        dnnl_convolution_backward_data_desc_init(&cbd, alg, &x_any, &w_any, &y_any, strides, pad_l, pad_r) ||
+        dnnl_primitive_desc_create(&bwd_d, &cbd, attr, engine, fwd) ||
+        dnnl_convolution_backward_weights_desc_init(&cbw, alg, &x_any, &w_any, NULL, &y_any, strides, pad_l,
+                                                    pad_r) ||
+        dnnl_primitive_desc_create(&bwd_w, &cbw, attr, engine, fwd))
+        goto done;
+    if (pass_build(&e->p[PASS_FWD], fwd, &x_nchw, &w_oihw, &y_nchw, dnnl_query_src_md, dnnl_query_weights_md,
+                   dnnl_query_dst_md) ||
+        pass_build(&e->p[PASS_BWD_DATA], bwd_d, &y_nchw, &w_oihw, &x_nchw, dnnl_query_diff_dst_md,
+                   dnnl_query_weights_md, dnnl_query_diff_src_md) ||
+        pass_build(&e->p[PASS_BWD_WEIGHT], bwd_w, &x_nchw, &y_nchw, &w_oihw, dnnl_query_src_md,
+                   dnnl_query_diff_dst_md, dnnl_query_diff_weights_md))
+        goto done;
+    e->p[PASS_FWD].a_arg = DNNL_ARG_SRC, e->p[PASS_FWD].b_arg = DNNL_ARG_WEIGHTS, e->p[PASS_FWD].out_arg = DNNL_ARG_DST;
+    e->p[PASS_BWD_DATA].a_arg = DNNL_ARG_DIFF_DST, e->p[PASS_BWD_DATA].b_arg = DNNL_ARG_WEIGHTS;
+    e->p[PASS_BWD_DATA].out_arg = DNNL_ARG_DIFF_SRC;
+    e->p[PASS_BWD_WEIGHT].a_arg = DNNL_ARG_SRC, e->p[PASS_BWD_WEIGHT].b_arg = DNNL_ARG_DIFF_DST;
+    e->p[PASS_BWD_WEIGHT].out_arg = DNNL_ARG_DIFF_WEIGHTS;
+    rc = 0;
+done:
+    if (fwd) dnnl_primitive_desc_destroy(fwd);
+    if (bwd_d) dnnl_primitive_desc_destroy(bwd_d);
+    if (bwd_w) dnnl_primitive_desc_destroy(bwd_w);
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static int same_shape(const ml_conv_shape *a, const ml_conv_shape *b) {
+    return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w && a->o == b->o && a->kh == b->kh &&
+           a->kw == b->kw && a->stride == b->stride && a->pad == b->pad;
+}
+
+/* The thread's entry for s, built on first use; NULL if oneDNN cannot do it
+ * (the caller then takes the im2col route; the failure is remembered too). */
+static entry *lookup(const ml_conv_shape *s) {
+    if (!ml__conv_dnnl_shape_ok(s)) return NULL;
+    cache *c = thread_cache();
+    if (!c) return NULL;
+    for (int i = 0; i < CACHE_ENTRIES; i++)
+        if (c->e[i].used && same_shape(&c->e[i].s, s)) return c->e[i].ok ? &c->e[i] : NULL;
+    entry *e = NULL;
+    for (int i = 0; i < CACHE_ENTRIES && !e; i++)
+        if (!c->e[i].used) e = &c->e[i];
+    if (!e) { /* full: evict round-robin */
+        e = &c->e[c->next_victim];
+        c->next_victim = (c->next_victim + 1) % CACHE_ENTRIES;
+        entry_free(e);
+    }
+    e->s = *s;
+    e->used = 1;
+    e->ok = entry_build(e, s) == 0;
+    if (!e->ok) {
+        entry_free(e);
+        e->s = *s, e->used = 1; /* remember the failure */
+        return NULL;
+    }
+    return e;
+}
+
+int ml__conv_dnnl_route(const ml_conv_shape *s) {
+    if (!lookup(s)) return 0;
+    return winograd_suits(s) ? 2 : 1;
+}
+
+static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p->out_floats + p->pad_floats; }
+
+int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s) {
+    entry *e = lookup(s);
+    if (!e) return -1;
+    int64_t m = 0;
+    for (int i = 0; i < N_PASSES; i++)
+        if (pass_floats(&e->p[i]) > m) m = pass_floats(&e->p[i]);
+    return m + 16; /* room to align the start to 64 bytes */
+}
+
+static int run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
+    return dnnl_primitive_execute(prim, tls_cache->stream, nargs, args) == dnnl_success ? 0 : -1;
+}
+
+static int reorder(dnnl_primitive_t prim, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return run(prim, 2, args);
+}
+
+/* out = pass(a, b): reorder a and b into the blocked layout, run, reorder back. */
+static int pass_run(pass *p, const float *a, const float *b, float *out, float *scratch) {
+    /* JIT kernels may use aligned vector moves on the blocked buffers. */
+    float *a_blk = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *b_blk = a_blk + p->a_floats, *out_blk = b_blk + p->b_floats;
+    float *pad = out_blk + p->out_floats;
+    if (dnnl_memory_set_data_handle(p->a, (void *)a) || dnnl_memory_set_data_handle(p->b, (void *)b) ||
+        dnnl_memory_set_data_handle(p->out, out) || dnnl_memory_set_data_handle(p->a_blk, a_blk) ||
+        dnnl_memory_set_data_handle(p->b_blk, b_blk) || dnnl_memory_set_data_handle(p->out_blk, out_blk) ||
+        (p->scratchpad && dnnl_memory_set_data_handle(p->scratchpad, pad)))
+        return -1;
+    dnnl_exec_arg_t args[4] = {
+        {p->a_arg, p->a_blk}, {p->b_arg, p->b_blk}, {p->out_arg, p->out_blk}, {DNNL_ARG_SCRATCHPAD, p->scratchpad}};
+    if (reorder(p->to_a, p->a, p->a_blk) || reorder(p->to_b, p->b, p->b_blk) ||
+        run(p->conv, p->scratchpad ? 4 : 3, args) || reorder(p->from_out, p->out_blk, p->out))
+        return -1;
+    return dnnl_stream_wait(tls_cache->stream) == dnnl_success ? 0 : -1;
+}
+
+int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch) {
+    entry *e = lookup(s);
+    return e ? pass_run(&e->p[PASS_FWD], x, w, y, scratch) : -1;
+}
+
+int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
+                                float *scratch) {
+    entry *e = lookup(s);
+    return e ? pass_run(&e->p[PASS_BWD_DATA], dy, w, dx, scratch) : -1;
+}
+
+int ml__conv_dnnl_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
+                                  float *scratch) {
+    entry *e = lookup(s);
+    return e ? pass_run(&e->p[PASS_BWD_WEIGHT], x, dy, dw, scratch) : -1;
+}
