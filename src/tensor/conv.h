@@ -44,8 +44,12 @@ void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const fl
  * and oneDNN can build the primitives. Each returns -1 if it cannot run s
  * (scratch_floats: the floats it needs otherwise). */
 int ml__conv_dnnl_shape_ok(const ml_conv_shape *s);
-/* 0: im2col route, 1: oneDNN direct, 2: oneDNN Winograd (for tests and benches). */
-int ml__conv_dnnl_route(const ml_conv_shape *s);
+enum { ML_CONV_ROUTE_IM2COL, ML_CONV_ROUTE_DIRECT, ML_CONV_ROUTE_WINOGRAD };
+/* The route the kernels take for s (1x1 pointwise shapes: plain GEMM, reported as im2col). */
+int ml__conv_route(const ml_conv_shape *s);
+/* Benches only, process-wide: force a route (-1: by shape, the default). A
+ * forced oneDNN route applies only where ml__conv_dnnl_shape_ok holds. */
+void ml__conv_set_route(int route);
 int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s);
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,

@@ -5,8 +5,8 @@
  * Why: on those layers oneDNN's JIT convolutions on channel-blocked data
  * (nChw16c, weights OIhw16i16o) beat im2col + GEMM by far, and for 3x3 kernels
  * its Winograd F(4x4, 3x3) kernels do 2.25-4x fewer multiplications
- * (docs/kernels.md has the measurements: 64->64 at 14x14, batch 75, 1 thread,
- * forward 96 GFLOP/s-equivalent with im2col, 126 direct, 189 Winograd). The
+ * (docs/kernels.md has the measurements: 64->64 at 14x14, batch 80, 1 thread,
+ * forward 95 GFLOP/s-equivalent with im2col, 111 direct, 170 Winograd). The
  * price is a reorder of the input and the output between PyTorch's NCHW and the
  * blocked layout (about 1-2% of the convolution's time at these sizes).
  *
@@ -43,6 +43,7 @@ typedef struct pass {
 
 typedef struct entry {
     ml_conv_shape s;
+    int route; /* ML_CONV_ROUTE_DIRECT or _WINOGRAD */
     int used, ok;
     pass p[N_PASSES];
 } entry;
@@ -58,6 +59,7 @@ static dnnl_engine_t engine;
 static int engine_ok;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
+static int forced_route = -1; /* benches: ml__conv_set_route */
 static _Thread_local cache *tls_cache;
 
 static void pass_free(pass *p) {
@@ -100,14 +102,23 @@ static cache *thread_cache(void) {
     return tls_cache = c;
 }
 
-/* Winograd F(4x4, 3x3) for 3x3, stride 1, pad 1 when the images are large
- * enough for its 4x4 output tiles to pay: measured faster than the direct
- * kernel at 14x14 for every batch, at 7x7 from about 40 images, never at 3x3
- * (docs/kernels.md). */
+/* Winograd F(4x4, 3x3) for 3x3, stride 1, pad 1 on images of at least 7x7
+ * outputs: measured faster than the direct kernel at 28x28, 14x14 and 7x7 for
+ * batches of 5 to 200 (about even at 7x7 with 5 images); at 3x3, where one
+ * 4x4 tile is mostly padding, direct wins forward and backward-data
+ * (bench/results/conv_routes/, docs/kernels.md). */
 static int winograd_suits(const ml_conv_shape *s) {
     if (s->kh != 3 || s->kw != 3 || s->stride != 1 || s->pad != 1) return 0;
-    const int64_t P = (int64_t)s->oh * s->ow;
-    return P >= 196 || (P >= 49 && s->n * P >= 2048);
+    return (int64_t)s->oh * s->ow >= 49;
+}
+
+void ml__conv_set_route(int route) { forced_route = route; }
+
+/* The route for s: forced by a bench, or by shape. */
+static int route_of(const ml_conv_shape *s) {
+    if (forced_route == ML_CONV_ROUTE_IM2COL || !ml__conv_dnnl_shape_ok(s)) return ML_CONV_ROUTE_IM2COL;
+    if (forced_route >= 0) return forced_route;
+    return winograd_suits(s) ? ML_CONV_ROUTE_WINOGRAD : ML_CONV_ROUTE_DIRECT;
 }
 
 int ml__conv_dnnl_shape_ok(const ml_conv_shape *s) {
@@ -158,7 +169,7 @@ static int pass_build(pass *p, dnnl_primitive_desc_t pd, const dnnl_memory_desc_
     return 0;
 }
 
-static int entry_build(entry *e, const ml_conv_shape *s) {
+static int entry_build(entry *e, const ml_conv_shape *s, int route) {
     dnnl_memory_desc_t x_any, w_any, y_any, x_nchw, w_oihw, y_nchw;
     dnnl_dims_t xd = {s->n, s->c, s->h, s->w}, wd = {s->o, s->c, s->kh, s->kw}, yd = {s->n, s->o, s->oh, s->ow};
     dnnl_dims_t strides = {s->stride, s->stride}, pad_l = {s->pad, s->pad};
@@ -170,7 +181,7 @@ static int entry_build(entry *e, const ml_conv_shape *s) {
         dnnl_memory_desc_init_by_tag(&w_oihw, 4, wd, dnnl_f32, dnnl_oihw) ||
         dnnl_memory_desc_init_by_tag(&y_nchw, 4, yd, dnnl_f32, dnnl_nchw))
         return -1;
-    dnnl_alg_kind_t alg = winograd_suits(s) ? dnnl_convolution_winograd : dnnl_convolution_direct;
+    dnnl_alg_kind_t alg = route == ML_CONV_ROUTE_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
     dnnl_primitive_attr_t attr;
     if (dnnl_primitive_attr_create(&attr) != dnnl_success) return -1;
     int rc = -1;
@@ -215,11 +226,13 @@ static int same_shape(const ml_conv_shape *a, const ml_conv_shape *b) {
 /* The thread's entry for s, built on first use; NULL if oneDNN cannot do it
  * (the caller then takes the im2col route; the failure is remembered too). */
 static entry *lookup(const ml_conv_shape *s) {
-    if (!ml__conv_dnnl_shape_ok(s)) return NULL;
+    const int route = route_of(s);
+    if (route == ML_CONV_ROUTE_IM2COL) return NULL;
     cache *c = thread_cache();
     if (!c) return NULL;
     for (int i = 0; i < CACHE_ENTRIES; i++)
-        if (c->e[i].used && same_shape(&c->e[i].s, s)) return c->e[i].ok ? &c->e[i] : NULL;
+        if (c->e[i].used && c->e[i].route == route && same_shape(&c->e[i].s, s))
+            return c->e[i].ok ? &c->e[i] : NULL;
     entry *e = NULL;
     for (int i = 0; i < CACHE_ENTRIES && !e; i++)
         if (!c->e[i].used) e = &c->e[i];
@@ -228,20 +241,19 @@ static entry *lookup(const ml_conv_shape *s) {
         c->next_victim = (c->next_victim + 1) % CACHE_ENTRIES;
         entry_free(e);
     }
-    e->s = *s;
-    e->used = 1;
-    e->ok = entry_build(e, s) == 0;
+    e->s = *s, e->route = route, e->used = 1;
+    e->ok = entry_build(e, s, route) == 0;
     if (!e->ok) {
         entry_free(e);
-        e->s = *s, e->used = 1; /* remember the failure */
+        e->s = *s, e->route = route, e->used = 1; /* remember the failure */
         return NULL;
     }
     return e;
 }
 
-int ml__conv_dnnl_route(const ml_conv_shape *s) {
-    if (!lookup(s)) return 0;
-    return winograd_suits(s) ? 2 : 1;
+int ml__conv_route(const ml_conv_shape *s) {
+    entry *e = lookup(s);
+    return e ? e->route : ML_CONV_ROUTE_IM2COL;
 }
 
 static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p->out_floats + p->pad_floats; }
