@@ -14,12 +14,14 @@
  * timings, so a run computes the same floats on every machine that builds the
  * same primitives, and on any thread.
  *
- * Primitives are built once per shape and thread (JIT code generation takes
- * ~0.5 ms) and kept in a small thread-local cache; a thread's entries are freed
- * when it exits. The scratchpad (Winograd's transformed tiles) is passed in by
+ * Primitives are built once per shape, thread and OpenMP thread count (JIT
+ * code generation takes ~0.5 ms; oneDNN sizes per-thread scratch by the thread
+ * count at creation) and kept in a small thread-local cache; a thread's entries
+ * are freed when it exits. The scratchpad (Winograd's transformed tiles) is passed in by
  * the caller, from the same arena scratch as the rest of conv.c, so executing a
  * primitive allocates nothing. */
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,7 +45,8 @@ typedef struct pass {
 
 typedef struct entry {
     ml_conv_shape s;
-    int route; /* ML_CONV_ROUTE_DIRECT or _WINOGRAD */
+    int route;   /* ML_CONV_ROUTE_DIRECT or _WINOGRAD */
+    int threads; /* OpenMP threads when built: oneDNN sizes per-thread scratch by it */
     int used, ok;
     pass p[N_PASSES];
 } entry;
@@ -226,12 +229,12 @@ static int same_shape(const ml_conv_shape *a, const ml_conv_shape *b) {
 /* The thread's entry for s, built on first use; NULL if oneDNN cannot do it
  * (the caller then takes the im2col route; the failure is remembered too). */
 static entry *lookup(const ml_conv_shape *s) {
-    const int route = route_of(s);
+    const int route = route_of(s), threads = omp_get_max_threads();
     if (route == ML_CONV_ROUTE_IM2COL) return NULL;
     cache *c = thread_cache();
     if (!c) return NULL;
     for (int i = 0; i < CACHE_ENTRIES; i++)
-        if (c->e[i].used && c->e[i].route == route && same_shape(&c->e[i].s, s))
+        if (c->e[i].used && c->e[i].route == route && c->e[i].threads == threads && same_shape(&c->e[i].s, s))
             return c->e[i].ok ? &c->e[i] : NULL;
     entry *e = NULL;
     for (int i = 0; i < CACHE_ENTRIES && !e; i++)
@@ -241,11 +244,11 @@ static entry *lookup(const ml_conv_shape *s) {
         c->next_victim = (c->next_victim + 1) % CACHE_ENTRIES;
         entry_free(e);
     }
-    e->s = *s, e->route = route, e->used = 1;
+    e->s = *s, e->route = route, e->threads = threads, e->used = 1;
     e->ok = entry_build(e, s, route) == 0;
     if (!e->ok) {
         entry_free(e);
-        e->s = *s, e->route = route, e->used = 1; /* remember the failure */
+        e->s = *s, e->route = route, e->threads = threads, e->used = 1; /* remember the failure */
         return NULL;
     }
     return e;

@@ -17,6 +17,16 @@ for algo in protonet matching r2d2 maml fomaml anil metasgd reptile; do
   [ -s "$TMP/$algo/split.json" ] && [ -s "$TMP/$algo/checkpoint.safetensors" ] || bad "$algo: run folder incomplete"
 done
 
+# 16 filters take oneDNN's convolution primitives (Winograd at 14x14 and 7x7, direct at 3x3):
+# second-order MAML gives the same checkpoint whatever the thread count (one task per
+# thread, each primitive built for the thread count it runs with).
+for t in 1 3; do
+  "$BIN" train --algo maml "${SMALL[@]}" --model cnn4:16 --query 5 --meta-batch 4 --iters 2 --threads $t \
+    --out "$TMP/dnnl_thr$t" >/dev/null 2>&1
+done
+[ -s "$TMP/dnnl_thr1/checkpoint.safetensors" ] && cmp -s "$TMP/dnnl_thr1/checkpoint.safetensors" "$TMP/dnnl_thr3/checkpoint.safetensors" \
+  && ok "cnn4:16 MAML: 1 and 3 threads give identical checkpoints" || bad "cnn4:16 MAML: thread count changes the result"
+
 # Matching Networks with a learned cosine scale: kept in the checkpoint, resumed bit for bit,
 # moved by training; refused for other learners.
 "$BIN" train --algo matching "${SMALL[@]}" --matching-scale 10 --iters 4 --out "$TMP/ms_full" >/dev/null 2>&1
