@@ -9,6 +9,7 @@
  *     inside the scratch size they report (a canary after the scratch);
  *   - ml__sgemm == ml__sgemm_ref for the four transpose combinations. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,35 @@ static void test_conv_3x3(void) {
     check_shape(2, 4, 8, 9, 3, 3, 3, 2, 2);
 }
 
+/* The three passes give the same bits on 1 and 2 OpenMP threads (a
+ * single-task job runs its ops on all threads; --threads must not change a run). */
+static void check_thread_invariance(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
+    ml_conv_shape s;
+    if (ml__conv_shape_init(&s, n, c, h, w, o, kh, kw, stride, pad)) return;
+    const int64_t nx = (int64_t)n * c * h * w, nw = (int64_t)o * c * kh * kw, ny = (int64_t)n * o * s.oh * s.ow;
+    float *x = randn(nx), *wt = randn(nw), *dy = randn(ny), *out[2][3];
+    const int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        int64_t nscr = ml__conv2d_scratch_floats(&s);
+        float *scr = malloc(sizeof(float) * (size_t)(nscr > 0 ? nscr : 1));
+        out[t][0] = nans(ny), out[t][1] = nans(nx), out[t][2] = nans(nw);
+        ml__conv2d_forward(&s, x, wt, out[t][0], scr);
+        ml__conv2d_backward_data(&s, dy, wt, out[t][1], scr);
+        ml__conv2d_backward_weight(&s, x, dy, out[t][2], scr);
+        free(scr);
+    }
+    omp_set_num_threads(saved);
+    const char *names[3] = {"forward", "backward_data", "backward_weight"};
+    const int64_t sizes[3] = {ny, nx, nw};
+    for (int k = 0; k < 3; k++) {
+        if (memcmp(out[0][k], out[1][k], sizeof(float) * (size_t)sizes[k]))
+            ML_FAIL_AT("%s n%d c%d %dx%d o%d: 1 and 2 threads differ", names[k], n, c, h, w, o);
+        free(out[0][k]), free(out[1][k]);
+    }
+    free(x), free(wt), free(dy);
+}
+
 /* Channel counts that are multiples of 16 take oneDNN's primitives (direct or
  * Winograd, by shape); check each route is really taken, not an im2col fallback.
  * route: ML_CONV_ROUTE_IM2COL 0, _DIRECT 1, _WINOGRAD 2. */
@@ -153,6 +183,7 @@ static void check_dnnl_shape(int route, int n, int c, int h, int w, int o, int k
                        pad, got, route);
     }
     check_shape(n, c, h, w, o, kh, kw, stride, pad);
+    check_thread_invariance(n, c, h, w, o, kh, kw, stride, pad);
 }
 
 static void test_conv_dnnl(void) {

@@ -41,6 +41,7 @@ typedef struct pass {
     dnnl_memory_t a, b, out, a_blk, b_blk, out_blk, scratchpad;
     int64_t a_floats, b_floats, out_floats, pad_floats; /* blocked sizes, rounded to 16 */
     int a_arg, b_arg, out_arg;                     /* DNNL_ARG_* of the blocked tensors */
+    int one_thread;                                /* built and run on one OpenMP thread */
 } pass;
 
 typedef struct entry {
@@ -197,9 +198,18 @@ static int entry_build(entry *e, const ml_conv_shape *s, int route) {
         dnnl_convolution_backward_data_desc_init(&cbd, alg, &x_any, &w_any, &y_any, strides, pad_l, pad_r) ||
         dnnl_primitive_desc_create(&bwd_d, &cbd, attr, engine, fwd) ||
         dnnl_convolution_backward_weights_desc_init(&cbw, alg, &x_any, &w_any, NULL, &y_any, strides, pad_l,
-                                                    pad_r) ||
-        dnnl_primitive_desc_create(&bwd_w, &cbw, attr, engine, fwd))
+                                                    pad_r))
         goto done;
+    /* Backward-weights reduces over the batch; on several threads oneDNN sums
+     * per-thread partial gradients, so the rounding would depend on the thread
+     * count. On one thread a supervised run gives the same bits with any
+     * --threads, as the im2col route did (the forward and backward-data
+     * kernels split over outputs only: tested bitwise in test_conv). */
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    dnnl_status_t st_w = dnnl_primitive_desc_create(&bwd_w, &cbw, attr, engine, fwd);
+    omp_set_num_threads(threads);
+    if (st_w != dnnl_success) goto done;
     if (pass_build(&e->p[PASS_FWD], fwd, &x_nchw, &w_oihw, &y_nchw, dnnl_query_src_md, dnnl_query_weights_md,
                    dnnl_query_dst_md) ||
         pass_build(&e->p[PASS_BWD_DATA], bwd_d, &y_nchw, &w_oihw, &x_nchw, dnnl_query_diff_dst_md,
@@ -212,6 +222,7 @@ static int entry_build(entry *e, const ml_conv_shape *s, int route) {
     e->p[PASS_BWD_DATA].out_arg = DNNL_ARG_DIFF_SRC;
     e->p[PASS_BWD_WEIGHT].a_arg = DNNL_ARG_SRC, e->p[PASS_BWD_WEIGHT].b_arg = DNNL_ARG_DIFF_DST;
     e->p[PASS_BWD_WEIGHT].out_arg = DNNL_ARG_DIFF_WEIGHTS;
+    e->p[PASS_BWD_WEIGHT].one_thread = 1;
     rc = 0;
 done:
     if (fwd) dnnl_primitive_desc_destroy(fwd);
@@ -291,9 +302,12 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
         return -1;
     dnnl_exec_arg_t args[4] = {
         {p->a_arg, p->a_blk}, {p->b_arg, p->b_blk}, {p->out_arg, p->out_blk}, {DNNL_ARG_SCRATCHPAD, p->scratchpad}};
-    if (reorder(p->to_a, p->a, p->a_blk) || reorder(p->to_b, p->b, p->b_blk) ||
-        run(p->conv, p->scratchpad ? 4 : 3, args) || reorder(p->from_out, p->out_blk, p->out))
-        return -1;
+    if (reorder(p->to_a, p->a, p->a_blk) || reorder(p->to_b, p->b, p->b_blk)) return -1;
+    const int threads = omp_get_max_threads();
+    if (p->one_thread && threads > 1) omp_set_num_threads(1);
+    int rc = run(p->conv, p->scratchpad ? 4 : 3, args);
+    if (p->one_thread && threads > 1) omp_set_num_threads(threads);
+    if (rc || reorder(p->from_out, p->out_blk, p->out)) return -1;
     return dnnl_stream_wait(tls_cache->stream) == dnnl_success ? 0 : -1;
 }
 
