@@ -11,15 +11,16 @@
  * blocked layout (about 1-2% of the convolution's time at these sizes).
  *
  * Which algorithm is a pure function of the shape (winograd_suits), never of
- * timings, so a run computes the same floats on every machine that builds the
- * same primitives, and on any thread.
+ * timings, so repeated runs compute the same floats; and the results do not
+ * depend on the OpenMP thread count (backward-weights runs on one thread, see
+ * entry_build).
  *
  * Primitives are built once per shape, thread and OpenMP thread count (JIT
  * code generation takes ~0.5 ms; oneDNN sizes per-thread scratch by the thread
  * count at creation) and kept in a small thread-local cache; a thread's entries
- * are freed when it exits. The scratchpad (Winograd's transformed tiles) is passed in by
- * the caller, from the same arena scratch as the rest of conv.c, so executing a
- * primitive allocates nothing. */
+ * are freed when it exits. The scratchpad (Winograd's transformed tiles) is
+ * passed in by the caller, from the same arena scratch as the rest of conv.c,
+ * so executing a primitive allocates nothing. */
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <pthread.h>
