@@ -232,7 +232,7 @@ int cmd_eval(int argc, char **argv) {
     static train_opts o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
-    int tasks = -1, query = -1, threads = 0, json = 0, ways = 0;
+    int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
         {"steps", ARG_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
@@ -241,6 +241,7 @@ int cmd_eval(int argc, char **argv) {
         {"query", ARG_INT, &query, "query points per task / per class (default: the run's)", 1, 100000},
         {"ways", ARG_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
         {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
+        {"lake-steps", ARG_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
         {"split", ARG_STRING, &split, "test (default) or val: validation classes of split.json / validation tasks", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
@@ -312,6 +313,7 @@ int cmd_eval(int argc, char **argv) {
     if (threads > 0) o.threads = threads;
     if (ways > 0) o.eval_ways = ways;
     if (lake) o.lake_runs = lake;
+    if (lake_steps > 0) o.lake_steps = lake_steps;
     if (finetune) o.finetune = finetune;
     if ((dataset || eval_classes || images || split_file) && !fewshot_is_dataset(o.dataset)) {
         fprintf(stderr, "metalearn eval: --dataset, --eval-classes and --images apply to few-shot runs; %s is a "

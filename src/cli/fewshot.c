@@ -500,6 +500,8 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
         n_steps = 1;
         steps[0] = max_steps = 0;
     }
+    /* Lake's runs are labelled after one step count: --lake-steps, else the largest reported. */
+    const int lake_steps = metric ? 0 : o->lake_steps > 0 ? o->lake_steps : max_steps;
     int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
     if (!any_ways(r->algo) && ways != r->ways) {
         fprintf(stderr, "metalearn: --eval-ways %d: a %s model has a %d-way head\n", ways, ml_algo_name(r->algo), r->ways);
@@ -585,7 +587,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
         }
     }
     if (o->lake_runs) {
-        lake_mean = lake_eval(r, o, max_steps, lake_err, &lake_n);
+        lake_mean = lake_eval(r, o, lake_steps, lake_err, &lake_n);
         if (isnan(lake_mean)) goto done;
     }
     double eval_s = ml_now() - t0;
@@ -601,7 +603,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
             }
     }
     if (lake_n) {
-        printf("Lake's one-shot runs (20-way, within alphabet), error after %d step(s):\n", max_steps);
+        printf("Lake's one-shot runs (20-way, within alphabet), error after %d step(s):\n", lake_steps);
         for (int i = 0; i < lake_n; i++) printf("  run %02d  %5.1f%%\n", i + 1, 100 * lake_err[i]);
         printf("  mean    %5.1f%%\n", 100 * lake_mean);
     }
@@ -632,7 +634,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
         }
     off += (size_t)snprintf(buf + off, cap - off, "]");
     if (lake_n) {
-        off += (size_t)snprintf(buf + off, cap - off, ",\"lake_runs\":{\"steps\":%d,\"errors\":[", max_steps);
+        off += (size_t)snprintf(buf + off, cap - off, ",\"lake_runs\":{\"steps\":%d,\"errors\":[", lake_steps);
         for (int i = 0; i < lake_n; i++) off += (size_t)snprintf(buf + off, cap - off, "%s%.4f", i ? "," : "", lake_err[i]);
         off += (size_t)snprintf(buf + off, cap - off, "],\"mean_error\":%.4f}", lake_mean);
     }

@@ -93,6 +93,10 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--eval-shots '%s': expected positive integers like 5,10,20", o->eval_shots);
         return EXIT_USAGE;
     }
+    if (o->lake_steps > 0 && !o->lake_runs) {
+        snprintf(err, errlen, "--lake-steps %d: there are no Lake's runs to label (give --lake-runs PATH)", o->lake_steps);
+        return EXIT_USAGE;
+    }
     if (parse_int_list(o->eval_steps, tmp, MAX_LIST, 0) < 1) {
         snprintf(err, errlen, "--eval-steps '%s': expected integers like 1,10", o->eval_steps);
         return EXIT_USAGE;

@@ -64,6 +64,7 @@ void train_opts_defaults(train_opts *o) {
     o->select_prob = 0.5f;
     o->select_every = 100;
     o->curriculum_strength = 1.0f;
+    o->lake_steps = 0; /* the largest --eval-steps */
 }
 
 const arg_spec *train_opts_table(train_opts *o, int *n) {
@@ -114,6 +115,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"augment-translate", ARG_FLOAT, &o->aug_translate, "few-shot training: random shift up to PX pixels per axis", 0, 28},
         {"augment-flip", ARG_FLOAT, &o->aug_flip, "few-shot training: probability of a left-right flip per image", 0, 1},
         {"lake-runs", ARG_STRING, &o->lake_runs, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
+        {"lake-steps", ARG_INT, &o->lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default 0: the largest --eval-steps)", 0, 100000},
         {"finetune", ARG_STRING, &o->finetune, "pretrain: at evaluation fine-tune the new head only (head, default) or the whole network (all)", 1, 0},
         {"task-sampler", ARG_STRING, &o->task_sampler, "few-shot training classes: uniform, similar (to --target) or curriculum (easy to hard)", 1, 0},
         {"target", ARG_STRING, &o->target, "similar: target images, DIR/class/NAME.png or test-support:K (first K images of each test class)", 1, 0},

@@ -46,6 +46,13 @@ expect "--matching-scale with another learner" 2 "matching-scale" -- "$BIN" trai
 
 expect "eval with Lake's runs (protonet)" 0 "mean" -- "$BIN" eval "$TMP/protonet" --ways 20 --shots 1 --episodes 6 --lake-runs "$DATA/all_runs.zip"
 grep -q "run 20" "$TMP/out" && ok "Lake: an error per run" || bad "Lake table: $(head -c 300 "$TMP/out")"
+# MAML-family learners label Lake's runs after --lake-steps (default: the largest --steps).
+"$BIN" train --algo maml --dataset "$DS" --model cnn4:8 --ways 20 --shots 1 --query 1 --meta-batch 1 --iters 1 \
+  --eval-tasks 0 --quiet --out "$TMP/maml20" >/dev/null 2>&1
+expect "eval --lake-steps" 0 "error after 2 step" -- "$BIN" eval "$TMP/maml20" --steps 1,3 --lake-steps 2 --episodes 2 \
+  --lake-runs "$DATA/all_runs.zip" --json
+grep -q '"lake_runs":{"steps":2' "$TMP/out" && ok "--lake-steps in the JSON line" || bad "--lake-steps JSON: $(tail -c 300 "$TMP/out")"
+expect "eval --lake-steps without Lake's runs" 2 "no Lake's runs" -- "$BIN" eval "$TMP/maml" --lake-steps 2 --episodes 2
 expect "eval --split val: validation classes" 0 '"split":"val"' -- "$BIN" eval "$TMP/protonet" --split val --episodes 6 --json
 grep -q "validation classes" "$TMP/out" && ok "eval --split val names the validation classes" || bad "eval --split val table"
 "$BIN" train --algo protonet "${SMALL[@]}" --split 0.7,0,0.3 --iters 1 --out "$TMP/noval" >/dev/null 2>&1
