@@ -47,7 +47,8 @@ typedef struct pass {
 
 typedef struct entry {
     ml_conv_shape s;
-    int route;   /* ML_CONV_ROUTE_DIRECT or _WINOGRAD */
+    int route;   /* asked for: ML_CONV_ROUTE_DIRECT or _WINOGRAD (the cache key) */
+    int built;   /* what was built: Winograd falls back to direct where oneDNN has none */
     int threads; /* OpenMP threads when built: oneDNN sizes per-thread scratch by it */
     int used, ok;
     pass p[N_PASSES];
@@ -256,8 +257,13 @@ static entry *lookup(const ml_conv_shape *s) {
         c->next_victim = (c->next_victim + 1) % CACHE_ENTRIES;
         entry_free(e);
     }
-    e->s = *s, e->route = route, e->threads = threads, e->used = 1;
+    e->s = *s, e->route = e->built = route, e->threads = threads, e->used = 1;
     e->ok = entry_build(e, s, route) == 0;
+    if (!e->ok && route == ML_CONV_ROUTE_WINOGRAD) { /* e.g. a CPU without AVX-512 */
+        entry_free(e);
+        e->s = *s, e->route = route, e->built = ML_CONV_ROUTE_DIRECT, e->threads = threads, e->used = 1;
+        e->ok = entry_build(e, s, ML_CONV_ROUTE_DIRECT) == 0;
+    }
     if (!e->ok) {
         entry_free(e);
         e->s = *s, e->route = route, e->threads = threads, e->used = 1; /* remember the failure */
@@ -268,7 +274,7 @@ static entry *lookup(const ml_conv_shape *s) {
 
 int ml__conv_route(const ml_conv_shape *s) {
     entry *e = lookup(s);
-    return e ? e->route : ML_CONV_ROUTE_IM2COL;
+    return e ? e->built : ML_CONV_ROUTE_IM2COL;
 }
 
 static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p->out_floats + p->pad_floats; }
