@@ -36,13 +36,7 @@ import statistics
 import sys
 import time
 
-BENCH_ENV = {
-    # Keep freed memory in the process instead of trimming / unmapping it.
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_MMAP_THRESHOLD_": "1000000000",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_WAIT_POLICY": "passive",
-}
+from torch_env import BENCH_ENV, reexec_with_bench_env
 
 
 def parse_args():
@@ -67,16 +61,7 @@ def parse_args():
 
 
 def maybe_reexec(args):
-    if args.no_reexec or os.environ.get("ML_TORCH_BENCH_REEXEC") == "1":
-        return
-    env = dict(os.environ)
-    for k, v in BENCH_ENV.items():
-        env.setdefault(k, v)
-    if args.threads > 0:
-        env.setdefault("OMP_NUM_THREADS", str(args.threads))
-    env["ML_TORCH_BENCH_REEXEC"] = "1"
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    reexec_with_bench_env(threads=args.threads if args.threads > 0 else None, disabled=args.no_reexec)
 
 
 def loaded_blas():

@@ -36,12 +36,7 @@ import statistics
 import sys
 import time
 
-BENCH_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_MMAP_THRESHOLD_": "1000000000",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_WAIT_POLICY": "passive",
-}
+from torch_env import BENCH_ENV, reexec_with_bench_env
 
 # Forward multiply-adds x 2 of the 4-block CNN per 1x28x28 image (convs; the
 # head adds 2*64*ways). Conv FLOPs = 2 * Cout * H * W * Cin * 9 per image.
@@ -82,15 +77,7 @@ def parse_args():
 
 
 def maybe_reexec(args):
-    if args.no_reexec or os.environ.get("ML_TORCH_BENCH_REEXEC") == "1":
-        return
-    env = dict(os.environ)
-    for k, v in BENCH_ENV.items():
-        env.setdefault(k, v)
-    env.setdefault("OMP_NUM_THREADS", str(args.threads))
-    env["ML_TORCH_BENCH_REEXEC"] = "1"
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    reexec_with_bench_env(threads=args.threads, disabled=args.no_reexec)
 
 
 def main():

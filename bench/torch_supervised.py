@@ -28,16 +28,7 @@ import time
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 
-# Keep freed memory in the process instead of trimming / unmapping it every
-# step (checked to be honoured by glibc 2.36: a 20 MB block then lives on the
-# brk heap and survives free()). OpenBLAS is not used by the conv path; keep
-# it from spawning its own threads next to OpenMP's.
-BENCH_ENV = {
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_MMAP_THRESHOLD_": "1000000000",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_WAIT_POLICY": "passive",
-}
+from torch_env import BENCH_ENV, reexec_with_bench_env
 
 
 def parse_args():
@@ -59,17 +50,8 @@ def parse_args():
 
 
 def maybe_reexec(args):
-    if args.no_reexec or os.environ.get("ML_TORCH_BENCH_REEXEC") == "1":
-        return
-    env = dict(os.environ)
-    for k, v in BENCH_ENV.items():
-        env.setdefault(k, v)
-    if args.omp_wait_policy:
-        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
-    env.setdefault("OMP_NUM_THREADS", str(args.threads))
-    env["ML_TORCH_BENCH_REEXEC"] = "1"
-    sys.stdout.flush()
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    overrides = {"OMP_WAIT_POLICY": args.omp_wait_policy} if args.omp_wait_policy else None
+    reexec_with_bench_env(threads=args.threads, overrides=overrides, disabled=args.no_reexec)
 
 
 def load_idx(path):
