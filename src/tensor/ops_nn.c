@@ -314,6 +314,34 @@ static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int6
     *var_out = s2 / count;
 }
 
+/* The two sums of a normalisation's backward over one channel's n runs of
+ * `run` floats, run i at i * stride: s1 = sum g1, s2 = sum g1 * xhat, with
+ * xhat = (x - xm) * xs and g1 = g, or g * [y > 0] when y is given (the ReLU
+ * after it). Lanes and order as in channel_stats. */
+static void grad_sums(const float *g, const float *x, const float *y, int64_t n, int64_t stride, int64_t run, float xm,
+                      float xs, double *s1_out, double *s2_out) {
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *gp = g + i * stride, *xp = x + i * stride, *yp = y ? y + i * stride : NULL;
+        ml_v16f a1 = {0}, a2 = {0};
+        int64_t k = 0;
+        for (; k + 16 <= run; k += 16) {
+            ml_v16f g1 = ml__load16f(gp + k);
+            if (yp) g1 = (ml_v16f)((ml_v16i)g1 & (ml__load16f(yp + k) > 0.f));
+            a1 += g1;
+            a2 += g1 * ((ml__load16f(xp + k) - xm) * xs);
+        }
+        double r1 = hsum16f(a1), r2 = hsum16f(a2);
+        for (; k < run; k++) {
+            const float g1 = !yp || yp[k] > 0.f ? gp[k] : 0.f;
+            r1 += g1;
+            r2 += g1 * ((xp[k] - xm) * xs);
+        }
+        s1 += r1, s2 += r2;
+    }
+    *s1_out = s1, *s2_out = s2;
+}
+
 static void normalize_range(void *arg, int64_t lo, int64_t hi) {
     const bn_job *j = arg;
     const int64_t n = j->n, c = j->c, sp = j->sp;
@@ -354,23 +382,8 @@ static void normalize_backward_range(void *arg, int64_t lo, int64_t hi) {
     const int64_t n = j->n, c = j->c, sp = j->sp;
     const double count = (double)(n * sp);
     for (int64_t ch = lo; ch < hi; ch++) {
-        double sg = 0, sgh = 0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *gp = j->x + (i * c + ch) * sp, *hp = j->h + (i * c + ch) * sp;
-            ml_v8d ag = {0}, agh = {0};
-            int64_t k = 0;
-            for (; k + 8 <= sp; k += 8) {
-                ml_v8d gv = ml__load8d(gp + k);
-                ag += gv;
-                agh += gv * ml__load8d(hp + k);
-            }
-            double rg = ml__hsum8d(ag), rgh = ml__hsum8d(agh);
-            for (; k < sp; k++) {
-                rg += gp[k];
-                rgh += (double)gp[k] * hp[k];
-            }
-            sg += rg, sgh += rgh;
-        }
+        double sg, sgh;
+        grad_sums(j->x + ch * sp, j->h + ch * sp, NULL, n, c * sp, sp, 0.f, 1.f, &sg, &sgh);
         const float mg = (float)(sg / count), mgh = (float)(sgh / count), is = j->inv_in[ch];
         for (int64_t i = 0; i < n; i++) {
             const float *gp = j->x + (i * c + ch) * sp, *hp = j->h + (i * c + ch) * sp;
@@ -485,29 +498,11 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
     const double count = (double)(n * sp);
     for (int64_t ch = lo; ch < hi; ch++) {
         const float m = j->mean[ch], is = j->inv[ch];
-        double s1 = 0, s2 = 0;
-        for (int64_t i = 0; i < n; i++) {
-            /* Pooled: the sums run over the pooled tensors and the saved xhat. */
-            const int64_t run = j->pool ? psp : sp, off = (i * c + ch) * run;
-            const float *yp = j->y + off, *gp = j->g + off;
-            const float *xp = j->pool ? j->xhat_in + off : j->x + off;
-            const float xm = j->pool ? 0.f : m, xs = j->pool ? 1.f : is; /* xhat = (xp - xm) * xs */
-            ml_v16f a1 = {0}, a2 = {0};
-            int64_t k = 0;
-            for (; k + 16 <= run; k += 16) {
-                const ml_v16i on = ml__load16f(yp + k) > 0.f;
-                const ml_v16f g1 = (ml_v16f)((ml_v16i)ml__load16f(gp + k) & on);
-                a1 += g1;
-                a2 += g1 * ((ml__load16f(xp + k) - xm) * xs);
-            }
-            double r1 = hsum16f(a1), r2 = hsum16f(a2);
-            for (; k < run; k++) {
-                const float g1 = yp[k] > 0.f ? gp[k] : 0.f;
-                r1 += g1;
-                r2 += g1 * ((xp[k] - xm) * xs);
-            }
-            s1 += r1, s2 += r2;
-        }
+        /* Pooled: the sums run over the pooled tensors and the saved xhat. */
+        const int64_t run = j->pool ? psp : sp;
+        double s1, s2;
+        grad_sums(j->g + ch * run, (j->pool ? j->xhat_in : j->x) + ch * run, j->y + ch * run, n, c * run, run,
+                  j->pool ? 0.f : m, j->pool ? 1.f : is, &s1, &s2);
         j->dbeta[ch] = (float)s1;
         j->dgamma[ch] = (float)s2;
         const float coef = j->gamma[ch] * is, mg = (float)(s1 / count), mgh = (float)(s2 / count);
