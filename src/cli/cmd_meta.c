@@ -124,8 +124,21 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     int tty = isatty(2) && !o->quiet;
     double t_start = ml_now(), loss_sum = 0, last_loss = NAN;
     int loss_count = 0, it = start_it;
-    for (; it < o->iters && !g_interrupted; it++) {
+    /* --schedule over the outer iterations, as supervised training does over
+     * its steps: a pure function of the iteration, so resume stays bit-exact
+     * (with the same --iters, which sets the cosine's length and the steps). */
+    ml_schedule_kind sched_kind = ML_SCHED_CONSTANT;
+    ml_schedule_kind_parse(o->schedule, &sched_kind); /* checked in meta_run_setup */
+    const ml_schedule sched = {.kind = sched_kind,
+                               .base_lr = o->outer_lr,
+                               .step_size = o->iters > 3 ? o->iters / 3 : 1,
+                               .gamma = 0.1,
+                               .total_steps = o->iters,
+                               .min_lr = 0};
+    const int stop = o->stop_at > 0 && o->stop_at < o->iters ? o->stop_at : o->iters;
+    for (; it < stop && !g_interrupted; it++) {
         double loss;
+        run.meta.cfg.outer.lr = (float)ml_schedule_lr(&sched, it);
         if (meta_run_sample_batch(&run, err, sizeof err) ||
             ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
             fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
@@ -141,7 +154,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
             char line[512];
             snprintf(line, sizeof line,
                      "{\"iter\":%d,\"loss\":%.6g,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
-                     last_loss, elapsed, (done_it - start_it) / (elapsed + 1e-9), o->outer_lr);
+                     last_loss, elapsed, (done_it - start_it) / (elapsed + 1e-9), run.meta.cfg.outer.lr);
             if (ml_jsonl_append(log_path, line, err, sizeof err)) {
                 fprintf(stderr, "metalearn train: %s\n", err);
                 goto done;
@@ -151,7 +164,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
             if (!o->quiet && !tty) progress(done_it, o->iters, last_loss, t_start, start_it, 0, 0);
         }
         if (tty) progress(done_it, o->iters, isfinite(last_loss) ? last_loss : loss, t_start, start_it, 1, done_it == o->iters);
-        if (done_it % o->checkpoint_every == 0 || done_it == o->iters) {
+        if (done_it % o->checkpoint_every == 0 || done_it == stop) {
             if (meta_run_save_checkpoint(&run, ckpt_path, done_it, err, sizeof err)) {
                 fprintf(stderr, "metalearn train: %s\n", err);
                 goto done;
@@ -173,6 +186,13 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     if (!o->quiet && it > start_it)
         fprintf(stderr, "train: %d iterations in %.1f s (%.1f it/s)\n", it - start_it, train_s,
                 (it - start_it) / (train_s + 1e-9));
+    if (it < o->iters) { /* --stop-at: the checkpoint was saved in the loop */
+        if (tty) fputc('\n', stderr);
+        fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
+                        "--resume %s\n", it, o->iters, run.dir);
+        status = EXIT_OK;
+        goto done;
+    }
     status = meta_run_final_eval(&run, o, it, train_s, it - start_it);
 done:
     meta_run_free(&run);

@@ -93,6 +93,10 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--eval-shots '%s': expected positive integers like 5,10,20", o->eval_shots);
         return EXIT_USAGE;
     }
+    if (ml_schedule_kind_parse(o->schedule, NULL)) {
+        snprintf(err, errlen, "--schedule '%s': expected constant, step or cosine", o->schedule);
+        return EXIT_USAGE;
+    }
     if (o->lake_steps > 0 && !o->lake_runs) {
         snprintf(err, errlen, "--lake-steps %d: there are no Lake's runs to label (give --lake-runs PATH)", o->lake_steps);
         return EXIT_USAGE;

@@ -87,13 +87,14 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"optimizer", ARG_STRING, &o->optimizer, "sgd, adagrad, rmsprop, adam or adamw (also the outer optimizer)", 1, 0},
         {"momentum", ARG_FLOAT, &o->momentum, "SGD/RMSprop momentum (default 0.9)", 0, 0.9999},
         {"weight-decay", ARG_FLOAT, &o->weight_decay, "weight decay (default 0)", 0, 10},
-        {"schedule", ARG_STRING, &o->schedule, "supervised: learning-rate schedule: constant, step or cosine", 1, 0},
+        {"schedule", ARG_STRING, &o->schedule, "learning-rate schedule over the steps (supervised) or outer iterations (meta): constant, step (x0.1 every third) or cosine (to 0)", 1, 0},
         {"clip", ARG_FLOAT, &o->clip, "supervised: clip gradients to this global L2 norm (0 = off)", 0, 1e9},
         {"limit", ARG_INT, &o->limit, "supervised: use only the first N training examples (0 = all)", 0, 1 << 30},
         {"task", ARG_STRING, &o->task, "meta: sinusoid, linear[:D] or csv:FILE", 1, 0},
         {"shots", ARG_INT, &o->shots, "meta: support points per task, K (default 10)", 1, 100000},
         {"query", ARG_INT, &o->query, "meta: query points per training task (default 10)", 1, 100000},
         {"iters", ARG_INT, &o->iters, "meta: outer iterations (default 20000)", 1, 100000000},
+        {"stop-at", ARG_INT, &o->stop_at, "meta: stop after this iteration with a checkpoint, to --resume later (--iters still sets the schedule)", 0, 100000000},
         {"meta-batch", ARG_INT, &o->meta_batch, "meta: tasks per outer update (default 25)", 1, 100000},
         {"inner-steps", ARG_INT, &o->inner_steps, "meta: adaptation steps in training (default 1)", 0, 1000},
         {"inner-lr", ARG_FLOAT, &o->inner_lr, "meta: adaptation learning rate alpha (default 0.01)", 0, 1e3},
@@ -180,6 +181,7 @@ int cmd_train(int argc, char **argv) {
             return r == CONFIG_FILE_ERROR ? EXIT_FAIL : EXIT_USAGE;
         }
         o.json = o.quiet = 0; /* presentation flags come from this command line only */
+        o.stop_at = 0;        /* and so does a stopping point */
         fewshot_legacy_dataset(&o, resume);
     }
     const char *config = find_flag(argc, argv, "config");

@@ -27,6 +27,7 @@ typedef struct train_opts {
     /* few-shot classification (--dataset omniglot:PATH[,PATH...]) */
     int ways, eval_ways, rotations;
     const char *split_by, *split, *lake_runs;
+    int stop_at;    /* stop after this outer iteration (this invocation only); 0: run to --iters */
     int lake_steps; /* adaptation steps before labelling Lake's runs; 0: the largest eval step */
     float aug_rotate, aug_translate, aug_flip;
     const char *aug_scale;

@@ -41,6 +41,20 @@ tail -n 1 "$TMP/out" | grep -q '"shots":10,"steps":3' && ok "eval --json reports
 grep -q "before adaptation" "$TMP/out" && ok "eval prints before/after adaptation" || bad "eval table"
 expect "eval CHECKPOINT" 0 "" -- "$BIN" eval "$TMP/full/checkpoint.safetensors" --tasks 10
 
+# --schedule cosine over the outer iterations, and --stop-at: stopping at 130 of 300 and resuming
+# gives the uninterrupted run's bytes (the schedule is a function of the iteration and --iters).
+SCH=(--algo maml "${COMMON[@]}" --iters 300 --schedule cosine --log-every 100 --checkpoint-every 70)
+"$BIN" train "${SCH[@]}" --out "$TMP/cos_full" >/dev/null 2>&1
+expect "--stop-at stops with a checkpoint" 0 "stopped at iteration 130 of 300" -- "$BIN" train "${SCH[@]}" --stop-at 130 --out "$TMP/cos_part"
+[ -e "$TMP/cos_part/eval.json" ] && bad "--stop-at: the final evaluation ran"
+expect "resume after --stop-at" 0 "" -- "$BIN" train --resume "$TMP/cos_part" --quiet
+cmp -s "$TMP/cos_full/checkpoint.safetensors" "$TMP/cos_part/checkpoint.safetensors" \
+  && ok "cosine schedule: stop + resume is bit-identical" || bad "cosine schedule: resumed checkpoint differs"
+lrs=$(grep -o '"outer_lr":[^}]*' "$TMP/cos_full/log.jsonl" | cut -d: -f2 | tr '\n' ' ')
+python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; sys.exit(0 if len(v)==3 and 5e-4<v[0]<1e-3 and v[1]<v[0] and v[2]<1e-6 else 1)" $lrs \
+  && ok "cosine schedule: the logged outer rate falls to ~0 ($lrs)" || bad "cosine schedule: outer_lr $lrs"
+expect "--schedule unknown" 2 "expected constant, step or cosine" -- "$BIN" train --algo maml "${COMMON[@]}" --schedule linear --iters 5 --out "$TMP/badsched"
+
 # Interrupted run: SIGINT saves a checkpoint and says how to resume.
 "$BIN" train --algo maml "${COMMON[@]}" --iters 100000000 --out "$TMP/intr" >"$TMP/out" 2>"$TMP/err" &
 pid=$!
