@@ -9,6 +9,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Exit statuses. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };

@@ -17,12 +17,14 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
-    {"train", cmd_train, "train a model: supervised classifier or meta-learner (maml, fomaml, metasgd, reptile, multitask)"},
-    {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE with 95% CI)"},
+    {"train", cmd_train, "train a model: supervised classifier or meta-learner (maml, fomaml, metasgd, anil, reptile, "
+                         "protonet, matching, r2d2, multitask, pretrain)"},
+    {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE or accuracy with 95% CI, Lake's runs)"},
     {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks"},
     {"predict", cmd_predict, "adapt a few-shot run to your labelled images and label new ones"},
     {"plot", cmd_plot, "draw learning curves and MSE-vs-steps figures of runs as PNG"},
     {"params", cmd_params, "list a model's tensor names and shapes"},
+    {"bench", cmd_bench, "measure meta-training speed (tasks/s, memory) of one configuration, writing nothing"},
 };
 
 static void usage(FILE *out) {

@@ -27,6 +27,12 @@ done
 [ -s "$TMP/dnnl_thr1/checkpoint.safetensors" ] && cmp -s "$TMP/dnnl_thr1/checkpoint.safetensors" "$TMP/dnnl_thr3/checkpoint.safetensors" \
   && ok "cnn4:16 MAML: 1 and 3 threads give identical checkpoints" || bad "cnn4:16 MAML: thread count changes the result"
 
+# bench on few-shot episodes: the class split goes to a temporary folder that is removed.
+before=$(ls -d /tmp/metalearn-bench-* 2>/dev/null | wc -l)
+expect "bench few-shot" 0 "tasks/s" -- "$BIN" bench --algo protonet "${SMALL[@]}" --iters 2 --warmup 1
+[ "$(ls -d /tmp/metalearn-bench-* 2>/dev/null | wc -l)" = "$before" ] && ok "bench leaves no folder behind" \
+  || bad "bench left a temporary folder"
+
 # Matching Networks with a learned cosine scale: kept in the checkpoint, resumed bit for bit,
 # moved by training; refused for other learners.
 "$BIN" train --algo matching "${SMALL[@]}" --matching-scale 10 --iters 4 --out "$TMP/ms_full" >/dev/null 2>&1

@@ -55,6 +55,13 @@ python3 -c "import sys; v=[float(x) for x in sys.argv[1:]]; sys.exit(0 if len(v)
   && ok "cosine schedule: the logged outer rate falls to ~0 ($lrs)" || bad "cosine schedule: outer_lr $lrs"
 expect "--schedule unknown" 2 "expected constant, step or cosine" -- "$BIN" train --algo maml "${COMMON[@]}" --schedule linear --iters 5 --out "$TMP/badsched"
 
+# bench: speed of one configuration, nothing written.
+expect "bench --json" 0 '"tasks_per_s":' -- "$BIN" bench --algo maml --task sinusoid --model mlp:16,16 --meta-batch 5 --iters 3 --json
+python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if j['tasks_per_s'] > 0 and j['tasks_per_iter'] == 5 and j['iters'] == 3 else 1)" "$TMP/out" \
+  && ok "bench: tasks per second from 3 timed iterations" || bad "bench JSON: $(tail -c 300 "$TMP/out")"
+expect "bench refuses supervised" 2 "meta-training" -- "$BIN" bench --algo supervised
+expect "bench refuses --out" 2 "unknown option" -- "$BIN" bench --algo maml --task sinusoid --out "$TMP/x"
+
 # Interrupted run: SIGINT saves a checkpoint and says how to resume.
 "$BIN" train --algo maml "${COMMON[@]}" --iters 100000000 --out "$TMP/intr" >"$TMP/out" 2>"$TMP/err" &
 pid=$!

@@ -1,0 +1,144 @@
+/* cmd_bench.c: `metalearn bench`: how fast one meta-training configuration runs
+ * on this machine, without writing a run.
+ *
+ * It takes train's options, runs --warmup outer iterations untimed, then times
+ * --iters iterations one by one and reports the median (the machine may be
+ * shared: a median ignores the odd slow iteration), tasks per second and the
+ * peak resident memory. Few-shot runs need a folder for the class split; it is
+ * made in a fresh temporary directory and removed afterwards. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/meta_run.h"
+#include "cli/train_opts.h"
+#include "metalearn/core.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Removes the split file a few-shot setup wrote, then the directory. */
+static void remove_temp_dir(const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/split.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+int cmd_bench(int argc, char **argv) {
+    static train_opts o;
+    train_opts_defaults(&o);
+    int n;
+    const arg_spec *train_specs = train_opts_table(&o, &n);
+    int warmup = 2, timed = 10;
+    arg_spec specs[80];
+    if (n + 2 > (int)(sizeof specs / sizeof specs[0])) return EXIT_FAIL;
+    int k = 0;
+    for (int i = 0; i < n; i++) /* train's options, without those about a run folder */
+        if (strcmp(train_specs[i].name, "iters") && strcmp(train_specs[i].name, "resume") &&
+            strcmp(train_specs[i].name, "out") && strcmp(train_specs[i].name, "stop-at"))
+            specs[k++] = train_specs[i];
+    specs[k++] = (arg_spec){"warmup", ARG_INT, &warmup, "untimed outer iterations first (default 2)", 0, 1000000};
+    specs[k++] = (arg_spec){"iters", ARG_INT, &timed, "timed outer iterations (default 10)", 1, 1000000};
+    const arg_cmd cmd = {"bench", "--algo A (--task T | --dataset D) [train's options] [--warmup 2] [--iters 10]",
+                         "Measures meta-training speed for one configuration (the options of `train`): runs\n"
+                         "--warmup outer iterations, times --iters more one by one and prints the median\n"
+                         "seconds per iteration, tasks per second and the peak resident memory. Nothing is\n"
+                         "written (a few-shot class split goes to a temporary folder, removed after).",
+                         specs, k};
+    const char *config = NULL;
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--config")) config = argv[i + 1];
+    char err[1024];
+    if (config && config_apply_file(&cmd, config, err, sizeof err)) {
+        fprintf(stderr, "metalearn bench: %s\n", err);
+        return EXIT_USAGE;
+    }
+    const char *pos[1];
+    int npos;
+    int r = args_parse(&cmd, argc, argv, 2, pos, 0, &npos);
+    if (r == ARGS_HELP) return EXIT_OK;
+    if (r) return EXIT_USAGE;
+    if (!strcmp(o.algo, "supervised")) {
+        fprintf(stderr, "metalearn bench: measures meta-training; for supervised training see bench/supervised_vs_torch.sh\n");
+        return EXIT_USAGE;
+    }
+    char dir[64] = "/tmp/metalearn-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "metalearn bench: cannot make a temporary folder in /tmp\n");
+        return EXIT_FAIL;
+    }
+    o.out = dir;
+    o.iters = warmup + timed;
+    o.eval_tasks = 0;     /* no final evaluation */
+    o.eval_steps = "1";   /* (checked by the setup, unused) */
+    meta_run run;
+    int status = meta_run_setup(&run, &o, err, sizeof err);
+    if (status) {
+        fprintf(stderr, "metalearn bench: %s\n", err);
+        remove_temp_dir(dir);
+        return status;
+    }
+    status = fewshot_select_setup(&run, &o, err, sizeof err);
+    double *secs = calloc((size_t)timed, sizeof *secs);
+    if (status || !secs) {
+        if (!status) snprintf(err, sizeof err, "out of memory");
+        fprintf(stderr, "metalearn bench: %s\n", err);
+        status = status ? status : EXIT_FAIL;
+        goto done;
+    }
+    status = EXIT_FAIL;
+    double loss = NAN;
+    for (int it = 0; it < warmup + timed; it++) {
+        double t0 = ml_now();
+        if (meta_run_sample_batch(&run, err, sizeof err) ||
+            ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
+            fprintf(stderr, "metalearn bench: %s\n", err);
+            goto done;
+        }
+        fewshot_after_step(&run);
+        if (it >= warmup) secs[it - warmup] = ml_now() - t0;
+    }
+    qsort(secs, (size_t)timed, sizeof *secs, cmp_double);
+    const double med = timed % 2 ? secs[timed / 2] : 0.5 * (secs[timed / 2 - 1] + secs[timed / 2]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double peak_mb = ru.ru_maxrss / 1024.0, tasks_per_s = run.step_tasks / med;
+    const char *data = run.fewshot ? o.dataset : o.task;
+    if (!o.json) {
+        printf("bench: %s on %s, model %s, %d tasks per iteration, %d threads: %.4f s per iteration (median of %d; "
+               "fastest %.4f), %.2f tasks/s, peak memory %.0f MB\n",
+               ml_algo_name(run.algo), data, run.model_spec, run.step_tasks, run.threads, med, timed, secs[0],
+               tasks_per_s, peak_mb);
+    } else { /* cJSON escapes the paths */
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "command", "bench");
+        cJSON_AddStringToObject(j, "algo", ml_algo_name(run.algo));
+        cJSON_AddStringToObject(j, "data", data);
+        cJSON_AddStringToObject(j, "model", run.model_spec);
+        const struct { const char *key; double v; } nums[] = {
+            {"ways", run.fewshot ? run.ways : 0}, {"shots", o.shots}, {"query", o.query},
+            {"tasks_per_iter", run.step_tasks}, {"inner_steps", o.inner_steps}, {"threads", run.threads},
+            {"warmup", warmup}, {"iters", timed}, {"seconds_per_iter_median", med}, {"seconds_per_iter_min", secs[0]},
+            {"tasks_per_s", tasks_per_s}, {"peak_rss_mb", peak_mb}, {"last_loss", isfinite(loss) ? loss : -1}};
+        for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) cJSON_AddNumberToObject(j, nums[i].key, nums[i].v);
+        char *line = cJSON_PrintUnformatted(j);
+        if (line) printf("%s\n", line);
+        free(line);
+        cJSON_Delete(j);
+    }
+    status = EXIT_OK;
+done:
+    free(secs);
+    meta_run_free(&run);
+    remove_temp_dir(dir);
+    return status;
+}
