@@ -8,6 +8,7 @@
  * made in a fresh temporary directory and removed afterwards. */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +26,20 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Removes the split file a few-shot setup wrote, then the directory. */
-static void remove_temp_dir(const char *dir) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/split.json", dir);
-    unlink(path);
-    rmdir(dir);
+/* The temporary folder and its split file, as paths a signal handler can use. */
+static char temp_dir[64], temp_split[96];
+
+static void remove_temp_dir(void) {
+    unlink(temp_split);
+    rmdir(temp_dir);
+}
+
+/* Ctrl-C: nothing to save, but leave no folder behind (unlink, rmdir and
+ * _exit are async-signal-safe). */
+static void on_stop_signal(int sig) {
+    (void)sig;
+    remove_temp_dir();
+    _exit(130);
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -71,12 +80,15 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "metalearn bench: measures meta-training; for supervised training see bench/supervised_vs_torch.sh\n");
         return EXIT_USAGE;
     }
-    char dir[64] = "/tmp/metalearn-bench-XXXXXX";
-    if (!mkdtemp(dir)) {
+    snprintf(temp_dir, sizeof temp_dir, "/tmp/metalearn-bench-XXXXXX");
+    if (!mkdtemp(temp_dir)) {
         fprintf(stderr, "metalearn bench: cannot make a temporary folder in /tmp\n");
         return EXIT_FAIL;
     }
-    o.out = dir;
+    snprintf(temp_split, sizeof temp_split, "%s/split.json", temp_dir);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    o.out = temp_dir;
     o.iters = warmup + timed;
     o.eval_tasks = 0;     /* no final evaluation */
     o.eval_steps = "1";   /* (checked by the setup, unused) */
@@ -84,7 +96,7 @@ int cmd_bench(int argc, char **argv) {
     int status = meta_run_setup(&run, &o, err, sizeof err);
     if (status) {
         fprintf(stderr, "metalearn bench: %s\n", err);
-        remove_temp_dir(dir);
+        remove_temp_dir();
         return status;
     }
     status = fewshot_select_setup(&run, &o, err, sizeof err);
@@ -139,6 +151,6 @@ int cmd_bench(int argc, char **argv) {
 done:
     free(secs);
     meta_run_free(&run);
-    remove_temp_dir(dir);
+    remove_temp_dir();
     return status;
 }
