@@ -49,7 +49,10 @@ int cmd_bench(int argc, char **argv) {
     const arg_spec *train_specs = train_opts_table(&o, &n);
     int warmup = 2, timed = 10;
     arg_spec specs[80];
-    if (n + 2 > (int)(sizeof specs / sizeof specs[0])) return EXIT_FAIL;
+    if (n + 2 > (int)(sizeof specs / sizeof specs[0])) {
+        fprintf(stderr, "metalearn bench: internal: %d train options do not fit the table\n", n);
+        return EXIT_FAIL;
+    }
     int k = 0;
     for (int i = 0; i < n; i++) /* train's options, without those about a run folder */
         if (strcmp(train_specs[i].name, "iters") && strcmp(train_specs[i].name, "resume") &&
