@@ -147,7 +147,7 @@ int cmd_bench(int argc, char **argv) {
         for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) cJSON_AddNumberToObject(j, nums[i].key, nums[i].v);
         char *line = cJSON_PrintUnformatted(j);
         if (line) printf("%s\n", line);
-        free(line);
+        cJSON_free(line);
         cJSON_Delete(j);
     }
     status = EXIT_OK;
