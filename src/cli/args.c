@@ -103,3 +103,13 @@ int args_parse(const arg_cmd *cmd, int argc, char **argv, int first, const char 
     }
     return ARGS_OK;
 }
+
+const char *args_find_value(int argc, char **argv, int first, const char *name) {
+    size_t len = strlen(name);
+    for (int i = first; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, len)) continue;
+        if (argv[i][2 + len] == '=') return argv[i] + 3 + len;
+        if (argv[i][2 + len] == 0 && i + 1 < argc) return argv[i + 1];
+    }
+    return NULL;
+}

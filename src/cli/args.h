@@ -33,5 +33,8 @@ enum { ARGS_OK = 0, ARGS_HELP = 1, ARGS_USAGE = 2 };
 int args_parse(const arg_cmd *cmd, int argc, char **argv, int first, const char **positional,
                int max_positional, int *n_positional);
 void args_print_help(const arg_cmd *cmd);
+/* The value of "--NAME VALUE" or "--NAME=VALUE" in argv[first..argc), NULL if
+ * absent: for options that must be seen before parsing (--config, --resume). */
+const char *args_find_value(int argc, char **argv, int first, const char *name);
 
 #endif

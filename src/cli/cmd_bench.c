@@ -66,9 +66,7 @@ int cmd_bench(int argc, char **argv) {
                          "seconds per iteration, tasks per second and the peak resident memory. Nothing is\n"
                          "written (a few-shot class split goes to a temporary folder, removed after).",
                          specs, k};
-    const char *config = NULL;
-    for (int i = 2; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--config")) config = argv[i + 1];
+    const char *config = args_find_value(argc, argv, 2, "config");
     char err[1024];
     if (config && config_apply_file(&cmd, config, err, sizeof err)) {
         fprintf(stderr, "metalearn bench: %s\n", err);

@@ -152,17 +152,6 @@ int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen
     return 0;
 }
 
-/* Finds "--NAME VALUE" or "--NAME=VALUE" in argv (before it is parsed). */
-static const char *find_flag(int argc, char **argv, const char *name) {
-    size_t len = strlen(name);
-    for (int i = 2; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) || strncmp(argv[i] + 2, name, len)) continue;
-        if (argv[i][2 + len] == '=') return argv[i] + 3 + len;
-        if (argv[i][2 + len] == 0 && i + 1 < argc) return argv[i + 1];
-    }
-    return NULL;
-}
-
 int cmd_train(int argc, char **argv) {
     static train_opts o;
     train_opts_defaults(&o);
@@ -171,7 +160,7 @@ int cmd_train(int argc, char **argv) {
     const arg_cmd cmd = {"train", train_synopsis, train_about, specs, n};
     char err[512];
     /* Settings files first (a run's own config when resuming), flags last. */
-    const char *resume = find_flag(argc, argv, "resume");
+    const char *resume = args_find_value(argc, argv, 2, "resume");
     if (resume) {
         char path[4096];
         snprintf(path, sizeof path, "%s/config.json", resume);
@@ -184,7 +173,7 @@ int cmd_train(int argc, char **argv) {
         o.stop_at = 0;        /* and so does a stopping point */
         fewshot_legacy_dataset(&o, resume);
     }
-    const char *config = find_flag(argc, argv, "config");
+    const char *config = args_find_value(argc, argv, 2, "config");
     if (config) {
         int r = config_apply_file(&cmd, config, err, sizeof err);
         if (r) {
