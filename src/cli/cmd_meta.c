@@ -124,21 +124,10 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     int tty = isatty(2) && !o->quiet;
     double t_start = ml_now(), loss_sum = 0, last_loss = NAN;
     int loss_count = 0, it = start_it;
-    /* --schedule over the outer iterations, as supervised training does over
-     * its steps: a pure function of the iteration, so resume stays bit-exact
-     * (with the same --iters, which sets the cosine's length and the steps). */
-    ml_schedule_kind sched_kind = ML_SCHED_CONSTANT;
-    ml_schedule_kind_parse(o->schedule, &sched_kind); /* checked in meta_run_setup */
-    const ml_schedule sched = {.kind = sched_kind,
-                               .base_lr = o->outer_lr,
-                               .step_size = o->iters > 3 ? o->iters / 3 : 1,
-                               .gamma = 0.1,
-                               .total_steps = o->iters,
-                               .min_lr = 0};
     const int stop = o->stop_at > 0 && o->stop_at < o->iters ? o->stop_at : o->iters;
     for (; it < stop && !g_interrupted; it++) {
         double loss;
-        run.meta.cfg.outer.lr = (float)ml_schedule_lr(&sched, it);
+        run.meta.cfg.outer.lr = (float)ml_schedule_lr(&run.outer_schedule, it);
         if (meta_run_sample_batch(&run, err, sizeof err) ||
             ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
             fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);

@@ -93,10 +93,17 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--eval-shots '%s': expected positive integers like 5,10,20", o->eval_shots);
         return EXIT_USAGE;
     }
-    if (ml_schedule_kind_parse(o->schedule, NULL)) {
+    ml_schedule_kind sched_kind;
+    if (ml_schedule_kind_parse(o->schedule, &sched_kind)) {
         snprintf(err, errlen, "--schedule '%s': expected constant, step or cosine", o->schedule);
         return EXIT_USAGE;
     }
+    r->outer_schedule = (ml_schedule){.kind = sched_kind,
+                                      .base_lr = o->outer_lr,
+                                      .step_size = o->iters > 3 ? o->iters / 3 : 1,
+                                      .gamma = 0.1,
+                                      .total_steps = o->iters,
+                                      .min_lr = 0};
     if (o->lake_steps > 0 && !o->lake_runs) {
         snprintf(err, errlen, "--lake-steps %d: there are no Lake's runs to label (give --lake-runs PATH)", o->lake_steps);
         return EXIT_USAGE;

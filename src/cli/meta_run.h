@@ -17,6 +17,10 @@ typedef struct meta_run {
     ml_task_family family;
     ml_model model;
     ml_meta meta;
+    /* --schedule over the outer iterations, as supervised training does over
+     * its steps: a function of the iteration and --iters, so resume stays
+     * bit-exact with the same --iters */
+    ml_schedule outer_schedule;
     ml_rng rng; /* draws the training tasks; saved in checkpoints */
     int meta_batch, shots, query;
     ml_regression_task *tasks; /* [meta_batch] buffers */
