@@ -202,6 +202,10 @@ static void test_conv_dnnl(void) {
     check_dnnl_shape(1, 2, 16, 7, 6, 16, 3, 3, 1, 0);   /* no padding */
     check_dnnl_shape(0, 2, 16, 6, 6, 16, 1, 1, 1, 0);   /* pointwise: plain GEMM */
     check_dnnl_shape(0, 2, 16, 6, 6, 10, 3, 3, 1, 1);   /* 10 outputs: im2col */
+    /* Winograd asked for where oneDNN has none (5x5): the direct primitive is built instead. */
+    ml__conv_set_route(ML_CONV_ROUTE_WINOGRAD);
+    check_dnnl_shape(1, 2, 16, 9, 9, 16, 5, 5, 1, 2);
+    ml__conv_set_route(-1);
 }
 
 static void test_conv_1x1(void) {

@@ -227,6 +227,8 @@ static int entry_build(entry *e, const ml_conv_shape *s, int route) {
     e->p[PASS_BWD_WEIGHT].one_thread = 1;
     rc = 0;
 done:
+    if (rc) /* leave no half-built pass behind */
+        for (int i = 0; i < N_PASSES; i++) pass_free(&e->p[i]);
     if (fwd) dnnl_primitive_desc_destroy(fwd);
     if (bwd_d) dnnl_primitive_desc_destroy(bwd_d);
     if (bwd_w) dnnl_primitive_desc_destroy(bwd_w);
@@ -260,16 +262,10 @@ static entry *lookup(const ml_conv_shape *s) {
     e->s = *s, e->route = e->built = route, e->threads = threads, e->used = 1;
     e->ok = entry_build(e, s, route) == 0;
     if (!e->ok && route == ML_CONV_ROUTE_WINOGRAD) { /* e.g. a CPU without AVX-512 */
-        entry_free(e);
-        e->s = *s, e->route = route, e->built = ML_CONV_ROUTE_DIRECT, e->threads = threads, e->used = 1;
+        e->built = ML_CONV_ROUTE_DIRECT;
         e->ok = entry_build(e, s, ML_CONV_ROUTE_DIRECT) == 0;
     }
-    if (!e->ok) {
-        entry_free(e);
-        e->s = *s, e->route = route, e->threads = threads, e->used = 1; /* remember the failure */
-        return NULL;
-    }
-    return e;
+    return e->ok ? e : NULL; /* a failure stays in the cache, remembered */
 }
 
 int ml__conv_route(const ml_conv_shape *s) {
