@@ -387,12 +387,12 @@ static void test_st_handbuilt(void) {
     CHECK(file_equals(tp("hand3.safetensors"), file, len));
 
     /* Other writers' layouts: pretty JSON, keys in another order, tensors not
-     * in offset order, a gap between them, no padding, trailing data. */
-    unsigned char d2[40] = {0};
-    memcpy(d2 + 20, data, 16); /* "b" at [20,36) */
-    memcpy(d2, data + 8, 4);   /* "a" = [0.5] at [0,4) */
+     * in offset order, no padding. */
+    unsigned char d2[20] = {0};
+    memcpy(d2 + 4, data, 16); /* "b" at [4,20) */
+    memcpy(d2, data + 8, 4);  /* "a" = [0.5] at [0,4) */
     len = build_file(file,
-                     "{\n  \"b\": {\"data_offsets\": [20, 36], \"shape\": [4], \"dtype\": \"F32\", \"extra\": 1},\n"
+                     "{\n  \"b\": {\"data_offsets\": [4, 20], \"shape\": [4], \"dtype\": \"F32\", \"extra\": 1},\n"
                      "  \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]},\n"
                      "  \"__metadata__\": null\n}",
                      d2, sizeof d2);
@@ -474,6 +474,63 @@ static void test_st_bad_files(void) {
     expect_bad("meta.safetensors", "{\"__metadata__\":{\"step\":3}}", 0, ML_ERR_FORMAT,
                "__metadata__ 'step': value is not a string");
     expect_bad("notobj.safetensors", "{\"t\":[1,2]}", 0, ML_ERR_FORMAT, "tensor 't': entry is not an object");
+    /* The tensors must tile the data section, as the reference requires. */
+    expect_bad("overlap.safetensors",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+               12, ML_ERR_FORMAT, "tensor 'b': data_offsets [4, 12] overlap tensor 'a'");
+    expect_bad("gap.safetensors",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+               12, ML_ERR_FORMAT, "tensor 'b': data_offsets [8, 12] leave a gap after byte 4");
+    expect_bad("trailing.safetensors", T("\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]"), 16,
+               ML_ERR_FORMAT, "tensors cover 4 of the 16 data bytes");
+}
+
+/* An allocator that refuses any single request over 64 MiB and records the
+ * largest one asked for. */
+static size_t g_largest_request;
+static void *capped_alloc(size_t bytes, void *user) {
+    (void)user;
+    if (bytes > g_largest_request) g_largest_request = bytes;
+    return bytes > ((size_t)64 << 20) ? NULL : malloc(bytes);
+}
+static void capped_free(void *p, void *user) {
+    (void)user;
+    free(p);
+}
+
+/* Issue 11: 3,000 entries aliasing one 1 MiB region made the reader allocate
+ * their sum (3 GB). The file must be refused as malformed before anything of
+ * that size is asked for. */
+static void test_st_alias_bomb(void) {
+    enum { N = 3000, MIB = 1 << 20 };
+    size_t cap = (size_t)N * 80 + 64;
+    char *hdr = malloc(cap);
+    size_t o = (size_t)snprintf(hdr, cap, "{");
+    for (int i = 0; i < N; i++)
+        o += (size_t)snprintf(hdr + o, cap - o, "%s\"t%d\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%d]}",
+                              i ? "," : "", i, MIB / 4, MIB);
+    o += (size_t)snprintf(hdr + o, cap - o, "}");
+    while ((8 + o) % 8) hdr[o++] = ' ';
+    hdr[o] = 0;
+    unsigned char *file = calloc(1, 8 + o + MIB);
+    size_t len = build_file(file, hdr, NULL, 0) + MIB; /* the data: 1 MiB of zeros */
+    const char *p = tp("alias.safetensors");
+    CHECK_INT_EQ(write_raw(p, file, len), 0);
+    free(file);
+    free(hdr);
+    ml_allocator capped = {capped_alloc, capped_free, NULL};
+    g_largest_request = 0;
+    ml_set_allocator(&capped);
+    ml_safetensors s;
+    char err[256] = "";
+    ml_status st = ml_safetensors_read(p, &s, err, sizeof err);
+    ml_set_allocator(NULL);
+    CHECK_INT_EQ(st, ML_ERR_FORMAT);
+    CHECK_STR_CONTAINS(err, "overlap tensor");
+    CHECK(g_largest_request < ((size_t)64 << 20));
+    if (st == ML_OK) ml_safetensors_free(&s);
 }
 
 /* Every truncation of a valid file is rejected cleanly. */
@@ -723,6 +780,7 @@ int main(void) {
     ML_RUN(test_st_byte_identical);
     ML_RUN(test_st_handbuilt);
     ML_RUN(test_st_bad_files);
+    ML_RUN(test_st_alias_bomb);
     ML_RUN(test_st_truncations);
     ML_RUN(test_st_write_errors);
     ML_RUN(test_st_alloc_failures);

@@ -233,7 +233,7 @@ static void test_omniglot_load(void) {
 
     /* keep_raw and another size, from one zip: 136 characters. */
     ml_image_set s1;
-    ml_image_options o = {14, ML_INVERT_DEFAULT, 1};
+    ml_image_options o = {.size = 14, .invert = ML_INVERT_DEFAULT, .keep_raw = 1};
     CHECK_INT_EQ(ml_omniglot_load(paths, 1, &o, &s1, err, sizeof err), ML_OK);
     CHECK_INT_EQ(s1.n_classes, 136);
     CHECK_INT_EQ(s1.size, 14);

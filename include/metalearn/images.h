@@ -38,7 +38,8 @@ extern "C" {
 
 /* Decodes a PNG held in memory to 8-bit gray (0 black .. 255 white): 1/2/4/8
  * and 16-bit gray as is, palette/RGB as 0.299 R + 0.587 G + 0.114 B, alpha
- * composited over white. *pixels is ml_malloc'd [height, width]; the caller
+ * composited over white. Images over the pixel limit (ml_image_limits with
+ * no options) are refused from their header. *pixels is ml_malloc'd [height, width]; the caller
  * ml_frees it. `name` (may be NULL) starts the error line. */
 ml_status ml_png_decode_gray8(const void *png, size_t len, const char *name, uint8_t **pixels,
                               int *width, int *height, char *err, size_t errlen);
@@ -57,12 +58,29 @@ typedef enum {
     ML_INVERT_AUTO         /* per image: invert when the mean is light */
 } ml_invert_mode;
 
+/* Limits on untrusted input, checked before anything is inflated or decoded,
+ * so a hostile file is refused instead of taking gigabytes: the declared
+ * size of one zip entry or file (a 105x105 Omniglot PNG is a few KB) and the
+ * pixels of one image (from its PNG header). A limit of 0 in the options
+ * means the environment variable (ML_MAX_IMAGE_BYTES, ML_MAX_IMAGE_PIXELS,
+ * a positive integer) when set, else these defaults. */
+#define ML_IMAGE_DEFAULT_MAX_BYTES ((uint64_t)16 << 20)
+#define ML_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)4096 * 4096)
+
 /* A zeroed struct (or NULL) means the defaults. */
 typedef struct ml_image_options {
     int size;              /* output side S; 0 = ML_IMAGE_DEFAULT_SIZE */
     ml_invert_mode invert;
     int keep_raw;          /* also keep full-resolution stroke masks (set->raw) */
+    uint64_t max_bytes;    /* per zip entry / file; 0 = ML_MAX_IMAGE_BYTES or the default */
+    int64_t max_pixels;    /* per image; 0 = ML_MAX_IMAGE_PIXELS or the default */
 } ml_image_options;
+
+/* The limits in effect for opt (NULL = defaults): its fields, else the
+ * environment, else the defaults. A malformed environment value is an
+ * ML_ERR_ARG naming the variable. */
+ml_status ml_image_limits(const ml_image_options *opt, uint64_t *max_bytes, int64_t *max_pixels, char *err,
+                          size_t errlen);
 
 /* Classes are contiguous: class k holds images class_start[k] ..
  * class_start[k + 1] - 1. Omniglot classes are characters, sorted by

@@ -340,6 +340,58 @@ static ml_status parse_tensor(const char *path, const cJSON *t, int64_t data_len
     return ML_OK;
 }
 
+/* Safetensors requires the tensors to tile the data section: sorted by
+ * offset, each begins where the previous one ends, and the last ends at the
+ * end of the file. Checked before the blob is sized, so entries aliasing one
+ * region cannot make the reader allocate their sum (3,000 entries over one
+ * MiB asked for 3 GB). */
+typedef struct st_range {
+    int64_t begin, end;
+    const char *name;
+} st_range;
+static int cmp_range(const void *a, const void *b) {
+    const st_range *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+static ml_status check_layout(const char *path, const cJSON *root, int n, int64_t data_len, char *err,
+                              size_t errlen) {
+    st_range *r = ml_malloc((size_t)(n ? n : 1) * sizeof *r);
+    if (!r) {
+        ml__errf(err, errlen, "%s: out of memory", path);
+        return ML_ERR_NOMEM;
+    }
+    int i = 0;
+    for (const cJSON *t = root->child; t; t = t->next) {
+        if (!strcmp(t->string, "__metadata__")) continue;
+        st_parsed p;
+        parse_tensor(path, t, data_len, &p, NULL, 0); /* validated by check_header */
+        r[i++] = (st_range){p.begin, p.end, t->string};
+    }
+    qsort(r, (size_t)n, sizeof *r, cmp_range);
+    ml_status s = ML_OK;
+    int64_t at = 0;
+    for (i = 0; i < n && !s; i++) {
+        if (r[i].begin < at) {
+            ml__errf(err, errlen, "%s: tensor '%s': data_offsets [%" PRId64 ", %" PRId64 "] overlap tensor '%s'",
+                     path, r[i].name, r[i].begin, r[i].end, r[i - 1].name);
+            s = ML_ERR_FORMAT;
+        } else if (r[i].begin > at) {
+            ml__errf(err, errlen, "%s: tensor '%s': data_offsets [%" PRId64 ", %" PRId64 "] leave a gap after byte %" PRId64,
+                     path, r[i].name, r[i].begin, r[i].end, at);
+            s = ML_ERR_FORMAT;
+        }
+        at = r[i].end;
+    }
+    if (!s && at != data_len) {
+        ml__errf(err, errlen, "%s: tensors cover %" PRId64 " of the %" PRId64 " data bytes (trailing bytes)", path, at,
+                 data_len);
+        s = ML_ERR_FORMAT;
+    }
+    ml_free(r);
+    return s;
+}
+
 /* Header checks that need no allocation beyond the cJSON tree. Fills the
  * counts and the sizes the blob needs. */
 static ml_status check_header(const char *path, const cJSON *root, int64_t data_len, int *n_out, int *n_meta_out,
@@ -442,6 +494,7 @@ ml_status ml_safetensors_read(const char *path, ml_safetensors *out, char *err, 
     int n, n_meta;
     size_t str_bytes, data_bytes;
     s = check_header(path, root, data_len, &n, &n_meta, &str_bytes, &data_bytes, err, errlen);
+    if (!s) s = check_layout(path, root, n, data_len, err, errlen);
     if (s) goto done;
 
     /* Duplicate names: cJSON keeps repeated keys, so they are checked here,

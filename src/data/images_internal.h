@@ -12,9 +12,11 @@
 #include "core/errfmt.h" /* ml__errf: the one-line error messages */
 
 /* ---- PNG decode into a reusable buffer ------------------------------------
- * *buf (ml_malloc'd, *cap bytes) grows as needed; the caller frees it once. */
-ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap, int *w, int *h,
-                        char *why, size_t whylen);
+ * *buf (ml_malloc'd, *cap bytes) grows as needed; the caller frees it once.
+ * An image of more than max_pixels (from its header) is refused before
+ * anything is decoded; max_pixels <= 0 means ML_IMAGE_DEFAULT_MAX_PIXELS. */
+ml_status ml__png_gray8(const void *png, size_t len, int64_t max_pixels, uint8_t **buf, size_t *cap, int *w,
+                        int *h, char *why, size_t whylen);
 
 /* ---- area resize plan -------------------------------------------------------
  * Tap tables for one (sh, sw) -> (dh, dw) pair, rebuilt only when the sizes
@@ -33,6 +35,7 @@ void ml__area_plan_free(ml__area_plan *p);
 
 /* ---- one decoded image to [S, S] floats (and optionally a stroke mask) ---- */
 typedef struct ml__img_decoder {
+    int64_t max_pixels;  /* per image; <= 0: ML_IMAGE_DEFAULT_MAX_PIXELS */
     uint8_t *gray;
     size_t gray_cap;
     float *f;
@@ -65,14 +68,17 @@ typedef struct ml__src {
     uint8_t *data;        /* the whole archive when read into memory */
     int n;
     ml__src_entry *e;     /* [n], sorted by name */
+    uint64_t max_bytes;   /* larger entries / files are refused before reading */
+    int64_t max_pixels;   /* for the images decoded from it */
     char *pool;           /* the names */
     size_t pool_len, pool_cap;
 } ml__src;
 
 /* Opens a zip (any regular file) or walks a folder (skipping names that start
- * with '.' and __MACOSX). */
-ml_status ml__src_open(ml__src *s, const char *path, char *err, size_t errlen);
-/* Reads entry i whole into *buf (grown as needed); *len = its size. */
+ * with '.' and __MACOSX); the limits come from ml_image_limits(opt). */
+ml_status ml__src_open(ml__src *s, const char *path, const ml_image_options *opt, char *err, size_t errlen);
+/* Reads entry i whole into *buf (grown as needed); *len = its size. An entry
+ * whose declared size exceeds s->max_bytes is refused before it is read. */
 ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size_t *len,
                        char *err, size_t errlen);
 void ml__src_close(ml__src *s);

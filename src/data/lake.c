@@ -126,7 +126,7 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
         return ML_ERR_ARG;
     }
     ml__src src;
-    ml_status st = ml__src_open(&src, path, err, errlen);
+    ml_status st = ml__src_open(&src, path, opt, err, errlen);
     if (st != ML_OK) return st;
     ml_lake_runs r;
     memset(&r, 0, sizeof r);
@@ -168,6 +168,7 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
     }
     ml__img_decoder dec;
     memset(&dec, 0, sizeof dec);
+    dec.max_pixels = src.max_pixels;
     uint8_t *buf = NULL;
     size_t cap = 0, len = 0;
     char why[256];
@@ -192,7 +193,7 @@ ml_status ml_lake_runs_load(const char *path, const ml_image_options *opt, ml_la
             if (!r.train_raw) {
                 /* The first image fixes the full size (105 x 105 for Omniglot). */
                 int w = 0, h = 0;
-                st = ml__png_gray8(buf, len, &dec.gray, &dec.gray_cap, &w, &h, why, sizeof why);
+                st = ml__png_gray8(buf, len, dec.max_pixels, &dec.gray, &dec.gray_cap, &w, &h, why, sizeof why);
                 if (st == ML_OK) {
                     r.raw_h = h, r.raw_w = w;
                     r.train_raw = ml_malloc((size_t)w * h * (size_t)r.n_runs * r.n_train);

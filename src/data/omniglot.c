@@ -150,6 +150,7 @@ static ml_status build_set(ml__src *srcs, const item *it, int64_t n, const ml_im
     /* Decode: each kept PNG once, straight into its row of x. */
     ml__img_decoder dec;
     memset(&dec, 0, sizeof dec);
+    dec.max_pixels = srcs[0].max_pixels; /* every source was opened with the same options */
     uint8_t *buf = NULL;
     size_t cap = 0, len = 0;
     char why[256];
@@ -161,7 +162,7 @@ static ml_status build_set(ml__src *srcs, const item *it, int64_t n, const ml_im
         if (keep_raw && !s.raw) {
             /* The first image fixes the full size; later ones must match. */
             int w = 0, h = 0;
-            st = ml__png_gray8(buf, len, &dec.gray, &dec.gray_cap, &w, &h, why, sizeof why);
+            st = ml__png_gray8(buf, len, dec.max_pixels, &dec.gray, &dec.gray_cap, &w, &h, why, sizeof why);
             if (st == ML_OK) {
                 s.raw = ml_malloc((size_t)w * h * (size_t)n);
                 if (!s.raw) {
@@ -204,10 +205,10 @@ static ml_status check_duplicate(ml__src *srcs, const item *a, const item *b, ui
     size_t gc1 = 0, gc2 = 0;
     char why[256];
     const item *bad = a;
-    st = ml__png_gray8(*b1, l1, &g1, &gc1, &w1, &h1, why, sizeof why);
+    st = ml__png_gray8(*b1, l1, srcs[a->src].max_pixels, &g1, &gc1, &w1, &h1, why, sizeof why);
     if (st == ML_OK) {
         bad = b;
-        st = ml__png_gray8(*b2, l2, &g2, &gc2, &w2, &h2, why, sizeof why);
+        st = ml__png_gray8(*b2, l2, srcs[b->src].max_pixels, &g2, &gc2, &w2, &h2, why, sizeof why);
     }
     if (st != ML_OK) {
         ml__errf(err, errlen, "%s: %s: %s", srcs[bad->src].path, srcs[bad->src].e[bad->entry].name, why);
@@ -318,7 +319,7 @@ ml_status ml_omniglot_load(const char *const *paths, int n_paths, const ml_image
     ml_status st = ML_OK;
     int64_t n_items = 0;
     for (int i = 0; i < n_paths && st == ML_OK; i++) {
-        st = ml__src_open(&srcs[i], paths[i], err, errlen);
+        st = ml__src_open(&srcs[i], paths[i], opt, err, errlen);
         if (st != ML_OK) break;
         for (int j = 0; j < srcs[i].n; j++) n_items += !srcs[i].e[j].is_dir && ml__has_png_suffix(srcs[i].e[j].name);
         for (int j = 0; j < srcs[i].n && st == ML_OK; j++) {
@@ -391,7 +392,7 @@ ml_status ml_image_folder_load(const char *dir, const ml_image_options *opt, ml_
         return ML_ERR_ARG;
     }
     ml__src src;
-    ml_status st = ml__src_open(&src, dir, err, errlen);
+    ml_status st = ml__src_open(&src, dir, opt, err, errlen);
     if (st != ML_OK) return st;
     int ed = ml__src_next_empty_dir(&src, 0);
     if (ed >= 0) {

@@ -22,9 +22,6 @@ static int grow(void **buf, size_t *cap, size_t need) {
 
 /* ---- PNG ---------------------------------------------------------------------- */
 
-/* Larger images are refused before any allocation: a corrupt header must not
- * make us ask for gigabytes. 16k x 16k is far beyond any few-shot input. */
-#define ML__PNG_MAX_SIDE 16384u
 
 /* bit_lut[b] = the eight 1-bit pixels of byte b as 0 / 255, high bit first. */
 static uint8_t bit_lut[256][8];
@@ -39,8 +36,8 @@ static void png_fail(char *why, size_t whylen, int r) {
     ml__errf(why, whylen, "PNG: %s%s", spng_strerror(r), cut ? " (file truncated?)" : "");
 }
 
-ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap, int *w, int *h,
-                        char *why, size_t whylen) {
+ml_status ml__png_gray8(const void *png, size_t len, int64_t max_pixels, uint8_t **buf, size_t *cap, int *w,
+                        int *h, char *why, size_t whylen) {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (!png || len < 8 || memcmp(png, sig, 8) != 0) {
         ml__errf(why, whylen, "not a PNG file (bad signature)");
@@ -53,12 +50,29 @@ ml_status ml__png_gray8(const void *png, size_t len, uint8_t **buf, size_t *cap,
     }
     ml_status st = ML_OK;
     struct spng_ihdr ih;
+    if (max_pixels <= 0) max_pixels = ML_IMAGE_DEFAULT_MAX_PIXELS;
+    /* No side may exceed the pixel limit (a 1-pixel-high strip is an image
+     * too); spng's own cap is 2^31 - 1. */
+    uint32_t side = max_pixels < INT32_MAX ? (uint32_t)max_pixels : (uint32_t)INT32_MAX;
     int r = spng_set_png_buffer(ctx, png, len);
-    if (!r) r = spng_set_image_limits(ctx, ML__PNG_MAX_SIDE, ML__PNG_MAX_SIDE);
+    if (!r) r = spng_set_image_limits(ctx, side, side);
     if (!r) r = spng_set_chunk_limits(ctx, (size_t)1 << 26, (size_t)1 << 26);
     if (!r) r = spng_get_ihdr(ctx, &ih);
+    if (r == SPNG_EUSER_WIDTH || r == SPNG_EUSER_HEIGHT) {
+        ml__errf(why, whylen, "PNG: %s (more than the limit of %lld pixels; raise it with ML_MAX_IMAGE_PIXELS)",
+                 spng_strerror(r), (long long)max_pixels);
+        spng_ctx_free(ctx);
+        return ML_ERR_FORMAT;
+    }
     if (r) {
         png_fail(why, whylen, r);
+        spng_ctx_free(ctx);
+        return ML_ERR_FORMAT;
+    }
+    /* From the header alone: decoding a 10000 x 10000 image takes 500 MB. */
+    if ((int64_t)ih.width * ih.height > max_pixels) {
+        ml__errf(why, whylen, "PNG: image is %ux%u, more than the limit of %lld pixels (raise it with "
+                 "ML_MAX_IMAGE_PIXELS)", ih.width, ih.height, (long long)max_pixels);
         spng_ctx_free(ctx);
         return ML_ERR_FORMAT;
     }
@@ -138,7 +152,9 @@ ml_status ml_png_decode_gray8(const void *png, size_t len, const char *name, uin
     uint8_t *buf = NULL;
     size_t cap = 0;
     char why[256];
-    ml_status st = ml__png_gray8(png, len, &buf, &cap, width, height, why, sizeof why);
+    int64_t max_pixels = 0;
+    ml_status st = ml_image_limits(NULL, NULL, &max_pixels, why, sizeof why);
+    if (st == ML_OK) st = ml__png_gray8(png, len, max_pixels, &buf, &cap, width, height, why, sizeof why);
     if (st != ML_OK) {
         ml_free(buf);
         *width = *height = 0;
@@ -259,7 +275,7 @@ ml_status ml__img_decode(ml__img_decoder *d, const void *png, size_t len, ml_inv
                          int S, float *dst, uint8_t *raw, int *raw_h, int *raw_w, char *why,
                          size_t whylen) {
     int w = 0, h = 0;
-    ml_status st = ml__png_gray8(png, len, &d->gray, &d->gray_cap, &w, &h, why, whylen);
+    ml_status st = ml__png_gray8(png, len, d->max_pixels, &d->gray, &d->gray_cap, &w, &h, why, whylen);
     if (st != ML_OK) return st;
     if (raw) {
         if (*raw_h == 0 && *raw_w == 0) {

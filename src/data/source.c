@@ -198,12 +198,14 @@ void ml__src_close(ml__src *s) {
     memset(s, 0, sizeof *s);
 }
 
-ml_status ml__src_open(ml__src *s, const char *path, char *err, size_t errlen) {
+ml_status ml__src_open(ml__src *s, const char *path, const ml_image_options *opt, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
     if (!path || !*path) {
         ml__errf(err, errlen, "(empty path): no such file or folder");
         return ML_ERR_ARG;
     }
+    ml_status lr = ml_image_limits(opt, &s->max_bytes, &s->max_pixels, err, errlen);
+    if (lr != ML_OK) return lr;
     size_t pl = strlen(path);
     s->path = ml_malloc(pl + 1);
     if (!s->path) return ML_ERR_NOMEM;
@@ -248,9 +250,12 @@ ml_status ml__src_read(const ml__src *s, int i, uint8_t **buf, size_t *cap, size
                        char *err, size_t errlen) {
     const ml__src_entry *e = &s->e[i];
     *len = 0;
-    if (e->size > ((uint64_t)1 << 30)) {
-        ml__errf(err, errlen, "%s: %s: entry too large (%llu bytes)", s->path, e->name,
-                    (unsigned long long)e->size);
+    /* The declared size, before anything is inflated: a small zip can hold
+     * a gigabyte of zeros. Reading stops one byte past it, so a lie is caught. */
+    uint64_t limit = s->max_bytes ? s->max_bytes : ML_IMAGE_DEFAULT_MAX_BYTES;
+    if (e->size > limit || e->size >= SIZE_MAX) {
+        ml__errf(err, errlen, "%s: %s: %llu bytes, more than the limit of %llu (raise it with ML_MAX_IMAGE_BYTES)",
+                 s->path, e->name, (unsigned long long)e->size, (unsigned long long)limit);
         return ML_ERR_FORMAT;
     }
     size_t need = (size_t)e->size + 1; /* +1 so a file that grew is noticed */
