@@ -155,7 +155,7 @@ static uint8_t *render(const char *name, const ml_chart *c, const ml_series *s, 
         return NULL;
     }
     char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()); /* the atomic writer\'s temp */
     CHECK(!file_exists(tmp));
     return png_decode(path, w, h);
 }
@@ -375,7 +375,7 @@ static void test_unwritable_path(void) {
     CHECK_INT_EQ(ml_plot_png(d, NULL, &s, 1, err, sizeof err), ML_ERR_IO);
     CHECK_STR_CONTAINS(err, d);
     char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", d);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", d, (long)getpid()); /* the atomic writer\'s temp */
     CHECK(!file_exists(tmp));
     rmdir(d);
 }
@@ -403,7 +403,7 @@ static void test_alloc_failure(void) {
     ml_series s = {.label = "a", .x = xs, .y = up, .n = N};
     const char *p = tmp_path("plot_oom.png");
     char err[256], tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid()); /* the atomic writer\'s temp */
     remove(p);
     int k, ok = 0;
     for (k = 1; k < 20 && !ok; k++) {

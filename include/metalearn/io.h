@@ -62,8 +62,10 @@ ml_status ml_mkdir_p(const char *dir, char *err, size_t errlen);
 
 /* Appends json_line plus '\n' to path (created if missing) in one write, so
  * lines from concurrent appenders do not interleave. json_line must not
- * contain a newline (ML_ERR_ARG). No fsync: a crash may lose or truncate the
- * last line, so readers should skip an unterminated final line. */
+ * contain a newline (ML_ERR_ARG). All or nothing: a write that fails part
+ * way (disk full) is truncated back to the previous length and reported.
+ * No fsync: a crash may still lose or truncate the last line, so readers
+ * should skip an unterminated final line (ml_runlog_trim drops it). */
 ml_status ml_jsonl_append(const char *path, const char *json_line, char *err, size_t errlen);
 
 /* ---- safetensors -----------------------------------------------------------

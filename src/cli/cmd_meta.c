@@ -25,6 +25,7 @@
 #include "metalearn/eval.h"
 #include "metalearn/images.h"
 #include "metalearn/io.h"
+#include "metalearn/rundir.h"
 
 static volatile sig_atomic_t g_interrupted;
 static void on_signal(int sig) { g_interrupted = sig; }
@@ -63,6 +64,15 @@ static void progress(int it, int total, double loss, double t_start, int start_i
 
 int run_meta(train_opts *o, const arg_cmd *cmd) {
     char err[1024], path[4096];
+    /* A new run never lands on an old one unasked (before the setup, which
+     * may already write the few-shot split there). */
+    meta_run_dir(o, path, sizeof path);
+    const char *held = o->resume ? NULL : ml_rundir_existing(path);
+    if (held && !o->overwrite) {
+        fprintf(stderr, "metalearn train: %s already holds a run (%s): continue it with --resume %s, replace it with "
+                        "--overwrite, or choose another --out\n", path, held, path);
+        return EXIT_FAIL;
+    }
     meta_run run;
     int status = meta_run_setup(&run, o, err, sizeof err);
     if (status) {
@@ -79,10 +89,26 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
     }
+    char log_path[4096], ckpt_path[4096];
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", run.dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", run.dir);
+    /* --overwrite: the old run goes now that the new one is set up (a
+     * few-shot setup has just written its new split). */
+    if (held && ml_rundir_clear(run.dir, run.fewshot, err, sizeof err)) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        goto done;
+    }
+    ml_rundir_clean_temps(run.dir, NULL, 0); /* of writers killed mid-write */
     int start_it = 0;
+    ml_runlog_tail logged = {0}; /* what the log already holds (resume) */
     if (o->resume) {
-        snprintf(path, sizeof path, "%s/checkpoint.safetensors", run.dir);
-        if (meta_run_load_checkpoint(&run, path, 1, &start_it, err, sizeof err)) {
+        if (meta_run_load_checkpoint(&run, ckpt_path, 1, &start_it, err, sizeof err)) {
+            fprintf(stderr, "metalearn train: %s\n", err);
+            goto done;
+        }
+        /* The log continues from the checkpoint: lines of iterations after it
+         * (redone now) and a torn last line go. */
+        if (ml_runlog_trim(log_path, start_it, &logged, err, sizeof err)) {
             fprintf(stderr, "metalearn train: %s\n", err);
             goto done;
         }
@@ -91,6 +117,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
                     o->iters);
     }
     snprintf(path, sizeof path, "%s/config.json", run.dir);
+    o->overwrite = 0; /* a saved config never carries permission to replace a run */
     if (config_write_json(cmd, path, err, sizeof err)) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
@@ -118,12 +145,11 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    char log_path[4096], ckpt_path[4096];
-    snprintf(log_path, sizeof log_path, "%s/log.jsonl", run.dir);
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", run.dir);
     int tty = isatty(2) && !o->quiet;
-    double t_start = ml_now(), loss_sum = 0, last_loss = NAN;
-    int loss_count = 0, it = start_it;
+    double t_start = ml_now(), last_loss = NAN;
+    int it = start_it;
+    ml_checkpoint_clock clock;
+    ml_checkpoint_clock_start(&clock, o->checkpoint_every, 60.0 * o->checkpoint_minutes, t_start);
     const int stop = o->stop_at > 0 && o->stop_at < o->iters ? o->stop_at : o->iters;
     for (; it < stop && !g_interrupted; it++) {
         double loss;
@@ -134,30 +160,35 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
             goto done;
         }
         fewshot_after_step(&run);
-        loss_sum += loss;
-        loss_count++;
+        run.log_sum += loss;
+        run.log_count++;
         int done_it = it + 1;
         if (done_it % o->log_every == 0 || done_it == o->iters) {
-            last_loss = loss_sum / loss_count;
-            double elapsed = ml_now() - t_start;
-            char line[512];
+            last_loss = run.log_sum / run.log_count;
+            /* elapsed_s: training seconds since the run began, resumes included */
+            double session = ml_now() - t_start;
+            char line[512], window[32] = "";
+            if (run.log_count != o->log_every) /* a short last window, or one begun before an old checkpoint */
+                snprintf(window, sizeof window, ",\"window\":%d", run.log_count);
             snprintf(line, sizeof line,
-                     "{\"iter\":%d,\"loss\":%.6g,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
-                     last_loss, elapsed, (done_it - start_it) / (elapsed + 1e-9), run.meta.cfg.outer.lr);
+                     "{\"iter\":%d,\"loss\":%.6g%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
+                     last_loss, window, logged.elapsed_s + session, (done_it - start_it) / (session + 1e-9),
+                     run.meta.cfg.outer.lr);
             if (ml_jsonl_append(log_path, line, err, sizeof err)) {
-                fprintf(stderr, "metalearn train: %s\n", err);
+                fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
                 goto done;
             }
-            loss_sum = 0;
-            loss_count = 0;
+            run.log_sum = 0;
+            run.log_count = 0;
             if (!o->quiet && !tty) progress(done_it, o->iters, last_loss, t_start, start_it, 0, 0);
         }
         if (tty) progress(done_it, o->iters, isfinite(last_loss) ? last_loss : loss, t_start, start_it, 1, done_it == o->iters);
-        if (done_it % o->checkpoint_every == 0 || done_it == stop) {
+        if (ml_checkpoint_clock_due(&clock, done_it, ml_now()) || done_it == stop) {
             if (meta_run_save_checkpoint(&run, ckpt_path, done_it, err, sizeof err)) {
                 fprintf(stderr, "metalearn train: %s\n", err);
                 goto done;
             }
+            ml_checkpoint_clock_saved(&clock, ml_now());
         }
     }
     double train_s = ml_now() - t_start;
@@ -182,7 +213,9 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
         status = EXIT_OK;
         goto done;
     }
-    status = meta_run_final_eval(&run, o, it, train_s, it - start_it);
+    /* The whole run's training time: the log's up to the checkpoint, so an
+     * evaluation-only resume does not report 0 s. */
+    status = meta_run_final_eval(&run, o, it, logged.elapsed_s + train_s, logged.last_iter + it - start_it);
 done:
     meta_run_free(&run);
     return status;

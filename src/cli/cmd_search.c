@@ -35,6 +35,7 @@
 #include "metalearn/io.h"
 #include "metalearn/meta.h"
 #include "metalearn/plot.h"
+#include "metalearn/rundir.h"
 #include "metalearn/search.h"
 
 #define MAX_RUNGS 16
@@ -44,7 +45,7 @@ static void on_signal(int sig) { g_stop = sig; }
 
 /* Options the search itself sets for every trial: not searchable, and
  * dropped from a base config (a run's config.json carries them). */
-static const char *const reserved[] = {"out", "resume", "config", "json", "quiet", "threads", "iters"};
+static const char *const reserved[] = {"out", "resume", "overwrite", "config", "json", "quiet", "threads", "iters"};
 
 static int is_reserved(const char *name) {
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
@@ -424,11 +425,9 @@ static pid_t start_phase(search *s, slot *sl, int rung) {
                             "--threads", threads, NULL};
             return spawn(argv, out, errp);
         }
-        char log[4300];
-        snprintf(log, sizeof log, "%s/log.jsonl", dir);
-        unlink(log); /* a start that never reached a checkpoint */
-        char *argv[] = {"metalearn", "train", "--config", spec, "--out", dir, "--iters", iters, "--eval-tasks", "0",
-                        "--quiet", "--threads", threads, NULL};
+        /* --overwrite: what a start that never reached a checkpoint left (its config, log) */
+        char *argv[] = {"metalearn", "train", "--config", spec, "--out", dir, "--overwrite", "--iters", iters,
+                        "--eval-tasks", "0", "--quiet", "--threads", threads, NULL};
         return spawn(argv, out, errp);
     }
     snprintf(out, sizeof out, "%s/eval.out", dir);
@@ -596,6 +595,8 @@ static int add_candidate(search *s, int t, char *err, size_t errlen) {
     char dir[4200], path[4300];
     trial_dir(s, t, dir, sizeof dir);
     if (ml_mkdir_p(dir, err, errlen)) return -1;
+    static const char *const spec_file[] = {"spec.json"};
+    ml_rundir_clean_temps(dir, spec_file, 1); /* the trial's own run files are train's to clean */
     cJSON *spec = cJSON_Duplicate(s->base, 1);
     if (!spec || ml_search_to_json(&s->space, s->cand + (size_t)t * s->space.n, spec)) {
         cJSON_Delete(spec);
@@ -950,6 +951,9 @@ int cmd_search(int argc, char **argv) {
     }
     char trials[4200];
     snprintf(trials, sizeof trials, "%s/trials", s.out);
+    /* temporaries of a search killed while writing its own files */
+    static const char *const search_files[] = {"best.json", "search.png", "trials.jsonl"};
+    ml_rundir_clean_temps(s.out, search_files, 3);
     if (ml_mkdir_p(trials, err, sizeof err) || check_identity(&s, err, sizeof err) || read_log(&s, err, sizeof err)) {
         fprintf(stderr, "metalearn search: %s\n", err);
         status = strstr(err, "another search") ? EXIT_USAGE : EXIT_FAIL;

@@ -219,7 +219,7 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
         ml_rng split_rng;
         ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
         if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen)) return EXIT_FAIL;
-    } else if (access(path, F_OK) == 0) {
+    } else if (access(path, F_OK) == 0 && !o->overwrite) { /* --overwrite: a new split replaces the old run's */
         if (ml_class_split_read_json(path, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
     } else {
         ml_rng split_rng;

@@ -38,6 +38,18 @@ static const char *meta_init_file(const char *init) {
 
 static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
 
+void meta_run_dir(const train_opts *o, char *buf, size_t len) {
+    if (o->out) {
+        snprintf(buf, len, "%s", o->out);
+        return;
+    }
+    char task[64];
+    snprintf(task, sizeof task, "%s", fewshot_is_dataset(o->dataset) ? "omniglot" : o->task);
+    for (char *c = task; *c; c++)
+        if (*c == '/' || *c == ':' || *c == '.') *c = '_';
+    snprintf(buf, len, "runs/%s-%s-s%" PRIu64, o->algo, task, o->seed);
+}
+
 /* Options of the transfer baseline that only make sense with it (or only
  * without it). */
 static int pretrain_check(meta_run *r, const train_opts *o, char *err, size_t errlen) {
@@ -120,15 +132,7 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     }
     int st_pre = pretrain_check(r, o, err, errlen);
     if (st_pre) return st_pre;
-    if (o->out) {
-        snprintf(r->dir, sizeof r->dir, "%s", o->out);
-    } else {
-        char task[64];
-        snprintf(task, sizeof task, "%s", r->fewshot ? "omniglot" : o->task);
-        for (char *c = task; *c; c++)
-            if (*c == '/' || *c == ':' || *c == '.') *c = '_';
-        snprintf(r->dir, sizeof r->dir, "runs/%s-%s-s%" PRIu64, o->algo, task, o->seed);
-    }
+    meta_run_dir(o, r->dir, sizeof r->dir);
     r->model_spec = o->model ? o->model : r->fewshot ? "cnn4" : "mlp:40,40";
     ml_model_spec spec;
     if (ml_model_spec_parse(r->model_spec, &spec, err, errlen)) return EXIT_USAGE;
@@ -300,14 +304,17 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
         n++;
     }
     if (r->selector) n += task_select_save(r->selector, ts + n); /* the draws' state, for --resume */
-    char it[32], step[32], rng[80];
+    char it[32], step[32], rng[80], wsum[40], wcount[16];
     snprintf(it, sizeof it, "%d", iteration);
+    snprintf(wsum, sizeof wsum, "%.17g", r->log_sum); /* reads back exactly */
+    snprintf(wcount, sizeof wcount, "%d", r->log_count);
     snprintf(step, sizeof step, "%" PRId64, mm->opt.step);
     snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->rng.s[0], r->rng.s[1],
              r->rng.s[2], r->rng.s[3]);
-    const char *keys[] = {"format", "algo", "model", "iteration", "optim_step", "task_rng"};
-    const char *vals[] = {"metalearn-checkpoint-1", ml_algo_name(r->algo), r->model_spec, it, step, rng};
-    return ml_safetensors_write(path, ts, n, keys, vals, 6, err, errlen) ? EXIT_FAIL : 0;
+    const char *keys[] = {"format", "algo", "model", "iteration", "optim_step", "task_rng", "log_window_sum",
+                          "log_window_count"};
+    const char *vals[] = {"metalearn-checkpoint-1", ml_algo_name(r->algo), r->model_spec, it, step, rng, wsum, wcount};
+    return ml_safetensors_write(path, ts, n, keys, vals, 8, err, errlen) ? EXIT_FAIL : 0;
 }
 
 static int copy_tensor(const ml_safetensors *st, const char *file, const char *name, const ml_param_info *p,
@@ -393,6 +400,12 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
             r->rng.s[w] = strtoull(word, NULL, 16);
         }
         mm->steps_done = *iteration;
+        /* Written since log windows are carried; older checkpoints start a
+         * new (then labelled) window. */
+        const char *wsum = ml_safetensors_meta(&st, "log_window_sum"), *wcount = ml_safetensors_meta(&st, "log_window_count");
+        r->log_sum = wsum && wcount ? strtod(wsum, NULL) : 0;
+        r->log_count = wsum && wcount ? atoi(wcount) : 0;
+        if (r->log_count < 0 || !isfinite(r->log_sum)) r->log_count = 0, r->log_sum = 0;
     }
     memcpy(mm->meta, meta, (size_t)mm->n_meta * sizeof(float));
     rc = 0;

@@ -22,6 +22,10 @@ typedef struct meta_run {
      * bit-exact with the same --iters */
     ml_schedule outer_schedule;
     ml_rng rng; /* draws the training tasks; saved in checkpoints */
+    /* the losses of the log line being averaged; saved in checkpoints, so a
+     * resumed run's first line averages the same window as an uninterrupted one */
+    double log_sum;
+    int log_count;
     int meta_batch, shots, query;
     ml_regression_task *tasks; /* [meta_batch] buffers */
     ml_task_data *batch;       /* [meta_batch] views of them */
@@ -67,6 +71,8 @@ size_t json_number(char *buf, size_t cap, const char *sep, double v);
 /* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
 int parse_int_list(const char *s, int *out, int max, int min_value);
 
+/* The run folder: --out, or runs/ALGO-TASK-sSEED. */
+void meta_run_dir(const train_opts *o, char *buf, size_t len);
 /* Parses the settings, builds model and meta-learner. Returns 0, or an exit
  * status (1 failure, 2 usage) with err set and nothing left to free. */
 int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);

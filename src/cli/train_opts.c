@@ -25,7 +25,8 @@ const char *const train_about =
     "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
     "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
     "Settings can come from --config FILE.json (same names as the flags; flags override).\n"
-    "--resume RUN continues an interrupted run bit-for-bit (--iters may extend it).";
+    "--resume RUN continues an interrupted run bit-for-bit (--iters may extend it); --out refuses a\n"
+    "folder that already holds a run unless --overwrite is given.";
 
 void train_opts_defaults(train_opts *o) {
     memset(o, 0, sizeof *o);
@@ -50,6 +51,7 @@ void train_opts_defaults(train_opts *o) {
     o->outer_lr = 1e-3f;
     o->log_every = 100;
     o->checkpoint_every = 1000;
+    o->checkpoint_minutes = 5;
     o->eval_tasks = 600;
     o->eval_query = 100;
     o->eval_shots = NULL; /* default: the training shots */
@@ -78,6 +80,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"config", ARG_STRING, &o->config, "read settings from a JSON file (flags override it)", 1, 0},
         {"out", ARG_STRING, &o->out, "run folder for config, log, checkpoints, evaluation", 1, 0},
         {"resume", ARG_STRING, &o->resume, "continue the run in this folder", 1, 0},
+        {"overwrite", ARG_FLAG, &o->overwrite, "let --out replace a run already there (otherwise refused: use --resume or another folder)", 0, 0},
         {"json", ARG_FLAG, &o->json, "print the final metrics as JSON on the last line", 0, 0},
         {"quiet", ARG_FLAG, &o->quiet, "no progress output on stderr", 0, 0},
         {"dataset", ARG_STRING, &o->dataset, "supervised: fashion-mnist (default) or idx:DIR; few-shot: omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR", 1, 0},
@@ -101,6 +104,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"outer-lr", ARG_FLOAT, &o->outer_lr, "meta: outer learning rate beta (default 1e-3)", 1e-12, 1e3},
         {"log-every", ARG_INT, &o->log_every, "meta: iterations per log line (default 100)", 1, 100000000},
         {"checkpoint-every", ARG_INT, &o->checkpoint_every, "meta: iterations per checkpoint (default 1000)", 1, 100000000},
+        {"checkpoint-minutes", ARG_FLOAT, &o->checkpoint_minutes, "meta: also checkpoint when this many minutes passed since the last one, whichever comes first (default 5; 0: by iterations only)", 0, 1e6},
         {"eval-tasks", ARG_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600)", 0, 10000000},
         {"eval-query", ARG_INT, &o->eval_query, "meta: query points per evaluation task (default 100)", 1, 100000},
         {"eval-shots", ARG_STRING, &o->eval_shots, "meta: shots to evaluate, e.g. 5,10,20 (default: --shots)", 1, 0},
@@ -147,6 +151,7 @@ int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (config_apply_file(&cmd, path, err, errlen)) return -1;
+    o->overwrite = 0; /* reading a run never replaces any of it */
     fewshot_legacy_dataset(o, dir);
     resolve_eval_steps(o);
     return 0;
@@ -171,6 +176,7 @@ int cmd_train(int argc, char **argv) {
         }
         o.json = o.quiet = 0; /* presentation flags come from this command line only */
         o.stop_at = 0;        /* and so does a stopping point */
+        o.overwrite = 0;      /* and permission to replace a run */
         fewshot_legacy_dataset(&o, resume);
     }
     const char *config = args_find_value(argc, argv, 2, "config");

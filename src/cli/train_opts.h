@@ -28,6 +28,8 @@ typedef struct train_opts {
     int ways, eval_ways, rotations;
     const char *split_by, *split, *lake_runs;
     int stop_at;    /* stop after this outer iteration (this invocation only); 0: run to --iters */
+    int overwrite;  /* --out may replace a run already there (this invocation only) */
+    float checkpoint_minutes; /* also checkpoint after this many minutes; 0: by iterations only */
     int lake_steps; /* adaptation steps before labelling Lake's runs; 0: the largest eval step */
     float aug_rotate, aug_translate, aug_flip;
     const char *aug_scale;

@@ -245,6 +245,11 @@ ml_status ml_jsonl_append(const char *path, const char *json_line, char *err, si
         ml__errf(err, errlen, "%s: cannot open for append: %s", path, strerror(errno));
         return ML_ERR_IO;
     }
+    /* The length before, so a line that cannot be written whole (disk full
+     * half-way) is cut off again instead of leaving a torn line that the
+     * next append would run into. */
+    struct stat st;
+    off_t before = fstat(fd, &st) ? -1 : st.st_size;
     /* One writev: with O_APPEND the line and its newline land together. */
     size_t len = strlen(json_line);
     struct iovec iov[2] = {{(void *)json_line, len}, {(void *)"\n", 1}};
@@ -252,11 +257,16 @@ ml_status ml_jsonl_append(const char *path, const char *json_line, char *err, si
     do k = writev(fd, iov, 2);
     while (k < 0 && errno == EINTR);
     int e = k < 0 ? errno : 0;
-    /* A short write (disk full mid-line) is finished piecewise or reported. */
+    /* A short write is finished piecewise, or undone. */
     if (!e && (size_t)k < len + 1) {
         size_t done = (size_t)k;
         if (done < len) e = write_all(fd, json_line + done, len - done);
         if (!e) e = write_all(fd, "\n", 1);
+    }
+    if (e && before >= 0 && ftruncate(fd, before) == 0) {
+        close(fd);
+        ml__errf(err, errlen, "%s: append failed (the line was not written): %s", path, strerror(e));
+        return ML_ERR_IO;
     }
     if (close(fd) && !e) e = errno;
     if (e) {

@@ -3,16 +3,16 @@
  * 8-bit RGB, no interlace, every scanline with filter 0 (none): charts are
  * mostly flat colour, which deflate already squeezes well, so smarter
  * filters would not pay for their code. Chunks: IHDR, one IDAT (zlib
- * stream from compress2), IEND; CRCs from zlib's crc32. The file goes to
- * path + ".tmp" first and is renamed into place, so a concurrent reader
- * sees either the old file or the whole new one. */
+ * stream from compress2), IEND; CRCs from zlib's crc32. The file is written
+ * with the atomic writer of metalearn/io.h, so a reader (or a crash, or a
+ * full disk) sees either the old file or the whole new one. */
 #include "plot/internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
+
+#include "metalearn/io.h"
 
 static void put_u32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
@@ -21,8 +21,8 @@ static void put_u32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
-/* Length, type, data, CRC over type + data. Returns 0 on a short write. */
-static int write_chunk(FILE *f, const char type[4], const uint8_t *data, uint32_t len) {
+/* Length, type, data, CRC over type + data (errors stay in w). */
+static void write_chunk(ml_file_writer *w, const char type[4], const uint8_t *data, uint32_t len) {
     uint8_t head[8], tail[4];
     put_u32(head, len);
     memcpy(head + 4, type, 4);
@@ -30,8 +30,9 @@ static int write_chunk(FILE *f, const char type[4], const uint8_t *data, uint32_
     crc = crc32(crc, (const Bytef *)type, 4);
     if (len) crc = crc32(crc, data, len);
     put_u32(tail, (uint32_t)crc);
-    return fwrite(head, 1, 8, f) == 8 && (!len || fwrite(data, 1, len, f) == len) &&
-           fwrite(tail, 1, 4, f) == 4;
+    ml_file_writer_write(w, head, 8);
+    if (len) ml_file_writer_write(w, data, len);
+    ml_file_writer_write(w, tail, 4);
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
@@ -48,13 +49,10 @@ ml_status ml_plot_write_rgb(const char *path, const uint8_t *rgb, int width, int
     size_t row = 1 + 3 * (size_t)width;
     size_t raw_len = row * (size_t)height;
     uLong z_cap = compressBound((uLong)raw_len);
-    size_t plen = strlen(path);
     uint8_t *raw = ml_malloc(raw_len);
     uint8_t *z = ml_malloc(z_cap);
-    char *tmp = ml_malloc(plen + 5);
     ml_status st = ML_OK;
-    FILE *f = NULL;
-    if (!raw || !z || !tmp) {
+    if (!raw || !z) {
         set_err(err, errlen, "plot: out of memory encoding %s%s", path, "");
         st = ML_ERR_NOMEM;
         goto done;
@@ -82,40 +80,16 @@ ml_status ml_plot_write_rgb(const char *path, const uint8_t *rgb, int width, int
     ihdr[12] = 0; /* no interlace */
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
 
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        set_err(err, errlen, "plot: cannot write %s: %s", tmp, strerror(errno));
-        st = ML_ERR_IO;
-        goto done;
-    }
-    int ok = fwrite(sig, 1, 8, f) == 8 && write_chunk(f, "IHDR", ihdr, 13) &&
-             write_chunk(f, "IDAT", z, (uint32_t)z_len) && write_chunk(f, "IEND", NULL, 0);
-    /* fsync before rename: otherwise a crash can leave an empty file under
-     * the final name on some filesystems. */
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    f = NULL;
-    if (!ok) {
-        set_err(err, errlen, "plot: cannot write %s: %s", tmp, strerror(saved ? saved : EIO));
-        remove(tmp);
-        st = ML_ERR_IO;
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        saved = errno;
-        set_err(err, errlen, "plot: cannot rename temporary file to %s: %s", path, strerror(saved));
-        remove(tmp);
-        st = ML_ERR_IO;
-    }
+    ml_file_writer w;
+    st = ml_file_writer_open(&w, path, err, errlen);
+    if (st) goto done;
+    ml_file_writer_write(&w, sig, 8);
+    write_chunk(&w, "IHDR", ihdr, 13);
+    write_chunk(&w, "IDAT", z, (uint32_t)z_len);
+    write_chunk(&w, "IEND", NULL, 0);
+    st = ml_file_writer_commit(&w); /* fsync, rename, fsync of the folder; err names path */
 done:
     ml_free(raw);
     ml_free(z);
-    ml_free(tmp);
     return st;
 }

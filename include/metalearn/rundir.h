@@ -1,0 +1,70 @@
+/* metalearn/rundir.h: keeping a training run's folder whole across new runs,
+ * kills and full disks.
+ *
+ * A run folder holds checkpoint.safetensors, log.jsonl (one JSON object per
+ * log interval, "iter" strictly increasing), config.json, eval.json and, for
+ * few-shot runs, split.json. This module decides whether a folder already
+ * holds a run (so a new run does not silently replace it), clears one when
+ * asked to, removes the temporaries a killed writer left behind, cuts the log
+ * back to the checkpoint a resume starts from, and says when a checkpoint is
+ * due (every N iterations or every M seconds, whichever comes first).
+ * Not here: the checkpoint's content (the caller's) or the atomic writes
+ * themselves (metalearn/io.h). POSIX only. */
+#ifndef METALEARN_RUNDIR_H
+#define METALEARN_RUNDIR_H
+
+#include <stddef.h>
+
+#include "metalearn/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The name of the first run file present in dir (a static string), or NULL
+ * when dir is missing or holds none: then a new run may start there. */
+const char *ml_rundir_existing(const char *dir);
+
+/* Removes the run files of dir (checkpoint, log, eval.json and, unless
+ * keep_split, split.json; config.json is left for the caller to rewrite), so
+ * a replacing run starts clean instead of appending to the old log. Missing
+ * files are fine. Errors name the file. */
+ml_status ml_rundir_clear(const char *dir, int keep_split, char *err, size_t errlen);
+
+/* Removes "<name>.tmp.<pid>" files in dir (the temporaries of metalearn/io.h)
+ * whose name is one of names[0..n) (NULL: the run files) and whose pid is
+ * this process or no longer running. Other files, and temporaries of live
+ * writers, are left alone. Returns how many were removed. */
+int ml_rundir_clean_temps(const char *dir, const char *const *names, int n_names);
+
+/* What ml_runlog_trim kept. */
+typedef struct ml_runlog_tail {
+    int last_iter;    /* "iter" of the last line kept, 0 if none */
+    double elapsed_s; /* its "elapsed_s" (training seconds up to it), 0 if none */
+    int kept, dropped; /* lines */
+} ml_runlog_tail;
+
+/* Makes the log at path consistent with a checkpoint at iteration max_iter:
+ * drops lines past max_iter, a torn (unterminated or unparsable) line, and
+ * earlier lines that a later line repeats (an old resume that went back), so
+ * "iter" is strictly increasing. The file is replaced atomically and only
+ * when something changes; a missing log is an empty one. */
+ml_status ml_runlog_trim(const char *path, int max_iter, ml_runlog_tail *out, char *err, size_t errlen);
+
+/* Checkpoint timing: due after every `every_iters` iterations or when
+ * `every_seconds` (0: never) have passed since the last save, whichever
+ * comes first. Checkpoints never change the training itself. */
+typedef struct ml_checkpoint_clock {
+    int every_iters;
+    double every_seconds;
+    double last_save; /* ml_now() of the last save (or of the start) */
+} ml_checkpoint_clock;
+
+void ml_checkpoint_clock_start(ml_checkpoint_clock *c, int every_iters, double every_seconds, double now);
+int ml_checkpoint_clock_due(const ml_checkpoint_clock *c, int done_iters, double now);
+void ml_checkpoint_clock_saved(ml_checkpoint_clock *c, double now);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,182 @@
+/* rundir.c: a run folder's guard, cleanup, log repair and checkpoint timing
+ * (see metalearn/rundir.h). */
+#include "metalearn/rundir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/errfmt.h"
+#include "metalearn/io.h"
+
+/* split.json last: ml_rundir_clear may keep it. */
+static const char *const run_files[] = {"checkpoint.safetensors", "log.jsonl", "eval.json", "config.json", "split.json"};
+#define N_RUN_FILES (int)(sizeof run_files / sizeof run_files[0])
+
+static int file_exists(const char *dir, const char *name) {
+    char path[4352];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return 0;
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+const char *ml_rundir_existing(const char *dir) {
+    for (int i = 0; i < N_RUN_FILES; i++)
+        if (file_exists(dir, run_files[i])) return run_files[i];
+    return NULL;
+}
+
+ml_status ml_rundir_clear(const char *dir, int keep_split, char *err, size_t errlen) {
+    static const char *const cleared[] = {"checkpoint.safetensors", "log.jsonl", "eval.json", "split.json"};
+    int n = keep_split ? 3 : 4;
+    for (int i = 0; i < n; i++) {
+        char path[4352];
+        snprintf(path, sizeof path, "%s/%s", dir, cleared[i]);
+        if (unlink(path) && errno != ENOENT) {
+            ml__errf(err, errlen, "%s: cannot remove the old run's file: %s", path, strerror(errno));
+            return ML_ERR_IO;
+        }
+    }
+    return ML_OK;
+}
+
+/* ---- temporaries ------------------------------------------------------------------ */
+
+/* "<name>.tmp.<digits>" with name in names -> the pid, else 0. */
+static long temp_pid(const char *entry, const char *const *names, int n) {
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (strncmp(entry, names[i], len) || strncmp(entry + len, ".tmp.", 5)) continue;
+        const char *digits = entry + len + 5;
+        char *end;
+        if (*digits < '1' || *digits > '9') return 0;
+        long pid = strtol(digits, &end, 10);
+        return *end || pid <= 0 ? 0 : pid;
+    }
+    return 0;
+}
+
+int ml_rundir_clean_temps(const char *dir, const char *const *names, int n_names) {
+    if (!names) {
+        names = run_files;
+        n_names = N_RUN_FILES;
+    }
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = temp_pid(e->d_name, names, n_names);
+        if (!pid) continue;
+        /* A live process other than us may be writing it right now; pid
+         * reuse can only make us keep a stale file, never remove a live one. */
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) && errno == ESRCH)) continue;
+        char path[4352];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
+        if (!unlink(path)) removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+/* ---- the log ---------------------------------------------------------------------------- */
+
+typedef struct kept_line {
+    size_t off, len; /* with its '\n' */
+    int iter;
+    double elapsed;
+} kept_line;
+
+/* A complete log line -> its iteration (and elapsed_s); -1 if it is not a
+ * log record. */
+static int line_iter(const char *s, size_t len, double *elapsed) {
+    cJSON *j = cJSON_ParseWithLength(s, len);
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iter"), *el = cJSON_GetObjectItemCaseSensitive(j, "elapsed_s");
+    int iter = cJSON_IsObject(j) && cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble <= 2e9
+                   ? (int)it->valuedouble
+                   : -1;
+    *elapsed = cJSON_IsNumber(el) ? el->valuedouble : 0;
+    cJSON_Delete(j);
+    return iter;
+}
+
+ml_status ml_runlog_trim(const char *path, int max_iter, ml_runlog_tail *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(path, &st) && errno == ENOENT) return ML_OK;
+    char *text;
+    size_t len;
+    ml_status s = ml_file_read_text(path, 0, &text, &len, err, errlen);
+    if (s) return s;
+    size_t n_lines = 1;
+    for (size_t i = 0; i < len; i++) n_lines += text[i] == '\n';
+    kept_line *kept = ml_malloc(n_lines * sizeof *kept);
+    if (!kept) {
+        ml_free(text);
+        ml__errf(err, errlen, "%s: out of memory", path);
+        return ML_ERR_NOMEM;
+    }
+    int n = 0, dropped = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t line_len = nl ? (size_t)(nl - (text + pos)) + 1 : len - pos;
+        double elapsed;
+        /* an unterminated last line is torn whatever it holds */
+        int iter = nl ? line_iter(text + pos, line_len - 1, &elapsed) : -1;
+        if (iter < 0 || iter > max_iter) {
+            dropped++;
+        } else {
+            /* A line at or before the last kept one: an earlier resume went
+             * back and redid these iterations; the later lines are the run's. */
+            while (n > 0 && kept[n - 1].iter >= iter) {
+                n--;
+                dropped++;
+            }
+            kept[n++] = (kept_line){pos, line_len, iter, elapsed};
+        }
+        pos += line_len;
+    }
+    if (dropped) {
+        /* Compact in place (kept lines only move towards the start), then
+         * replace the file in one atomic rename. */
+        size_t w = 0;
+        for (int i = 0; i < n; i++) {
+            memmove(text + w, text + kept[i].off, kept[i].len);
+            w += kept[i].len;
+        }
+        s = ml_file_write_atomic(path, text, w, err, errlen);
+    }
+    if (!s) {
+        out->kept = n;
+        out->dropped = dropped;
+        if (n) {
+            out->last_iter = kept[n - 1].iter;
+            out->elapsed_s = kept[n - 1].elapsed;
+        }
+    }
+    ml_free(kept);
+    ml_free(text);
+    return s;
+}
+
+/* ---- checkpoint timing ------------------------------------------------------------------ */
+
+void ml_checkpoint_clock_start(ml_checkpoint_clock *c, int every_iters, double every_seconds, double now) {
+    c->every_iters = every_iters > 0 ? every_iters : 0;
+    c->every_seconds = every_seconds > 0 ? every_seconds : 0;
+    c->last_save = now;
+}
+
+int ml_checkpoint_clock_due(const ml_checkpoint_clock *c, int done_iters, double now) {
+    if (c->every_iters && done_iters % c->every_iters == 0) return 1;
+    return c->every_seconds > 0 && now - c->last_save >= c->every_seconds;
+}
+
+void ml_checkpoint_clock_saved(ml_checkpoint_clock *c, double now) { c->last_save = now; }
