@@ -65,6 +65,7 @@ static const char *json_type_name(const cJSON *j) {
 /* A checked value, written to its target only once every key is good. */
 typedef struct pending {
     const arg_spec *spec;
+    int skip; /* null: the option keeps its value */
     union {
         int i;
         float f;
@@ -90,6 +91,13 @@ static int check_bounds(const char *path, const arg_spec *s, double x, char *err
 /* Checks one value and stores it in p (strings already copied to the pool). */
 static int check_value(const char *path, const arg_spec *s, const cJSON *j, pending *p, char *err, size_t errlen) {
     p->spec = s;
+    /* One rule for every type: null means "not set here", so the option keeps
+     * its default (or what an earlier settings file gave it). config_write_json
+     * writes null for a string that is unset, so this also reads that back. */
+    if (cJSON_IsNull(j)) {
+        p->skip = 1;
+        return CONFIG_OK;
+    }
     switch (s->type) {
     case ARG_INT: {
         if (!cJSON_IsNumber(j)) return bad_type(path, s, j, "an integer", err, errlen);
@@ -144,10 +152,6 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
         p->v.i = cJSON_IsTrue(j) ? 1 : 0;
         return CONFIG_OK;
     case ARG_STRING:
-        if (cJSON_IsNull(j)) {
-            p->v.s = NULL;
-            return CONFIG_OK;
-        }
         if (!cJSON_IsString(j)) return bad_type(path, s, j, "a string", err, errlen);
         if (!*j->valuestring) {
             ml__errf(err, errlen, "%s: key '%s': empty string", path, s->name);
@@ -167,6 +171,7 @@ static int check_value(const char *path, const arg_spec *s, const cJSON *j, pend
 
 static void store(const pending *p) {
     const arg_spec *s = p->spec;
+    if (p->skip) return;
     switch (s->type) {
     case ARG_INT:
     case ARG_FLAG: *(int *)s->target = p->v.i; break;

@@ -11,7 +11,9 @@
  * since flags there take no value). Value types: ARG_INT an integral number,
  * ARG_FLOAT a number, ARG_U64 an integral number or a string of digits (JSON
  * numbers are exact only up to 2^53), ARG_FLAG true/false, ARG_STRING a
- * non-empty string or null (null = unset, the value a default of NULL has). */
+ * non-empty string. null, for any option, means "not set here": the option
+ * keeps its value (its default, or what an earlier settings file set), so no
+ * option is ever left NULL or half-set by a file. */
 #ifndef ML_CLI_CONFIG_H
 #define ML_CLI_CONFIG_H
 
