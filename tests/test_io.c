@@ -662,8 +662,7 @@ static void test_config_roundtrip(void) {
     CHECK(text && n && text[n - 1] == '\n');
     free(text);
     opts want = g_o;
-    reset_opts();
-    g_o.out = "x";
+    reset_opts(); /* out's default is NULL: the null written above reads back to it */
     CHECK_INT_EQ(config_apply_file(&g_cmd, p, err, sizeof err), CONFIG_OK);
     CHECK_INT_EQ(g_o.epochs, want.epochs);
     CHECK(g_o.lr == want.lr && g_o.momentum == want.momentum);
@@ -677,6 +676,25 @@ static void test_config_roundtrip(void) {
     char *t1 = (char *)slurp(p, &n);
     CHECK(t1 && file_equals(tp("effective2.json"), t1, n));
     free(t1);
+}
+
+/* null, for every option type, means "not set here": the value stays. */
+static void test_config_null_keeps_value(void) {
+    char err[256] = "";
+    reset_opts();
+    g_o.out = "x";
+    CHECK_INT_EQ(write_text(tp("n.json"), "{\"epochs\": null, \"lr\": null, \"seed\": null, \"json\": null, "
+                                          "\"optimizer\": null, \"out\": null, \"batch-size\": 3}"), 0);
+    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("n.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(g_o.epochs, 10);
+    CHECK(g_o.lr == 1e-3f && g_o.seed == 1 && g_o.json == 1);
+    CHECK(g_o.optimizer && !strcmp(g_o.optimizer, "adam"));
+    CHECK(g_o.out && !strcmp(g_o.out, "x"));
+    CHECK_INT_EQ(g_o.batch, 3);
+    /* A repeated key is still an error when one of the two is null. */
+    CHECK_INT_EQ(write_text(tp("n2.json"), "{\"epochs\": null, \"epochs\": 4}"), 0);
+    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("n2.json"), err, sizeof err), CONFIG_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "appears twice");
 }
 
 static void test_config_strings_outlive_tree(void) {
@@ -785,6 +803,7 @@ int main(void) {
     ML_RUN(test_st_write_errors);
     ML_RUN(test_st_alloc_failures);
     ML_RUN(test_config_roundtrip);
+    ML_RUN(test_config_null_keeps_value);
     ML_RUN(test_config_strings_outlive_tree);
     ML_RUN(test_config_precedence);
     ML_RUN(test_config_errors);
