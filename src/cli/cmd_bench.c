@@ -77,6 +77,7 @@ int cmd_bench(int argc, char **argv) {
     int r = args_parse(&cmd, argc, argv, 2, pos, 0, &npos);
     if (r == ARGS_HELP) return EXIT_OK;
     if (r) return EXIT_USAGE;
+    train_opts_resolve(&o);
     if (!strcmp(o.algo, "supervised")) {
         fprintf(stderr, "metalearn bench: measures meta-training; for supervised training see bench/supervised_vs_torch.sh\n");
         return EXIT_USAGE;

@@ -109,7 +109,8 @@ int run_supervised(train_opts *o_) {
                                 .seed = o.seed + 1};
     cfg.optim.lr = o.lr;
     if (ok == ML_OPTIM_SGD || ok == ML_OPTIM_RMSPROP) cfg.optim.momentum = o.momentum;
-    if (o.weight_decay > 0) cfg.optim.weight_decay = o.weight_decay;
+    /* (float) compare: the default 1e-2 of AdamW stays the exact double PyTorch uses */
+    if (o.weight_decay >= 0 && (float)cfg.optim.weight_decay != o.weight_decay) cfg.optim.weight_decay = o.weight_decay;
     if (!o.quiet)
         fprintf(stderr, "train: %s on %s (%lld train / %lld test, %dx%dx%d), %lld parameters, %s lr %g, batch %d, %d epochs, %d threads\n",
                 o.model, o.dataset, (long long)train.n, (long long)test.n, train.c, train.h, train.w,

@@ -176,6 +176,8 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
                           .outer = ml_optim_config_default(outer_kind),
                           .threads = r->threads};
     cfg.outer.lr = o->outer_lr;
+    /* Every outer-optimizer option config.json records reaches the optimizer. */
+    if (outer_kind == ML_OPTIM_SGD || outer_kind == ML_OPTIM_RMSPROP) cfg.outer.momentum = o->momentum > 0 ? o->momentum : 0;
     if (r->algo == ML_ALGO_MATCHING) cfg.matching_scale = o->matching_scale;
     if (r->algo == ML_ALGO_PRETRAIN) {
         /* The head spans every training class (rotations included); eval
@@ -183,7 +185,8 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         cfg.pretrain_classes = o->eval_only ? 0 : r->train_classes.n;
         cfg.finetune_all = o->finetune && !strcmp(o->finetune, "all");
     }
-    if (o->weight_decay > 0) cfg.outer.weight_decay = o->weight_decay;
+    /* (float) compare: the default 1e-2 of AdamW stays the exact double PyTorch uses */
+    if (o->weight_decay >= 0 && (float)cfg.outer.weight_decay != o->weight_decay) cfg.outer.weight_decay = o->weight_decay;
     r->meta_batch = o->meta_batch;
     r->shots = o->shots;
     r->query = o->query;

@@ -40,7 +40,8 @@ void train_opts_defaults(train_opts *o) {
     o->epochs = 10;
     o->batch_size = 64;
     o->lr = 1e-3f;
-    o->momentum = 0.9f;
+    o->weight_decay = -1; /* resolved: the optimizer's own default (AdamW 0.01, others 0) */
+    o->momentum = -1; /* resolved per path: 0.9 supervised, 0 for the outer optimizer of meta-learning */
     o->task = "sinusoid";
     o->shots = 10;
     o->query = 10;
@@ -88,8 +89,8 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"batch-size", ARG_INT, &o->batch_size, "supervised: examples per step (default 64)", 2, 1 << 20},
         {"lr", ARG_FLOAT, &o->lr, "supervised: learning rate (default 1e-3)", 1e-12, 1e3},
         {"optimizer", ARG_STRING, &o->optimizer, "sgd, adagrad, rmsprop, adam or adamw (also the outer optimizer)", 1, 0},
-        {"momentum", ARG_FLOAT, &o->momentum, "SGD/RMSprop momentum (default 0.9)", 0, 0.9999},
-        {"weight-decay", ARG_FLOAT, &o->weight_decay, "weight decay (default 0)", 0, 10},
+        {"momentum", ARG_FLOAT, &o->momentum, "SGD/RMSprop momentum (default 0.9 for supervised, 0 for the outer optimizer of meta-learning)", 0, 0.9999},
+        {"weight-decay", ARG_FLOAT, &o->weight_decay, "weight decay (default 0; adamw 0.01)", 0, 10},
         {"schedule", ARG_STRING, &o->schedule, "learning-rate schedule over the steps (supervised) or outer iterations (meta): constant, step (x0.1 every third) or cosine (to 0)", 1, 0},
         {"clip", ARG_FLOAT, &o->clip, "supervised: clip gradients to this global L2 norm (0 = off)", 0, 1e9},
         {"limit", ARG_INT, &o->limit, "supervised: use only the first N training examples (0 = all)", 0, 1 << 30},
@@ -139,8 +140,13 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
 /* The default evaluation steps depend on the algorithm: the transfer
  * baseline trains a new head from zero (Chen et al. fine-tune for 100
  * iterations), the meta-learners adapt in a few steps. */
-static void resolve_eval_steps(train_opts *o) {
+void train_opts_resolve(train_opts *o) {
     if (!o->eval_steps) o->eval_steps = o->algo && !strcmp(o->algo, "pretrain") ? "100" : "1,10";
+    /* Supervised SGD is usually run with momentum; the outer step of
+     * meta-learning is not (Reptile's outer SGD is plain interpolation). The
+     * resolved value is what config.json records and what the optimizer gets. */
+    if (o->momentum < 0) o->momentum = o->algo && !strcmp(o->algo, "supervised") ? 0.9f : 0.0f;
+    if (o->weight_decay < 0) o->weight_decay = o->optimizer && !strcmp(o->optimizer, "adamw") ? 0.01f : 0.0f;
 }
 
 int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen) {
@@ -153,7 +159,7 @@ int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen
     if (config_apply_file(&cmd, path, err, errlen)) return -1;
     o->overwrite = 0; /* reading a run never replaces any of it */
     fewshot_legacy_dataset(o, dir);
-    resolve_eval_steps(o);
+    train_opts_resolve(o);
     return 0;
 }
 
@@ -196,7 +202,10 @@ int cmd_train(int argc, char **argv) {
         o.resume = resume;
         o.out = resume;
     }
-    if (!strcmp(o.algo, "supervised")) return run_supervised(&o);
+    if (!strcmp(o.algo, "supervised")) {
+        train_opts_resolve(&o);
+        return run_supervised(&o);
+    }
     ml_algo a;
     if (ml_algo_parse(o.algo, &a)) {
         fprintf(stderr,
@@ -205,6 +214,6 @@ int cmd_train(int argc, char **argv) {
                 o.algo);
         return EXIT_USAGE;
     }
-    resolve_eval_steps(&o);
+    train_opts_resolve(&o);
     return run_meta(&o, &cmd);
 }

@@ -56,6 +56,11 @@ const arg_spec *train_opts_table(train_opts *o, int *n);
 extern const char *const train_synopsis;
 extern const char *const train_about;
 
+/* Defaults that depend on other settings (--eval-steps by algorithm,
+ * --momentum: 0.9 supervised, 0 meta-learning), filled in after parsing so
+ * config.json records the values used. */
+void train_opts_resolve(train_opts *o);
+
 /* Defaults, then the settings a run folder saved in DIR/config.json. Returns
  * 0, or -1 with err set (missing or unreadable config). */
 int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen);
