@@ -40,6 +40,11 @@ const char *ml_algo_name(ml_algo a);
 int ml_algo_parse(const char *name, ml_algo *out);
 /* ProtoNet, Matching Networks, R2-D2: the model is an embedding (no head). */
 int ml_algo_is_metric(ml_algo a);
+/* Whether the learner adapts to a task by gradient steps at inner_lr (so
+ * inner steps, the inner rate and "after S steps" mean something): every
+ * learner but the metric ones, whose episode head is computed in one pass.
+ * Banners, charts, eval tables and predict ask this, not the algorithm list. */
+int ml_algo_has_inner_steps(ml_algo a);
 
 typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
 

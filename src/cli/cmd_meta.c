@@ -126,11 +126,14 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
         fprintf(stderr, "train: pretrain on %s, model %s (%lld parameters) + a %d-class head, minibatch %d, %s %g, "
                         "%d threads -> %s\n", o->dataset, run.model_spec, (long long)run.model.n_floats,
                 run.train_classes.n, run.batch_size, o->optimizer, o->outer_lr, run.threads, run.dir);
-    else if (!o->quiet)
-        fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %d inner step(s) at %g, "
-                        "outer %s %g, %d threads -> %s\n",
-                o->algo, run.fewshot ? o->dataset : o->task, run.model_spec, (long long)run.model.n_floats, o->shots, o->meta_batch,
-                o->inner_steps, o->inner_lr, o->optimizer, o->outer_lr, run.threads, run.dir);
+    else if (!o->quiet) {
+        char inner[96] = "an episode head (no inner steps)";
+        if (ml_algo_has_inner_steps(run.algo)) snprintf(inner, sizeof inner, "%d inner step(s) at %g", o->inner_steps, o->inner_lr);
+        fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %s, outer %s %g, "
+                        "%d threads -> %s\n",
+                o->algo, run.fewshot ? o->dataset : o->task, run.model_spec, (long long)run.model.n_floats, o->shots,
+                o->meta_batch, inner, o->optimizer, o->outer_lr, run.threads, run.dir);
+    }
 
     /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
      * into the heap while it runs, so a signal frame pushed there corrupted

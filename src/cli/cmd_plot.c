@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "metalearn/io.h"
+#include "metalearn/meta.h"
 #include "metalearn/plot.h"
 
 #define MAX_RUNS 8
@@ -22,6 +23,16 @@ typedef struct run_curves {
     int n_log;
     cJSON *eval; /* parsed eval.json or NULL */
 } run_curves;
+
+/* The entries of a run's eval.json that trace query MSE over adaptation
+ * steps ("mse" arrays of a regression run); NULL for runs whose learner has
+ * no inner steps or whose evaluation is not by steps (few-shot accuracy). */
+static const cJSON *adaptation_results(const cJSON *eval) {
+    const cJSON *algo = cJSON_GetObjectItemCaseSensitive(eval, "algo");
+    ml_algo a;
+    if (!cJSON_IsString(algo) || ml_algo_parse(algo->valuestring, &a) || !ml_algo_has_inner_steps(a)) return NULL;
+    return cJSON_GetObjectItemCaseSensitive(eval, "results");
+}
 
 /* Reads RUN/log.jsonl; returns -1 with err on a malformed line. */
 static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
@@ -67,8 +78,9 @@ int cmd_plot(int argc, char **argv) {
     };
     const arg_cmd cmd = {"plot", "RUN [RUN...] [--out DIR]",
                          "Draws learning_curve.png (query loss over meta-iterations, from log.jsonl) and\n"
-                         "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json)\n"
-                         "for one or more runs, e.g. a maml run beside a multitask (pretrained) run.",
+                         "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json;\n"
+                         "regression runs of learners with inner steps) for one or more runs, e.g. a maml run\n"
+                         "beside a multitask (pretrained) run.",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *runs[MAX_RUNS];
     int n_runs;
@@ -131,10 +143,10 @@ int cmd_plot(int argc, char **argv) {
     /* One figure per number of shots found in any run's evaluation. */
     int shots_seen[MAX_SHOTS], n_shots = 0;
     for (int i = 0; i < n_runs; i++) {
-        const cJSON *res = rc[i].eval ? cJSON_GetObjectItemCaseSensitive(rc[i].eval, "results") : NULL, *e;
+        const cJSON *res = adaptation_results(rc[i].eval), *e;
         cJSON_ArrayForEach(e, res) {
             const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "shots");
-            if (!cJSON_IsNumber(k)) continue;
+            if (!cJSON_IsNumber(k) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(e, "mse"))) continue;
             int seen = 0;
             for (int j = 0; j < n_shots; j++) seen |= shots_seen[j] == k->valueint;
             if (!seen && n_shots < MAX_SHOTS) shots_seen[n_shots++] = k->valueint;
@@ -145,7 +157,7 @@ int cmd_plot(int argc, char **argv) {
         double *bufs[MAX_RUNS][3];
         int n = 0;
         for (int i = 0; i < n_runs; i++) {
-            const cJSON *res = rc[i].eval ? cJSON_GetObjectItemCaseSensitive(rc[i].eval, "results") : NULL, *e;
+            const cJSON *res = adaptation_results(rc[i].eval), *e;
             cJSON_ArrayForEach(e, res) {
                 const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "shots");
                 const cJSON *mse = cJSON_GetObjectItemCaseSensitive(e, "mse"), *ci = cJSON_GetObjectItemCaseSensitive(e, "ci95");

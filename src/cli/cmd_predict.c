@@ -31,7 +31,7 @@ int cmd_predict(int argc, char **argv) {
     const arg_spec specs[] = {
         {"support", ARG_STRING, &support, "folder of labelled images: one subfolder of PNGs per class", 1, 0},
         {"query", ARG_STRING, &query, "folder of images to label (flat, or class subfolders to score)", 1, 0},
-        {"steps", ARG_INT, &steps, "adaptation steps (default: the run's largest --eval-steps)", 0, 1000},
+        {"steps", ARG_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; protonet, matching and r2d2 have none)", 0, 1000},
         {"threads", ARG_INT, &threads, "threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the predictions as JSON on the last line", 0, 0},
     };
@@ -68,6 +68,14 @@ int cmd_predict(int argc, char **argv) {
     int ns = parse_int_list(o.eval_steps, list, 16, 0);
     for (int i = 0; i < ns; i++) max_steps = list[i] > max_steps ? list[i] : max_steps;
     if (steps >= 0) max_steps = steps;
+    ml_algo algo;
+    if (!ml_algo_parse(o.algo, &algo) && !ml_algo_has_inner_steps(algo)) {
+        if (steps >= 0) {
+            fprintf(stderr, "metalearn predict: --steps: a %s run computes its episode head in one pass (no adaptation steps)\n", o.algo);
+            return EXIT_USAGE;
+        }
+        max_steps = 0;
+    }
 
     ml_image_set sup = {0}, qry = {0};
     meta_run run;

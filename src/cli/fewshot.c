@@ -494,7 +494,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
     if (!o->eval_shots) shots[0] = o->shots;
     int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0), max_steps = 0;
-    int metric = ml_algo_is_metric(r->algo);
+    int metric = !ml_algo_has_inner_steps(r->algo);
     for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
     if (metric) { /* no adaptation steps to report */
         n_steps = 1;

@@ -16,6 +16,7 @@ static const char *const algo_names[ML_ALGO_COUNT] = {"maml",     "fomaml",   "m
                                                       "anil",     "protonet", "matching", "r2d2",    "pretrain"};
 
 int ml_algo_is_metric(ml_algo a) { return a == ML_ALGO_PROTONET || a == ML_ALGO_MATCHING || a == ML_ALGO_R2D2; }
+int ml_algo_has_inner_steps(ml_algo a) { return a < ML_ALGO_COUNT && !ml_algo_is_metric(a); }
 
 const char *ml_algo_name(ml_algo a) { return a < ML_ALGO_COUNT ? algo_names[a] : "?"; }
 
@@ -225,7 +226,7 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     if (cfg->inner_steps < 0 ||
         (cfg->inner_steps == 0 && cfg->algo != ML_ALGO_MULTITASK && cfg->algo != ML_ALGO_PRETRAIN &&
-         !ml_algo_is_metric(cfg->algo))) {
+         ml_algo_has_inner_steps(cfg->algo))) {
         snprintf(err, errlen, "meta: %s needs at least one inner step", ml_algo_name(cfg->algo));
         return ML_ERR_ARG;
     }
@@ -383,7 +384,7 @@ static void eval_task(int item, int worker, void *user) {
                                job->acc_at ? job->acc_at + (int64_t)item * stride : NULL, job->pred);
         return;
     }
-    if (ml_algo_is_metric(m->cfg.algo)) { /* no adaptation steps: the same result at every step */
+    if (!ml_algo_has_inner_steps(m->cfg.algo)) { /* no adaptation steps: the same result at every step */
         ml_ctx_reset(ctx);
         ml_ctx_set_recording(ctx, 0);
         ml_tensor *extra[3];

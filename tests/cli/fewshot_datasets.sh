@@ -38,6 +38,7 @@ for c in range(4):
         png(f"{d}/img{k}.png", 20, [[255 if (x + y * (c + 1) + k) % 5 == 0 else 0 for x in range(20)] for y in range(20)])
 PY
 cp -r "$TMP/folder" "$TMP/folder_empty" && mkdir -p "$TMP/folder_empty/class9"
+mkdir -p "$TMP/folder_half" && cp -r "$TMP/folder/class0" "$TMP/folder/class1" "$TMP/folder_half"
 TINY=(--model cnn4:8 --ways 2 --shots 1 --query 2 --meta-batch 2 --rotations 0 --quiet)
 
 expect "idx:DIR few-shot training" 0 '"accuracy":' -- "$BIN" train --algo protonet --dataset "idx:$TMP/idx" --split 0.5,0,0.5 "${TINY[@]}" --iters 3 --eval-tasks 4 --out "$TMP/idx_run" --json
@@ -71,6 +72,19 @@ expect "regression run still evaluates" 0 "mse" -- "$BIN" eval "$TMP/reg" --task
 sed -i 's/"dataset":[^,]*,/"dataset": "fashion-mnist",/' "$TMP/reg/config.json"
 grep -q '"dataset": "fashion-mnist"' "$TMP/reg/config.json" || bad "could not make a legacy config"
 expect "legacy regression run (dataset fashion-mnist, no split.json)" 0 "mse" -- "$BIN" eval "$TMP/reg" --tasks 2
+
+# Metric learners compute their episode head in one pass: no inner steps in the banner, no
+# adaptation chart with a query-MSE axis, no adaptation steps in predict.
+"$BIN" train --algo r2d2 --dataset "idx:$TMP/idx" --split 0.5,0,0.5 --model cnn4:8 --ways 2 --shots 1 --query 2 \
+  --meta-batch 2 --rotations 0 --iters 2 --eval-tasks 2 --out "$TMP/r2d2" >/dev/null 2>"$TMP/err"
+grep -q "no inner steps" "$TMP/err" && ! grep -q "inner step(s) at" "$TMP/err" \
+  && ok "r2d2 banner: no inner steps" || bad "r2d2 banner: $(grep '^train:' "$TMP/err")"
+rm -f "$TMP/plots"/*.png; mkdir -p "$TMP/plots"
+expect "plot of a metric learner's run" 0 "learning_curve" -- "$BIN" plot "$TMP/r2d2" --out "$TMP/plots"
+ls "$TMP/plots"/adaptation_K*.png >/dev/null 2>&1 && bad "plot drew an adaptation (query MSE) chart for r2d2" || ok "plot: no adaptation chart for r2d2"
+expect "predict with a metric learner" 0 '"steps":0' -- "$BIN" predict "$TMP/idx_run" --support "$TMP/folder" --query "$TMP/folder" --json
+expect "predict --steps with a metric learner" 2 "no adaptation steps" -- "$BIN" predict "$TMP/idx_run" --support "$TMP/folder" --query "$TMP/folder" --steps 3
+expect "predict of a MAML run reports its steps" 0 '"steps":10' -- "$BIN" predict "$TMP/folder_run" --support "$TMP/folder_half" --query "$TMP/folder_half" --json
 
 # The transfer baseline.
 PRE=(--algo pretrain --dataset "idx:$TMP/idx" --split 0.5,0,0.5 --model cnn4:8 --rotations 1 --batch-size 8 --quiet)
