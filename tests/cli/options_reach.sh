@@ -83,6 +83,8 @@ declare -A EXEMPT=(
   [json]="presentation: one JSON line on stdout"
   [quiet]="presentation: no progress on stderr"
   [checkpoint-every]="how often the same state is saved; the last checkpoint is the same"
+  [checkpoint-minutes]="how often (by the clock) the same state is saved"
+  [overwrite]="lets --out replace a finished run (run_folder.sh)"
 )
 
 # option|context|arguments: the arguments added to the context's base run.
