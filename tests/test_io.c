@@ -751,6 +751,8 @@ static void test_config_errors(void) {
         if (strcmp(err, "run.json: unknown key 'lr_inner' (see metalearn train --help)")) ML_FAIL_AT("got: %s", err);
         CHECK(chdir(cwd) == 0);
     }
+    /* A key holding a line break (found by fuzz_config) still gives one line. */
+    expect_config("newline_key.json", "{\"lr\\ninner\": 0.1}", CONFIG_BAD_VALUE, "unknown key 'lr?inner'");
     expect_config("hint.json", "{\"batch_size\": 4}", CONFIG_BAD_VALUE,
                   "unknown key 'batch_size' (did you mean 'batch-size'? see metalearn train --help)");
     expect_config("missing.json", NULL, CONFIG_FILE_ERROR, "cannot open");

@@ -151,4 +151,8 @@ void ml__errf(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    /* One line, whatever the input put into it (a config key or a file name
+     * may hold a line break): control characters become '?'. */
+    for (unsigned char *c = (unsigned char *)err; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) *c = '?';
 }
