@@ -11,6 +11,7 @@ PACKAGES=(
   libspng-dev            # PNG decoding
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
   python3                # the CLI tests generate small data sets with it (standard library only)
+  clang libclang-rt-14-dev libomp-dev  # the fuzz stage of scripts/test.sh: libFuzzer, OpenMP for clang
 )
 # Reference implementations for benchmarks only (bench/, not needed by the library).
 BENCH_PACKAGES=(python3-torch python3-numpy libopenblas0-pthread)  # OpenBLAS: torch's best BLAS here
