@@ -345,6 +345,27 @@ static void test_nan_loss_is_reported_and_nothing_changes(void) {
     ml_model_free(&m);
 }
 
+/* Metric learners and pretrain label examples: on regression (MSE) tasks
+ * ml_meta_init refuses them, naming the learners that fit. */
+static void test_learners_refuse_tasks_they_cannot_learn(void) {
+    ml_model m;
+    small_mlp(&m, 8, 3);
+    char err[256] = "";
+    ml_algo metric[] = {ML_ALGO_PROTONET, ML_ALGO_MATCHING, ML_ALGO_R2D2, ML_ALGO_PRETRAIN};
+    for (int i = 0; i < 4; i++) {
+        CHECK(!ml_algo_fits_loss(metric[i], ML_LOSS_MSE));
+        CHECK(ml_algo_fits_loss(metric[i], ML_LOSS_CROSS_ENTROPY));
+        ml_meta_config c = config(metric[i], 0, 0.05f);
+        ml_meta meta;
+        CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_ERR_ARG);
+        CHECK_STR_CONTAINS(err, "classifies only (regression tasks take maml, fomaml, metasgd, reptile, multitask or anil)");
+        ml_meta_free(&meta); /* a refused init leaves nothing allocated */
+    }
+    for (int a = 0; a < ML_ALGO_COUNT; a++) CHECK(ml_algo_fits_loss((ml_algo)a, ML_LOSS_CROSS_ENTROPY));
+    CHECK(ml_algo_check_loss(ML_ALGO_ANIL, ML_LOSS_MSE, err, sizeof err) == ML_OK);
+    ml_model_free(&m);
+}
+
 int main(void) {
     make_tasks();
     ML_RUN(test_maml_one_step_matches_finite_differences);
@@ -357,5 +378,6 @@ int main(void) {
     ML_RUN(test_reptile_step_closed_form);
     ML_RUN(test_results_do_not_depend_on_thread_count);
     ML_RUN(test_nan_loss_is_reported_and_nothing_changes);
+    ML_RUN(test_learners_refuse_tasks_they_cannot_learn);
     return ml_test_summary();
 }

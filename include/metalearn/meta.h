@@ -48,6 +48,14 @@ int ml_algo_has_inner_steps(ml_algo a);
 
 typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
 
+/* Which tasks a learner can learn, in one place: the metric learners and the
+ * transfer baseline label examples (cross-entropy over classes, no output to
+ * regress), the gradient learners adapt any loss. Returns ML_OK, or ML_ERR_ARG
+ * with err saying which learners fit, e.g. "protonet classifies only (regression
+ * tasks take maml, fomaml, ...)". ml_meta_init checks it too. */
+int ml_algo_fits_loss(ml_algo a, ml_loss_kind loss);
+ml_status ml_algo_check_loss(ml_algo a, ml_loss_kind loss, char *err, size_t errlen);
+
 /* One task: support and query sets as plain buffers (not owned). Inputs are
  * [n, per-example size of the model]; targets are floats [n] for MSE or
  * labels [n] for cross-entropy. */

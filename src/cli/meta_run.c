@@ -132,6 +132,11 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     }
     int st_pre = pretrain_check(r, o, err, errlen);
     if (st_pre) return st_pre;
+    char why[256];
+    if (ml_algo_check_loss(r->algo, r->fewshot ? ML_LOSS_CROSS_ENTROPY : ML_LOSS_MSE, why, sizeof why)) {
+        snprintf(err, errlen, "--algo %s with --task %s: %s", o->algo, o->task ? o->task : "(none)", why);
+        return EXIT_USAGE;
+    }
     meta_run_dir(o, r->dir, sizeof r->dir);
     r->model_spec = o->model ? o->model : r->fewshot ? "cnn4" : "mlp:40,40";
     ml_model_spec spec;
@@ -345,6 +350,15 @@ static int copy_tensor(const ml_safetensors *st, const char *file, const char *n
 int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen) {
     ml_safetensors st;
     if (ml_safetensors_read(path, &st, err, errlen)) return EXIT_FAIL;
+    /* Evaluating a MAML checkpoint as FOMAML would fit tensor for tensor and
+     * report the wrong learner; --init (full < 0) takes parameters of any. */
+    const char *saved_algo = ml_safetensors_meta(&st, "algo");
+    if (full >= 0 && saved_algo && strcmp(saved_algo, ml_algo_name(r->algo))) {
+        snprintf(err, errlen, "%s: a %s checkpoint, but the run's config.json says --algo %s", path, saved_algo,
+                 ml_algo_name(r->algo));
+        ml_safetensors_free(&st);
+        return EXIT_FAIL;
+    }
     ml_model *m = &r->model;
     ml_meta *mm = &r->meta;
     int rc = EXIT_FAIL;

@@ -20,6 +20,26 @@ int ml_algo_has_inner_steps(ml_algo a) { return a < ML_ALGO_COUNT && !ml_algo_is
 
 const char *ml_algo_name(ml_algo a) { return a < ML_ALGO_COUNT ? algo_names[a] : "?"; }
 
+int ml_algo_fits_loss(ml_algo a, ml_loss_kind loss) {
+    if (a >= ML_ALGO_COUNT) return 0;
+    return loss == ML_LOSS_CROSS_ENTROPY || !(ml_algo_is_metric(a) || a == ML_ALGO_PRETRAIN);
+}
+
+ml_status ml_algo_check_loss(ml_algo a, ml_loss_kind loss, char *err, size_t errlen) {
+    if (ml_algo_fits_loss(a, loss)) return ML_OK;
+    char fits[160] = "";
+    int n = 0, left = 0;
+    for (int i = 0; i < ML_ALGO_COUNT; i++) left += ml_algo_fits_loss((ml_algo)i, loss);
+    for (int i = 0; i < ML_ALGO_COUNT; i++)
+        if (ml_algo_fits_loss((ml_algo)i, loss)) {
+            const char *sep = !n++ ? "" : n == left ? " or " : ", ";
+            snprintf(fits + strlen(fits), sizeof fits - strlen(fits), "%s%s", sep, algo_names[i]);
+        }
+    snprintf(err, errlen, "%s classifies only (%s tasks take %s)", ml_algo_name(a),
+             loss == ML_LOSS_MSE ? "regression" : "these", fits);
+    return ML_ERR_ARG;
+}
+
 int ml_algo_parse(const char *name, ml_algo *out) {
     for (int i = 0; i < ML_ALGO_COUNT; i++)
         if (!strcmp(name, algo_names[i])) {
@@ -209,6 +229,8 @@ static void step_task(int item, int worker, void *user) {
 ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, int max_batch, char *err,
                        size_t errlen) {
     memset(m, 0, sizeof *m);
+    /* A metric learner on regression tasks would build labels from NULL. */
+    if (ml_algo_check_loss(cfg->algo, cfg->loss, err, errlen)) return ML_ERR_ARG;
     m->cfg = *cfg;
     m->model = model;
     m->n = model->n_floats;
