@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metalearn/io.h"
@@ -99,6 +100,18 @@ static void test_clean_temps(void) {
     CHECK_INT_EQ(ml_rundir_clean_temps(d, names, 1), 1);
     CHECK(!exists(other));
     CHECK_INT_EQ(ml_rundir_clean_temps(tp("missing"), NULL, 0), 0);
+
+    /* A writer killed with -9 and never reaped is a zombie: its temporary is stale. */
+    pid_t z = fork();
+    if (z == 0) _exit(0);
+    char zpath[800];
+    snprintf(zpath, sizeof zpath, "%s/checkpoint.safetensors.tmp.%ld", d, (long)z);
+    put(zpath, "partial");
+    struct timespec pause = {0, 100000000};
+    nanosleep(&pause, NULL); /* time to exit; not reaped until after the clean */
+    CHECK_INT_EQ(ml_rundir_clean_temps(d, NULL, 0), 1);
+    CHECK(!exists(zpath));
+    waitpid(z, NULL, 0);
 }
 
 static const char *log_lines(int from, int to, int step) {

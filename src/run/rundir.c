@@ -63,6 +63,22 @@ static long temp_pid(const char *entry, const char *const *names, int n) {
     return 0;
 }
 
+/* Whether pid is a running process. A zombie is not: a writer killed with
+ * -9 whose parent is gone may stay one for long (a container's init need
+ * not reap), and its temporary is as stale as a vanished writer's. */
+static int pid_running(long pid) {
+    if (kill((pid_t)pid, 0) && errno == ESRCH) return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1; /* no /proc: trust kill() */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold spaces */
+    return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
 int ml_rundir_clean_temps(const char *dir, const char *const *names, int n_names) {
     if (!names) {
         names = run_files;
@@ -76,7 +92,7 @@ int ml_rundir_clean_temps(const char *dir, const char *const *names, int n_names
         if (!pid) continue;
         /* A live process other than us may be writing it right now; pid
          * reuse can only make us keep a stale file, never remove a live one. */
-        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) && errno == ESRCH)) continue;
+        if (pid != (long)getpid() && pid_running(pid)) continue;
         char path[4352];
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path) continue;
         if (!unlink(path)) removed++;
