@@ -102,6 +102,11 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     int start_it = 0;
     ml_runlog_tail logged = {0}; /* what the log already holds (resume) */
     if (o->resume) {
+        if (access(ckpt_path, F_OK) != 0 && errno == ENOENT) { /* killed before its first checkpoint */
+            fprintf(stderr, "metalearn train: %s: no checkpoint to resume from (the run stopped before its first); "
+                            "start it again with --out %s --overwrite\n", run.dir, run.dir);
+            goto done;
+        }
         if (meta_run_load_checkpoint(&run, ckpt_path, 1, &start_it, err, sizeof err)) {
             fprintf(stderr, "metalearn train: %s\n", err);
             goto done;

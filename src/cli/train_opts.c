@@ -198,10 +198,10 @@ int cmd_train(int argc, char **argv) {
     int r = args_parse(&cmd, argc, argv, 2, pos, 0, &npos);
     if (r == ARGS_HELP) return EXIT_OK;
     if (r) return EXIT_USAGE;
-    if (resume) {
-        o.resume = resume;
-        o.out = resume;
-    }
+    /* Only this command line resumes: the config.json of a resumed run names
+     * its folder too, and `--config RUN/config.json --out NEW` starts anew. */
+    o.resume = resume;
+    if (resume) o.out = resume;
     if (!strcmp(o.algo, "supervised")) {
         train_opts_resolve(&o);
         return run_supervised(&o);

@@ -43,6 +43,15 @@ expect "--config of that run into its own folder is refused" 1 "already holds a 
 expect "--resume continues it" 0 "" -- "$BIN" train --resume "$TMP/old" --iters 25
 [ "$(iters "$TMP/old")" = "5 10 15 20 25 " ] && ok "resume appended to the new log" || bad "resume log: $(iters "$TMP/old")"
 
+mkdir -p "$TMP/nockpt" && cp "$TMP/old/config.json" "$TMP/nockpt/" && sed -i "s|$TMP/old|$TMP/nockpt|" "$TMP/nockpt/config.json"
+expect "--resume of a run killed before its first checkpoint says how to restart" 1 "no checkpoint to resume from.*--overwrite" -- \
+  "$BIN" train --resume "$TMP/nockpt" --iters 25
+expect "... and --overwrite restarts it" 0 "" -- "$BIN" train --config "$TMP/nockpt/config.json" --iters 25 --overwrite
+grep -q '"resume":[[:space:]]*"' "$TMP/old/config.json" && ok "(a resumed run's config names its folder)" || bad "config.json without resume"
+expect "the config of a resumed run starts a new run elsewhere" 0 "" -- \
+  "$BIN" train --config "$TMP/old/config.json" --iters 5 --out "$TMP/fromcfg"
+[ "$(iters "$TMP/fromcfg")" = "5 " ] && ok "... from iteration 0" || bad "--config of a resumed run: log $(iters "$TMP/fromcfg")"
+
 # ---- an uninterrupted reference, checkpointed only at the end ----
 "$BIN" train "${C[@]}" --iters 60 --checkpoint-minutes 0 --out "$TMP/ref" >/dev/null 2>&1
 # Checkpoints every iteration, or by time (every 6 ms), give the same bytes.
