@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# kill -9 at random moments (seeded, so reproducible) of a training run and
+# kill -9 at random moments (seeded, so reproducible; scaled to the machine's
+# speed by timing the uninterrupted run) of a training run and
 # of a search, each then resumed, against an uninterrupted twin: the final
 # checkpoint bit-exact, the log strictly increasing with no torn line and
 # the same losses, no temporaries left; the search's trials.jsonl with each
@@ -10,14 +11,17 @@ NAME=kill9
 source "$(dirname "$0")/lib/common.sh"
 RANDOM=20261202 # the kill times
 KILLS=${ML_KILL9_KILLS:-6}
-# pause: 0.00 to 0.39 s
-pause() { sleep "0.$((RANDOM % 4))$((RANDOM % 10))"; }
+# timed VAR cmd...: runs cmd, VAR = its wall time in ms.
+timed() { local var=$1 t0; shift; t0=$(date +%s%N); "$@"; printf -v "$var" '%d' $(( ($(date +%s%N) - t0) / 1000000 )); }
+# pause MS: sleeps a random time up to a quarter of MS, so every kill lands
+# before the run ends, whatever the machine's speed.
+pause() { local ms=$(( RANDOM % ($1 / 4 + 1) )); sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"; }
 no_temps() { [ -z "$(find "$1" -name '*.tmp*')" ] && ok "$2: no temporaries" || bad "$2: $(find "$1" -name '*.tmp*' | head -3)"; }
 
 # ---- training ----
 C=(--algo maml --task sinusoid --model mlp:8,8 --meta-batch 3 --shots 4 --query 4 --eval-tasks 0 --log-every 10
    --checkpoint-every 10 --iters 1500 --quiet --threads 1)
-"$BIN" train "${C[@]}" --out "$TMP/ref" >/dev/null 2>&1
+timed T "$BIN" train "${C[@]}" --out "$TMP/ref" >/dev/null 2>&1
 killed=0
 for k in $(seq "$KILLS"); do
   if [ -f "$TMP/run/checkpoint.safetensors" ]; then
@@ -26,7 +30,7 @@ for k in $(seq "$KILLS"); do
     "$BIN" train "${C[@]}" --out "$TMP/run" --overwrite >>"$TMP/train.err" 2>&1 &
   fi
   pid=$!
-  pause
+  pause "$T"
   kill -9 $pid 2>/dev/null && killed=$((killed + 1))
   wait $pid 2>/dev/null
 done
@@ -55,13 +59,13 @@ cat > "$TMP/space.json" <<'EOF'
  "space": {"inner-lr": {"log_uniform": [0.001, 0.5]}, "outer-lr": {"log_uniform": [0.0001, 0.01]}}}
 EOF
 S=(--space "$TMP/space.json" --budget 4 --min-iters 150 --max-iters 300 --jobs 1 --threads 1 --val-tasks 10 --quiet)
-"$BIN" search "${S[@]}" --out "$TMP/sref" >/dev/null 2>&1
+timed T "$BIN" search "${S[@]}" --out "$TMP/sref" >/dev/null 2>&1
 killed=0
 for k in $(seq "$KILLS"); do
   # its own process group, so the kill takes the trial it is running too
   setsid "$BIN" search "${S[@]}" --out "$TMP/s" >>"$TMP/search.err" 2>&1 &
   pid=$!
-  pause; pause
+  pause "$T"
   kill -9 -- -$pid 2>/dev/null && killed=$((killed + 1))
   wait $pid 2>/dev/null
   sleep 0.05 # (the group's last members are reaped by init)
