@@ -14,7 +14,7 @@ for algo in maml multitask; do
   echo "== metalearn train --algo $algo --task sinusoid =="
   ./build/metalearn train --algo "$algo" --task sinusoid --model mlp:40,40 --shots 10 --meta-batch 25 \
     --inner-steps 1 --inner-lr 0.01 --outer-lr 0.001 --iters 20000 --eval-shots 5,10 --eval-steps 1,10 \
-    --out "$out/$algo" "$@"
+    --out "$out/$algo" --overwrite "$@" # the demo's folders are remade on every run
 done
 echo "== metalearn plot =="
 ./build/metalearn plot "$out/maml" "$out/multitask" --out "$out"
