@@ -41,6 +41,11 @@ static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
     char *text;
     if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
     if (!text) return 0; /* no log (e.g. eval-only): no learning curve */
+    /* An unterminated last line is a write cut short (power cut, full disk):
+     * skipped, as metalearn/io.h asks of readers; --resume removes it. */
+    char *end = strrchr(text, '\n');
+    if (end) end[1] = 0;
+    else text[0] = 0;
     int cap = 1024;
     rc->iter = malloc((size_t)cap * sizeof(double));
     rc->loss = malloc((size_t)cap * sizeof(double));

@@ -89,6 +89,11 @@ cmp -s "$TMP/ref/checkpoint.safetensors" "$TMP/k/checkpoint.safetensors" && ok "
   && ok "a dead writer's temporary removed, a live one's kept" || bad "temporaries: $(ls "$TMP/k")"
 expect "plot reads the repaired log" 0 "" -- "$BIN" plot "$TMP/k" --out "$TMP/k"
 
+cp -r "$TMP/k" "$TMP/torn" && printf '{"iter":70,"lo' >>"$TMP/torn/log.jsonl"
+expect "plot skips a torn last line (a run that was never resumed)" 0 "" -- "$BIN" plot "$TMP/torn" --out "$TMP/torn"
+echo '{"iter":80,"loss":"x"}' >>"$TMP/torn/log.jsonl"
+expect "... but not a malformed complete line" 1 "log.jsonl:7" -- "$BIN" plot "$TMP/torn" --out "$TMP/torn"
+
 # ---- an evaluation-only resume keeps the training time ----
 expect "evaluation-only resume" 0 '"train_seconds"' -- "$BIN" train --resume "$TMP/ref" --iters 60 --eval-tasks 5 --json
 secs=$(grep -o '"train_seconds":[0-9.]*' "$TMP/out" | cut -d: -f2)
