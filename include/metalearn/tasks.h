@@ -110,6 +110,13 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
 ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,
                           ml_regression_task *t, char *err, size_t errlen);
 
+/* Whether every task can give k support and q query points, checked before
+ * any draw (a run checks each setting it will use at setup): 0 means "all of
+ * the task's rows" (CSV only), a negative count is not checked. Synthetic
+ * families fit any k, q >= 1. ML_ERR_ARG with err naming the first task
+ * short of rows: "data.csv: task 'p7' has only 4 support rows". */
+ml_status ml_task_family_check(const ml_task_family *f, int k, int q, char *err, size_t errlen);
+
 /* Name of CSV task `index`, or NULL when out of range / not a CSV family. */
 const char *ml_task_family_task_name(const ml_task_family *f, int index);
 

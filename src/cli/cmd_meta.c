@@ -62,6 +62,14 @@ static void progress(int it, int total, double loss, double t_start, int start_i
 
 /* ---- training ----------------------------------------------------------------------------- */
 
+/* A failed iteration: what is on disk to go back to, if anything. */
+static void failed_after(const char *err, int saved_it, const char *ckpt_path) {
+    if (saved_it >= 0)
+        fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s (iteration %d)\n", err, ckpt_path, saved_it);
+    else
+        fprintf(stderr, "metalearn train: %s; no checkpoint was saved before this (nothing to resume)\n", err);
+}
+
 int run_meta(train_opts *o, const arg_cmd *cmd) {
     char err[1024], path[4096];
     /* A new run never lands on an old one unasked (before the setup, which
@@ -159,12 +167,13 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     ml_checkpoint_clock clock;
     ml_checkpoint_clock_start(&clock, o->checkpoint_every, 60.0 * o->checkpoint_minutes, t_start);
     const int stop = o->stop_at > 0 && o->stop_at < o->iters ? o->stop_at : o->iters;
+    int saved_it = o->resume ? start_it : -1; /* the iteration of the checkpoint on disk, -1: none */
     for (; it < stop && !g_interrupted; it++) {
         double loss;
         run.meta.cfg.outer.lr = (float)ml_schedule_lr(&run.outer_schedule, it);
         if (meta_run_sample_batch(&run, err, sizeof err) ||
             ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
-            fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
+            failed_after(err, saved_it, ckpt_path);
             goto done;
         }
         fewshot_after_step(&run);
@@ -183,7 +192,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
                      last_loss, window, logged.elapsed_s + session, (done_it - start_it) / (session + 1e-9),
                      run.meta.cfg.outer.lr);
             if (ml_jsonl_append(log_path, line, err, sizeof err)) {
-                fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s\n", err, ckpt_path);
+                failed_after(err, saved_it, ckpt_path);
                 goto done;
             }
             run.log_sum = 0;
@@ -197,6 +206,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
                 goto done;
             }
             ml_checkpoint_clock_saved(&clock, ml_now());
+            saved_it = done_it;
         }
     }
     double train_s = ml_now() - t_start;
@@ -288,7 +298,7 @@ int cmd_eval(int argc, char **argv) {
         {"steps", ARG_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
         {"tasks", ARG_INT, &tasks, "new tasks / episodes to evaluate on (default: the run's, 600)", 1, 10000000},
         {"episodes", ARG_INT, &tasks, "same as --tasks", 1, 10000000},
-        {"query", ARG_INT, &query, "query points per task / per class (default: the run's)", 1, 100000},
+        {"query", ARG_INT, &query, "query points per task / per class (default: the run's; 0 = all rows of a CSV task)", 0, 100000},
         {"ways", ARG_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
         {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
         {"lake-steps", ARG_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
@@ -359,7 +369,7 @@ int cmd_eval(int argc, char **argv) {
     if (shots) o.eval_shots = shots;
     if (steps) o.eval_steps = steps;
     if (tasks > 0) o.eval_tasks = tasks;
-    if (query > 0) o.eval_query = query;
+    if (query >= 0) o.eval_query = query;
     if (threads > 0) o.threads = threads;
     if (ways > 0) o.eval_ways = ways;
     if (lake) o.lake_runs = lake;

@@ -149,6 +149,58 @@ static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_
     return 0;
 }
 
+/* Every episode shape the run will draw, checked against the classes it
+ * draws them from before the first iteration (not after hours of training):
+ * the training episodes, each evaluation shot count on the test (or, for
+ * eval --split val, validation) classes, and Lake's runs' ways. */
+static int check_episode_shapes(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+    char why[512];
+    if (!o->eval_only && o->query < 1) {
+        snprintf(err, errlen, "--query %d: episodes need a number of queries per class (0 = all rows is for CSV tasks)",
+                 o->query);
+        return EXIT_USAGE;
+    }
+    if (!o->eval_only && r->algo != ML_ALGO_PRETRAIN &&
+        ml_episode_check(&r->images, &r->train_classes, o->ways, o->shots + o->query, why, sizeof why)) {
+        snprintf(err, errlen, "--ways %d --shots %d --query %d: the training classes of %s: %s (see --split)", o->ways,
+                 o->shots, o->query, r->data_name, why);
+        return EXIT_FAIL;
+    }
+    int ways = o->eval_ways > 0 ? o->eval_ways : o->ways;
+    if (!any_ways(r->algo) && ways != o->ways) {
+        snprintf(err, errlen, "--eval-ways %d: a %s model has a %d-way head", ways, ml_algo_name(r->algo), o->ways);
+        return EXIT_USAGE;
+    }
+    if (o->eval_tasks > 0) {
+        int shots[MAX_LIST], n = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+        if (!o->eval_shots) shots[0] = o->shots;
+        const char *part = r->all_classes ? "classes" : o->eval_val ? "validation classes" : "test classes";
+        const ml_class_list *list = &r->split.part[o->eval_val && !r->all_classes ? ML_SPLIT_VAL : ML_SPLIT_TEST];
+        for (int i = 0; i < n; i++) /* at least one query per class beside the shots */
+            if (ml_episode_check(&r->images, list, ways, shots[i] + 1, why, sizeof why)) {
+                snprintf(err, errlen, "evaluation (--eval-ways %d, --eval-shots %d) on the %s of %s: %s%s", ways,
+                         shots[i], part, r->data_name, why, r->all_classes ? "" : " (see --split)");
+                return EXIT_FAIL;
+            }
+    }
+    if (o->lake_runs) {
+        ml_lake_runs lr;
+        ml_image_options opt = {.size = r->images.size};
+        if (ml_lake_runs_load(o->lake_runs, &opt, &lr, why, sizeof why)) {
+            snprintf(err, errlen, "--lake-runs: %s", why);
+            return EXIT_FAIL;
+        }
+        int lake_ways = lr.n_train;
+        ml_lake_runs_free(&lr);
+        if (!any_ways(r->algo) && lake_ways != o->ways) {
+            snprintf(err, errlen, "--lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
+                                  "(train with --ways %d)", lake_ways, ml_algo_name(r->algo), o->ways, lake_ways);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen) {
     r->ways = o->ways;
     if (o->model_only) { /* predict: the model's shape only */
@@ -253,6 +305,8 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
         return EXIT_FAIL;
     }
     r->ways = o->ways;
+    int st_shapes = check_episode_shapes(r, o, err, errlen);
+    if (st_shapes) return st_shapes;
     spec->in_c = 1;
     spec->in_h = spec->in_w = r->images.size;
     spec->n_out = any_ways(r->algo) ? 0 : o->ways;
@@ -541,7 +595,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     for (int si = 0; si < n_shots && E > 0; si++) {
         /* Queries per class: --eval-query, at most what the test classes hold
          * beside the shots (the default 100 means "as many as there are"). */
-        int q = o->eval_query < min_images - shots[si] ? o->eval_query : min_images - shots[si];
+        int q = o->eval_query > 0 && o->eval_query < min_images - shots[si] ? o->eval_query : min_images - shots[si];
         queries[si] = q;
         if (q < 1 || ways > test->n) {
             fprintf(stderr, "metalearn: evaluation: %d-way %d-shot needs %d %s classes with more than %d images "

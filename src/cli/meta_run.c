@@ -73,6 +73,45 @@ static int pretrain_check(meta_run *r, const train_opts *o, char *err, size_t er
     return 0;
 }
 
+/* Every support / query count the run will ask of its tasks, checked before
+ * the first iteration: training's --shots and --query, then each evaluation
+ * shot count and --eval-query (a CSV task with fewer rows used to fail at the
+ * first step, or only after training). */
+static int check_task_rows(const ml_task_family *f, const train_opts *o, char *err, size_t errlen) {
+    char why[512];
+    if (o->model_only) return 0; /* predict: no tasks drawn */
+    if (!o->eval_only) {
+        if (ml_task_family_check(f, o->shots, -1, why, sizeof why)) {
+            snprintf(err, errlen, "--shots %d: %s", o->shots, why);
+            return EXIT_USAGE;
+        }
+        if (ml_task_family_check(f, -1, o->query, why, sizeof why)) {
+            snprintf(err, errlen, "--query %d: %s", o->query, why);
+            return EXIT_USAGE;
+        }
+    }
+    if (o->eval_tasks < 1) return 0;
+    int shots[MAX_LIST], n = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+    if (!o->eval_shots) shots[0] = o->shots;
+    for (int i = 0; i < n; i++)
+        if (ml_task_family_check(f, shots[i], -1, why, sizeof why)) {
+            snprintf(err, errlen, "%s %d: %s", o->eval_shots ? "--eval-shots" : "--shots (evaluated)", shots[i], why);
+            return EXIT_USAGE;
+        }
+    if (ml_task_family_check(f, -1, o->eval_query, why, sizeof why)) {
+        snprintf(err, errlen, "--eval-query %d: %s", o->eval_query, why);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Room for q query points; q = 0 (all rows of a CSV task) needs the largest task's. */
+static int query_cap(const ml_task_family *f, int q) {
+    int most;
+    ml_task_family_max_points(f, NULL, &most);
+    return q > 0 ? q : most > 0 ? most : 1;
+}
+
 int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     int status = setup(r, o, err, errlen);
@@ -154,6 +193,8 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
             return EXIT_USAGE;
         }
         if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
+        int st_rows = check_task_rows(&r->family, o, err, errlen);
+        if (st_rows) return st_rows;
         spec.in_c = r->family.in_dim;
         spec.in_h = spec.in_w = 1;
         spec.n_out = 1;
@@ -209,7 +250,7 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
             return EXIT_FAIL;
         }
         for (int i = 0; i < o->meta_batch; i++)
-            if (ml_regression_task_alloc(&r->tasks[i], o->shots, o->query, r->family.in_dim)) {
+            if (ml_regression_task_alloc(&r->tasks[i], o->shots, query_cap(&r->family, o->query), r->family.in_dim)) {
                 snprintf(err, errlen, "out of memory for %d tasks", o->meta_batch);
                 return EXIT_FAIL;
             }
@@ -477,7 +518,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         ml_rng_seed(&rng, o->eval_val ? o->eval_seed ^ ML_VAL_SEED_XOR : o->eval_seed);
         for (int t = 0; t < E; t++) {
             ml_regression_task_free(&tasks[t]);
-            if (ml_regression_task_alloc(&tasks[t], shots[si], o->eval_query, r->family.in_dim) ||
+            if (ml_regression_task_alloc(&tasks[t], shots[si], query_cap(&r->family, o->eval_query), r->family.in_dim) ||
                 ml_task_sample(&r->family, &rng, shots[si], o->eval_query, &tasks[t], err, sizeof err)) {
                 fprintf(stderr, "metalearn: evaluation tasks: %s\n", err);
                 goto done;
@@ -501,8 +542,10 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         }
     }
     double eval_s = ml_now() - t0;
-    printf("evaluation: %s, %d new %s tasks, %d query points each, inner lr %g (mean squared error, 95%% CI)\n",
-           ml_algo_name(r->algo), E, o->eval_val ? "validation" : "test", o->eval_query, o->inner_lr);
+    char nq[32] = "all";
+    if (o->eval_query > 0) snprintf(nq, sizeof nq, "%d", o->eval_query);
+    printf("evaluation: %s, %d new %s tasks, %s query points each, inner lr %g (mean squared error, 95%% CI)\n",
+           ml_algo_name(r->algo), E, o->eval_val ? "validation" : "test", nq, o->inner_lr);
     printf("%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
     for (int si = 0; si < n_shots; si++)
         for (int k = -1; k < n_steps; k++) {

@@ -201,6 +201,33 @@ static void choose_weighted(ml_rng *rng, const float *w, int n, int m, int64_t *
     }
 }
 
+ml_status ml_episode_check(const ml_image_set *s, const ml_class_list *classes, int ways, int per_class, char *err,
+                           size_t errlen) {
+    if (classes->n < ways) {
+        ml__errf(err, errlen, "needs %d classes, there %s only %d", ways, classes->n == 1 ? "is" : "are", classes->n);
+        return ML_ERR_ARG;
+    }
+    for (int i = 0; i < classes->n; i++) {
+        const ml_class_ref *r = &classes->items[i];
+        if (r->cls < 0 || r->cls >= s->n_classes || r->rot < 0 || r->rot > 3) {
+            ml__errf(err, errlen, "class list entry %d (class %d, rotation %d) is not in the set", i, (int)r->cls,
+                     (int)r->rot);
+            return ML_ERR_ARG;
+        }
+        int64_t have = s->class_start[r->cls + 1] - s->class_start[r->cls];
+        if (have == 0) {
+            ml__errf(err, errlen, "class %s is empty", s->class_names[r->cls]);
+            return ML_ERR_ARG;
+        }
+        if (have < per_class) {
+            ml__errf(err, errlen, "class %s has %lld images, needs %d", s->class_names[r->cls], (long long)have,
+                     per_class);
+            return ML_ERR_ARG;
+        }
+    }
+    return ML_OK;
+}
+
 static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
                         const ml_augment *aug, ml_rng *rng, char *err, size_t errlen);
 
@@ -227,28 +254,11 @@ static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_lis
         return ML_ERR_SHAPE;
     }
     const int N = e->ways, K = e->shots, Q = e->queries;
-    if (classes->n < N) {
-        ml__errf(err, errlen, "episode: %d ways asked but the class list has only %d classes", N, classes->n);
-        return ML_ERR_ARG;
-    }
     /* Validate the whole list, so an error never depends on the draw. */
-    for (int i = 0; i < classes->n; i++) {
-        const ml_class_ref *r = &classes->items[i];
-        if (r->cls < 0 || r->cls >= s->n_classes || r->rot < 0 || r->rot > 3) {
-            ml__errf(err, errlen, "episode: class list entry %d (class %d, rotation %d) is not in the set", i,
-                        (int)r->cls, (int)r->rot);
-            return ML_ERR_ARG;
-        }
-        int64_t have = s->class_start[r->cls + 1] - s->class_start[r->cls];
-        if (have == 0) {
-            ml__errf(err, errlen, "episode: class %s is empty", s->class_names[r->cls]);
-            return ML_ERR_ARG;
-        }
-        if (have < (int64_t)K + Q) {
-            ml__errf(err, errlen, "episode: class %s has %lld images, fewer than %d shots + %d queries",
-                        s->class_names[r->cls], (long long)have, K, Q);
-            return ML_ERR_ARG;
-        }
+    char why[512];
+    if (ml_episode_check(s, classes, N, K + Q, why, sizeof why)) {
+        ml__errf(err, errlen, "episode: %d ways, %d shots + %d queries: %s", N, K, Q, why);
+        return ML_ERR_ARG;
     }
     int weighted = weights_check(weights, classes->n, N, err, errlen);
     if (weighted < 0) return ML_ERR_ARG;

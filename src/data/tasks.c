@@ -89,6 +89,27 @@ void ml_task_family_max_points(const ml_task_family *f, int *max_support, int *m
     if (max_query) *max_query = mq;
 }
 
+ml_status ml_task_family_check(const ml_task_family *f, int k, int q, char *err, size_t errlen) {
+    if (f->kind != ML_TASKS_CSV) {
+        if (k == 0 || q == 0) {
+            ml__errf(err, errlen, "%s tasks are drawn afresh and have no rows to take all of (0 = all is for CSV tasks)",
+                     f->kind == ML_TASKS_SINUSOID ? "sinusoid" : "linear");
+            return ML_ERR_ARG;
+        }
+        return ML_OK;
+    }
+    for (int i = 0; i < f->n_tasks; i++) {
+        const ml_csv_task *t = &f->tasks[i];
+        int sup = k > t->n_support;
+        if (sup || q > t->n_query) {
+            ml__errf(err, errlen, "%s: task '%.60s' has only %d %s rows", f->path, t->name,
+                     sup ? t->n_support : t->n_query, sup ? "support" : "query");
+            return ML_ERR_ARG;
+        }
+    }
+    return ML_OK;
+}
+
 const char *ml_task_family_task_name(const ml_task_family *f, int index) {
     if (!f || f->kind != ML_TASKS_CSV || index < 0 || index >= f->n_tasks) return NULL;
     return f->tasks[index].name;
