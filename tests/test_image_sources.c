@@ -71,9 +71,26 @@ static void test_bad_datasets_are_errors(void) {
     ml_image_set_free(&s);
 }
 
+/* ml_episode_check: too few classes, too few images, an empty class. */
+static void test_episode_check(void) {
+    int64_t starts[4] = {0, 3, 5, 5};
+    const char *names[3] = {"c0", "c1", "c2"};
+    ml_image_set s = {.n = 5, .size = 2, .n_classes = 3, .class_start = starts, .class_names = names};
+    ml_class_list two = {2, (ml_class_ref[]){{0, 0}, {1, 0}}}, three = {3, (ml_class_ref[]){{0, 0}, {1, 0}, {2, 0}}};
+    char err[256];
+    CHECK_INT_EQ(ml_episode_check(&s, &two, 2, 2, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_episode_check(&s, &two, 3, 1, err, sizeof err), ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "needs 3 classes, there are only 2");
+    CHECK_INT_EQ(ml_episode_check(&s, &two, 2, 3, err, sizeof err), ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "class c1 has 2 images, needs 3");
+    CHECK_INT_EQ(ml_episode_check(&s, &three, 2, 1, err, sizeof err), ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "class c2 is empty");
+}
+
 int main(void) {
     ML_RUN(test_classes_follow_labels_in_dataset_order);
     ML_RUN(test_resize_keeps_the_mean);
     ML_RUN(test_bad_datasets_are_errors);
+    ML_RUN(test_episode_check);
     return ml_test_summary();
 }

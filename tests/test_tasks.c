@@ -406,6 +406,27 @@ static void test_csv_many_tasks(void) {
     remove(path);
 }
 
+/* Counts checked at setup: every task must have the rows; 0 = all (CSV only). */
+static void test_family_check(void) {
+    char err[512];
+    ml_task_family f;
+    const char *path = write_file("ml_tasks_check.csv", "a,support,1,2\na,support,2,2\na,query,1,3\n"
+                                                        "b,support,1,2\nb,query,3,3\nb,query,4,3\n");
+    CHECK_INT_EQ(load_csv(path, &f, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_family_check(&f, 1, 1, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_family_check(&f, 0, 0, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_family_check(&f, 2, -1, err, sizeof err), ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "task 'b' has only 1 support rows");
+    CHECK_INT_EQ(ml_task_family_check(&f, -1, 2, err, sizeof err), ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "task 'a' has only 1 query rows");
+    ml_task_family_free(&f);
+    CHECK_INT_EQ(ml_task_family_init(&f, "sinusoid", err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_family_check(&f, 1000, 1000, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_family_check(&f, 5, 0, err, sizeof err), ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "sinusoid tasks are drawn afresh");
+    ml_task_family_free(&f);
+}
+
 int main(void) {
     mkdir(ml_test_tmp_dir(), 0777); /* CTest points ML_TEST_TMP at a folder it does not create */
     ML_RUN(test_sinusoid_ranges);
@@ -417,5 +438,6 @@ int main(void) {
     ML_RUN(test_csv_errors);
     ML_RUN(test_csv_alloc_failures);
     ML_RUN(test_csv_many_tasks);
+    ML_RUN(test_family_check);
     return ml_test_summary();
 }
