@@ -193,6 +193,7 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
             return EXIT_USAGE;
         }
         if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
+        r->ready = 1; /* the family is freed from here on */
         int st_rows = check_task_rows(&r->family, o, err, errlen);
         if (st_rows) return st_rows;
         spec.in_c = r->family.in_dim;
