@@ -80,7 +80,7 @@ static void test_episode_check(void) {
     char err[256];
     CHECK_INT_EQ(ml_episode_check(&s, &two, 2, 2, err, sizeof err), ML_OK);
     CHECK_INT_EQ(ml_episode_check(&s, &two, 3, 1, err, sizeof err), ML_ERR_ARG);
-    CHECK_STR_CONTAINS(err, "needs 3 classes, there are only 2");
+    CHECK_STR_CONTAINS(err, "only 2 classes, 3 needed");
     CHECK_INT_EQ(ml_episode_check(&s, &two, 2, 3, err, sizeof err), ML_ERR_ARG);
     CHECK_STR_CONTAINS(err, "class c1 has 2 images, needs 3");
     CHECK_INT_EQ(ml_episode_check(&s, &three, 2, 1, err, sizeof err), ML_ERR_ARG);

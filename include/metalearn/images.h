@@ -232,7 +232,7 @@ ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class
 
 /* Whether episodes of `ways` classes with `per_class` images each (shots +
  * queries) can be drawn from `classes`: ML_OK, or ML_ERR_ARG with err saying
- * what is short ("needs 5 classes, there are only 3" or "class X has 4
+ * what is short ("only 3 classes, 5 needed" or "class X has 4
  * images, needs 6"). ml_episode_sample makes the same check; a run makes it
  * at setup for every episode shape it will draw, before training. */
 ml_status ml_episode_check(const ml_image_set *s, const ml_class_list *classes, int ways, int per_class, char *err,

@@ -176,6 +176,11 @@ static int check_episode_shapes(meta_run *r, const train_opts *o, char *err, siz
         if (!o->eval_shots) shots[0] = o->shots;
         const char *part = r->all_classes ? "classes" : o->eval_val ? "validation classes" : "test classes";
         const ml_class_list *list = &r->split.part[o->eval_val && !r->all_classes ? ML_SPLIT_VAL : ML_SPLIT_TEST];
+        if (list->n == 0) {
+            snprintf(err, errlen, "evaluation: the %s split of %s has no classes (see --split)",
+                     o->eval_val ? "validation" : "test", r->data_name);
+            return EXIT_FAIL;
+        }
         for (int i = 0; i < n; i++) /* at least one query per class beside the shots */
             if (ml_episode_check(&r->images, list, ways, shots[i] + 1, why, sizeof why)) {
                 snprintf(err, errlen, "evaluation (--eval-ways %d, --eval-shots %d) on the %s of %s: %s%s", ways,
@@ -195,7 +200,7 @@ static int check_episode_shapes(meta_run *r, const train_opts *o, char *err, siz
         if (!any_ways(r->algo) && lake_ways != o->ways) {
             snprintf(err, errlen, "--lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
                                   "(train with --ways %d)", lake_ways, ml_algo_name(r->algo), o->ways, lake_ways);
-            return EXIT_USAGE;
+            return EXIT_FAIL;
         }
     }
     return 0;

@@ -204,7 +204,7 @@ static void choose_weighted(ml_rng *rng, const float *w, int n, int m, int64_t *
 ml_status ml_episode_check(const ml_image_set *s, const ml_class_list *classes, int ways, int per_class, char *err,
                            size_t errlen) {
     if (classes->n < ways) {
-        ml__errf(err, errlen, "needs %d classes, there %s only %d", ways, classes->n == 1 ? "is" : "are", classes->n);
+        ml__errf(err, errlen, "only %d class%s, %d needed", classes->n, classes->n == 1 ? "" : "es", ways);
         return ML_ERR_ARG;
     }
     for (int i = 0; i < classes->n; i++) {

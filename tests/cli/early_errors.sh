@@ -82,7 +82,7 @@ for c in range(10):
         png(f"{d}/img{k}.png", 8, [[255 if (x + y * (c + 1) + k) % 5 == 0 else 0 for x in range(8)] for y in range(8)])
 PY
 IMG=(--algo protonet --dataset "folder:$TMP/folder" --model cnn4:4 --meta-batch 1 --rotations 0 --quiet)
-expect "5-way evaluation on 3 test classes refused at setup" 1 "evaluation (--eval-ways 5, --eval-shots 1) on the test classes of .*needs 5 classes, there are only 3" -- \
+expect "5-way evaluation on 3 test classes refused at setup" 1 "evaluation (--eval-ways 5, --eval-shots 1) on the test classes of .*only 3 classes, 5 needed" -- \
   "$BIN" train "${IMG[@]}" --ways 2 --eval-ways 5 --shots 1 --query 1 --iters 200 --out "$TMP/img1"
 [ -e "$TMP/img1/log.jsonl" ] && bad "img1: training ran before the error" || ok "img1: refused before training"
 expect "training episodes larger than the classes" 1 "\-\-ways 2 --shots 4 --query 3: the training classes of .*has 6 images, needs 7" -- \
@@ -91,7 +91,7 @@ expect "evaluation shots that leave no query image" 1 "eval-shots 6) on the test
   "$BIN" train "${IMG[@]}" --ways 2 --shots 1 --query 1 --eval-shots 1,6 --iters 200 --out "$TMP/img3"
 expect "a fitting split trains" 0 "" -- \
   "$BIN" train "${IMG[@]}" --ways 2 --shots 1 --query 1 --split 0.5,0,0.5 --eval-ways 5 --iters 2 --eval-tasks 2 --out "$TMP/img4"
-expect "eval --split val with no validation classes" 1 "on the validation classes" -- \
+expect "eval --split val with no validation classes" 1 "the validation split of .* has no classes" -- \
   "$BIN" eval "$TMP/img4" --split val --tasks 2
 
 summary
