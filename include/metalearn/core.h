@@ -34,6 +34,10 @@ typedef enum {
 const char *ml_status_name(ml_status s); /* "ML_ERR_IO" */
 const char *ml_status_text(ml_status s); /* "i/o error" */
 
+/* The library's version, "MAJOR.MINOR.PATCH": CMake's project version (set
+ * in one place, CMakeLists.txt). */
+const char *ml_version(void);
+
 /* ---- allocator ----------------------------------------------------------
  * Every heap call of the library goes through here, so tests can count
  * calls and inject failures (the N-th call returns NULL). */

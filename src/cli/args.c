@@ -36,6 +36,44 @@ static int usage_error(const arg_cmd *cmd, const char *fmt, const char *a, const
     return ARGS_USAGE;
 }
 
+/* Optimal-string-alignment distance (Levenshtein plus adjacent swaps,
+ * "inner-rl" -> "inner-lr" is 1), '_' equal to '-'; stops at 99. */
+static int edit_distance(const char *a, size_t la, const char *b) {
+    size_t lb = strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            char x = a[i - 1] == '_' ? '-' : a[i - 1], y = b[j - 1];
+            int best = d[i - 1][j - 1] + (x != y);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && x == b[j - 2] && (a[i - 2] == '_' ? '-' : a[i - 2]) == y && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+const char *args_suggest_name(const char *const *names, int n, const char *name, size_t len) {
+    const char *best = NULL;
+    int best_d = 3; /* more than 2 edits is another word, not a slip */
+    for (int k = 0; k < n; k++) {
+        int d = edit_distance(name, len, names[k]);
+        if (d < best_d && 2 * (size_t)d < len) best = names[k], best_d = d;
+    }
+    return best;
+}
+
+const char *args_suggest(const arg_cmd *cmd, const char *name, size_t len) {
+    const char *names[256];
+    int n = cmd->n_specs < 256 ? cmd->n_specs : 256;
+    for (int k = 0; k < n; k++) names[k] = cmd->specs[k].name;
+    return args_suggest_name(names, n, name, len);
+}
+
 static int set_value(const arg_cmd *cmd, const arg_spec *s, const char *v) {
     char *end;
     errno = 0;
@@ -88,7 +126,11 @@ int args_parse(const arg_cmd *cmd, int argc, char **argv, int first, const char 
         const arg_spec *s = NULL;
         for (int k = 0; k < cmd->n_specs; k++)
             if (strlen(cmd->specs[k].name) == len && !strncmp(cmd->specs[k].name, name, len)) s = &cmd->specs[k];
-        if (!s) return usage_error(cmd, "unknown option '%s'%s", a, "");
+        if (!s) {
+            const char *near = args_suggest(cmd, name, len);
+            if (near) return usage_error(cmd, "unknown option '%s' (did you mean --%s?)", a, near);
+            return usage_error(cmd, "unknown option '%s'%s", a, "");
+        }
         const char *value = NULL;
         if (s->type == ARG_FLAG) {
             if (eq) return usage_error(cmd, "--%s takes no value%s", s->name, "");

@@ -6,6 +6,7 @@
 #ifndef ML_CLI_ARGS_H
 #define ML_CLI_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { ARG_INT, ARG_FLOAT, ARG_STRING, ARG_FLAG, ARG_U64 } arg_type;
@@ -36,5 +37,11 @@ void args_print_help(const arg_cmd *cmd);
 /* The value of "--NAME VALUE" or "--NAME=VALUE" in argv[first..argc), NULL if
  * absent: for options that must be seen before parsing (--config, --resume). */
 const char *args_find_value(int argc, char **argv, int first, const char *name);
+/* The option of cmd nearest to name (edit distance with transpositions, at
+ * most 2 and under half the name's length; '_' counts as '-'), or NULL: for
+ * "did you mean --inner-lr?" after a mistyped option or config key. */
+const char *args_suggest(const arg_cmd *cmd, const char *name, size_t len);
+/* The same over a plain list of n names (subcommands). */
+const char *args_suggest_name(const char *const *names, int n, const char *name, size_t len);
 
 #endif

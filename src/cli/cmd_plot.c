@@ -78,7 +78,7 @@ int cmd_plot(int argc, char **argv) {
     const char *out = NULL;
     int log_y = 0;
     const arg_spec specs[] = {
-        {"out", ARG_STRING, &out, "folder for the PNG files (default: the first run's folder)", 1, 0},
+        {"out", ARG_STRING, &out, "folder for the PNG files, created if missing (default: the first run's folder)", 1, 0},
         {"log-y", ARG_FLAG, &log_y, "logarithmic loss axis for the learning curves", 0, 0},
     };
     const arg_cmd cmd = {"plot", "RUN [RUN...] [--out DIR]",
@@ -129,6 +129,10 @@ int cmd_plot(int argc, char **argv) {
     }
     if (!any_log && !any_eval) {
         fprintf(stderr, "metalearn plot: %s: no log.jsonl or eval.json (is it a run folder?)\n", runs[0]);
+        goto done;
+    }
+    if (ml_mkdir_p(out, err, sizeof err)) { /* --out DIR need not exist yet */
+        fprintf(stderr, "metalearn plot: %s\n", err);
         goto done;
     }
     if (any_log) {

@@ -188,14 +188,10 @@ static const arg_spec *find_spec(const arg_cmd *cmd, const char *name) {
 }
 
 static int unknown_key(const arg_cmd *cmd, const char *path, const char *key, char *err, size_t errlen) {
-    /* "batch_size" for "batch-size" is the likely slip; say so. */
-    char alt[128];
-    snprintf(alt, sizeof alt, "%s", key);
-    for (char *c = alt; *c; c++)
-        if (*c == '_') *c = '-';
-    const arg_spec *s = strcmp(alt, key) ? find_spec(cmd, alt) : NULL;
-    if (s)
-        ml__errf(err, errlen, "%s: unknown key '%s' (did you mean '%s'? see metalearn %s --help)", path, key, s->name,
+    /* "batch_size" for "batch-size", "inner_rl" for "inner-lr": the likely slips; say so. */
+    const char *near = args_suggest(cmd, key, strlen(key));
+    if (near)
+        ml__errf(err, errlen, "%s: unknown key '%s' (did you mean '%s'? see metalearn %s --help)", path, key, near,
                 cmd->name);
     else
         ml__errf(err, errlen, "%s: unknown key '%s' (see metalearn %s --help)", path, key, cmd->name);

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "metalearn/core.h"
 
 typedef struct subcommand {
     const char *name;
@@ -31,7 +33,8 @@ static void usage(FILE *out) {
     fprintf(out, "usage: metalearn <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\n'metalearn <command> --help' describes a command's options.\n");
+    fprintf(out, "\n'metalearn <command> --help' describes a command's options; 'metalearn --version' prints the "
+                 "version.\n");
 }
 
 int main(int argc, char **argv) {
@@ -59,8 +62,21 @@ int main(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("metalearn %s\n", ml_version());
+        return EXIT_OK;
+    }
+    enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++) {
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc, argv);
+        names[i] = commands[i].name;
+    }
+    const char *near = args_suggest_name(names, N_COMMANDS, argv[1], strlen(argv[1]));
+    if (near) {
+        fprintf(stderr, "metalearn: unknown command '%s' (did you mean %s?)\n", argv[1], near);
+        return EXIT_USAGE;
+    }
     fprintf(stderr, "metalearn: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

@@ -10,6 +10,12 @@
 
 #include "core/errfmt.h"
 
+#ifndef ML_VERSION
+#error "ML_VERSION comes from CMake's project(VERSION): build with CMake"
+#endif
+
+const char *ml_version(void) { return ML_VERSION; }
+
 const char *ml_status_name(ml_status s) {
     switch (s) {
 #define ML__STATUS_NAME(name, value, text) \
