@@ -13,6 +13,7 @@
 
 #include "metalearn/core.h"
 #include "metalearn/plot.h"
+#include "metalearn/search.h"
 #include "ml_test.h"
 #include "plot/internal.h"
 
@@ -479,6 +480,45 @@ static void test_nice_ticks(void) {
     CHECK(strcmp(buf, "2e-5") == 0);
 }
 
+/* Trial numbers: a chart of 5 trials gets ticks 0, 1, 2, 3, 4, never 0.5. */
+static void test_integer_ticks(void) {
+    double t[32], step;
+    int n = ml__nice_ticks_int(-0.16, 4.16, 5, t, 32, &step);
+    CHECK_INT_EQ(n, 5);
+    CHECK_NEAR(step, 1.0, 0, 0);
+    for (int i = 0; i < n; i++) CHECK_NEAR(t[i], i, 0, 0);
+    n = ml__nice_ticks_int(-4, 104, 5, t, 32, &step); /* wide ranges keep their nice step */
+    CHECK_NEAR(step, 20.0, 0, 0);
+    CHECK_INT_EQ(n, 6);
+    CHECK_INT_EQ(ml__nice_ticks_int(1, 1, 5, t, 32, &step), 0);
+}
+
+/* search.png: failed trials get markers of their own series (palette colour
+ * after the rungs and the best-so-far line); none when nothing failed. */
+static void test_search_chart_marks_failures(void) {
+    enum { T = 6 };
+    double score[2 * T] = {0.5, 0.6, NAN, 0.55, NAN, 0.7, NAN, 0.65, NAN, NAN, NAN, 0.75};
+    int failed[T] = {0, 0, 1, 0, 1, 0}, none[T] = {0}, iters[2] = {10, 30};
+    ml_search_chart c = {.strategy = "random", .metric = "accuracy", .higher_better = 1, .n_trials = T, .n_rungs = 2,
+                         .rung_iters = iters, .score = score, .failed = failed};
+    char err[256];
+    const char *a = tmp_path("search_failed.png");
+    CHECK_INT_EQ(ml_search_plot(a, &c, err, sizeof err), ML_OK);
+    int w, h;
+    uint8_t *rgb = png_decode(a, &w, &h);
+    uint32_t fail_colour = ml_plot_palette(3); /* rungs 0, 1, best so far, then failed */
+    if (rgb) CHECK(count_colour(rgb, w, h, fail_colour, NULL, NULL) > 20);
+    free(rgb);
+    c.failed = none;
+    const char *b = tmp_path("search_ok.png");
+    CHECK_INT_EQ(ml_search_plot(b, &c, err, sizeof err), ML_OK);
+    rgb = png_decode(b, &w, &h);
+    if (rgb) CHECK_INT_EQ(count_colour(rgb, w, h, fail_colour, NULL, NULL), 0);
+    free(rgb);
+    c.n_rungs = 0;
+    CHECK_INT_EQ(ml_search_plot(b, &c, err, sizeof err), ML_ERR_ARG);
+}
+
 static void test_font(void) {
     const uint8_t *space = ml__font_glyph(' ');
     int blank = 1;
@@ -513,6 +553,8 @@ int main(void) {
     ML_RUN(test_alloc_failure);
     ML_RUN(test_write_rgb_roundtrip);
     ML_RUN(test_nice_ticks);
+    ML_RUN(test_integer_ticks);
+    ML_RUN(test_search_chart_marks_failures);
     ML_RUN(test_font);
     return ml_test_summary();
 }

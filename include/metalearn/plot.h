@@ -53,6 +53,8 @@ typedef struct ml_chart {
     /* Fixed axis ranges, used when min < max (zero-init means automatic),
      * e.g. y in [0, 1] for accuracy curves. Points outside are clipped. */
     double x_min, x_max, y_min, y_max;
+    /* x ticks on whole numbers only (trial numbers, steps): no "2.5". */
+    int x_integer;
 } ml_chart;
 
 /* Render the chart and write it as an 8-bit RGB PNG. chart may be NULL

@@ -100,6 +100,26 @@ ml_status ml_search_to_json(const ml_search_space *s, const double *v, struct cJ
 /* One parameter's value as text ("0.0123", "5", "maml") for tables. */
 void ml_search_format(const ml_search_param *p, double v, char *buf, size_t len);
 
+/* ---- the search chart (search.png) ----------------------------------------- */
+
+typedef struct ml_search_chart {
+    const char *strategy;   /* "random", "evolution": named in the title */
+    const char *metric;     /* "accuracy", "mse", or NULL before any score */
+    int higher_better;
+    int n_trials, n_rungs;
+    const int *rung_iters;  /* [n_rungs] iterations of each rung */
+    const double *score;    /* [n_rungs * n_trials]: trial t at rung r is score[r * n_trials + t]; NaN when not run */
+    const int *failed;      /* [n_trials]: nonzero for a trial that failed (diverged, crashed) at any rung */
+} ml_search_chart;
+
+/* Writes the chart of a search as a PNG: the score of every trial (x, whole-
+ * number ticks) at each rung (markers), the best first-rung score so far
+ * (dashed), and each failed trial as a marker of its own series, "failed",
+ * drawn at the worst score of the search (so it is visible on the same axis
+ * without looking like a result). An MSE axis is logarithmic when every
+ * score is positive. Returns what ml_plot_png returns. */
+ml_status ml_search_plot(const char *path, const ml_search_chart *c, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

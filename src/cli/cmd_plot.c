@@ -141,7 +141,7 @@ int cmd_plot(int argc, char **argv) {
         for (int i = 0; i < n_runs; i++)
             if (rc[i].n_log) s[n++] = (ml_series){rc[i].label, rc[i].iter, rc[i].loss, rc[i].n_log, NULL, NULL, 0, 0};
         ml_chart chart = {"Meta-training: query loss after adaptation", "meta-iteration", "query loss", 900, 540, 0, log_y,
-                          0, 0, 0, 0};
+                          0, 0, 0, 0, 1};
         snprintf(path, sizeof path, "%s/learning_curve.png", out);
         if (ml_plot_png(path, &chart, s, n, err, sizeof err)) {
             fprintf(stderr, "metalearn plot: %s\n", err);
@@ -196,7 +196,7 @@ int cmd_plot(int argc, char **argv) {
         double top = 0;
         for (int i = 0; i < n; i++)
             if (s[i].n > 0 && isfinite(s[i].y[0]) && s[i].y[0] > top) top = s[i].y[0];
-        ml_chart chart = {title, "gradient steps", "query MSE", 900, 540, 0, 0, 0, 0, 0, top > 0 ? 1.15 * top : 0};
+        ml_chart chart = {title, "gradient steps", "query MSE", 900, 540, 0, 0, 0, 0, 0, top > 0 ? 1.15 * top : 0, 1};
         snprintf(path, sizeof path, "%s/adaptation_K%d.png", out, shots_seen[si]);
         ml_status st = ml_plot_png(path, &chart, s, n, err, sizeof err);
         for (int i = 0; i < n; i++)

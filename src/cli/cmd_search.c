@@ -58,7 +58,7 @@ typedef struct trial_result {
     int ok;         /* trained and scored */
     double score;   /* NaN when failed */
     double seconds;
-    char msg[256];  /* failure message */
+    char msg[512];  /* failure message, shown in full */
 } trial_result;
 
 typedef struct search {
@@ -473,7 +473,7 @@ static int parse_score(search *s, int t, trial_result *res) {
 /* Child exit -> failure message, or 0 when it succeeded. */
 static int child_failed(search *s, int t, int phase, int wstatus, trial_result *res) {
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return 0;
-    char dir[4200], path[4300], line[200];
+    char dir[4200], path[4300], line[440];
     trial_dir(s, t, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/%s.err", dir, phase ? "eval" : "train");
     last_line(path, line, sizeof line);
@@ -631,8 +631,18 @@ static void breed(search *s, ml_rng *rng, int t, int n_scored, const double *sco
 
 /* ---- results ---------------------------------------------------------------------------------- */
 
-/* Highest rung with a score for trial t, or -1. */
+/* The first rung at which trial t failed (diverged, crashed), or -1. */
+static int failed_rung(const search *s, int t) {
+    for (int r = 0; r < s->n_rungs; r++)
+        if (RES(s, t, r)->done && !RES(s, t, r)->ok) return r;
+    return -1;
+}
+
+/* Highest rung with a score for trial t, or -1 for a trial that never
+ * scored or failed at any rung: a trial that diverged once must not win on
+ * the score of an earlier rung (best.json would train a diverging model). */
 static int top_rung(const search *s, int t) {
+    if (failed_rung(s, t) >= 0) return -1;
     for (int r = s->n_rungs - 1; r >= 0; r--)
         if (RES(s, t, r)->ok) return r;
     return -1;
@@ -669,44 +679,26 @@ static int write_best(const search *s, int best, char *err, size_t errlen) {
 }
 
 static int write_plot(const search *s, char *err, size_t errlen) {
-    int n = s->budget, hb = s->higher_better > 0;
-    double *x = malloc((size_t)n * sizeof(double)), *y = malloc((size_t)n * (s->n_rungs + 1) * sizeof(double));
-    ml_series series[MAX_RUNGS + 1];
-    char labels[MAX_RUNGS][48];
-    if (!x || !y) {
-        free(x);
+    int n = s->budget;
+    double *y = malloc((size_t)n * s->n_rungs * sizeof(double));
+    int *failed = malloc((size_t)n * sizeof(int));
+    if (!y || !failed) {
         free(y);
+        free(failed);
         ml__errf(err, errlen, "out of memory");
         return -1;
     }
-    int positive = 1;
-    for (int t = 0; t < n; t++) x[t] = t;
-    for (int r = 0; r < s->n_rungs; r++) {
-        for (int t = 0; t < n; t++) {
-            const trial_result *res = RES(s, t, r);
-            y[(size_t)r * n + t] = res->ok ? res->score : NAN;
-            if (res->ok && !(res->score > 0)) positive = 0;
-        }
-        snprintf(labels[r], sizeof labels[r], "rung %d (%d it)", r, s->rungs[r]);
-        series[r] = (ml_series){.label = labels[r], .x = x, .y = y + (size_t)r * n, .n = n, .style = ML_PLOT_MARKERS};
-    }
-    /* Best so far among first-rung scores: how fast the strategy finds good candidates. */
-    double *bsf = y + (size_t)s->n_rungs * n, cur = NAN;
     for (int t = 0; t < n; t++) {
-        double v = y[t];
-        if (!isnan(v) && (isnan(cur) || (hb ? v > cur : v < cur))) cur = v;
-        bsf[t] = cur;
+        failed[t] = failed_rung(s, t) >= 0;
+        for (int r = 0; r < s->n_rungs; r++) y[(size_t)r * n + t] = RES(s, t, r)->ok ? RES(s, t, r)->score : NAN;
     }
-    series[s->n_rungs] = (ml_series){.label = "best so far (rung 0)", .x = x, .y = bsf, .n = n, .style = ML_PLOT_DASHED};
-    char title[160], ylabel[64], path[4200];
-    snprintf(title, sizeof title, "%s search, %d candidates: validation %s (%s is better)", s->strategy, n,
-             s->metric ? s->metric : "score", hb ? "higher" : "lower");
-    snprintf(ylabel, sizeof ylabel, "validation %s", s->metric ? s->metric : "score");
-    ml_chart chart = {.title = title, .xlabel = "trial", .ylabel = ylabel, .log_y = !hb && positive};
+    char path[4200];
     snprintf(path, sizeof path, "%s/search.png", s->out);
-    int rc = ml_plot_png(path, &chart, series, s->n_rungs + 1, err, errlen) ? -1 : 0;
-    free(x);
+    ml_search_chart chart = {.strategy = s->strategy, .metric = s->metric, .higher_better = s->higher_better > 0,
+                             .n_trials = n, .n_rungs = s->n_rungs, .rung_iters = s->rungs, .score = y, .failed = failed};
+    int rc = ml_search_plot(path, &chart, err, errlen) ? -1 : 0;
     free(y);
+    free(failed);
     return rc;
 }
 
@@ -794,7 +786,8 @@ static int run_search(search *s, int json, char *err, size_t errlen) {
         n += size;
         for (int t = 0; t < n; t++) scores[t] = RES(s, t, 0)->score;
     }
-    /* Successive halving: the best 1/eta of a rung go on to the next. */
+    /* Successive halving: the best 1/eta of a rung go on to the next; a failed
+     * (diverged, crashed) trial has no score at its rung, so it never goes on. */
     hb_known = s->higher_better > 0;
     int n_prev = s->budget;
     for (int r = 1; r < s->n_rungs; r++) {
@@ -814,7 +807,9 @@ static int run_search(search *s, int json, char *err, size_t errlen) {
     final_order(s, order);
     int best = order[0], best_rung = top_rung(s, best);
     if (best_rung < 0) {
-        ml__errf(err, errlen, "every trial failed (see %s/trials.jsonl); first: %s", s->out, RES(s, 0, 0)->msg);
+        int fr = failed_rung(s, best);
+        ml__errf(err, errlen, "every trial failed, so no best.json (see %s/trials.jsonl); trial %d: %s", s->out, best,
+                 fr >= 0 ? RES(s, best, fr)->msg : "not scored");
         goto out;
     }
     if (write_best(s, best, err, errlen) || write_plot(s, err, errlen)) goto out;
@@ -830,8 +825,20 @@ static int run_search(search *s, int json, char *err, size_t errlen) {
             ml_search_format(&s->space.params[p], s->cand[(size_t)t * np + p], val, sizeof val);
             snprintf(row + strlen(row), sizeof row - strlen(row), "%s%s=%s", p ? " " : "", s->space.params[p].name, val);
         }
-        if (tr < 0) printf("%4d %6d %7s %12s  %s  (failed: %.80s)\n", i + 1, t, "-", "-", row, RES(s, t, 0)->msg);
+        if (tr < 0) printf("%4d %6d %7s %12s  %s\n", i + 1, t, "-", "failed", row);
         else printf("%4d %6d %7d %12.5g  %s\n", i + 1, t, s->rungs[tr], RES(s, t, tr)->score, row);
+    }
+    /* Every failure with its whole reason, on lines of its own (not cut to a column). */
+    int shown = 0;
+    for (int t = 0; t < s->budget; t++) {
+        int fr = failed_rung(s, t);
+        if (fr < 0) continue;
+        if (shown++ == 0) printf("failed trials (never promoted, never best):\n");
+        if (shown > 20) {
+            printf("  ... and more: see %s/trials.jsonl\n", s->out);
+            break;
+        }
+        printf("  trial %d, rung %d (%d it): %s\n", t, fr, s->rungs[fr], RES(s, t, fr)->msg);
     }
     printf("best: trial %d -> %s/best.json (train it with: metalearn train --config %s/best.json --out RUN)\n", best,
            s->out, s->out);

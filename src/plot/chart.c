@@ -251,6 +251,15 @@ int ml__nice_ticks(double lo, double hi, int target, double *out, int cap, doubl
     return n;
 }
 
+int ml__nice_ticks_int(double lo, double hi, int target, double *out, int cap, double *step) {
+    int n = ml__nice_ticks(lo, hi, target, out, cap, step);
+    if (n == 0 || *step >= 1.0) return n;
+    *step = 1.0;
+    n = 0;
+    for (double v = ceil(lo - 1e-9); v <= hi + 1e-9 && n < cap; v += 1.0) out[n++] = v == 0.0 ? 0.0 : v;
+    return n;
+}
+
 /* "1e+06" -> "1e6", "2e-05" -> "2e-5": shorter labels. */
 static void tidy_exponent(char *buf) {
     char *e = strchr(buf, 'e');
@@ -299,6 +308,7 @@ typedef struct axis {
     int nminor;
     char labels[MAX_TICKS][32];
     int label_stride; /* label every k-th tick when they would collide */
+    int integer;      /* linear ticks on whole numbers only */
 } axis;
 
 static int ok_val(double v, int log) { return isfinite(v) && fabs(v) <= MAX_ABS && (!log || v > 0.0); }
@@ -328,7 +338,7 @@ static void axis_ticks(axis *a) {
     a->nt = a->nminor = 0;
     a->step = 0.0;
     if (!a->log) {
-        a->nt = ml__nice_ticks(a->lo, a->hi, 5, a->ticks, MAX_TICKS, &a->step);
+        a->nt = (a->integer ? ml__nice_ticks_int : ml__nice_ticks)(a->lo, a->hi, 5, a->ticks, MAX_TICKS, &a->step);
     } else {
         int d0 = (int)ceil(a->lo - 1e-9), d1 = (int)floor(a->hi + 1e-9);
         int ndec = d1 - d0 + 1;
@@ -568,10 +578,11 @@ static void data_extent(const ml_series *series, int n_series, int log_x, int lo
     }
 }
 
-static ml_status setup_axis(axis *a, int log, double fmin_, double fmax_, double mn, double mx,
+static ml_status setup_axis(axis *a, int log, int integer, double fmin_, double fmax_, double mn, double mx,
                             int any, const char *name, char *err, size_t errlen) {
     memset(a, 0, sizeof *a);
     a->log = log;
+    a->integer = integer;
     if (fmin_ < fmax_) {
         if (!isfinite(fmin_) || !isfinite(fmax_) || (log && !(fmin_ > 0.0))) {
             ml__errf(err, errlen, "plot: %s range [%g, %g] is not usable%s", name, fmin_, fmax_,
@@ -627,10 +638,10 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     int any;
     axis ax, ay;
     data_extent(series, n_series, ch->log_x != 0, ch->log_y != 0, ext, &any);
-    ml_status st = setup_axis(&ax, ch->log_x != 0, ch->x_min, ch->x_max, ext[0], ext[1], any, "x",
+    ml_status st = setup_axis(&ax, ch->log_x != 0, ch->x_integer != 0, ch->x_min, ch->x_max, ext[0], ext[1], any, "x",
                               err, errlen);
     if (st == ML_OK)
-        st = setup_axis(&ay, ch->log_y != 0, ch->y_min, ch->y_max, ext[2], ext[3], any, "y", err,
+        st = setup_axis(&ay, ch->log_y != 0, 0, ch->y_min, ch->y_max, ext[2], ext[3], any, "y", err,
                         errlen);
     if (st != ML_OK) return st;
 

@@ -44,6 +44,9 @@ void ml__draw_text_up(ml__canvas *c, int x, int y, const char *s, int scale, uin
  * them. Writes at most cap values to out, returns their count and sets
  * *step. */
 int ml__nice_ticks(double lo, double hi, int target, double *out, int cap, double *step);
+/* The same with a step of at least 1: ticks on whole numbers (a count or an
+ * index axis, where 2.5 means nothing). */
+int ml__nice_ticks_int(double lo, double hi, int target, double *out, int cap, double *step);
 /* Format tick value v given the spacing of its axis (or 0 on a log axis). */
 void ml__format_tick(double v, double step, char *buf, size_t len);
 

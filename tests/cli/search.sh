@@ -53,7 +53,36 @@ grep -q '"iters":	30' "$TMP/cfg/best.json" && ! grep -q '"out"' "$TMP/cfg/best.j
 
 # A rerun of a finished search runs nothing and gives the same answer.
 expect "rerun of a finished search" 0 '"trials_run_now":0' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s1" --json
+best=$(tail -n 1 "$TMP/out" | sed 's/.*"best_trial":\([0-9]*\).*/\1/')
 expect "other arguments in the same folder" 2 "another search" -- "$BIN" search "${ARGS[@]}" --seed 9 --out "$TMP/s1"
+
+# ---- a trial that diverges at a later rung never wins on its earlier score ----
+# The log of s1 with both promoted trials' second rung turned into failures
+# (as a divergence after the first rung writes them): the replay must pick a
+# trial that never failed, not the winner of the first rung, and show the
+# whole reason.
+cp -r "$TMP/s1" "$TMP/s3"
+rm "$TMP/s3/best.json"
+long="train exit 1: meta: query loss became NaN at outer step 31; $(printf 'the rest of a long reason %.0s' $(seq 12))END"
+sed -i "/\"rung\":1,/s/\"status\":\"ok\",\"score\":[^,]*,\"metric\":\"mse\"/\"status\":\"failed\",\"score\":null,\"message\":\"$long\"/" \
+  "$TMP/s3/trials.jsonl"
+[ "$(grep -c '"rung":1,.*"status":"failed"' "$TMP/s3/trials.jsonl")" -eq 2 ] && ok "log edited: both promoted trials failed at rung 1" \
+  || bad "could not edit the log: $(cat "$TMP/s3/trials.jsonl")"
+expect "replay with the promoted trials failed at rung 1" 0 '"trials_run_now":0' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s3" --json
+new_best=$(tail -n 1 "$TMP/out" | sed 's/.*"best_trial":\([0-9]*\).*/\1/')
+[ -n "$new_best" ] && [ "$new_best" != "$best" ] && ! grep -q "\"trial\":$new_best,\"rung\":1," "$TMP/s3/trials.jsonl" \
+  && ok "a trial that failed at rung 1 does not win (was $best, now $new_best)" || bad "best is trial $new_best (was $best)"
+grep -q "$long" "$TMP/out" && ok "the failure's whole reason is printed" || bad "reason cut: $(grep -i failed "$TMP/out")"
+grep -q '"rung":1' "$TMP/s3/best.json" && bad "best.json has a rung" || ok "best.json written for the new winner"
+
+# ---- every trial failed: said so, no best.json, non-zero exit ----
+cat > "$TMP/allfail.json" <<'EOF2'
+{"base": {"algo": "maml", "task": "sinusoid", "model": "mlp:16,16", "meta-batch": 5, "inner-steps": 3, "eval-steps": "1"},
+ "space": {"inner-lr": {"log_uniform": [500, 1000]}}}
+EOF2
+expect "a search where every trial fails" 1 "every trial failed" -- "$BIN" search --space "$TMP/allfail.json" \
+  --budget 2 --min-iters 10 --max-iters 30 --jobs 2 --threads 1 --val-tasks 10 --out "$TMP/allfail"
+[ ! -e "$TMP/allfail/best.json" ] && ok "no best.json when every trial failed" || bad "best.json written"
 
 # ---- diverging trials are marked failed; the search finishes ----
 cat > "$TMP/diverge.json" <<'EOF'
