@@ -300,7 +300,8 @@ int cmd_eval(int argc, char **argv) {
         {"episodes", ARG_INT, &tasks, "same as --tasks", 1, 10000000},
         {"query", ARG_INT, &query, "query points per task / per class (default: the run's; 0 = all rows of a CSV task)", 0, 100000},
         {"ways", ARG_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
-        {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder)", 1, 0},
+        {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder), or none "
+                                         "(default: the run's, except with a --dataset other than Omniglot)", 1, 0},
         {"lake-steps", ARG_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
         {"split", ARG_STRING, &split, "test (default) or val: validation classes of split.json / validation tasks", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
@@ -314,12 +315,13 @@ int cmd_eval(int argc, char **argv) {
         {"finetune", ARG_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
     };
     const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
-                                 "[--lake-runs PATH] [--dataset D [--eval-classes all|test]]",
+                                 "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
                          "classes (few-shot), with a 95% confidence interval; --lake-runs adds Lake's 20\n"
-                         "one-shot runs. CHECKPOINT is a checkpoint.safetensors file with the run's\n"
+                         "one-shot runs (the run's own --lake-runs are used unless --lake-runs none, or\n"
+                         "--dataset names another dataset than Omniglot). CHECKPOINT is a checkpoint.safetensors file with the run's\n"
                          "config.json beside it. --split val scores on the validation classes of the run's\n"
                          "split.json (few-shot) or on validation tasks drawn with seed eval-seed XOR\n"
                          "0x76616c6964 (regression), never on test data: what `metalearn search` uses.\n"
@@ -336,7 +338,7 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "metalearn eval: --algo '%s': only nn is evaluated without a run\n", algo);
             return EXIT_USAGE;
         }
-        if (npos || !lake) {
+        if (npos || !lake || !strcmp(lake, "none")) {
             fprintf(stderr, "metalearn eval: --algo nn takes no run and needs --lake-runs PATH\n");
             return EXIT_USAGE;
         }
@@ -372,7 +374,14 @@ int cmd_eval(int argc, char **argv) {
     if (query >= 0) o.eval_query = query;
     if (threads > 0) o.threads = threads;
     if (ways > 0) o.eval_ways = ways;
-    if (lake) o.lake_runs = lake;
+    /* Lake's runs are Omniglot: a run's own lake-runs are skipped when another
+     * dataset is evaluated, unless --lake-runs asks for them; none turns them off. */
+    if ((lake && !strcmp(lake, "none")) || (!lake && dataset && strncmp(dataset, "omniglot:", 9))) {
+        o.lake_runs = NULL;
+        o.lake_steps = 0;
+    } else if (lake) {
+        o.lake_runs = lake;
+    }
     if (lake_steps > 0) o.lake_steps = lake_steps;
     if (finetune) o.finetune = finetune;
     if ((dataset || eval_classes || images || split_file) && !fewshot_is_dataset(o.dataset)) {

@@ -36,4 +36,41 @@ expect "plot --out a new folder" 0 "" -- "$BIN" plot "$TMP/run" --out "$TMP/figs
 : > "$TMP/file"
 expect "plot --out a path under a file" 1 "$TMP/file" -- "$BIN" plot "$TMP/run" --out "$TMP/file/x"
 
+# ---- eval --lake-runs none; no Lake's runs by default on another dataset ----
+# A folder set of 4 classes of 6 PNGs; a tiny ProtoNet run on it whose
+# config names Lake's runs at a path that does not exist, so any attempt
+# to run them fails loudly.
+python3 - "$TMP" <<'PY'
+import os, struct, sys, zlib
+out = sys.argv[1]
+def png(path, w, rows):
+    raw = b"".join(b"\0" + bytes(r) for r in rows)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, w, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for c in range(4):
+    d = f"{out}/folder/class{c}"; os.makedirs(d, exist_ok=True)
+    for k in range(6):
+        png(f"{d}/img{k}.png", 20, [[255 if (x + y * (c + 1) + k) % 5 == 0 else 0 for x in range(20)] for y in range(20)])
+PY
+"$BIN" train --algo protonet --dataset "folder:$TMP/folder" --split 0.5,0,0.5 --model cnn4:8 --ways 2 --shots 1 \
+  --query 2 --meta-batch 2 --rotations 0 --iters 2 --eval-tasks 0 --quiet --out "$TMP/fs" >/dev/null 2>&1
+python3 - "$TMP/fs/config.json" "$TMP/no_such_runs.zip" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["lake-runs"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+EV=(--ways 2 --shots 1 --episodes 2)
+expect "eval uses the run's Lake's runs" 1 "no_such_runs" -- "$BIN" eval "$TMP/fs" "${EV[@]}"
+expect "eval --lake-runs none" 0 "accuracy" -- "$BIN" eval "$TMP/fs" "${EV[@]}" --lake-runs none --json
+grep -q "lake" "$TMP/out" && bad "--lake-runs none still reports Lake's runs" || ok "no Lake's runs in the output"
+expect "eval on another dataset skips the run's Lake's runs" 0 "on folder:" -- "$BIN" eval "$TMP/fs" "${EV[@]}" \
+  --dataset "folder:$TMP/folder" --json
+expect "--lake-runs PATH with another dataset still runs them" 1 "no_such_runs" -- "$BIN" eval "$TMP/fs" "${EV[@]}" \
+  --dataset "folder:$TMP/folder" --lake-runs "$TMP/no_such_runs.zip"
+expect "--lake-steps with --lake-runs none" 2 "no Lake's runs" -- "$BIN" eval "$TMP/fs" "${EV[@]}" --lake-runs none \
+  --lake-steps 3
+expect "eval --algo nn --lake-runs none" 2 "needs --lake-runs PATH" -- "$BIN" eval --algo nn --lake-runs none
+
 summary
