@@ -45,6 +45,11 @@ int ml_algo_is_metric(ml_algo a);
  * learner but the metric ones, whose episode head is computed in one pass.
  * Banners, charts, eval tables and predict ask this, not the algorithm list. */
 int ml_algo_has_inner_steps(ml_algo a);
+/* The learner's default tasks per outer update (--meta-batch): 25 for the
+ * MAML family (the MAML paper's sinusoid setup); 1 episode for ProtoNet,
+ * Matching and R2-D2, whose papers update on one episode at a time (with
+ * 10 shots and 10 queries a batch of 25 made the default run take hours). */
+int ml_algo_default_meta_batch(ml_algo a);
 
 typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
 

@@ -46,7 +46,7 @@ void train_opts_defaults(train_opts *o) {
     o->shots = 10;
     o->query = 10;
     o->iters = 20000;
-    o->meta_batch = 25;
+    o->meta_batch = 0; /* the learner's default, see train_opts_resolve */
     o->inner_steps = 1;
     o->inner_lr = 0.01f;
     o->outer_lr = 1e-3f;
@@ -99,7 +99,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"query", ARG_INT, &o->query, "meta: query points per training task, or per class in episodes (default 10; 0 = all rows of a CSV task)", 0, 100000},
         {"iters", ARG_INT, &o->iters, "meta: outer iterations (default 20000)", 1, 100000000},
         {"stop-at", ARG_INT, &o->stop_at, "meta: stop after this iteration with a checkpoint, to --resume later (--iters still sets the schedule)", 0, 100000000},
-        {"meta-batch", ARG_INT, &o->meta_batch, "meta: tasks per outer update (default 25)", 1, 100000},
+        {"meta-batch", ARG_INT, &o->meta_batch, "meta: tasks per outer update (default: the learner's, 25 for maml-type, 1 for protonet, matching, r2d2)", 1, 100000},
         {"inner-steps", ARG_INT, &o->inner_steps, "meta: adaptation steps in training (default 1)", 0, 1000},
         {"inner-lr", ARG_FLOAT, &o->inner_lr, "meta: adaptation learning rate alpha (default 0.01)", 0, 1e3},
         {"outer-lr", ARG_FLOAT, &o->outer_lr, "meta: outer learning rate beta (default 1e-3)", 1e-12, 1e3},
@@ -139,7 +139,8 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
 
 /* The default evaluation steps depend on the algorithm: the transfer
  * baseline trains a new head from zero (Chen et al. fine-tune for 100
- * iterations), the meta-learners adapt in a few steps. */
+ * iterations), the meta-learners adapt in a few steps. The meta-batch is a
+ * property of the learner (the library's). */
 void train_opts_resolve(train_opts *o) {
     if (!o->eval_steps) o->eval_steps = o->algo && !strcmp(o->algo, "pretrain") ? "100" : "1,10";
     /* Supervised SGD is usually run with momentum; the outer step of
@@ -147,6 +148,8 @@ void train_opts_resolve(train_opts *o) {
      * resolved value is what config.json records and what the optimizer gets. */
     if (o->momentum < 0) o->momentum = o->algo && !strcmp(o->algo, "supervised") ? 0.9f : 0.0f;
     if (o->weight_decay < 0) o->weight_decay = o->optimizer && !strcmp(o->optimizer, "adamw") ? 0.01f : 0.0f;
+    ml_algo a;
+    if (!o->meta_batch) o->meta_batch = o->algo && !ml_algo_parse(o->algo, &a) ? ml_algo_default_meta_batch(a) : 25;
 }
 
 int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen) {

@@ -57,8 +57,9 @@ extern const char *const train_synopsis;
 extern const char *const train_about;
 
 /* Defaults that depend on other settings (--eval-steps by algorithm,
- * --momentum: 0.9 supervised, 0 meta-learning), filled in after parsing so
- * config.json records the values used. */
+ * --momentum: 0.9 supervised, 0 meta-learning, --meta-batch: the learner's,
+ * see ml_algo_default_meta_batch), filled in after parsing so config.json
+ * records the values used. */
 void train_opts_resolve(train_opts *o);
 
 /* Defaults, then the settings a run folder saved in DIR/config.json. Returns

@@ -18,6 +18,8 @@ static const char *const algo_names[ML_ALGO_COUNT] = {"maml",     "fomaml",   "m
 int ml_algo_is_metric(ml_algo a) { return a == ML_ALGO_PROTONET || a == ML_ALGO_MATCHING || a == ML_ALGO_R2D2; }
 int ml_algo_has_inner_steps(ml_algo a) { return a < ML_ALGO_COUNT && !ml_algo_is_metric(a); }
 
+int ml_algo_default_meta_batch(ml_algo a) { return ml_algo_is_metric(a) ? 1 : 25; }
+
 const char *ml_algo_name(ml_algo a) { return a < ML_ALGO_COUNT ? algo_names[a] : "?"; }
 
 int ml_algo_fits_loss(ml_algo a, ml_loss_kind loss) {

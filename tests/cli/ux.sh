@@ -28,7 +28,7 @@ echo '{"inner_rl": 0.1}' > "$TMP/c.json"
 expect "config key inner_rl" 2 "did you mean 'inner-lr'?" -- "$BIN" train --config "$TMP/c.json"
 
 # ---- plot --out DIR creates DIR ----
-"$BIN" train --algo maml --task sinusoid --model mlp:8 --meta-batch 2 --shots 5 --iters 20 --eval-tasks 10 \
+"$BIN" train --algo maml --task sinusoid --model mlp:8 --shots 5 --iters 20 --eval-tasks 10 \
   --eval-steps 1 --quiet --out "$TMP/run" >/dev/null 2>&1
 expect "plot --out a new folder" 0 "" -- "$BIN" plot "$TMP/run" --out "$TMP/figs/new"
 [ -s "$TMP/figs/new/learning_curve.png" ] && ok "plot created the folder and wrote the chart" \
@@ -55,12 +55,24 @@ for c in range(4):
         png(f"{d}/img{k}.png", 20, [[255 if (x + y * (c + 1) + k) % 5 == 0 else 0 for x in range(20)] for y in range(20)])
 PY
 "$BIN" train --algo protonet --dataset "folder:$TMP/folder" --split 0.5,0,0.5 --model cnn4:8 --ways 2 --shots 1 \
-  --query 2 --meta-batch 2 --rotations 0 --iters 2 --eval-tasks 0 --quiet --out "$TMP/fs" >/dev/null 2>&1
+  --query 2 --rotations 0 --iters 2 --eval-tasks 0 --quiet --out "$TMP/fs" >/dev/null 2>&1
 python3 - "$TMP/fs/config.json" "$TMP/no_such_runs.zip" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); c["lake-runs"] = sys.argv[2]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
+# ---- per-learner defaults: metric learners take 1 episode per update ----
+grep -q '"meta-batch":[[:space:]]*1,' "$TMP/fs/config.json" && ok "protonet: config.json records meta-batch 1 (the learner's default)" \
+  || bad "protonet meta-batch: $(grep meta-batch "$TMP/fs/config.json")"
+grep -q '"meta-batch":[[:space:]]*25,' "$TMP/run/config.json" && ok "maml: config.json records meta-batch 25" \
+  || bad "maml meta-batch: $(grep meta-batch "$TMP/run/config.json")"
+expect "train --help: the meta-batch default depends on the learner" 0 "meta-batch.*default: the learner's" -- \
+  "$BIN" train --help
+expect "banner shows the effective meta-batch" 0 "meta-batch 1\|meta batch 1\|batch 1" -- "$BIN" train --algo r2d2 \
+  --dataset "folder:$TMP/folder" --split 0.5,0,0.5 --model cnn4:8 --ways 2 --shots 1 --query 2 --rotations 0 --iters 1 \
+  --eval-tasks 0 --out "$TMP/r2"
+grep -q '"meta-batch":[[:space:]]*1,' "$TMP/r2/config.json" && ok "r2d2: meta-batch 1" || bad "r2d2 meta-batch"
+
 EV=(--ways 2 --shots 1 --episodes 2)
 expect "eval uses the run's Lake's runs" 1 "no_such_runs" -- "$BIN" eval "$TMP/fs" "${EV[@]}"
 expect "eval --lake-runs none" 0 "accuracy" -- "$BIN" eval "$TMP/fs" "${EV[@]}" --lake-runs none --json
