@@ -148,6 +148,10 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
                 o->meta_batch, inner, o->optimizer, o->outer_lr, run.threads, run.dir);
     }
 
+    if (!o->quiet && !o->resume && run.algo == ML_ALGO_METASGD && strstr(o->init, ".safetensors"))
+        fprintf(stderr, "train: --init %s: parameters%s\n", o->init,
+                run.init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
+
     /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
      * into the heap while it runs, so a signal frame pushed there corrupted
      * the heap (seen: 1 in 3 Ctrl-Cs aborted; oneDNN issue #4845, fixed in

@@ -388,7 +388,10 @@ static int copy_tensor(const ml_safetensors *st, const char *file, const char *n
 }
 
 /* full = 1: everything (resume); 0: parameters and Meta-SGD rates (eval);
- * -1: parameters only (--init FILE). */
+ * -1: --init FILE: parameters, and a Meta-SGD run's per-parameter rates
+ * when the file has them (alpha.NAME for every parameter NAME, as a
+ * metasgd checkpoint writes them; r->init_rates says so), else the rates
+ * start at --inner-lr. */
 int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen) {
     ml_safetensors st;
     if (ml_safetensors_read(path, &st, err, errlen)) return EXIT_FAIL;
@@ -406,6 +409,14 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
     int rc = EXIT_FAIL;
     char name[ML_PARAM_NAME_LEN + 16];
     int parts = full >= 0 && r->algo == ML_ALGO_METASGD ? 2 : 1;
+    if (full < 0 && r->algo == ML_ALGO_METASGD) {
+        /* Any alpha.NAME means the file carries rates: then all must be there. */
+        for (int i = 0; i < m->n_params && parts == 1; i++) {
+            snprintf(name, sizeof name, "alpha.%s", m->params[i].name);
+            if (ml_safetensors_find(&st, name)) parts = 2;
+        }
+        r->init_rates = parts == 2;
+    }
     /* Read into a scratch copy first: a bad file leaves the run untouched. */
     float *meta = malloc((size_t)mm->n_meta * sizeof(float));
     if (!meta) goto out;

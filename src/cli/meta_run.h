@@ -30,6 +30,7 @@ typedef struct meta_run {
     ml_regression_task *tasks; /* [meta_batch] buffers */
     ml_task_data *batch;       /* [meta_batch] views of them */
     int write_eval_file;
+    int init_rates; /* Meta-SGD: --init FILE held learned rates (alpha.NAME), loaded with the parameters */
     int ready; /* what needs freeing */
     /* few-shot classification (fewshot.c) */
     int fewshot, ways;

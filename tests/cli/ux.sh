@@ -36,6 +36,24 @@ expect "plot --out a new folder" 0 "" -- "$BIN" plot "$TMP/run" --out "$TMP/figs
 : > "$TMP/file"
 expect "plot --out a path under a file" 1 "$TMP/file" -- "$BIN" plot "$TMP/run" --out "$TMP/file/x"
 
+# ---- Meta-SGD --init FILE: the learned rates come along when the file has them ----
+st_tensor() { # FILE NAME -> the tensor's raw bytes as hex
+  python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+lo, hi = h[sys.argv[2]]["data_offsets"]; print(b[8 + n + lo:8 + n + hi].hex())
+PY
+}
+MS=(--algo metasgd --task sinusoid --model mlp:8 --shots 5 --meta-batch 2 --eval-tasks 0)
+"$BIN" train "${MS[@]}" --iters 30 --inner-lr 0.05 --quiet --out "$TMP/ms" >/dev/null 2>&1
+expect "metasgd --init a metasgd checkpoint" 0 "parameters and Meta-SGD rates (alpha.NAME)" -- "$BIN" train "${MS[@]}" \
+  --iters 1 --outer-lr 1e-12 --init "$TMP/ms/checkpoint.safetensors" --out "$TMP/ms2"
+a=$(st_tensor "$TMP/ms/checkpoint.safetensors" alpha.layers.0.weight)
+b=$(st_tensor "$TMP/ms2/checkpoint.safetensors" alpha.layers.0.weight)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "the learned rates were loaded, not reset to --inner-lr" || bad "rates differ: $a vs $b"
+expect "metasgd --init a maml checkpoint" 0 "no alpha.NAME rates in it" -- "$BIN" train "${MS[@]}" \
+  --iters 1 --init "$TMP/run/checkpoint.safetensors" --model mlp:8 --out "$TMP/ms3"
+
 # ---- eval --lake-runs none; no Lake's runs by default on another dataset ----
 # A folder set of 4 classes of 6 PNGs; a tiny ProtoNet run on it whose
 # config names Lake's runs at a path that does not exist, so any attempt
