@@ -154,6 +154,15 @@ ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int way
 ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err,
                           size_t errlen);
 
+/* ml_meta_predict for any learner and loss, keeping the model's outputs on
+ * the query after the last step: out (may be NULL) gets [n_query, ways]
+ * class scores (logits: their softmax is the class probabilities) for
+ * classification, or [n_query] predicted targets for regression (give any
+ * yq, e.g. zeros: it only feeds the loss). pred (classification only, may
+ * be NULL) gets the labels. */
+ml_status ml_meta_predict_outputs(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, float *out,
+                                  char *err, size_t errlen);
+
 /* Copies theta into the model's flat buffer (for saving or predicting). */
 void ml_meta_export(const ml_meta *m);
 

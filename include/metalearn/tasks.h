@@ -126,6 +126,15 @@ const char *ml_task_family_task_name(const ml_task_family *f, int index);
 ml_status ml_task_eval_on_grid(const ml_task_family *f, const double *info, const float *x,
                                int n, float *y);
 
+/* A plain table of numbers, e.g. the inputs (and targets) a user hands to
+ * `metalearn predict`: rows of the same number of comma-separated values,
+ * in the dialect of csv:FILE (an optional header: a first row of names,
+ * none of them a number; CRLF, blank lines, a UTF-8 BOM,
+ * "double-quoted" fields). At least one data row. *data is [rows * cols],
+ * row-major, from ml_malloc (the caller frees it with ml_free). Errors read
+ * "<file>:<line>: <reason>". */
+ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int *cols, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

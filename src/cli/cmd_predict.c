@@ -2,7 +2,12 @@
  * learning on the user's own images. The support folder holds one subfolder
  * of PNGs per class; the query folder holds PNGs (flat, or in class
  * subfolders, in which case accuracy is reported too). The run's learner
- * adapts to the support set and labels each query image. */
+ * adapts to the support set and labels each query image, with the class
+ * probabilities (softmax of the library's scores) in --json and --probs.
+ * For a regression run, --support and --query are CSV files of numbers
+ * (x_1..x_D,y and x_1..x_D[,y]); the predicted y of each query row goes to
+ * stdout as CSV. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
+#include "metalearn/tasks.h"
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
 static void json_string(const char *s) {
@@ -24,20 +30,113 @@ static void json_string(const char *s) {
     putchar('"');
 }
 
+/* Softmax of each row of scores [n, k] in place: class probabilities. */
+static void softmax_rows(float *scores, int64_t n, int k) {
+    for (int64_t i = 0; i < n; i++) {
+        float *r = scores + i * k, mx = r[0];
+        for (int c = 1; c < k; c++) mx = r[c] > mx ? r[c] : mx;
+        double sum = 0;
+        for (int c = 0; c < k; c++) sum += exp((double)r[c] - mx);
+        for (int c = 0; c < k; c++) r[c] = (float)(exp((double)r[c] - mx) / sum);
+    }
+}
+
+/* A regression run: support rows x_1..x_D,y and query rows x_1..x_D (or with
+ * y, to report the MSE) from CSV files; CSV x_1..x_D,y out on stdout. */
+static int predict_regression(meta_run *run, const char *support, const char *query, int steps, int json) {
+    int D = (int)((int64_t)run->model.spec.in_c * run->model.spec.in_h * run->model.spec.in_w);
+    float *s = NULL, *q = NULL, *xs = NULL, *ys = NULL, *xq = NULL, *yq = NULL, *out = NULL;
+    int64_t ns = 0, nq = 0;
+    int cs = 0, cq = 0, status = EXIT_FAIL;
+    char err[1024];
+    if (ml_csv_read_numbers(support, &s, &ns, &cs, err, sizeof err) ||
+        ml_csv_read_numbers(query, &q, &nq, &cq, err, sizeof err)) {
+        fprintf(stderr, "metalearn predict: %s\n", err);
+        goto done;
+    }
+    if (cs != D + 1) {
+        fprintf(stderr, "metalearn predict: %s: %d columns; this run's model takes %d input(s), so support rows are "
+                        "x_1..x_%d,y (%d columns)\n", support, cs, D, D, D + 1);
+        goto done;
+    }
+    if (cq != D && cq != D + 1) {
+        fprintf(stderr, "metalearn predict: %s: %d columns; query rows are x_1..x_%d (%d columns), or with y to score "
+                        "(%d)\n", query, cq, D, D, D + 1);
+        goto done;
+    }
+    if (ns > (1 << 20) || nq > (1 << 20)) {
+        fprintf(stderr, "metalearn predict: at most 1048576 support and query rows\n");
+        goto done;
+    }
+    xs = malloc((size_t)ns * D * sizeof(float));
+    ys = malloc((size_t)ns * sizeof(float));
+    xq = malloc((size_t)nq * D * sizeof(float));
+    yq = calloc((size_t)nq, sizeof(float));
+    out = malloc((size_t)nq * sizeof(float));
+    if (!xs || !ys || !xq || !yq || !out) {
+        fprintf(stderr, "metalearn predict: out of memory for %lld + %lld rows\n", (long long)ns, (long long)nq);
+        goto done;
+    }
+    for (int64_t i = 0; i < ns; i++) {
+        memcpy(xs + i * D, s + i * cs, (size_t)D * sizeof(float));
+        ys[i] = s[i * cs + D];
+    }
+    for (int64_t i = 0; i < nq; i++) {
+        memcpy(xq + i * D, q + i * cq, (size_t)D * sizeof(float));
+        if (cq > D) yq[i] = q[i * cq + D];
+    }
+    ml_task_data task = {.n_support = (int)ns, .n_query = (int)nq, .xs = xs, .ys = ys, .xq = xq, .yq = yq};
+    if (ml_meta_predict_outputs(&run->meta, &task, steps, NULL, out, err, sizeof err)) {
+        fprintf(stderr, "metalearn predict: %s\n", err);
+        goto done;
+    }
+    double se = 0;
+    for (int d = 0; d < D; d++) printf("x_%d,", d + 1);
+    printf("y\n");
+    for (int64_t i = 0; i < nq; i++) {
+        for (int d = 0; d < D; d++) printf("%.9g,", xq[i * D + d]);
+        printf("%.9g\n", out[i]);
+        se += ((double)out[i] - yq[i]) * ((double)out[i] - yq[i]);
+    }
+    if (cq > D) fprintf(stderr, "predict: query MSE %.6g over %lld rows after %d step(s)\n", se / nq, (long long)nq, steps);
+    if (json) {
+        printf("{\"command\":\"predict\",\"algo\":\"%s\",\"steps\":%d,\"predictions\":[", ml_algo_name(run->algo), steps);
+        for (int64_t i = 0; i < nq; i++) printf("%s%.9g", i ? "," : "", out[i]);
+        printf("]");
+        if (cq > D) printf(",\"mse\":%.9g", se / nq);
+        printf("}\n");
+    }
+    status = EXIT_OK;
+done:
+    ml_free(s);
+    ml_free(q);
+    free(xs);
+    free(ys);
+    free(xq);
+    free(yq);
+    free(out);
+    return status;
+}
+
 int cmd_predict(int argc, char **argv) {
     static train_opts o;
     const char *support = NULL, *query = NULL;
-    int steps = -1, json = 0, threads = 0;
+    int steps = -1, json = 0, threads = 0, probs = 0;
     const arg_spec specs[] = {
-        {"support", ARG_STRING, &support, "folder of labelled images: one subfolder of PNGs per class", 1, 0},
-        {"query", ARG_STRING, &query, "folder of images to label (flat, or class subfolders to score)", 1, 0},
+        {"support", ARG_STRING, &support, "folder of labelled images: one subfolder of PNGs per class; regression: CSV rows x_1..x_D,y", 1, 0},
+        {"query", ARG_STRING, &query, "folder of images to label (flat, or class subfolders to score); regression: CSV rows x_1..x_D[,y]", 1, 0},
+        {"probs", ARG_FLAG, &probs, "classification: print a table of every query image's class probabilities", 0, 0},
         {"steps", ARG_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; protonet, matching and r2d2 have none)", 0, 1000},
         {"threads", ARG_INT, &threads, "threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the predictions as JSON on the last line", 0, 0},
     };
-    const arg_cmd cmd = {"predict", "RUN --support DIR --query DIR [--steps S]",
+    const arg_cmd cmd = {"predict", "RUN --support DIR|FILE.csv --query DIR|FILE.csv [--steps S] [--probs] [--json]",
                          "Adapts a few-shot run to your labelled support images and labels the query\n"
-                         "images (PNG; any size, resized to 28x28 and inverted when light on dark).",
+                         "images (PNG; any size, area-averaged to 28x28; an image that is mostly light, i.e.\n"
+                         "dark strokes on a light background, is inverted to match the training data).\n"
+                         "--json adds each image's class probabilities; --probs prints them as a table.\n"
+                         "A regression run adapts to the support rows (CSV x_1..x_D,y) and prints the query\n"
+                         "rows (CSV x_1..x_D, or with y to report the MSE) with the predicted y as CSV.",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;
@@ -54,10 +153,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         return EXIT_FAIL;
     }
-    if (!fewshot_is_dataset(o.dataset)) {
-        fprintf(stderr, "metalearn predict: %s is not a few-shot classification run\n", pos[0]);
-        return EXIT_FAIL;
-    }
+    int regression = !fewshot_is_dataset(o.dataset);
     if (threads > 0) o.threads = threads;
     o.out = pos[0];
     o.resume = NULL;
@@ -81,6 +177,7 @@ int cmd_predict(int argc, char **argv) {
     meta_run run;
     int status = EXIT_FAIL, it;
     int32_t *labels = NULL, *pred = NULL;
+    float *prob = NULL;
     memset(&run, 0, sizeof run);
     if ((status = meta_run_setup(&run, &o, err, sizeof err))) {
         fprintf(stderr, "metalearn predict: %s\n", err);
@@ -90,6 +187,10 @@ int cmd_predict(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", pos[0]);
     if (meta_run_load_checkpoint(&run, path, 0, &it, err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
+        goto done;
+    }
+    if (regression) {
+        status = predict_regression(&run, support, query, max_steps, json);
         goto done;
     }
     ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
@@ -109,7 +210,8 @@ int cmd_predict(int argc, char **argv) {
     /* Query labels: the support class of the same name, when the query folder is labelled. */
     labels = calloc((size_t)qry.n, sizeof *labels);
     pred = calloc((size_t)qry.n, sizeof *pred);
-    if (!labels || !pred) goto done;
+    prob = malloc((size_t)qry.n * sup.n_classes * sizeof *prob);
+    if (!labels || !pred || !prob) goto done;
     for (int64_t i = 0; qry.labelled && i < qry.n; i++) {
         const char *name = qry.class_names[qry.y[i]];
         labels[i] = -1;
@@ -122,16 +224,29 @@ int cmd_predict(int argc, char **argv) {
     }
     ml_task_data task = {.n_support = (int)sup.n, .n_query = (int)qry.n, .ways = sup.n_classes, .xs = sup.x,
                          .xq = qry.x, .ls = sup.y, .lq = labels};
-    if (ml_meta_predict(&run.meta, &task, max_steps, pred, err, sizeof err)) {
+    if (ml_meta_predict_outputs(&run.meta, &task, max_steps, pred, prob, err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         goto done;
     }
+    int K = sup.n_classes;
+    softmax_rows(prob, qry.n, K);
     int64_t right = 0;
     for (int64_t i = 0; i < qry.n; i++) {
         printf("%s\t%s\n", qry.image_names[i], sup.class_names[pred[i]]);
         right += labels[i] == pred[i];
     }
     if (qry.labelled) printf("accuracy %.4f (%lld of %lld)\n", (double)right / qry.n, (long long)right, (long long)qry.n);
+    if (probs) {
+        printf("\nclass probabilities (softmax of the scores after %d step(s)):\n%-32s", max_steps, "image");
+        for (int c = 0; c < K; c++) printf(" %10.10s", sup.class_names[c]);
+        printf("\n");
+        for (int64_t i = 0; i < qry.n; i++) {
+            size_t nl = strlen(qry.image_names[i]);
+            printf("%-32s", nl > 32 ? qry.image_names[i] + nl - 32 : qry.image_names[i]);
+            for (int c = 0; c < K; c++) printf(" %10.4f", prob[i * K + c]);
+            printf("\n");
+        }
+    }
     if (json) {
         printf("{\"command\":\"predict\",\"algo\":\"%s\",\"steps\":%d,\"predictions\":[", ml_algo_name(run.algo), max_steps);
         for (int64_t i = 0; i < qry.n; i++)
@@ -140,7 +255,13 @@ int cmd_predict(int argc, char **argv) {
             json_string(qry.image_names[i]);
             printf(",\"class\":");
             json_string(sup.class_names[pred[i]]);
-            printf("}");
+            printf(",\"probabilities\":{");
+            for (int c = 0; c < K; c++) {
+                if (c) putchar(',');
+                json_string(sup.class_names[c]);
+                printf(":%.6f", prob[i * K + c]);
+            }
+            printf("}}");
         }
         printf("]");
         if (qry.labelled) printf(",\"accuracy\":%.6f", (double)right / qry.n);
@@ -150,6 +271,7 @@ int cmd_predict(int argc, char **argv) {
 done:
     free(labels);
     free(pred);
+    free(prob);
     ml_image_set_free(&sup);
     ml_image_set_free(&qry);
     meta_run_free(&run);

@@ -419,3 +419,97 @@ ml_status ml__tasks_load_csv(ml_task_family *f, const char *path, char *err, siz
     scratch_free(&s);
     return st;
 }
+
+/* ---- a plain numeric table (ml_csv_read_numbers) -------------------------------- */
+
+ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int *cols, char *err, size_t errlen) {
+    csv_ctx c = {path, err, errlen};
+    *data = NULL;
+    *rows = 0;
+    *cols = 0;
+    char *buf = NULL, **fields = NULL;
+    float *vals = NULL;
+    size_t len = 0;
+    ml_status st = read_all(&c, &buf, &len);
+    if (st != ML_OK) return st;
+    char *p = buf, *end = buf + len;
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
+    size_t n_lines = 1;
+    for (const char *q = p; q < end; q++) n_lines += *q == '\n';
+    int ncols = 0, line = 0;
+    int64_t n = 0;
+    st = ML_ERR_FORMAT;
+    while (p < end) {
+        line++;
+        char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        char *next = eol < end ? eol + 1 : end;
+        if (memchr(p, '\0', (size_t)(eol - p))) {
+            csv_err(&c, line, "contains a NUL byte (not a text file?)");
+            goto out;
+        }
+        *eol = '\0';
+        if (eol > p && eol[-1] == '\r') eol[-1] = '\0';
+        char *q = p;
+        while (is_space(*q)) q++;
+        if (*q == '\0') {
+            p = next;
+            continue;
+        }
+        int nf = count_fields(p);
+        if (nf < 0) {
+            csv_err(&c, line, "a quoted field is not closed");
+            goto out;
+        }
+        int first = ncols == 0;
+        if (first) {
+            ncols = nf;
+            fields = ml_malloc((size_t)ncols * sizeof *fields);
+            /* Rows are at most the lines and a row takes at least 2 bytes per
+             * value, so this stays a small multiple of the file size. */
+            vals = ml_malloc(n_lines * (size_t)ncols * sizeof(float));
+            if (!fields || !vals) {
+                csv_err(&c, 0, "out of memory for %zu lines of %d columns", n_lines, ncols);
+                st = ML_ERR_NOMEM;
+                goto out;
+            }
+        } else if (nf != ncols) {
+            csv_err(&c, line, "%d columns, the first row has %d", nf, ncols);
+            goto out;
+        }
+        int bad_quote = parse_fields(p, fields, ncols);
+        if (bad_quote) {
+            csv_err(&c, line, "column %d: text after a closing quote", bad_quote);
+            goto out;
+        }
+        /* A first row of names only (no number among them) is the header. */
+        int header = first;
+        for (int k = 0; k < ncols && header; k++) {
+            float v;
+            header = parse_float(fields[k], &v) == NUM_BAD;
+        }
+        for (int k = 0; k < ncols && !header; k++) {
+            int r = parse_float(fields[k], vals + n * ncols + k);
+            if (r == NUM_OK) continue;
+            csv_err(&c, line, "column %d: %s '%s'", k + 1,
+                    r == NUM_EMPTY ? "empty value" : r == NUM_BAD ? "not a number" : "not a finite float", fields[k]);
+            goto out;
+        }
+        n += !header;
+        p = next;
+    }
+    if (n == 0) {
+        csv_err(&c, 0, ncols ? "no data rows after the header" : "file is empty");
+        goto out;
+    }
+    *data = vals;
+    *rows = n;
+    *cols = ncols;
+    vals = NULL;
+    st = ML_OK;
+out:
+    ml_free(vals);
+    ml_free(fields);
+    ml_free(buf);
+    return st;
+}

@@ -367,6 +367,7 @@ typedef struct eval_job {
     const unsigned char *report; /* report[s]: score the query after s steps (NULL: every s) */
     double *loss_at, *acc_at;
     int32_t *pred; /* ml_meta_predict: the query predictions of task 0 after the last step */
+    float *out;    /* ml_meta_predict_outputs: the query outputs (scores or targets) after the last step */
 } eval_job;
 
 
@@ -389,6 +390,10 @@ void ml__meta_argmax_rows(const ml_tensor *logits, int32_t *out) {
     for (int64_t i = 0; i < logits->shape[0]; i++) out[i] = row_argmax(logits, i);
 }
 
+void ml__meta_copy_outputs(const ml_tensor *out, float *dst) {
+    memcpy(dst, out->data, (size_t)out->numel * sizeof(float));
+}
+
 static void eval_task(int item, int worker, void *user) {
     eval_job *job = user;
     ml_meta *m = job->m;
@@ -405,7 +410,7 @@ static void eval_task(int item, int worker, void *user) {
     int stride = job->max_steps + 1;
     if (m->cfg.algo == ML_ALGO_PRETRAIN) {
         ml__pretrain_eval_task(m, w, item, t, job->max_steps, job->loss_at + (int64_t)item * stride,
-                               job->acc_at ? job->acc_at + (int64_t)item * stride : NULL, job->pred);
+                               job->acc_at ? job->acc_at + (int64_t)item * stride : NULL, job->pred, job->out);
         return;
     }
     if (!ml_algo_has_inner_steps(m->cfg.algo)) { /* no adaptation steps: the same result at every step */
@@ -423,6 +428,7 @@ static void eval_task(int item, int worker, void *user) {
         }
         double acc = ml__meta_accuracy(logits, t->lq);
         if (job->pred) ml__meta_argmax_rows(logits, job->pred);
+        if (job->out) ml__meta_copy_outputs(logits, job->out);
         for (int s = 0; s < stride; s++) {
             job->loss_at[item * stride + s] = q->data[0];
             if (job->acc_at) job->acc_at[item * stride + s] = acc;
@@ -452,6 +458,7 @@ static void eval_task(int item, int worker, void *user) {
         }
         if (s == job->max_steps) {
             if (job->pred && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) ml__meta_argmax_rows(logits, job->pred);
+            if (job->out) ml__meta_copy_outputs(logits, job->out);
             break;
         }
         ml_ctx_reset(ctx);
@@ -492,21 +499,30 @@ ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int 
         return ML_OK;
     }
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
-    eval_job job = {m, tasks, max_steps, report, loss_at, acc_at, NULL};
+    eval_job job = {m, tasks, max_steps, report, loss_at, acc_at, NULL, NULL};
     ml_pool_run(m->pool, n, eval_task, &job);
     return first_task_error(m, n, err, errlen);
 }
 
 void ml_meta_export(const ml_meta *m) { memcpy(m->model->data, m->meta, (size_t)m->n * sizeof(float)); }
 
-ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err, size_t errlen) {
+ml_status ml_meta_predict_outputs(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, float *out,
+                                  char *err, size_t errlen) {
     double loss[1 + 1000], acc[1 + 1000];
-    if (steps < 0 || steps > 1000 || m->cfg.loss != ML_LOSS_CROSS_ENTROPY) {
-        snprintf(err, errlen, "predict: classification with 0..1000 adaptation steps only");
+    if (steps < 0 || steps > 1000 || (pred && m->cfg.loss != ML_LOSS_CROSS_ENTROPY)) {
+        snprintf(err, errlen, "predict: 0..1000 adaptation steps, and labels for classification only");
         return ML_ERR_ARG;
     }
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
-    eval_job job = {m, task, steps, NULL, loss, acc, pred};
+    eval_job job = {m, task, steps, NULL, loss, acc, pred, out};
     eval_task(0, 0, &job);
     return first_task_error(m, 1, err, errlen);
+}
+
+ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err, size_t errlen) {
+    if (m->cfg.loss != ML_LOSS_CROSS_ENTROPY) {
+        snprintf(err, errlen, "predict: classification with 0..1000 adaptation steps only");
+        return ML_ERR_ARG;
+    }
+    return ml_meta_predict_outputs(m, task, steps, pred, NULL, err, errlen);
 }

@@ -31,6 +31,8 @@ ml_tensor *ml__pretrain_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor **theta, c
  * the whole network with finetune_all) trained on the support set with
  * plain SGD at inner_lr; query loss / accuracy after 0..max_steps steps. */
 void ml__pretrain_eval_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, int max_steps,
-                            double *loss_row, double *acc_row, int32_t *pred);
+                            double *loss_row, double *acc_row, int32_t *pred, float *out);
+/* Copies a query pass's outputs (logits or predicted targets) to dst. */
+void ml__meta_copy_outputs(const ml_tensor *out, float *dst);
 
 #endif

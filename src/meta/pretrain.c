@@ -74,7 +74,7 @@ static ml_tensor *features(ml_ctx *ctx, const ml_meta *m, ml_meta_worker *w, con
 }
 
 void ml__pretrain_eval_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, int max_steps,
-                            double *loss_row, double *acc_row, int32_t *pred) {
+                            double *loss_row, double *acc_row, int32_t *pred, float *out) {
     ml_model *model = m->model;
     ml_ctx *ctx = w->ctx;
     const int np = model->n_params, all = m->cfg.finetune_all, ways = t->ways;
@@ -117,6 +117,7 @@ void ml__pretrain_eval_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         if (acc_row) acc_row[s] = ml__meta_accuracy(logits, t->lq);
         if (s == max_steps) {
             if (pred) ml__meta_argmax_rows(logits, pred);
+            if (out) ml__meta_copy_outputs(logits, out);
             break;
         }
         /* One plain gradient step on the support loss. */

@@ -103,4 +103,40 @@ expect "--lake-steps with --lake-runs none" 2 "no Lake's runs" -- "$BIN" eval "$
   --lake-steps 3
 expect "eval --algo nn --lake-runs none" 2 "needs --lake-runs PATH" -- "$BIN" eval --algo nn --lake-runs none
 
+# ---- predict: class probabilities; regression runs ----
+expect "predict --json: class probabilities" 0 '"probabilities":{"class0":' -- "$BIN" predict "$TMP/fs" \
+  --support "$TMP/folder" --query "$TMP/folder" --json
+tail -n 1 "$TMP/out" | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read())
+for p in j["predictions"]:
+    pr = p["probabilities"]
+    assert abs(sum(pr.values()) - 1) < 1e-4, pr
+    assert max(pr, key=pr.get) == p["class"], p
+' && ok "probabilities sum to 1 and the most probable class is the label" || bad "probabilities: $(tail -c 300 "$TMP/out")"
+expect "predict --probs: a table" 0 "class probabilities" -- "$BIN" predict "$TMP/fs" --support "$TMP/folder" \
+  --query "$TMP/folder" --probs
+[ "$(grep -c '^class[0-3]/img[0-5].png *\( *[01]\.[0-9]\{4\}\)\{4\}$' "$TMP/out")" -eq 24 ] \
+  && ok "one row of 4 probabilities per query image" || bad "table: $(tail -n 5 "$TMP/out")"
+
+printf 'x,y\n-3,1.5\n-1,"-0.5"\n0,0.25\n2,1\n4,-2\n' > "$TMP/sup.csv"
+printf 'x\n-2\n1\n3.5\n' > "$TMP/qx.csv"
+printf '%s\n' '-2,1' '1,0' '3.5,-1' > "$TMP/qxy.csv"
+expect "predict a regression run: CSV out" 0 "^x_1,y$" -- "$BIN" predict "$TMP/run" --support "$TMP/sup.csv" \
+  --query "$TMP/qx.csv" --steps 5
+[ "$(grep -c '^-\?[0-9.]*,-\?[0-9.e-]*$' "$TMP/out")" -eq 3 ] && grep -q '^3.5,' "$TMP/out" \
+  && ok "one predicted y per query row" || bad "regression output: $(cat "$TMP/out")"
+expect "regression predict with targets: MSE" 0 '"mse":' -- "$BIN" predict "$TMP/run" --support "$TMP/sup.csv" \
+  --query "$TMP/qxy.csv" --steps 5 --json
+"$BIN" predict "$TMP/run" --support "$TMP/sup.csv" --query "$TMP/qx.csv" --steps 0 > "$TMP/p0" 2>/dev/null
+"$BIN" predict "$TMP/run" --support "$TMP/sup.csv" --query "$TMP/qx.csv" --steps 5 > "$TMP/p5" 2>/dev/null
+cmp -s "$TMP/p0" "$TMP/p5" && bad "adapting on the support rows changed nothing" || ok "the support rows adapt the model"
+expect "regression support without y" 1 "sup1.csv: 1 columns" -- sh -c "cut -d, -f1 '$TMP/sup.csv' > '$TMP/sup1.csv'; \
+  '$BIN' predict '$TMP/run' --support '$TMP/sup1.csv' --query '$TMP/qx.csv'"
+printf '1,abc\n' > "$TMP/bad.csv"
+expect "regression support with a bad number" 1 "bad.csv:1: column 2: not a number 'abc'" -- "$BIN" predict "$TMP/run" \
+  --support "$TMP/bad.csv" --query "$TMP/qx.csv"
+expect "regression query missing" 1 "nothere.csv" -- "$BIN" predict "$TMP/run" --support "$TMP/sup.csv" \
+  --query "$TMP/nothere.csv"
+
 summary
