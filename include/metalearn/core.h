@@ -34,6 +34,19 @@ typedef enum {
 const char *ml_status_name(ml_status s); /* "ML_ERR_IO" */
 const char *ml_status_text(ml_status s); /* "i/o error" */
 
+/* ---- progress -------------------------------------------------------------
+ * Long library work (evaluations, adaptation for predict) reports how far it
+ * is through a callback the caller installs; the library never draws or
+ * prints. fn runs on the calling thread, between units of work, with a short
+ * name of the work ("evaluation"), the units done so far and the total. */
+typedef struct ml_progress {
+    void (*fn)(void *user, const char *what, int64_t done, int64_t total);
+    void *user;
+} ml_progress;
+
+/* Calls p->fn when p and p->fn are set. */
+void ml_progress_report(const ml_progress *p, const char *what, int64_t done, int64_t total);
+
 /* The library's version, "MAJOR.MINOR.PATCH": CMake's project version (set
  * in one place, CMakeLists.txt). */
 const char *ml_version(void);

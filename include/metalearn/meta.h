@@ -108,12 +108,21 @@ typedef struct ml_meta {
     ml_pool *pool;
     ml_meta_worker *workers;
     int64_t steps_done;
+    /* Progress of evaluations (ml_meta_progress_begin) and of predict's
+     * adaptation steps; progress.fn NULL reports nothing. */
+    ml_progress progress;
+    int64_t progress_done, progress_total;
 } ml_meta;
 
 /* model->data holds the initial parameters (copied into theta). */
 ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, int max_batch, char *err,
                        size_t errlen);
 void ml_meta_free(ml_meta *m);
+
+/* Starts counting evaluated tasks towards total (e.g. episodes x shot
+ * counts of a whole evaluation): each ml_meta_evaluate_at call then reports
+ * "evaluation" progress after every batch it runs. */
+void ml_meta_progress_begin(ml_meta *m, int64_t total);
 
 /* One outer update from n tasks (n <= max_batch). *loss: mean query loss
  * after adaptation, before the update. A non-finite loss or gradient stops
@@ -154,7 +163,8 @@ ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int way
 ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err,
                           size_t errlen);
 
-/* ml_meta_predict for any learner and loss, keeping the model's outputs on
+/* ml_meta_predict for any learner and loss (reporting "adaptation" progress
+ * per step), keeping the model's outputs on
  * the query after the last step: out (may be NULL) gets [n_query, ways]
  * class scores (logits: their softmax is the class probabilities) for
  * classification, or [n_query] predicted targets for regression (give any

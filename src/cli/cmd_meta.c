@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "cli/config.h"
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
@@ -296,7 +297,7 @@ int cmd_eval(int argc, char **argv) {
     static train_opts o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
-    int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0;
+    int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
     const arg_spec specs[] = {
         {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
         {"steps", ARG_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
@@ -310,6 +311,7 @@ int cmd_eval(int argc, char **argv) {
         {"split", ARG_STRING, &split, "test (default) or val: validation classes of split.json / validation tasks", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
+        {"quiet", ARG_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
         {"algo", ARG_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
         {"distance", ARG_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
         {"dataset", ARG_STRING, &dataset, "few-shot: evaluate on this dataset instead (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR)", 1, 0},
@@ -419,7 +421,10 @@ int cmd_eval(int argc, char **argv) {
         return EXIT_FAIL;
     }
     run.write_eval_file = 0; /* eval leaves the run's own eval.json alone */
+    cli_progress prog;
+    run.meta.progress = cli_progress_start(&prog, quiet);
     status = meta_run_final_eval(&run, &o, it, 0, 0);
+    cli_progress_end(&prog);
     meta_run_free(&run);
     return status;
 }

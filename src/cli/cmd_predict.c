@@ -14,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/tasks.h"
@@ -121,7 +122,7 @@ done:
 int cmd_predict(int argc, char **argv) {
     static train_opts o;
     const char *support = NULL, *query = NULL;
-    int steps = -1, json = 0, threads = 0, probs = 0;
+    int steps = -1, json = 0, threads = 0, probs = 0, quiet = 0;
     const arg_spec specs[] = {
         {"support", ARG_STRING, &support, "folder of labelled images: one subfolder of PNGs per class; regression: CSV rows x_1..x_D,y", 1, 0},
         {"query", ARG_STRING, &query, "folder of images to label (flat, or class subfolders to score); regression: CSV rows x_1..x_D[,y]", 1, 0},
@@ -129,6 +130,7 @@ int cmd_predict(int argc, char **argv) {
         {"steps", ARG_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; protonet, matching and r2d2 have none)", 0, 1000},
         {"threads", ARG_INT, &threads, "threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the predictions as JSON on the last line", 0, 0},
+        {"quiet", ARG_FLAG, &quiet, "no progress of the adaptation steps on stderr", 0, 0},
     };
     const arg_cmd cmd = {"predict", "RUN --support DIR|FILE.csv --query DIR|FILE.csv [--steps S] [--probs] [--json]",
                          "Adapts a few-shot run to your labelled support images and labels the query\n"
@@ -174,6 +176,7 @@ int cmd_predict(int argc, char **argv) {
     }
 
     ml_image_set sup = {0}, qry = {0};
+    cli_progress prog = {0};
     meta_run run;
     int status = EXIT_FAIL, it;
     int32_t *labels = NULL, *pred = NULL;
@@ -189,6 +192,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         goto done;
     }
+    run.meta.progress = cli_progress_start(&prog, quiet);
     if (regression) {
         status = predict_regression(&run, support, query, max_steps, json);
         goto done;
@@ -269,6 +273,7 @@ int cmd_predict(int argc, char **argv) {
     }
     status = EXIT_OK;
 done:
+    cli_progress_end(&prog);
     free(labels);
     free(pred);
     free(prob);

@@ -30,6 +30,7 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/progress.h"
 #include "cli/train_opts.h"
 #include "core/errfmt.h"
 #include "metalearn/io.h"
@@ -500,7 +501,13 @@ static void report(const search *s, int t, int rung) {
  * Returns 0, 130 when interrupted, or 1 on an error of the search itself. */
 static int run_batch(search *s, const int *trials, int n, int rung, char *err, size_t errlen) {
     slot slots[256];
-    int next = 0, running = 0, rc = 0, forwarded = 0;
+    int next = 0, running = 0, rc = 0, forwarded = 0, finished = 0, todo = 0;
+    for (int i = 0; i < n; i++) todo += !RES(s, trials[i], rung)->done;
+    /* The rung's progress: trials finished of those this call runs. */
+    cli_progress prog;
+    ml_progress progress = cli_progress_start(&prog, s->quiet);
+    char what[32];
+    snprintf(what, sizeof what, "search rung %d", rung);
     for (int k = 0; k < s->jobs; k++) slots[k].pid = 0;
     for (;;) {
         if (g_stop && !forwarded) {
@@ -561,12 +568,15 @@ static int run_batch(search *s, const int *trials, int n, int rung, char *err, s
         *RES(s, sl->trial, rung) = res;
         s->ran++;
         s->failed += failed;
+        cli_progress_end(&prog); /* the trial's line below a bar, not inside it */
         report(s, sl->trial, rung);
+        ml_progress_report(&progress, what, ++finished, todo);
         if (append_log(s, sl->trial, rung, err, errlen)) {
             g_stop = SIGTERM;
             rc = 1;
         }
     }
+    cli_progress_end(&prog);
     if (rc) return rc;
     return g_stop ? 130 : 0;
 }

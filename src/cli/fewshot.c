@@ -596,6 +596,7 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
     double lake_err[64], lake_mean = NAN;
     int lake_n = 0;
     if (!acc || !loss || !col || !mean || !half || !queries || !report || !eps || !views) goto done;
+    ml_meta_progress_begin(&r->meta, (int64_t)E * n_shots);
     double t0 = ml_now();
     for (int si = 0; si < n_shots && E > 0; si++) {
         /* Queries per class: --eval-query, at most what the test classes hold

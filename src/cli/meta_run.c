@@ -523,6 +523,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         fprintf(stderr, "metalearn: out of memory for %d evaluation tasks\n", E);
         goto done;
     }
+    ml_meta_progress_begin(&r->meta, (int64_t)E * n_shots);
     double t0 = ml_now();
     for (int si = 0; si < n_shots; si++) {
         /* The same seed for every run and every K: all models meet the same functions. */

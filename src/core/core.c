@@ -16,6 +16,10 @@
 
 const char *ml_version(void) { return ML_VERSION; }
 
+void ml_progress_report(const ml_progress *p, const char *what, int64_t done, int64_t total) {
+    if (p && p->fn) p->fn(p->user, what, done, total);
+}
+
 const char *ml_status_name(ml_status s) {
     switch (s) {
 #define ML__STATUS_NAME(name, value, text) \

@@ -456,6 +456,8 @@ static void eval_task(int item, int worker, void *user) {
             if (job->acc_at && m->cfg.loss == ML_LOSS_CROSS_ENTROPY)
                 job->acc_at[item * stride + s] = ml__meta_accuracy(logits, t->lq);
         }
+        if (job->out) /* predict (one task, this thread): the adaptation's progress */
+            ml_progress_report(&m->progress, "adaptation", s, job->max_steps);
         if (s == job->max_steps) {
             if (job->pred && m->cfg.loss == ML_LOSS_CROSS_ENTROPY) ml__meta_argmax_rows(logits, job->pred);
             if (job->out) ml__meta_copy_outputs(logits, job->out);
@@ -501,7 +503,17 @@ ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int 
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
     eval_job job = {m, tasks, max_steps, report, loss_at, acc_at, NULL, NULL};
     ml_pool_run(m->pool, n, eval_task, &job);
-    return first_task_error(m, n, err, errlen);
+    ml_status st = first_task_error(m, n, err, errlen);
+    if (st == ML_OK && m->progress_total > 0) {
+        m->progress_done += n;
+        ml_progress_report(&m->progress, "evaluation", m->progress_done, m->progress_total);
+    }
+    return st;
+}
+
+void ml_meta_progress_begin(ml_meta *m, int64_t total) {
+    m->progress_done = 0;
+    m->progress_total = total;
 }
 
 void ml_meta_export(const ml_meta *m) { memcpy(m->model->data, m->meta, (size_t)m->n * sizeof(float)); }

@@ -28,6 +28,8 @@ expect "eval --split bogus" 2 "expected test or val" -- "$BIN" eval "$TMP/run" -
 
 # ---- a search ----
 expect "random search runs" 0 '"command":"search"' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s1" --json
+grep -q "^search rung 0: 6/6 (100%)" "$TMP/err" && grep -q "^search rung 1: 2/2 (100%)" "$TMP/err" \
+  && ok "progress of each rung on stderr" || bad "rung progress: $(grep rung "$TMP/err" | head -3)"
 [ "$(wc -l < "$TMP/s1/trials.jsonl")" -eq 8 ] && ok "trials.jsonl: 6 first-rung + 2 promoted lines" \
   || bad "trials.jsonl has $(wc -l < "$TMP/s1/trials.jsonl") lines"
 grep -q '"rung":1,"iters":90' "$TMP/s1/trials.jsonl" && grep -q '"settings":{"inner-lr":' "$TMP/s1/trials.jsonl" \

@@ -139,4 +139,22 @@ expect "regression support with a bad number" 1 "bad.csv:1: column 2: not a numb
 expect "regression query missing" 1 "nothere.csv" -- "$BIN" predict "$TMP/run" --support "$TMP/sup.csv" \
   --query "$TMP/nothere.csv"
 
+# ---- progress on stderr (lines when not a terminal), JSON on stdout untouched ----
+expect "eval reports progress" 0 "^evaluation: 40/40 (100%)" -- "$BIN" eval "$TMP/run" --tasks 40 --json
+grep -q "^evaluation: 25/40 (62%)" "$TMP/err" && ok "a line per batch past each 10%" || bad "progress lines: $(cat "$TMP/err")"
+tail -n 1 "$TMP/out" | python3 -c 'import json, sys; json.loads(sys.stdin.read())' && ! grep -q "(100%)" "$TMP/out" \
+  && ok "stdout holds the JSON only" || bad "stdout: $(tail -c 200 "$TMP/out")"
+expect "eval --quiet" 0 "" -- "$BIN" eval "$TMP/run" --tasks 40 --quiet
+[ ! -s "$TMP/err" ] && ok "eval --quiet prints nothing on stderr" || bad "stderr: $(head -c 200 "$TMP/err")"
+expect "predict reports the adaptation steps" 0 "^adaptation: 5/5 (100%)" -- "$BIN" predict "$TMP/run" \
+  --support "$TMP/sup.csv" --query "$TMP/qx.csv" --steps 5
+expect "predict --quiet" 0 "" -- "$BIN" predict "$TMP/run" --support "$TMP/sup.csv" --query "$TMP/qx.csv" --steps 5 --quiet
+grep -q "adaptation" "$TMP/err" && bad "predict --quiet still reports" || ok "predict --quiet prints no progress"
+if command -v script >/dev/null; then
+  script -qc "'$BIN' eval '$TMP/run' --tasks 40 --json >/dev/null" /dev/null > "$TMP/tty" 2>&1
+  grep -q "evaluation \[#*\] 100% 40/40" "$TMP/tty" && ok "a bar on a terminal" || bad "terminal: $(head -c 300 "$TMP/tty")"
+else
+  echo "SKIP: no script(1) to fake a terminal"
+fi
+
 summary
