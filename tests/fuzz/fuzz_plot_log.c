@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!err[0] || strchr(err, '\n')) abort();
     } else if (rc.n_log > 0) {
         ml_series s = {rc.label, rc.iter, rc.loss, rc.n_log, NULL, NULL, 0, 0};
-        ml_chart chart = {"Meta-training: query loss after adaptation", "meta-iteration", "query loss", 240, 160, 0,
-                          size & 1, 0, 0, 0, 0};
+        ml_chart chart = {.title = "Meta-training: query loss after adaptation", .xlabel = "meta-iteration",
+                          .ylabel = "query loss", .width = 240, .height = 160, .log_y = (int)(size & 1)};
         if (ml_plot_png(fuzz_path("run/learning_curve.png"), &chart, &s, 1, err, sizeof err) != ML_OK &&
             (!err[0] || strchr(err, '\n')))
             abort();
