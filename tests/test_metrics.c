@@ -156,6 +156,10 @@ static void test_mean_ci95(void) {
     CHECK_NEAR(h, 1.96 * sqrt(0.05 / 3) / 2, 1e-15, 0);
     CHECK_NEAR(h, 0.126517456, 1e-9, 0); /* python: 1.96*statistics.stdev(v)/2 */
 
+    /* Over 4 distinct units, Student's t with 3 degrees of freedom (3.182). */
+    CHECK_INT_EQ(ml_mean_ci95_t(v, 4, &m, &h), ML_OK);
+    CHECK_NEAR(h, 3.182 * sqrt(0.05 / 3) / 2, 1e-12, 0);
+
     CHECK_INT_EQ(ml_mean_ci95(v, 1, &m, &h), ML_OK);
     CHECK_NEAR(m, 0.5, 0, 0);
     CHECK_NEAR(h, 0.0, 0, 0);

@@ -424,6 +424,70 @@ static void test_family_check(void) {
     CHECK_INT_EQ(ml_task_family_check(&f, 1000, 1000, err, sizeof err), ML_OK);
     CHECK_INT_EQ(ml_task_family_check(&f, 5, 0, err, sizeof err), ML_ERR_ARG);
     CHECK_STR_CONTAINS(err, "sinusoid tasks are drawn afresh");
+}
+
+/* A task split deals whole tasks: parts are disjoint, cover the tasks, follow
+ * the seed, survive a JSON round trip by name, and training draws stay in the
+ * train part; a family too small for a part is refused. */
+static void test_csv_task_split(void) {
+    char path[512], json[512], err[512];
+    snprintf(path, sizeof path, "%s/ml_tasks_split.csv", ml_test_tmp_dir());
+    snprintf(json, sizeof json, "%s/ml_tasks_split.json", ml_test_tmp_dir());
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    if (!fp) return;
+    for (int t = 0; t < 20; t++) fprintf(fp, "task%d,support,%d,1\ntask%d,query,%d,2\n", t, t, t, t);
+    fclose(fp);
+    ml_task_family f;
+    CHECK_INT_EQ(load_csv(path, &f, err, sizeof err), ML_OK);
+    const double fr[3] = {0.6, 0.1, 0.3};
+    ml_task_split a, b, c;
+    ml_rng rng;
+    ml_rng_seed(&rng, 7);
+    CHECK_INT_EQ(ml_task_split_make(&f, fr, &rng, &a, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(a.n[0], 12);
+    CHECK_INT_EQ(a.n[1], 2);
+    CHECK_INT_EQ(a.n[2], 6);
+    int seen[20] = {0};
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < a.n[p]; i++) seen[a.idx[p][i]]++;
+    for (int t = 0; t < 20; t++) CHECK_INT_EQ(seen[t], 1);
+    ml_rng_seed(&rng, 7);
+    CHECK_INT_EQ(ml_task_split_make(&f, fr, &rng, &b, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_split_write_json(&a, &f, json, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_task_split_read_json(json, &f, &c, err, sizeof err), ML_OK);
+    for (int p = 0; p < 3; p++) {
+        CHECK_INT_EQ(memcmp(a.idx[p], b.idx[p], sizeof(int32_t) * a.n[p]), 0);
+        CHECK_INT_EQ(c.n[p], a.n[p]);
+        CHECK_INT_EQ(memcmp(a.idx[p], c.idx[p], sizeof(int32_t) * a.n[p]), 0);
+    }
+    /* Training draws come from the train part only. */
+    CHECK_INT_EQ(ml_task_family_draw_from(&f, a.idx[0], a.n[0], err, sizeof err), ML_OK);
+    ml_regression_task t;
+    CHECK_INT_EQ(ml_regression_task_alloc(&t, 1, 1, 1), ML_OK);
+    int outside = 0;
+    for (int i = 0; i < 500; i++) {
+        CHECK_INT_EQ(ml_task_sample(&f, &rng, 1, 1, &t, err, sizeof err), ML_OK);
+        int in = 0;
+        for (int k = 0; k < a.n[0]; k++) in |= a.idx[0][k] == t.task_index;
+        outside += !in;
+    }
+    CHECK_INT_EQ(outside, 0);
+    ml_regression_task_free(&t);
+    /* 20 tasks cannot give a 0.01 validation part: refused, naming the file. */
+    const double tiny[3] = {0.9, 0.01, 0.09};
+    CHECK_INT_EQ(ml_task_split_make(&f, tiny, &rng, &b, err, sizeof err) != ML_OK, 1);
+    CHECK_STR_CONTAINS(err, "ml_tasks_split.csv");
+    /* A split naming a task the file lacks is refused. */
+    fp = fopen(json, "wb");
+    if (fp) {
+        fputs("{\"format\":\"metalearn-task-split\",\"train\":[\"task1\"],\"val\":[],\"test\":[\"nope\"]}", fp);
+        fclose(fp);
+    }
+    CHECK_INT_EQ(ml_task_split_read_json(json, &f, &c, err, sizeof err) != ML_OK, 1);
+    CHECK_STR_CONTAINS(err, "nope");
+    ml_task_split_free(&a);
+    ml_task_split_free(&b);
     ml_task_family_free(&f);
 }
 
@@ -439,5 +503,6 @@ int main(void) {
     ML_RUN(test_csv_alloc_failures);
     ML_RUN(test_csv_many_tasks);
     ML_RUN(test_family_check);
+    ML_RUN(test_csv_task_split);
     return ml_test_summary();
 }

@@ -66,6 +66,10 @@ size_t ml_confusion_to_json(const ml_confusion *c, char *buf, size_t cap);
  * is 0. ML_ERR_ARG if n < 1 or a pointer is NULL (outputs 0);
  * ML_ERR_NUMERIC if a value is not finite (outputs still computed). */
 ml_status ml_mean_ci95(const double *v, int64_t n, double *mean, double *half);
+/* The same with Student's t quantile (n - 1 degrees of freedom) in place of
+ * 1.96: for a mean over a few distinct units (the 14 test tasks of a CSV
+ * file), where the normal approximation is too narrow. */
+ml_status ml_mean_ci95_t(const double *v, int64_t n, double *mean, double *half);
 
 /* ---- learning-free baselines for one-shot classification ---------------------
  * Modified Hausdorff Distance (Dubuisson & Jain 1994) between two binary

@@ -65,6 +65,10 @@ typedef struct ml_task_family {
     ml_csv_task *tasks;  /* [n_tasks] */
     float *x, *y;        /* all points grouped by task, viewed by tasks[] */
     char *names;         /* the task names, NUL-separated */
+    /* ml_task_sample draws among these task indices only (a split's part);
+     * NULL / 0: every task. Owned; set by ml_task_family_draw_from. */
+    int32_t *draw_from;
+    int n_draw_from;
 } ml_task_family;
 
 /* Parses `spec` (see the top of this file) and, for CSV, loads the file. */
@@ -119,6 +123,37 @@ ml_status ml_task_family_check(const ml_task_family *f, int k, int q, char *err,
 
 /* Name of CSV task `index`, or NULL when out of range / not a CSV family. */
 const char *ml_task_family_task_name(const ml_task_family *f, int index);
+
+/* CSV task `index` with k support and q query rows drawn without replacement
+ * by rng (kept in file order; rng NULL: the first ones, as ml_task_get_csv),
+ * k <= 0 / q <= 0: all of them. For evaluating every task of a split once. */
+ml_status ml_task_draw_csv(const ml_task_family *f, int index, ml_rng *rng, int k, int q, ml_regression_task *t,
+                           char *err, size_t errlen);
+
+/* ---- task-level split of a CSV family --------------------------------------
+ * Tasks (not points) are dealt to train, val and test, as image classes are:
+ * the task indices shuffled by rng, then the first fractions[0] of them train,
+ * the next fractions[1] validate, the next fractions[2] test (rounded as the
+ * class split rounds; a positive share that rounds to no task is an error,
+ * so a family too small for the split is refused with a message). */
+enum { ML_TASK_PART_TRAIN, ML_TASK_PART_VAL, ML_TASK_PART_TEST, ML_TASK_PART_COUNT };
+typedef struct ml_task_split {
+    int n[ML_TASK_PART_COUNT];
+    int32_t *idx[ML_TASK_PART_COUNT]; /* task indices, ascending */
+} ml_task_split;
+
+ml_status ml_task_split_make(const ml_task_family *f, const double fractions[ML_TASK_PART_COUNT], ml_rng *rng,
+                             ml_task_split *out, char *err, size_t errlen);
+void ml_task_split_free(ml_task_split *sp); /* zeroes *sp */
+/* {"format": "metalearn-task-split", "version": 1, "file": the CSV path,
+ *  "train": [task names], "val": [...], "test": [...]}, written atomically. */
+ml_status ml_task_split_write_json(const ml_task_split *sp, const ml_task_family *f, const char *path, char *err,
+                                   size_t errlen);
+/* Reads it back against f by task name; an unknown or repeated name is an error. */
+ml_status ml_task_split_read_json(const char *path, const ml_task_family *f, ml_task_split *out, char *err,
+                                  size_t errlen);
+/* ml_task_sample draws among idx[0..n) only (copied); n = 0 restores every task. */
+ml_status ml_task_family_draw_from(ml_task_family *f, const int32_t *idx, int n, char *err, size_t errlen);
 
 /* The true function of a synthetic task at n points: x is [n, in_dim], y is
  * [n]; info as in ml_regression_task. Computed in double, stored as float,

@@ -103,7 +103,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", run.dir);
     /* --overwrite: the old run goes now that the new one is set up (a
      * few-shot setup has just written its new split). */
-    if (held && ml_rundir_clear(run.dir, run.fewshot, err, sizeof err)) {
+    if (held && ml_rundir_clear(run.dir, run.fewshot || run.has_task_split, err, sizeof err)) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
     }
@@ -296,6 +296,7 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 int cmd_eval(int argc, char **argv) {
     static train_opts o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
+    const char *eval_task = NULL;
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
     const arg_spec specs[] = {
@@ -308,7 +309,8 @@ int cmd_eval(int argc, char **argv) {
         {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder), or none "
                                          "(default: the run's, except with a --dataset other than Omniglot)", 1, 0},
         {"lake-steps", ARG_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
-        {"split", ARG_STRING, &split, "test (default) or val: validation classes of split.json / validation tasks", 1, 0},
+        {"split", ARG_STRING, &split, "test (default) or val: validation classes / CSV tasks of split.json, or validation tasks", 1, 0},
+        {"task", ARG_STRING, &eval_task, "regression: evaluate on every task of this family instead, each once (csv:HELD_OUT.csv)", 1, 0},
         {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
         {"quiet", ARG_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
@@ -321,16 +323,19 @@ int cmd_eval(int argc, char **argv) {
         {"finetune", ARG_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
     };
     const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
-                                 "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]]",
+                                 "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
                          "classes (few-shot), with a 95% confidence interval; --lake-runs adds Lake's 20\n"
                          "one-shot runs (the run's own --lake-runs are used unless --lake-runs none, or\n"
                          "--dataset names another dataset than Omniglot). CHECKPOINT is a checkpoint.safetensors file with the run's\n"
-                         "config.json beside it. --split val scores on the validation classes of the run's\n"
-                         "split.json (few-shot) or on validation tasks drawn with seed eval-seed XOR\n"
-                         "0x76616c6964 (regression), never on test data: what `metalearn search` uses.\n"
+                         "config.json beside it. A CSV run is scored on the test tasks of its split.json,\n"
+                         "each task once (K support rows drawn by --eval-seed), with the interval over\n"
+                         "those distinct tasks; --task csv:FILE scores every task of a held-out file instead.\n"
+                         "--split val scores on the validation classes / CSV tasks of the run's split.json,\n"
+                         "or on validation tasks drawn with seed eval-seed XOR 0x76616c6964 (synthetic\n"
+                         "tasks), never on test data: what `metalearn search` uses.\n"
                          "--dataset evaluates a few-shot run on another dataset's\n"
                          "classes (cross-domain; all of its classes by default, its test images for IDX).",
                          specs, (int)(sizeof specs / sizeof specs[0])};
@@ -377,6 +382,7 @@ int cmd_eval(int argc, char **argv) {
     if (shots) o.eval_shots = shots;
     if (steps) o.eval_steps = steps;
     if (tasks > 0) o.eval_tasks = tasks;
+    else if (o.eval_tasks < 1) o.eval_tasks = 600; /* a run trained with --eval-tasks 0: eval is asking now */
     if (query >= 0) o.eval_query = query;
     if (threads > 0) o.threads = threads;
     if (ways > 0) o.eval_ways = ways;
@@ -399,6 +405,11 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "metalearn eval: --images '%s': expected test or train\n", images);
         return EXIT_USAGE;
     }
+    if (eval_task && fewshot_is_dataset(o.dataset)) {
+        fprintf(stderr, "metalearn eval: --task applies to regression runs; %s is a few-shot run (see --dataset)\n", dir);
+        return EXIT_USAGE;
+    }
+    o.eval_task = eval_task;
     o.eval_dataset = dataset;
     o.eval_classes = eval_classes;
     o.eval_images = images;

@@ -88,15 +88,6 @@ static int split_all_test(meta_run *r, char *err, size_t errlen) {
     return 0;
 }
 
-static int parse_fractions(const char *s, double f[3]) {
-    char *end;
-    for (int i = 0; i < 3; i++) {
-        f[i] = strtod(s, &end);
-        if (end == s || f[i] < 0 || f[i] > 1 || (i < 2 && *end != ',') || (i == 2 && *end)) return -1;
-        s = end + 1;
-    }
-    return f[0] + f[1] + f[2] <= 1.0 + 1e-9 ? 0 : -1;
-}
 
 /* --test-alphabets A,B: those alphabets are the test split, every other
  * alphabet trains (no validation part). */
@@ -239,7 +230,7 @@ int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *e
                               "folder (use --split-by character)", data);
         return EXIT_USAGE;
     }
-    if (parse_fractions(o->split, ss.fractions)) {
+    if (parse_split_fractions(o->split, ss.fractions)) {
         snprintf(err, errlen, "--split '%s': expected three fractions train,val,test summing to at most 1", o->split);
         return EXIT_USAGE;
     }

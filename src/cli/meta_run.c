@@ -14,6 +14,7 @@
 #include "cli/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
+#include "metalearn/taskeval.h"
 
 #define MAX_LIST 16
 
@@ -28,6 +29,56 @@ int parse_int_list(const char *s, int *out, int max, int min_value) {
         p = *end ? end + 1 : end;
     }
     return n;
+}
+
+int parse_split_fractions(const char *s, double f[3]) {
+    char *end;
+    for (int i = 0; i < 3; i++) {
+        f[i] = strtod(s, &end);
+        if (end == s || f[i] < 0 || f[i] > 1 || (i < 2 && *end != ',') || (i == 2 && *end)) return -1;
+        s = end + 1;
+    }
+    return f[0] + f[1] + f[2] <= 1.0 + 1e-9 ? 0 : -1;
+}
+
+/* A CSV family's task split: made once from the seed (as image classes are
+ * split) and written to RUN/split.json, then read back by resume and eval;
+ * training draws from its train part only. */
+static int csv_split_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+    char path[2200];
+    snprintf(path, sizeof path, "%s/split.json", r->dir);
+    double fr[3];
+    if (parse_split_fractions(o->split, fr)) {
+        snprintf(err, errlen, "--split '%s': expected three fractions train,val,test summing to at most 1", o->split);
+        return EXIT_USAGE;
+    }
+    int exists = access(path, F_OK) == 0;
+    if (exists && !(o->overwrite && !o->resume && !o->eval_only)) {
+        if (ml_task_split_read_json(path, &r->family, &r->task_split, err, errlen)) return EXIT_FAIL;
+    } else if (o->resume || o->eval_only) {
+        snprintf(err, errlen, "%s has no split.json: it was trained on every task of %s (before CSV task splits); "
+                              "evaluate it on held-out tasks with eval %s --task csv:FILE", r->dir, r->family.path, r->dir);
+        return EXIT_FAIL;
+    } else {
+        ml_rng split_rng;
+        ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
+        if (ml_task_split_make(&r->family, fr, &split_rng, &r->task_split, err, errlen)) {
+            snprintf(err + strlen(err), errlen - strlen(err),
+                     " (--split %s; with few tasks use --split 1,0,0 and eval --task csv:HELD_OUT.csv)", o->split);
+            return EXIT_USAGE;
+        }
+        if (ml_mkdir_p(r->dir, err, errlen) || ml_task_split_write_json(&r->task_split, &r->family, path, err, errlen))
+            return EXIT_FAIL;
+    }
+    r->has_task_split = 1;
+    if (r->task_split.n[ML_TASK_PART_TRAIN] < 1) {
+        snprintf(err, errlen, "%s: the split leaves no training task (--split %s)", path, o->split);
+        return EXIT_USAGE;
+    }
+    if (ml_task_family_draw_from(&r->family, r->task_split.idx[ML_TASK_PART_TRAIN], r->task_split.n[ML_TASK_PART_TRAIN],
+                                 err, errlen))
+        return EXIT_FAIL;
+    return 0;
 }
 
 /* --init names an initialisation scheme or a .safetensors file of parameters. */
@@ -194,7 +245,19 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         }
         if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
         r->ready = 1; /* the family is freed from here on */
-        int st_rows = check_task_rows(&r->family, o, err, errlen);
+        if (o->eval_task) { /* eval --task: held-out tasks; the run's split does not matter */
+            if (ml_task_family_init(&r->eval_family, o->eval_task, err, errlen)) return EXIT_FAIL;
+            r->has_eval_family = 1;
+            if (r->eval_family.in_dim != r->family.in_dim) {
+                snprintf(err, errlen, "--task %s: tasks have %d inputs, the run's model takes %d", o->eval_task,
+                         r->eval_family.in_dim, r->family.in_dim);
+                return EXIT_USAGE;
+            }
+        } else if (r->family.kind == ML_TASKS_CSV) {
+            int st = csv_split_setup(r, o, err, errlen);
+            if (st) return st;
+        }
+        int st_rows = check_task_rows(r->has_eval_family ? &r->eval_family : &r->family, o, err, errlen);
         if (st_rows) return st_rows;
         spec.in_c = r->family.in_dim;
         spec.in_h = spec.in_w = 1;
@@ -286,6 +349,8 @@ void meta_run_free(meta_run *r) {
     if (r->ready >= 3) ml_meta_free(&r->meta);
     if (r->ready >= 2) ml_model_free(&r->model);
     if (r->ready >= 1) ml_task_family_free(&r->family);
+    ml_task_family_free(&r->eval_family);
+    ml_task_split_free(&r->task_split);
     fewshot_free(r);
     memset(r, 0, sizeof *r);
 }
@@ -510,16 +575,46 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
                    iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, r->threads);
         return EXIT_OK;
     }
+    /* Which tasks: new draws from a synthetic family; for CSV the split's test
+     * (or validation) tasks, or every task of eval --task, each exactly once,
+     * so the mean and its interval are over distinct tasks. */
+    const ml_task_family *fam = r->has_eval_family ? &r->eval_family : &r->family;
+    const int32_t *idx = NULL;
+    int32_t *all = NULL;
+    const char *what = o->eval_val ? "validation" : "test", *source = "sampled";
+    if (r->has_eval_family && fam->kind == ML_TASKS_CSV) {
+        all = malloc(sizeof(int32_t) * (size_t)fam->n_tasks);
+        if (!all) {
+            fprintf(stderr, "metalearn: out of memory\n");
+            return EXIT_FAIL;
+        }
+        for (int t = 0; t < fam->n_tasks; t++) all[t] = t;
+        idx = all;
+        E = fam->n_tasks;
+        what = "held-out";
+        source = "file";
+    } else if (r->has_task_split && !r->has_eval_family) {
+        int part = o->eval_val ? ML_TASK_PART_VAL : ML_TASK_PART_TEST;
+        idx = r->task_split.idx[part];
+        E = r->task_split.n[part];
+        source = "split";
+        if (E < 1) {
+            fprintf(stderr, "metalearn: %s/split.json has no %s tasks (--split %s); evaluate on held-out tasks with "
+                            "eval %s --task csv:FILE\n", r->dir, what, o->split, r->dir);
+            return EXIT_FAIL;
+        }
+    }
+    if (idx && E < 5 && !o->quiet)
+        fprintf(stderr, "metalearn: warning: only %d distinct %s task(s): the 95%% interval over tasks is wide%s\n", E,
+                what, E < 2 ? " (none for one task)" : "");
     int stride = max_steps + 1;
-    ml_regression_task *tasks = calloc((size_t)E, sizeof *tasks);
-    ml_task_data *views = calloc((size_t)E, sizeof *views);
     double *loss_at = malloc((size_t)E * stride * sizeof(double));
     double *col = malloc((size_t)E * sizeof(double));
     double *mean = malloc((size_t)n_shots * stride * sizeof(double));
     double *half = malloc((size_t)n_shots * stride * sizeof(double));
     int *diverged = calloc((size_t)n_shots * stride, sizeof(int)); /* tasks whose loss is not finite */
     int status = EXIT_FAIL;
-    if (!tasks || !views || !loss_at || !col || !mean || !half || !diverged) {
+    if (!loss_at || !col || !mean || !half || !diverged) {
         fprintf(stderr, "metalearn: out of memory for %d evaluation tasks\n", E);
         goto done;
     }
@@ -529,16 +624,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         /* The same seed for every run and every K: all models meet the same functions. */
         ml_rng rng;
         ml_rng_seed(&rng, o->eval_val ? o->eval_seed ^ ML_VAL_SEED_XOR : o->eval_seed);
-        for (int t = 0; t < E; t++) {
-            ml_regression_task_free(&tasks[t]);
-            if (ml_regression_task_alloc(&tasks[t], shots[si], query_cap(&r->family, o->eval_query), r->family.in_dim) ||
-                ml_task_sample(&r->family, &rng, shots[si], o->eval_query, &tasks[t], err, sizeof err)) {
-                fprintf(stderr, "metalearn: evaluation tasks: %s\n", err);
-                goto done;
-            }
-            views[t] = view(&tasks[t]);
-        }
-        if (ml_meta_evaluate(&r->meta, views, E, max_steps, loss_at, NULL, err, sizeof err)) {
+        if (ml_task_eval(&r->meta, fam, idx, E, &rng, shots[si], o->eval_query, max_steps, loss_at, err, sizeof err)) {
             fprintf(stderr, "metalearn: evaluation: %s\n", err);
             goto done;
         }
@@ -548,7 +634,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
                 diverged[si * stride + s] += !isfinite(col[t]);
             }
             /* A diverged task makes the mean meaningless: reported as such. */
-            if (diverged[si * stride + s] || ml_mean_ci95(col, E, &mean[si * stride + s], &half[si * stride + s]) != ML_OK) {
+            if (diverged[si * stride + s] || (idx ? ml_mean_ci95_t : ml_mean_ci95)(col, E, &mean[si * stride + s], &half[si * stride + s]) != ML_OK) {
                 mean[si * stride + s] = NAN;
                 half[si * stride + s] = NAN;
             }
@@ -557,8 +643,14 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     double eval_s = ml_now() - t0;
     char nq[32] = "all";
     if (o->eval_query > 0) snprintf(nq, sizeof nq, "%d", o->eval_query);
-    printf("evaluation: %s, %d new %s tasks, %s query points each, inner lr %g (mean squared error, 95%% CI)\n",
-           ml_algo_name(r->algo), E, o->eval_val ? "validation" : "test", nq, o->inner_lr);
+    if (idx)
+        printf("evaluation: %s, %d distinct %s tasks (%s), each once: K support rows drawn by the eval seed, %s%s "
+               "query rows; inner lr %g (mean squared error, Student-t 95%% CI over the %d tasks)\n",
+               ml_algo_name(r->algo), E, what, r->has_eval_family ? fam->path : "split.json",
+               o->eval_query > 0 ? "up to " : "", nq, o->inner_lr, E);
+    else
+        printf("evaluation: %s, %d new %s tasks, %s query points each, inner lr %g (mean squared error, 95%% CI)\n",
+               ml_algo_name(r->algo), E, what, nq, o->inner_lr);
     printf("%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
     for (int si = 0; si < n_shots; si++)
         for (int k = -1; k < n_steps; k++) {
@@ -576,9 +668,10 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
         if (!buf) goto done;
         off += (size_t)snprintf(buf + off, cap - off,
                                 "{\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"iterations\":%d,\"eval_tasks\":%d,"
-                                "\"eval_query\":%d,\"inner_lr\":%g,\"eval_seed\":%" PRIu64 ",\"split\":\"test\",\"results\":[",
-                                ml_algo_name(r->algo), o->task, r->model_spec, iterations, E, o->eval_query, o->inner_lr,
-                                o->eval_seed);
+                                "\"distinct_tasks\":%s,\"tasks_from\":\"%s\",\"eval_query\":%d,\"inner_lr\":%g,"
+                                "\"eval_seed\":%" PRIu64 ",\"split\":\"%s\",\"results\":[",
+                                ml_algo_name(r->algo), o->task, r->model_spec, iterations, E, idx ? "true" : "false", source,
+                                o->eval_query, o->inner_lr, o->eval_seed, o->eval_val ? "val" : "test");
         for (int si = 0; si < n_shots; si++) {
             off += (size_t)snprintf(buf + off, cap - off, "%s{\"shots\":%d,\"mse\":[", si ? "," : "", shots[si]);
             for (int s = 0; s <= max_steps; s++)
@@ -603,9 +696,10 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     if (o->json) {
         printf("{\"command\":\"%s\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\",\"iterations\":%d,"
                "\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,\"split\":\"%s\","
-               "\"results\":[",
+               "\"eval_tasks\":%d,\"distinct_tasks\":%s,\"tasks_from\":\"%s\",\"results\":[",
                r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->task, r->model_spec, r->dir, iterations,
-               train_s, iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads, o->eval_val ? "val" : "test");
+               train_s, iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, eval_s, r->threads, o->eval_val ? "val" : "test",
+               E, idx ? "true" : "false", source);
         int first = 1;
         for (int si = 0; si < n_shots; si++)
             for (int s = 0; s <= max_steps; s++) {
@@ -623,10 +717,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     }
     status = EXIT_OK;
 done:
-    if (tasks)
-        for (int t = 0; t < E; t++) ml_regression_task_free(&tasks[t]);
-    free(tasks);
-    free(views);
+    free(all);
     free(loss_at);
     free(col);
     free(mean);

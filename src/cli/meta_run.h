@@ -15,6 +15,13 @@ typedef struct meta_run {
     int threads;
     ml_algo algo;
     ml_task_family family;
+    /* CSV families: the run's train / val / test tasks (RUN/split.json);
+     * training draws from the train part only. */
+    ml_task_split task_split;
+    int has_task_split;
+    /* eval --task SPEC: every task of this family is a test task */
+    ml_task_family eval_family;
+    int has_eval_family;
     ml_model model;
     ml_meta meta;
     /* --schedule over the outer iterations, as supervised training does over
@@ -69,6 +76,8 @@ int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double 
 /* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
  * returns the length written. */
 size_t json_number(char *buf, size_t cap, const char *sep, double v);
+/* "0.6,0.1,0.3" -> train, val, test fractions (each in [0, 1], sum <= 1); 0 or -1. */
+int parse_split_fractions(const char *s, double f[3]);
 /* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
 int parse_int_list(const char *s, int *out, int max, int min_value);
 

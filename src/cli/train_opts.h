@@ -46,6 +46,7 @@ typedef struct train_opts {
      * classes (--eval-classes all|test) and which IDX files (--images) */
     const char *eval_dataset, *eval_classes, *eval_images, *eval_split_file;
     int eval_only; /* eval / predict: no training head is needed (pretrain) */
+    const char *eval_task; /* not an option of train: `eval RUN --task SPEC` (held-out tasks, e.g. csv:TEST.csv) */
 } train_opts;
 
 /* Defaults for `train` (meta-learning defaults follow the MAML paper's

@@ -11,6 +11,13 @@
 
 #include "core/errfmt.h" /* ml__errf: the one-line error messages */
 
+/* ---- split sizes ------------------------------------------------------------
+ * How many of `units` (characters, alphabets, CSV tasks) each part of a split
+ * gets (see ml_split_spec); a positive share that rounds to none is an error
+ * naming unit_name. Shared by class splits and CSV task splits. */
+ml_status ml__split_counts(const ml_split_spec *spec, int units, const char *unit_name, int got[3], char *err,
+                           size_t errlen);
+
 /* ---- PNG decode into a reusable buffer ------------------------------------
  * *buf (ml_malloc'd, *cap bytes) grows as needed; the caller frees it once.
  * An image of more than max_pixels (from its header) is refused before

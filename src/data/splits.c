@@ -63,8 +63,8 @@ static int cmp_ref(const void *a, const void *b) {
 }
 
 /* Units per part from counts or fractions; see ml_split_spec. */
-static ml_status resolve_counts(const ml_split_spec *spec, int units, const char *unit_name, int got[3],
-                                char *err, size_t errlen) {
+ml_status ml__split_counts(const ml_split_spec *spec, int units, const char *unit_name, int got[3], char *err,
+                           size_t errlen) {
     int use_counts = spec->counts[0] || spec->counts[1] || spec->counts[2];
     if (use_counts) {
         int rest = -1, sum = 0;
@@ -143,7 +143,7 @@ ml_status ml_class_split_make(const ml_image_set *s, const ml_split_spec *spec, 
     int units = by_alpha ? s->n_alphabets : s->n_classes;
     const char *unit_name = by_alpha ? "alphabet" : "character";
     int got[3];
-    ml_status st = resolve_counts(spec, units, unit_name, got, err, errlen);
+    ml_status st = ml__split_counts(spec, units, unit_name, got, err, errlen);
     if (st != ML_OK) return st;
     int32_t *order = ml_malloc(sizeof(int32_t) * (size_t)units);
     int32_t *part_of = ml_malloc(sizeof(int32_t) * (size_t)units);

@@ -66,6 +66,7 @@ void ml_task_family_free(ml_task_family *f) {
     ml_free(f->x);
     ml_free(f->y);
     ml_free(f->names);
+    ml_free(f->draw_from);
     memset(f, 0, sizeof *f);
 }
 
@@ -271,6 +272,8 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
             ml__errf(err, errlen, "CSV task family has no tasks");
             return ML_ERR_STATE;
         }
+        if (f->n_draw_from > 0)
+            return fill_csv(f, f->draw_from[ml_rng_below(rng, (uint32_t)f->n_draw_from)], rng, k, q, t, err, errlen);
         return fill_csv(f, (int)ml_rng_below(rng, (uint32_t)f->n_tasks), rng, k, q, t, err, errlen);
     }
     ml__errf(err, errlen, "unknown task family kind %d", (int)f->kind);
@@ -279,6 +282,11 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
 
 ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,
                           ml_regression_task *t, char *err, size_t errlen) {
+    return ml_task_draw_csv(f, index, NULL, k, q, t, err, errlen);
+}
+
+ml_status ml_task_draw_csv(const ml_task_family *f, int index, ml_rng *rng, int k, int q, ml_regression_task *t,
+                           char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!f || !t) {
         ml__errf(err, errlen, "ml_task_get_csv: NULL argument");
@@ -294,5 +302,5 @@ ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,
     }
     ml_status st = check_task_buffer(f, t, err, errlen);
     if (st != ML_OK) return st;
-    return fill_csv(f, index, NULL, k, q, t, err, errlen);
+    return fill_csv(f, index, rng, k, q, t, err, errlen);
 }

@@ -84,18 +84,37 @@ printf 'a,support,1,2\na,query,x,3\n' > "$TMP/bad_num.csv"
 expect "CSV with a non-number" 1 "bad_num.csv:2" -- "$BIN" train --algo maml --task "csv:$TMP/bad_num.csv" --quiet --out "$TMP/c2"
 printf 'a,support,1,2\na,query,1,3\nb,support,2,2\n' > "$TMP/no_query.csv"
 expect "CSV task without query points" 1 "no query" -- "$BIN" train --algo maml --task "csv:$TMP/no_query.csv" --quiet --out "$TMP/c3"
-python3 - "$TMP/good.csv" <<'PY'
+python3 - "$TMP/good.csv" "$TMP/held.csv" "$TMP/two_in.csv" <<'PY'
 import math, random, sys
 random.seed(1)
-with open(sys.argv[1], "w") as f:
-    f.write("task,split,x,y\n")
-    for t in range(20):
-        a, p = random.uniform(0.5, 4), random.uniform(0, 3)
-        for split, n in (("support", 10), ("query", 10)):
-            for _ in range(n):
-                x = random.uniform(-5, 5); f.write(f"t{t},{split},{x},{a*math.sin(x-p)}\n")
+for path, n_tasks, prefix in ((sys.argv[1], 20, "t"), (sys.argv[2], 7, "h")):
+    with open(path, "w") as f:
+        f.write("task,split,x,y\n")
+        for t in range(n_tasks):
+            a, p = random.uniform(0.5, 4), random.uniform(0, 3)
+            for split, n in (("support", 10), ("query", 10)):
+                for _ in range(n):
+                    x = random.uniform(-5, 5); f.write(f"{prefix}{t},{split},{x},{a*math.sin(x-p)}\n")
+with open(sys.argv[3], "w") as f:
+    f.write("a,support,1,2,3\na,query,1,2,3\n")
 PY
-expect "CSV tasks train" 0 "" -- "$BIN" train --algo maml --task "csv:$TMP/good.csv" --model mlp:16,16 --meta-batch 4 --shots 5 --query 5 --iters 20 --eval-tasks 10 --eval-query 5 --quiet --out "$TMP/csv"
+expect "CSV tasks train" 0 '"distinct_tasks":true' -- "$BIN" train --algo maml --task "csv:$TMP/good.csv" --model mlp:16,16 --meta-batch 4 --shots 5 --query 5 --iters 20 --eval-tasks 10 --eval-query 5 --quiet --out "$TMP/csv" --json
+# A CSV family is split by task (seeded, as image classes are): 20 tasks -> 12 train, 2 val, 6 test.
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); n=[len(s[p]) for p in ('train','val','test')]; sys.exit(0 if s['format']=='metalearn-task-split' and n==[12,2,6] and len(set(s['train']+s['val']+s['test']))==20 else 1)" "$TMP/csv/split.json" \
+  && ok "CSV run: split.json deals 12/2/6 distinct tasks" || bad "CSV split.json: $(head -c 300 "$TMP/csv/split.json")"
+grep -q "6 distinct test tasks" "$TMP/out" && ! grep -q "600\|10 new" "$TMP/out" && tail -n 1 "$TMP/out" | grep -q '"eval_tasks":6,' \
+  && ok "CSV evaluation: each of the 6 test tasks once, and says so" || bad "CSV evaluation text: $(head -c 400 "$TMP/out")"
+expect "CSV eval --split val: the validation tasks" 0 "2 distinct validation tasks" -- "$BIN" eval "$TMP/csv" --split val
+expect "CSV eval --task: a held-out file" 0 "7 distinct held-out tasks" -- "$BIN" eval "$TMP/csv" --task "csv:$TMP/held.csv" --json
+tail -n 1 "$TMP/out" | grep -q '"tasks_from":"file"' && ok "eval --task: JSON names the source of the tasks" || bad "eval --task JSON: $(tail -c 300 "$TMP/out")"
+expect "CSV eval --task with other inputs" 2 "2 inputs" -- "$BIN" eval "$TMP/csv" --task "csv:$TMP/two_in.csv"
+printf 'a,support,1,2\na,query,1,3\nb,support,2,2\nb,query,2,2\nc,support,1,1\nc,query,1,1\n' > "$TMP/three.csv"
+expect "CSV too small for the split" 2 "gives no task" -- "$BIN" train --algo maml --task "csv:$TMP/three.csv" --shots 1 --query 1 --quiet --out "$TMP/c6"
+expect "CSV with --split 1,0,0 trains on every task" 0 "" -- "$BIN" train --algo maml --task "csv:$TMP/three.csv" --split 1,0,0 --shots 1 --query 1 --meta-batch 2 --iters 3 --eval-tasks 0 --quiet --out "$TMP/c7"
+expect "... and is evaluated on a held-out file" 0 "3 distinct held-out" -- "$BIN" eval "$TMP/c7" --task "csv:$TMP/three.csv" --shots 1
+expect "... but has no test tasks of its own" 1 "no test tasks" -- "$BIN" eval "$TMP/c7" --shots 1
+rm "$TMP/c7/split.json"
+expect "CSV run without split.json (older runs)" 1 "no split.json" -- "$BIN" eval "$TMP/c7" --shots 1
 expect "checkpoint of another model" 1 "shape" -- "$BIN" train --algo maml "${COMMON[@]}" --model mlp:8 --init "$TMP/full/checkpoint.safetensors" --iters 1 --out "$TMP/c4"
 printf 'not a checkpoint at all' > "$TMP/junk.safetensors"
 expect "corrupt checkpoint" 1 "junk.safetensors" -- "$BIN" train --algo maml "${COMMON[@]}" --init "$TMP/junk.safetensors" --iters 1 --out "$TMP/c5"
