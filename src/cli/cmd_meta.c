@@ -189,12 +189,20 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
             last_loss = run.log_sum / run.log_count;
             /* elapsed_s: training seconds since the run began, resumes included */
             double session = ml_now() - t_start;
-            char line[512], window[32] = "";
+            char line[512], window[32] = "", val[48] = "";
             if (run.log_count != o->log_every) /* a short last window, or one begun before an old checkpoint */
                 snprintf(window, sizeof window, ",\"window\":%d", run.log_count);
+            if (o->val_every > 0 && done_it % o->val_every == 0) {
+                double v;
+                if (meta_run_validate(&run, o, &v, err, sizeof err)) {
+                    fprintf(stderr, "metalearn train: validation: %s; the last good checkpoint is %s\n", err, ckpt_path);
+                    goto done;
+                }
+                json_number(val, sizeof val, ",\"val_mse\":", v);
+            }
             snprintf(line, sizeof line,
-                     "{\"iter\":%d,\"loss\":%.6g%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
-                     last_loss, window, logged.elapsed_s + session, (done_it - start_it) / (session + 1e-9),
+                     "{\"iter\":%d,\"loss\":%.6g%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
+                     last_loss, window, val, logged.elapsed_s + session, (done_it - start_it) / (session + 1e-9),
                      run.meta.cfg.outer.lr);
             if (ml_jsonl_append(log_path, line, err, sizeof err)) {
                 failed_after(err, saved_it, ckpt_path);

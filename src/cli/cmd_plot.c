@@ -21,6 +21,8 @@ typedef struct run_curves {
     char label[128];
     double *iter, *loss;
     int n_log;
+    double *val_iter, *val; /* "val_mse" of the lines that have it (--val-every) */
+    int n_val;
     cJSON *eval; /* parsed eval.json or NULL */
 } run_curves;
 
@@ -49,6 +51,8 @@ static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
     int cap = 1024;
     rc->iter = malloc((size_t)cap * sizeof(double));
     rc->loss = malloc((size_t)cap * sizeof(double));
+    rc->val_iter = malloc((size_t)cap * sizeof(double));
+    rc->val = malloc((size_t)cap * sizeof(double));
     int line_no = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         line_no++;
@@ -64,6 +68,13 @@ static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
             cap *= 2;
             rc->iter = realloc(rc->iter, (size_t)cap * sizeof(double));
             rc->loss = realloc(rc->loss, (size_t)cap * sizeof(double));
+            rc->val_iter = realloc(rc->val_iter, (size_t)cap * sizeof(double));
+            rc->val = realloc(rc->val, (size_t)cap * sizeof(double));
+        }
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(j, "val_mse");
+        if (cJSON_IsNumber(val)) {
+            rc->val_iter[rc->n_val] = it->valuedouble;
+            rc->val[rc->n_val++] = val->valuedouble;
         }
         rc->iter[rc->n_log] = it->valuedouble;
         rc->loss[rc->n_log] = loss->valuedouble;
@@ -82,7 +93,8 @@ int cmd_plot(int argc, char **argv) {
         {"log-y", ARG_FLAG, &log_y, "logarithmic loss axis for the learning curves", 0, 0},
     };
     const arg_cmd cmd = {"plot", "RUN [RUN...] [--out DIR]",
-                         "Draws learning_curve.png (query loss over meta-iterations, from log.jsonl) and\n"
+                         "Draws learning_curve.png (query loss over meta-iterations, from log.jsonl, with\n"
+                         "the validation MSE of --val-every runs beside it) and\n"
                          "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json;\n"
                          "regression runs of learners with inner steps) for one or more runs, e.g. a maml run\n"
                          "beside a multitask (pretrained) run.",
@@ -136,10 +148,16 @@ int cmd_plot(int argc, char **argv) {
         goto done;
     }
     if (any_log) {
-        ml_series s[MAX_RUNS];
+        ml_series s[2 * MAX_RUNS];
+        char val_label[MAX_RUNS][160];
         int n = 0;
-        for (int i = 0; i < n_runs; i++)
+        for (int i = 0; i < n_runs; i++) {
             if (rc[i].n_log) s[n++] = (ml_series){rc[i].label, rc[i].iter, rc[i].loss, rc[i].n_log, NULL, NULL, 0, 0};
+            if (rc[i].n_val) { /* the validation MSE beside the training loss: overfitting shows as a gap */
+                snprintf(val_label[i], sizeof val_label[i], "%.120s validation MSE", rc[i].label);
+                s[n++] = (ml_series){val_label[i], rc[i].val_iter, rc[i].val, rc[i].n_val, NULL, NULL, 0, 0};
+            }
+        }
         ml_chart chart = {"Meta-training: query loss after adaptation", "meta-iteration", "query loss", 900, 540, 0, log_y,
                           0, 0, 0, 0, 1};
         snprintf(path, sizeof path, "%s/learning_curve.png", out);
@@ -212,6 +230,8 @@ done:
     for (int i = 0; i < n_runs; i++) {
         free(rc[i].iter);
         free(rc[i].loss);
+        free(rc[i].val_iter);
+        free(rc[i].val);
         cJSON_Delete(rc[i].eval);
     }
     return status;

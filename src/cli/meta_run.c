@@ -88,6 +88,7 @@ static const char *meta_init_file(const char *init) {
 }
 
 static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+static int val_check(const meta_run *r, const train_opts *o, char *err, size_t errlen);
 
 void meta_run_dir(const train_opts *o, char *buf, size_t len) {
     if (o->out) {
@@ -332,11 +333,46 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
         }
     }
     r->write_eval_file = 1;
+    int st_val = val_check(r, o, err, errlen);
+    if (st_val) return st_val;
     if (init_file) {
         int it;
         if (meta_run_load_checkpoint(r, init_file, -1, &it, err, errlen)) return EXIT_FAIL;
     }
     return 0;
+}
+
+/* --val-every needs validation tasks and a log line to carry the value. */
+static int val_check(const meta_run *r, const train_opts *o, char *err, size_t errlen) {
+    if (o->val_every <= 0) return 0;
+    if (o->val_every % o->log_every) {
+        snprintf(err, errlen, "--val-every %d: must be a multiple of --log-every %d (the value goes on a log line)",
+                 o->val_every, o->log_every);
+        return EXIT_USAGE;
+    }
+    if (r->fewshot) {
+        snprintf(err, errlen, "--val-every: few-shot runs have no validation curve yet (score checkpoints with "
+                              "metalearn eval RUN --split val)");
+        return EXIT_USAGE;
+    }
+    if (r->has_task_split && r->task_split.n[ML_TASK_PART_VAL] < 1) {
+        snprintf(err, errlen, "--val-every: the split has no validation tasks (--split %s)", o->split);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int meta_run_validate(meta_run *r, const train_opts *o, double *val_mse, char *err, size_t errlen) {
+    int shots[MAX_LIST] = {o->shots}, steps[MAX_LIST], max_steps = 0;
+    if (o->eval_shots) parse_int_list(o->eval_shots, shots, MAX_LIST, 1);
+    int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
+    for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
+    const int32_t *idx = r->has_task_split ? r->task_split.idx[ML_TASK_PART_VAL] : NULL;
+    int n = r->has_task_split ? r->task_split.n[ML_TASK_PART_VAL] : o->eval_tasks > 0 ? o->eval_tasks : 600;
+    ml_rng rng; /* the validation seed of eval --split val, fresh each time: the same tasks at every point */
+    ml_rng_seed(&rng, o->eval_seed ^ ML_VAL_SEED_XOR);
+    return ml_task_eval_mean(&r->meta, &r->family, idx, n, &rng, shots[0], o->eval_query, max_steps, val_mse, err,
+                             errlen) ? EXIT_FAIL : 0;
 }
 
 void meta_run_free(meta_run *r) {

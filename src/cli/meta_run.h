@@ -91,6 +91,13 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen);
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen);
 /* full: also restore the optimizer state and the task RNG (resume). */
 int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen);
+/* The validation metric of --val-every: mean query MSE after the largest
+ * --eval-steps on the validation tasks `eval --split val` uses (the CSV
+ * split's validation tasks, or --eval-tasks synthetic tasks of the
+ * validation seed), K = the first --eval-shots. Its generator is its own, so
+ * training is unchanged. Returns 0 or EXIT_FAIL with err. */
+int meta_run_validate(meta_run *r, const train_opts *o, double *val_mse, char *err, size_t errlen);
+
 /* Evaluates on new tasks for every --eval-shots and prints the table (and
  * JSON); returns the exit status. */
 int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);

@@ -22,6 +22,7 @@ typedef struct train_opts {
     const char *task, *eval_shots, *eval_steps;
     int shots, query, iters, meta_batch, inner_steps, log_every, checkpoint_every;
     int eval_tasks, eval_query;
+    int val_every; /* log the validation metric every N iterations (0: off) */
     float inner_lr, outer_lr;
     uint64_t eval_seed;
     /* few-shot classification (--dataset omniglot:PATH[,PATH...]) */

@@ -51,7 +51,8 @@ for d in sys.argv[1:]:
         h.update(json.dumps(hdr, sort_keys=True).encode() + b[8 + n:])
     if os.path.exists(f"{d}/log.jsonl"):
         for line in open(f"{d}/log.jsonl"):
-            h.update(repr(json.loads(line).get("loss")).encode())
+            j = json.loads(line)
+            h.update(repr((j.get("loss"), j.get("val_mse"), j.get("val_acc"))).encode())
     for f in ("eval.json", "stdout"):
         if os.path.exists(f"{d}/{f}"):
             for l in [l for l in open(f"{d}/{f}") if l.startswith("{")][-1:]:
@@ -107,6 +108,7 @@ ROWS=(
   "inner-lr|REG|--inner-lr 0.05"
   "outer-lr|REG|--outer-lr 0.02"
   "log-every|REG|--log-every 3"
+  "val-every|REG|--val-every 2"
   "eval-tasks|REG|--eval-tasks 5"
   "eval-query|REG|--eval-query 6"
   "eval-shots|REG|--eval-shots 2"
