@@ -14,7 +14,8 @@ PACKAGES=(
   clang libclang-rt-14-dev libomp-dev  # the fuzz stage of scripts/test.sh: libFuzzer, OpenMP for clang
 )
 # Reference implementations for benchmarks only (bench/, not needed by the library).
-BENCH_PACKAGES=(python3-torch python3-numpy libopenblas0-pthread)  # OpenBLAS: torch's best BLAS here
+BENCH_PACKAGES=(python3-torch python3-numpy libopenblas0-pthread  # OpenBLAS: torch's best BLAS here
+                python3-sklearn)  # only for the diabetes table it ships (bench/diabetes_csv.sh)
 
 want=("${PACKAGES[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PACKAGES[@]}"); fi
