@@ -474,6 +474,8 @@ static void test_csv_task_split(void) {
     }
     CHECK_INT_EQ(outside, 0);
     ml_regression_task_free(&t);
+    ml_task_split_free(&b);
+    ml_task_split_free(&c);
     /* 20 tasks cannot give a 0.01 validation part: refused, naming the file. */
     const double tiny[3] = {0.9, 0.01, 0.09};
     CHECK_INT_EQ(ml_task_split_make(&f, tiny, &rng, &b, err, sizeof err) != ML_OK, 1);

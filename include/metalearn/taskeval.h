@@ -7,6 +7,7 @@
 #ifndef METALEARN_TASKEVAL_H
 #define METALEARN_TASKEVAL_H
 
+#include "metalearn/images.h"
 #include "metalearn/meta.h"
 #include "metalearn/tasks.h"
 
@@ -26,6 +27,13 @@ ml_status ml_task_eval(ml_meta *m, const ml_task_family *f, const int32_t *idx, 
  * task diverged), for a validation curve. */
 ml_status ml_task_eval_mean(ml_meta *m, const ml_task_family *f, const int32_t *idx, int n, ml_rng *rng, int k,
                             int q, int steps, double *mean, char *err, size_t errlen);
+
+/* The few-shot counterpart for a validation curve: mean query accuracy after
+ * `steps` adaptation steps over n episodes (ways x (shots + queries)) of
+ * `classes`, drawn by rng and evaluated `batch` at a time. */
+ml_status ml_episode_eval_acc(ml_meta *m, const ml_image_set *s, const ml_class_list *classes, int ways, int shots,
+                              int queries, int n, int batch, ml_rng *rng, int steps, double *mean_acc, char *err,
+                              size_t errlen);
 
 #ifdef __cplusplus
 }

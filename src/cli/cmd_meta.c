@@ -198,7 +198,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
                     fprintf(stderr, "metalearn train: validation: %s; the last good checkpoint is %s\n", err, ckpt_path);
                     goto done;
                 }
-                json_number(val, sizeof val, ",\"val_mse\":", v);
+                json_number(val, sizeof val, run.fewshot ? ",\"val_acc\":" : ",\"val_mse\":", v);
             }
             snprintf(line, sizeof line,
                      "{\"iter\":%d,\"loss\":%.6g%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,

@@ -21,8 +21,8 @@ typedef struct run_curves {
     char label[128];
     double *iter, *loss;
     int n_log;
-    double *val_iter, *val; /* "val_mse" of the lines that have it (--val-every) */
-    int n_val;
+    double *val_iter, *val; /* "val_mse" or "val_acc" of the lines that have it (--val-every) */
+    int n_val, val_is_acc;
     cJSON *eval; /* parsed eval.json or NULL */
 } run_curves;
 
@@ -71,7 +71,12 @@ static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
             rc->val_iter = realloc(rc->val_iter, (size_t)cap * sizeof(double));
             rc->val = realloc(rc->val, (size_t)cap * sizeof(double));
         }
-        const cJSON *val = cJSON_GetObjectItemCaseSensitive(j, "val_mse");
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(j, "val_mse"),
+                    *acc = cJSON_GetObjectItemCaseSensitive(j, "val_acc");
+        if (cJSON_IsNumber(acc)) {
+            val = acc;
+            rc->val_is_acc = 1;
+        }
         if (cJSON_IsNumber(val)) {
             rc->val_iter[rc->n_val] = it->valuedouble;
             rc->val[rc->n_val++] = val->valuedouble;
@@ -94,7 +99,8 @@ int cmd_plot(int argc, char **argv) {
     };
     const arg_cmd cmd = {"plot", "RUN [RUN...] [--out DIR]",
                          "Draws learning_curve.png (query loss over meta-iterations, from log.jsonl, with\n"
-                         "the validation MSE of --val-every runs beside it) and\n"
+                         "the validation MSE of --val-every runs beside it; few-shot validation accuracy in\n"
+                         "validation_accuracy.png) and\n"
                          "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json;\n"
                          "regression runs of learners with inner steps) for one or more runs, e.g. a maml run\n"
                          "beside a multitask (pretrained) run.",
@@ -153,7 +159,7 @@ int cmd_plot(int argc, char **argv) {
         int n = 0;
         for (int i = 0; i < n_runs; i++) {
             if (rc[i].n_log) s[n++] = (ml_series){rc[i].label, rc[i].iter, rc[i].loss, rc[i].n_log, NULL, NULL, 0, 0};
-            if (rc[i].n_val) { /* the validation MSE beside the training loss: overfitting shows as a gap */
+            if (rc[i].n_val && !rc[i].val_is_acc) { /* the validation MSE beside the training loss: overfitting shows as a gap */
                 snprintf(val_label[i], sizeof val_label[i], "%.120s validation MSE", rc[i].label);
                 s[n++] = (ml_series){val_label[i], rc[i].val_iter, rc[i].val, rc[i].n_val, NULL, NULL, 0, 0};
             }
@@ -166,6 +172,21 @@ int cmd_plot(int argc, char **argv) {
             goto done;
         }
         printf("%s\n", path);
+        /* Few-shot validation accuracy has its own axis. */
+        n = 0;
+        for (int i = 0; i < n_runs; i++)
+            if (rc[i].n_val && rc[i].val_is_acc)
+                s[n++] = (ml_series){rc[i].label, rc[i].val_iter, rc[i].val, rc[i].n_val, NULL, NULL, 0, 0};
+        if (n) {
+            ml_chart vchart = {"Validation accuracy during meta-training (--val-every)", "meta-iteration",
+                               "validation accuracy", 900, 540, 0, 0, 0, 0, 0, 0};
+            snprintf(path, sizeof path, "%s/validation_accuracy.png", out);
+            if (ml_plot_png(path, &vchart, s, n, err, sizeof err)) {
+                fprintf(stderr, "metalearn plot: %s\n", err);
+                goto done;
+            }
+            printf("%s\n", path);
+        }
     }
     /* One figure per number of shots found in any run's evaluation. */
     int shots_seen[MAX_SHOTS], n_shots = 0;

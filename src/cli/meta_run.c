@@ -350,9 +350,10 @@ static int val_check(const meta_run *r, const train_opts *o, char *err, size_t e
                  o->val_every, o->log_every);
         return EXIT_USAGE;
     }
-    if (r->fewshot) {
-        snprintf(err, errlen, "--val-every: few-shot runs have no validation curve yet (score checkpoints with "
-                              "metalearn eval RUN --split val)");
+    int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
+    if (r->fewshot && r->split.part[ML_SPLIT_VAL].n < ways) {
+        snprintf(err, errlen, "--val-every: the split has %d validation classes, fewer than %d ways (--split %s)",
+                 r->split.part[ML_SPLIT_VAL].n, ways, o->split);
         return EXIT_USAGE;
     }
     if (r->has_task_split && r->task_split.n[ML_TASK_PART_VAL] < 1) {
@@ -367,6 +368,26 @@ int meta_run_validate(meta_run *r, const train_opts *o, double *val_mse, char *e
     if (o->eval_shots) parse_int_list(o->eval_shots, shots, MAX_LIST, 1);
     int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
     for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
+    if (r->fewshot) { /* accuracy on episodes of the validation classes, as eval --split val draws them */
+        const ml_class_list *val = &r->split.part[ML_SPLIT_VAL];
+        int min_images = INT32_MAX;
+        for (int i = 0; i < val->n; i++) {
+            int64_t c = val->items[i].cls, k = r->images.class_start[c + 1] - r->images.class_start[c];
+            if (k < min_images) min_images = (int)k;
+        }
+        int q = o->eval_query < min_images - shots[0] ? o->eval_query : min_images - shots[0];
+        if (q < 1) {
+            snprintf(err, errlen, "the validation classes have %d images, no query beside %d shots", min_images, shots[0]);
+            return EXIT_FAIL;
+        }
+        ml_rng rng;
+        ml_rng_seed(&rng, o->eval_seed);
+        return ml_episode_eval_acc(&r->meta, &r->images, val, o->eval_ways > 0 ? o->eval_ways : r->ways, shots[0], q,
+                                   o->eval_tasks > 0 ? o->eval_tasks : 600, r->meta_batch, &rng,
+                                   ml_algo_has_inner_steps(r->algo) ? max_steps : 0, val_mse, err, errlen)
+                   ? EXIT_FAIL
+                   : 0;
+    }
     const int32_t *idx = r->has_task_split ? r->task_split.idx[ML_TASK_PART_VAL] : NULL;
     int n = r->has_task_split ? r->task_split.n[ML_TASK_PART_VAL] : o->eval_tasks > 0 ? o->eval_tasks : 600;
     ml_rng rng; /* the validation seed of eval --split val, fresh each time: the same tasks at every point */

@@ -91,7 +91,9 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen);
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen);
 /* full: also restore the optimizer state and the task RNG (resume). */
 int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen);
-/* The validation metric of --val-every: mean query MSE after the largest
+/* The validation metric of --val-every: few-shot runs, the mean accuracy on
+ * --eval-tasks episodes of the validation classes (eval --split val's seed);
+ * regression, the mean query MSE after the largest
  * --eval-steps on the validation tasks `eval --split val` uses (the CSV
  * split's validation tasks, or --eval-tasks synthetic tasks of the
  * validation seed), K = the first --eval-shots. Its generator is its own, so

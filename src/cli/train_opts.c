@@ -106,7 +106,7 @@ const arg_spec *train_opts_table(train_opts *o, int *n) {
         {"log-every", ARG_INT, &o->log_every, "meta: iterations per log line (default 100)", 1, 100000000},
         {"checkpoint-every", ARG_INT, &o->checkpoint_every, "meta: iterations per checkpoint (default 1000)", 1, 100000000},
         {"checkpoint-minutes", ARG_FLOAT, &o->checkpoint_minutes, "meta: also checkpoint when this many minutes passed since the last one, whichever comes first (default 5; 0: by iterations only)", 0, 1e6},
-        {"val-every", ARG_INT, &o->val_every, "meta: every N iterations (a multiple of --log-every) log val_mse, the MSE on validation tasks as eval --split val scores it, into log.jsonl (0 = off)", 0, 100000000},
+        {"val-every", ARG_INT, &o->val_every, "meta: every N iterations (a multiple of --log-every) log the validation metric as eval --split val scores it into log.jsonl: val_acc (few-shot) or val_mse (0 = off)", 0, 100000000},
         {"eval-tasks", ARG_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600; a CSV run uses each test task once; 0: none)", 0, 10000000},
         {"eval-query", ARG_INT, &o->eval_query, "meta: query points per evaluation task, or per class (default 100; 0 = all rows of a CSV task, or all images of the classes)", 0, 100000},
         {"eval-shots", ARG_STRING, &o->eval_shots, "meta: shots to evaluate, e.g. 5,10,20 (default: --shots)", 1, 0},

@@ -51,3 +51,37 @@ ml_status ml_task_eval_mean(ml_meta *m, const ml_task_family *f, const int32_t *
     ml_free(loss);
     return st;
 }
+
+ml_status ml_episode_eval_acc(ml_meta *m, const ml_image_set *s, const ml_class_list *classes, int ways, int shots,
+                              int queries, int n, int batch, ml_rng *rng, int steps, double *mean_acc, char *err,
+                              size_t errlen) {
+    if (!m || !s || !classes || !rng || !mean_acc || n < 1 || batch < 1 || steps < 0 || queries < 1) return ML_ERR_ARG;
+    if (batch > n) batch = n;
+    int stride = steps + 1;
+    ml_episode *eps = ml_calloc((size_t)batch, sizeof *eps);
+    ml_task_data *views = ml_calloc((size_t)batch, sizeof *views);
+    double *loss = ml_malloc(sizeof(double) * (size_t)batch * (size_t)stride);
+    double *acc = ml_malloc(sizeof(double) * (size_t)batch * (size_t)stride);
+    unsigned char *report = ml_calloc((size_t)stride, 1); /* only the last step is scored */
+    ml_status st = eps && views && loss && acc && report ? ML_OK : ML_ERR_NOMEM;
+    for (int b = 0; b < batch && st == ML_OK; b++) st = ml_episode_init(&eps[b], ways, shots, queries, s->size);
+    double sum = 0;
+    for (int start = 0; start < n && st == ML_OK; start += batch) {
+        int k = n - start < batch ? n - start : batch;
+        for (int b = 0; b < k && st == ML_OK; b++) {
+            st = ml_episode_sample(&eps[b], s, classes, NULL, rng, err, errlen);
+            views[b] = (ml_task_data){.n_support = ways * shots, .n_query = ways * queries, .ways = ways,
+                                      .xs = eps[b].xs, .xq = eps[b].xq, .ls = eps[b].ys, .lq = eps[b].yq};
+        }
+        if (st == ML_OK) st = ml_meta_evaluate_at(m, views, k, steps, report, loss, acc, err, errlen);
+        for (int b = 0; b < k && st == ML_OK; b++) sum += acc[(int64_t)b * stride + steps];
+    }
+    *mean_acc = st == ML_OK ? sum / n : NAN;
+    for (int b = 0; eps && b < batch; b++) ml_episode_free(&eps[b]);
+    ml_free(eps);
+    ml_free(views);
+    ml_free(loss);
+    ml_free(acc);
+    ml_free(report);
+    return st;
+}

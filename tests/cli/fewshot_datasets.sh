@@ -86,6 +86,20 @@ expect "predict with a metric learner" 0 '"steps":0' -- "$BIN" predict "$TMP/idx
 expect "predict --steps with a metric learner" 2 "no adaptation steps" -- "$BIN" predict "$TMP/idx_run" --support "$TMP/folder" --query "$TMP/folder" --steps 3
 expect "predict of a MAML run reports its steps" 0 '"steps":10' -- "$BIN" predict "$TMP/folder_run" --support "$TMP/folder_half" --query "$TMP/folder_half" --json
 
+# --val-every on a few-shot run: val_acc (what eval --split val reports) in the log and its own
+# chart from plot; training is bit-identical with or without it.
+VE=(--algo protonet --dataset "folder:$TMP/folder" --split 0.5,0.5,0 --model cnn4:8 --ways 2 --shots 1 --query 2
+    --meta-batch 2 --rotations 0 --iters 6 --log-every 3 --eval-tasks 0 --quiet)
+"$BIN" train "${VE[@]}" --out "$TMP/ve0" >/dev/null 2>&1
+expect "few-shot --val-every" 0 "" -- "$BIN" train "${VE[@]}" --val-every 3 --out "$TMP/ve1"
+cmp -s "$TMP/ve0/checkpoint.safetensors" "$TMP/ve1/checkpoint.safetensors" && [ "$(grep -c '"val_acc":' "$TMP/ve1/log.jsonl")" -eq 2 ] \
+  && ok "few-shot --val-every: val_acc logged, training unchanged" || bad "few-shot --val-every: $(cat "$TMP/ve1/log.jsonl")"
+va=$(grep -o '"val_acc":[0-9.e+-]*' "$TMP/ve1/log.jsonl" | tail -n 1 | cut -d: -f2)
+expect "eval --split val of that run" 0 "" -- "$BIN" eval "$TMP/ve1" --split val --episodes 600 --json
+tail -n 1 "$TMP/out" | grep -q "\"accuracy\":$va," && ok "val_acc is eval --split val's accuracy ($va)" || bad "val_acc $va vs $(tail -c 200 "$TMP/out")"
+mkdir -p "$TMP/veplot"
+expect "plot draws the validation accuracy" 0 "validation_accuracy.png" -- "$BIN" plot "$TMP/ve1" --out "$TMP/veplot"
+
 # The transfer baseline.
 PRE=(--algo pretrain --dataset "idx:$TMP/idx" --split 0.5,0,0.5 --model cnn4:8 --rotations 1 --batch-size 8 --quiet)
 expect "pretrain training and evaluation" 0 '"steps":100' -- "$BIN" train "${PRE[@]}" --iters 4 --ways 2 --shots 1 --eval-tasks 4 --out "$TMP/pre" --json
