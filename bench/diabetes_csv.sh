@@ -37,7 +37,7 @@ PY
 )
   echo "$algo: chosen on validation tasks: --inner-lr $lr --iters $iters (validation MSE $val)"
   "$BIN" train --algo $algo "${COMMON[@]}" --split 1,0,0 --inner-lr "$lr" --iters "$iters" --out "$OUT/$algo"
-  "$BIN" eval "$OUT/$algo" --task "csv:$OUT/data/held_out.csv" --shots 10 --steps 1,10,100 --threads 1
+  "$BIN" eval "$OUT/$algo" --task "csv:$OUT/data/held_out.csv" --shots 10 --steps 1,10,100 --query 0 --threads 1
 done
 echo "baselines on the same held-out rows:"
 python3 "$HERE/diabetes_baselines.py" "$OUT/data/train.csv" "$OUT/data/held_out.csv"

@@ -179,7 +179,7 @@ int cmd_plot(int argc, char **argv) {
                 s[n++] = (ml_series){rc[i].label, rc[i].val_iter, rc[i].val, rc[i].n_val, NULL, NULL, 0, 0};
         if (n) {
             ml_chart vchart = {"Validation accuracy during meta-training (--val-every)", "meta-iteration",
-                               "validation accuracy", 900, 540, 0, 0, 0, 0, 0, 0};
+                               "validation accuracy", 900, 540, 0, 0, 0, 0, 0, 0, 0};
             snprintf(path, sizeof path, "%s/validation_accuracy.png", out);
             if (ml_plot_png(path, &vchart, s, n, err, sizeof err)) {
                 fprintf(stderr, "metalearn plot: %s\n", err);

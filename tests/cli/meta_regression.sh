@@ -111,8 +111,8 @@ expect "CSV eval --task with other inputs" 2 "2 inputs" -- "$BIN" eval "$TMP/csv
 printf 'a,support,1,2\na,query,1,3\nb,support,2,2\nb,query,2,2\nc,support,1,1\nc,query,1,1\n' > "$TMP/three.csv"
 expect "CSV too small for the split" 2 "gives no task" -- "$BIN" train --algo maml --task "csv:$TMP/three.csv" --shots 1 --query 1 --quiet --out "$TMP/c6"
 expect "CSV with --split 1,0,0 trains on every task" 0 "" -- "$BIN" train --algo maml --task "csv:$TMP/three.csv" --split 1,0,0 --shots 1 --query 1 --meta-batch 2 --iters 3 --eval-tasks 0 --quiet --out "$TMP/c7"
-expect "... and is evaluated on a held-out file" 0 "3 distinct held-out" -- "$BIN" eval "$TMP/c7" --task "csv:$TMP/three.csv" --shots 1
-expect "... but has no test tasks of its own" 1 "no test tasks" -- "$BIN" eval "$TMP/c7" --shots 1
+expect "... and is evaluated on a held-out file" 0 "3 distinct held-out" -- "$BIN" eval "$TMP/c7" --task "csv:$TMP/three.csv" --shots 1 --query 0
+expect "... but has no test tasks of its own" 1 "no test tasks" -- "$BIN" eval "$TMP/c7" --shots 1 --query 0
 # --val-every: the validation MSE in log.jsonl and in plot, training unchanged (its own generator).
 VAL=(--algo maml --task "csv:$TMP/good.csv" --model mlp:16,16 --meta-batch 4 --shots 5 --query 5 --iters 40 --log-every 10 --eval-tasks 0 --quiet)
 "$BIN" train "${VAL[@]}" --out "$TMP/noval" >/dev/null 2>&1
@@ -122,7 +122,7 @@ cmp -s "$TMP/noval/checkpoint.safetensors" "$TMP/val/checkpoint.safetensors" \
 [ "$(grep -c '"val_mse":' "$TMP/val/log.jsonl")" -eq 2 ] && [ "$(grep -c '"val_mse":' "$TMP/noval/log.jsonl")" -eq 0 ] \
   && ok "val_mse on the log lines of iterations 20 and 40" || bad "val_mse lines: $(cat "$TMP/val/log.jsonl")"
 v=$(grep -o '"val_mse":[0-9.e+-]*' "$TMP/val/log.jsonl" | tail -n 1 | cut -d: -f2)
-"$BIN" eval "$TMP/val" --split val --shots 5 --steps 10 --json >"$TMP/valeval" 2>/dev/null
+"$BIN" eval "$TMP/val" --split val --shots 5 --steps 10 --query 0 --json >"$TMP/valeval" 2>/dev/null
 python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().splitlines()[-1]); r=[x for x in j['results'] if x['steps']==10][0]; sys.exit(0 if abs(r['mse']-float(sys.argv[2]))<=1e-5*abs(r['mse']) else 1)" "$TMP/valeval" "$v" \
   && ok "the last val_mse is what eval --split val reports" || bad "val_mse $v vs eval --split val: $(tail -c 300 "$TMP/valeval")"
 mkdir -p "$TMP/valplot"
@@ -130,7 +130,7 @@ expect "plot of a --val-every run" 0 "learning_curve" -- "$BIN" plot "$TMP/val" 
 expect "--val-every not a multiple of --log-every" 2 "multiple of --log-every" -- "$BIN" train "${VAL[@]}" --val-every 15 --out "$TMP/c8"
 expect "--val-every with no validation tasks" 2 "no validation tasks" -- "$BIN" train "${VAL[@]}" --val-every 20 --split 0.7,0,0.3 --out "$TMP/c9"
 rm "$TMP/c7/split.json"
-expect "CSV run without split.json (older runs)" 1 "no split.json" -- "$BIN" eval "$TMP/c7" --shots 1
+expect "CSV run without split.json (older runs)" 1 "no split.json" -- "$BIN" eval "$TMP/c7" --shots 1 --query 0
 expect "checkpoint of another model" 1 "shape" -- "$BIN" train --algo maml "${COMMON[@]}" --model mlp:8 --init "$TMP/full/checkpoint.safetensors" --iters 1 --out "$TMP/c4"
 printf 'not a checkpoint at all' > "$TMP/junk.safetensors"
 expect "corrupt checkpoint" 1 "junk.safetensors" -- "$BIN" train --algo maml "${COMMON[@]}" --init "$TMP/junk.safetensors" --iters 1 --out "$TMP/c5"
