@@ -702,7 +702,7 @@ int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double
     if (o->eval_query > 0) snprintf(nq, sizeof nq, "%d", o->eval_query);
     if (idx)
         printf("evaluation: %s, %d distinct %s tasks (%s), each once: K support rows drawn by the eval seed, %s%s "
-               "query rows; inner lr %g (mean squared error, Student-t 95%% CI over the %d tasks)\n",
+               "query points; inner lr %g (mean squared error, Student-t 95%% CI over the %d tasks)\n",
                ml_algo_name(r->algo), E, what, r->has_eval_family ? fam->path : "split.json",
                o->eval_query > 0 ? "up to " : "", nq, o->inner_lr, E);
     else

@@ -38,12 +38,12 @@ grep -q "last good checkpoint" "$TMP/err" && bad "NaN: names a checkpoint that w
 "$BIN" train --algo maml --task sinusoid "${SMALL[@]}" --iters 4 --stop-at 2 --out "$TMP/nan2" >/dev/null 2>&1
 expect "NaN after a resume names its checkpoint" 1 "last good checkpoint is .*nan2/checkpoint.safetensors (iteration 2)" -- \
   "$BIN" train --resume "$TMP/nan2" --iters 50 --inner-lr 1000 --inner-steps 3
-# CSV tasks: 3 tasks of 6 support and 4 query rows. Every count the run will
+# CSV tasks: 5 tasks (the default split deals 3 / 1 / 1 of them) of 6 support and 4 query rows. Every count the run will
 # ask for is checked against them at setup, naming the option and the task.
 python3 - "$TMP/t.csv" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:
-    for t in range(3):
+    for t in range(5):
         for split, n in (("support", 6), ("query", 4)):
             for i in range(n): f.write(f"t{t},{split},{i * 0.5 - t},{(i + t) % 3 - 1}\n")
 PY
