@@ -8,6 +8,7 @@
 #include "cli/config.h"
 #include "cli/train_opts.h"
 #include "cli/meta_run.h"
+#include "metalearn/io.h"
 #include "metalearn/meta.h"
 
 const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [options]";
@@ -167,6 +168,26 @@ int train_opts_load_run(train_opts *o, const char *dir, char *err, size_t errlen
     return 0;
 }
 
+/* Before --momentum reached the outer optimizer of meta-learning, a run's
+ * config.json recorded the old default 0.9 while the outer step ran without
+ * momentum, so its checkpoint has no momentum buffer. Such a run resumes as it
+ * trained (momentum 0), and its config.json is rewritten to say so. */
+static void legacy_meta_momentum(train_opts *o, const char *dir) {
+    if (o->momentum <= 0 || !o->algo || !strcmp(o->algo, "supervised") || !o->optimizer ||
+        (strcmp(o->optimizer, "sgd") && strcmp(o->optimizer, "rmsprop")))
+        return;
+    char path[4200], err[512];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    ml_safetensors st;
+    if (ml_safetensors_read(path, &st, err, sizeof err)) return; /* resume reports it */
+    if (!ml_safetensors_find(&st, "optim.momentum_buffer")) {
+        fprintf(stderr, "train: %s was trained before --momentum reached meta-learning: it ran without momentum, "
+                        "and resumes so (config.json now says momentum 0)\n", dir);
+        o->momentum = 0;
+    }
+    ml_safetensors_free(&st);
+}
+
 int cmd_train(int argc, char **argv) {
     static train_opts o;
     train_opts_defaults(&o);
@@ -188,6 +209,7 @@ int cmd_train(int argc, char **argv) {
         o.stop_at = 0;        /* and so does a stopping point */
         o.overwrite = 0;      /* and permission to replace a run */
         fewshot_legacy_dataset(&o, resume);
+        legacy_meta_momentum(&o, resume);
     }
     const char *config = args_find_value(argc, argv, 2, "config");
     if (config) {

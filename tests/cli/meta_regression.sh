@@ -145,4 +145,16 @@ expect "bad eval shots" 2 "eval-shots" -- "$BIN" train --algo maml --eval-shots 
 expect "eval of a missing run" 1 "config.json" -- "$BIN" eval "$TMP/nowhere"
 expect "eval --help" 0 "" -- "$BIN" eval --help
 
+# A run from before --momentum reached meta-learning: config.json says 0.9,
+# the checkpoint has no momentum buffer. It resumes as it trained (momentum 0),
+# bit-identical to an uninterrupted momentum-0 run, and config.json says 0.
+"$BIN" train --algo reptile "${COMMON[@]}" --optimizer sgd --outer-lr 0.5 --iters 40 --checkpoint-every 20 --out "$TMP/rep_full" >/dev/null 2>&1
+"$BIN" train --algo reptile "${COMMON[@]}" --optimizer sgd --outer-lr 0.5 --iters 20 --checkpoint-every 20 --out "$TMP/rep_old" >/dev/null 2>&1
+sed -i 's/"momentum":[[:space:]]*0,/"momentum":\t0.9,/' "$TMP/rep_old/config.json"
+grep -q '"momentum":.0.9' "$TMP/rep_old/config.json" || bad "test setup: could not write the old momentum"
+expect "a pre-momentum run resumes" 0 "without momentum" -- "$BIN" train --resume "$TMP/rep_old" --iters 40
+cmp -s "$TMP/rep_full/checkpoint.safetensors" "$TMP/rep_old/checkpoint.safetensors" \
+  && ok "pre-momentum run resumed bit-identical to a momentum-0 run" || bad "pre-momentum resume differs"
+grep -q '"momentum":.0,' "$TMP/rep_old/config.json" && ok "its config.json now records momentum 0" || bad "config.json still says $(grep momentum "$TMP/rep_old/config.json")"
+
 summary
