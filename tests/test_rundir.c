@@ -220,6 +220,33 @@ static void test_append_all_or_nothing(void) {
     CHECK(!strcmp(slurp(p), "{\"iter\":1}\n{\"iter\":2}\n"));
 }
 
+/* plot's reader: every line's curve point, validation values where present,
+ * more lines than one growth step, a torn tail skipped, a bad line named. */
+static void test_log_curves(void) {
+    char err[256] = "";
+    const char *p = tp("curves.jsonl");
+    ml_runlog_curves c;
+    unlink(p);
+    CHECK_INT_EQ(ml_runlog_read_curves(p, &c, err, sizeof err), ML_OK); /* missing: no curve */
+    CHECK_INT_EQ(c.n, 0);
+    FILE *f = fopen(p, "w");
+    for (int i = 1; i <= 600; i++)
+        fprintf(f, i % 100 ? "{\"iter\":%d,\"loss\":%d.5}\n" : "{\"iter\":%d,\"loss\":%d.5,\"val_acc\":0.75}\n", i, i);
+    fputs("{\"iter\":601,\"lo", f); /* torn */
+    fclose(f);
+    CHECK_INT_EQ(ml_runlog_read_curves(p, &c, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(c.n, 600);
+    CHECK(c.iter[599] == 600 && c.loss[599] == 600.5);
+    CHECK_INT_EQ(c.n_val, 6);
+    CHECK(c.val_is_acc && c.val_iter[5] == 600 && c.val[5] == 0.75);
+    ml_runlog_curves_free(&c);
+    CHECK(c.iter == NULL && c.n == 0);
+    put(p, "{\"iter\":1,\"loss\":0.5}\n{\"iter\":2}\n");
+    CHECK_INT_EQ(ml_runlog_read_curves(p, &c, err, sizeof err), ML_ERR_FORMAT);
+    CHECK_STR_CONTAINS(err, "curves.jsonl:2:");
+    ml_runlog_curves_free(&c);
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s/test_rundir.%ld", ml_test_tmp_dir(), (long)getpid());
     char err[256];
@@ -232,6 +259,7 @@ int main(void) {
     ML_RUN(test_log_trim);
     ML_RUN(test_checkpoint_clock);
     ML_RUN(test_append_all_or_nothing);
+    ML_RUN(test_log_curves);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", g_dir);

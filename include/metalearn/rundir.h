@@ -51,6 +51,23 @@ typedef struct ml_runlog_tail {
  * when something changes; a missing log is an empty one. */
 ml_status ml_runlog_trim(const char *path, int max_iter, ml_runlog_tail *out, char *err, size_t errlen);
 
+/* The curves of a log, as `metalearn plot` draws them: "iter" and "loss" of
+ * every line, and the lines that carry a validation value ("val_mse", or
+ * "val_acc" for few-shot runs: then val_is_acc). */
+typedef struct ml_runlog_curves {
+    double *iter, *loss;
+    int n;
+    double *val_iter, *val;
+    int n_val, val_is_acc;
+} ml_runlog_curves;
+
+/* Reads the log at path into out (zeroed first). A missing log is an empty
+ * one; an unterminated last line is a write cut short and is skipped; a
+ * complete line without numeric "iter" and "loss" is ML_ERR_FORMAT with
+ * "PATH:LINE: ..." in err. Free with ml_runlog_curves_free (also on error). */
+ml_status ml_runlog_read_curves(const char *path, ml_runlog_curves *out, char *err, size_t errlen);
+void ml_runlog_curves_free(ml_runlog_curves *c); /* zeroes *c */
+
 /* Checkpoint timing: due after every `every_iters` iterations or when
  * `every_seconds` (0: never) have passed since the last save, whichever
  * comes first. Checkpoints never change the training itself. */

@@ -13,17 +13,15 @@
 #include "metalearn/io.h"
 #include "metalearn/meta.h"
 #include "metalearn/plot.h"
+#include "metalearn/rundir.h"
 
 #define MAX_RUNS 8
 #define MAX_SHOTS 16
 
 typedef struct run_curves {
     char label[128];
-    double *iter, *loss;
-    int n_log;
-    double *val_iter, *val; /* "val_mse" or "val_acc" of the lines that have it (--val-every) */
-    int n_val, val_is_acc;
-    cJSON *eval; /* parsed eval.json or NULL */
+    ml_runlog_curves log; /* log.jsonl's curves (metalearn/rundir.h) */
+    cJSON *eval;          /* parsed eval.json or NULL */
 } run_curves;
 
 /* The entries of a run's eval.json that trace query MSE over adaptation
@@ -34,60 +32,6 @@ static const cJSON *adaptation_results(const cJSON *eval) {
     ml_algo a;
     if (!cJSON_IsString(algo) || ml_algo_parse(algo->valuestring, &a) || !ml_algo_has_inner_steps(a)) return NULL;
     return cJSON_GetObjectItemCaseSensitive(eval, "results");
-}
-
-/* Reads RUN/log.jsonl; returns -1 with err on a malformed line. */
-static int load_log(const char *dir, run_curves *rc, char *err, size_t errlen) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    char *text;
-    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
-    if (!text) return 0; /* no log (e.g. eval-only): no learning curve */
-    /* An unterminated last line is a write cut short (power cut, full disk):
-     * skipped, as metalearn/io.h asks of readers; --resume removes it. */
-    char *end = strrchr(text, '\n');
-    if (end) end[1] = 0;
-    else text[0] = 0;
-    int cap = 1024;
-    rc->iter = malloc((size_t)cap * sizeof(double));
-    rc->loss = malloc((size_t)cap * sizeof(double));
-    rc->val_iter = malloc((size_t)cap * sizeof(double));
-    rc->val = malloc((size_t)cap * sizeof(double));
-    int line_no = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        line_no++;
-        cJSON *j = cJSON_Parse(line);
-        cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iter"), *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
-        if (!cJSON_IsNumber(it) || !cJSON_IsNumber(loss)) {
-            snprintf(err, errlen, "%.900s:%d: expected an object with numeric \"iter\" and \"loss\"", path, line_no);
-            cJSON_Delete(j);
-            ml_free(text);
-            return -1;
-        }
-        if (rc->n_log == cap) {
-            cap *= 2;
-            rc->iter = realloc(rc->iter, (size_t)cap * sizeof(double));
-            rc->loss = realloc(rc->loss, (size_t)cap * sizeof(double));
-            rc->val_iter = realloc(rc->val_iter, (size_t)cap * sizeof(double));
-            rc->val = realloc(rc->val, (size_t)cap * sizeof(double));
-        }
-        const cJSON *val = cJSON_GetObjectItemCaseSensitive(j, "val_mse"),
-                    *acc = cJSON_GetObjectItemCaseSensitive(j, "val_acc");
-        if (cJSON_IsNumber(acc)) {
-            val = acc;
-            rc->val_is_acc = 1;
-        }
-        if (cJSON_IsNumber(val)) {
-            rc->val_iter[rc->n_val] = it->valuedouble;
-            rc->val[rc->n_val++] = val->valuedouble;
-        }
-        rc->iter[rc->n_log] = it->valuedouble;
-        rc->loss[rc->n_log] = loss->valuedouble;
-        rc->n_log++;
-        cJSON_Delete(j);
-    }
-    ml_free(text);
-    return 0;
 }
 
 int cmd_plot(int argc, char **argv) {
@@ -132,11 +76,12 @@ int cmd_plot(int argc, char **argv) {
             }
             any_eval = 1;
         }
-        if (load_log(runs[i], &rc[i], err, sizeof err)) {
+        snprintf(path, sizeof path, "%s/log.jsonl", runs[i]);
+        if (ml_runlog_read_curves(path, &rc[i].log, err, sizeof err)) {
             fprintf(stderr, "metalearn plot: %s\n", err);
             goto done;
         }
-        any_log |= rc[i].n_log > 0;
+        any_log |= rc[i].log.n > 0;
         const cJSON *algo = rc[i].eval ? cJSON_GetObjectItemCaseSensitive(rc[i].eval, "algo") : NULL;
         const char *base = strrchr(runs[i], '/');
         base = base && base[1] ? base + 1 : runs[i];
@@ -158,10 +103,10 @@ int cmd_plot(int argc, char **argv) {
         char val_label[MAX_RUNS][160];
         int n = 0;
         for (int i = 0; i < n_runs; i++) {
-            if (rc[i].n_log) s[n++] = (ml_series){rc[i].label, rc[i].iter, rc[i].loss, rc[i].n_log, NULL, NULL, 0, 0};
-            if (rc[i].n_val && !rc[i].val_is_acc) { /* the validation MSE beside the training loss: overfitting shows as a gap */
+            if (rc[i].log.n) s[n++] = (ml_series){rc[i].label, rc[i].log.iter, rc[i].log.loss, rc[i].log.n, NULL, NULL, 0, 0};
+            if (rc[i].log.n_val && !rc[i].log.val_is_acc) { /* the validation MSE beside the training loss: overfitting shows as a gap */
                 snprintf(val_label[i], sizeof val_label[i], "%.120s validation MSE", rc[i].label);
-                s[n++] = (ml_series){val_label[i], rc[i].val_iter, rc[i].val, rc[i].n_val, NULL, NULL, 0, 0};
+                s[n++] = (ml_series){val_label[i], rc[i].log.val_iter, rc[i].log.val, rc[i].log.n_val, NULL, NULL, 0, 0};
             }
         }
         ml_chart chart = {"Meta-training: query loss after adaptation", "meta-iteration", "query loss", 900, 540, 0, log_y,
@@ -175,8 +120,8 @@ int cmd_plot(int argc, char **argv) {
         /* Few-shot validation accuracy has its own axis. */
         n = 0;
         for (int i = 0; i < n_runs; i++)
-            if (rc[i].n_val && rc[i].val_is_acc)
-                s[n++] = (ml_series){rc[i].label, rc[i].val_iter, rc[i].val, rc[i].n_val, NULL, NULL, 0, 0};
+            if (rc[i].log.n_val && rc[i].log.val_is_acc)
+                s[n++] = (ml_series){rc[i].label, rc[i].log.val_iter, rc[i].log.val, rc[i].log.n_val, NULL, NULL, 0, 0};
         if (n) {
             ml_chart vchart = {"Validation accuracy during meta-training (--val-every)", "meta-iteration",
                                "validation accuracy", 900, 540, 0, 0, 0, 0, 0, 0, 0};
@@ -249,10 +194,7 @@ int cmd_plot(int argc, char **argv) {
     status = EXIT_OK;
 done:
     for (int i = 0; i < n_runs; i++) {
-        free(rc[i].iter);
-        free(rc[i].loss);
-        free(rc[i].val_iter);
-        free(rc[i].val);
+        ml_runlog_curves_free(&rc[i].log);
         cJSON_Delete(rc[i].eval);
     }
     return status;

@@ -196,3 +196,67 @@ int ml_checkpoint_clock_due(const ml_checkpoint_clock *c, int done_iters, double
 }
 
 void ml_checkpoint_clock_saved(ml_checkpoint_clock *c, double now) { c->last_save = now; }
+
+/* ---- the log's curves, for plotting ---------------------------------------------------------- */
+
+void ml_runlog_curves_free(ml_runlog_curves *c) {
+    free(c->iter);
+    free(c->loss);
+    free(c->val_iter);
+    free(c->val);
+    memset(c, 0, sizeof *c);
+}
+
+/* Appends (x, y) to the pair of arrays xs/ys of *n entries (capacity *cap). */
+static int push_point(double **xs, double **ys, int *n, int *cap, double x, double y) {
+    if (*n == *cap) {
+        int ncap = *cap ? *cap * 2 : 256;
+        double *nx = realloc(*xs, (size_t)ncap * sizeof **xs);
+        if (!nx) return -1;
+        *xs = nx;
+        double *ny = realloc(*ys, (size_t)ncap * sizeof **ys);
+        if (!ny) return -1;
+        *ys = ny;
+        *cap = ncap;
+    }
+    (*xs)[*n] = x;
+    (*ys)[(*n)++] = y;
+    return 0;
+}
+
+ml_status ml_runlog_read_curves(const char *path, ml_runlog_curves *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) return ML_OK; /* no log: no curve */
+    /* An unterminated last line is a write cut short (metalearn/io.h asks
+     * readers to skip it; --resume removes it). */
+    char *end = strrchr(text, '\n');
+    if (end) end[1] = 0;
+    else text[0] = 0;
+    ml_status st = ML_OK;
+    int cap = 0, val_cap = 0, line_no = 0;
+    for (char *line = strtok(text, "\n"); line && st == ML_OK; line = strtok(NULL, "\n")) {
+        line_no++;
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "iter"), *loss = cJSON_GetObjectItemCaseSensitive(j, "loss");
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(j, "val_mse"), *acc = cJSON_GetObjectItemCaseSensitive(j, "val_acc");
+        if (!cJSON_IsNumber(it) || !cJSON_IsNumber(loss)) {
+            ml__errf(err, errlen, "%s:%d: expected an object with numeric \"iter\" and \"loss\"", path, line_no);
+            st = ML_ERR_FORMAT;
+        } else if (push_point(&out->iter, &out->loss, &out->n, &cap, it->valuedouble, loss->valuedouble)) {
+            st = ML_ERR_NOMEM;
+        } else {
+            if (cJSON_IsNumber(acc)) {
+                val = acc;
+                out->val_is_acc = 1;
+            }
+            if (cJSON_IsNumber(val) &&
+                push_point(&out->val_iter, &out->val, &out->n_val, &val_cap, it->valuedouble, val->valuedouble))
+                st = ML_ERR_NOMEM;
+        }
+        if (st == ML_ERR_NOMEM) ml__errf(err, errlen, "%s: out of memory at line %d", path, line_no);
+        cJSON_Delete(j);
+    }
+    ml_free(text);
+    return st;
+}
