@@ -113,6 +113,36 @@ static int count_fields(const char *s) {
     }
 }
 
+/* The next non-blank line of [*p, end): NUL-terminated in place (a '\r'
+ * before the '\n' dropped), *p moved past it, *line counting every line.
+ * Returns its field count (count_fields), 0 at the end of the text, or -1
+ * after reporting a NUL byte or an unclosed quote. */
+static int next_record(const csv_ctx *c, char **p, char *end, int *line, char **rec) {
+    while (*p < end) {
+        ++*line;
+        char *s = *p, *eol = memchr(s, '\n', (size_t)(end - s));
+        if (!eol) eol = end;
+        *p = eol < end ? eol + 1 : end;
+        if (memchr(s, '\0', (size_t)(eol - s))) {
+            csv_err(c, *line, "contains a NUL byte (not a text file?)");
+            return -1;
+        }
+        *eol = '\0';
+        if (eol > s && eol[-1] == '\r') eol[-1] = '\0';
+        char *q = s;
+        while (is_space(*q)) q++;
+        if (*q == '\0') continue;
+        int nf = count_fields(s);
+        if (nf < 0) {
+            csv_err(c, *line, "a quoted field is not closed");
+            return -1;
+        }
+        *rec = s;
+        return nf;
+    }
+    return 0;
+}
+
 /* Splits the line in place into exactly n fields (count_fields said n),
  * trimming blanks and unquoting. Returns 0, or the 1-based column whose
  * closing quote is followed by something other than a comma. */
@@ -294,29 +324,10 @@ static ml_status load(ml_task_family *f, const csv_ctx *c, scratch *s) {
 
     int ncols = 0, line = 0, n_tasks = 0, saw_header = 0;
     int64_t n_rows = 0;
-    while (p < end) {
-        line++;
-        char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        char *next = eol < end ? eol + 1 : end;
-        if (memchr(p, '\0', (size_t)(eol - p))) {
-            csv_err(c, line, "contains a NUL byte (not a text file?)");
-            return ML_ERR_FORMAT;
-        }
-        *eol = '\0';
-        if (eol > p && eol[-1] == '\r') eol[-1] = '\0';
-        char *q = p;
-        while (is_space(*q)) q++;
-        if (*q == '\0') {
-            p = next;
-            continue;
-        }
-
-        int nf = count_fields(p);
-        if (nf < 0) {
-            csv_err(c, line, "a quoted field is not closed");
-            return ML_ERR_FORMAT;
-        }
+    char *rec;
+    int nf;
+    while ((nf = next_record(c, &p, end, &line, &rec)) != 0) {
+        if (nf < 0) return ML_ERR_FORMAT;
         int first = ncols == 0;
         if (first) {
             if (nf < 4) {
@@ -336,13 +347,12 @@ static ml_status load(ml_task_family *f, const csv_ctx *c, scratch *s) {
                     ncols - 3, ncols == 4 ? "" : "s", nf);
             return ML_ERR_FORMAT;
         }
-        int bad = parse_fields(p, s->fields, nf);
+        int bad = parse_fields(rec, s->fields, nf);
         if (bad) {
             csv_err(c, line, "column %d: unexpected text after the closing quote", bad);
             return ML_ERR_FORMAT;
         }
         char **fl = s->fields;
-        p = next;
 
         float tmp;
         if (first && parse_float(fl[2], &tmp) == NUM_BAD) {
@@ -439,28 +449,10 @@ ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int
     int ncols = 0, line = 0;
     int64_t n = 0;
     st = ML_ERR_FORMAT;
-    while (p < end) {
-        line++;
-        char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) eol = end;
-        char *next = eol < end ? eol + 1 : end;
-        if (memchr(p, '\0', (size_t)(eol - p))) {
-            csv_err(&c, line, "contains a NUL byte (not a text file?)");
-            goto out;
-        }
-        *eol = '\0';
-        if (eol > p && eol[-1] == '\r') eol[-1] = '\0';
-        char *q = p;
-        while (is_space(*q)) q++;
-        if (*q == '\0') {
-            p = next;
-            continue;
-        }
-        int nf = count_fields(p);
-        if (nf < 0) {
-            csv_err(&c, line, "a quoted field is not closed");
-            goto out;
-        }
+    char *rec;
+    int nf;
+    while ((nf = next_record(&c, &p, end, &line, &rec)) != 0) {
+        if (nf < 0) goto out;
         int first = ncols == 0;
         if (first) {
             ncols = nf;
@@ -477,7 +469,7 @@ ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int
             csv_err(&c, line, "%d columns, the first row has %d", nf, ncols);
             goto out;
         }
-        int bad_quote = parse_fields(p, fields, ncols);
+        int bad_quote = parse_fields(rec, fields, ncols);
         if (bad_quote) {
             csv_err(&c, line, "column %d: text after a closing quote", bad_quote);
             goto out;
@@ -496,7 +488,6 @@ ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int
             goto out;
         }
         n += !header;
-        p = next;
     }
     if (n == 0) {
         csv_err(&c, 0, ncols ? "no data rows after the header" : "file is empty");
