@@ -67,15 +67,10 @@ expect "--query 0 on sinusoid is refused" 2 "\-\-query 0: sinusoid tasks are dra
 
 # Image episodes: a folder of 10 classes of 6 images; the default split
 # leaves 3 test classes, so 5-way evaluation fails at setup, not after training.
-python3 - "$TMP/folder" <<'PY'
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$TMP/folder" <<'PY'
 import os, struct, sys, zlib
 out = sys.argv[1]
-def png(path, w, rows):
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, w, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+from testpng import png
 for c in range(10):
     d = f"{out}/class{c}"; os.makedirs(d, exist_ok=True)
     for k in range(6):

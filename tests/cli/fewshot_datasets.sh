@@ -13,7 +13,7 @@ FMNIST=/usr/share/datasets/fashion-mnist
 
 # A small IDX set: 4 classes of 12 images (12x12: resized to 28x28), and a
 # folder set: 4 classes of 6 PNGs, with a copy holding an empty class folder.
-python3 - "$TMP" <<'PY'
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$TMP" <<'PY'
 import gzip, os, struct, sys, zlib, random
 out = sys.argv[1]; random.seed(3)
 n, h = 48, 12
@@ -26,12 +26,7 @@ for split in ("train", "t10k"):
         f.write(struct.pack(">IIII", 0x803, n, h, h) + pix)
     with gzip.open(f"{out}/idx/{split}-labels-idx1-ubyte.gz", "wb") as f:
         f.write(struct.pack(">II", 0x801, n) + bytes(labels))
-def png(path, w, rows):
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, w, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+from testpng import png
 for c in range(4):
     d = f"{out}/folder/class{c}"; os.makedirs(d, exist_ok=True)
     for k in range(6):

@@ -12,15 +12,10 @@ NAME=options_reach
 source "$(dirname "$0")/lib/common.sh"
 
 # A tiny folder set (20 classes of 8 PNGs) and a tiny IDX set (3 classes).
-python3 - "$TMP" <<'PY'
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$TMP" <<'PY'
 import gzip, os, struct, sys, zlib, random
 out = sys.argv[1]; random.seed(5)
-def png(path, w, rows):
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, w, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+from testpng import png
 for c in range(20):
     d = f"{out}/folder/c{c:02d}"; os.makedirs(d, exist_ok=True)
     for k in range(8):

@@ -58,15 +58,10 @@ expect "metasgd --init a maml checkpoint" 0 "no alpha.NAME rates in it" -- "$BIN
 # A folder set of 4 classes of 6 PNGs; a tiny ProtoNet run on it whose
 # config names Lake's runs at a path that does not exist, so any attempt
 # to run them fails loudly.
-python3 - "$TMP" <<'PY'
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$TMP" <<'PY'
 import os, struct, sys, zlib
 out = sys.argv[1]
-def png(path, w, rows):
-    raw = b"".join(b"\0" + bytes(r) for r in rows)
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, w, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+from testpng import png
 for c in range(4):
     d = f"{out}/folder/class{c}"; os.makedirs(d, exist_ok=True)
     for k in range(6):
