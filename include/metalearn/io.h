@@ -60,6 +60,11 @@ void ml_file_writer_abort(ml_file_writer *w);
  * existing directory is fine; an existing non-directory is an error. */
 ml_status ml_mkdir_p(const char *dir, char *err, size_t errlen);
 
+/* Writes json as indented text plus a final '\n' to path, atomically (as
+ * ml_file_write_atomic). json is a cJSON item; the caller keeps it. */
+struct cJSON;
+ml_status ml_json_write_atomic(const char *path, const struct cJSON *json, char *err, size_t errlen);
+
 /* Appends json_line plus '\n' to path (created if missing) in one write, so
  * lines from concurrent appenders do not interleave. json_line must not
  * contain a newline (ML_ERR_ARG). All or nothing: a write that fails part

@@ -114,23 +114,7 @@ static void last_line(const char *path, char *buf, size_t len) {
 }
 
 static int write_json_file(const char *path, const cJSON *j, char *err, size_t errlen) {
-    char *text = cJSON_Print(j);
-    if (!text) {
-        ml__errf(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    size_t n = strlen(text);
-    char *line = malloc(n + 2);
-    int rc = -1;
-    if (line) {
-        memcpy(line, text, n);
-        line[n] = '\n';
-        line[n + 1] = 0;
-        rc = ml_file_write_atomic(path, line, n + 1, err, errlen) ? -1 : 0;
-    }
-    free(line);
-    cJSON_free(text);
-    return rc;
+    return ml_json_write_atomic(path, j, err, errlen) ? -1 : 0;
 }
 
 static void trial_dir(const search *s, int t, char *buf, size_t len) {

@@ -301,25 +301,9 @@ int config_write_json(const arg_cmd *cmd, const char *path, char *err, size_t er
         ok = v && cJSON_AddItemToObject(root, cmd->specs[k].name, v);
         if (!ok) cJSON_Delete(v);
     }
-    char *text = ok ? cJSON_Print(root) : NULL;
+    ml_status s = ML_ERR_NOMEM;
+    if (ok) s = ml_json_write_atomic(path, root, err, errlen);
+    else ml__errf(err, errlen, "%s: out of memory", path);
     cJSON_Delete(root);
-    if (!text) {
-        ml__errf(err, errlen, "%s: out of memory", path);
-        return CONFIG_FILE_ERROR;
-    }
-    /* A trailing newline, so the file is a proper text file. */
-    size_t len = strlen(text);
-    char *line = ml_malloc(len + 2);
-    if (!line) {
-        cJSON_free(text);
-        ml__errf(err, errlen, "%s: out of memory", path);
-        return CONFIG_FILE_ERROR;
-    }
-    memcpy(line, text, len);
-    line[len] = '\n';
-    line[len + 1] = 0;
-    cJSON_free(text);
-    ml_status s = ml_file_write_atomic(path, line, len + 1, err, errlen);
-    ml_free(line);
     return s ? CONFIG_FILE_ERROR : CONFIG_OK;
 }

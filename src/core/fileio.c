@@ -13,6 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "metalearn/io.h"
 #include "core/errfmt.h"
 
@@ -274,4 +276,21 @@ ml_status ml_jsonl_append(const char *path, const char *json_line, char *err, si
         return ML_ERR_IO;
     }
     return ML_OK;
+}
+
+ml_status ml_json_write_atomic(const char *path, const cJSON *json, char *err, size_t errlen) {
+    char *text = cJSON_Print(json);
+    if (!text) {
+        ml__errf(err, errlen, "%s: out of memory printing JSON", path);
+        return ML_ERR_NOMEM;
+    }
+    ml_file_writer w;
+    ml_status st = ml_file_writer_open(&w, path, err, errlen);
+    if (st == ML_OK) {
+        ml_file_writer_write(&w, text, strlen(text));
+        ml_file_writer_write(&w, "\n", 1); /* a proper text file */
+        st = ml_file_writer_commit(&w);
+    }
+    cJSON_free(text);
+    return st;
 }

@@ -203,16 +203,10 @@ ml_status ml_class_split_write_json(const ml_class_split *sp, const ml_image_set
             ok = str && cJSON_AddItemToArray(arr, str);
         }
     }
-    char *text = ok ? cJSON_Print(root) : NULL;
+    ml_status st = ML_ERR_NOMEM;
+    if (ok) st = ml_json_write_atomic(path, root, err, errlen);
+    else ml__errf(err, errlen, "%s: out of memory building the split JSON", path);
     cJSON_Delete(root);
-    if (!text) {
-        ml__errf(err, errlen, "%s: out of memory building the split JSON", path);
-        return ML_ERR_NOMEM;
-    }
-    size_t len = strlen(text);
-    text[len] = '\n'; /* replaces the NUL; the length below excludes it anyway */
-    ml_status st = ml_file_write_atomic(path, text, len + 1, err, errlen);
-    cJSON_free(text);
     return st;
 }
 

@@ -85,16 +85,10 @@ ml_status ml_task_split_write_json(const ml_task_split *sp, const ml_task_family
             ok = s && cJSON_AddItemToArray(arr, s);
         }
     }
-    char *text = ok ? cJSON_Print(root) : NULL;
+    ml_status st = ML_ERR_NOMEM;
+    if (ok) st = ml_json_write_atomic(path, root, err, errlen);
+    else ml__errf(err, errlen, "%s: out of memory building the split JSON", path);
     cJSON_Delete(root);
-    if (!text) {
-        ml__errf(err, errlen, "%s: out of memory building the split JSON", path);
-        return ML_ERR_NOMEM;
-    }
-    size_t len = strlen(text);
-    text[len] = '\n'; /* replaces the NUL; the length excludes it anyway */
-    ml_status st = ml_file_write_atomic(path, text, len + 1, err, errlen);
-    cJSON_free(text);
     return st;
 }
 
