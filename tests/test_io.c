@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/config.h"
+#include "metalearn/run.h"
+#include "metalearn/options.h"
 #include "metalearn/core.h"
 #include "metalearn/io.h"
 #include "ml_test.h"
@@ -623,18 +624,18 @@ typedef struct opts {
 } opts;
 
 static opts g_o;
-static const arg_spec g_specs[] = {
-    {"epochs", ARG_INT, &g_o.epochs, "passes", 1, 1000},
-    {"lr", ARG_FLOAT, &g_o.lr, "learning rate", 1e-12, 1e3},
-    {"momentum", ARG_FLOAT, &g_o.momentum, "momentum", 0, 0.9999},
-    {"optimizer", ARG_STRING, &g_o.optimizer, "sgd or adam", 1, 0},
-    {"out", ARG_STRING, &g_o.out, "run folder", 1, 0},
-    {"seed", ARG_U64, &g_o.seed, "seed", 0, 1.8e19},
-    {"batch-size", ARG_INT, &g_o.batch, "examples per step", 1, 1 << 20},
-    {"json", ARG_FLAG, &g_o.json, "json output", 0, 0},
-    {"quiet", ARG_FLAG, &g_o.quiet, "quiet", 0, 0},
+static const ml_option g_specs[] = {
+    {"epochs", ML_OPT_INT, &g_o.epochs, "passes", 1, 1000},
+    {"lr", ML_OPT_FLOAT, &g_o.lr, "learning rate", 1e-12, 1e3},
+    {"momentum", ML_OPT_FLOAT, &g_o.momentum, "momentum", 0, 0.9999},
+    {"optimizer", ML_OPT_STRING, &g_o.optimizer, "sgd or adam", 1, 0},
+    {"out", ML_OPT_STRING, &g_o.out, "run folder", 1, 0},
+    {"seed", ML_OPT_U64, &g_o.seed, "seed", 0, 1.8e19},
+    {"batch-size", ML_OPT_INT, &g_o.batch, "examples per step", 1, 1 << 20},
+    {"json", ML_OPT_FLAG, &g_o.json, "json output", 0, 0},
+    {"quiet", ML_OPT_FLAG, &g_o.quiet, "quiet", 0, 0},
 };
-static const arg_cmd g_cmd = {"train", "[options]", "test command", g_specs, (int)(sizeof g_specs / sizeof g_specs[0])};
+static const ml_option_set g_cmd = {"train", "[options]", "test command", g_specs, (int)(sizeof g_specs / sizeof g_specs[0])};
 
 static void reset_opts(void) {
     g_o = (opts){.epochs = 10, .batch = 64, .lr = 1e-3f, .momentum = 0.9f, .seed = 1, .optimizer = "adam", .json = 1};
@@ -653,7 +654,7 @@ static void test_config_roundtrip(void) {
     g_o.json = 0, g_o.quiet = 1;
     g_o.epochs = 7;
     const char *p = tp("effective.json");
-    CHECK_INT_EQ(config_write_json(&g_cmd, p, err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_write_json(&g_cmd, p, err, sizeof err), ML_OPTIONS_OK);
     size_t n;
     char *text = (char *)slurp(p, &n);
     CHECK_STR_CONTAINS(text, "\"lr\":\t0.1,");
@@ -663,7 +664,7 @@ static void test_config_roundtrip(void) {
     free(text);
     opts want = g_o;
     reset_opts(); /* out's default is NULL: the null written above reads back to it */
-    CHECK_INT_EQ(config_apply_file(&g_cmd, p, err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, p, err, sizeof err), ML_OPTIONS_OK);
     CHECK_INT_EQ(g_o.epochs, want.epochs);
     CHECK(g_o.lr == want.lr && g_o.momentum == want.momentum);
     CHECK(g_o.seed == want.seed);
@@ -672,7 +673,7 @@ static void test_config_roundtrip(void) {
     CHECK_INT_EQ(g_o.json, 0);
     CHECK_INT_EQ(g_o.quiet, 1);
     /* Writing again gives the same bytes. */
-    CHECK_INT_EQ(config_write_json(&g_cmd, tp("effective2.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_write_json(&g_cmd, tp("effective2.json"), err, sizeof err), ML_OPTIONS_OK);
     char *t1 = (char *)slurp(p, &n);
     CHECK(t1 && file_equals(tp("effective2.json"), t1, n));
     free(t1);
@@ -685,7 +686,7 @@ static void test_config_null_keeps_value(void) {
     g_o.out = "x";
     CHECK_INT_EQ(write_text(tp("n.json"), "{\"epochs\": null, \"lr\": null, \"seed\": null, \"json\": null, "
                                           "\"optimizer\": null, \"out\": null, \"batch-size\": 3}"), 0);
-    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("n.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, tp("n.json"), err, sizeof err), ML_OPTIONS_OK);
     CHECK_INT_EQ(g_o.epochs, 10);
     CHECK(g_o.lr == 1e-3f && g_o.seed == 1 && g_o.json == 1);
     CHECK(g_o.optimizer && !strcmp(g_o.optimizer, "adam"));
@@ -693,7 +694,7 @@ static void test_config_null_keeps_value(void) {
     CHECK_INT_EQ(g_o.batch, 3);
     /* A repeated key is still an error when one of the two is null. */
     CHECK_INT_EQ(write_text(tp("n2.json"), "{\"epochs\": null, \"epochs\": 4}"), 0);
-    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("n2.json"), err, sizeof err), CONFIG_BAD_VALUE);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, tp("n2.json"), err, sizeof err), ML_OPTIONS_BAD_VALUE);
     CHECK_STR_CONTAINS(err, "appears twice");
 }
 
@@ -701,10 +702,10 @@ static void test_config_strings_outlive_tree(void) {
     char err[256] = "";
     reset_opts();
     CHECK_INT_EQ(write_text(tp("s.json"), "{\"optimizer\": \"rmsprop\", \"out\": \"runs/a\", \"seed\": 5}"), 0);
-    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("s.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, tp("s.json"), err, sizeof err), ML_OPTIONS_OK);
     /* Another file parsed and freed in between must not disturb the strings. */
     CHECK_INT_EQ(write_text(tp("s2.json"), "{\"epochs\": 3}"), 0);
-    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("s2.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, tp("s2.json"), err, sizeof err), ML_OPTIONS_OK);
     CHECK(!strcmp(g_o.optimizer, "rmsprop") && !strcmp(g_o.out, "runs/a"));
     CHECK_INT_EQ(g_o.seed, 5);
     CHECK_INT_EQ(g_o.epochs, 3);
@@ -714,7 +715,7 @@ static void test_config_precedence(void) {
     char err[256] = "";
     reset_opts();
     CHECK_INT_EQ(write_text(tp("p.json"), "{\"epochs\": 50, \"lr\": 0.5, \"optimizer\": \"sgd\"}"), 0);
-    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("p.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, tp("p.json"), err, sizeof err), ML_OPTIONS_OK);
     char *argv[] = {"metalearn", "train", "--lr", "0.25", "--quiet"};
     const char *pos[1];
     int npos;
@@ -731,7 +732,7 @@ static void expect_config(const char *name, const char *text, int want, const ch
     if (text) CHECK_INT_EQ(write_text(p, text), 0);
     reset_opts();
     opts before = g_o;
-    int r = config_apply_file(&g_cmd, p, err, sizeof err);
+    int r = ml_options_apply_file(&g_cmd, p, err, sizeof err);
     if (r != want) ML_FAIL_AT("%s: returned %d, expected %d (%s)", name, r, want, err);
     CHECK_STR_CONTAINS(err, p);
     CHECK_STR_CONTAINS(err, msg);
@@ -746,40 +747,97 @@ static void test_config_errors(void) {
     char cwd[1024];
     CHECK(getcwd(cwd, sizeof cwd) != NULL);
     if (chdir(g_dir) == 0) {
-        CHECK_INT_EQ(config_apply_file(&g_cmd, "run.json", err, sizeof err), CONFIG_BAD_VALUE);
+        CHECK_INT_EQ(ml_options_apply_file(&g_cmd, "run.json", err, sizeof err), ML_OPTIONS_BAD_VALUE);
         CHECK(!strcmp(err, "run.json: unknown key 'lr_inner' (see metalearn train --help)"));
         if (strcmp(err, "run.json: unknown key 'lr_inner' (see metalearn train --help)")) ML_FAIL_AT("got: %s", err);
         CHECK(chdir(cwd) == 0);
     }
     /* A key holding a line break (found by fuzz_config) still gives one line. */
-    expect_config("newline_key.json", "{\"lr\\ninner\": 0.1}", CONFIG_BAD_VALUE, "unknown key 'lr?inner'");
-    expect_config("hint.json", "{\"batch_size\": 4}", CONFIG_BAD_VALUE,
+    expect_config("newline_key.json", "{\"lr\\ninner\": 0.1}", ML_OPTIONS_BAD_VALUE, "unknown key 'lr?inner'");
+    expect_config("hint.json", "{\"batch_size\": 4}", ML_OPTIONS_BAD_VALUE,
                   "unknown key 'batch_size' (did you mean 'batch-size'? see metalearn train --help)");
-    expect_config("missing.json", NULL, CONFIG_FILE_ERROR, "cannot open");
-    expect_config("corrupt.json", "{\n  \"epochs\": 5,\n  \"lr\": 0.1,,\n}", CONFIG_FILE_ERROR,
+    expect_config("missing.json", NULL, ML_OPTIONS_FILE_ERROR, "cannot open");
+    expect_config("corrupt.json", "{\n  \"epochs\": 5,\n  \"lr\": 0.1,,\n}", ML_OPTIONS_FILE_ERROR,
                   "not valid JSON (line 3");
-    expect_config("trailing.json", "{\"epochs\": 5} {", CONFIG_FILE_ERROR, "not valid JSON");
-    expect_config("array.json", "[1]", CONFIG_FILE_ERROR, "expected a JSON object");
-    expect_config("empty.json", "", CONFIG_FILE_ERROR, "not valid JSON");
-    expect_config("type1.json", "{\"lr\": 0.5, \"epochs\": \"5\"}", CONFIG_BAD_VALUE,
+    expect_config("trailing.json", "{\"epochs\": 5} {", ML_OPTIONS_FILE_ERROR, "not valid JSON");
+    expect_config("array.json", "[1]", ML_OPTIONS_FILE_ERROR, "expected a JSON object");
+    expect_config("empty.json", "", ML_OPTIONS_FILE_ERROR, "not valid JSON");
+    expect_config("type1.json", "{\"lr\": 0.5, \"epochs\": \"5\"}", ML_OPTIONS_BAD_VALUE,
                   "key 'epochs': expected an integer, got a string");
-    expect_config("type2.json", "{\"epochs\": 2.5}", CONFIG_BAD_VALUE, "key 'epochs': 2.5 is not an integer");
-    expect_config("type3.json", "{\"json\": 1}", CONFIG_BAD_VALUE, "key 'json': expected true or false, got a number");
-    expect_config("type4.json", "{\"optimizer\": 3}", CONFIG_BAD_VALUE, "key 'optimizer': expected a string");
-    expect_config("type5.json", "{\"optimizer\": \"\"}", CONFIG_BAD_VALUE, "key 'optimizer': empty string");
-    expect_config("type6.json", "{\"lr\": [1]}", CONFIG_BAD_VALUE, "key 'lr': expected a number, got an array");
-    expect_config("type7.json", "{\"seed\": -1}", CONFIG_BAD_VALUE, "key 'seed'");
-    expect_config("type8.json", "{\"seed\": \"12x\"}", CONFIG_BAD_VALUE, "key 'seed': '12x' is not");
-    expect_config("bounds1.json", "{\"lr\": 0.5, \"epochs\": 0}", CONFIG_BAD_VALUE, "key 'epochs': 0 is outside 1..1000");
-    expect_config("bounds2.json", "{\"momentum\": 1.5}", CONFIG_BAD_VALUE, "key 'momentum': 1.5 is outside 0..0.9999");
-    expect_config("bounds3.json", "{\"lr\": 1e300}", CONFIG_BAD_VALUE, "key 'lr'");
-    expect_config("twice.json", "{\"epochs\": 5, \"epochs\": 6}", CONFIG_BAD_VALUE, "key 'epochs' appears twice");
+    expect_config("type2.json", "{\"epochs\": 2.5}", ML_OPTIONS_BAD_VALUE, "key 'epochs': 2.5 is not an integer");
+    expect_config("type3.json", "{\"json\": 1}", ML_OPTIONS_BAD_VALUE, "key 'json': expected true or false, got a number");
+    expect_config("type4.json", "{\"optimizer\": 3}", ML_OPTIONS_BAD_VALUE, "key 'optimizer': expected a string");
+    expect_config("type5.json", "{\"optimizer\": \"\"}", ML_OPTIONS_BAD_VALUE, "key 'optimizer': empty string");
+    expect_config("type6.json", "{\"lr\": [1]}", ML_OPTIONS_BAD_VALUE, "key 'lr': expected a number, got an array");
+    expect_config("type7.json", "{\"seed\": -1}", ML_OPTIONS_BAD_VALUE, "key 'seed'");
+    expect_config("type8.json", "{\"seed\": \"12x\"}", ML_OPTIONS_BAD_VALUE, "key 'seed': '12x' is not");
+    expect_config("bounds1.json", "{\"lr\": 0.5, \"epochs\": 0}", ML_OPTIONS_BAD_VALUE, "key 'epochs': 0 is outside 1..1000");
+    expect_config("bounds2.json", "{\"momentum\": 1.5}", ML_OPTIONS_BAD_VALUE, "key 'momentum': 1.5 is outside 0..0.9999");
+    expect_config("bounds3.json", "{\"lr\": 1e300}", ML_OPTIONS_BAD_VALUE, "key 'lr'");
+    expect_config("twice.json", "{\"epochs\": 5, \"epochs\": 6}", ML_OPTIONS_BAD_VALUE, "key 'epochs' appears twice");
     /* An empty object is fine. */
     CHECK_INT_EQ(write_text(tp("empty_obj.json"), " { } \n"), 0);
-    CHECK_INT_EQ(config_apply_file(&g_cmd, tp("empty_obj.json"), err, sizeof err), CONFIG_OK);
+    CHECK_INT_EQ(ml_options_apply_file(&g_cmd, tp("empty_obj.json"), err, sizeof err), ML_OPTIONS_OK);
     /* Writing into a missing directory is a file error naming the path. */
-    CHECK_INT_EQ(config_write_json(&g_cmd, tp("nodir/e.json"), err, sizeof err), CONFIG_FILE_ERROR);
+    CHECK_INT_EQ(ml_options_write_json(&g_cmd, tp("nodir/e.json"), err, sizeof err), ML_OPTIONS_FILE_ERROR);
     CHECK_STR_CONTAINS(err, "nodir/e.json");
+}
+
+/* Set by name from text, as the Python package does: same bounds and
+ * messages as the command line, strings copied (the caller's buffer may go). */
+static void test_options_set_text(void) {
+    char err[256] = "", buf[16];
+    reset_opts();
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "epochs", "12", err, sizeof err), ML_OPTIONS_OK);
+    CHECK_INT_EQ(g_o.epochs, 12);
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "epochs", "0", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "--epochs: 0 is outside 1..1000");
+    CHECK_INT_EQ(g_o.epochs, 12);
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "lr", "fast", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "'fast' is not a number");
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "batch_size", "3", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "did you mean 'batch-size'");
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "quiet", "true", err, sizeof err), ML_OPTIONS_OK);
+    CHECK_INT_EQ(g_o.quiet, 1);
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "quiet", "maybe", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "optimizer", "", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    snprintf(buf, sizeof buf, "sgd");
+    CHECK_INT_EQ(ml_options_set(&g_cmd, "optimizer", buf, err, sizeof err), ML_OPTIONS_OK);
+    buf[0] = 'X';
+    CHECK(!strcmp(g_o.optimizer, "sgd"));
+    /* JSON text in, JSON text out */
+    CHECK_INT_EQ(ml_options_apply_json_text(&g_cmd, "{\"epochs\": 3, \"out\": \"r\"}", "kwargs", err, sizeof err),
+                 ML_OPTIONS_OK);
+    CHECK_INT_EQ(ml_options_apply_json_text(&g_cmd, "{\"epochs\": ", "kwargs", err, sizeof err), ML_OPTIONS_FILE_ERROR);
+    CHECK_STR_CONTAINS(err, "kwargs: not valid JSON");
+    char *text = ml_options_to_json(&g_cmd);
+    CHECK(text != NULL);
+    if (text) {
+        CHECK_STR_CONTAINS(text, "\"epochs\":3");
+        CHECK_STR_CONTAINS(text, "\"out\":\"r\"");
+        ml_free(text);
+    }
+}
+
+/* The run's own table: every option has a unique name, a help line and a
+ * default that the table's bounds accept (what config.json would write back). */
+static void test_run_config_table(void) {
+    static ml_run_config c;
+    ml_run_config_default(&c);
+    ml_option_set set = ml_run_config_option_set(&c);
+    CHECK(set.n_options > 40);
+    for (int i = 0; i < set.n_options; i++) {
+        const ml_option *o = &set.options[i];
+        CHECK(o->help && *o->help);
+        for (int j = 0; j < i; j++) CHECK(strcmp(o->name, set.options[j].name) != 0);
+    }
+    char err[256] = "";
+    CHECK_INT_EQ(ml_options_set(&set, "inner-lr", "0.4", err, sizeof err), ML_OPTIONS_OK);
+    CHECK(c.inner_lr == 0.4f);
+    CHECK_INT_EQ(ml_options_set(&set, "algo", "protonet", err, sizeof err), ML_OPTIONS_OK);
+    ml_run_config_resolve(&c);
+    CHECK_INT_EQ(c.meta_batch, 1); /* the learner's default */
+    CHECK(c.momentum == 0.0f);     /* meta-learning: no momentum unless asked */
 }
 
 int main(void) {
@@ -809,7 +867,9 @@ int main(void) {
     ML_RUN(test_config_strings_outlive_tree);
     ML_RUN(test_config_precedence);
     ML_RUN(test_config_errors);
-    config_free_strings();
+    ML_RUN(test_options_set_text);
+    ML_RUN(test_run_config_table);
+    ml_options_free_strings();
     if (!ml_test_failed) rm_rf(g_dir); /* kept on failure for inspection */
     return ml_test_summary();
 }

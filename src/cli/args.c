@@ -1,27 +1,25 @@
 /* args.c: the option parser (see args.h). Usage errors go to stderr, help to stdout. */
 #include "cli/args.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *type_hint(arg_type t) {
+static const char *type_hint(ml_option_type t) {
     switch (t) {
-    case ARG_INT:
-    case ARG_U64: return "N";
-    case ARG_FLOAT: return "X";
-    case ARG_STRING: return "S";
-    case ARG_FLAG: return "";
+    case ML_OPT_INT:
+    case ML_OPT_U64: return "N";
+    case ML_OPT_FLOAT: return "X";
+    case ML_OPT_STRING: return "S";
+    case ML_OPT_FLAG: return "";
     }
     return "";
 }
 
-void args_print_help(const arg_cmd *cmd) {
+void args_print_help(const ml_option_set *cmd) {
     printf("usage: metalearn %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->synopsis, cmd->about);
-    for (int i = 0; i < cmd->n_specs; i++) {
-        const arg_spec *s = &cmd->specs[i];
+    for (int i = 0; i < cmd->n_options; i++) {
+        const ml_option *s = &cmd->options[i];
         char left[64];
         snprintf(left, sizeof left, "--%s %s", s->name, type_hint(s->type));
         printf("  %-24s %s\n", left, s->help);
@@ -29,85 +27,27 @@ void args_print_help(const arg_cmd *cmd) {
     printf("  %-24s %s\n", "--help", "show this help");
 }
 
-static int usage_error(const arg_cmd *cmd, const char *fmt, const char *a, const char *b) {
+static int usage_error(const ml_option_set *cmd, const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "metalearn %s: ", cmd->name);
     fprintf(stderr, fmt, a, b);
     fprintf(stderr, "\nusage: metalearn %s %s\n(see metalearn %s --help)\n", cmd->name, cmd->synopsis, cmd->name);
     return ARGS_USAGE;
 }
 
-/* Optimal-string-alignment distance (Levenshtein plus adjacent swaps,
- * "inner-rl" -> "inner-lr" is 1), '_' equal to '-'; stops at 99. */
-static int edit_distance(const char *a, size_t la, const char *b) {
-    size_t lb = strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int d[64][64];
-    for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            char x = a[i - 1] == '_' ? '-' : a[i - 1], y = b[j - 1];
-            int best = d[i - 1][j - 1] + (x != y);
-            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && x == b[j - 2] && (a[i - 2] == '_' ? '-' : a[i - 2]) == y && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    return d[la][lb];
-}
-
-const char *args_suggest_name(const char *const *names, int n, const char *name, size_t len) {
-    const char *best = NULL;
-    int best_d = 3; /* more than 2 edits is another word, not a slip */
-    for (int k = 0; k < n; k++) {
-        int d = edit_distance(name, len, names[k]);
-        if (d < best_d && 2 * (size_t)d < len) best = names[k], best_d = d;
-    }
-    return best;
-}
-
-const char *args_suggest(const arg_cmd *cmd, const char *name, size_t len) {
-    const char *names[256];
-    int n = cmd->n_specs < 256 ? cmd->n_specs : 256;
-    for (int k = 0; k < n; k++) names[k] = cmd->specs[k].name;
-    return args_suggest_name(names, n, name, len);
-}
-
-static int set_value(const arg_cmd *cmd, const arg_spec *s, const char *v) {
-    char *end;
-    errno = 0;
-    switch (s->type) {
-    case ARG_INT:
-    case ARG_U64:
-    case ARG_FLOAT: {
-        double x = s->type == ARG_FLOAT ? strtod(v, &end) : (double)strtoll(v, &end, 10);
-        if (end == v || *end || errno || !isfinite(x))
-            return usage_error(cmd, "--%s: '%s' is not a number", s->name, v);
-        if (s->min <= s->max && (x < s->min || x > s->max)) {
-            char range[80];
-            snprintf(range, sizeof range, "%g..%g", s->min, s->max);
-            fprintf(stderr, "metalearn %s: --%s: %s is outside %s\n", cmd->name, s->name, v, range);
-            fprintf(stderr, "usage: metalearn %s %s\n", cmd->name, cmd->synopsis);
-            return ARGS_USAGE;
-        }
-        if (s->type == ARG_INT) *(int *)s->target = (int)x;
-        else if (s->type == ARG_U64) *(uint64_t *)s->target = (uint64_t)strtoull(v, NULL, 10);
-        else *(float *)s->target = (float)x;
-        return ARGS_OK;
-    }
-    case ARG_STRING:
-        if (!*v) return usage_error(cmd, "--%s: empty value%s", s->name, "");
-        *(const char **)s->target = v;
-        return ARGS_OK;
-    case ARG_FLAG:
+static int set_value(const ml_option_set *cmd, const ml_option *s, const char *v) {
+    if (s->type == ML_OPT_FLAG) { /* on the command line a flag takes no value: present = on */
         *(int *)s->target = 1;
         return ARGS_OK;
     }
-    return ARGS_USAGE;
+    char err[512];
+    if (ml_options_set_text(s, v, err, sizeof err)) { /* a bad value: the option itself is right, no pointer to --help */
+        fprintf(stderr, "metalearn %s: %s\nusage: metalearn %s %s\n", cmd->name, err, cmd->name, cmd->synopsis);
+        return ARGS_USAGE;
+    }
+    return ARGS_OK;
 }
 
-int args_parse(const arg_cmd *cmd, int argc, char **argv, int first, const char **positional,
+int args_parse(const ml_option_set *cmd, int argc, char **argv, int first, const char **positional,
                int max_positional, int *n_positional) {
     *n_positional = 0;
     for (int i = first; i < argc; i++) {
@@ -123,16 +63,16 @@ int args_parse(const arg_cmd *cmd, int argc, char **argv, int first, const char 
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        const arg_spec *s = NULL;
-        for (int k = 0; k < cmd->n_specs; k++)
-            if (strlen(cmd->specs[k].name) == len && !strncmp(cmd->specs[k].name, name, len)) s = &cmd->specs[k];
+        const ml_option *s = NULL;
+        for (int k = 0; k < cmd->n_options; k++)
+            if (strlen(cmd->options[k].name) == len && !strncmp(cmd->options[k].name, name, len)) s = &cmd->options[k];
         if (!s) {
-            const char *near = args_suggest(cmd, name, len);
+            const char *near = ml_options_suggest(cmd, name, len);
             if (near) return usage_error(cmd, "unknown option '%s' (did you mean --%s?)", a, near);
             return usage_error(cmd, "unknown option '%s'%s", a, "");
         }
         const char *value = NULL;
-        if (s->type == ARG_FLAG) {
+        if (s->type == ML_OPT_FLAG) {
             if (eq) return usage_error(cmd, "--%s takes no value%s", s->name, "");
         } else if (eq) {
             value = eq + 1;

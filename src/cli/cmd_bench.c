@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "metalearn/options.h"
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/core.h"
@@ -43,12 +43,12 @@ static void on_stop_signal(int sig) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    static train_opts o;
-    train_opts_defaults(&o);
+    static ml_run_config o;
+    ml_run_config_default(&o);
     int n;
-    const arg_spec *train_specs = train_opts_table(&o, &n);
+    const ml_option *train_specs = ml_run_config_options(&o, &n);
     int warmup = 2, timed = 10;
-    arg_spec specs[80];
+    ml_option specs[80];
     if (n + 2 > (int)(sizeof specs / sizeof specs[0])) {
         fprintf(stderr, "metalearn bench: internal: %d train options do not fit the table\n", n);
         return EXIT_FAIL;
@@ -58,9 +58,9 @@ int cmd_bench(int argc, char **argv) {
         if (strcmp(train_specs[i].name, "iters") && strcmp(train_specs[i].name, "resume") &&
             strcmp(train_specs[i].name, "out") && strcmp(train_specs[i].name, "stop-at"))
             specs[k++] = train_specs[i];
-    specs[k++] = (arg_spec){"warmup", ARG_INT, &warmup, "untimed outer iterations first (default 2)", 0, 1000000};
-    specs[k++] = (arg_spec){"iters", ARG_INT, &timed, "timed outer iterations (default 10)", 1, 1000000};
-    const arg_cmd cmd = {"bench", "--algo A (--task T | --dataset D) [train's options] [--warmup 2] [--iters 10]",
+    specs[k++] = (ml_option){"warmup", ML_OPT_INT, &warmup, "untimed outer iterations first (default 2)", 0, 1000000};
+    specs[k++] = (ml_option){"iters", ML_OPT_INT, &timed, "timed outer iterations (default 10)", 1, 1000000};
+    const ml_option_set cmd = {"bench", "--algo A (--task T | --dataset D) [train's options] [--warmup 2] [--iters 10]",
                          "Measures meta-training speed for one configuration (the options of `train`): runs\n"
                          "--warmup outer iterations, times --iters more one by one and prints the median\n"
                          "seconds per iteration, tasks per second and the peak resident memory. Nothing is\n"
@@ -68,7 +68,7 @@ int cmd_bench(int argc, char **argv) {
                          specs, k};
     const char *config = args_find_value(argc, argv, 2, "config");
     char err[1024];
-    if (config && config_apply_file(&cmd, config, err, sizeof err)) {
+    if (config && ml_options_apply_file(&cmd, config, err, sizeof err)) {
         fprintf(stderr, "metalearn bench: %s\n", err);
         return EXIT_USAGE;
     }
@@ -77,7 +77,7 @@ int cmd_bench(int argc, char **argv) {
     int r = args_parse(&cmd, argc, argv, 2, pos, 0, &npos);
     if (r == ARGS_HELP) return EXIT_OK;
     if (r) return EXIT_USAGE;
-    train_opts_resolve(&o);
+    ml_run_config_resolve(&o);
     if (!strcmp(o.algo, "supervised")) {
         fprintf(stderr, "metalearn bench: measures meta-training; for supervised training see bench/supervised_vs_torch.sh\n");
         return EXIT_USAGE;

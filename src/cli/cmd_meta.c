@@ -20,7 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
-#include "cli/config.h"
+#include "metalearn/options.h"
 #include "cli/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/eval.h"
@@ -71,7 +71,7 @@ static void failed_after(const char *err, int saved_it, const char *ckpt_path) {
         fprintf(stderr, "metalearn train: %s; no checkpoint was saved before this (nothing to resume)\n", err);
 }
 
-int run_meta(train_opts *o, const arg_cmd *cmd) {
+int run_meta(ml_run_config *o, const ml_option_set *cmd) {
     char err[1024], path[4096];
     /* A new run never lands on an old one unasked (before the setup, which
      * may already write the few-shot split there). */
@@ -132,7 +132,7 @@ int run_meta(train_opts *o, const arg_cmd *cmd) {
     }
     snprintf(path, sizeof path, "%s/config.json", run.dir);
     o->overwrite = 0; /* a saved config never carries permission to replace a run */
-    if (config_write_json(cmd, path, err, sizeof err)) {
+    if (ml_options_write_json(cmd, path, err, sizeof err)) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
     }
@@ -302,35 +302,35 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    static train_opts o;
+    static ml_run_config o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
     const char *eval_task = NULL;
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
-    const arg_spec specs[] = {
-        {"shots", ARG_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
-        {"steps", ARG_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
-        {"tasks", ARG_INT, &tasks, "new tasks / episodes to evaluate on (default: the run's, 600)", 1, 10000000},
-        {"episodes", ARG_INT, &tasks, "same as --tasks", 1, 10000000},
-        {"query", ARG_INT, &query, "query points per task / per class (default: the run's; 0 = all rows of a CSV task)", 0, 100000},
-        {"ways", ARG_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
-        {"lake-runs", ARG_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder), or none "
+    const ml_option specs[] = {
+        {"shots", ML_OPT_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
+        {"steps", ML_OPT_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
+        {"tasks", ML_OPT_INT, &tasks, "new tasks / episodes to evaluate on (default: the run's, 600)", 1, 10000000},
+        {"episodes", ML_OPT_INT, &tasks, "same as --tasks", 1, 10000000},
+        {"query", ML_OPT_INT, &query, "query points per task / per class (default: the run's; 0 = all rows of a CSV task)", 0, 100000},
+        {"ways", ML_OPT_INT, &ways, "few-shot: classes per episode (default: the run's)", 2, 256},
+        {"lake-runs", ML_OPT_STRING, &lake, "few-shot: also evaluate on Lake's 20 one-shot runs (all_runs.zip or folder), or none "
                                          "(default: the run's, except with a --dataset other than Omniglot)", 1, 0},
-        {"lake-steps", ARG_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
-        {"split", ARG_STRING, &split, "test (default) or val: validation classes / CSV tasks of split.json, or validation tasks", 1, 0},
-        {"task", ARG_STRING, &eval_task, "regression: evaluate on every task of this family instead, each once (csv:HELD_OUT.csv)", 1, 0},
-        {"threads", ARG_INT, &threads, "worker threads (default: all cores)", 0, 1024},
-        {"json", ARG_FLAG, &json, "print the results as JSON on the last line", 0, 0},
-        {"quiet", ARG_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
-        {"algo", ARG_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
-        {"distance", ARG_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
-        {"dataset", ARG_STRING, &dataset, "few-shot: evaluate on this dataset instead (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR)", 1, 0},
-        {"eval-classes", ARG_STRING, &eval_classes, "few-shot: all classes of --dataset (default for another dataset) or test (its split)", 1, 0},
-        {"split-file", ARG_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
-        {"images", ARG_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
-        {"finetune", ARG_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
+        {"lake-steps", ML_OPT_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
+        {"split", ML_OPT_STRING, &split, "test (default) or val: validation classes / CSV tasks of split.json, or validation tasks", 1, 0},
+        {"task", ML_OPT_STRING, &eval_task, "regression: evaluate on every task of this family instead, each once (csv:HELD_OUT.csv)", 1, 0},
+        {"threads", ML_OPT_INT, &threads, "worker threads (default: all cores)", 0, 1024},
+        {"json", ML_OPT_FLAG, &json, "print the results as JSON on the last line", 0, 0},
+        {"quiet", ML_OPT_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
+        {"algo", ML_OPT_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
+        {"distance", ML_OPT_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
+        {"dataset", ML_OPT_STRING, &dataset, "few-shot: evaluate on this dataset instead (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR)", 1, 0},
+        {"eval-classes", ML_OPT_STRING, &eval_classes, "few-shot: all classes of --dataset (default for another dataset) or test (its split)", 1, 0},
+        {"split-file", ML_OPT_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
+        {"images", ML_OPT_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
+        {"finetune", ML_OPT_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
     };
-    const arg_cmd cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
+    const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
                                  "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
@@ -383,7 +383,7 @@ int cmd_eval(int argc, char **argv) {
         snprintf(dir, sizeof dir, "%s", pos[0]);
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
     }
-    if (train_opts_load_run(&o, dir, err, sizeof err)) {
+    if (ml_run_config_load_run(&o, dir, err, sizeof err)) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
     }

@@ -10,14 +10,14 @@
 int cmd_params(int argc, char **argv) {
     const char *model = "cnn4";
     int c = 1, h = 28, w = 28, out = 5;
-    const arg_spec specs[] = {
-        {"model", ARG_STRING, &model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default cnn4)", 1, 0},
-        {"channels", ARG_INT, &c, "input channels (default 1)", 1, 4096},
-        {"height", ARG_INT, &h, "input height (default 28)", 1, 1 << 16},
-        {"width", ARG_INT, &w, "input width (default 28)", 1, 1 << 16},
-        {"outputs", ARG_INT, &out, "outputs / classes (default 5; 0 = cnn4 without head, an embedding)", 0, 1 << 20},
+    const ml_option specs[] = {
+        {"model", ML_OPT_STRING, &model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default cnn4)", 1, 0},
+        {"channels", ML_OPT_INT, &c, "input channels (default 1)", 1, 4096},
+        {"height", ML_OPT_INT, &h, "input height (default 28)", 1, 1 << 16},
+        {"width", ML_OPT_INT, &w, "input width (default 28)", 1, 1 << 16},
+        {"outputs", ML_OPT_INT, &out, "outputs / classes (default 5; 0 = cnn4 without head, an embedding)", 0, 1 << 20},
     };
-    const arg_cmd cmd = {"params", "--model SPEC [--channels C --height H --width W --outputs K]",
+    const ml_option_set cmd = {"params", "--model SPEC [--channels C --height H --width W --outputs K]",
                          "Lists a model's tensors (name and shape) in flat-buffer order.", specs,
                          (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];

@@ -37,11 +37,11 @@ static const cJSON *adaptation_results(const cJSON *eval) {
 int cmd_plot(int argc, char **argv) {
     const char *out = NULL;
     int log_y = 0;
-    const arg_spec specs[] = {
-        {"out", ARG_STRING, &out, "folder for the PNG files, created if missing (default: the first run's folder)", 1, 0},
-        {"log-y", ARG_FLAG, &log_y, "logarithmic loss axis for the learning curves", 0, 0},
+    const ml_option specs[] = {
+        {"out", ML_OPT_STRING, &out, "folder for the PNG files, created if missing (default: the first run's folder)", 1, 0},
+        {"log-y", ML_OPT_FLAG, &log_y, "logarithmic loss axis for the learning curves", 0, 0},
     };
-    const arg_cmd cmd = {"plot", "RUN [RUN...] [--out DIR]",
+    const ml_option_set cmd = {"plot", "RUN [RUN...] [--out DIR]",
                          "Draws learning_curve.png (query loss over meta-iterations, from log.jsonl, with\n"
                          "the validation MSE of --val-every runs beside it; few-shot validation accuracy in\n"
                          "validation_accuracy.png) and\n"

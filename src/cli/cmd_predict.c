@@ -120,19 +120,19 @@ done:
 }
 
 int cmd_predict(int argc, char **argv) {
-    static train_opts o;
+    static ml_run_config o;
     const char *support = NULL, *query = NULL;
     int steps = -1, json = 0, threads = 0, probs = 0, quiet = 0;
-    const arg_spec specs[] = {
-        {"support", ARG_STRING, &support, "folder of labelled images: one subfolder of PNGs per class; regression: CSV rows x_1..x_D,y", 1, 0},
-        {"query", ARG_STRING, &query, "folder of images to label (flat, or class subfolders to score); regression: CSV rows x_1..x_D[,y]", 1, 0},
-        {"probs", ARG_FLAG, &probs, "classification: print a table of every query image's class probabilities", 0, 0},
-        {"steps", ARG_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; protonet, matching and r2d2 have none)", 0, 1000},
-        {"threads", ARG_INT, &threads, "threads (default: all cores)", 0, 1024},
-        {"json", ARG_FLAG, &json, "print the predictions as JSON on the last line", 0, 0},
-        {"quiet", ARG_FLAG, &quiet, "no progress of the adaptation steps on stderr", 0, 0},
+    const ml_option specs[] = {
+        {"support", ML_OPT_STRING, &support, "folder of labelled images: one subfolder of PNGs per class; regression: CSV rows x_1..x_D,y", 1, 0},
+        {"query", ML_OPT_STRING, &query, "folder of images to label (flat, or class subfolders to score); regression: CSV rows x_1..x_D[,y]", 1, 0},
+        {"probs", ML_OPT_FLAG, &probs, "classification: print a table of every query image's class probabilities", 0, 0},
+        {"steps", ML_OPT_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; protonet, matching and r2d2 have none)", 0, 1000},
+        {"threads", ML_OPT_INT, &threads, "threads (default: all cores)", 0, 1024},
+        {"json", ML_OPT_FLAG, &json, "print the predictions as JSON on the last line", 0, 0},
+        {"quiet", ML_OPT_FLAG, &quiet, "no progress of the adaptation steps on stderr", 0, 0},
     };
-    const arg_cmd cmd = {"predict", "RUN --support DIR|FILE.csv --query DIR|FILE.csv [--steps S] [--probs] [--json]",
+    const ml_option_set cmd = {"predict", "RUN --support DIR|FILE.csv --query DIR|FILE.csv [--steps S] [--probs] [--json]",
                          "Adapts a few-shot run to your labelled support images and labels the query\n"
                          "images (PNG; any size, area-averaged to 28x28; an image that is mostly light, i.e.\n"
                          "dark strokes on a light background, is inverted to match the training data).\n"
@@ -151,7 +151,7 @@ int cmd_predict(int argc, char **argv) {
         return EXIT_USAGE;
     }
     char path[4200], err[1024];
-    if (train_opts_load_run(&o, pos[0], err, sizeof err)) {
+    if (ml_run_config_load_run(&o, pos[0], err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         return EXIT_FAIL;
     }

@@ -29,7 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
-#include "cli/config.h"
+#include "metalearn/options.h"
 #include "cli/progress.h"
 #include "cli/train_opts.h"
 #include "core/errfmt.h"
@@ -123,18 +123,18 @@ static void trial_dir(const search *s, int t, char *buf, size_t len) {
 
 /* ---- the space and the base config ----------------------------------------------------- */
 
-/* The train option table over a scratch train_opts, to validate values. */
-static train_opts g_scratch;
-static arg_cmd train_cmd(void) {
-    train_opts_defaults(&g_scratch);
+/* The train option table over a scratch ml_run_config, to validate values. */
+static ml_run_config g_scratch;
+static ml_option_set train_cmd(void) {
+    ml_run_config_default(&g_scratch);
     int n;
-    const arg_spec *specs = train_opts_table(&g_scratch, &n);
-    return (arg_cmd){"train", train_synopsis, train_about, specs, n};
+    const ml_option *specs = ml_run_config_options(&g_scratch, &n);
+    return (ml_option_set){"train", train_synopsis, train_about, specs, n};
 }
 
-static const arg_spec *find_option(const arg_cmd *cmd, const char *name) {
-    for (int k = 0; k < cmd->n_specs; k++)
-        if (!strcmp(cmd->specs[k].name, name)) return &cmd->specs[k];
+static const ml_option *find_option(const ml_option_set *cmd, const char *name) {
+    for (int k = 0; k < cmd->n_options; k++)
+        if (!strcmp(cmd->options[k].name, name)) return &cmd->options[k];
     return NULL;
 }
 
@@ -143,7 +143,7 @@ static void drop_reserved(cJSON *obj) {
 }
 
 /* A one-key object {name: value} checked as train would check it. */
-static int check_value(const arg_cmd *cmd, const char *label, const char *name, cJSON *value, char *err, size_t errlen) {
+static int check_value(const ml_option_set *cmd, const char *label, const char *name, cJSON *value, char *err, size_t errlen) {
     cJSON *o = cJSON_CreateObject();
     if (!o || !value) {
         cJSON_Delete(o);
@@ -152,8 +152,8 @@ static int check_value(const arg_cmd *cmd, const char *label, const char *name, 
         return -1;
     }
     cJSON_AddItemToObject(o, name, value);
-    train_opts_defaults(&g_scratch);
-    int r = config_apply_json(cmd, o, label, err, errlen);
+    ml_run_config_default(&g_scratch);
+    int r = ml_options_apply_json(cmd, o, label, err, errlen);
     cJSON_Delete(o);
     return r ? -1 : 0;
 }
@@ -161,10 +161,10 @@ static int check_value(const arg_cmd *cmd, const char *label, const char *name, 
 /* Every parameter must be a train option of a fitting type whose ends (or
  * choices) train accepts. */
 static int check_space(const search *s, char *err, size_t errlen) {
-    arg_cmd cmd = train_cmd();
+    ml_option_set cmd = train_cmd();
     for (int i = 0; i < s->space.n; i++) {
         const ml_search_param *p = &s->space.params[i];
-        const arg_spec *spec = find_option(&cmd, p->name);
+        const ml_option *spec = find_option(&cmd, p->name);
         if (!spec) {
             ml__errf(err, errlen, "%s: unknown key '%s' (not a metalearn train option; see metalearn train --help)",
                      s->space_path, p->name);
@@ -175,10 +175,10 @@ static int check_space(const search *s, char *err, size_t errlen) {
                      p->name);
             return -1;
         }
-        int integral = spec->type == ARG_INT || spec->type == ARG_U64;
-        if (p->kind != ML_PARAM_CHOICE && (spec->type == ARG_STRING || spec->type == ARG_FLAG)) {
+        int integral = spec->type == ML_OPT_INT || spec->type == ML_OPT_U64;
+        if (p->kind != ML_PARAM_CHOICE && (spec->type == ML_OPT_STRING || spec->type == ML_OPT_FLAG)) {
             ml__errf(err, errlen, "%s: key '%s': a %s option takes {\"choice\": [...]}", s->space_path, p->name,
-                     spec->type == ARG_FLAG ? "true/false" : "text");
+                     spec->type == ML_OPT_FLAG ? "true/false" : "text");
             return -1;
         }
         if (integral && (p->kind == ML_PARAM_UNIFORM || p->kind == ML_PARAM_LOG_UNIFORM)) {
@@ -238,15 +238,15 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
             ml__errf(err, errlen, "%s: unknown key '%s' (expected \"base\" and \"space\")", s->space_path, j->string);
             goto out;
         }
-    arg_cmd cmd = train_cmd();
+    ml_option_set cmd = train_cmd();
     if (config_path) {
         s->base = read_json(config_path, err, errlen);
         if (!s->base) {
             status = EXIT_FAIL;
             goto out;
         }
-        train_opts_defaults(&g_scratch);
-        if (config_apply_json(&cmd, s->base, config_path, err, errlen)) goto out;
+        ml_run_config_default(&g_scratch);
+        if (ml_options_apply_json(&cmd, s->base, config_path, err, errlen)) goto out;
     } else {
         s->base = cJSON_CreateObject();
     }
@@ -269,8 +269,8 @@ static int load_space(search *s, const char *config_path, int *base_iters, char 
             }
         }
     }
-    train_opts_defaults(&g_scratch);
-    if (config_apply_json(&cmd, s->base, s->space_path, err, errlen)) goto out;
+    ml_run_config_default(&g_scratch);
+    if (ml_options_apply_json(&cmd, s->base, s->space_path, err, errlen)) goto out;
     *base_iters = g_scratch.iters; /* the default --max-iters */
     drop_reserved(s->base);
     int supervised = !strcmp(g_scratch.algo, "supervised");
@@ -881,24 +881,24 @@ int cmd_search(int argc, char **argv) {
     s.val_tasks = 200;
     s.seed = 1;
     s.higher_better = -1;
-    const arg_spec specs[] = {
-        {"space", ARG_STRING, &s.space_path, "search space JSON: {\"base\": {...}, \"space\": {\"inner-lr\": {\"log_uniform\": [1e-3, 1]}, ...}}", 1, 0},
-        {"budget", ARG_INT, &s.budget, "candidates to try (at least 1)", 1, 100000},
-        {"out", ARG_STRING, &s.out, "search folder: trials/NNN, trials.jsonl, best.json, search.png", 1, 0},
-        {"config", ARG_STRING, &config, "base train config (a run's config.json works); the space's \"base\" overrides it", 1, 0},
-        {"strategy", ARG_STRING, &s.strategy, "random (default) or evolution", 1, 0},
-        {"min-iters", ARG_INT, &s.min_iters, "fewest iterations of a rung: rungs are max-iters/eta^k, not below this (default max-iters/eta^2)", 1, 100000000},
-        {"max-iters", ARG_INT, &s.max_iters, "iterations of the last rung and of best.json (default: the base iters)", 1, 100000000},
-        {"eta", ARG_INT, &s.eta, "successive halving: keep the best 1/eta per rung, eta times the iterations (default 3)", 2, 100},
-        {"population", ARG_INT, &s.population, "evolution: candidates per generation (default 8)", 2, 100000},
-        {"jobs", ARG_INT, &s.jobs, "trials run at once (default: the number of cores)", 1, 256},
-        {"threads", ARG_INT, &s.threads, "threads of each trial (default: cores / jobs)", 1, 1024},
-        {"val-tasks", ARG_INT, &s.val_tasks, "validation tasks / episodes scoring each trial (default 200)", 1, 10000000},
-        {"seed", ARG_U64, &s.seed, "seed of the candidate generator (default 1)", 0, 1.8e19},
-        {"json", ARG_FLAG, &json, "print a summary JSON line last", 0, 0},
-        {"quiet", ARG_FLAG, &s.quiet, "no progress lines on stderr", 0, 0},
+    const ml_option specs[] = {
+        {"space", ML_OPT_STRING, &s.space_path, "search space JSON: {\"base\": {...}, \"space\": {\"inner-lr\": {\"log_uniform\": [1e-3, 1]}, ...}}", 1, 0},
+        {"budget", ML_OPT_INT, &s.budget, "candidates to try (at least 1)", 1, 100000},
+        {"out", ML_OPT_STRING, &s.out, "search folder: trials/NNN, trials.jsonl, best.json, search.png", 1, 0},
+        {"config", ML_OPT_STRING, &config, "base train config (a run's config.json works); the space's \"base\" overrides it", 1, 0},
+        {"strategy", ML_OPT_STRING, &s.strategy, "random (default) or evolution", 1, 0},
+        {"min-iters", ML_OPT_INT, &s.min_iters, "fewest iterations of a rung: rungs are max-iters/eta^k, not below this (default max-iters/eta^2)", 1, 100000000},
+        {"max-iters", ML_OPT_INT, &s.max_iters, "iterations of the last rung and of best.json (default: the base iters)", 1, 100000000},
+        {"eta", ML_OPT_INT, &s.eta, "successive halving: keep the best 1/eta per rung, eta times the iterations (default 3)", 2, 100},
+        {"population", ML_OPT_INT, &s.population, "evolution: candidates per generation (default 8)", 2, 100000},
+        {"jobs", ML_OPT_INT, &s.jobs, "trials run at once (default: the number of cores)", 1, 256},
+        {"threads", ML_OPT_INT, &s.threads, "threads of each trial (default: cores / jobs)", 1, 1024},
+        {"val-tasks", ML_OPT_INT, &s.val_tasks, "validation tasks / episodes scoring each trial (default 200)", 1, 10000000},
+        {"seed", ML_OPT_U64, &s.seed, "seed of the candidate generator (default 1)", 0, 1.8e19},
+        {"json", ML_OPT_FLAG, &json, "print a summary JSON line last", 0, 0},
+        {"quiet", ML_OPT_FLAG, &s.quiet, "no progress lines on stderr", 0, 0},
     };
-    const arg_cmd cmd = {"search", "--space FILE --budget N --out DIR [--config BASE.json] [--strategy random|evolution] [options]",
+    const ml_option_set cmd = {"search", "--space FILE --budget N --out DIR [--config BASE.json] [--strategy random|evolution] [options]",
                          "Searches over `metalearn train` settings (algorithm, learning rates, inner steps,\n"
                          "meta-batch, shots, augmentation, any option) by random search or an evolutionary\n"
                          "search (tournament selection, uniform crossover, mutation), with successive halving:\n"

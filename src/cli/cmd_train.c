@@ -16,7 +16,7 @@ static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullove
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 typedef struct epoch_log {
-    train_opts *o;
+    ml_run_config *o;
     double seconds_total, last_loss, last_acc;
     int epochs_done;
 } epoch_log;
@@ -39,8 +39,8 @@ static const char *dataset_dir(const char *spec) {
     return NULL;
 }
 
-int run_supervised(train_opts *o_) {
-    train_opts o = *o_;
+int run_supervised(ml_run_config *o_) {
+    ml_run_config o = *o_;
     if (!o.model) o.model = "mlp";
     if (!o.dataset) o.dataset = "fashion-mnist";
     /* Validate names before touching data, so usage errors come first. */

@@ -24,13 +24,6 @@ int fewshot_is_dataset(const char *dataset) {
                        !strncmp(dataset, "idx:", 4) || !strncmp(dataset, "folder:", 7));
 }
 
-void fewshot_legacy_dataset(train_opts *o, const char *dir) {
-    if (!o->dataset || !strcmp(o->algo, "supervised") || strncmp(o->dataset, "omniglot:", 9) == 0) return;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/split.json", dir);
-    if (access(path, F_OK) != 0) o->dataset = NULL;
-}
-
 /* No head of its own: any number of ways at evaluation. */
 static int any_ways(ml_algo a) { return ml_algo_is_metric(a) || a == ML_ALGO_PRETRAIN; }
 
@@ -144,7 +137,7 @@ static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_
  * draws them from before the first iteration (not after hours of training):
  * the training episodes, each evaluation shot count on the test (or, for
  * eval --split val, validation) classes, and Lake's runs' ways. */
-static int check_episode_shapes(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+static int check_episode_shapes(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     char why[512];
     if (!o->eval_only && o->query < 1) {
         snprintf(err, errlen, "--query %d: episodes need a number of queries per class (0 = all rows is for CSV tasks)",
@@ -197,7 +190,7 @@ static int check_episode_shapes(meta_run *r, const train_opts *o, char *err, siz
     return 0;
 }
 
-int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen) {
+int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char *err, size_t errlen) {
     r->ways = o->ways;
     if (o->model_only) { /* predict: the model's shape only */
         spec->in_c = 1;
@@ -447,7 +440,7 @@ static int target_folder(meta_run *r, const char *dir, task_selector *t, char *e
     return status;
 }
 
-int fewshot_select_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+int fewshot_select_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     task_sampler_kind kind;
     if (task_sampler_parse(o->task_sampler, &kind)) {
         snprintf(err, errlen, "--task-sampler '%s': expected uniform, similar or curriculum", o->task_sampler);
@@ -487,7 +480,7 @@ int fewshot_select_setup(meta_run *r, const train_opts *o, char *err, size_t err
 
 /* Lake's runs: each is a 20-way one-shot task (20 training images, one per
  * class, and 20 test images). Returns the mean error or NAN on failure. */
-static double lake_eval(meta_run *r, const train_opts *o, int steps, double *errors, int *n_runs) {
+static double lake_eval(meta_run *r, const ml_run_config *o, int steps, double *errors, int *n_runs) {
     char err[1024];
     ml_lake_runs lr;
     ml_image_options opt = {.size = r->images.size};
@@ -539,7 +532,7 @@ out:
     return mean;
 }
 
-int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run) {
+int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run) {
     int shots[MAX_LIST], steps[MAX_LIST];
     int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
     if (!o->eval_shots) shots[0] = o->shots;

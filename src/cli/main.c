@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc, argv);
         names[i] = commands[i].name;
     }
-    const char *near = args_suggest_name(names, N_COMMANDS, argv[1], strlen(argv[1]));
+    const char *near = ml_suggest_name(names, N_COMMANDS, argv[1], strlen(argv[1]));
     if (near) {
         fprintf(stderr, "metalearn: unknown command '%s' (did you mean %s?)\n", argv[1], near);
         return EXIT_USAGE;

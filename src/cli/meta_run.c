@@ -44,7 +44,7 @@ int parse_split_fractions(const char *s, double f[3]) {
 /* A CSV family's task split: made once from the seed (as image classes are
  * split) and written to RUN/split.json, then read back by resume and eval;
  * training draws from its train part only. */
-static int csv_split_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+static int csv_split_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     char path[2200];
     snprintf(path, sizeof path, "%s/split.json", r->dir);
     double fr[3];
@@ -87,10 +87,10 @@ static const char *meta_init_file(const char *init) {
     return n > 12 && !strcmp(init + n - 12, ".safetensors") ? init : NULL;
 }
 
-static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
-static int val_check(const meta_run *r, const train_opts *o, char *err, size_t errlen);
+static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
+static int val_check(const meta_run *r, const ml_run_config *o, char *err, size_t errlen);
 
-void meta_run_dir(const train_opts *o, char *buf, size_t len) {
+void meta_run_dir(const ml_run_config *o, char *buf, size_t len) {
     if (o->out) {
         snprintf(buf, len, "%s", o->out);
         return;
@@ -104,7 +104,7 @@ void meta_run_dir(const train_opts *o, char *buf, size_t len) {
 
 /* Options of the transfer baseline that only make sense with it (or only
  * without it). */
-static int pretrain_check(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+static int pretrain_check(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     const char *ft = o->finetune ? o->finetune : "head";
     if (strcmp(ft, "head") && strcmp(ft, "all")) {
         snprintf(err, errlen, "--finetune '%s': expected head or all", ft);
@@ -129,7 +129,7 @@ static int pretrain_check(meta_run *r, const train_opts *o, char *err, size_t er
  * the first iteration: training's --shots and --query, then each evaluation
  * shot count and --eval-query (a CSV task with fewer rows used to fail at the
  * first step, or only after training). */
-static int check_task_rows(const ml_task_family *f, const train_opts *o, char *err, size_t errlen) {
+static int check_task_rows(const ml_task_family *f, const ml_run_config *o, char *err, size_t errlen) {
     char why[512];
     if (o->model_only) return 0; /* predict: no tasks drawn */
     if (!o->eval_only) {
@@ -164,14 +164,14 @@ static int query_cap(const ml_task_family *f, int q) {
     return q > 0 ? q : most > 0 ? most : 1;
 }
 
-int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     int status = setup(r, o, err, errlen);
     if (status) meta_run_free(r); /* a failed setup leaves nothing to free */
     return status;
 }
 
-static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
+static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     if (ml_algo_parse(o->algo, &r->algo)) {
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
         return EXIT_USAGE;
@@ -343,7 +343,7 @@ static int setup(meta_run *r, const train_opts *o, char *err, size_t errlen) {
 }
 
 /* --val-every needs validation tasks and a log line to carry the value. */
-static int val_check(const meta_run *r, const train_opts *o, char *err, size_t errlen) {
+static int val_check(const meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     if (o->val_every <= 0) return 0;
     if (o->val_every % o->log_every) {
         snprintf(err, errlen, "--val-every %d: must be a multiple of --log-every %d (the value goes on a log line)",
@@ -363,7 +363,7 @@ static int val_check(const meta_run *r, const train_opts *o, char *err, size_t e
     return 0;
 }
 
-int meta_run_validate(meta_run *r, const train_opts *o, double *val_mse, char *err, size_t errlen) {
+int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char *err, size_t errlen) {
     int shots[MAX_LIST] = {o->shots}, steps[MAX_LIST], max_steps = 0;
     if (o->eval_shots) parse_int_list(o->eval_shots, shots, MAX_LIST, 1);
     int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
@@ -614,7 +614,7 @@ size_t json_number(char *buf, size_t cap, const char *sep, double v) {
 
 /* ---- final evaluation ------------------------------------------------------------------- */
 
-int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run) {
+int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run) {
     if (r->fewshot) return fewshot_final_eval(r, o, iterations, train_s, iters_run);
     int shots[MAX_LIST], steps[MAX_LIST];
     int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;

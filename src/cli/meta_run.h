@@ -58,21 +58,17 @@ typedef struct meta_run {
 
 /* few-shot classification pieces (fewshot.c) */
 int fewshot_is_dataset(const char *dataset);
-int fewshot_setup(meta_run *r, const train_opts *o, ml_model_spec *spec, char *err, size_t errlen);
+int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char *err, size_t errlen);
 void fewshot_free(meta_run *r);
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen);
 /* pretrain: one minibatch of --batch-size images of the training classes
  * (a class uniformly, then an image of it), labelled by class index. */
 int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen);
-/* A run written before few-shot IDX sets existed stored the supervised
- * default "fashion-mnist" as its dataset; without a split.json it is a
- * regression run: dataset cleared. */
-void fewshot_legacy_dataset(train_opts *o, const char *dir);
 /* Training only: the --task-sampler (NULL for uniform), its --target. */
-int fewshot_select_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+int fewshot_select_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
 /* After an outer step: feeds the episodes' losses to the sampler. */
 void fewshot_after_step(meta_run *r);
-int fewshot_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
+int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run);
 /* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
  * returns the length written. */
 size_t json_number(char *buf, size_t cap, const char *sep, double v);
@@ -82,10 +78,10 @@ int parse_split_fractions(const char *s, double f[3]);
 int parse_int_list(const char *s, int *out, int max, int min_value);
 
 /* The run folder: --out, or runs/ALGO-TASK-sSEED. */
-void meta_run_dir(const train_opts *o, char *buf, size_t len);
+void meta_run_dir(const ml_run_config *o, char *buf, size_t len);
 /* Parses the settings, builds model and meta-learner. Returns 0, or an exit
  * status (1 failure, 2 usage) with err set and nothing left to free. */
-int meta_run_setup(meta_run *r, const train_opts *o, char *err, size_t errlen);
+int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
 void meta_run_free(meta_run *r);
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen);
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen);
@@ -98,10 +94,10 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
  * split's validation tasks, or --eval-tasks synthetic tasks of the
  * validation seed), K = the first --eval-shots. Its generator is its own, so
  * training is unchanged. Returns 0 or EXIT_FAIL with err. */
-int meta_run_validate(meta_run *r, const train_opts *o, double *val_mse, char *err, size_t errlen);
+int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char *err, size_t errlen);
 
 /* Evaluates on new tasks for every --eval-shots and prints the table (and
  * JSON); returns the exit status. */
-int meta_run_final_eval(meta_run *r, const train_opts *o, int iterations, double train_s, int iters_run);
+int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run);
 
 #endif

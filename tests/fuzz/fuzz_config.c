@@ -1,13 +1,13 @@
 /* fuzz_config.c: a config JSON applied to `metalearn train`'s option table,
  * the way `eval RUN` / `train --resume RUN` read a run's config.json
- * (train_opts_load_run: defaults, the file, the legacy dataset rule, the
- * default evaluation steps; --config goes through the same config_apply_file)
- * on a fresh train_opts each run. Then cmd_train's first look at the result
- * (--algo parsed), and a round trip: what config_write_json writes for the
+ * (ml_run_config_load_run: defaults, the file, the legacy dataset rule, the
+ * default evaluation steps; --config goes through the same ml_options_apply_file)
+ * on a fresh ml_run_config each run. Then cmd_train's first look at the result
+ * (--algo parsed), and a round trip: what ml_options_write_json writes for the
  * accepted settings must read back to the same file, byte for byte. */
 #include "fuzz_util.h"
 
-#include "cli/config.h"
+#include "metalearn/options.h"
 #include "cli/train_opts.h"
 #include "metalearn/meta.h"
 
@@ -24,35 +24,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *dir = fuzz_path("run");
     mkdir(dir, 0755);
     fuzz_write("run/config.json", data, size);
-    static train_opts o, o2;
+    static ml_run_config o, o2;
     char err[1024] = "";
-    if (train_opts_load_run(&o, dir, err, sizeof err)) {
+    if (ml_run_config_load_run(&o, dir, err, sizeof err)) {
         if (!err[0] || strchr(err, '\n')) abort();
-        config_free_strings();
+        ml_options_free_strings();
         return 0;
     }
     ml_algo a;
     if (strcmp(o.algo, "supervised")) (void)ml_algo_parse(o.algo, &a); /* as cmd_train does next */
 
     int n;
-    const arg_spec *specs = train_opts_table(&o, &n);
-    arg_cmd cmd = {"train", train_synopsis, train_about, specs, n};
+    const ml_option *specs = ml_run_config_options(&o, &n);
+    ml_option_set cmd = {"train", train_synopsis, train_about, specs, n};
     const char *p1 = fuzz_path("rt1.json"), *p2 = fuzz_path("rt2.json");
-    if (config_write_json(&cmd, p1, err, sizeof err) != CONFIG_OK) abort();
-    train_opts_defaults(&o2);
-    specs = train_opts_table(&o2, &n);
-    cmd.specs = specs;
-    if (config_apply_file(&cmd, p1, err, sizeof err) != CONFIG_OK) {
+    if (ml_options_write_json(&cmd, p1, err, sizeof err) != ML_OPTIONS_OK) abort();
+    ml_run_config_default(&o2);
+    specs = ml_run_config_options(&o2, &n);
+    cmd.options = specs;
+    if (ml_options_apply_file(&cmd, p1, err, sizeof err) != ML_OPTIONS_OK) {
         fprintf(stderr, "written config does not read back: %s\n", err);
         abort();
     }
-    if (config_write_json(&cmd, p2, err, sizeof err) != CONFIG_OK) abort();
+    if (ml_options_write_json(&cmd, p2, err, sizeof err) != ML_OPTIONS_OK) abort();
     static char b1[1 << 16], b2[1 << 16];
     size_t n1 = slurp(p1, b1, sizeof b1), n2 = slurp(p2, b2, sizeof b2);
     if (n1 != n2 || memcmp(b1, b2, n1)) {
         fprintf(stderr, "config round trip differs:\n%.*s\n%.*s\n", (int)n1, b1, (int)n2, b2);
         abort();
     }
-    config_free_strings();
+    ml_options_free_strings();
     return 0;
 }

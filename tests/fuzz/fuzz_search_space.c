@@ -41,13 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         cJSON *spec = cJSON_Duplicate(s.base, 1);
         if (!spec || ml_search_to_json(&s.space, s.cand + (size_t)t * np, spec)) abort();
-        static train_opts o;
-        train_opts_defaults(&o);
+        static ml_run_config o;
+        ml_run_config_default(&o);
         int n;
-        const arg_spec *specs = train_opts_table(&o, &n);
-        const arg_cmd cmd = {"train", train_synopsis, train_about, specs, n};
+        const ml_option *specs = ml_run_config_options(&o, &n);
+        const ml_option_set cmd = {"train", train_synopsis, train_about, specs, n};
         /* Every value was checked against train's table: a trial must accept its config. */
-        if (config_apply_json(&cmd, spec, "spec.json", err, sizeof err)) {
+        if (ml_options_apply_json(&cmd, spec, "spec.json", err, sizeof err)) {
             fprintf(stderr, "candidate %d rejected: %s\n", t, err);
             abort();
         }
@@ -59,6 +59,6 @@ done:
     free(s.cand);
     cJSON_Delete(s.base);
     ml_search_space_free(&s.space);
-    config_free_strings();
+    ml_options_free_strings();
     return 0;
 }
