@@ -11,14 +11,22 @@ PACKAGES=(
   libspng-dev            # PNG decoding
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
   python3                # the CLI tests generate small data sets with it (standard library only)
+  python3-numpy          # the Python package (python/metalearn): arrays in and out
   clang libclang-rt-14-dev libomp-dev  # the fuzz stage of scripts/test.sh: libFuzzer, OpenMP for clang
 )
-# Reference implementations for benchmarks only (bench/, not needed by the library).
-BENCH_PACKAGES=(python3-torch python3-numpy libopenblas0-pthread  # OpenBLAS: torch's best BLAS here
+# The test command's extras: pytest runs tests/python; PyTorch for the package's
+# interop tests (they skip without it).
+TEST_PACKAGES=(python3-pytest python3-torch)
+# Reference implementations for benchmarks only (bench/, not needed by the library);
+# --bench also installs the test extras (PyTorch is the reference).
+BENCH_PACKAGES=(libopenblas0-pthread  # OpenBLAS: torch's best BLAS here
                 python3-sklearn)  # only for the diabetes table it ships (bench/diabetes_csv.sh)
 
 want=("${PACKAGES[@]}")
-if [ "${1:-}" = "--bench" ]; then want+=("${BENCH_PACKAGES[@]}"); fi
+case "${1:-}" in
+  --test) want+=("${TEST_PACKAGES[@]}") ;;
+  --bench) want+=("${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

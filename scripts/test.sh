@@ -5,7 +5,7 @@
 # Shared data (Omniglot) is looked up in $ML_DATA_DIR, default ../shared/data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 jobs=$(nproc)
 
 echo "== release build =="

@@ -1,0 +1,8 @@
+"""metalearn: the Python face of libmetalearn (ctypes over the shared library,
+NumPy arrays in and out). See the README's Python section."""
+from ._lib import Error, lib as _clib
+from . import safetensors
+from .episodes import ImageSet, TaskFamily
+
+__version__ = _clib.ml_version().decode()
+__all__ = ["Error", "safetensors", "ImageSet", "TaskFamily"]

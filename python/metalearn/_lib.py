@@ -1,0 +1,282 @@
+"""ctypes declarations of libmetalearn's public C API (include/metalearn/*.h).
+
+Why ctypes: the package needs no compile step and no CPython ABI (one
+package works with any python3 and any build of the library), and every
+call it makes is coarse (a file, an episode, a training step), so the
+per-call overhead of ctypes does not matter. Structs here mirror the C
+headers field for field; tests check their sizes against the library.
+
+The library is found in this order: $ML_LIBRARY (a path), next to the
+package (an installed prefix: PREFIX/lib/libmetalearn.so), the build tree
+of the source checkout (build/libmetalearn.so), then the system's search
+path."""
+import ctypes as C
+import ctypes.util
+import os
+from pathlib import Path
+
+ERRLEN = 1024
+
+
+class Error(Exception):
+    """A libmetalearn call failed; the message is the library's one-line error."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+def _candidates():
+    env = os.environ.get("ML_LIBRARY")
+    if env:
+        yield env
+        return
+    here = Path(__file__).resolve().parent
+    names = ("libmetalearn.so", "libmetalearn.so.0")
+    # Installed: the package sits in PREFIX/lib/python3/dist-packages/metalearn
+    # (or PREFIX/share/...): look in the package folder and in PREFIX/lib*.
+    for d in [here] + [p / sub for p in list(here.parents)[:4] for sub in ("lib", "lib64", "")]:
+        for n in names:
+            yield str(d / n)
+    # Source checkout: python/metalearn -> the repository's build trees.
+    repo = here.parents[1]
+    for b in ("build", "build-release"):
+        yield str(repo / b / "libmetalearn.so")
+    found = ctypes.util.find_library("metalearn")
+    if found:
+        yield found
+
+
+def _load():
+    tried = []
+    for path in _candidates():
+        if os.path.sep in path and not os.path.exists(path):
+            tried.append(path)
+            continue
+        try:
+            return C.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path} ({e})")
+    raise ImportError("metalearn: libmetalearn.so not found; build it (cmake --build build) or set "
+                      "ML_LIBRARY=/path/to/libmetalearn.so. Tried: " + ", ".join(tried))
+
+
+lib = _load()
+
+# ---- core.h -----------------------------------------------------------------
+status = C.c_int
+i64p = C.POINTER(C.c_int64)
+f32p = C.POINTER(C.c_float)
+i32p = C.POINTER(C.c_int32)
+
+
+class Rng(C.Structure):
+    _fields_ = [("s", C.c_uint64 * 4)]
+
+
+PROGRESS_FN = C.CFUNCTYPE(None, C.c_void_p, C.c_char_p, C.c_int64, C.c_int64)
+
+
+class Progress(C.Structure):
+    _fields_ = [("fn", PROGRESS_FN), ("user", C.c_void_p)]
+
+
+def _decl(name, restype, *argtypes):
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_decl("ml_status_text", C.c_char_p, status)
+_decl("ml_version", C.c_char_p)
+_decl("ml_rng_seed", None, C.POINTER(Rng), C.c_uint64)
+_decl("ml_free", None, C.c_void_p)
+
+
+def check(st, err=None, what=""):
+    """Raises Error with the library's message (err) when st is not ML_OK."""
+    if st == 0:
+        return
+    msg = err.value.decode("utf-8", "replace") if err is not None and err.value else ""
+    if not msg:
+        msg = lib.ml_status_text(st).decode()
+        if what:
+            msg = f"{what}: {msg}"
+    raise Error(msg, st)
+
+
+def errbuf():
+    return C.create_string_buffer(ERRLEN)
+
+
+def path_arg(path):
+    return os.fsencode(os.fspath(path))
+
+
+# ---- io.h: safetensors --------------------------------------------------------
+ST_MAX_DIMS = 4
+
+
+class StTensor(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("ndim", C.c_int), ("shape", C.c_int64 * ST_MAX_DIMS), ("data", f32p)]
+
+
+class StEntry(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("ndim", C.c_int), ("shape", C.c_int64 * ST_MAX_DIMS),
+                ("numel", C.c_int64), ("data", f32p)]
+
+
+class Safetensors(C.Structure):
+    _fields_ = [("n", C.c_int), ("entries", C.POINTER(StEntry)), ("n_meta", C.c_int),
+                ("meta_keys", C.POINTER(C.c_char_p)), ("meta_values", C.POINTER(C.c_char_p)),
+                ("blob", C.c_void_p)]
+
+
+_decl("ml_safetensors_write", status, C.c_char_p, C.POINTER(StTensor), C.c_int, C.POINTER(C.c_char_p),
+      C.POINTER(C.c_char_p), C.c_int, C.c_char_p, C.c_size_t)
+_decl("ml_safetensors_read", status, C.c_char_p, C.POINTER(Safetensors), C.c_char_p, C.c_size_t)
+_decl("ml_safetensors_free", None, C.POINTER(Safetensors))
+
+# ---- images.h: image sets and episodes ---------------------------------------
+class ImageOptions(C.Structure):
+    _fields_ = [("size", C.c_int), ("invert", C.c_int), ("keep_raw", C.c_int), ("max_bytes", C.c_uint64),
+                ("max_pixels", C.c_int64)]
+
+
+class ImageSet(C.Structure):
+    _fields_ = [("n", C.c_int64), ("size", C.c_int), ("x", f32p), ("y", i32p), ("n_classes", C.c_int),
+                ("class_start", i64p), ("class_alphabet", i32p), ("class_names", C.POINTER(C.c_char_p)),
+                ("n_alphabets", C.c_int), ("alphabet_names", C.POINTER(C.c_char_p)),
+                ("image_names", C.POINTER(C.c_char_p)), ("labelled", C.c_int), ("raw_h", C.c_int),
+                ("raw_w", C.c_int), ("raw", C.POINTER(C.c_uint8)), ("strings", C.c_char_p)]
+
+
+class ClassRef(C.Structure):
+    _fields_ = [("cls", C.c_int32), ("rot", C.c_int32)]
+
+
+class ClassList(C.Structure):
+    _fields_ = [("n", C.c_int), ("items", C.POINTER(ClassRef))]
+
+
+SPLIT_COUNT = 3
+
+
+class SplitSpec(C.Structure):
+    _fields_ = [("unit", C.c_int), ("counts", C.c_int * SPLIT_COUNT), ("fractions", C.c_double * SPLIT_COUNT)]
+
+
+class ClassSplit(C.Structure):
+    _fields_ = [("unit", C.c_int), ("part", ClassList * SPLIT_COUNT)]
+
+
+class Augment(C.Structure):
+    _fields_ = [("rotate_deg", C.c_double), ("scale_min", C.c_double), ("scale_max", C.c_double),
+                ("translate", C.c_double), ("flip_h", C.c_double), ("flip_v", C.c_double)]
+
+
+class Episode(C.Structure):
+    _fields_ = [("ways", C.c_int), ("shots", C.c_int), ("queries", C.c_int), ("size", C.c_int),
+                ("xs", f32p), ("ys", i32p), ("xq", f32p), ("yq", i32p), ("classes", C.POINTER(ClassRef)),
+                ("class_index", i32p), ("support_index", i64p), ("query_index", i64p)]
+
+
+_decl("ml_omniglot_load", status, C.POINTER(C.c_char_p), C.c_int, C.POINTER(ImageOptions), C.POINTER(ImageSet),
+      C.c_char_p, C.c_size_t)
+_decl("ml_image_folder_load", status, C.c_char_p, C.POINTER(ImageOptions), C.POINTER(ImageSet), C.c_char_p,
+      C.c_size_t)
+_decl("ml_image_set_free", None, C.POINTER(ImageSet))
+_decl("ml_class_list_free", None, C.POINTER(ClassList))
+_decl("ml_class_list_all", status, C.POINTER(ImageSet), C.POINTER(ClassList))
+_decl("ml_class_list_expand_rotations", status, C.POINTER(ClassList), C.POINTER(ClassList))
+_decl("ml_class_split_free", None, C.POINTER(ClassSplit))
+_decl("ml_class_split_make", status, C.POINTER(ImageSet), C.POINTER(SplitSpec), C.POINTER(Rng),
+      C.POINTER(ClassSplit), C.c_char_p, C.c_size_t)
+_decl("ml_class_split_read_json", status, C.c_char_p, C.POINTER(ImageSet), C.POINTER(ClassSplit), C.c_char_p,
+      C.c_size_t)
+_decl("ml_episode_init", status, C.POINTER(Episode), C.c_int, C.c_int, C.c_int, C.c_int)
+_decl("ml_episode_free", None, C.POINTER(Episode))
+_decl("ml_episode_sample", status, C.POINTER(Episode), C.POINTER(ImageSet), C.POINTER(ClassList),
+      C.POINTER(Augment), C.POINTER(Rng), C.c_char_p, C.c_size_t)
+
+# ---- tasks.h: regression task families ------------------------------------------
+TASK_INFO_MAX = 16
+
+
+class CsvTask(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("n_support", C.c_int), ("n_query", C.c_int), ("xs", f32p), ("ys", f32p),
+                ("xq", f32p), ("yq", f32p)]
+
+
+class TaskFamily(C.Structure):
+    _fields_ = [("kind", C.c_int), ("in_dim", C.c_int), ("path", C.c_char_p), ("n_tasks", C.c_int),
+                ("tasks", C.POINTER(CsvTask)), ("x", f32p), ("y", f32p), ("names", C.c_void_p),
+                ("draw_from", i32p), ("n_draw_from", C.c_int)]
+
+
+class RegressionTask(C.Structure):
+    _fields_ = [("k", C.c_int), ("q", C.c_int), ("in_dim", C.c_int), ("k_cap", C.c_int), ("q_cap", C.c_int),
+                ("xs", f32p), ("ys", f32p), ("xq", f32p), ("yq", f32p), ("info", C.c_double * TASK_INFO_MAX),
+                ("task_index", C.c_int)]
+
+
+_decl("ml_task_family_init", status, C.POINTER(TaskFamily), C.c_char_p, C.c_char_p, C.c_size_t)
+_decl("ml_task_family_free", None, C.POINTER(TaskFamily))
+_decl("ml_task_family_n_info", C.c_int, C.POINTER(TaskFamily))
+_decl("ml_task_family_max_points", None, C.POINTER(TaskFamily), C.POINTER(C.c_int), C.POINTER(C.c_int))
+_decl("ml_task_family_task_name", C.c_char_p, C.POINTER(TaskFamily), C.c_int)
+_decl("ml_regression_task_alloc", status, C.POINTER(RegressionTask), C.c_int, C.c_int, C.c_int)
+_decl("ml_regression_task_free", None, C.POINTER(RegressionTask))
+_decl("ml_task_sample", status, C.POINTER(TaskFamily), C.POINTER(Rng), C.c_int, C.c_int,
+      C.POINTER(RegressionTask), C.c_char_p, C.c_size_t)
+_decl("ml_task_get_csv", status, C.POINTER(TaskFamily), C.c_int, C.c_int, C.c_int, C.POINTER(RegressionTask),
+      C.c_char_p, C.c_size_t)
+_decl("ml_csv_read_numbers", status, C.c_char_p, C.POINTER(f32p), i64p, C.POINTER(C.c_int), C.c_char_p,
+      C.c_size_t)
+
+# ---- tensor.h / nn.h: models and their forward pass ------------------------------
+MAX_DIMS = 4
+MAX_HIDDEN = 8
+MAX_PARAMS = 32
+PARAM_NAME_LEN = 48
+MODEL_MLP, MODEL_CNN4 = 0, 1
+INIT_KINDS = {"torch": 0, "kaiming": 1, "xavier": 2}
+
+
+class Tensor(C.Structure):
+    _fields_ = [("data", f32p), ("shape", C.c_int64 * MAX_DIMS), ("ndim", C.c_int), ("numel", C.c_int64),
+                ("node", C.c_void_p), ("id", C.c_uint32)]
+
+
+class ModelSpec(C.Structure):
+    _fields_ = [("kind", C.c_int), ("in_c", C.c_int), ("in_h", C.c_int), ("in_w", C.c_int), ("n_out", C.c_int),
+                ("n_hidden", C.c_int), ("hidden", C.c_int * MAX_HIDDEN), ("filters", C.c_int), ("blocks", C.c_int),
+                ("bn_momentum", C.c_float), ("bn_eps", C.c_float)]
+
+
+class ParamInfo(C.Structure):
+    _fields_ = [("name", C.c_char * PARAM_NAME_LEN), ("ndim", C.c_int), ("shape", C.c_int64 * MAX_DIMS),
+                ("offset", C.c_int64), ("numel", C.c_int64)]
+
+
+class Model(C.Structure):
+    _fields_ = [("spec", ModelSpec), ("n_params", C.c_int), ("params", ParamInfo * MAX_PARAMS),
+                ("n_floats", C.c_int64), ("data", f32p), ("n_buffers", C.c_int),
+                ("buffers", ParamInfo * MAX_PARAMS), ("n_buffer_floats", C.c_int64), ("buffer_data", f32p)]
+
+
+TensorP = C.POINTER(Tensor)
+_decl("ml_ctx_create", C.c_void_p, C.c_size_t)
+_decl("ml_ctx_destroy", None, C.c_void_p)
+_decl("ml_ctx_reset", None, C.c_void_p)
+_decl("ml_ctx_set_recording", C.c_int, C.c_void_p, C.c_int)
+_decl("ml_ctx_error", C.c_char_p, C.c_void_p)
+_decl("ml_ctx_clear_error", None, C.c_void_p)
+_decl("ml_tensor_wrap", TensorP, C.c_void_p, f32p, C.c_int, i64p)
+_decl("ml_model_spec_parse", status, C.c_char_p, C.POINTER(ModelSpec), C.c_char_p, C.c_size_t)
+_decl("ml_model_init", status, C.POINTER(Model), C.POINTER(ModelSpec), C.c_char_p, C.c_size_t)
+_decl("ml_model_free", None, C.POINTER(Model))
+_decl("ml_model_init_params", None, C.POINTER(Model), C.c_int, C.POINTER(Rng))
+_decl("ml_model_wrap", None, C.c_void_p, C.POINTER(Model), f32p, C.POINTER(TensorP))
+_decl("ml_model_forward", TensorP, C.c_void_p, C.POINTER(Model), C.POINTER(TensorP), TensorP, C.c_int, C.c_int)

@@ -1,0 +1,66 @@
+"""Weights written from PyTorch load into metalearn and give the same outputs,
+and back (skipped without python3-torch)."""
+import subprocess
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from metalearn import safetensors, torch_interop  # noqa: E402
+from metalearn.model import Model  # noqa: E402
+
+CASES = [("mlp:40,40", (1, 1, 1), 1, (16, 1)), ("cnn4:8", (1, 28, 28), 5, (10, 1, 28, 28)),
+         ("cnn4:8", (1, 28, 28), 0, (10, 1, 28, 28))]  # a headless ProtoNet embedding
+
+
+@pytest.mark.parametrize("spec,shape,outputs,xshape", CASES)
+def test_metalearn_to_torch_and_back_same_outputs(tmp_path, spec, shape, outputs, xshape):
+    x = np.random.default_rng(0).random(xshape, dtype=np.float32)
+    m = Model(spec, shape, outputs, seed=5)
+    module = torch_interop.to_torch(m)
+    with torch.no_grad():
+        yt = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(yt, m(x), atol=2e-5, rtol=1e-4)
+    # PyTorch -> an --init file under metalearn's names -> metalearn: same outputs.
+    with torch.no_grad():
+        for p in module.parameters():
+            p.mul_(0.9).add_(0.01)
+        yt = module(torch.from_numpy(x)).numpy()
+    torch_interop.save_init(module, tmp_path / "init.safetensors")
+    assert list(safetensors.load(tmp_path / "init.safetensors")) == list(m.shapes)
+    m2 = Model(spec, shape, outputs, seed=6).load(tmp_path / "init.safetensors", strict=True)
+    np.testing.assert_allclose(m2(x), yt, atol=2e-5, rtol=1e-4)
+
+
+def test_checkpoint_tensors_that_are_not_parameters_are_skipped(tmp_path):
+    m = Model("mlp:8", (1, 1, 1), 1)
+    ck = dict(m.state_dict(), **{"optim.exp_avg": np.zeros(25, np.float32), "alpha.layers.0.weight":
+                                 np.zeros((8, 1), np.float32)})
+    safetensors.save(tmp_path / "ck.safetensors", ck)
+    module = torch_interop.to_torch(tmp_path / "ck.safetensors")
+    assert sorted(module.state_dict()) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+
+
+def test_a_torch_init_file_is_what_train_starts_from(tmp_path, cli):
+    """`train --init` from a PyTorch module: a run of one outer step at a rate
+    of 1e-12 ends where it started, on the module's weights."""
+    module = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1))
+    torch_interop.save_init(module, tmp_path / "init.safetensors")
+    run = tmp_path / "run"
+    subprocess.run([cli, "train", "--algo", "maml", "--task", "sinusoid", "--model", "mlp:8", "--iters", "1",
+                    "--meta-batch", "2", "--optimizer", "sgd", "--outer-lr", "1e-12", "--eval-tasks", "2", "--init",
+                    str(tmp_path / "init.safetensors"), "--out", str(run), "--threads", "1"],
+                   check=True, capture_output=True)
+    ck = safetensors.load(run / "checkpoint.safetensors")
+    for name, want in torch_interop.from_torch(module).items():
+        np.testing.assert_allclose(ck[name], want, rtol=1e-6, atol=1e-9)
+
+
+def test_foreign_modules_are_refused():
+    from metalearn import Error
+    with pytest.raises(Error, match="Dropout"):
+        torch_interop.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Dropout()))
+    with pytest.raises(Error, match="no model parameters"):
+        torch_interop.to_torch({"optim.step": np.zeros(1, np.float32)})
