@@ -3,6 +3,7 @@ NumPy arrays in and out). See the README's Python section."""
 from ._lib import Error, lib as _clib
 from . import safetensors
 from .episodes import ImageSet, TaskFamily
+from .run import RunConfig
 
 __version__ = _clib.ml_version().decode()
-__all__ = ["Error", "safetensors", "ImageSet", "TaskFamily"]
+__all__ = ["Error", "safetensors", "ImageSet", "TaskFamily", "RunConfig"]

@@ -280,3 +280,29 @@ _decl("ml_model_free", None, C.POINTER(Model))
 _decl("ml_model_init_params", None, C.POINTER(Model), C.c_int, C.POINTER(Rng))
 _decl("ml_model_wrap", None, C.c_void_p, C.POINTER(Model), f32p, C.POINTER(TensorP))
 _decl("ml_model_forward", TensorP, C.c_void_p, C.POINTER(Model), C.POINTER(TensorP), TensorP, C.c_int, C.c_int)
+
+# ---- options.h / run.h: settings by name ----------------------------------------
+# ml_run_config is opaque here: the package reads and writes it only through
+# the library's option table, so it needs just a buffer at least its size
+# (test_layout checks sizeof(ml_run_config) fits).
+RUN_CONFIG_BYTES = 4096
+OPT_TYPES = {0: "int", 1: "float", 2: "string", 3: "flag", 4: "u64"}
+
+
+class Option(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("type", C.c_int), ("target", C.c_void_p), ("help", C.c_char_p),
+                ("min", C.c_double), ("max", C.c_double)]
+
+
+class OptionSet(C.Structure):
+    _fields_ = [("name", C.c_char_p), ("synopsis", C.c_char_p), ("about", C.c_char_p),
+                ("options", C.POINTER(Option)), ("n_options", C.c_int)]
+
+
+_decl("ml_run_config_default", None, C.c_void_p)
+_decl("ml_run_config_option_set", OptionSet, C.c_void_p)
+_decl("ml_run_config_resolve", None, C.c_void_p)
+_decl("ml_options_set", C.c_int, C.POINTER(OptionSet), C.c_char_p, C.c_char_p, C.c_char_p, C.c_size_t)
+_decl("ml_options_apply_file", C.c_int, C.POINTER(OptionSet), C.c_char_p, C.c_char_p, C.c_size_t)
+_decl("ml_options_write_json", C.c_int, C.POINTER(OptionSet), C.c_char_p, C.c_char_p, C.c_size_t)
+_decl("ml_options_to_json", C.c_void_p, C.POINTER(OptionSet))

@@ -14,7 +14,8 @@ STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTenso
            "ml_class_ref": L.ClassRef, "ml_class_list": L.ClassList, "ml_split_spec": L.SplitSpec,
            "ml_class_split": L.ClassSplit, "ml_augment": L.Augment, "ml_episode": L.Episode,
            "ml_csv_task": L.CsvTask, "ml_task_family": L.TaskFamily, "ml_regression_task": L.RegressionTask,
-           "ml_tensor": L.Tensor, "ml_model_spec": L.ModelSpec, "ml_param_info": L.ParamInfo, "ml_model": L.Model}
+           "ml_tensor": L.Tensor, "ml_model_spec": L.ModelSpec, "ml_param_info": L.ParamInfo, "ml_model": L.Model,
+           "ml_option": L.Option, "ml_option_set": L.OptionSet}
 
 
 def test_structs_match_the_headers(tmp_path):
@@ -22,7 +23,7 @@ def test_structs_match_the_headers(tmp_path):
     if not cc:
         pytest.skip("no C compiler")
     lines = ["#include <stdio.h>", "#include <stddef.h>"]
-    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h")]
+    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h")]
     lines.append("int main(void) {")
     want = []
     for cname, cls in STRUCTS.items():
@@ -31,6 +32,9 @@ def test_structs_match_the_headers(tmp_path):
         for f in cls._fields_:
             lines.append(f'printf("%zu\\n", offsetof({cname}, {f[0]}));')
             want.append(f"{cname}.{f[0]} offset {getattr(cls, f[0]).offset}")
+    # ml_run_config is opaque to the package: a buffer of RUN_CONFIG_BYTES must hold it.
+    lines.append(f'printf("%d\\n", (int)(sizeof(ml_run_config) <= {L.RUN_CONFIG_BYTES}));')
+    want.append("ml_run_config fits 1")
     lines.append("return 0; }")
     src = tmp_path / "layout.c"
     src.write_text("\n".join(lines))
