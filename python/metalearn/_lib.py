@@ -306,3 +306,52 @@ _decl("ml_options_set", C.c_int, C.POINTER(OptionSet), C.c_char_p, C.c_char_p, C
 _decl("ml_options_apply_file", C.c_int, C.POINTER(OptionSet), C.c_char_p, C.c_char_p, C.c_size_t)
 _decl("ml_options_write_json", C.c_int, C.POINTER(OptionSet), C.c_char_p, C.c_char_p, C.c_size_t)
 _decl("ml_options_to_json", C.c_void_p, C.POINTER(OptionSet))
+
+# ---- optim.h / meta.h: the meta-learners ------------------------------------------
+class OptimConfig(C.Structure):
+    _fields_ = [("kind", C.c_int), ("lr", C.c_double), ("momentum", C.c_double), ("dampening", C.c_double),
+                ("nesterov", C.c_int), ("weight_decay", C.c_double), ("beta1", C.c_double), ("beta2", C.c_double),
+                ("eps", C.c_double), ("alpha", C.c_double), ("centered", C.c_int), ("lr_decay", C.c_double),
+                ("initial_accumulator_value", C.c_double)]
+
+
+class Optim(C.Structure):
+    _fields_ = [("cfg", OptimConfig), ("n", C.c_int64), ("step", C.c_int64), ("state0", f32p), ("state1", f32p),
+                ("state2", f32p)]
+
+
+class MetaConfig(C.Structure):
+    _fields_ = [("algo", C.c_int), ("loss", C.c_int), ("inner_steps", C.c_int), ("inner_lr", C.c_float),
+                ("outer", OptimConfig), ("threads", C.c_int), ("pretrain_classes", C.c_int),
+                ("finetune_all", C.c_int), ("matching_scale", C.c_float)]
+
+
+class Meta(C.Structure):
+    _fields_ = [("cfg", MetaConfig), ("model", C.POINTER(Model)), ("n", C.c_int64), ("n_meta", C.c_int64),
+                ("meta", f32p), ("grad", f32p), ("task_grads", f32p), ("task_loss", C.POINTER(C.c_double)),
+                ("task_status", C.POINTER(C.c_int)), ("max_batch", C.c_int), ("opt", Optim), ("pool", C.c_void_p),
+                ("workers", C.c_void_p), ("steps_done", C.c_int64), ("progress", Progress),
+                ("progress_done", C.c_int64), ("progress_total", C.c_int64)]
+
+
+class TaskData(C.Structure):
+    _fields_ = [("n_support", C.c_int), ("n_query", C.c_int), ("ways", C.c_int), ("xs", f32p), ("xq", f32p),
+                ("ys", f32p), ("yq", f32p), ("ls", i32p), ("lq", i32p)]
+
+
+LOSS_MSE, LOSS_CROSS_ENTROPY = 0, 1
+_decl("ml_optim_kind_parse", C.c_int, C.c_char_p, C.POINTER(C.c_int))
+_decl("ml_optim_config_default", OptimConfig, C.c_int)
+_decl("ml_algo_parse", C.c_int, C.c_char_p, C.POINTER(C.c_int))
+_decl("ml_algo_has_inner_steps", C.c_int, C.c_int)
+_decl("ml_algo_check_loss", status, C.c_int, C.c_int, C.c_char_p, C.c_size_t)
+_decl("ml_meta_init", status, C.POINTER(Meta), C.POINTER(Model), C.POINTER(MetaConfig), C.c_int, C.c_char_p,
+      C.c_size_t)
+_decl("ml_meta_free", None, C.POINTER(Meta))
+_decl("ml_meta_step", status, C.POINTER(Meta), C.POINTER(TaskData), C.c_int, C.POINTER(C.c_double), C.c_char_p,
+      C.c_size_t)
+_decl("ml_meta_evaluate", status, C.POINTER(Meta), C.POINTER(TaskData), C.c_int, C.c_int, C.POINTER(C.c_double),
+      C.POINTER(C.c_double), C.c_char_p, C.c_size_t)
+_decl("ml_meta_predict_outputs", status, C.POINTER(Meta), C.POINTER(TaskData), C.c_int, i32p, f32p, C.c_char_p,
+      C.c_size_t)
+_decl("ml_meta_export", None, C.POINTER(Meta))

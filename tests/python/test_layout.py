@@ -15,7 +15,8 @@ STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTenso
            "ml_class_split": L.ClassSplit, "ml_augment": L.Augment, "ml_episode": L.Episode,
            "ml_csv_task": L.CsvTask, "ml_task_family": L.TaskFamily, "ml_regression_task": L.RegressionTask,
            "ml_tensor": L.Tensor, "ml_model_spec": L.ModelSpec, "ml_param_info": L.ParamInfo, "ml_model": L.Model,
-           "ml_option": L.Option, "ml_option_set": L.OptionSet}
+           "ml_option": L.Option, "ml_option_set": L.OptionSet, "ml_optim_config": L.OptimConfig,
+           "ml_optim": L.Optim, "ml_meta_config": L.MetaConfig, "ml_meta": L.Meta, "ml_task_data": L.TaskData}
 
 
 def test_structs_match_the_headers(tmp_path):
@@ -23,7 +24,7 @@ def test_structs_match_the_headers(tmp_path):
     if not cc:
         pytest.skip("no C compiler")
     lines = ["#include <stdio.h>", "#include <stddef.h>"]
-    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h")]
+    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h")]
     lines.append("int main(void) {")
     want = []
     for cname, cls in STRUCTS.items():

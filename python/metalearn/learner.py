@@ -1,0 +1,129 @@
+"""The library's meta-learners (metalearn/meta.h) over a Model, driven from
+Python one outer step at a time: MAML (second order), FOMAML, Meta-SGD,
+ANIL, Reptile, the multi-task baseline, ProtoNet, Matching Networks, R2-D2.
+
+    model = Model("mlp:40,40", (1, 1, 1), outputs=1)
+    maml = MetaLearner(model, "maml", inner_lr=0.01, outer_lr=0.001)
+    for batch in ...:                      # lists of Task (or Episode)
+        loss = maml.step(batch)            # one outer update
+    y = maml.adapt_predict(xs, ys, xq, steps=10)
+
+This is the learner without a run folder (no config, log, checkpoint
+schedule or resume): see metalearn.run for those."""
+import ctypes as C
+
+import numpy as np
+
+from . import _lib as L
+from .model import Model
+
+
+class MetaLearner:
+    """MetaLearner(model, algo="maml", inner_lr=0.01, inner_steps=1,
+    outer_lr=0.001, optimizer="adam", loss="mse" | "cross_entropy",
+    max_batch=25, threads=1). The model's current parameters are theta's
+    starting point."""
+
+    def __init__(self, model, algo="maml", inner_lr=0.01, inner_steps=1, outer_lr=0.001, optimizer="adam",
+                 loss=None, max_batch=25, threads=1):
+        if not isinstance(model, Model):
+            raise L.Error("MetaLearner: model must be a metalearn.model.Model")
+        a, k = C.c_int(), C.c_int()
+        if L.lib.ml_algo_parse(str(algo).encode(), C.byref(a)):
+            raise L.Error(f"unknown learner '{algo}'")
+        if L.lib.ml_optim_kind_parse(str(optimizer).encode(), C.byref(k)):
+            raise L.Error(f"unknown optimizer '{optimizer}' (sgd, adagrad, rmsprop, adam, adamw)")
+        if loss is None:
+            loss = "mse" if model.outputs == 1 else "cross_entropy"
+        if loss not in ("mse", "cross_entropy"):
+            raise L.Error(f"loss '{loss}': expected mse or cross_entropy")
+        cfg = L.MetaConfig(algo=a.value, inner_steps=int(inner_steps), inner_lr=float(inner_lr),
+                           threads=int(threads))
+        cfg.loss = L.LOSS_MSE if loss == "mse" else L.LOSS_CROSS_ENTROPY
+        cfg.outer = L.lib.ml_optim_config_default(k.value)
+        cfg.outer.lr = float(outer_lr)
+        self.model, self.algo, self.loss, self.max_batch = model, str(algo), loss, int(max_batch)
+        self._m, err = L.Meta(), L.errbuf()
+        L.check(L.lib.ml_meta_init(C.byref(self._m), C.byref(model._m), C.byref(cfg), self.max_batch, err,
+                                   L.ERRLEN), err)
+        self._ready = True
+
+    def __del__(self):
+        if getattr(self, "_ready", False):
+            L.lib.ml_meta_free(C.byref(self._m))
+            self._ready = False
+
+    def _tasks(self, tasks):
+        """ml_task_data views of the tasks' arrays (kept alive in `keep`)."""
+        tasks = list(tasks)
+        if not 1 <= len(tasks) <= self.max_batch:
+            raise L.Error(f"{len(tasks)} tasks given, 1..{self.max_batch} (max_batch) per call")
+        c, h, w = self.model.input_shape
+        per = c * h * w
+        arr, keep = (L.TaskData * len(tasks))(), []
+        ce = self.loss == "cross_entropy"
+        for i, t in enumerate(tasks):
+            xs, xq = (np.ascontiguousarray(np.asarray(v, np.float32)) for v in (t.xs, t.xq))
+            ys, yq = (np.ascontiguousarray(np.asarray(v, np.int32 if ce else np.float32).ravel())
+                      for v in (t.ys, t.yq))
+            for name, x, y in (("support", xs, ys), ("query", xq, yq)):
+                if x.size != len(y) * per or len(y) < 1:
+                    raise L.Error(f"task {i}: {name} inputs {list(x.shape)} do not hold {len(y)} examples of "
+                                  f"{c}x{h}x{w}")
+            ways = 0
+            if ce:
+                ways = int(max(ys.max(), yq.max())) + 1
+                if ys.min() < 0 or yq.min() < 0:
+                    raise L.Error(f"task {i}: negative label")
+            keep += [xs, xq, ys, yq]
+            d = arr[i]
+            d.n_support, d.n_query, d.ways = len(ys), len(yq), ways
+            d.xs, d.xq = xs.ctypes.data_as(L.f32p), xq.ctypes.data_as(L.f32p)
+            if ce:
+                d.ls, d.lq = ys.ctypes.data_as(L.i32p), yq.ctypes.data_as(L.i32p)
+            else:
+                d.ys, d.yq = ys.ctypes.data_as(L.f32p), yq.ctypes.data_as(L.f32p)
+        return arr, keep
+
+    def step(self, tasks):
+        """One outer update from a list of tasks; returns the mean query loss
+        after adaptation (before the update)."""
+        arr, keep = self._tasks(tasks)
+        loss, err = C.c_double(), L.errbuf()
+        L.check(L.lib.ml_meta_step(C.byref(self._m), arr, len(arr), C.byref(loss), err, L.ERRLEN), err)
+        return loss.value
+
+    def evaluate(self, tasks, steps):
+        """Query loss (and accuracy for cross-entropy) of each task after 0..steps
+        adaptation steps: arrays [n_tasks, steps + 1] (accuracy None for MSE)."""
+        arr, keep = self._tasks(tasks)
+        n = len(arr)
+        loss = (C.c_double * (n * (steps + 1)))()
+        acc = (C.c_double * (n * (steps + 1)))() if self.loss == "cross_entropy" else None
+        err = L.errbuf()
+        L.check(L.lib.ml_meta_evaluate(C.byref(self._m), arr, n, int(steps), loss, acc, err, L.ERRLEN), err)
+        shape = (n, steps + 1)
+        return (np.array(loss[:]).reshape(shape), np.array(acc[:]).reshape(shape) if acc is not None else None)
+
+    def adapt_predict(self, xs, ys, xq, steps=None):
+        """Adapts a copy of theta to the support set (xs, ys) with `steps`
+        gradient steps (default: inner_steps) and returns the outputs on xq:
+        predicted targets [n] (regression) or class scores [n, ways]."""
+        steps = self._m.cfg.inner_steps if steps is None else int(steps)
+        xq = np.asarray(xq, np.float32)
+        nq = xq.shape[0]
+        ce = self.loss == "cross_entropy"
+        dummy = np.zeros(nq, np.int32 if ce else np.float32)
+        task = type("T", (), {"xs": xs, "ys": ys, "xq": xq, "yq": dummy})
+        arr, keep = self._tasks([task])
+        ways = arr[0].ways = max(arr[0].ways, int(np.max(ys)) + 1 if ce else 0)
+        out = np.zeros((nq, ways) if ce else (nq,), np.float32)
+        err = L.errbuf()
+        L.check(L.lib.ml_meta_predict_outputs(C.byref(self._m), arr, steps, None, out.ctypes.data_as(L.f32p), err,
+                                              L.ERRLEN), err)
+        return out
+
+    def export(self):
+        """Copies theta into the model (model.state_dict() / save() then give it)."""
+        L.lib.ml_meta_export(C.byref(self._m))
+        return self.model
