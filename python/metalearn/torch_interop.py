@@ -12,6 +12,8 @@ The mapping (the README's "Checkpoints in PyTorch" table):
 Batch norm always uses the batch's statistics, as metalearn's meta-learners
 do, so the BN layers keep no running statistics. optim.*, alpha.*, the metric
 heads' scalars and pretrain.head.* are not module parameters: skipped."""
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -52,15 +54,17 @@ def module_names(tensors):
 
 
 def to_torch(source):
-    """nn.Sequential for a metalearn Model, a {name: array} dict or a
-    checkpoint path, built from the tensors' shapes, weights loaded
-    (strict), in training mode (batch statistics, as metalearn)."""
+    """nn.Sequential for a metalearn Model, a {name: array} dict, a
+    checkpoint path or a run folder (its checkpoint.safetensors), built from
+    the tensors' shapes, weights loaded (strict), in training mode (batch
+    statistics, as metalearn's learners use them)."""
     if isinstance(source, Model):
         tensors = source.state_dict()
     elif isinstance(source, dict):
         tensors = source
     else:
-        tensors = safetensors.load(source)
+        path = Path(source)
+        tensors = safetensors.load(path / "checkpoint.safetensors" if path.is_dir() else path)
     names = set(tensors)
     nb, nl = _blocks(names), _layers(names)
     layers = []

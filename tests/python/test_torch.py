@@ -41,6 +41,8 @@ def test_checkpoint_tensors_that_are_not_parameters_are_skipped(tmp_path):
     safetensors.save(tmp_path / "ck.safetensors", ck)
     module = torch_interop.to_torch(tmp_path / "ck.safetensors")
     assert sorted(module.state_dict()) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    (tmp_path / "ck.safetensors").rename(tmp_path / "checkpoint.safetensors")   # a run folder
+    assert sorted(torch_interop.to_torch(tmp_path).state_dict()) == sorted(module.state_dict())
 
 
 def test_a_torch_init_file_is_what_train_starts_from(tmp_path, cli):
@@ -64,3 +66,20 @@ def test_foreign_modules_are_refused():
         torch_interop.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Dropout()))
     with pytest.raises(Error, match="no model parameters"):
         torch_interop.to_torch({"optim.step": np.zeros(1, np.float32)})
+
+
+def test_a_cli_run_in_torch_predicts_what_metalearn_predict_prints(tmp_path, cli):
+    run = tmp_path / "run"
+    subprocess.run([cli, "train", "--algo", "maml", "--task", "sinusoid", "--model", "mlp:8", "--iters", "20",
+                    "--meta-batch", "2", "--eval-tasks", "2", "--out", str(run), "--threads", "1"],
+                   check=True, capture_output=True)
+    (tmp_path / "s.csv").write_text("1,2\n2,3\n")
+    x = np.array([0.5, -1.5, 3.0, 4.25], np.float32)
+    (tmp_path / "q.csv").write_text("".join(f"{v}\n" for v in x))
+    out = subprocess.run([cli, "predict", str(run), "--support", str(tmp_path / "s.csv"), "--query",
+                          str(tmp_path / "q.csv"), "--steps", "0", "--quiet"],
+                         check=True, capture_output=True, text=True).stdout.split()
+    printed = np.array([float(line.split(",")[1]) for line in out[1:]])
+    with torch.no_grad():
+        y = torch_interop.to_torch(run)(torch.from_numpy(x[:, None])).numpy()[:, 0]
+    np.testing.assert_allclose(y, printed, atol=2e-6)   # predict prints 9 significant digits
