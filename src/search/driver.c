@@ -1,0 +1,794 @@
+/* driver.c: ml_search_run, a whole strategy search (metalearn/search.h):
+ * candidates, successive halving, the trial folders, the trial log and its
+ * replay (resume), best.json and the chart. Every trial step (train, then
+ * score on validation tasks) runs in a child process forked here, through
+ * the caller's ml_search_runner, so a trial that diverges or crashes is
+ * marked failed and the search goes on; `jobs` steps run at once.
+ *
+ * Determinism and resume: candidates come from an RNG seeded by the seed
+ * and fed only logged scores; training is bit-exact whatever the thread
+ * count. OUT/trials.jsonl keeps one line per finished (trial, rung); a rerun
+ * replays it and runs only what is missing (a trial stopped half-way
+ * continues from its checkpoint). Nothing here prints. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/errfmt.h"
+#include "metalearn/io.h"
+#include "metalearn/rundir.h"
+#include "metalearn/search.h"
+#include "search/search_internal.h"
+
+#define MAX_RUNGS 16
+
+/* ---- the configuration -------------------------------------------------------------- */
+
+void ml_search_config_default(ml_search_config *c) {
+    memset(c, 0, sizeof *c);
+    c->strategy = "random";
+    c->eta = 3;
+    c->population = 8;
+    c->val_tasks = 200;
+    c->seed = 1;
+}
+
+ml_option_set ml_search_config_option_set(ml_search_config *c) {
+    static ml_option o[13];
+    int n = 0;
+    o[n++] = (ml_option){"space", ML_OPT_STRING, &c->space, "search space JSON: {\"base\": {...}, \"space\": {\"inner-lr\": {\"log_uniform\": [1e-3, 1]}, ...}}", 1, 0};
+    o[n++] = (ml_option){"budget", ML_OPT_INT, &c->budget, "candidates to try (at least 1)", 1, 100000};
+    o[n++] = (ml_option){"out", ML_OPT_STRING, &c->out, "search folder: trials/NNN, trials.jsonl, best.json, search.png", 1, 0};
+    o[n++] = (ml_option){"config", ML_OPT_STRING, &c->config, "base train config (a run's config.json works); the space's \"base\" overrides it", 1, 0};
+    o[n++] = (ml_option){"strategy", ML_OPT_STRING, &c->strategy, "random (default) or evolution", 1, 0};
+    o[n++] = (ml_option){"min-iters", ML_OPT_INT, &c->min_iters, "fewest iterations of a rung: rungs are max-iters/eta^k, not below this (default max-iters/eta^2)", 1, 100000000};
+    o[n++] = (ml_option){"max-iters", ML_OPT_INT, &c->max_iters, "iterations of the last rung and of best.json (default: the base iters)", 1, 100000000};
+    o[n++] = (ml_option){"eta", ML_OPT_INT, &c->eta, "successive halving: keep the best 1/eta per rung, eta times the iterations (default 3)", 2, 100};
+    o[n++] = (ml_option){"population", ML_OPT_INT, &c->population, "evolution: candidates per generation (default 8)", 2, 100000};
+    o[n++] = (ml_option){"jobs", ML_OPT_INT, &c->jobs, "trials run at once (default: the number of cores)", 1, 256};
+    o[n++] = (ml_option){"threads", ML_OPT_INT, &c->threads, "threads of each trial (default: cores / jobs)", 1, 1024};
+    o[n++] = (ml_option){"val-tasks", ML_OPT_INT, &c->val_tasks, "validation tasks / episodes scoring each trial (default 200)", 1, 10000000};
+    o[n++] = (ml_option){"seed", ML_OPT_U64, &c->seed, "seed of the candidate generator (default 1)", 0, 1.8e19};
+    return (ml_option_set){"search", "--space FILE --budget N --out DIR [--config BASE.json] [--strategy random|evolution] [options]",
+                           "Searches over `metalearn train` settings (algorithm, learning rates, inner steps,\n"
+                           "meta-batch, shots, augmentation, any option) by random search or an evolutionary\n"
+                           "search (tournament selection, uniform crossover, mutation), with successive halving:\n"
+                           "every candidate trains the first rung and is scored on validation tasks / classes\n"
+                           "(eval --split val, never the test split), the best 1/eta continue eta times longer,\n"
+                           "up to --max-iters. Trials are child processes (a diverging trial is marked failed);\n"
+                           "DIR/trials.jsonl logs each; rerunning the same command resumes. Writes DIR/best.json\n"
+                           "(for train --config) and DIR/search.png.",
+                           o, n};
+}
+
+/* ---- the state of a search ------------------------------------------------------------ */
+
+typedef struct trial_result {
+    int done;       /* finished (from this run or the log) */
+    int ok;         /* trained and scored */
+    double score;   /* NaN when failed */
+    double seconds;
+    char msg[512];  /* failure message, kept whole */
+} trial_result;
+
+typedef struct search {
+    ml_search_config c;   /* resolved */
+    const ml_search_runner *runner;
+    ml_search_report report;
+    void *user;
+    volatile const sig_atomic_t *stop;
+    int halt;             /* an error of the search itself: stop like an interruption */
+    ml_search_spec spec;
+    double *cand;         /* [budget * space.n] */
+    char **settings;      /* [budget] settings JSON of each candidate (log check) */
+    char **logged;        /* [budget * MAX_RUNGS] settings text from the log, or NULL */
+    trial_result *res;    /* [budget * MAX_RUNGS] */
+    int rungs[MAX_RUNGS], n_rungs;
+    int higher_better;    /* -1 until the first score says which metric */
+    const char *metric;
+    int ran, failed;      /* (trial, rung) pairs run by this call / failed overall */
+} search;
+
+#define RES(s, t, r) (&(s)->res[(size_t)(t) * MAX_RUNGS + (r)])
+
+static int stopped(const search *s) { return s->halt || (s->stop && *s->stop); }
+
+static void emit(const search *s, ml_search_event e) {
+    if (!s->report) return;
+    e.config = &s->c;
+    e.n_rungs = s->n_rungs;
+    e.rungs = s->rungs;
+    if (!e.metric) e.metric = s->metric;
+    s->report(&e, s->user);
+}
+
+static void trial_dir(const search *s, int t, char *buf, size_t len) {
+    snprintf(buf, len, "%s/trials/%03d", s->c.out, t);
+}
+
+/* The last non-empty line of a file (a child's error message). */
+static void last_line(const char *path, char *buf, size_t len) {
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
+    buf[0] = 0;
+    if (!text) return;
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = 0;
+    char *start = strrchr(text, '\n');
+    snprintf(buf, len, "%s", start ? start + 1 : text);
+    ml_free(text);
+}
+
+/* ---- the log ------------------------------------------------------------------------------ */
+
+static int read_log(search *s, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/trials.jsonl", s->c.out);
+    char *text;
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
+    if (!text) return 0; /* a new search */
+    int line_no = 0, rc = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
+        line_no++;
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "trial"), *r = cJSON_GetObjectItemCaseSensitive(j, "rung"),
+                    *st = cJSON_GetObjectItemCaseSensitive(j, "settings"),
+                    *status = cJSON_GetObjectItemCaseSensitive(j, "status");
+        if (!j || !cJSON_IsNumber(t) || !cJSON_IsNumber(r) || !cJSON_IsObject(st) || !cJSON_IsString(status)) {
+            /* A torn last line (power cut mid-append) is dropped, anything else is an error. */
+            if (!strtok_r(NULL, "\n", &save)) {
+                cJSON_Delete(j);
+                break;
+            }
+            ml__errf(err, errlen, "%s: line %d is not a trial record", path, line_no);
+            rc = -1;
+        } else if (t->valueint < 0 || t->valueint >= s->c.budget || r->valueint < 0 || r->valueint >= s->n_rungs) {
+            ml__errf(err, errlen, "%s: line %d: trial %d rung %d is outside this search (budget %d, %d rungs)", path,
+                     line_no, t->valueint, r->valueint, s->c.budget, s->n_rungs);
+            rc = -1;
+        } else {
+            trial_result *res = RES(s, t->valueint, r->valueint);
+            const cJSON *score = cJSON_GetObjectItemCaseSensitive(j, "score"),
+                        *secs = cJSON_GetObjectItemCaseSensitive(j, "seconds"),
+                        *msg = cJSON_GetObjectItemCaseSensitive(j, "message"),
+                        *metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
+            res->done = 1;
+            res->ok = !strcmp(status->valuestring, "ok") && cJSON_IsNumber(score);
+            res->score = res->ok ? score->valuedouble : NAN;
+            res->seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
+            snprintf(res->msg, sizeof res->msg, "%s", cJSON_IsString(msg) ? msg->valuestring : "");
+            if (res->ok && cJSON_IsString(metric) && s->higher_better < 0) {
+                s->higher_better = !strcmp(metric->valuestring, "accuracy");
+                s->metric = s->higher_better ? "accuracy" : "mse";
+            }
+            if (!res->ok) s->failed++;
+            char **slot = &s->logged[(size_t)t->valueint * MAX_RUNGS + r->valueint];
+            cJSON_free(*slot);
+            *slot = cJSON_PrintUnformatted(st);
+        }
+        cJSON_Delete(j);
+    }
+    ml_free(text);
+    return rc;
+}
+
+static int append_log(search *s, int t, int rung, char *err, size_t errlen) {
+    const trial_result *res = RES(s, t, rung);
+    cJSON *j = cJSON_CreateObject(), *st = cJSON_Parse(s->settings[t]);
+    cJSON_AddNumberToObject(j, "trial", t);
+    cJSON_AddNumberToObject(j, "rung", rung);
+    cJSON_AddNumberToObject(j, "iters", s->rungs[rung]);
+    cJSON_AddItemToObject(j, "settings", st);
+    cJSON_AddStringToObject(j, "status", res->ok ? "ok" : "failed");
+    if (res->ok) {
+        cJSON_AddNumberToObject(j, "score", res->score);
+        cJSON_AddStringToObject(j, "metric", s->metric);
+    } else {
+        cJSON_AddNullToObject(j, "score");
+        cJSON_AddStringToObject(j, "message", res->msg);
+    }
+    cJSON_AddNumberToObject(j, "seconds", round(res->seconds * 1000) / 1000);
+    char *line = cJSON_PrintUnformatted(j), path[4200];
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/trials.jsonl", s->c.out);
+    int rc = line && !ml_jsonl_append(path, line, err, errlen) ? 0 : -1;
+    if (!line) ml__errf(err, errlen, "out of memory");
+    cJSON_free(line);
+    return rc;
+}
+
+/* ---- running trials ------------------------------------------------------------------------ */
+
+typedef struct slot {
+    pid_t pid;
+    int trial, phase; /* phase 0 train, 1 eval */
+    double t0;
+} slot;
+
+/* Forks the child of one phase of a trial: stdout and stderr to the phase's
+ * files, the runner's function, its return value the exit status. */
+static pid_t start_phase(search *s, const slot *sl, int rung) {
+    char dir[4200], spec[4300], ckpt[4300], out[4300], errp[4300];
+    trial_dir(s, sl->trial, dir, sizeof dir);
+    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
+    const char *phase = sl->phase ? "eval" : "train";
+    snprintf(out, sizeof out, "%s/%s.out", dir, phase);
+    snprintf(errp, sizeof errp, "%s/%s.err", dir, phase);
+    ml_search_trial trial = {.trial = sl->trial, .rung = rung, .iters = s->rungs[rung], .dir = dir, .spec = spec,
+                             .resume = access(ckpt, F_OK) == 0, .threads = s->c.threads, .val_tasks = s->c.val_tasks};
+    /* Unwritten stdio buffers would be written twice, once by the child. */
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(127);
+    close(fo);
+    close(fe);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    int rc = sl->phase ? s->runner->evaluate(&trial, s->runner->user) : s->runner->train(&trial, s->runner->user);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(rc & 255);
+}
+
+/* The score in an eval JSON line: the metric after the most adaptation steps. */
+static int parse_score(search *s, int t, trial_result *res) {
+    char dir[4200], path[4300];
+    trial_dir(s, t, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/eval.out", dir);
+    char *line = ml_malloc(65536);
+    if (!line) {
+        snprintf(res->msg, sizeof res->msg, "out of memory");
+        return -1;
+    }
+    last_line(path, line, 65536);
+    cJSON *j = cJSON_Parse(line);
+    ml_free(line);
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(j, "results"), *best = NULL;
+    int best_steps = -1;
+    for (const cJSON *r = results ? results->child : NULL; r; r = r->next) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "steps");
+        if (cJSON_IsNumber(st) && st->valueint > best_steps) {
+            best_steps = st->valueint;
+            best = r;
+        }
+    }
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(best, "accuracy"), *mse = cJSON_GetObjectItemCaseSensitive(best, "mse");
+    int rc = -1;
+    if (!best || (!acc && !mse)) {
+        snprintf(res->msg, sizeof res->msg, "%.200s: no results in the eval JSON line", path);
+    } else if (!cJSON_IsNumber(acc ? acc : mse) || !isfinite((acc ? acc : mse)->valuedouble)) {
+        snprintf(res->msg, sizeof res->msg, "validation %s is not finite (diverged)", acc ? "accuracy" : "mse");
+    } else {
+        res->score = (acc ? acc : mse)->valuedouble;
+        if (s->higher_better < 0) {
+            s->higher_better = acc != NULL;
+            s->metric = acc ? "accuracy" : "mse";
+        }
+        rc = 0;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* Child exit -> failure message, or 0 when it succeeded. */
+static int child_failed(search *s, int t, int phase, int wstatus, trial_result *res) {
+    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return 0;
+    char dir[4200], path[4300], line[440];
+    trial_dir(s, t, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s.err", dir, phase ? "eval" : "train");
+    last_line(path, line, sizeof line);
+    if (WIFSIGNALED(wstatus))
+        snprintf(res->msg, sizeof res->msg, "%s killed by signal %d%s%s", phase ? "eval" : "train", WTERMSIG(wstatus),
+                 *line ? ": " : "", line);
+    else
+        snprintf(res->msg, sizeof res->msg, "%s exit %d: %s", phase ? "eval" : "train", WEXITSTATUS(wstatus),
+                 *line ? line : "(no message)");
+    return 1;
+}
+
+/* Waits for one of the running children (only ours: a host program's other
+ * children are left alone) or for the stop flag. Returns the slot index,
+ * -1 when the stop flag needs handling, -2 on a waitpid error. */
+static int wait_any(search *s, slot *slots, int *wstatus, int forwarded) {
+    for (;;) {
+        for (int k = 0; k < s->c.jobs; k++) {
+            if (!slots[k].pid) continue;
+            pid_t r = waitpid(slots[k].pid, wstatus, WNOHANG);
+            if (r == slots[k].pid) return k;
+            if (r < 0 && errno != EINTR) return -2;
+        }
+        if (stopped(s) && !forwarded) return -1;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Runs (trial, rung) for the listed trials not done yet, jobs at a time.
+ * Returns 0, 130 when interrupted, or 1 on an error of the search itself. */
+static int run_batch(search *s, const int *trials, int n, int rung, char *err, size_t errlen) {
+    slot slots[256];
+    int next = 0, running = 0, rc = 0, forwarded = 0, finished = 0, todo = 0;
+    for (int i = 0; i < n; i++) todo += !RES(s, trials[i], rung)->done;
+    emit(s, (ml_search_event){.kind = ML_SEARCH_RUNG_START, .rung = rung, .trial = -1, .total = todo});
+    for (int k = 0; k < s->c.jobs; k++) slots[k].pid = 0;
+    for (;;) {
+        if (stopped(s) && !forwarded) {
+            /* Ctrl-C or an error: children save their checkpoints and stop. */
+            for (int k = 0; k < s->c.jobs; k++)
+                if (slots[k].pid) kill(slots[k].pid, SIGINT);
+            forwarded = 1;
+        }
+        while (!stopped(s) && running < s->c.jobs && next < n) {
+            int t = trials[next++];
+            if (RES(s, t, rung)->done) continue;
+            int k = 0;
+            while (slots[k].pid) k++;
+            slots[k] = (slot){.trial = t, .phase = 0, .t0 = ml_now()};
+            slots[k].pid = start_phase(s, &slots[k], rung);
+            if (slots[k].pid < 0) {
+                ml__errf(err, errlen, "cannot start a trial: %s", strerror(errno));
+                slots[k].pid = 0;
+                s->halt = 1;
+                rc = 1;
+                break;
+            }
+            running++;
+        }
+        if (!running) break;
+        int wstatus;
+        int k = wait_any(s, slots, &wstatus, forwarded);
+        if (k == -1) continue;
+        if (k == -2) {
+            ml__errf(err, errlen, "waitpid: %s", strerror(errno));
+            s->halt = 1;
+            return 1;
+        }
+        slot *sl = &slots[k];
+        sl->pid = 0;
+        running--;
+        if (stopped(s)) continue; /* unfinished work is not logged: the rerun redoes it */
+        trial_result res = {.score = NAN};
+        int failed = child_failed(s, sl->trial, sl->phase, wstatus, &res);
+        if (!failed && sl->phase == 0) {
+            sl->phase = 1;
+            sl->pid = start_phase(s, sl, rung);
+            if (sl->pid > 0) {
+                running++;
+                continue;
+            }
+            sl->pid = 0;
+            snprintf(res.msg, sizeof res.msg, "cannot start eval: %s", strerror(errno));
+            failed = 1;
+        }
+        if (!failed) failed = parse_score(s, sl->trial, &res) != 0;
+        res.done = 1;
+        res.ok = !failed;
+        if (failed) res.score = NAN;
+        res.seconds = ml_now() - sl->t0;
+        *RES(s, sl->trial, rung) = res;
+        s->ran++;
+        s->failed += failed;
+        if (append_log(s, sl->trial, rung, err, errlen)) {
+            s->halt = 1;
+            rc = 1;
+        }
+        const trial_result *r = RES(s, sl->trial, rung);
+        emit(s, (ml_search_event){.kind = ML_SEARCH_TRIAL_DONE, .rung = rung, .trial = sl->trial, .done = ++finished,
+                                  .total = todo, .ok = r->ok, .score = r->score, .seconds = r->seconds,
+                                  .message = r->ok ? NULL : r->msg});
+    }
+    emit(s, (ml_search_event){.kind = ML_SEARCH_RUNG_END, .rung = rung, .trial = -1, .done = finished, .total = todo});
+    if (rc) return rc;
+    return stopped(s) ? 130 : 0;
+}
+
+/* ---- candidates ----------------------------------------------------------------------------- */
+
+/* Records candidate t (settings text, spec.json) and checks it against the log. */
+static int add_candidate(search *s, int t, char *err, size_t errlen) {
+    cJSON *st = cJSON_CreateObject();
+    if (!st || ml_search_to_json(&s->spec.space, s->cand + (size_t)t * s->spec.space.n, st)) {
+        cJSON_Delete(st);
+        ml__errf(err, errlen, "out of memory");
+        return -1;
+    }
+    cJSON_free(s->settings[t]);
+    s->settings[t] = cJSON_PrintUnformatted(st);
+    cJSON_Delete(st);
+    if (!s->settings[t]) {
+        ml__errf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int r = 0; r < s->n_rungs; r++) {
+        const char *logged = s->logged[(size_t)t * MAX_RUNGS + r];
+        if (logged && strcmp(logged, s->settings[t])) {
+            ml__errf(err, errlen, "%s/trials.jsonl: trial %d was %s, this search draws %s: the log belongs to another "
+                                  "search (same --out, different space, --seed or strategy?)",
+                     s->c.out, t, logged, s->settings[t]);
+            return -1;
+        }
+    }
+    char dir[4200], path[4300];
+    trial_dir(s, t, dir, sizeof dir);
+    if (ml_mkdir_p(dir, err, errlen)) return -1;
+    static const char *const spec_file[] = {"spec.json"};
+    ml_rundir_clean_temps(dir, spec_file, 1); /* the trial's own run files are train's to clean */
+    cJSON *spec = cJSON_Duplicate(s->spec.base, 1);
+    if (!spec || ml_search_to_json(&s->spec.space, s->cand + (size_t)t * s->spec.space.n, spec)) {
+        cJSON_Delete(spec);
+        ml__errf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    int rc = ml_json_write_atomic(path, spec, err, errlen) ? -1 : 0;
+    cJSON_Delete(spec);
+    return rc;
+}
+
+/* ---- results ---------------------------------------------------------------------------------- */
+
+/* The first rung at which trial t failed (diverged, crashed), or -1. */
+static int failed_rung(const search *s, int t) {
+    for (int r = 0; r < s->n_rungs; r++)
+        if (RES(s, t, r)->done && !RES(s, t, r)->ok) return r;
+    return -1;
+}
+
+/* Highest rung with a score for trial t, or -1 for a trial that never
+ * scored or failed at any rung: a trial that diverged once must not win on
+ * the score of an earlier rung (best.json would train a diverging model). */
+static int top_rung(const search *s, int t) {
+    if (failed_rung(s, t) >= 0) return -1;
+    for (int r = s->n_rungs - 1; r >= 0; r--)
+        if (RES(s, t, r)->ok) return r;
+    return -1;
+}
+
+/* Trials ordered by highest scored rung, then score (failed last). */
+static void final_order(const search *s, int *order) {
+    int n = s->c.budget, hb = s->higher_better > 0;
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0; j--) {
+            int a = order[j - 1], b = order[j], ra = top_rung(s, a), rb = top_rung(s, b);
+            double sa = ra >= 0 ? RES(s, a, ra)->score : NAN, sb = rb >= 0 ? RES(s, b, rb)->score : NAN;
+            int b_first = rb > ra || (rb == ra && rb >= 0 && (hb ? sb > sa : sb < sa));
+            if (!b_first) break;
+            order[j - 1] = b;
+            order[j] = a;
+        }
+}
+
+static int write_best(const search *s, int best, char *err, size_t errlen) {
+    cJSON *spec = cJSON_Duplicate(s->spec.base, 1);
+    if (!spec || ml_search_to_json(&s->spec.space, s->cand + (size_t)best * s->spec.space.n, spec)) {
+        cJSON_Delete(spec);
+        ml__errf(err, errlen, "out of memory");
+        return -1;
+    }
+    cJSON_AddNumberToObject(spec, "iters", s->c.max_iters);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/best.json", s->c.out);
+    int rc = ml_json_write_atomic(path, spec, err, errlen) ? -1 : 0;
+    cJSON_Delete(spec);
+    return rc;
+}
+
+static int write_plot(const search *s, char *err, size_t errlen) {
+    int n = s->c.budget;
+    double *y = ml_malloc((size_t)n * s->n_rungs * sizeof(double));
+    int *failed = ml_malloc((size_t)n * sizeof(int));
+    if (!y || !failed) {
+        ml_free(y);
+        ml_free(failed);
+        ml__errf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int t = 0; t < n; t++) {
+        failed[t] = failed_rung(s, t) >= 0;
+        for (int r = 0; r < s->n_rungs; r++) y[(size_t)r * n + t] = RES(s, t, r)->ok ? RES(s, t, r)->score : NAN;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/search.png", s->c.out);
+    ml_search_chart chart = {.strategy = s->c.strategy, .metric = s->metric, .higher_better = s->higher_better > 0,
+                             .n_trials = n, .n_rungs = s->n_rungs, .rung_iters = s->rungs, .score = y, .failed = failed};
+    int rc = ml_search_plot(path, &chart, err, errlen) ? -1 : 0;
+    ml_free(y);
+    ml_free(failed);
+    return rc;
+}
+
+/* The search's identity: a rerun with other arguments must not mix logs.
+ * Returns 0, -1 (i/o) or -2 (another search). */
+static int check_identity(const search *s, char *err, size_t errlen) {
+    cJSON *id = cJSON_CreateObject();
+    cJSON_AddStringToObject(id, "strategy", s->c.strategy);
+    cJSON_AddNumberToObject(id, "budget", s->c.budget);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->c.seed);
+    cJSON_AddStringToObject(id, "seed", seed);
+    cJSON_AddNumberToObject(id, "min_iters", s->c.min_iters);
+    cJSON_AddNumberToObject(id, "max_iters", s->c.max_iters);
+    cJSON_AddNumberToObject(id, "eta", s->c.eta);
+    cJSON_AddNumberToObject(id, "population", s->c.population);
+    cJSON_AddNumberToObject(id, "val_tasks", s->c.val_tasks);
+    cJSON_AddItemToObject(id, "base", cJSON_Duplicate(s->spec.base, 1));
+    cJSON *space = cJSON_CreateObject();
+    for (int i = 0; i < s->spec.space.n; i++) {
+        const ml_search_param *p = &s->spec.space.params[i];
+        char desc[64];
+        snprintf(desc, sizeof desc, "%d:%.17g:%.17g:%d", (int)p->kind, p->lo, p->hi, p->n_choices);
+        cJSON_AddStringToObject(space, p->name, desc);
+    }
+    cJSON_AddItemToObject(id, "space", space);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/search.json", s->c.out);
+    cJSON *old = NULL;
+    int rc = 0;
+    if (access(path, F_OK) == 0) {
+        old = ml__search_read_json(path, err, errlen);
+        if (!old) rc = -1;
+        else if (!cJSON_Compare(old, id, 1)) {
+            const char *what = "settings";
+            for (const cJSON *j = id->child; j; j = j->next)
+                if (!cJSON_Compare(j, cJSON_GetObjectItemCaseSensitive(old, j->string), 1)) {
+                    what = j->string;
+                    break;
+                }
+            ml__errf(err, errlen, "%s: this folder holds another search (its %s differs); rerun with the same arguments "
+                                  "to resume, or use another --out", path, what);
+            rc = -2;
+        }
+    } else {
+        rc = ml_json_write_atomic(path, id, err, errlen) ? -1 : 0;
+    }
+    cJSON_Delete(old);
+    cJSON_Delete(id);
+    return rc;
+}
+
+/* ---- the summary ------------------------------------------------------------------------------ */
+
+void ml_search_summary_free(ml_search_summary *sum) {
+    for (int t = 0; sum->results && t < sum->budget; t++) {
+        ml_free((char *)sum->results[t].settings);
+        ml_free((char *)sum->results[t].summary);
+        ml_free((char *)sum->results[t].message);
+    }
+    ml_free(sum->results);
+    ml_free(sum->order);
+    memset(sum, 0, sizeof *sum);
+}
+
+static char *copy_text(const char *text) {
+    size_t n = strlen(text) + 1;
+    char *c = ml_malloc(n);
+    if (c) memcpy(c, text, n);
+    return c;
+}
+
+static ml_status fill_summary(const search *s, const int *order, ml_search_summary *sum, char *err, size_t errlen) {
+    int n = s->c.budget, np = s->spec.space.n;
+    sum->results = ml_calloc((size_t)n, sizeof *sum->results);
+    sum->order = ml_calloc((size_t)n, sizeof *sum->order);
+    if (!sum->results || !sum->order) goto oom;
+    sum->budget = n;
+    memcpy(sum->order, order, (size_t)n * sizeof *order);
+    for (int t = 0; t < n; t++) {
+        ml_search_result *r = &sum->results[t];
+        r->trial = t;
+        r->top_rung = top_rung(s, t);
+        r->iters = r->top_rung >= 0 ? s->rungs[r->top_rung] : 0;
+        r->score = r->top_rung >= 0 ? RES(s, t, r->top_rung)->score : NAN;
+        r->failed_rung = failed_rung(s, t);
+        r->failed_iters = r->failed_rung >= 0 ? s->rungs[r->failed_rung] : 0;
+        r->message = copy_text(r->failed_rung >= 0 ? RES(s, t, r->failed_rung)->msg : "");
+        r->settings = copy_text(s->settings[t]);
+        char row[1024] = "", val[64];
+        for (int p = 0; p < np; p++) {
+            ml_search_format(&s->spec.space.params[p], s->cand[(size_t)t * np + p], val, sizeof val);
+            snprintf(row + strlen(row), sizeof row - strlen(row), "%s%s=%s", p ? " " : "", s->spec.space.params[p].name,
+                     val);
+        }
+        r->summary = copy_text(row);
+        if (!r->message || !r->settings || !r->summary) goto oom;
+    }
+    return ML_OK;
+oom:
+    ml__errf(err, errlen, "out of memory");
+    return ML_ERR_NOMEM;
+}
+
+/* ---- the search --------------------------------------------------------------------------------- */
+
+static ml_status run_search(search *s, ml_search_summary *sum, char *err, size_t errlen) {
+    int np = s->spec.space.n, budget = s->c.budget;
+    ml_rng rng;
+    ml_rng_seed(&rng, s->c.seed);
+    int *order = ml_malloc((size_t)budget * sizeof(int)), *ids = ml_malloc((size_t)budget * sizeof(int));
+    double *scores = ml_malloc((size_t)budget * sizeof(double));
+    ml_status status = ML_ERR_NOMEM;
+    if (!order || !ids || !scores) {
+        ml__errf(err, errlen, "out of memory");
+        goto out;
+    }
+    status = ML_ERR_IO;
+    int evolve = !strcmp(s->c.strategy, "evolution");
+    int gen = evolve ? s->c.population : budget;
+    /* Rung 0: generations of candidates (one generation for random search). */
+    for (int n = 0; n < budget;) {
+        int size = budget - n < gen ? budget - n : gen;
+        for (int t = n; t < n + size; t++) {
+            if (!evolve || n == 0) ml_search_sample(&s->spec.space, &rng, s->cand + (size_t)t * np);
+            else ml_search_breed(&s->spec.space, &rng, s->cand, t, n, scores, s->higher_better > 0);
+            if (add_candidate(s, t, err, errlen)) goto out;
+            ids[t - n] = t;
+        }
+        int rc = run_batch(s, ids, size, 0, err, errlen);
+        if (rc) goto stopped;
+        n += size;
+        for (int t = 0; t < n; t++) scores[t] = RES(s, t, 0)->score;
+    }
+    /* Successive halving: the best 1/eta of a rung go on to the next; a failed
+     * (diverged, crashed) trial has no score at its rung, so it never goes on. */
+    int hb_known = s->higher_better > 0, n_prev = budget;
+    for (int r = 1; r < s->n_rungs; r++) {
+        for (int t = 0; t < budget; t++) scores[t] = RES(s, t, r - 1)->ok ? RES(s, t, r - 1)->score : NAN;
+        ml_search_rank(scores, budget, hb_known, order);
+        int k = ml_search_promoted(n_prev, s->c.eta), m = 0;
+        for (int i = 0; i < k; i++)
+            if (!isnan(scores[order[i]])) ids[m++] = order[i];
+        if (!m) break;
+        int rc = run_batch(s, ids, m, r, err, errlen);
+        if (rc) goto stopped;
+        n_prev = m;
+    }
+    final_order(s, order);
+    int best = order[0];
+    if (top_rung(s, best) < 0) {
+        int fr = failed_rung(s, best);
+        ml__errf(err, errlen, "every trial failed, so no best.json (see %s/trials.jsonl); trial %d: %s", s->c.out, best,
+                 fr >= 0 ? RES(s, best, fr)->msg : "not scored");
+        status = ML_ERR_NUMERIC;
+        goto out;
+    }
+    if (write_best(s, best, err, errlen) || write_plot(s, err, errlen)) goto out;
+    status = sum ? fill_summary(s, order, sum, err, errlen) : ML_OK;
+    goto out;
+stopped:
+    if (!s->halt) {
+        if (sum) sum->interrupted = 1;
+        ml__errf(err, errlen, "interrupted; finished trials are in %s/trials.jsonl; rerun the same search to continue",
+                 s->c.out);
+        status = ML_ERR_STATE;
+    }
+out:
+    ml_free(order);
+    ml_free(ids);
+    ml_free(scores);
+    return status;
+}
+
+static ml_status resolve(search *s, char *err, size_t errlen) {
+    ml_search_config *c = &s->c;
+    if (!c->space && !c->space_text) {
+        ml__errf(err, errlen, "no search space (--space)");
+        return ML_ERR_ARG;
+    }
+    if (!c->out || !*c->out) {
+        ml__errf(err, errlen, "no search folder (--out)");
+        return ML_ERR_ARG;
+    }
+    if (c->budget < 1) {
+        ml__errf(err, errlen, "--budget %d: at least 1 candidate", c->budget);
+        return ML_ERR_ARG;
+    }
+    if (!c->strategy || (strcmp(c->strategy, "random") && strcmp(c->strategy, "evolution"))) {
+        ml__errf(err, errlen, "--strategy '%s': expected random or evolution", c->strategy ? c->strategy : "");
+        return ML_ERR_ARG;
+    }
+    if (c->eta < 2 || c->population < 1 || c->val_tasks < 1 || c->jobs < 0 || c->jobs > 256 || c->threads < 0 ||
+        c->min_iters < 0 || c->max_iters < 0) {
+        ml__errf(err, errlen, "search settings out of range (eta >= 2, population >= 1, val-tasks >= 1, jobs 0..256)");
+        return ML_ERR_ARG;
+    }
+    ml_status st = ml_search_spec_load(&s->spec, c->space, c->space_text, c->config, err, errlen);
+    if (st) return st;
+    if (!c->max_iters) c->max_iters = s->spec.base_iters;
+    if (!c->min_iters) c->min_iters = c->max_iters / (c->eta * c->eta) > 0 ? c->max_iters / (c->eta * c->eta) : 1;
+    s->n_rungs = ml_search_rungs(c->min_iters, c->max_iters, c->eta, s->rungs, MAX_RUNGS);
+    if (s->n_rungs < 1) {
+        ml__errf(err, errlen, "--min-iters %d must not exceed --max-iters %d", c->min_iters, c->max_iters);
+        return ML_ERR_ARG;
+    }
+    if (c->population > c->budget) c->population = c->budget;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1) cores = 1;
+    if (!c->jobs) c->jobs = cores < 256 ? (int)cores : 256;
+    if (!c->threads) c->threads = cores / c->jobs > 0 ? (int)(cores / c->jobs) : 1;
+    return ML_OK;
+}
+
+ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runner, ml_search_report report,
+                        void *user, volatile const sig_atomic_t *stop, ml_search_summary *summary, char *err,
+                        size_t errlen) {
+    double t0 = ml_now();
+    if (summary) memset(summary, 0, sizeof *summary);
+    search s;
+    memset(&s, 0, sizeof s);
+    s.c = *c;
+    s.runner = runner ? runner : ml__search_default_runner();
+    s.report = report;
+    s.user = user;
+    s.stop = stop;
+    s.higher_better = -1;
+    ml_status status = resolve(&s, err, errlen);
+    if (status) goto done;
+    if (!s.runner) {
+        ml__errf(err, errlen, "no trial runner: this build of the library cannot run trials in-process; pass one");
+        status = ML_ERR_ARG;
+        goto done;
+    }
+    status = ML_ERR_NOMEM;
+    size_t budget = (size_t)s.c.budget;
+    s.cand = ml_calloc(budget * (s.spec.space.n ? s.spec.space.n : 1), sizeof(double));
+    s.settings = ml_calloc(budget, sizeof(char *));
+    s.logged = ml_calloc(budget * MAX_RUNGS, sizeof(char *));
+    s.res = ml_calloc(budget * MAX_RUNGS, sizeof(trial_result));
+    if (!s.cand || !s.settings || !s.logged || !s.res) {
+        ml__errf(err, errlen, "out of memory for %d candidates", s.c.budget);
+        goto done;
+    }
+    char trials[4200];
+    snprintf(trials, sizeof trials, "%s/trials", s.c.out);
+    /* temporaries of a search killed while writing its own files */
+    static const char *const search_files[] = {"best.json", "search.png", "trials.jsonl"};
+    ml_rundir_clean_temps(s.c.out, search_files, 3);
+    status = ML_ERR_IO;
+    if (ml_mkdir_p(trials, err, errlen)) goto done;
+    int id = check_identity(&s, err, errlen);
+    if (id) {
+        status = id == -2 ? ML_ERR_ARG : ML_ERR_IO;
+        goto done;
+    }
+    if (read_log(&s, err, errlen)) goto done;
+    emit(&s, (ml_search_event){.kind = ML_SEARCH_STARTED, .rung = -1, .trial = -1});
+    status = run_search(&s, summary, err, errlen);
+done:
+    if (summary) {
+        summary->metric = s.metric;
+        summary->higher_better = s.higher_better > 0;
+        summary->n_rungs = s.n_rungs;
+        memcpy(summary->rungs, s.rungs, sizeof s.rungs);
+        summary->trials_run_now = s.ran;
+        summary->trials_failed = s.failed;
+        summary->seconds = ml_now() - t0;
+        if (status && !summary->interrupted) ml_search_summary_free(summary);
+    }
+    if (s.settings)
+        for (size_t t = 0; t < (size_t)s.c.budget; t++) cJSON_free(s.settings[t]);
+    if (s.logged)
+        for (size_t i = 0; i < (size_t)s.c.budget * MAX_RUNGS; i++) cJSON_free(s.logged[i]);
+    ml_free(s.settings);
+    ml_free(s.logged);
+    ml_free(s.cand);
+    ml_free(s.res);
+    ml_search_spec_free(&s.spec);
+    return status;
+}
