@@ -193,6 +193,37 @@ static void test_scripted_search(void) {
     ml_search_summary_free(&sum);
 }
 
+/* Trial 1 stopped by SIGINT, as a Ctrl-C at a terminal stops every process
+ * of the group. */
+static int interrupted_train(const ml_search_trial *t, void *user) {
+    (void)user;
+    if (t->trial == 1) raise(SIGINT);
+    return 0;
+}
+
+/* A trial's child stopped by SIGINT stops the search (not a failed trial),
+ * even without the stop flag; nothing unfinished is logged. */
+static void test_child_interrupt(void) {
+    char out[4096], path[4400], err[1024] = "";
+    snprintf(out, sizeof out, "%s/search_run_sigint", ml_test_tmp_dir());
+    rm_rf(out);
+    ml_search_config c;
+    config(&c, out);
+    c.jobs = 1;
+    const ml_search_runner runner = {interrupted_train, fake_eval, NULL};
+    ml_search_summary sum;
+    CHECK_INT_EQ(ml_search_run(&c, &runner, NULL, NULL, NULL, &sum, err, sizeof err), ML_ERR_STATE);
+    CHECK_INT_EQ(sum.interrupted, 1);
+    CHECK_STR_CONTAINS(err, "interrupted");
+    ml_search_summary_free(&sum);
+    snprintf(path, sizeof path, "%s/trials.jsonl", out);
+    char *log = read_text(path);
+    CHECK_STR_CONTAINS(log, "\"trial\":0,");
+    CHECK(log && !strstr(log, "\"trial\":1,"));
+    CHECK_INT_EQ(count_lines(path), 1);
+    ml_free(log);
+}
+
 /* Bad settings are refused before any trial, with the file and key named. */
 static void test_bad_settings(void) {
     char out[4096], err[1024] = "";
@@ -226,6 +257,7 @@ static void test_bad_settings(void) {
 
 int main(void) {
     ML_RUN(test_scripted_search);
+    ML_RUN(test_child_interrupt);
     ML_RUN(test_bad_settings);
     return ml_test_summary();
 }

@@ -253,7 +253,11 @@ void ml_search_summary_free(ml_search_summary *s);
  * on the calling thread. When *stop becomes nonzero (a signal handler may
  * set it), running trials get SIGINT (they checkpoint), nothing unfinished
  * is logged, and the call returns ML_ERR_STATE with summary->interrupted:
- * the same call later continues. summary (may be NULL) receives the
+ * the same call later continues. A trial's child that SIGINT stopped
+ * (killed by it, or exit status 130: a Ctrl-C at a terminal reaches the
+ * whole process group) interrupts the search the same way, so a host that
+ * cannot raise *stop from a signal handler (Python) still stops cleanly.
+ * summary (may be NULL) receives the
  * ranking; free it with ml_search_summary_free, also after an error.
  * Returns ML_OK; ML_ERR_ARG for bad settings or a folder that holds
  * another search; ML_ERR_NUMERIC when every trial failed (no best.json);

@@ -89,6 +89,7 @@ typedef struct search {
     void *user;
     volatile const sig_atomic_t *stop;
     int halt;             /* an error of the search itself: stop like an interruption */
+    int child_interrupted; /* a trial's child was stopped by SIGINT */
     ml_search_spec spec;
     double *cand;         /* [budget * space.n] */
     char **settings;      /* [budget] settings JSON of each candidate (log check) */
@@ -102,7 +103,7 @@ typedef struct search {
 
 #define RES(s, t, r) (&(s)->res[(size_t)(t) * MAX_RUNGS + (r)])
 
-static int stopped(const search *s) { return s->halt || (s->stop && *s->stop); }
+static int stopped(const search *s) { return s->halt || s->child_interrupted || (s->stop && *s->stop); }
 
 static void emit(const search *s, ml_search_event e) {
     if (!s->report) return;
@@ -362,6 +363,12 @@ static int run_batch(search *s, const int *trials, int n, int rung, char *err, s
         slot *sl = &slots[k];
         sl->pid = 0;
         running--;
+        /* A child stopped by SIGINT (a Ctrl-C at a terminal reaches the whole
+         * process group, also when the host program does not raise the stop
+         * flag, e.g. Python) is an interruption of the search, not a failed
+         * trial: the other children are stopped too. */
+        if ((WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGINT) || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 130))
+            s->child_interrupted = 1;
         if (stopped(s)) continue; /* unfinished work is not logged: the rerun redoes it */
         trial_result res = {.score = NAN};
         int failed = child_failed(s, sl->trial, sl->phase, wstatus, &res);
