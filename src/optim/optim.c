@@ -17,6 +17,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/dispatch.h"
+
 /* ---- names ---------------------------------------------------------------- */
 
 static const char *const kind_names[ML_OPTIM_COUNT] = {
@@ -224,7 +226,7 @@ float *ml_optim_state(ml_optim *o, int i, const char **name) {
 
 /* SGD: d = g + wd*p; buf = d (first step) or momentum*buf + (1-dampening)*d;
  * d = d + momentum*buf (nesterov) or buf; p -= lr*d. */
-static void sgd_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
+ML_KERNEL static void sgd_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
     const int64_t n = o->n;
     const float wd = (float)o->cfg.weight_decay;
     const float neg_lr = (float)-lr; /* alpha=-lr becomes a float Scalar */
@@ -254,7 +256,7 @@ static void sgd_step(ml_optim *o, float *restrict p, const float *restrict g, do
 
 /* Adagrad (Duchi et al. 2011): clr = lr / (1 + (t-1)*lr_decay); sum += d*d;
  * p -= clr * d / (sqrt(sum) + eps). */
-static void adagrad_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
+ML_KERNEL static void adagrad_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
     const int64_t n = o->n;
     const int64_t t = o->step + 1;
     const float wd = (float)o->cfg.weight_decay;
@@ -274,7 +276,7 @@ static void adagrad_step(ml_optim *o, float *restrict p, const float *restrict g
  * v = alpha*v + (1-alpha)*d*d; centered: ga = alpha*ga + (1-alpha)*d,
  * avg = sqrt(v - ga*ga) + eps, else sqrt(v) + eps; momentum:
  * buf = momentum*buf + d/avg, p -= lr*buf; else p -= lr*d/avg. */
-static void rmsprop_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
+ML_KERNEL static void rmsprop_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
     const int64_t n = o->n;
     const float wd = (float)o->cfg.weight_decay;
     const float eps = (float)o->cfg.eps;
@@ -316,7 +318,7 @@ static void rmsprop_step(ml_optim *o, float *restrict p, const float *restrict g
  * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
  * AdamW (Loshchilov & Hutter 2019, Algorithm 2): no L2 in d; instead
  * p *= 1 - lr*wd before the moments are updated. */
-static void adam_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int decoupled) {
+ML_KERNEL static void adam_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int decoupled) {
     const int64_t n = o->n;
     const double t = (double)(o->step + 1);
     const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;

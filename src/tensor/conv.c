@@ -31,6 +31,8 @@
 
 #include <string.h>
 
+#include "core/dispatch.h"
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -189,20 +191,45 @@ static void crop_images(const geo *g, const float *xp, int nb, float *dx) {
     }
 }
 
+/* Row r of col[K, nb*P] from the padded images xp (a function of its own so
+ * that ML_KERNEL can clone it; see core/dispatch.h). */
+ML_KERNEL static void im2col_row(const geo *g, const float *xp, int nb, float *col, int r) {
+    const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
+    const int Wp = g->w + 2 * g->padw, st = g->stride;
+    const int ch = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
+    float *d = col + (int64_t)r * ldc;
+    for (int b = 0; b < nb; b++) {
+        const float *s = xp + ((int64_t)b * g->c + ch) * HWp + (int64_t)ki * Wp + kj;
+        for (int oy = 0; oy < g->oh; oy++, d += g->ow, s += (int64_t)st * Wp) {
+            if (st == 1) copy_run(d, s, g->ow);
+            else
+                for (int ox = 0; ox < g->ow; ox++) d[ox] = s[(int64_t)ox * st];
+        }
+    }
+}
+
 /* col[K, nb*P] from the padded images xp (ldc = nb*P). */
 static void im2col(const geo *g, const float *xp, int nb, float *col) {
-    const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
-    const int K = g->c * g->kh * g->kw, Wp = g->w + 2 * g->padw, st = g->stride;
+    const int64_t ldc = nb * (int64_t)g->oh * g->ow;
+    const int K = g->c * g->kh * g->kw;
 #pragma omp parallel for schedule(static) if ((int64_t)K * ldc > (1 << 16))
-    for (int r = 0; r < K; r++) {
-        const int ch = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
-        float *d = col + (int64_t)r * ldc;
+    for (int r = 0; r < K; r++) im2col_row(g, xp, nb, col, r);
+}
+
+/* Input channel ch of col2im: its planes in xp, zeroed, then summed into. */
+ML_KERNEL static void col2im_channel(const geo *g, const float *dcol, int nb, float *xp, int ch) {
+    const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
+    const int KK = g->kh * g->kw, Wp = g->w + 2 * g->padw, st = g->stride;
+    for (int b = 0; b < nb; b++) memset(xp + ((int64_t)b * g->c + ch) * HWp, 0, sizeof(float) * (size_t)HWp);
+    for (int k = 0; k < KK; k++) {
+        const int ki = k / g->kw, kj = k % g->kw;
+        const float *s = dcol + ((int64_t)ch * KK + k) * ldc;
         for (int b = 0; b < nb; b++) {
-            const float *s = xp + ((int64_t)b * g->c + ch) * HWp + (int64_t)ki * Wp + kj;
-            for (int oy = 0; oy < g->oh; oy++, d += g->ow, s += (int64_t)st * Wp) {
-                if (st == 1) copy_run(d, s, g->ow);
+            float *d = xp + ((int64_t)b * g->c + ch) * HWp + (int64_t)ki * Wp + kj;
+            for (int oy = 0; oy < g->oh; oy++, s += g->ow, d += (int64_t)st * Wp) {
+                if (st == 1) add_run(d, s, g->ow);
                 else
-                    for (int ox = 0; ox < g->ow; ox++) d[ox] = s[(int64_t)ox * st];
+                    for (int ox = 0; ox < g->ow; ox++) d[(int64_t)ox * st] += s[ox];
             }
         }
     }
@@ -210,27 +237,13 @@ static void im2col(const geo *g, const float *xp, int nb, float *col) {
 
 /* xp = col2im(dcol): the adjoint of im2col, into zeroed padded planes. */
 static void col2im(const geo *g, const float *dcol, int nb, float *xp) {
-    const int64_t P = (int64_t)g->oh * g->ow, HWp = geo_padded_plane(g), ldc = nb * P;
-    const int KK = g->kh * g->kw, Wp = g->w + 2 * g->padw, st = g->stride;
+    const int64_t ldc = nb * (int64_t)g->oh * g->ow;
+    const int KK = g->kh * g->kw;
     /* One input channel per iteration: its writes touch only its own planes, so
      * the channels can run in parallel with no atomics and a fixed summation
      * order (the result does not depend on the thread count). */
 #pragma omp parallel for schedule(static) if ((int64_t)g->c * KK * ldc > (1 << 16))
-    for (int ch = 0; ch < g->c; ch++) {
-        for (int b = 0; b < nb; b++) memset(xp + ((int64_t)b * g->c + ch) * HWp, 0, sizeof(float) * (size_t)HWp);
-        for (int k = 0; k < KK; k++) {
-            const int ki = k / g->kw, kj = k % g->kw;
-            const float *s = dcol + ((int64_t)ch * KK + k) * ldc;
-            for (int b = 0; b < nb; b++) {
-                float *d = xp + ((int64_t)b * g->c + ch) * HWp + (int64_t)ki * Wp + kj;
-                for (int oy = 0; oy < g->oh; oy++, s += g->ow, d += (int64_t)st * Wp) {
-                    if (st == 1) add_run(d, s, g->ow);
-                    else
-                        for (int ox = 0; ox < g->ow; ox++) d[(int64_t)ox * st] += s[ox];
-                }
-            }
-        }
-    }
+    for (int ch = 0; ch < g->c; ch++) col2im_channel(g, dcol, nb, xp, ch);
 }
 
 /* [o, nb*P] chunk matrix <-> nb images of [o, P] in NCHW. */

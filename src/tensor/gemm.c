@@ -28,7 +28,7 @@ static int small_fits(int64_t m, int64_t n, int64_t k) {
     return m * n * k <= ML_SMALL_GEMM_MACS && k * n16 <= ML_SMALL_PACK && m4 * k <= ML_SMALL_PACK;
 }
 
-static void sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+ML_KERNEL static void sgemm_small(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                         int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     int64_t n16 = (n + 15) / 16 * 16, m4 = (m + 3) / 4 * 4;
     for (int64_t i = 0; i < m4; i++) /* packed_a: op(A) as [m4, k] */

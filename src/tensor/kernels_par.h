@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/dispatch.h"
+
 /* Elements below which waking a second (passively waiting) thread costs more
  * than it saves: ~64k floats is ~20 us of single-thread elementwise work. */
 #define ML_PAR_MIN_ELEMS ((int64_t)1 << 16)
@@ -60,7 +62,7 @@ static inline void ml__parallel_range(int64_t n, int64_t work, int64_t align, ml
 typedef double ml_v8d __attribute__((vector_size(64)));
 typedef float ml_v8f __attribute__((vector_size(32)));
 
-static inline ml_v8d ml__load8d(const float *p) {
+ML_INLINE ml_v8d ml__load8d(const float *p) {
     ml_v8f f;
     memcpy(&f, p, sizeof f);
     return __builtin_convertvector(f, ml_v8d);
@@ -70,17 +72,17 @@ static inline ml_v8d ml__load8d(const float *p) {
  * compiler otherwise), loaded without alignment requirements. */
 typedef float ml_v16f __attribute__((vector_size(64)));
 
-static inline ml_v16f ml__load16f(const float *p) {
+ML_INLINE ml_v16f ml__load16f(const float *p) {
     ml_v16f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline double ml__hsum8d(ml_v8d a) {
+ML_INLINE double ml__hsum8d(ml_v8d a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-static inline double ml__sum_row(const float *p, int64_t n) {
+ML_INLINE double ml__sum_row(const float *p, int64_t n) {
     ml_v8d acc = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) acc += ml__load8d(p + i);

@@ -88,7 +88,7 @@ typedef struct binary_job {
 
 /* o[lo..hi) of the collapsed [d0, d1, d2, d3] output. */
 #define BINARY_KERNEL(name, EXPR)                                                          \
-    static void name(void *arg, int64_t lo, int64_t hi) {                                  \
+    ML_KERNEL static void name(void *arg, int64_t lo, int64_t hi) {                        \
         const binary_job *j = arg;                                                         \
         const int64_t *d = j->d, *sa = j->sa, *sb = j->sb;                                 \
         int64_t c = 0, i0 = 0, i1 = 0, i2 = 0;                                             \
@@ -186,7 +186,7 @@ typedef struct unary_job {
     float *o;
 } unary_job;
 
-static void unary_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void unary_range(void *arg, int64_t lo, int64_t hi) {
     const unary_job *j = arg;
     const float *a = j->a;
     float *o = j->o;
@@ -252,7 +252,7 @@ ml_tensor *ml_square(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SQUARE
 ml_tensor *ml_relu(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RELU, x, 0); }
 
 /* o = x > 0 ? g : 0 over [lo, hi) (a = g, b = x). */
-static void relu_mask_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void relu_mask_range(void *arg, int64_t lo, int64_t hi) {
     const binary_job *j = arg;
     const float *gd = j->a, *xd = j->b;
     float *od = j->o;
@@ -295,7 +295,7 @@ typedef struct sum_job {
     double *acc;
 } sum_job;
 
-static void sum_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void sum_range(void *arg, int64_t lo, int64_t hi) {
     const sum_job *j = arg;
     int64_t b0[4] = {0, 0, 0, 0}, b1[4];
     for (int i = 0; i < 4; i++) b1[i] = j->d[i];

@@ -5,13 +5,13 @@
 #include <math.h>
 #include <string.h>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "tensor/conv.h"
 #include "tensor/internal.h"
 #include "tensor/kernels_par.h"
+
+#if defined(ML_HAVE_AVX512_PATH)
+#include <immintrin.h>
+#endif
 
 /* ---- conv2d --------------------------------------------------------------------- */
 
@@ -144,11 +144,11 @@ static void pool_row_scalar(const float *r0, const float *r1, int32_t o0, int32_
     }
 }
 
-#if defined(__AVX512F__)
+#if defined(ML_HAVE_AVX512_PATH)
 /* 16 outputs per step: each input row's 32 floats split into even and odd
  * columns, then three compare-and-blend steps (_CMP_NLE_UQ = !(v <= best),
  * _CMP_ORD_Q = best is not NaN). Masked lanes are not accessed. */
-static void pool_row_avx512(const float *r0, const float *r1, int32_t o0, int32_t w, int64_t ow,
+ML_TARGET_AVX512 static void pool_row_avx512(const float *r0, const float *r1, int32_t o0, int32_t w, int64_t ow,
                             float *y, int32_t *q) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
@@ -193,8 +193,8 @@ static void pool_row_avx512(const float *r0, const float *r1, int32_t o0, int32_
 /* One pooled row of plane `src` (rows 2r, 2r+1; o0 = flat index of its first
  * element in x): the window maxima into y and their indices into q. */
 static void pool_row(const float *src, int64_t r, int64_t w, int64_t ow, int32_t o0, float *y, int32_t *q) {
-#if defined(__AVX512F__)
-    if (ow >= 4) { /* narrower rows (3x3 -> 1x1) take the scalar loop */
+#if defined(ML_HAVE_AVX512_PATH)
+    if (ow >= 4 && ML_CPU_HAS_AVX512()) { /* narrower rows (3x3 -> 1x1) take the scalar loop */
         pool_row_avx512(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, ow, y, q);
         return;
     }
@@ -202,7 +202,7 @@ static void pool_row(const float *src, int64_t r, int64_t w, int64_t ow, int32_t
     pool_row_scalar(src + 2 * r * w, src + (2 * r + 1) * w, o0, (int32_t)w, 0, ow, y, q);
 }
 
-static void pool_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void pool_range(void *arg, int64_t lo, int64_t hi) {
     const pool_job *j = arg;
     const int64_t h = j->h, w = j->w, oh = j->oh, ow = j->ow;
     for (int64_t p = lo; p < hi; p++)
@@ -264,7 +264,7 @@ typedef struct bn_job {
  * the fused backward's time. The order is fixed, whatever the thread count. */
 typedef int ml_v16i __attribute__((vector_size(64)));
 
-static inline double hsum16f(ml_v16f a) {
+ML_INLINE double hsum16f(ml_v16f a) {
     double s = 0;
     for (int i = 0; i < 16; i++) s += a[i];
     return s;
@@ -273,7 +273,7 @@ static inline double hsum16f(ml_v16f a) {
 /* Mean and (biased) variance of channel ch: the mean first, then the sum of
  * squared deviations from it (one pass of sum and sum of squares would lose
  * the variance of a channel whose mean is large against its spread). */
-static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int64_t ch, double *mean_out,
+ML_KERNEL static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int64_t ch, double *mean_out,
                           double *var_out) {
     const double count = (double)(n * sp);
     double s = 0;
@@ -318,7 +318,7 @@ static void channel_stats(const float *x, int64_t n, int64_t c, int64_t sp, int6
  * `run` floats, run i at i * stride: s1 = sum g1, s2 = sum g1 * xhat, with
  * xhat = (x - xm) * xs and g1 = g, or g * [y > 0] when y is given (the ReLU
  * after it). Lanes and order as in channel_stats. */
-static void grad_sums(const float *g, const float *x, const float *y, int64_t n, int64_t stride, int64_t run, float xm,
+ML_KERNEL static void grad_sums(const float *g, const float *x, const float *y, int64_t n, int64_t stride, int64_t run, float xm,
                       float xs, double *s1_out, double *s2_out) {
     double s1 = 0, s2 = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -342,7 +342,7 @@ static void grad_sums(const float *g, const float *x, const float *y, int64_t n,
     *s1_out = s1, *s2_out = s2;
 }
 
-static void normalize_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void normalize_range(void *arg, int64_t lo, int64_t hi) {
     const bn_job *j = arg;
     const int64_t n = j->n, c = j->c, sp = j->sp;
     for (int64_t ch = lo; ch < hi; ch++) {
@@ -377,7 +377,7 @@ ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, 
     return t;
 }
 
-static void normalize_backward_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void normalize_backward_range(void *arg, int64_t lo, int64_t hi) {
     const bn_job *j = arg;
     const int64_t n = j->n, c = j->c, sp = j->sp;
     const double count = (double)(n * sp);
@@ -440,7 +440,7 @@ typedef struct bnr_job {
  * batch reaches the loss and the run's NaN check instead of vanishing. */
 static inline float relu_keep_nan(float v) { return v > 0.f || v != v ? v : 0.f; }
 
-static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
     const int64_t n = j->n, c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
     for (int64_t ch = lo; ch < hi; ch++) {
@@ -492,7 +492,7 @@ static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
  * dx = gamma * inv * (g1 - mean(g1) - xhat * mean(g1 * xhat)).
  * The sums run in a fixed order (sixteen float lanes per run, the run's
  * total in double, runs in image order), whatever the thread count. */
-static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
     const int64_t n = j->n, c = j->c, sp = j->h * j->w, psp = (j->h / 2) * (j->w / 2);
     const double count = (double)(n * sp);
@@ -527,7 +527,7 @@ static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) {
  * x is read from memory once and streams best front to back (channel-major,
  * each 3 KB plane was a new stream). Every element gets its share of the
  * means, then each window's argmax its own g1. */
-static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
+ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
     const int64_t c = j->c, sp = j->h * j->w, psp = (j->h / 2) * (j->w / 2);
     for (int64_t p = lo; p < hi; p++) {
