@@ -22,6 +22,8 @@
 extern "C" {
 #endif
 
+/* The learners. Each is one row of the learner table (src/meta/learners.c,
+ * in this order); checkpoints and configs store the name, not the number. */
 typedef enum {
     ML_ALGO_MAML,
     ML_ALGO_FOMAML,
@@ -36,8 +38,41 @@ typedef enum {
     ML_ALGO_COUNT
 } ml_algo;
 
+typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
+
+/* What a learner changes when it meets a new task. */
+typedef enum {
+    ML_ADAPT_ALL,     /* gradient steps on every parameter (MAML, Reptile, ...) */
+    ML_ADAPT_HEAD,    /* gradient steps on a head only (ANIL; pretrain's new episode head) */
+    ML_ADAPT_NONE     /* nothing: the episode head is computed from the support set in one pass */
+} ml_adapt_kind;
+
+/* A learner's row of the table, as callers see it: what to print, what to
+ * refuse, which defaults to take. */
+typedef struct ml_learner_info {
+    const char *name;         /* --algo NAME, the checkpoint's "algo" */
+    const char *description;  /* one line for help texts */
+    ml_adapt_kind adapts;
+    int metric;               /* the model is an embedding (no head): ProtoNet, Matching, R2-D2 */
+    int any_ways;             /* no trained N-way head: evaluates on any number of ways */
+    int classifies_only;      /* labels examples (cross-entropy): refused on regression tasks */
+    int min_inner_steps;      /* inner steps it needs in training (0: none or optional) */
+    int default_meta_batch;   /* tasks per outer update */
+    const char *default_eval_steps; /* --eval-steps when not given */
+    int init_takes_extras;    /* --init FILE also loads its extra tensors when the file has them (Meta-SGD's rates) */
+    int batch_training;       /* trains a classifier over all training classes on plain minibatches, not
+                                 on episodes (pretrain: needs pretrain_classes) */
+    const char *own_options;  /* train options only this learner reads, comma-separated ("" for none) */
+} ml_learner_info;
+
+/* The row of a learner (NULL for a value outside the table). */
+const ml_learner_info *ml_algo_info(ml_algo a);
 const char *ml_algo_name(ml_algo a);
 int ml_algo_parse(const char *name, ml_algo *out);
+/* The learners' names for help texts and errors, in table order:
+ * "maml, fomaml, ... or pretrain" (last_sep joins the last two, e.g.
+ * " or "; NULL: ", "). Returns buf. */
+const char *ml_algo_list(char *buf, size_t len, const char *last_sep);
 /* ProtoNet, Matching Networks, R2-D2: the model is an embedding (no head). */
 int ml_algo_is_metric(ml_algo a);
 /* Whether the learner adapts to a task by gradient steps at inner_lr (so
@@ -50,8 +85,6 @@ int ml_algo_has_inner_steps(ml_algo a);
  * Matching and R2-D2, whose papers update on one episode at a time (with
  * 10 shots and 10 queries a batch of 25 made the default run take hours). */
 int ml_algo_default_meta_batch(ml_algo a);
-
-typedef enum { ML_LOSS_MSE, ML_LOSS_CROSS_ENTROPY } ml_loss_kind;
 
 /* Which tasks a learner can learn, in one place: the metric learners and the
  * transfer baseline label examples (cross-entropy over classes, no output to
@@ -147,6 +180,23 @@ ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int 
  * R2-D2's log lambda, scale and bias (3), Matching Networks' scale (1, when
  * matching_scale > 0), none for the others. */
 int ml_meta_extra_count(const ml_meta_config *cfg);
+
+/* Every learned tensor a learner keeps after theta, in meta[n, n_meta), with
+ * its checkpoint name: Meta-SGD's alpha.NAME for each parameter NAME, R2-D2's
+ * r2d2.log_lambda / r2d2.scale / r2d2.bias, Matching's matching.scale,
+ * pretrain's pretrain.head.weight [C, D] and pretrain.head.bias [C]. A
+ * checkpoint writes the parameters, then these, in this order. */
+#define ML_META_MAX_EXTRAS (ML_MAX_PARAMS + 4)
+typedef struct ml_meta_tensor {
+    char name[ML_PARAM_NAME_LEN + 16];
+    int ndim;
+    int64_t shape[ML_MAX_DIMS];
+    int64_t offset, numel; /* offset from meta + n */
+    float init;            /* every element's starting value */
+} ml_meta_tensor;
+/* Fills out[ML_META_MAX_EXTRAS] for a learner set up with cfg on model;
+ * returns how many. */
+int ml_meta_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
 
 /* Episode heads of the metric-based learners (metric.c): logits [nq, ways]
  * from support embeddings fs [ns, D] with labels ys and query embeddings fq. */

@@ -136,7 +136,7 @@ int run_meta(ml_run_config *o, const ml_option_set *cmd) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
     }
-    if (!o->quiet && run.algo == ML_ALGO_PRETRAIN)
+    if (!o->quiet && ml_algo_info(run.algo)->batch_training)
         fprintf(stderr, "train: pretrain on %s, model %s (%lld parameters) + a %d-class head, minibatch %d, %s %g, "
                         "%d threads -> %s\n", o->dataset, run.model_spec, (long long)run.model.n_floats,
                 run.train_classes.n, run.batch_size, o->optimizer, o->outer_lr, run.threads, run.dir);
@@ -149,7 +149,7 @@ int run_meta(ml_run_config *o, const ml_option_set *cmd) {
                 o->meta_batch, inner, o->optimizer, o->outer_lr, run.threads, run.dir);
     }
 
-    if (!o->quiet && !o->resume && run.algo == ML_ALGO_METASGD && strstr(o->init, ".safetensors"))
+    if (!o->quiet && !o->resume && ml_algo_info(run.algo)->init_takes_extras && strstr(o->init, ".safetensors"))
         fprintf(stderr, "train: --init %s: parameters%s\n", o->init,
                 run.init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
 

@@ -127,7 +127,7 @@ int cmd_predict(int argc, char **argv) {
         {"support", ML_OPT_STRING, &support, "folder of labelled images: one subfolder of PNGs per class; regression: CSV rows x_1..x_D,y", 1, 0},
         {"query", ML_OPT_STRING, &query, "folder of images to label (flat, or class subfolders to score); regression: CSV rows x_1..x_D[,y]", 1, 0},
         {"probs", ML_OPT_FLAG, &probs, "classification: print a table of every query image's class probabilities", 0, 0},
-        {"steps", ML_OPT_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; protonet, matching and r2d2 have none)", 0, 1000},
+        {"steps", ML_OPT_INT, &steps, "adaptation steps (default: the run's largest --eval-steps; learners with an episode head, e.g. protonet, have none)", 0, 1000},
         {"threads", ML_OPT_INT, &threads, "threads (default: all cores)", 0, 1024},
         {"json", ML_OPT_FLAG, &json, "print the predictions as JSON on the last line", 0, 0},
         {"quiet", ML_OPT_FLAG, &quiet, "no progress of the adaptation steps on stderr", 0, 0},
@@ -206,7 +206,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "metalearn predict: %s: needs one subfolder of images per class (at least 2 classes)\n", support);
         goto done;
     }
-    if (!ml_algo_is_metric(run.algo) && run.algo != ML_ALGO_PRETRAIN && sup.n_classes != run.ways) {
+    if (!ml_algo_info(run.algo)->any_ways && sup.n_classes != run.ways) {
         fprintf(stderr, "metalearn predict: %s has %d classes; this %s run has a %d-way head\n", support, sup.n_classes,
                 ml_algo_name(run.algo), run.ways);
         goto done;

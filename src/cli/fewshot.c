@@ -25,7 +25,7 @@ int fewshot_is_dataset(const char *dataset) {
 }
 
 /* No head of its own: any number of ways at evaluation. */
-static int any_ways(ml_algo a) { return ml_algo_is_metric(a) || a == ML_ALGO_PRETRAIN; }
+static int any_ways(ml_algo a) { return ml_algo_info(a)->any_ways; }
 
 /* The image set a --dataset spec names, at the model's input size.
  * test_images: IDX sources read their t10k files instead of train. */
@@ -144,7 +144,7 @@ static int check_episode_shapes(meta_run *r, const ml_run_config *o, char *err, 
                  o->query);
         return EXIT_USAGE;
     }
-    if (!o->eval_only && r->algo != ML_ALGO_PRETRAIN &&
+    if (!o->eval_only && !ml_algo_info(r->algo)->batch_training &&
         ml_episode_check(&r->images, &r->train_classes, o->ways, o->shots + o->query, why, sizeof why)) {
         snprintf(err, errlen, "--ways %d --shots %d --query %d: the training classes of %s: %s (see --split)", o->ways,
                  o->shots, o->query, r->data_name, why);
@@ -451,8 +451,9 @@ int fewshot_select_setup(meta_run *r, const ml_run_config *o, char *err, size_t 
         snprintf(err, errlen, "--task-sampler %s: only for few-shot image datasets (--dataset omniglot:...)", o->task_sampler);
         return EXIT_USAGE;
     }
-    if (r->algo == ML_ALGO_PRETRAIN) { /* its minibatches are not episodes */
-        snprintf(err, errlen, "--task-sampler %s: --algo pretrain draws plain minibatches, not episodes", o->task_sampler);
+    if (ml_algo_info(r->algo)->batch_training) { /* its minibatches are not episodes */
+        snprintf(err, errlen, "--task-sampler %s: --algo %s draws plain minibatches, not episodes", o->task_sampler,
+                 ml_algo_name(r->algo));
         return EXIT_USAGE;
     }
     if (kind == TASK_SAMPLER_SIMILAR && !o->target) {

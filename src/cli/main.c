@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "metalearn/core.h"
+#include "metalearn/meta.h"
 
 typedef struct subcommand {
     const char *name;
@@ -19,8 +20,7 @@ typedef struct subcommand {
 } subcommand;
 
 static const subcommand commands[] = {
-    {"train", cmd_train, "train a model: supervised classifier or meta-learner (maml, fomaml, metasgd, anil, reptile, "
-                         "protonet, matching, r2d2, multitask, pretrain)"},
+    {"train", cmd_train, "train a model: supervised classifier or meta-learner (learners below)"},
     {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE or accuracy with 95% CI, Lake's runs)"},
     {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks"},
     {"predict", cmd_predict, "adapt a few-shot run to your labelled images and label new ones"},
@@ -33,6 +33,8 @@ static void usage(FILE *out) {
     fprintf(out, "usage: metalearn <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    char learners[256];
+    fprintf(out, "\nlearners (train --algo): %s\n", ml_algo_list(learners, sizeof learners, " or "));
     fprintf(out, "\n'metalearn <command> --help' describes a command's options; 'metalearn --version' prints the "
                  "version.\n");
 }

@@ -110,7 +110,7 @@ static int pretrain_check(meta_run *r, const ml_run_config *o, char *err, size_t
         snprintf(err, errlen, "--finetune '%s': expected head or all", ft);
         return EXIT_USAGE;
     }
-    if (r->algo != ML_ALGO_PRETRAIN) {
+    if (!ml_algo_info(r->algo)->batch_training) {
         if (!strcmp(ft, "all")) {
             snprintf(err, errlen, "--finetune all: only --algo pretrain fine-tunes a new head (got --algo %s)", o->algo);
             return EXIT_USAGE;
@@ -176,7 +176,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
         return EXIT_USAGE;
     }
-    if (o->matching_scale > 0 && r->algo != ML_ALGO_MATCHING) {
+    if (o->matching_scale > 0 && !strstr(ml_algo_info(r->algo)->own_options, "matching-scale")) {
         snprintf(err, errlen, "--matching-scale: only --algo matching has a cosine scale (got --algo %s)", o->algo);
         return EXIT_USAGE;
     }
@@ -289,8 +289,8 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     cfg.outer.lr = o->outer_lr;
     /* Every outer-optimizer option config.json records reaches the optimizer. */
     if (outer_kind == ML_OPTIM_SGD || outer_kind == ML_OPTIM_RMSPROP) cfg.outer.momentum = o->momentum > 0 ? o->momentum : 0;
-    if (r->algo == ML_ALGO_MATCHING) cfg.matching_scale = o->matching_scale;
-    if (r->algo == ML_ALGO_PRETRAIN) {
+    cfg.matching_scale = o->matching_scale; /* > 0 only for a learner that reads it (checked above) */
+    if (ml_algo_info(r->algo)->batch_training) {
         /* The head spans every training class (rotations included); eval
          * and predict need none, whatever dataset they read. */
         cfg.pretrain_classes = o->eval_only ? 0 : r->train_classes.n;
@@ -321,7 +321,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
             }
     }
     r->step_tasks = o->meta_batch;
-    if (r->algo == ML_ALGO_PRETRAIN && !o->eval_only) {
+    if (ml_algo_info(r->algo)->batch_training && !o->eval_only) {
         r->step_tasks = 1;
         r->batch_size = o->batch_size;
         size_t plane = (size_t)r->images.size * r->images.size;
@@ -417,7 +417,7 @@ static ml_task_data view(const ml_regression_task *t) {
 }
 
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
-    if (r->algo == ML_ALGO_PRETRAIN) return fewshot_sample_pretrain(r, err, errlen);
+    if (ml_algo_info(r->algo)->batch_training) return fewshot_sample_pretrain(r, err, errlen);
     if (r->fewshot) return fewshot_sample_batch(r, err, errlen);
     for (int i = 0; i < r->meta_batch; i++) {
         if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return EXIT_FAIL;
@@ -429,44 +429,25 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
 /* ---- checkpoints -------------------------------------------------------------------------- */
 
 #define MAX_TENSORS (3 * ML_MAX_PARAMS + 11)
-static const char *const r2d2_names[3] = {"r2d2.log_lambda", "r2d2.scale", "r2d2.bias"};
-static const char *const matching_names[1] = {"matching.scale"};
-
-/* Checkpoint names of the episode heads' learned scalars (ml_meta_extra_count of them). */
-static const char *const *extra_names(const meta_run *r) {
-    return r->algo == ML_ALGO_R2D2 ? r2d2_names : matching_names;
-}
-static const char *const pretrain_names[2] = {"pretrain.head.weight", "pretrain.head.bias"};
-
-/* The big head of the transfer baseline: weight [C, D] and bias [C] after
- * theta (C = 0 when only evaluating). */
-static int64_t pretrain_dims(const meta_run *r, int64_t *D) {
-    int64_t C = r->algo == ML_ALGO_PRETRAIN ? r->meta.cfg.pretrain_classes : 0;
-    *D = C ? (r->meta.n_meta - r->meta.n) / C - 1 : 0;
-    return C;
-}
-
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen) {
     ml_model *m = &r->model;
     ml_meta *mm = &r->meta;
     ml_st_tensor ts[MAX_TENSORS];
     static char names[MAX_TENSORS][ML_PARAM_NAME_LEN + 16];
     int n = 0;
-    int metasgd = r->algo == ML_ALGO_METASGD;
-    for (int k = 0; k < (metasgd ? 2 : 1); k++)
-        for (int i = 0; i < m->n_params; i++) {
-            const ml_param_info *p = &m->params[i];
-            snprintf(names[n], sizeof names[n], "%s%s", k ? "alpha." : "", p->name);
-            ts[n] = (ml_st_tensor){names[n], p->ndim, {0}, mm->meta + k * mm->n + p->offset};
-            memcpy(ts[n].shape, p->shape, sizeof p->shape);
-            n++;
-        }
-    for (int k = 0; k < ml_meta_extra_count(&mm->cfg); k++) /* the episode head's learned scalars */
-        ts[n++] = (ml_st_tensor){extra_names(r)[k], 1, {1}, mm->meta + mm->n + k};
-    int64_t D, C = pretrain_dims(r, &D);
-    if (C) {
-        ts[n++] = (ml_st_tensor){pretrain_names[0], 2, {C, D}, mm->meta + mm->n};
-        ts[n++] = (ml_st_tensor){pretrain_names[1], 1, {C}, mm->meta + mm->n + C * D};
+    for (int i = 0; i < m->n_params; i++) {
+        const ml_param_info *p = &m->params[i];
+        ts[n] = (ml_st_tensor){p->name, p->ndim, {0}, mm->meta + p->offset};
+        memcpy(ts[n].shape, p->shape, sizeof p->shape);
+        n++;
+    }
+    /* The learner's extra tensors: Meta-SGD's rates, the heads' scalars, pretrain's head. */
+    ml_meta_tensor extra[ML_META_MAX_EXTRAS];
+    int n_extra = ml_meta_extras(&mm->cfg, m, extra);
+    for (int k = 0; k < n_extra; k++) {
+        ts[n] = (ml_st_tensor){extra[k].name, extra[k].ndim, {0}, mm->meta + mm->n + extra[k].offset};
+        memcpy(ts[n].shape, extra[k].shape, sizeof extra[k].shape);
+        n++;
     }
     for (int i = 0; i < ml_optim_state_count(&mm->opt); i++) {
         const char *sname;
@@ -530,36 +511,25 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
     ml_meta *mm = &r->meta;
     int rc = EXIT_FAIL;
     char name[ML_PARAM_NAME_LEN + 16];
-    int parts = full >= 0 && r->algo == ML_ALGO_METASGD ? 2 : 1;
-    if (full < 0 && r->algo == ML_ALGO_METASGD) {
-        /* Any alpha.NAME means the file carries rates: then all must be there. */
-        for (int i = 0; i < m->n_params && parts == 1; i++) {
-            snprintf(name, sizeof name, "alpha.%s", m->params[i].name);
-            if (ml_safetensors_find(&st, name)) parts = 2;
-        }
-        r->init_rates = parts == 2;
+    ml_meta_tensor extra[ML_META_MAX_EXTRAS];
+    int n_extra = ml_meta_extras(&mm->cfg, m, extra);
+    int with_extras = full >= 0;
+    if (full < 0 && ml_algo_info(r->algo)->init_takes_extras) {
+        /* Any of them (alpha.NAME) means the file carries them: then all must be there. */
+        for (int k = 0; k < n_extra && !with_extras; k++) with_extras = ml_safetensors_find(&st, extra[k].name) != NULL;
+        r->init_rates = with_extras;
     }
     /* Read into a scratch copy first: a bad file leaves the run untouched. */
     float *meta = malloc((size_t)mm->n_meta * sizeof(float));
     if (!meta) goto out;
     memcpy(meta, mm->meta, (size_t)mm->n_meta * sizeof(float));
-    for (int k = 0; k < parts; k++)
-        for (int i = 0; i < m->n_params; i++) {
-            snprintf(name, sizeof name, "%s%s", k ? "alpha." : "", m->params[i].name);
-            if (copy_tensor(&st, path, name, &m->params[i], meta + k * mm->n + m->params[i].offset, err, errlen))
-                goto out;
-        }
-    if (full >= 0) {
-        static const ml_param_info scalar = {"", 1, {1}, 0, 1};
-        for (int k = 0; k < ml_meta_extra_count(&mm->cfg); k++)
-            if (copy_tensor(&st, path, extra_names(r)[k], &scalar, meta + mm->n + k, err, errlen)) goto out;
-    }
-    int64_t D, C = pretrain_dims(r, &D);
-    if (full >= 0 && C) { /* resume: the training head too (eval has none) */
-        ml_param_info w = {"", 2, {C, D}, 0, C * D}, b = {"", 1, {C}, 0, C};
-        if (copy_tensor(&st, path, pretrain_names[0], &w, meta + mm->n, err, errlen) ||
-            copy_tensor(&st, path, pretrain_names[1], &b, meta + mm->n + C * D, err, errlen))
-            goto out;
+    for (int i = 0; i < m->n_params; i++)
+        if (copy_tensor(&st, path, m->params[i].name, &m->params[i], meta + m->params[i].offset, err, errlen)) goto out;
+    /* The extras (pretrain's training head only when resuming: eval sets up none). */
+    for (int k = 0; with_extras && k < n_extra; k++) {
+        ml_param_info p = {"", extra[k].ndim, {0}, 0, extra[k].numel};
+        memcpy(p.shape, extra[k].shape, sizeof p.shape);
+        if (copy_tensor(&st, path, extra[k].name, &p, meta + mm->n + extra[k].offset, err, errlen)) goto out;
     }
     *iteration = 0;
     const char *its = ml_safetensors_meta(&st, "iteration");

@@ -12,29 +12,49 @@
 #include "metalearn/meta.h"
 
 const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [options]";
-const char *const train_about =
-    "Trains a model and evaluates it.\n"
-    "  --algo supervised: a classifier on IDX data (--dataset fashion-mnist|idx:DIR); reports test\n"
-    "    accuracy with per-class and macro precision / recall / F1.\n"
-    "  --algo maml|fomaml|metasgd|reptile|multitask: meta-learning on regression tasks\n"
-    "    (--task sinusoid|linear[:D]|csv:FILE); writes a run folder (--out) with the effective config,\n"
-    "    a JSON-lines log, atomic safetensors checkpoints and a final evaluation (MSE with 95% CI).\n"
-    "  --algo maml|fomaml|metasgd|anil|reptile|protonet|matching|r2d2|pretrain --dataset D with D =\n"
-    "    omniglot:PATH[,PATH], fashion-mnist, idx:DIR or folder:DIR (one class per label / subfolder):\n"
-    "    N-way K-shot classification episodes (--ways, --shots, --query per class) on the 4-block CNN;\n"
-    "    evaluated on held-out classes (accuracy with 95% CI), optionally on Lake's runs (--lake-runs).\n"
-    "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
-    "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
-    "Settings can come from --config FILE.json (same names as the flags; flags override).\n"
-    "--resume RUN continues an interrupted run bit-for-bit (--iters may extend it); --out refuses a\n"
-    "folder that already holds a run unless --overwrite is given.";
+/* The learners' part of the text comes from the learner table. */
+const char *train_about(void) {
+    static char text[4096];
+    char regression[256] = "";
+    for (int a = 0, first = 1; a < ML_ALGO_COUNT; a++)
+        if (ml_algo_fits_loss((ml_algo)a, ML_LOSS_MSE)) {
+            snprintf(regression + strlen(regression), sizeof regression - strlen(regression), "%s%s", first ? "" : "|",
+                     ml_algo_name((ml_algo)a));
+            first = 0;
+        }
+    int n = snprintf(text, sizeof text,
+        "Trains a model and evaluates it.\n"
+        "  --algo supervised: a classifier on IDX data (--dataset fashion-mnist|idx:DIR); reports test\n"
+        "    accuracy with per-class and macro precision / recall / F1.\n"
+        "  --algo %s: meta-learning on regression tasks\n"
+        "    (--task sinusoid|linear[:D]|csv:FILE); writes a run folder (--out) with the effective config,\n"
+        "    a JSON-lines log, atomic safetensors checkpoints and a final evaluation (MSE with 95%% CI).\n"
+        "  --algo LEARNER (any below) --dataset D with D =\n"
+        "    omniglot:PATH[,PATH], fashion-mnist, idx:DIR or folder:DIR (one class per label / subfolder):\n"
+        "    N-way K-shot classification episodes (--ways, --shots, --query per class) on the 4-block CNN;\n"
+        "    evaluated on held-out classes (accuracy with 95%% CI), optionally on Lake's runs (--lake-runs).\n"
+        "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
+        "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
+        "Learners (default --meta-batch, --eval-steps):\n", regression);
+    for (int a = 0; a < ML_ALGO_COUNT && n > 0 && (size_t)n < sizeof text; a++) {
+        const ml_learner_info *l = ml_algo_info((ml_algo)a);
+        n += snprintf(text + n, sizeof text - (size_t)n, "  %-10s %s (%d, %s)\n", l->name, l->description,
+                      l->default_meta_batch, l->adapts == ML_ADAPT_NONE ? "none" : l->default_eval_steps);
+    }
+    if (n > 0 && (size_t)n < sizeof text)
+        snprintf(text + n, sizeof text - (size_t)n, "%s",
+            "Settings can come from --config FILE.json (same names as the flags; flags override).\n"
+            "--resume RUN continues an interrupted run bit-for-bit (--iters may extend it); --out refuses a\n"
+            "folder that already holds a run unless --overwrite is given.");
+    return text;
+}
 
 int cmd_train(int argc, char **argv) {
     static ml_run_config o;
     ml_run_config_default(&o);
     int n;
     const ml_option *specs = ml_run_config_options(&o, &n);
-    const ml_option_set cmd = {"train", train_synopsis, train_about, specs, n};
+    const ml_option_set cmd = {"train", train_synopsis, train_about(), specs, n};
     char err[512];
     /* Settings files first (a run's own config when resuming), flags last. */
     const char *resume = args_find_value(argc, argv, 2, "resume");
@@ -75,10 +95,9 @@ int cmd_train(int argc, char **argv) {
     }
     ml_algo a;
     if (ml_algo_parse(o.algo, &a)) {
-        fprintf(stderr,
-                "metalearn train: --algo '%s': unknown (expected supervised, maml, fomaml, metasgd, anil, reptile, "
-                "multitask, protonet, matching, r2d2 or pretrain)\n",
-                o.algo);
+        char names[256];
+        fprintf(stderr, "metalearn train: --algo '%s': unknown (expected supervised, %s)\n", o.algo,
+                ml_algo_list(names, sizeof names, " or "));
         return EXIT_USAGE;
     }
     ml_run_config_resolve(&o);

@@ -11,7 +11,8 @@
 #include "metalearn/run.h"
 
 extern const char *const train_synopsis;
-extern const char *const train_about;
+/* train --help's description (the learners from the library's table). */
+const char *train_about(void);
 
 int run_supervised(ml_run_config *o);
 int run_meta(ml_run_config *o, const ml_option_set *cmd);

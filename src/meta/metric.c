@@ -9,11 +9,12 @@
  *     Woodbury form, W = X^T (X X^T + lambda I)^-1 Y, with a learned scale,
  *     bias and lambda.
  * Each returns logits [n_query, ways] (Matching Networks: log-probabilities),
- * ready for ml_cross_entropy. */
+ * ready for ml_cross_entropy. Below them, the training step and evaluation
+ * every metric learner shares (its row's episode_head does the rest). */
 #include <math.h>
 #include <string.h>
 
-#include "metalearn/meta.h"
+#include "meta_internal.h"
 
 /* One-hot labels [n, ways] or class means [ways, n] (rows divided by the
  * class count), as unrecorded constants. */
@@ -83,4 +84,83 @@ ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int way
     ml_tensor *alpha = ml_matmul(ctx, ml_inverse(ctx, reg), label_matrix(ctx, ys, n, ways, 0), 0, 0); /* [n, ways] */
     ml_tensor *w = ml_matmul(ctx, fs, alpha, 1, 0);                                                  /* [D, ways] */
     return ml_add(ctx, ml_mul(ctx, ml_matmul(ctx, fq, w, 0, 0), scale), bias);
+}
+
+/* ---- the rows' hooks ------------------------------------------------------------------------- */
+
+ml_tensor *ml__protonet_head(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq, ml_tensor **extra) {
+    (void)extra;
+    return ml_protonet_logits(ctx, fs, ys, ways, fq);
+}
+
+ml_tensor *ml__matching_head(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq, ml_tensor **extra) {
+    return ml_matching_logits(ctx, fs, ys, ways, fq, extra[0]);
+}
+
+ml_tensor *ml__r2d2_head(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq, ml_tensor **extra) {
+    return ml_r2d2_logits(ctx, fs, ys, ways, fq, extra[0], extra[1], extra[2]);
+}
+
+/* Matching Networks' learned scale, when matching_scale > 0 (the model is not needed). */
+int ml__matching_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out) {
+    (void)model;
+    if (!(cfg->matching_scale > 0)) return 0;
+    ml__meta_extra_set(&out[0], "matching.scale", 1, ML_SHAPE(1), 0, cfg->matching_scale);
+    return 1;
+}
+
+/* R2-D2's log lambda, scale and bias: lambda = 1, scale = 1, bias = 0. */
+int ml__r2d2_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out) {
+    (void)cfg;
+    (void)model;
+    ml__meta_extra_set(&out[0], "r2d2.log_lambda", 1, ML_SHAPE(1), 0, 0.0f);
+    ml__meta_extra_set(&out[1], "r2d2.scale", 1, ML_SHAPE(1), 1, 1.0f);
+    ml__meta_extra_set(&out[2], "r2d2.bias", 1, ML_SHAPE(1), 2, 0.0f);
+    return 3;
+}
+
+/* Logits of the episode: support and query embedded in one batch (batch
+ * norm sees the whole episode), then the row's head. */
+static ml_tensor *episode_logits(ml_ctx *ctx, const ml_meta *m, ml_tensor **theta, ml_tensor **extra,
+                                 const ml_task_data *t) {
+    ml_tensor *f = ml__meta_embed_episode(ctx, m, theta, t);
+    ml_tensor *fs = ml_narrow(ctx, f, 0, t->n_support), *fq = ml_narrow(ctx, f, t->n_support, t->n_query);
+    return ml__learner_of(m->cfg.algo)->episode_head(ctx, fs, t->ls, t->ways, fq, extra);
+}
+
+void ml__metric_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t) {
+    ml_ctx *ctx = w->ctx;
+    ml_ctx_reset(ctx);
+    ml_tensor *theta[ML_MAX_PARAMS], *extra[ML_META_MAX_EXTRAS];
+    ml_model_wrap(ctx, m->model, m->meta, theta);
+    int n_extra = ml__meta_wrap_extras(ctx, m, extra);
+    ml_tensor *loss = ml_cross_entropy(ctx, episode_logits(ctx, m, theta, extra, t), t->lq);
+    ml__meta_task_gradient(m, w, item, loss, theta, extra, n_extra);
+}
+
+/* No adaptation steps: the same result at every step count. */
+void ml__metric_eval_task(const ml__eval_job *job, ml_meta_worker *w, int item) {
+    ml_meta *m = job->m;
+    const ml_task_data *t = &job->tasks[item];
+    ml_ctx *ctx = w->ctx;
+    int stride = job->max_steps + 1;
+    ml_ctx_reset(ctx);
+    ml_ctx_set_recording(ctx, 0);
+    ml_tensor *params[ML_MAX_PARAMS], *extra[ML_META_MAX_EXTRAS];
+    ml__meta_wrap_extras(ctx, m, extra);
+    ml_model_wrap(ctx, m->model, m->meta, params);
+    ml_tensor *logits = episode_logits(ctx, m, params, extra, t);
+    ml_tensor *q = ml_cross_entropy(ctx, logits, t->lq);
+    ml_ctx_set_recording(ctx, 1);
+    if (!q) {
+        ml__meta_fail_task(m, w, item, "evaluation episode");
+        return;
+    }
+    double acc = ml__meta_accuracy(logits, t->lq);
+    if (job->pred) ml__meta_argmax_rows(logits, job->pred);
+    if (job->out) ml__meta_copy_outputs(logits, job->out);
+    for (int s = 0; s < stride; s++) {
+        job->loss_at[item * stride + s] = q->data[0];
+        if (job->acc_at) job->acc_at[item * stride + s] = acc;
+    }
 }

@@ -10,6 +10,7 @@
  * does: the training minibatch, and at evaluation the whole episode (support
  * and query embedded together, as the metric learners do), so all learners
  * see the same normalisation on the same episodes. */
+#include <stdio.h>
 #include <string.h>
 
 #include "meta_internal.h"
@@ -28,29 +29,43 @@ static ml_tensor *linear_logits(ml_ctx *ctx, ml_tensor *f, ml_tensor *weight, ml
     return ml_add(ctx, ml_matmul(ctx, f, weight, 0, 1), bias); /* f W^T + b, b broadcast over rows */
 }
 
-ml_tensor *ml__pretrain_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor **theta, const ml_task_data *t,
-                             ml_tensor **head) {
-    ml_model *model = m->model;
-    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w, D = ml__pretrain_feature_dim(model);
-    int64_t C = m->cfg.pretrain_classes;
-    if (C < 1) {
-        ml_ctx_fail(ctx, ML_ERR_STATE, "pretrain: no training head (evaluation-only setup)");
-        return NULL;
-    }
-    ml_tensor *x = ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per));
-    ml_tensor *f = ml_model_forward(ctx, model, theta, x, 1, 0);
-    head[0] = ml_tensor_wrap(ctx, m->meta + m->n, 2, ML_SHAPE(C, D));
-    head[1] = ml_tensor_wrap(ctx, m->meta + m->n + C * D, 1, ML_SHAPE(C));
-    return ml_cross_entropy(ctx, linear_logits(ctx, f, head[0], head[1]), t->ls);
+/* The big head over all training classes after theta: weight [C, D] then
+ * bias [C], zero at the start; none when only evaluating (pretrain_classes 0). */
+int ml__pretrain_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out) {
+    int64_t C = cfg->pretrain_classes;
+    if (C < 1) return 0;
+    int64_t D = ml__pretrain_feature_dim(model);
+    ml__meta_extra_set(&out[0], "pretrain.head.weight", 2, ML_SHAPE(C, D), 0, 0.0f);
+    ml__meta_extra_set(&out[1], "pretrain.head.bias", 1, ML_SHAPE(C), C * D, 0.0f);
+    return 2;
 }
 
-/* Support and query embedded in one batch: [n_support + n_query, D]. */
-static ml_tensor *embed_episode(ml_ctx *ctx, const ml_meta *m, ml_tensor **params, const ml_task_data *t) {
+ml_status ml__pretrain_check(const ml_meta_config *cfg, const ml_model *model, char *err, size_t errlen) {
+    if (cfg->pretrain_classes < 0 || model->spec.kind != ML_MODEL_CNN4 || model->spec.n_out != 0) {
+        snprintf(err, errlen, "meta: pretrain takes a cnn4 embedding (no head) and a class count >= 0");
+        return ML_ERR_ARG;
+    }
+    return ML_OK;
+}
+
+/* Training: cross-entropy of one supervised minibatch (t->xs, labels t->ls
+ * in 0 .. pretrain_classes-1) through the embedding and the big head. */
+void ml__pretrain_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t) {
     ml_model *model = m->model;
+    ml_ctx *ctx = w->ctx;
+    ml_ctx_reset(ctx);
     int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
-    ml_tensor *x = ml_concat0(ctx, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)),
-                              ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)));
-    return ml_model_forward(ctx, model, params, x, 1, 0);
+    ml_tensor *theta[ML_MAX_PARAMS], *head[ML_META_MAX_EXTRAS], *loss = NULL;
+    ml_model_wrap(ctx, model, m->meta, theta);
+    int n_extra = ml__meta_wrap_extras(ctx, m, head);
+    if (n_extra != 2) {
+        ml_ctx_fail(ctx, ML_ERR_STATE, "pretrain: no training head (evaluation-only setup)");
+    } else {
+        ml_tensor *x = ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per));
+        ml_tensor *f = ml_model_forward(ctx, model, theta, x, 1, 0);
+        loss = ml_cross_entropy(ctx, linear_logits(ctx, f, head[0], head[1]), t->ls);
+    }
+    ml__meta_task_gradient(m, w, item, loss, theta, head, n_extra);
 }
 
 static int grow(float **buf, int64_t *cap, int64_t need) {
@@ -70,11 +85,17 @@ static ml_tensor *features(ml_ctx *ctx, const ml_meta *m, ml_meta_worker *w, con
     if (!m->cfg.finetune_all)
         return ml_tensor_wrap(ctx, w->feat, 2, ML_SHAPE((int64_t)t->n_support + t->n_query, D));
     ml_model_wrap(ctx, m->model, w->phi, params);
-    return embed_episode(ctx, m, params, t);
+    return ml__meta_embed_episode(ctx, m, params, t);
 }
 
-void ml__pretrain_eval_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, int max_steps,
-                            double *loss_row, double *acc_row, int32_t *pred, float *out) {
+void ml__pretrain_eval(const ml__eval_job *job, ml_meta_worker *w, int item) {
+    ml_meta *m = job->m;
+    const ml_task_data *t = &job->tasks[item];
+    const int max_steps = job->max_steps;
+    double *loss_row = job->loss_at + (int64_t)item * (max_steps + 1);
+    double *acc_row = job->acc_at ? job->acc_at + (int64_t)item * (max_steps + 1) : NULL;
+    int32_t *pred = job->pred;
+    float *out = job->out;
     ml_model *model = m->model;
     ml_ctx *ctx = w->ctx;
     const int np = model->n_params, all = m->cfg.finetune_all, ways = t->ways;
@@ -92,7 +113,7 @@ void ml__pretrain_eval_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         ml_ctx_reset(ctx);
         ml_ctx_set_recording(ctx, 0);
         ml_model_wrap(ctx, model, m->meta, params);
-        ml_tensor *f = embed_episode(ctx, m, params, t);
+        ml_tensor *f = ml__meta_embed_episode(ctx, m, params, t);
         ml_ctx_set_recording(ctx, 1);
         if (!f) {
             ml__meta_fail_task(m, w, item, "pretrain evaluation features");

@@ -51,10 +51,18 @@ void ml_run_config_default(ml_run_config *o) {
     o->lake_steps = 0; /* the largest --eval-steps */
 }
 
+/* "supervised, maml, ... or pretrain", from the learner table. */
+static const char *algo_help(void) {
+    static char help[320];
+    char names[256];
+    snprintf(help, sizeof help, "supervised, %s", ml_algo_list(names, sizeof names, " or "));
+    return help;
+}
+
 const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
     static ml_option specs[64];
     const ml_option table[] = {
-        {"algo", ML_OPT_STRING, &o->algo, "supervised, maml, fomaml, metasgd, anil, reptile, multitask, protonet, matching, r2d2 or pretrain", 1, 0},
+        {"algo", ML_OPT_STRING, &o->algo, algo_help(), 1, 0},
         {"model", ML_OPT_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},
         {"init", ML_OPT_STRING, &o->init, "torch, kaiming, xavier, or FILE.safetensors to start from given parameters", 1, 0},
         {"seed", ML_OPT_U64, &o->seed, "random seed (initialisation, shuffling, tasks)", 0, 1.8e19},
@@ -80,7 +88,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"query", ML_OPT_INT, &o->query, "meta: query points per training task, or per class in episodes (default 10; 0 = all rows of a CSV task)", 0, 100000},
         {"iters", ML_OPT_INT, &o->iters, "meta: outer iterations (default 20000)", 1, 100000000},
         {"stop-at", ML_OPT_INT, &o->stop_at, "meta: stop after this iteration with a checkpoint, to --resume later (--iters still sets the schedule)", 0, 100000000},
-        {"meta-batch", ML_OPT_INT, &o->meta_batch, "meta: tasks per outer update (default: the learner's, 25 for maml-type, 1 for protonet, matching, r2d2)", 1, 100000},
+        {"meta-batch", ML_OPT_INT, &o->meta_batch, "meta: tasks per outer update (default: the learner's, listed by train --help)", 1, 100000},
         {"inner-steps", ML_OPT_INT, &o->inner_steps, "meta: adaptation steps in training (default 1)", 0, 1000},
         {"inner-lr", ML_OPT_FLOAT, &o->inner_lr, "meta: adaptation learning rate alpha (default 0.01)", 0, 1e3},
         {"outer-lr", ML_OPT_FLOAT, &o->outer_lr, "meta: outer learning rate beta (default 1e-3)", 1e-12, 1e3},
@@ -91,7 +99,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"eval-tasks", ML_OPT_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600; a CSV run uses each test task once; 0: none)", 0, 10000000},
         {"eval-query", ML_OPT_INT, &o->eval_query, "meta: query points per evaluation task, or per class (default 100; 0 = all rows of a CSV task, or all images of the classes)", 0, 100000},
         {"eval-shots", ML_OPT_STRING, &o->eval_shots, "meta: shots to evaluate, e.g. 5,10,20 (default: --shots)", 1, 0},
-        {"eval-steps", ML_OPT_STRING, &o->eval_steps, "meta: adaptation steps to report, e.g. 1,10 (default 1,10; pretrain: 100)", 1, 0},
+        {"eval-steps", ML_OPT_STRING, &o->eval_steps, "meta: adaptation steps to report, e.g. 1,10 (default: the learner's, 1,10; pretrain: 100)", 1, 0},
         {"eval-seed", ML_OPT_U64, &o->eval_seed, "meta: seed of the evaluation tasks (same for every run)", 0, 1.8e19},
         {"ways", ML_OPT_INT, &o->ways, "few-shot: classes per episode, N (default 5)", 2, 256},
         {"eval-ways", ML_OPT_INT, &o->eval_ways, "few-shot: classes per evaluation episode (default --ways)", 0, 256},
@@ -119,19 +127,20 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
     return specs;
 }
 
-/* The default evaluation steps depend on the algorithm: the transfer
- * baseline trains a new head from zero (Chen et al. fine-tune for 100
- * iterations), the meta-learners adapt in a few steps. The meta-batch is a
- * property of the learner (the library's). */
+/* The default evaluation steps and meta-batch are the learner's (its row of
+ * the learner table): the transfer baseline trains a new head from zero
+ * (Chen et al. fine-tune for 100 iterations), the meta-learners adapt in a
+ * few steps. */
 void ml_run_config_resolve(ml_run_config *o) {
-    if (!o->eval_steps) o->eval_steps = o->algo && !strcmp(o->algo, "pretrain") ? "100" : "1,10";
+    ml_algo a;
+    int known = o->algo && !ml_algo_parse(o->algo, &a);
+    if (!o->eval_steps) o->eval_steps = known ? ml_algo_info(a)->default_eval_steps : "1,10";
     /* Supervised SGD is usually run with momentum; the outer step of
      * meta-learning is not (Reptile's outer SGD is plain interpolation). The
      * resolved value is what config.json records and what the optimizer gets. */
     if (o->momentum < 0) o->momentum = o->algo && !strcmp(o->algo, "supervised") ? 0.9f : 0.0f;
     if (o->weight_decay < 0) o->weight_decay = o->optimizer && !strcmp(o->optimizer, "adamw") ? 0.01f : 0.0f;
-    ml_algo a;
-    if (!o->meta_batch) o->meta_batch = o->algo && !ml_algo_parse(o->algo, &a) ? ml_algo_default_meta_batch(a) : 25;
+    if (!o->meta_batch) o->meta_batch = known ? ml_algo_default_meta_batch(a) : 25;
 }
 
 ml_option_set ml_run_config_option_set(ml_run_config *c) {

@@ -103,8 +103,9 @@ static int check_space(const ml_search_space *space, const char *label, char *er
                 ml_algo algo;
                 ml_optim_kind kind;
                 if (str && !strcmp(p->name, "algo") && (ml_algo_parse(str, &algo) || !strcmp(str, "supervised"))) {
-                    ml__errf(err, errlen, "%s: key 'algo': '%s' is not a meta-learner (maml, fomaml, metasgd, anil, "
-                                          "reptile, multitask, protonet, matching, r2d2)", label, str);
+                    char names[256];
+                    ml__errf(err, errlen, "%s: key 'algo': '%s' is not a meta-learner (%s)", label, str,
+                             ml_algo_list(names, sizeof names, NULL));
                     return -1;
                 }
                 if (str && !strcmp(p->name, "optimizer") && ml_optim_kind_parse(str, &kind)) {

@@ -1,0 +1,310 @@
+/* meta.c: the learner-agnostic driver of meta-learning (see meta.h): setup
+ * of the meta-parameters (theta, then the learner's extra tensors), one outer
+ * update over a meta-batch, evaluation and predict. Whatever differs between
+ * learners is a hook of the learner's row (learner.h); this file asks the row
+ * and never which learner it runs.
+ *
+ * Each worker owns a context; a task's whole graph (inner trajectory and
+ * query pass) lives in that context's arena until the task's meta-gradient
+ * has been taken. Second-order MAML needs the inner trajectory alive until
+ * then: this is where that memory goes, and it is reclaimed in O(1) by the
+ * reset at the start of the next task. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "meta_internal.h"
+
+/* ---- helpers of the hooks ------------------------------------------------------------- */
+
+ml_tensor *ml__meta_model_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor *params[], const float *x, const float *yf,
+                               const int32_t *yl, int n, ml_tensor **out_pass) {
+    ml_model *model = m->model;
+    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
+    ml_tensor *xt = ml_tensor_wrap(ctx, (float *)x, 2, ML_SHAPE(n, per));
+    /* Batch norm uses the current batch's statistics, as the reference MAML. */
+    ml_tensor *out = ml_model_forward(ctx, model, params, xt, 1, 0);
+    if (out_pass) *out_pass = out;
+    if (m->cfg.loss == ML_LOSS_MSE) return ml_mse(ctx, out, ml_tensor_wrap(ctx, (float *)yf, 2, ML_SHAPE(n, 1)));
+    return ml_cross_entropy(ctx, out, yl);
+}
+
+ml_tensor *ml__meta_embed_episode(ml_ctx *ctx, const ml_meta *m, ml_tensor **params, const ml_task_data *t) {
+    ml_model *model = m->model;
+    int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
+    ml_tensor *x = ml_concat0(ctx, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)),
+                              ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)));
+    return ml_model_forward(ctx, model, params, x, 1, 0);
+}
+
+int ml__meta_wrap_extras(ml_ctx *ctx, const ml_meta *m, ml_tensor **extra) {
+    ml_meta_tensor t[ML_META_MAX_EXTRAS];
+    int n = ml_meta_extras(&m->cfg, m->model, t);
+    for (int k = 0; k < n; k++) {
+        int64_t shape[ML_MAX_DIMS] = {0};
+        memcpy(shape, t[k].shape, sizeof shape);
+        extra[k] = ml_tensor_wrap(ctx, m->meta + m->n + t[k].offset, t[k].ndim, shape);
+    }
+    for (int k = n; k < ML_META_MAX_EXTRAS; k++) extra[k] = NULL; /* e.g. Matching without its scale */
+    return n;
+}
+
+int ml__meta_fail_task(ml_meta *m, ml_meta_worker *w, int item, const char *what) {
+    snprintf(w->err, sizeof w->err, "task %d: %s: %s", item, what, ml_ctx_error(w->ctx));
+    m->task_status[item] = ml_ctx_status(w->ctx) != ML_OK ? (int)ml_ctx_status(w->ctx) : (int)ML_ERR_NUMERIC;
+    return -1;
+}
+
+void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *loss, ml_tensor **theta,
+                            ml_tensor **extra, int n_extra) {
+    ml_model *model = m->model;
+    int np = model->n_params, nw = 0;
+    ml_tensor *wrt[ML_MAX_PARAMS + ML_META_MAX_EXTRAS], *meta_grads[ML_MAX_PARAMS + ML_META_MAX_EXTRAS];
+    for (int i = 0; i < np; i++) wrt[nw++] = theta[i];
+    for (int k = 0; k < n_extra; k++) wrt[nw++] = extra[k];
+    if (ml_grad(w->ctx, loss, wrt, nw, 0, meta_grads) != ML_OK) {
+        ml__meta_fail_task(m, w, item, "meta-gradient");
+        return;
+    }
+    m->task_loss[item] = loss->data[0];
+    float *out = m->task_grads + (int64_t)item * m->n_meta;
+    for (int i = 0; i < np; i++) {
+        const ml_param_info *p = &model->params[i];
+        memcpy(out + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
+    }
+    /* The extras after theta, each at its offset (ml_meta_extras). */
+    ml_meta_tensor t[ML_META_MAX_EXTRAS];
+    ml_meta_extras(&m->cfg, model, t);
+    for (int k = 0; k < n_extra; k++)
+        memcpy(out + m->n + t[k].offset, meta_grads[np + k]->data, (size_t)t[k].numel * sizeof(float));
+}
+
+/* Index of the largest logit of row i. */
+static int32_t row_argmax(const ml_tensor *logits, int64_t i) {
+    int64_t c = logits->shape[1], best = 0;
+    const float *row = logits->data + i * c;
+    for (int64_t j = 1; j < c; j++)
+        if (row[j] > row[best]) best = j;
+    return (int32_t)best;
+}
+
+double ml__meta_accuracy(const ml_tensor *logits, const int32_t *labels) {
+    int64_t n = logits->shape[0], right = 0;
+    for (int64_t i = 0; i < n; i++) right += row_argmax(logits, i) == labels[i];
+    return n ? (double)right / (double)n : 0;
+}
+
+void ml__meta_argmax_rows(const ml_tensor *logits, int32_t *out) {
+    for (int64_t i = 0; i < logits->shape[0]; i++) out[i] = row_argmax(logits, i);
+}
+
+void ml__meta_copy_outputs(const ml_tensor *out, float *dst) {
+    memcpy(dst, out->data, (size_t)out->numel * sizeof(float));
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, int max_batch, char *err,
+                       size_t errlen) {
+    memset(m, 0, sizeof *m);
+    const ml__learner *l = ml__learner_of(cfg->algo);
+    if (!l) {
+        snprintf(err, errlen, "meta: unknown learner %d", (int)cfg->algo);
+        return ML_ERR_ARG;
+    }
+    /* A metric learner on regression tasks would build labels from NULL. */
+    if (ml_algo_check_loss(cfg->algo, cfg->loss, err, errlen)) return ML_ERR_ARG;
+    if (l->check && l->check(cfg, model, err, errlen)) return ML_ERR_ARG;
+    if (cfg->inner_steps < 0 || cfg->inner_steps < l->info.min_inner_steps) {
+        snprintf(err, errlen, "meta: %s needs at least one inner step", ml_algo_name(cfg->algo));
+        return ML_ERR_ARG;
+    }
+    m->cfg = *cfg;
+    m->model = model;
+    m->n = model->n_floats;
+    /* theta, then the learner's extra tensors (Meta-SGD's rates, the heads' scalars, pretrain's head) */
+    ml_meta_tensor extra[ML_META_MAX_EXTRAS];
+    int n_extra = ml_meta_extras(cfg, model, extra);
+    m->n_meta = m->n;
+    for (int k = 0; k < n_extra; k++) m->n_meta += extra[k].numel;
+    m->max_batch = max_batch > 0 ? max_batch : 1;
+    int threads = cfg->threads > 0 ? cfg->threads : 1;
+    m->meta = ml_calloc((size_t)m->n_meta, sizeof(float));
+    m->grad = ml_calloc((size_t)m->n_meta, sizeof(float));
+    m->task_grads = ml_calloc((size_t)(m->max_batch * m->n_meta), sizeof(float));
+    m->task_loss = ml_calloc((size_t)m->max_batch, sizeof(double));
+    m->task_status = ml_calloc((size_t)m->max_batch, sizeof(int));
+    m->workers = ml_calloc((size_t)threads, sizeof(ml_meta_worker));
+    m->pool = ml_pool_create(threads);
+    if (!m->meta || !m->grad || !m->task_grads || !m->task_loss || !m->task_status || !m->workers || !m->pool)
+        goto nomem;
+    for (int i = 0; i < threads; i++) {
+        m->workers[i].ctx = ml_ctx_create((size_t)1 << 20);
+        m->workers[i].phi = ml_calloc((size_t)m->n, sizeof(float));
+        if (!m->workers[i].ctx || !m->workers[i].phi) goto nomem;
+    }
+    memcpy(m->meta, model->data, (size_t)m->n * sizeof(float));
+    for (int k = 0; k < n_extra; k++)
+        for (int64_t j = 0; j < extra[k].numel; j++) m->meta[m->n + extra[k].offset + j] = extra[k].init;
+    ml_status st = ml_optim_init(&m->opt, &cfg->outer, m->n_meta);
+    if (st != ML_OK) {
+        snprintf(err, errlen, "meta: outer optimizer: invalid settings");
+        ml_meta_free(m);
+        return st;
+    }
+    return ML_OK;
+nomem:
+    snprintf(err, errlen, "meta: out of memory");
+    ml_meta_free(m);
+    return ML_ERR_NOMEM;
+}
+
+void ml_meta_free(ml_meta *m) {
+    if (m->workers && m->pool)
+        for (int i = 0; i < ml_pool_threads(m->pool); i++) {
+            ml_ctx_destroy(m->workers[i].ctx);
+            ml_free(m->workers[i].phi);
+            ml_free(m->workers[i].head);
+            ml_free(m->workers[i].feat);
+        }
+    ml_pool_destroy(m->pool);
+    ml_free(m->workers);
+    ml_optim_free(&m->opt);
+    ml_free(m->task_status);
+    ml_free(m->task_loss);
+    ml_free(m->task_grads);
+    ml_free(m->grad);
+    ml_free(m->meta);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- outer loop ------------------------------------------------------------------------------ */
+
+typedef struct step_job {
+    ml_meta *m;
+    const ml_task_data *tasks;
+} step_job;
+
+static void step_task(int item, int worker, void *user) {
+    step_job *job = user;
+    ml_meta *m = job->m;
+    m->task_status[item] = ML_OK;
+    ml__learner_of(m->cfg.algo)->step_task(m, &m->workers[worker], item, &job->tasks[item]);
+}
+
+static ml_status first_task_error(ml_meta *m, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++)
+        if (m->task_status[i] != ML_OK) {
+            /* Find the worker message: any worker with a message describes it. */
+            for (int w = 0; w < ml_pool_threads(m->pool); w++)
+                if (m->workers[w].err[0]) {
+                    snprintf(err, errlen, "%s", m->workers[w].err);
+                    break;
+                }
+            return (ml_status)m->task_status[i];
+        }
+    return ML_OK;
+}
+
+ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen) {
+    if (n < 1 || n > m->max_batch) {
+        snprintf(err, errlen, "meta: %d tasks in a meta-batch of at most %d", n, m->max_batch);
+        return ML_ERR_ARG;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    step_job job = {m, tasks};
+    ml_pool_run(m->pool, n, step_task, &job);
+    ml_status st = first_task_error(m, n, err, errlen);
+    if (st != ML_OK) return st;
+    /* Reduce in task order: the same sum whatever the thread count. */
+    double total = 0;
+    for (int i = 0; i < n; i++) total += m->task_loss[i];
+    *loss = total / n;
+    if (!isfinite(*loss)) {
+        snprintf(err, errlen, "meta: query loss became %s at outer step %lld", isnan(*loss) ? "NaN" : "infinite",
+                 (long long)m->steps_done + 1);
+        return ML_ERR_NUMERIC;
+    }
+    float inv = 1.0f / (float)n;
+    for (int64_t j = 0; j < m->n_meta; j++) {
+        float s = 0;
+        for (int i = 0; i < n; i++) s += m->task_grads[(int64_t)i * m->n_meta + j];
+        m->grad[j] = s * inv;
+        if (!isfinite(m->grad[j])) {
+            snprintf(err, errlen, "meta: meta-gradient became non-finite at outer step %lld",
+                     (long long)m->steps_done + 1);
+            return ML_ERR_NUMERIC;
+        }
+    }
+    ml_optim_step(&m->opt, m->meta, m->grad, m->cfg.outer.lr);
+    m->steps_done++;
+    return ML_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------- */
+
+static void eval_task(int item, int worker, void *user) {
+    const ml__eval_job *job = user;
+    ml_meta *m = job->m;
+    m->task_status[item] = ML_OK;
+    ml__learner_of(m->cfg.algo)->eval_task(job, &m->workers[worker], item);
+}
+
+ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
+                           double *acc_at, char *err, size_t errlen) {
+    return ml_meta_evaluate_at(m, tasks, n, max_steps, NULL, loss_at, acc_at, err, errlen);
+}
+
+ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int max_steps,
+                              const unsigned char *report, double *loss_at, double *acc_at, char *err,
+                              size_t errlen) {
+    if (n > m->max_batch) {
+        /* Evaluate in chunks of the meta-batch size (task_status is that long). */
+        for (int start = 0; start < n; start += m->max_batch) {
+            int count = n - start < m->max_batch ? n - start : m->max_batch;
+            int stride = max_steps + 1;
+            ml_status st = ml_meta_evaluate_at(m, tasks + start, count, max_steps, report,
+                                               loss_at + (int64_t)start * stride,
+                                               acc_at ? acc_at + (int64_t)start * stride : NULL, err, errlen);
+            if (st != ML_OK) return st;
+        }
+        return ML_OK;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    ml__eval_job job = {m, tasks, max_steps, report, loss_at, acc_at, NULL, NULL};
+    ml_pool_run(m->pool, n, eval_task, &job);
+    ml_status st = first_task_error(m, n, err, errlen);
+    if (st == ML_OK && m->progress_total > 0) {
+        m->progress_done += n;
+        ml_progress_report(&m->progress, "evaluation", m->progress_done, m->progress_total);
+    }
+    return st;
+}
+
+void ml_meta_progress_begin(ml_meta *m, int64_t total) {
+    m->progress_done = 0;
+    m->progress_total = total;
+}
+
+void ml_meta_export(const ml_meta *m) { memcpy(m->model->data, m->meta, (size_t)m->n * sizeof(float)); }
+
+ml_status ml_meta_predict_outputs(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, float *out,
+                                  char *err, size_t errlen) {
+    double loss[1 + 1000], acc[1 + 1000];
+    if (steps < 0 || steps > 1000 || (pred && m->cfg.loss != ML_LOSS_CROSS_ENTROPY)) {
+        snprintf(err, errlen, "predict: 0..1000 adaptation steps, and labels for classification only");
+        return ML_ERR_ARG;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    ml__eval_job job = {m, task, steps, NULL, loss, acc, pred, out};
+    eval_task(0, 0, &job);
+    return first_task_error(m, 1, err, errlen);
+}
+
+ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32_t *pred, char *err, size_t errlen) {
+    if (m->cfg.loss != ML_LOSS_CROSS_ENTROPY) {
+        snprintf(err, errlen, "predict: classification with 0..1000 adaptation steps only");
+        return ML_ERR_ARG;
+    }
+    return ml_meta_predict_outputs(m, task, steps, pred, NULL, err, errlen);
+}
