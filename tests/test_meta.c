@@ -366,6 +366,41 @@ static void test_learners_refuse_tasks_they_cannot_learn(void) {
     ml_model_free(&m);
 }
 
+/* The learner table answers every question about a learner: names round
+ * trip, the list for help texts, options, extra tensors and their names. */
+static void test_learner_table(void) {
+    char buf[256];
+    CHECK_STR_CONTAINS(ml_algo_list(buf, sizeof buf, " or "), "maml, fomaml, metasgd, reptile");
+    CHECK_STR_CONTAINS(buf, "r2d2 or pretrain");
+    for (int a = 0; a < ML_ALGO_COUNT; a++) {
+        const ml_learner_info *l = ml_algo_info((ml_algo)a);
+        ml_algo back;
+        CHECK(l && l->name && l->description && l->default_eval_steps);
+        CHECK(ml_algo_parse(l->name, &back) == 0 && back == (ml_algo)a);
+        CHECK(ml_algo_has_inner_steps((ml_algo)a) == (l->adapts != ML_ADAPT_NONE));
+    }
+    CHECK(ml_algo_info(ML_ALGO_COUNT) == NULL);
+    CHECK(ml_algo_reads_option(ML_ALGO_MATCHING, "matching-scale"));
+    CHECK(!ml_algo_reads_option(ML_ALGO_MATCHING, "matching"));
+    CHECK(!ml_algo_reads_option(ML_ALGO_MAML, "matching-scale"));
+    CHECK(ml_algo_reads_option(ML_ALGO_PRETRAIN, "finetune"));
+    ml_model m;
+    small_mlp(&m, 8, 3);
+    ml_meta_tensor t[ML_META_MAX_EXTRAS];
+    ml_meta_config c = config(ML_ALGO_METASGD, 1, 0.25f);
+    CHECK(ml_meta_extras(&c, &m, t) == m.n_params);
+    CHECK(!strcmp(t[0].name, "alpha.layers.0.weight"));
+    CHECK(t[0].init == 0.25f && t[1].offset == m.params[1].offset);
+    c.algo = ML_ALGO_R2D2;
+    CHECK(ml_meta_extras(&c, &m, t) == 3 && ml_meta_extra_count(&c) == 3);
+    CHECK(!strcmp(t[2].name, "r2d2.bias"));
+    c.algo = ML_ALGO_MATCHING;
+    CHECK(ml_meta_extras(&c, &m, t) == 0);
+    c.matching_scale = 5;
+    CHECK(ml_meta_extras(&c, &m, t) == 1 && t[0].init == 5.0f);
+    ml_model_free(&m);
+}
+
 int main(void) {
     make_tasks();
     ML_RUN(test_maml_one_step_matches_finite_differences);
@@ -379,5 +414,6 @@ int main(void) {
     ML_RUN(test_results_do_not_depend_on_thread_count);
     ML_RUN(test_nan_loss_is_reported_and_nothing_changes);
     ML_RUN(test_learners_refuse_tasks_they_cannot_learn);
+    ML_RUN(test_learner_table);
     return ml_test_summary();
 }

@@ -62,7 +62,7 @@ typedef struct ml_learner_info {
     int init_takes_extras;    /* --init FILE also loads its extra tensors when the file has them (Meta-SGD's rates) */
     int batch_training;       /* trains a classifier over all training classes on plain minibatches, not
                                  on episodes (pretrain: needs pretrain_classes) */
-    const char *own_options;  /* train options only this learner reads, comma-separated ("" for none) */
+    const char *own_options;  /* train options only this learner reads, comma-separated (NULL: none) */
 } ml_learner_info;
 
 /* The row of a learner (NULL for a value outside the table). */
@@ -73,6 +73,8 @@ int ml_algo_parse(const char *name, ml_algo *out);
  * "maml, fomaml, ... or pretrain" (last_sep joins the last two, e.g.
  * " or "; NULL: ", "). Returns buf. */
 const char *ml_algo_list(char *buf, size_t len, const char *last_sep);
+/* Whether option (e.g. "matching-scale") is one of the learner's own_options. */
+int ml_algo_reads_option(ml_algo a, const char *option);
 /* ProtoNet, Matching Networks, R2-D2: the model is an embedding (no head). */
 int ml_algo_is_metric(ml_algo a);
 /* Whether the learner adapts to a task by gradient steps at inner_lr (so

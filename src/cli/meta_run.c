@@ -176,7 +176,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
         return EXIT_USAGE;
     }
-    if (o->matching_scale > 0 && !strstr(ml_algo_info(r->algo)->own_options, "matching-scale")) {
+    if (o->matching_scale > 0 && !ml_algo_reads_option(r->algo, "matching-scale")) {
         snprintf(err, errlen, "--matching-scale: only --algo matching has a cosine scale (got --algo %s)", o->algo);
         return EXIT_USAGE;
     }

@@ -20,7 +20,7 @@ static const ml__learner table[] = {
                          GRADIENT_DEFAULTS},
                         .step_task = ml__gradient_step_task, .eval_task = ml__gradient_eval_task},
     [ML_ALGO_METASGD] = {{"metasgd", "Meta-SGD: MAML with a learned rate per parameter (Li et al. 2017)",
-                          ML_ADAPT_ALL, GRADIENT_DEFAULTS, .init_takes_extras = 1, .own_options = ""},
+                          ML_ADAPT_ALL, GRADIENT_DEFAULTS, .init_takes_extras = 1},
                          .extras = ml__metasgd_extras, .step_task = ml__gradient_step_task,
                          .eval_task = ml__gradient_eval_task, .second_order = 1},
     [ML_ALGO_REPTILE] = {{"reptile", "Reptile: k SGD steps, then move towards them (Nichol et al. 2018)",
@@ -65,6 +65,14 @@ int ml_algo_parse(const char *name, ml_algo *out) {
             return 0;
         }
     return -1;
+}
+
+int ml_algo_reads_option(ml_algo a, const char *option) {
+    const char *own = (unsigned)a < ML_ALGO_COUNT ? table[a].info.own_options : NULL;
+    size_t len = strlen(option);
+    for (const char *p = own; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) /* each name */
+        if (strcspn(p, ",") == len && !strncmp(p, option, len)) return 1;
+    return 0;
 }
 
 int ml_algo_is_metric(ml_algo a) { return (unsigned)a < ML_ALGO_COUNT && table[a].info.metric; }
