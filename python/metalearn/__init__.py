@@ -3,7 +3,7 @@ NumPy arrays in and out). See the README's Python section."""
 from ._lib import Error, lib as _clib
 from . import safetensors
 from .episodes import ImageSet, TaskFamily
-from .run import RunConfig
+from .run import Run, RunConfig
 
 __version__ = _clib.ml_version().decode()
-__all__ = ["Error", "safetensors", "ImageSet", "TaskFamily", "RunConfig"]
+__all__ = ["Error", "safetensors", "ImageSet", "TaskFamily", "RunConfig", "Run"]

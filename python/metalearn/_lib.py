@@ -61,6 +61,9 @@ def _load():
                       "ML_LIBRARY=/path/to/libmetalearn.so. Tried: " + ", ".join(tried))
 
 
+# libgomp reads OMP_WAIT_POLICY when it is loaded: within-op threads must not
+# spin when the other cores are busy (the CLI sets the same; 5-20x measured).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 lib = _load()
 
 # ---- core.h -----------------------------------------------------------------
@@ -355,3 +358,179 @@ _decl("ml_meta_evaluate", status, C.POINTER(Meta), C.POINTER(TaskData), C.c_int,
 _decl("ml_meta_predict_outputs", status, C.POINTER(Meta), C.POINTER(TaskData), C.c_int, i32p, f32p, C.c_char_p,
       C.c_size_t)
 _decl("ml_meta_export", None, C.POINTER(Meta))
+
+
+_S = C.c_char_p
+
+
+class RunConfigFields(C.Structure):
+    """ml_run_config field by field, for the settings that are not options
+    (what `metalearn eval` sets: eval_only, eval_val, eval_dataset, ...)."""
+    _fields_ = [(n, _S) for n in ("algo", "model", "init", "config", "out", "resume")] + [
+        ("seed", C.c_uint64), ("threads", C.c_int), ("json", C.c_int), ("quiet", C.c_int),
+        ("dataset", _S), ("optimizer", _S), ("schedule", _S),
+        ("epochs", C.c_int), ("batch_size", C.c_int), ("limit", C.c_int),
+        ("lr", C.c_float), ("momentum", C.c_float), ("weight_decay", C.c_float), ("clip", C.c_float),
+        ("task", _S), ("eval_shots", _S), ("eval_steps", _S)] + [
+        (n, C.c_int) for n in ("shots", "query", "iters", "meta_batch", "inner_steps", "log_every",
+                               "checkpoint_every", "eval_tasks", "eval_query", "val_every")] + [
+        ("inner_lr", C.c_float), ("outer_lr", C.c_float), ("eval_seed", C.c_uint64),
+        ("ways", C.c_int), ("eval_ways", C.c_int), ("rotations", C.c_int),
+        ("split_by", _S), ("split", _S), ("lake_runs", _S),
+        ("stop_at", C.c_int), ("overwrite", C.c_int), ("checkpoint_minutes", C.c_float), ("lake_steps", C.c_int),
+        ("aug_rotate", C.c_float), ("aug_translate", C.c_float), ("aug_flip", C.c_float), ("aug_scale", _S),
+        ("task_sampler", _S), ("target", _S), ("test_alphabets", _S),
+        ("select_k", C.c_int), ("select_every", C.c_int), ("select_prob", C.c_float),
+        ("curriculum_strength", C.c_float), ("matching_scale", C.c_float),
+        ("model_only", C.c_int), ("eval_val", C.c_int), ("finetune", _S),
+        ("eval_dataset", _S), ("eval_classes", _S), ("eval_images", _S), ("eval_split_file", _S),
+        ("eval_only", C.c_int), ("eval_task", _S)]
+
+
+_decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)
+_decl("ml_run_config_legacy", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)
+
+# ---- run.h: the run (set up, step, checkpoint, resume, evaluate) -------------------
+RUN_NEW, RUN_RESUME, RUN_EVAL = 0, 1, 2
+ERR_INTERRUPTED = -8
+
+
+class RunOpenOptions(C.Structure):
+    _fields_ = [("checkpoint", C.c_char_p), ("notes", C.c_void_p)]
+
+
+class RunInfo(C.Structure):
+    _fields_ = [("dir", C.c_char_p), ("algo", C.c_char_p), ("model_spec", C.c_char_p), ("n_params", C.c_int64),
+                ("threads", C.c_int), ("fewshot", C.c_int), ("train_classes", C.c_int), ("batch_size", C.c_int),
+                ("init_rates", C.c_int), ("has_inner_steps", C.c_int), ("iteration", C.c_int),
+                ("start_iteration", C.c_int), ("iters", C.c_int), ("session_s", C.c_double)]
+
+
+class RunProgress(C.Structure):
+    _fields_ = [("iteration", C.c_int), ("total", C.c_int), ("start_iteration", C.c_int), ("loss", C.c_double),
+                ("log_loss", C.c_double), ("logged", C.c_int), ("rate", C.c_double)]
+
+
+RUN_ON_ITERATION = C.CFUNCTYPE(C.c_int, C.c_void_p, C.POINTER(RunProgress))
+
+
+class RunCallbacks(C.Structure):
+    _fields_ = [("on_iteration", RUN_ON_ITERATION), ("user", C.c_void_p), ("stop", C.POINTER(C.c_int))]
+
+
+class RunEvalOptions(C.Structure):
+    _fields_ = [("out", C.c_void_p), ("progress", Progress)]
+
+
+HAVE_RUN = hasattr(lib, "ml_run_open")
+if HAVE_RUN:
+    _decl("ml_run_open", status, C.POINTER(C.c_void_p), C.c_void_p, C.c_int, C.POINTER(RunOpenOptions), C.c_char_p,
+          C.c_size_t)
+    _decl("ml_run_close", None, C.c_void_p)
+    _decl("ml_run_get_info", None, C.c_void_p, C.POINTER(RunInfo))
+    _decl("ml_run_iteration", C.c_int, C.c_void_p)
+    _decl("ml_run_step", status, C.c_void_p, C.POINTER(C.c_double), C.c_char_p, C.c_size_t)
+    _decl("ml_run_train", status, C.c_void_p, C.POINTER(RunCallbacks), C.c_char_p, C.c_size_t)
+    _decl("ml_run_save_checkpoint", status, C.c_void_p, C.c_char_p, C.c_size_t)
+    _decl("ml_run_evaluate", status, C.c_void_p, C.POINTER(RunEvalOptions), C.c_char_p, C.c_size_t)
+
+# The C library's stdio, for the FILE * the run prints its evaluation table to:
+# an in-memory stream (open_memstream) the package reads back.
+libc = C.CDLL(None)
+libc.open_memstream.restype = C.c_void_p
+libc.open_memstream.argtypes = [C.POINTER(C.c_void_p), C.POINTER(C.c_size_t)]
+libc.fclose.argtypes = [C.c_void_p]
+libc.fflush.argtypes = [C.c_void_p]
+libc.free.argtypes = [C.c_void_p]
+
+# ---- search.h: the strategy search driver -------------------------------------------
+class SearchConfig(C.Structure):
+    _fields_ = [("space", C.c_char_p), ("space_text", C.c_char_p), ("config", C.c_char_p), ("out", C.c_char_p),
+                ("strategy", C.c_char_p), ("budget", C.c_int), ("min_iters", C.c_int), ("max_iters", C.c_int),
+                ("eta", C.c_int), ("population", C.c_int), ("jobs", C.c_int), ("threads", C.c_int),
+                ("val_tasks", C.c_int), ("seed", C.c_uint64)]
+
+
+class SearchResult(C.Structure):
+    _fields_ = [("trial", C.c_int), ("top_rung", C.c_int), ("iters", C.c_int), ("score", C.c_double),
+                ("failed_rung", C.c_int), ("failed_iters", C.c_int), ("message", C.c_char_p),
+                ("settings", C.c_char_p), ("summary", C.c_char_p)]
+
+
+class SearchSummary(C.Structure):
+    _fields_ = [("metric", C.c_char_p), ("higher_better", C.c_int), ("n_rungs", C.c_int), ("rungs", C.c_int * 16),
+                ("budget", C.c_int), ("trials_run_now", C.c_int), ("trials_failed", C.c_int),
+                ("interrupted", C.c_int), ("results", C.POINTER(SearchResult)), ("order", C.POINTER(C.c_int)),
+                ("seconds", C.c_double)]
+
+
+class SearchEvent(C.Structure):
+    _fields_ = [("kind", C.c_int), ("config", C.POINTER(SearchConfig)), ("n_rungs", C.c_int),
+                ("rungs", C.POINTER(C.c_int)), ("rung", C.c_int), ("trial", C.c_int), ("done", C.c_int),
+                ("total", C.c_int), ("ok", C.c_int), ("score", C.c_double), ("seconds", C.c_double),
+                ("metric", C.c_char_p), ("message", C.c_char_p)]
+
+
+SEARCH_REPORT = C.CFUNCTYPE(None, C.POINTER(SearchEvent), C.c_void_p)
+SEARCH_EVENTS = ("started", "rung_start", "trial_done", "rung_end")
+HAVE_SEARCH = hasattr(lib, "ml_search_run")
+if HAVE_SEARCH:
+    _decl("ml_search_config_default", None, C.POINTER(SearchConfig))
+    _decl("ml_search_config_option_set", OptionSet, C.POINTER(SearchConfig))
+    _decl("ml_search_summary_free", None, C.POINTER(SearchSummary))
+    _decl("ml_search_run", status, C.POINTER(SearchConfig), C.c_void_p, SEARCH_REPORT, C.c_void_p,
+          C.POINTER(C.c_int), C.POINTER(SearchSummary), C.c_char_p, C.c_size_t)
+
+
+# ---- Ctrl-C while the library computes ------------------------------------------------
+# As in the CLI (src/cli/main.c, cmd_meta.c): only the thread that trains
+# takes SIGINT, on an alternate signal stack. oneDNN's JIT GEMM points rsp
+# into the heap while it runs, so a signal frame pushed there corrupts the
+# heap; CPython installs its handlers with SA_ONSTACK, so an alternate stack
+# is enough on the calling thread, and OpenMP's threads start with the stop
+# signals blocked (unless something else, e.g. torch, started them first).
+class _StackT(C.Structure):
+    _fields_ = [("ss_sp", C.c_void_p), ("ss_flags", C.c_int), ("ss_size", C.c_size_t)]
+
+
+_SS_DISABLE = 2
+_alt_stacks = {}
+
+
+def use_alt_signal_stack():
+    """Gives the calling thread an alternate signal stack if it has none."""
+    import threading
+    old = _StackT()
+    if libc.sigaltstack(None, C.byref(old)) != 0 or not (old.ss_flags & _SS_DISABLE):
+        return
+    buf = C.create_string_buffer(1 << 16)
+    new = _StackT(ss_sp=C.cast(buf, C.c_void_p), ss_flags=0, ss_size=len(buf))
+    if libc.sigaltstack(C.byref(new), None) == 0:
+        _alt_stacks[threading.get_ident()] = buf  # lives as long as the thread may take signals
+
+
+def _start_openmp_threads_with_stop_signals_blocked():
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        gomp = C.CDLL("libgomp.so.1")
+    except OSError:
+        return
+    stop = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    try:
+        # An empty parallel region: the team starts (inheriting this mask)
+        # and runs a harmless C function, strlen(""), on every thread.
+        gomp.GOMP_parallel.argtypes = [C.c_void_p, C.c_void_p, C.c_uint, C.c_uint]
+        gomp.GOMP_parallel.restype = None
+        empty = C.c_char_p(b"")
+        gomp.GOMP_parallel(C.cast(libc.strlen, C.c_void_p), C.cast(empty, C.c_void_p), 0, 0)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+libc.sigaltstack.argtypes = [C.POINTER(_StackT), C.POINTER(_StackT)]
+_start_openmp_threads_with_stop_signals_blocked()
+use_alt_signal_stack()

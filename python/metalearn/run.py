@@ -1,8 +1,13 @@
 """Runs of a learner: their configuration (RunConfig), set by name through
 the library's option table, so names, bounds, defaults and messages are
-exactly those of `metalearn train` and config.json."""
+exactly those of `metalearn train` and config.json; and the run itself
+(Run: new, resume, train with a callback, checkpoint, evaluate), the
+library's ml_run, so a run made here is the CLI's run bit for bit."""
 import ctypes as C
 import json
+import math
+import os
+from pathlib import Path
 
 from . import _lib as L
 
@@ -34,6 +39,32 @@ class RunConfig:
                 raise L.Error(err.value.decode())
         for name, value in settings.items():
             self.set(name, value)
+
+    @classmethod
+    def load_run(cls, path):
+        """The settings a run folder saved (DIR/config.json over the
+        defaults, then the defaults that depend on them), as eval and
+        resume read them."""
+        self, err = cls(), L.errbuf()
+        if L.lib.ml_run_config_load_run(self._buf, L.path_arg(path), err, L.ERRLEN):
+            raise L.Error(err.value.decode())
+        return self
+
+    def copy(self):
+        c = RunConfig()
+        C.memmove(c._buf, self._buf, L.RUN_CONFIG_BYTES)
+        object.__setattr__(c, "_keep", list(getattr(self, "_keep", [])))
+        return c
+
+    def _fields(self):
+        return L.RunConfigFields.from_buffer(self._buf)
+
+    def _set_field(self, name, value):
+        """A setting that is not an option (eval's eval_only, eval_val, ...)."""
+        if isinstance(value, str):
+            value = value.encode()
+            object.__setattr__(self, "_keep", getattr(self, "_keep", []) + [value])
+        setattr(self._fields(), name, value)
 
     def _set(self):
         # The library's table is static storage pointing into one config at
@@ -98,3 +129,180 @@ class RunConfig:
 
     def __repr__(self):
         return "RunConfig(" + ", ".join(f"{k.replace('-', '_')}={v!r}" for k, v in self.to_dict().items()) + ")"
+
+
+class Run:
+    """A meta-learning run in a folder, as `metalearn train` and `eval` make
+    and read it. Make one with Run.new(config), Run.resume(folder) or
+    Run.open(folder) (evaluation only), then train(), evaluate(), close()
+    (or use it as a context manager)."""
+
+    def __init__(self, config, mode, checkpoint=None):
+        if not L.HAVE_RUN:
+            raise L.Error("this libmetalearn has no run API (ml_run_open): rebuild it")
+        self.config, self._h = config, C.c_void_p()
+        opt = L.RunOpenOptions(checkpoint=L.path_arg(checkpoint) if checkpoint else None)
+        err = L.errbuf()
+        L.check(L.lib.ml_run_open(C.byref(self._h), config._buf, mode, C.byref(opt), err, L.ERRLEN), err)
+        self.mode = mode
+
+    @classmethod
+    def new(cls, config=None, **settings):
+        """A new run from a RunConfig and/or settings (out=FOLDER, ...);
+        a folder holding a run is refused unless overwrite=True."""
+        cfg = (config.copy() if config is not None else RunConfig())
+        for k, v in settings.items():
+            cfg.set(k, v)
+        cfg._set_field("resume", None)
+        return cls(cfg.resolve(), L.RUN_NEW)
+
+    @classmethod
+    def resume(cls, path, **settings):
+        """Continues the run in path from its checkpoint (iters=N may extend
+        it), as `metalearn train --resume PATH` does: the run's config.json,
+        then the settings given here."""
+        path = os.fspath(path)
+        cfg = RunConfig(config=os.path.join(path, "config.json"))
+        for name in ("json", "quiet", "stop-at", "overwrite"):  # this call's only, as on the command line
+            cfg.set(name, 0)
+        note = L.errbuf()
+        if L.lib.ml_run_config_legacy(cfg._buf, L.path_arg(path), note, L.ERRLEN):
+            import warnings
+            warnings.warn(f"{path}: {note.value.decode()}")
+        for k, v in settings.items():
+            cfg.set(k, v)
+        cfg._set_field("resume", path)
+        cfg._set_field("out", path)
+        return cls(cfg.resolve(), L.RUN_RESUME)
+
+    @classmethod
+    def open(cls, path, split="test", shots=None, steps=None, tasks=None, query=None, ways=None, threads=None,
+             lake_runs=None, task=None):
+        """A finished run (folder, or its checkpoint file) for evaluate(),
+        with `metalearn eval`'s options: shots="1,5", steps="1,10",
+        tasks=N (episodes), query, ways, split="val", lake_runs=PATH|"none",
+        task="csv:HELD_OUT.csv"."""
+        path = Path(path)
+        ckpt, folder = (path, path.parent) if path.suffix == ".safetensors" else (path / "checkpoint.safetensors", path)
+        if split not in ("test", "val"):
+            raise L.Error(f"split '{split}': expected test or val")
+        cfg = RunConfig.load_run(folder)
+        f = cfg._fields()
+        for name, value in (("eval-shots", shots), ("eval-steps", steps), ("eval-tasks", tasks),
+                            ("eval-query", query), ("eval-ways", ways), ("threads", threads)):
+            cfg.set(name, value)
+        if tasks is None and f.eval_tasks < 1:
+            cfg.set("eval-tasks", 600)  # a run trained with --eval-tasks 0: evaluation asks now
+        if lake_runs == "none":
+            f.lake_runs, f.lake_steps = None, 0
+        elif lake_runs is not None:
+            cfg.set("lake-runs", os.fspath(lake_runs))
+        if task is not None:
+            cfg._set_field("eval_task", str(task))
+        cfg._set_field("eval_only", 1)
+        cfg._set_field("eval_val", int(split == "val"))
+        cfg._set_field("json", 1)
+        cfg._set_field("resume", None)
+        cfg._set_field("out", os.fspath(folder))
+        return cls(cfg, L.RUN_EVAL, checkpoint=ckpt)
+
+    def close(self):
+        if getattr(self, "_h", None):
+            L.lib.ml_run_close(self._h)
+            self._h = None
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def info(self):
+        """{dir, algo, model_spec, n_params, iteration, iters, ...}."""
+        i = L.RunInfo()
+        L.lib.ml_run_get_info(self._h, C.byref(i))
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in ((f[0], getattr(i, f[0]))
+                                                                            for f in L.RunInfo._fields_)}
+
+    @property
+    def iteration(self):
+        return L.lib.ml_run_iteration(self._h)
+
+    @property
+    def dir(self):
+        return Path(self.info["dir"])
+
+    def step(self):
+        """One outer iteration (logging and checkpoints as train does); its loss."""
+        loss, err = C.c_double(), L.errbuf()
+        L.check(L.lib.ml_run_step(self._h, C.byref(loss), err, L.ERRLEN), err)
+        return loss.value
+
+    def train(self, callback=None):
+        """Trains to the run's iters (or stop_at), checkpointing as the CLI
+        does. callback(progress) runs after every iteration with a dict
+        (iteration, total, loss, log_loss, logged, rate); returning True
+        stops the run (checkpoint saved). Ctrl-C (KeyboardInterrupt) also
+        saves the checkpoint, then raises; Run.resume(folder) continues."""
+        state = {"exc": None}
+
+        def on_iteration(user, p):
+            try:
+                if callback is not None:
+                    q = p.contents
+                    d = {f[0]: getattr(q, f[0]) for f in L.RunProgress._fields_}
+                    if math.isnan(d["log_loss"]):
+                        d["log_loss"] = None
+                    return 1 if callback(d) else 0
+                return 0
+            except BaseException as e:  # KeyboardInterrupt included: stop, checkpoint, re-raise below
+                state["exc"] = e
+                return 1
+
+        L.use_alt_signal_stack()
+        fn = L.RUN_ON_ITERATION(on_iteration)
+        cb = L.RunCallbacks(on_iteration=fn)
+        err = L.errbuf()
+        try:
+            st = L.lib.ml_run_train(self._h, C.byref(cb), err, L.ERRLEN)
+        except KeyboardInterrupt:
+            st = L.ERR_INTERRUPTED  # arrived after the last callback: save, then raise
+            self.save()
+            raise
+        if state["exc"] is not None:
+            raise state["exc"]
+        if st != L.ERR_INTERRUPTED:
+            L.check(st, err)
+        return self.iteration
+
+    def save(self):
+        """Writes DIR/checkpoint.safetensors at the current iteration."""
+        err = L.errbuf()
+        L.check(L.lib.ml_run_save_checkpoint(self._h, err, L.ERRLEN), err)
+
+    def evaluate(self):
+        """The final evaluation `metalearn eval` prints: a dict as its --json
+        line (a new or resumed run: DIR/eval.json, which it also writes).
+        The printed table is kept in self.table."""
+        size, buf = C.c_size_t(), C.c_void_p()
+        stream = L.libc.open_memstream(C.byref(buf), C.byref(size))
+        if not stream:
+            raise L.Error("out of memory")
+        err = L.errbuf()
+        try:
+            st = L.lib.ml_run_evaluate(self._h, C.byref(L.RunEvalOptions(out=stream)), err, L.ERRLEN)
+        finally:
+            L.libc.fclose(stream)
+            text = C.string_at(buf, size.value).decode("utf-8", "replace") if buf else ""
+            L.libc.free(buf)
+        self.table = text
+        L.check(st, err)
+        if self.mode == L.RUN_EVAL:
+            lines = [s for s in text.splitlines() if s.startswith("{")]
+            if not lines:
+                raise L.Error("evaluation printed no JSON line")
+            return json.loads(lines[-1])
+        return json.loads((self.dir / "eval.json").read_text())

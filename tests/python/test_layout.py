@@ -16,7 +16,10 @@ STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTenso
            "ml_csv_task": L.CsvTask, "ml_task_family": L.TaskFamily, "ml_regression_task": L.RegressionTask,
            "ml_tensor": L.Tensor, "ml_model_spec": L.ModelSpec, "ml_param_info": L.ParamInfo, "ml_model": L.Model,
            "ml_option": L.Option, "ml_option_set": L.OptionSet, "ml_optim_config": L.OptimConfig,
-           "ml_optim": L.Optim, "ml_meta_config": L.MetaConfig, "ml_meta": L.Meta, "ml_task_data": L.TaskData}
+           "ml_optim": L.Optim, "ml_meta_config": L.MetaConfig, "ml_meta": L.Meta, "ml_task_data": L.TaskData,
+           "ml_run_config": L.RunConfigFields, "ml_search_config": L.SearchConfig,
+           "ml_search_result": L.SearchResult, "ml_search_summary": L.SearchSummary,
+           "ml_search_event": L.SearchEvent}
 
 
 def test_structs_match_the_headers(tmp_path):
@@ -24,7 +27,7 @@ def test_structs_match_the_headers(tmp_path):
     if not cc:
         pytest.skip("no C compiler")
     lines = ["#include <stdio.h>", "#include <stddef.h>"]
-    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h")]
+    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h", "search.h")]
     lines.append("int main(void) {")
     want = []
     for cname, cls in STRUCTS.items():
