@@ -68,6 +68,12 @@ ml_tensor *ml__matching_head(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int 
 ml_tensor *ml__r2d2_head(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq, ml_tensor **extra);
 int ml__matching_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
 int ml__r2d2_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
+/* For the heads: one-hot labels [n, ways] or (means) the class-mean matrix
+ * [ways, n] (rows divided by the class count), as unrecorded constants; a
+ * label outside [0, ways) or a class without support example fails ctx. */
+ml_tensor *ml__episode_label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, int ways, int means);
+/* Rows scaled to unit length: x / sqrt(|x|^2 + 1e-8). */
+ml_tensor *ml__unit_rows(ml_ctx *ctx, ml_tensor *x);
 
 /* pretrain.c: the transfer baseline. */
 void ml__pretrain_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);

@@ -16,9 +16,7 @@
 
 #include "meta_internal.h"
 
-/* One-hot labels [n, ways] or class means [ways, n] (rows divided by the
- * class count), as unrecorded constants. */
-static ml_tensor *label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, int ways, int means) {
+ml_tensor *ml__episode_label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, int ways, int means) {
     int was = ml_ctx_set_recording(ctx, 0);
     ml_tensor *t = means ? ml_tensor_zeros(ctx, 2, ML_SHAPE(ways, n)) : ml_tensor_zeros(ctx, 2, ML_SHAPE(n, ways));
     ml_ctx_set_recording(ctx, was);
@@ -45,7 +43,7 @@ static ml_tensor *label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, int way
 
 ml_tensor *ml_protonet_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq) {
     if (!fs || !fq) return NULL;
-    ml_tensor *avg = label_matrix(ctx, ys, fs->shape[0], ways, 1);
+    ml_tensor *avg = ml__episode_label_matrix(ctx, ys, fs->shape[0], ways, 1);
     ml_tensor *protos = ml_matmul(ctx, avg, fs, 0, 0); /* [ways, D] */
     /* -|q - p|^2 = 2 q.p - |q|^2 - |p|^2 */
     ml_tensor *qp = ml_matmul(ctx, fq, protos, 0, 1);
@@ -54,21 +52,21 @@ ml_tensor *ml_protonet_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int
     return ml_sub(ctx, ml_sub(ctx, ml_scale(ctx, qp, 2.0f), q2), p2);
 }
 
-static ml_tensor *unit_rows(ml_ctx *ctx, ml_tensor *x) {
+ml_tensor *ml__unit_rows(ml_ctx *ctx, ml_tensor *x) {
     return ml_mul(ctx, x, ml_rsqrt(ctx, ml_add_scalar(ctx, ml_sum(ctx, ml_square(ctx, x), 2u, 1), 1e-8f)));
 }
 
 ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
                               ml_tensor *scale) {
     if (!fs || !fq) return NULL;
-    ml_tensor *cos = ml_matmul(ctx, unit_rows(ctx, fq), unit_rows(ctx, fs), 0, 1); /* [nq, ns] */
+    ml_tensor *cos = ml_matmul(ctx, ml__unit_rows(ctx, fq), ml__unit_rows(ctx, fs), 0, 1); /* [nq, ns] */
     /* Cosines lie in [-1, 1], so without a scale the attention over 100
      * support images can never be sharp: on 20-way 5-shot episodes the loss
      * cannot go below ~1.3. A learned scale (as later cosine classifiers use)
      * removes that floor. */
     if (scale) cos = ml_mul(ctx, cos, scale);
     ml_tensor *attn = ml_softmax(ctx, cos);
-    ml_tensor *probs = ml_matmul(ctx, attn, label_matrix(ctx, ys, fs->shape[0], ways, 0), 0, 0);
+    ml_tensor *probs = ml_matmul(ctx, attn, ml__episode_label_matrix(ctx, ys, fs->shape[0], ways, 0), 0, 0);
     return ml_log(ctx, ml_add_scalar(ctx, probs, 1e-12f));
 }
 
@@ -81,7 +79,7 @@ ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int way
     ml_ctx_set_recording(ctx, was);
     ml_tensor *gram = ml_matmul(ctx, fs, fs, 0, 1); /* X X^T [n, n]: cheap when n << D */
     ml_tensor *reg = ml_add(ctx, gram, ml_mul(ctx, eye, ml_exp(ctx, log_lambda)));
-    ml_tensor *alpha = ml_matmul(ctx, ml_inverse(ctx, reg), label_matrix(ctx, ys, n, ways, 0), 0, 0); /* [n, ways] */
+    ml_tensor *alpha = ml_matmul(ctx, ml_inverse(ctx, reg), ml__episode_label_matrix(ctx, ys, n, ways, 0), 0, 0); /* [n, ways] */
     ml_tensor *w = ml_matmul(ctx, fs, alpha, 1, 0);                                                  /* [D, ways] */
     return ml_add(ctx, ml_mul(ctx, ml_matmul(ctx, fq, w, 0, 0), scale), bias);
 }
