@@ -113,6 +113,9 @@ static ml_tensor *f_matching(ml_ctx *c, ml_tensor **x) {
 static ml_tensor *f_matching_scaled(ml_ctx *c, ml_tensor **x) {
     return ml_cross_entropy(c, ml_matching_logits(c, x[0], ys6, 3, x[1], x[2]), yq5);
 }
+static ml_tensor *f_cosine(ml_ctx *c, ml_tensor **x) {
+    return ml_cross_entropy(c, ml_cosine_logits(c, x[0], ys6, 3, x[1], x[2]), yq5);
+}
 static ml_tensor *f_r2d2(ml_ctx *c, ml_tensor **x) {
     ml_tensor *ll = ml_narrow(c, x[2], 0, 1), *scale = ml_narrow(c, x[2], 1, 1), *bias = ml_narrow(c, x[2], 2, 1);
     return ml_cross_entropy(c, ml_r2d2_logits(c, x[0], ys6, 3, x[1], ll, scale, bias), yq5);
@@ -203,6 +206,7 @@ static const op_case cases[] = {
     {"protonet_head", 2, {2, 2}, {{6, 4}, {5, 4}}, {I_NORMAL, I_NORMAL}, f_protonet, 1},
     {"matching_head", 2, {2, 2}, {{6, 4}, {5, 4}}, {I_NORMAL, I_NORMAL}, f_matching, 1},
     {"matching_head_scaled", 3, {2, 2, 1}, {{6, 4}, {5, 4}, {1}}, {I_NORMAL, I_NORMAL, I_POSITIVE}, f_matching_scaled, 1},
+    {"cosine_head", 3, {2, 2, 1}, {{6, 4}, {5, 4}, {1}}, {I_NORMAL, I_NORMAL, I_POSITIVE}, f_cosine, 1},
     {"r2d2_head", 3, {2, 2, 1}, {{6, 8}, {5, 8}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_r2d2, 1},
     {"pick_backward", 1, {1}, {{5}}, {I_NORMAL}, f_pick_bw, 1},
     {"small_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 4, 4}, {3, 2, 3, 3}, {4, 12}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_net, 0},

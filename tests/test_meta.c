@@ -164,7 +164,7 @@ static void test_classification_learners_learn(void) {
         for (int i = 0; i < P; i++) protos[c][i] = (float)(ml_rng_uniform(&r) > 0.7);
     for (int i = 0; i < W * S; i++) ls[i] = i / S;
     for (int i = 0; i < W * Q; i++) lq[i] = i / Q;
-    const ml_algo algos[] = {ML_ALGO_PROTONET, ML_ALGO_MATCHING, ML_ALGO_R2D2, ML_ALGO_ANIL, ML_ALGO_FOMAML};
+    const ml_algo algos[] = {ML_ALGO_PROTONET, ML_ALGO_MATCHING, ML_ALGO_R2D2, ML_ALGO_COSINE, ML_ALGO_ANIL, ML_ALGO_FOMAML};
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
         ml_model m;
         ml_model_spec spec;
@@ -371,7 +371,10 @@ static void test_learners_refuse_tasks_they_cannot_learn(void) {
 static void test_learner_table(void) {
     char buf[256];
     CHECK_STR_CONTAINS(ml_algo_list(buf, sizeof buf, " or "), "maml, fomaml, metasgd, reptile");
-    CHECK_STR_CONTAINS(buf, "r2d2 or pretrain");
+    CHECK_STR_CONTAINS(buf, "r2d2, pretrain");
+    char last[64];
+    snprintf(last, sizeof last, " or %s", ml_algo_name((ml_algo)(ML_ALGO_COUNT - 1)));
+    CHECK_STR_CONTAINS(buf, last);
     for (int a = 0; a < ML_ALGO_COUNT; a++) {
         const ml_learner_info *l = ml_algo_info((ml_algo)a);
         ml_algo back;

@@ -35,6 +35,7 @@ typedef enum {
     ML_ALGO_MATCHING,
     ML_ALGO_R2D2,
     ML_ALGO_PRETRAIN, /* transfer baseline: a classifier over all training classes; a new head per episode */
+    ML_ALGO_COSINE,   /* cosine nearest-class-mean head with a learned scale (Baseline++'s head) */
     ML_ALGO_COUNT
 } ml_algo;
 
@@ -206,6 +207,8 @@ ml_tensor *ml_protonet_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int
 /* scale ([1], may be NULL): softmax(scale * cos) attention instead of softmax(cos). */
 ml_tensor *ml_matching_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
                               ml_tensor *scale);
+/* cosine.c: scale ([1]) times the cosine of each query to each class mean. */
+ml_tensor *ml_cosine_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq, ml_tensor *scale);
 ml_tensor *ml_r2d2_logits(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq,
                           ml_tensor *log_lambda, ml_tensor *scale, ml_tensor *bias);
 

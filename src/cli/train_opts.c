@@ -35,11 +35,13 @@ const char *train_about(void) {
         "    evaluated on held-out classes (accuracy with 95%% CI), optionally on Lake's runs (--lake-runs).\n"
         "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
         "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
-        "Learners (default --meta-batch, --eval-steps):\n", regression);
+        "Learners:\n", regression);
     for (int a = 0; a < ML_ALGO_COUNT && n > 0 && (size_t)n < sizeof text; a++) {
         const ml_learner_info *l = ml_algo_info((ml_algo)a);
-        n += snprintf(text + n, sizeof text - (size_t)n, "  %-10s %s (%d, %s)\n", l->name, l->description,
-                      l->default_meta_batch, l->adapts == ML_ADAPT_NONE ? "none" : l->default_eval_steps);
+        n += snprintf(text + n, sizeof text - (size_t)n, "  %-10s %s\n             (default --meta-batch %d%s%s)\n",
+                      l->name, l->description, l->default_meta_batch,
+                      l->adapts == ML_ADAPT_NONE ? ", no inner steps" : ", --eval-steps ",
+                      l->adapts == ML_ADAPT_NONE ? "" : l->default_eval_steps);
     }
     if (n > 0 && (size_t)n < sizeof text)
         snprintf(text + n, sizeof text - (size_t)n, "%s",

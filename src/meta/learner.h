@@ -75,6 +75,10 @@ ml_tensor *ml__episode_label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, in
 /* Rows scaled to unit length: x / sqrt(|x|^2 + 1e-8). */
 ml_tensor *ml__unit_rows(ml_ctx *ctx, ml_tensor *x);
 
+/* cosine.c: the cosine nearest-class-mean head and its learned scale. */
+ml_tensor *ml__cosine_head(ml_ctx *ctx, ml_tensor *fs, const int32_t *ys, int ways, ml_tensor *fq, ml_tensor **extra);
+int ml__cosine_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
+
 /* pretrain.c: the transfer baseline. */
 void ml__pretrain_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
 void ml__pretrain_eval(const ml__eval_job *job, struct ml_meta_worker *w, int item);

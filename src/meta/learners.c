@@ -49,6 +49,10 @@ static const ml__learner table[] = {
                            .default_eval_steps = "100", .batch_training = 1, .own_options = "finetune"},
                           .extras = ml__pretrain_extras, .check = ml__pretrain_check,
                           .step_task = ml__pretrain_step_task, .eval_task = ml__pretrain_eval},
+    [ML_ALGO_COSINE] = {{"cosine", "cosine nearest-class-mean head with a learned scale (Baseline++'s head, "
+                         "Chen et al. 2019)", METRIC_DEFAULTS},
+                        .extras = ml__cosine_extras, .step_task = ml__metric_step_task,
+                        .eval_task = ml__metric_eval_task, .episode_head = ml__cosine_head},
 };
 _Static_assert(sizeof table / sizeof table[0] == ML_ALGO_COUNT, "one row per ml_algo");
 
