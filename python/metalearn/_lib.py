@@ -534,3 +534,12 @@ def _start_openmp_threads_with_stop_signals_blocked():
 libc.sigaltstack.argtypes = [C.POINTER(_StackT), C.POINTER(_StackT)]
 _start_openmp_threads_with_stop_signals_blocked()
 use_alt_signal_stack()
+
+
+class MetaTensor(C.Structure):
+    _fields_ = [("name", C.c_char * (PARAM_NAME_LEN + 16)), ("ndim", C.c_int), ("shape", C.c_int64 * MAX_DIMS),
+                ("offset", C.c_int64), ("numel", C.c_int64), ("init", C.c_float)]
+
+
+META_MAX_EXTRAS = MAX_PARAMS + 4
+_decl("ml_meta_extras", C.c_int, C.POINTER(MetaConfig), C.POINTER(Model), C.POINTER(MetaTensor))

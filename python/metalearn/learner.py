@@ -9,12 +9,15 @@ ANIL, Reptile, the multi-task baseline, ProtoNet, Matching Networks, R2-D2.
     y = maml.adapt_predict(xs, ys, xq, steps=10)
 
 This is the learner without a run folder (no config, log, checkpoint
-schedule or resume): see metalearn.run for those."""
+schedule or resume): see metalearn.run for those. MetaLearner.from_run
+loads a trained run to adapt and predict (what `metalearn predict` does)."""
 import ctypes as C
+import os
 
 import numpy as np
 
 from . import _lib as L
+from . import safetensors
 from .model import Model
 
 
@@ -25,7 +28,7 @@ class MetaLearner:
     starting point."""
 
     def __init__(self, model, algo="maml", inner_lr=0.01, inner_steps=1, outer_lr=0.001, optimizer="adam",
-                 loss=None, max_batch=25, threads=1):
+                 loss=None, max_batch=25, threads=1, matching_scale=0.0, finetune="head"):
         if not isinstance(model, Model):
             raise L.Error("MetaLearner: model must be a metalearn.model.Model")
         a, k = C.c_int(), C.c_int()
@@ -42,11 +45,57 @@ class MetaLearner:
         cfg.loss = L.LOSS_MSE if loss == "mse" else L.LOSS_CROSS_ENTROPY
         cfg.outer = L.lib.ml_optim_config_default(k.value)
         cfg.outer.lr = float(outer_lr)
+        cfg.matching_scale = float(matching_scale)
+        cfg.finetune_all = int(finetune == "all")  # pretrain: fine-tune the whole network at adaptation
         self.model, self.algo, self.loss, self.max_batch = model, str(algo), loss, int(max_batch)
         self._m, err = L.Meta(), L.errbuf()
         L.check(L.lib.ml_meta_init(C.byref(self._m), C.byref(model._m), C.byref(cfg), self.max_batch, err,
                                    L.ERRLEN), err)
         self._ready = True
+
+    @classmethod
+    def from_run(cls, path, threads=1):
+        """The learner of a trained run (folder, or its checkpoint file):
+        its learner, model and inner loop from config.json and the
+        checkpoint's parameters and learned extras (Meta-SGD's rates, the
+        metric heads' scalars), ready for adapt_predict / evaluate as
+        `metalearn predict` adapts it."""
+        from .run import RunConfig
+        path = os.fspath(path)
+        folder, ckpt = (os.path.dirname(path) or ".", path) if path.endswith(".safetensors") else \
+            (path, os.path.join(path, "checkpoint.safetensors"))
+        cfg = RunConfig.load_run(folder)
+        tensors, meta = safetensors.load(ckpt, metadata=True)
+        spec = meta.get("model") or cfg.model or ("cnn4" if cfg.dataset else "mlp:40,40")
+        algo = meta.get("algo") or cfg.algo
+        if spec.startswith("cnn4"):
+            w = tensors.get("blocks.0.conv.weight")
+            shape, outputs = (w.shape[1] if w is not None else 1, 28, 28), 0
+            if "head.weight" in tensors:
+                outputs = tensors["head.weight"].shape[0]
+        else:
+            w = tensors.get("layers.0.weight")
+            if w is None:
+                raise L.Error(f"{ckpt}: tensor 'layers.0.weight' missing")
+            last = max(int(k.split(".")[1]) for k in tensors if k.startswith("layers.") and k.endswith(".weight"))
+            shape, outputs = (1, 1, w.shape[1]), tensors[f"layers.{last}.weight"].shape[0]
+        model = Model(spec, shape, outputs)
+        model.load_state_dict(tensors, strict=False)
+        self = cls(model, algo, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps,
+                   loss="cross_entropy" if cfg.dataset else "mse", max_batch=1, threads=threads,
+                   matching_scale=cfg.matching_scale or 0.0, finetune=cfg.finetune or "head")
+        extras = (L.MetaTensor * L.META_MAX_EXTRAS)()
+        n = L.lib.ml_meta_extras(C.byref(self._m.cfg), C.byref(model._m), extras)
+        meta_buf = np.ctypeslib.as_array(self._m.meta, shape=(self._m.n_meta,))
+        for e in extras[:n]:
+            name = e.name.decode()
+            if name.startswith("pretrain.head."):
+                continue  # the training classes' head: evaluation makes a new one per task
+            if name not in tensors or tensors[name].size != e.numel:
+                raise L.Error(f"{ckpt}: tensor '{name}' missing or of another size ({algo} keeps it)")
+            at = self._m.n + e.offset
+            meta_buf[at:at + e.numel] = tensors[name].ravel()
+        return self
 
     def __del__(self):
         if getattr(self, "_ready", False):

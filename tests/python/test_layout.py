@@ -19,7 +19,7 @@ STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTenso
            "ml_optim": L.Optim, "ml_meta_config": L.MetaConfig, "ml_meta": L.Meta, "ml_task_data": L.TaskData,
            "ml_run_config": L.RunConfigFields, "ml_search_config": L.SearchConfig,
            "ml_search_result": L.SearchResult, "ml_search_summary": L.SearchSummary,
-           "ml_search_event": L.SearchEvent}
+           "ml_search_event": L.SearchEvent, "ml_meta_tensor": L.MetaTensor}
 
 
 def test_structs_match_the_headers(tmp_path):

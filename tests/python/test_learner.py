@@ -1,3 +1,4 @@
+import json
 import re
 import subprocess
 import sys
@@ -64,3 +65,21 @@ def test_the_example_runs():
 def _env():
     import os
     return dict(os.environ, PYTHONPATH=str(REPO / "python"))
+
+
+@pytest.mark.parametrize("algo", ["maml", "metasgd", "anil"])
+def test_from_run_predicts_what_metalearn_predict_prints(tmp_path, cli, algo):
+    run = tmp_path / algo
+    subprocess.run([cli, "train", "--algo", algo, "--task", "sinusoid", "--model", "mlp:16,16", "--iters", "30",
+                    "--meta-batch", "4", "--eval-tasks", "2", "--out", str(run), "--threads", "1", "--quiet"],
+                   check=True, capture_output=True)
+    t = next(metalearn.TaskFamily("sinusoid").tasks(5, 7, 1, seed=3))
+    np.savetxt(tmp_path / "s.csv", np.c_[t.xs, t.ys], delimiter=",", fmt="%.9g")
+    np.savetxt(tmp_path / "q.csv", t.xq, delimiter=",", fmt="%.9g")
+    out = subprocess.run([cli, "predict", str(run), "--support", str(tmp_path / "s.csv"), "--query",
+                          str(tmp_path / "q.csv"), "--steps", "3", "--json", "--quiet"],
+                         check=True, capture_output=True, text=True).stdout
+    theirs = np.array(json.loads(out.strip().splitlines()[-1])["predictions"], np.float32)
+    s, q = (np.loadtxt(tmp_path / f, delimiter=",", dtype=np.float32, ndmin=2) for f in ("s.csv", "q.csv"))
+    ours = MetaLearner.from_run(run).adapt_predict(s[:, :1], s[:, 1], q, steps=3)
+    np.testing.assert_array_equal(ours, theirs)
