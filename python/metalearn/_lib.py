@@ -514,7 +514,10 @@ def _start_openmp_threads_with_stop_signals_blocked():
     import threading
     if threading.current_thread() is not threading.main_thread():
         return
-    try:
+    try:  # only the OpenMP runtime the library already brought in (GCC's)
+        with open("/proc/self/maps") as maps:
+            if "libgomp.so.1" not in maps.read():
+                return
         gomp = C.CDLL("libgomp.so.1")
     except OSError:
         return
