@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cli/task_select.h"
+#include "run/task_select.h"
 #include "metalearn/images.h"
 #include "metalearn/nn.h"
 #include "metalearn/tensor.h"

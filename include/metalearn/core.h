@@ -23,7 +23,8 @@ extern "C" {
     X(ML_ERR_SHAPE, -4, "shape mismatch")                   \
     X(ML_ERR_ARG, -5, "invalid argument")                   \
     X(ML_ERR_NUMERIC, -6, "non-finite value")               \
-    X(ML_ERR_STATE, -7, "invalid state")
+    X(ML_ERR_STATE, -7, "invalid state")                    \
+    X(ML_ERR_INTERRUPTED, -8, "interrupted")
 
 typedef enum {
 #define ML__STATUS_ENUM(name, value, text) name = value,

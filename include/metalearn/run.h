@@ -9,9 +9,12 @@
 #ifndef METALEARN_RUN_H
 #define METALEARN_RUN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "metalearn/core.h"
 #include "metalearn/options.h"
 
 #ifdef __cplusplus
@@ -96,6 +99,119 @@ int ml_run_config_legacy(ml_run_config *c, const char *dir, char *note, size_t n
  * evaluation seed XOR this constant ("valid"), so they never coincide with
  * the test tasks of --eval-seed and are the same for every run. */
 #define ML_VAL_SEED_XOR 0x76616c6964ULL
+
+/* 1 when a --dataset spec names image classes for few-shot episodes
+ * (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR); regression
+ * runs take --task instead. */
+int ml_run_dataset_is_fewshot(const char *dataset);
+
+/* ---- the run ----------------------------------------------------------------
+ * One meta-learning run (regression tasks or few-shot episodes) behind an
+ * opaque handle: what `metalearn train --algo maml|...` and `metalearn eval
+ * RUN` do, for any program. A run folder holds config.json (the settings),
+ * log.jsonl (a JSON object per log interval), checkpoint.safetensors
+ * (parameters by name, learned extras, optimizer state as optim.<state>, and
+ * in the metadata the iteration, the task RNG and the open log window, so a
+ * resume continues bit for bit), split.json (few-shot classes, CSV tasks) and
+ * eval.json (the final evaluation).
+ *
+ *     ml_run *run;
+ *     if (ml_run_open(&run, &cfg, ML_RUN_NEW, NULL, err, sizeof err)) fail(err);
+ *     if (ml_run_train(run, NULL, err, sizeof err)) fail(err);
+ *     ml_run_eval_options eo = {.out = stdout};
+ *     if (ml_run_evaluate(run, &eo, err, sizeof err)) fail(err);
+ *     ml_run_close(run);
+ *
+ * A run belongs to one thread; it uses cfg->threads workers inside. */
+typedef struct ml_run ml_run;
+
+typedef enum {
+    ML_RUN_NEW,    /* a new run in cfg->out (refused where a run is, unless cfg->overwrite) */
+    ML_RUN_RESUME, /* continue the run in cfg->out from its checkpoint (cfg->iters may extend it) */
+    ML_RUN_EVAL    /* evaluate the run in cfg->out: parameters from its checkpoint, nothing written */
+} ml_run_mode;
+
+typedef struct ml_run_open_options {
+    /* ML_RUN_EVAL: the checkpoint file (default: DIR/checkpoint.safetensors) */
+    const char *checkpoint;
+    /* One-line notes for a person (data loaded, warnings), unless cfg->quiet; NULL: none. */
+    FILE *notes;
+} ml_run_open_options;
+
+/* Sets the run up from cfg (copied; its strings must outlive the run): checks
+ * every setting against the data before any iteration, and for a new run
+ * refuses a folder that holds a run (unless cfg->overwrite, which clears it),
+ * makes the folder and writes config.json; resume loads the checkpoint and
+ * trims the log to it; eval loads the checkpoint's parameters. opt may be
+ * NULL. Returns ML_OK, ML_ERR_ARG for a bad setting (usage), or another
+ * error for data and files, with a one-line message in err; *out is NULL
+ * then. */
+ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
+                      char *err, size_t errlen);
+void ml_run_close(ml_run *r);
+
+/* What a banner or a status line needs. Strings belong to the run. */
+typedef struct ml_run_info {
+    const char *dir, *algo, *model_spec;
+    int64_t n_params;
+    int threads;
+    int fewshot;         /* image episodes (else regression tasks) */
+    int train_classes;   /* few-shot: training classes (rotations included) */
+    int batch_size;      /* pretrain: minibatch */
+    int init_rates;      /* Meta-SGD: --init FILE held learned rates */
+    int has_inner_steps; /* the learner adapts by gradient steps */
+    int iteration;       /* outer iterations done (the checkpoint's, then this session's) */
+    int start_iteration; /* where this session began */
+    int iters;           /* the run's --iters */
+    double session_s;    /* training seconds of this session */
+} ml_run_info;
+void ml_run_get_info(const ml_run *r, ml_run_info *info);
+int ml_run_iteration(const ml_run *r);
+
+/* One outer iteration: the outer learning rate of the schedule, a batch of
+ * tasks (through the task sampler), the meta-step, the sampler's update, the
+ * log line every cfg->log_every iterations (with the validation metric every
+ * cfg->val_every), and a checkpoint when the checkpoint clock (iterations or
+ * minutes) says so or at the stopping point (--stop-at / --iters). loss: the
+ * iteration's mean task loss. A failure says which checkpoint is left. */
+ml_status ml_run_step(ml_run *r, double *loss, char *err, size_t errlen);
+
+/* Progress of ml_run_train, after every iteration. */
+typedef struct ml_run_progress {
+    int iteration, total; /* done, --iters */
+    int start_iteration;  /* where this session began */
+    double loss;          /* this iteration's */
+    double log_loss;      /* the mean of the last log line (NAN before the first) */
+    int logged;           /* a log line was written at this iteration */
+    double rate;          /* iterations per second in this session */
+} ml_run_progress;
+
+typedef struct ml_run_callbacks {
+    /* after every iteration; a non-zero return stops the run as *stop does */
+    int (*on_iteration)(void *user, const ml_run_progress *p);
+    void *user;
+    /* polled before every iteration (a signal handler may set it); NULL: none */
+    const volatile sig_atomic_t *stop;
+} ml_run_callbacks;
+
+/* Steps until cfg->iters or cfg->stop_at (the checkpoint is then saved).
+ * Stopped by the callbacks, it saves the checkpoint and returns
+ * ML_ERR_INTERRUPTED (err says so and how to resume). cb may be NULL. */
+ml_status ml_run_train(ml_run *r, const ml_run_callbacks *cb, char *err, size_t errlen);
+
+/* Writes DIR/checkpoint.safetensors at the current iteration (atomically). */
+ml_status ml_run_save_checkpoint(ml_run *r, char *err, size_t errlen);
+
+typedef struct ml_run_eval_options {
+    FILE *out;            /* the table and, with cfg->json, the JSON line (NULL: stdout) */
+    ml_progress progress; /* evaluated tasks, as the evaluation goes */
+} ml_run_eval_options;
+
+/* The final evaluation, exactly what `metalearn train` ends with and
+ * `metalearn eval` prints: for every --eval-shots and --eval-steps the mean
+ * query MSE (regression) or accuracy (few-shot) with a 95% interval, Lake's
+ * runs with --lake-runs; a new or resumed run also writes DIR/eval.json. */
+ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,7 @@
 
 #include "cli/cli.h"
 #include "metalearn/options.h"
-#include "cli/meta_run.h"
+#include "run/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/core.h"
 
@@ -94,7 +94,7 @@ int cmd_bench(int argc, char **argv) {
     o.iters = warmup + timed;
     o.eval_tasks = 0;     /* no final evaluation */
     o.eval_steps = "1";   /* (checked by the setup, unused) */
-    meta_run run;
+    meta_run run = {.notes = stderr};
     int status = meta_run_setup(&run, &o, err, sizeof err);
     if (status) {
         fprintf(stderr, "metalearn bench: %s\n", err);

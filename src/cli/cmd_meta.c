@@ -21,11 +21,11 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "metalearn/options.h"
-#include "cli/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/eval.h"
 #include "metalearn/images.h"
 #include "metalearn/io.h"
+#include "metalearn/meta.h"
 #include "metalearn/rundir.h"
 
 static volatile sig_atomic_t g_interrupted;
@@ -40,118 +40,73 @@ static void format_duration(double s, char *buf, size_t len) {
     else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
 }
 
+typedef struct train_view {
+    int tty, quiet;
+    double last_draw;
+} train_view;
+
 /* A bar on a terminal (redrawn at most 10 times a second); plain lines every
  * log interval otherwise, so logs of batch jobs stay readable. */
-static void progress(int it, int total, double loss, double t_start, int start_it, int tty, int final) {
-    static double last_draw;
-    double now = ml_now(), rate = (it - start_it) / (now - t_start + 1e-9);
+static int on_iteration(void *user, const ml_run_progress *p) {
+    train_view *v = user;
+    if (v->quiet || (!v->tty && !p->logged)) return 0;
+    int final = p->iteration == p->total;
+    double loss = v->tty && !isfinite(p->log_loss) ? p->loss : p->log_loss;
     char eta[32];
-    format_duration((total - it) / (rate > 0 ? rate : 1e-9), eta, sizeof eta);
-    if (tty) {
-        if (!final && now - last_draw < 0.1) return;
-        last_draw = now;
-        int width = 30, filled = (int)((double)width * it / total);
-        char bar[64];
-        for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
-        bar[width] = 0;
-        fprintf(stderr, "\r[%s] %d/%d  %.1f it/s  ETA %s  loss %.4f ", bar, it, total, rate, eta, loss);
-        if (final) fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "iter %d/%d  loss %.4f  %.1f it/s  ETA %s\n", it, total, loss, rate, eta);
+    format_duration((p->total - p->iteration) / (p->rate > 0 ? p->rate : 1e-9), eta, sizeof eta);
+    if (!v->tty) {
+        fprintf(stderr, "iter %d/%d  loss %.4f  %.1f it/s  ETA %s\n", p->iteration, p->total, loss, p->rate, eta);
+        return 0;
     }
+    double now = ml_now();
+    if (!final && now - v->last_draw < 0.1) return 0;
+    v->last_draw = now;
+    int width = 30, filled = (int)((double)width * p->iteration / p->total);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] %d/%d  %.1f it/s  ETA %s  loss %.4f ", bar, p->iteration, p->total, p->rate, eta, loss);
+    if (final) fputc('\n', stderr);
+    return 0;
 }
 
 /* ---- training ----------------------------------------------------------------------------- */
 
-/* A failed iteration: what is on disk to go back to, if anything. */
-static void failed_after(const char *err, int saved_it, const char *ckpt_path) {
-    if (saved_it >= 0)
-        fprintf(stderr, "metalearn train: %s; the last good checkpoint is %s (iteration %d)\n", err, ckpt_path, saved_it);
-    else
-        fprintf(stderr, "metalearn train: %s; no checkpoint was saved before this (nothing to resume)\n", err);
-}
+/* 2 for a setting the library refused, else 1. */
+static int exit_status(ml_status s) { return s == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; }
 
-int run_meta(ml_run_config *o, const ml_option_set *cmd) {
-    char err[1024], path[4096];
-    /* A new run never lands on an old one unasked (before the setup, which
-     * may already write the few-shot split there). */
-    meta_run_dir(o, path, sizeof path);
-    const char *held = o->resume ? NULL : ml_rundir_existing(path);
-    if (held && !o->overwrite) {
-        fprintf(stderr, "metalearn train: %s already holds a run (%s): continue it with --resume %s, replace it with "
-                        "--overwrite, or choose another --out\n", path, held, path);
-        return EXIT_FAIL;
-    }
-    meta_run run;
-    int status = meta_run_setup(&run, o, err, sizeof err);
-    if (status) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        return status;
-    }
-    status = fewshot_select_setup(&run, o, err, sizeof err);
-    if (status) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
-    }
-    status = EXIT_FAIL;
-    if (ml_mkdir_p(run.dir, err, sizeof err)) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
-    }
-    char log_path[4096], ckpt_path[4096];
-    snprintf(log_path, sizeof log_path, "%s/log.jsonl", run.dir);
-    snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.safetensors", run.dir);
-    /* --overwrite: the old run goes now that the new one is set up (a
-     * few-shot setup has just written its new split). */
-    if (held && ml_rundir_clear(run.dir, run.fewshot || run.has_task_split, err, sizeof err)) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
-    }
-    ml_rundir_clean_temps(run.dir, NULL, 0); /* of writers killed mid-write */
-    int start_it = 0;
-    ml_runlog_tail logged = {0}; /* what the log already holds (resume) */
-    if (o->resume) {
-        if (access(ckpt_path, F_OK) != 0 && errno == ENOENT) { /* killed before its first checkpoint */
-            fprintf(stderr, "metalearn train: %s: no checkpoint to resume from (the run stopped before its first); "
-                            "start it again with --out %s --overwrite\n", run.dir, run.dir);
-            goto done;
-        }
-        if (meta_run_load_checkpoint(&run, ckpt_path, 1, &start_it, err, sizeof err)) {
-            fprintf(stderr, "metalearn train: %s\n", err);
-            goto done;
-        }
-        /* The log continues from the checkpoint: lines of iterations after it
-         * (redone now) and a torn last line go. */
-        if (ml_runlog_trim(log_path, start_it, &logged, err, sizeof err)) {
-            fprintf(stderr, "metalearn train: %s\n", err);
-            goto done;
-        }
-        if (start_it >= o->iters && !o->quiet)
-            fprintf(stderr, "train: %s already has %d iterations (--iters %d): evaluating only\n", run.dir, start_it,
-                    o->iters);
-    }
-    snprintf(path, sizeof path, "%s/config.json", run.dir);
-    o->overwrite = 0; /* a saved config never carries permission to replace a run */
-    if (ml_options_write_json(cmd, path, err, sizeof err)) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
-    }
-    if (!o->quiet && ml_algo_info(run.algo)->batch_training)
+static void banner(const ml_run_config *o, const ml_run_info *in) {
+    ml_algo algo = (ml_algo)0;
+    ml_algo_parse(in->algo, &algo); /* the run's own name: it parses */
+    if (ml_algo_info(algo)->batch_training)
         fprintf(stderr, "train: pretrain on %s, model %s (%lld parameters) + a %d-class head, minibatch %d, %s %g, "
-                        "%d threads -> %s\n", o->dataset, run.model_spec, (long long)run.model.n_floats,
-                run.train_classes.n, run.batch_size, o->optimizer, o->outer_lr, run.threads, run.dir);
-    else if (!o->quiet) {
+                        "%d threads -> %s\n", o->dataset, in->model_spec, (long long)in->n_params,
+                in->train_classes, in->batch_size, o->optimizer, o->outer_lr, in->threads, in->dir);
+    else {
         char inner[96] = "an episode head (no inner steps)";
-        if (ml_algo_has_inner_steps(run.algo)) snprintf(inner, sizeof inner, "%d inner step(s) at %g", o->inner_steps, o->inner_lr);
+        if (in->has_inner_steps) snprintf(inner, sizeof inner, "%d inner step(s) at %g", o->inner_steps, o->inner_lr);
         fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %s, outer %s %g, "
                         "%d threads -> %s\n",
-                o->algo, run.fewshot ? o->dataset : o->task, run.model_spec, (long long)run.model.n_floats, o->shots,
-                o->meta_batch, inner, o->optimizer, o->outer_lr, run.threads, run.dir);
+                o->algo, in->fewshot ? o->dataset : o->task, in->model_spec, (long long)in->n_params, o->shots,
+                o->meta_batch, inner, o->optimizer, o->outer_lr, in->threads, in->dir);
     }
-
-    if (!o->quiet && !o->resume && ml_algo_info(run.algo)->init_takes_extras && strstr(o->init, ".safetensors"))
+    if (!o->resume && ml_algo_info(algo)->init_takes_extras && strstr(o->init, ".safetensors"))
         fprintf(stderr, "train: --init %s: parameters%s\n", o->init,
-                run.init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
+                in->init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
+}
+
+int run_meta(ml_run_config *o) {
+    char err[1024];
+    ml_run *run;
+    ml_run_open_options oo = {.notes = stderr};
+    ml_status s = ml_run_open(&run, o, o->resume ? ML_RUN_RESUME : ML_RUN_NEW, &oo, err, sizeof err);
+    if (s) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        return exit_status(s);
+    }
+    ml_run_info in;
+    ml_run_get_info(run, &in);
+    if (!o->quiet) banner(o, &in);
 
     /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
      * into the heap while it runs, so a signal frame pushed there corrupted
@@ -166,89 +121,36 @@ int run_meta(ml_run_config *o, const ml_option_set *cmd) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    int tty = isatty(2) && !o->quiet;
-    double t_start = ml_now(), last_loss = NAN;
-    int it = start_it;
-    ml_checkpoint_clock clock;
-    ml_checkpoint_clock_start(&clock, o->checkpoint_every, 60.0 * o->checkpoint_minutes, t_start);
-    const int stop = o->stop_at > 0 && o->stop_at < o->iters ? o->stop_at : o->iters;
-    int saved_it = o->resume ? start_it : -1; /* the iteration of the checkpoint on disk, -1: none */
-    for (; it < stop && !g_interrupted; it++) {
-        double loss;
-        run.meta.cfg.outer.lr = (float)ml_schedule_lr(&run.outer_schedule, it);
-        if (meta_run_sample_batch(&run, err, sizeof err) ||
-            ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
-            failed_after(err, saved_it, ckpt_path);
-            goto done;
-        }
-        fewshot_after_step(&run);
-        run.log_sum += loss;
-        run.log_count++;
-        int done_it = it + 1;
-        if (done_it % o->log_every == 0 || done_it == o->iters) {
-            last_loss = run.log_sum / run.log_count;
-            /* elapsed_s: training seconds since the run began, resumes included */
-            double session = ml_now() - t_start;
-            char line[512], window[32] = "", val[48] = "";
-            if (run.log_count != o->log_every) /* a short last window, or one begun before an old checkpoint */
-                snprintf(window, sizeof window, ",\"window\":%d", run.log_count);
-            if (o->val_every > 0 && done_it % o->val_every == 0) {
-                double v;
-                if (meta_run_validate(&run, o, &v, err, sizeof err)) {
-                    fprintf(stderr, "metalearn train: validation: %s; the last good checkpoint is %s\n", err, ckpt_path);
-                    goto done;
-                }
-                json_number(val, sizeof val, run.fewshot ? ",\"val_acc\":" : ",\"val_mse\":", v);
-            }
-            snprintf(line, sizeof line,
-                     "{\"iter\":%d,\"loss\":%.6g%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
-                     last_loss, window, val, logged.elapsed_s + session, (done_it - start_it) / (session + 1e-9),
-                     run.meta.cfg.outer.lr);
-            if (ml_jsonl_append(log_path, line, err, sizeof err)) {
-                failed_after(err, saved_it, ckpt_path);
-                goto done;
-            }
-            run.log_sum = 0;
-            run.log_count = 0;
-            if (!o->quiet && !tty) progress(done_it, o->iters, last_loss, t_start, start_it, 0, 0);
-        }
-        if (tty) progress(done_it, o->iters, isfinite(last_loss) ? last_loss : loss, t_start, start_it, 1, done_it == o->iters);
-        if (ml_checkpoint_clock_due(&clock, done_it, ml_now()) || done_it == stop) {
-            if (meta_run_save_checkpoint(&run, ckpt_path, done_it, err, sizeof err)) {
-                fprintf(stderr, "metalearn train: %s\n", err);
-                goto done;
-            }
-            ml_checkpoint_clock_saved(&clock, ml_now());
-            saved_it = done_it;
-        }
-    }
-    double train_s = ml_now() - t_start;
-    if (g_interrupted) {
-        if (tty) fputc('\n', stderr);
-        if (meta_run_save_checkpoint(&run, ckpt_path, it, err, sizeof err)) {
-            fprintf(stderr, "metalearn train: interrupted; saving the checkpoint failed: %s\n", err);
-            goto done;
-        }
-        fprintf(stderr, "metalearn train: interrupted at iteration %d; checkpoint saved; continue with "
-                        "metalearn train --resume %s\n", it, run.dir);
+    train_view view = {.tty = isatty(2) && !o->quiet, .quiet = o->quiet};
+    ml_run_callbacks cb = {.on_iteration = on_iteration, .user = &view, .stop = &g_interrupted};
+    int status = EXIT_FAIL;
+    s = ml_run_train(run, &cb, err, sizeof err);
+    if (s == ML_ERR_INTERRUPTED) {
+        if (view.tty) fputc('\n', stderr);
+        fprintf(stderr, "metalearn train: %s\n", err);
         status = 130;
         goto done;
     }
-    if (!o->quiet && it > start_it)
-        fprintf(stderr, "train: %d iterations in %.1f s (%.1f it/s)\n", it - start_it, train_s,
-                (it - start_it) / (train_s + 1e-9));
-    if (it < o->iters) { /* --stop-at: the checkpoint was saved in the loop */
-        if (tty) fputc('\n', stderr);
+    if (s) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        goto done;
+    }
+    ml_run_get_info(run, &in);
+    if (!o->quiet && in.iteration > in.start_iteration)
+        fprintf(stderr, "train: %d iterations in %.1f s (%.1f it/s)\n", in.iteration - in.start_iteration, in.session_s,
+                (in.iteration - in.start_iteration) / (in.session_s + 1e-9));
+    if (in.iteration < o->iters) { /* --stop-at: the checkpoint was saved in the loop */
+        if (view.tty) fputc('\n', stderr);
         fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
-                        "--resume %s\n", it, o->iters, run.dir);
+                        "--resume %s\n", in.iteration, o->iters, in.dir);
         status = EXIT_OK;
         goto done;
     }
-    /* The whole run's training time: the log's up to the checkpoint, so an
-     * evaluation-only resume does not report 0 s. */
-    status = meta_run_final_eval(&run, o, it, logged.elapsed_s + train_s, logged.last_iter + it - start_it);
+    s = ml_run_evaluate(run, &(ml_run_eval_options){.out = stdout}, err, sizeof err);
+    if (s) fprintf(stderr, "metalearn train: %s\n", err);
+    status = s ? exit_status(s) : EXIT_OK;
 done:
-    meta_run_free(&run);
+    ml_run_close(run);
     return status;
 }
 
@@ -404,7 +306,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (lake_steps > 0) o.lake_steps = lake_steps;
     if (finetune) o.finetune = finetune;
-    if ((dataset || eval_classes || images || split_file) && !fewshot_is_dataset(o.dataset)) {
+    if ((dataset || eval_classes || images || split_file) && !ml_run_dataset_is_fewshot(o.dataset)) {
         fprintf(stderr, "metalearn eval: --dataset, --eval-classes and --images apply to few-shot runs; %s is a "
                         "regression run\n", dir);
         return EXIT_USAGE;
@@ -413,7 +315,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "metalearn eval: --images '%s': expected test or train\n", images);
         return EXIT_USAGE;
     }
-    if (eval_task && fewshot_is_dataset(o.dataset)) {
+    if (eval_task && ml_run_dataset_is_fewshot(o.dataset)) {
         fprintf(stderr, "metalearn eval: --task applies to regression runs; %s is a few-shot run (see --dataset)\n", dir);
         return EXIT_USAGE;
     }
@@ -427,23 +329,18 @@ int cmd_eval(int argc, char **argv) {
     o.eval_val = eval_val;
     o.resume = NULL;
     o.out = dir;
-    meta_run run;
-    int status = meta_run_setup(&run, &o, err, sizeof err);
-    if (status) {
+    ml_run *run;
+    ml_run_open_options oo = {.checkpoint = ckpt, .notes = stderr};
+    ml_status s = ml_run_open(&run, &o, ML_RUN_EVAL, &oo, err, sizeof err);
+    if (s) {
         fprintf(stderr, "metalearn eval: %s\n", err);
-        return status;
+        return exit_status(s);
     }
-    int it = 0;
-    if (meta_run_load_checkpoint(&run, ckpt, 0, &it, err, sizeof err)) {
-        fprintf(stderr, "metalearn eval: %s\n", err);
-        meta_run_free(&run);
-        return EXIT_FAIL;
-    }
-    run.write_eval_file = 0; /* eval leaves the run's own eval.json alone */
     cli_progress prog;
-    run.meta.progress = cli_progress_start(&prog, quiet);
-    status = meta_run_final_eval(&run, &o, it, 0, 0);
+    ml_run_eval_options eo = {.out = stdout, .progress = cli_progress_start(&prog, quiet)};
+    s = ml_run_evaluate(run, &eo, err, sizeof err);
     cli_progress_end(&prog);
-    meta_run_free(&run);
-    return status;
+    if (s) fprintf(stderr, "metalearn eval: %s\n", err);
+    ml_run_close(run);
+    return s ? exit_status(s) : EXIT_OK;
 }

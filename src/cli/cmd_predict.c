@@ -15,7 +15,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
-#include "cli/meta_run.h"
+#include "run/meta_run.h"
 #include "cli/train_opts.h"
 #include "metalearn/tasks.h"
 
@@ -155,7 +155,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         return EXIT_FAIL;
     }
-    int regression = !fewshot_is_dataset(o.dataset);
+    int regression = !ml_run_dataset_is_fewshot(o.dataset);
     if (threads > 0) o.threads = threads;
     o.out = pos[0];
     o.resume = NULL;
@@ -163,7 +163,7 @@ int cmd_predict(int argc, char **argv) {
     o.model_only = 1;
     o.eval_only = 1;
     int max_steps = 0, list[16];
-    int ns = parse_int_list(o.eval_steps, list, 16, 0);
+    int ns = ml__parse_int_list(o.eval_steps, list, 16, 0);
     for (int i = 0; i < ns; i++) max_steps = list[i] > max_steps ? list[i] : max_steps;
     if (steps >= 0) max_steps = steps;
     ml_algo algo;
@@ -177,7 +177,7 @@ int cmd_predict(int argc, char **argv) {
 
     ml_image_set sup = {0}, qry = {0};
     cli_progress prog = {0};
-    meta_run run;
+    meta_run run = {.notes = stderr};
     int status = EXIT_FAIL, it;
     int32_t *labels = NULL, *pred = NULL;
     float *prob = NULL;

@@ -7,7 +7,6 @@
 #include "cli/cli.h"
 #include "metalearn/options.h"
 #include "cli/train_opts.h"
-#include "cli/meta_run.h"
 #include "metalearn/io.h"
 #include "metalearn/meta.h"
 
@@ -103,5 +102,5 @@ int cmd_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     ml_run_config_resolve(&o);
-    return run_meta(&o, &cmd);
+    return run_meta(&o);
 }

@@ -15,6 +15,6 @@ extern const char *const train_synopsis;
 const char *train_about(void);
 
 int run_supervised(ml_run_config *o);
-int run_meta(ml_run_config *o, const ml_option_set *cmd);
+int run_meta(ml_run_config *o);
 
 #endif

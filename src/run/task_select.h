@@ -5,8 +5,8 @@
  * weights classes by their running query loss, from easy to hard over the
  * run. The state that the draws depend on (weights, loss averages) is saved
  * in the checkpoint, so --resume continues bit for bit. */
-#ifndef ML_CLI_TASK_SELECT_H
-#define ML_CLI_TASK_SELECT_H
+#ifndef ML_RUN_TASK_SELECT_H
+#define ML_RUN_TASK_SELECT_H
 
 #include <stddef.h>
 

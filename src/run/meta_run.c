@@ -1,6 +1,6 @@
 /* meta_run.c: setting up a meta-learning run, its checkpoints and its final
  * evaluation (see meta_run.h). */
-#include "cli/meta_run.h"
+#include "run/meta_run.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -10,15 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/task_select.h"
+#include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
 #include "metalearn/taskeval.h"
 
 #define MAX_LIST 16
 
-int parse_int_list(const char *s, int *out, int max, int min_value) {
+int ml__parse_int_list(const char *s, int *out, int max, int min_value) {
     int n = 0;
     const char *p = s;
     while (*p) {
@@ -31,7 +30,7 @@ int parse_int_list(const char *s, int *out, int max, int min_value) {
     return n;
 }
 
-int parse_split_fractions(const char *s, double f[3]) {
+int ml__parse_split_fractions(const char *s, double f[3]) {
     char *end;
     for (int i = 0; i < 3; i++) {
         f[i] = strtod(s, &end);
@@ -48,36 +47,36 @@ static int csv_split_setup(meta_run *r, const ml_run_config *o, char *err, size_
     char path[2200];
     snprintf(path, sizeof path, "%s/split.json", r->dir);
     double fr[3];
-    if (parse_split_fractions(o->split, fr)) {
+    if (ml__parse_split_fractions(o->split, fr)) {
         snprintf(err, errlen, "--split '%s': expected three fractions train,val,test summing to at most 1", o->split);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     int exists = access(path, F_OK) == 0;
     if (exists && !(o->overwrite && !o->resume && !o->eval_only)) {
-        if (ml_task_split_read_json(path, &r->family, &r->task_split, err, errlen)) return EXIT_FAIL;
+        if (ml_task_split_read_json(path, &r->family, &r->task_split, err, errlen)) return ML__RUN_FAIL;
     } else if (o->resume || o->eval_only) {
         snprintf(err, errlen, "%s has no split.json: it was trained on every task of %s (before CSV task splits); "
                               "evaluate it on held-out tasks with eval %s --task csv:FILE", r->dir, r->family.path, r->dir);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     } else {
         ml_rng split_rng;
         ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
         if (ml_task_split_make(&r->family, fr, &split_rng, &r->task_split, err, errlen)) {
             snprintf(err + strlen(err), errlen - strlen(err),
                      " (--split %s; with few tasks use --split 1,0,0 and eval --task csv:HELD_OUT.csv)", o->split);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
         if (ml_mkdir_p(r->dir, err, errlen) || ml_task_split_write_json(&r->task_split, &r->family, path, err, errlen))
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
     }
     r->has_task_split = 1;
     if (r->task_split.n[ML_TASK_PART_TRAIN] < 1) {
         snprintf(err, errlen, "%s: the split leaves no training task (--split %s)", path, o->split);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (ml_task_family_draw_from(&r->family, r->task_split.idx[ML_TASK_PART_TRAIN], r->task_split.n[ML_TASK_PART_TRAIN],
                                  err, errlen))
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     return 0;
 }
 
@@ -108,19 +107,19 @@ static int pretrain_check(meta_run *r, const ml_run_config *o, char *err, size_t
     const char *ft = o->finetune ? o->finetune : "head";
     if (strcmp(ft, "head") && strcmp(ft, "all")) {
         snprintf(err, errlen, "--finetune '%s': expected head or all", ft);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (!ml_algo_info(r->algo)->batch_training) {
         if (!strcmp(ft, "all")) {
             snprintf(err, errlen, "--finetune all: only --algo pretrain fine-tunes a new head (got --algo %s)", o->algo);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
         return 0;
     }
     if (!r->fewshot) {
         snprintf(err, errlen, "--algo pretrain: needs an image dataset (--dataset omniglot:...|fashion-mnist|idx:DIR|"
                               "folder:DIR); for regression tasks use --algo multitask");
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     return 0;
 }
@@ -135,24 +134,24 @@ static int check_task_rows(const ml_task_family *f, const ml_run_config *o, char
     if (!o->eval_only) {
         if (ml_task_family_check(f, o->shots, -1, why, sizeof why)) {
             snprintf(err, errlen, "--shots %d: %s", o->shots, why);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
         if (ml_task_family_check(f, -1, o->query, why, sizeof why)) {
             snprintf(err, errlen, "--query %d: %s", o->query, why);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
     }
     if (o->eval_tasks < 1) return 0;
-    int shots[MAX_LIST], n = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+    int shots[MAX_LIST], n = o->eval_shots ? ml__parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
     if (!o->eval_shots) shots[0] = o->shots;
     for (int i = 0; i < n; i++)
         if (ml_task_family_check(f, shots[i], -1, why, sizeof why)) {
             snprintf(err, errlen, "%s %d: %s", o->eval_shots ? "--eval-shots" : "--shots (evaluated)", shots[i], why);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
     if (ml_task_family_check(f, -1, o->eval_query, why, sizeof why)) {
         snprintf(err, errlen, "--eval-query %d: %s", o->eval_query, why);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     return 0;
 }
@@ -165,7 +164,10 @@ static int query_cap(const ml_task_family *f, int q) {
 }
 
 int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
+    FILE *notes = r->notes; /* the one field the caller sets first */
     memset(r, 0, sizeof *r);
+    r->notes = notes;
+    r->out = stdout;
     int status = setup(r, o, err, errlen);
     if (status) meta_run_free(r); /* a failed setup leaves nothing to free */
     return status;
@@ -174,32 +176,32 @@ int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen
 static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     if (ml_algo_parse(o->algo, &r->algo)) {
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (o->matching_scale > 0 && !ml_algo_reads_option(r->algo, "matching-scale")) {
         snprintf(err, errlen, "--matching-scale: only --algo matching has a cosine scale (got --algo %s)", o->algo);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     ml_optim_kind outer_kind;
     if (ml_optim_kind_parse(o->optimizer, &outer_kind)) {
         snprintf(err, errlen, "--optimizer '%s': expected sgd, adagrad, rmsprop, adam or adamw", o->optimizer);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     ml_init_kind init_kind = ML_INIT_TORCH;
     const char *init_file = meta_init_file(o->init);
     if (!init_file && ml_init_kind_parse(o->init, &init_kind)) {
         snprintf(err, errlen, "--init '%s': expected torch, kaiming, xavier or FILE.safetensors", o->init);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     int tmp[MAX_LIST];
-    if (o->eval_shots && parse_int_list(o->eval_shots, tmp, MAX_LIST, 1) < 1) {
+    if (o->eval_shots && ml__parse_int_list(o->eval_shots, tmp, MAX_LIST, 1) < 1) {
         snprintf(err, errlen, "--eval-shots '%s': expected positive integers like 5,10,20", o->eval_shots);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     ml_schedule_kind sched_kind;
     if (ml_schedule_kind_parse(o->schedule, &sched_kind)) {
         snprintf(err, errlen, "--schedule '%s': expected constant, step or cosine", o->schedule);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     r->outer_schedule = (ml_schedule){.kind = sched_kind,
                                       .base_lr = o->outer_lr,
@@ -209,50 +211,50 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
                                       .min_lr = 0};
     if (o->lake_steps > 0 && !o->lake_runs) {
         snprintf(err, errlen, "--lake-steps %d: there are no Lake's runs to label (give --lake-runs PATH)", o->lake_steps);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
-    if (parse_int_list(o->eval_steps, tmp, MAX_LIST, 0) < 1) {
+    if (ml__parse_int_list(o->eval_steps, tmp, MAX_LIST, 0) < 1) {
         snprintf(err, errlen, "--eval-steps '%s': expected integers like 1,10", o->eval_steps);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     r->fewshot = fewshot_is_dataset(o->dataset);
     if (o->dataset && !r->fewshot) {
         snprintf(err, errlen, "--dataset '%s': unknown for meta-learning (expected omniglot:PATH[,PATH...], "
                               "fashion-mnist, idx:DIR or folder:DIR; regression tasks take --task)", o->dataset);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     int st_pre = pretrain_check(r, o, err, errlen);
     if (st_pre) return st_pre;
     char why[256];
     if (ml_algo_check_loss(r->algo, r->fewshot ? ML_LOSS_CROSS_ENTROPY : ML_LOSS_MSE, why, sizeof why)) {
         snprintf(err, errlen, "--algo %s with --task %s: %s", o->algo, o->task ? o->task : "(none)", why);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     meta_run_dir(o, r->dir, sizeof r->dir);
     r->model_spec = o->model ? o->model : r->fewshot ? "cnn4" : "mlp:40,40";
     ml_model_spec spec;
-    if (ml_model_spec_parse(r->model_spec, &spec, err, errlen)) return EXIT_USAGE;
+    if (ml_model_spec_parse(r->model_spec, &spec, err, errlen)) return ML__RUN_USAGE;
     if (r->fewshot) {
         if (spec.kind != ML_MODEL_CNN4) {
             snprintf(err, errlen, "--model %s: image episodes take a cnn4 model", r->model_spec);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
         int st = fewshot_setup(r, o, &spec, err, errlen);
         if (st) return st;
     } else {
         if (spec.kind != ML_MODEL_MLP) {
             snprintf(err, errlen, "--model %s: regression tasks take an mlp model", r->model_spec);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
-        if (ml_task_family_init(&r->family, o->task, err, errlen)) return EXIT_FAIL;
+        if (ml_task_family_init(&r->family, o->task, err, errlen)) return ML__RUN_FAIL;
         r->ready = 1; /* the family is freed from here on */
         if (o->eval_task) { /* eval --task: held-out tasks; the run's split does not matter */
-            if (ml_task_family_init(&r->eval_family, o->eval_task, err, errlen)) return EXIT_FAIL;
+            if (ml_task_family_init(&r->eval_family, o->eval_task, err, errlen)) return ML__RUN_FAIL;
             r->has_eval_family = 1;
             if (r->eval_family.in_dim != r->family.in_dim) {
                 snprintf(err, errlen, "--task %s: tasks have %d inputs, the run's model takes %d", o->eval_task,
                          r->eval_family.in_dim, r->family.in_dim);
-                return EXIT_USAGE;
+                return ML__RUN_USAGE;
             }
         } else if (r->family.kind == ML_TASKS_CSV) {
             int st = csv_split_setup(r, o, err, errlen);
@@ -265,7 +267,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         spec.n_out = 1;
     }
     r->ready = 1;
-    if (ml_model_init(&r->model, &spec, err, errlen)) return EXIT_FAIL;
+    if (ml_model_init(&r->model, &spec, err, errlen)) return ML__RUN_FAIL;
     r->ready = 2;
     ml_rng init_rng;
     ml_rng_seed(&init_rng, o->seed);
@@ -301,23 +303,23 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     r->meta_batch = o->meta_batch;
     r->shots = o->shots;
     r->query = o->query;
-    if (ml_meta_init(&r->meta, &r->model, &cfg, o->meta_batch, err, errlen)) return EXIT_FAIL;
+    if (ml_meta_init(&r->meta, &r->model, &cfg, o->meta_batch, err, errlen)) return ML__RUN_FAIL;
     r->ready = 3;
     r->batch = calloc((size_t)o->meta_batch, sizeof *r->batch);
     if (!r->batch) {
         snprintf(err, errlen, "out of memory");
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     if (!r->fewshot) {
         r->tasks = calloc((size_t)o->meta_batch, sizeof *r->tasks);
         if (!r->tasks) {
             snprintf(err, errlen, "out of memory");
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
         for (int i = 0; i < o->meta_batch; i++)
             if (ml_regression_task_alloc(&r->tasks[i], o->shots, query_cap(&r->family, o->query), r->family.in_dim)) {
                 snprintf(err, errlen, "out of memory for %d tasks", o->meta_batch);
-                return EXIT_FAIL;
+                return ML__RUN_FAIL;
             }
     }
     r->step_tasks = o->meta_batch;
@@ -329,7 +331,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         r->pre_y = malloc((size_t)o->batch_size * sizeof(int32_t));
         if (!r->pre_x || !r->pre_y) {
             snprintf(err, errlen, "out of memory for a minibatch of %d images", o->batch_size);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
     }
     r->write_eval_file = 1;
@@ -337,7 +339,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     if (st_val) return st_val;
     if (init_file) {
         int it;
-        if (meta_run_load_checkpoint(r, init_file, -1, &it, err, errlen)) return EXIT_FAIL;
+        if (meta_run_load_checkpoint(r, init_file, -1, &it, err, errlen)) return ML__RUN_FAIL;
     }
     return 0;
 }
@@ -348,25 +350,25 @@ static int val_check(const meta_run *r, const ml_run_config *o, char *err, size_
     if (o->val_every % o->log_every) {
         snprintf(err, errlen, "--val-every %d: must be a multiple of --log-every %d (the value goes on a log line)",
                  o->val_every, o->log_every);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
     if (r->fewshot && r->split.part[ML_SPLIT_VAL].n < ways) {
         snprintf(err, errlen, "--val-every: the split has %d validation classes, fewer than %d ways (--split %s)",
                  r->split.part[ML_SPLIT_VAL].n, ways, o->split);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (r->has_task_split && r->task_split.n[ML_TASK_PART_VAL] < 1) {
         snprintf(err, errlen, "--val-every: the split has no validation tasks (--split %s)", o->split);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     return 0;
 }
 
 int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char *err, size_t errlen) {
     int shots[MAX_LIST] = {o->shots}, steps[MAX_LIST], max_steps = 0;
-    if (o->eval_shots) parse_int_list(o->eval_shots, shots, MAX_LIST, 1);
-    int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
+    if (o->eval_shots) ml__parse_int_list(o->eval_shots, shots, MAX_LIST, 1);
+    int n_steps = ml__parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
     for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
     if (r->fewshot) { /* accuracy on episodes of the validation classes, as eval --split val draws them */
         const ml_class_list *val = &r->split.part[ML_SPLIT_VAL];
@@ -378,14 +380,14 @@ int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char
         int q = o->eval_query < min_images - shots[0] ? o->eval_query : min_images - shots[0];
         if (q < 1) {
             snprintf(err, errlen, "the validation classes have %d images, no query beside %d shots", min_images, shots[0]);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
         ml_rng rng;
         ml_rng_seed(&rng, o->eval_seed);
         return ml_episode_eval_acc(&r->meta, &r->images, val, o->eval_ways > 0 ? o->eval_ways : r->ways, shots[0], q,
                                    o->eval_tasks > 0 ? o->eval_tasks : 600, r->meta_batch, &rng,
                                    ml_algo_has_inner_steps(r->algo) ? max_steps : 0, val_mse, err, errlen)
-                   ? EXIT_FAIL
+                   ? ML__RUN_FAIL
                    : 0;
     }
     const int32_t *idx = r->has_task_split ? r->task_split.idx[ML_TASK_PART_VAL] : NULL;
@@ -393,7 +395,7 @@ int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char
     ml_rng rng; /* the validation seed of eval --split val, fresh each time: the same tasks at every point */
     ml_rng_seed(&rng, o->eval_seed ^ ML_VAL_SEED_XOR);
     return ml_task_eval_mean(&r->meta, &r->family, idx, n, &rng, shots[0], o->eval_query, max_steps, val_mse, err,
-                             errlen) ? EXIT_FAIL : 0;
+                             errlen) ? ML__RUN_FAIL : 0;
 }
 
 void meta_run_free(meta_run *r) {
@@ -420,7 +422,7 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
     if (ml_algo_info(r->algo)->batch_training) return fewshot_sample_pretrain(r, err, errlen);
     if (r->fewshot) return fewshot_sample_batch(r, err, errlen);
     for (int i = 0; i < r->meta_batch; i++) {
-        if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return EXIT_FAIL;
+        if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return ML__RUN_FAIL;
         r->batch[i] = view(&r->tasks[i]);
     }
     return 0;
@@ -467,7 +469,7 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
     const char *keys[] = {"format", "algo", "model", "iteration", "optim_step", "task_rng", "log_window_sum",
                           "log_window_count"};
     const char *vals[] = {"metalearn-checkpoint-1", ml_algo_name(r->algo), r->model_spec, it, step, rng, wsum, wcount};
-    return ml_safetensors_write(path, ts, n, keys, vals, 8, err, errlen) ? EXIT_FAIL : 0;
+    return ml_safetensors_write(path, ts, n, keys, vals, 8, err, errlen) ? ML__RUN_FAIL : 0;
 }
 
 static int copy_tensor(const ml_safetensors *st, const char *file, const char *name, const ml_param_info *p,
@@ -497,7 +499,7 @@ static int copy_tensor(const ml_safetensors *st, const char *file, const char *n
  * start at --inner-lr. */
 int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *iteration, char *err, size_t errlen) {
     ml_safetensors st;
-    if (ml_safetensors_read(path, &st, err, errlen)) return EXIT_FAIL;
+    if (ml_safetensors_read(path, &st, err, errlen)) return ML__RUN_FAIL;
     /* Evaluating a MAML checkpoint as FOMAML would fit tensor for tensor and
      * report the wrong learner; --init (full < 0) takes parameters of any. */
     const char *saved_algo = ml_safetensors_meta(&st, "algo");
@@ -505,11 +507,11 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
         snprintf(err, errlen, "%s: a %s checkpoint, but the run's config.json says --algo %s", path, saved_algo,
                  ml_algo_name(r->algo));
         ml_safetensors_free(&st);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     ml_model *m = &r->model;
     ml_meta *mm = &r->meta;
-    int rc = EXIT_FAIL;
+    int rc = ML__RUN_FAIL;
     char name[ML_PARAM_NAME_LEN + 16];
     ml_meta_tensor extra[ML_META_MAX_EXTRAS];
     int n_extra = ml_meta_extras(&mm->cfg, m, extra);
@@ -577,30 +579,32 @@ out:
     return rc;
 }
 
-size_t json_number(char *buf, size_t cap, const char *sep, double v) {
+size_t ml__json_number(char *buf, size_t cap, const char *sep, double v) {
     int n = isfinite(v) ? snprintf(buf, cap, "%s%.6g", sep, v) : snprintf(buf, cap, "%snull", sep);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
 /* ---- final evaluation ------------------------------------------------------------------- */
 
-int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run) {
-    if (r->fewshot) return fewshot_final_eval(r, o, iterations, train_s, iters_run);
+int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run, char *err,
+                        size_t errlen) {
+    snprintf(err, errlen, "out of memory"); /* what a bare failure below means */
+    if (r->fewshot) return fewshot_final_eval(r, o, iterations, train_s, iters_run, err, errlen);
     int shots[MAX_LIST], steps[MAX_LIST];
-    int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+    int n_shots = o->eval_shots ? ml__parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
     if (!o->eval_shots) shots[0] = o->shots;
-    int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
+    int n_steps = ml__parse_int_list(o->eval_steps, steps, MAX_LIST, 0);
     int max_steps = 0;
     for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
     int E = o->eval_tasks;
-    char err[1024];
+    char why[1024];
     if (E < 1) { /* no evaluation asked for: report training only */
         if (o->json)
-            printf("{\"command\":\"train\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\","
+            fprintf(r->out, "{\"command\":\"train\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\","
                    "\"iterations\":%d,\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"threads\":%d,\"results\":[]}\n",
                    ml_algo_name(r->algo), o->task, r->model_spec, r->dir, iterations, train_s,
                    iters_run > 0 ? iters_run / (train_s + 1e-9) : 0.0, r->threads);
-        return EXIT_OK;
+        return 0;
     }
     /* Which tasks: new draws from a synthetic family; for CSV the split's test
      * (or validation) tasks, or every task of eval --task, each exactly once,
@@ -612,8 +616,8 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
     if (r->has_eval_family && fam->kind == ML_TASKS_CSV) {
         all = malloc(sizeof(int32_t) * (size_t)fam->n_tasks);
         if (!all) {
-            fprintf(stderr, "metalearn: out of memory\n");
-            return EXIT_FAIL;
+            snprintf(err, errlen, "out of memory");
+            return ML__RUN_FAIL;
         }
         for (int t = 0; t < fam->n_tasks; t++) all[t] = t;
         idx = all;
@@ -626,13 +630,13 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
         E = r->task_split.n[part];
         source = "split";
         if (E < 1) {
-            fprintf(stderr, "metalearn: %s/split.json has no %s tasks (--split %s); evaluate on held-out tasks with "
-                            "eval %s --task csv:FILE\n", r->dir, what, o->split, r->dir);
-            return EXIT_FAIL;
+            snprintf(err, errlen, "%s/split.json has no %s tasks (--split %s); evaluate on held-out tasks with "
+                            "eval %s --task csv:FILE", r->dir, what, o->split, r->dir);
+            return ML__RUN_FAIL;
         }
     }
-    if (idx && E < 5 && !o->quiet)
-        fprintf(stderr, "metalearn: warning: only %d distinct %s task(s): the 95%% interval over tasks is wide%s\n", E,
+    if (idx && E < 5 && !o->quiet && r->notes)
+        fprintf(r->notes, "metalearn: warning: only %d distinct %s task(s): the 95%% interval over tasks is wide%s\n", E,
                 what, E < 2 ? " (none for one task)" : "");
     int stride = max_steps + 1;
     double *loss_at = malloc((size_t)E * stride * sizeof(double));
@@ -640,9 +644,9 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
     double *mean = malloc((size_t)n_shots * stride * sizeof(double));
     double *half = malloc((size_t)n_shots * stride * sizeof(double));
     int *diverged = calloc((size_t)n_shots * stride, sizeof(int)); /* tasks whose loss is not finite */
-    int status = EXIT_FAIL;
+    int status = ML__RUN_FAIL;
     if (!loss_at || !col || !mean || !half || !diverged) {
-        fprintf(stderr, "metalearn: out of memory for %d evaluation tasks\n", E);
+        snprintf(err, errlen, "out of memory for %d evaluation tasks", E);
         goto done;
     }
     ml_meta_progress_begin(&r->meta, (int64_t)E * n_shots);
@@ -651,8 +655,8 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
         /* The same seed for every run and every K: all models meet the same functions. */
         ml_rng rng;
         ml_rng_seed(&rng, o->eval_val ? o->eval_seed ^ ML_VAL_SEED_XOR : o->eval_seed);
-        if (ml_task_eval(&r->meta, fam, idx, E, &rng, shots[si], o->eval_query, max_steps, loss_at, err, sizeof err)) {
-            fprintf(stderr, "metalearn: evaluation: %s\n", err);
+        if (ml_task_eval(&r->meta, fam, idx, E, &rng, shots[si], o->eval_query, max_steps, loss_at, why, sizeof why)) {
+            snprintf(err, errlen, "evaluation: %s", why);
             goto done;
         }
         for (int s = 0; s <= max_steps; s++) {
@@ -671,22 +675,22 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
     char nq[32] = "all";
     if (o->eval_query > 0) snprintf(nq, sizeof nq, "%d", o->eval_query);
     if (idx)
-        printf("evaluation: %s, %d distinct %s tasks (%s), each once: K support rows drawn by the eval seed, %s%s "
+        fprintf(r->out, "evaluation: %s, %d distinct %s tasks (%s), each once: K support rows drawn by the eval seed, %s%s "
                "query points; inner lr %g (mean squared error, Student-t 95%% CI over the %d tasks)\n",
                ml_algo_name(r->algo), E, what, r->has_eval_family ? fam->path : "split.json",
                o->eval_query > 0 ? "up to " : "", nq, o->inner_lr, E);
     else
-        printf("evaluation: %s, %d new %s tasks, %s query points each, inner lr %g (mean squared error, 95%% CI)\n",
+        fprintf(r->out, "evaluation: %s, %d new %s tasks, %s query points each, inner lr %g (mean squared error, 95%% CI)\n",
                ml_algo_name(r->algo), E, what, nq, o->inner_lr);
-    printf("%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
+    fprintf(r->out, "%8s %8s %12s %12s\n", "shots", "steps", "mse", "+-95%");
     for (int si = 0; si < n_shots; si++)
         for (int k = -1; k < n_steps; k++) {
             if (k >= 0 && steps[k] == 0) continue;
             int s = k < 0 ? 0 : steps[k], at = si * stride + s;
             if (diverged[at])
-                printf("%8d %8d     diverged in %d of %d tasks\n", shots[si], s, diverged[at], E);
+                fprintf(r->out, "%8d %8d     diverged in %d of %d tasks\n", shots[si], s, diverged[at], E);
             else
-                printf("%8d %8d %12.4f %12.4f%s\n", shots[si], s, mean[at], half[at], s ? "" : "   (before adaptation)");
+                fprintf(r->out, "%8d %8d %12.4f %12.4f%s\n", shots[si], s, mean[at], half[at], s ? "" : "   (before adaptation)");
         }
     if (r->write_eval_file) {
         char path[4200];
@@ -702,10 +706,10 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
         for (int si = 0; si < n_shots; si++) {
             off += (size_t)snprintf(buf + off, cap - off, "%s{\"shots\":%d,\"mse\":[", si ? "," : "", shots[si]);
             for (int s = 0; s <= max_steps; s++)
-                off += json_number(buf + off, cap - off, s ? "," : "", mean[si * stride + s]);
+                off += ml__json_number(buf + off, cap - off, s ? "," : "", mean[si * stride + s]);
             off += (size_t)snprintf(buf + off, cap - off, "],\"ci95\":[");
             for (int s = 0; s <= max_steps; s++)
-                off += json_number(buf + off, cap - off, s ? "," : "", half[si * stride + s]);
+                off += ml__json_number(buf + off, cap - off, s ? "," : "", half[si * stride + s]);
             off += (size_t)snprintf(buf + off, cap - off, "],\"diverged_tasks\":[");
             for (int s = 0; s <= max_steps; s++)
                 off += (size_t)snprintf(buf + off, cap - off, "%s%d", s ? "," : "", diverged[si * stride + s]);
@@ -713,15 +717,15 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
         }
         off += (size_t)snprintf(buf + off, cap - off, "]}\n");
         snprintf(path, sizeof path, "%s/eval.json", r->dir);
-        int bad = ml_file_write_atomic(path, buf, off, err, sizeof err) != ML_OK;
+        int bad = ml_file_write_atomic(path, buf, off, why, sizeof why) != ML_OK;
         free(buf);
         if (bad) {
-            fprintf(stderr, "metalearn: %s\n", err);
+            snprintf(err, errlen, "%s", why);
             goto done;
         }
     }
     if (o->json) {
-        printf("{\"command\":\"%s\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\",\"iterations\":%d,"
+        fprintf(r->out, "{\"command\":\"%s\",\"algo\":\"%s\",\"task\":\"%s\",\"model\":\"%s\",\"run\":\"%s\",\"iterations\":%d,"
                "\"train_seconds\":%.3f,\"iters_per_second\":%.3f,\"eval_seconds\":%.3f,\"threads\":%d,\"split\":\"%s\","
                "\"eval_tasks\":%d,\"distinct_tasks\":%s,\"tasks_from\":\"%s\",\"results\":[",
                r->write_eval_file ? "train" : "eval", ml_algo_name(r->algo), o->task, r->model_spec, r->dir, iterations,
@@ -734,15 +738,15 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
                 for (int k = 0; k < n_steps; k++) wanted |= steps[k] == s;
                 if (!wanted) continue;
                 char m[48], h[48];
-                json_number(m, sizeof m, "", mean[si * stride + s]);
-                json_number(h, sizeof h, "", half[si * stride + s]);
-                printf("%s{\"shots\":%d,\"steps\":%d,\"mse\":%s,\"ci95\":%s,\"diverged_tasks\":%d}", first ? "" : ",",
+                ml__json_number(m, sizeof m, "", mean[si * stride + s]);
+                ml__json_number(h, sizeof h, "", half[si * stride + s]);
+                fprintf(r->out, "%s{\"shots\":%d,\"steps\":%d,\"mse\":%s,\"ci95\":%s,\"diverged_tasks\":%d}", first ? "" : ",",
                        shots[si], s, m, h, diverged[si * stride + s]);
                 first = 0;
             }
-        printf("]}\n");
+        fprintf(r->out, "]}\n");
     }
-    status = EXIT_OK;
+    status = 0;
 done:
     free(all);
     free(loss_at);

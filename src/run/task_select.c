@@ -1,7 +1,7 @@
 /* task_select.c: the training-class samplers of few-shot runs (see
  * task_select.h). The draw itself is ml_episode_sample_weighted; this file
  * only decides the weights. */
-#include "cli/task_select.h"
+#include "run/task_select.h"
 
 #include <math.h>
 #include <stdio.h>

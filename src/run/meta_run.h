@@ -1,13 +1,25 @@
-/* meta_run.h: the state of one meta-learning run on regression tasks, shared
- * by `train` and `eval`: the task family, model, meta-learner, the task RNG
- * and a reusable meta-batch, plus checkpoints and the final evaluation. */
-#ifndef ML_CLI_META_RUN_H
-#define ML_CLI_META_RUN_H
+/* meta_run.h (internal to src/run): the state of one meta-learning run,
+ * behind the public ml_run handle of metalearn/run.h: the task family or
+ * image set, model, meta-learner, the task RNG and a reusable meta-batch,
+ * plus checkpoints and the final evaluation. Not a public header: programs
+ * use metalearn/run.h. */
+#ifndef ML_RUN_META_RUN_H
+#define ML_RUN_META_RUN_H
 
-#include "cli/train_opts.h"
+#include <stdio.h>
+
+#include "metalearn/run.h"
 #include "metalearn/images.h"
 #include "metalearn/meta.h"
 #include "metalearn/tasks.h"
+
+/* Statuses of the internal steps, as the CLI's exit codes were: a failure
+ * (bad data, a file) or a usage error (a setting); run.c maps them onto
+ * ml_status (ML_ERR_IO, ML_ERR_ARG). */
+enum { ML__RUN_FAIL = 1, ML__RUN_USAGE = 2 };
+
+/* Where Debian's dataset-fashion-mnist puts its IDX files. */
+#define ML_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct meta_run {
     char dir[2048];
@@ -54,6 +66,8 @@ typedef struct meta_run {
     float *pre_x;                /* [batch_size, 1, S, S] */
     int32_t *pre_y;              /* [batch_size] index into train_classes */
     struct task_selector *selector; /* training only (fewshot_select_setup); NULL = uniform */
+    FILE *out;   /* the evaluation's table and JSON line (the caller's stream) */
+    FILE *notes; /* one-line notes (data loaded, warnings); NULL: none */
 } meta_run;
 
 /* few-shot classification pieces (fewshot.c) */
@@ -68,18 +82,20 @@ int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen);
 int fewshot_select_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
 /* After an outer step: feeds the episodes' losses to the sampler. */
 void fewshot_after_step(meta_run *r);
-int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run);
+int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run, char *err,
+                       size_t errlen);
 /* sep then a number as JSON (null when not finite: JSON has no NaN) into buf;
  * returns the length written. */
-size_t json_number(char *buf, size_t cap, const char *sep, double v);
+size_t ml__json_number(char *buf, size_t cap, const char *sep, double v);
 /* "0.6,0.1,0.3" -> train, val, test fractions (each in [0, 1], sum <= 1); 0 or -1. */
-int parse_split_fractions(const char *s, double f[3]);
+int ml__parse_split_fractions(const char *s, double f[3]);
 /* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
-int parse_int_list(const char *s, int *out, int max, int min_value);
+int ml__parse_int_list(const char *s, int *out, int max, int min_value);
 
 /* The run folder: --out, or runs/ALGO-TASK-sSEED. */
 void meta_run_dir(const ml_run_config *o, char *buf, size_t len);
-/* Parses the settings, builds model and meta-learner. Returns 0, or an exit
+/* Parses the settings, builds model and meta-learner (r->notes, set by the
+ * caller, is kept; the rest of *r is overwritten). Returns 0, or an exit
  * status (1 failure, 2 usage) with err set and nothing left to free. */
 int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
 void meta_run_free(meta_run *r);
@@ -93,11 +109,12 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
  * --eval-steps on the validation tasks `eval --split val` uses (the CSV
  * split's validation tasks, or --eval-tasks synthetic tasks of the
  * validation seed), K = the first --eval-shots. Its generator is its own, so
- * training is unchanged. Returns 0 or EXIT_FAIL with err. */
+ * training is unchanged. Returns 0 or ML__RUN_FAIL with err. */
 int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char *err, size_t errlen);
 
 /* Evaluates on new tasks for every --eval-shots and prints the table (and
- * JSON); returns the exit status. */
-int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run);
+ * JSON) on r->out; returns 0 or ML__RUN_FAIL / ML__RUN_USAGE with err set. */
+int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run, char *err,
+                        size_t errlen);
 
 #endif

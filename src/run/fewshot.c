@@ -10,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/meta_run.h"
-#include "cli/task_select.h"
+#include "run/meta_run.h"
+#include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
 
@@ -23,6 +22,8 @@ int fewshot_is_dataset(const char *dataset) {
     return dataset && (!strncmp(dataset, "omniglot:", 9) || !strcmp(dataset, "fashion-mnist") ||
                        !strncmp(dataset, "idx:", 4) || !strncmp(dataset, "folder:", 7));
 }
+
+int ml_run_dataset_is_fewshot(const char *dataset) { return fewshot_is_dataset(dataset); }
 
 /* No head of its own: any number of ways at evaluation. */
 static int any_ways(ml_algo a) { return ml_algo_info(a)->any_ways; }
@@ -38,14 +39,14 @@ static int load_images(const char *spec, int test_images, ml_image_set *out, cha
         for (char *p = strtok(list, ","); p && n_paths < MAX_PATHS; p = strtok(NULL, ",")) paths[n_paths++] = p;
         if (!n_paths) {
             snprintf(err, errlen, "--dataset %s: expected omniglot:PATH[,PATH...]", spec);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
-        return ml_omniglot_load((const char *const *)paths, n_paths, &opt, out, err, errlen) ? EXIT_FAIL : 0;
+        return ml_omniglot_load((const char *const *)paths, n_paths, &opt, out, err, errlen) ? ML__RUN_FAIL : 0;
     }
     if (!strcmp(spec, "fashion-mnist") || (!strncmp(spec, "idx:", 4) && spec[4])) {
-        const char *dir = spec[0] == 'f' ? FASHION_MNIST_DIR : spec + 4;
+        const char *dir = spec[0] == 'f' ? ML_FASHION_MNIST_DIR : spec + 4;
         ml_dataset d;
-        if (ml_dataset_load_idx(dir, test_images ? "test" : "train", &d, err, errlen)) return EXIT_FAIL;
+        if (ml_dataset_load_idx(dir, test_images ? "test" : "train", &d, err, errlen)) return ML__RUN_FAIL;
         /* The reader assumes MNIST's ten classes; a few-shot set has as many
          * classes as its largest label + 1. */
         d.n_classes = 0;
@@ -55,18 +56,18 @@ static int load_images(const char *spec, int test_images, ml_image_set *out, cha
         snprintf(name, sizeof name, "%s/%s", dir, test_images ? "t10k" : "train");
         ml_status st = ml_image_set_from_dataset(&d, name, &opt, out, err, errlen);
         ml_dataset_free(&d);
-        return st ? EXIT_FAIL : 0;
+        return st ? ML__RUN_FAIL : 0;
     }
     if (!strncmp(spec, "folder:", 7) && spec[7]) {
-        if (ml_image_folder_load(spec + 7, &opt, out, err, errlen)) return EXIT_FAIL;
+        if (ml_image_folder_load(spec + 7, &opt, out, err, errlen)) return ML__RUN_FAIL;
         if (!out->labelled) {
             snprintf(err, errlen, "--dataset %s: the folder holds no class subfolders (expected DIR/CLASS/NAME.png)", spec);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
         return 0;
     }
     snprintf(err, errlen, "--dataset '%s': expected omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR", spec);
-    return EXIT_USAGE;
+    return ML__RUN_USAGE;
 }
 
 /* Evaluation classes: every class of the set (eval --eval-classes all, the
@@ -74,7 +75,7 @@ static int load_images(const char *spec, int test_images, ml_image_set *out, cha
 static int split_all_test(meta_run *r, char *err, size_t errlen) {
     if (ml_class_list_all(&r->images, &r->split.part[ML_SPLIT_TEST]) != ML_OK) {
         snprintf(err, errlen, "out of memory for the class lists");
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     r->split.unit = ML_SPLIT_BY_CHARACTER;
     r->all_classes = 1;
@@ -91,7 +92,7 @@ static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_
     char *is_test = calloc((size_t)s->n_alphabets + 1, 1), list[2048];
     if (!is_test) {
         snprintf(err, errlen, "out of memory");
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     snprintf(list, sizeof list, "%s", names);
     for (char *p = strtok(list, ","); p; p = strtok(NULL, ",")) {
@@ -104,7 +105,7 @@ static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_
                 off += (size_t)snprintf(err + off, errlen - off, " %s", s->alphabet_names[a]);
             if (off < errlen) snprintf(err + off, errlen - off, ")");
             free(is_test);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
         is_test[found] = 1;
     }
@@ -113,7 +114,7 @@ static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_
     if (n_test == s->n_classes) {
         snprintf(err, errlen, "--test-alphabets %s: leaves no alphabet to train on", names);
         free(is_test);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     int counts[ML_SPLIT_COUNT] = {s->n_classes - n_test, 0, n_test};
     for (int k = 0; k < ML_SPLIT_COUNT; k++) {
@@ -122,7 +123,7 @@ static int split_by_test_alphabets(const ml_image_set *s, const char *names, ml_
             ml_class_split_free(sp);
             free(is_test);
             snprintf(err, errlen, "out of memory");
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
     }
     for (int c = 0; c < s->n_classes; c++) {
@@ -142,34 +143,34 @@ static int check_episode_shapes(meta_run *r, const ml_run_config *o, char *err, 
     if (!o->eval_only && o->query < 1) {
         snprintf(err, errlen, "--query %d: episodes need a number of queries per class (0 = all rows is for CSV tasks)",
                  o->query);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (!o->eval_only && !ml_algo_info(r->algo)->batch_training &&
         ml_episode_check(&r->images, &r->train_classes, o->ways, o->shots + o->query, why, sizeof why)) {
         snprintf(err, errlen, "--ways %d --shots %d --query %d: the training classes of %s: %s (see --split)", o->ways,
                  o->shots, o->query, r->data_name, why);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     int ways = o->eval_ways > 0 ? o->eval_ways : o->ways;
     if (!any_ways(r->algo) && ways != o->ways) {
         snprintf(err, errlen, "--eval-ways %d: a %s model has a %d-way head", ways, ml_algo_name(r->algo), o->ways);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (o->eval_tasks > 0) {
-        int shots[MAX_LIST], n = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+        int shots[MAX_LIST], n = o->eval_shots ? ml__parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
         if (!o->eval_shots) shots[0] = o->shots;
         const char *part = r->all_classes ? "classes" : o->eval_val ? "validation classes" : "test classes";
         const ml_class_list *list = &r->split.part[o->eval_val && !r->all_classes ? ML_SPLIT_VAL : ML_SPLIT_TEST];
         if (list->n == 0) {
             snprintf(err, errlen, "evaluation: the %s split of %s has no classes (see --split)",
                      o->eval_val ? "validation" : "test", r->data_name);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
         for (int i = 0; i < n; i++) /* at least one query per class beside the shots */
             if (ml_episode_check(&r->images, list, ways, shots[i] + 1, why, sizeof why)) {
                 snprintf(err, errlen, "evaluation (--eval-ways %d, --eval-shots %d) on the %s of %s: %s%s", ways,
                          shots[i], part, r->data_name, why, r->all_classes ? "" : " (see --split)");
-                return EXIT_FAIL;
+                return ML__RUN_FAIL;
             }
     }
     if (o->lake_runs) {
@@ -177,14 +178,14 @@ static int check_episode_shapes(meta_run *r, const ml_run_config *o, char *err, 
         ml_image_options opt = {.size = r->images.size};
         if (ml_lake_runs_load(o->lake_runs, &opt, &lr, why, sizeof why)) {
             snprintf(err, errlen, "--lake-runs: %s", why);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
         int lake_ways = lr.n_train;
         ml_lake_runs_free(&lr);
         if (!any_ways(r->algo) && lake_ways != o->ways) {
             snprintf(err, errlen, "--lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
                                   "(train with --ways %d)", lake_ways, ml_algo_name(r->algo), o->ways, lake_ways);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
     }
     return 0;
@@ -204,28 +205,28 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
     const char *classes = o->eval_classes ? o->eval_classes : other && !o->eval_split_file ? "all" : "test";
     if (o->eval_split_file && strcmp(classes, "test")) {
         snprintf(err, errlen, "--split-file gives test classes; it does not go with --eval-classes %s", classes);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     r->data_name = data;
     if (strcmp(classes, "all") && strcmp(classes, "test")) {
         snprintf(err, errlen, "--eval-classes '%s': expected all or test", classes);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     ml_split_spec ss = {0};
     if (!strcmp(o->split_by, "character")) ss.unit = ML_SPLIT_BY_CHARACTER;
     else if (!strcmp(o->split_by, "alphabet")) ss.unit = ML_SPLIT_BY_ALPHABET;
     else {
         snprintf(err, errlen, "--split-by '%s': expected character or alphabet", o->split_by);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (ss.unit == ML_SPLIT_BY_ALPHABET && strncmp(data, "omniglot:", 9)) {
         snprintf(err, errlen, "--split-by alphabet: only Omniglot has alphabets; %s has one class per label or "
                               "folder (use --split-by character)", data);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
-    if (parse_split_fractions(o->split, ss.fractions)) {
+    if (ml__parse_split_fractions(o->split, ss.fractions)) {
         snprintf(err, errlen, "--split '%s': expected three fractions train,val,test summing to at most 1", o->split);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     r->augment = (ml_augment){.rotate_deg = o->aug_rotate, .translate = o->aug_translate, .flip_h = o->aug_flip};
     if (o->aug_scale) {
@@ -234,7 +235,7 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
         r->augment.scale_max = *end == ',' ? strtod(end + 1, &end) : -1;
         if (*end || !(r->augment.scale_min > 0) || r->augment.scale_max < r->augment.scale_min) {
             snprintf(err, errlen, "--augment-scale '%s': expected MIN,MAX with 0 < MIN <= MAX, e.g. 0.9,1.1", o->aug_scale);
-            return EXIT_USAGE;
+            return ML__RUN_USAGE;
         }
     }
     double t0 = ml_now();
@@ -242,7 +243,7 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
     int st_load = load_images(data, test_images, &r->images, err, errlen);
     if (st_load) return st_load;
     if (!o->quiet)
-        fprintf(stderr, "data: %s: %d classes in %d alphabets, %lld images (%dx%d) in %.2f s\n", data,
+        if (r->notes) fprintf(r->notes, "data: %s: %d classes in %d alphabets, %lld images (%dx%d) in %.2f s\n", data,
                 r->images.n_classes, r->images.n_alphabets, (long long)r->images.n, r->images.size, r->images.size,
                 ml_now() - t0);
     /* A run folder's split is made once and then read back, so resume and
@@ -255,13 +256,13 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
         int st_all = split_all_test(r, err, errlen);
         if (st_all) return st_all;
     } else if (o->eval_split_file) { /* e.g. another run's split.json: the very same test classes */
-        if (ml_class_split_read_json(o->eval_split_file, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
+        if (ml_class_split_read_json(o->eval_split_file, &r->images, &r->split, err, errlen)) return ML__RUN_FAIL;
     } else if (other) {
         ml_rng split_rng;
         ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
-        if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen)) return EXIT_FAIL;
+        if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen)) return ML__RUN_FAIL;
     } else if (access(path, F_OK) == 0 && !o->overwrite) { /* --overwrite: a new split replaces the old run's */
-        if (ml_class_split_read_json(path, &r->images, &r->split, err, errlen)) return EXIT_FAIL;
+        if (ml_class_split_read_json(path, &r->images, &r->split, err, errlen)) return ML__RUN_FAIL;
     } else {
         ml_rng split_rng;
         ml_rng_seed(&split_rng, o->seed ^ 0x73706c6974ULL);
@@ -269,9 +270,9 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
             int st = split_by_test_alphabets(&r->images, o->test_alphabets, &r->split, err, errlen);
             if (st) return st;
         } else if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen))
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         if (ml_mkdir_p(r->dir, err, errlen) || ml_class_split_write_json(&r->split, &r->images, path, err, errlen))
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
     }
     const ml_class_list *train = &r->split.part[ML_SPLIT_TRAIN];
     ml_status st = ML_OK;
@@ -287,11 +288,11 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
     }
     if (st != ML_OK) {
         snprintf(err, errlen, "out of memory for the class lists");
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     if (!o->eval_only && o->ways > r->train_classes.n) {
         snprintf(err, errlen, "--ways %d: the training split has only %d classes", o->ways, r->train_classes.n);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     r->ways = o->ways;
     int st_shapes = check_episode_shapes(r, o, err, errlen);
@@ -302,12 +303,12 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
     r->episodes = calloc((size_t)o->meta_batch, sizeof *r->episodes);
     if (!r->episodes) {
         snprintf(err, errlen, "out of memory");
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     for (int i = 0; i < o->meta_batch; i++)
         if (ml_episode_init(&r->episodes[i], o->ways, o->shots, o->query, r->images.size)) {
             snprintf(err, errlen, "out of memory for %d episodes", o->meta_batch);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
     return 0;
 }
@@ -340,13 +341,13 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     if (r->selector) {
         if (task_select_prepare(r->selector, (int)r->meta.steps_done, &r->meta, &r->images, &r->train_classes, err,
                                 errlen))
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         weights = r->selector->weights;
     }
     for (int i = 0; i < r->meta_batch; i++) {
         if (ml_episode_sample_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->augment, &r->rng,
                                        err, errlen))
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
     }
     return 0;
@@ -363,7 +364,7 @@ int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen) {
         if (ml_image_set_copy(&r->images, idx, c.rot, &r->augment, &r->rng, r->pre_x + b * plane) != ML_OK) {
             snprintf(err, errlen, "pretrain minibatch: image %lld of class %s could not be copied", (long long)idx,
                      r->images.class_names[c.cls]);
-            return EXIT_FAIL;
+            return ML__RUN_FAIL;
         }
         r->pre_y[b] = k;
     }
@@ -383,16 +384,16 @@ static int target_test_support(meta_run *r, const char *spec, task_selector *t, 
     const ml_class_list *test = &r->split.part[ML_SPLIT_TEST];
     if (end == spec || *end || k < 1 || k > 100000) {
         snprintf(err, errlen, "--target test-support:%s: expected test-support:K with K >= 1", spec);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (test->n < 1) {
         snprintf(err, errlen, "--target test-support:%ld: the test split is empty", k);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     const size_t plane = (size_t)r->images.size * r->images.size;
     float *x = malloc((size_t)test->n * k * plane * sizeof(float));
     int32_t *y = malloc((size_t)test->n * k * sizeof(int32_t));
-    int m = 0, status = EXIT_FAIL;
+    int m = 0, status = ML__RUN_FAIL;
     if (!x || !y) {
         snprintf(err, errlen, "out of memory for the target images");
         goto out;
@@ -425,16 +426,16 @@ static int target_folder(meta_run *r, const char *dir, task_selector *t, char *e
     char why[1024];
     if (ml_image_folder_load(dir, &opt, &set, why, sizeof why)) {
         snprintf(err, errlen, "--target: %s", why);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     int status = 0;
     if (set.raw_h < r->images.size || set.raw_w < r->images.size) {
         snprintf(err, errlen, "--target %s: images are %dx%d, smaller than the model's %dx%d input", dir, set.raw_w,
                  set.raw_h, r->images.size, r->images.size);
-        status = EXIT_FAIL;
+        status = ML__RUN_FAIL;
     } else if (task_select_set_target(t, set.x, set.y, (int)set.n, set.n_classes, set.size)) {
         snprintf(err, errlen, "out of memory");
-        status = EXIT_FAIL;
+        status = ML__RUN_FAIL;
     }
     ml_image_set_free(&set);
     return status;
@@ -444,27 +445,27 @@ int fewshot_select_setup(meta_run *r, const ml_run_config *o, char *err, size_t 
     task_sampler_kind kind;
     if (task_sampler_parse(o->task_sampler, &kind)) {
         snprintf(err, errlen, "--task-sampler '%s': expected uniform, similar or curriculum", o->task_sampler);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (kind == TASK_SAMPLER_UNIFORM) return 0;
     if (!r->fewshot) {
         snprintf(err, errlen, "--task-sampler %s: only for few-shot image datasets (--dataset omniglot:...)", o->task_sampler);
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (ml_algo_info(r->algo)->batch_training) { /* its minibatches are not episodes */
         snprintf(err, errlen, "--task-sampler %s: --algo %s draws plain minibatches, not episodes", o->task_sampler,
                  ml_algo_name(r->algo));
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     if (kind == TASK_SAMPLER_SIMILAR && !o->target) {
         snprintf(err, errlen, "--task-sampler similar needs --target DIR or --target test-support:K");
-        return EXIT_USAGE;
+        return ML__RUN_USAGE;
     }
     task_selector *t = malloc(sizeof *t);
     if (!t || task_select_init(t, kind, r->train_classes.n)) {
         free(t);
         snprintf(err, errlen, "out of memory for the task sampler");
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     r->selector = t; /* freed by fewshot_free from here on */
     t->k = o->select_k;
@@ -481,12 +482,13 @@ int fewshot_select_setup(meta_run *r, const ml_run_config *o, char *err, size_t 
 
 /* Lake's runs: each is a 20-way one-shot task (20 training images, one per
  * class, and 20 test images). Returns the mean error or NAN on failure. */
-static double lake_eval(meta_run *r, const ml_run_config *o, int steps, double *errors, int *n_runs) {
-    char err[1024];
+static double lake_eval(meta_run *r, const ml_run_config *o, int steps, double *errors, int *n_runs, char *err,
+                        size_t errlen) {
+    char why[1024];
     ml_lake_runs lr;
     ml_image_options opt = {.size = r->images.size};
-    if (ml_lake_runs_load(o->lake_runs, &opt, &lr, err, sizeof err)) {
-        fprintf(stderr, "metalearn: --lake-runs: %s\n", err);
+    if (ml_lake_runs_load(o->lake_runs, &opt, &lr, why, sizeof why)) {
+        snprintf(err, errlen, "--lake-runs: %s", why);
         return NAN;
     }
     double mean = NAN;
@@ -496,7 +498,7 @@ static double lake_eval(meta_run *r, const ml_run_config *o, int steps, double *
     double *loss = malloc((size_t)lr.n_runs * (steps + 1) * sizeof(double));
     double *acc = malloc((size_t)lr.n_runs * (steps + 1) * sizeof(double));
     if (!any_ways(r->algo) && r->ways != lr.n_train) {
-        fprintf(stderr, "metalearn: --lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
+        snprintf(err, errlen, "--lake-runs: the runs are %d-way; a %s model with a %d-way head cannot label them "
                         "(train with --ways %d)\n", lr.n_train, ml_algo_name(r->algo), r->ways, lr.n_train);
         goto out;
     }
@@ -513,10 +515,10 @@ static double lake_eval(meta_run *r, const ml_run_config *o, int steps, double *
     /* Only the error after `steps` steps is reported: no query pass before. */
     unsigned char *report = calloc((size_t)steps + 1, 1);
     if (!report) goto out;
-    ml_status est = ml_meta_evaluate_at(&r->meta, tasks, lr.n_runs, steps, report, loss, acc, err, sizeof err);
+    ml_status est = ml_meta_evaluate_at(&r->meta, tasks, lr.n_runs, steps, report, loss, acc, why, sizeof why);
     free(report);
     if (est) {
-        fprintf(stderr, "metalearn: Lake's runs: %s\n", err);
+        snprintf(err, errlen, "Lake's runs: %s", why);
         goto out;
     }
     mean = 0;
@@ -533,11 +535,13 @@ out:
     return mean;
 }
 
-int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run) {
+int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, double train_s, int iters_run, char *err,
+                       size_t errlen) {
+    snprintf(err, errlen, "out of memory"); /* what a bare failure below means */
     int shots[MAX_LIST], steps[MAX_LIST];
-    int n_shots = o->eval_shots ? parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
+    int n_shots = o->eval_shots ? ml__parse_int_list(o->eval_shots, shots, MAX_LIST, 1) : 1;
     if (!o->eval_shots) shots[0] = o->shots;
-    int n_steps = parse_int_list(o->eval_steps, steps, MAX_LIST, 0), max_steps = 0;
+    int n_steps = ml__parse_int_list(o->eval_steps, steps, MAX_LIST, 0), max_steps = 0;
     int metric = !ml_algo_has_inner_steps(r->algo);
     for (int i = 0; i < n_steps; i++) max_steps = steps[i] > max_steps ? steps[i] : max_steps;
     if (metric) { /* no adaptation steps to report */
@@ -548,25 +552,25 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
     const int lake_steps = metric ? 0 : o->lake_steps > 0 ? o->lake_steps : max_steps;
     int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
     if (!any_ways(r->algo) && ways != r->ways) {
-        fprintf(stderr, "metalearn: --eval-ways %d: a %s model has a %d-way head\n", ways, ml_algo_name(r->algo), r->ways);
-        return EXIT_USAGE;
+        snprintf(err, errlen, "--eval-ways %d: a %s model has a %d-way head", ways, ml_algo_name(r->algo), r->ways);
+        return ML__RUN_USAGE;
     }
     /* `eval --split val` scores on the validation classes (strategy search);
      * everything else on the test classes. */
     const char *part_name = o->eval_val ? "validation" : "test";
     const ml_class_list *test = &r->split.part[o->eval_val ? ML_SPLIT_VAL : ML_SPLIT_TEST];
     if (o->eval_tasks > 0 && test->n == 0) {
-        fprintf(stderr, "metalearn: evaluation: the %s split of %s/split.json has no classes (see --split)\n", part_name,
+        snprintf(err, errlen, "evaluation: the %s split of %s/split.json has no classes (see --split)", part_name,
                 r->dir);
-        return EXIT_FAIL;
+        return ML__RUN_FAIL;
     }
     int min_images = INT32_MAX;
     for (int i = 0; i < test->n; i++) {
         int64_t c = test->items[i].cls, k = r->images.class_start[c + 1] - r->images.class_start[c];
         if (k < min_images) min_images = (int)k;
     }
-    int E = o->eval_tasks, B = r->meta_batch, stride = max_steps + 1, status = EXIT_FAIL;
-    char err[1024];
+    int E = o->eval_tasks, B = r->meta_batch, stride = max_steps + 1, status = ML__RUN_FAIL;
+    char why[1024];
     double *acc = malloc((size_t)(E > 0 ? E : 1) * stride * sizeof(double));
     double *loss = malloc((size_t)B * stride * sizeof(double)), *col = malloc((size_t)(E > 0 ? E : 1) * sizeof(double));
     double *mean = calloc((size_t)n_shots * stride, sizeof(double)), *half = calloc((size_t)n_shots * stride, sizeof(double));
@@ -589,8 +593,8 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
         int q = o->eval_query > 0 && o->eval_query < min_images - shots[si] ? o->eval_query : min_images - shots[si];
         queries[si] = q;
         if (q < 1 || ways > test->n) {
-            fprintf(stderr, "metalearn: evaluation: %d-way %d-shot needs %d %s classes with more than %d images "
-                            "(the %s split has %d classes of at least %d images)\n",
+            snprintf(err, errlen, "evaluation: %d-way %d-shot needs %d %s classes with more than %d images "
+                            "(the %s split has %d classes of at least %d images)",
                     ways, shots[si], ways, part_name, shots[si], part_name, test->n, min_images);
             goto done;
         }
@@ -606,15 +610,15 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
         for (int start = 0; start < E; start += B) {
             int n = E - start < B ? E - start : B;
             for (int b = 0; b < n; b++) {
-                if (ml_episode_sample(&eps[b], &r->images, test, NULL, &rng, err, sizeof err)) {
-                    fprintf(stderr, "metalearn: evaluation episodes: %s\n", err);
+                if (ml_episode_sample(&eps[b], &r->images, test, NULL, &rng, why, sizeof why)) {
+                    snprintf(err, errlen, "evaluation episodes: %s", why);
                     free(acc_chunk);
                     goto done;
                 }
                 views[b] = episode_view(&eps[b]);
             }
-            if (ml_meta_evaluate_at(&r->meta, views, n, max_steps, report, loss, acc_chunk, err, sizeof err)) {
-                fprintf(stderr, "metalearn: evaluation: %s\n", err);
+            if (ml_meta_evaluate_at(&r->meta, views, n, max_steps, report, loss, acc_chunk, why, sizeof why)) {
+                snprintf(err, errlen, "evaluation: %s", why);
                 free(acc_chunk);
                 goto done;
             }
@@ -632,25 +636,25 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
         }
     }
     if (o->lake_runs) {
-        lake_mean = lake_eval(r, o, lake_steps, lake_err, &lake_n);
+        lake_mean = lake_eval(r, o, lake_steps, lake_err, &lake_n, err, errlen);
         if (isnan(lake_mean)) goto done;
     }
     double eval_s = ml_now() - t0;
     if (E > 0) {
-        printf("evaluation: %s on %s, %d episodes of %s (%d%s classes), accuracy with 95%% CI\n", ml_algo_name(r->algo),
+        fprintf(r->out, "evaluation: %s on %s, %d episodes of %s (%d%s classes), accuracy with 95%% CI\n", ml_algo_name(r->algo),
                r->data_name ? r->data_name : o->dataset, E, r->all_classes ? "all its classes" : "held-out classes",
                test->n, o->eval_val ? " validation" : "");
-        printf("%6s %6s %8s %6s %10s %8s\n", "ways", "shots", "queries", "steps", "accuracy", "+-95%");
+        fprintf(r->out, "%6s %6s %8s %6s %10s %8s\n", "ways", "shots", "queries", "steps", "accuracy", "+-95%");
         for (int si = 0; si < n_shots; si++)
             for (int k = 0; k < n_steps; k++) {
                 int at = si * stride + steps[k];
-                printf("%6d %6d %8d %6d %10.4f %8.4f\n", ways, shots[si], queries[si], steps[k], mean[at], half[at]);
+                fprintf(r->out, "%6d %6d %8d %6d %10.4f %8.4f\n", ways, shots[si], queries[si], steps[k], mean[at], half[at]);
             }
     }
     if (lake_n) {
-        printf("Lake's one-shot runs (20-way, within alphabet), error after %d step(s):\n", lake_steps);
-        for (int i = 0; i < lake_n; i++) printf("  run %02d  %5.1f%%\n", i + 1, 100 * lake_err[i]);
-        printf("  mean    %5.1f%%\n", 100 * lake_mean);
+        fprintf(r->out, "Lake's one-shot runs (20-way, within alphabet), error after %d step(s):\n", lake_steps);
+        for (int i = 0; i < lake_n; i++) fprintf(r->out, "  run %02d  %5.1f%%\n", i + 1, 100 * lake_err[i]);
+        fprintf(r->out, "  mean    %5.1f%%\n", 100 * lake_mean);
     }
     /* eval.json (train) and the JSON line share one rendering. */
     size_t cap = 8192 + (size_t)n_shots * n_steps * 160, off = 0;
@@ -670,8 +674,8 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
     for (int si = 0; si < n_shots && E > 0; si++)
         for (int k = 0; k < n_steps; k++) {
             int at = si * stride + steps[k];
-            json_number(num[0], sizeof num[0], "", mean[at]);
-            json_number(num[1], sizeof num[1], "", half[at]);
+            ml__json_number(num[0], sizeof num[0], "", mean[at]);
+            ml__json_number(num[1], sizeof num[1], "", half[at]);
             off += (size_t)snprintf(buf + off, cap - off,
                                     "%s{\"ways\":%d,\"shots\":%d,\"queries\":%d,\"steps\":%d,\"accuracy\":%s,\"ci95\":%s}",
                                     first ? "" : ",", ways, shots[si], queries[si], steps[k], num[0], num[1]);
@@ -687,15 +691,15 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
     if (r->write_eval_file) {
         char path[4200];
         snprintf(path, sizeof path, "%s/eval.json", r->dir);
-        if (ml_file_write_atomic(path, buf, off, err, sizeof err) != ML_OK) {
-            fprintf(stderr, "metalearn: %s\n", err);
+        if (ml_file_write_atomic(path, buf, off, why, sizeof why) != ML_OK) {
+            snprintf(err, errlen, "%s", why);
             free(buf);
             goto done;
         }
     }
-    if (o->json) fputs(buf, stdout);
+    if (o->json) fputs(buf, r->out);
     free(buf);
-    status = EXIT_OK;
+    status = 0;
 done:
     if (eps)
         for (int b = 0; b < B; b++) ml_episode_free(&eps[b]);

@@ -1,0 +1,313 @@
+/* run.c: the public run handle of metalearn/run.h: opening a run folder (new,
+ * resume, eval), the outer loop with its log, checkpoint clock and stop
+ * flag, and the final evaluation. The pieces underneath (setup, sampling,
+ * checkpoints, evaluation) are meta_run.c and fewshot.c; this file owns the
+ * run folder's life cycle. It never prints except to the streams the caller
+ * gives (notes, the evaluation's out). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metalearn/io.h"
+#include "metalearn/rundir.h"
+#include "metalearn/run.h"
+#include "run/meta_run.h"
+
+struct ml_run {
+    meta_run st;
+    ml_run_config cfg;
+    ml_run_mode mode;
+    char log_path[4096], ckpt_path[4096];
+    int it, start_it;
+    int saved_it;          /* the iteration of the checkpoint on disk, -1: none */
+    ml_runlog_tail logged; /* what the log held before this session (resume) */
+    ml_checkpoint_clock clock;
+    double t_start, last_loss;
+    double train_s; /* this session's training seconds, as ml_run_train ended */
+    int t_started;
+};
+
+/* The internal steps' statuses (ML__RUN_USAGE: a setting) as ml_status. */
+static ml_status status_of(int st) { return st == 0 ? ML_OK : st == ML__RUN_USAGE ? ML_ERR_ARG : ML_ERR_IO; }
+
+static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options *opt, char *err, size_t errlen) {
+    ml_run_config *o = &r->cfg;
+    char path[4096];
+    const char *held = NULL;
+    if (mode == ML_RUN_NEW) {
+        /* A new run never lands on an old one unasked (before the setup,
+         * which may already write the few-shot split there). */
+        meta_run_dir(o, path, sizeof path);
+        held = ml_rundir_existing(path);
+        if (held && !o->overwrite) {
+            snprintf(err, errlen, "%s already holds a run (%s): continue it with --resume %s, replace it with "
+                                  "--overwrite, or choose another --out", path, held, path);
+            return ML_ERR_STATE;
+        }
+    }
+    if (mode == ML_RUN_EVAL) {
+        o->eval_only = 1;
+        o->resume = NULL;
+    }
+    r->st.notes = o->quiet ? NULL : opt ? opt->notes : NULL;
+    int st = meta_run_setup(&r->st, o, err, errlen);
+    if (st) return status_of(st);
+    r->st.out = stdout;
+    snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->st.dir);
+    snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", r->st.dir);
+    r->saved_it = -1;
+    if (mode == ML_RUN_EVAL) {
+        r->st.write_eval_file = 0; /* eval leaves the run's own eval.json alone */
+        const char *ckpt = opt && opt->checkpoint ? opt->checkpoint : r->ckpt_path;
+        if (meta_run_load_checkpoint(&r->st, ckpt, 0, &r->it, err, errlen)) return ML_ERR_IO;
+        r->start_it = r->it;
+        return ML_OK;
+    }
+    st = fewshot_select_setup(&r->st, o, err, errlen);
+    if (st) return status_of(st);
+    if (ml_mkdir_p(r->st.dir, err, errlen)) return ML_ERR_IO;
+    /* --overwrite: the old run goes now that the new one is set up (a
+     * few-shot setup has just written its new split). */
+    if (held && ml_rundir_clear(r->st.dir, r->st.fewshot || r->st.has_task_split, err, errlen)) return ML_ERR_IO;
+    ml_rundir_clean_temps(r->st.dir, NULL, 0); /* of writers killed mid-write */
+    if (mode == ML_RUN_RESUME) {
+        if (access(r->ckpt_path, F_OK) != 0 && errno == ENOENT) { /* killed before its first checkpoint */
+            snprintf(err, errlen, "%s: no checkpoint to resume from (the run stopped before its first); start it "
+                                  "again with --out %s --overwrite", r->st.dir, r->st.dir);
+            return ML_ERR_STATE;
+        }
+        if (meta_run_load_checkpoint(&r->st, r->ckpt_path, 1, &r->start_it, err, errlen)) return ML_ERR_IO;
+        /* The log continues from the checkpoint: lines of iterations after
+         * it (redone now) and a torn last line go. */
+        if (ml_runlog_trim(r->log_path, r->start_it, &r->logged, err, errlen)) return ML_ERR_IO;
+        if (r->start_it >= o->iters && r->st.notes)
+            fprintf(r->st.notes, "train: %s already has %d iterations (--iters %d): evaluating only\n", r->st.dir,
+                    r->start_it, o->iters);
+        r->it = r->start_it;
+        r->saved_it = r->start_it;
+    }
+    snprintf(path, sizeof path, "%s/config.json", r->st.dir);
+    /* A saved config never carries permission to replace a run. The option
+     * table points into the config it is made from: this run's copy. */
+    int overwrite = o->overwrite;
+    o->overwrite = 0;
+    ml_option_set set = ml_run_config_option_set(o);
+    ml_status ws = ml_options_write_json(&set, path, err, errlen) ? ML_ERR_IO : ML_OK;
+    o->overwrite = overwrite;
+    return ws;
+}
+
+ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
+                      char *err, size_t errlen) {
+    *out = NULL;
+    ml_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return ML_ERR_NOMEM;
+    }
+    r->cfg = *cfg;
+    if (mode == ML_RUN_RESUME && !r->cfg.resume) r->cfg.resume = r->cfg.out;
+    if (mode != ML_RUN_RESUME && mode != ML_RUN_EVAL) r->cfg.resume = NULL;
+    r->mode = mode;
+    r->last_loss = NAN;
+    ml_status s = open_run(r, mode, opt, err, errlen);
+    if (s) {
+        ml_run_close(r);
+        return s;
+    }
+    *out = r;
+    return ML_OK;
+}
+
+void ml_run_close(ml_run *r) {
+    if (!r) return;
+    meta_run_free(&r->st);
+    free(r);
+}
+
+int ml_run_iteration(const ml_run *r) { return r->it; }
+
+void ml_run_get_info(const ml_run *r, ml_run_info *info) {
+    *info = (ml_run_info){.dir = r->st.dir,
+                          .algo = ml_algo_name(r->st.algo),
+                          .model_spec = r->st.model_spec,
+                          .n_params = r->st.model.n_floats,
+                          .threads = r->st.threads,
+                          .fewshot = r->st.fewshot,
+                          .train_classes = r->st.train_classes.n,
+                          .batch_size = r->st.batch_size,
+                          .init_rates = r->st.init_rates,
+                          .has_inner_steps = ml_algo_has_inner_steps(r->st.algo),
+                          .iteration = r->it,
+                          .start_iteration = r->start_it,
+                          .iters = r->cfg.iters,
+                          .session_s = r->train_s};
+}
+
+/* The iteration a session stops at: --stop-at (this invocation) or --iters. */
+static int stop_iteration(const ml_run *r) {
+    const ml_run_config *o = &r->cfg;
+    return o->stop_at > 0 && o->stop_at < o->iters ? o->stop_at : o->iters;
+}
+
+static void start_clock(ml_run *r) {
+    if (r->t_started) return;
+    r->t_started = 1;
+    r->t_start = ml_now();
+    ml_checkpoint_clock_start(&r->clock, r->cfg.checkpoint_every, 60.0 * r->cfg.checkpoint_minutes, r->t_start);
+}
+
+/* A failed iteration: what is on disk to go back to, if anything. */
+static void failed_after(const ml_run *r, const char *why, char *err, size_t errlen) {
+    if (r->saved_it >= 0)
+        snprintf(err, errlen, "%s; the last good checkpoint is %s (iteration %d)", why, r->ckpt_path, r->saved_it);
+    else
+        snprintf(err, errlen, "%s; no checkpoint was saved before this (nothing to resume)", why);
+}
+
+ml_status ml_run_save_checkpoint(ml_run *r, char *err, size_t errlen) {
+    if (r->mode == ML_RUN_EVAL) {
+        snprintf(err, errlen, "%s: opened for evaluation; nothing to save", r->st.dir);
+        return ML_ERR_STATE;
+    }
+    if (meta_run_save_checkpoint(&r->st, r->ckpt_path, r->it, err, errlen)) return ML_ERR_IO;
+    if (r->t_started) ml_checkpoint_clock_saved(&r->clock, ml_now());
+    r->saved_it = r->it;
+    return ML_OK;
+}
+
+/* The log line of iteration done_it (1-based), with the validation metric
+ * every --val-every iterations. */
+static ml_status log_line(ml_run *r, int done_it, char *err, size_t errlen) {
+    const ml_run_config *o = &r->cfg;
+    meta_run *run = &r->st;
+    char why[1024];
+    r->last_loss = run->log_sum / run->log_count;
+    /* elapsed_s: training seconds since the run began, resumes included */
+    double session = ml_now() - r->t_start;
+    char line[512], window[32] = "", val[48] = "";
+    if (run->log_count != o->log_every) /* a short last window, or one begun before an old checkpoint */
+        snprintf(window, sizeof window, ",\"window\":%d", run->log_count);
+    if (o->val_every > 0 && done_it % o->val_every == 0) {
+        double v;
+        if (meta_run_validate(run, o, &v, why, sizeof why)) {
+            snprintf(err, errlen, "validation: %s; the last good checkpoint is %s", why, r->ckpt_path);
+            return ML_ERR_IO;
+        }
+        ml__json_number(val, sizeof val, run->fewshot ? ",\"val_acc\":" : ",\"val_mse\":", v);
+    }
+    snprintf(line, sizeof line,
+             "{\"iter\":%d,\"loss\":%.6g%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
+             r->last_loss, window, val, r->logged.elapsed_s + session, (done_it - r->start_it) / (session + 1e-9),
+             run->meta.cfg.outer.lr);
+    if (ml_jsonl_append(r->log_path, line, why, sizeof why)) {
+        failed_after(r, why, err, errlen);
+        return ML_ERR_IO;
+    }
+    run->log_sum = 0;
+    run->log_count = 0;
+    return ML_OK;
+}
+
+static ml_status step(ml_run *r, double *loss, int *logged, char *err, size_t errlen) {
+    const ml_run_config *o = &r->cfg;
+    meta_run *run = &r->st;
+    char why[1024];
+    if (r->mode == ML_RUN_EVAL) {
+        snprintf(err, errlen, "%s: opened for evaluation; it does not train", run->dir);
+        return ML_ERR_STATE;
+    }
+    start_clock(r);
+    int it = r->it;
+    run->meta.cfg.outer.lr = (float)ml_schedule_lr(&run->outer_schedule, it);
+    if (meta_run_sample_batch(run, why, sizeof why) ||
+        ml_meta_step(&run->meta, run->batch, run->step_tasks, loss, why, sizeof why)) {
+        failed_after(r, why, err, errlen);
+        return ML_ERR_IO;
+    }
+    fewshot_after_step(run);
+    run->log_sum += *loss;
+    run->log_count++;
+    int done_it = it + 1;
+    r->it = done_it;
+    *logged = 0;
+    if (done_it % o->log_every == 0 || done_it == o->iters) {
+        ml_status s = log_line(r, done_it, err, errlen);
+        if (s) return s;
+        *logged = 1;
+    }
+    if (ml_checkpoint_clock_due(&r->clock, done_it, ml_now()) || done_it == stop_iteration(r))
+        return ml_run_save_checkpoint(r, err, errlen);
+    return ML_OK;
+}
+
+ml_status ml_run_step(ml_run *r, double *loss, char *err, size_t errlen) {
+    int logged;
+    double l;
+    return step(r, loss ? loss : &l, &logged, err, errlen);
+}
+
+ml_status ml_run_train(ml_run *r, const ml_run_callbacks *cb, char *err, size_t errlen) {
+    if (r->mode == ML_RUN_EVAL) {
+        snprintf(err, errlen, "%s: opened for evaluation; it does not train", r->st.dir);
+        return ML_ERR_STATE;
+    }
+    start_clock(r);
+    const int stop = stop_iteration(r);
+    int stopped = 0;
+    while (r->it < stop) {
+        if (cb && cb->stop && *cb->stop) {
+            stopped = 1;
+            break;
+        }
+        double loss;
+        int logged;
+        ml_status s = step(r, &loss, &logged, err, errlen);
+        if (s) return s;
+        if (cb && cb->on_iteration) {
+            double session = ml_now() - r->t_start;
+            ml_run_progress p = {.iteration = r->it,
+                                 .total = r->cfg.iters,
+                                 .start_iteration = r->start_it,
+                                 .loss = loss,
+                                 .log_loss = r->last_loss,
+                                 .logged = logged,
+                                 .rate = (r->it - r->start_it) / (session + 1e-9)};
+            if (cb->on_iteration(cb->user, &p)) stopped = 1;
+        }
+        if (stopped) break;
+    }
+    r->train_s = ml_now() - r->t_start;
+    if (cb && cb->stop && *cb->stop) stopped = 1; /* also when it came with the last iteration */
+    if (stopped) {
+        char why[1024];
+        if (ml_run_save_checkpoint(r, why, sizeof why)) {
+            snprintf(err, errlen, "interrupted; saving the checkpoint failed: %s", why);
+            return ML_ERR_IO;
+        }
+        snprintf(err, errlen, "interrupted at iteration %d; checkpoint saved; continue with metalearn train --resume %s",
+                 r->it, r->st.dir);
+        return ML_ERR_INTERRUPTED;
+    }
+    return ML_OK;
+}
+
+ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, size_t errlen) {
+    r->st.out = o && o->out ? o->out : stdout;
+    ml_progress none = {0};
+    r->st.meta.progress = o ? o->progress : none;
+    int st;
+    if (r->mode == ML_RUN_EVAL) {
+        st = meta_run_final_eval(&r->st, &r->cfg, r->it, 0, 0, err, errlen);
+    } else {
+        /* The whole run's training time: the log's up to the checkpoint, so
+         * an evaluation-only resume does not report 0 s. */
+        st = meta_run_final_eval(&r->st, &r->cfg, r->it, r->logged.elapsed_s + r->train_s,
+                                 r->logged.last_iter + r->it - r->start_it, err, errlen);
+    }
+    r->st.meta.progress = none;
+    return status_of(st);
+}
