@@ -1,0 +1,234 @@
+/* test_run.c: the public run API (metalearn/run.h) driven as a C program
+ * would: a short sinusoid MAML run through ml_run_open / ml_run_train writes
+ * the checkpoint `metalearn train` writes with the same settings (byte for
+ * byte; ML_CLI names the command, set by CTest), --stop-at and a stop from
+ * the progress callback resume to the same bytes, evaluation prints the
+ * table, and bad settings come back as messages. Public headers only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "metalearn/io.h"
+#include "metalearn/run.h"
+#include "ml_test.h"
+
+static char g_tmp[1024];
+
+/* The settings of the CLI command in test_same_as_cli. */
+static void small_config(ml_run_config *c, const char *out) {
+    ml_run_config_default(c);
+    c->algo = "maml";
+    c->task = "sinusoid";
+    c->model = "mlp:16,16";
+    c->meta_batch = 5;
+    c->shots = 5;
+    c->query = 5;
+    c->iters = 20;
+    c->log_every = 5;
+    c->eval_tasks = 0;
+    c->threads = 1;
+    c->seed = 3;
+    c->quiet = 1;
+    c->out = out;
+    ml_run_config_resolve(c);
+}
+
+/* The whole file, NUL-terminated (checkpoints hold binary floats). */
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (;;) {
+        if (*n + 4096 + 1 > cap) {
+            char *b = realloc(buf, cap = 2 * cap + 8192);
+            if (!b) break;
+            buf = b;
+        }
+        size_t got = fread(buf + *n, 1, 4096, f);
+        *n += got;
+        if (got < 4096) break;
+    }
+    fclose(f);
+    if (buf) buf[*n] = 0;
+    return buf;
+}
+
+static int same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *x = slurp(a, &na), *y = slurp(b, &nb);
+    int same = x && y && na == nb && !memcmp(x, y, na);
+    if (!same) fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ\n", a, na, b, nb);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* A whole run through the handle; returns ml_run_train's status. */
+static ml_status train(const ml_run_config *c, ml_run_mode mode, const ml_run_callbacks *cb, int *iteration) {
+    char err[1024];
+    ml_run *r;
+    ml_status s = ml_run_open(&r, c, mode, NULL, err, sizeof err);
+    if (s) {
+        fprintf(stderr, "  open: %s\n", err);
+        return s;
+    }
+    s = ml_run_train(r, cb, err, sizeof err);
+    if (iteration) *iteration = ml_run_iteration(r);
+    ml_run_close(r);
+    return s;
+}
+
+static void path_of(char *buf, size_t len, const char *run, const char *file) {
+    snprintf(buf, len, "%s/%s/%s", g_tmp, run, file);
+}
+
+static void test_full_run(void) {
+    char out[1100];
+    snprintf(out, sizeof out, "%s/full", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.overwrite = 1;
+    int it = 0;
+    CHECK_INT_EQ(train(&c, ML_RUN_NEW, NULL, &it), ML_OK);
+    CHECK_INT_EQ(it, 20);
+    char p[1200];
+    path_of(p, sizeof p, "full", "config.json");
+    struct stat sb;
+    CHECK(stat(p, &sb) == 0);
+}
+
+static void test_same_as_cli(void) {
+    const char *cli = getenv("ML_CLI");
+    if (!cli || !*cli) {
+        printf("  (skipped: ML_CLI names no metalearn command)\n");
+        return;
+    }
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "'%s' train --algo maml --task sinusoid --model mlp:16,16 --meta-batch 5 --shots 5 --query 5 --iters 20 "
+             "--log-every 5 --eval-tasks 0 --threads 1 --seed 3 --quiet --overwrite --out '%s/cli' >/dev/null",
+             cli, g_tmp);
+    CHECK_INT_EQ(system(cmd), 0);
+    char a[1200], b[1200];
+    path_of(a, sizeof a, "full", "checkpoint.safetensors");
+    path_of(b, sizeof b, "cli", "checkpoint.safetensors");
+    CHECK(same_file(a, b));
+}
+
+static void test_stop_at_then_resume(void) {
+    char out[1100];
+    snprintf(out, sizeof out, "%s/stopat", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.overwrite = 1;
+    c.stop_at = 10;
+    int it = 0;
+    CHECK_INT_EQ(train(&c, ML_RUN_NEW, NULL, &it), ML_OK);
+    CHECK_INT_EQ(it, 10);
+    c.stop_at = 0;
+    c.overwrite = 0;
+    CHECK_INT_EQ(train(&c, ML_RUN_RESUME, NULL, &it), ML_OK);
+    CHECK_INT_EQ(it, 20);
+    char a[1200], b[1200];
+    path_of(a, sizeof a, "full", "checkpoint.safetensors");
+    path_of(b, sizeof b, "stopat", "checkpoint.safetensors");
+    CHECK(same_file(a, b));
+}
+
+/* Stops after iteration 7, as a Ctrl-C in Python would. */
+static int stop_at_7(void *user, const ml_run_progress *p) {
+    (*(int *)user)++;
+    return p->iteration == 7;
+}
+
+static void test_callback_stop_then_resume(void) {
+    char out[1100];
+    snprintf(out, sizeof out, "%s/stopped", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.overwrite = 1;
+    int calls = 0, it = 0;
+    ml_run_callbacks cb = {.on_iteration = stop_at_7, .user = &calls};
+    CHECK_INT_EQ(train(&c, ML_RUN_NEW, &cb, &it), ML_ERR_INTERRUPTED);
+    CHECK_INT_EQ(it, 7);
+    CHECK_INT_EQ(calls, 7);
+    c.overwrite = 0;
+    CHECK_INT_EQ(train(&c, ML_RUN_RESUME, NULL, &it), ML_OK);
+    char a[1200], b[1200];
+    path_of(a, sizeof a, "full", "checkpoint.safetensors");
+    path_of(b, sizeof b, "stopped", "checkpoint.safetensors");
+    CHECK(same_file(a, b));
+}
+
+static void test_evaluate(void) {
+    char out[1100], err[1024];
+    snprintf(out, sizeof out, "%s/full", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.eval_tasks = 10;
+    ml_run *r;
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_EVAL, NULL, err, sizeof err), ML_OK);
+    if (!r) return;
+    CHECK_INT_EQ(ml_run_iteration(r), 20);
+    char table[1200];
+    path_of(table, sizeof table, "full", "eval.txt");
+    FILE *f = fopen(table, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    ml_run_eval_options eo = {.out = f};
+    CHECK_INT_EQ(ml_run_evaluate(r, &eo, err, sizeof err), ML_OK);
+    fclose(f);
+    /* an evaluation never trains */
+    double loss;
+    CHECK_INT_EQ(ml_run_step(r, &loss, err, sizeof err), ML_ERR_STATE);
+    ml_run_close(r);
+    size_t n;
+    char *text = slurp(table, &n);
+    CHECK_STR_CONTAINS(text, "10 new test tasks");
+    CHECK_STR_CONTAINS(text, "(before adaptation)");
+    free(text);
+}
+
+static void test_bad_settings(void) {
+    char out[1100], err[1024] = "";
+    snprintf(out, sizeof out, "%s/bad", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.algo = "nope";
+    ml_run *r = (ml_run *)&c; /* must come back NULL */
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_NEW, NULL, err, sizeof err), ML_ERR_ARG);
+    CHECK(r == NULL);
+    CHECK_STR_CONTAINS(err, "--algo 'nope'");
+    small_config(&c, out);
+    c.task = "csv:/nonexistent/tasks.csv";
+    CHECK(ml_run_open(&r, &c, ML_RUN_NEW, NULL, err, sizeof err) != ML_OK);
+    CHECK_STR_CONTAINS(err, "/nonexistent/tasks.csv");
+    /* a folder holding a run is not replaced unasked */
+    snprintf(out, sizeof out, "%s/full", g_tmp);
+    small_config(&c, out);
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_NEW, NULL, err, sizeof err), ML_ERR_STATE);
+    CHECK_STR_CONTAINS(err, "already holds a run");
+    /* nothing to resume */
+    snprintf(out, sizeof out, "%s/never", g_tmp);
+    small_config(&c, out);
+    CHECK(ml_run_open(&r, &c, ML_RUN_RESUME, NULL, err, sizeof err) != ML_OK);
+}
+
+int main(void) {
+    snprintf(g_tmp, sizeof g_tmp, "%s/test_run", ml_test_tmp_dir());
+    char err[256];
+    if (ml_mkdir_p(g_tmp, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    ML_RUN(test_full_run);
+    ML_RUN(test_same_as_cli);
+    ML_RUN(test_stop_at_then_resume);
+    ML_RUN(test_callback_stop_then_resume);
+    ML_RUN(test_evaluate);
+    ML_RUN(test_bad_settings);
+    return ml_test_summary();
+}
