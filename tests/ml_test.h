@@ -3,7 +3,12 @@
  * Usage: write `static void test_x(void) { ... }`, list them in main with
  * ML_RUN(test_x), end with `return ml_test_summary();`. A failed check
  * records the failure and continues the test; the summary prints
- * "N passed, N failed" and returns non-zero on any failure. */
+ * "N passed, N failed" and returns non-zero on any failure.
+ *
+ * A test whose data is absent (ML_DATA_DIR, a Debian data package) calls
+ * ml_test_skip("why") and returns: the summary then exits ML_TEST_SKIP (77,
+ * CTest's SKIP_RETURN_CODE) unless something failed, so CTest reports the
+ * executable as skipped, never as passed with parts left out. */
 #ifndef ML_TEST_H
 #define ML_TEST_H
 
@@ -14,7 +19,9 @@
 
 #include "metalearn/core.h"
 
-static int ml_test_passed, ml_test_failed, ml_test_cur_failed;
+static int ml_test_passed, ml_test_failed, ml_test_cur_failed, ml_test_skipped;
+
+#define ML_TEST_SKIP 77
 static const char *ml_test_name;
 
 #define ML_FAIL_AT(...)                                                   \
@@ -64,9 +71,17 @@ static const char *ml_test_name;
         }                                                       \
     } while (0)
 
+/* Records that a part of the executable did not run, and why. */
+static inline void ml_test_skip(const char *why) {
+    printf("SKIP: %s\n", why);
+    ml_test_skipped++;
+}
+
 static inline int ml_test_summary(void) {
-    printf("%d passed, %d failed\n", ml_test_passed, ml_test_failed);
-    return ml_test_failed ? 1 : 0;
+    printf("%d passed, %d failed", ml_test_passed, ml_test_failed);
+    if (ml_test_skipped) printf(", %d skipped: reported to CTest as skipped", ml_test_skipped);
+    printf("\n");
+    return ml_test_failed ? 1 : ml_test_skipped ? ML_TEST_SKIP : 0;
 }
 
 /* Where tests find ../shared/data and may write files. */

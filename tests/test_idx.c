@@ -418,7 +418,7 @@ static void test_alloc_failure_no_leak(void) {
 
 static void test_fashion_mnist(void) {
     if (access(FASHION_DIR "/train-images-idx3-ubyte.gz", R_OK) != 0) {
-        printf("  skip: %s not installed (apt install dataset-fashion-mnist)\n", FASHION_DIR);
+        ml_test_skip(FASHION_DIR " not installed (apt install dataset-fashion-mnist)");
         return;
     }
     ml_dataset tr, te;

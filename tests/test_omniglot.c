@@ -35,8 +35,11 @@ static void setup_paths(void) {
     snprintf(g_tmp, sizeof g_tmp, "%s/omniglot_test", ml_test_tmp_dir());
     ml_mkdir_p(g_tmp, NULL, 0);
     g_have_data = file_exists(g_small1) && file_exists(g_small2) && file_exists(g_runs);
-    if (!g_have_data)
-        printf("SKIP: Omniglot zips not found under %s/omniglot (set ML_DATA_DIR); data tests skipped\n", d);
+    if (!g_have_data) {
+        char why[1200];
+        snprintf(why, sizeof why, "Omniglot zips not found under %s/omniglot (set ML_DATA_DIR); data tests skipped", d);
+        ml_test_skip(why);
+    }
 }
 
 static int write_file(const char *path, const void *data, size_t len) {

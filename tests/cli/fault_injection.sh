@@ -11,7 +11,7 @@ BIN="$1"
 NAME=fault
 source "$(dirname "$0")/lib/common.sh"
 if [ ! -f "${ML_FAULTFS:-}" ]; then
-  echo "SKIP: the fault shim is not built (ML_FAULTFS)"; echo "0 passed, 0 failed"; exit 0
+  echo "SKIP: the fault shim is not built (ML_FAULTFS)"; echo "0 passed, 0 failed"; exit 77
 fi
 # faulty PATTERN NTH MODE cmd...: cmd with writes to PATTERN failing from the NTH on.
 faulty() {

@@ -119,11 +119,11 @@ if [ -f "$FMNIST/train-images-idx3-ubyte.gz" ]; then
   expect "idx run evaluated on Fashion-MNIST test images" 0 "all its classes (10 classes)" -- "$BIN" eval "$TMP/idx_run" --dataset fashion-mnist --ways 5 --episodes 2 --query 5
   expect "more ways than Fashion-MNIST classes" 1 "10 classes" -- "$BIN" eval "$TMP/idx_run" --dataset fashion-mnist --ways 12 --episodes 2
 else
-  echo "SKIP: Fashion-MNIST tests: $FMNIST/train-images-idx3-ubyte.gz not found (apt-get install dataset-fashion-mnist)"
+  skip "Fashion-MNIST tests: $FMNIST/train-images-idx3-ubyte.gz not found (apt-get install dataset-fashion-mnist)"
 fi
 if [ -f "$OMNI/images_background_small1.zip" ]; then
   expect "idx run evaluated on Omniglot" 0 "all its classes" -- "$BIN" eval "$TMP/idx_run" --dataset "omniglot:$OMNI/images_background_small1.zip" --ways 5 --episodes 2 --query 3
 else
-  echo "SKIP: Omniglot cross-domain test: $OMNI not found (set ML_DATA_DIR)"
+  skip "Omniglot cross-domain test: $OMNI not found (set ML_DATA_DIR)"
 fi
 summary

@@ -171,7 +171,7 @@ declare -A TESTED PAIR
 for row in "${ROWS[@]}"; do
   IFS='|' read -r opt ctx args <<<"$row"
   TESTED[$opt]=1
-  if [ "$ctx" = OMN ] && [ $have_omniglot = 0 ]; then echo "[skip] --$opt: needs Omniglot in $OMNI"; continue; fi
+  if [ "$ctx" = OMN ] && [ $have_omniglot = 0 ]; then skip "--$opt: needs Omniglot in $OMNI"; continue; fi
   extra="${BASE_EXTRA[$opt]:-}"
   basename="base_$ctx"; [ -n "$extra" ] && basename="base_$opt"
   # shellcheck disable=SC2086

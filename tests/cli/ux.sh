@@ -149,7 +149,7 @@ if command -v script >/dev/null; then
   script -qc "'$BIN' eval '$TMP/run' --tasks 40 --json >/dev/null" /dev/null > "$TMP/tty" 2>&1
   grep -q "evaluation \[#*\] 100% 40/40" "$TMP/tty" && ok "a bar on a terminal" || bad "terminal: $(head -c 300 "$TMP/tty")"
 else
-  echo "SKIP: no script(1) to fake a terminal"
+  skip "no script(1) to fake a terminal"
 fi
 
 summary

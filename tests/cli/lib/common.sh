@@ -4,9 +4,13 @@
 TMP="${ML_TEST_TMP:-/tmp}/cli_${NAME}.$$"
 mkdir -p "$TMP"
 trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
+pass=0; fail=0; skipped=0
 ok()  { pass=$((pass+1)); echo "[ ok ] $1"; }
 bad() { fail=$((fail+1)); echo "[FAIL] $1"; }
+# skip WHY: a part of the script that cannot run here (absent data or tool).
+# The script still runs the rest, and summary exits 77 (CTest's
+# SKIP_RETURN_CODE: shown as skipped, never as passed) unless something failed.
+skip() { skipped=$((skipped+1)); echo "[skip] $1"; }
 
 # expect NAME STATUS PATTERN -- command...: the exit status, a pattern in
 # stderr or stdout (empty: none), and no crash report.
@@ -22,8 +26,9 @@ expect() {
 }
 
 summary() {
-  echo "$pass passed, $fail failed"
-  [ "$fail" -eq 0 ]
+  if [ "$skipped" -gt 0 ]; then echo "$pass passed, $fail failed, $skipped skipped"; else echo "$pass passed, $fail failed"; fi
+  [ "$fail" -eq 0 ] || return 1
+  [ "$skipped" -eq 0 ] || return 77
 }
 
 # need_omniglot: DATA = the shared data's omniglot folder ($ML_DATA_DIR,
@@ -33,6 +38,6 @@ need_omniglot() {
   if [ ! -f "$DATA/images_background_small1.zip" ]; then
     echo "SKIP: Omniglot not found in $DATA (set ML_DATA_DIR)"
     echo "0 passed, 0 failed"
-    exit 0
+    exit 77
   fi
 }
