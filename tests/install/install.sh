@@ -26,7 +26,7 @@ done
 for h in "$src"/include/metalearn/*.h; do
   n=${h##*/}
   [ -f "$P/include/metalearn/$n" ] || fail "include/metalearn/$n not installed"
-  grep -q "#include \"metalearn/$n\"" "$P/include/metalearn.h" || fail "metalearn.h does not include metalearn/$n"
+  grep -q "#include \"metalearn/$n\"" "$P/include/metalearn.h" || fail "include/metalearn.h does not include metalearn/$n: add the line there (the umbrella header lists every public header)"
 done
 readelf -d "$P/lib/libmetalearn.so" | grep -q 'SONAME.*\[libmetalearn\.so\.0\]' || fail "SONAME is not libmetalearn.so.0"
 if nm -D --defined-only "$P/lib/libmetalearn.so" | awk '{print $3}' | grep -v '^ml_' | grep -q .; then
