@@ -2,11 +2,12 @@
  *
  * The library is built for plain x86-64 (it must run on any such CPU; see
  * ML_NATIVE in CMakeLists.txt), which would leave its elementwise, reduction
- * and small-GEMM loops at SSE2. ML_KERNEL on such a function makes GCC (and
- * clang) compile it three times: x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA)
- * and baseline, and resolve the call once, at load time, to the best the CPU
- * has (an ifunc). A -march=native build (ML_NATIVE=ON) or another
- * architecture compiles it once, as before.
+ * and small-GEMM loops at SSE2. ML_KERNEL on such a function makes GCC
+ * compile it three times: x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and
+ * baseline, and resolve the call once, at load time, to the best the CPU has
+ * (an ifunc). A -march=native build (ML_NATIVE=ON), another architecture or
+ * clang (the fuzz build: clang rejects the 64-byte vector helpers in the AVX2
+ * clone instead of inlining them) compiles it once, as before.
  *
  * Numerics: the loops have no reductions that the vectoriser may reorder
  * (the reductions use explicit vector types with a fixed lane order), so the
@@ -20,7 +21,7 @@
 #ifndef ML_CORE_DISPATCH_H
 #define ML_CORE_DISPATCH_H
 
-#if defined(ML_DISPATCH) && defined(__x86_64__) && defined(__GNUC__)
+#if defined(ML_DISPATCH) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define ML_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 /* For hand-written AVX-512 code: compile it for AVX-512 and test at run time. */
 #define ML_HAVE_AVX512_PATH 1
