@@ -73,19 +73,27 @@ def run(space=None, out=None, budget=None, callback=None, space_json=None, **opt
     summary, box = L.SearchSummary(), {}
     fn = L.SEARCH_REPORT(report)
 
+    done = threading.Event()
+
     def drive():
-        box["status"] = L.lib.ml_search_run(C.byref(cfg), None, fn, None, C.byref(stop), C.byref(summary), err,
-                                            L.ERRLEN)
+        try:
+            box["status"] = L.lib.ml_search_run(C.byref(cfg), None, fn, None, C.byref(stop), C.byref(summary),
+                                                err, L.ERRLEN)
+        finally:
+            done.set()
 
     worker = threading.Thread(target=drive, name="metalearn-search")
     try:
         worker.start()
-        while worker.is_alive():
+        # Wait on an Event, not join(): a KeyboardInterrupt inside join()
+        # can leave is_alive() false while the thread still runs.
+        while not done.is_set():
             try:
-                worker.join(0.2)
+                done.wait(0.2)
             except KeyboardInterrupt as x:
                 stop.value = 1
                 state["exc"] = state["exc"] or x
+        worker.join()
         st = box["status"]
         if state["exc"] is not None:
             raise state["exc"]
@@ -99,5 +107,6 @@ def run(space=None, out=None, budget=None, callback=None, space_json=None, **opt
     finally:
         if worker.is_alive():  # an exception other than Ctrl-C above: still stop cleanly
             stop.value = 1
+            done.wait()
             worker.join()
         L.lib.ml_search_summary_free(C.byref(summary))

@@ -50,3 +50,20 @@ def test_bad_search_settings_raise(tmp_path):
         search.run(space_json=bad, out=tmp_path / "s", budget=2)
     with pytest.raises(metalearn.Error, match="unknown option"):
         search.run(space_json=SPACE, out=tmp_path / "s", budget=2, budgett=3)
+
+
+def test_ctrl_c_stops_the_search_and_the_same_call_continues(tmp_path):
+    import os
+    import signal
+    whole = search.run(space_json=SPACE, out=tmp_path / "whole", **OPTS)
+
+    def interrupt_after_first_trial(e):
+        if e["kind"] == "trial_done":
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C; the callback runs on the driver's thread
+
+    with pytest.raises(KeyboardInterrupt):
+        search.run(space_json=SPACE, out=tmp_path / "cut", callback=interrupt_after_first_trial, **OPTS)
+    assert len(scores(tmp_path / "cut")) < len(scores(tmp_path / "whole"))
+    again = search.run(space_json=SPACE, out=tmp_path / "cut", **OPTS)
+    assert scores(tmp_path / "cut") == scores(tmp_path / "whole")
+    assert [r["score"] for r in again["results"]] == [r["score"] for r in whole["results"]]
