@@ -83,3 +83,15 @@ def test_a_cli_run_in_torch_predicts_what_metalearn_predict_prints(tmp_path, cli
     with torch.no_grad():
         y = torch_interop.to_torch(run)(torch.from_numpy(x[:, None])).numpy()[:, 0]
     np.testing.assert_allclose(y, printed, atol=2e-6)   # predict prints 9 significant digits
+
+
+def test_a_torch_state_dict_round_trips_through_safetensors(tmp_path):
+    module = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 9, 3))
+    sd = module.state_dict()  # BatchNorm's running statistics included; num_batches_tracked is an integer
+    safetensors.save(tmp_path / "sd.safetensors", sd)
+    back = {k: torch.from_numpy(v) for k, v in safetensors.load(tmp_path / "sd.safetensors").items()}
+    assert list(back) == list(sd)
+    for k in sd:
+        assert torch.equal(back[k].to(sd[k].dtype), sd[k])
+    fresh = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 9, 3))
+    fresh.load_state_dict({k: v.to(sd[k].dtype) for k, v in back.items()}, strict=True)
