@@ -33,6 +33,15 @@ if nm -D --defined-only "$P/lib/libmetalearn.so" | awk '{print $3}' | grep -v '^
   fail "libmetalearn.so exports names outside ml_: $(nm -D --defined-only "$P/lib/libmetalearn.so" | awk '{print $3}' | grep -v '^ml_' | head -5 | tr '\n' ' ')"
 fi
 nm -D --defined-only "$P/lib/libmetalearn.so" | grep -q ' ml__' && fail "libmetalearn.so exports internal ml__ names"
+# The exports are the public API: every function the headers declare (and
+# the library defines) is exported, and nothing the headers do not declare.
+cat "$P"/include/metalearn/*.h | grep -oE '\bml_[a-z0-9_]+ *\(' | sed 's/ *($//' | sort -u >"$tmp/declared"
+nm -D --defined-only "$P/lib/libmetalearn.so" | awk '{print $3}' | sort -u >"$tmp/exported"
+nm --defined-only "$P/lib/libmetalearn.a" 2>/dev/null | awk '$2 == "T" {print $3}' | sort -u >"$tmp/defined"
+missing=$(comm -12 "$tmp/declared" "$tmp/defined" | comm -23 - "$tmp/exported")
+[ -z "$missing" ] || fail "declared in include/ but not exported by libmetalearn.so: $missing"
+extra=$(comm -13 "$tmp/declared" "$tmp/exported")
+[ -z "$extra" ] || fail "exported by libmetalearn.so but declared in no public header: $extra"
 
 # The installed command.
 v=$("$P/bin/metalearn" --version) || fail "bin/metalearn --version failed"
