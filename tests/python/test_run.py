@@ -97,3 +97,7 @@ def test_b_protonet_omniglot_evaluation_is_the_clis(tmp_path, cli, omniglot):
         ours = r.evaluate()
     assert untimed(ours) == untimed(theirs)
     assert "accuracy" in json.dumps(ours)
+    # The trained embedding adapts to an episode: ProtoNet's class scores.
+    from metalearn.learner import MetaLearner
+    e = next(metalearn.ImageSet.omniglot(omniglot).episodes(5, 1, 2, 1, seed=9))
+    assert MetaLearner.from_run(run).adapt_predict(e.xs, e.ys, e.xq).shape == (10, 5)
