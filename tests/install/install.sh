@@ -76,7 +76,7 @@ cmp -s "$tmp/shared.txt" "$tmp/want.txt" || { paste "$tmp/shared.txt" "$tmp/want
 # Static: libmetalearn.a, its dependencies from Libs.private / Requires.private.
 # shellcheck disable=SC2046
 cc -std=c11 -o "$tmp/adapt_static" "$example" $(pkg-config --cflags metalearn) \
-    -Wl,-Bstatic -lmetalearn -Wl,-Bdynamic $(pkg-config --static --libs metalearn | sed 's/-lmetalearn\b//') \
+    -Wl,-Bstatic -lmetalearn -Wl,-Bdynamic -Wl,--as-needed $(pkg-config --static --libs metalearn) \
     2>"$tmp/cc.log" || { cat "$tmp/cc.log"; fail "linking the example statically"; }
 readelf -d "$tmp/adapt_static" | grep -q 'libmetalearn' && fail "the static example still needs libmetalearn.so"
 "$tmp/adapt_static" "$tmp/run" "$tmp/support.csv" "$tmp/query.csv" 5 >"$tmp/static.txt" || fail "the example (static) failed"
