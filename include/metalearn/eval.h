@@ -81,6 +81,15 @@ double ml_mhd(const uint8_t *a, const uint8_t *b, int h, int w);
 /* Squared Euclidean distance between two images of n pixels. */
 double ml_pixel_distance(const float *a, const float *b, int64_t n);
 
+/* Lake's one-shot runs (metalearn/images.h) labelled by the learning-free
+ * 1-nearest-neighbour baseline (`metalearn eval --algo nn`): each test image
+ * takes the class of the nearest training image of its run, by Modified
+ * Hausdorff distance on the strokes (mhd = 1) or pixel L2 distance.
+ * errors[r] receives run r's error rate (lr->n_runs of them); returns the
+ * mean error. */
+struct ml_lake_runs;
+double ml_lake_runs_nn_errors(const struct ml_lake_runs *lr, int mhd, double *errors);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "metalearn/core.h"
+#include "metalearn/meta.h"
 #include "metalearn/options.h"
 
 #ifdef __cplusplus
@@ -128,7 +129,10 @@ typedef struct ml_run ml_run;
 typedef enum {
     ML_RUN_NEW,    /* a new run in cfg->out (refused where a run is, unless cfg->overwrite) */
     ML_RUN_RESUME, /* continue the run in cfg->out from its checkpoint (cfg->iters may extend it) */
-    ML_RUN_EVAL    /* evaluate the run in cfg->out: parameters from its checkpoint, nothing written */
+    ML_RUN_EVAL,   /* evaluate the run in cfg->out: parameters from its checkpoint, nothing written
+                    * (cfg->model_only: the model alone, no data loaded, for ml_run_predict) */
+    ML_RUN_SCRATCH /* train without a run folder's files: no config.json, log or checkpoints (only a
+                    * few-shot split goes to cfg->out): for benchmarks */
 } ml_run_mode;
 
 typedef struct ml_run_open_options {
@@ -167,6 +171,10 @@ typedef struct ml_run_info {
 } ml_run_info;
 void ml_run_get_info(const ml_run *r, ml_run_info *info);
 int ml_run_iteration(const ml_run *r);
+int ml_run_tasks_per_step(const ml_run *r); /* tasks (or minibatches) per outer step */
+int ml_run_ways(const ml_run *r);           /* few-shot: the run's --ways; regression: 0 */
+int ml_run_input_dim(const ml_run *r);      /* inputs of the model (regression: x_1..x_D) */
+int ml_run_default_steps(const ml_run *r);  /* adaptation steps: the largest --eval-steps (0: no steps) */
 
 /* One outer iteration: the outer learning rate of the schedule, a batch of
  * tasks (through the task sampler), the meta-step, the sampler's update, the
@@ -212,6 +220,15 @@ typedef struct ml_run_eval_options {
  * query MSE (regression) or accuracy (few-shot) with a 95% interval, Lake's
  * runs with --lake-runs; a new or resumed run also writes DIR/eval.json. */
 ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, size_t errlen);
+
+/* Adapts the run's learned initialisation to task's support set for steps
+ * adaptation steps (learners without steps: their episode head) and predicts
+ * its query set: regression, out [n_query] outputs; classification (task->ways
+ * classes, labels ls), pred [n_query] classes and out [n_query, ways] scores
+ * (logits). task->yq / lq may be given: they are not used to adapt.
+ * progress reports the adaptation steps. */
+ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const ml_progress *progress, int32_t *pred,
+                         float *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -17,7 +17,7 @@
 
 #include "cli/cli.h"
 #include "metalearn/options.h"
-#include "run/meta_run.h"
+#include "metalearn/run.h"
 #include "cli/train_opts.h"
 #include "metalearn/core.h"
 
@@ -94,53 +94,49 @@ int cmd_bench(int argc, char **argv) {
     o.iters = warmup + timed;
     o.eval_tasks = 0;     /* no final evaluation */
     o.eval_steps = "1";   /* (checked by the setup, unused) */
-    meta_run run = {.notes = stderr};
-    int status = meta_run_setup(&run, &o, err, sizeof err);
-    if (status) {
-        fprintf(stderr, "metalearn bench: %s\n", err);
-        remove_temp_dir();
-        return status;
-    }
-    status = fewshot_select_setup(&run, &o, err, sizeof err);
+    ml_run *run = NULL;
+    ml_run_open_options oo = {.notes = stderr};
+    ml_status st = ml_run_open(&run, &o, ML_RUN_SCRATCH, &oo, err, sizeof err);
+    int status = st == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
     double *secs = calloc((size_t)timed, sizeof *secs);
-    if (status || !secs) {
-        if (!status) snprintf(err, sizeof err, "out of memory");
+    if (st || !secs) {
+        if (!st) snprintf(err, sizeof err, "out of memory");
         fprintf(stderr, "metalearn bench: %s\n", err);
-        status = status ? status : EXIT_FAIL;
         goto done;
     }
     status = EXIT_FAIL;
     double loss = NAN;
     for (int it = 0; it < warmup + timed; it++) {
         double t0 = ml_now();
-        if (meta_run_sample_batch(&run, err, sizeof err) ||
-            ml_meta_step(&run.meta, run.batch, run.step_tasks, &loss, err, sizeof err)) {
+        if (ml_run_step(run, &loss, err, sizeof err)) {
             fprintf(stderr, "metalearn bench: %s\n", err);
             goto done;
         }
-        fewshot_after_step(&run);
         if (it >= warmup) secs[it - warmup] = ml_now() - t0;
     }
     qsort(secs, (size_t)timed, sizeof *secs, cmp_double);
     const double med = timed % 2 ? secs[timed / 2] : 0.5 * (secs[timed / 2 - 1] + secs[timed / 2]);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    const double peak_mb = ru.ru_maxrss / 1024.0, tasks_per_s = run.step_tasks / med;
-    const char *data = run.fewshot ? o.dataset : o.task;
+    ml_run_info in;
+    ml_run_get_info(run, &in);
+    const int step_tasks = ml_run_tasks_per_step(run);
+    const double peak_mb = ru.ru_maxrss / 1024.0, tasks_per_s = step_tasks / med;
+    const char *data = in.fewshot ? o.dataset : o.task;
     if (!o.json) {
         printf("bench: %s on %s, model %s, %d tasks per iteration, %d threads: %.4f s per iteration (median of %d; "
                "fastest %.4f), %.2f tasks/s, peak memory %.0f MB\n",
-               ml_algo_name(run.algo), data, run.model_spec, run.step_tasks, run.threads, med, timed, secs[0],
+               in.algo, data, in.model_spec, step_tasks, in.threads, med, timed, secs[0],
                tasks_per_s, peak_mb);
     } else { /* cJSON escapes the paths */
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "command", "bench");
-        cJSON_AddStringToObject(j, "algo", ml_algo_name(run.algo));
+        cJSON_AddStringToObject(j, "algo", in.algo);
         cJSON_AddStringToObject(j, "data", data);
-        cJSON_AddStringToObject(j, "model", run.model_spec);
+        cJSON_AddStringToObject(j, "model", in.model_spec);
         const struct { const char *key; double v; } nums[] = {
-            {"ways", run.fewshot ? run.ways : 0}, {"shots", o.shots}, {"query", o.query},
-            {"tasks_per_iter", run.step_tasks}, {"inner_steps", o.inner_steps}, {"threads", run.threads},
+            {"ways", ml_run_ways(run)}, {"shots", o.shots}, {"query", o.query},
+            {"tasks_per_iter", step_tasks}, {"inner_steps", o.inner_steps}, {"threads", in.threads},
             {"warmup", warmup}, {"iters", timed}, {"seconds_per_iter_median", med}, {"seconds_per_iter_min", secs[0]},
             {"tasks_per_s", tasks_per_s}, {"peak_rss_mb", peak_mb}, {"last_loss", isfinite(loss) ? loss : -1}};
         for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) cJSON_AddNumberToObject(j, nums[i].key, nums[i].v);
@@ -152,7 +148,7 @@ int cmd_bench(int argc, char **argv) {
     status = EXIT_OK;
 done:
     free(secs);
-    meta_run_free(&run);
+    ml_run_close(run);
     remove_temp_dir();
     return status;
 }

@@ -15,7 +15,8 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
-#include "run/meta_run.h"
+#include "metalearn/images.h"
+#include "metalearn/run.h"
 #include "cli/train_opts.h"
 #include "metalearn/tasks.h"
 
@@ -44,8 +45,9 @@ static void softmax_rows(float *scores, int64_t n, int k) {
 
 /* A regression run: support rows x_1..x_D,y and query rows x_1..x_D (or with
  * y, to report the MSE) from CSV files; CSV x_1..x_D,y out on stdout. */
-static int predict_regression(meta_run *run, const char *support, const char *query, int steps, int json) {
-    int D = (int)((int64_t)run->model.spec.in_c * run->model.spec.in_h * run->model.spec.in_w);
+static int predict_regression(ml_run *run, const char *algo, const ml_progress *progress, const char *support,
+                              const char *query, int steps, int json) {
+    int D = ml_run_input_dim(run);
     float *s = NULL, *q = NULL, *xs = NULL, *ys = NULL, *xq = NULL, *yq = NULL, *out = NULL;
     int64_t ns = 0, nq = 0;
     int cs = 0, cq = 0, status = EXIT_FAIL;
@@ -87,7 +89,7 @@ static int predict_regression(meta_run *run, const char *support, const char *qu
         if (cq > D) yq[i] = q[i * cq + D];
     }
     ml_task_data task = {.n_support = (int)ns, .n_query = (int)nq, .xs = xs, .ys = ys, .xq = xq, .yq = yq};
-    if (ml_meta_predict_outputs(&run->meta, &task, steps, NULL, out, err, sizeof err)) {
+    if (ml_run_predict(run, &task, steps, progress, NULL, out, err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         goto done;
     }
@@ -101,7 +103,7 @@ static int predict_regression(meta_run *run, const char *support, const char *qu
     }
     if (cq > D) fprintf(stderr, "predict: query MSE %.6g over %lld rows after %d step(s)\n", se / nq, (long long)nq, steps);
     if (json) {
-        printf("{\"command\":\"predict\",\"algo\":\"%s\",\"steps\":%d,\"predictions\":[", ml_algo_name(run->algo), steps);
+        printf("{\"command\":\"predict\",\"algo\":\"%s\",\"steps\":%d,\"predictions\":[", algo, steps);
         for (int64_t i = 0; i < nq; i++) printf("%s%.9g", i ? "," : "", out[i]);
         printf("]");
         if (cq > D) printf(",\"mse\":%.9g", se / nq);
@@ -150,7 +152,7 @@ int cmd_predict(int argc, char **argv) {
                 cmd.synopsis);
         return EXIT_USAGE;
     }
-    char path[4200], err[1024];
+    char err[1024];
     if (ml_run_config_load_run(&o, pos[0], err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         return EXIT_FAIL;
@@ -162,39 +164,28 @@ int cmd_predict(int argc, char **argv) {
     o.quiet = 1;
     o.model_only = 1;
     o.eval_only = 1;
-    int max_steps = 0, list[16];
-    int ns = ml__parse_int_list(o.eval_steps, list, 16, 0);
-    for (int i = 0; i < ns; i++) max_steps = list[i] > max_steps ? list[i] : max_steps;
-    if (steps >= 0) max_steps = steps;
-    ml_algo algo;
-    if (!ml_algo_parse(o.algo, &algo) && !ml_algo_has_inner_steps(algo)) {
-        if (steps >= 0) {
-            fprintf(stderr, "metalearn predict: --steps: a %s run computes its episode head in one pass (no adaptation steps)\n", o.algo);
-            return EXIT_USAGE;
-        }
-        max_steps = 0;
+    ml_algo algo = (ml_algo)0;
+    if (!ml_algo_parse(o.algo, &algo) && !ml_algo_has_inner_steps(algo) && steps >= 0) {
+        fprintf(stderr, "metalearn predict: --steps: a %s run computes its episode head in one pass (no adaptation steps)\n", o.algo);
+        return EXIT_USAGE;
     }
 
     ml_image_set sup = {0}, qry = {0};
     cli_progress prog = {0};
-    meta_run run = {.notes = stderr};
-    int status = EXIT_FAIL, it;
+    ml_run *run = NULL;
+    int status = EXIT_FAIL;
     int32_t *labels = NULL, *pred = NULL;
     float *prob = NULL;
-    memset(&run, 0, sizeof run);
-    if ((status = meta_run_setup(&run, &o, err, sizeof err))) {
+    ml_status st = ml_run_open(&run, &o, ML_RUN_EVAL, NULL, err, sizeof err);
+    if (st) {
         fprintf(stderr, "metalearn predict: %s\n", err);
+        status = st == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
         goto done;
     }
-    status = EXIT_FAIL;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", pos[0]);
-    if (meta_run_load_checkpoint(&run, path, 0, &it, err, sizeof err)) {
-        fprintf(stderr, "metalearn predict: %s\n", err);
-        goto done;
-    }
-    run.meta.progress = cli_progress_start(&prog, quiet);
+    const int max_steps = steps >= 0 ? steps : ml_run_default_steps(run);
+    ml_progress progress = cli_progress_start(&prog, quiet);
     if (regression) {
-        status = predict_regression(&run, support, query, max_steps, json);
+        status = predict_regression(run, o.algo, &progress, support, query, max_steps, json);
         goto done;
     }
     ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
@@ -206,9 +197,9 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "metalearn predict: %s: needs one subfolder of images per class (at least 2 classes)\n", support);
         goto done;
     }
-    if (!ml_algo_info(run.algo)->any_ways && sup.n_classes != run.ways) {
+    if (!ml_algo_info(algo)->any_ways && sup.n_classes != ml_run_ways(run)) {
         fprintf(stderr, "metalearn predict: %s has %d classes; this %s run has a %d-way head\n", support, sup.n_classes,
-                ml_algo_name(run.algo), run.ways);
+                ml_algo_name(algo), ml_run_ways(run));
         goto done;
     }
     /* Query labels: the support class of the same name, when the query folder is labelled. */
@@ -228,7 +219,7 @@ int cmd_predict(int argc, char **argv) {
     }
     ml_task_data task = {.n_support = (int)sup.n, .n_query = (int)qry.n, .ways = sup.n_classes, .xs = sup.x,
                          .xq = qry.x, .ls = sup.y, .lq = labels};
-    if (ml_meta_predict_outputs(&run.meta, &task, max_steps, pred, prob, err, sizeof err)) {
+    if (ml_run_predict(run, &task, max_steps, &progress, pred, prob, err, sizeof err)) {
         fprintf(stderr, "metalearn predict: %s\n", err);
         goto done;
     }
@@ -252,7 +243,7 @@ int cmd_predict(int argc, char **argv) {
         }
     }
     if (json) {
-        printf("{\"command\":\"predict\",\"algo\":\"%s\",\"steps\":%d,\"predictions\":[", ml_algo_name(run.algo), max_steps);
+        printf("{\"command\":\"predict\",\"algo\":\"%s\",\"steps\":%d,\"predictions\":[", ml_algo_name(algo), max_steps);
         for (int64_t i = 0; i < qry.n; i++)
         {
             printf("%s{\"image\":", i ? "," : "");
@@ -279,6 +270,6 @@ done:
     free(prob);
     ml_image_set_free(&sup);
     ml_image_set_free(&qry);
-    meta_run_free(&run);
+    ml_run_close(run);
     return status;
 }

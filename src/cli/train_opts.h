@@ -1,6 +1,6 @@
-/* train_opts.h: `metalearn train`'s help texts and its two paths, supervised
- * (cmd_train.c) and meta-learning (cmd_meta.c); the settings themselves are
- * the library's ml_run_config (metalearn/run.h). */
+/* train_opts.h: `metalearn train`'s help texts and its supervised path
+ * (train_supervised.c); the meta-learning path is the library's run
+ * (cmd_train.c). The settings are the library's ml_run_config. */
 #ifndef ML_CLI_TRAIN_OPTS_H
 #define ML_CLI_TRAIN_OPTS_H
 
@@ -15,6 +15,5 @@ extern const char *const train_synopsis;
 const char *train_about(void);
 
 int run_supervised(ml_run_config *o);
-int run_meta(ml_run_config *o);
 
 #endif

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "metalearn/eval.h"
+#include "metalearn/images.h"
 
 /* Stroke pixel coordinates of a mask, centred on their mean (as the
  * reference implementation of Lake et al. does, so that a drawing's position
@@ -65,4 +66,30 @@ double ml_pixel_distance(const float *a, const float *b, int64_t n) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return s;
+}
+
+double ml_lake_runs_nn_errors(const ml_lake_runs *lr, int mhd, double *errors) {
+    int64_t per = (int64_t)lr->size * lr->size, raw = (int64_t)lr->raw_h * lr->raw_w;
+    double mean = 0;
+    for (int r = 0; r < lr->n_runs; r++) {
+        int wrong = 0;
+        for (int t = 0; t < lr->n_test; t++) {
+            int64_t ti = (int64_t)r * lr->n_test + t;
+            int best = 0;
+            double best_d = INFINITY;
+            for (int c = 0; c < lr->n_train; c++) {
+                int64_t ci = (int64_t)r * lr->n_train + c;
+                double d = mhd ? ml_mhd(lr->test_raw + ti * raw, lr->train_raw + ci * raw, lr->raw_h, lr->raw_w)
+                               : ml_pixel_distance(lr->test_x + ti * per, lr->train_x + ci * per, per);
+                if (d < best_d) {
+                    best_d = d;
+                    best = c;
+                }
+            }
+            wrong += best != lr->test_label[ti];
+        }
+        errors[r] = (double)wrong / lr->n_test;
+        mean += errors[r] / lr->n_runs;
+    }
+    return mean;
 }

@@ -52,6 +52,7 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
         o->eval_only = 1;
         o->resume = NULL;
     }
+    if (mode == ML_RUN_SCRATCH) o->resume = NULL;
     r->st.notes = o->quiet ? NULL : opt ? opt->notes : NULL;
     int st = meta_run_setup(&r->st, o, err, errlen);
     if (st) return status_of(st);
@@ -68,6 +69,7 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     }
     st = fewshot_select_setup(&r->st, o, err, errlen);
     if (st) return status_of(st);
+    if (mode == ML_RUN_SCRATCH) return ML_OK;
     if (ml_mkdir_p(r->st.dir, err, errlen)) return ML_ERR_IO;
     /* --overwrite: the old run goes now that the new one is set up (a
      * few-shot setup has just written its new split). */
@@ -129,6 +131,18 @@ void ml_run_close(ml_run *r) {
 }
 
 int ml_run_iteration(const ml_run *r) { return r->it; }
+int ml_run_tasks_per_step(const ml_run *r) { return r->st.step_tasks; }
+int ml_run_ways(const ml_run *r) { return r->st.fewshot ? r->st.ways : 0; }
+int ml_run_default_steps(const ml_run *r) {
+    if (!ml_algo_has_inner_steps(r->st.algo)) return 0;
+    int steps[16], n = ml__parse_int_list(r->cfg.eval_steps, steps, 16, 0), most = 0;
+    for (int i = 0; i < n; i++) most = steps[i] > most ? steps[i] : most;
+    return most;
+}
+int ml_run_input_dim(const ml_run *r) {
+    const ml_model_spec *s = &r->st.model.spec;
+    return (int)((int64_t)s->in_c * s->in_h * s->in_w);
+}
 
 void ml_run_get_info(const ml_run *r, ml_run_info *info) {
     *info = (ml_run_info){.dir = r->st.dir,
@@ -169,8 +183,9 @@ static void failed_after(const ml_run *r, const char *why, char *err, size_t err
 }
 
 ml_status ml_run_save_checkpoint(ml_run *r, char *err, size_t errlen) {
-    if (r->mode == ML_RUN_EVAL) {
-        snprintf(err, errlen, "%s: opened for evaluation; nothing to save", r->st.dir);
+    if (r->mode == ML_RUN_EVAL || r->mode == ML_RUN_SCRATCH) {
+        snprintf(err, errlen, "%s: opened for %s; nothing to save", r->st.dir,
+                 r->mode == ML_RUN_EVAL ? "evaluation" : "scratch training");
         return ML_ERR_STATE;
     }
     if (meta_run_save_checkpoint(&r->st, r->ckpt_path, r->it, err, errlen)) return ML_ERR_IO;
@@ -234,6 +249,7 @@ static ml_status step(ml_run *r, double *loss, int *logged, char *err, size_t er
     int done_it = it + 1;
     r->it = done_it;
     *logged = 0;
+    if (r->mode == ML_RUN_SCRATCH) return ML_OK; /* no log, no checkpoints */
     if (done_it % o->log_every == 0 || done_it == o->iters) {
         ml_status s = log_line(r, done_it, err, errlen);
         if (s) return s;
@@ -310,4 +326,13 @@ ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, si
     }
     r->st.meta.progress = none;
     return status_of(st);
+}
+
+ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const ml_progress *progress, int32_t *pred,
+                         float *out, char *err, size_t errlen) {
+    ml_progress none = {0};
+    r->st.meta.progress = progress ? *progress : none;
+    ml_status s = ml_meta_predict_outputs(&r->st.meta, task, steps, pred, out, err, errlen);
+    r->st.meta.progress = none;
+    return s;
 }

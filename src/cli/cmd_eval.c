@@ -1,14 +1,7 @@
-/* cmd_meta.c: meta-learning on regression task families from the command
- * line: `metalearn train --algo maml|...` (run folder, log, checkpoints,
- * resume, final evaluation) and `metalearn eval RUN`.
- *
- * A run folder holds config.json (the effective settings, readable by
- * --config), log.jsonl (one JSON object per log interval), checkpoint.safetensors
- * (parameters by name, Meta-SGD rates as alpha.<name>, outer optimizer state
- * as optim.<state>, and in the metadata the iteration and the task RNG, so
- * --resume continues bit-for-bit) and eval.json (the final evaluation). */
-/* sigaltstack and SA_ONSTACK are XSI, not plain POSIX. */
-#define _XOPEN_SOURCE 700
+/* cmd_eval.c: `metalearn eval RUN`: the run's final evaluation again, on
+ * other shots, steps, ways, datasets or the validation split (the library's
+ * ml_run_evaluate prints the table), and `eval --algo nn`, the
+ * learning-free nearest-neighbour baseline on Lake's runs. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -28,131 +21,8 @@
 #include "metalearn/meta.h"
 #include "metalearn/rundir.h"
 
-static volatile sig_atomic_t g_interrupted;
-static void on_signal(int sig) { g_interrupted = sig; }
-
-/* ---- progress ------------------------------------------------------------------------- */
-
-static void format_duration(double s, char *buf, size_t len) {
-    if (!isfinite(s) || s < 0) s = 0;
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-}
-
-typedef struct train_view {
-    int tty, quiet;
-    double last_draw;
-} train_view;
-
-/* A bar on a terminal (redrawn at most 10 times a second); plain lines every
- * log interval otherwise, so logs of batch jobs stay readable. */
-static int on_iteration(void *user, const ml_run_progress *p) {
-    train_view *v = user;
-    if (v->quiet || (!v->tty && !p->logged)) return 0;
-    int final = p->iteration == p->total;
-    double loss = v->tty && !isfinite(p->log_loss) ? p->loss : p->log_loss;
-    char eta[32];
-    format_duration((p->total - p->iteration) / (p->rate > 0 ? p->rate : 1e-9), eta, sizeof eta);
-    if (!v->tty) {
-        fprintf(stderr, "iter %d/%d  loss %.4f  %.1f it/s  ETA %s\n", p->iteration, p->total, loss, p->rate, eta);
-        return 0;
-    }
-    double now = ml_now();
-    if (!final && now - v->last_draw < 0.1) return 0;
-    v->last_draw = now;
-    int width = 30, filled = (int)((double)width * p->iteration / p->total);
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
-    bar[width] = 0;
-    fprintf(stderr, "\r[%s] %d/%d  %.1f it/s  ETA %s  loss %.4f ", bar, p->iteration, p->total, p->rate, eta, loss);
-    if (final) fputc('\n', stderr);
-    return 0;
-}
-
-/* ---- training ----------------------------------------------------------------------------- */
-
 /* 2 for a setting the library refused, else 1. */
 static int exit_status(ml_status s) { return s == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; }
-
-static void banner(const ml_run_config *o, const ml_run_info *in) {
-    ml_algo algo = (ml_algo)0;
-    ml_algo_parse(in->algo, &algo); /* the run's own name: it parses */
-    if (ml_algo_info(algo)->batch_training)
-        fprintf(stderr, "train: pretrain on %s, model %s (%lld parameters) + a %d-class head, minibatch %d, %s %g, "
-                        "%d threads -> %s\n", o->dataset, in->model_spec, (long long)in->n_params,
-                in->train_classes, in->batch_size, o->optimizer, o->outer_lr, in->threads, in->dir);
-    else {
-        char inner[96] = "an episode head (no inner steps)";
-        if (in->has_inner_steps) snprintf(inner, sizeof inner, "%d inner step(s) at %g", o->inner_steps, o->inner_lr);
-        fprintf(stderr, "train: %s on %s, model %s (%lld parameters), K=%d, meta-batch %d, %s, outer %s %g, "
-                        "%d threads -> %s\n",
-                o->algo, in->fewshot ? o->dataset : o->task, in->model_spec, (long long)in->n_params, o->shots,
-                o->meta_batch, inner, o->optimizer, o->outer_lr, in->threads, in->dir);
-    }
-    if (!o->resume && ml_algo_info(algo)->init_takes_extras && strstr(o->init, ".safetensors"))
-        fprintf(stderr, "train: --init %s: parameters%s\n", o->init,
-                in->init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
-}
-
-int run_meta(ml_run_config *o) {
-    char err[1024];
-    ml_run *run;
-    ml_run_open_options oo = {.notes = stderr};
-    ml_status s = ml_run_open(&run, o, o->resume ? ML_RUN_RESUME : ML_RUN_NEW, &oo, err, sizeof err);
-    if (s) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        return exit_status(s);
-    }
-    ml_run_info in;
-    ml_run_get_info(run, &in);
-    if (!o->quiet) banner(o, &in);
-
-    /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
-     * into the heap while it runs, so a signal frame pushed there corrupted
-     * the heap (seen: 1 in 3 Ctrl-Cs aborted; oneDNN issue #4845, fixed in
-     * 3.11). Worker threads never take the signal (main.c, pool.c). */
-    static char alt_stack[1 << 16];
-    stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    if (sigaltstack(&alt, NULL) == 0) sa.sa_flags |= SA_ONSTACK;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    train_view view = {.tty = isatty(2) && !o->quiet, .quiet = o->quiet};
-    ml_run_callbacks cb = {.on_iteration = on_iteration, .user = &view, .stop = &g_interrupted};
-    int status = EXIT_FAIL;
-    s = ml_run_train(run, &cb, err, sizeof err);
-    if (s == ML_ERR_INTERRUPTED) {
-        if (view.tty) fputc('\n', stderr);
-        fprintf(stderr, "metalearn train: %s\n", err);
-        status = 130;
-        goto done;
-    }
-    if (s) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
-    }
-    ml_run_get_info(run, &in);
-    if (!o->quiet && in.iteration > in.start_iteration)
-        fprintf(stderr, "train: %d iterations in %.1f s (%.1f it/s)\n", in.iteration - in.start_iteration, in.session_s,
-                (in.iteration - in.start_iteration) / (in.session_s + 1e-9));
-    if (in.iteration < o->iters) { /* --stop-at: the checkpoint was saved in the loop */
-        if (view.tty) fputc('\n', stderr);
-        fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
-                        "--resume %s\n", in.iteration, o->iters, in.dir);
-        status = EXIT_OK;
-        goto done;
-    }
-    s = ml_run_evaluate(run, &(ml_run_eval_options){.out = stdout}, err, sizeof err);
-    if (s) fprintf(stderr, "metalearn train: %s\n", err);
-    status = s ? exit_status(s) : EXIT_OK;
-done:
-    ml_run_close(run);
-    return status;
-}
 
 /* ---- eval ------------------------------------------------------------------------------------ */
 
@@ -169,28 +39,13 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
     }
-    int64_t per = (int64_t)lr.size * lr.size, raw = (int64_t)lr.raw_h * lr.raw_w;
-    double errors[64], mean = 0;
-    for (int r = 0; r < lr.n_runs && r < 64; r++) {
-        int wrong = 0;
-        for (int t = 0; t < lr.n_test; t++) {
-            int64_t ti = (int64_t)r * lr.n_test + t;
-            int best = 0;
-            double best_d = INFINITY;
-            for (int c = 0; c < lr.n_train; c++) {
-                int64_t ci = (int64_t)r * lr.n_train + c;
-                double d = mhd ? ml_mhd(lr.test_raw + ti * raw, lr.train_raw + ci * raw, lr.raw_h, lr.raw_w)
-                               : ml_pixel_distance(lr.test_x + ti * per, lr.train_x + ci * per, per);
-                if (d < best_d) {
-                    best_d = d;
-                    best = c;
-                }
-            }
-            wrong += best != lr.test_label[ti];
-        }
-        errors[r] = (double)wrong / lr.n_test;
-        mean += errors[r] / lr.n_runs;
+    double *errors = calloc((size_t)(lr.n_runs > 0 ? lr.n_runs : 1), sizeof *errors);
+    if (!errors) {
+        fprintf(stderr, "metalearn eval: out of memory\n");
+        ml_lake_runs_free(&lr);
+        return EXIT_FAIL;
     }
+    double mean = ml_lake_runs_nn_errors(&lr, mhd, errors);
     printf("Lake's one-shot runs, 1-nearest neighbour by %s distance:\n", mhd ? "Modified Hausdorff" : "pixel");
     for (int r = 0; r < lr.n_runs; r++) printf("  run %02d  %5.1f%%\n", r + 1, 100 * errors[r]);
     printf("  mean    %5.1f%%\n", 100 * mean);
@@ -199,6 +54,7 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
         for (int r = 0; r < lr.n_runs; r++) printf("%s%.4f", r ? "," : "", errors[r]);
         printf("],\"mean_error\":%.4f}}\n", mean);
     }
+    free(errors);
     ml_lake_runs_free(&lr);
     return EXIT_OK;
 }
