@@ -3,7 +3,9 @@
  * the checkpoint `metalearn train` writes with the same settings (byte for
  * byte; ML_CLI names the command, set by CTest), --stop-at and a stop from
  * the progress callback resume to the same bytes, evaluation prints the
- * table, and bad settings come back as messages. Public headers only. */
+ * table, predict adapts, a scratch run writes no files, and bad settings
+ * come back as messages. Public headers only. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +194,83 @@ static void test_evaluate(void) {
     free(text);
 }
 
+/* The evaluation as numbers: a row per "shots" object of the JSON line. */
+static void test_evaluate_result(void) {
+    char out[1100], err[1024];
+    snprintf(out, sizeof out, "%s/full", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.eval_tasks = 10;
+    c.eval_shots = "5,10";
+    ml_run *r;
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_EVAL, NULL, err, sizeof err), ML_OK);
+    if (!r) return;
+    ml_run_eval_result *res = NULL;
+    CHECK_INT_EQ(ml_run_evaluate_result(r, NULL, &res, err, sizeof err), ML_OK);
+    ml_run_close(r);
+    if (!res) return;
+    CHECK_INT_EQ(res->fewshot, 0);
+    CHECK_INT_EQ(res->n_rows, 6); /* shots 5, 10 x steps 0, 1, 10 */
+    int objects = 0;
+    for (const char *p = res->json; (p = strstr(p, "{\"shots\":")); p++) objects++;
+    CHECK_INT_EQ(objects, res->n_rows);
+    CHECK_STR_CONTAINS(res->json, "\"command\":\"eval\"");
+    CHECK_INT_EQ(res->rows[0].shots, 5);
+    CHECK_INT_EQ(res->rows[0].steps, 0);
+    CHECK_INT_EQ(res->rows[5].shots, 10);
+    CHECK_INT_EQ(res->rows[5].steps, 10);
+    for (int i = 0; i < res->n_rows; i++) CHECK(isfinite(res->rows[i].mean) && res->rows[i].ci95 > 0);
+    char num[64]; /* the JSON line carries the same numbers */
+    snprintf(num, sizeof num, "\"mse\":%.6g,\"ci95\":%.6g", res->rows[4].mean, res->rows[4].ci95);
+    CHECK_STR_CONTAINS(res->json, num);
+    ml_run_eval_result_free(res);
+}
+
+/* predict: the run adapted to a few points of a sine, as `metalearn predict` does. */
+static void test_predict(void) {
+    char out[1100], err[1024];
+    snprintf(out, sizeof out, "%s/full", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    c.model_only = 1; /* no data loaded */
+    ml_run *r;
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_EVAL, NULL, err, sizeof err), ML_OK);
+    if (!r) return;
+    CHECK_INT_EQ(ml_run_input_dim(r), 1);
+    CHECK_INT_EQ(ml_run_ways(r), 0);
+    CHECK_INT_EQ(ml_run_default_steps(r), 10); /* the largest of the default --eval-steps 1,10 */
+    float xs[5] = {-2, -1, 0, 1, 2}, ys[5], xq[3] = {-0.5f, 0.5f, 1.5f}, pred0[3], pred1[3];
+    for (int i = 0; i < 5; i++) ys[i] = sinf(xs[i]);
+    ml_task_data t = {.n_support = 5, .n_query = 3, .xs = xs, .ys = ys, .xq = xq};
+    CHECK_INT_EQ(ml_run_predict(r, &t, 0, NULL, NULL, pred0, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_run_predict(r, &t, 1, NULL, NULL, pred1, err, sizeof err), ML_OK);
+    for (int i = 0; i < 3; i++) CHECK(isfinite(pred0[i]) && isfinite(pred1[i]));
+    CHECK(pred0[0] != pred1[0]); /* a step changed the model */
+    ml_run_close(r);
+}
+
+/* bench's run: steps, writes nothing of a run folder. */
+static void test_scratch(void) {
+    char out[1100], err[1024], p[1200];
+    snprintf(out, sizeof out, "%s/scratch", g_tmp);
+    ml_run_config c;
+    small_config(&c, out);
+    ml_run *r;
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_SCRATCH, NULL, err, sizeof err), ML_OK);
+    if (!r) return;
+    double loss = NAN;
+    for (int i = 0; i < 3; i++) CHECK_INT_EQ(ml_run_step(r, &loss, err, sizeof err), ML_OK);
+    CHECK(isfinite(loss));
+    CHECK_INT_EQ(ml_run_tasks_per_step(r), 5);
+    CHECK_INT_EQ(ml_run_save_checkpoint(r, err, sizeof err), ML_ERR_STATE);
+    ml_run_close(r);
+    struct stat sb;
+    path_of(p, sizeof p, "scratch", "config.json");
+    CHECK(stat(p, &sb) != 0);
+    path_of(p, sizeof p, "scratch", "log.jsonl");
+    CHECK(stat(p, &sb) != 0);
+}
+
 static void test_bad_settings(void) {
     char out[1100], err[1024] = "";
     snprintf(out, sizeof out, "%s/bad", g_tmp);
@@ -229,6 +308,9 @@ int main(void) {
     ML_RUN(test_stop_at_then_resume);
     ML_RUN(test_callback_stop_then_resume);
     ML_RUN(test_evaluate);
+    ML_RUN(test_evaluate_result);
+    ML_RUN(test_predict);
+    ML_RUN(test_scratch);
     ML_RUN(test_bad_settings);
     return ml_test_summary();
 }

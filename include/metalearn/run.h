@@ -221,11 +221,37 @@ typedef struct ml_run_eval_options {
  * runs with --lake-runs; a new or resumed run also writes DIR/eval.json. */
 ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, size_t errlen);
 
+/* The evaluation as numbers: one row per reported (shots, steps) pair, as
+ * the table and the --json line give them. */
+typedef struct ml_run_eval_row {
+    int ways, queries;  /* few-shot episodes (0 for regression) */
+    int shots, steps;
+    double mean, ci95;  /* query MSE (regression) or accuracy (few-shot); NAN if diverged */
+    int diverged_tasks; /* regression: tasks whose loss is not finite */
+} ml_run_eval_row;
+
+typedef struct ml_run_eval_result {
+    int fewshot;            /* mean is accuracy (else MSE) */
+    int n_rows;
+    ml_run_eval_row *rows;  /* [n_rows] */
+    int lake_runs;          /* Lake's runs evaluated (0: none) */
+    int lake_steps;
+    double *lake_errors;    /* [lake_runs] error rate per run */
+    double lake_mean_error;
+    char *json;             /* the --json line of `metalearn eval` / train (no newline) */
+} ml_run_eval_result;
+
+/* ml_run_evaluate without printing: the numbers in *res (free it with
+ * ml_run_eval_result_free); a new or resumed run also writes eval.json. */
+ml_status ml_run_evaluate_result(ml_run *r, const ml_progress *progress, ml_run_eval_result **res, char *err,
+                                 size_t errlen);
+void ml_run_eval_result_free(ml_run_eval_result *res);
+
 /* Adapts the run's learned initialisation to task's support set for steps
  * adaptation steps (learners without steps: their episode head) and predicts
  * its query set: regression, out [n_query] outputs; classification (task->ways
  * classes, labels ls), pred [n_query] classes and out [n_query, ways] scores
- * (logits). task->yq / lq may be given: they are not used to adapt.
+ * (logits). task->yq / lq may be NULL: they are not used to adapt.
  * progress reports the adaptation steps. */
 ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const ml_progress *progress, int32_t *pred,
                          float *out, char *err, size_t errlen);

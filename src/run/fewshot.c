@@ -680,8 +680,25 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
                                     "%s{\"ways\":%d,\"shots\":%d,\"queries\":%d,\"steps\":%d,\"accuracy\":%s,\"ci95\":%s}",
                                     first ? "" : ",", ways, shots[si], queries[si], steps[k], num[0], num[1]);
             first = 0;
+            ml_run_eval_row row = {.ways = ways, .queries = queries[si], .shots = shots[si], .steps = steps[k],
+                                   .mean = mean[at], .ci95 = half[at]};
+            if (r->result && ml__eval_result_add(r->result, &row)) {
+                free(buf);
+                goto done;
+            }
         }
     off += (size_t)snprintf(buf + off, cap - off, "]");
+    if (lake_n && r->result) {
+        r->result->lake_errors = malloc((size_t)lake_n * sizeof(double));
+        if (!r->result->lake_errors) {
+            free(buf);
+            goto done;
+        }
+        memcpy(r->result->lake_errors, lake_err, (size_t)lake_n * sizeof(double));
+        r->result->lake_runs = lake_n;
+        r->result->lake_steps = lake_steps;
+        r->result->lake_mean_error = lake_mean;
+    }
     if (lake_n) {
         off += (size_t)snprintf(buf + off, cap - off, ",\"lake_runs\":{\"steps\":%d,\"errors\":[", lake_steps);
         for (int i = 0; i < lake_n; i++) off += (size_t)snprintf(buf + off, cap - off, "%s%.4f", i ? "," : "", lake_err[i]);

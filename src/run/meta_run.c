@@ -743,6 +743,9 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
                 fprintf(r->out, "%s{\"shots\":%d,\"steps\":%d,\"mse\":%s,\"ci95\":%s,\"diverged_tasks\":%d}", first ? "" : ",",
                        shots[si], s, m, h, diverged[si * stride + s]);
                 first = 0;
+                ml_run_eval_row row = {.shots = shots[si], .steps = s, .mean = mean[si * stride + s],
+                                       .ci95 = half[si * stride + s], .diverged_tasks = diverged[si * stride + s]};
+                if (r->result && ml__eval_result_add(r->result, &row)) goto done;
             }
         fprintf(r->out, "]}\n");
     }

@@ -68,7 +68,11 @@ typedef struct meta_run {
     struct task_selector *selector; /* training only (fewshot_select_setup); NULL = uniform */
     FILE *out;   /* the evaluation's table and JSON line (the caller's stream) */
     FILE *notes; /* one-line notes (data loaded, warnings); NULL: none */
+    ml_run_eval_result *result; /* the final evaluation's numbers go here too, when set */
 } meta_run;
+
+/* Appends a row to res (run.c); 0 or -1 (out of memory). */
+int ml__eval_result_add(ml_run_eval_result *res, const ml_run_eval_row *row);
 
 /* few-shot classification pieces (fewshot.c) */
 int fewshot_is_dataset(const char *dataset);

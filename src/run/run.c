@@ -330,9 +330,84 @@ ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, si
 
 ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const ml_progress *progress, int32_t *pred,
                          float *out, char *err, size_t errlen) {
+    /* The learner's evaluation path reads query targets (unused for the
+     * outputs): zeros where the caller has none. */
+    ml_task_data t = *task;
+    void *zeros = NULL;
+    if ((t.ways ? (void *)t.lq : (void *)t.yq) == NULL) {
+        zeros = calloc((size_t)(t.n_query > 0 ? t.n_query : 1), t.ways ? sizeof(int32_t) : sizeof(float));
+        if (!zeros) {
+            snprintf(err, errlen, "out of memory for %d query points", t.n_query);
+            return ML_ERR_NOMEM;
+        }
+        if (t.ways) t.lq = zeros;
+        else t.yq = zeros;
+    }
     ml_progress none = {0};
     r->st.meta.progress = progress ? *progress : none;
-    ml_status s = ml_meta_predict_outputs(&r->st.meta, task, steps, pred, out, err, errlen);
+    ml_status s = ml_meta_predict_outputs(&r->st.meta, &t, steps, pred, out, err, errlen);
     r->st.meta.progress = none;
+    free(zeros);
     return s;
+}
+
+/* ---- the evaluation as numbers ---------------------------------------------------------- */
+
+int ml__eval_result_add(ml_run_eval_result *res, const ml_run_eval_row *row) {
+    ml_run_eval_row *rows = realloc(res->rows, (size_t)(res->n_rows + 1) * sizeof *rows);
+    if (!rows) return -1;
+    res->rows = rows;
+    rows[res->n_rows++] = *row;
+    return 0;
+}
+
+void ml_run_eval_result_free(ml_run_eval_result *res) {
+    if (!res) return;
+    free(res->rows);
+    free(res->lake_errors);
+    free(res->json);
+    free(res);
+}
+
+ml_status ml_run_evaluate_result(ml_run *r, const ml_progress *progress, ml_run_eval_result **res, char *err,
+                                 size_t errlen) {
+    *res = NULL;
+    ml_run_eval_result *out = calloc(1, sizeof *out);
+    char *text = NULL;
+    size_t len = 0;
+    /* The same evaluation, its printed table and JSON line caught in memory:
+     * the numbers come in out, the JSON line is kept. */
+    FILE *mem = open_memstream(&text, &len);
+    if (!out || !mem) {
+        if (mem) fclose(mem);
+        free(text);
+        free(out);
+        snprintf(err, errlen, "out of memory");
+        return ML_ERR_NOMEM;
+    }
+    out->fewshot = r->st.fewshot;
+    int json = r->cfg.json;
+    r->cfg.json = 1;
+    r->st.result = out;
+    ml_run_eval_options eo = {.out = mem, .progress = progress ? *progress : (ml_progress){0}};
+    ml_status s = ml_run_evaluate(r, &eo, err, errlen);
+    r->st.result = NULL;
+    r->cfg.json = json;
+    fclose(mem);
+    if (!s && text) { /* the JSON line is the last one */
+        while (len && text[len - 1] == '\n') text[--len] = 0;
+        char *nl = strrchr(text, '\n');
+        out->json = strdup(nl ? nl + 1 : text);
+        if (!out->json) {
+            snprintf(err, errlen, "out of memory");
+            s = ML_ERR_NOMEM;
+        }
+    }
+    free(text);
+    if (s) {
+        ml_run_eval_result_free(out);
+        return s;
+    }
+    *res = out;
+    return ML_OK;
 }
