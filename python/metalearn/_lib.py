@@ -433,6 +433,11 @@ if HAVE_RUN:
     _decl("ml_run_train", status, C.c_void_p, C.POINTER(RunCallbacks), C.c_char_p, C.c_size_t)
     _decl("ml_run_save_checkpoint", status, C.c_void_p, C.c_char_p, C.c_size_t)
     _decl("ml_run_evaluate", status, C.c_void_p, C.POINTER(RunEvalOptions), C.c_char_p, C.c_size_t)
+HAVE_RUN_PREDICT = hasattr(lib, "ml_run_predict")
+if HAVE_RUN_PREDICT:
+    _decl("ml_run_default_steps", C.c_int, C.c_void_p)
+    _decl("ml_run_predict", status, C.c_void_p, C.POINTER(TaskData), C.c_int, C.POINTER(Progress), i32p, f32p,
+          C.c_char_p, C.c_size_t)
 
 # The C library's stdio, for the FILE * the run prints its evaluation table to:
 # an in-memory stream (open_memstream) the package reads back.

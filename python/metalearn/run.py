@@ -9,6 +9,8 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
+
 from . import _lib as L
 
 
@@ -177,7 +179,7 @@ class Run:
 
     @classmethod
     def open(cls, path, split="test", shots=None, steps=None, tasks=None, query=None, ways=None, threads=None,
-             lake_runs=None, task=None):
+             lake_runs=None, task=None, model_only=False):
         """A finished run (folder, or its checkpoint file) for evaluate(),
         with `metalearn eval`'s options: shots="1,5", steps="1,10",
         tasks=N (episodes), query, ways, split="val", lake_runs=PATH|"none",
@@ -200,11 +202,39 @@ class Run:
         if task is not None:
             cfg._set_field("eval_task", str(task))
         cfg._set_field("eval_only", 1)
+        cfg._set_field("model_only", int(bool(model_only)))  # predict only: no data loaded
         cfg._set_field("eval_val", int(split == "val"))
         cfg._set_field("json", 1)
         cfg._set_field("resume", None)
         cfg._set_field("out", os.fspath(folder))
         return cls(cfg, L.RUN_EVAL, checkpoint=ckpt)
+
+    def predict(self, xs, ys, xq, steps=None):
+        """Adapts the run's learned initialisation to a support set (xs, ys)
+        with `steps` steps (default: the run's largest eval step) and returns
+        its outputs on xq: predicted targets [n] (regression) or class scores
+        [n, ways] (few-shot), what `metalearn predict` computes."""
+        if not L.HAVE_RUN_PREDICT:
+            raise L.Error("this libmetalearn has no ml_run_predict: rebuild it")
+        from .learner import MetaLearner
+        if not hasattr(self, "_shape"):  # per-example input shape and loss, from the checkpoint
+            ml = MetaLearner.from_run(self.info["dir"])
+            self._shape, self._loss = ml.model.input_shape, ml.loss
+        steps = L.lib.ml_run_default_steps(self._h) if steps is None else int(steps)
+        view = MetaLearner.__new__(MetaLearner)
+        view.model = type("M", (), {"input_shape": self._shape})
+        view.loss, view.max_batch = self._loss, 1
+        xq = np.asarray(xq, np.float32)
+        ce = self._loss == "cross_entropy"
+        task = type("T", (), {"xs": xs, "ys": ys, "xq": xq, "yq": np.zeros(len(xq), np.int32 if ce else np.float32)})
+        arr, keep = view._tasks([task])
+        ways = arr[0].ways
+        out = np.zeros((len(xq), ways) if ce else (len(xq),), np.float32)
+        pred = np.zeros(len(xq), np.int32)
+        err = L.errbuf()
+        L.check(L.lib.ml_run_predict(self._h, arr, steps, None, pred.ctypes.data_as(L.i32p) if ce else None,
+                                     out.ctypes.data_as(L.f32p), err, L.ERRLEN), err)
+        return out
 
     def close(self):
         if getattr(self, "_h", None):

@@ -8,6 +8,7 @@ import pytest
 
 import metalearn
 from conftest import REPO
+from metalearn import _lib as L
 from metalearn.learner import MetaLearner
 from metalearn.model import Model
 
@@ -83,3 +84,6 @@ def test_from_run_predicts_what_metalearn_predict_prints(tmp_path, cli, algo):
     s, q = (np.loadtxt(tmp_path / f, delimiter=",", dtype=np.float32, ndmin=2) for f in ("s.csv", "q.csv"))
     ours = MetaLearner.from_run(run).adapt_predict(s[:, :1], s[:, 1], q, steps=3)
     np.testing.assert_array_equal(ours, theirs)
+    if L.HAVE_RUN_PREDICT:  # the same through the run API
+        with metalearn.Run.open(run, model_only=True) as r:
+            np.testing.assert_array_equal(r.predict(s[:, :1], s[:, 1], q, steps=3), theirs)
