@@ -14,7 +14,5 @@ int cmd_bench(int argc, char **argv);
 /* Exit statuses. */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-/* Where Debian's dataset-fashion-mnist puts its IDX files. */
-#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "metalearn/sources.h"
 #include "metalearn/options.h"
 #include "cli/train_opts.h"
 #include "metalearn/eval.h"
@@ -65,6 +66,9 @@ int cmd_eval(int argc, char **argv) {
     const char *eval_task = NULL;
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
+    char sources[256], dataset_help[320];
+    snprintf(dataset_help, sizeof dataset_help, "few-shot: evaluate on this dataset instead (%s)",
+             ml_source_list(sources, sizeof sources, ML_SOURCE_IMAGES, 0, " or "));
     const ml_option specs[] = {
         {"shots", ML_OPT_STRING, &shots, "support points per task, e.g. 5,10,20 (default: the run's)", 1, 0},
         {"steps", ML_OPT_STRING, &steps, "adaptation steps to report, e.g. 1,10 (default: the run's)", 1, 0},
@@ -82,7 +86,7 @@ int cmd_eval(int argc, char **argv) {
         {"quiet", ML_OPT_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
         {"algo", ML_OPT_STRING, &algo, "nn: the learning-free nearest-neighbour baseline (no RUN; needs --lake-runs)", 1, 0},
         {"distance", ML_OPT_STRING, &distance, "nn: pixel (L2 on 28x28) or mhd (Modified Hausdorff on strokes, default)", 1, 0},
-        {"dataset", ML_OPT_STRING, &dataset, "few-shot: evaluate on this dataset instead (omniglot:PATH[,PATH], fashion-mnist, idx:DIR, folder:DIR)", 1, 0},
+        {"dataset", ML_OPT_STRING, &dataset, dataset_help, 1, 0},
         {"eval-classes", ML_OPT_STRING, &eval_classes, "few-shot: all classes of --dataset (default for another dataset) or test (its split)", 1, 0},
         {"split-file", ML_OPT_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
         {"images", ML_OPT_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
@@ -154,7 +158,8 @@ int cmd_eval(int argc, char **argv) {
     if (ways > 0) o.eval_ways = ways;
     /* Lake's runs are Omniglot: a run's own lake-runs are skipped when another
      * dataset is evaluated, unless --lake-runs asks for them; none turns them off. */
-    if ((lake && !strcmp(lake, "none")) || (!lake && dataset && strncmp(dataset, "omniglot:", 9))) {
+    const ml_source_info *src = ml_source_find(dataset, NULL);
+    if ((lake && !strcmp(lake, "none")) || (!lake && dataset && !(src && src->has_alphabets))) {
         o.lake_runs = NULL;
         o.lake_steps = 0;
     } else if (lake) {

@@ -16,6 +16,7 @@
 #include "cli/train_opts.h"
 #include "metalearn/io.h"
 #include "metalearn/meta.h"
+#include "metalearn/sources.h"
 #include "metalearn/run.h"
 
 static volatile sig_atomic_t g_interrupted;
@@ -148,7 +149,7 @@ const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [option
 /* The learners' part of the text comes from the learner table. */
 const char *train_about(void) {
     static char text[4096];
-    char regression[256] = "";
+    char regression[256] = "", tasks[128], images[256];
     for (int a = 0, first = 1; a < ML_ALGO_COUNT; a++)
         if (ml_algo_fits_loss((ml_algo)a, ML_LOSS_MSE)) {
             snprintf(regression + strlen(regression), sizeof regression - strlen(regression), "%s%s", first ? "" : "|",
@@ -160,15 +161,16 @@ const char *train_about(void) {
         "  --algo supervised: a classifier on IDX data (--dataset fashion-mnist|idx:DIR); reports test\n"
         "    accuracy with per-class and macro precision / recall / F1.\n"
         "  --algo %s: meta-learning on regression tasks\n"
-        "    (--task sinusoid|linear[:D]|csv:FILE); writes a run folder (--out) with the effective config,\n"
+        "    (--task %s); writes a run folder (--out) with the effective config,\n"
         "    a JSON-lines log, atomic safetensors checkpoints and a final evaluation (MSE with 95%% CI).\n"
         "  --algo LEARNER (any below) --dataset D with D =\n"
-        "    omniglot:PATH[,PATH], fashion-mnist, idx:DIR or folder:DIR (one class per label / subfolder):\n"
+        "    %s (one class per label / subfolder):\n"
         "    N-way K-shot classification episodes (--ways, --shots, --query per class) on the 4-block CNN;\n"
         "    evaluated on held-out classes (accuracy with 95%% CI), optionally on Lake's runs (--lake-runs).\n"
         "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
         "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
-        "Learners:\n", regression);
+        "Learners:\n", regression, ml_source_list(tasks, sizeof tasks, ML_SOURCE_TASKS, 0, " or "),
+        ml_source_list(images, sizeof images, ML_SOURCE_IMAGES, 0, " or "));
     for (int a = 0; a < ML_ALGO_COUNT && n > 0 && (size_t)n < sizeof text; a++) {
         const ml_learner_info *l = ml_algo_info((ml_algo)a);
         n += snprintf(text + n, sizeof text - (size_t)n, "  %-10s %s\n             (default --meta-batch %d%s%s)\n",

@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/train_opts.h"
+#include "metalearn/sources.h"
 #include "metalearn/train.h"
 
 
@@ -32,11 +33,12 @@ static void on_epoch_log(const ml_epoch_report *r, void *user) {
                 r->loss, r->train_acc, r->lr, r->seconds);
 }
 
-/* "fashion-mnist" or "idx:DIR" -> a directory; NULL if unknown. */
+/* An IDX source of the table ("fashion-mnist", "idx:DIR") -> its folder; NULL if none. */
 static const char *dataset_dir(const char *spec) {
-    if (!strcmp(spec, "fashion-mnist")) return FASHION_MNIST_DIR;
-    if (!strncmp(spec, "idx:", 4) && spec[4]) return spec + 4;
-    return NULL;
+    const char *arg;
+    const ml_source_info *src = ml_source_find(spec, &arg);
+    if (!src || !src->supervised) return NULL;
+    return src->idx_dir ? (arg ? NULL : src->idx_dir) : arg && *arg ? arg : NULL;
 }
 
 int run_supervised(ml_run_config *o_) {
@@ -46,7 +48,9 @@ int run_supervised(ml_run_config *o_) {
     /* Validate names before touching data, so usage errors come first. */
     const char *dir = dataset_dir(o.dataset);
     if (!dir) {
-        fprintf(stderr, "metalearn train: --dataset '%s': expected fashion-mnist or idx:DIR\n", o.dataset);
+        char list[128];
+        fprintf(stderr, "metalearn train: --dataset '%s': expected %s\n", o.dataset,
+                ml_source_list(list, sizeof list, ML_SOURCE_IMAGES, 1, " or "));
         return EXIT_USAGE;
     }
     ml_optim_kind ok;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "data/tasks_internal.h"
+#include "metalearn/sources.h"
 #include "core/errfmt.h"
 
 #define ML__PI 3.14159265358979323846
@@ -18,45 +19,55 @@
 
 /* ---- family lifetime -------------------------------------------------------- */
 
+ml_status ml__tasks_init_sinusoid(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen) {
+    (void)spec, (void)arg, (void)err, (void)errlen;
+    f->kind = ML_TASKS_SINUSOID;
+    f->in_dim = 1;
+    return ML_OK;
+}
+
+ml_status ml__tasks_init_linear(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen) {
+    long d = 1;
+    if (arg) {
+        char *end = NULL;
+        d = strtol(arg, &end, 10);
+        if (end == arg || *end != '\0' || d < 1 || d > ML_TASK_LINEAR_MAX_DIM) {
+            ml__errf(err, errlen, "task family '%s': D in linear:D must be an integer from 1 to %d", spec,
+                     ML_TASK_LINEAR_MAX_DIM);
+            return ML_ERR_ARG;
+        }
+    }
+    f->kind = ML_TASKS_LINEAR;
+    f->in_dim = (int)d;
+    return ML_OK;
+}
+
+ml_status ml__tasks_init_csv(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen) {
+    (void)spec;
+    if (!arg || !*arg) {
+        ml__errf(err, errlen, "task family 'csv:' needs a file name (csv:FILE)");
+        return ML_ERR_ARG;
+    }
+    return ml__tasks_load_csv(f, arg, err, errlen);
+}
+
+/* The family's row of the source table (metalearn/sources.h) sets it up. */
 ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!f) return ML_ERR_ARG;
     memset(f, 0, sizeof *f);
-    if (!spec) {
-        ml__errf(err, errlen, "no task family given (expected sinusoid, linear[:D] or csv:FILE)");
+    const char *arg;
+    const ml_source_info *src = ml_source_find(spec, &arg);
+    if (!src || src->kind != ML_SOURCE_TASKS || (src->arg == ML_SOURCE_ARG_NONE && arg)) {
+        char list[256];
+        ml_source_list(list, sizeof list, ML_SOURCE_TASKS, 0, " or ");
+        if (!spec) ml__errf(err, errlen, "no task family given (expected %s)", list);
+        else ml__errf(err, errlen, "unknown task family '%s' (expected %s)", spec, list);
         return ML_ERR_ARG;
     }
-    if (strcmp(spec, "sinusoid") == 0) {
-        f->kind = ML_TASKS_SINUSOID;
-        f->in_dim = 1;
-        return ML_OK;
-    }
-    if (strcmp(spec, "linear") == 0 || strncmp(spec, "linear:", 7) == 0) {
-        long d = 1;
-        if (spec[6] == ':') {
-            char *end = NULL;
-            d = strtol(spec + 7, &end, 10);
-            if (end == spec + 7 || *end != '\0' || d < 1 || d > ML_TASK_LINEAR_MAX_DIM) {
-                ml__errf(err, errlen, "task family '%s': D in linear:D must be an integer from 1 to %d",
-                        spec, ML_TASK_LINEAR_MAX_DIM);
-                return ML_ERR_ARG;
-            }
-        }
-        f->kind = ML_TASKS_LINEAR;
-        f->in_dim = (int)d;
-        return ML_OK;
-    }
-    if (strncmp(spec, "csv:", 4) == 0) {
-        if (spec[4] == '\0') {
-            ml__errf(err, errlen, "task family 'csv:' needs a file name (csv:FILE)");
-            return ML_ERR_ARG;
-        }
-        ml_status st = ml__tasks_load_csv(f, spec + 4, err, errlen);
-        if (st != ML_OK) ml_task_family_free(f);
-        return st;
-    }
-    ml__errf(err, errlen, "unknown task family '%s' (expected sinusoid, linear[:D] or csv:FILE)", spec);
-    return ML_ERR_ARG;
+    ml_status st = src->init_tasks(f, spec, arg, err, errlen);
+    if (st != ML_OK) ml_task_family_free(f);
+    return st;
 }
 
 void ml_task_family_free(ml_task_family *f) {

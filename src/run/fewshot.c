@@ -14,13 +14,14 @@
 #include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
+#include "metalearn/sources.h"
 
 #define MAX_PATHS 8
 #define MAX_LIST 16
 
 int fewshot_is_dataset(const char *dataset) {
-    return dataset && (!strncmp(dataset, "omniglot:", 9) || !strcmp(dataset, "fashion-mnist") ||
-                       !strncmp(dataset, "idx:", 4) || !strncmp(dataset, "folder:", 7));
+    const ml_source_info *src = ml_source_find(dataset, NULL);
+    return src && src->kind == ML_SOURCE_IMAGES;
 }
 
 int ml_run_dataset_is_fewshot(const char *dataset) { return fewshot_is_dataset(dataset); }
@@ -32,42 +33,8 @@ static int any_ways(ml_algo a) { return ml_algo_info(a)->any_ways; }
  * test_images: IDX sources read their t10k files instead of train. */
 static int load_images(const char *spec, int test_images, ml_image_set *out, char *err, size_t errlen) {
     ml_image_options opt = {.size = ML_IMAGE_DEFAULT_SIZE};
-    if (!strncmp(spec, "omniglot:", 9)) {
-        char list[4096], *paths[MAX_PATHS];
-        int n_paths = 0;
-        snprintf(list, sizeof list, "%s", spec + 9);
-        for (char *p = strtok(list, ","); p && n_paths < MAX_PATHS; p = strtok(NULL, ",")) paths[n_paths++] = p;
-        if (!n_paths) {
-            snprintf(err, errlen, "--dataset %s: expected omniglot:PATH[,PATH...]", spec);
-            return ML__RUN_USAGE;
-        }
-        return ml_omniglot_load((const char *const *)paths, n_paths, &opt, out, err, errlen) ? ML__RUN_FAIL : 0;
-    }
-    if (!strcmp(spec, "fashion-mnist") || (!strncmp(spec, "idx:", 4) && spec[4])) {
-        const char *dir = spec[0] == 'f' ? ML_FASHION_MNIST_DIR : spec + 4;
-        ml_dataset d;
-        if (ml_dataset_load_idx(dir, test_images ? "test" : "train", &d, err, errlen)) return ML__RUN_FAIL;
-        /* The reader assumes MNIST's ten classes; a few-shot set has as many
-         * classes as its largest label + 1. */
-        d.n_classes = 0;
-        for (int64_t i = 0; i < d.n; i++)
-            if (d.y[i] + 1 > d.n_classes) d.n_classes = d.y[i] + 1;
-        char name[4200];
-        snprintf(name, sizeof name, "%s/%s", dir, test_images ? "t10k" : "train");
-        ml_status st = ml_image_set_from_dataset(&d, name, &opt, out, err, errlen);
-        ml_dataset_free(&d);
-        return st ? ML__RUN_FAIL : 0;
-    }
-    if (!strncmp(spec, "folder:", 7) && spec[7]) {
-        if (ml_image_folder_load(spec + 7, &opt, out, err, errlen)) return ML__RUN_FAIL;
-        if (!out->labelled) {
-            snprintf(err, errlen, "--dataset %s: the folder holds no class subfolders (expected DIR/CLASS/NAME.png)", spec);
-            return ML__RUN_FAIL;
-        }
-        return 0;
-    }
-    snprintf(err, errlen, "--dataset '%s': expected omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR", spec);
-    return ML__RUN_USAGE;
+    ml_status st = ml_source_load_images(spec, test_images, &opt, out, err, errlen);
+    return st == ML_ERR_ARG ? ML__RUN_USAGE : st ? ML__RUN_FAIL : 0;
 }
 
 /* Evaluation classes: every class of the set (eval --eval-classes all, the
@@ -219,7 +186,8 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
         snprintf(err, errlen, "--split-by '%s': expected character or alphabet", o->split_by);
         return ML__RUN_USAGE;
     }
-    if (ss.unit == ML_SPLIT_BY_ALPHABET && strncmp(data, "omniglot:", 9)) {
+    const ml_source_info *src = ml_source_find(data, NULL);
+    if (ss.unit == ML_SPLIT_BY_ALPHABET && !(src && src->has_alphabets)) {
         snprintf(err, errlen, "--split-by alphabet: only Omniglot has alphabets; %s has one class per label or "
                               "folder (use --split-by character)", data);
         return ML__RUN_USAGE;

@@ -13,6 +13,7 @@
 #include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
+#include "metalearn/sources.h"
 #include "metalearn/taskeval.h"
 
 #define MAX_LIST 16
@@ -117,8 +118,9 @@ static int pretrain_check(meta_run *r, const ml_run_config *o, char *err, size_t
         return 0;
     }
     if (!r->fewshot) {
-        snprintf(err, errlen, "--algo pretrain: needs an image dataset (--dataset omniglot:...|fashion-mnist|idx:DIR|"
-                              "folder:DIR); for regression tasks use --algo multitask");
+        char list[256];
+        snprintf(err, errlen, "--algo %s: needs an image dataset (--dataset %s); for regression tasks use --algo multitask",
+                 ml_algo_name(r->algo), ml_source_list(list, sizeof list, ML_SOURCE_IMAGES, 0, " or "));
         return ML__RUN_USAGE;
     }
     return 0;
@@ -219,8 +221,9 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     }
     r->fewshot = fewshot_is_dataset(o->dataset);
     if (o->dataset && !r->fewshot) {
-        snprintf(err, errlen, "--dataset '%s': unknown for meta-learning (expected omniglot:PATH[,PATH...], "
-                              "fashion-mnist, idx:DIR or folder:DIR; regression tasks take --task)", o->dataset);
+        char list[256];
+        snprintf(err, errlen, "--dataset '%s': unknown for meta-learning (expected %s; regression tasks take --task)",
+                 o->dataset, ml_source_list(list, sizeof list, ML_SOURCE_IMAGES, 0, " or "));
         return ML__RUN_USAGE;
     }
     int st_pre = pretrain_check(r, o, err, errlen);

@@ -18,8 +18,7 @@
  * ml_status (ML_ERR_IO, ML_ERR_ARG). */
 enum { ML__RUN_FAIL = 1, ML__RUN_USAGE = 2 };
 
-/* Where Debian's dataset-fashion-mnist puts its IDX files. */
-#define ML_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#include "metalearn/sources.h" /* ML_FASHION_MNIST_DIR */
 
 typedef struct meta_run {
     char dir[2048];

@@ -8,6 +8,7 @@
 #include "metalearn/io.h"
 #include "metalearn/meta.h"
 #include "metalearn/run.h"
+#include "metalearn/sources.h"
 
 void ml_run_config_default(ml_run_config *o) {
     memset(o, 0, sizeof *o);
@@ -51,6 +52,16 @@ void ml_run_config_default(ml_run_config *o) {
     o->lake_steps = 0; /* the largest --eval-steps */
 }
 
+/* The sources --dataset takes, from the source table. */
+static const char *dataset_help(void) {
+    static char help[400];
+    char sup[128], all[256];
+    snprintf(help, sizeof help, "supervised: %s (default: fashion-mnist); few-shot: %s",
+             ml_source_list(sup, sizeof sup, ML_SOURCE_IMAGES, 1, " or "),
+             ml_source_list(all, sizeof all, ML_SOURCE_IMAGES, 0, " or "));
+    return help;
+}
+
 /* "supervised, maml, ... or pretrain", from the learner table. */
 static const char *algo_help(void) {
     static char help[320];
@@ -73,7 +84,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"overwrite", ML_OPT_FLAG, &o->overwrite, "let --out replace a run already there (otherwise refused: use --resume or another folder)", 0, 0},
         {"json", ML_OPT_FLAG, &o->json, "print the final metrics as JSON on the last line", 0, 0},
         {"quiet", ML_OPT_FLAG, &o->quiet, "no progress output on stderr", 0, 0},
-        {"dataset", ML_OPT_STRING, &o->dataset, "supervised: fashion-mnist (default) or idx:DIR; few-shot: omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR", 1, 0},
+        {"dataset", ML_OPT_STRING, &o->dataset, dataset_help(), 1, 0},
         {"epochs", ML_OPT_INT, &o->epochs, "supervised: passes over the training set (default 10)", 1, 100000},
         {"batch-size", ML_OPT_INT, &o->batch_size, "supervised: examples per step (default 64)", 2, 1 << 20},
         {"lr", ML_OPT_FLOAT, &o->lr, "supervised: learning rate (default 1e-3)", 1e-12, 1e3},
