@@ -36,6 +36,7 @@
 #include "metalearn/run.h"
 #include "metalearn/rundir.h"
 #include "metalearn/search.h"
+#include "metalearn/sources.h"
 #include "metalearn/taskeval.h"
 #include "metalearn/tasks.h"
 #include "metalearn/tensor.h"
