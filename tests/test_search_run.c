@@ -2,7 +2,8 @@
  * trials in child processes (a crashing trial is logged as failed and never
  * wins), the log, best.json, resume after a stop, bad settings; first with a
  * scripted runner (no training: scores from the settings, so the winner is
- * known), then a tiny real sinusoid search. */
+ * known), then a tiny real sinusoid search through the library's own
+ * runner. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,56 @@ static void test_child_interrupt(void) {
     ml_free(log);
 }
 
+/* A real search through the library's own runner (trials trained and scored
+ * in-process in forked children): 2 sinusoid candidates, rungs of 10 and 30
+ * iterations. */
+static void test_sinusoid_search(void) {
+    char out[4096], path[4400], err[1024] = "";
+    snprintf(out, sizeof out, "%s/search_run_sinusoid", ml_test_tmp_dir());
+    rm_rf(out);
+    ml_search_config c;
+    ml_search_config_default(&c);
+    c.space_text = "{\"base\": {\"algo\": \"maml\", \"task\": \"sinusoid\", \"model\": \"mlp:16,16\", \"meta-batch\": 5,"
+                   " \"shots\": 5, \"query\": 5, \"eval-steps\": \"1\", \"eval-query\": 10, \"iters\": 30},"
+                   " \"space\": {\"inner-lr\": {\"log_uniform\": [0.001, 0.5]}}}";
+    c.out = out;
+    c.budget = 2;
+    c.eta = 2;
+    c.min_iters = 10; /* rungs 15, 30 */
+    c.jobs = 2;
+    c.threads = 1;
+    c.val_tasks = 10;
+    ml_search_summary sum;
+    ml_status st = ml_search_run(&c, NULL, NULL, NULL, NULL, &sum, err, sizeof err);
+    CHECK_INT_EQ(st, ML_OK);
+    if (st) fprintf(stderr, "  %s\n", err);
+    CHECK_INT_EQ(sum.n_rungs, 2);
+    CHECK_INT_EQ(sum.rungs[1], 30);
+    CHECK_INT_EQ(sum.trials_run_now, 3); /* 2 at the first rung, the better one at the second */
+    CHECK_INT_EQ(sum.trials_failed, 0);
+    CHECK(sum.metric && !strcmp(sum.metric, "mse"));
+    int best = sum.order ? sum.order[0] : -1;
+    CHECK(best >= 0 && sum.results[best].top_rung == 1 && isfinite(sum.results[best].score));
+    snprintf(path, sizeof path, "%s/trials.jsonl", out);
+    CHECK_INT_EQ(count_lines(path), 3);
+    char *log = read_text(path);
+    CHECK_STR_CONTAINS(log, "\"rung\":1,\"iters\":30,");
+    CHECK_STR_CONTAINS(log, "\"status\":\"ok\",\"score\":");
+    ml_free(log);
+    /* The trial trained in its folder: a checkpoint and the run's config. */
+    snprintf(path, sizeof path, "%s/trials/%03d/checkpoint.safetensors", out, best);
+    CHECK(access(path, F_OK) == 0);
+    snprintf(path, sizeof path, "%s/best.json", out);
+    cJSON *bj = read_json(path);
+    CHECK(bj && cJSON_GetObjectItemCaseSensitive(bj, "iters")->valueint == 30);
+    cJSON *won = cJSON_Parse(best >= 0 ? sum.results[best].settings : "{}");
+    CHECK(cJSON_Compare(cJSON_GetObjectItemCaseSensitive(bj, "inner-lr"),
+                        cJSON_GetObjectItemCaseSensitive(won, "inner-lr"), 1));
+    cJSON_Delete(won);
+    cJSON_Delete(bj);
+    ml_search_summary_free(&sum);
+}
+
 /* Bad settings are refused before any trial, with the file and key named. */
 static void test_bad_settings(void) {
     char out[4096], err[1024] = "";
@@ -258,6 +309,7 @@ static void test_bad_settings(void) {
 int main(void) {
     ML_RUN(test_scripted_search);
     ML_RUN(test_child_interrupt);
+    ML_RUN(test_sinusoid_search);
     ML_RUN(test_bad_settings);
     return ml_test_summary();
 }

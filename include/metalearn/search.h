@@ -191,7 +191,12 @@ typedef struct ml_search_trial {
  * - evaluate: score dir on validation tasks (`metalearn eval DIR --split val
  *   --tasks V --json`) and print that JSON line last on stdout: the score is
  *   the "accuracy" or "mse" of the entry of "results" with the most "steps".
- * A failure's message is the last line of stderr ("train exit 1: LINE"). */
+ * A failure's message is the last line of stderr ("train exit 1: LINE").
+ * The library's own runner (runner NULL in ml_search_run) does this
+ * in-process through the run API (metalearn/run.h), with the messages of
+ * `metalearn train` / `metalearn eval`; its children keep one OpenMP thread
+ * inside each op (GNU libgomp cannot start threads in a child forked after
+ * the parent used OpenMP; runs are parallel across tasks anyway). */
 typedef struct ml_search_runner {
     int (*train)(const ml_search_trial *t, void *user);
     int (*evaluate)(const ml_search_trial *t, void *user);
@@ -248,8 +253,7 @@ typedef struct ml_search_summary {
 void ml_search_summary_free(ml_search_summary *s);
 
 /* Runs (or resumes) the search of c. runner NULL: the library's own
- * (in-process runs in forked children) where this build has one, else
- * ML_ERR_ARG "no trial runner". report (may be NULL) sees progress
+ * (in-process runs in the forked children, see above). report (may be NULL) sees progress
  * on the calling thread. When *stop becomes nonzero (a signal handler may
  * set it), running trials get SIGINT (they checkpoint), nothing unfinished
  * is logged, and the call returns ML_ERR_STATE with summary->interrupted:

@@ -1,16 +1,12 @@
 /* cmd_search.c: `metalearn search`: argv -> ml_search_config, progress and
  * the final table. The search itself (space, evolution, successive halving,
- * trial folders, the log and resume, best.json, the chart) is the library's
- * ml_search_run (metalearn/search.h). Each trial step is this same
- * executable in the child the library forks,
- *     metalearn train --config spec.json --out DIR/trials/NNN --iters R ...
- *     metalearn eval DIR/trials/NNN --split val --tasks V --json
- * so a trial behaves exactly as the commands a user would type. */
+ * trial folders, the log and resume, best.json, the chart, and the trials,
+ * each in a child process) is the library's ml_search_run
+ * (metalearn/search.h). */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -21,37 +17,6 @@
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { g_stop = sig; }
-
-/* ---- the trial runner: this executable's train and eval -------------------------------- */
-
-static int exec_train(const ml_search_trial *t, void *user) {
-    (void)user;
-    char iters[32], threads[32];
-    snprintf(iters, sizeof iters, "%d", t->iters);
-    snprintf(threads, sizeof threads, "%d", t->threads);
-    if (t->resume) {
-        char *argv[] = {"metalearn", "train", "--resume", (char *)t->dir, "--iters", iters, "--eval-tasks", "0",
-                        "--quiet", "--threads", threads, NULL};
-        execv("/proc/self/exe", argv);
-    } else {
-        /* --overwrite: what a start that never reached a checkpoint left (its config, log) */
-        char *argv[] = {"metalearn", "train", "--config", (char *)t->spec, "--out", (char *)t->dir, "--overwrite",
-                        "--iters", iters, "--eval-tasks", "0", "--quiet", "--threads", threads, NULL};
-        execv("/proc/self/exe", argv);
-    }
-    return 127;
-}
-
-static int exec_eval(const ml_search_trial *t, void *user) {
-    (void)user;
-    char tasks[32], threads[32];
-    snprintf(tasks, sizeof tasks, "%d", t->val_tasks);
-    snprintf(threads, sizeof threads, "%d", t->threads);
-    char *argv[] = {"metalearn", "eval", (char *)t->dir, "--split", "val", "--tasks", tasks, "--json", "--threads",
-                    threads, NULL};
-    execv("/proc/self/exe", argv);
-    return 127;
-}
 
 /* ---- progress ------------------------------------------------------------------------------ */
 
@@ -172,11 +137,10 @@ int cmd_search(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    const ml_search_runner runner = {exec_train, exec_eval, NULL};
     view v = {.quiet = quiet};
     ml_search_summary sum;
     char err[2048];
-    ml_status st = ml_search_run(&c, &runner, on_event, &v, &g_stop, &sum, err, sizeof err);
+    ml_status st = ml_search_run(&c, NULL, on_event, &v, &g_stop, &sum, err, sizeof err);
     int status = EXIT_OK;
     if (sum.interrupted) {
         fprintf(stderr, "metalearn search: interrupted; finished trials are in %s/trials.jsonl; rerun the same command "

@@ -747,11 +747,6 @@ ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runne
     s.higher_better = -1;
     ml_status status = resolve(&s, err, errlen);
     if (status) goto done;
-    if (!s.runner) {
-        ml__errf(err, errlen, "no trial runner: this build of the library cannot run trials in-process; pass one");
-        status = ML_ERR_ARG;
-        goto done;
-    }
     status = ML_ERR_NOMEM;
     size_t budget = (size_t)s.c.budget;
     s.cand = ml_calloc(budget * (s.spec.space.n ? s.spec.space.n : 1), sizeof(double));

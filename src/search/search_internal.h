@@ -11,8 +11,8 @@ struct cJSON;
 struct cJSON *ml__search_read_json(const char *path, char *err, size_t errlen);
 struct cJSON *ml__search_parse_json(const char *text, const char *label, char *err, size_t errlen);
 
-/* The library's own trial runner (in-process runs through the run API in
- * the forked children), or NULL while this build has none. */
+/* The library's own trial runner: in-process runs through the run API in
+ * the forked children (runner.c). */
 struct ml_search_runner;
 const struct ml_search_runner *ml__search_default_runner(void);
 
