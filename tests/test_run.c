@@ -271,6 +271,27 @@ static void test_scratch(void) {
     CHECK(stat(p, &sb) != 0);
 }
 
+/* A config straight from ml_run_config_default, never resolved: the run
+ * resolves it (it crashed on the NULL --eval-steps list before). */
+static void test_unresolved_config(void) {
+    char out[1100], err[1024] = "";
+    snprintf(out, sizeof out, "%s/unresolved", g_tmp);
+    ml_run_config c;
+    ml_run_config_default(&c);
+    c.algo = "maml";
+    c.model = "mlp:8";
+    c.iters = 2;
+    c.meta_batch = 2;
+    c.threads = 1;
+    c.quiet = 1;
+    c.out = out;
+    ml_run *r = NULL;
+    CHECK_INT_EQ(ml_run_open(&r, &c, ML_RUN_SCRATCH, NULL, err, sizeof err), ML_OK);
+    double loss = NAN;
+    if (r) CHECK_INT_EQ(ml_run_step(r, &loss, err, sizeof err), ML_OK);
+    ml_run_close(r);
+}
+
 static void test_bad_settings(void) {
     char out[1100], err[1024] = "";
     snprintf(out, sizeof out, "%s/bad", g_tmp);
@@ -311,6 +332,7 @@ int main(void) {
     ML_RUN(test_evaluate_result);
     ML_RUN(test_predict);
     ML_RUN(test_scratch);
+    ML_RUN(test_unresolved_config);
     ML_RUN(test_bad_settings);
     return ml_test_summary();
 }

@@ -111,6 +111,10 @@ ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, 
         return ML_ERR_NOMEM;
     }
     r->cfg = *cfg;
+    /* Settings that depend on others (eval steps, momentum, meta-batch) are
+     * filled in here too, so a caller that skipped ml_run_config_resolve
+     * gets the CLI's values, not a NULL list. Idempotent. */
+    ml_run_config_resolve(&r->cfg);
     if (mode == ML_RUN_RESUME && !r->cfg.resume) r->cfg.resume = r->cfg.out;
     if (mode != ML_RUN_RESUME && mode != ML_RUN_EVAL) r->cfg.resume = NULL;
     r->mode = mode;

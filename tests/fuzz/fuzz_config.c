@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     int n;
     const ml_option *specs = ml_run_config_options(&o, &n);
-    ml_option_set cmd = {"train", train_synopsis, train_about, specs, n};
+    ml_option_set cmd = {"train", train_synopsis, train_about(), specs, n};
     const char *p1 = fuzz_path("rt1.json"), *p2 = fuzz_path("rt2.json");
     if (ml_options_write_json(&cmd, p1, err, sizeof err) != ML_OPTIONS_OK) abort();
     ml_run_config_default(&o2);
