@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +92,9 @@ static inline const char *ml_test_data_dir(void) {
 }
 static inline const char *ml_test_tmp_dir(void) {
     const char *d = getenv("ML_TEST_TMP");
-    return d && *d ? d : "/tmp";
+    if (!d || !*d) return "/tmp";
+    mkdir(d, 0777); /* CTest points ML_TEST_TMP at a folder it does not create; EEXIST is fine */
+    return d;
 }
 
 /* A counting allocator: install it with ml_set_allocator(&a) where
