@@ -760,8 +760,8 @@ ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runne
     char trials[4200];
     snprintf(trials, sizeof trials, "%s/trials", s.c.out);
     /* temporaries of a search killed while writing its own files */
-    static const char *const search_files[] = {"best.json", "search.png", "trials.jsonl"};
-    ml_rundir_clean_temps(s.c.out, search_files, 3);
+    static const char *const search_files[] = {"best.json", "search.png", "search.json", "trials.jsonl"};
+    ml_rundir_clean_temps(s.c.out, search_files, 4);
     status = ML_ERR_IO;
     if (ml_mkdir_p(trials, err, errlen)) goto done;
     int id = check_identity(&s, err, errlen);
