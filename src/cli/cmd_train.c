@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "metalearn/options.h"
 #include "cli/train_opts.h"
+#include "metalearn/dist.h"
 #include "metalearn/io.h"
 #include "metalearn/meta.h"
 #include "metalearn/sources.h"
@@ -89,7 +90,8 @@ static void banner(const ml_run_config *o, const ml_run_info *in) {
 static int run_meta(ml_run_config *o) {
     char err[1024];
     ml_run *run;
-    ml_run_open_options oo = {.notes = stderr};
+    int speaker = ml_dist_rank() == 0; /* under mpirun rank 0 tells the progress */
+    ml_run_open_options oo = {.notes = speaker ? stderr : NULL};
     ml_status s = ml_run_open(&run, o, o->resume ? ML_RUN_RESUME : ML_RUN_NEW, &oo, err, sizeof err);
     if (s) {
         fprintf(stderr, "metalearn train: %s\n", err);
@@ -97,7 +99,10 @@ static int run_meta(ml_run_config *o) {
     }
     ml_run_info in;
     ml_run_get_info(run, &in);
-    if (!o->quiet) banner(o, &in);
+    if (!o->quiet && speaker) banner(o, &in);
+    if (!o->quiet && speaker && ml_dist_size() > 1)
+        fprintf(stderr, "train: %d processes (mpirun), each with %d threads, share each meta-batch\n", ml_dist_size(),
+                in.threads);
 
     /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
      * into the heap while it runs, so a signal frame pushed there corrupted
@@ -112,7 +117,7 @@ static int run_meta(ml_run_config *o) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    train_view view = {.tty = isatty(2) && !o->quiet, .quiet = o->quiet};
+    train_view view = {.tty = isatty(2) && !o->quiet && speaker, .quiet = o->quiet || !speaker};
     ml_run_callbacks cb = {.on_iteration = on_iteration, .user = &view, .stop = &g_interrupted};
     int status = EXIT_FAIL;
     s = ml_run_train(run, &cb, err, sizeof err);
@@ -127,7 +132,7 @@ static int run_meta(ml_run_config *o) {
         goto done;
     }
     ml_run_get_info(run, &in);
-    if (!o->quiet && in.iteration > in.start_iteration)
+    if (!o->quiet && speaker && in.iteration > in.start_iteration)
         fprintf(stderr, "train: %d iterations in %.1f s (%.1f it/s)\n", in.iteration - in.start_iteration, in.session_s,
                 (in.iteration - in.start_iteration) / (in.session_s + 1e-9));
     if (in.iteration < o->iters) { /* --stop-at: the checkpoint was saved in the loop */
@@ -226,6 +231,11 @@ int cmd_train(int argc, char **argv) {
      * its folder too, and `--config RUN/config.json --out NEW` starts anew. */
     o.resume = resume;
     if (resume) o.out = resume;
+    if (!strcmp(o.algo, "supervised") && ml_dist_size() > 1) {
+        fprintf(stderr, "metalearn train: rank %d of %d: --algo supervised runs as one process (start it without "
+                        "mpirun); meta-learners spread their tasks over processes\n", ml_dist_rank(), ml_dist_size());
+        return EXIT_USAGE;
+    }
     if (!strcmp(o.algo, "supervised")) {
         ml_run_config_resolve(&o);
         return run_supervised(&o);

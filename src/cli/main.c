@@ -11,23 +11,45 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "metalearn/core.h"
+#include "metalearn/dist.h"
 #include "metalearn/meta.h"
 
 typedef struct subcommand {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *help;
+    int mpi; /* runs as several processes under mpirun (metalearn/dist.h) */
 } subcommand;
 
 static const subcommand commands[] = {
-    {"train", cmd_train, "train a model: supervised classifier or meta-learner (learners below)"},
-    {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE or accuracy with 95% CI, Lake's runs)"},
-    {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks"},
-    {"predict", cmd_predict, "adapt a few-shot run to your labelled images and label new ones"},
-    {"plot", cmd_plot, "draw learning curves and MSE-vs-steps figures of runs as PNG"},
-    {"params", cmd_params, "list a model's tensor names and shapes"},
-    {"bench", cmd_bench, "measure meta-training speed (tasks/s, memory) of one configuration, writing nothing"},
+    {"train", cmd_train, "train a model: supervised classifier or meta-learner (learners below)", 1},
+    {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE or accuracy with 95% CI, Lake's runs)", 1},
+    {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks", 0},
+    {"predict", cmd_predict, "adapt a few-shot run to your labelled images and label new ones", 0},
+    {"plot", cmd_plot, "draw learning curves and MSE-vs-steps figures of runs as PNG", 0},
+    {"params", cmd_params, "list a model's tensor names and shapes", 0},
+    {"bench", cmd_bench, "measure meta-training speed (tasks/s, memory) of one configuration, writing nothing", 1},
 };
+
+/* Under mpirun: rank 0 speaks (stdout, progress); the others print errors only. */
+static int start_processes(int *argc, char ***argv) {
+    char err[256];
+    if (ml_dist_init(argc, argv, err, sizeof err)) {
+        fprintf(stderr, "metalearn: %s\n", err);
+        return -1;
+    }
+    if (ml_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return -1;
+    return 0;
+}
+
+static int run_command(const subcommand *c, int argc, char **argv) {
+    if (ml_dist_size() > 1 && !c->mpi) {
+        fprintf(stderr, "metalearn %s: rank %d of %d: runs as one process; under mpirun only train, eval and bench "
+                        "spread their work over processes\n", c->name, ml_dist_rank(), ml_dist_size());
+        return EXIT_USAGE;
+    }
+    return c->fn(argc, argv);
+}
 
 static void usage(FILE *out) {
     fprintf(out, "usage: metalearn <command> [options]\n\ncommands:\n");
@@ -56,6 +78,7 @@ int main(int argc, char **argv) {
 #pragma omp parallel
     { (void)omp_get_thread_num(); }
     pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+    if (start_processes(&argc, &argv)) return EXIT_FAIL;
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -71,7 +94,7 @@ int main(int argc, char **argv) {
     enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
     const char *names[N_COMMANDS];
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc, argv);
+        if (!strcmp(argv[1], commands[i].name)) return run_command(&commands[i], argc, argv);
         names[i] = commands[i].name;
     }
     const char *near = ml_suggest_name(names, N_COMMANDS, argv[1], strlen(argv[1]));

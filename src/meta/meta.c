@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "meta_internal.h"
+#include "metalearn/dist.h"
 
 /* ---- helpers of the hooks ------------------------------------------------------------- */
 
@@ -183,11 +184,13 @@ void ml_meta_free(ml_meta *m) {
 typedef struct step_job {
     ml_meta *m;
     const ml_task_data *tasks;
+    int first; /* this process's first task (ml_dist_slice) */
 } step_job;
 
-static void step_task(int item, int worker, void *user) {
+static void step_task(int local, int worker, void *user) {
     step_job *job = user;
     ml_meta *m = job->m;
+    int item = job->first + local;
     m->task_status[item] = ML_OK;
     ml__learner_of(m->cfg.algo)->step_task(m, &m->workers[worker], item, &job->tasks[item]);
 }
@@ -206,24 +209,42 @@ static ml_status first_task_error(ml_meta *m, int n, char *err, size_t errlen) {
     return ML_OK;
 }
 
-ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen) {
-    if (n < 1 || n > m->max_batch) {
-        snprintf(err, errlen, "meta: %d tasks in a meta-batch of at most %d", n, m->max_batch);
-        return ML_ERR_ARG;
-    }
-    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
-    step_job job = {m, tasks};
-    ml_pool_run(m->pool, n, step_task, &job);
-    ml_status st = first_task_error(m, n, err, errlen);
-    if (st != ML_OK) return st;
-    /* Reduce in task order: the same sum whatever the thread count. */
+/* After each process ran its slice of the n tasks: every process learns
+ * every task's status, and a failure's message travels from the process
+ * that ran the task, so all of them stop with the same error. */
+static ml_status share_task_status(ml_meta *m, int n, char *err, size_t errlen) {
+    if (ml_dist_size() == 1) return first_task_error(m, n, err, errlen);
+    ml_dist_allgather_rows(m->task_status, sizeof(int), n);
+    for (int i = 0; i < n; i++)
+        if (m->task_status[i] != ML_OK) {
+            char msg[256] = "";
+            int owner = ml_dist_owner(n, i);
+            if (owner == ml_dist_rank()) first_task_error(m, n, msg, sizeof msg);
+            ml_dist_broadcast(msg, sizeof msg, owner);
+            snprintf(err, errlen, "rank %d: %s", owner, msg);
+            return (ml_status)m->task_status[i];
+        }
+    return ML_OK;
+}
+
+/* The outcome of the update, made on rank 0 and sent to the others. */
+typedef struct step_outcome {
+    int status;
+    double loss;
+    char msg[256];
+} step_outcome;
+
+/* Rank 0's part: the mean loss and meta-gradient summed in task order (the
+ * same sum whatever the thread or process count), and the update. */
+static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
     double total = 0;
     for (int i = 0; i < n; i++) total += m->task_loss[i];
-    *loss = total / n;
-    if (!isfinite(*loss)) {
-        snprintf(err, errlen, "meta: query loss became %s at outer step %lld", isnan(*loss) ? "NaN" : "infinite",
-                 (long long)m->steps_done + 1);
-        return ML_ERR_NUMERIC;
+    out->loss = total / n;
+    if (!isfinite(out->loss)) {
+        snprintf(out->msg, sizeof out->msg, "meta: query loss became %s at outer step %lld",
+                 isnan(out->loss) ? "NaN" : "infinite", (long long)m->steps_done + 1);
+        out->status = ML_ERR_NUMERIC;
+        return;
     }
     float inv = 1.0f / (float)n;
     for (int64_t j = 0; j < m->n_meta; j++) {
@@ -231,12 +252,46 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
         for (int i = 0; i < n; i++) s += m->task_grads[(int64_t)i * m->n_meta + j];
         m->grad[j] = s * inv;
         if (!isfinite(m->grad[j])) {
-            snprintf(err, errlen, "meta: meta-gradient became non-finite at outer step %lld",
+            snprintf(out->msg, sizeof out->msg, "meta: meta-gradient became non-finite at outer step %lld",
                      (long long)m->steps_done + 1);
-            return ML_ERR_NUMERIC;
+            out->status = ML_ERR_NUMERIC;
+            return;
         }
     }
     ml_optim_step(&m->opt, m->meta, m->grad, m->cfg.outer.lr);
+    out->status = ML_OK;
+}
+
+ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen) {
+    if (n < 1 || n > m->max_batch) {
+        snprintf(err, errlen, "meta: %d tasks in a meta-batch of at most %d", n, m->max_batch);
+        return ML_ERR_ARG;
+    }
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    /* Each process runs its block of the tasks on its workers (every
+     * process drew the same tasks); rank 0 gathers the per-task rows. */
+    int lo, hi;
+    ml_dist_slice(n, &lo, &hi);
+    step_job job = {m, tasks, lo};
+    ml_pool_run(m->pool, hi - lo, step_task, &job);
+    ml_status st = share_task_status(m, n, err, errlen);
+    if (st != ML_OK) return st;
+    if (ml_dist_gather_rows(m->task_loss, sizeof(double), n, 0) ||
+        ml_dist_gather_rows(m->task_grads, (size_t)m->n_meta * sizeof(float), n, 0)) {
+        snprintf(err, errlen, "meta: the meta-gradients are too large to gather");
+        return ML_ERR_ARG;
+    }
+    step_outcome out = {0};
+    if (ml_dist_rank() == 0) reduce_and_update(m, n, &out);
+    if (ml_dist_size() > 1) {
+        ml_dist_broadcast(&out, sizeof out, 0);
+        if (out.status == ML_OK) ml_dist_broadcast(m->meta, (size_t)m->n_meta * sizeof(float), 0);
+    }
+    if (out.status != ML_OK) {
+        snprintf(err, errlen, "%s", out.msg);
+        return (ml_status)out.status;
+    }
+    *loss = out.loss;
     m->steps_done++;
     return ML_OK;
 }
@@ -248,6 +303,17 @@ static void eval_task(int item, int worker, void *user) {
     ml_meta *m = job->m;
     m->task_status[item] = ML_OK;
     ml__learner_of(m->cfg.algo)->eval_task(job, &m->workers[worker], item);
+}
+
+/* Evaluation spread over the processes: one's block of tasks. */
+typedef struct eval_slice {
+    const ml__eval_job *job;
+    int first;
+} eval_slice;
+
+static void eval_slice_task(int local, int worker, void *user) {
+    const eval_slice *s = user;
+    eval_task(s->first + local, worker, (void *)s->job);
 }
 
 ml_status ml_meta_evaluate(ml_meta *m, const ml_task_data *tasks, int n, int max_steps, double *loss_at,
@@ -272,8 +338,18 @@ ml_status ml_meta_evaluate_at(ml_meta *m, const ml_task_data *tasks, int n, int 
     }
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
     ml__eval_job job = {m, tasks, max_steps, report, loss_at, acc_at, NULL, NULL};
-    ml_pool_run(m->pool, n, eval_task, &job);
-    ml_status st = first_task_error(m, n, err, errlen);
+    int lo, hi;
+    ml_dist_slice(n, &lo, &hi);
+    eval_slice slice = {&job, lo};
+    ml_pool_run(m->pool, hi - lo, eval_slice_task, &slice);
+    ml_status st = share_task_status(m, n, err, errlen);
+    if (st == ML_OK && ml_dist_size() > 1) { /* every process gets every task's row */
+        size_t row = (size_t)(max_steps + 1) * sizeof(double);
+        if (ml_dist_allgather_rows(loss_at, row, n) || (acc_at && ml_dist_allgather_rows(acc_at, row, n))) {
+            snprintf(err, errlen, "meta: evaluation rows too large to gather");
+            return ML_ERR_ARG;
+        }
+    }
     if (st == ML_OK && m->progress_total > 0) {
         m->progress_done += n;
         ml_progress_report(&m->progress, "evaluation", m->progress_done, m->progress_total);

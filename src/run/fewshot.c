@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "run/meta_run.h"
+#include "metalearn/dist.h"
 #include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
@@ -239,7 +240,9 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
             if (st) return st;
         } else if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen))
             return ML__RUN_FAIL;
-        if (ml_mkdir_p(r->dir, err, errlen) || ml_class_split_write_json(&r->split, &r->images, path, err, errlen))
+        /* one process writes (mpirun): the others made the same split */
+        if (ml_dist_rank() == 0 &&
+            (ml_mkdir_p(r->dir, err, errlen) || ml_class_split_write_json(&r->split, &r->images, path, err, errlen)))
             return ML__RUN_FAIL;
     }
     const ml_class_list *train = &r->split.part[ML_SPLIT_TRAIN];

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "run/task_select.h"
+#include "metalearn/dist.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
 #include "metalearn/sources.h"
@@ -67,7 +68,9 @@ static int csv_split_setup(meta_run *r, const ml_run_config *o, char *err, size_
                      " (--split %s; with few tasks use --split 1,0,0 and eval --task csv:HELD_OUT.csv)", o->split);
             return ML__RUN_USAGE;
         }
-        if (ml_mkdir_p(r->dir, err, errlen) || ml_task_split_write_json(&r->task_split, &r->family, path, err, errlen))
+        /* one process writes (mpirun): the others made the same split */
+        if (ml_dist_rank() == 0 &&
+            (ml_mkdir_p(r->dir, err, errlen) || ml_task_split_write_json(&r->task_split, &r->family, path, err, errlen)))
             return ML__RUN_FAIL;
     }
     r->has_task_split = 1;
@@ -337,7 +340,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
             return ML__RUN_FAIL;
         }
     }
-    r->write_eval_file = 1;
+    r->write_eval_file = ml_dist_rank() == 0; /* one process writes the run folder */
     int st_val = val_check(r, o, err, errlen);
     if (st_val) return st_val;
     if (init_file) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metalearn/dist.h"
 #include "metalearn/io.h"
 #include "metalearn/rundir.h"
 #include "metalearn/run.h"
@@ -28,7 +29,38 @@ struct ml_run {
     double t_start, last_loss;
     double train_s; /* this session's training seconds, as ml_run_train ended */
     int t_started;
+    int agreed; /* the processes of an mpirun job have compared their setups */
 };
+
+/* An mpirun job: every process sets the run up (the same data, the same
+ * tasks), then they agree before anything is written: a process that failed
+ * (e.g. cannot read the data) or that runs other settings or another build
+ * makes every process fail with its message. One process: nothing to do. */
+static ml_status agree(ml_run *r, ml_status s, char *err, size_t errlen) {
+    if (r->agreed || ml_dist_size() == 1) return s;
+    r->agreed = 1;
+    char *json = NULL;
+    uint64_t fp = ml_dist_hash(0, &r->mode, sizeof r->mode);
+    if (!s) {
+        ml_option_set set = ml_run_config_option_set(&r->cfg);
+        json = ml_options_to_json(&set);
+        if (json) fp = ml_dist_hash(fp, json, strlen(json));
+    }
+    fp ^= ml_dist_build_id();
+    ml_free(json);
+    char why[1024];
+    snprintf(why, sizeof why, "%s", s ? err : "");
+    if (ml_dist_agree(s != ML_OK, why, fp, err, errlen) == 0) return ML_OK;
+    return s ? s : ML_ERR_ARG;
+}
+
+/* A write by rank 0 alone (the run folder is one): its outcome reaches every
+ * process, so all go on or all stop. */
+static int shared_failure(int failed, const char *what, char *err, size_t errlen) {
+    if (!ml_dist_any(failed)) return 0;
+    if (!failed) snprintf(err, errlen, "rank 0 failed to write %s", what);
+    return 1;
+}
 
 /* The internal steps' statuses (ML__RUN_USAGE: a setting) as ml_status. */
 static ml_status status_of(int st) { return st == 0 ? ML_OK : st == ML__RUN_USAGE ? ML_ERR_ARG : ML_ERR_IO; }
@@ -55,7 +87,9 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     if (mode == ML_RUN_SCRATCH) o->resume = NULL;
     r->st.notes = o->quiet ? NULL : opt ? opt->notes : NULL;
     int st = meta_run_setup(&r->st, o, err, errlen);
-    if (st) return status_of(st);
+    ml_status agreed = agree(r, status_of(st), err, errlen);
+    if (agreed) return agreed;
+    int writer = ml_dist_rank() == 0; /* of the processes of an mpirun job, one writes the folder */
     r->st.out = stdout;
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->st.dir);
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", r->st.dir);
@@ -70,11 +104,11 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     st = fewshot_select_setup(&r->st, o, err, errlen);
     if (st) return status_of(st);
     if (mode == ML_RUN_SCRATCH) return ML_OK;
-    if (ml_mkdir_p(r->st.dir, err, errlen)) return ML_ERR_IO;
+    if (writer && ml_mkdir_p(r->st.dir, err, errlen)) return ML_ERR_IO;
     /* --overwrite: the old run goes now that the new one is set up (a
      * few-shot setup has just written its new split). */
-    if (held && ml_rundir_clear(r->st.dir, r->st.fewshot || r->st.has_task_split, err, errlen)) return ML_ERR_IO;
-    ml_rundir_clean_temps(r->st.dir, NULL, 0); /* of writers killed mid-write */
+    if (writer && held && ml_rundir_clear(r->st.dir, r->st.fewshot || r->st.has_task_split, err, errlen)) return ML_ERR_IO;
+    if (writer) ml_rundir_clean_temps(r->st.dir, NULL, 0); /* of writers killed mid-write */
     if (mode == ML_RUN_RESUME) {
         if (access(r->ckpt_path, F_OK) != 0 && errno == ENOENT) { /* killed before its first checkpoint */
             snprintf(err, errlen, "%s: no checkpoint to resume from (the run stopped before its first); start it "
@@ -84,13 +118,14 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
         if (meta_run_load_checkpoint(&r->st, r->ckpt_path, 1, &r->start_it, err, errlen)) return ML_ERR_IO;
         /* The log continues from the checkpoint: lines of iterations after
          * it (redone now) and a torn last line go. */
-        if (ml_runlog_trim(r->log_path, r->start_it, &r->logged, err, errlen)) return ML_ERR_IO;
+        if (writer && ml_runlog_trim(r->log_path, r->start_it, &r->logged, err, errlen)) return ML_ERR_IO;
         if (r->start_it >= o->iters && r->st.notes)
             fprintf(r->st.notes, "train: %s already has %d iterations (--iters %d): evaluating only\n", r->st.dir,
                     r->start_it, o->iters);
         r->it = r->start_it;
         r->saved_it = r->start_it;
     }
+    if (!writer) return ML_OK;
     snprintf(path, sizeof path, "%s/config.json", r->st.dir);
     /* A saved config never carries permission to replace a run. The option
      * table points into the config it is made from: this run's copy. */
@@ -120,6 +155,10 @@ ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, 
     r->mode = mode;
     r->last_loss = NAN;
     ml_status s = open_run(r, mode, opt, err, errlen);
+    /* Every process reaches both agreements, whichever step failed. */
+    s = agree(r, s, err, errlen);
+    r->agreed = 0;
+    s = agree(r, s, err, errlen);
     if (s) {
         ml_run_close(r);
         return s;
@@ -192,7 +231,8 @@ ml_status ml_run_save_checkpoint(ml_run *r, char *err, size_t errlen) {
                  r->mode == ML_RUN_EVAL ? "evaluation" : "scratch training");
         return ML_ERR_STATE;
     }
-    if (meta_run_save_checkpoint(&r->st, r->ckpt_path, r->it, err, errlen)) return ML_ERR_IO;
+    int failed = ml_dist_rank() == 0 && meta_run_save_checkpoint(&r->st, r->ckpt_path, r->it, err, errlen);
+    if (shared_failure(failed, "the checkpoint", err, errlen)) return ML_ERR_IO;
     if (r->t_started) ml_checkpoint_clock_saved(&r->clock, ml_now());
     r->saved_it = r->it;
     return ML_OK;
@@ -222,7 +262,8 @@ static ml_status log_line(ml_run *r, int done_it, char *err, size_t errlen) {
              "{\"iter\":%d,\"loss\":%.6g%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
              r->last_loss, window, val, r->logged.elapsed_s + session, (done_it - r->start_it) / (session + 1e-9),
              run->meta.cfg.outer.lr);
-    if (ml_jsonl_append(r->log_path, line, why, sizeof why)) {
+    int failed = ml_dist_rank() == 0 && ml_jsonl_append(r->log_path, line, why, sizeof why);
+    if (shared_failure(failed, "the log", why, sizeof why)) {
         failed_after(r, why, err, errlen);
         return ML_ERR_IO;
     }
@@ -242,7 +283,8 @@ static ml_status step(ml_run *r, double *loss, int *logged, char *err, size_t er
     start_clock(r);
     int it = r->it;
     run->meta.cfg.outer.lr = (float)ml_schedule_lr(&run->outer_schedule, it);
-    if (meta_run_sample_batch(run, why, sizeof why) ||
+    int failed = meta_run_sample_batch(run, why, sizeof why) != 0;
+    if (shared_failure(failed, "its tasks (drawing them)", why, sizeof why) ||
         ml_meta_step(&run->meta, run->batch, run->step_tasks, loss, why, sizeof why)) {
         failed_after(r, why, err, errlen);
         return ML_ERR_IO;
@@ -279,7 +321,8 @@ ml_status ml_run_train(ml_run *r, const ml_run_callbacks *cb, char *err, size_t 
     const int stop = stop_iteration(r);
     int stopped = 0;
     while (r->it < stop) {
-        if (cb && cb->stop && *cb->stop) {
+        /* A stop on any process (Ctrl-C, a callback) stops them all here. */
+        if (ml_dist_any(stopped || (cb && cb->stop && *cb->stop))) {
             stopped = 1;
             break;
         }
@@ -298,10 +341,11 @@ ml_status ml_run_train(ml_run *r, const ml_run_callbacks *cb, char *err, size_t 
                                  .rate = (r->it - r->start_it) / (session + 1e-9)};
             if (cb->on_iteration(cb->user, &p)) stopped = 1;
         }
-        if (stopped) break;
+        if (stopped && ml_dist_size() == 1) break;
     }
     r->train_s = ml_now() - r->t_start;
-    if (cb && cb->stop && *cb->stop) stopped = 1; /* also when it came with the last iteration */
+    /* also when it came with the last iteration */
+    stopped = ml_dist_any(stopped || (cb && cb->stop && *cb->stop));
     if (stopped) {
         char why[1024];
         if (ml_run_save_checkpoint(r, why, sizeof why)) {
