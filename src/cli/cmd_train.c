@@ -123,7 +123,7 @@ static int run_meta(ml_run_config *o) {
     s = ml_run_train(run, &cb, err, sizeof err);
     if (s == ML_ERR_INTERRUPTED) {
         if (view.tty) fputc('\n', stderr);
-        fprintf(stderr, "metalearn train: %s\n", err);
+        if (speaker) fprintf(stderr, "metalearn train: %s\n", err);
         status = 130;
         goto done;
     }
@@ -137,7 +137,8 @@ static int run_meta(ml_run_config *o) {
                 (in.iteration - in.start_iteration) / (in.session_s + 1e-9));
     if (in.iteration < o->iters) { /* --stop-at: the checkpoint was saved in the loop */
         if (view.tty) fputc('\n', stderr);
-        fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
+        if (speaker)
+            fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
                         "--resume %s\n", in.iteration, o->iters, in.dir);
         status = EXIT_OK;
         goto done;

@@ -29,7 +29,8 @@ struct ml_run {
     double t_start, last_loss;
     double train_s; /* this session's training seconds, as ml_run_train ended */
     int t_started;
-    int agreed; /* the processes of an mpirun job have compared their setups */
+    int agreed;      /* the processes of an mpirun job have compared their setups */
+    int all_stopped; /* ... and found a failure: every process knows it */
 };
 
 /* An mpirun job: every process sets the run up (the same data, the same
@@ -51,6 +52,7 @@ static ml_status agree(ml_run *r, ml_status s, char *err, size_t errlen) {
     char why[1024];
     snprintf(why, sizeof why, "%s", s ? err : "");
     if (ml_dist_agree(s != ML_OK, why, fp, err, errlen) == 0) return ML_OK;
+    r->all_stopped = 1;
     return s ? s : ML_ERR_ARG;
 }
 
@@ -157,7 +159,7 @@ ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, 
     ml_status s = open_run(r, mode, opt, err, errlen);
     /* Every process reaches both agreements, whichever step failed. */
     s = agree(r, s, err, errlen);
-    r->agreed = 0;
+    r->agreed = r->all_stopped;
     s = agree(r, s, err, errlen);
     if (s) {
         ml_run_close(r);
