@@ -1,0 +1,29 @@
+# lib.sh: shared part of the MPI test scripts (sourced): the CLI helpers,
+# then a skip (exit 77) when this build has no MPI, mpirun is missing, or the
+# build is sanitized (Open MPI's start-up leaks by LeakSanitizer's measure).
+# Running as root needs Open MPI's consent: given here, for these tests only.
+# Usage: bash SCRIPT BIN WITH_MPI SANITIZED
+BIN="$1"; WITH_MPI="${2:-OFF}"; SANITIZED="${3:-OFF}"
+source "$(dirname "$0")/../cli/lib/common.sh"
+if [ "$WITH_MPI" != "ON" ] || ! command -v mpirun >/dev/null || [ "$SANITIZED" = "ON" ]; then
+  echo "SKIP: built without MPI, no mpirun, or a sanitizer build (MPI=$WITH_MPI, sanitized=$SANITIZED)"
+  echo "0 passed, 0 failed"
+  exit 77
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# No network interfaces but loopback for the job's traffic; quiet hwloc warnings.
+export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_hwloc_base_binding_policy=none
+# mpi N ARGS...: the command on N processes (oversubscribed: 2 cores here), bounded in time.
+mpi() { local n="$1"; shift; timeout 120 mpirun --oversubscribe -np "$n" "$@"; }
+
+# same_eval A B: two eval.json files equal but for the run's name, timings and threads.
+same_eval() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for d in (a, b):
+    for k in ("run", "train_seconds", "iters_per_second", "eval_seconds", "threads"):
+        d.pop(k, None)
+sys.exit(0 if a == b else 1)
+PY
+}
