@@ -5,7 +5,11 @@
  * --iters iterations one by one and reports the median (the machine may be
  * shared: a median ignores the odd slow iteration), tasks per second and the
  * peak resident memory. Few-shot runs need a folder for the class split; it is
- * made in a fresh temporary directory and removed afterwards. */
+ * made in a fresh temporary directory and removed afterwards.
+ *
+ * Under mpirun the ranks share each iteration's tasks: an iteration takes as
+ * long as its slowest rank (each rank times it from a common start), and
+ * rank 0 prints that median once, with the communication per iteration. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include "metalearn/run.h"
 #include "cli/train_opts.h"
 #include "metalearn/core.h"
+#include "metalearn/dist.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -30,6 +35,7 @@ static int cmp_double(const void *a, const void *b) {
 static char temp_dir[64], temp_split[96];
 
 static void remove_temp_dir(void) {
+    if (!temp_split[0]) return; /* none made (or not by this rank) */
     unlink(temp_split);
     rmdir(temp_dir);
 }
@@ -83,23 +89,32 @@ int cmd_bench(int argc, char **argv) {
         return EXIT_USAGE;
     }
     snprintf(temp_dir, sizeof temp_dir, "/tmp/metalearn-bench-XXXXXX");
-    if (!mkdtemp(temp_dir)) {
+    const int rank = ml_dist_rank(), ranks = ml_dist_size();
+    int no_dir = rank == 0 && !mkdtemp(temp_dir);
+    if (ml_dist_any(no_dir)) {
         fprintf(stderr, "metalearn bench: cannot make a temporary folder in /tmp\n");
         return EXIT_FAIL;
     }
-    snprintf(temp_split, sizeof temp_split, "%s/split.json", temp_dir);
+    /* one folder for the job (the settings must match across ranks); rank 0 owns it */
+    static char job_dir[64];
+    memcpy(job_dir, temp_dir, sizeof job_dir);
+    ml_dist_broadcast(job_dir, sizeof job_dir, 0);
+    if (rank == 0) snprintf(temp_split, sizeof temp_split, "%s/split.json", temp_dir);
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
-    o.out = temp_dir;
+    o.out = job_dir;
     o.iters = warmup + timed;
     o.eval_tasks = 0;     /* no final evaluation */
     o.eval_steps = "1";   /* (checked by the setup, unused) */
     ml_run *run = NULL;
-    ml_run_open_options oo = {.notes = stderr};
+    ml_run_open_options oo = {.notes = rank == 0 ? stderr : NULL};
     ml_status st = ml_run_open(&run, &o, ML_RUN_SCRATCH, &oo, err, sizeof err);
     int status = st == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
+    /* per timed iteration: this rank's seconds; then every rank's (job_secs) */
     double *secs = calloc((size_t)timed, sizeof *secs);
-    if (st || !secs) {
+    double *job_secs = calloc((size_t)timed * (size_t)ranks, sizeof *job_secs);
+    double comm_bytes = 0, comm_s = 0, busy_s = 0;
+    if (st || !secs || !job_secs) {
         if (!st) snprintf(err, sizeof err, "out of memory");
         fprintf(stderr, "metalearn bench: %s\n", err);
         goto done;
@@ -107,13 +122,28 @@ int cmd_bench(int argc, char **argv) {
     status = EXIT_FAIL;
     double loss = NAN;
     for (int it = 0; it < warmup + timed; it++) {
+        ml_dist_any(0); /* every rank starts the iteration together */
+        double b0, c0, b1, c1;
+        ml_dist_stats(&b0, &c0);
         double t0 = ml_now();
         if (ml_run_step(run, &loss, err, sizeof err)) {
             fprintf(stderr, "metalearn bench: %s\n", err);
             goto done;
         }
-        if (it >= warmup) secs[it - warmup] = ml_now() - t0;
+        double t1 = ml_now();
+        ml_dist_stats(&b1, &c1);
+        if (it >= warmup) {
+            secs[it - warmup] = t1 - t0;
+            comm_bytes += b1 - b0;
+            comm_s += c1 - c0;
+            busy_s += t1 - t0;
+        }
     }
+    /* The job's iteration: as long as its slowest rank. */
+    memcpy(job_secs + (size_t)rank * timed, secs, (size_t)timed * sizeof *secs);
+    ml_dist_allgather_rows(job_secs, (size_t)timed * sizeof *secs, ranks);
+    for (int i = 0; i < timed; i++)
+        for (int r = 0; r < ranks; r++) secs[i] = fmax(secs[i], job_secs[(size_t)r * timed + i]);
     qsort(secs, (size_t)timed, sizeof *secs, cmp_double);
     const double med = timed % 2 ? secs[timed / 2] : 0.5 * (secs[timed / 2 - 1] + secs[timed / 2]);
     struct rusage ru;
@@ -123,11 +153,17 @@ int cmd_bench(int argc, char **argv) {
     const int step_tasks = ml_run_tasks_per_step(run);
     const double peak_mb = ru.ru_maxrss / 1024.0, tasks_per_s = step_tasks / med;
     const char *data = in.fewshot ? o.dataset : o.task;
+    /* rank 0's communication (it gathers every rank's rows: the busiest) */
+    const double bytes_per_iter = comm_bytes / timed, comm_share = busy_s > 0 ? comm_s / busy_s : 0;
     if (!o.json) {
         printf("bench: %s on %s, model %s, %d tasks per iteration, %d threads: %.4f s per iteration (median of %d; "
                "fastest %.4f), %.2f tasks/s, peak memory %.0f MB\n",
                in.algo, data, in.model_spec, step_tasks, in.threads, med, timed, secs[0],
                tasks_per_s, peak_mb);
+        if (ranks > 1)
+            printf("bench: %d processes (mpirun) x %d threads; rank 0 communicated %.2f MB per iteration, %.1f%% of its "
+                   "iteration time (waiting for other ranks included)\n",
+                   ranks, in.threads, bytes_per_iter / 1e6, 100 * comm_share);
     } else { /* cJSON escapes the paths */
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "command", "bench");
@@ -138,7 +174,8 @@ int cmd_bench(int argc, char **argv) {
             {"ways", ml_run_ways(run)}, {"shots", o.shots}, {"query", o.query},
             {"tasks_per_iter", step_tasks}, {"inner_steps", o.inner_steps}, {"threads", in.threads},
             {"warmup", warmup}, {"iters", timed}, {"seconds_per_iter_median", med}, {"seconds_per_iter_min", secs[0]},
-            {"tasks_per_s", tasks_per_s}, {"peak_rss_mb", peak_mb}, {"last_loss", isfinite(loss) ? loss : -1}};
+            {"tasks_per_s", tasks_per_s}, {"peak_rss_mb", peak_mb}, {"last_loss", isfinite(loss) ? loss : -1},
+            {"ranks", ranks}, {"comm_bytes_per_iter", bytes_per_iter}, {"comm_time_share", comm_share}};
         for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) cJSON_AddNumberToObject(j, nums[i].key, nums[i].v);
         char *line = cJSON_PrintUnformatted(j);
         if (line) printf("%s\n", line);
@@ -148,6 +185,7 @@ int cmd_bench(int argc, char **argv) {
     status = EXIT_OK;
 done:
     free(secs);
+    free(job_secs);
     ml_run_close(run);
     remove_temp_dir();
     return status;
