@@ -51,16 +51,20 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print("nproc 2; medians over rounds of each point's median s/iteration; loadavg = 1-min load at the points' starts")
 for w in sorted({r["workload"] for r in rows}):
-    med = {}
+    med, cpu = {}, {}
     for c in "ABC":
         pts = [r for r in rows if r["workload"] == w and r["config"] == c]
         med[c] = statistics.median(p["seconds_per_iter_median"] for p in pts)
         loads = [p["loadavg"] for p in pts]
         comm = statistics.median(p.get("comm_bytes_per_iter", 0) for p in pts) / 1e6
         share = statistics.median(p.get("comm_time_share", 0) for p in pts) * 100
+        cpu[c] = statistics.median(p["cpu_seconds_per_iter"] for p in pts)
         print(f"{w} {c}: {med[c]:.4f} s/iter  ({[round(p['seconds_per_iter_median'], 4) for p in pts]}), "
-              f"load {min(loads):.1f}-{max(loads):.1f}, comm {comm:.2f} MB/iter, {share:.1f}% of rank 0's time")
+              f"CPU {cpu[c]:.3f} s/iter, load {min(loads):.1f}-{max(loads):.1f}, comm {comm:.2f} MB/iter, "
+              f"{share:.1f}% of rank 0's time")
     print(f"{w}: speed-up 2 ranks x 1 thread vs 1 x 1: {med['A'] / med['B']:.2f}x; "
-          f"2 ranks x 1 thread vs 1 rank x 2 threads: {med['C'] / med['B']:.2f}x")
+          f"2 ranks x 1 thread vs 1 rank x 2 threads: {med['C'] / med['B']:.2f}x; "
+          f"CPU of 2 ranks / 1 process: {cpu['B'] / cpu['A']:.2f} (1.00 = no work added by the split; "
+          f"2 / that = the speed-up bound on 2 idle cores)")
 PY
 cat "$OUT/scaling_summary.txt"

@@ -9,6 +9,7 @@ PACKAGES=(
   libcjson-dev           # safetensors headers, config files
   libzip-dev             # Omniglot zips, read directly
   libspng-dev            # PNG decoding
+  libopenmpi-dev openmpi-bin  # MPI: mpirun -np N metalearn train (data-parallel; optional: cmake -DML_MPI=OFF)
   dataset-fashion-mnist  # Fashion-MNIST in /usr/share/datasets/fashion-mnist
   python3                # the CLI tests generate small data sets with it (standard library only)
   python3-numpy          # the Python package (python/metalearn): arrays in and out

@@ -149,7 +149,17 @@ typedef struct ml_run_open_options {
  * trims the log to it; eval loads the checkpoint's parameters. opt may be
  * NULL. Returns ML_OK, ML_ERR_ARG for a bad setting (usage), or another
  * error for data and files, with a one-line message in err; *out is NULL
- * then. */
+ * then.
+ *
+ * Under mpirun (metalearn/dist.h; MPI starts here if the program has not
+ * started it) every process opens the same run with the same settings and
+ * then makes the same calls in the same order: each outer step's tasks are
+ * split over the processes and their meta-gradients summed in task order on
+ * rank 0, so the result is bit-identical to one process; evaluations are
+ * split likewise; rank 0 alone writes the run folder (the processes read it
+ * on resume: keep it on a file system they share). A process that fails to
+ * open (e.g. cannot read the data), or runs other settings or another build,
+ * makes every process fail with its rank's message. */
 ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
                       char *err, size_t errlen);
 void ml_run_close(ml_run *r);

@@ -142,6 +142,9 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
 ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
                       char *err, size_t errlen) {
     *out = NULL;
+    /* Under mpirun a program that never called ml_dist_init (Python, C)
+     * still shares the work: MPI starts here. A plain process: no-op. */
+    if (ml_dist_init(NULL, NULL, err, errlen)) return ML_ERR_STATE;
     ml_run *r = calloc(1, sizeof *r);
     if (!r) {
         snprintf(err, errlen, "out of memory");
