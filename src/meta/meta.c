@@ -276,7 +276,8 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
     ml_pool_run(m->pool, hi - lo, step_task, &job);
     ml_status st = share_task_status(m, n, err, errlen);
     if (st != ML_OK) return st;
-    if (ml_dist_gather_rows(m->task_loss, sizeof(double), n, 0) ||
+    /* every process keeps every task's loss (task selection reads them) */
+    if (ml_dist_allgather_rows(m->task_loss, sizeof(double), n) ||
         ml_dist_gather_rows(m->task_grads, (size_t)m->n_meta * sizeof(float), n, 0)) {
         snprintf(err, errlen, "meta: the meta-gradients are too large to gather");
         return ML_ERR_ARG;
