@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "metalearn/dist.h"
 #include "metalearn/sources.h"
 #include "metalearn/options.h"
 #include "cli/train_opts.h"
@@ -191,7 +192,7 @@ int cmd_eval(int argc, char **argv) {
     o.resume = NULL;
     o.out = dir;
     ml_run *run;
-    ml_run_open_options oo = {.checkpoint = ckpt, .notes = stderr};
+    ml_run_open_options oo = {.checkpoint = ckpt, .notes = ml_dist_rank() == 0 ? stderr : NULL}; /* mpirun: rank 0 speaks */
     ml_status s = ml_run_open(&run, &o, ML_RUN_EVAL, &oo, err, sizeof err);
     if (s) {
         fprintf(stderr, "metalearn eval: %s\n", err);

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include "metalearn/dist.h"
+
 static void draw(void *user, const char *what, int64_t done, int64_t total) {
     cli_progress *p = user;
     if (!p->out || total <= 0) return;
@@ -35,6 +37,7 @@ static void draw(void *user, const char *what, int64_t done, int64_t total) {
 }
 
 ml_progress cli_progress_start(cli_progress *p, int quiet) {
+    quiet |= ml_dist_rank() > 0; /* under mpirun rank 0 tells the progress */
     p->out = quiet ? NULL : stderr;
     p->tty = !quiet && isatty(2);
     p->t0 = p->last_t = ml_now();
