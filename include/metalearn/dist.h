@@ -55,8 +55,9 @@ int ml_dist_any(int flag);
  * with a one-line message, and a fingerprint of its settings and binary.
  * Returns 0 when every rank is ready with the same fingerprint, else -1 on
  * every rank with err naming the first failing rank and its message (or the
- * ranks whose fingerprints differ). */
-int ml_dist_agree(int status, const char *msg, uint64_t fingerprint, char *err, size_t errlen);
+ * ranks whose fingerprints differ) and *first_status (may be NULL) that
+ * rank's status (0 for differing fingerprints), so all ranks exit alike. */
+int ml_dist_agree(int status, const char *msg, uint64_t fingerprint, int *first_status, char *err, size_t errlen);
 /* A 64-bit fingerprint of bytes (FNV-1a), to chain: h = ml_dist_hash(h, ...). */
 uint64_t ml_dist_hash(uint64_t h, const void *bytes, size_t n);
 /* A fingerprint of the code this process runs: the file of the library (or

@@ -214,7 +214,8 @@ typedef struct agree_row {
     char msg[496];
 } agree_row;
 
-int ml_dist_agree(int status, const char *msg, uint64_t fingerprint, char *err, size_t errlen) {
+int ml_dist_agree(int status, const char *msg, uint64_t fingerprint, int *first_status, char *err, size_t errlen) {
+    if (first_status) *first_status = status;
     if (g_size == 1) {
         if (status) snprintf(err, errlen, "%s", msg ? msg : "failed");
         return status ? -1 : 0;
@@ -230,6 +231,7 @@ int ml_dist_agree(int status, const char *msg, uint64_t fingerprint, char *err, 
     for (int r = 0; r < g_size && !rc; r++)
         if (rows[r].status) {
             snprintf(err, errlen, "rank %d of %d: %s", r, g_size, rows[r].msg);
+            if (first_status) *first_status = rows[r].status;
             rc = -1;
         }
     for (int r = 1; r < g_size && !rc; r++)
@@ -237,6 +239,7 @@ int ml_dist_agree(int status, const char *msg, uint64_t fingerprint, char *err, 
             snprintf(err, errlen, "rank %d of %d runs other settings or another build than rank 0 (fingerprint "
                                   "%016llx, rank 0: %016llx): start every rank with the same binary and options",
                      r, g_size, (unsigned long long)rows[r].fingerprint, (unsigned long long)rows[0].fingerprint);
+            if (first_status) *first_status = 0;
             rc = -1;
         }
     free(rows);

@@ -43,17 +43,23 @@ static ml_status agree(ml_run *r, ml_status s, char *err, size_t errlen) {
     char *json = NULL;
     uint64_t fp = ml_dist_hash(0, &r->mode, sizeof r->mode);
     if (!s) {
-        ml_option_set set = ml_run_config_option_set(&r->cfg);
+        /* What cannot change the result may differ: threads (per machine), output. */
+        ml_run_config *c = &r->cfg;
+        int threads = c->threads, quiet = c->quiet, json_out = c->json;
+        c->threads = c->quiet = c->json = 0;
+        ml_option_set set = ml_run_config_option_set(c);
         json = ml_options_to_json(&set);
+        c->threads = threads, c->quiet = quiet, c->json = json_out;
         if (json) fp = ml_dist_hash(fp, json, strlen(json));
     }
     fp ^= ml_dist_build_id();
     ml_free(json);
     char why[1024];
     snprintf(why, sizeof why, "%s", s ? err : "");
-    if (ml_dist_agree(s != ML_OK, why, fp, err, errlen) == 0) return ML_OK;
+    int first = 0;
+    if (ml_dist_agree((int)s, why, fp, &first, err, errlen) == 0) return ML_OK;
     r->all_stopped = 1;
-    return s ? s : ML_ERR_ARG;
+    return first ? (ml_status)first : ML_ERR_ARG; /* the failing rank's status: every rank exits alike */
 }
 
 /* A write by rank 0 alone (the run folder is one): its outcome reaches every

@@ -17,6 +17,10 @@ for spec in "2 1" "3 2"; do
     && ok "sinusoid maml: $1 ranks x $2 threads = 1 process (checkpoint, evaluation)" \
     || bad "sinusoid maml: $1 ranks x $2 threads differ from 1 process"
 done
+# Ranks may run different thread counts (machines differ): 1 and 2 threads.
+mpi 1 "$BIN" train $S --threads 1 --out smix : -np 1 "$BIN" train $S --threads 2 --out smix >smix.txt 2>&1 \
+  && cmp -s s1/checkpoint.safetensors smix/checkpoint.safetensors && ok "ranks with 1 and 2 threads = 1 process" \
+  || bad "ranks with 1 and 2 threads: $(tail -c 300 smix.txt)"
 [ "$(ls s3x2)" = "$(printf 'checkpoint.safetensors\nconfig.json\neval.json\nlog.jsonl')" ] \
   && ok "one run folder, written once" || bad "run folder of 3 ranks: $(ls s3x2 | tr '\n' ' ')"
 
