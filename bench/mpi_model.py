@@ -15,6 +15,8 @@ takes (B - B/P) rows per iteration: its ingress grows with the meta-batch B,
 not with P. For comparison, a ring allreduce (2 (P-1)/P * 4 n_meta bytes per
 rank) would be cheap at any P, but it adds in an order that depends on P, so
 checkpoints would no longer match one process bit for bit.
+Speed-up: B * t_task (one rank) over compute + communication; the ideal is
+P while B >= P (min(B, P) in general: a rank with no task waits).
 """
 import json, math, statistics, sys
 
@@ -30,8 +32,8 @@ reduce_bw = 5e9  # rank 0 adds B rows: memory-bound, ~5 GB/s of rows read (one c
 print(f"t_task = {t_task * 1000:.1f} ms (measured CPU, 1 thread), n_meta = {n_meta}, row = {row / 1e6:.2f} MB")
 for label, bpt in (("meta-batch 32 (fixed)", None), ("meta-batch 4 per rank", 4)):
     print(f"\n{label}:")
-    print(f"{'ranks':>6} {'B':>5} {'compute':>9} | " + " | ".join(f"{n:^44}" for n in nets))
-    print(f"{'':>6} {'':>5} {'':>9} | " + " | ".join(f"{'gather+bcast':>13} {'eff.':>5} {'ring allreduce':>15} {'eff.':>5}" for _ in nets))
+    print(f"{'ranks':>6} {'B':>5} {'compute':>9} | " + " | ".join(f"{n:^50}" for n in nets))
+    print(f"{'':>6} {'':>5} {'':>9} | " + " | ".join(f"{'gather+bcast':>13} {'speed-up':>9} {'ring allreduce':>15} {'speed-up':>9}" for _ in nets))
     for P in (8, 64, 512):
         B = 32 if bpt is None else bpt * P
         compute = math.ceil(B / P) * t_task
@@ -41,5 +43,7 @@ for label, bpt in (("meta-batch 32 (fixed)", None), ("meta-batch 4 per rank", 4)
             bcast = math.ceil(math.log2(P)) * (lat + row / bw)
             ours = ingress + bcast + B * row / reduce_bw
             ring = 2 * (P - 1) / P * row / bw + 2 * (P - 1) * lat
-            cells.append(f"{ours * 1000:>10.1f} ms {compute / (compute + ours):>5.0%} {ring * 1000:>12.1f} ms {compute / (compute + ring):>5.0%}")
+            serial = B * t_task  # one rank, one thread
+            cells.append(f"{ours * 1000:>10.1f} ms {serial / (compute + ours):>8.1f}x {ring * 1000:>12.1f} ms "
+                         f"{serial / (compute + ring):>8.1f}x")
         print(f"{P:>6} {B:>5} {compute * 1000:>6.0f} ms | " + " | ".join(cells))
