@@ -30,11 +30,14 @@ int ml_dist_built_with_mpi(void) {
 int ml_dist_rank(void) { return g_rank; }
 int ml_dist_size(void) { return g_size; }
 
+
+#ifdef ML_HAVE_MPI
 /* Launched by mpirun (or another PMIx launcher): then MPI_Init connects to it;
  * otherwise Open MPI would start a singleton runtime we have no use for. */
 static int launched_by_mpirun(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
+#endif
 
 int ml_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
 #ifdef ML_HAVE_MPI
