@@ -312,7 +312,10 @@ static ml_status step(ml_run *r, double *loss, int *logged, char *err, size_t er
         if (s) return s;
         *logged = 1;
     }
-    if (ml_checkpoint_clock_due(&r->clock, done_it, ml_now()) || done_it == stop_iteration(r))
+    /* --checkpoint-minutes reads each process's clock: rank 0's decision counts for all */
+    int due = ml_checkpoint_clock_due(&r->clock, done_it, ml_now()) || done_it == stop_iteration(r);
+    ml_dist_broadcast(&due, sizeof due, 0);
+    if (due)
         return ml_run_save_checkpoint(r, err, errlen);
     return ML_OK;
 }
