@@ -56,7 +56,14 @@ int ml_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 #else
-    (void)argc, (void)argv, (void)err, (void)errlen;
+    (void)argc, (void)argv;
+    /* N copies of a one-process build would each train and write the same run folder */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (n && atoi(n) > 1) {
+        snprintf(err, errlen, "started by mpirun with %s processes, but this metalearn was built without MPI "
+                              "(install libopenmpi-dev and rebuild with cmake -DML_MPI=ON)", n);
+        return -1;
+    }
 #endif
     return 0;
 }
