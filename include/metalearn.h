@@ -24,6 +24,7 @@
 
 #include "metalearn/core.h"
 #include "metalearn/data.h"
+#include "metalearn/dist.h"
 #include "metalearn/eval.h"
 #include "metalearn/images.h"
 #include "metalearn/io.h"

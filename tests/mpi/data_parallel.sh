@@ -25,8 +25,8 @@ mpi 1 "$BIN" train $S --threads 1 --out smix : -np 1 "$BIN" train $S --threads 2
 [ "$(ls s3x2)" = "$(printf 'checkpoint.safetensors\nconfig.json\neval.json\nlog.jsonl')" ] \
   && ok "one run folder, written once" || bad "run folder of 3 ranks: $(ls s3x2 | tr '\n' ' ')"
 
-# Meta-SGD (learned rates: extra tensors) and Reptile on 3 ranks.
-for a in metasgd reptile; do
+# Meta-SGD (learned rates: extra tensors) on 3 ranks.
+for a in metasgd; do
   R="--algo $a --task sinusoid --meta-batch 4 --iters 5 --eval-tasks 0 --quiet --optimizer sgd --outer-lr 0.05"
   "$BIN" train $R --threads 1 --out "$a-1" >/dev/null 2>&1
   mpi 3 "$BIN" train $R --threads 1 --out "$a-3" >/dev/null 2>&1
