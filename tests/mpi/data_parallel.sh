@@ -7,6 +7,11 @@ NAME=mpi_data_parallel
 source "$(dirname "$0")/lib.sh"
 cd "$TMP" || exit 1
 
+# The collectives themselves (tests/test_dist.c) on 3 ranks.
+if [ -n "$TEST_DIST" ]; then
+  mpi 3 "$TEST_DIST" >dist.txt 2>&1 && ok "dist.h collectives on 3 ranks" || bad "test_dist on 3 ranks: $(tail -c 600 dist.txt)"
+fi
+
 # Sinusoid MAML: 1 process x 1 thread is the reference.
 S="--algo maml --task sinusoid --meta-batch 5 --iters 8 --eval-tasks 20 --quiet"
 "$BIN" train $S --threads 1 --out s1 >/dev/null 2>&1 || bad "sinusoid maml, 1 process"
