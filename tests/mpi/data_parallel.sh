@@ -46,6 +46,21 @@ mpi 2 "$BIN" train $S8 --out r23 --stop-at 4 >/dev/null 2>&1 && mpi 3 "$BIN" tra
   || bad "resume with another N: $(tail -c 300 r23.txt)"
 [ "$(wc -l < r23/log.jsonl)" = "$(wc -l < r1/log.jsonl)" ] && ok "resumed log has every line once" || bad "resumed log: $(cat r23/log.jsonl)"
 
+# The Python package under mpirun: the library starts MPI itself, the same run.
+PKG="$(cd "$(dirname "$0")/../../python" && pwd)"
+if [ -n "$SHARED_LIB" ] && /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  cat > py.py <<PY
+import sys
+sys.path.insert(0, "$PKG")
+import metalearn as ml
+ml.Run.new(algo="maml", task="sinusoid", meta_batch=5, iters=8, eval_tasks=0, threads=1, out=sys.argv[1], quiet=True).train()
+PY
+  ML_LIBRARY="$SHARED_LIB" mpi 2 /usr/bin/python3 py.py py2 >py.txt 2>&1 && cmp -s r1/checkpoint.safetensors py2/checkpoint.safetensors \
+    && ok "Python Run.new().train() on 2 ranks = 1 process" || bad "Python on 2 ranks: $(tail -c 400 py.txt)"
+else
+  skip "Python package under mpirun: no numpy for /usr/bin/python3"
+fi
+
 # Few-shot (tiny cnn4): ProtoNet and second-order MAML on 3 ranks, R2-D2 on 2.
 DATA="${ML_DATA_DIR:-../shared/data}/omniglot"
 if [ -f "$DATA/images_background_small1.zip" ]; then

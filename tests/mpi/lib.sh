@@ -2,8 +2,8 @@
 # then a skip (exit 77) when this build has no MPI, mpirun is missing, or the
 # build is sanitized (Open MPI's start-up leaks by LeakSanitizer's measure).
 # Running as root needs Open MPI's consent: given here, for these tests only.
-# Usage: bash SCRIPT BIN WITH_MPI SANITIZED [TEST_DIST]
-BIN="$1"; WITH_MPI="${2:-OFF}"; SANITIZED="${3:-OFF}"; TEST_DIST="${4:-}"
+# Usage: bash SCRIPT BIN WITH_MPI SANITIZED [TEST_DIST [LIBMETALEARN_SO]]
+BIN="$1"; WITH_MPI="${2:-OFF}"; SANITIZED="${3:-OFF}"; TEST_DIST="${4:-}"; SHARED_LIB="${5:-}"
 source "$(dirname "$0")/../cli/lib/common.sh"
 if [ "$WITH_MPI" != "ON" ] || ! command -v mpirun >/dev/null || [ "$SANITIZED" = "ON" ]; then
   echo "SKIP: built without MPI, no mpirun, or a sanitizer build (MPI=$WITH_MPI, sanitized=$SANITIZED)"
