@@ -95,6 +95,8 @@ _decl("ml_status_text", C.c_char_p, status)
 _decl("ml_version", C.c_char_p)
 _decl("ml_rng_seed", None, C.POINTER(Rng), C.c_uint64)
 _decl("ml_free", None, C.c_void_p)
+_decl("ml_dist_rank", C.c_int)
+_decl("ml_dist_size", C.c_int)
 
 
 def check(st, err=None, what=""):

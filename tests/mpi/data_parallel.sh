@@ -53,7 +53,9 @@ if [ -n "$SHARED_LIB" ] && /usr/bin/python3 -c "import numpy" 2>/dev/null; then
 import sys
 sys.path.insert(0, "$PKG")
 import metalearn as ml
-ml.Run.new(algo="maml", task="sinusoid", meta_batch=5, iters=8, eval_tasks=0, threads=1, out=sys.argv[1], quiet=True).train()
+run = ml.Run.new(algo="maml", task="sinusoid", meta_batch=5, iters=8, eval_tasks=0, threads=1, out=sys.argv[1], quiet=True)
+assert (ml.rank(), ml.size()) in ((0, 2), (1, 2)), (ml.rank(), ml.size())
+run.train()
 PY
   ML_LIBRARY="$SHARED_LIB" mpi 2 /usr/bin/python3 py.py py2 >py.txt 2>&1 && cmp -s r1/checkpoint.safetensors py2/checkpoint.safetensors \
     && ok "Python Run.new().train() on 2 ranks = 1 process" || bad "Python on 2 ranks: $(tail -c 400 py.txt)"
