@@ -72,7 +72,8 @@ uint64_t ml_fed_client_seed(uint64_t seed, int round, int client) {
 }
 
 int ml_fed_sample_clients(uint64_t seed, int round, int clients, double fraction, int *out) {
-    int m = (int)ceil(fraction * clients - 1e-9);
+    /* The tolerance absorbs a float fraction's rounding (0.6f * 5 = 3.0000001). */
+    int m = (int)ceil(fraction * clients - 1e-5);
     if (m < 1) m = 1;
     if (m > clients) m = clients;
     /* A flag per client (no allocation): take m by selection sampling
