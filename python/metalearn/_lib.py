@@ -215,7 +215,7 @@ class CsvTask(C.Structure):
 class TaskFamily(C.Structure):
     _fields_ = [("kind", C.c_int), ("in_dim", C.c_int), ("path", C.c_char_p), ("n_tasks", C.c_int),
                 ("tasks", C.POINTER(CsvTask)), ("x", f32p), ("y", f32p), ("names", C.c_void_p),
-                ("draw_from", i32p), ("n_draw_from", C.c_int)]
+                ("draw_from", i32p), ("n_draw_from", C.c_int), ("amp_min", C.c_double), ("amp_max", C.c_double)]
 
 
 class RegressionTask(C.Structure):
