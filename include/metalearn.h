@@ -15,6 +15,7 @@
  *              support set and predicts its query
  *   tasks.h, images.h, data.h   where tasks come from (sinusoid, CSV, Omniglot, IDX, folders)
  *   run.h, options.h            a training run's settings, as `metalearn train` takes them
+ *   federated.h                 the transport between a federated run's server and clients
  *   io.h, rundir.h              safetensors checkpoints and run folders
  * The rest: evaluation (eval.h, taskeval.h), search.h, train.h (supervised),
  * plot.h, pool.h. Every public name starts with ml_; the library never prints
@@ -26,6 +27,7 @@
 #include "metalearn/data.h"
 #include "metalearn/dist.h"
 #include "metalearn/eval.h"
+#include "metalearn/federated.h"
 #include "metalearn/images.h"
 #include "metalearn/io.h"
 #include "metalearn/meta.h"

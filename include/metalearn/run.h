@@ -63,6 +63,11 @@ typedef struct ml_run_config {
     const char *eval_dataset, *eval_classes, *eval_images, *eval_split_file;
     int eval_only; /* eval / predict: no training head is needed (pretrain) */
     const char *eval_task; /* not an option of train: `eval RUN --task SPEC` (held-out tasks, e.g. csv:TEST.csv) */
+    /* federated meta-learning (metalearn/federated.h): an outer iteration is
+     * a round of --client-fraction of the --clients clients, each running
+     * --local-iters outer iterations on its own tasks; --rounds sets --iters */
+    int federated, clients, local_iters, rounds;
+    float client_fraction;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */
@@ -140,6 +145,9 @@ typedef struct ml_run_open_options {
     const char *checkpoint;
     /* One-line notes for a person (data loaded, warnings), unless cfg->quiet; NULL: none. */
     FILE *notes;
+    /* --federated: the transport between server and clients (the caller's,
+     * left open by ml_run_close); NULL: every client in this process. */
+    struct ml_fed_transport *transport;
 } ml_run_open_options;
 
 /* Sets the run up from cfg (copied; its strings must outlive the run): checks

@@ -69,6 +69,9 @@ typedef struct ml_task_family {
      * NULL / 0: every task. Owned; set by ml_task_family_draw_from. */
     int32_t *draw_from;
     int n_draw_from;
+    /* Sinusoid: amplitudes drawn in [amp_min, amp_max) when amp_max > amp_min
+     * (a federated client's range); 0, 0: the family's U[0.1, 5). */
+    double amp_min, amp_max;
 } ml_task_family;
 
 /* Parses `spec` (see the top of this file) and, for CSV, loads the file. */

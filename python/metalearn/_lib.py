@@ -217,7 +217,7 @@ class CsvTask(C.Structure):
 class TaskFamily(C.Structure):
     _fields_ = [("kind", C.c_int), ("in_dim", C.c_int), ("path", C.c_char_p), ("n_tasks", C.c_int),
                 ("tasks", C.POINTER(CsvTask)), ("x", f32p), ("y", f32p), ("names", C.c_void_p),
-                ("draw_from", i32p), ("n_draw_from", C.c_int)]
+                ("draw_from", i32p), ("n_draw_from", C.c_int), ("amp_min", C.c_double), ("amp_max", C.c_double)]
 
 
 class RegressionTask(C.Structure):
@@ -386,7 +386,9 @@ class RunConfigFields(C.Structure):
         ("curriculum_strength", C.c_float), ("matching_scale", C.c_float),
         ("model_only", C.c_int), ("eval_val", C.c_int), ("finetune", _S),
         ("eval_dataset", _S), ("eval_classes", _S), ("eval_images", _S), ("eval_split_file", _S),
-        ("eval_only", C.c_int), ("eval_task", _S)]
+        ("eval_only", C.c_int), ("eval_task", _S),
+        ("federated", C.c_int), ("clients", C.c_int), ("local_iters", C.c_int), ("rounds", C.c_int),
+        ("client_fraction", C.c_float)]
 
 
 _decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)
@@ -398,7 +400,7 @@ ERR_INTERRUPTED = -8
 
 
 class RunOpenOptions(C.Structure):
-    _fields_ = [("checkpoint", C.c_char_p), ("notes", C.c_void_p)]
+    _fields_ = [("checkpoint", C.c_char_p), ("notes", C.c_void_p), ("transport", C.c_void_p)]
 
 
 class RunInfo(C.Structure):

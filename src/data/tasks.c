@@ -199,7 +199,9 @@ static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, i
      * support x, then query x. */
     memset(t->info, 0, sizeof t->info);
     if (f->kind == ML_TASKS_SINUSOID) {
-        t->info[0] = 0.1 + 4.9 * ml_rng_uniform(rng); /* amplitude */
+        double u = ml_rng_uniform(rng);
+        t->info[0] = f->amp_max > f->amp_min ? f->amp_min + (f->amp_max - f->amp_min) * u
+                                             : 0.1 + 4.9 * u; /* amplitude */
         t->info[1] = ML__PI * ml_rng_uniform(rng);    /* phase */
     } else {
         for (int i = 0; i <= f->in_dim; i++) t->info[i] = -3.0 + 6.0 * ml_rng_uniform(rng);

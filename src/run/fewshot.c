@@ -324,6 +324,14 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     return 0;
 }
 
+int fewshot_sample_from(meta_run *r, const ml_class_list *classes, ml_rng *rng, char *err, size_t errlen) {
+    for (int i = 0; i < r->meta_batch; i++) {
+        if (ml_episode_sample(&r->episodes[i], &r->images, classes, &r->augment, rng, err, errlen)) return ML__RUN_FAIL;
+        r->batch[i] = episode_view(&r->episodes[i]);
+    }
+    return 0;
+}
+
 int fewshot_sample_pretrain(meta_run *r, char *err, size_t errlen) {
     const ml_class_list *cl = &r->train_classes;
     const int64_t plane = (int64_t)r->images.size * r->images.size;

@@ -343,6 +343,10 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     r->write_eval_file = ml_dist_rank() == 0; /* one process writes the run folder */
     int st_val = val_check(r, o, err, errlen);
     if (st_val) return st_val;
+    if (!o->eval_only && !o->model_only) {
+        int st_fed = fed_setup(r, o, err, errlen);
+        if (st_fed) return st_fed;
+    }
     if (init_file) {
         int it;
         if (meta_run_load_checkpoint(r, init_file, -1, &it, err, errlen)) return ML__RUN_FAIL;
@@ -405,6 +409,7 @@ int meta_run_validate(meta_run *r, const ml_run_config *o, double *val_mse, char
 }
 
 void meta_run_free(meta_run *r) {
+    fed_free(r);
     if (r->tasks)
         for (int i = 0; i < r->meta_batch; i++) ml_regression_task_free(&r->tasks[i]);
     free(r->tasks);
@@ -429,6 +434,14 @@ int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
     if (r->fewshot) return fewshot_sample_batch(r, err, errlen);
     for (int i = 0; i < r->meta_batch; i++) {
         if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return ML__RUN_FAIL;
+        r->batch[i] = view(&r->tasks[i]);
+    }
+    return 0;
+}
+
+int meta_run_sample_from(meta_run *r, const ml_task_family *family, ml_rng *rng, char *err, size_t errlen) {
+    for (int i = 0; i < r->meta_batch; i++) {
+        if (ml_task_sample(family, rng, r->shots, r->query, &r->tasks[i], err, errlen)) return ML__RUN_FAIL;
         r->batch[i] = view(&r->tasks[i]);
     }
     return 0;

@@ -68,6 +68,7 @@ typedef struct meta_run {
     FILE *out;   /* the evaluation's table and JSON line (the caller's stream) */
     FILE *notes; /* one-line notes (data loaded, warnings); NULL: none */
     ml_run_eval_result *result; /* the final evaluation's numbers go here too, when set */
+    struct fed_run *fed;        /* --federated (federated.c); NULL otherwise */
 } meta_run;
 
 /* Appends a row to res (run.c); 0 or -1 (out of memory). */
@@ -94,6 +95,22 @@ size_t ml__json_number(char *buf, size_t cap, const char *sep, double v);
 int ml__parse_split_fractions(const char *s, double f[3]);
 /* "5,10,20" -> {5, 10, 20}; returns the count or -1. */
 int ml__parse_int_list(const char *s, int *out, int max, int min_value);
+
+/* --federated (federated.c): the clients' partitions, checked before the
+ * first round (0 or an exit status with err; nothing to do without
+ * --federated), and one round: *loss is the clients' weighted mean loss. */
+typedef struct fed_run fed_run;
+struct ml_fed_transport;
+int fed_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
+void fed_free(meta_run *r);
+void fed_use_transport(meta_run *r, struct ml_fed_transport *t);
+int fed_round(meta_run *r, int round, double *loss, char *err, size_t errlen);
+/* Clients and payload bytes of the last round (for the log line). */
+void fed_last_round(const meta_run *r, int *clients, int64_t *bytes);
+/* A batch of meta_batch tasks drawn by rng from a client's own pool: image
+ * classes (fewshot.c) or a task family (meta_run.c). */
+int fewshot_sample_from(meta_run *r, const ml_class_list *classes, ml_rng *rng, char *err, size_t errlen);
+int meta_run_sample_from(meta_run *r, const ml_task_family *family, ml_rng *rng, char *err, size_t errlen);
 
 /* The run folder: --out, or runs/ALGO-TASK-sSEED. */
 void meta_run_dir(const ml_run_config *o, char *buf, size_t len);

@@ -99,6 +99,7 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     if (agreed) return agreed;
     int writer = ml_dist_rank() == 0; /* of the processes of an mpirun job, one writes the folder */
     r->st.out = stdout;
+    fed_use_transport(&r->st, opt ? opt->transport : NULL);
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->st.dir);
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/checkpoint.safetensors", r->st.dir);
     r->saved_it = -1;
@@ -258,7 +259,7 @@ static ml_status log_line(ml_run *r, int done_it, char *err, size_t errlen) {
     r->last_loss = run->log_sum / run->log_count;
     /* elapsed_s: training seconds since the run began, resumes included */
     double session = ml_now() - r->t_start;
-    char line[512], window[32] = "", val[48] = "";
+    char line[640], window[32] = "", val[48] = "", fed[64] = "";
     if (run->log_count != o->log_every) /* a short last window, or one begun before an old checkpoint */
         snprintf(window, sizeof window, ",\"window\":%d", run->log_count);
     if (o->val_every > 0 && done_it % o->val_every == 0) {
@@ -269,9 +270,15 @@ static ml_status log_line(ml_run *r, int done_it, char *err, size_t errlen) {
         }
         ml__json_number(val, sizeof val, run->fewshot ? ",\"val_acc\":" : ",\"val_mse\":", v);
     }
+    if (run->fed) { /* a round: how many clients took part, payload bytes both ways */
+        int clients;
+        int64_t bytes;
+        fed_last_round(run, &clients, &bytes);
+        snprintf(fed, sizeof fed, ",\"clients\":%d,\"round_bytes\":%lld", clients, (long long)bytes);
+    }
     snprintf(line, sizeof line,
-             "{\"iter\":%d,\"loss\":%.6g%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
-             r->last_loss, window, val, r->logged.elapsed_s + session, (done_it - r->start_it) / (session + 1e-9),
+             "{\"iter\":%d,\"loss\":%.6g%s%s%s,\"elapsed_s\":%.3f,\"iters_per_s\":%.2f,\"outer_lr\":%g}", done_it,
+             r->last_loss, window, val, fed, r->logged.elapsed_s + session, (done_it - r->start_it) / (session + 1e-9),
              run->meta.cfg.outer.lr);
     int failed = ml_dist_rank() == 0 && ml_jsonl_append(r->log_path, line, why, sizeof why);
     if (shared_failure(failed, "the log", why, sizeof why)) {
@@ -294,9 +301,15 @@ static ml_status step(ml_run *r, double *loss, int *logged, char *err, size_t er
     start_clock(r);
     int it = r->it;
     run->meta.cfg.outer.lr = (float)ml_schedule_lr(&run->outer_schedule, it);
-    int failed = meta_run_sample_batch(run, why, sizeof why) != 0;
-    if (shared_failure(failed, "its tasks (drawing them)", why, sizeof why) ||
-        ml_meta_step(&run->meta, run->batch, run->step_tasks, loss, why, sizeof why)) {
+    int failed;
+    if (run->fed) /* a federated round: clients sample their own tasks */
+        failed = fed_round(run, it, loss, why, sizeof why) != 0;
+    else {
+        failed = meta_run_sample_batch(run, why, sizeof why) != 0;
+        failed = shared_failure(failed, "its tasks (drawing them)", why, sizeof why) ||
+                 ml_meta_step(&run->meta, run->batch, run->step_tasks, loss, why, sizeof why);
+    }
+    if (failed) {
         failed_after(r, why, err, errlen);
         return ML_ERR_IO;
     }

@@ -50,6 +50,9 @@ void ml_run_config_default(ml_run_config *o) {
     o->select_every = 100;
     o->curriculum_strength = 1.0f;
     o->lake_steps = 0; /* the largest --eval-steps */
+    o->clients = 8;
+    o->client_fraction = 1.0f;
+    o->local_iters = 5;
 }
 
 /* The sources --dataset takes, from the source table. */
@@ -71,7 +74,7 @@ static const char *algo_help(void) {
 }
 
 const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
-    static ml_option specs[64];
+    static ml_option specs[80];
     const ml_option table[] = {
         {"algo", ML_OPT_STRING, &o->algo, algo_help(), 1, 0},
         {"model", ML_OPT_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},
@@ -132,6 +135,11 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"curriculum-strength", ML_OPT_FLOAT, &o->curriculum_strength, "curriculum: weight exp(beta z), beta from -S to +S over the run (default 1)", 0, 20},
         {"matching-scale", ML_OPT_FLOAT, &o->matching_scale, "matching: learn a scale of the cosines, starting here (default 0: none, as the paper)", 0, 1e3},
         {"test-alphabets", ML_OPT_STRING, &o->test_alphabets, "few-shot: hold out these alphabets (comma list) as the test split; the rest train", 1, 0},
+        {"federated", ML_OPT_FLAG, &o->federated, "federated meta-learning: clients with private tasks (Omniglot: training alphabets dealt to clients; sinusoid: an amplitude range each), FedAvg of the meta-parameters per round", 0, 0},
+        {"clients", ML_OPT_INT, &o->clients, "federated: clients K (default 8; Omniglot: at most the training alphabets)", 0, 4096},
+        {"client-fraction", ML_OPT_FLOAT, &o->client_fraction, "federated: fraction of the clients a round samples (seeded; default 1)", 0, 1e3},
+        {"local-iters", ML_OPT_INT, &o->local_iters, "federated: outer iterations a client runs on its own tasks per round, E (default 5)", 1, 100000},
+        {"rounds", ML_OPT_INT, &o->rounds, "federated: rounds (sets --iters: an outer iteration of a federated run is a round)", 0, 100000000},
     };
     *n = (int)(sizeof table / sizeof table[0]);
     memcpy(specs, table, sizeof table);
@@ -152,6 +160,7 @@ void ml_run_config_resolve(ml_run_config *o) {
     if (o->momentum < 0) o->momentum = o->algo && !strcmp(o->algo, "supervised") ? 0.9f : 0.0f;
     if (o->weight_decay < 0) o->weight_decay = o->optimizer && !strcmp(o->optimizer, "adamw") ? 0.01f : 0.0f;
     if (!o->meta_batch) o->meta_batch = known ? ml_algo_default_meta_batch(a) : 25;
+    if (o->federated && o->rounds > 0) o->iters = o->rounds;
 }
 
 ml_option_set ml_run_config_option_set(ml_run_config *c) {

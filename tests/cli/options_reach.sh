@@ -135,6 +135,11 @@ ROWS=(
   "test-alphabets|OMN|--test-alphabets Japanese_(katakana)"
   "lake-runs|OMN|--lake-runs $OMNI/all_runs.zip"
   "lake-steps|OMN|--lake-runs $OMNI/all_runs.zip --lake-steps 2"
+  "federated|REG|--federated --clients 2 --local-iters 1"
+  "clients|REG|--federated --clients 3 --local-iters 1"
+  "client-fraction|REG|--federated --clients 4 --local-iters 1 --client-fraction 0.5"
+  "local-iters|REG|--federated --clients 2 --local-iters 2"
+  "rounds|REG|--federated --clients 2 --local-iters 1 --rounds 4"
 )
 # Some variants need a base that already has a sibling setting: the base run of
 # a row is the context plus these arguments (so only the named option differs).
@@ -148,6 +153,10 @@ declare -A BASE_EXTRA=(
   [select-every]="--task-sampler similar --target test-support:1 --select-k 2 --select-prob 1 --iters 8 --select-every 1"
   [matching-scale]="--algo matching"
   [lake-steps]="--lake-runs $OMNI/all_runs.zip"
+  [clients]="--federated --clients 2 --local-iters 1"
+  [client-fraction]="--federated --clients 4 --local-iters 1"
+  [local-iters]="--federated --clients 2 --local-iters 1"
+  [rounds]="--federated --clients 2 --local-iters 1"
 )
 cp -r "$TMP/folder" "$TMP/folder2" && rm -r "$TMP/folder2/c00"
 

@@ -101,3 +101,17 @@ def test_b_protonet_omniglot_evaluation_is_the_clis(tmp_path, cli, omniglot):
     from metalearn.learner import MetaLearner
     e = next(metalearn.ImageSet.omniglot(omniglot).episodes(5, 1, 2, 1, seed=9))
     assert MetaLearner.from_run(run).adapt_predict(e.xs, e.ys, e.xq).shape == (10, 5)
+
+
+def test_a_federated_run_from_python_is_the_clis(tmp_path, cli):
+    fed = dict(SINUSOID, algo="fomaml", iters=1, federated="true", clients=4, client_fraction=0.5, local_iters=2,
+               rounds=5, log_every=1)
+    cli_train(cli, tmp_path / "cli", {k: v for k, v in fed.items() if k != "federated"}, "--federated")
+    with Run.new(RunConfig(**fed), out=str(tmp_path / "py")) as run:
+        assert run.train() == 5
+    assert (tmp_path / "py" / "checkpoint.safetensors").read_bytes() == \
+        (tmp_path / "cli" / "checkpoint.safetensors").read_bytes()
+    log = [json.loads(x) for x in (tmp_path / "py" / "log.jsonl").read_text().splitlines()]
+    assert [x["clients"] for x in log] == [2] * 5
+    with pytest.raises(metalearn.Error, match="--clients 0: federated training needs at least one client"):
+        Run.new(RunConfig(**dict(fed, clients=0)), out=str(tmp_path / "bad"))
