@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The runs of docs/results.md (OML section): OML and the transfer baseline on
+# the same network (cnn4:64) and split of Omniglot's two small background
+# sets, one thread each. Short budgets for a shared 2-core machine.
+set -eu
+BIN=${BIN:-build/metalearn}
+D=${ML_DATA_DIR:-../shared/data}/omniglot
+DATA=(--dataset "omniglot:$D/images_background_small1.zip,$D/images_background_small2.zip" --split 0.5,0.1,0.4
+      --model cnn4:64 --threads 1 --seed 1 --eval-tasks 0 --quiet --checkpoint-every 1000)
+ITERS=${ITERS:-6000}
+case "$1" in
+  oml) "$BIN" train --algo oml "${DATA[@]}" --ways 3 --shots 5 --query 5 --inner-lr 0.03 --outer-lr 0.001 \
+         --meta-batch 4 --iters "$ITERS" --out runs/oml ;;
+  oml-fo) "$BIN" train --algo oml-fo "${DATA[@]}" --ways 3 --shots 5 --query 5 --inner-lr 0.03 --outer-lr 0.001 \
+         --meta-batch 4 --iters "$ITERS" --out runs/oml-fo ;;
+  pretrain) "$BIN" train --algo pretrain "${DATA[@]}" --batch-size 120 --outer-lr 0.001 --iters "$ITERS" \
+         --out runs/pretrain ;;
+  # a random representation: one outer step at a negligible rate (--iters 0 is refused)
+  scratch) "$BIN" train --algo oml "${DATA[@]}" --ways 3 --shots 5 --query 5 --iters 1 --outer-lr 1e-12 --out runs/scratch ;;
+esac
