@@ -63,6 +63,7 @@ typedef struct ml_continual_row {
 } ml_continual_row;
 
 typedef struct ml_continual_result {
+    int regression;            /* incremental sine waves: "accuracy" fields hold the MSE, classes are functions */
     int n_rows;
     ml_continual_row rows[ML_CONTINUAL_MAX_COUNTS + 1];
     double forgetting, forgetting_ci95; /* accuracy on the first forget_classes classes after all */

@@ -79,20 +79,33 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return exit_status(s);
     }
-    printf("Continual learning: %d test classes one after another, %d images each learned once, %d held out;\n"
-           "online SGD on a new head at lr %g (chosen on %d validation classes: %.1f%%), %d class orders\n",
-           res.test_classes, res.train_per_class, res.test_per_class, (double)res.lr, res.val_classes,
-           100 * res.val_accuracy, res.orders);
-    printf("  classes  accuracy (95%% CI)    first %-3d classes   i.i.d. oracle\n", res.forget_classes);
-    for (int i = 0; i < res.n_rows; i++) {
-        const ml_continual_row *w = &res.rows[i];
-        printf("  %7d  %5.1f%% +- %4.1f%%     %5.1f%% +- %4.1f%%", w->classes, 100 * w->accuracy, 100 * w->ci95,
-               100 * w->first, 100 * w->first_ci95);
-        if (isfinite(w->oracle)) printf("    %5.1f%% +- %4.1f%%", 100 * w->oracle, 100 * w->oracle_ci95);
-        printf("\n");
+    if (res.regression) { /* incremental sine waves: MSE, lower is better */
+        printf("Incremental sine waves: %d functions one after another, %d points each learned once, %d held out;\n"
+               "online SGD on the run's head at lr %g (chosen on validation tasks: MSE %.3f), %d tasks\n",
+               res.test_classes, res.train_per_class, res.test_per_class, (double)res.lr, res.val_accuracy, res.orders);
+        printf("  functions  MSE (95%% CI)        first function    i.i.d. oracle\n");
+        for (int i = 0; i < res.n_rows; i++) {
+            const ml_continual_row *w = &res.rows[i];
+            printf("  %9d  %7.3f +- %6.3f   %7.3f +- %6.3f", w->classes, w->accuracy, w->ci95, w->first, w->first_ci95);
+            if (isfinite(w->oracle)) printf("   %7.3f +- %6.3f", w->oracle, w->oracle_ci95);
+            printf("\n");
+        }
+    } else {
+        printf("Continual learning: %d test classes one after another, %d images each learned once, %d held out;\n"
+               "online SGD on a new head at lr %g (chosen on %d validation classes: %.1f%%), %d class orders\n",
+               res.test_classes, res.train_per_class, res.test_per_class, (double)res.lr, res.val_classes,
+               100 * res.val_accuracy, res.orders);
+        printf("  classes  accuracy (95%% CI)    first %-3d classes   i.i.d. oracle\n", res.forget_classes);
+        for (int i = 0; i < res.n_rows; i++) {
+            const ml_continual_row *w = &res.rows[i];
+            printf("  %7d  %5.1f%% +- %4.1f%%     %5.1f%% +- %4.1f%%", w->classes, 100 * w->accuracy, 100 * w->ci95,
+                   100 * w->first, 100 * w->first_ci95);
+            if (isfinite(w->oracle)) printf("    %5.1f%% +- %4.1f%%", 100 * w->oracle, 100 * w->oracle_ci95);
+            printf("\n");
+        }
+        printf("  forgetting: %.1f%% +- %.1f%% on the first %d classes after all %d\n", 100 * res.forgetting,
+               100 * res.forgetting_ci95, res.forget_classes, res.test_classes);
     }
-    printf("  forgetting: %.1f%% +- %.1f%% on the first %d classes after all %d\n", 100 * res.forgetting,
-           100 * res.forgetting_ci95, res.forget_classes, res.test_classes);
     if (json) {
         ml_run_info info;
         ml_run_get_info(run, &info);
@@ -176,10 +189,10 @@ int cmd_eval(int argc, char **argv) {
         {"split-file", ML_OPT_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
         {"images", ML_OPT_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
         {"finetune", ML_OPT_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
-        {"continual", ML_OPT_STRING, &ca.counts, "few-shot: the continual-learning protocol instead (OML's): test classes learned one "
-                                              "after another, accuracy after this many classes and all, e.g. 10,25,50", 1, 0},
+        {"continual", ML_OPT_STRING, &ca.counts, "the continual-learning protocol instead (OML's): test classes (sine-seq runs: functions) "
+                                              "learned one after another, scored after this many and all, e.g. 10,25,50", 1, 0},
         {"continual-test", ML_OPT_INT, &ca.test, "continual: images per class held out for testing (default 5; the rest are learned)", 0, 100000},
-        {"continual-train", ML_OPT_INT, &ca.train, "continual: images per class learned, once each (default 0: all but the test ones)", 0, 100000},
+        {"continual-train", ML_OPT_INT, &ca.train, "continual: images per class (points per sine function) learned, once each (default 0: all but the test images; 40 points)", 0, 100000},
         {"continual-orders", ML_OPT_INT, &ca.orders, "continual: random class orders (default 10)", 2, 100000},
         {"continual-lr", ML_OPT_STRING, &ca.rates, "continual: learning rates tried on the validation classes (default 0.3,0.1,0.03,...,0.0001,0.00003)", 1, 0},
         {"continual-oracle", ML_OPT_INT, &ca.oracle, "continual: also the i.i.d. oracle, the same images shuffled for this many epochs (default 0: off)", 0, 10000},

@@ -325,20 +325,21 @@ static size_t text(char *buf, size_t cap, size_t used, const char *s) {
 size_t ml_continual_to_json(const ml_continual_result *r, const char *algo, char *buf, size_t cap) {
     char head[512];
     snprintf(head, sizeof head,
-             "{\"continual\":{\"algo\":\"%s\",\"orders\":%d,\"val_classes\":%d,\"test_classes\":%d,"
-             "\"train_per_class\":%d,\"test_per_class\":%d,\"forget_classes\":%d,\"lr\":",
-             algo ? algo : "", r->orders, r->val_classes, r->test_classes, r->train_per_class, r->test_per_class,
-             r->forget_classes);
+             "{\"continual\":{\"algo\":\"%s\",\"benchmark\":\"%s\",\"orders\":%d,\"val_classes\":%d,"
+             "\"test_classes\":%d,\"train_per_class\":%d,\"test_per_class\":%d,\"forget_classes\":%d,\"lr\":",
+             algo ? algo : "", r->regression ? "incremental-sine" : "classes", r->orders, r->val_classes,
+             r->test_classes, r->train_per_class, r->test_per_class, r->forget_classes);
     if (cap) buf[0] = 0;
     size_t u = text(buf, cap, 0, head);
     u = num(buf, cap, u, r->lr);
-    u = text(buf, cap, u, ",\"val_accuracy\":");
+    u = text(buf, cap, u, r->regression ? ",\"val_mse\":" : ",\"val_accuracy\":");
     u = num(buf, cap, u, r->val_accuracy);
     u = text(buf, cap, u, ",\"rows\":[");
     for (int i = 0; i < r->n_rows; i++) {
         const ml_continual_row *w = &r->rows[i];
         char cl[64];
-        snprintf(cl, sizeof cl, "%s{\"classes\":%d,\"accuracy\":", i ? "," : "", w->classes);
+        snprintf(cl, sizeof cl, "%s{\"%s\":%d,\"%s\":", i ? "," : "", r->regression ? "functions" : "classes",
+                 w->classes, r->regression ? "mse" : "accuracy");
         u = text(buf, cap, u, cl);
         u = num(buf, cap, u, w->accuracy);
         u = text(buf, cap, u, ",\"ci95\":");
