@@ -119,6 +119,24 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
         printf("%s\n", text);
         free(text);
     }
+    /* RUN/continual.json for `metalearn plot` (written atomically). */
+    ml_run_info info;
+    ml_run_get_info(run, &info);
+    size_t need = ml_continual_to_json(&res, info.algo, NULL, 0);
+    char *text = malloc(need + 2), path[4200];
+    if (!text) {
+        fprintf(stderr, "metalearn eval: out of memory\n");
+        return EXIT_FAIL;
+    }
+    ml_continual_to_json(&res, info.algo, text, need + 1);
+    text[need] = '\n';
+    snprintf(path, sizeof path, "%s/continual.json", info.dir);
+    s = ml_file_write_atomic(path, text, need + 1, err, sizeof err);
+    free(text);
+    if (s) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return EXIT_FAIL;
+    }
     return EXIT_OK;
 }
 
@@ -217,7 +235,8 @@ int cmd_eval(int argc, char **argv) {
                          "--dataset evaluates a few-shot run on another dataset's\n"
                          "classes (cross-domain; all of its classes by default, its test images for IDX).\n"
                          "--continual runs OML's continual-learning protocol on the run's representation\n"
-                         "(any learner: a non-OML run uses its network without the last layer).",
+                         "(any learner: a non-OML run uses its network without the last layer) and saves\n"
+                         "RUN/continual.json, which `metalearn plot` draws.",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;

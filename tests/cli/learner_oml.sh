@@ -51,12 +51,19 @@ cmp -s "$TMP/a.json" "$TMP/b.json" && ok "the protocol is seeded (same output tw
 "$BIN" train --algo maml "${TINY[@]}" --iters 2 --out "$TMP/maml" >/dev/null 2>&1
 expect "a MAML run goes through the protocol, with a note" 0 "not OML: the protocol uses its representation" -- \
   "$BIN" eval "$TMP/maml" "${CONT[@]}"
+[ -f "$TMP/maml/continual.json" ] && ok "eval --continual saves RUN/continual.json" || bad "no continual.json"
+expect "plot draws accuracy vs classes learned for both runs" 0 "continual.png" -- "$BIN" plot "$TMP/run" "$TMP/maml" --out "$TMP/plots"
 expect "more classes than the test split" 2 "10 classes asked, the run's test split has 4 (--continual)" -- \
   "$BIN" eval "$TMP/run" --continual 10
 expect "no image for the test side" 2 "leaves no image for the test side" -- "$BIN" eval "$TMP/run" --continual 2 --continual-test 0
 expect "no image left to learn" 2 "none to learn (--continual-test)" -- "$BIN" eval "$TMP/run" --continual 2 --continual-test 6
 expect "a bad class list" 2 "expected class counts" -- "$BIN" eval "$TMP/run" --continual 2,x
-expect "a regression run" 2 "needs a few-shot image run" -- "$BIN" eval "$TMP/sine" --continual 2
+expect "oml on incremental sine waves" 0 "" -- "$BIN" train --algo oml --task sine-seq:4 --model mlp:16 --shots 8 --query 8 \
+  --iters 2 --eval-tasks 2 --quiet --out "$TMP/seq"
+expect "the incremental sine benchmark" 0 '"functions":4,"mse":' -- "$BIN" eval "$TMP/seq" --continual 2 --continual-train 5 \
+  --continual-orders 3 --continual-oracle 2 --json
+expect "more functions than a task has" 2 "5 functions asked, the run's tasks (sine-seq:F) have 4" -- "$BIN" eval "$TMP/seq" --continual 5
+expect "a regression run without function ids" 2 "or a --task sine-seq run" -- "$BIN" eval "$TMP/sine" --continual 2
 
 if [ -f "$OMNI/images_background_small1.zip" ]; then
   expect "oml on Omniglot, then the protocol" 0 '"accuracy":' -- "$BIN" train --algo oml --dataset "omniglot:$OMNI/images_background_small1.zip" \
