@@ -8,6 +8,8 @@ D=${ML_DATA_DIR:-../shared/data}/omniglot
 DATA=(--dataset "omniglot:$D/images_background_small1.zip,$D/images_background_small2.zip" --split 0.5,0.1,0.4
       --model cnn4:64 --threads 1 --seed 1 --eval-tasks 0 --quiet --checkpoint-every 1000)
 ITERS=${ITERS:-6000}
+SINE=(--task sine-seq --model mlp:64,64,64 --shots 100 --query 100 --meta-batch 1 --outer-lr 0.001 --threads 1
+      --seed 1 --eval-tasks 0 --quiet --iters "${SINE_ITERS:-4000}")
 case "$1" in
   oml) "$BIN" train --algo oml "${DATA[@]}" --ways 3 --shots 5 --query 5 --inner-lr 0.03 --outer-lr 0.001 \
          --meta-batch 4 --iters "$ITERS" --out runs/oml ;;
@@ -17,4 +19,10 @@ case "$1" in
          --out runs/pretrain ;;
   # a random representation: one outer step at a negligible rate (--iters 0 is refused)
   scratch) "$BIN" train --algo oml "${DATA[@]}" --ways 3 --shots 5 --query 5 --iters 1 --outer-lr 1e-12 --out runs/scratch ;;
+  # Incremental sine waves: 10 functions per trajectory, 10 points each (the
+  # protocol learns 40 per function); the same MLP for every learner.
+  sine-oml) "$BIN" train --algo oml "${SINE[@]}" --inner-lr 0.003 --out runs/sine-oml ;;
+  sine-multitask) "$BIN" train --algo multitask "${SINE[@]}" --out runs/sine-multitask ;;
+  sine-scratch) "$BIN" train --algo oml --task sine-seq --model mlp:64,64,64 --shots 100 --query 100 --threads 1 \
+         --seed 1 --eval-tasks 0 --quiet --iters 1 --outer-lr 1e-12 --out runs/sine-scratch ;;
 esac
