@@ -25,4 +25,7 @@ case "$1" in
   sine-multitask) "$BIN" train --algo multitask "${SINE[@]}" --out runs/sine-multitask ;;
   sine-scratch) "$BIN" train --algo oml --task sine-seq --model mlp:64,64,64 --shots 100 --query 100 --threads 1 \
          --seed 1 --eval-tasks 0 --quiet --iters 1 --outer-lr 1e-12 --out runs/sine-scratch ;;
+  # the same with a wider, deeper MLP (4 x 256; the paper's is 6 x 300 plus a 2-layer head)
+  sine-oml-big) "$BIN" train --algo oml "${SINE[@]}" --model mlp:256,256,256,256 --inner-lr 0.003 --out runs/sine-oml-big ;;
+  sine-multitask-big) "$BIN" train --algo multitask "${SINE[@]}" --model mlp:256,256,256,256 --out runs/sine-multitask-big ;;
 esac
