@@ -69,6 +69,7 @@ typedef struct ml_continual_result {
     double forgetting, forgetting_ci95; /* accuracy on the first forget_classes classes after all */
     int forget_classes;
     float lr;                  /* chosen on the validation classes */
+    float oracle_lr;           /* the oracle's, chosen there the same way (NAN when off) */
     double val_accuracy;       /* its final accuracy there */
     int val_classes, test_classes, train_per_class, test_per_class, orders;
 } ml_continual_result;
@@ -76,7 +77,8 @@ typedef struct ml_continual_result {
 /* Checks the options against the classes (err names the problem: more
  * classes asked than test has, no image left for the test or training side)
  * and runs the protocol: the rate with the best final accuracy on val (each
- * rate over the same orders), then the test classes with that rate. */
+ * rate over the same orders; the oracle's rate chosen the same way on its own
+ * final accuracy), then the test classes with those rates. */
 ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual_data *test,
                                 const ml_continual_options *o, ml_continual_result *res, char *err, size_t errlen);
 

@@ -153,7 +153,8 @@ static void zero_head(seq_buf *s, int C, int64_t D) {
 /* One class order: acc[i] / first[i] after counts[i] classes (counts ascending,
  * the last is C), oracle[i] when oracle is not NULL. */
 static void run_order(const ml_continual_data *d, const ml_continual_options *o, int C, const int *counts,
-                      int n_counts, float lr, ml_rng *rng, seq_buf *s, double *acc, double *first, double *oracle) {
+                      int n_counts, float lr, float oracle_lr, ml_rng *rng, seq_buf *s, double *acc, double *first,
+                      double *oracle) {
     for (int c = 0; c < d->n_classes; c++) s->order[c] = c;
     ml_rng_shuffle_i32(rng, s->order, d->n_classes);
     const int64_t D = d->dim;
@@ -191,7 +192,7 @@ static void run_order(const ml_continual_data *d, const ml_continual_options *o,
                 s->row_label[k] = tl;
             }
             for (int64_t j = 0; j < n; j++)
-                ml_linear_head_step_ce(s->w, s->b, C, D, d->feat + s->rows[j] * D, s->row_label[j], lr);
+                ml_linear_head_step_ce(s->w, s->b, C, D, d->feat + s->rows[j] * D, s->row_label[j], oracle_lr);
         }
         oracle[i] = test_accuracy(d, o, s, C, counts[i]);
     }
@@ -259,29 +260,35 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
         snprintf(err, errlen, "continual: out of memory");
         return ML_ERR_NOMEM;
     }
-    /* The rate: best final accuracy on the validation classes (every one of
-     * them in sequence), the same orders for every rate. */
+    /* The rates: best final accuracy on the validation classes (every one of
+     * them), the same orders for every rate; the oracle's own rate likewise. */
     int vc = val->n_classes;
-    double best = -1;
+    double best = -1, best_oracle = -1;
+    res->oracle_lr = NAN;
     for (int i = 0; i < n_rates; i++) {
-        double sum = 0;
+        double sum = 0, sum_oracle = 0;
         for (int k = 0; k < orders; k++) {
             ml_rng rng;
             ml_rng_seed(&rng, o->seed ^ 0x76616c6964ULL ^ ((uint64_t)k << 32));
-            double a = 0, f = 0;
-            run_order(val, o, vc, &vc, 1, rates[i], &rng, &sv, &a, &f, NULL);
+            double a = 0, f = 0, orc_a = 0;
+            run_order(val, o, vc, &vc, 1, rates[i], rates[i], &rng, &sv, &a, &f, o->oracle_epochs ? &orc_a : NULL);
             sum += a;
+            sum_oracle += orc_a;
         }
         if (sum / orders > best) {
             best = sum / orders;
             res->lr = rates[i];
+        }
+        if (o->oracle_epochs && sum_oracle / orders > best_oracle) {
+            best_oracle = sum_oracle / orders;
+            res->oracle_lr = rates[i];
         }
     }
     res->val_accuracy = best;
     for (int k = 0; k < orders; k++) {
         ml_rng rng;
         ml_rng_seed(&rng, o->seed ^ ((uint64_t)k << 32));
-        run_order(test, o, test->n_classes, counts, n, res->lr, &rng, &stst, acc + (int64_t)k * n,
+        run_order(test, o, test->n_classes, counts, n, res->lr, res->oracle_lr, &rng, &stst, acc + (int64_t)k * n,
                   first + (int64_t)k * n, o->oracle_epochs ? orc + (int64_t)k * n : NULL);
     }
     double m[ML_CONTINUAL_MAX_COUNTS + 1], c[ML_CONTINUAL_MAX_COUNTS + 1];
@@ -332,6 +339,8 @@ size_t ml_continual_to_json(const ml_continual_result *r, const char *algo, char
     if (cap) buf[0] = 0;
     size_t u = text(buf, cap, 0, head);
     u = num(buf, cap, u, r->lr);
+    u = text(buf, cap, u, ",\"oracle_lr\":");
+    u = num(buf, cap, u, r->oracle_lr);
     u = text(buf, cap, u, r->regression ? ",\"val_mse\":" : ",\"val_accuracy\":");
     u = num(buf, cap, u, r->val_accuracy);
     u = text(buf, cap, u, ",\"rows\":[");

@@ -135,7 +135,7 @@ typedef struct sine_job {
 } sine_job;
 
 static int sine_task(sine_job *j, const ml_continual_options *o, const int *counts, int n_counts, float lr,
-                     ml_rng *rng, double *mse, double *first, double *oracle, char *err, size_t errlen) {
+                     float oracle_lr, ml_rng *rng, double *mse, double *first, double *oracle, char *err, size_t errlen) {
     meta_run *r = j->r;
     const int ks = j->task.k_cap, kq = j->task.q_cap;
     if (ml_task_sample(&r->family, rng, ks, kq, &j->task, err, errlen)) return ML__RUN_FAIL;
@@ -177,7 +177,7 @@ static int sine_task(sine_job *j, const ml_continual_options *o, const int *coun
         for (int e = 0; e < o->oracle_epochs; e++) {
             ml_rng_shuffle_i32(rng, j->perm, n);
             for (int i = 0; i < n; i++)
-                ml_linear_head_step_mse(w, b, D, j->fs + (int64_t)j->perm[i] * D, j->task.ys[j->perm[i]], lr);
+                ml_linear_head_step_mse(w, b, D, j->fs + (int64_t)j->perm[i] * D, j->task.ys[j->perm[i]], oracle_lr);
         }
         oracle[c] = head_mse(w, b, D, j->fq, j->task.yq, 0, qend);
     }
@@ -223,27 +223,35 @@ static int sine_continual(meta_run *r, const ml_continual_options *o, ml_continu
         goto done;
     }
     /* The rate: lowest final MSE on validation tasks (their own seed). */
-    double best = INFINITY;
+    double best = INFINITY, best_oracle = INFINITY;
     res->lr = rates[0];
+    res->oracle_lr = o->oracle_epochs ? rates[0] : NAN;
     for (int i = 0; i < n_rates; i++) {
-        double sum = 0;
+        double sum = 0, sum_oracle = 0;
         for (int k = 0; k < o->orders; k++) {
             ml_rng rng;
             ml_rng_seed(&rng, o->seed ^ ML_VAL_SEED_XOR ^ ((uint64_t)k << 32));
-            double a = 0, f = 0;
-            if (sine_task(&j, o, &F, 1, rates[i], &rng, &a, &f, NULL, err, errlen)) goto done;
+            double a = 0, f = 0, orc_a = 0;
+            if (sine_task(&j, o, &F, 1, rates[i], rates[i], &rng, &a, &f, o->oracle_epochs ? &orc_a : NULL, err,
+                          errlen))
+                goto done;
             sum += a;
+            sum_oracle += orc_a;
         }
         if (sum / o->orders < best) { /* NaN (diverged) never wins */
             best = sum / o->orders;
             res->lr = rates[i];
+        }
+        if (o->oracle_epochs && sum_oracle / o->orders < best_oracle) {
+            best_oracle = sum_oracle / o->orders;
+            res->oracle_lr = rates[i];
         }
     }
     res->val_accuracy = best;
     for (int k = 0; k < o->orders; k++) {
         ml_rng rng;
         ml_rng_seed(&rng, o->seed ^ ((uint64_t)k << 32));
-        if (sine_task(&j, o, counts, n, res->lr, &rng, mse + (int64_t)k * n, first + (int64_t)k * n,
+        if (sine_task(&j, o, counts, n, res->lr, res->oracle_lr, &rng, mse + (int64_t)k * n, first + (int64_t)k * n,
                       o->oracle_epochs ? orc + (int64_t)k * n : NULL, err, errlen))
             goto done;
     }
