@@ -8,7 +8,7 @@ D=${ML_DATA_DIR:-../shared/data}/omniglot
 DATA=(--dataset "omniglot:$D/images_background_small1.zip,$D/images_background_small2.zip" --split 0.5,0.1,0.4
       --model cnn4:64 --threads 1 --seed 1 --eval-tasks 0 --quiet --checkpoint-every 1000)
 ITERS=${ITERS:-6000}
-SINE=(--task sine-seq --model mlp:64,64,64 --shots 100 --query 100 --meta-batch 1 --outer-lr 0.001 --threads 1
+SINE=(--task sine-seq --model mlp:64,64,64 --shots 100 --query 100 --meta-batch "${SINE_BATCH:-1}" --outer-lr 0.001 --threads 1
       --seed 1 --eval-tasks 0 --quiet --iters "${SINE_ITERS:-4000}")
 case "$1" in
   oml) "$BIN" train --algo oml "${DATA[@]}" --ways 3 --shots 5 --query 5 --inner-lr 0.03 --outer-lr 0.001 \
@@ -28,4 +28,7 @@ case "$1" in
   # the same with a wider, deeper MLP (4 x 256; the paper's is 6 x 300 plus a 2-layer head)
   sine-oml-big) "$BIN" train --algo oml "${SINE[@]}" --model mlp:256,256,256,256 --inner-lr 0.003 --out runs/sine-oml-big ;;
   sine-multitask-big) "$BIN" train --algo multitask "${SINE[@]}" --model mlp:256,256,256,256 --out runs/sine-multitask-big ;;
+  # second setting: inner rate 0.03, 4 trajectories per step (SINE_BATCH=4)
+  sine-oml-b4) "$BIN" train --algo oml "${SINE[@]}" --inner-lr 0.03 --out runs/sine-oml-b4 ;;
+  sine-multitask-b4) "$BIN" train --algo multitask "${SINE[@]}" --out runs/sine-multitask-b4 ;;
 esac
