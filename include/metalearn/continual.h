@@ -72,6 +72,10 @@ typedef struct ml_continual_result {
     float oracle_lr;           /* the oracle's, chosen there the same way (NAN when off) */
     double val_accuracy;       /* its final accuracy there */
     int val_classes, test_classes, train_per_class, test_per_class, orders;
+    /* The representation on the test images (ml_run_continual fills these;
+     * NAN otherwise): fraction of exactly-zero features (OML's sparsity) and
+     * the mean feature vector length. */
+    double feature_zero_fraction, feature_norm;
 } ml_continual_result;
 
 /* Checks the options against the classes (err names the problem: more
@@ -86,7 +90,7 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
 ml_status ml_continual_check(const ml_continual_data *val, const ml_continual_data *test,
                              const ml_continual_options *o, char *err, size_t errlen);
 
-/* {"continual":{"lr":..,"orders":..,...,"rows":[{"classes":..,"accuracy":..,"ci95":..,
+/* {"continual":{"lr":..,"orders":..,...,"feature_zero_fraction":..,"feature_norm":..,"rows":[{"classes":..,"accuracy":..,"ci95":..,
  * "first":..,"oracle":..,"oracle_ci95":..},..],"forgetting":..}} into buf (snprintf rules).
  * "first" is the accuracy on the first forget_classes classes of the order
  * after that row's classes; "forgetting" its value after all classes. */

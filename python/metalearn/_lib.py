@@ -456,7 +456,8 @@ class ContinualResult(C.Structure):
     _fields_ = [("regression", C.c_int), ("n_rows", C.c_int), ("rows", ContinualRow * 33),
                 ("forgetting", C.c_double), ("forgetting_ci95", C.c_double), ("forget_classes", C.c_int),
                 ("lr", C.c_float), ("oracle_lr", C.c_float), ("val_accuracy", C.c_double), ("val_classes", C.c_int), ("test_classes", C.c_int),
-                ("train_per_class", C.c_int), ("test_per_class", C.c_int), ("orders", C.c_int)]
+                ("train_per_class", C.c_int), ("test_per_class", C.c_int), ("orders", C.c_int),
+                ("feature_zero_fraction", C.c_double), ("feature_norm", C.c_double)]
 
 
 HAVE_CONTINUAL = hasattr(lib, "ml_run_continual")

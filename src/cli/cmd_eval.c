@@ -106,6 +106,9 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
         printf("  forgetting: %.1f%% +- %.1f%% on the first %d classes after all %d\n", 100 * res.forgetting,
                100 * res.forgetting_ci95, res.forget_classes, res.test_classes);
     }
+    if (isfinite(res.feature_norm))
+        printf("  representation: %.1f%% of its %s features exactly zero, mean length %.3g\n",
+               100 * res.feature_zero_fraction, res.regression ? "support points'" : "test images'", res.feature_norm);
     if (isfinite(res.oracle_lr)) printf("  the oracle's lr, chosen on validation the same way: %g\n", (double)res.oracle_lr);
     if (json) {
         ml_run_info info;

@@ -310,6 +310,7 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
     res->train_per_class = o->train_per_class > 0 ? o->train_per_class : (int)train_of(test, o, 0);
     res->test_per_class = o->test_per_class;
     res->orders = orders;
+    res->feature_zero_fraction = res->feature_norm = NAN;
     buf_free(&sv);
     buf_free(&stst);
     ml_free(acc), ml_free(first), ml_free(orc), ml_free(tmp);
@@ -343,6 +344,10 @@ size_t ml_continual_to_json(const ml_continual_result *r, const char *algo, char
     u = num(buf, cap, u, r->oracle_lr);
     u = text(buf, cap, u, r->regression ? ",\"val_mse\":" : ",\"val_accuracy\":");
     u = num(buf, cap, u, r->val_accuracy);
+    u = text(buf, cap, u, ",\"feature_zero_fraction\":");
+    u = num(buf, cap, u, r->feature_zero_fraction);
+    u = text(buf, cap, u, ",\"feature_norm\":");
+    u = num(buf, cap, u, r->feature_norm);
     u = text(buf, cap, u, ",\"rows\":[");
     for (int i = 0; i < r->n_rows; i++) {
         const ml_continual_row *w = &r->rows[i];

@@ -86,6 +86,8 @@ nomem:
     return ML__RUN_FAIL;
 }
 
+static void feature_stats(const ml_continual_data *d, ml_continual_result *res);
+
 /* ---- incremental sine waves ------------------------------------------------------------- */
 
 /* Features [n, D] of n inputs of the run's regression model into *out (grown). */
@@ -275,6 +277,11 @@ static int sine_continual(meta_run *r, const ml_continual_options *o, ml_continu
     res->train_per_class = train;
     res->test_per_class = test;
     res->orders = o->orders;
+    res->feature_zero_fraction = res->feature_norm = NAN;
+    if (j.fs) { /* the last test task's support points */
+        ml_continual_data d = {1, j.D, j.fs, (int64_t[]){0, j.task.k}};
+        feature_stats(&d, res);
+    }
     st = 0;
 done:
     ml_ctx_destroy(j.ctx);
@@ -282,6 +289,23 @@ done:
     ml_free(j.fs), ml_free(j.fq), ml_free(j.w), ml_free(j.perm);
     ml_free(mse), ml_free(first), ml_free(orc), ml_free(tmp);
     return st;
+}
+
+/* Sparsity and size of the representation on a part's images. */
+static void feature_stats(const ml_continual_data *d, ml_continual_result *res) {
+    int64_t rows = d->class_start[d->n_classes], zeros = 0;
+    double norms = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < d->dim; j++) {
+            float v = d->feat[i * d->dim + j];
+            zeros += v == 0.0f;
+            s += (double)v * v;
+        }
+        norms += sqrt(s);
+    }
+    res->feature_zero_fraction = rows ? (double)zeros / (double)(rows * d->dim) : NAN;
+    res->feature_norm = rows ? norms / (double)rows : NAN;
 }
 
 int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_result *res, char *err,
@@ -311,6 +335,7 @@ int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_
         ml_status s = ml_continual_evaluate(&val.data, &test.data, o, res, err, errlen);
         st = s == ML_OK ? 0 : s == ML_ERR_ARG ? ML__RUN_USAGE : ML__RUN_FAIL;
     }
+    if (!st) feature_stats(&test.data, res);
     part_free(&val);
     part_free(&test);
     return st;
