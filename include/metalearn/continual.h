@@ -47,7 +47,7 @@ typedef struct ml_continual_options {
     int test_per_class;  /* the last images of each class, held out for testing (default 5) */
     int train_per_class; /* images learned per class, once each (0: every other one) */
     float rates[ML_CONTINUAL_MAX_RATES]; /* learning rates tried on the validation classes */
-    int n_rates;         /* 0: the default grid 0.3, 0.1, ..., 0.0001, 0.00003 (1-3 steps) */
+    int n_rates;         /* 0: the default grid 0.3, 0.1, ..., 0.00001, 0.000003 (1-3 steps) */
     int oracle_epochs;   /* i.i.d. oracle: the same images shuffled, this many epochs (0: none) */
     int forget_classes;  /* forgetting: accuracy on the first this many classes after all (default 10) */
     uint64_t seed;

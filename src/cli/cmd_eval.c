@@ -216,7 +216,7 @@ int cmd_eval(int argc, char **argv) {
         {"continual-test", ML_OPT_INT, &ca.test, "continual: images per class held out for testing (default 5; the rest are learned)", 0, 100000},
         {"continual-train", ML_OPT_INT, &ca.train, "continual: images per class (points per sine function) learned, once each (default 0: all but the test images; 40 points)", 0, 100000},
         {"continual-orders", ML_OPT_INT, &ca.orders, "continual: random class orders (default 10)", 2, 100000},
-        {"continual-lr", ML_OPT_STRING, &ca.rates, "continual: learning rates tried on the validation classes (default 0.3,0.1,0.03,...,0.0001,0.00003)", 1, 0},
+        {"continual-lr", ML_OPT_STRING, &ca.rates, "continual: learning rates tried on the validation classes (default 0.3,0.1,0.03,...,0.00001,0.000003)", 1, 0},
         {"continual-oracle", ML_OPT_INT, &ca.oracle, "continual: also the i.i.d. oracle, the same images shuffled for this many epochs (default 0: off)", 0, 10000},
         {"continual-first", ML_OPT_INT, &ca.first, "continual: forgetting is the accuracy on the first this many classes after all (default 10)", 1, 100000},
         {"continual-seed", ML_OPT_INT, &ca.seed, "continual: seed of the class orders (default 1)", 0, 2147483647},
