@@ -54,6 +54,8 @@ typedef struct ml_continual_options {
 } ml_continual_options;
 
 void ml_continual_options_default(ml_continual_options *o);
+/* The default rate grid (n_rates 0): *rates points at it; returns its length. */
+int ml_continual_default_rates(const float **rates);
 
 typedef struct ml_continual_row {
     int classes;               /* classes learned in sequence */

@@ -55,7 +55,13 @@ void ml_continual_options_default(ml_continual_options *o) {
     o->seed = 1;
 }
 
-static const float default_rates[] = {0.3f, 0.1f, 0.03f, 0.01f, 0.003f, 0.001f, 0.0003f, 0.0001f, 0.00003f, 0.00001f, 0.000003f};
+static const float default_rates[] = {0.3f,    0.1f,    0.03f,    0.01f,    0.003f,    0.001f,
+                                      0.0003f, 0.0001f, 0.00003f, 0.00001f, 0.000003f};
+
+int ml_continual_default_rates(const float **rates) {
+    *rates = default_rates;
+    return (int)(sizeof default_rates / sizeof default_rates[0]);
+}
 
 static int64_t rows_of(const ml_continual_data *d, int k) { return d->class_start[k + 1] - d->class_start[k]; }
 

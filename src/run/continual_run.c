@@ -209,9 +209,8 @@ static int sine_continual(meta_run *r, const ml_continual_options *o, ml_continu
         if (o->counts[i] < F) counts[n++] = o->counts[i];
     }
     counts[n++] = F;
-    static const float grid[] = {0.3f, 0.1f, 0.03f, 0.01f, 0.003f, 0.001f, 0.0003f, 0.0001f, 0.00003f, 0.00001f, 0.000003f};
-    const float *rates = o->n_rates ? o->rates : grid;
-    int n_rates = o->n_rates ? o->n_rates : (int)(sizeof grid / sizeof grid[0]);
+    const float *rates = o->rates;
+    int n_rates = o->n_rates ? o->n_rates : ml_continual_default_rates(&rates);
     sine_job j;
     memset(&j, 0, sizeof j);
     j.r = r;
