@@ -204,7 +204,7 @@ _decl("ml_episode_sample", status, C.POINTER(Episode), C.POINTER(ImageSet), C.PO
       C.POINTER(Augment), C.POINTER(Rng), C.c_char_p, C.c_size_t)
 
 # ---- tasks.h: regression task families ------------------------------------------
-TASK_INFO_MAX = 16
+TASK_INFO_MAX = 24  # metalearn/tasks.h ML_TASK_INFO_MAX
 
 
 class CsvTask(C.Structure):

@@ -42,7 +42,9 @@ def sine(runs):
 
 
 if __name__ == "__main__":
-    images([("OML (`oml`)", "oml"), ("pretrain + online SGD", "pretrain"), ("scratch (random, frozen)", "scratch")])
+    runs = [("OML (`oml`)", "oml"), ("pretrain + online SGD (`pretrain`)", "pretrain"),
+            ("scratch: random representation (`scratch`)", "scratch")]
+    images([(l, r) for l, r in runs if (here / f"continual-{r}.json").exists()])
     print()
     sine([(l, r) for l, r in [("OML, inner lr 0.03, 4 per step (`sine-oml-b4`)", "sine-oml-b4"),
                               ("multitask, 4 per step (`sine-multitask-b4`)", "sine-multitask-b4"),
