@@ -23,6 +23,7 @@
 #ifndef METALEARN_H
 #define METALEARN_H
 
+#include "metalearn/continual.h"
 #include "metalearn/core.h"
 #include "metalearn/data.h"
 #include "metalearn/dist.h"

@@ -358,7 +358,7 @@ static void test_learners_refuse_tasks_they_cannot_learn(void) {
         ml_meta_config c = config(metric[i], 0, 0.05f);
         ml_meta meta;
         CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_ERR_ARG);
-        CHECK_STR_CONTAINS(err, "classifies only (regression tasks take maml, fomaml, metasgd, reptile, multitask or anil)");
+        CHECK_STR_CONTAINS(err, "classifies only (regression tasks take maml, fomaml, metasgd, reptile, multitask, anil, oml or oml-fo)");
         ml_meta_free(&meta); /* a refused init leaves nothing allocated */
     }
     for (int a = 0; a < ML_ALGO_COUNT; a++) CHECK(ml_algo_fits_loss((ml_algo)a, ML_LOSS_CROSS_ENTROPY));

@@ -30,7 +30,7 @@ static void test_lists_and_refusals(void) {
     CHECK(!strcmp(ml_source_list(buf, sizeof buf, ML_SOURCE_IMAGES, 0, " or "),
                   "omniglot:PATH[,PATH...], fashion-mnist, idx:DIR or folder:DIR"));
     CHECK(!strcmp(ml_source_list(buf, sizeof buf, ML_SOURCE_IMAGES, 1, " or "), "fashion-mnist or idx:DIR"));
-    CHECK(!strcmp(ml_source_list(buf, sizeof buf, ML_SOURCE_TASKS, 0, NULL), "sinusoid, linear[:D], csv:FILE"));
+    CHECK(!strcmp(ml_source_list(buf, sizeof buf, ML_SOURCE_TASKS, 0, NULL), "sinusoid, linear[:D], sine-seq[:F], csv:FILE"));
     const ml_source_info *s;
     const char *arg;
     CHECK(ml_source_parse("folder:d", ML_SOURCE_IMAGES, "--dataset", &s, &arg, err, sizeof err) == ML_OK);
@@ -46,7 +46,7 @@ static void test_lists_and_refusals(void) {
     CHECK(ml_task_family_init(&f, "linear:2", err, sizeof err) == ML_OK && f.in_dim == 2);
     ml_task_family_free(&f);
     CHECK(ml_task_family_init(&f, "sinusoid:2", err, sizeof err) == ML_ERR_ARG);
-    CHECK_STR_CONTAINS(err, "expected sinusoid, linear[:D] or csv:FILE");
+    CHECK_STR_CONTAINS(err, "expected sinusoid, linear[:D], sine-seq[:F] or csv:FILE");
 }
 
 int main(void) {

@@ -36,6 +36,8 @@ typedef enum {
     ML_ALGO_R2D2,
     ML_ALGO_PRETRAIN, /* transfer baseline: a classifier over all training classes; a new head per episode */
     ML_ALGO_COSINE,   /* cosine nearest-class-mean head with a learned scale (Baseline++'s head) */
+    ML_ALGO_OML,      /* OML: representation meta-learned for online learning of a head (Javed & White 2019) */
+    ML_ALGO_OML_FO,   /* OML with first-order inner gradients */
     ML_ALGO_COUNT
 } ml_algo;
 
@@ -64,6 +66,8 @@ typedef struct ml_learner_info {
     int batch_training;       /* trains a classifier over all training classes on plain minibatches, not
                                  on episodes (pretrain: needs pretrain_classes) */
     const char *own_options;  /* train options only this learner reads, comma-separated (NULL: none) */
+    int online_head;          /* meta-learns its representation for a head learned online (OML): the
+                                 continual-learning protocol is what it is for */
 } ml_learner_info;
 
 /* The row of a learner (NULL for a value outside the table). */

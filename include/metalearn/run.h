@@ -274,6 +274,18 @@ void ml_run_eval_result_free(ml_run_eval_result *res);
 ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const ml_progress *progress, int32_t *pred,
                          float *out, char *err, size_t errlen);
 
+/* ---- continual learning (metalearn/continual.h) -------------------------------
+ * The run's representation (the learned network without its last layer; an
+ * embedding as it is) through OML's protocol: its test classes learned one
+ * after another by a new head, the rate chosen on its validation classes.
+ * Any learner's run goes through it; note receives one line for a person when
+ * the run is not an OML run (its representation was not meta-learned for this,
+ * but is used the same way), else "". Few-shot image runs only. */
+struct ml_continual_options;
+struct ml_continual_result;
+ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, struct ml_continual_result *res,
+                           char *note, size_t notelen, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,12 @@
  *                x ~ U[-5, 5) (Finn et al. 2017, section 5.1). in_dim 1.
  *   "linear"     y = w.x + b, every w_i and b ~ U[-3, 3), every x_i ~ U[-5, 5).
  *   "linear:D"   the same with D inputs, 1 <= D <= ML_TASK_LINEAR_MAX_DIM.
+ *   "sine-seq"   OML's incremental sine waves (Javed & White 2019): F = 10
+ *   "sine-seq:F" sinusoids as above one after another; a task's support and
+ *                query points are dealt to the functions in blocks (function
+ *                j gets points [j*k/F, (j+1)*k/F), in that order: the support
+ *                set is the sequence), the input is (x, one-hot j), in_dim
+ *                1 + F, 2 <= F <= ML_TASK_SEQ_MAX; k, q >= F.
  *   "csv:FILE"   fixed tasks from a file, one row per point:
  *                  task,split,x_1,...,x_D,y
  *                task is any string (tasks keep first-appearance order), split
@@ -40,12 +46,13 @@
 extern "C" {
 #endif
 
-typedef enum { ML_TASKS_SINUSOID, ML_TASKS_LINEAR, ML_TASKS_CSV } ml_task_family_kind;
+typedef enum { ML_TASKS_SINUSOID, ML_TASKS_LINEAR, ML_TASKS_CSV, ML_TASKS_SINE_SEQ } ml_task_family_kind;
 
 /* Room for the true parameters of a synthetic task ("info"), which bounds
  * the input size of "linear:D". Larger problems are better served by CSV. */
-#define ML_TASK_INFO_MAX 16
-#define ML_TASK_LINEAR_MAX_DIM (ML_TASK_INFO_MAX - 1)
+#define ML_TASK_INFO_MAX 24
+#define ML_TASK_LINEAR_MAX_DIM 15
+#define ML_TASK_SEQ_MAX 12 /* sine-seq: functions per task ({amplitude, phase} each in info) */
 
 /* One task of a CSV family: support rows then query rows, each in file
  * order. The pointers are views into the family's buffers. */
@@ -80,7 +87,7 @@ ml_status ml_task_family_init(ml_task_family *f, const char *spec, char *err, si
 void ml_task_family_free(ml_task_family *f);
 
 /* Number of true parameters in a task's info[] (2 for sinusoid, D + 1 for
- * linear, 0 for CSV). */
+ * linear, 2F for sine-seq, 0 for CSV). */
 int ml_task_family_n_info(const ml_task_family *f);
 /* Largest support / query set of any CSV task (0 for synthetic families, which
  * have no limit): the capacity ml_regression_task_alloc needs for k, q <= 0. */
@@ -94,7 +101,8 @@ typedef struct ml_regression_task {
     float *xs, *ys;    /* [k, in_dim], [k] */
     float *xq, *yq;    /* [q, in_dim], [q] */
     /* Synthetic tasks: the true function, for plots and ml_task_eval_on_grid.
-     * Sinusoid {amplitude, phase}; linear {w_1, ..., w_D, b}; rest zero. */
+     * Sinusoid {amplitude, phase}; linear {w_1, ..., w_D, b}; sine-seq
+     * {amplitude, phase} of each function in turn; rest zero. */
     double info[ML_TASK_INFO_MAX];
     int task_index;    /* CSV: index into f->tasks; -1 for synthetic tasks */
 } ml_regression_task;
@@ -111,6 +119,9 @@ void ml_regression_task_free(ml_regression_task *t);
  * error. */
 ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
                          ml_regression_task *t, char *err, size_t errlen);
+
+/* sine-seq: the function of point i of n (function-major blocks); -1 otherwise. */
+int ml_task_seq_function(const ml_task_family *f, int i, int n);
 
 /* CSV task `index` without randomness, for evaluation: the first k support
  * and first q query rows in file order (k <= 0 / q <= 0: all of them). */

@@ -206,7 +206,7 @@ _decl("ml_episode_sample", status, C.POINTER(Episode), C.POINTER(ImageSet), C.PO
       C.POINTER(Augment), C.POINTER(Rng), C.c_char_p, C.c_size_t)
 
 # ---- tasks.h: regression task families ------------------------------------------
-TASK_INFO_MAX = 16
+TASK_INFO_MAX = 24  # metalearn/tasks.h ML_TASK_INFO_MAX
 
 
 class CsvTask(C.Structure):
@@ -442,6 +442,34 @@ if HAVE_RUN_PREDICT:
     _decl("ml_run_default_steps", C.c_int, C.c_void_p)
     _decl("ml_run_predict", status, C.c_void_p, C.POINTER(TaskData), C.c_int, C.POINTER(Progress), i32p, f32p,
           C.c_char_p, C.c_size_t)
+
+
+
+class ContinualOptions(C.Structure):  # metalearn/continual.h
+    _fields_ = [("counts", C.c_int * 32), ("n_counts", C.c_int), ("orders", C.c_int), ("test_per_class", C.c_int),
+                ("train_per_class", C.c_int), ("rates", C.c_float * 16), ("n_rates", C.c_int),
+                ("oracle_epochs", C.c_int), ("forget_classes", C.c_int), ("seed", C.c_uint64)]
+
+
+class ContinualRow(C.Structure):
+    _fields_ = [("classes", C.c_int), ("accuracy", C.c_double), ("ci95", C.c_double), ("first", C.c_double),
+                ("first_ci95", C.c_double), ("oracle", C.c_double), ("oracle_ci95", C.c_double)]
+
+
+class ContinualResult(C.Structure):
+    _fields_ = [("regression", C.c_int), ("n_rows", C.c_int), ("rows", ContinualRow * 33),
+                ("forgetting", C.c_double), ("forgetting_ci95", C.c_double), ("forget_classes", C.c_int),
+                ("lr", C.c_float), ("oracle_lr", C.c_float), ("val_accuracy", C.c_double), ("val_classes", C.c_int), ("test_classes", C.c_int),
+                ("train_per_class", C.c_int), ("test_per_class", C.c_int), ("orders", C.c_int),
+                ("feature_zero_fraction", C.c_double), ("feature_norm", C.c_double)]
+
+
+HAVE_CONTINUAL = hasattr(lib, "ml_run_continual")
+if HAVE_CONTINUAL:
+    _decl("ml_continual_options_default", None, C.POINTER(ContinualOptions))
+    _decl("ml_run_continual", status, C.c_void_p, C.POINTER(ContinualOptions), C.POINTER(ContinualResult), C.c_char_p,
+          C.c_size_t, C.c_char_p, C.c_size_t)
+    _decl("ml_continual_to_json", C.c_size_t, C.POINTER(ContinualResult), C.c_char_p, C.c_char_p, C.c_size_t)
 
 # The C library's stdio, for the FILE * the run prints its evaluation table to:
 # an in-memory stream (open_memstream) the package reads back.

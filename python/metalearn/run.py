@@ -209,6 +209,37 @@ class Run:
         cfg._set_field("out", os.fspath(folder))
         return cls(cfg, L.RUN_EVAL, checkpoint=ckpt)
 
+    def continual(self, counts=(10, 25, 50), test=5, train=0, orders=10, rates=None, oracle_epochs=0, first=10,
+                  seed=1):
+        """OML's continual-learning protocol on this run's representation,
+        what `metalearn eval RUN --continual 10,25,50 --json` prints: a dict
+        {"continual": {..., "rows": [{"classes", "accuracy", "ci95", "first",
+        "oracle", ...}], "forgetting": ...}} (sine-seq runs: "functions",
+        "mse"). A non-OML run is put through it with its representation;
+        self.note then says so."""
+        o = L.ContinualOptions()
+        L.lib.ml_continual_options_default(C.byref(o))
+        counts = list(counts)
+        if len(counts) > 32 or (rates is not None and len(rates) > 16):
+            raise L.Error("continual: at most 32 class counts and 16 rates")
+        for i, c in enumerate(counts):
+            o.counts[i] = int(c)
+        o.n_counts = len(counts)
+        for i, r in enumerate(rates or ()):
+            o.rates[i] = float(r)
+        o.n_rates = len(rates or ())
+        o.test_per_class, o.train_per_class, o.orders = int(test), int(train), int(orders)
+        o.oracle_epochs, o.forget_classes, o.seed = int(oracle_epochs), int(first), int(seed)
+        res, err, note = L.ContinualResult(), L.errbuf(), L.errbuf()
+        st = L.lib.ml_run_continual(self._h, C.byref(o), C.byref(res), note, L.ERRLEN, err, L.ERRLEN)
+        self.note = note.value.decode("utf-8", "replace")
+        L.check(st, err)
+        algo = str(self.info["algo"]).encode()
+        need = L.lib.ml_continual_to_json(C.byref(res), algo, None, 0)
+        buf = C.create_string_buffer(need + 1)
+        L.lib.ml_continual_to_json(C.byref(res), algo, buf, need + 1)
+        return json.loads(buf.value.decode())
+
     def predict(self, xs, ys, xq, steps=None):
         """Adapts the run's learned initialisation to a support set (xs, ys)
         with `steps` steps (default: the run's largest eval step) and returns

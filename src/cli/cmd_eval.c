@@ -17,6 +17,7 @@
 #include "metalearn/sources.h"
 #include "metalearn/options.h"
 #include "cli/train_opts.h"
+#include "metalearn/continual.h"
 #include "metalearn/eval.h"
 #include "metalearn/images.h"
 #include "metalearn/io.h"
@@ -25,6 +26,124 @@
 
 /* 2 for a setting the library refused, else 1. */
 static int exit_status(ml_status s) { return s == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL; }
+
+/* ---- eval --continual ------------------------------------------------------------------------ */
+
+typedef struct continual_args {
+    const char *counts, *rates;
+    int test, train, orders, oracle, first, seed;
+} continual_args;
+
+/* "0.1,0.03" -> rates; the count or -1. */
+static int parse_rates(const char *s, float *out, int max) {
+    int n = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !(v > 0) || n == max) return -1;
+        out[n++] = (float)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return n;
+}
+
+static int eval_continual(ml_run *run, const continual_args *a, int json) {
+    ml_continual_options co;
+    ml_continual_options_default(&co);
+    for (const char *p = a->counts; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || v < 1 || v > 1000000 || co.n_counts == ML_CONTINUAL_MAX_COUNTS) {
+            fprintf(stderr, "metalearn eval: --continual '%s': expected class counts such as 10,25,50\n", a->counts);
+            return EXIT_USAGE;
+        }
+        co.counts[co.n_counts++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (a->rates && (co.n_rates = parse_rates(a->rates, co.rates, ML_CONTINUAL_MAX_RATES)) < 1) {
+        fprintf(stderr, "metalearn eval: --continual-lr '%s': expected positive rates such as 0.1,0.03\n", a->rates);
+        return EXIT_USAGE;
+    }
+    co.test_per_class = a->test;
+    co.train_per_class = a->train;
+    co.orders = a->orders;
+    co.oracle_epochs = a->oracle;
+    co.forget_classes = a->first;
+    co.seed = (uint64_t)a->seed;
+    ml_continual_result res;
+    char err[1024], note[1024];
+    ml_status s = ml_run_continual(run, &co, &res, note, sizeof note, err, sizeof err);
+    if (note[0]) fprintf(stderr, "note: %s\n", note);
+    if (s) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return exit_status(s);
+    }
+    if (res.regression) { /* incremental sine waves: MSE, lower is better */
+        printf("Incremental sine waves: %d functions one after another, %d points each learned once, %d held out;\n"
+               "online SGD on the run's head at lr %g (chosen on validation tasks: MSE %.3f), %d tasks\n",
+               res.test_classes, res.train_per_class, res.test_per_class, (double)res.lr, res.val_accuracy, res.orders);
+        printf("  functions  MSE (95%% CI)        first function    i.i.d. oracle\n");
+        for (int i = 0; i < res.n_rows; i++) {
+            const ml_continual_row *w = &res.rows[i];
+            printf("  %9d  %7.3f +- %6.3f   %7.3f +- %6.3f", w->classes, w->accuracy, w->ci95, w->first, w->first_ci95);
+            if (isfinite(w->oracle)) printf("   %7.3f +- %6.3f", w->oracle, w->oracle_ci95);
+            printf("\n");
+        }
+    } else {
+        printf("Continual learning: %d test classes one after another, %d images each learned once, %d held out;\n"
+               "online SGD on a new head at lr %g (chosen on %d validation classes: %.1f%%), %d class orders\n",
+               res.test_classes, res.train_per_class, res.test_per_class, (double)res.lr, res.val_classes,
+               100 * res.val_accuracy, res.orders);
+        printf("  classes  accuracy (95%% CI)    first %-3d classes   i.i.d. oracle\n", res.forget_classes);
+        for (int i = 0; i < res.n_rows; i++) {
+            const ml_continual_row *w = &res.rows[i];
+            printf("  %7d  %5.1f%% +- %4.1f%%     %5.1f%% +- %4.1f%%", w->classes, 100 * w->accuracy, 100 * w->ci95,
+                   100 * w->first, 100 * w->first_ci95);
+            if (isfinite(w->oracle)) printf("    %5.1f%% +- %4.1f%%", 100 * w->oracle, 100 * w->oracle_ci95);
+            printf("\n");
+        }
+        printf("  forgetting: %.1f%% +- %.1f%% on the first %d classes after all %d\n", 100 * res.forgetting,
+               100 * res.forgetting_ci95, res.forget_classes, res.test_classes);
+    }
+    if (isfinite(res.feature_norm))
+        printf("  representation: %.1f%% of its %s features exactly zero, mean length %.3g\n",
+               100 * res.feature_zero_fraction, res.regression ? "support points'" : "test images'", res.feature_norm);
+    if (isfinite(res.oracle_lr)) printf("  the oracle's lr, chosen on validation the same way: %g\n", (double)res.oracle_lr);
+    if (json) {
+        ml_run_info info;
+        ml_run_get_info(run, &info);
+        size_t need = ml_continual_to_json(&res, info.algo, NULL, 0);
+        char *text = malloc(need + 1);
+        if (!text) {
+            fprintf(stderr, "metalearn eval: out of memory\n");
+            return EXIT_FAIL;
+        }
+        ml_continual_to_json(&res, info.algo, text, need + 1);
+        printf("%s\n", text);
+        free(text);
+    }
+    /* RUN/continual.json for `metalearn plot` (written atomically). */
+    ml_run_info info;
+    ml_run_get_info(run, &info);
+    size_t need = ml_continual_to_json(&res, info.algo, NULL, 0);
+    char *text = malloc(need + 2), path[4200];
+    if (!text) {
+        fprintf(stderr, "metalearn eval: out of memory\n");
+        return EXIT_FAIL;
+    }
+    ml_continual_to_json(&res, info.algo, text, need + 1);
+    text[need] = '\n';
+    snprintf(path, sizeof path, "%s/continual.json", info.dir);
+    s = ml_file_write_atomic(path, text, need + 1, err, sizeof err);
+    free(text);
+    if (s) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
 
 /* ---- eval ------------------------------------------------------------------------------------ */
 
@@ -67,6 +186,7 @@ int cmd_eval(int argc, char **argv) {
     const char *eval_task = NULL;
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
+    continual_args ca = {.counts = NULL, .test = 5, .orders = 10, .first = 10, .seed = 1};
     char sources[256], dataset_help[320];
     snprintf(dataset_help, sizeof dataset_help, "few-shot: evaluate on this dataset instead (%s)",
              ml_source_list(sources, sizeof sources, ML_SOURCE_IMAGES, 0, " or "));
@@ -92,9 +212,19 @@ int cmd_eval(int argc, char **argv) {
         {"split-file", ML_OPT_STRING, &split_file, "few-shot: test classes from this split.json (e.g. another run's, same dataset)", 1, 0},
         {"images", ML_OPT_STRING, &images, "few-shot --dataset fashion-mnist|idx:DIR: test (t10k files, default) or train images", 1, 0},
         {"finetune", ML_OPT_STRING, &finetune, "pretrain: fine-tune the new head only (head) or the whole network (all)", 1, 0},
+        {"continual", ML_OPT_STRING, &ca.counts, "the continual-learning protocol instead (OML's): test classes (sine-seq runs: functions) "
+                                              "learned one after another, scored after this many and all, e.g. 10,25,50", 1, 0},
+        {"continual-test", ML_OPT_INT, &ca.test, "continual: images per class held out for testing (default 5; the rest are learned)", 0, 100000},
+        {"continual-train", ML_OPT_INT, &ca.train, "continual: images per class (points per sine function) learned, once each (default 0: all but the test images; 40 points)", 0, 100000},
+        {"continual-orders", ML_OPT_INT, &ca.orders, "continual: random class orders (default 10)", 2, 100000},
+        {"continual-lr", ML_OPT_STRING, &ca.rates, "continual: learning rates tried on the validation classes (default 0.3,0.1,0.03,...,0.00001,0.000003)", 1, 0},
+        {"continual-oracle", ML_OPT_INT, &ca.oracle, "continual: also the i.i.d. oracle, the same images shuffled for this many epochs (default 0: off)", 0, 10000},
+        {"continual-first", ML_OPT_INT, &ca.first, "continual: forgetting is the accuracy on the first this many classes after all (default 10)", 1, 100000},
+        {"continual-seed", ML_OPT_INT, &ca.seed, "continual: seed of the class orders (default 1)", 0, 2147483647},
     };
     const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
-                                 "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv]",
+                                 "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv] "
+                                 "[--continual 10,25,50 [--continual-oracle EPOCHS]]",
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
@@ -108,7 +238,10 @@ int cmd_eval(int argc, char **argv) {
                          "or on validation tasks drawn with seed eval-seed XOR 0x76616c6964 (synthetic\n"
                          "tasks), never on test data: what `metalearn search` uses.\n"
                          "--dataset evaluates a few-shot run on another dataset's\n"
-                         "classes (cross-domain; all of its classes by default, its test images for IDX).",
+                         "classes (cross-domain; all of its classes by default, its test images for IDX).\n"
+                         "--continual runs OML's continual-learning protocol on the run's representation\n"
+                         "(any learner: a non-OML run uses its network without the last layer) and saves\n"
+                         "RUN/continual.json, which `metalearn plot` draws.",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;
@@ -197,6 +330,11 @@ int cmd_eval(int argc, char **argv) {
     if (s) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return exit_status(s);
+    }
+    if (ca.counts) {
+        int st = eval_continual(run, &ca, json);
+        ml_run_close(run);
+        return st;
     }
     cli_progress prog;
     ml_run_eval_options eo = {.out = stdout, .progress = cli_progress_start(&prog, quiet)};

@@ -22,7 +22,66 @@ typedef struct run_curves {
     char label[128];
     ml_runlog_curves log; /* log.jsonl's curves (metalearn/rundir.h) */
     cJSON *eval;          /* parsed eval.json or NULL */
+    cJSON *continual;     /* parsed continual.json (eval --continual) or NULL */
 } run_curves;
+
+/* The continual-learning figure: accuracy (or MSE for sine waves) against the
+ * number of classes (functions) learned, one line per run with its 95% CI,
+ * and the i.i.d. oracle dashed where it was measured. */
+static int plot_continual(run_curves *rc, int n_runs, int regression, const char *out, char *err, size_t errlen) {
+    ml_series s[2 * MAX_RUNS];
+    double *bufs[2 * MAX_RUNS][4];
+    char labels[MAX_RUNS][160];
+    int n = 0;
+    for (int i = 0; i < n_runs; i++) {
+        const cJSON *c = rc[i].continual ? cJSON_GetObjectItemCaseSensitive(rc[i].continual, "continual") : NULL;
+        const cJSON *bench = cJSON_GetObjectItemCaseSensitive(c, "benchmark");
+        const cJSON *rows = cJSON_GetObjectItemCaseSensitive(c, "rows");
+        if (!cJSON_IsArray(rows) || !cJSON_IsString(bench) ||
+            !strcmp(bench->valuestring, "incremental-sine") != !!regression)
+            continue;
+        int m = cJSON_GetArraySize(rows);
+        for (int oracle = 0; oracle < 2; oracle++) {
+            double *x = calloc((size_t)m + 1, sizeof(double)), *y = calloc((size_t)m + 1, sizeof(double));
+            double *lo = calloc((size_t)m + 1, sizeof(double)), *hi = calloc((size_t)m + 1, sizeof(double));
+            int any = 0;
+            for (int t = 0; t < m; t++) {
+                const cJSON *row = cJSON_GetArrayItem(rows, t);
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(row, regression ? "functions" : "classes");
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, oracle ? "oracle" : regression ? "mse" : "accuracy");
+                const cJSON *h = cJSON_GetObjectItemCaseSensitive(row, oracle ? "oracle_ci95" : "ci95");
+                x[t] = cJSON_IsNumber(k) ? k->valuedouble : NAN;
+                y[t] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+                double hw = cJSON_IsNumber(h) ? h->valuedouble : 0;
+                lo[t] = y[t] - hw;
+                hi[t] = y[t] + hw;
+                any |= isfinite(y[t]);
+            }
+            bufs[n][0] = x, bufs[n][1] = y, bufs[n][2] = lo, bufs[n][3] = hi;
+            if (oracle) snprintf(labels[i], sizeof labels[i], "%.120s oracle", rc[i].label);
+            s[n++] = (ml_series){oracle ? labels[i] : rc[i].label, x, y, m, lo, hi,
+                                 oracle ? ML_PLOT_DASHED : ML_PLOT_LINE_MARKERS, ML_PLOT_ERR_BARS};
+            if (!any) { /* no oracle measured */
+                n--;
+                for (int b = 0; b < 4; b++) free(bufs[n][b]);
+            }
+        }
+    }
+    if (!n) return 0;
+    ml_chart chart = {regression ? "Incremental sine waves: functions learned one after another (95% CI)"
+                                 : "Continual learning: classes learned one after another (95% CI)",
+                      regression ? "functions learned" : "classes learned",
+                      regression ? "MSE on the functions so far" : "accuracy on the classes so far", 900, 540, 0, 0,
+                      0, 0, 0, regression ? 0 : 1, 1};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", out, regression ? "continual_sine.png" : "continual.png");
+    ml_status st = ml_plot_png(path, &chart, s, n, err, errlen);
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < 4; b++) free(bufs[i][b]);
+    if (st) return -1;
+    printf("%s\n", path);
+    return 0;
+}
 
 /* The entries of a run's eval.json that trace query MSE over adaptation
  * steps ("mse" arrays of a regression run); NULL for runs whose learner has
@@ -47,7 +106,8 @@ int cmd_plot(int argc, char **argv) {
                          "validation_accuracy.png) and\n"
                          "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json;\n"
                          "regression runs of learners with inner steps) for one or more runs, e.g. a maml run\n"
-                         "beside a multitask (pretrained) run.",
+                         "beside a multitask (pretrained) run; continual.png (accuracy vs. classes learned)\n"
+                         "and continual_sine.png from the runs' continual.json (eval --continual).",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *runs[MAX_RUNS];
     int n_runs;
@@ -75,6 +135,15 @@ int cmd_plot(int argc, char **argv) {
                 goto done;
             }
             any_eval = 1;
+        }
+        snprintf(path, sizeof path, "%s/continual.json", runs[i]);
+        if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) == ML_OK) {
+            rc[i].continual = cJSON_Parse(text);
+            ml_free(text);
+            if (!rc[i].continual) {
+                fprintf(stderr, "metalearn plot: %s: not valid JSON\n", path);
+                goto done;
+            }
         }
         snprintf(path, sizeof path, "%s/log.jsonl", runs[i]);
         if (ml_runlog_read_curves(path, &rc[i].log, err, sizeof err)) {
@@ -191,11 +260,17 @@ int cmd_plot(int argc, char **argv) {
         }
         printf("%s\n", path);
     }
+    for (int regression = 0; regression < 2; regression++)
+        if (plot_continual(rc, n_runs, regression, out, err, sizeof err)) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            goto done;
+        }
     status = EXIT_OK;
 done:
     for (int i = 0; i < n_runs; i++) {
         ml_runlog_curves_free(&rc[i].log);
         cJSON_Delete(rc[i].eval);
+        cJSON_Delete(rc[i].continual);
     }
     return status;
 }

@@ -72,6 +72,9 @@ static const ml_source_info table[] = {
      "y = A sin(x - phase), A ~ U[0.1, 5], phase ~ U[0, pi], x ~ U[-5, 5]", NULL, 0, 0, NULL, ml__tasks_init_sinusoid},
     {"linear", "linear[:D]", ML_SOURCE_TASKS, ML_SOURCE_ARG_OPTIONAL, "y = w.x + b, w, b ~ U[-3, 3], D inputs", NULL,
      0, 0, NULL, ml__tasks_init_linear},
+    {"sine-seq", "sine-seq[:F]", ML_SOURCE_TASKS, ML_SOURCE_ARG_OPTIONAL,
+     "F sinusoids (default 10) one after another, input (x, one-hot function): OML's incremental sine waves", NULL,
+     0, 0, NULL, ml__tasks_init_sine_seq},
     {"csv", "csv:FILE", ML_SOURCE_TASKS, ML_SOURCE_ARG_REQUIRED, "fixed tasks from a CSV file (task,split,x...,y)",
      NULL, 0, 0, NULL, ml__tasks_init_csv},
 };

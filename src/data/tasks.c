@@ -42,6 +42,27 @@ ml_status ml__tasks_init_linear(ml_task_family *f, const char *spec, const char 
     return ML_OK;
 }
 
+ml_status ml__tasks_init_sine_seq(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen) {
+    long n = 10;
+    if (arg) {
+        char *end = NULL;
+        n = strtol(arg, &end, 10);
+        if (end == arg || *end != '\0' || n < 2 || n > ML_TASK_SEQ_MAX) {
+            ml__errf(err, errlen, "task family '%s': F in sine-seq:F must be an integer from 2 to %d", spec,
+                     ML_TASK_SEQ_MAX);
+            return ML_ERR_ARG;
+        }
+    }
+    f->kind = ML_TASKS_SINE_SEQ;
+    f->in_dim = 1 + (int)n;
+    return ML_OK;
+}
+
+int ml_task_seq_function(const ml_task_family *f, int i, int n) {
+    if (!f || f->kind != ML_TASKS_SINE_SEQ || n < 1) return -1;
+    return (int)((int64_t)i * (f->in_dim - 1) / n);
+}
+
 ml_status ml__tasks_init_csv(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen) {
     (void)spec;
     if (!arg || !*arg) {
@@ -81,11 +102,16 @@ void ml_task_family_free(ml_task_family *f) {
     memset(f, 0, sizeof *f);
 }
 
+static const char *family_name(const ml_task_family *f) {
+    return f->kind == ML_TASKS_SINUSOID ? "sinusoid" : f->kind == ML_TASKS_SINE_SEQ ? "sine-seq" : "linear";
+}
+
 int ml_task_family_n_info(const ml_task_family *f) {
     if (!f) return 0;
     switch (f->kind) {
     case ML_TASKS_SINUSOID: return 2;
     case ML_TASKS_LINEAR: return f->in_dim + 1;
+    case ML_TASKS_SINE_SEQ: return 2 * (f->in_dim - 1);
     default: return 0;
     }
 }
@@ -105,7 +131,13 @@ ml_status ml_task_family_check(const ml_task_family *f, int k, int q, char *err,
     if (f->kind != ML_TASKS_CSV) {
         if (k == 0 || q == 0) {
             ml__errf(err, errlen, "%s tasks are drawn afresh and have no rows to take all of (0 = all is for CSV tasks)",
-                     f->kind == ML_TASKS_SINUSOID ? "sinusoid" : "linear");
+                     family_name(f));
+            return ML_ERR_ARG;
+        }
+        if (f->kind == ML_TASKS_SINE_SEQ && ((k > 0 && k < f->in_dim - 1) || (q > 0 && q < f->in_dim - 1))) {
+            int short_k = k > 0 && k < f->in_dim - 1;
+            ml__errf(err, errlen, "sine-seq tasks of %d functions need at least %d %s points (got %d)", f->in_dim - 1,
+                     f->in_dim - 1, short_k ? "support" : "query", short_k ? k : q);
             return ML_ERR_ARG;
         }
         return ML_OK;
@@ -159,6 +191,12 @@ void ml_regression_task_free(ml_regression_task *t) {
 /* y for one point, in double so float rounding happens once, at the store. */
 static double true_y(const ml_task_family *f, const double *info, const float *x) {
     if (f->kind == ML_TASKS_SINUSOID) return info[0] * sin((double)x[0] - info[1]);
+    if (f->kind == ML_TASKS_SINE_SEQ) { /* the function of the one-hot input */
+        int j = 0;
+        for (int i = 1; i < f->in_dim - 1; i++)
+            if (x[1 + i] > x[1 + j]) j = i;
+        return info[2 * j] * sin((double)x[0] - info[2 * j + 1]);
+    }
     double s = info[f->in_dim];
     for (int i = 0; i < f->in_dim; i++) s += info[i] * (double)x[i];
     return s;
@@ -167,7 +205,7 @@ static double true_y(const ml_task_family *f, const double *info, const float *x
 ml_status ml_task_eval_on_grid(const ml_task_family *f, const double *info, const float *x,
                                int n, float *y) {
     if (!f || !info || n < 0 || (n > 0 && (!x || !y))) return ML_ERR_ARG;
-    if (f->kind != ML_TASKS_SINUSOID && f->kind != ML_TASKS_LINEAR) return ML_ERR_ARG;
+    if (f->kind != ML_TASKS_SINUSOID && f->kind != ML_TASKS_LINEAR && f->kind != ML_TASKS_SINE_SEQ) return ML_ERR_ARG;
     for (int i = 0; i < n; i++) y[i] = (float)true_y(f, info, x + (size_t)i * (size_t)f->in_dim);
     return ML_OK;
 }
@@ -178,16 +216,24 @@ static void draw_points(const ml_task_family *f, ml_rng *rng, const double *info
                         float *y) {
     int d = f->in_dim;
     for (int i = 0; i < n; i++) {
-        for (int j = 0; j < d; j++) x[(size_t)i * d + j] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
+        if (f->kind == ML_TASKS_SINE_SEQ) { /* x, then the one-hot of its function */
+            float *xi = x + (size_t)i * d;
+            xi[0] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
+            for (int j = 1; j < d; j++) xi[j] = 0;
+            xi[1 + ml_task_seq_function(f, i, n)] = 1;
+        } else {
+            for (int j = 0; j < d; j++) x[(size_t)i * d + j] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
+        }
         y[i] = (float)true_y(f, info, x + (size_t)i * d);
     }
 }
 
 static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, int q,
                                   ml_regression_task *t, char *err, size_t errlen) {
-    if (k < 1 || q < 1) {
-        ml__errf(err, errlen, "%s tasks need k >= 1 and q >= 1 (got k=%d, q=%d)",
-                f->kind == ML_TASKS_SINUSOID ? "sinusoid" : "linear", k, q);
+    int least = f->kind == ML_TASKS_SINE_SEQ ? f->in_dim - 1 : 1;
+    if (k < least || q < least) {
+        ml__errf(err, errlen, "%s tasks need k >= %d and q >= %d (got k=%d, q=%d)", family_name(f), least, least, k,
+                 q);
         return ML_ERR_ARG;
     }
     if (k > t->k_cap || q > t->q_cap) {
@@ -198,11 +244,12 @@ static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, i
     /* Draw order is part of the reproducibility contract: parameters, then
      * support x, then query x. */
     memset(t->info, 0, sizeof t->info);
-    if (f->kind == ML_TASKS_SINUSOID) {
-        double u = ml_rng_uniform(rng);
-        t->info[0] = f->amp_max > f->amp_min ? f->amp_min + (f->amp_max - f->amp_min) * u
-                                             : 0.1 + 4.9 * u; /* amplitude */
-        t->info[1] = ML__PI * ml_rng_uniform(rng);    /* phase */
+    if (f->kind == ML_TASKS_SINUSOID || f->kind == ML_TASKS_SINE_SEQ) {
+        for (int j = 0; j < ml_task_family_n_info(f); j += 2) {
+            double u = ml_rng_uniform(rng); /* amplitude: the family's band (a federated client's) or U[0.1, 5] */
+            t->info[j] = f->amp_max > f->amp_min ? f->amp_min + (f->amp_max - f->amp_min) * u : 0.1 + 4.9 * u;
+            t->info[j + 1] = ML__PI * ml_rng_uniform(rng); /* phase */
+        }
     } else {
         for (int i = 0; i <= f->in_dim; i++) t->info[i] = -3.0 + 6.0 * ml_rng_uniform(rng);
     }
@@ -279,6 +326,7 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
     if (st != ML_OK) return st;
     switch (f->kind) {
     case ML_TASKS_SINUSOID:
+    case ML_TASKS_SINE_SEQ:
     case ML_TASKS_LINEAR: return sample_synthetic(f, rng, k, q, t, err, errlen);
     case ML_TASKS_CSV:
         if (f->n_tasks < 1 || !f->tasks) {

@@ -13,6 +13,7 @@ ml_status ml__tasks_load_csv(ml_task_family *f, const char *path, char *err, siz
  * spec is the whole spec, arg the text after "NAME:" (NULL: none). */
 ml_status ml__tasks_init_sinusoid(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen);
 ml_status ml__tasks_init_linear(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen);
+ml_status ml__tasks_init_sine_seq(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen);
 ml_status ml__tasks_init_csv(ml_task_family *f, const char *spec, const char *arg, char *err, size_t errlen);
 
 #endif

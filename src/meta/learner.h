@@ -85,6 +85,10 @@ void ml__pretrain_eval(const ml__eval_job *job, struct ml_meta_worker *w, int it
 int ml__pretrain_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
 ml_status ml__pretrain_check(const ml_meta_config *cfg, const ml_model *model, char *err, size_t errlen);
 
+/* oml.c: OML's online trajectory on the head and its evaluation. */
+void ml__oml_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
+void ml__oml_eval_task(const ml__eval_job *job, struct ml_meta_worker *w, int item);
+
 /* ---- helpers for the hooks (meta.c) ------------------------------------------------------- */
 
 /* One extra tensor description: a scalar or a tensor of the given shape. */

@@ -486,3 +486,21 @@ ml_status ml_run_evaluate_result(ml_run *r, const ml_progress *progress, ml_run_
     *res = out;
     return ML_OK;
 }
+
+/* ---- continual learning ---------------------------------------------------------------- */
+
+ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, struct ml_continual_result *res,
+                           char *note, size_t notelen, char *err, size_t errlen) {
+    const ml_learner_info *info = ml_algo_info(r->st.algo);
+    if (note && notelen) {
+        note[0] = 0;
+        if (info && !info->online_head)
+            snprintf(note, notelen,
+                     "%s is a %s run, not OML: the protocol uses its representation (%s) with a new head learned "
+                     "online",
+                     r->st.dir, info->name, info->metric || r->st.model.spec.n_out == 0 ? "its embedding"
+                                                                                         : "the network without its "
+                                                                                           "last layer");
+    }
+    return status_of(meta_run_continual(&r->st, o, res, err, errlen));
+}

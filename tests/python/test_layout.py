@@ -19,7 +19,9 @@ STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTenso
            "ml_optim": L.Optim, "ml_meta_config": L.MetaConfig, "ml_meta": L.Meta, "ml_task_data": L.TaskData,
            "ml_run_config": L.RunConfigFields, "ml_search_config": L.SearchConfig,
            "ml_search_result": L.SearchResult, "ml_search_summary": L.SearchSummary,
-           "ml_search_event": L.SearchEvent, "ml_meta_tensor": L.MetaTensor}
+           "ml_search_event": L.SearchEvent, "ml_meta_tensor": L.MetaTensor,
+           "ml_continual_options": L.ContinualOptions, "ml_continual_row": L.ContinualRow,
+           "ml_continual_result": L.ContinualResult}
 
 
 def test_structs_match_the_headers(tmp_path):
@@ -27,7 +29,7 @@ def test_structs_match_the_headers(tmp_path):
     if not cc:
         pytest.skip("no C compiler")
     lines = ["#include <stdio.h>", "#include <stddef.h>"]
-    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h", "search.h")]
+    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h", "search.h", "continual.h")]
     lines.append("int main(void) {")
     want = []
     for cname, cls in STRUCTS.items():

@@ -115,3 +115,19 @@ def test_a_federated_run_from_python_is_the_clis(tmp_path, cli):
     assert [x["clients"] for x in log] == [2] * 5
     with pytest.raises(metalearn.Error, match="--clients 0: federated training needs at least one client"):
         Run.new(RunConfig(**dict(fed, clients=0)), out=str(tmp_path / "bad"))
+
+
+def test_continual_protocol_is_the_clis(tmp_path, cli):
+    """Run.continual gives the numbers of `metalearn eval RUN --continual ... --json`."""
+    settings = dict(algo="oml", task="sine-seq:4", model="mlp:16", shots=8, query=8, iters=3, eval_tasks=0,
+                    threads=1, seed=2)
+    cli_train(cli, tmp_path / "seq", settings)
+    out = subprocess.run([cli, "eval", str(tmp_path / "seq"), "--continual", "2", "--continual-train", "5",
+                          "--continual-orders", "3", "--json"], check=True, capture_output=True, text=True).stdout
+    want = json.loads(out.strip().splitlines()[-1])
+    with Run.open(tmp_path / "seq") as r:
+        got = r.continual(counts=(2,), train=5, orders=3)
+        assert got == want
+        assert r.note == ""  # an OML run: no note
+        with pytest.raises(metalearn.Error, match="5 functions asked"):
+            r.continual(counts=(5,))

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# CLI test of OML (--algo oml / oml-fo: one file, src/meta/oml.c, plus rows of
+# the learner table) and of `eval --continual`, the continual-learning
+# protocol: trains on a tiny folder set and on sine waves, resumes bit for
+# bit, gives the same bytes on 1 and 2 threads, puts OML and non-OML runs
+# through the protocol (JSON rows), and refuses bad protocol settings with a
+# message naming the option.
+set -u
+BIN="$1"
+NAME=learner_oml
+source "$(dirname "$0")/lib/common.sh"
+OMNI="${ML_DATA_DIR:-../shared/data}/omniglot"
+
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$TMP" <<'PY'
+import os, sys
+from testpng import png
+out = sys.argv[1]
+for c in range(10):
+    d = f"{out}/folder/class{c}"; os.makedirs(d, exist_ok=True)
+    for k in range(6):
+        png(f"{d}/img{k}.png", 20, [[255 if (x * (c % 3 + 1) + y * (c // 3 + 1) + k) % 5 == 0 else 0 for x in range(20)] for y in range(20)])
+PY
+TINY=(--dataset "folder:$TMP/folder" --split 0.4,0.2,0.4 --model cnn4:8 --ways 2 --shots 2 --query 2
+      --rotations 0 --eval-tasks 4 --inner-lr 0.03 --meta-batch 2 --quiet)
+
+expect "oml trains and evaluates on a folder set" 0 '"accuracy":' -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 --out "$TMP/run" --json
+grep -q '"algo":"oml"' "$TMP/run/checkpoint.safetensors" && ok "the checkpoint names the learner" || bad "checkpoint algo"
+expect "oml-fo trains" 0 "" -- "$BIN" train --algo oml-fo "${TINY[@]}" --iters 2 --out "$TMP/fo"
+
+expect "oml, stopped after 2 iterations" 0 "" -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 --stop-at 2 --out "$TMP/half"
+expect "oml, resumed" 0 "" -- "$BIN" train --resume "$TMP/half" --iters 4 --quiet
+cmp -s "$TMP/run/checkpoint.safetensors" "$TMP/half/checkpoint.safetensors" && ok "resume is bit-exact" \
+  || bad "resumed checkpoint differs"
+expect "oml on 2 threads" 0 "" -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 --threads 2 --out "$TMP/two"
+expect "oml on 1 thread" 0 "" -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 --threads 1 --out "$TMP/one"
+cmp -s "$TMP/one/checkpoint.safetensors" "$TMP/two/checkpoint.safetensors" && ok "the same bytes on 1 and 2 threads" \
+  || bad "checkpoints differ with the thread count"
+
+expect "oml learns sine waves online" 0 '"mse":' -- "$BIN" train --algo oml --task sinusoid --model mlp:16,16 --shots 5 \
+  --iters 3 --eval-tasks 5 --quiet --json --out "$TMP/sine"
+expect "oml is listed in train --help" 0 "Javed & White" -- "$BIN" train --help
+
+# The protocol: 4 test classes, 2 validation classes, 4 images learned and 2 held out per class.
+CONT=(--continual 2 --continual-test 2 --continual-orders 3 --continual-lr 0.1,0.01)
+expect "eval --continual --json" 0 '"continual":{"algo":"oml"' -- "$BIN" eval "$TMP/run" "${CONT[@]}" --continual-oracle 2 --json
+grep -q '"rows":\[{"classes":2,"accuracy":' "$TMP/out" && grep -q '{"classes":4,' "$TMP/out" \
+  && grep -q '"forgetting":' "$TMP/out" && ok "one JSON row per class count, and all classes" || bad "continual JSON rows"
+"$BIN" eval "$TMP/run" "${CONT[@]}" --json > "$TMP/a.json" 2>/dev/null
+"$BIN" eval "$TMP/run" "${CONT[@]}" --json --threads 1 > "$TMP/b.json" 2>/dev/null
+cmp -s "$TMP/a.json" "$TMP/b.json" && ok "the protocol is seeded (same output twice)" || bad "continual output differs"
+"$BIN" train --algo maml "${TINY[@]}" --iters 2 --out "$TMP/maml" >/dev/null 2>&1
+expect "a MAML run goes through the protocol, with a note" 0 "not OML: the protocol uses its representation" -- \
+  "$BIN" eval "$TMP/maml" "${CONT[@]}"
+[ -f "$TMP/maml/continual.json" ] && ok "eval --continual saves RUN/continual.json" || bad "no continual.json"
+expect "plot draws accuracy vs classes learned for both runs" 0 "continual.png" -- "$BIN" plot "$TMP/run" "$TMP/maml" --out "$TMP/plots"
+expect "more classes than the test split" 2 "10 classes asked, the run's test split has 4 (--continual)" -- \
+  "$BIN" eval "$TMP/run" --continual 10
+expect "no image for the test side" 2 "leaves no image for the test side" -- "$BIN" eval "$TMP/run" --continual 2 --continual-test 0
+expect "no image left to learn" 2 "none to learn (--continual-test)" -- "$BIN" eval "$TMP/run" --continual 2 --continual-test 6
+expect "a bad class list" 2 "expected class counts" -- "$BIN" eval "$TMP/run" --continual 2,x
+expect "oml on incremental sine waves" 0 "" -- "$BIN" train --algo oml --task sine-seq:4 --model mlp:16 --shots 8 --query 8 \
+  --iters 2 --eval-tasks 2 --quiet --out "$TMP/seq"
+expect "the incremental sine benchmark" 0 '"functions":4,"mse":' -- "$BIN" eval "$TMP/seq" --continual 2 --continual-train 5 \
+  --continual-orders 3 --continual-oracle 2 --json
+expect "more functions than a task has" 2 "5 functions asked, the run's tasks (sine-seq:F) have 4" -- "$BIN" eval "$TMP/seq" --continual 5
+expect "a regression run without function ids" 2 "or a --task sine-seq run" -- "$BIN" eval "$TMP/sine" --continual 2
+
+if [ -f "$OMNI/images_background_small1.zip" ]; then
+  expect "oml on Omniglot, then the protocol" 0 '"accuracy":' -- "$BIN" train --algo oml --dataset "omniglot:$OMNI/images_background_small1.zip" \
+    --model cnn4:8 --ways 3 --shots 5 --query 5 --iters 3 --eval-tasks 5 --quiet --json --out "$TMP/omni"
+  expect "Omniglot continual 10,25" 0 '"classes":25' -- "$BIN" eval "$TMP/omni" --continual 10,25 --continual-orders 2 --json
+else
+  skip "oml on Omniglot: $OMNI not found (set ML_DATA_DIR)"
+fi
+summary
