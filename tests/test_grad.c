@@ -50,6 +50,7 @@ static ml_tensor *f_exp(ml_ctx *c, ml_tensor **x) { return ml_exp(c, x[0]); }
 static ml_tensor *f_log(ml_ctx *c, ml_tensor **x) { return ml_log(c, x[0]); }
 static ml_tensor *f_sqrt(ml_ctx *c, ml_tensor **x) { return ml_sqrt(c, x[0]); }
 static ml_tensor *f_rsqrt(ml_ctx *c, ml_tensor **x) { return ml_rsqrt(c, x[0]); }
+static ml_tensor *f_tanh(ml_ctx *c, ml_tensor **x) { return ml_tanh(c, x[0]); }
 static ml_tensor *f_square(ml_ctx *c, ml_tensor **x) { return ml_square(c, x[0]); }
 static ml_tensor *f_relu(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_relu(c, x[0]), x[1]); }
 static ml_tensor *f_relu_mask(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_relu_mask(c, x[0], x[1])); }
@@ -166,6 +167,7 @@ static const op_case cases[] = {
     {"sqrt", 1, {2}, {{3, 4}}, {I_POSITIVE}, f_sqrt, 1},
     {"rsqrt", 1, {2}, {{3, 4}}, {I_POSITIVE}, f_rsqrt, 1},
     {"square", 1, {2}, {{3, 4}}, {I_NORMAL}, f_square, 1},
+    {"tanh", 1, {2}, {{3, 4}}, {I_NORMAL}, f_tanh, 1},
     {"relu", 2, {2, 2}, {{3, 4}, {3, 4}}, {I_AWAY0, I_NORMAL}, f_relu, 1},
     {"relu_mask", 2, {2, 2}, {{3, 4}, {3, 4}}, {I_NORMAL, I_AWAY0}, f_relu_mask, 1},
     {"sum_keepdim", 1, {3}, {{2, 3, 4}}, {I_NORMAL}, f_sum_keep, 1},

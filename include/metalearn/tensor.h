@@ -101,6 +101,7 @@ ml_tensor *ml_sqrt(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_rsqrt(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_square(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_relu(ml_ctx *ctx, ml_tensor *x);
+ml_tensor *ml_tanh(ml_ctx *ctx, ml_tensor *x);
 /* g * (x > 0): ReLU's backward, an op of its own so that it is differentiable
  * (in g; its derivative in x is zero almost everywhere). */
 ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x);
