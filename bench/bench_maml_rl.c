@@ -1,8 +1,9 @@
 /* bench_maml_rl: trains a MAML-RL learner (metalearn/rl.h) for some outer
  * iterations, then evaluates the return before and after 1..S adaptation
  * steps on fixed test tasks. Prints one JSON line per iteration and a final
- * JSON line {"steps":[...],"return":[...],"ci95":[...]}; the timing line
- * gives outer iterations per second.
+ * JSON line {"steps":[...],"return":[...],"ci95":[...]} with the outer
+ * iterations per second. --save writes the checkpoint after every iteration;
+ * --load FILE --iters 0 only evaluates.
  *
  *   bench_maml_rl --env nav2d --algo maml --outer trpo --iters 50 --threads 2 \
  *       --eval-tasks 40 --eval-steps 3 [--save FILE] [--load FILE] [--rollouts 20] ... */
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
                (long long)s.iter, s.train_return, s.valid_return, s.loss_before, s.loss_after,
                s.kl_after, s.step_size, now() - t0);
         fflush(stdout);
+        if (save && ml_rl_save(rl, save) != ML_OK) return fprintf(stderr, "%s: cannot save\n", save), 1;
     }
     double train_s = now() - t0;
     if (save && ml_rl_save(rl, save) != ML_OK) return fprintf(stderr, "%s: cannot save\n", save), 1;

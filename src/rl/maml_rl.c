@@ -32,6 +32,7 @@ typedef struct task_ws {
     float old_log_std[ML_ENV_TASK_MAX];
     double loss, kl, train_return, valid_return;
     float *grad, *hv; /* n_params each */
+    ml_ctx_mark kept; /* after the KL gradient: each Hessian-vector product rewinds here */
     ml_status status;
 } task_ws;
 
@@ -217,6 +218,7 @@ static ml_status task_forward(ml_rl *rl, task_ws *w, int index) {
     if ((st = ml_grad(ctx, loss, w->leaves, p->n_tensors, 0, g)) != ML_OK) return st;
     flatten(p, g, w->grad);
     if (c->outer == ML_RL_TRPO && (st = ml_grad(ctx, kl, w->leaves, p->n_tensors, 1, w->gkl)) != ML_OK) return st;
+    w->kept = ml_ctx_get_mark(ctx);
     return ML_OK;
 }
 
@@ -234,6 +236,7 @@ static void hvp_job(int item, int worker, void *user) {
     task_ws *w = &rl->ws[item];
     const ml_policy *p = &rl->pol;
     ml_ctx *ctx = w->ctx;
+    ml_ctx_rewind(ctx, w->kept);
     ml_tensor *v[ML_POLICY_MAX_TENSORS], *out[ML_POLICY_MAX_TENSORS];
     ml_policy_wrap(ctx, p, (float *)rl->vec, v);
     ml_tensor *dot = NULL;
