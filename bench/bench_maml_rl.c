@@ -15,6 +15,12 @@
 #include "metalearn/eval.h"
 #include "metalearn/rl.h"
 
+static double cpu_now(void) { /* process CPU seconds: fair under a busy machine's contention */
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -51,15 +57,15 @@ int main(int argc, char **argv) {
     ml_rl *rl = NULL;
     if (ml_rl_create(&cfg, &rl, err, sizeof err) != ML_OK) return fprintf(stderr, "%s\n", err), 1;
     if (load && ml_rl_load(rl, load) != ML_OK) return fprintf(stderr, "%s: cannot load\n", load), 1;
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int it = 0; it < iters; it++) {
         ml_rl_stats s;
         ml_status st = ml_rl_step(rl, &s);
         if (st != ML_OK) return fprintf(stderr, "step failed: %s\n", ml_status_text(st)), 1;
         printf("{\"iter\":%lld,\"train_return\":%.4f,\"valid_return\":%.4f,\"loss_before\":%.6g,"
-               "\"loss_after\":%.6g,\"kl_after\":%.6g,\"step_size\":%.4g,\"elapsed_s\":%.2f}\n",
+               "\"loss_after\":%.6g,\"kl_after\":%.6g,\"step_size\":%.4g,\"elapsed_s\":%.2f,\"cpu_s\":%.2f}\n",
                (long long)s.iter, s.train_return, s.valid_return, s.loss_before, s.loss_after,
-               s.kl_after, s.step_size, now() - t0);
+               s.kl_after, s.step_size, now() - t0, cpu_now() - c0);
         fflush(stdout);
         if (save && ml_rl_save(rl, save) != ML_OK) return fprintf(stderr, "%s: cannot save\n", save), 1;
     }
@@ -82,7 +88,26 @@ int main(int argc, char **argv) {
         for (int s = 0; s <= eval_steps; s++) printf("%s%.3f", s ? "," : "", mean[s]);
         printf("],\"ci95\":[");
         for (int s = 0; s <= eval_steps; s++) printf("%s%.3f", s ? "," : "", half[s]);
-        printf("],\"train_seconds\":%.2f,\"iters_per_s\":%.4f}\n", train_s, iters / (train_s > 0 ? train_s : 1));
+        printf("]");
+        const ml_env *env = ml_rl_env(rl);
+        if (env->kind->best_mean) { /* bandits: regret of the pulls at each step, and UCB1 / Thompson's */
+            int H = cfg.horizon ? cfg.horizon : env->horizon;
+            printf(",\"regret\":[");
+            for (int s = 0; s <= eval_steps; s++) {
+                double reg = 0;
+                for (int t = 0; t < eval_tasks; t++) {
+                    ml_env_task task;
+                    ml_rl_eval_task(rl, t, eval_seed, &task);
+                    reg += H * env->kind->best_mean(env, &task) - r[(size_t)t * (eval_steps + 1) + s];
+                }
+                printf("%s%.3f", s ? "," : "", reg / eval_tasks);
+            }
+            double ucb, ts, ucb2, ts2; /* over one episode's pulls, and over two (adapt, then play) */
+            ml_bandit_regret_classic(env, H, 1000, eval_seed, &ucb, &ts);
+            ml_bandit_regret_classic(env, 2 * H, 1000, eval_seed, &ucb2, &ts2);
+            printf("],\"pulls\":%d,\"ucb1_regret\":[%.3f,%.3f],\"thompson_regret\":[%.3f,%.3f]", H, ucb, ucb2, ts, ts2);
+        }
+        printf(",\"train_seconds\":%.2f,\"iters_per_s\":%.4f}\n", train_s, iters / (train_s > 0 ? train_s : 1));
         free(r), free(col);
     }
     ml_rl_destroy(rl);

@@ -388,7 +388,23 @@ static void test_bandit_learns(void) {
     ml_rl_destroy(rl);
 }
 
+static void test_bandit_classic(void) {
+    ml_env e;
+    char err[256];
+    ml_env_parse("bandit:5", &e, err, sizeof err);
+    double ucb10, ts10, ucb100, ts100;
+    CHECK_INT_EQ(ml_bandit_regret_classic(&e, 10, 200, 1, &ucb10, &ts10), ML_OK);
+    CHECK_INT_EQ(ml_bandit_regret_classic(&e, 100, 200, 1, &ucb100, &ts100), ML_OK);
+    printf("    bandit:5 regret, UCB1 %.2f / %.2f, Thompson %.2f / %.2f (10 / 100 pulls)\n", ucb10, ucb100, ts10, ts100);
+    /* a random arm loses (best - mean) ~ 0.33 a pull for K = 5: both do better, and grow sublinearly */
+    CHECK(ucb10 > 0 && ucb10 < 3.3 && ts10 > 0 && ts10 < 3.3);
+    CHECK(ucb100 < 10 * ucb10 && ts100 < 10 * ts10);
+    ml_env_parse("nav2d", &e, err, sizeof err);
+    CHECK(ml_bandit_regret_classic(&e, 10, 1, 1, &ucb10, &ts10) != ML_OK);
+}
+
 int main(void) {
+    ML_RUN(test_bandit_classic);
     ML_RUN(test_env_parse);
     ML_RUN(test_nav2d_dynamics);
     ML_RUN(test_nav2d_rot_dynamics);

@@ -80,6 +80,14 @@ const ml_env_kind *ml_env_kind_at(int i);
 /* "nav2d, bandit:K, nav2d-rot" into buf. */
 void ml_env_list(char *buf, size_t len);
 
+/* Classic bandit strategies for comparison with meta-learned ones: the mean
+ * over n_tasks tasks of a bandit:K family (drawn from seed) of the regret
+ * after `pulls` pulls, sum_t (best mean - mean of the arm pulled), each task
+ * played once by UCB1 (Auer et al. 2002) and by Thompson sampling with
+ * Beta(1, 1) priors. ML_ERR_ARG unless env is a bandit. */
+ml_status ml_bandit_regret_classic(const ml_env *env, int pulls, int n_tasks, uint64_t seed,
+                                   double *ucb_regret, double *thompson_regret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -148,6 +148,8 @@ ml_status ml_rl_step(ml_rl *rl, ml_rl_stats *stats);
  * [n_tasks * (max_steps + 1)], task-major. Each step samples fresh
  * trajectories with the current policy and takes one policy-gradient step. */
 ml_status ml_rl_evaluate(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double *returns);
+/* Test task `index` of ml_rl_evaluate's draw from eval_seed. */
+void ml_rl_eval_task(const ml_rl *rl, int index, uint64_t eval_seed, ml_env_task *task);
 /* Trajectories of one test task before and after `steps` adaptation steps
  * (for pictures): positions [(steps + 1) * n_traj * (horizon + 1) * obs_dim]. */
 ml_status ml_rl_trajectories(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,

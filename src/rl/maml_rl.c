@@ -391,7 +391,7 @@ static ml_status eval_one(eval_job *j, ml_ctx *ctx, int index) {
     ml_rng rng;
     ml_rng_seed(&rng, mix_seed(j->seed, -1, index));
     ml_env_task task;
-    rl->env.kind->sample_task(&rl->env, &rng, &task);
+    rl->env.kind->sample_task(&rl->env, &rng, &task); /* first draw: ml_rl_eval_task repeats it */
     if (j->task_out) *j->task_out = task;
     ml_tensor *cur[ML_POLICY_MAX_TENSORS];
     ml_status st = ml_policy_wrap(ctx, p, rl->theta, cur);
@@ -437,6 +437,12 @@ static ml_status run_eval(ml_rl *rl, eval_job *j, int n_tasks, int first) {
     for (int w = 0; ctx && w < nw; w++) ml_ctx_destroy(ctx[w]);
     free(ctx), free(status);
     return st;
+}
+
+void ml_rl_eval_task(const ml_rl *rl, int index, uint64_t eval_seed, ml_env_task *task) {
+    ml_rng rng;
+    ml_rng_seed(&rng, mix_seed(eval_seed, -1, index));
+    rl->env.kind->sample_task(&rl->env, &rng, task);
 }
 
 ml_status ml_rl_evaluate(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double *returns) {
