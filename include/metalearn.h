@@ -16,6 +16,8 @@
  *   tasks.h, images.h, data.h   where tasks come from (sinusoid, CSV, Omniglot, IDX, folders)
  *   run.h, options.h            a training run's settings, as `metalearn train` takes them
  *   io.h, rundir.h              safetensors checkpoints and run folders
+ *   env.h, rl.h                 meta-reinforcement learning: environments in C, MAML-RL
+ *                               with a TRPO or Adam outer step
  * The rest: evaluation (eval.h, taskeval.h), search.h, train.h (supervised),
  * plot.h, pool.h. Every public name starts with ml_; the library never prints
  * and never exits: errors come back as an ml_status with a message. */
@@ -24,6 +26,7 @@
 
 #include "metalearn/core.h"
 #include "metalearn/data.h"
+#include "metalearn/env.h"
 #include "metalearn/eval.h"
 #include "metalearn/images.h"
 #include "metalearn/io.h"
@@ -32,6 +35,7 @@
 #include "metalearn/optim.h"
 #include "metalearn/options.h"
 #include "metalearn/plot.h"
+#include "metalearn/rl.h"
 #include "metalearn/pool.h"
 #include "metalearn/run.h"
 #include "metalearn/rundir.h"
