@@ -204,7 +204,7 @@ static ml_status task_forward(ml_rl *rl, task_ws *w, int index) {
     if (!p->discrete) memcpy(w->old_log_std, fast[2 * p->n_layers]->data, sizeof(float) * (size_t)p->out_dim);
     for (int64_t r = 0; r < rows; r++) {
         w->coef[r] = coef->data[r] = -w->valid.adv[r] * w->valid.weight[r];
-        wt->data[r] = w->valid.weight[r] / 1.0f;
+        wt->data[r] = w->valid.weight[r];
     }
     /* Surrogate: -sum w adv exp(logp - logp_old), equal to the PG loss at the
      * sampling policy with the same gradient; KL(pi || pi_old), zero here with
