@@ -139,7 +139,8 @@ ml_status ml_rl_create(const ml_rl_config *cfg, ml_rl **out, char *err, size_t e
 void ml_rl_destroy(ml_rl *rl);
 const ml_policy *ml_rl_policy(const ml_rl *rl);
 const ml_env *ml_rl_env(const ml_rl *rl);
-float *ml_rl_params(ml_rl *rl); /* the meta-parameters, n_params floats */
+float *ml_rl_params(ml_rl *rl); /* the meta-parameters, ml_rl_n_params floats */
+int64_t ml_rl_n_params(const ml_rl *rl);
 int64_t ml_rl_iter(const ml_rl *rl);
 /* One outer iteration. */
 ml_status ml_rl_step(ml_rl *rl, ml_rl_stats *stats);

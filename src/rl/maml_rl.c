@@ -156,6 +156,7 @@ ml_status ml_rl_create(const ml_rl_config *cfg, ml_rl **out, char *err, size_t e
 const ml_policy *ml_rl_policy(const ml_rl *rl) { return &rl->pol; }
 const ml_env *ml_rl_env(const ml_rl *rl) { return &rl->env; }
 float *ml_rl_params(ml_rl *rl) { return rl->theta; }
+int64_t ml_rl_n_params(const ml_rl *rl) { return rl->pol.n_params; }
 int64_t ml_rl_iter(const ml_rl *rl) { return rl->iter; }
 
 /* ---- phase A: one task's trajectories, surrogate loss and gradients ---- */
