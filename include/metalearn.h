@@ -17,6 +17,8 @@
  *   run.h, options.h            a training run's settings, as `metalearn train` takes them
  *   federated.h                 the transport between a federated run's server and clients
  *   io.h, rundir.h              safetensors checkpoints and run folders
+ *   env.h, rl.h                 meta-reinforcement learning: environments in C, MAML-RL
+ *                               with a TRPO or Adam outer step
  * The rest: evaluation (eval.h, taskeval.h), search.h, train.h (supervised),
  * plot.h, pool.h. Every public name starts with ml_; the library never prints
  * and never exits: errors come back as an ml_status with a message. */
@@ -27,6 +29,7 @@
 #include "metalearn/core.h"
 #include "metalearn/data.h"
 #include "metalearn/dist.h"
+#include "metalearn/env.h"
 #include "metalearn/eval.h"
 #include "metalearn/federated.h"
 #include "metalearn/images.h"
@@ -36,6 +39,7 @@
 #include "metalearn/optim.h"
 #include "metalearn/options.h"
 #include "metalearn/plot.h"
+#include "metalearn/rl.h"
 #include "metalearn/pool.h"
 #include "metalearn/run.h"
 #include "metalearn/rundir.h"

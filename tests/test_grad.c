@@ -50,6 +50,7 @@ static ml_tensor *f_exp(ml_ctx *c, ml_tensor **x) { return ml_exp(c, x[0]); }
 static ml_tensor *f_log(ml_ctx *c, ml_tensor **x) { return ml_log(c, x[0]); }
 static ml_tensor *f_sqrt(ml_ctx *c, ml_tensor **x) { return ml_sqrt(c, x[0]); }
 static ml_tensor *f_rsqrt(ml_ctx *c, ml_tensor **x) { return ml_rsqrt(c, x[0]); }
+static ml_tensor *f_tanh(ml_ctx *c, ml_tensor **x) { return ml_tanh(c, x[0]); }
 static ml_tensor *f_square(ml_ctx *c, ml_tensor **x) { return ml_square(c, x[0]); }
 static ml_tensor *f_relu(ml_ctx *c, ml_tensor **x) { return ml_mul(c, ml_relu(c, x[0]), x[1]); }
 static ml_tensor *f_relu_mask(ml_ctx *c, ml_tensor **x) { return ml_square(c, ml_relu_mask(c, x[0], x[1])); }
@@ -211,6 +212,8 @@ static const op_case cases[] = {
     {"pick_backward", 1, {1}, {{5}}, {I_NORMAL}, f_pick_bw, 1},
     {"small_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 4, 4}, {3, 2, 3, 3}, {4, 12}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_net, 0},
     {"smooth_cnn_end_to_end", 3, {4, 4, 2}, {{5, 2, 5, 5}, {3, 2, 3, 3}, {4, 3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_smooth_net, 1},
+    /* last: a row added before others would change the random inputs of the rows after it */
+    {"tanh", 1, {2}, {{3, 4}}, {I_NORMAL}, f_tanh, 1},
 };
 
 /* ---- harness -------------------------------------------------------------------------------- */

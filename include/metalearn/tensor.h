@@ -47,6 +47,16 @@ void ml_ctx_destroy(ml_ctx *ctx);
  * once the arena has grown to the size of the pass. */
 void ml_ctx_reset(ml_ctx *ctx);
 /* Recording on/off (like torch.no_grad); returns the previous setting. */
+/* Everything made after a mark (tensors, tape nodes) is dropped by rewinding
+ * to it; what was made before stays valid. For repeated passes over a graph
+ * that is kept, e.g. Hessian-vector products in a conjugate-gradient loop. */
+typedef struct ml_ctx_mark {
+    ml_arena_mark arena;
+    ml_node *tape_tail;
+    uint32_t n_tensors;
+} ml_ctx_mark;
+ml_ctx_mark ml_ctx_get_mark(const ml_ctx *ctx);
+void ml_ctx_rewind(ml_ctx *ctx, ml_ctx_mark m);
 int ml_ctx_set_recording(ml_ctx *ctx, int on);
 int ml_ctx_recording(const ml_ctx *ctx);
 ml_status ml_ctx_status(const ml_ctx *ctx);
@@ -101,6 +111,7 @@ ml_tensor *ml_sqrt(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_rsqrt(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_square(ml_ctx *ctx, ml_tensor *x);
 ml_tensor *ml_relu(ml_ctx *ctx, ml_tensor *x);
+ml_tensor *ml_tanh(ml_ctx *ctx, ml_tensor *x);
 /* g * (x > 0): ReLU's backward, an op of its own so that it is differentiable
  * (in g; its derivative in x is zero almost everywhere). */
 ml_tensor *ml_relu_mask(ml_ctx *ctx, ml_tensor *g, ml_tensor *x);

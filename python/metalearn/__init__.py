@@ -1,7 +1,7 @@
 """metalearn: the Python face of libmetalearn (ctypes over the shared library,
 NumPy arrays in and out). See the README's Python section."""
 from ._lib import Error, lib as _clib
-from . import safetensors, search
+from . import rl, safetensors, search
 from .episodes import ImageSet, TaskFamily
 from .run import Run, RunConfig
 
@@ -18,4 +18,4 @@ def size():
     return _clib.ml_dist_size()
 
 
-__all__ = ["Error", "safetensors", "search", "ImageSet", "TaskFamily", "RunConfig", "Run", "rank", "size"]
+__all__ = ["Error", "safetensors", "search", "ImageSet", "TaskFamily", "RunConfig", "Run", "rank", "size", "rl"]

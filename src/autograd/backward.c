@@ -81,6 +81,9 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
     case ML_OP_SQUARE: /* y = a^2: da = 2 g a */
         din[0] = ml_scale(ctx, ml_mul(ctx, g, a), 2.0f);
         break;
+    case ML_OP_TANH: /* y = tanh(a): da = g (1 - y^2), recorded in y so it differentiates again */
+        din[0] = ml_sub(ctx, g, ml_mul(ctx, g, ml_square(ctx, y)));
+        break;
     case ML_OP_RELU: /* y = max(a, 0): da = g * [a > 0] */
         din[0] = ml_relu_mask(ctx, g, a);
         break;

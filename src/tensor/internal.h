@@ -46,7 +46,8 @@
     X(LOG_SOFTMAX)      \
     X(NORMALIZE)        \
     X(BN_RELU)          \
-    X(INVERSE)
+    X(INVERSE)          \
+    X(TANH)
 
 typedef enum {
 #define ML__OP_ENUM(name) ML_OP_##name,

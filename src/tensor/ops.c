@@ -216,6 +216,9 @@ ML_KERNEL static void unary_range(void *arg, int64_t lo, int64_t hi) {
     case ML_OP_RELU:
         for (int64_t i = lo; i < hi; i++) o[i] = a[i] > 0.f ? a[i] : 0.f;
         break;
+    case ML_OP_TANH:
+        for (int64_t i = lo; i < hi; i++) o[i] = tanhf(a[i]);
+        break;
     default:
         break;
     }
@@ -225,7 +228,7 @@ static ml_tensor *unary(ml_ctx *ctx, ml_op op, ml_tensor *x, float p) {
     CHECK_IN1(x);
     switch (op) {
     case ML_OP_SCALE: case ML_OP_ADD_SCALAR: case ML_OP_EXP: case ML_OP_LOG:
-    case ML_OP_SQRT: case ML_OP_RSQRT: case ML_OP_SQUARE: case ML_OP_RELU:
+    case ML_OP_SQRT: case ML_OP_RSQRT: case ML_OP_SQUARE: case ML_OP_RELU: case ML_OP_TANH:
         break;
     default:
         return ml_ctx_fail(ctx, ML_ERR_STATE, "unary: op %s is not unary", ml_op_name(op));
@@ -234,7 +237,7 @@ static ml_tensor *unary(ml_ctx *ctx, ml_op op, ml_tensor *x, float p) {
     if (!t) return NULL;
     unary_job j = {op, p, x->data, t->data};
     /* exp and log are scalar libm calls: worth splitting at fewer elements. */
-    int64_t work = (op == ML_OP_EXP || op == ML_OP_LOG) ? 8 * x->numel : x->numel;
+    int64_t work = (op == ML_OP_EXP || op == ML_OP_LOG || op == ML_OP_TANH) ? 8 * x->numel : x->numel;
     ML__PAR_RUN(x->numel, work, 16, unary_range, &j);
     ml_node *nd = ml__record(ctx, op, t, x, NULL);
     if (nd) nd->fp = p;
@@ -250,6 +253,7 @@ ml_tensor *ml_sqrt(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SQRT, x,
 ml_tensor *ml_rsqrt(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RSQRT, x, 0); }
 ml_tensor *ml_square(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_SQUARE, x, 0); }
 ml_tensor *ml_relu(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_RELU, x, 0); }
+ml_tensor *ml_tanh(ml_ctx *ctx, ml_tensor *x) { return unary(ctx, ML_OP_TANH, x, 0); }
 
 /* o = x > 0 ? g : 0 over [lo, hi) (a = g, b = x). */
 ML_KERNEL static void relu_mask_range(void *arg, int64_t lo, int64_t hi) {

@@ -32,6 +32,19 @@ void ml_ctx_reset(ml_ctx *ctx) {
     ctx->n_tensors = 0;
 }
 
+ml_ctx_mark ml_ctx_get_mark(const ml_ctx *ctx) {
+    ml_ctx_mark m = {ml_arena_get_mark(ctx->arena), ctx->tape_tail, ctx->n_tensors};
+    return m;
+}
+
+void ml_ctx_rewind(ml_ctx *ctx, ml_ctx_mark m) {
+    ml_arena_rewind(ctx->arena, m.arena);
+    ctx->tape_tail = m.tape_tail;
+    if (m.tape_tail) m.tape_tail->next = NULL;
+    else ctx->tape_head = NULL;
+    ctx->n_tensors = m.n_tensors;
+}
+
 int ml_ctx_set_recording(ml_ctx *ctx, int on) {
     int prev = ctx->recording;
     ctx->recording = on != 0;

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import REPO
 from metalearn import _lib as L
+from metalearn import rl as RL
 
 STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTensor, "ml_st_entry": L.StEntry,
            "ml_safetensors": L.Safetensors, "ml_image_options": L.ImageOptions, "ml_image_set": L.ImageSet,
@@ -21,7 +22,8 @@ STRUCTS = {"ml_rng": L.Rng, "ml_progress": L.Progress, "ml_st_tensor": L.StTenso
            "ml_search_result": L.SearchResult, "ml_search_summary": L.SearchSummary,
            "ml_search_event": L.SearchEvent, "ml_meta_tensor": L.MetaTensor,
            "ml_continual_options": L.ContinualOptions, "ml_continual_row": L.ContinualRow,
-           "ml_continual_result": L.ContinualResult}
+           "ml_continual_result": L.ContinualResult,
+           "ml_rl_config": RL.RlConfig, "ml_rl_stats": RL.RlStats}
 
 
 def test_structs_match_the_headers(tmp_path):
@@ -29,7 +31,7 @@ def test_structs_match_the_headers(tmp_path):
     if not cc:
         pytest.skip("no C compiler")
     lines = ["#include <stdio.h>", "#include <stddef.h>"]
-    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h", "search.h", "continual.h")]
+    lines += [f'#include "metalearn/{h}"' for h in ("core.h", "io.h", "images.h", "tasks.h", "nn.h", "run.h", "meta.h", "search.h", "continual.h", "rl.h")]
     lines.append("int main(void) {")
     want = []
     for cname, cls in STRUCTS.items():
