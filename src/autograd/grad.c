@@ -8,7 +8,13 @@
  *      into its inputs' gradients.
  * Gradients live in an array indexed by tensor id (arena memory). Nodes the
  * backward rules record while create_graph is on are appended after the
- * walk's starting point and so are never visited by the walk itself. */
+ * walk's starting point and so are never visited by the walk itself.
+ *
+ * Consume mode (ml_ctx_set_consume, no create_graph): pass 1 also counts the
+ * readers of each tensor on the tape; a rule whose first input is a
+ * convolution's output read by this node alone (and neither y nor an xs) may
+ * write its gradient over that input (ctx->dead_input), because nothing that
+ * runs later in the walk reads it. */
 #include <string.h>
 
 #include "tensor/internal.h"
@@ -40,10 +46,22 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
         dep[xs[i]->id] = 1;
     }
 
+    /* Consume mode: readers per tensor (saturating at 2: only "one" matters). */
+    unsigned char *readers = NULL;
+    if (ctx->consume && !create_graph) {
+        if (!(readers = ml_ctx_alloc(ctx, nt ? nt : 1))) return ctx->status;
+        memset(readers, 0, nt);
+        if (y->id < nt) readers[y->id] = 2;
+        for (int i = 0; i < n; i++) readers[xs[i]->id] = 2;
+    }
+
     /* Pass 1: which tensors depend on the inputs. */
     for (ml_node *nd = ctx->tape_head; nd; nd = nd->next) {
         int d = 0;
         for (int i = 0; i < nd->n_in; i++) d |= dep[nd->in[i]->id];
+        if (readers)
+            for (int i = 0; i < nd->n_in; i++)
+                if (readers[nd->in[i]->id] < 2) readers[nd->in[i]->id]++;
         if (d) dep[nd->out->id] = 1;
         if (nd == last) break;
     }
@@ -57,7 +75,10 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
         int need[ML_NODE_MAX_IN] = {0};
         for (int i = 0; i < nd->n_in; i++) need[i] = dep[nd->in[i]->id];
         ml_tensor *din[ML_NODE_MAX_IN];
+        const ml_tensor *a = nd->n_in ? nd->in[0] : NULL;
+        ctx->dead_input = readers && a && readers[a->id] == 1 && a->node && a->node->op == ML_OP_CONV2D ? a : NULL;
         ml__backward_node(ctx, nd, g, need, din);
+        ctx->dead_input = NULL;
         for (int i = 0; i < nd->n_in; i++) {
             if (!need[i] || !din[i]) continue;
             uint32_t id = nd->in[i]->id;

@@ -78,6 +78,8 @@ struct ml_ctx {
     ml_node *tape_head, *tape_tail;
     uint32_t n_tensors;
     int recording;
+    int consume;                 /* ml_ctx_set_consume: a backward may overwrite dead activations */
+    const ml_tensor *dead_input; /* set by ml_grad around one rule: nd->in[0] if nothing reads it later */
     ml_status status;
     char error[ML_ERR_LEN];
 };

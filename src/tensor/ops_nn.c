@@ -547,7 +547,9 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]) {
     const ml_tensor *x = nd->in[0];
     int64_t c = x->shape[1];
-    ml_tensor *dx = ml_tensor_new(ctx, 4, x->shape);
+    /* dx over x when nothing reads x after this rule (consume mode, grad.c):
+     * every pass below reads x[k] before it writes dx[k] and nothing else. */
+    ml_tensor *dx = ctx->dead_input == x ? ml_tensor_wrap(ctx, x->data, 4, x->shape) : ml_tensor_new(ctx, 4, x->shape);
     ml_tensor *dgamma = ml_tensor_new(ctx, 1, ML_SHAPE(c));
     ml_tensor *dbeta = ml_tensor_new(ctx, 1, ML_SHAPE(c));
     if (!dx || !dgamma || !dbeta) return;

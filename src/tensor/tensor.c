@@ -39,6 +39,12 @@ int ml_ctx_set_recording(ml_ctx *ctx, int on) {
 }
 
 int ml_ctx_recording(const ml_ctx *ctx) { return ctx->recording; }
+
+int ml_ctx_set_consume(ml_ctx *ctx, int on) {
+    int prev = ctx->consume;
+    ctx->consume = on != 0;
+    return prev;
+}
 ml_status ml_ctx_status(const ml_ctx *ctx) { return ctx->status; }
 const char *ml_ctx_error(const ml_ctx *ctx) { return ctx->error; }
 ml_arena *ml_ctx_arena(ml_ctx *ctx) { return ctx->arena; }
