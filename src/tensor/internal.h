@@ -73,6 +73,24 @@ struct ml_node {
 
 #define ML_ERR_LEN 512
 
+/* Consume mode's buffer reuse inside one backward walk (grad.c): gradient
+ * buffers of at least ML_RECYCLE_MIN floats that the walk allocated and that
+ * nothing references any more go to `free`; ml_tensor_new takes a free buffer
+ * of exactly the size asked before it bumps the arena. */
+#define ML_RECYCLE_MIN ((int64_t)1 << 14)
+#define ML_RECYCLE_FREE 32
+#define ML_RECYCLE_WALK 512
+typedef struct ml__buf {
+    float *data;
+    int64_t numel;
+} ml__buf;
+typedef struct ml__recycler {
+    ml__buf free[ML_RECYCLE_FREE]; /* dead buffers, any order */
+    int n_free;
+    ml__buf walk[ML_RECYCLE_WALK]; /* every large buffer the walk allocated: the only ones ever freed */
+    int n_walk;
+} ml__recycler;
+
 struct ml_ctx {
     ml_arena *arena;
     ml_node *tape_head, *tape_tail;
@@ -80,6 +98,7 @@ struct ml_ctx {
     int recording;
     int consume;                 /* ml_ctx_set_consume: a backward may overwrite dead activations */
     const ml_tensor *dead_input; /* set by ml_grad around one rule: nd->in[0] if nothing reads it later */
+    ml__recycler *recycle;       /* set by ml_grad during a consume-mode walk, else NULL */
     ml_status status;
     char error[ML_ERR_LEN];
 };
