@@ -65,6 +65,7 @@ struct ml_node {
     int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
     float fp;             /* float parameter: scale, added scalar */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
+    const uint8_t *code;  /* BN_RELU with the pool: each output's argmax within its 2x2 window */
     float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, that, var, pooled xhat */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
@@ -120,6 +121,9 @@ ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, 
 ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv);
 /* BN_RELU's backward without recording: writes dx, dgamma, dbeta in two passes. */
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]);
+/* BN_RELU with the pool: the flat argmax index of each output (for the
+ * recorded backward's scatter), expanded from nd->code into arena memory. */
+const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 
 /* Backward rule of one node: given the gradient g of node->out, writes the
