@@ -567,9 +567,12 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const float *yp = j->y + p * psp, *gp = j->g + p * psp;
         const uint8_t *cp = j->code_in + p * psp;
-        const int64_t ow = j->w / 2;
-        for (int64_t k = 0; k < psp; k++) /* branch-free: y > 0 is a coin flip */
-            q[window_at(cp[k], k, j->w, ow)] += yp[k] > 0.f ? coef * gp[k] : 0.f;
+        const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
+        for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
+            float *q0 = q + 2 * r * w;
+            for (int64_t cc = 0; cc < ow; cc++, k++) /* branch-free: y > 0 is a coin flip */
+                q0[(cp[k] >> 1) * w + 2 * cc + (cp[k] & 1)] += yp[k] > 0.f ? coef * gp[k] : 0.f;
+        }
     }
 }
 
