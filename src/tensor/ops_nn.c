@@ -442,9 +442,15 @@ typedef struct bnr_job {
  * instead of a 4-byte flat index, a quarter of the pooled tensor's size less
  * to keep per block until the backward. at = flat index, o = flat index of
  * the window's top-left element. */
-static inline uint8_t window_code(int32_t at, int32_t o, int64_t w) {
-    int32_t d = at - o;
-    return (uint8_t)(d >= w ? 2 + (d - (int32_t)w) : d);
+static inline uint8_t window_code(int32_t at, int32_t o, int32_t w) {
+    const int32_t d = at - o; /* 0, 1, w or w + 1 */
+    return (uint8_t)(d - (d >= w) * (w - 2));
+}
+
+/* A row's codes; restrict-qualified locals, because a byte store may alias
+ * anything and would otherwise keep the loop from vectorising. */
+static inline void row_codes(uint8_t *restrict code, const int32_t *restrict q, int64_t ow, int32_t o0, int32_t w) {
+    for (int64_t k = 0; k < ow; k++) code[k] = window_code(q[k], o0 + 2 * (int32_t)k, w);
 }
 
 /* Flat index (within its plane) of the argmax of pooled element k of a plane
@@ -486,7 +492,7 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
                 int32_t *q = j->rows + ch * ow;
                 const int32_t o0 = (int32_t)(off + 2 * r * w);
                 pool_row(src, r, w, ow, o0, y, q);
-                for (int64_t k = 0; k < ow; k++) j->code[poff + k] = window_code(q[k], o0 + 2 * (int32_t)k, w);
+                row_codes(j->code + poff, q, ow, o0, (int32_t)w);
                 if (src == p) /* y holds the window's max of x */
                     for (int64_t k = 0; k < ow; k++) y[k] = relu_keep_nan(y[k] * scale + shift);
                 else /* y holds the max of z */
