@@ -66,7 +66,7 @@ struct ml_node {
     float fp;             /* float parameter: scale, added scalar */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
     const uint8_t *code;  /* BN_RELU with the pool: each output's argmax within its 2x2 window */
-    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, inv, var */
+    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, inv, var, pooled xhat */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
     ml_node *prev, *next; /* the tape, in recording order */

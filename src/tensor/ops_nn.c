@@ -413,13 +413,11 @@ ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xh
  * ProtoNet step (profiled). Fused:
  *   forward: the channel's statistics (two reads of x, the second from L2:
  *     one channel of a batch is ~150 KB), then one more read of x writing y,
- *     or with the pool only the pooled y and a byte per output saying where
- *     in its window the argmax is (memory: the block keeps no xhat);
+ *     or with the pool only the pooled y, its argmax and xhat there;
  *   backward: xhat is recomputed from x and the saved mean and inv; without
  *     the pool g, y and x are read twice (the second time from L2) and dx
  *     written once; with it the sums run over the pooled tensors alone (the
- *     gradient is zero off the argmax) and x at the argmax, gathered per
- *     channel into transient scratch, then x is read once more, writing dx.
+ *     gradient is zero off the argmax) and x is read once, writing dx.
  * The pool: relu and max commute, and z = x * scale + shift is increasing in
  * x when scale = gamma * inv > 0, so the window's argmax is taken on x itself
  * (on a plane of z when scale <= 0). PyTorch takes it after the ReLU; the two
@@ -431,8 +429,9 @@ typedef struct bnr_job {
     float eps;
     const float *x, *gamma, *beta, *y, *g;
     float *out, *mean, *inv, *var_out, *dgamma, *dbeta, *scratch;
+    float *xhat_at;       /* pool: xhat at each window's argmax, so the backward gathers nothing */
     float *coef;          /* pooled backward: gamma * inv, mean(g1), mean(g1 * xhat) per channel */
-    float *x_at;          /* pooled backward: x at each window's argmax (transient, gathered per channel) */
+    const float *xhat_in;
     int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
     uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is (window_code) */
     const uint8_t *code_in;
@@ -488,15 +487,22 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
             }
             for (int64_t r = 0; r < oh; r++) {
                 const int64_t poff = ((i * c + ch) * oh + r) * ow;
-                float *y = j->out + poff;
+                float *y = j->out + poff, *xa = j->xhat_at + poff;
                 int32_t *q = j->rows + ch * ow;
                 const int32_t o0 = (int32_t)(off + 2 * r * w);
                 pool_row(src, r, w, ow, o0, y, q);
                 row_codes(j->code + poff, q, ow, o0, (int32_t)w);
-                if (src == p) /* y holds the window's max of x */
-                    for (int64_t k = 0; k < ow; k++) y[k] = relu_keep_nan(y[k] * scale + shift);
-                else /* y holds the max of z */
-                    for (int64_t k = 0; k < ow; k++) y[k] = relu_keep_nan(y[k]);
+                if (src == p) { /* y holds the window's max of x */
+                    for (int64_t k = 0; k < ow; k++) {
+                        xa[k] = (y[k] - m) * is;
+                        y[k] = relu_keep_nan(y[k] * scale + shift);
+                    }
+                } else { /* y holds the max of z; x at the argmax is in L1 */
+                    for (int64_t k = 0; k < ow; k++) {
+                        xa[k] = (j->x[q[k]] - m) * is;
+                        y[k] = relu_keep_nan(y[k]);
+                    }
+                }
             }
         }
         j->mean[ch] = m;
@@ -516,27 +522,11 @@ ML_KERNEL static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) 
     const double count = (double)(n * sp);
     for (int64_t ch = lo; ch < hi; ch++) {
         const float m = j->mean[ch], is = j->inv[ch];
-        /* Pooled: the sums run over the pooled tensors and x at each
-         * window's argmax, gathered here (the forward keeps only the byte
-         * that says where in the window it is). */
+        /* Pooled: the sums run over the pooled tensors and the saved xhat. */
         const int64_t run = j->pool ? psp : sp;
-        if (j->pool) {
-            const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
-            for (int64_t i = 0; i < n; i++) {
-                const int64_t plane = i * c + ch;
-                const float *xp = j->x + plane * sp;
-                const uint8_t *cp = j->code_in + plane * psp;
-                float *dst = j->x_at + plane * psp;
-                for (int64_t r = 0; r < oh; r++)
-                    for (int64_t k = 0; k < ow; k++) {
-                        const uint8_t code = cp[r * ow + k];
-                        dst[r * ow + k] = xp[(2 * r + (code >> 1)) * w + 2 * k + (code & 1)];
-                    }
-            }
-        }
         double s1, s2;
-        grad_sums(j->g + ch * run, (j->pool ? j->x_at : j->x) + ch * run, j->y + ch * run, n, c * run, run, m, is,
-                  &s1, &s2);
+        grad_sums(j->g + ch * run, (j->pool ? j->xhat_in : j->x) + ch * run, j->y + ch * run, n, c * run, run,
+                  j->pool ? 0.f : m, j->pool ? 1.f : is, &s1, &s2);
         j->dbeta[ch] = (float)s1;
         j->dgamma[ch] = (float)s2;
         const float coef = j->gamma[ch] * is, mg = (float)(s1 / count), mgh = (float)(s2 / count);
@@ -594,12 +584,9 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
     bnr_job j = {.n = x->shape[0], .c = c, .h = x->shape[2], .w = x->shape[3], .pool = (int)nd->ip[0],
                  .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data, .g = g->data, .out = dx->data,
                  .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
-                 .code_in = nd->code};
+                 .code_in = nd->code, .xhat_in = nd->aux + 3 * c};
     if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
-    ml_arena_mark mark = ml_arena_get_mark(ctx->arena); /* x_at lives for the first pass only */
-    if (j.pool && !(j.x_at = ml_ctx_alloc(ctx, (size_t)nd->out->numel * sizeof(float)))) return;
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
-    ml_arena_rewind(ctx->arena, mark);
     if (j.pool) ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
@@ -633,15 +620,15 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
     int64_t oshape[4] = {n, c, pool ? h / 2 : h, pool ? w / 2 : w};
     ml_tensor *t = ml_tensor_new(ctx, 4, oshape);
     if (!t) return NULL;
-    /* aux: mean, inv, var per channel */
-    float *aux = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float));
+    /* aux: mean, inv, var per channel, then (pool) xhat at each argmax */
+    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (pool ? (size_t)t->numel : 0)) * sizeof(float));
     float *scratch = pool ? ml_ctx_alloc(ctx, (size_t)(c * h * w) * sizeof(float)) : NULL;
     uint8_t *code = pool ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
     int32_t *rows = pool ? ml_ctx_alloc(ctx, (size_t)(c * oshape[3]) * sizeof(int32_t) + 4) : NULL;
     if (!aux || (pool && (!scratch || !code || !rows))) return NULL;
     bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = pool, .eps = eps, .x = x->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
-                 .scratch = scratch, .rows = rows, .code = code};
+                 .scratch = scratch, .rows = rows, .code = code, .xhat_at = pool ? aux + 3 * c : NULL};
     ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
     if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, count, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, x, gamma, beta);
