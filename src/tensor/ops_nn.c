@@ -452,12 +452,6 @@ static inline void row_codes(uint8_t *restrict code, const int32_t *restrict q, 
     for (int64_t k = 0; k < ow; k++) code[k] = window_code(q[k], o0 + 2 * (int32_t)k, w);
 }
 
-/* Flat index (within its plane) of the argmax of pooled element k of a plane
- * with rows of w inputs and ow outputs. */
-static inline int64_t window_at(uint8_t code, int64_t k, int64_t w, int64_t ow) {
-    return (2 * (k / ow) + (code >> 1)) * w + 2 * (k % ow) + (code & 1);
-}
-
 /* Unlike the plain ReLU op (NaN -> 0), a NaN stays NaN here, so a diverging
  * batch reaches the loss and the run's NaN check instead of vanishing. */
 static inline float relu_keep_nan(float v) { return v > 0.f || v != v ? v : 0.f; }
@@ -647,9 +641,13 @@ const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd) {
     const int64_t planes = x->shape[0] * x->shape[1];
     int32_t *idx = ml_ctx_alloc(ctx, (size_t)(planes * psp) * sizeof(int32_t));
     if (!idx) return NULL;
-    for (int64_t p = 0; p < planes; p++)
-        for (int64_t k = 0; k < psp; k++)
-            idx[p * psp + k] = (int32_t)(p * sp + window_at(nd->code[p * psp + k], k, x->shape[3], ow));
+    const int64_t w = x->shape[3];
+    for (int64_t p = 0, k = 0; p < planes; p++) /* k runs over the pooled elements in order */
+        for (int64_t r = 0; r < oh; r++)
+            for (int64_t cc = 0; cc < ow; cc++, k++) {
+                const uint8_t code = nd->code[k];
+                idx[k] = (int32_t)(p * sp + (2 * r + (code >> 1)) * w + 2 * cc + (code & 1));
+            }
     return idx;
 }
 
