@@ -505,9 +505,67 @@ static void test_table_covers_every_op(void) {
     ml_ctx_destroy(ctx);
 }
 
+/* Consume mode (ml_ctx_set_consume): the same gradients bit for bit, with the
+ * fused batch norm's dx written over the convolution output it alone reads
+ * and dead gradient buffers reused (8x8x32x32 activations: above
+ * ML_RECYCLE_MIN), so the walk ends with less arena in use; a conv output
+ * something else also reads, and create_graph, keep theirs. */
+static size_t run_blocks(int consume, int create_graph, int pool, const float *xin, const float *win, float *grads,
+                         float *conv_after, float *shared_after) {
+    ml_ctx *ctx = ml_ctx_create(1 << 20);
+    ml_ctx_set_consume(ctx, consume);
+    float w1[8 * 2 * 9], w2[8 * 8 * 9], gam[16], bet[16];
+    memcpy(w1, win, sizeof w1);
+    memcpy(w2, win + 144, sizeof w2);
+    for (int i = 0; i < 16; i++) gam[i] = 0.5f + 0.05f * (float)i, bet[i] = 0.01f * (float)(i - 8);
+    ml_tensor *p[6] = {ml_tensor_wrap(ctx, w1, 4, ML_SHAPE(8, 2, 3, 3)), ml_tensor_wrap(ctx, gam, 1, ML_SHAPE(8)),
+                       ml_tensor_wrap(ctx, bet, 1, ML_SHAPE(8)), ml_tensor_wrap(ctx, w2, 4, ML_SHAPE(8, 8, 3, 3)),
+                       ml_tensor_wrap(ctx, gam + 8, 1, ML_SHAPE(8)), ml_tensor_wrap(ctx, bet + 8, 1, ML_SHAPE(8))};
+    ml_tensor *x = ml_tensor_wrap(ctx, (float *)xin, 4, ML_SHAPE(8, 2, 32, 32));
+    ml_tensor *c1 = ml_conv2d(ctx, x, p[0], 1, 1);
+    ml_tensor *h = pool ? ml_batchnorm_relu_maxpool(ctx, c1, p[1], p[2], NULL, NULL, 1, 0.1f, 1e-5f)
+                        : ml_batchnorm_relu(ctx, c1, p[1], p[2], NULL, NULL, 1, 0.1f, 1e-5f);
+    ml_tensor *c2 = ml_conv2d(ctx, h, p[3], 1, 1);
+    ml_tensor *h2 = ml_batchnorm_relu(ctx, c2, p[4], p[5], NULL, NULL, 1, 0.1f, 1e-5f);
+    /* c2 is read twice (the block and the loss): it must survive. */
+    ml_tensor *loss = ml_add(ctx, ml_sum_all(ctx, ml_square(ctx, h2)), ml_sum_all(ctx, ml_mul(ctx, c2, c2)));
+    ml_tensor *g[6];
+    CHECK(ml_grad(ctx, loss, p, 6, create_graph, g) == ML_OK);
+    int64_t off = 0;
+    for (int i = 0; i < 6; i++) {
+        memcpy(grads + off, g[i]->data, (size_t)g[i]->numel * sizeof(float));
+        off += g[i]->numel;
+    }
+    memcpy(conv_after, c1->data, (size_t)c1->numel * sizeof(float));
+    memcpy(shared_after, c2->data, (size_t)c2->numel * sizeof(float));
+    size_t used = ml_arena_used(ml_ctx_arena(ctx));
+    ml_ctx_destroy(ctx);
+    return used;
+}
+
+static void test_consume_mode_same_gradients(void) {
+    enum { NG = 144 + 8 + 8 + 576 + 8 + 8, NC = 8 * 8 * 32 * 32 };
+    static float x[8 * 2 * 32 * 32], w[144 + 576], g0[NG], g1[NG], c0[NC], c1[NC], s0[NC], s1[NC];
+    fill(x, 8 * 2 * 32 * 32, I_NORMAL);
+    fill(w, 144 + 576, I_NORMAL);
+    for (int pool = 0; pool <= 1; pool++) {
+        int ns = pool ? NC / 4 : NC; /* c2's size: after the pool the second block sees 4x4 */
+        size_t used_off = run_blocks(0, 0, pool, x, w, g0, c0, s0);
+        size_t used_on = run_blocks(1, 0, pool, x, w, g1, c1, s1);
+        CHECK(memcmp(g0, g1, sizeof g0) == 0);
+        CHECK(used_on + (size_t)NC * sizeof(float) < used_off); /* more than the dx over c1 alone */
+        printf("  pool %d: arena after the walk %zu -> %zu bytes\n", pool, used_off, used_on);
+        CHECK(memcmp(c0, c1, sizeof c0) != 0);                       /* c1 held dx: the consume path ran */
+        CHECK(memcmp(s0, s1, (size_t)ns * sizeof(float)) == 0);      /* c2 has two readers: kept */
+        run_blocks(1, 1, pool, x, w, g1, c1, s1);                    /* create_graph: nothing consumed */
+        CHECK(memcmp(c0, c1, sizeof c0) == 0);
+    }
+}
+
 int main(void) {
     ml_rng_seed(&rng, 1234);
     ML_RUN(test_every_op_first_and_second_order);
     ML_RUN(test_table_covers_every_op);
+    ML_RUN(test_consume_mode_same_gradients);
     return ml_test_summary();
 }

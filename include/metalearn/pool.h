@@ -4,7 +4,10 @@
  * Items are handed out by an atomic counter, so which worker runs which item
  * varies; callers keep results per item and reduce them in item order, which
  * makes the outcome independent of the thread count. Each worker runs its
- * kernels single-threaded (OpenMP budget 1): parallelism is across items. */
+ * kernels single-threaded (OpenMP budget 1): parallelism is across items.
+ * With fewer items than threads, item i runs on worker i and the items share
+ * the threads as OpenMP budget (parallelism inside the items; the kernels'
+ * results do not depend on the budget). */
 #ifndef METALEARN_POOL_H
 #define METALEARN_POOL_H
 

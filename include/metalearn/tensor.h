@@ -59,6 +59,14 @@ ml_ctx_mark ml_ctx_get_mark(const ml_ctx *ctx);
 void ml_ctx_rewind(ml_ctx *ctx, ml_ctx_mark m);
 int ml_ctx_set_recording(ml_ctx *ctx, int on);
 int ml_ctx_recording(const ml_ctx *ctx);
+/* Consume mode (off by default; returns the previous setting): while on, an
+ * ml_grad without create_graph may write a gradient over a forward value that
+ * only the backward still reads, so the backward needs that much less memory.
+ * Today that is the output of a convolution read by nothing but one fused
+ * batch norm + ReLU (+ pool) (ml_batchnorm_relu*), the largest activation of
+ * a conv block: after ml_grad it holds its gradient. Every other tensor keeps
+ * its value. For training steps, which never read those outputs. */
+int ml_ctx_set_consume(ml_ctx *ctx, int on);
 ml_status ml_ctx_status(const ml_ctx *ctx);
 const char *ml_ctx_error(const ml_ctx *ctx); /* "" when ok */
 void ml_ctx_clear_error(ml_ctx *ctx);

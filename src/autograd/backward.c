@@ -153,7 +153,7 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
         break;
     }
     case ML_OP_BN_RELU: { /* y = relu(normalize(a) * gamma + beta), gamma = b, beta = in[2];
-                             ip[0]: y is then max-pooled 2x2, argmax in nd->index */
+                             ip[0]: y is then max-pooled 2x2, argmax in nd->code */
         if (!ctx->recording) {
             ml__bn_relu_backward_fused(ctx, nd, g, din);
             break;
@@ -164,7 +164,11 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
          * (and of inv inside normalize_backward_recorded) is on the tape. */
         int64_t pshape[4] = {1, a->shape[1], 1, 1};
         ml_tensor *g1 = ml_relu_mask(ctx, g, y);
-        if (nd->ip[0]) g1 = ml__scatter(ctx, g1, nd->index, a->ndim, a->shape);
+        if (nd->ip[0]) {
+            const int32_t *idx = ml__bn_relu_pool_index(ctx, nd);
+            if (!idx) break;
+            g1 = ml__scatter(ctx, g1, idx, a->ndim, a->shape);
+        }
         ml_tensor *xhat = ml__normalize(ctx, a, nd->fp, NULL, NULL);
         if (need[0])
             din[0] = normalize_backward_recorded(ctx, a, ml_mul(ctx, g1, ml_reshape(ctx, b, 4, pshape)), xhat, nd->fp);

@@ -8,10 +8,38 @@
  *      into its inputs' gradients.
  * Gradients live in an array indexed by tensor id (arena memory). Nodes the
  * backward rules record while create_graph is on are appended after the
- * walk's starting point and so are never visited by the walk itself. */
+ * walk's starting point and so are never visited by the walk itself.
+ *
+ * Consume mode (ml_ctx_set_consume, no create_graph): pass 1 also counts the
+ * readers of each tensor on the tape; a rule whose first input is a
+ * convolution's output read by this node alone (and neither y nor an xs) may
+ * write its gradient over that input (ctx->dead_input), because nothing that
+ * runs later in the walk reads it. The walk also reuses its own large
+ * gradient buffers once dead (release_if_dead): a gradient is dead after its
+ * node's rule has run, an accumulated partial sum once added, unless some
+ * gradient still held shares its memory (a view, or the same tensor passed to
+ * two inputs). Only buffers the walk allocated are reused, so forward values
+ * are never touched. */
+
 #include <string.h>
 
 #include "tensor/internal.h"
+
+/* t's buffer goes to the free list if the walk allocated it and no gradient
+ * still held (grads[]) lies inside it. O(tensors), only for
+ * buffers of at least ML_RECYCLE_MIN floats, which are few. */
+static void release_if_dead(ml__recycler *r, ml_tensor *const *grads, uint32_t nt, const ml_tensor *t) {
+    if (!t || t->numel < ML_RECYCLE_MIN || r->n_free == ML_RECYCLE_FREE) return;
+    int own = 0;
+    for (int i = 0; i < r->n_walk && !own; i++) own = r->walk[i].data == t->data && r->walk[i].numel == t->numel;
+    if (!own) return;
+    const float *lo = t->data, *hi = t->data + t->numel;
+    for (uint32_t id = 0; id < nt; id++)
+        if (grads[id] && grads[id]->data >= lo && grads[id]->data < hi) return;
+    for (int i = 0; i < r->n_free; i++)
+        if (r->free[i].data == t->data) return; /* already free */
+    r->free[r->n_free++] = (ml__buf){t->data, t->numel};
+}
 
 ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs, int n, int create_graph,
                        ml_tensor **out) {
@@ -40,16 +68,36 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
         dep[xs[i]->id] = 1;
     }
 
+    /* Consume mode: readers per tensor, saturating at 2 (only "one" matters);
+     * KEEP marks y and the xs, whose values and gradients the caller wants. */
+    enum { KEEP = 3 };
+    unsigned char *readers = NULL;
+    if (ctx->consume && !create_graph) {
+        if (!(readers = ml_ctx_alloc(ctx, nt ? nt : 1))) return ctx->status;
+        memset(readers, 0, nt);
+        if (y->id < nt) readers[y->id] = KEEP;
+        for (int i = 0; i < n; i++) readers[xs[i]->id] = KEEP;
+    }
+
     /* Pass 1: which tensors depend on the inputs. */
     for (ml_node *nd = ctx->tape_head; nd; nd = nd->next) {
         int d = 0;
         for (int i = 0; i < nd->n_in; i++) d |= dep[nd->in[i]->id];
+        if (readers)
+            for (int i = 0; i < nd->n_in; i++)
+                if (readers[nd->in[i]->id] < 2) readers[nd->in[i]->id]++;
         if (d) dep[nd->out->id] = 1;
         if (nd == last) break;
     }
     if (y->id < nt) grads[y->id] = dy;
 
     /* Pass 2: walk back. Recording follows create_graph while rules run. */
+    ml__recycler *rec = NULL;
+    if (readers) {
+        if (!(rec = ml_ctx_alloc(ctx, sizeof *rec))) return ctx->status;
+        rec->n_free = rec->n_walk = 0;
+        ctx->recycle = rec;
+    }
     int was_recording = ml_ctx_set_recording(ctx, create_graph);
     for (ml_node *nd = last; nd && ctx->status == ML_OK; nd = nd->prev) {
         ml_tensor *g = grads[nd->out->id];
@@ -57,11 +105,27 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
         int need[ML_NODE_MAX_IN] = {0};
         for (int i = 0; i < nd->n_in; i++) need[i] = dep[nd->in[i]->id];
         ml_tensor *din[ML_NODE_MAX_IN];
+        const ml_tensor *a = nd->n_in ? nd->in[0] : NULL;
+        ctx->dead_input = readers && a && readers[a->id] == 1 && a->node && a->node->op == ML_OP_CONV2D ? a : NULL;
         ml__backward_node(ctx, nd, g, need, din);
+        ctx->dead_input = NULL;
         for (int i = 0; i < nd->n_in; i++) {
             if (!need[i] || !din[i]) continue;
             uint32_t id = nd->in[i]->id;
-            grads[id] = grads[id] ? ml_add(ctx, grads[id], din[i]) : din[i];
+            if (!grads[id]) {
+                grads[id] = din[i];
+                continue;
+            }
+            ml_tensor *old = grads[id];
+            grads[id] = ml_add(ctx, old, din[i]);
+            if (rec) {
+                release_if_dead(rec, grads, nt, old);
+                release_if_dead(rec, grads, nt, din[i]);
+            }
+        }
+        if (rec && readers[nd->out->id] != KEEP) { /* not y, not an xs: its gradient is dead */
+            grads[nd->out->id] = NULL;
+            release_if_dead(rec, grads, nt, g);
         }
         /* Intermediate gradients of tensors nobody asked for are dead now;
          * the arena reclaims them at reset. */
@@ -76,6 +140,7 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
         out[i] = gx;
     }
     ml_ctx_set_recording(ctx, was_recording);
+    ctx->recycle = NULL;
     return ctx->status;
 }
 

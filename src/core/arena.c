@@ -107,12 +107,15 @@ ml_arena_mark ml_arena_get_mark(const ml_arena *a) {
 }
 
 void ml_arena_rewind(ml_arena *a, ml_arena_mark m) {
-    /* total_used becomes approximate after a rewind across blocks; it only
-     * feeds the merge heuristic, where overestimating is harmless. */
+    /* total_used is what the blocks before the mark's hold plus the mark's
+     * offset (the tail a block skips is not counted, as in alloc), so the
+     * merge on reset sizes the block from the pass's true peak: kernel
+     * scratch rewound across a block boundary used to inflate it (a 71 MB
+     * MAML task got a 321 MB block). */
     block *b = m.block;
-    size_t dropped = 0;
-    if (b == a->cur) dropped = a->cur->used - m.used;
-    a->total_used -= dropped <= a->total_used ? dropped : a->total_used;
+    size_t used = m.used;
+    for (block *p = a->first; p && p != b; p = p->next) used += p->used;
+    a->total_used = used;
     a->cur = b;
     b->used = m.used;
 }

@@ -6,7 +6,15 @@
  * So a worker that finished spins for a short while (SPIN_SECONDS) watching
  * for the next batch before it sleeps, and the caller likewise spins briefly
  * for the workers to finish. Past that, both block: a busy machine loses at
- * most that much time per batch to spinning. */
+ * most that much time per batch to spinning.
+ *
+ * A batch with fewer items than threads (one ProtoNet episode per step, one
+ * long evaluation episode) is run the other way round: item i on worker i,
+ * with the threads left over given to the items as OpenMP budget, so the
+ * threads work inside the item (the kernels split their work by a fixed
+ * rule, bit-identical for any budget: kernels_par.h). One item runs on the
+ * caller alone without waking anyone. The fixed mapping also keeps the idle
+ * workers' per-worker memory (their arenas) from growing to a task's size. */
 #include "metalearn/pool.h"
 
 #include <omp.h>
@@ -35,7 +43,26 @@ typedef struct worker_arg {
     int index;
 } worker_arg;
 
+/* OpenMP budget of item `item` when n_items < n_threads: an even share, the
+ * remainder to the first items. */
+static int item_budget(int n_threads, int n_items, int item) {
+    return n_threads / n_items + (item < n_threads % n_items);
+}
+
+/* Runs item `item` with an OpenMP budget of `budget` threads, then restores
+ * the caller's budget. */
+static void run_one(ml_pool_fn fn, void *user, int item, int worker, int budget) {
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(budget);
+    fn(item, worker, user);
+    omp_set_num_threads(saved);
+}
+
 static void run_items(ml_pool *p, int worker) {
+    if (p->n_items < p->n_threads) { /* item i on worker i, threads inside the items */
+        if (worker < p->n_items) run_one(p->fn, p->user, worker, worker, item_budget(p->n_threads, p->n_items, worker));
+        return;
+    }
     for (;;) {
         int i = atomic_fetch_add(&p->next, 1);
         if (i >= p->n_items) break;
@@ -146,6 +173,10 @@ void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) {
     if (n_items <= 0) return;
     if (p->n_threads == 1) {
         for (int i = 0; i < n_items; i++) fn(i, 0, user);
+        return;
+    }
+    if (n_items == 1) { /* the caller alone, with every thread as OpenMP budget */
+        run_one(fn, user, 0, 0, p->n_threads);
         return;
     }
     pthread_mutex_lock(&p->mu);

@@ -143,6 +143,7 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
         m->workers[i].ctx = ml_ctx_create((size_t)1 << 20);
         m->workers[i].phi = ml_calloc((size_t)m->n, sizeof(float));
         if (!m->workers[i].ctx || !m->workers[i].phi) goto nomem;
+        ml_ctx_set_consume(m->workers[i].ctx, 1); /* no hook reads a conv output after ml_grad */
     }
     memcpy(m->meta, model->data, (size_t)m->n * sizeof(float));
     for (int k = 0; k < n_extra; k++)

@@ -45,6 +45,7 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
     ml_tensor **params = ml_malloc((size_t)m->n_params * sizeof(ml_tensor *));
     ml_tensor **grads = ml_malloc((size_t)m->n_params * sizeof(ml_tensor *));
     ml_optim opt = {0};
+    if (ctx) ml_ctx_set_consume(ctx, 1); /* the step reads only the loss and logits after ml_grad */
     if (!ctx || !grad || !bx || !by || !order || !params || !grads ||
         (st = ml_optim_init(&opt, &cfg->optim, m->n_floats)) != ML_OK) {
         snprintf(err, errlen, "train: out of memory");

@@ -66,7 +66,8 @@ struct ml_node {
     int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
     float fp;             /* float parameter: scale, added scalar */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
-    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, that, var, pooled xhat */
+    const uint8_t *code;  /* BN_RELU with the pool: each output's argmax within its 2x2 window */
+    float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, inv, var, pooled xhat */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
     ml_node *prev, *next; /* the tape, in recording order */
@@ -74,11 +75,32 @@ struct ml_node {
 
 #define ML_ERR_LEN 512
 
+/* Consume mode's buffer reuse inside one backward walk (grad.c): gradient
+ * buffers of at least ML_RECYCLE_MIN floats that the walk allocated and that
+ * nothing references any more go to `free`; ml_tensor_new takes a free buffer
+ * of exactly the size asked before it bumps the arena. */
+#define ML_RECYCLE_MIN ((int64_t)1 << 14)
+#define ML_RECYCLE_FREE 32
+#define ML_RECYCLE_WALK 512
+typedef struct ml__buf {
+    float *data;
+    int64_t numel;
+} ml__buf;
+typedef struct ml__recycler {
+    ml__buf free[ML_RECYCLE_FREE]; /* dead buffers, any order */
+    int n_free;
+    ml__buf walk[ML_RECYCLE_WALK]; /* every large buffer the walk allocated: the only ones ever freed */
+    int n_walk;
+} ml__recycler;
+
 struct ml_ctx {
     ml_arena *arena;
     ml_node *tape_head, *tape_tail;
     uint32_t n_tensors;
     int recording;
+    int consume;                 /* ml_ctx_set_consume: a backward may overwrite dead activations */
+    const ml_tensor *dead_input; /* set by ml_grad around one rule: nd->in[0] if nothing reads it later */
+    ml__recycler *recycle;       /* set by ml_grad during a consume-mode walk, else NULL */
     ml_status status;
     char error[ML_ERR_LEN];
 };
@@ -100,6 +122,9 @@ ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, 
 ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv);
 /* BN_RELU's backward without recording: writes dx, dgamma, dbeta in two passes. */
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]);
+/* BN_RELU with the pool: the flat argmax index of each output (for the
+ * recorded backward's scatter), expanded from nd->code into arena memory. */
+const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 
 /* Backward rule of one node: given the gradient g of node->out, writes the

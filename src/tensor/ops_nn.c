@@ -432,9 +432,25 @@ typedef struct bnr_job {
     float *xhat_at;       /* pool: xhat at each window's argmax, so the backward gathers nothing */
     float *coef;          /* pooled backward: gamma * inv, mean(g1), mean(g1 * xhat) per channel */
     const float *xhat_in;
-    int32_t *idx;
-    const int32_t *idx_in;
+    int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
+    uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is (window_code) */
+    const uint8_t *code_in;
 } bnr_job;
+
+/* The argmax of a 2x2 window as 2 * (row in the window) + (column): a byte
+ * instead of a 4-byte flat index, a quarter of the pooled tensor's size less
+ * to keep per block until the backward. at = flat index, o = flat index of
+ * the window's top-left element. */
+static inline uint8_t window_code(int32_t at, int32_t o, int32_t w) {
+    const int32_t d = at - o; /* 0, 1, w or w + 1 */
+    return (uint8_t)(d - (d >= w) * (w - 2));
+}
+
+/* A row's codes; restrict-qualified locals, because a byte store may alias
+ * anything and would otherwise keep the loop from vectorising. */
+static inline void row_codes(uint8_t *restrict code, const int32_t *restrict q, int64_t ow, int32_t o0, int32_t w) {
+    for (int64_t k = 0; k < ow; k++) code[k] = window_code(q[k], o0 + 2 * (int32_t)k, w);
+}
 
 /* Unlike the plain ReLU op (NaN -> 0), a NaN stays NaN here, so a diverging
  * batch reaches the loss and the run's NaN check instead of vanishing. */
@@ -466,8 +482,10 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
             for (int64_t r = 0; r < oh; r++) {
                 const int64_t poff = ((i * c + ch) * oh + r) * ow;
                 float *y = j->out + poff, *xa = j->xhat_at + poff;
-                int32_t *q = j->idx + poff;
-                pool_row(src, r, w, ow, (int32_t)(off + 2 * r * w), y, q);
+                int32_t *q = j->rows + ch * ow;
+                const int32_t o0 = (int32_t)(off + 2 * r * w);
+                pool_row(src, r, w, ow, o0, y, q);
+                row_codes(j->code + poff, q, ow, o0, (int32_t)w);
                 if (src == p) { /* y holds the window's max of x */
                     for (int64_t k = 0; k < ow; k++) {
                         xa[k] = (y[k] - m) * is;
@@ -538,23 +556,29 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         float *q = j->out + p * sp;
         for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const float *yp = j->y + p * psp, *gp = j->g + p * psp;
-        const int32_t *ip = j->idx_in + p * psp;
-        for (int64_t k = 0; k < psp; k++) /* branch-free: y > 0 is a coin flip */
-            j->out[ip[k]] += yp[k] > 0.f ? coef * gp[k] : 0.f;
+        const uint8_t *cp = j->code_in + p * psp;
+        const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
+        for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
+            float *q0 = q + 2 * r * w;
+            for (int64_t cc = 0; cc < ow; cc++, k++) /* branch-free: y > 0 is a coin flip */
+                q0[(cp[k] >> 1) * w + 2 * cc + (cp[k] & 1)] += yp[k] > 0.f ? coef * gp[k] : 0.f;
+        }
     }
 }
 
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]) {
     const ml_tensor *x = nd->in[0];
     int64_t c = x->shape[1];
-    ml_tensor *dx = ml_tensor_new(ctx, 4, x->shape);
+    /* dx over x when nothing reads x after this rule (consume mode, grad.c):
+     * every pass below reads x[k] before it writes dx[k] and nothing else. */
+    ml_tensor *dx = ctx->dead_input == x ? ml_tensor_wrap(ctx, x->data, 4, x->shape) : ml_tensor_new(ctx, 4, x->shape);
     ml_tensor *dgamma = ml_tensor_new(ctx, 1, ML_SHAPE(c));
     ml_tensor *dbeta = ml_tensor_new(ctx, 1, ML_SHAPE(c));
     if (!dx || !dgamma || !dbeta) return;
     bnr_job j = {.n = x->shape[0], .c = c, .h = x->shape[2], .w = x->shape[3], .pool = (int)nd->ip[0],
                  .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data, .g = g->data, .out = dx->data,
                  .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
-                 .idx_in = nd->index, .xhat_in = nd->aux + 3 * c};
+                 .code_in = nd->code, .xhat_in = nd->aux + 3 * c};
     if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
     if (j.pool) ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
@@ -593,11 +617,12 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
     /* aux: mean, inv, var per channel, then (pool) xhat at each argmax */
     float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (pool ? (size_t)t->numel : 0)) * sizeof(float));
     float *scratch = pool ? ml_ctx_alloc(ctx, (size_t)(c * h * w) * sizeof(float)) : NULL;
-    int32_t *idx = pool ? ml_ctx_alloc(ctx, (size_t)t->numel * sizeof(int32_t) + 4) : NULL;
-    if (!aux || (pool && (!scratch || !idx))) return NULL;
+    uint8_t *code = pool ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
+    int32_t *rows = pool ? ml_ctx_alloc(ctx, (size_t)(c * oshape[3]) * sizeof(int32_t) + 4) : NULL;
+    if (!aux || (pool && (!scratch || !code || !rows))) return NULL;
     bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = pool, .eps = eps, .x = x->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
-                 .scratch = scratch, .idx = idx, .xhat_at = pool ? aux + 3 * c : NULL};
+                 .scratch = scratch, .rows = rows, .code = code, .xhat_at = pool ? aux + 3 * c : NULL};
     ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
     if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, count, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, x, gamma, beta);
@@ -605,9 +630,25 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
         nd->aux = aux;
         nd->fp = eps;
         nd->ip[0] = pool;
-        nd->index = idx;
+        nd->code = code;
     }
     return t;
+}
+
+const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd) {
+    const ml_tensor *x = nd->in[0];
+    const int64_t sp = x->shape[2] * x->shape[3], oh = x->shape[2] / 2, ow = x->shape[3] / 2, psp = oh * ow;
+    const int64_t planes = x->shape[0] * x->shape[1];
+    int32_t *idx = ml_ctx_alloc(ctx, (size_t)(planes * psp) * sizeof(int32_t));
+    if (!idx) return NULL;
+    const int64_t w = x->shape[3];
+    for (int64_t p = 0, k = 0; p < planes; p++) /* k runs over the pooled elements in order */
+        for (int64_t r = 0; r < oh; r++)
+            for (int64_t cc = 0; cc < ow; cc++, k++) {
+                const uint8_t code = nd->code[k];
+                idx[k] = (int32_t)(p * sp + (2 * r + (code >> 1)) * w + 2 * cc + (code & 1));
+            }
+    return idx;
 }
 
 ml_tensor *ml_batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, float *running_mean,

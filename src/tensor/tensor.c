@@ -52,6 +52,12 @@ int ml_ctx_set_recording(ml_ctx *ctx, int on) {
 }
 
 int ml_ctx_recording(const ml_ctx *ctx) { return ctx->recording; }
+
+int ml_ctx_set_consume(ml_ctx *ctx, int on) {
+    int prev = ctx->consume;
+    ctx->consume = on != 0;
+    return prev;
+}
 ml_status ml_ctx_status(const ml_ctx *ctx) { return ctx->status; }
 const char *ml_ctx_error(const ml_ctx *ctx) { return ctx->error; }
 ml_arena *ml_ctx_arena(ml_ctx *ctx) { return ctx->arena; }
@@ -124,11 +130,27 @@ static ml_tensor *header_new(ml_ctx *ctx, int ndim, const int64_t *shape) {
     return t;
 }
 
+/* A consume-mode walk (grad.c): a dead buffer of the same size first, and
+ * every large buffer it hands out is listed as the walk's own. */
+static float *recycled_data(ml_ctx *ctx, int64_t numel) {
+    ml__recycler *r = ctx->recycle;
+    for (int i = 0; i < r->n_free; i++)
+        if (r->free[i].numel == numel) {
+            float *p = r->free[i].data;
+            r->free[i] = r->free[--r->n_free];
+            return p;
+        }
+    float *p = ml_ctx_alloc(ctx, (size_t)numel * sizeof(float));
+    if (p && r->n_walk < ML_RECYCLE_WALK) r->walk[r->n_walk++] = (ml__buf){p, numel};
+    return p;
+}
+
 ml_tensor *ml_tensor_new(ml_ctx *ctx, int ndim, const int64_t *shape) {
     if (ctx->status != ML_OK) return NULL;
     ml_tensor *t = header_new(ctx, ndim, shape);
     if (!t) return NULL;
-    t->data = ml_ctx_alloc(ctx, (size_t)t->numel * sizeof(float));
+    if (ctx->recycle && t->numel >= ML_RECYCLE_MIN) t->data = recycled_data(ctx, t->numel);
+    else t->data = ml_ctx_alloc(ctx, (size_t)t->numel * sizeof(float));
     return t->data ? t : NULL;
 }
 

@@ -27,6 +27,30 @@ done
 [ -s "$TMP/dnnl_thr1/checkpoint.safetensors" ] && cmp -s "$TMP/dnnl_thr1/checkpoint.safetensors" "$TMP/dnnl_thr3/checkpoint.safetensors" \
   && ok "cnn4:16 MAML: 1 and 3 threads give identical checkpoints" || bad "cnn4:16 MAML: thread count changes the result"
 
+# Fewer episodes than threads: the threads work inside the episode (OpenMP budget of the pool's
+# spare threads: 64-filter oneDNN primitives, the first layer's SGEMM, the batch-norm passes
+# split over channels: 25 images of 64x28x28 are well above kernels_par.h's threshold),
+# and the checkpoint must not change: 1 episode on 1 and 2 threads, 2 episodes on 1 and 3
+# threads (budgets 2 + 1), evaluation of single long episodes the same way.
+for run in "1 1" "1 2" "2 1" "2 3"; do
+  read -r mb t <<< "$run"
+  "$BIN" train --algo protonet --dataset "$DS" --ways 5 --shots 2 --query 3 --meta-batch $mb --iters 2 \
+    --threads $t --eval-tasks 0 --quiet --out "$TMP/inside_mb${mb}_t$t" >/dev/null 2>&1
+done
+for mb in 1 2; do
+  a="$TMP/inside_mb${mb}_t1/checkpoint.safetensors"; b=$(ls "$TMP"/inside_mb${mb}_t[23]/checkpoint.safetensors 2>/dev/null)
+  [ -s "$a" ] && [ -n "$b" ] && cmp -s "$a" "$b" \
+    && ok "ProtoNet cnn4 5w2s, $mb episode(s) per step: more threads than episodes give the same checkpoint" \
+    || bad "ProtoNet cnn4 5w2s, $mb episode(s) per step: the thread count changes the checkpoint"
+done
+for t in 1 2; do
+  "$BIN" eval "$TMP/inside_mb1_t1" --ways 5 --shots 5 --query 10 --episodes 1 --threads $t --json 2>/dev/null \
+    | tail -n 1 | sed 's/"eval_seconds":[0-9.]*//; s/"threads":[0-9]*//; s/"[a-z_]*per_second":[0-9.]*//g' > "$TMP/inside_eval$t"
+done
+[ -s "$TMP/inside_eval1" ] && cmp -s "$TMP/inside_eval1" "$TMP/inside_eval2" \
+  && ok "ProtoNet evaluation: 1 and 2 threads give the same figures" \
+  || bad "ProtoNet evaluation: the thread count changes the figures: $(cat "$TMP/inside_eval1") vs $(cat "$TMP/inside_eval2")"
+
 # bench on few-shot episodes: the class split goes to a temporary folder that is removed.
 before=$(ls -d /tmp/metalearn-bench-* 2>/dev/null | wc -l)
 expect "bench few-shot" 0 "tasks/s" -- "$BIN" bench --algo protonet "${SMALL[@]}" --iters 2 --warmup 1

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A/B speed of two metalearn binaries on one few-shot Omniglot training
+# configuration, alternating which runs first in each repetition so that the
+# machine's load hits both alike. Per run: the median seconds per iteration
+# after --warmup iterations (from log.jsonl's elapsed_s); per binary: the
+# median over repetitions. One JSON line per run, then a summary line.
+#
+# Usage: bench/ab_speed.sh [--reps 5] [--iters 12] [--warmup 2] A_BIN B_BIN RUN
+#   RUN = algo:ways:shots:query:meta_batch:threads (as bench/memory_omniglot.sh)
+#   env: ML_DATA_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps=5 iters=12 warmup=2
+while [ $# -gt 3 ]; do
+  case "$1" in
+    --reps) reps="$2"; shift 2 ;;
+    --iters) iters="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ $# -eq 3 ] || { sed -n '2,12p' "$0"; exit 2; }
+data="${ML_DATA_DIR:-../shared/data}/omniglot"
+zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp "$1" "$tmp/A"; cp "$2" "$tmp/B"
+IFS=: read -r algo ways shots query mb threads <<< "$3"
+inner=()
+[ "$algo" = protonet ] || inner=(--inner-steps 1 --inner-lr 0.4)
+one() { # which rep
+  rm -rf "$tmp/run"
+  local l0; l0=$(cut -d' ' -f1 /proc/loadavg)
+  "$tmp/$1" train --algo "$algo" --dataset "omniglot:$zips" --ways "$ways" --shots "$shots" --query "$query" \
+    --meta-batch "$mb" "${inner[@]}" --outer-lr 0.001 --iters "$iters" --threads "$threads" --eval-tasks 0 \
+    --log-every 1 --checkpoint-every 1000000 --seed 1 --quiet --out "$tmp/run" > /dev/null
+  python3 - "$tmp/run/log.jsonl" "$1" "$2" "$warmup" "$3" "$l0" <<'PY'
+import json, statistics, sys
+el = [json.loads(l)["elapsed_s"] for l in open(sys.argv[1])]
+w = int(sys.argv[4]); t = [0.0] + el
+d = [t[i + 1] - t[i] for i in range(w, len(el))]
+print(json.dumps({"bench": "ab_speed", "bin": sys.argv[2], "rep": int(sys.argv[3]), "run": sys.argv[5],
+                  "seconds_per_iter": round(statistics.median(d), 4), "load1_at_start": float(sys.argv[6])}))
+PY
+}
+for rep in $(seq 1 "$reps"); do
+  if [ $((rep % 2)) -eq 1 ]; then one A "$rep" "$3"; one B "$rep" "$3"; else one B "$rep" "$3"; one A "$rep" "$3"; fi
+done | tee "$tmp/lines"
+python3 - "$tmp/lines" "$3" "$(sha256sum "$tmp/A" | cut -c1-12)" "$(sha256sum "$tmp/B" | cut -c1-12)" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+med = {b: statistics.median([r["seconds_per_iter"] for r in rows if r["bin"] == b]) for b in "AB"}
+print(json.dumps({"bench": "ab_speed_summary", "run": sys.argv[2], "A_sha256_12": sys.argv[3], "B_sha256_12": sys.argv[4],
+                  "A_seconds_per_iter": med["A"], "B_seconds_per_iter": med["B"], "B_speedup": round(med["A"] / med["B"], 3),
+                  "load1_median": statistics.median([r["load1_at_start"] for r in rows]), "reps": len(rows) // 2}))
+PY
