@@ -62,6 +62,9 @@ typedef struct ml_fed_transport {
      * for b->numel floats on entry (more is an error). */
     ml_status (*recv)(void *impl, int from, int to, ml_fed_buffer *b, char *err, size_t errlen);
     void (*close)(void *impl);
+    /* Waits until every buffer this process sent has left its hands (NULL:
+     * sends complete at once). Called at the end of a round. */
+    void (*flush)(void *impl);
     /* Shown every buffer sent (NULL: none); the caller sets it. */
     void (*observe)(void *user, int from, int to, const ml_fed_buffer *b);
     void *observe_user;
@@ -71,6 +74,14 @@ typedef struct ml_fed_transport {
 /* Every client in this process: per-destination FIFO mailboxes holding
  * copies of the buffers. */
 ml_status ml_fed_transport_local(ml_fed_transport *t, int clients, char *err, size_t errlen);
+/* Clients on the processes of an mpirun job (metalearn/dist.h, started):
+ * rank 0 is the server, client k runs on rank 1 + k % (size - 1). A buffer
+ * travels as one message (a fixed header checked on receipt: route, order,
+ * name, shape, a count never above the receiver's room; then the floats).
+ * One process (no mpirun, or a build without MPI): the local transport. */
+ml_status ml_fed_transport_mpi(ml_fed_transport *t, int clients, char *err, size_t errlen);
+/* The rank hosting client k in a job of `size` processes (size > 1). */
+int ml_fed_mpi_rank_of_client(int client, int size);
 /* Closes the implementation and zeroes *t (NULL and zeroed are fine). */
 void ml_fed_transport_close(ml_fed_transport *t);
 

@@ -148,6 +148,10 @@ typedef struct ml_meta {
     ml_pool *pool;
     ml_meta_worker *workers;
     int64_t steps_done;
+    /* 1: ml_meta_step runs every task in this process, whatever the job's
+     * size (a federated client on its rank); 0: the tasks are split over the
+     * ranks of an mpirun job (metalearn/dist.h). */
+    int local_steps;
     /* Progress of evaluations (ml_meta_progress_begin) and of predict's
      * adaptation steps; progress.fn NULL reports nothing. */
     ml_progress progress;

@@ -214,7 +214,7 @@ static ml_status first_task_error(ml_meta *m, int n, char *err, size_t errlen) {
  * every task's status, and a failure's message travels from the process
  * that ran the task, so all of them stop with the same error. */
 static ml_status share_task_status(ml_meta *m, int n, char *err, size_t errlen) {
-    if (ml_dist_size() == 1) return first_task_error(m, n, err, errlen);
+    if (ml_dist_size() == 1 || m->local_steps) return first_task_error(m, n, err, errlen);
     ml_dist_allgather_rows(m->task_status, sizeof(int), n);
     for (int i = 0; i < n; i++)
         if (m->task_status[i] != ML_OK) {
@@ -271,24 +271,29 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
     for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
     /* Each process runs its block of the tasks on its workers (every
      * process drew the same tasks); rank 0 gathers the per-task rows. */
-    int lo, hi;
-    ml_dist_slice(n, &lo, &hi);
+    int lo = 0, hi = n;
+    if (!m->local_steps) ml_dist_slice(n, &lo, &hi);
     step_job job = {m, tasks, lo};
     ml_pool_run(m->pool, hi - lo, step_task, &job);
     ml_status st = share_task_status(m, n, err, errlen);
     if (st != ML_OK) return st;
+    step_outcome out = {0};
+    if (m->local_steps) { /* a federated client: this process's tasks, this process's update */
+        reduce_and_update(m, n, &out);
+        goto done;
+    }
     /* every process keeps every task's loss (task selection reads them) */
     if (ml_dist_allgather_rows(m->task_loss, sizeof(double), n) ||
         ml_dist_gather_rows(m->task_grads, (size_t)m->n_meta * sizeof(float), n, 0)) {
         snprintf(err, errlen, "meta: the meta-gradients are too large to gather");
         return ML_ERR_ARG;
     }
-    step_outcome out = {0};
     if (ml_dist_rank() == 0) reduce_and_update(m, n, &out);
     if (ml_dist_size() > 1) {
         ml_dist_broadcast(&out, sizeof out, 0);
         if (out.status == ML_OK) ml_dist_broadcast(m->meta, (size_t)m->n_meta * sizeof(float), 0);
     }
+done:
     if (out.status != ML_OK) {
         snprintf(err, errlen, "%s", out.msg);
         return (ml_status)out.status;

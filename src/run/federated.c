@@ -47,6 +47,7 @@ struct fed_run {
     int n_tensors;
     int last_clients;
     int64_t last_bytes;
+    int64_t *rank_bytes; /* [job size]: each rank's payload bytes of the round */
 };
 
 void fed_free(meta_run *r) {
@@ -60,6 +61,7 @@ void fed_free(meta_run *r) {
     free(f->global);
     free(f->recv);
     free(f->acc);
+    free(f->rank_bytes);
     free(f);
     r->fed = NULL;
 }
@@ -157,11 +159,6 @@ int fed_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
         }
         return 0;
     }
-    if (ml_dist_size() > 1) { /* clients as MPI ranks need the MPI transport (docs/federated.md) */
-        snprintf(err, errlen, "--federated: clients are simulated in one process; under mpirun (%d ranks) run "
-                              "it with -np 1", ml_dist_size());
-        return ML__RUN_USAGE;
-    }
     if (o->clients < 1) {
         snprintf(err, errlen, "--clients %d: federated training needs at least one client", o->clients);
         return ML__RUN_USAGE;
@@ -204,8 +201,11 @@ int fed_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     int st = r->fewshot ? partition_alphabets(r, f, o, err, errlen) : partition_amplitudes(r, f, o, err, errlen);
     if (st) return st;
     list_tensors(r, f);
+    f->rank_bytes = calloc((size_t)ml_dist_size(), sizeof *f->rank_bytes);
+    if (!f->rank_bytes) goto oom;
+    /* Under mpirun the clients run on ranks 1.. (one process: all here) */
     char why[256];
-    if (ml_fed_transport_local(&f->own, f->clients, why, sizeof why)) {
+    if (ml_fed_transport_mpi(&f->own, f->clients, why, sizeof why)) {
         snprintf(err, errlen, "--federated: %s", why);
         return ML__RUN_FAIL;
     }
@@ -264,6 +264,7 @@ static int client_round(meta_run *r, fed_run *f, int k, int round, char *err, si
     char why[1024];
     if (recv_tensors(f, ML_FED_SERVER, k, m->meta, why, sizeof why)) goto fail;
     ml_optim_reset(&m->opt); /* a fresh local optimizer each round */
+    m->local_steps = 1;      /* its tasks are its own: no other rank takes part */
     ml_rng rng;
     ml_rng_seed(&rng, ml_fed_client_seed(f->seed, round, k));
     fed_client *c = &f->client[k];
@@ -276,6 +277,7 @@ static int client_round(meta_run *r, fed_run *f, int k, int round, char *err, si
             goto fail;
         sum += loss;
     }
+    m->local_steps = 0;
     ml_fed_buffer count = scalar_buffer("count", c->weight), loss = scalar_buffer("loss", sum / f->local_iters);
     if (send_tensors(f, k, ML_FED_SERVER, m->meta, why, sizeof why) ||
         ml_fed_send(f->t, k, ML_FED_SERVER, &count, why, sizeof why) ||
@@ -283,11 +285,12 @@ static int client_round(meta_run *r, fed_run *f, int k, int round, char *err, si
         goto fail;
     return 0;
 fail:
+    m->local_steps = 0;
     snprintf(err, errlen, "round %d, client %d: %s", round + 1, k, why);
     return ML__RUN_FAIL;
 }
 
-int fed_round(meta_run *r, int round, double *loss, char *err, size_t errlen) {
+static int run_round(meta_run *r, int round, double *loss, char *err, size_t errlen) {
     fed_run *f = r->fed;
     ml_meta *m = &r->meta;
     const int64_t n = m->n_meta;
@@ -340,6 +343,9 @@ int fed_round(meta_run *r, int round, double *loss, char *err, size_t errlen) {
         }
         *loss = lsum / wsum;
     }
+    /* The clients' optimizer state is theirs and starts afresh each round:
+     * none is kept, so the checkpoint is the same wherever the clients ran. */
+    ml_optim_reset(&m->opt);
     f->last_clients = n_sel;
     f->last_bytes = f->t->bytes_sent - bytes0;
     return 0;
@@ -347,4 +353,29 @@ fail:
     if (server) memcpy(m->meta, f->global, (size_t)n * sizeof(float));
     snprintf(err, errlen, "round %d: %s", round + 1, why);
     return ML__RUN_FAIL;
+}
+
+/* Under mpirun: the server's new meta-parameters and the round's loss to
+ * every rank (the next round's clients start from the server's message, but
+ * validation and the final evaluation split their tasks over all ranks), and
+ * the payload bytes of every rank summed. */
+static void share_round(meta_run *r, fed_run *f, double *loss) {
+    ml_dist_broadcast(r->meta.meta, (size_t)r->meta.n_meta * sizeof(float), 0);
+    ml_dist_broadcast(loss, sizeof *loss, 0);
+    f->rank_bytes[ml_dist_rank()] = f->last_bytes;
+    ml_dist_allgather_rows(f->rank_bytes, sizeof *f->rank_bytes, ml_dist_size());
+    f->last_bytes = 0;
+    for (int i = 0; i < ml_dist_size(); i++) f->last_bytes += f->rank_bytes[i];
+}
+
+int fed_round(meta_run *r, int round, double *loss, char *err, size_t errlen) {
+    fed_run *f = r->fed;
+    int st = run_round(r, round, loss, err, errlen);
+    if (f->t->flush) f->t->flush(f->t->impl);
+    if (ml_dist_size() == 1) return st;
+    /* A rank that fails mid-round leaves others waiting for its messages:
+     * it ends the job, naming itself (the last checkpoint stays good). */
+    if (st) ml_dist_abort(err, 1);
+    share_round(r, f, loss);
+    return 0;
 }
