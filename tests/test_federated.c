@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metalearn/dist.h"
 #include "metalearn/federated.h"
 #include "metalearn/io.h"
 #include "metalearn/run.h"
@@ -181,6 +182,7 @@ typedef struct record {
     int from_client, scalars, tensors_down;
     int64_t bytes;
     ml_safetensors *model; /* the run's checkpoint: the names and shapes that may travel */
+    int ranks;             /* > 1: under mpirun, where each rank sends only as the endpoints it hosts */
     char why[512];
 } record;
 
@@ -192,6 +194,10 @@ static void observe(void *user, int from, int to, const ml_fed_buffer *b) {
         snprintf(r->why, sizeof r->why, "a buffer from %d to %d", from, to);
         r->bad++;
         return;
+    }
+    if (r->ranks > 1 && (from == ML_FED_SERVER ? 0 : ml_fed_mpi_rank_of_client(from, r->ranks)) != ml_dist_rank()) {
+        snprintf(r->why, sizeof r->why, "rank %d sent as endpoint %d", ml_dist_rank(), from);
+        r->bad++;
     }
     if (b->kind == ML_FED_SCALAR) {
         if (from == ML_FED_SERVER || (strcmp(b->name, "count") && strcmp(b->name, "loss"))) {
@@ -235,9 +241,9 @@ static void check_boundary(ml_run_config *c, const char *out, int rounds, int ex
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
     ml_safetensors st;
     CHECK_INT_EQ(ml_safetensors_read(path, &st, err, sizeof err), ML_OK);
-    record rec = {.model = &st};
+    record rec = {.model = &st, .ranks = ml_dist_size()};
     ml_fed_transport t;
-    CHECK_INT_EQ(ml_fed_transport_local(&t, c->clients, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_fed_transport_mpi(&t, c->clients, err, sizeof err), ML_OK); /* one process: local */
     t.observe = observe;
     t.observe_user = &rec;
     s = train(c, ML_RUN_NEW, &t, err, sizeof err);
@@ -245,12 +251,17 @@ static void check_boundary(ml_run_config *c, const char *out, int rounds, int ex
     if (s) fprintf(stderr, "  %s\n", err);
     CHECK_INT_EQ(rec.bad, 0);
     if (rec.bad) fprintf(stderr, "  privacy: %s\n", rec.why);
-    int sent = rounds * expect_clients_per_round;
-    CHECK_INT_EQ(rec.tensors_down, sent * n_tensors);
-    CHECK_INT_EQ(rec.from_client, sent * n_tensors);
-    CHECK_INT_EQ(rec.scalars, sent * 2);
-    CHECK_INT_EQ(rec.n, sent * (2 * n_tensors + 2));
     CHECK_INT_EQ(t.bytes_sent, rec.bytes);
+    /* Under mpirun: the server's and the clients' sends are on their own
+     * ranks; the counts of the whole job add up as in one process. */
+    if (rec.ranks > 1) CHECK_INT_EQ(ml_dist_rank() == 0 ? rec.from_client + rec.scalars : rec.tensors_down, 0);
+    float mine[4] = {(float)rec.tensors_down, (float)rec.from_client, (float)rec.scalars, (float)rec.n}, all[4];
+    ml_dist_sum_floats(mine, all, 4);
+    int sent = rounds * expect_clients_per_round;
+    CHECK_INT_EQ((int)all[0], sent * n_tensors);
+    CHECK_INT_EQ((int)all[1], sent * n_tensors);
+    CHECK_INT_EQ((int)all[2], sent * 2);
+    CHECK_INT_EQ((int)all[3], sent * (2 * n_tensors + 2));
     ml_fed_transport_close(&t);
     ml_safetensors_free(&st);
 }
@@ -362,7 +373,22 @@ static void test_bad_settings(void) {
     expect_refused(&c, "use --algo multitask for a FedAvg baseline");
 }
 
-int main(void) {
+/* Under mpirun (tests/mpi/federated.sh): the privacy boundary with clients
+ * on other ranks, each rank recording what it sends. */
+static int main_mpi(int argc, char **argv) {
+    char err[256];
+    if (ml_dist_init(&argc, &argv, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    snprintf(g_tmp, sizeof g_tmp, "%s", argv[2]);
+    ML_RUN(test_privacy_boundary_sinusoid);
+    ml_options_free_strings();
+    return ml_test_summary();
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--mpi")) return main_mpi(argc, argv);
     snprintf(g_tmp, sizeof g_tmp, "%s", ml_test_tmp_dir());
     ML_RUN(test_sample_clients);
     ML_RUN(test_local_transport);
