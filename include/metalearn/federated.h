@@ -10,8 +10,9 @@
  * What travels goes through a transport: named parameter tensors and named
  * scalars, nothing else (no images, labels or task data: the round code has
  * no way to send them). The in-process transport (ml_fed_transport_local)
- * simulates every client in the calling process; an MPI transport would host
- * clients on ranks with the same five hooks. Every buffer sent is shown to
+ * simulates every client in the calling process; the MPI transport
+ * (ml_fed_transport_mpi) hosts clients on the ranks of an mpirun job with the
+ * same hooks, and gives the same bits. Every buffer sent is shown to
  * an observer (tests record them; the run counts bytes per round). */
 #ifndef METALEARN_FEDERATED_H
 #define METALEARN_FEDERATED_H

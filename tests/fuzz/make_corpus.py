@@ -273,6 +273,32 @@ def write_space_corpus():
     put("search_space", "reversed.json", json.dumps({"base": {"algo": "maml"}, "space": {"shots": {"int": [5, 1]}}}))
 
 
+# ---- federated messages (MPI transport) -------------------------------------------------------
+
+def fed_msg(kind, name, shape, values=(), value=0.0, frm=-1, to=0, seq=0, numel=None):
+    """A message of src/federated/wire.c (little endian) after 2 bytes of receiver room."""
+    n = 1
+    for s in shape:
+        n *= s
+    numel = (n if kind == 0 else 0) if numel is None else numel
+    head = struct.pack("<IIiiI", 0x57464C4D, kind, frm, to, seq) + name.encode().ljust(64, b"\0")
+    head += struct.pack("<i", len(shape)) + struct.pack("<4q", *(list(shape) + [0] * (4 - len(shape))))
+    head += struct.pack("<qd", numel, value)
+    return head + struct.pack(f"<{len(values)}f", *values)
+
+
+def write_fed_wire_corpus():
+    room = struct.pack("<H", 64)
+    put("fed_wire", "tensor_2x3.bin", room + fed_msg(0, "layers.0.weight", [2, 3], [0.5 * i for i in range(6)]))
+    put("fed_wire", "bias.bin", room + fed_msg(0, "layers.0.bias", [4], [1, 2, 3, 4], frm=2, to=-1, seq=7))
+    put("fed_wire", "scalar_count.bin", room + fed_msg(1, "count", [], value=12.0, frm=0, to=-1, seq=1))
+    put("fed_wire", "scalar_loss.bin", room + fed_msg(1, "loss", [], value=0.25, frm=3, to=-1, seq=2))
+    put("fed_wire", "too_big.bin", struct.pack("<H", 2) + fed_msg(0, "w", [3], [1, 2, 3]))
+    put("fed_wire", "short_payload.bin", room + fed_msg(0, "w", [3], [1, 2]))
+    put("fed_wire", "numel_lies.bin", room + fed_msg(0, "w", [2, 2], [1, 2, 3, 4], numel=3))
+    put("fed_wire", "truncated.bin", room + fed_msg(1, "loss", [], value=1.0)[:40])
+
+
 def main():
     write_png_corpus()
     write_omniglot_corpus()
@@ -284,6 +310,7 @@ def main():
     write_log_corpus()
     write_config_corpus()
     write_space_corpus()
+    write_fed_wire_corpus()
     n = sum(len(fs) for _, _, fs in os.walk(ROOT))
     print(f"{n} seed files under {ROOT}", file=sys.stderr)
 
