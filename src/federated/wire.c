@@ -86,6 +86,11 @@ ml_status ml__fed_wire_decode(const void *msg, size_t len, ml_fed_buffer *b, int
         snprintf(err, errlen, "federated message: name empty or not terminated");
         return ML_ERR_FORMAT;
     }
+    for (const char *c = name; *c; c++)
+        if (*c < 0x20 || *c > 0x7e) { /* names are the model's: printable, and quoted in messages below */
+            snprintf(err, errlen, "federated message: name with byte 0x%02x", (unsigned char)*c);
+            return ML_ERR_FORMAT;
+        }
     if (ndim < 0 || ndim > ML_MAX_DIMS || (kind == ML_FED_SCALAR && ndim != 0)) {
         snprintf(err, errlen, "federated message '%s': %d dimensions", name, (int)ndim);
         return ML_ERR_FORMAT;
