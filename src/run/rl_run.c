@@ -28,7 +28,7 @@ static ml_status rl_config(const ml_run_config *o, ml_rl_config *c, char *err, s
     *c = ml_rl_config_default();
     if (ml_dist_size() > 1) {
         snprintf(err, errlen, "--env: meta-RL runs as one process (start it without mpirun; its threads already "
-                              "share the tasks), not %d", ml_dist_size());
+                              "share the tasks); mpirun started %d processes", ml_dist_size());
         return ML_ERR_ARG;
     }
     if (o->dataset) {
