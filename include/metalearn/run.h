@@ -321,6 +321,14 @@ typedef struct ml_rl_run_eval {
  * (e.g. "0,1,2,3"), written to DIR/eval.json (atomically). */
 ml_status ml_rl_run_evaluate(const ml_run_config *cfg, ml_rl_run_eval *res, char *err, size_t errlen);
 
+/* `metalearn plot RUN...` for meta-RL runs: in out (made if missing)
+ * rl_returns.png (return vs adaptation steps, a line per run with an
+ * eval.json, 95% intervals) and, for 2D navigation, rl_trajectories.png
+ * (trajectories of a test task of the first run before and after 1 and 3
+ * adaptation steps, the goal marked). written gets the files' paths. */
+ml_status ml_rl_run_plot(const char *const *runs, int n_runs, const char *out, char *written, size_t written_len,
+                         char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

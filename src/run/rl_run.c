@@ -20,6 +20,7 @@
 #include "metalearn/rl.h"
 #include "metalearn/run.h"
 #include "metalearn/rundir.h"
+#include "run/rl_run.h"
 
 int ml_run_config_is_rl(const ml_run_config *c) { return c->env != NULL; }
 
@@ -63,7 +64,7 @@ static ml_status rl_config(const ml_run_config *o, ml_rl_config *c, char *err, s
     return ML_OK;
 }
 
-static ml_status rl_open(const ml_run_config *o, ml_rl **rl, char *err, size_t errlen) {
+ml_status ml__rl_run_open(const ml_run_config *o, ml_rl **rl, char *err, size_t errlen) {
     ml_rl_config c;
     ml_status s = rl_config(o, &c, err, errlen);
     if (s) return s;
@@ -109,7 +110,7 @@ ml_status ml_rl_run_train(const ml_run_config *o, ml_run_mode mode, const ml_run
         return ML_ERR_ARG;
     }
     ml_rl *rl = NULL;
-    ml_status s = rl_open(o, &rl, err, errlen);
+    ml_status s = ml__rl_run_open(o, &rl, err, errlen);
     if (s) return s;
     char log_path[4200], ckpt[4200], why[512];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", dir);
@@ -236,7 +237,7 @@ ml_status ml_rl_run_evaluate(const ml_run_config *o, ml_rl_run_eval *res, char *
     int most = 0;
     for (int i = 0; i < n; i++) most = res->steps[i] > most ? res->steps[i] : most;
     ml_rl *rl = NULL;
-    ml_status s = rl_open(o, &rl, err, errlen);
+    ml_status s = ml__rl_run_open(o, &rl, err, errlen);
     if (s) return s;
     char ckpt[4200];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);

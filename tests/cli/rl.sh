@@ -46,6 +46,12 @@ else bad "eval JSON: $(head -c 300 "$TMP/out")"; fi
 expect "eval table" 0 "steps *return *ci95" -- "$BIN" eval "$TMP/full" --steps 0,1 --tasks 4
 expect "eval bad steps" 2 "steps 'x': expected" -- "$BIN" eval "$TMP/full" --steps x --tasks 4
 
+expect "plot" 0 "rl_returns.png" -- "$BIN" plot "$TMP/full" "$TMP/part" --out "$TMP/fig"
+if [ -s "$TMP/fig/rl_returns.png" ] && [ -s "$TMP/fig/rl_trajectories.png" ]; then ok "plot: returns and trajectories PNGs"
+else bad "plot: $(ls "$TMP/fig" 2>&1)"; fi
+mkdir -p "$TMP/nonrl" && echo '{"algo": "maml", "task": "sinusoid"}' > "$TMP/nonrl/config.json"
+expect "plot mixes an RL run with another" 2 "is not a meta-RL run" -- "$BIN" plot "$TMP/full" "$TMP/nonrl"
+
 n_bad=0
 one_line() { # NAME STATUS PATTERN -- train arguments: one line on stderr, nothing written
   local name="$1" status="$2" pattern="$3"; shift 4
