@@ -82,14 +82,13 @@ static ml_status plot_returns(const char *const *runs, const ml_run_config *cfgs
 static ml_status plot_trajectories(const ml_run_config *o, const char *dir, const char *out, int steps, int *drawn,
                                    char *err, size_t errlen) {
     *drawn = 0;
+    ml_env probe;
+    if (ml_env_parse(o->env, &probe, err, errlen)) return ML_ERR_FORMAT;
+    if (probe.obs_dim != 2 || !probe.kind->goal) return ML_OK; /* no positions to draw (bandits) */
     ml_rl *rl = NULL;
     ml_status s = ml__rl_run_open(o, &rl, err, errlen);
     if (s) return s;
     const ml_env *env = ml_rl_env(rl);
-    if (env->obs_dim != 2 || !env->kind->goal) {
-        ml_rl_destroy(rl);
-        return ML_OK; /* no positions to draw (bandits) */
-    }
     char path[4200];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     if ((s = ml_rl_load(rl, path)) != ML_OK) {

@@ -258,7 +258,7 @@ ml_status ml_rl_run_evaluate(const ml_run_config *o, ml_rl_run_eval *res, char *
         res->tasks = T;
         for (int i = 0; i < n; i++) {
             for (int t = 0; t < T; t++) col[t] = r[(size_t)t * S + res->steps[i]];
-            ml_mean_ci95(col, T, &res->mean[i], &res->ci95[i]);
+            ml_mean_ci95_t(col, T, &res->mean[i], &res->ci95[i]); /* few distinct tasks: Student t, as bench_maml_rl */
         }
         s = write_eval(o, dir, res, err, errlen);
     }
