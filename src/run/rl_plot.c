@@ -129,7 +129,7 @@ static ml_status plot_trajectories(const ml_run_config *o, const char *dir, cons
         double gx = goal[0], gy = goal[1];
         ser[n_stages] = (ml_series){"goal", &gx, &gy, 1, NULL, NULL, ML_PLOT_MARKERS, 0};
         char title[160];
-        snprintf(title, sizeof title, "%s, %s: a test task before / after adaptation", o->env, o->algo);
+        snprintf(title, sizeof title, "%s %s: one test task, adapting", o->env, o->algo);
         ml_chart ch = {title, "x", "y", 600, 600, 0, 0, -0.6, 0.6, -0.6, 0.6, 0};
         snprintf(path, sizeof path, "%s/rl_trajectories.png", out);
         s = ml_plot_png(path, &ch, ser, n_stages + 1, err, errlen);

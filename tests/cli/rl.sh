@@ -29,7 +29,7 @@ else bad "resumed checkpoint or log differs"; fi
 # Ctrl-C: the last good checkpoint stays, and --resume finishes the same run.
 "$BIN" train ${RL/--iters 6/--iters 4000} --checkpoint-every 1 --out "$TMP/int" 2>"$TMP/int.err" &
 pid=$!
-for _ in $(seq 50); do [ -f "$TMP/int/checkpoint.safetensors" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -f "$TMP/int/checkpoint.safetensors" ] && break; sleep 0.1; done
 kill -INT "$pid"; wait "$pid"; st=$?
 if [ "$st" -eq 130 ] && grep -q "resume" "$TMP/int.err"; then ok "Ctrl-C: exit 130 with how to resume"
 else bad "Ctrl-C: exit $st: $(head -c 300 "$TMP/int.err")"; fi
