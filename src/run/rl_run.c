@@ -24,6 +24,15 @@
 
 int ml_run_config_is_rl(const ml_run_config *c) { return c->env != NULL; }
 
+/* A rate of the option table (a float) as the decimal it was given as, in
+ * the learner's double: 0.01f would otherwise reach Adam as 0.0099999998,
+ * and the run would differ from bench_maml_rl's with the same settings. */
+static double as_given(float v) {
+    char text[32];
+    snprintf(text, sizeof text, "%.7g", v);
+    return strtod(text, NULL);
+}
+
 /* The run's settings as the learner's; every refusal names its option. */
 static ml_status rl_config(const ml_run_config *o, ml_rl_config *c, char *err, size_t errlen) {
     *c = ml_rl_config_default();
@@ -56,8 +65,8 @@ static ml_status rl_config(const ml_run_config *o, ml_rl_config *c, char *err, s
     c->horizon = o->horizon;
     c->meta_batch = o->meta_batch;
     c->inner_steps = o->inner_steps;
-    c->inner_lr = o->inner_lr;
-    c->outer_lr = o->outer_lr;
+    c->inner_lr = as_given(o->inner_lr);
+    c->outer_lr = as_given(o->outer_lr);
     c->seed = o->seed;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = o->threads > 0 ? o->threads : cores > 0 ? (int)cores : 1;
