@@ -132,9 +132,12 @@ static int run_rl(ml_run_config *o) {
         fprintf(stderr, "metalearn train: %s\n", err);
         return exit_status(s);
     }
-    if (!o->quiet)
-        fprintf(stderr, "train: done; evaluate with metalearn eval %s --steps 0,1,2,3 --tasks 40\n",
-                o->resume ? o->resume : o->out);
+    const char *dir = o->resume ? o->resume : o->out;
+    if (o->stop_at > 0 && o->stop_at < o->iters)
+        fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
+                        "--resume %s\n", o->stop_at, o->iters, dir);
+    else if (!o->quiet)
+        fprintf(stderr, "train: done; evaluate with metalearn eval %s --steps 0,1,2,3 --tasks 40\n", dir);
     return EXIT_OK;
 }
 
