@@ -259,6 +259,9 @@ int cmd_eval(int argc, char **argv) {
     const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
                                  "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv] "
                                  "[--continual 10,25,50 [--continual-oracle EPOCHS]]",
+                         "A meta-RL run (train --env): the mean return before and after each of --steps\n"
+                         "(default 0,1,2,3) adaptation steps on --tasks (default 40) test tasks, 95% intervals;\n"
+                         "--json: {\"steps\",\"return\",\"ci95\"}; saved as RUN/eval.json.\n"
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"

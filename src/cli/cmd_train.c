@@ -194,7 +194,7 @@ done:
     return status;
 }
 
-const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [options]";
+const char *const train_synopsis = "--algo ALGO (--dataset D | --task T | --env E) [options]";
 /* The learners' part of the text comes from the learner table. */
 const char *train_about(void) {
     static char text[4096];
