@@ -59,6 +59,9 @@ typedef struct ml_env_kind {
     /* The task's best expected return per step (bandit: the best arm's mean;
      * NULL when not defined), for regret. */
     double (*best_mean)(const ml_env *env, const ml_env_task *task);
+    /* The task's goal position (2D navigation; drawn on trajectory plots);
+     * NULL when the task has none. */
+    void (*goal)(const ml_env *env, const ml_env_task *task, float *xy);
 } ml_env_kind;
 
 struct ml_env {

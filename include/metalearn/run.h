@@ -68,6 +68,10 @@ typedef struct ml_run_config {
      * --local-iters outer iterations on its own tasks; --rounds sets --iters */
     int federated, clients, local_iters, rounds;
     float client_fraction;
+    /* meta-RL (metalearn/rl.h): --env selects it; the learner is --algo
+     * maml|fomaml|pretrain|oracle of the RL table, the outer step --outer */
+    const char *env, *outer;
+    int rollouts, horizon;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */
@@ -285,6 +289,45 @@ struct ml_continual_options;
 struct ml_continual_result;
 ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, struct ml_continual_result *res,
                            char *note, size_t notelen, char *err, size_t errlen);
+
+/* ---- meta-RL runs (metalearn/rl.h) -------------------------------------------
+ * cfg->env set: a meta-RL run in the same kind of run folder: config.json,
+ * log.jsonl (a line per outer iteration: iter, return_before, return_after,
+ * loss, kl, elapsed_s), checkpoint.safetensors (parameters, Adam state and
+ * iteration: the tasks of an iteration come from (seed, iteration), so a
+ * resume continues bit for bit) and eval.json. One process only: under
+ * mpirun with N > 1 it is refused. */
+int ml_run_config_is_rl(const ml_run_config *c);
+
+/* Trains a new run in cfg->out (ML_RUN_NEW: refused where a run is, unless
+ * cfg->overwrite) or continues cfg->out (ML_RUN_RESUME) until cfg->iters or
+ * cfg->stop_at, checkpointing by cfg->checkpoint_every / _minutes and at the
+ * end; stopped by cb (Ctrl-C) it saves the checkpoint and returns
+ * ML_ERR_INTERRUPTED. cb->on_iteration gets loss = the mean return after
+ * adaptation. notes: one-line notes for a person (NULL: none). */
+ml_status ml_rl_run_train(const ml_run_config *cfg, ml_run_mode mode, const ml_run_callbacks *cb, FILE *notes,
+                          char *err, size_t errlen);
+
+#define ML_RL_EVAL_MAX_STEPS 32
+typedef struct ml_rl_run_eval {
+    int n;     /* reported step counts */
+    int tasks; /* test tasks (drawn from cfg->eval_seed: the same for every run) */
+    int steps[ML_RL_EVAL_MAX_STEPS];
+    double mean[ML_RL_EVAL_MAX_STEPS], ci95[ML_RL_EVAL_MAX_STEPS]; /* return, 95% interval half-width */
+} ml_rl_run_eval;
+
+/* The run in cfg->out (its checkpoint) on cfg->eval_tasks test tasks: the mean
+ * return before and after each count of adaptation steps in cfg->eval_steps
+ * (e.g. "0,1,2,3"), written to DIR/eval.json (atomically). */
+ml_status ml_rl_run_evaluate(const ml_run_config *cfg, ml_rl_run_eval *res, char *err, size_t errlen);
+
+/* `metalearn plot RUN...` for meta-RL runs: in out (made if missing)
+ * rl_returns.png (return vs adaptation steps, a line per run with an
+ * eval.json, 95% intervals) and, for 2D navigation, rl_trajectories.png
+ * (trajectories of a test task of the first run before and after 1 and 3
+ * adaptation steps, the goal marked). written gets the files' paths. */
+ml_status ml_rl_run_plot(const char *const *runs, int n_runs, const char *out, char *written, size_t written_len,
+                         char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

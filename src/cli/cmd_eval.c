@@ -180,6 +180,40 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
     return EXIT_OK;
 }
 
+/* ---- a meta-RL run ----------------------------------------------------------------------------- */
+
+/* The return before and after each count of adaptation steps (the library's
+ * ml_rl_run_evaluate, which also writes RUN/eval.json): a table, or with
+ * --json one line {"steps":[...],"return":[...],"ci95":[...]}. */
+static int eval_rl(ml_run_config *o, const char *dir, const char *steps, int tasks, int threads, int json) {
+    o->eval_steps = steps ? steps : "0,1,2,3";
+    o->eval_tasks = tasks > 0 ? tasks : 40;
+    if (threads > 0) o->threads = threads;
+    o->out = dir;
+    ml_rl_run_eval r;
+    char err[1024];
+    ml_status s = ml_rl_run_evaluate(o, &r, err, sizeof err);
+    if (s) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        return exit_status(s);
+    }
+    if (json) {
+        printf("{\"env\":\"%s\",\"algo\":\"%s\",\"tasks\":%d,\"steps\":[", o->env, o->algo, r.tasks);
+        for (int i = 0; i < r.n; i++) printf("%s%d", i ? "," : "", r.steps[i]);
+        printf("],\"return\":[");
+        for (int i = 0; i < r.n; i++) printf("%s%.6g", i ? "," : "", r.mean[i]);
+        printf("],\"ci95\":[");
+        for (int i = 0; i < r.n; i++) printf("%s%.6g", i ? "," : "", r.ci95[i]);
+        printf("]}\n");
+        return EXIT_OK;
+    }
+    printf("%s on %s, %d test tasks: return before / after adaptation steps (95%% interval)\n", o->algo, o->env,
+           r.tasks);
+    printf("%6s  %12s  %10s\n", "steps", "return", "ci95");
+    for (int i = 0; i < r.n; i++) printf("%6d  %12.3f  %10.3f\n", r.steps[i], r.mean[i], r.ci95[i]);
+    return EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
     static ml_run_config o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
@@ -225,6 +259,9 @@ int cmd_eval(int argc, char **argv) {
     const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
                                  "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv] "
                                  "[--continual 10,25,50 [--continual-oracle EPOCHS]]",
+                         "A meta-RL run (train --env): the mean return before and after each of --steps\n"
+                         "(default 0,1,2,3) adaptation steps on --tasks (default 40) test tasks, 95% intervals;\n"
+                         "--json: {\"steps\",\"return\",\"ci95\"}; saved as RUN/eval.json.\n"
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
@@ -283,6 +320,7 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
     }
+    if (ml_run_config_is_rl(&o)) return eval_rl(&o, dir, steps, tasks, threads, json);
     if (shots) o.eval_shots = shots;
     if (steps) o.eval_steps = steps;
     if (tasks > 0) o.eval_tasks = tasks;

@@ -14,6 +14,7 @@
 #include "metalearn/meta.h"
 #include "metalearn/plot.h"
 #include "metalearn/rundir.h"
+#include "metalearn/run.h"
 
 #define MAX_RUNS 8
 #define MAX_SHOTS 16
@@ -107,7 +108,9 @@ int cmd_plot(int argc, char **argv) {
                          "adaptation_K<shots>.png (query MSE vs. adaptation steps with 95% CI, from eval.json;\n"
                          "regression runs of learners with inner steps) for one or more runs, e.g. a maml run\n"
                          "beside a multitask (pretrained) run; continual.png (accuracy vs. classes learned)\n"
-                         "and continual_sine.png from the runs' continual.json (eval --continual).",
+                         "and continual_sine.png from the runs' continual.json (eval --continual).\n"
+                         "Meta-RL runs (train --env): rl_returns.png (return vs adaptation steps from eval.json)\n"
+                         "and, for 2D navigation, rl_trajectories.png (a test task before / after adaptation).",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *runs[MAX_RUNS];
     int n_runs;
@@ -119,9 +122,25 @@ int cmd_plot(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (!out) out = runs[0];
+    static ml_run_config first;
+    char err[1024], path[4200];
+    if (ml_run_config_load_run(&first, runs[0], err, sizeof err) == 0 && ml_run_config_is_rl(&first)) {
+        /* meta-RL runs: the library draws their figures */
+        char written[8600];
+        ml_status s = ml_rl_run_plot(runs, n_runs, out, written, sizeof written, err, sizeof err);
+        if (s) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            return s == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
+        }
+        if (!written[0]) {
+            fprintf(stderr, "metalearn plot: nothing to draw: evaluate the runs first (metalearn eval RUN)\n");
+            return EXIT_FAIL;
+        }
+        printf("%s\n", written);
+        return EXIT_OK;
+    }
     run_curves rc[MAX_RUNS];
     memset(rc, 0, sizeof rc);
-    char err[1024], path[4200];
     int status = EXIT_FAIL, any_log = 0, any_eval = 0;
     for (int i = 0; i < n_runs; i++) {
         snprintf(path, sizeof path, "%s/eval.json", runs[i]);

@@ -87,6 +87,60 @@ static void banner(const ml_run_config *o, const ml_run_info *in) {
                 in->init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
 }
 
+/* Ctrl-C and SIGTERM set the run's stop flag. The handler runs on its own
+ * stack. oneDNN 2.6's JIT GEMM points rsp into the heap while it runs, so a
+ * signal frame pushed there corrupted the heap (seen: 1 in 3 Ctrl-Cs aborted;
+ * oneDNN issue #4845, fixed in 3.11). Worker threads never take the signal
+ * (main.c, pool.c). */
+static void catch_stop_signals(void) {
+    static char alt_stack[1 << 16];
+    stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    if (sigaltstack(&alt, NULL) == 0) sa.sa_flags |= SA_ONSTACK;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Meta-RL progress: a line per iteration (the return after adaptation). */
+static int on_rl_iteration(void *user, const ml_run_progress *p) {
+    const train_view *v = user;
+    if (!v->quiet)
+        fprintf(stderr, "iter %d/%d  return after adaptation %.3f  %.2f it/s\n", p->iteration, p->total, p->loss,
+                p->rate);
+    return 0;
+}
+
+/* --env: a meta-RL run (the library's ml_rl_run_train); evaluated by `metalearn eval RUN`. */
+static int run_rl(ml_run_config *o) {
+    char err[1024];
+    if (!o->quiet)
+        fprintf(stderr, "train: meta-RL %s on %s, outer %s, %d rollouts x horizon %d (0: the env's), meta-batch %d, %d inner step(s) at "
+                        "%g -> %s\n", o->algo, o->env, o->outer, o->rollouts, o->horizon, o->meta_batch,
+                o->inner_steps, o->inner_lr, o->resume ? o->resume : o->out ? o->out : "(no --out)");
+    catch_stop_signals();
+    train_view view = {.quiet = o->quiet};
+    ml_run_callbacks cb = {.on_iteration = on_rl_iteration, .user = &view, .stop = &g_interrupted};
+    ml_status s = ml_rl_run_train(o, o->resume ? ML_RUN_RESUME : ML_RUN_NEW, &cb, o->quiet ? NULL : stderr, err,
+                                  sizeof err);
+    if (s == ML_ERR_INTERRUPTED) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        return 130;
+    }
+    if (s) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        return exit_status(s);
+    }
+    const char *dir = o->resume ? o->resume : o->out;
+    if (o->stop_at > 0 && o->stop_at < o->iters)
+        fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
+                        "--resume %s\n", o->stop_at, o->iters, dir);
+    else if (!o->quiet)
+        fprintf(stderr, "train: done; evaluate with metalearn eval %s --steps 0,1,2,3 --tasks 40\n", dir);
+    return EXIT_OK;
+}
+
 static int run_meta(ml_run_config *o) {
     char err[1024];
     ml_run *run;
@@ -104,18 +158,7 @@ static int run_meta(ml_run_config *o) {
         fprintf(stderr, "train: %d processes (mpirun), each with %d threads, share each meta-batch\n", ml_dist_size(),
                 in.threads);
 
-    /* The handler runs on its own stack. oneDNN 2.6's JIT GEMM points rsp
-     * into the heap while it runs, so a signal frame pushed there corrupted
-     * the heap (seen: 1 in 3 Ctrl-Cs aborted; oneDNN issue #4845, fixed in
-     * 3.11). Worker threads never take the signal (main.c, pool.c). */
-    static char alt_stack[1 << 16];
-    stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    if (sigaltstack(&alt, NULL) == 0) sa.sa_flags |= SA_ONSTACK;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_stop_signals();
 
     train_view view = {.tty = isatty(2) && !o->quiet && speaker, .quiet = o->quiet || !speaker};
     ml_run_callbacks cb = {.on_iteration = on_iteration, .user = &view, .stop = &g_interrupted};
@@ -151,7 +194,7 @@ done:
     return status;
 }
 
-const char *const train_synopsis = "--algo ALGO (--dataset D | --task T) [options]";
+const char *const train_synopsis = "--algo ALGO (--dataset D | --task T | --env E) [options]";
 /* The learners' part of the text comes from the learner table. */
 const char *train_about(void) {
     static char text[4096];
@@ -175,6 +218,8 @@ const char *train_about(void) {
         "    evaluated on held-out classes (accuracy with 95%% CI), optionally on Lake's runs (--lake-runs).\n"
         "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
         "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
+        "  --env nav2d|bandit:K|nav2d-rot --algo maml|fomaml|pretrain|oracle: meta-RL (MAML-RL, TRPO or\n"
+        "    --outer adam), --rollouts, --horizon, --meta-batch; `metalearn eval RUN` reports returns.\n"
         "Learners:\n", regression, ml_source_list(tasks, sizeof tasks, ML_SOURCE_TASKS, 0, " or "),
         ml_source_list(images, sizeof images, ML_SOURCE_IMAGES, 0, " or "));
     for (int a = 0; a < ML_ALGO_COUNT && n > 0 && (size_t)n < sizeof text; a++) {
@@ -232,6 +277,11 @@ int cmd_train(int argc, char **argv) {
      * its folder too, and `--config RUN/config.json --out NEW` starts anew. */
     o.resume = resume;
     if (resume) o.out = resume;
+    if (o.env) { /* meta-RL: its learners are the RL table's; maml unless --algo says otherwise */
+        if (!strcmp(o.algo, "supervised")) o.algo = "maml";
+        ml_run_config_resolve(&o);
+        return run_rl(&o);
+    }
     if (!strcmp(o.algo, "supervised") && ml_dist_size() > 1) {
         fprintf(stderr, "metalearn train: rank %d of %d: --algo supervised runs as one process (start it without "
                         "mpirun); meta-learners spread their tasks over processes\n", ml_dist_rank(), ml_dist_size());

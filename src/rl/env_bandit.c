@@ -56,5 +56,5 @@ static double bandit_best(const ml_env *env, const ml_env_task *task) {
 
 const ml_env_kind ml__env_bandit = {
     "bandit", "bandit:K", "K Bernoulli arms with per-task means ~ U[0,1] (RL^2), one pull per step",
-    bandit_init, bandit_sample, bandit_reset, bandit_step, bandit_features, bandit_best,
+    bandit_init, bandit_sample, bandit_reset, bandit_step, bandit_features, bandit_best, NULL,
 };

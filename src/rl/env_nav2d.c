@@ -41,7 +41,12 @@ static void nav2d_features(const ml_env *env, const ml_env_task *task, float *ou
     out[0] = task->p[0], out[1] = task->p[1];
 }
 
+static void nav2d_goal(const ml_env *env, const ml_env_task *task, float *xy) {
+    (void)env;
+    xy[0] = task->p[0], xy[1] = task->p[1];
+}
+
 const ml_env_kind ml__env_nav2d = {
     "nav2d", "nav2d", "2D point robot to a per-task goal in [-0.5,0.5]^2 (MAML paper), horizon 100",
-    nav2d_init, nav2d_sample, nav2d_reset, nav2d_step, nav2d_features, NULL,
+    nav2d_init, nav2d_sample, nav2d_reset, nav2d_step, nav2d_features, NULL, nav2d_goal,
 };

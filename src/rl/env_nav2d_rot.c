@@ -54,8 +54,13 @@ static void rot_features(const ml_env *env, const ml_env_task *task, float *out)
     out[0] = task->p[0], out[1] = task->p[1];
 }
 
+static void rot_goal(const ml_env *env, const ml_env_task *task, float *xy) {
+    (void)env, (void)task;
+    xy[0] = xy[1] = ROT_GOAL;
+}
+
 const ml_env_kind ml__env_nav2d_rot = {
     "nav2d-rot", "nav2d-rot",
     "2D point robot to a fixed goal, actions rotated by a per-task angle (per-task dynamics)",
-    rot_init, rot_sample, rot_reset, rot_step, rot_features, NULL,
+    rot_init, rot_sample, rot_reset, rot_step, rot_features, NULL, rot_goal,
 };

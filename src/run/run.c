@@ -149,6 +149,11 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
 ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
                       char *err, size_t errlen) {
     *out = NULL;
+    if (cfg->env) { /* meta-RL has its own run (rl_run.c): one entry point per kind of run, not a switch here */
+        snprintf(err, errlen, "--env %s: a meta-RL run, opened with ml_rl_run_train / ml_rl_run_evaluate (Python: "
+                              "metalearn.run.train_rl / evaluate_rl), not ml_run_open", cfg->env);
+        return ML_ERR_ARG;
+    }
     /* Under mpirun a program that never called ml_dist_init (Python, C)
      * still shares the work: MPI starts here. A plain process: no-op. */
     if (ml_dist_init(NULL, NULL, err, errlen)) return ML_ERR_STATE;

@@ -30,8 +30,8 @@ void ml_run_config_default(ml_run_config *o) {
     o->iters = 20000;
     o->meta_batch = 0; /* the learner's default, see ml_run_config_resolve */
     o->inner_steps = 1;
-    o->inner_lr = 0.01f;
-    o->outer_lr = 1e-3f;
+    o->inner_lr = -1; /* resolved: 0.01, meta-RL 0.1 (pytorch-maml-rl's fast-lr) */
+    o->outer_lr = -1; /* resolved: 1e-3, meta-RL 0.01 (its Adam outer step) */
     o->log_every = 100;
     o->checkpoint_every = 1000;
     o->checkpoint_minutes = 5;
@@ -53,6 +53,8 @@ void ml_run_config_default(ml_run_config *o) {
     o->clients = 8;
     o->client_fraction = 1.0f;
     o->local_iters = 5;
+    o->outer = "trpo";
+    o->rollouts = 20;
 }
 
 /* The sources --dataset takes, from the source table. */
@@ -104,8 +106,8 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"stop-at", ML_OPT_INT, &o->stop_at, "meta: stop after this iteration with a checkpoint, to --resume later (--iters still sets the schedule)", 0, 100000000},
         {"meta-batch", ML_OPT_INT, &o->meta_batch, "meta: tasks per outer update (default: the learner's, listed by train --help)", 1, 100000},
         {"inner-steps", ML_OPT_INT, &o->inner_steps, "meta: adaptation steps in training (default 1)", 0, 1000},
-        {"inner-lr", ML_OPT_FLOAT, &o->inner_lr, "meta: adaptation learning rate alpha (default 0.01)", 0, 1e3},
-        {"outer-lr", ML_OPT_FLOAT, &o->outer_lr, "meta: outer learning rate beta (default 1e-3)", 1e-12, 1e3},
+        {"inner-lr", ML_OPT_FLOAT, &o->inner_lr, "meta: adaptation learning rate alpha (default 0.01; meta-RL 0.1)", 0, 1e3},
+        {"outer-lr", ML_OPT_FLOAT, &o->outer_lr, "meta: outer learning rate beta (default 1e-3; meta-RL --outer adam 0.01)", 1e-12, 1e3},
         {"log-every", ML_OPT_INT, &o->log_every, "meta: iterations per log line (default 100)", 1, 100000000},
         {"checkpoint-every", ML_OPT_INT, &o->checkpoint_every, "meta: iterations per checkpoint (default 1000)", 1, 100000000},
         {"checkpoint-minutes", ML_OPT_FLOAT, &o->checkpoint_minutes, "meta: also checkpoint when this many minutes passed since the last one, whichever comes first (default 5; 0: by iterations only)", 0, 1e6},
@@ -139,6 +141,10 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"clients", ML_OPT_INT, &o->clients, "federated: clients K (default 8; Omniglot: at most the training alphabets)", 0, 4096},
         {"client-fraction", ML_OPT_FLOAT, &o->client_fraction, "federated: fraction of the clients a round samples (seeded; default 1)", 0, 1e3},
         {"local-iters", ML_OPT_INT, &o->local_iters, "federated: outer iterations a client runs on its own tasks per round, E (default 5)", 1, 100000},
+        {"env", ML_OPT_STRING, &o->env, "meta-RL: environment, nav2d, bandit:K or nav2d-rot (with --algo maml, fomaml, pretrain or oracle)", 1, 0},
+        {"rollouts", ML_OPT_INT, &o->rollouts, "meta-RL: trajectories per task and phase (default 20)", 1, 100000},
+        {"horizon", ML_OPT_INT, &o->horizon, "meta-RL: steps per trajectory (default 0: the environment's, nav2d 100)", 0, 1000000},
+        {"outer", ML_OPT_STRING, &o->outer, "meta-RL: outer step, trpo (default) or adam (at --outer-lr)", 1, 0},
         {"rounds", ML_OPT_INT, &o->rounds, "federated: rounds (sets --iters: an outer iteration of a federated run is a round)", 0, 100000000},
     };
     *n = (int)(sizeof table / sizeof table[0]);
@@ -151,6 +157,12 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
  * (Chen et al. fine-tune for 100 iterations), the meta-learners adapt in a
  * few steps. */
 void ml_run_config_resolve(ml_run_config *o) {
+    if (o->inner_lr < 0) o->inner_lr = o->env ? 0.1f : 0.01f;
+    if (o->outer_lr < 0) o->outer_lr = o->env ? 0.01f : 1e-3f;
+    if (o->env) { /* meta-RL: pytorch-maml-rl's 2d-navigation defaults */
+        if (!o->eval_steps) o->eval_steps = "0,1,2,3";
+        if (!o->meta_batch) o->meta_batch = 20;
+    }
     ml_algo a;
     int known = o->algo && !ml_algo_parse(o->algo, &a);
     if (!o->eval_steps) o->eval_steps = known ? ml_algo_info(a)->default_eval_steps : "1,10";

@@ -69,6 +69,7 @@ FEW=(--algo protonet --dataset "folder:$TMP/folder" --model cnn4:4 --ways 2 --sh
 SUP=(--algo supervised --dataset "idx:$TMP/idx" --model mlp:8 --epochs 1 --batch-size 8 --optimizer sgd --lr 0.05 --json --quiet)
 OMN=(--algo maml --dataset "$DS" --model cnn4:4 --ways 20 --shots 1 --query 1 --meta-batch 1 --iters 1 --eval-tasks 2
      --eval-ways 20 --inner-steps 1 --eval-steps 1 --quiet)
+RL=(--env nav2d --algo maml --rollouts 3 --horizon 8 --meta-batch 2 --iters 2 --threads 1 --quiet)
 
 # Options that cannot change what a run computes, and why.
 declare -A EXEMPT=(
@@ -140,6 +141,10 @@ ROWS=(
   "client-fraction|REG|--federated --clients 4 --local-iters 1 --client-fraction 0.5"
   "local-iters|REG|--federated --clients 2 --local-iters 2"
   "rounds|REG|--federated --clients 2 --local-iters 1 --rounds 4"
+  "env|RL|--env nav2d-rot"
+  "rollouts|RL|--rollouts 4"
+  "horizon|RL|--horizon 9"
+  "outer|RL|--outer adam"
 )
 # Some variants need a base that already has a sibling setting: the base run of
 # a row is the context plus these arguments (so only the named option differs).
