@@ -91,6 +91,9 @@ void ml__oml_eval_task(const ml__eval_job *job, struct ml_meta_worker *w, int it
 
 /* ---- helpers for the hooks (meta.c) ------------------------------------------------------- */
 
+/* A worker's scratch buffer of at least need floats (contents not kept when
+ * it grows); -1 when out of memory. */
+int ml__meta_grow_floats(float **buf, int64_t *cap, int64_t need);
 /* One extra tensor description: a scalar or a tensor of the given shape. */
 void ml__meta_extra_set(ml_meta_tensor *t, const char *name, int ndim, const int64_t *shape, int64_t offset,
                         float init);

@@ -391,3 +391,13 @@ ml_status ml_meta_predict(ml_meta *m, const ml_task_data *task, int steps, int32
     }
     return ml_meta_predict_outputs(m, task, steps, pred, NULL, err, errlen);
 }
+
+int ml__meta_grow_floats(float **buf, int64_t *cap, int64_t need) {
+    if (need <= *cap) return 0;
+    float *p = ml_malloc((size_t)need * sizeof(float));
+    if (!p) return -1;
+    ml_free(*buf);
+    *buf = p;
+    *cap = need;
+    return 0;
+}

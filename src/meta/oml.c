@@ -91,16 +91,6 @@ void ml__oml_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_da
     ml__meta_task_gradient(m, w, item, loss, theta, NULL, 0);
 }
 
-static int grow(float **buf, int64_t *cap, int64_t need) {
-    if (need <= *cap) return 0;
-    float *p = ml_malloc((size_t)need * sizeof(float));
-    if (!p) return -1;
-    ml_free(*buf);
-    *buf = p;
-    *cap = need;
-    return 0;
-}
-
 /* Query loss (and accuracy) of the head on the frozen features. */
 static void score_query(const ml_meta *m, const ml_task_data *t, const float *fq, int64_t D, const float *hw,
                         const float *hb, int C, float *outs, double *loss, double *acc) {
@@ -146,7 +136,7 @@ void ml__oml_eval_task(const ml__eval_job *job, ml_meta_worker *w, int item) {
     }
     const int64_t D = f->shape[1], ns = t->n_support;
     const int C = classifies(m) ? t->ways : 1;
-    if (C < 1 || grow(&w->head, &w->head_cap, (int64_t)C * (D + 1) + (int64_t)t->n_query * C)) {
+    if (C < 1 || ml__meta_grow_floats(&w->head, &w->head_cap, (int64_t)C * (D + 1) + (int64_t)t->n_query * C)) {
         ml_ctx_fail(ctx, ML_ERR_NOMEM, "out of memory for a %d-output head", C);
         ml__meta_fail_task(m, w, item, "oml evaluation");
         return;

@@ -68,16 +68,6 @@ void ml__pretrain_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     ml__meta_task_gradient(m, w, item, loss, theta, head, n_extra);
 }
 
-static int grow(float **buf, int64_t *cap, int64_t need) {
-    if (need <= *cap) return 0;
-    float *p = ml_malloc((size_t)need * sizeof(float));
-    if (!p) return -1;
-    ml_free(*buf);
-    *buf = p;
-    *cap = need;
-    return 0;
-}
-
 /* The episode's features: recomputed from phi when the embedding adapts,
  * else the frozen ones computed once. */
 static ml_tensor *features(ml_ctx *ctx, const ml_meta *m, ml_meta_worker *w, const ml_task_data *t,
@@ -101,8 +91,8 @@ void ml__pretrain_eval(const ml__eval_job *job, ml_meta_worker *w, int item) {
     const int np = model->n_params, all = m->cfg.finetune_all, ways = t->ways;
     const int64_t D = ml__pretrain_feature_dim(model), ns = t->n_support, nq = t->n_query;
     ml_tensor *params[ML_MAX_PARAMS], *grads[ML_MAX_PARAMS + 2], *wrt[ML_MAX_PARAMS + 2];
-    if (ways < 1 || grow(&w->head, &w->head_cap, (int64_t)ways * (D + 1)) ||
-        (!all && grow(&w->feat, &w->feat_cap, (ns + nq) * D))) {
+    if (ways < 1 || ml__meta_grow_floats(&w->head, &w->head_cap, (int64_t)ways * (D + 1)) ||
+        (!all && ml__meta_grow_floats(&w->feat, &w->feat_cap, (ns + nq) * D))) {
         ml_ctx_fail(ctx, ML_ERR_NOMEM, "out of memory for a %d-way head", ways);
         ml__meta_fail_task(m, w, item, "pretrain evaluation");
         return;

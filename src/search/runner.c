@@ -31,7 +31,7 @@ static void child_setup(void) {
     omp_set_num_threads(1);
     /* SIGINT / SIGTERM: the run checkpoints and stops. The handler runs on
      * its own stack: oneDNN's JIT GEMM points rsp into the heap while it runs
-     * (see run_meta in src/cli/cmd_meta.c). */
+     * (see catch_stop_signals in src/cli/cmd_train.c). */
     static char alt_stack[1 << 16];
     stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
     struct sigaction sa;
