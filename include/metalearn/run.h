@@ -72,6 +72,9 @@ typedef struct ml_run_config {
      * maml|fomaml|pretrain|oracle of the RL table, the outer step --outer */
     const char *env, *outer;
     int rollouts, horizon;
+    /* supervised: gradient shards per minibatch (metalearn/train.h); 0: not
+     * set (one, or one per process under mpirun), resolved before config.json */
+    int shards;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */
@@ -82,6 +85,13 @@ const ml_option *ml_run_config_options(ml_run_config *c, int *n);
 /* The table as an option set named "train" (messages say "see metalearn
  * train --help"). */
 ml_option_set ml_run_config_option_set(ml_run_config *c);
+/* Under mpirun, the start of a job: every process brings its set-up status
+ * s (err: its message) and the settings c (but --threads, --quiet, --json)
+ * with the build as a fingerprint; returns ML_OK on every process when all
+ * are ready alike, else on every process the first failing rank's status
+ * with err naming that rank (or the ranks whose settings differ). mode: a
+ * number the processes must share (ml_run_mode). One process: returns s. */
+ml_status ml_run_config_agree(ml_run_config *c, int mode, ml_status s, char *err, size_t errlen);
 
 /* Defaults that depend on other settings (--eval-steps by algorithm,
  * --momentum: 0.9 supervised, 0 meta-learning, --meta-batch: the learner's,
@@ -328,6 +338,15 @@ ml_status ml_rl_run_evaluate(const ml_run_config *cfg, ml_rl_run_eval *res, char
  * adaptation steps, the goal marked). written gets the files' paths. */
 ml_status ml_rl_run_plot(const char *const *runs, int n_runs, const char *out, char *written, size_t written_len,
                          char *err, size_t errlen);
+
+/* ---- supervised training's run folder (src/run/supervised_run.c) ---------------------- */
+struct ml_epoch_report;
+/* cfg->out (NULL: no folder, ML_OK): a new run (resume 0) refuses a folder
+ * holding a run unless cfg->overwrite, makes it and writes config.json (rank 0
+ * alone); resume checks that the checkpoint is there. */
+ml_status ml_supervised_rundir_open(const ml_run_config *cfg, int resume, char *err, size_t errlen);
+/* Appends the epoch's line to DIR/log.jsonl (rank 0 alone; dir NULL: nothing). */
+ml_status ml_supervised_rundir_log(const char *dir, const struct ml_epoch_report *r, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -282,11 +282,6 @@ int cmd_train(int argc, char **argv) {
         ml_run_config_resolve(&o);
         return run_rl(&o);
     }
-    if (!strcmp(o.algo, "supervised") && ml_dist_size() > 1) {
-        fprintf(stderr, "metalearn train: rank %d of %d: --algo supervised runs as one process (start it without "
-                        "mpirun); meta-learners spread their tasks over processes\n", ml_dist_rank(), ml_dist_size());
-        return EXIT_USAGE;
-    }
     if (!strcmp(o.algo, "supervised")) {
         ml_run_config_resolve(&o);
         return run_supervised(&o);

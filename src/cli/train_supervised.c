@@ -9,6 +9,8 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/train_opts.h"
+#include "metalearn/dist.h"
+#include "metalearn/run.h"
 #include "metalearn/sources.h"
 #include "metalearn/train.h"
 
@@ -22,13 +24,16 @@ typedef struct epoch_log {
     int epochs_done;
 } epoch_log;
 
+/* Every rank trains; rank 0 alone speaks and logs. */
 static void on_epoch_log(const ml_epoch_report *r, void *user) {
     epoch_log *log = user;
     log->seconds_total += r->seconds;
     log->last_loss = r->loss;
     log->last_acc = r->train_acc;
     log->epochs_done = r->epoch;
-    if (!log->o->quiet)
+    char err[512];
+    if (ml_supervised_rundir_log(log->o->out, r, err, sizeof err)) fprintf(stderr, "metalearn train: %s\n", err);
+    if (!log->o->quiet && ml_dist_rank() == 0)
         fprintf(stderr, "epoch %d/%d  loss %.4f  train acc %.4f  lr %.3g  %.2f s\n", r->epoch, r->epochs,
                 r->loss, r->train_acc, r->lr, r->seconds);
 }
@@ -79,28 +84,29 @@ int run_supervised(ml_run_config *o_) {
 
     ml_dataset train = {0}, test = {0};
     ml_model model = {0};
-    int status = EXIT_FAIL;
+    int status = EXIT_FAIL, speaker = ml_dist_rank() == 0, usage = 0;
+    /* Under mpirun without --shards: one shard per process, recorded in config.json. */
+    if (o.shards == 0) o.shards = ml_dist_size();
+    ml_status s = ML_OK;
     if (ml_dataset_load_idx(dir, "train", &train, err, sizeof err) ||
         ml_dataset_load_idx(dir, "test", &test, err, sizeof err)) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
+        s = ML_ERR_IO;
+        goto agree;
     }
     if (o.limit > 0 && o.limit < train.n) train.n = o.limit;
     /* Normalise both splits with the training set's statistics. */
     double mean[4], std[4];
     if (train.c > 4 || ml_dataset_channel_stats(&train, mean, std) || ml_dataset_normalize(&train, mean, std) ||
         ml_dataset_normalize(&test, mean, std)) {
-        fprintf(stderr, "metalearn train: %s: cannot normalise (constant images or more than 4 channels)\n", dir);
-        goto done;
+        snprintf(err, sizeof err, "%s: cannot normalise (constant images or more than 4 channels)", dir);
+        s = ML_ERR_FORMAT;
+        goto agree;
     }
     spec.in_c = train.c;
     spec.in_h = train.h;
     spec.in_w = train.w;
     spec.n_out = train.n_classes;
-    if (ml_model_init(&model, &spec, err, sizeof err)) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        goto done;
-    }
+    if ((s = ml_model_init(&model, &spec, err, sizeof err)) != ML_OK) goto agree;
     ml_rng rng;
     ml_rng_seed(&rng, o.seed);
     ml_model_init_params(&model, ik, &rng);
@@ -110,18 +116,44 @@ int run_supervised(ml_run_config *o_) {
                                 .optim = ml_optim_config_default(ok),
                                 .schedule = sk,
                                 .clip_norm = o.clip,
-                                .seed = o.seed + 1};
+                                .seed = o.seed + 1,
+                                .shards = o.shards,
+                                .threads = omp_get_max_threads(),
+                                .resume = o.resume != NULL};
+    char ckpt[4200];
+    if (o.out) {
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o.out);
+        cfg.checkpoint = ckpt;
+    }
     cfg.optim.lr = o.lr;
     if (ok == ML_OPTIM_SGD || ok == ML_OPTIM_RMSPROP) cfg.optim.momentum = o.momentum;
     /* (float) compare: the default 1e-2 of AdamW stays the exact double PyTorch uses */
     if (o.weight_decay >= 0 && (float)cfg.optim.weight_decay != o.weight_decay) cfg.optim.weight_decay = o.weight_decay;
-    if (!o.quiet)
-        fprintf(stderr, "train: %s on %s (%lld train / %lld test, %dx%dx%d), %lld parameters, %s lr %g, batch %d, %d epochs, %d threads\n",
+    if ((s = ml_supervised_check(&cfg, train.n, err, sizeof err)) != ML_OK) {
+        usage = 1;
+        goto agree;
+    }
+    s = ml_supervised_rundir_open(&o, o.resume != NULL, err, sizeof err);
+agree:
+    /* Every process set up alike, or every process stops with the failing rank's message. */
+    s = ml_run_config_agree(&o, 3, s, err, sizeof err);
+    if (s) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        status = usage ? EXIT_USAGE : EXIT_FAIL;
+        goto done;
+    }
+    if (!o.quiet && speaker)
+        fprintf(stderr, "train: %s on %s (%lld train / %lld test, %dx%dx%d), %lld parameters, %s lr %g, batch %d, %d epochs, %d threads, %d shards, %d processes\n",
                 o.model, o.dataset, (long long)train.n, (long long)test.n, train.c, train.h, train.w,
-                (long long)model.n_floats, o.optimizer, o.lr, o.batch_size, o.epochs, omp_get_max_threads());
+                (long long)model.n_floats, o.optimizer, o.lr, o.batch_size, o.epochs, omp_get_max_threads(),
+                o.shards, ml_dist_size());
     epoch_log log = {&o, 0, 0, 0, 0};
     if (ml_supervised_train(&model, &train, &cfg, on_epoch_log, &log, err, sizeof err)) {
         fprintf(stderr, "metalearn train: %s\n", err);
+        goto done;
+    }
+    if (!speaker) { /* the parameters are every rank's; rank 0 evaluates and reports */
+        status = EXIT_OK;
         goto done;
     }
     ml_confusion conf;
@@ -141,11 +173,12 @@ int run_supervised(ml_run_config *o_) {
     if (o.json) {
         printf("{\"command\":\"train\",\"algo\":\"supervised\",\"dataset\":\"%s\",\"model\":\"%s\","
                "\"optimizer\":\"%s\",\"lr\":%g,\"batch_size\":%d,\"epochs\":%d,\"seed\":%llu,\"threads\":%d,"
+               "\"shards\":%d,\"processes\":%d,"
                "\"train_examples\":%lld,\"test_examples\":%lld,\"parameters\":%lld,"
                "\"final_train_loss\":%.6f,\"final_train_accuracy\":%.6f,"
                "\"test_accuracy\":%.6f,\"macro_precision\":%.6f,\"macro_recall\":%.6f,\"macro_f1\":%.6f,",
                o.dataset, o.model, o.optimizer, o.lr, o.batch_size, o.epochs, (unsigned long long)o.seed,
-               omp_get_max_threads(), (long long)train.n, (long long)test.n, (long long)model.n_floats,
+               omp_get_max_threads(), o.shards, ml_dist_size(), (long long)train.n, (long long)test.n, (long long)model.n_floats,
                log.last_loss, log.last_acc, ml_confusion_accuracy(&conf), ml_confusion_macro_precision(&conf),
                ml_confusion_macro_recall(&conf), ml_confusion_macro_f1(&conf));
         printf("\"per_class\":[");

@@ -37,14 +37,12 @@ struct ml_run {
  * tasks), then they agree before anything is written: a process that failed
  * (e.g. cannot read the data) or that runs other settings or another build
  * makes every process fail with its message. One process: nothing to do. */
-static ml_status agree(ml_run *r, ml_status s, char *err, size_t errlen) {
-    if (r->agreed || ml_dist_size() == 1) return s;
-    r->agreed = 1;
+ml_status ml_run_config_agree(ml_run_config *c, int mode, ml_status s, char *err, size_t errlen) {
+    if (ml_dist_size() == 1) return s;
     char *json = NULL;
-    uint64_t fp = ml_dist_hash(0, &r->mode, sizeof r->mode);
+    uint64_t fp = ml_dist_hash(0, &mode, sizeof mode);
     if (!s) {
         /* What cannot change the result may differ: threads (per machine), output. */
-        ml_run_config *c = &r->cfg;
         int threads = c->threads, quiet = c->quiet, json_out = c->json;
         c->threads = c->quiet = c->json = 0;
         ml_option_set set = ml_run_config_option_set(c);
@@ -58,8 +56,15 @@ static ml_status agree(ml_run *r, ml_status s, char *err, size_t errlen) {
     snprintf(why, sizeof why, "%s", s ? err : "");
     int first = 0;
     if (ml_dist_agree((int)s, why, fp, &first, err, errlen) == 0) return ML_OK;
-    r->all_stopped = 1;
     return first ? (ml_status)first : ML_ERR_ARG; /* the failing rank's status: every rank exits alike */
+}
+
+static ml_status agree(ml_run *r, ml_status s, char *err, size_t errlen) {
+    if (r->agreed || ml_dist_size() == 1) return s;
+    r->agreed = 1;
+    s = ml_run_config_agree(&r->cfg, (int)r->mode, s, err, errlen);
+    if (s) r->all_stopped = 1;
+    return s;
 }
 
 /* A write by rank 0 alone (the run folder is one): its outcome reaches every

@@ -99,6 +99,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"schedule", ML_OPT_STRING, &o->schedule, "learning-rate schedule over the steps (supervised) or outer iterations (meta): constant, step (x0.1 every third) or cosine (to 0)", 1, 0},
         {"clip", ML_OPT_FLOAT, &o->clip, "supervised: clip gradients to this global L2 norm (0 = off)", 0, 1e9},
         {"limit", ML_OPT_INT, &o->limit, "supervised: use only the first N training examples (0 = all)", 0, 1 << 30},
+        {"shards", ML_OPT_INT, &o->shards, "supervised: cut each minibatch into G shards, each with its own forward/backward and batch-norm statistics, summed in shard order; spread over --threads and mpirun processes, the result depends on G only (default 1; under mpirun: the number of processes)", 0, 1 << 20},
         {"task", ML_OPT_STRING, &o->task, "meta: sinusoid, linear[:D] or csv:FILE", 1, 0},
         {"shots", ML_OPT_INT, &o->shots, "meta: support points per task, K (default 10)", 1, 100000},
         {"query", ML_OPT_INT, &o->query, "meta: query points per training task, or per class in episodes (default 10; 0 = all rows of a CSV task)", 0, 100000},
