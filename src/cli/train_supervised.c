@@ -133,10 +133,11 @@ int run_supervised(ml_run_config *o_) {
         usage = 1;
         goto agree;
     }
-    s = ml_supervised_rundir_open(&o, o.resume != NULL, err, sizeof err);
 agree:
-    /* Every process set up alike, or every process stops with the failing rank's message. */
+    /* Every process set up alike, or every process stops with the failing
+     * rank's message; then rank 0 makes the run folder, and its outcome is shared. */
     s = ml_run_config_agree(&o, 3, s, err, sizeof err);
+    if (!s) s = ml_run_config_agree(&o, 3, ml_supervised_rundir_open(&o, o.resume != NULL, err, sizeof err), err, sizeof err);
     if (s) {
         fprintf(stderr, "metalearn train: %s\n", err);
         status = usage ? EXIT_USAGE : EXIT_FAIL;
