@@ -208,7 +208,9 @@ const char *train_about(void) {
     int n = snprintf(text, sizeof text,
         "Trains a model and evaluates it.\n"
         "  --algo supervised: a classifier on IDX data (--dataset fashion-mnist|idx:DIR); reports test\n"
-        "    accuracy with per-class and macro precision / recall / F1.\n"
+        "    accuracy with per-class and macro precision / recall / F1; --out DIR keeps config, log and a\n"
+        "    checkpoint per epoch (--resume DIR); --shards G splits each minibatch over threads and mpirun\n"
+        "    processes (batch norm per shard; the result depends on G only).\n"
         "  --algo %s: meta-learning on regression tasks\n"
         "    (--task %s); writes a run folder (--out) with the effective config,\n"
         "    a JSON-lines log, atomic safetensors checkpoints and a final evaluation (MSE with 95%% CI).\n"

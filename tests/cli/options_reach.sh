@@ -132,6 +132,7 @@ ROWS=(
   "lr|SUP|--lr 0.1"
   "clip|SUP|--clip 0.01"
   "limit|SUP|--limit 30"
+  "shards|SUP|--shards 2"
   "split-by|OMN|--split-by alphabet"
   "test-alphabets|OMN|--test-alphabets Japanese_(katakana)"
   "lake-runs|OMN|--lake-runs $OMNI/all_runs.zip"
@@ -176,7 +177,6 @@ run() {
   local -n base="$ctx"
   mkdir -p "$TMP/$name"
   local out=(--out "$TMP/$name")
-  [ "$ctx" = SUP ] && out=()
   "$BIN" train "${base[@]}" "$@" "${out[@]}" >"$TMP/$name/stdout" 2>"$TMP/$name/stderr" \
     || echo "exit $?: $(head -c 300 "$TMP/$name/stderr")" >"$TMP/$name/failed"
 }
