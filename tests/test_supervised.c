@@ -180,6 +180,22 @@ static void test_resume_is_bit_exact(void) {
     cfg.threads = 1;
     CHECK(ml_supervised_train(&part, &d, &cfg, NULL, NULL, err, sizeof err) == ML_OK);
     CHECK(same_model(&full, &part));
+    /* A stop mid-epoch (after the first step of epoch 2: the flag is checked
+     * after every step), then a resume: the same bits again. */
+    ml_model_free(&part);
+    make_model(&part, "cnn4:4");
+    cfg.resume = 0;
+    cfg.epochs = 1;
+    CHECK(ml_supervised_train(&part, &d, &cfg, NULL, NULL, err, sizeof err) == ML_OK);
+    volatile sig_atomic_t stop = 1;
+    cfg.epochs = 3, cfg.resume = 1, cfg.stop = &stop;
+    CHECK(ml_supervised_train(&part, &d, &cfg, NULL, NULL, err, sizeof err) == ML_ERR_INTERRUPTED);
+    CHECK_STR_CONTAINS(err, "interrupted at epoch 2, step 1 of 4; checkpoint saved");
+    ml_model_free(&part);
+    make_model(&part, "cnn4:4");
+    cfg.stop = NULL;
+    CHECK(ml_supervised_train(&part, &d, &cfg, NULL, NULL, err, sizeof err) == ML_OK);
+    CHECK(same_model(&full, &part));
     cfg.shards = 4; /* the shards decide the result: another G is refused */
     CHECK(ml_supervised_train(&part, &d, &cfg, NULL, NULL, err, sizeof err) == ML_ERR_ARG);
     CHECK_STR_CONTAINS(err, "--shards 2");

@@ -3,6 +3,8 @@
 #ifndef METALEARN_TRAIN_H
 #define METALEARN_TRAIN_H
 
+#include <signal.h>
+
 #include "metalearn/data.h"
 #include "metalearn/eval.h"
 #include "metalearn/nn.h"
@@ -32,6 +34,10 @@ typedef struct ml_supervised_config {
     int threads;                /* workers for a rank's shards (0: OpenMP's max threads) */
     const char *checkpoint;     /* written atomically by rank 0 after every epoch; NULL: none */
     int resume;                 /* 1: continue from `checkpoint` (parameters, statistics, optimizer, epoch) */
+    /* Checked after every step (under mpirun: on any rank); when set, the
+     * checkpoint is written where the run stands (mid-epoch: resume goes on
+     * from that step) and training returns ML_ERR_INTERRUPTED. NULL: never. */
+    const volatile sig_atomic_t *stop;
 } ml_supervised_config;
 
 typedef struct ml_epoch_report {

@@ -286,7 +286,8 @@ int cmd_train(int argc, char **argv) {
     }
     if (!strcmp(o.algo, "supervised")) {
         ml_run_config_resolve(&o);
-        return run_supervised(&o);
+        catch_stop_signals();
+        return run_supervised(&o, &g_interrupted);
     }
     ml_algo a;
     if (ml_algo_parse(o.algo, &a)) {

@@ -4,6 +4,7 @@
 #ifndef ML_CLI_TRAIN_OPTS_H
 #define ML_CLI_TRAIN_OPTS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,6 @@ extern const char *const train_synopsis;
 /* train --help's description (the learners from the library's table). */
 const char *train_about(void);
 
-int run_supervised(ml_run_config *o);
+int run_supervised(ml_run_config *o, const volatile sig_atomic_t *stop);
 
 #endif

@@ -46,7 +46,7 @@ static const char *dataset_dir(const char *spec) {
     return src->idx_dir ? (arg ? NULL : src->idx_dir) : arg && *arg ? arg : NULL;
 }
 
-int run_supervised(ml_run_config *o_) {
+int run_supervised(ml_run_config *o_, const volatile sig_atomic_t *stop) {
     ml_run_config o = *o_;
     if (!o.model) o.model = "mlp";
     if (!o.dataset) o.dataset = "fashion-mnist";
@@ -119,7 +119,8 @@ int run_supervised(ml_run_config *o_) {
                                 .seed = o.seed + 1,
                                 .shards = o.shards,
                                 .threads = omp_get_max_threads(),
-                                .resume = o.resume != NULL};
+                                .resume = o.resume != NULL,
+                                .stop = stop};
     char ckpt[4200];
     if (o.out) {
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", o.out);
@@ -149,7 +150,15 @@ agree:
                 (long long)model.n_floats, o.optimizer, o.lr, o.batch_size, o.epochs, omp_get_max_threads(),
                 o.shards, ml_dist_size());
     epoch_log log = {&o, 0, 0, 0, 0};
-    if (ml_supervised_train(&model, &train, &cfg, on_epoch_log, &log, err, sizeof err)) {
+    s = ml_supervised_train(&model, &train, &cfg, on_epoch_log, &log, err, sizeof err);
+    if (s == ML_ERR_INTERRUPTED) {
+        if (speaker)
+            fprintf(stderr, "metalearn train: %s%s%s\n", err, o.out ? "; continue with metalearn train --resume " : "",
+                    o.out ? o.out : "");
+        status = 130;
+        goto done;
+    }
+    if (s) {
         fprintf(stderr, "metalearn train: %s\n", err);
         goto done;
     }

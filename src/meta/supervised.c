@@ -103,8 +103,16 @@ static void run_shard(int item, int worker, void *user) {
 
 #define SUP_FORMAT "metalearn-supervised-1"
 
-static ml_status save_checkpoint(const char *path, ml_model *m, ml_optim *opt, int epoch, int shards, char *err,
-                                 size_t errlen) {
+/* Where a run stands: epochs done, and steps done in the next one (an
+ * interrupted epoch) with their loss sum and correct count, for its log line. */
+typedef struct sup_position {
+    int epoch;
+    int64_t step, correct;
+    double loss_sum;
+} sup_position;
+
+static ml_status save_checkpoint(const char *path, ml_model *m, ml_optim *opt, const sup_position *at, int shards,
+                                 char *err, size_t errlen) {
     ml_st_tensor ts[2 * ML_MAX_PARAMS + 3];
     char names[3][32];
     int n = 0;
@@ -123,13 +131,16 @@ static ml_status save_checkpoint(const char *path, ml_model *m, ml_optim *opt, i
         snprintf(names[i], sizeof names[i], "optim.%s", sname);
         ts[n++] = (ml_st_tensor){names[i], 1, {m->n_floats}, buf};
     }
-    char ep[16], step[32], g[16];
-    snprintf(ep, sizeof ep, "%d", epoch);
+    char ep[16], step[32], g[16], in_epoch[32], loss[40], correct[32];
+    snprintf(ep, sizeof ep, "%d", at->epoch);
     snprintf(step, sizeof step, "%" PRId64, opt->step);
     snprintf(g, sizeof g, "%d", shards);
-    const char *keys[] = {"format", "epoch", "optim_step", "shards"};
-    const char *vals[] = {SUP_FORMAT, ep, step, g};
-    return ml_safetensors_write(path, ts, n, keys, vals, 4, err, errlen) ? ML_ERR_IO : ML_OK;
+    snprintf(in_epoch, sizeof in_epoch, "%" PRId64, at->step);
+    snprintf(loss, sizeof loss, "%.17g", at->loss_sum); /* reads back exactly */
+    snprintf(correct, sizeof correct, "%" PRId64, at->correct);
+    const char *keys[] = {"format", "epoch", "optim_step", "shards", "epoch_step", "epoch_loss_sum", "epoch_correct"};
+    const char *vals[] = {SUP_FORMAT, ep, step, g, in_epoch, loss, correct};
+    return ml_safetensors_write(path, ts, n, keys, vals, 7, err, errlen) ? ML_ERR_IO : ML_OK;
 }
 
 static int copy_entry(const ml_safetensors *st, const char *path, const ml_param_info *p, float *dst, char *err,
@@ -146,17 +157,20 @@ static int copy_entry(const ml_safetensors *st, const char *path, const ml_param
 }
 
 /* Everything a resumed run needs; a bad file leaves m and opt untouched. */
-static ml_status load_checkpoint(const char *path, ml_model *m, ml_optim *opt, int shards, int *epoch, char *err,
-                                 size_t errlen) {
+static ml_status load_checkpoint(const char *path, ml_model *m, ml_optim *opt, int shards, sup_position *at,
+                                 char *err, size_t errlen) {
     ml_safetensors st;
     if (ml_safetensors_read(path, &st, err, errlen)) return ML_ERR_IO;
     ml_status s = ML_ERR_FORMAT;
     const char *fmt = ml_safetensors_meta(&st, "format"), *ep = ml_safetensors_meta(&st, "epoch"),
-               *step = ml_safetensors_meta(&st, "optim_step"), *g = ml_safetensors_meta(&st, "shards");
+               *step = ml_safetensors_meta(&st, "optim_step"), *g = ml_safetensors_meta(&st, "shards"),
+               *in_epoch = ml_safetensors_meta(&st, "epoch_step"), *loss = ml_safetensors_meta(&st, "epoch_loss_sum"),
+               *correct = ml_safetensors_meta(&st, "epoch_correct");
     int64_t total = m->n_floats + m->n_buffer_floats + 3 * m->n_floats;
     float *scratch = NULL;
-    if (!fmt || strcmp(fmt, SUP_FORMAT) || !ep || !step || !g) {
-        snprintf(err, errlen, "%s: not a checkpoint of supervised training (metadata format/epoch/optim_step/shards)", path);
+    if (!fmt || strcmp(fmt, SUP_FORMAT) || !ep || !step || !g || !in_epoch || !loss || !correct) {
+        snprintf(err, errlen, "%s: not a checkpoint of supervised training (metadata format/epoch/optim_step/shards/"
+                              "epoch_step/epoch_loss_sum/epoch_correct)", path);
         goto out;
     }
     if (atoi(g) != shards) {
@@ -190,7 +204,7 @@ static ml_status load_checkpoint(const char *path, ml_model *m, ml_optim *opt, i
     for (int i = 0; i < n_state && i < 3; i++)
         memcpy(ml_optim_state(opt, i, NULL), state + i * m->n_floats, (size_t)m->n_floats * sizeof(float));
     opt->step = strtoll(step, NULL, 10);
-    *epoch = atoi(ep);
+    *at = (sup_position){atoi(ep), strtoll(in_epoch, NULL, 10), strtoll(correct, NULL, 10), strtod(loss, NULL)};
     s = ML_OK;
 out:
     free(scratch);
@@ -273,27 +287,35 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
     ml_rng rng;
     ml_rng_seed(&rng, cfg->seed);
     for (int64_t i = 0; i < d->n; i++) order[i] = (int32_t)i;
-    int done_epochs = 0;
+    sup_position at = {0};
     if (cfg->resume && cfg->checkpoint) {
-        st = load_checkpoint(cfg->checkpoint, m, &opt, shards, &done_epochs, err, errlen);
+        st = load_checkpoint(cfg->checkpoint, m, &opt, shards, &at, err, errlen);
+        if (!st && (at.epoch < 0 || at.step < 0 || at.step >= steps_per_epoch)) {
+            snprintf(err, errlen, "%s: stopped at step %lld of an epoch of %lld steps: not this run's data or "
+                     "--batch-size", cfg->checkpoint, (long long)at.step, (long long)steps_per_epoch);
+            st = ML_ERR_ARG;
+        }
         if (any_failed(&st, "to read the checkpoint", err, errlen)) goto done;
-        for (int e = 0; e < done_epochs; e++) ml_rng_shuffle_i32(&rng, order, d->n); /* the epochs' orders */
+        for (int e = 0; e < at.epoch; e++) ml_rng_shuffle_i32(&rng, order, d->n); /* the epochs' orders */
     }
+    int done_epochs = at.epoch;
     ml_schedule sched = {.kind = cfg->schedule,
                          .base_lr = cfg->optim.lr,
                          .step_size = steps_per_epoch * (cfg->epochs > 3 ? cfg->epochs / 3 : 1),
                          .gamma = 0.1,
                          .total_steps = steps_per_epoch * cfg->epochs,
                          .min_lr = 0};
-    int64_t global_step = steps_per_epoch * done_epochs;
+    int64_t global_step = steps_per_epoch * done_epochs + at.step;
     int64_t sum_floats = m->n_floats + m->n_buffer_floats;
     shard_step step = {m, d, order, 0, bs, shards, first, row_floats, rows, workers, errs};
+    int interrupted = 0;
     for (int epoch = done_epochs + 1; epoch <= cfg->epochs; epoch++) {
         ml_rng_shuffle_i32(&rng, order, d->n);
         double t0 = ml_now(), loss_sum = 0;
-        int64_t correct = 0;
+        int64_t correct = 0, s = 0;
+        if (epoch == done_epochs + 1) s = at.step, loss_sum = at.loss_sum, correct = at.correct; /* resumed mid-epoch */
         float lr = (float)cfg->optim.lr;
-        for (int64_t s = 0; s < steps_per_epoch; s++, global_step++) {
+        for (; s < steps_per_epoch; s++, global_step++) {
             step.start = s * bs;
             ml_pool_run(pool, mine, run_shard, &step);
             if (ranks > 1 && ml_dist_allgather_rows(rows, (size_t)row_floats * sizeof(float), shards)) {
@@ -330,15 +352,35 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
             if (cfg->clip_norm > 0) ml_clip_grad_norm(sum, m->n_floats, cfg->clip_norm);
             lr = ml_schedule_lr(&sched, global_step);
             ml_optim_step(&opt, m->data, sum, lr);
+            int stop = cfg->stop && *cfg->stop;
+            if (cfg->stop && ranks > 1) stop = ml_dist_any(stop); /* every rank stops at the same step */
+            if (stop && s + 1 < steps_per_epoch) {
+                if (cfg->checkpoint) {
+                    sup_position here = {epoch - 1, s + 1, correct, loss_sum};
+                    if (ml_dist_rank() == 0) st = save_checkpoint(cfg->checkpoint, m, &opt, &here, shards, err, errlen);
+                    if (any_failed(&st, "to write the checkpoint on rank 0", err, errlen)) goto done;
+                }
+                snprintf(err, errlen, "interrupted at epoch %d, step %lld of %lld%s", epoch, (long long)s + 1,
+                         (long long)steps_per_epoch, cfg->checkpoint ? "; checkpoint saved" : "");
+                st = ML_ERR_INTERRUPTED;
+                goto done;
+            }
+            if (stop) interrupted = 1; /* the epoch is complete: its checkpoint and log line first */
         }
         if (cfg->checkpoint) {
-            if (ml_dist_rank() == 0) st = save_checkpoint(cfg->checkpoint, m, &opt, epoch, shards, err, errlen);
+            sup_position here = {epoch, 0, 0, 0};
+            if (ml_dist_rank() == 0) st = save_checkpoint(cfg->checkpoint, m, &opt, &here, shards, err, errlen);
             if (any_failed(&st, "to write the checkpoint on rank 0", err, errlen)) goto done;
         }
         if (on_epoch) {
             ml_epoch_report r = {epoch, cfg->epochs, loss_sum / (double)steps_per_epoch,
                                  (double)correct / (double)(steps_per_epoch * bs), ml_now() - t0, lr};
             on_epoch(&r, user);
+        }
+        if (interrupted && epoch < cfg->epochs) {
+            snprintf(err, errlen, "interrupted at the end of epoch %d%s", epoch, cfg->checkpoint ? "; checkpoint saved" : "");
+            st = ML_ERR_INTERRUPTED;
+            goto done;
         }
     }
 done:
