@@ -20,7 +20,10 @@
 #   C:  mpirun -np 2 x 1 thread, --shards 2 (a shard per rank)
 # Each point trains EPOCHS epochs; its speed is the last epoch's examples/s
 # (the first warms the arenas) from log.jsonl (rank 0's clock: under mpirun
-# it includes waiting for the other rank). Lines go to
+# it includes waiting for the other rank), and its CPU milliseconds per
+# example (all processes and threads: a busy machine barely changes it, so
+# it shows the work sharding adds; 2 x CPU(A) / CPU(X) bounds X's speed-up
+# on 2 idle cores). Lines go to
 # bench/results/supdp/scaling.jsonl with the 1-minute load average at each
 # point's start; the summary (medians over rounds, ratios) to
 # bench/results/supdp/scaling_summary.txt.
@@ -72,6 +75,7 @@ last = [json.loads(l) for l in open(sys.argv[1])][-1]
 limit = int(sys.argv[8]); steps = limit // 64
 print(json.dumps({"config": sys.argv[2], "ranks": int(sys.argv[3]), "threads": int(sys.argv[4]), "shards": int(sys.argv[5]),
                   "epoch": last["epoch"], "epoch_seconds": last["seconds"], "examples_per_second": steps * 64 / last["seconds"],
+                  "cpu_ms_per_example": 1000 * last["cpu_seconds"] / (steps * 64),
                   "loss": last["loss"], "loadavg": float(sys.argv[6]), "round": int(sys.argv[7])}))
 PY
   cp "$WORK/$c/checkpoint.safetensors" "$WORK/$c.safetensors"
@@ -87,21 +91,25 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 print(f"data: {sys.argv[2]}; nproc {sys.argv[3]}; cnn4 (64 filters), batch 64, Adam 1e-3")
 print("median and best over rounds of the last epoch's examples/s (best: the least disturbed round, what a busy "
       "machine lets through); loadavg = 1-min load at the points' starts")
-med, best = {}, {}
+med, best, cpu = {}, {}, {}
 for c in ["A0", "D0", "A", "B", "C"]:
     pts = [r for r in rows if r["config"] == c]
     med[c] = statistics.median(p["examples_per_second"] for p in pts)
     best[c] = max(p["examples_per_second"] for p in pts)
+    cpu[c] = statistics.median(p["cpu_ms_per_example"] for p in pts)
     loads = [p["loadavg"] for p in pts]
     p0 = pts[0]
     print(f"{c}: {p0['ranks']} rank(s) x {p0['threads']} thread(s), --shards {p0['shards']}: {med[c]:.1f} examples/s (best {best[c]:.1f}) "
-          f"({[round(p['examples_per_second'], 1) for p in pts]}), load {min(loads):.1f}-{max(loads):.1f}")
+          f"({[round(p['examples_per_second'], 1) for p in pts]}), load {min(loads):.1f}-{max(loads):.1f}, "
+          f"CPU {cpu[c]:.3f} ms/example (whole job)")
 for what, a, b in [("1 process x 2 threads vs 1 x 1 (--shards 2)", "B", "A"),
                    ("2 ranks x 1 thread vs 1 x 1 (--shards 2)", "C", "A"),
                    ("2 ranks x 1 thread vs 1 process x 2 threads (--shards 2)", "C", "B"),
                    ("--shards 2 vs --shards 1 on 1 thread", "A", "A0"),
                    ("--shards 1: 2 threads inside the kernels vs 1", "D0", "A0"),
                    ("--shards 2 on 2 threads vs --shards 1 on 2 threads", "B", "D0")]:
-    print(f"{what} ({a}/{b}): median {med[a] / med[b]:.2f}x, best {best[a] / best[b]:.2f}x")
+    print(f"{what} ({a}/{b}): median {med[a] / med[b]:.2f}x, best {best[a] / best[b]:.2f}x, CPU per example {cpu[a] / cpu[b]:.2f}")
+print(f"bound on 2 idle cores from CPU time (2 x CPU(A) / CPU(X); MPI's polling counts as work): "
+      f"B {2 * cpu['A'] / cpu['B']:.2f}x, C {2 * cpu['A'] / cpu['C']:.2f}x over A")
 PY
 cat "$OUT/scaling_summary.txt"

@@ -46,6 +46,7 @@ typedef struct ml_epoch_report {
     double train_acc;  /* on the batches as trained (batch-norm in training mode) */
     double seconds;    /* wall time of the epoch's training steps */
     double lr;         /* learning rate at the epoch's end */
+    double cpu_seconds; /* user + system CPU time of the epoch's steps, summed over the job's processes */
 } ml_epoch_report;
 
 typedef void (*ml_epoch_fn)(const ml_epoch_report *r, void *user);

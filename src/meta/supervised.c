@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "metalearn/dist.h"
 #include "metalearn/io.h"
@@ -224,6 +225,25 @@ static int any_failed(ml_status *s, const char *what, char *err, size_t errlen) 
 
 /* ---- training ---------------------------------------------------------------------------- */
 
+/* User + system seconds of this process (all its threads). */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
+}
+
+/* This process's CPU seconds since cpu0, summed over the job's processes (a
+ * busy machine barely changes it: it shows the work a split adds). */
+static double job_cpu_since(double cpu0, int ranks) {
+    double mine = cpu_seconds() - cpu0, rows[64] = {0};
+    if (ranks == 1 || ranks > 64) return mine * ranks;
+    rows[ml_dist_rank()] = mine;
+    ml_dist_allgather_rows(rows, sizeof rows[0], ranks);
+    double sum = 0;
+    for (int r = 0; r < ranks; r++) sum += rows[r];
+    return sum;
+}
+
 ml_status ml_supervised_check(const ml_supervised_config *cfg, int64_t n, char *err, size_t errlen) {
     if (cfg->batch_size < 2 || cfg->epochs < 1 || n < 2) {
         snprintf(err, errlen, "train: need batch size >= 2, epochs >= 1 and at least 2 examples");
@@ -311,7 +331,7 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
     int interrupted = 0;
     for (int epoch = done_epochs + 1; epoch <= cfg->epochs; epoch++) {
         ml_rng_shuffle_i32(&rng, order, d->n);
-        double t0 = ml_now(), loss_sum = 0;
+        double t0 = ml_now(), cpu0 = cpu_seconds(), loss_sum = 0;
         int64_t correct = 0, s = 0;
         if (epoch == done_epochs + 1) s = at.step, loss_sum = at.loss_sum, correct = at.correct; /* resumed mid-epoch */
         float lr = (float)cfg->optim.lr;
@@ -367,6 +387,7 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
             }
             if (stop) interrupted = 1; /* the epoch is complete: its checkpoint and log line first */
         }
+        double seconds = ml_now() - t0, cpu = job_cpu_since(cpu0, ranks); /* the steps' time, not the write's */
         if (cfg->checkpoint) {
             sup_position here = {epoch, 0, 0, 0};
             if (ml_dist_rank() == 0) st = save_checkpoint(cfg->checkpoint, m, &opt, &here, shards, err, errlen);
@@ -374,7 +395,7 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
         }
         if (on_epoch) {
             ml_epoch_report r = {epoch, cfg->epochs, loss_sum / (double)steps_per_epoch,
-                                 (double)correct / (double)(steps_per_epoch * bs), ml_now() - t0, lr};
+                                 (double)correct / (double)(steps_per_epoch * bs), seconds, lr, cpu};
             on_epoch(&r, user);
         }
         if (interrupted && epoch < cfg->epochs) {

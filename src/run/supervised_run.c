@@ -48,7 +48,8 @@ ml_status ml_supervised_rundir_log(const char *dir, const ml_epoch_report *r, ch
     if (!dir || ml_dist_rank() != 0) return ML_OK;
     char path[4200], line[512];
     snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    snprintf(line, sizeof line, "{\"epoch\":%d,\"loss\":%.9g,\"train_acc\":%.9g,\"lr\":%.9g,\"seconds\":%.4f}", r->epoch,
-             r->loss, r->train_acc, r->lr, r->seconds);
+    snprintf(line, sizeof line,
+             "{\"epoch\":%d,\"loss\":%.9g,\"train_acc\":%.9g,\"lr\":%.9g,\"seconds\":%.4f,\"cpu_seconds\":%.4f}",
+             r->epoch, r->loss, r->train_acc, r->lr, r->seconds, r->cpu_seconds);
     return ml_jsonl_append(path, line, err, errlen);
 }
