@@ -310,9 +310,9 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
     sup_position at = {0};
     if (cfg->resume && cfg->checkpoint) {
         st = load_checkpoint(cfg->checkpoint, m, &opt, shards, &at, err, errlen);
-        if (!st && (at.epoch < 0 || at.step < 0 || at.step >= steps_per_epoch)) {
-            snprintf(err, errlen, "%s: stopped at step %lld of an epoch of %lld steps: not this run's data or "
-                     "--batch-size", cfg->checkpoint, (long long)at.step, (long long)steps_per_epoch);
+        if (!st && (at.epoch < 0 || at.epoch > 100000 || at.step < 0 || at.step >= steps_per_epoch)) {
+            snprintf(err, errlen, "%s: epoch %d, step %lld of an epoch of %lld steps: not this run's data or "
+                     "--batch-size", cfg->checkpoint, at.epoch, (long long)at.step, (long long)steps_per_epoch);
             st = ML_ERR_ARG;
         }
         if (any_failed(&st, "to read the checkpoint", err, errlen)) goto done;
