@@ -214,6 +214,24 @@ static void test_conv_dnnl(void) {
     ml__conv_set_route(-1);
 }
 
+/* The im2col route runs its chunks of images in parallel and sums
+ * backward-weight in groups fixed by the batch size (conv.c): against the
+ * naive twin, and the same bits on 1, 2 and 3 threads. */
+static void test_im2col_chunks_in_parallel(void) {
+    static const int shapes[][9] = {
+        {40, 1, 28, 28, 64, 3, 3, 1, 1}, /* first layer: one image per chunk, 2 groups */
+        {75, 1, 28, 28, 32, 3, 3, 1, 1}, /* 4 groups, uneven */
+        {5, 1, 28, 28, 64, 3, 3, 1, 1},  /* one group (a MAML support set) */
+        {35, 3, 9, 9, 5, 3, 3, 2, 1},    /* stride 2: col2im backward-data */
+        {33, 8, 14, 14, 10, 3, 3, 1, 1}, /* flipped backward-data, several images per chunk */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int *v = shapes[i];
+        check_shape(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+        check_thread_invariance(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+    }
+}
+
 static void test_conv_1x1(void) {
     check_shape(1, 17, 6, 6, 19, 1, 1, 1, 0); /* pointwise: direct GEMM */
     check_shape(3, 4, 1, 1, 2, 1, 1, 1, 0);
@@ -277,6 +295,7 @@ int main(void) {
     ML_RUN(test_shape_init);
     ML_RUN(test_conv_3x3);
     ML_RUN(test_conv_dnnl);
+    ML_RUN(test_im2col_chunks_in_parallel);
     ML_RUN(test_conv_1x1);
     ML_RUN(test_conv_other_kernels);
     ML_RUN(test_sgemm);
