@@ -11,7 +11,6 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "metalearn/core.h"
-
 #include "metalearn/dist.h"
 #include "metalearn/meta.h"
 
