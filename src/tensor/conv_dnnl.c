@@ -327,11 +327,17 @@ static int64_t chunk_pass_floats(const ml_conv_shape *s, int k) {
     return e ? pass_floats(&e->p[PASS_BWD_WEIGHT]) + 16 : -1; /* + alignment room */
 }
 
+/* Threads running the chunks: the caller's budget, at most one per chunk. */
+static int chunk_threads(int k) {
+    const int t = omp_in_parallel() ? 1 : omp_get_max_threads();
+    return t < k ? t : k;
+}
+
 /* Scratch layout: the gradients of chunks 1..k-1 (chunk 0 writes dw itself),
- * then one pass region per chunk. */
+ * then one pass region per running thread (a thread runs its chunks in turn). */
 static int64_t chunked_bwdw_floats(const ml_conv_shape *s, int k) {
     int64_t per = chunk_pass_floats(s, k);
-    return per < 0 ? -1 : (k - 1) * weight_floats(s) + k * per;
+    return per < 0 ? -1 : (k - 1) * weight_floats(s) + chunk_threads(k) * per;
 }
 
 int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s) {
@@ -415,10 +421,17 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
     if (per < 0) return -1;
     float *parts = scratch, *regions = parts + (k - 1) * nw;
     int failed = 0;
-    const int threads = omp_get_max_threads() < k ? omp_get_max_threads() : k;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed) if (threads > 1 && !omp_in_parallel())
-    for (int i = 0; i < k; i++)
-        failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions + i * per) != 0;
+    const int threads = chunk_threads(k);
+    if (threads == 1) {
+        for (int i = 0; i < k && !failed; i++) failed = run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions);
+    } else {
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            for (int i = k * t / nt; i < k * (t + 1) / nt; i++)
+                failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions + t * per) != 0;
+        }
+    }
     if (failed) return -1;
     chunk_sum a = {dw, parts, nw, k};
     const int64_t n = (int64_t)s->o * s->c * s->kh * s->kw;
