@@ -142,15 +142,15 @@ static void test_conv_3x3(void) {
     check_shape(2, 4, 8, 9, 3, 3, 3, 2, 2);
 }
 
-/* The three passes give the same bits on 1 and 2 OpenMP threads (a
+/* The three passes give the same bits on 1, 2 and 3 OpenMP threads (a
  * single-task job runs its ops on all threads; --threads must not change a run). */
 static void check_thread_invariance(int n, int c, int h, int w, int o, int kh, int kw, int stride, int pad) {
     ml_conv_shape s;
     if (ml__conv_shape_init(&s, n, c, h, w, o, kh, kw, stride, pad)) return;
     const int64_t nx = (int64_t)n * c * h * w, nw = (int64_t)o * c * kh * kw, ny = (int64_t)n * o * s.oh * s.ow;
-    float *x = randn(nx), *wt = randn(nw), *dy = randn(ny), *out[2][3];
+    float *x = randn(nx), *wt = randn(nw), *dy = randn(ny), *out[3][3];
     const int saved = omp_get_max_threads();
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {
         omp_set_num_threads(t + 1);
         int64_t nscr = ml__conv2d_scratch_floats(&s);
         float *scr = malloc(sizeof(float) * (size_t)(nscr > 0 ? nscr : 1));
@@ -164,9 +164,10 @@ static void check_thread_invariance(int n, int c, int h, int w, int o, int kh, i
     const char *names[3] = {"forward", "backward_data", "backward_weight"};
     const int64_t sizes[3] = {ny, nx, nw};
     for (int k = 0; k < 3; k++) {
-        if (memcmp(out[0][k], out[1][k], sizeof(float) * (size_t)sizes[k]))
-            ML_FAIL_AT("%s n%d c%d %dx%d o%d: 1 and 2 threads differ", names[k], n, c, h, w, o);
-        free(out[0][k]), free(out[1][k]);
+        for (int t = 1; t < 3; t++)
+            if (memcmp(out[0][k], out[t][k], sizeof(float) * (size_t)sizes[k]))
+                ML_FAIL_AT("%s n%d c%d %dx%d o%d: 1 and %d threads differ", names[k], n, c, h, w, o, t + 1);
+        free(out[0][k]), free(out[1][k]), free(out[2][k]);
     }
     free(x), free(wt), free(dy);
 }
@@ -194,7 +195,12 @@ static void test_conv_dnnl(void) {
     check_dnnl_shape(2, 42, 64, 7, 7, 64, 3, 3, 1, 1);  /* Winograd: third layer, a query set */
     check_dnnl_shape(2, 2, 16, 13, 11, 32, 3, 3, 1, 1); /* Winograd, partial 4x4 tiles */
     check_dnnl_shape(1, 3, 16, 6, 8, 16, 3, 3, 1, 1);   /* direct: 48 outputs, too few for Winograd */
-    check_dnnl_shape(1, 80, 64, 3, 3, 64, 3, 3, 1, 1);  /* direct: fourth layer */
+    check_dnnl_shape(1, 80, 64, 3, 3, 64, 3, 3, 1, 1);  /* direct: fourth layer; backward-weights in 4 chunks */
+    /* Backward-weights in chunks fixed by the batch size (conv_dnnl.c): 2, 3 uneven, 4 uneven. */
+    check_dnnl_shape(2, 37, 16, 8, 8, 16, 3, 3, 1, 1);
+    check_dnnl_shape(2, 50, 16, 7, 7, 16, 3, 3, 1, 1);
+    check_dnnl_shape(2, 66, 16, 7, 7, 16, 3, 3, 1, 1);
+    check_dnnl_shape(1, 48, 16, 3, 3, 16, 3, 3, 1, 1);
     check_dnnl_shape(1, 3, 16, 5, 5, 32, 3, 3, 1, 1);
     check_dnnl_shape(1, 2, 32, 9, 9, 16, 3, 3, 2, 1);   /* stride 2, odd size */
     check_dnnl_shape(1, 1, 16, 8, 8, 16, 3, 3, 2, 1);   /* stride 2: right padding 0 */
@@ -206,6 +212,24 @@ static void test_conv_dnnl(void) {
     ml__conv_set_route(ML_CONV_ROUTE_WINOGRAD);
     check_dnnl_shape(1, 2, 16, 9, 9, 16, 5, 5, 1, 2);
     ml__conv_set_route(-1);
+}
+
+/* The im2col route runs its chunks of images in parallel and sums
+ * backward-weight in groups fixed by the batch size (conv.c): against the
+ * naive twin, and the same bits on 1, 2 and 3 threads. */
+static void test_im2col_chunks_in_parallel(void) {
+    static const int shapes[][9] = {
+        {40, 1, 28, 28, 64, 3, 3, 1, 1}, /* first layer: one image per chunk, 2 groups */
+        {66, 1, 12, 12, 16, 3, 3, 1, 1}, /* 4 groups, uneven */
+        {5, 1, 28, 28, 64, 3, 3, 1, 1},  /* one group (a MAML support set) */
+        {35, 3, 9, 9, 5, 3, 3, 2, 1},    /* stride 2: col2im backward-data */
+        {33, 8, 10, 10, 10, 3, 3, 1, 1}, /* flipped backward-data, several images per chunk */
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int *v = shapes[i];
+        check_shape(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+        check_thread_invariance(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+    }
 }
 
 static void test_conv_1x1(void) {
@@ -271,6 +295,7 @@ int main(void) {
     ML_RUN(test_shape_init);
     ML_RUN(test_conv_3x3);
     ML_RUN(test_conv_dnnl);
+    ML_RUN(test_im2col_chunks_in_parallel);
     ML_RUN(test_conv_1x1);
     ML_RUN(test_conv_other_kernels);
     ML_RUN(test_sgemm);

@@ -62,8 +62,11 @@ def _load():
 
 
 # libgomp reads OMP_WAIT_POLICY when it is loaded: within-op threads must not
-# spin when the other cores are busy (the CLI sets the same; 5-20x measured).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# spin when the other cores are busy (the CLI sets the same; 5-20x measured),
+# except briefly (GOMP_SPINCOUNT, ~30 us) for the next region of the same task.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 lib = _load()
 
 # ---- core.h -----------------------------------------------------------------

@@ -14,6 +14,9 @@
 #include "metalearn/dist.h"
 #include "metalearn/meta.h"
 
+/* Spins of a waiting OpenMP thread before it sleeps (see main). */
+#define ML_OMP_SPINCOUNT "3000"
+
 typedef struct subcommand {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -63,9 +66,14 @@ static void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     /* Within-op OpenMP threads must not spin when the other core is busy
-     * (measured: a 5-20x slowdown otherwise). libgomp reads the policy when
-     * it is loaded, before main, so set it and re-execute once. */
-    if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+     * (measured: a 5-20x slowdown otherwise), but a short spin (GOMP_SPINCOUNT
+     * 3000, libgomp's estimate ~30 us) before sleeping catches the next
+     * parallel region of the same task: one ProtoNet 20w5s episode on 2
+     * threads opens ~64 regions per step, and waking a sleeping thread for
+     * each cost ~10% of the step (docs/results.md, issue 17 round 2). libgomp
+     * reads both when it is loaded, before main, so set them and re-execute once. */
+    if (!getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0 &&
+        (getenv("GOMP_SPINCOUNT") || setenv("GOMP_SPINCOUNT", ML_OMP_SPINCOUNT, 1) == 0))
         execv("/proc/self/exe", argv); /* on failure: carry on with the default */
     /* Ctrl-C is taken by the main thread only (train saves a checkpoint on
      * it). libgomp's threads start here with SIGINT/SIGTERM blocked; they

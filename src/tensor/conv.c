@@ -29,9 +29,11 @@
  * no heap calls of their own (oneDNN's GEMM may use its own internal buffers). */
 #include "tensor/conv.h"
 
+#include <omp.h>
 #include <string.h>
 
 #include "core/dispatch.h"
+#include "tensor/kernels_par.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -102,6 +104,45 @@ static int use_flipped_bwd_data(const ml_conv_shape *s) {
     return s->stride == 1 && s->pad <= s->kh - 1 && s->pad <= s->kw - 1 && s->c >= ML_CONV_FLIP_MIN_C;
 }
 
+/* ---- chunks in parallel -----------------------------------------------------------
+ * The chunks of one pass run in parallel, a contiguous range of chunks per
+ * thread in one OpenMP region (the first layer of the 4-conv CNN has one image
+ * per chunk: 200 chunks of small GEMMs, each of which used to open its own
+ * parallel region and wake the other thread, ~1000 regions per step). Each
+ * running thread has its own "slot" of scratch; within a region oneDNN's GEMM
+ * runs on one thread. A chunk's output (forward, backward-data) depends only on
+ * its images, so any split gives the same bits. Backward-weight sums over the
+ * chunks: they are summed in a fixed number of groups that depends on the batch
+ * size only (bwdw_groups), each group in chunk order into its own accumulator,
+ * then the groups in group order, so again any thread count gives the same bits.
+ * One slot (one thread, or one chunk) is the serial loop of before, with the
+ * GEMM on the caller's whole thread budget. */
+#ifndef ML_CONV_MAX_SLOTS
+#define ML_CONV_MAX_SLOTS 4
+#endif
+#ifndef ML_CONV_BWDW_GROUP_IMAGES
+#define ML_CONV_BWDW_GROUP_IMAGES 16 /* images per group at least; one group below 32 images */
+#endif
+#ifndef ML_CONV_BWDW_MAX_GROUPS
+#define ML_CONV_BWDW_MAX_GROUPS 4
+#endif
+
+/* Threads (= scratch slots) for `items` independent items under the caller's budget. */
+static int par_slots(int items) {
+    if (omp_in_parallel()) return 1;
+    int t = omp_get_max_threads();
+    if (t > ML_CONV_MAX_SLOTS) t = ML_CONV_MAX_SLOTS;
+    return items < t ? (items < 1 ? 1 : items) : t;
+}
+
+/* Groups of backward-weight's sum over nch chunks of a batch of n images. */
+static int bwdw_groups(int n, int nch) {
+    int gr = n / ML_CONV_BWDW_GROUP_IMAGES;
+    if (gr > ML_CONV_BWDW_MAX_GROUPS) gr = ML_CONV_BWDW_MAX_GROUPS;
+    if (gr > nch) gr = nch;
+    return gr < 1 ? 1 : gr;
+}
+
 static geo geo_forward(const ml_conv_shape *s) {
     geo g = {s->n, s->c, s->h, s->w, s->o, s->kh, s->kw, s->stride, s->pad, s->pad, s->oh, s->ow};
     return g;
@@ -163,21 +204,38 @@ static int64_t geo_padded_plane(const geo *g) {
 }
 
 /* xp[nb*c planes of Hp x Wp] = x with a zero border. */
-static void pad_images(const geo *g, const float *x, int nb, float *xp) {
-    const int Wp = g->w + 2 * g->padw, planes = nb * g->c;
+typedef struct im_job {
+    const geo *g;
+    const float *src;
+    float *dst;
+    int nb;
+} im_job;
+
+static void pad_planes(void *arg, int64_t lo, int64_t hi) {
+    const im_job *j = arg;
+    const geo *g = j->g;
+    const int Wp = g->w + 2 * g->padw;
     const int64_t HW = (int64_t)g->h * g->w, HWp = geo_padded_plane(g);
-#pragma omp parallel for schedule(static) if ((int64_t)planes * HWp > (1 << 16))
-    for (int pl = 0; pl < planes; pl++) {
-        const float *src = x + pl * HW;
-        float *dst = xp + pl * HWp;
+    for (int64_t pl = lo; pl < hi; pl++) {
+        const float *src = j->src + pl * HW;
+        float *dst = j->dst + pl * HWp;
         memset(dst, 0, sizeof(float) * (size_t)g->padh * Wp);
         dst += (int64_t)g->padh * Wp;
         for (int iy = 0; iy < g->h; iy++, dst += Wp, src += g->w) {
-            for (int j = 0; j < g->padw; j++) dst[j] = 0.f, dst[g->padw + g->w + j] = 0.f;
+            for (int jj = 0; jj < g->padw; jj++) dst[jj] = 0.f, dst[g->padw + g->w + jj] = 0.f;
             copy_run(dst + g->padw, src, g->w);
         }
         memset(dst, 0, sizeof(float) * (size_t)g->padh * Wp);
     }
+}
+
+/* The three loops below split independent items (planes, rows of col, input
+ * channels) with kernels_par.h: small ones, and those inside the chunk-parallel
+ * regions, run directly with no OpenMP call. */
+static void pad_images(const geo *g, const float *x, int nb, float *xp) {
+    im_job j = {g, x, xp, nb};
+    const int64_t planes = (int64_t)nb * g->c;
+    ML__PAR_RUN(planes, planes * geo_padded_plane(g), 1, pad_planes, &j);
 }
 
 /* dx[nb*c planes of h x w] = interior of the padded planes xp. */
@@ -209,11 +267,15 @@ ML_KERNEL static void im2col_row(const geo *g, const float *xp, int nb, float *c
 }
 
 /* col[K, nb*P] from the padded images xp (ldc = nb*P). */
+static void im2col_rows(void *arg, int64_t lo, int64_t hi) {
+    const im_job *j = arg;
+    for (int64_t r = lo; r < hi; r++) im2col_row(j->g, j->src, j->nb, j->dst, (int)r);
+}
+
 static void im2col(const geo *g, const float *xp, int nb, float *col) {
-    const int64_t ldc = nb * (int64_t)g->oh * g->ow;
-    const int K = g->c * g->kh * g->kw;
-#pragma omp parallel for schedule(static) if ((int64_t)K * ldc > (1 << 16))
-    for (int r = 0; r < K; r++) im2col_row(g, xp, nb, col, r);
+    im_job j = {g, xp, col, nb};
+    const int64_t K = (int64_t)g->c * g->kh * g->kw;
+    ML__PAR_RUN(K, K * nb * g->oh * g->ow, 1, im2col_rows, &j);
 }
 
 /* Input channel ch of col2im: its planes in xp, zeroed, then summed into. */
@@ -236,14 +298,17 @@ ML_KERNEL static void col2im_channel(const geo *g, const float *dcol, int nb, fl
 }
 
 /* xp = col2im(dcol): the adjoint of im2col, into zeroed padded planes. */
+static void col2im_channels(void *arg, int64_t lo, int64_t hi) {
+    const im_job *j = arg;
+    for (int64_t ch = lo; ch < hi; ch++) col2im_channel(j->g, j->src, j->nb, j->dst, (int)ch);
+}
+
 static void col2im(const geo *g, const float *dcol, int nb, float *xp) {
-    const int64_t ldc = nb * (int64_t)g->oh * g->ow;
-    const int KK = g->kh * g->kw;
-    /* One input channel per iteration: its writes touch only its own planes, so
+    /* One input channel per item: its writes touch only its own planes, so
      * the channels can run in parallel with no atomics and a fixed summation
      * order (the result does not depend on the thread count). */
-#pragma omp parallel for schedule(static) if ((int64_t)g->c * KK * ldc > (1 << 16))
-    for (int ch = 0; ch < g->c; ch++) col2im_channel(g, dcol, nb, xp, ch);
+    im_job j = {g, dcol, xp, nb};
+    ML__PAR_RUN(g->c, (int64_t)g->c * g->kh * g->kw * nb * g->oh * g->ow, 1, col2im_channels, &j);
 }
 
 /* [o, nb*P] chunk matrix <-> nb images of [o, P] in NCHW. */
@@ -271,6 +336,7 @@ static void nchw_to_chunk(const float *y, int o, int64_t P, int nb, float *m) {
  * ~36 GFLOP/s but the transposed problem dw^T[K, o] = col . dY^T at ~110. */
 static int bwd_weight_transposed(const ml_conv_shape *s) { return (int64_t)s->c * s->kh * s->kw < s->o; }
 
+/* Scratch of one slot of the forward route for geometry g. */
 static int64_t geo_forward_floats(const geo *g) {
     const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
     const int nb = chunk_images(K, P, g->n);
@@ -278,20 +344,39 @@ static int64_t geo_forward_floats(const geo *g) {
            (geo_padded(g) ? nb * g->c * geo_padded_plane(g) : 0);
 }
 
-static int64_t im2col_scratch_floats(const ml_conv_shape *s) {
+static int geo_chunks(const geo *g) {
+    const int nb = chunk_images((int64_t)g->c * g->kh * g->kw, (int64_t)g->oh * g->ow, g->n);
+    return (g->n + nb - 1) / nb;
+}
+
+/* All slots of the forward route. */
+static int64_t geo_forward_total(const geo *g) { return geo_forward_floats(g) * par_slots(geo_chunks(g)); }
+
+/* One slot of the col2im backward-data route and of backward-weight (col, dY
+ * chunk matrix, padded images). */
+static int64_t col_slot_floats(const ml_conv_shape *s) {
     const int64_t K = (int64_t)s->c * s->kh * s->kw, P = (int64_t)s->oh * s->ow;
     const int nb = chunk_images(K, P, s->n);
     geo g = geo_forward(s);
-    const int64_t dyb = nb > 1 ? (int64_t)s->o * nb * P : 0;
-    const int64_t xp = geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0;
-    int64_t fwd = geo_forward_floats(&g);
-    int64_t bwd_w = K * nb * P + dyb + xp + (bwd_weight_transposed(s) ? K * s->o : 0);
-    int64_t bwd_d;
+    return K * nb * P + (nb > 1 ? (int64_t)s->o * nb * P : 0) + (geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0);
+}
+
+static int64_t bwd_weight_floats(const ml_conv_shape *s) {
+    geo g = geo_forward(s);
+    const int nch = geo_chunks(&g), groups = bwdw_groups(s->n, nch);
+    const int64_t Ko = (int64_t)s->c * s->kh * s->kw * s->o;
+    if (groups == 1) return col_slot_floats(s) + (bwd_weight_transposed(s) ? Ko : 0);
+    return groups * Ko + par_slots(groups) * col_slot_floats(s);
+}
+
+static int64_t im2col_scratch_floats(const ml_conv_shape *s) {
+    geo g = geo_forward(s);
+    int64_t fwd = geo_forward_total(&g), bwd_w = bwd_weight_floats(s), bwd_d;
     if (use_flipped_bwd_data(s)) {
         geo gb = geo_flipped(s);
-        bwd_d = (int64_t)s->c * s->o * s->kh * s->kw + geo_forward_floats(&gb);
+        bwd_d = (int64_t)s->c * s->o * s->kh * s->kw + geo_forward_total(&gb);
     } else {
-        bwd_d = K * nb * P + dyb + xp;
+        bwd_d = col_slot_floats(s) * par_slots(geo_chunks(&g));
     }
     int64_t m = fwd > bwd_w ? fwd : bwd_w;
     return m > bwd_d ? m : bwd_d;
@@ -306,28 +391,41 @@ int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
 
 /* ---- forward ---------------------------------------------------------------------- */
 
+/* Images [b0, b0 + cur) of y = conv(x, wm) with one slot's scratch. */
+static void forward_chunk(const geo *g, const float *x, const float *wm, float *y, float *slot, int b0, int cur) {
+    const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
+    const int64_t HW = (int64_t)g->h * g->w, N = cur * P;
+    const int nb = chunk_images(K, P, g->n);
+    float *col = slot, *ybuf = col + K * nb * P;
+    float *xp = ybuf + (nb > 1 ? (int64_t)g->o * nb * P : 0);
+    const float *xc = x + (int64_t)b0 * g->c * HW;
+    if (geo_padded(g)) {
+        pad_images(g, xc, cur, xp);
+        xc = xp;
+    }
+    im2col(g, xc, cur, col);
+    if (cur == 1) { /* the image's output [o, P] is already NCHW */
+        ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, y + (int64_t)b0 * g->o * P, P);
+    } else {
+        ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, ybuf, N);
+        chunk_to_nchw(ybuf, g->o, P, cur, y + (int64_t)b0 * g->o * P);
+    }
+}
+
 /* y = conv(x, wm) for geometry g, wm as an [o, c*kh*kw] row-major matrix. */
 static void forward_im2col(const geo *g, const float *x, const float *wm, float *y, float *scratch) {
-    const int64_t K = (int64_t)g->c * g->kh * g->kw, P = (int64_t)g->oh * g->ow;
-    const int64_t HW = (int64_t)g->h * g->w;
-    const int nb = chunk_images(K, P, g->n);
-    float *col = scratch, *ybuf = col + K * nb * P;
-    float *xp = ybuf + (nb > 1 ? (int64_t)g->o * nb * P : 0);
-    for (int b0 = 0; b0 < g->n; b0 += nb) {
-        const int cur = g->n - b0 < nb ? g->n - b0 : nb;
-        const int64_t N = cur * P;
-        const float *xc = x + (int64_t)b0 * g->c * HW;
-        if (geo_padded(g)) {
-            pad_images(g, xc, cur, xp);
-            xc = xp;
-        }
-        im2col(g, xc, cur, col);
-        if (cur == 1) { /* the image's output [o, P] is already NCHW */
-            ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, y + (int64_t)b0 * g->o * P, P);
-        } else {
-            ml__sgemm(0, 0, g->o, N, K, 1.f, wm, K, col, N, 0.f, ybuf, N);
-            chunk_to_nchw(ybuf, g->o, P, cur, y + (int64_t)b0 * g->o * P);
-        }
+    const int nb = chunk_images((int64_t)g->c * g->kh * g->kw, (int64_t)g->oh * g->ow, g->n);
+    const int nch = geo_chunks(g), slots = par_slots(nch);
+    const int64_t per = geo_forward_floats(g);
+    if (slots == 1) {
+        for (int c = 0; c < nch; c++) forward_chunk(g, x, wm, y, scratch, c * nb, g->n - c * nb < nb ? g->n - c * nb : nb);
+        return;
+    }
+#pragma omp parallel num_threads(slots)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int c = nch * t / nt; c < nch * (t + 1) / nt; c++)
+            forward_chunk(g, x, wm, y, scratch + t * per, c * nb, g->n - c * nb < nb ? g->n - c * nb : nb);
     }
 }
 
@@ -347,6 +445,29 @@ void ml__conv2d_forward(const ml_conv_shape *s, const float *x, const float *w, 
 
 /* ---- backward data -------------------------------------------------------------------
  * Differentiates y[b,o,p] = sum_{c,k} w[o,c,k] x[b,c,p@k] with respect to x. */
+
+/* Images [b0, b0 + cur) of the col2im backward-data route with one slot's scratch. */
+static void backward_data_chunk(const ml_conv_shape *s, const geo *g, const float *dy, const float *w, float *dx,
+                                float *slot, int b0, int cur) {
+    const int64_t P = (int64_t)s->oh * s->ow, HW = (int64_t)s->h * s->w, K = (int64_t)s->c * s->kh * s->kw;
+    const int nb = chunk_images(K, P, s->n);
+    const int64_t N = cur * P;
+    float *dcol = slot, *dyb = dcol + K * nb * P;
+    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
+    const float *dyc = dy + (int64_t)b0 * s->o * P;
+    float *dxc = dx + (int64_t)b0 * s->c * HW;
+    if (cur > 1) {
+        nchw_to_chunk(dyc, s->o, P, cur, dyb);
+        dyc = dyb;
+    }
+    ml__sgemm(1, 0, K, N, s->o, 1.f, w, K, dyc, N, 0.f, dcol, N);
+    if (geo_padded(g)) {
+        col2im(g, dcol, cur, xp);
+        crop_images(g, xp, cur, dxc);
+    } else {
+        col2im(g, dcol, cur, dxc);
+    }
+}
 
 void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                               float *scratch) {
@@ -375,33 +496,59 @@ void ml__conv2d_backward_data(const ml_conv_shape *s, const float *dy, const flo
     }
     /* General route (strided, large padding, few channels):
      * dcol[K, B*P] = W^T[K, o] . dY[o, B*P], then dx = col2im(dcol). */
-    const int64_t K = (int64_t)s->c * KK;
-    const int nb = chunk_images(K, P, s->n);
     geo g = geo_forward(s);
-    float *dcol = scratch, *dyb = dcol + K * nb * P;
-    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
-    for (int b0 = 0; b0 < s->n; b0 += nb) {
-        const int cur = s->n - b0 < nb ? s->n - b0 : nb;
-        const int64_t N = cur * P;
-        const float *dyc = dy + (int64_t)b0 * s->o * P;
-        float *dxc = dx + (int64_t)b0 * s->c * HW;
-        if (cur > 1) {
-            nchw_to_chunk(dyc, s->o, P, cur, dyb);
-            dyc = dyb;
-        }
-        ml__sgemm(1, 0, K, N, s->o, 1.f, w, K, dyc, N, 0.f, dcol, N);
-        if (geo_padded(&g)) {
-            col2im(&g, dcol, cur, xp);
-            crop_images(&g, xp, cur, dxc);
-        } else {
-            col2im(&g, dcol, cur, dxc);
-        }
+    const int nb = chunk_images((int64_t)s->c * KK, P, s->n), nch = geo_chunks(&g), slots = par_slots(nch);
+    const int64_t per = col_slot_floats(s);
+    if (slots == 1) {
+        for (int c = 0; c < nch; c++)
+            backward_data_chunk(s, &g, dy, w, dx, scratch, c * nb, s->n - c * nb < nb ? s->n - c * nb : nb);
+        return;
+    }
+#pragma omp parallel num_threads(slots)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int c = nch * t / nt; c < nch * (t + 1) / nt; c++)
+            backward_data_chunk(s, &g, dy, w, dx, scratch + t * per, c * nb, s->n - c * nb < nb ? s->n - c * nb : nb);
     }
 }
 
 /* ---- backward weight -------------------------------------------------------------------
- * dw[o, K] = sum_b dY_b[o, P] . col_b[K, P]^T, summed chunk by chunk into dw
- * (the first chunk overwrites, the rest accumulate with beta = 1). */
+ * dw[o, K] = sum_b dY_b[o, P] . col_b[K, P]^T, summed chunk by chunk into an
+ * accumulator (the first chunk overwrites, the rest accumulate with beta = 1);
+ * with several groups (bwdw_groups), one accumulator per group, summed in
+ * group order at the end. */
+
+/* Images [b0, b0 + cur) into acc (dw[o, K], or dw^T[K, o] when transposed). */
+static void backward_weight_chunk(const ml_conv_shape *s, const geo *g, const float *x, const float *dy, float *acc,
+                                  float *slot, int b0, int cur, int first) {
+    const int64_t P = (int64_t)s->oh * s->ow, HW = (int64_t)s->h * s->w, K = (int64_t)s->c * s->kh * s->kw;
+    const int nb = chunk_images(K, P, s->n);
+    const int64_t N = cur * P;
+    float *col = slot, *dyb = col + K * nb * P;
+    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
+    const float *dyc = dy + (int64_t)b0 * s->o * P, *xc = x + (int64_t)b0 * s->c * HW;
+    if (cur > 1) {
+        nchw_to_chunk(dyc, s->o, P, cur, dyb);
+        dyc = dyb;
+    }
+    if (geo_padded(g)) {
+        pad_images(g, xc, cur, xp);
+        xc = xp;
+    }
+    im2col(g, xc, cur, col);
+    if (bwd_weight_transposed(s)) /* dw^T[K, o] (+)= col . dY^T */
+        ml__sgemm(0, 1, K, s->o, N, 1.f, col, N, dyc, N, first ? 0.f : 1.f, acc, s->o);
+    else
+        ml__sgemm(0, 1, s->o, K, N, 1.f, dyc, N, col, N, first ? 0.f : 1.f, acc, K);
+}
+
+/* Chunks [c0, c1) of one group, in chunk order, into the group's accumulator. */
+static void backward_weight_group(const ml_conv_shape *s, const geo *g, const float *x, const float *dy, float *acc,
+                                  float *slot, int c0, int c1) {
+    const int nb = chunk_images((int64_t)s->c * s->kh * s->kw, (int64_t)s->oh * s->ow, s->n);
+    for (int c = c0; c < c1; c++)
+        backward_weight_chunk(s, g, x, dy, acc, slot, c * nb, s->n - c * nb < nb ? s->n - c * nb : nb, c == c0);
+}
 
 void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                 float *scratch) {
@@ -413,31 +560,30 @@ void ml__conv2d_backward_weight(const ml_conv_shape *s, const float *x, const fl
         return;
     }
     if (ml__conv_dnnl_backward_weight(s, x, dy, dw, scratch) == 0) return;
-    const int64_t K = (int64_t)s->c * s->kh * s->kw;
-    const int nb = chunk_images(K, P, s->n), tr = bwd_weight_transposed(s);
+    const int64_t K = (int64_t)s->c * s->kh * s->kw, Ko = K * s->o;
+    const int tr = bwd_weight_transposed(s);
     geo g = geo_forward(s);
-    float *col = scratch, *dyb = col + K * nb * P;
-    float *xp = dyb + (nb > 1 ? (int64_t)s->o * nb * P : 0);
-    float *dwT = xp + (geo_padded(&g) ? nb * s->c * geo_padded_plane(&g) : 0);
-    for (int b0 = 0; b0 < s->n; b0 += nb) {
-        const int cur = s->n - b0 < nb ? s->n - b0 : nb;
-        const int64_t N = cur * P;
-        const float *dyc = dy + (int64_t)b0 * s->o * P, *xc = x + (int64_t)b0 * s->c * HW;
-        if (cur > 1) {
-            nchw_to_chunk(dyc, s->o, P, cur, dyb);
-            dyc = dyb;
-        }
-        if (geo_padded(&g)) {
-            pad_images(&g, xc, cur, xp);
-            xc = xp;
-        }
-        im2col(&g, xc, cur, col);
-        if (tr) /* dw^T[K, o] (+)= col . dY^T */
-            ml__sgemm(0, 1, K, s->o, N, 1.f, col, N, dyc, N, b0 ? 1.f : 0.f, dwT, s->o);
-        else
-            ml__sgemm(0, 1, s->o, K, N, 1.f, dyc, N, col, N, b0 ? 1.f : 0.f, dw, K);
+    const int nch = geo_chunks(&g), groups = bwdw_groups(s->n, nch);
+    /* accumulators: one group writes dw (or dw^T after the slot), several
+     * write theirs at the start of the scratch, before the slots */
+    float *slots = groups > 1 ? scratch + groups * Ko : scratch;
+    float *acc0 = groups > 1 ? scratch : tr ? scratch + col_slot_floats(s) : dw;
+    const int64_t per = col_slot_floats(s);
+    const int nslots = par_slots(groups);
+    if (nslots == 1) {
+        for (int gi = 0; gi < groups; gi++)
+            backward_weight_group(s, &g, x, dy, acc0 + gi * Ko, slots, nch * gi / groups, nch * (gi + 1) / groups);
+    } else {
+#pragma omp parallel for num_threads(nslots) schedule(static)
+        for (int gi = 0; gi < groups; gi++)
+            backward_weight_group(s, &g, x, dy, acc0 + gi * Ko, slots + omp_get_thread_num() * per, nch * gi / groups,
+                                  nch * (gi + 1) / groups);
     }
+    for (int gi = 1; gi < groups; gi++) /* group order, per element */
+        for (int64_t j = 0; j < Ko; j++) acc0[j] += acc0[gi * Ko + j];
     if (tr)
         for (int oc = 0; oc < s->o; oc++)
-            for (int64_t r = 0; r < K; r++) dw[oc * K + r] = dwT[r * s->o + oc];
+            for (int64_t r = 0; r < K; r++) dw[oc * K + r] = acc0[r * s->o + oc];
+    else if (acc0 != dw)
+        memcpy(dw, acc0, sizeof(float) * (size_t)Ko);
 }

@@ -12,8 +12,9 @@
  *
  * Which algorithm is a pure function of the shape (winograd_suits), never of
  * timings, so repeated runs compute the same floats; and the results do not
- * depend on the OpenMP thread count (backward-weights runs on one thread, see
- * entry_build).
+ * depend on the OpenMP thread count (the forward and backward-data kernels split
+ * over outputs; backward-weights runs one-thread primitives on fixed chunks of
+ * the batch, see "Backward-weights in chunks" below).
  *
  * Primitives are built once per shape, thread and OpenMP thread count (JIT
  * code generation takes ~0.5 ms; oneDNN sizes per-thread scratch by the thread
@@ -29,6 +30,7 @@
 #include <string.h>
 
 #include "tensor/conv.h"
+#include "tensor/kernels_par.h"
 
 enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHT, N_PASSES };
 
@@ -242,9 +244,10 @@ static int same_shape(const ml_conv_shape *a, const ml_conv_shape *b) {
 }
 
 /* The thread's entry for s, built on first use; NULL if oneDNN cannot do it
- * (the caller then takes the im2col route; the failure is remembered too). */
-static entry *lookup(const ml_conv_shape *s) {
-    const int route = route_of(s), threads = omp_get_max_threads();
+ * (the caller then takes the im2col route; the failure is remembered too),
+ * for `threads` OpenMP threads (the primitives are built with that budget). */
+static entry *lookup_for(const ml_conv_shape *s, int threads) {
+    const int route = route_of(s);
     if (route == ML_CONV_ROUTE_IM2COL) return NULL;
     cache *c = thread_cache();
     if (!c) return NULL;
@@ -260,13 +263,18 @@ static entry *lookup(const ml_conv_shape *s) {
         entry_free(e);
     }
     e->s = *s, e->route = e->built = route, e->threads = threads, e->used = 1;
+    const int saved = omp_get_max_threads();
+    if (threads != saved) omp_set_num_threads(threads);
     e->ok = entry_build(e, s, route) == 0;
     if (!e->ok && route == ML_CONV_ROUTE_WINOGRAD) { /* e.g. a CPU without AVX-512 */
         e->built = ML_CONV_ROUTE_DIRECT;
         e->ok = entry_build(e, s, ML_CONV_ROUTE_DIRECT) == 0;
     }
+    if (threads != saved) omp_set_num_threads(saved);
     return e->ok ? e : NULL; /* a failure stays in the cache, remembered */
 }
+
+static entry *lookup(const ml_conv_shape *s) { return lookup_for(s, omp_get_max_threads()); }
 
 int ml__conv_route(const ml_conv_shape *s) {
     entry *e = lookup(s);
@@ -275,12 +283,75 @@ int ml__conv_route(const ml_conv_shape *s) {
 
 static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p->out_floats + p->pad_floats; }
 
+/* ---- Backward-weights in chunks ----------------------------------------------
+ * Backward-weights sums over the batch. oneDNN's multi-threaded primitive sums
+ * per-thread partial gradients, so its rounding would depend on the thread
+ * count; run on one thread it left about a third of the convolution time of a
+ * one-episode step serial. Instead the batch is cut into a number of chunks
+ * that depends on the batch size only (bwdw_chunks), each chunk's gradient is
+ * computed by a one-thread primitive (the chunks in parallel over the caller's
+ * OpenMP threads, each thread with its own primitives from its own cache), and
+ * the chunk gradients are summed in chunk order. The bits are the same for any
+ * thread count; they differ from one primitive over the whole batch (the batch
+ * sum is grouped differently). Below 2 * BWDW_MIN_IMAGES images there is one
+ * chunk: the whole batch on one thread, as before (MAML's support sets). */
+#ifndef ML_CONV_BWDW_MIN_IMAGES
+#define ML_CONV_BWDW_MIN_IMAGES 16
+#endif
+#ifndef ML_CONV_BWDW_MAX_CHUNKS
+#define ML_CONV_BWDW_MAX_CHUNKS 4
+#endif
+
+static int bwdw_chunks(int n) {
+    int k = n / ML_CONV_BWDW_MIN_IMAGES;
+    return k < 1 ? 1 : k > ML_CONV_BWDW_MAX_CHUNKS ? ML_CONV_BWDW_MAX_CHUNKS : k;
+}
+
+/* First image of chunk i of k: the first n % k chunks hold one image more. */
+static int chunk_first(int n, int k, int i) { return i * (n / k) + (i < n % k ? i : n % k); }
+
+static ml_conv_shape chunk_shape(const ml_conv_shape *s, int images) {
+    ml_conv_shape c = *s;
+    c.n = images;
+    return c;
+}
+
+static int64_t weight_floats(const ml_conv_shape *s) {
+    return ((int64_t)s->o * s->c * s->kh * s->kw + 15) / 16 * 16;
+}
+
+/* Scratch of one chunk's pass (the largest chunk, the first), or -1. */
+static int64_t chunk_pass_floats(const ml_conv_shape *s, int k) {
+    ml_conv_shape c = chunk_shape(s, chunk_first(s->n, k, 1));
+    entry *e = lookup_for(&c, 1);
+    return e ? pass_floats(&e->p[PASS_BWD_WEIGHT]) + 16 : -1; /* + alignment room */
+}
+
+/* Threads running the chunks: the caller's budget, at most one per chunk. */
+static int chunk_threads(int k) {
+    const int t = omp_in_parallel() ? 1 : omp_get_max_threads();
+    return t < k ? t : k;
+}
+
+/* Scratch layout: the gradients of chunks 1..k-1 (chunk 0 writes dw itself),
+ * then one pass region per running thread (a thread runs its chunks in turn). */
+static int64_t chunked_bwdw_floats(const ml_conv_shape *s, int k) {
+    int64_t per = chunk_pass_floats(s, k);
+    return per < 0 ? -1 : (k - 1) * weight_floats(s) + chunk_threads(k) * per;
+}
+
 int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s) {
     entry *e = lookup(s);
     if (!e) return -1;
+    const int k = bwdw_chunks(s->n);
     int64_t m = 0;
     for (int i = 0; i < N_PASSES; i++)
-        if (pass_floats(&e->p[i]) > m) m = pass_floats(&e->p[i]);
+        if ((i != PASS_BWD_WEIGHT || k == 1) && pass_floats(&e->p[i]) > m) m = pass_floats(&e->p[i]);
+    if (k > 1) {
+        int64_t c = chunked_bwdw_floats(s, k);
+        if (c < 0) return -1;
+        if (c > m) m = c;
+    }
     return m + 16; /* room to align the start to 64 bytes */
 }
 
@@ -314,6 +385,60 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
     return dnnl_stream_wait(tls_cache->stream) == dnnl_success ? 0 : -1;
 }
 
+/* Chunk i's gradient on the calling thread, with a one-thread primitive. */
+static int run_chunk(const ml_conv_shape *s, int k, int i, const float *x, const float *dy, float *out,
+                     float *region) {
+    const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
+    const int64_t x_img = (int64_t)s->c * s->h * s->w, y_img = (int64_t)s->o * s->oh * s->ow;
+    const int saved = omp_get_max_threads();
+    if (saved != 1) omp_set_num_threads(1);
+    ml_conv_shape c = chunk_shape(s, images);
+    entry *e = lookup_for(&c, 1);
+    int rc = e ? pass_run(&e->p[PASS_BWD_WEIGHT], x + first * x_img, dy + first * y_img, out, region) : -1;
+    if (saved != 1) omp_set_num_threads(saved);
+    return rc;
+}
+
+typedef struct chunk_sum {
+    float *dw;
+    const float *parts;
+    int64_t stride;
+    int k;
+} chunk_sum;
+
+/* dw[j] = ((dw[j] + part1[j]) + part2[j]) + ...: chunk order, per element. */
+static void sum_chunks_range(void *arg, int64_t lo, int64_t hi) {
+    const chunk_sum *a = arg;
+    for (int i = 1; i < a->k; i++) {
+        const float *p = a->parts + (i - 1) * a->stride;
+        for (int64_t j = lo; j < hi; j++) a->dw[j] += p[j];
+    }
+}
+
+static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x, const float *dy, float *dw,
+                                   float *scratch) {
+    const int64_t per = chunk_pass_floats(s, k), nw = weight_floats(s);
+    if (per < 0) return -1;
+    float *parts = scratch, *regions = parts + (k - 1) * nw;
+    int failed = 0;
+    const int threads = chunk_threads(k);
+    if (threads == 1) {
+        for (int i = 0; i < k && !failed; i++) failed = run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions);
+    } else {
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            for (int i = k * t / nt; i < k * (t + 1) / nt; i++)
+                failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions + t * per) != 0;
+        }
+    }
+    if (failed) return -1;
+    chunk_sum a = {dw, parts, nw, k};
+    const int64_t n = (int64_t)s->o * s->c * s->kh * s->kw;
+    ML__PAR_RUN(n, n * (k - 1), 16, sum_chunks_range, &a);
+    return 0;
+}
+
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch) {
     entry *e = lookup(s);
     return e ? pass_run(&e->p[PASS_FWD], x, w, y, scratch) : -1;
@@ -328,5 +453,8 @@ int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const f
 int ml__conv_dnnl_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                   float *scratch) {
     entry *e = lookup(s);
-    return e ? pass_run(&e->p[PASS_BWD_WEIGHT], x, dy, dw, scratch) : -1;
+    if (!e) return -1;
+    const int k = bwdw_chunks(s->n);
+    return k > 1 ? backward_weight_chunked(s, k, x, dy, dw, scratch)
+                 : pass_run(&e->p[PASS_BWD_WEIGHT], x, dy, dw, scratch);
 }
