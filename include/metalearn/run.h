@@ -72,6 +72,9 @@ typedef struct ml_run_config {
      * maml|fomaml|pretrain|oracle of the RL table, the outer step --outer */
     const char *env, *outer;
     int rollouts, horizon;
+    /* --algo oml on images: remembered images of all training classes per
+     * trajectory in the meta-loss (replay; 0: only the episode's own) */
+    int remember;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */

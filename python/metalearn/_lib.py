@@ -341,7 +341,8 @@ class Meta(C.Structure):
 
 class TaskData(C.Structure):
     _fields_ = [("n_support", C.c_int), ("n_query", C.c_int), ("ways", C.c_int), ("xs", f32p), ("xq", f32p),
-                ("ys", f32p), ("yq", f32p), ("ls", i32p), ("lq", i32p)]
+                ("ys", f32p), ("yq", f32p), ("ls", i32p), ("lq", i32p),
+                ("classes", i32p), ("n_remember", C.c_int), ("xr", f32p), ("lr", i32p)]
 
 
 LOSS_MSE, LOSS_CROSS_ENTROPY = 0, 1
@@ -388,7 +389,8 @@ class RunConfigFields(C.Structure):
         ("eval_dataset", _S), ("eval_classes", _S), ("eval_images", _S), ("eval_split_file", _S),
         ("eval_only", C.c_int), ("eval_task", _S),
         ("federated", C.c_int), ("clients", C.c_int), ("local_iters", C.c_int), ("rounds", C.c_int),
-        ("client_fraction", C.c_float), ("env", _S), ("outer", _S), ("rollouts", C.c_int), ("horizon", C.c_int)]
+        ("client_fraction", C.c_float), ("env", _S), ("outer", _S), ("rollouts", C.c_int), ("horizon", C.c_int),
+        ("remember", C.c_int)]
 
 
 _decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)
