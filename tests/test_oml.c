@@ -17,6 +17,7 @@
 
 #include "metalearn/continual.h"
 #include "metalearn/meta.h"
+#include "metalearn/nn.h"
 #include "ml_test.h"
 
 #define H 6   /* hidden units: the representation's width */
@@ -450,6 +451,55 @@ static void test_protocol_separable_and_errors(void) {
     CHECK_STR_CONTAINS(err, "validation split has no class");
 }
 
+/* The whole-network baselines on the same protocol: one-hot "images" through
+ * an MLP from a random start; the oracle (all classes shuffled, several
+ * epochs) learns them all, scratch online is worse on the first classes, and
+ * the run is seeded. */
+static void test_whole_network_baselines(void) {
+    enum { NC = 6, PER = 6, DIM = 8 };
+    static float img[NC * PER * DIM];
+    static int64_t start[NC + 1];
+    memset(img, 0, sizeof img);
+    for (int k = 0; k <= NC; k++) start[k] = (int64_t)k * PER;
+    for (int k = 0; k < NC; k++)
+        for (int i = 0; i < PER; i++) img[(k * PER + i) * DIM + k] = 1.0f;
+    ml_continual_data d = {NC, DIM, img, start};
+    ml_continual_options o;
+    ml_continual_options_default(&o);
+    o.test_per_class = 1;
+    o.counts[0] = 3;
+    o.n_counts = 1;
+    o.oracle_epochs = 20;
+    o.forget_classes = 2;
+    o.orders = 3;
+    o.rates[0] = 0.3f;
+    o.rates[1] = 0.1f;
+    o.n_rates = 2;
+    o.whole_network = 1;
+    ml_model_spec spec;
+    char err[256];
+    CHECK(ml_model_spec_parse("mlp:16", &spec, err, sizeof err) == ML_OK);
+    spec.in_c = spec.in_h = 1;
+    spec.in_w = DIM;
+    spec.n_out = 2; /* the spec's own head: not used, the protocol's head has one output per class */
+    ml_continual_result r, r2;
+    ml_status st = ml_continual_evaluate_network(&d, &d, &o, &spec, &r, err, sizeof err);
+    if (st != ML_OK) fprintf(stderr, "  %s\n", err);
+    CHECK(st == ML_OK);
+    CHECK(r.whole_network == 1 && r.n_rows == 2 && r.rows[1].classes == NC);
+    CHECK(isnan(r.rows[0].oracle) && !isnan(r.rows[1].oracle)); /* the oracle after all classes only */
+    CHECK_NEAR(r.rows[1].oracle, 1.0, 0, 1e-12);
+    CHECK(r.rows[1].accuracy <= r.rows[1].oracle);
+    CHECK(ml_continual_evaluate_network(&d, &d, &o, &spec, &r2, err, sizeof err) == ML_OK);
+    CHECK(memcmp(&r, &r2, sizeof r) == 0); /* seeded */
+    char json[2048];
+    ml_continual_to_json(&r, "oml", json, sizeof json);
+    CHECK_STR_CONTAINS(json, "\"learner\":\"whole-network\"");
+    spec.in_w = DIM + 1;
+    CHECK(ml_continual_evaluate_network(&d, &d, &o, &spec, &r, err, sizeof err) == ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "the images have 8 values");
+}
+
 int main(void) {
     make_data();
     make_remembered();
@@ -462,5 +512,6 @@ int main(void) {
     ML_RUN(test_oml_does_not_depend_on_thread_count);
     ML_RUN(test_head_step_by_hand);
     ML_RUN(test_protocol_separable_and_errors);
+    ML_RUN(test_whole_network_baselines);
     return ml_test_summary();
 }

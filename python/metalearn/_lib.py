@@ -462,7 +462,8 @@ if HAVE_RUN_PREDICT:
 class ContinualOptions(C.Structure):  # metalearn/continual.h
     _fields_ = [("counts", C.c_int * 32), ("n_counts", C.c_int), ("orders", C.c_int), ("test_per_class", C.c_int),
                 ("train_per_class", C.c_int), ("rates", C.c_float * 16), ("n_rates", C.c_int),
-                ("oracle_epochs", C.c_int), ("forget_classes", C.c_int), ("seed", C.c_uint64)]
+                ("oracle_epochs", C.c_int), ("forget_classes", C.c_int), ("seed", C.c_uint64),
+                ("whole_network", C.c_int)]
 
 
 class ContinualRow(C.Structure):
@@ -475,7 +476,7 @@ class ContinualResult(C.Structure):
                 ("forgetting", C.c_double), ("forgetting_ci95", C.c_double), ("forget_classes", C.c_int),
                 ("lr", C.c_float), ("oracle_lr", C.c_float), ("val_accuracy", C.c_double), ("val_classes", C.c_int), ("test_classes", C.c_int),
                 ("train_per_class", C.c_int), ("test_per_class", C.c_int), ("orders", C.c_int),
-                ("feature_zero_fraction", C.c_double), ("feature_norm", C.c_double)]
+                ("feature_zero_fraction", C.c_double), ("feature_norm", C.c_double), ("whole_network", C.c_int)]
 
 
 HAVE_CONTINUAL = hasattr(lib, "ml_run_continual")
