@@ -46,7 +46,7 @@ expect "oml-fo without remembered images, stopped" 0 "" -- "$BIN" train --algo o
 expect "oml-fo resumed" 0 "" -- "$BIN" train --resume "$TMP/fohalf" --iters 4 --quiet
 expect "oml-fo uninterrupted" 0 "" -- "$BIN" train --algo oml-fo "${TINY[@]}" --remember 3 --iters 4 --threads 2 --out "$TMP/foall"
 cmp -s "$TMP/fohalf/checkpoint.safetensors" "$TMP/foall/checkpoint.safetensors" \
-  && ok "oml-fo with replay: resumed on 1 thread = uninterrupted on 2, bit for bit" || bad "oml-fo replay checkpoints differ"
+  && ok "oml-fo with replay: stopped and resumed = uninterrupted on 2 threads, bit for bit" || bad "oml-fo replay checkpoints differ"
 expect "--remember is OML's" 2 "--remember: only --algo oml and oml-fo replay remembered images (got --algo maml)" -- \
   "$BIN" train --algo maml "${TINY[@]}" --remember 3 --iters 1 --out "$TMP/badrem"
 expect "oml learns sine waves online" 0 '"mse":' -- "$BIN" train --algo oml --task sinusoid --model mlp:16,16 --shots 5 \
