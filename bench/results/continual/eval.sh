@@ -16,12 +16,14 @@ grid() { # RUN SUFFIX RATES
   tail -n 1 "$OUT/continual-$1-$2.txt" > "$OUT/continual-$1-$2.json"
 }
 for r in "$@"; do
+  if [ "${r#grids-}" != "$r" ]; then
+    n=${r#grids-}
+    grid "$n" grid-1e-5 0.03,0.01,0.003,0.001,0.0003,0.0001,0.00003,0.00001
+    grid "$n" grid-3e-5 0.3,0.1,0.03,0.01,0.003,0.001,0.0003,0.0001,0.00003
+    grid "$n" smaller-rates 0.000001,0.0000003,0.0000001
+    continue
+  fi
   case "$r" in
-    grids-*) n=${r#grids-}
-      grid "$n" grid-1e-5 0.03,0.01,0.003,0.001,0.0003,0.0001,0.00003,0.00001
-      grid "$n" grid-3e-5 0.3,0.1,0.03,0.01,0.003,0.001,0.0003,0.0001,0.00003
-      grid "$n" smaller-rates 0.000001,0.0000003,0.0000001
-      continue ;;
     whole) "$BIN" eval runs/scratch --continual 10,25,50 --continual-orders 10 --continual-oracle 5 \
              --continual-whole-network --threads 1 --json ;;
     sine-*) "$BIN" eval "runs/$r" --continual 2,5 --continual-orders 20 --continual-oracle 5 --threads 1 --json ;;
