@@ -6,6 +6,9 @@
  *     (meta-learned head) and classification (a zero head per trajectory);
  *   - the first-order meta-gradient equals central differences of the
  *     meta-loss with the head's online updates held constant;
+ *   - both again with the paper's meta-loss: a head over all training
+ *     classes (the trajectory's rows reset to zero) and a remembered batch of
+ *     other training classes scored by every row;
  *   - results are bit-identical whatever the thread count;
  *   - the protocol: the plain-C head step against a hand-computed one,
  *     separable classes learned without forgetting, the setup errors. */
@@ -14,6 +17,7 @@
 
 #include "metalearn/continual.h"
 #include "metalearn/meta.h"
+#include "metalearn/nn.h"
 #include "ml_test.h"
 
 #define H 6   /* hidden units: the representation's width */
@@ -188,6 +192,151 @@ static void test_oml_first_order_matches_finite_differences(void) {
     check_fd(ML_ALGO_OML_FO, 1);
 }
 
+/* ---- the class head and the remembered batch (the paper's meta-loss) ---- */
+
+#define CT 5 /* training classes of the head */
+#define NR 4 /* remembered images */
+static const int32_t task_classes[WAYS] = {4, 0, 2}; /* episode label k is training class task_classes[k] */
+static float cx_r[NR * DIN];
+static int32_t cl_r[NR] = {1, 3, 4, 1};
+
+static void make_remembered(void) {
+    ml_rng r;
+    ml_rng_seed(&r, 11);
+    for (int i = 0; i < NR; i++)
+        for (int d = 0; d < DIN; d++) cx_r[i * DIN + d] = (float)(ml_rng_normal(&r) + (d == cl_r[i] % DIN));
+}
+
+/* Cross-entropy of one row over CT outputs; its gradient in the outputs into g[CT]. */
+static double class_loss(const double *w, const double *b, const double *f, int label, double *g) {
+    double o[CT], mx = -1e300, z = 0;
+    for (int c = 0; c < CT; c++) mx = fmax(mx, o[c] = out_of(w, b, f, c));
+    for (int c = 0; c < CT; c++) z += exp(o[c] - mx);
+    for (int c = 0; c < CT && g; c++) g[c] = exp(o[c] - mx) / z - (c == label);
+    return log(z) + mx - o[label];
+}
+
+/* The meta-loss with the class head (after theta in p, at offset n), by hand;
+ * frozen / record_update as meta_loss. */
+static double class_meta_loss(const float *p, int64_t n, float lr, const double *frozen, double *record_update) {
+    double fs[KS * H], fq[KQ * H], fr[NR * H], w[CT * H], b[CT], w0[CT * H], b0[CT], g[CT];
+    features(p, DIN, cx_s, KS, fs);
+    features(p, DIN, cx_q, KQ, fq);
+    features(p, DIN, cx_r, NR, fr);
+    for (int c = 0; c < CT; c++) {
+        int reset = 0;
+        for (int k = 0; k < WAYS; k++) reset |= task_classes[k] == c;
+        for (int h = 0; h < H; h++) w0[c * H + h] = reset ? 0 : p[n + c * H + h];
+        b0[c] = reset ? 0 : p[n + CT * H + c];
+    }
+    memcpy(w, w0, sizeof w);
+    memcpy(b, b0, sizeof b);
+    if (frozen) {
+        for (int j = 0; j < CT * H; j++) w[j] += frozen[j];
+        for (int c = 0; c < CT; c++) b[c] += frozen[CT * H + c];
+    } else {
+        for (int i = 0; i < KS; i++) {
+            class_loss(w, b, fs + i * H, task_classes[cl_s[i]], g);
+            for (int c = 0; c < CT; c++) {
+                for (int h = 0; h < H; h++) w[c * H + h] -= lr * g[c] * fs[i * H + h];
+                b[c] -= lr * g[c];
+            }
+        }
+        if (record_update) {
+            for (int j = 0; j < CT * H; j++) record_update[j] = w[j] - w0[j];
+            for (int c = 0; c < CT; c++) record_update[CT * H + c] = b[c] - b0[c];
+        }
+    }
+    double sum = 0;
+    for (int i = 0; i < KS; i++) sum += class_loss(w, b, fs + i * H, task_classes[cl_s[i]], NULL);
+    for (int i = 0; i < KQ; i++) sum += class_loss(w, b, fq + i * H, task_classes[cl_q[i]], NULL);
+    for (int i = 0; i < NR; i++) sum += class_loss(w, b, fr + i * H, cl_r[i], NULL);
+    return sum / (KS + KQ + NR);
+}
+
+static void check_class_head_fd(ml_algo algo) {
+    const float lr = 0.3f;
+    ml_model m;
+    make_mlp(&m, DIN, WAYS, 5);
+    ml_meta_config c = config(algo, ML_LOSS_CROSS_ENTROPY, lr);
+    c.pretrain_classes = CT;
+    ml_meta meta;
+    char err[256];
+    CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);
+    CHECK(meta.n_meta == meta.n + CT * H + CT);
+    ml_rng r; /* a head that is not zero, so its rows' gradients show */
+    ml_rng_seed(&r, 3);
+    for (int64_t j = meta.n; j < meta.n_meta; j++) meta.meta[j] = (float)(0.5 * ml_rng_normal(&r));
+    float *p = malloc((size_t)meta.n_meta * sizeof(float));
+    memcpy(p, meta.meta, (size_t)meta.n_meta * sizeof(float));
+    ml_task_data t = task_of(1);
+    t.classes = task_classes;
+    t.n_remember = NR;
+    t.xr = cx_r;
+    t.lr = cl_r;
+    double loss, update[CT * H + CT];
+    CHECK(ml_meta_step(&meta, &t, 1, &loss, err, sizeof err) == ML_OK);
+    CHECK_NEAR(loss, class_meta_loss(p, meta.n, lr, NULL, update), 1e-5, 1e-4);
+    int first = algo == ML_ALGO_OML_FO;
+    const float h = 1e-3f;
+    double worst = 0, head_grad = 0;
+    int bad = 0;
+    for (int64_t j = 0; j < meta.n_meta && !bad; j++) {
+        float keep = p[j];
+        p[j] = keep + h;
+        double lp = class_meta_loss(p, meta.n, lr, first ? update : NULL, NULL);
+        p[j] = keep - h;
+        double lm = class_meta_loss(p, meta.n, lr, first ? update : NULL, NULL);
+        p[j] = keep;
+        double fd = (lp - lm) / ((double)(keep + h) - (double)(keep - h));
+        double e = fabs(fd - meta.grad[j]) / (1e-3 + fabs(fd));
+        worst = fmax(worst, e);
+        if (j >= meta.n) head_grad = fmax(head_grad, fabs(meta.grad[j]));
+        if (e > 1e-2) {
+            ML_FAIL_AT("%s class head: d/dmeta[%lld] = %.6g, finite difference %.6g", ml_algo_name(algo), (long long)j,
+                       meta.grad[j], fd);
+            bad = 1;
+        }
+    }
+    CHECK(head_grad > 1e-3); /* the head's rows are meta-learned */
+    for (int h2 = 0; h2 < H; h2++) CHECK(meta.grad[meta.n + 4 * H + h2] == 0.0f); /* a reset row: no gradient */
+    printf("  %s class head + %d remembered: %lld meta-parameters, worst relative error %.2e\n", ml_algo_name(algo), NR,
+           (long long)meta.n_meta, worst);
+    free(p);
+    ml_meta_free(&meta);
+    ml_model_free(&m);
+}
+
+static void test_oml_class_head_matches_finite_differences(void) {
+    check_class_head_fd(ML_ALGO_OML);
+    check_class_head_fd(ML_ALGO_OML_FO);
+}
+
+/* A class head with an episode that does not say its classes, or names one
+ * outside the head: a clear error (a failed step ends the learner's use). */
+static void class_head_error(const int32_t *classes, const char *want) {
+    ml_model m;
+    make_mlp(&m, DIN, WAYS, 5);
+    ml_meta_config c = config(ML_ALGO_OML, ML_LOSS_CROSS_ENTROPY, 0.1f);
+    c.pretrain_classes = CT;
+    ml_meta meta;
+    char err[256];
+    double loss;
+    CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);
+    ml_task_data t = task_of(1);
+    t.classes = classes;
+    CHECK(ml_meta_step(&meta, &t, 1, &loss, err, sizeof err) != ML_OK);
+    CHECK_STR_CONTAINS(err, want);
+    ml_meta_free(&meta);
+    ml_model_free(&m);
+}
+
+static void test_oml_class_head_needs_classes(void) {
+    static const int32_t far[WAYS] = {0, 1, CT};
+    class_head_error(NULL, "a class head needs the episode's training classes");
+    class_head_error(far, "has training class 5, the head has 5");
+}
+
 /* The second-order term matters: the two rows give different gradients. */
 static void test_first_and_second_order_differ(void) {
     ml_model m;
@@ -302,14 +451,67 @@ static void test_protocol_separable_and_errors(void) {
     CHECK_STR_CONTAINS(err, "validation split has no class");
 }
 
+/* The whole-network baselines on the same protocol: one-hot "images" through
+ * an MLP from a random start; the oracle (all classes shuffled, several
+ * epochs) learns them all, scratch online is worse on the first classes, and
+ * the run is seeded. */
+static void test_whole_network_baselines(void) {
+    enum { NC = 6, PER = 6, DIM = 8 };
+    static float img[NC * PER * DIM];
+    static int64_t start[NC + 1];
+    memset(img, 0, sizeof img);
+    for (int k = 0; k <= NC; k++) start[k] = (int64_t)k * PER;
+    for (int k = 0; k < NC; k++)
+        for (int i = 0; i < PER; i++) img[(k * PER + i) * DIM + k] = 1.0f;
+    ml_continual_data d = {NC, DIM, img, start};
+    ml_continual_options o;
+    ml_continual_options_default(&o);
+    o.test_per_class = 1;
+    o.counts[0] = 3;
+    o.n_counts = 1;
+    o.oracle_epochs = 20;
+    o.forget_classes = 2;
+    o.orders = 3;
+    o.rates[0] = 0.3f;
+    o.rates[1] = 0.1f;
+    o.n_rates = 2;
+    o.whole_network = 1;
+    ml_model_spec spec;
+    char err[256];
+    CHECK(ml_model_spec_parse("mlp:16", &spec, err, sizeof err) == ML_OK);
+    spec.in_c = spec.in_h = 1;
+    spec.in_w = DIM;
+    spec.n_out = 2; /* the spec's own head: not used, the protocol's head has one output per class */
+    ml_continual_result r, r2;
+    ml_status st = ml_continual_evaluate_network(&d, &d, &o, &spec, &r, err, sizeof err);
+    if (st != ML_OK) fprintf(stderr, "  %s\n", err);
+    CHECK(st == ML_OK);
+    CHECK(r.whole_network == 1 && r.n_rows == 2 && r.rows[1].classes == NC);
+    CHECK(isnan(r.rows[0].oracle) && !isnan(r.rows[1].oracle)); /* the oracle after all classes only */
+    CHECK_NEAR(r.rows[1].oracle, 1.0, 0, 1e-12);
+    CHECK(r.rows[1].accuracy <= r.rows[1].oracle);
+    CHECK(ml_continual_evaluate_network(&d, &d, &o, &spec, &r2, err, sizeof err) == ML_OK);
+    CHECK(memcmp(&r, &r2, sizeof r) == 0); /* seeded */
+    char json[2048];
+    ml_continual_to_json(&r, "oml", json, sizeof json);
+    CHECK_STR_CONTAINS(json, "\"learner\":\"whole-network\"");
+    spec.in_w = DIM + 1;
+    CHECK(ml_continual_evaluate_network(&d, &d, &o, &spec, &r, err, sizeof err) == ML_ERR_ARG);
+    CHECK_STR_CONTAINS(err, "the images have 8 values");
+}
+
 int main(void) {
     make_data();
+    make_remembered();
     ML_RUN(test_oml_regression_matches_finite_differences);
     ML_RUN(test_oml_classification_matches_finite_differences);
     ML_RUN(test_oml_first_order_matches_finite_differences);
+    ML_RUN(test_oml_class_head_matches_finite_differences);
+    ML_RUN(test_oml_class_head_needs_classes);
     ML_RUN(test_first_and_second_order_differ);
     ML_RUN(test_oml_does_not_depend_on_thread_count);
     ML_RUN(test_head_step_by_hand);
     ML_RUN(test_protocol_separable_and_errors);
+    ML_RUN(test_whole_network_baselines);
     return ml_test_summary();
 }

@@ -51,6 +51,10 @@ typedef struct ml_continual_options {
     int oracle_epochs;   /* i.i.d. oracle: the same images shuffled, this many epochs (0: none) */
     int forget_classes;  /* forgetting: accuracy on the first this many classes after all (default 10) */
     uint64_t seed;
+    /* 0: a linear head on the run's frozen representation (the protocol);
+     * 1: the whole-network baselines instead (ml_continual_evaluate_network):
+     * "scratch" online and, with oracle_epochs, the i.i.d. oracle */
+    int whole_network;
 } ml_continual_options;
 
 void ml_continual_options_default(ml_continual_options *o);
@@ -78,6 +82,7 @@ typedef struct ml_continual_result {
      * NAN otherwise): fraction of exactly-zero features (OML's sparsity) and
      * the mean feature vector length. */
     double feature_zero_fraction, feature_norm;
+    int whole_network;         /* the whole-network baselines (accuracy: scratch online; oracle: i.i.d.) */
 } ml_continual_result;
 
 /* Checks the options against the classes (err names the problem: more
@@ -87,6 +92,22 @@ typedef struct ml_continual_result {
  * final accuracy), then the test classes with those rates. */
 ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual_data *test,
                                 const ml_continual_options *o, ml_continual_result *res, char *err, size_t errlen);
+
+/* The whole-network baselines on the same protocol (the same orders, rate
+ * grid and validation rule): rows of val and test are images, [rows, the
+ * model's input size]. The network of spec (its representation: every layer
+ * but its own head) plus a zero linear head with one output per class starts
+ * from one seeded random initialisation (PyTorch's defaults, seed o->seed)
+ * and learns with every layer by plain SGD, one image per step: "scratch" in
+ * the class order (accuracy, first, forgetting), the oracle (oracle_epochs >
+ * 0, reported after all classes only) on the same images shuffled together
+ * for oracle_epochs epochs, each with its own rate chosen on val. Batch norm
+ * uses its initial running statistics (mean 0, variance 1): one image has no
+ * batch statistics, so it is a learned per-channel scale and shift. */
+struct ml_model_spec;
+ml_status ml_continual_evaluate_network(const ml_continual_data *val, const ml_continual_data *test,
+                                        const ml_continual_options *o, const struct ml_model_spec *spec,
+                                        ml_continual_result *res, char *err, size_t errlen);
 
 /* The protocol's check alone: ML_OK or ML_ERR_ARG with a one-line message. */
 ml_status ml_continual_check(const ml_continual_data *val, const ml_continual_data *test,

@@ -68,6 +68,8 @@ typedef struct ml_learner_info {
     const char *own_options;  /* train options only this learner reads, comma-separated (NULL: none) */
     int online_head;          /* meta-learns its representation for a head learned online (OML): the
                                  continual-learning protocol is what it is for */
+    int class_head;           /* on episodes, keeps a head over all training classes (pretrain_classes)
+                                 and a remembered batch of them (OML's replay) */
 } ml_learner_info;
 
 /* The row of a learner (NULL for a value outside the table). */
@@ -110,6 +112,14 @@ typedef struct ml_task_data {
     const float *xs, *xq;
     const float *ys, *yq;
     const int32_t *ls, *lq;
+    /* A learner with a head over all training classes (OML with
+     * pretrain_classes > 0): label k of the episode is training class
+     * classes[k], and n_remember images xr of other draws (labels lr, training
+     * classes) are what the meta-loss also scores. NULL / 0 otherwise. */
+    const int32_t *classes;
+    int n_remember;
+    const float *xr;
+    const int32_t *lr;
 } ml_task_data;
 
 typedef struct ml_meta_config {
@@ -119,9 +129,10 @@ typedef struct ml_meta_config {
     float inner_lr;        /* alpha; Meta-SGD's per-parameter rates start here */
     ml_optim_config outer; /* outer optimizer; outer.lr is beta (Reptile: epsilon) */
     int threads;           /* worker threads across tasks */
-    /* pretrain only: classes of the training head (0 = evaluation only, no
-     * head kept) and, at evaluation, fine-tune the embedding too (1) or only
-     * the new head (0). */
+    /* pretrain and OML (classification): classes of the training head (0 =
+     * evaluation only, no head kept; OML then meta-trains a new zero head per
+     * episode) and, pretrain at evaluation, fine-tune the embedding too (1)
+     * or only the new head (0). */
     int pretrain_classes;
     int finetune_all;
     /* matching only: > 0 multiplies the cosines by a learned scale starting

@@ -75,6 +75,9 @@ typedef struct ml_run_config {
     /* supervised: gradient shards per minibatch (metalearn/train.h); 0: not
      * set (one, or one per process under mpirun), resolved before config.json */
     int shards;
+    /* --algo oml on images: remembered images of all training classes per
+     * trajectory in the meta-loss (replay; 0: only the episode's own) */
+    int remember;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */

@@ -344,7 +344,8 @@ class Meta(C.Structure):
 
 class TaskData(C.Structure):
     _fields_ = [("n_support", C.c_int), ("n_query", C.c_int), ("ways", C.c_int), ("xs", f32p), ("xq", f32p),
-                ("ys", f32p), ("yq", f32p), ("ls", i32p), ("lq", i32p)]
+                ("ys", f32p), ("yq", f32p), ("ls", i32p), ("lq", i32p),
+                ("classes", i32p), ("n_remember", C.c_int), ("xr", f32p), ("lr", i32p)]
 
 
 LOSS_MSE, LOSS_CROSS_ENTROPY = 0, 1
@@ -392,7 +393,7 @@ class RunConfigFields(C.Structure):
         ("eval_only", C.c_int), ("eval_task", _S),
         ("federated", C.c_int), ("clients", C.c_int), ("local_iters", C.c_int), ("rounds", C.c_int),
         ("client_fraction", C.c_float), ("env", _S), ("outer", _S), ("rollouts", C.c_int), ("horizon", C.c_int),
-        ("shards", C.c_int)]
+        ("shards", C.c_int), ("remember", C.c_int)]
 
 
 _decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)
@@ -464,7 +465,8 @@ if HAVE_RUN_PREDICT:
 class ContinualOptions(C.Structure):  # metalearn/continual.h
     _fields_ = [("counts", C.c_int * 32), ("n_counts", C.c_int), ("orders", C.c_int), ("test_per_class", C.c_int),
                 ("train_per_class", C.c_int), ("rates", C.c_float * 16), ("n_rates", C.c_int),
-                ("oracle_epochs", C.c_int), ("forget_classes", C.c_int), ("seed", C.c_uint64)]
+                ("oracle_epochs", C.c_int), ("forget_classes", C.c_int), ("seed", C.c_uint64),
+                ("whole_network", C.c_int)]
 
 
 class ContinualRow(C.Structure):
@@ -477,7 +479,7 @@ class ContinualResult(C.Structure):
                 ("forgetting", C.c_double), ("forgetting_ci95", C.c_double), ("forget_classes", C.c_int),
                 ("lr", C.c_float), ("oracle_lr", C.c_float), ("val_accuracy", C.c_double), ("val_classes", C.c_int), ("test_classes", C.c_int),
                 ("train_per_class", C.c_int), ("test_per_class", C.c_int), ("orders", C.c_int),
-                ("feature_zero_fraction", C.c_double), ("feature_norm", C.c_double)]
+                ("feature_zero_fraction", C.c_double), ("feature_norm", C.c_double), ("whole_network", C.c_int)]
 
 
 HAVE_CONTINUAL = hasattr(lib, "ml_run_continual")

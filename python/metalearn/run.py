@@ -210,13 +210,15 @@ class Run:
         return cls(cfg, L.RUN_EVAL, checkpoint=ckpt)
 
     def continual(self, counts=(10, 25, 50), test=5, train=0, orders=10, rates=None, oracle_epochs=0, first=10,
-                  seed=1):
+                  seed=1, whole_network=False):
         """OML's continual-learning protocol on this run's representation,
         what `metalearn eval RUN --continual 10,25,50 --json` prints: a dict
         {"continual": {..., "rows": [{"classes", "accuracy", "ci95", "first",
         "oracle", ...}], "forgetting": ...}} (sine-seq runs: "functions",
         "mse"). A non-OML run is put through it with its representation;
-        self.note then says so."""
+        self.note then says so. whole_network: the whole-network baselines
+        instead (`--continual-whole-network`: the run's network from a random
+        start, every layer learned online; the oracle i.i.d.)."""
         o = L.ContinualOptions()
         L.lib.ml_continual_options_default(C.byref(o))
         counts = list(counts)
@@ -230,6 +232,7 @@ class Run:
         o.n_rates = len(rates or ())
         o.test_per_class, o.train_per_class, o.orders = int(test), int(train), int(orders)
         o.oracle_epochs, o.forget_classes, o.seed = int(oracle_epochs), int(first), int(seed)
+        o.whole_network = int(bool(whole_network))
         res, err, note = L.ContinualResult(), L.errbuf(), L.errbuf()
         st = L.lib.ml_run_continual(self._h, C.byref(o), C.byref(res), note, L.ERRLEN, err, L.ERRLEN)
         self.note = note.value.decode("utf-8", "replace")

@@ -31,7 +31,7 @@ static int exit_status(ml_status s) { return s == ML_ERR_ARG ? EXIT_USAGE : EXIT
 
 typedef struct continual_args {
     const char *counts, *rates;
-    int test, train, orders, oracle, first, seed;
+    int test, train, orders, oracle, first, seed, whole;
 } continual_args;
 
 /* "0.1,0.03" -> rates; the count or -1. */
@@ -72,6 +72,7 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
     co.oracle_epochs = a->oracle;
     co.forget_classes = a->first;
     co.seed = (uint64_t)a->seed;
+    co.whole_network = a->whole;
     ml_continual_result res;
     char err[1024], note[1024];
     ml_status s = ml_run_continual(run, &co, &res, note, sizeof note, err, sizeof err);
@@ -93,9 +94,10 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
         }
     } else {
         printf("Continual learning: %d test classes one after another, %d images each learned once, %d held out;\n"
-               "online SGD on a new head at lr %g (chosen on %d validation classes: %.1f%%), %d class orders\n",
-               res.test_classes, res.train_per_class, res.test_per_class, (double)res.lr, res.val_classes,
-               100 * res.val_accuracy, res.orders);
+               "online SGD on %s at lr %g (chosen on %d validation classes: %.1f%%), %d class orders\n",
+               res.test_classes, res.train_per_class, res.test_per_class,
+               res.whole_network ? "the whole network from a random start (scratch)" : "a new head", (double)res.lr,
+               res.val_classes, 100 * res.val_accuracy, res.orders);
         printf("  classes  accuracy (95%% CI)    first %-3d classes   i.i.d. oracle\n", res.forget_classes);
         for (int i = 0; i < res.n_rows; i++) {
             const ml_continual_row *w = &res.rows[i];
@@ -254,6 +256,7 @@ int cmd_eval(int argc, char **argv) {
         {"continual-lr", ML_OPT_STRING, &ca.rates, "continual: learning rates tried on the validation classes (default 0.3,0.1,0.03,...,0.00001,0.000003)", 1, 0},
         {"continual-oracle", ML_OPT_INT, &ca.oracle, "continual: also the i.i.d. oracle, the same images shuffled for this many epochs (default 0: off)", 0, 10000},
         {"continual-first", ML_OPT_INT, &ca.first, "continual: forgetting is the accuracy on the first this many classes after all (default 10)", 1, 100000},
+        {"continual-whole-network", ML_OPT_FLAG, &ca.whole, "continual: the whole-network baselines instead: the run's network from a random start, every layer learned online (scratch) or i.i.d. (--continual-oracle, after all classes)", 0, 0},
         {"continual-seed", ML_OPT_INT, &ca.seed, "continual: seed of the class orders (default 1)", 0, 2147483647},
     };
     const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "

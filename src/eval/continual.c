@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "metalearn/continual.h"
+#include "continual_internal.h"
 #include "metalearn/eval.h"
 
 void ml_linear_head_forward(const float *w, const float *b, int C, int64_t D, const float *f, float *out) {
@@ -126,24 +126,72 @@ ml_status ml_continual_check(const ml_continual_data *val, const ml_continual_da
 
 /* Per-order work space. */
 typedef struct seq_buf {
-    float *w, *b, *out;
+    ml__continual_learner *learner;
     int32_t *order;
     int64_t *rows; /* oracle: the shuffled training rows */
     int32_t *row_label;
+    int failed;    /* a learner call failed (the network's: out of memory) */
 } seq_buf;
 
-/* Accuracy on the test images of the first k classes of the order (head of C outputs). */
-static double test_accuracy(const ml_continual_data *d, const ml_continual_options *o, const seq_buf *s, int C,
-                            int k) {
+/* The linear head on features. */
+typedef struct head_learner {
+    ml__continual_learner ops;
+    int64_t D;
+    int C;
+    float *w, *b, *out;
+} head_learner;
+
+static int head_reset(ml__continual_learner *l, int C) {
+    head_learner *h = (head_learner *)l;
+    h->C = C;
+    memset(h->w, 0, (size_t)C * h->D * sizeof(float));
+    memset(h->b, 0, (size_t)C * sizeof(float));
+    return 0;
+}
+
+static int head_step(ml__continual_learner *l, const float *x, int label, float lr) {
+    head_learner *h = (head_learner *)l;
+    ml_linear_head_step_ce(h->w, h->b, h->C, h->D, x, label, lr);
+    return 0;
+}
+
+static int head_predict(ml__continual_learner *l, const float *x) {
+    head_learner *h = (head_learner *)l;
+    ml_linear_head_forward(h->w, h->b, h->C, h->D, x, h->out);
+    int best = 0;
+    for (int j = 1; j < h->C; j++)
+        if (h->out[j] > h->out[best]) best = j;
+    return best;
+}
+
+static void head_free(head_learner *h) {
+    ml_free(h->w);
+    ml_free(h->b);
+    ml_free(h->out);
+    memset(h, 0, sizeof *h);
+}
+
+static int head_alloc(head_learner *h, int C, int64_t D) {
+    memset(h, 0, sizeof *h);
+    h->ops = (ml__continual_learner){head_reset, head_step, head_predict};
+    h->D = D;
+    h->w = ml_calloc((size_t)C * D, sizeof(float));
+    h->b = ml_calloc((size_t)C, sizeof(float));
+    h->out = ml_calloc((size_t)C, sizeof(float));
+    if (h->w && h->b && h->out) return 0;
+    head_free(h);
+    return -1;
+}
+
+/* Accuracy on the test images of the first k classes of the order. */
+static double test_accuracy(const ml_continual_data *d, const ml_continual_options *o, seq_buf *s, int k) {
     int64_t right = 0, total = 0;
     for (int c = 0; c < k; c++) {
         int cls = s->order[c];
         int64_t end = d->class_start[cls + 1];
         for (int64_t r = end - o->test_per_class; r < end; r++) {
-            ml_linear_head_forward(s->w, s->b, C, d->dim, d->feat + r * d->dim, s->out);
-            int best = 0;
-            for (int j = 1; j < C; j++)
-                if (s->out[j] > s->out[best]) best = j;
+            int best = s->learner->predict(s->learner, d->feat + r * d->dim);
+            s->failed |= best < 0;
             right += best == c;
             total++;
         }
@@ -151,33 +199,32 @@ static double test_accuracy(const ml_continual_data *d, const ml_continual_optio
     return total ? (double)right / (double)total : 0;
 }
 
-static void zero_head(seq_buf *s, int C, int64_t D) {
-    memset(s->w, 0, (size_t)C * D * sizeof(float));
-    memset(s->b, 0, (size_t)C * sizeof(float));
-}
-
 /* One class order: acc[i] / first[i] after counts[i] classes (counts ascending,
- * the last is C), oracle[i] when oracle is not NULL. */
+ * the last is C), oracle[i] for i >= oracle_from when oracle is not NULL
+ * (NAN below). */
 static void run_order(const ml_continual_data *d, const ml_continual_options *o, int C, const int *counts,
                       int n_counts, float lr, float oracle_lr, ml_rng *rng, seq_buf *s, double *acc, double *first,
-                      double *oracle) {
+                      double *oracle, int oracle_from) {
     for (int c = 0; c < d->n_classes; c++) s->order[c] = c;
     ml_rng_shuffle_i32(rng, s->order, d->n_classes);
     const int64_t D = d->dim;
     const int nf = o->forget_classes;
-    zero_head(s, C, D);
-    for (int c = 0, next = 0; c < C && next < n_counts; c++) {
+    ml__continual_learner *l = s->learner;
+    s->failed |= l->reset(l, C);
+    for (int c = 0, next = 0; c < C && next < n_counts && !s->failed; c++) {
         int cls = s->order[c];
         int64_t start = d->class_start[cls], n = train_of(d, o, cls);
-        for (int64_t r = start; r < start + n; r++) ml_linear_head_step_ce(s->w, s->b, C, D, d->feat + r * D, c, lr);
+        for (int64_t r = start; r < start + n; r++) s->failed |= l->step(l, d->feat + r * D, c, lr);
         if (c + 1 == counts[next]) {
-            acc[next] = test_accuracy(d, o, s, C, c + 1);
-            first[next] = test_accuracy(d, o, s, C, c + 1 < nf ? c + 1 : nf);
+            acc[next] = test_accuracy(d, o, s, c + 1);
+            first[next] = test_accuracy(d, o, s, c + 1 < nf ? c + 1 : nf);
             next++;
         }
     }
     if (!oracle) return;
     for (int i = 0; i < n_counts; i++) { /* i.i.d.: the first counts[i] classes' images together */
+        oracle[i] = NAN;
+        if (i < oracle_from || s->failed) continue;
         int64_t n = 0;
         for (int c = 0; c < counts[i]; c++) {
             int cls = s->order[c];
@@ -186,7 +233,7 @@ static void run_order(const ml_continual_data *d, const ml_continual_options *o,
                 s->row_label[n++] = c;
             }
         }
-        zero_head(s, C, D);
+        s->failed |= l->reset(l, C);
         for (int e = 0; e < o->oracle_epochs; e++) {
             for (int64_t j = n - 1; j > 0; j--) { /* Fisher-Yates on (row, label) pairs */
                 int64_t k = (int64_t)ml_rng_below(rng, (uint32_t)(j + 1));
@@ -197,34 +244,28 @@ static void run_order(const ml_continual_data *d, const ml_continual_options *o,
                 s->rows[k] = tr;
                 s->row_label[k] = tl;
             }
-            for (int64_t j = 0; j < n; j++)
-                ml_linear_head_step_ce(s->w, s->b, C, D, d->feat + s->rows[j] * D, s->row_label[j], oracle_lr);
+            for (int64_t j = 0; j < n; j++) s->failed |= l->step(l, d->feat + s->rows[j] * D, s->row_label[j], oracle_lr);
         }
-        oracle[i] = test_accuracy(d, o, s, C, counts[i]);
+        oracle[i] = test_accuracy(d, o, s, counts[i]);
     }
 }
 
 static void buf_free(seq_buf *s) {
-    ml_free(s->w);
-    ml_free(s->b);
-    ml_free(s->out);
     ml_free(s->order);
     ml_free(s->rows);
     ml_free(s->row_label);
     memset(s, 0, sizeof *s);
 }
 
-static int buf_alloc(seq_buf *s, const ml_continual_data *d) {
+static int buf_alloc(seq_buf *s, const ml_continual_data *d, ml__continual_learner *l) {
     memset(s, 0, sizeof *s);
     int C = d->n_classes;
     int64_t rows = d->class_start[C] - d->class_start[0];
-    s->w = ml_calloc((size_t)C * d->dim, sizeof(float));
-    s->b = ml_calloc((size_t)C, sizeof(float));
-    s->out = ml_calloc((size_t)C, sizeof(float));
+    s->learner = l;
     s->order = ml_calloc((size_t)C, sizeof(int32_t));
     s->rows = ml_calloc((size_t)rows + 1, sizeof(int64_t));
     s->row_label = ml_calloc((size_t)rows + 1, sizeof(int32_t));
-    if (s->w && s->b && s->out && s->order && s->rows && s->row_label) return 0;
+    if (s->order && s->rows && s->row_label) return 0;
     buf_free(s);
     return -1;
 }
@@ -237,8 +278,10 @@ static void summarise(const double *v, int orders, int n, double *tmp, double *m
     }
 }
 
-ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual_data *test,
-                                const ml_continual_options *o, ml_continual_result *res, char *err, size_t errlen) {
+ml_status ml__continual_evaluate_with(const ml_continual_data *val, const ml_continual_data *test,
+                                      const ml_continual_options *o, ml__continual_learner *lv,
+                                      ml__continual_learner *lt, int oracle_last_only, ml_continual_result *res,
+                                      char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     ml_status st = ml_continual_check(val, test, o, err, errlen);
     if (st != ML_OK) return st;
@@ -255,12 +298,12 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
     double *first = ml_calloc((size_t)orders * (n + 1), sizeof(double));
     double *orc = ml_calloc((size_t)orders * (n + 1), sizeof(double));
     double *tmp = ml_calloc((size_t)orders, sizeof(double));
-    if (!acc || !first || !orc || !tmp || buf_alloc(&sv, val)) {
+    if (!acc || !first || !orc || !tmp || buf_alloc(&sv, val, lv)) {
         ml_free(acc), ml_free(first), ml_free(orc), ml_free(tmp);
         snprintf(err, errlen, "continual: out of memory");
         return ML_ERR_NOMEM;
     }
-    if (buf_alloc(&stst, test)) {
+    if (buf_alloc(&stst, test, lt)) {
         buf_free(&sv);
         ml_free(acc), ml_free(first), ml_free(orc), ml_free(tmp);
         snprintf(err, errlen, "continual: out of memory");
@@ -277,7 +320,7 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
             ml_rng rng;
             ml_rng_seed(&rng, o->seed ^ 0x76616c6964ULL ^ ((uint64_t)k << 32));
             double a = 0, f = 0, orc_a = 0;
-            run_order(val, o, vc, &vc, 1, rates[i], rates[i], &rng, &sv, &a, &f, o->oracle_epochs ? &orc_a : NULL);
+            run_order(val, o, vc, &vc, 1, rates[i], rates[i], &rng, &sv, &a, &f, o->oracle_epochs ? &orc_a : NULL, 0);
             sum += a;
             sum_oracle += orc_a;
         }
@@ -295,7 +338,7 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
         ml_rng rng;
         ml_rng_seed(&rng, o->seed ^ ((uint64_t)k << 32));
         run_order(test, o, test->n_classes, counts, n, res->lr, res->oracle_lr, &rng, &stst, acc + (int64_t)k * n,
-                  first + (int64_t)k * n, o->oracle_epochs ? orc + (int64_t)k * n : NULL);
+                  first + (int64_t)k * n, o->oracle_epochs ? orc + (int64_t)k * n : NULL, oracle_last_only ? n - 1 : 0);
     }
     double m[ML_CONTINUAL_MAX_COUNTS + 1], c[ML_CONTINUAL_MAX_COUNTS + 1];
     res->n_rows = n;
@@ -305,8 +348,9 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
     for (int i = 0; i < n; i++) res->rows[i].first = m[i], res->rows[i].first_ci95 = c[i];
     summarise(orc, orders, n, tmp, m, c);
     for (int i = 0; i < n; i++) {
-        res->rows[i].oracle = o->oracle_epochs ? m[i] : NAN;
-        res->rows[i].oracle_ci95 = o->oracle_epochs ? c[i] : NAN;
+        int on = o->oracle_epochs && (!oracle_last_only || i == n - 1);
+        res->rows[i].oracle = on ? m[i] : NAN;
+        res->rows[i].oracle_ci95 = on ? c[i] : NAN;
     }
     res->forgetting = res->rows[n - 1].first;
     res->forgetting_ci95 = res->rows[n - 1].first_ci95;
@@ -317,10 +361,37 @@ ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual
     res->test_per_class = o->test_per_class;
     res->orders = orders;
     res->feature_zero_fraction = res->feature_norm = NAN;
+    res->whole_network = o->whole_network;
+    int failed = sv.failed || stst.failed;
     buf_free(&sv);
     buf_free(&stst);
     ml_free(acc), ml_free(first), ml_free(orc), ml_free(tmp);
+    if (failed) {
+        snprintf(err, errlen, "continual: the learner failed (out of memory?)");
+        return ML_ERR_NOMEM;
+    }
     return ML_OK;
+}
+
+ml_status ml_continual_evaluate(const ml_continual_data *val, const ml_continual_data *test,
+                                const ml_continual_options *o, ml_continual_result *res, char *err, size_t errlen) {
+    memset(res, 0, sizeof *res);
+    ml_status st = ml_continual_check(val, test, o, err, errlen);
+    if (st != ML_OK) return st;
+    head_learner hv, ht;
+    if (head_alloc(&hv, val->n_classes, val->dim)) {
+        snprintf(err, errlen, "continual: out of memory");
+        return ML_ERR_NOMEM;
+    }
+    if (head_alloc(&ht, test->n_classes, test->dim)) {
+        head_free(&hv);
+        snprintf(err, errlen, "continual: out of memory");
+        return ML_ERR_NOMEM;
+    }
+    st = ml__continual_evaluate_with(val, test, o, &hv.ops, &ht.ops, 0, res, err, errlen);
+    head_free(&hv);
+    head_free(&ht);
+    return st;
 }
 
 /* A number, or null when not finite. */
@@ -350,6 +421,7 @@ size_t ml_continual_to_json(const ml_continual_result *r, const char *algo, char
     u = num(buf, cap, u, r->oracle_lr);
     u = text(buf, cap, u, r->regression ? ",\"val_mse\":" : ",\"val_accuracy\":");
     u = num(buf, cap, u, r->val_accuracy);
+    u = text(buf, cap, u, r->whole_network ? ",\"learner\":\"whole-network\"" : ",\"learner\":\"head\"");
     u = text(buf, cap, u, ",\"feature_zero_fraction\":");
     u = num(buf, cap, u, r->feature_zero_fraction);
     u = text(buf, cap, u, ",\"feature_norm\":");

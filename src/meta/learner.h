@@ -88,6 +88,8 @@ ml_status ml__pretrain_check(const ml_meta_config *cfg, const ml_model *model, c
 /* oml.c: OML's online trajectory on the head and its evaluation. */
 void ml__oml_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
 void ml__oml_eval_task(const ml__eval_job *job, struct ml_meta_worker *w, int item);
+/* The head over all training classes (classification, pretrain_classes > 0). */
+int ml__oml_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
 
 /* ---- helpers for the hooks (meta.c) ------------------------------------------------------- */
 

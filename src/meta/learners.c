@@ -15,7 +15,7 @@
 /* OML: the head learns online; one trajectory per outer step and one pass
  * per evaluation step, as in the paper. */
 #define OML_DEFAULTS ML_ADAPT_HEAD, .min_inner_steps = 1, .default_meta_batch = 1, .default_eval_steps = "1",   \
-                     .online_head = 1
+                     .online_head = 1, .class_head = 1, .own_options = "remember"
 
 static const ml__learner table[] = {
     [ML_ALGO_MAML] = {{"maml", "MAML, exact second order (Finn et al. 2017)", ML_ADAPT_ALL, GRADIENT_DEFAULTS},
@@ -59,9 +59,11 @@ static const ml__learner table[] = {
                         .eval_task = ml__metric_eval_task, .episode_head = ml__cosine_head},
     [ML_ALGO_OML] = {{"oml", "OML: a representation meta-learned so that a head learned online, one example at a "
                       "time, does not forget (Javed & White 2019)", OML_DEFAULTS},
-                     .step_task = ml__oml_step_task, .eval_task = ml__oml_eval_task, .second_order = 1},
+                     .extras = ml__oml_extras, .step_task = ml__oml_step_task, .eval_task = ml__oml_eval_task,
+                     .second_order = 1},
     [ML_ALGO_OML_FO] = {{"oml-fo", "OML with first-order inner gradients (taken as constants)", OML_DEFAULTS},
-                        .step_task = ml__oml_step_task, .eval_task = ml__oml_eval_task},
+                        .extras = ml__oml_extras, .step_task = ml__oml_step_task,
+                        .eval_task = ml__oml_eval_task},
 };
 _Static_assert(sizeof table / sizeof table[0] == ML_ALGO_COUNT, "one row per ml_algo");
 

@@ -88,6 +88,36 @@ nomem:
 
 static void feature_stats(const ml_continual_data *d, ml_continual_result *res);
 
+/* The images themselves of the classes of list (rotation as listed): the
+ * rows the whole-network baselines learn from. */
+static int part_images(meta_run *r, const ml_class_list *list, part_features *p, char *err, size_t errlen) {
+    memset(p, 0, sizeof *p);
+    const ml_image_set *s = &r->images;
+    int64_t per = (int64_t)s->size * s->size, total = 0;
+    p->class_start = ml_calloc((size_t)list->n + 1, sizeof(int64_t));
+    if (!p->class_start) goto nomem;
+    for (int k = 0; k < list->n; k++) {
+        int c = list->items[k].cls;
+        p->class_start[k] = total;
+        total += s->class_start[c + 1] - s->class_start[c];
+    }
+    p->class_start[list->n] = total;
+    p->data = (ml_continual_data){list->n, per, NULL, p->class_start};
+    if (!list->n) return 0;
+    p->feat = ml_malloc((size_t)total * per * sizeof(float));
+    if (!p->feat) goto nomem;
+    for (int k = 0, row = 0; k < list->n; k++) {
+        int c = list->items[k].cls;
+        for (int64_t i = s->class_start[c]; i < s->class_start[c + 1]; i++, row++)
+            ml_image_set_copy(s, i, list->items[k].rot, NULL, NULL, p->feat + (int64_t)row * per);
+    }
+    p->data.feat = p->feat;
+    return 0;
+nomem:
+    snprintf(err, errlen, "continual: out of memory for the images");
+    return ML__RUN_FAIL;
+}
+
 /* ---- incremental sine waves ------------------------------------------------------------- */
 
 /* Features [n, D] of n inputs of the run's regression model into *out (grown). */
@@ -307,8 +337,30 @@ static void feature_stats(const ml_continual_data *d, ml_continual_result *res) 
     res->feature_norm = rows ? norms / (double)rows : NAN;
 }
 
+/* The whole-network baselines: the run's architecture (not its parameters)
+ * learned on the images of its validation and test classes. */
+static int network_continual(meta_run *r, const ml_continual_options *o, ml_continual_result *res, char *err,
+                             size_t errlen) {
+    part_features val, test;
+    memset(&val, 0, sizeof val);
+    int st = part_images(r, &r->split.part[ML_SPLIT_TEST], &test, err, errlen);
+    if (!st) st = part_images(r, &r->split.part[ML_SPLIT_VAL], &val, err, errlen);
+    if (!st) {
+        ml_status s = ml_continual_evaluate_network(&val.data, &test.data, o, &r->model.spec, res, err, errlen);
+        st = s == ML_OK ? 0 : s == ML_ERR_ARG ? ML__RUN_USAGE : ML__RUN_FAIL;
+    }
+    part_free(&val);
+    part_free(&test);
+    return st;
+}
+
 int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_result *res, char *err,
                        size_t errlen) {
+    if (o->whole_network && !r->fewshot) {
+        snprintf(err, errlen, "continual: the whole-network baselines (--continual-whole-network) take a few-shot "
+                              "image run");
+        return ML__RUN_USAGE;
+    }
     if (!r->fewshot && r->family.kind == ML_TASKS_SINE_SEQ) return sine_continual(r, o, res, err, errlen);
     if (!r->fewshot) {
         snprintf(err, errlen, "continual: --continual takes a few-shot image run, or a --task sine-seq run for the "
@@ -320,6 +372,7 @@ int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_
                               "(no --dataset / --eval-classes)");
         return ML__RUN_USAGE;
     }
+    if (o->whole_network) return network_continual(r, o, res, err, errlen);
     ml_ctx *ctx = ml_ctx_create((size_t)1 << 20);
     if (!ctx) {
         snprintf(err, errlen, "continual: out of memory");

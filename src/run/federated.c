@@ -171,7 +171,7 @@ int fed_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
         snprintf(err, errlen, "--local-iters %d: a client runs at least one outer iteration per round", o->local_iters);
         return ML__RUN_USAGE;
     }
-    if (ml_algo_info(r->algo)->batch_training) {
+    if (ml_algo_info(r->algo)->batch_training || (ml_algo_info(r->algo)->class_head && r->fewshot)) {
         snprintf(err, errlen, "--federated: --algo %s trains one head over every training class, which no client "
                               "holds; use --algo multitask for a FedAvg baseline", o->algo);
         return ML__RUN_USAGE;

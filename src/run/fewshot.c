@@ -307,6 +307,35 @@ static ml_task_data episode_view(const ml_episode *e) {
                           .lq = e->yq};
 }
 
+/* OML's class head: task i's classes as training-class indices and its
+ * remembered batch, images drawn uniformly from all training classes (a
+ * class, then one of its images), as the pretrain minibatches are. */
+static int remembered_batch(meta_run *r, int i, char *err, size_t errlen) {
+    const ml_class_list *cl = &r->train_classes;
+    const ml_episode *e = &r->episodes[i];
+    const int64_t plane = (int64_t)r->images.size * r->images.size;
+    int32_t *classes = r->task_classes + (int64_t)i * e->ways, *y = r->rem_y + (int64_t)i * r->remember;
+    float *x = r->rem_x + (int64_t)i * r->remember * plane;
+    for (int k = 0; k < e->ways; k++) classes[k] = e->class_index[k];
+    for (int b = 0; b < r->remember; b++) {
+        int k = (int)ml_rng_below(&r->rng, (uint32_t)cl->n);
+        const ml_class_ref c = cl->items[k];
+        int64_t first = r->images.class_start[c.cls], have = r->images.class_start[c.cls + 1] - first;
+        int64_t idx = first + (int64_t)ml_rng_below(&r->rng, (uint32_t)have);
+        if (ml_image_set_copy(&r->images, idx, c.rot, &r->augment, &r->rng, x + b * plane) != ML_OK) {
+            snprintf(err, errlen, "remembered images: image %lld of class %s could not be copied", (long long)idx,
+                     r->images.class_names[c.cls]);
+            return ML__RUN_FAIL;
+        }
+        y[b] = k;
+    }
+    r->batch[i].classes = classes;
+    r->batch[i].n_remember = r->remember;
+    r->batch[i].xr = x;
+    r->batch[i].lr = y;
+    return 0;
+}
+
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     const float *weights = NULL;
     if (r->selector) {
@@ -320,6 +349,7 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
                                        err, errlen))
             return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
+        if (r->task_classes && remembered_batch(r, i, err, errlen)) return ML__RUN_FAIL;
     }
     return 0;
 }

@@ -183,6 +183,10 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
         return ML__RUN_USAGE;
     }
+    if (o->remember != 15 && !ml_algo_reads_option(r->algo, "remember")) {
+        snprintf(err, errlen, "--remember: only --algo oml and oml-fo replay remembered images (got --algo %s)", o->algo);
+        return ML__RUN_USAGE;
+    }
     if (o->matching_scale > 0 && !ml_algo_reads_option(r->algo, "matching-scale")) {
         snprintf(err, errlen, "--matching-scale: only --algo matching has a cosine scale (got --algo %s)", o->algo);
         return ML__RUN_USAGE;
@@ -304,6 +308,10 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         cfg.pretrain_classes = o->eval_only ? 0 : r->train_classes.n;
         cfg.finetune_all = o->finetune && !strcmp(o->finetune, "all");
     }
+    /* OML on images: the head over every training class (evaluation and
+     * regression tasks need none: a new head per episode, the model's own). */
+    int class_head = ml_algo_info(r->algo)->class_head && r->fewshot && !o->eval_only;
+    if (class_head) cfg.pretrain_classes = r->train_classes.n;
     /* (float) compare: the default 1e-2 of AdamW stays the exact double PyTorch uses */
     if (o->weight_decay >= 0 && (float)cfg.outer.weight_decay != o->weight_decay) cfg.outer.weight_decay = o->weight_decay;
     r->meta_batch = o->meta_batch;
@@ -337,6 +345,17 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         r->pre_y = malloc((size_t)o->batch_size * sizeof(int32_t));
         if (!r->pre_x || !r->pre_y) {
             snprintf(err, errlen, "out of memory for a minibatch of %d images", o->batch_size);
+            return ML__RUN_FAIL;
+        }
+    }
+    if (class_head) {
+        size_t plane = (size_t)r->images.size * r->images.size, mb = (size_t)o->meta_batch;
+        r->remember = o->remember;
+        r->task_classes = malloc(mb * (size_t)o->ways * sizeof(int32_t));
+        r->rem_x = malloc(mb * (size_t)(o->remember > 0 ? o->remember : 1) * plane * sizeof(float));
+        r->rem_y = malloc(mb * (size_t)(o->remember > 0 ? o->remember : 1) * sizeof(int32_t));
+        if (!r->task_classes || !r->rem_x || !r->rem_y) {
+            snprintf(err, errlen, "out of memory for %d remembered images per task", o->remember);
             return ML__RUN_FAIL;
         }
     }
@@ -416,6 +435,9 @@ void meta_run_free(meta_run *r) {
     free(r->batch);
     free(r->pre_x);
     free(r->pre_y);
+    free(r->task_classes);
+    free(r->rem_x);
+    free(r->rem_y);
     if (r->ready >= 3) ml_meta_free(&r->meta);
     if (r->ready >= 2) ml_model_free(&r->model);
     if (r->ready >= 1) ml_task_family_free(&r->family);

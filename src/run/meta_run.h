@@ -64,6 +64,12 @@ typedef struct meta_run {
     int batch_size;
     float *pre_x;                /* [batch_size, 1, S, S] */
     int32_t *pre_y;              /* [batch_size] index into train_classes */
+    /* OML's class head (learner info class_head, training on images):
+     * per task its classes as train_classes indices and its remembered images */
+    int remember;
+    int32_t *task_classes;       /* [meta_batch, ways] */
+    float *rem_x;                /* [meta_batch, remember, 1, S, S] */
+    int32_t *rem_y;              /* [meta_batch, remember] index into train_classes */
     struct task_selector *selector; /* training only (fewshot_select_setup); NULL = uniform */
     FILE *out;   /* the evaluation's table and JSON line (the caller's stream) */
     FILE *notes; /* one-line notes (data loaded, warnings); NULL: none */

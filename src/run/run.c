@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metalearn/continual.h"
 #include "metalearn/dist.h"
 #include "metalearn/io.h"
 #include "metalearn/rundir.h"
@@ -504,7 +505,7 @@ ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, stru
     const ml_learner_info *info = ml_algo_info(r->st.algo);
     if (note && notelen) {
         note[0] = 0;
-        if (info && !info->online_head)
+        if (info && !info->online_head && !o->whole_network)
             snprintf(note, notelen,
                      "%s is a %s run, not OML: the protocol uses its representation (%s) with a new head learned "
                      "online",

@@ -36,6 +36,19 @@ expect "oml on 1 thread" 0 "" -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 
 cmp -s "$TMP/one/checkpoint.safetensors" "$TMP/two/checkpoint.safetensors" && ok "the same bytes on 1 and 2 threads" \
   || bad "checkpoints differ with the thread count"
 
+grep -q '"oml.head.weight"' "$TMP/run/checkpoint.safetensors" && ok "oml keeps a head over every training class" \
+  || bad "no oml.head.weight in the checkpoint"
+# The paper's meta-loss is the default (15 remembered images); --remember 0 keeps the class head without replay.
+expect "oml without remembered images" 0 "" -- "$BIN" train --algo oml "${TINY[@]}" --remember 0 --iters 4 --out "$TMP/r0"
+cmp -s "$TMP/run/checkpoint.safetensors" "$TMP/r0/checkpoint.safetensors" && bad "--remember 0 changed nothing" \
+  || ok "--remember changes the meta-loss"
+expect "oml-fo without remembered images, stopped" 0 "" -- "$BIN" train --algo oml-fo "${TINY[@]}" --remember 3 --iters 4 --stop-at 2 --out "$TMP/fohalf"
+expect "oml-fo resumed" 0 "" -- "$BIN" train --resume "$TMP/fohalf" --iters 4 --quiet
+expect "oml-fo uninterrupted" 0 "" -- "$BIN" train --algo oml-fo "${TINY[@]}" --remember 3 --iters 4 --threads 2 --out "$TMP/foall"
+cmp -s "$TMP/fohalf/checkpoint.safetensors" "$TMP/foall/checkpoint.safetensors" \
+  && ok "oml-fo with replay: stopped and resumed = uninterrupted on 2 threads, bit for bit" || bad "oml-fo replay checkpoints differ"
+expect "--remember is OML's" 2 "--remember: only --algo oml and oml-fo replay remembered images (got --algo maml)" -- \
+  "$BIN" train --algo maml "${TINY[@]}" --remember 3 --iters 1 --out "$TMP/badrem"
 expect "oml learns sine waves online" 0 '"mse":' -- "$BIN" train --algo oml --task sinusoid --model mlp:16,16 --shots 5 \
   --iters 3 --eval-tasks 5 --quiet --json --out "$TMP/sine"
 expect "oml is listed in train --help" 0 "Javed & White" -- "$BIN" train --help
@@ -53,6 +66,12 @@ expect "a MAML run goes through the protocol, with a note" 0 "not OML: the proto
   "$BIN" eval "$TMP/maml" "${CONT[@]}"
 [ -f "$TMP/maml/continual.json" ] && ok "eval --continual saves RUN/continual.json" || bad "no continual.json"
 expect "plot draws accuracy vs classes learned for both runs" 0 "continual.png" -- "$BIN" plot "$TMP/run" "$TMP/maml" --out "$TMP/plots"
+expect "the whole-network baselines" 0 '"learner":"whole-network"' -- "$BIN" eval "$TMP/run" "${CONT[@]}" --continual-oracle 2 \
+  --continual-whole-network --json
+grep -q '"rows":\[{"classes":2,"accuracy":[0-9.e-]*,"ci95":[0-9.e-]*,"first":[0-9.e-]*,"first_ci95":[0-9.e-]*,"oracle":null' "$TMP/out" \
+  && grep -q '"classes":4,"accuracy":[^}]*"oracle":[0-9]' "$TMP/out" && ok "whole-network oracle after all classes only" \
+  || bad "whole-network JSON rows"
+expect "no whole network for sine waves" 2 "take a few-shot image run" -- "$BIN" eval "$TMP/sine" --continual 2 --continual-whole-network
 expect "more classes than the test split" 2 "10 classes asked, the run's test split has 4 (--continual)" -- \
   "$BIN" eval "$TMP/run" --continual 10
 expect "no image for the test side" 2 "leaves no image for the test side" -- "$BIN" eval "$TMP/run" --continual 2 --continual-test 0
