@@ -41,14 +41,14 @@ mpi 1 "$BIN" search $A --out rmix : -np 1 "$BIN" search $A --jobs 2 --out rmix >
   && ok "ranks with 1 and 2 jobs: as 1 process" || bad "ranks with 1 and 2 jobs: $(tail -c 300 rmix.txt)"
 
 # ---- Ctrl-C on mpirun, a killed rank: finished trials kept, resumed with another N ----
-L="--space space.json --budget 6 --min-iters 1000 --max-iters 3000 --jobs 1 --threads 1 --val-tasks 30"
-"$BIN" search $L --out l1 >l1.txt 2>&1 || bad "longer search, 1 process: $(tail -c 300 l1.txt)"
+L="--space space.json --budget 4 --min-iters 1500 --max-iters 4500 --jobs 1 --threads 1 --val-tasks 30"
+"$BIN" search $L --jobs 2 --out l1 >l1.txt 2>&1 || bad "longer search, 1 process: $(tail -c 300 l1.txt)"
 wait_lines() { for _ in $(seq 400); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
 left_running() { sleep 0.5; pgrep -f -- "--out $1\$" >/dev/null; }
 
 timeout 60 mpirun --oversubscribe -np 2 "$BIN" search $L --out int >int.out 2>int.err &
 job=$!
-wait_lines int 2
+wait_lines int 1
 kill -INT "$(pgrep -P $job -x mpirun)" 2>/dev/null
 wait $job; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c 'interrupted; finished trials are in int/trials.jsonl' int.err)" -eq 1 ] \
@@ -57,13 +57,13 @@ left_running int && bad "Ctrl-C: processes left running" || ok "Ctrl-C: no rank 
 cp int/trials.jsonl int_before.jsonl
 before=$(wc -l <int_before.jsonl)
 mpi 3 "$BIN" search $L --out int --json >int3.out 2>&1 || bad "resume on 3 ranks: $(tail -c 300 int3.out)"
-head -n "$before" int/trials.jsonl | cmp -s - int_before.jsonl && [ "$before" -ge 2 ] \
+head -n "$before" int/trials.jsonl | cmp -s - int_before.jsonl && [ "$before" -ge 1 ] \
   && ok "the log keeps the $before trials finished before Ctrl-C" || bad "log after Ctrl-C: $before lines, rewritten?"
 same_search l1 int && ok "resumed on 3 ranks: the uninterrupted result" || bad "resume on 3 ranks differs from 1 process"
 
 timeout 60 mpirun --oversubscribe -np 3 "$BIN" search $L --out killed >killed.out 2>killed.err &
 job=$!
-wait_lines killed 2
+wait_lines killed 1
 launcher=$(pgrep -P $job -x mpirun)
 ranks=($(ps -o pid= --ppid "$launcher"))
 kill -9 "${ranks[1]}"
@@ -72,7 +72,7 @@ wait $job; rc=$?
   || bad "rank killed: exit $rc: $(tail -c 400 killed.err)"
 left_running killed && { bad "killed rank: processes left running"; pkill -9 -f -- "--out killed\$"; } \
   || ok "killed rank: no rank or trial left running"
-[ "$(wc -l <killed/trials.jsonl)" -ge 2 ] && ok "the log keeps the trials finished before the kill" || bad "log lost lines"
+[ "$(wc -l <killed/trials.jsonl)" -ge 1 ] && ok "the log keeps the trials finished before the kill" || bad "log lost lines"
 "$BIN" search $L --out killed >killed1.txt 2>&1 && same_search l1 killed \
   && ok "resumed on 1 process: the uninterrupted result" || bad "resume after kill: $(tail -c 300 killed1.txt)"
 
