@@ -36,8 +36,10 @@ static void on_event(const ml_search_event *e, void *user) {
     switch (e->kind) {
     case ML_SEARCH_STARTED:
         if (!v->quiet)
-            fprintf(stderr, "search: %s, %d candidates, %d rung(s) from %d to %d iterations, %s%d job(s) x %d thread(s) -> %s\n",
-                    c->strategy, c->budget, e->n_rungs, e->rungs[0], c->max_iters, v->ranks, c->jobs, c->threads, c->out);
+            fprintf(stderr,
+                    "search: %s, %d candidates, %d rung(s) from %d to %d iterations, %s%d job(s) x %d thread(s) -> %s\n",
+                    c->strategy, c->budget, e->n_rungs, e->rungs[0], c->max_iters, v->ranks, c->jobs, c->threads,
+                    c->out);
         break;
     case ML_SEARCH_RUNG_START:
         v->progress = cli_progress_start(&v->prog, v->quiet);
@@ -148,8 +150,9 @@ int cmd_search(int argc, char **argv) {
     ml_status st = ml_search_run(&c, NULL, on_event, &v, &g_stop, &sum, err, sizeof err);
     int status = EXIT_OK;
     if (sum.interrupted) { /* under mpirun: said once, by rank 0 */
-        if (ml_dist_rank() == 0) fprintf(stderr, "metalearn search: interrupted; finished trials are in %s/trials.jsonl; rerun the same command "
-                        "to continue\n", c.out);
+        if (ml_dist_rank() == 0)
+            fprintf(stderr, "metalearn search: interrupted; finished trials are in %s/trials.jsonl; rerun the same "
+                            "command to continue\n", c.out);
         status = 130;
     } else if (st) {
         fprintf(stderr, "metalearn search: %s\n", err);

@@ -59,7 +59,7 @@ ml_option_set ml_search_config_option_set(ml_search_config *c) {
     o[n++] = (ml_option){"max-iters", ML_OPT_INT, &c->max_iters, "iterations of the last rung and of best.json (default: the base iters)", 1, 100000000};
     o[n++] = (ml_option){"eta", ML_OPT_INT, &c->eta, "successive halving: keep the best 1/eta per rung, eta times the iterations (default 3)", 2, 100};
     o[n++] = (ml_option){"population", ML_OPT_INT, &c->population, "evolution: candidates per generation (default 8)", 2, 100000};
-    o[n++] = (ml_option){"jobs", ML_OPT_INT, &c->jobs, "trials run at once, by each process under mpirun (default: the cores, shared by the processes on a machine)", 1, 256};
+    o[n++] = (ml_option){"jobs", ML_OPT_INT, &c->jobs, "trials run at once (under mpirun: by each process; default: the cores, shared by the processes of a machine)", 1, 256};
     o[n++] = (ml_option){"threads", ML_OPT_INT, &c->threads, "threads of each trial (default: cores / jobs)", 1, 1024};
     o[n++] = (ml_option){"val-tasks", ML_OPT_INT, &c->val_tasks, "validation tasks / episodes scoring each trial (default 200)", 1, 10000000};
     o[n++] = (ml_option){"seed", ML_OPT_U64, &c->seed, "seed of the candidate generator (default 1)", 0, 1.8e19};
@@ -414,9 +414,11 @@ static int record(search *s, int t, int rung, const trial_result *res, int rank,
  * message to the worker owning the slot. Returns 0 or -1 (errno). */
 static int start_step(search *s, slot *sl, int t, int rung) {
     *sl = (slot){.rank = sl->rank, .busy = 1, .trial = t, .rung = rung, .phase = 0, .t0 = ml_now()};
-    if (sl->rank != ml_dist_rank())
-        return send_msg(sl->rank, TAG_TO_WORKER, (trial_msg){.kind = MSG_RUN, .trial = t, .rung = rung}) ? (errno = EIO, -1)
-                                                                                                      : 0;
+    if (sl->rank != ml_dist_rank()) {
+        if (send_msg(sl->rank, TAG_TO_WORKER, (trial_msg){.kind = MSG_RUN, .trial = t, .rung = rung}) == 0) return 0;
+        errno = EIO;
+        return -1;
+    }
     sl->pid = start_phase(s, sl);
     if (sl->pid > 0) return 0;
     sl->pid = 0;
