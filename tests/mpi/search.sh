@@ -8,6 +8,7 @@
 # rank alike. Every mpirun is bounded by a timeout (lib.sh).
 NAME=mpi_search
 source "$(dirname "$0")/lib.sh"
+PKG="$(cd "$(dirname "$0")/../../python" && pwd)"
 cd "$TMP" || exit 1
 
 cat > space.json <<'EOF'
@@ -39,6 +40,25 @@ mpi 2 "$BIN" search $E --jobs 2 --out e2 >e2.txt 2>&1 && same_search e1 e2 \
 # Ranks may run other --jobs / --threads (machines differ): they never change a trial.
 mpi 1 "$BIN" search $A --out rmix : -np 1 "$BIN" search $A --jobs 2 --out rmix >rmix.txt 2>&1 && same_search r1 rmix \
   && ok "ranks with 1 and 2 jobs: as 1 process" || bad "ranks with 1 and 2 jobs: $(tail -c 300 rmix.txt)"
+
+# The Python package under mpirun: every process calls search.run, rank 0 gets the ranking.
+if [ -n "$SHARED_LIB" ] && /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  cat > py.py <<PY
+import sys
+sys.path.insert(0, "$PKG")
+import metalearn as ml
+from metalearn import search
+events = []
+res = search.run(space="space.json", out=sys.argv[1], budget=6, min_iters=30, max_iters=90, jobs=1, threads=1,
+                 val_tasks=30, callback=events.append)
+ranks = {e["rank"] for e in events if e["kind"] == "trial_done"}
+assert (ml.rank() == 0) == bool(res["results"]) and (ml.rank() > 0 or ranks == {0, 1}), (ml.rank(), ranks)
+PY
+  ML_LIBRARY="$SHARED_LIB" mpi 2 /usr/bin/python3 py.py py2 >py.txt 2>&1 && same_search r1 py2 \
+    && ok "Python search.run on 2 ranks: as 1 process" || bad "Python on 2 ranks: $(grep -v "^--\|^$" py.txt | tail -c 600)"
+else
+  skip "Python package under mpirun: no numpy for /usr/bin/python3"
+fi
 
 # ---- Ctrl-C on mpirun, a killed rank: finished trials kept, resumed with another N ----
 L="--space space.json --budget 4 --min-iters 1500 --max-iters 4500 --jobs 1 --threads 1 --val-tasks 30"
