@@ -236,18 +236,19 @@ typedef struct slot {
  * Rank 0 (the driver) hands (trial, rung) steps to free slots of any rank in
  * candidate order (MSG_RUN); a worker answers each with exactly one message:
  * MSG_RESULT (the trial_result, as rank 0 would have logged it) or
- * MSG_ABORTED (not finished: the worker was interrupted). MSG_STOP asks a
+ * MSG_ABORTED (not finished: the worker was interrupted) or MSG_NO_START
+ * (it could not fork: an error of the search, in err). MSG_STOP asks a
  * worker to interrupt its trials; MSG_END (the search's outcome) releases it.
  * Fixed-size rows; the same build on every rank (checked at the start). */
 enum { TAG_TO_WORKER = 0x5e01, TAG_TO_DRIVER = 0x5e02 };
-enum { MSG_RUN = 1, MSG_STOP, MSG_END, MSG_RESULT, MSG_ABORTED };
+enum { MSG_RUN = 1, MSG_STOP, MSG_END, MSG_RESULT, MSG_ABORTED, MSG_NO_START };
 
 typedef struct trial_msg {
     int32_t kind, trial, rung;
     int32_t metric;           /* MSG_RESULT: 0 not known, 1 mse, 2 accuracy */
     int32_t status, interrupted; /* MSG_END: the search's status and interruption */
     trial_result res;         /* MSG_RESULT */
-    char err[1024];           /* MSG_END: the search's error */
+    char err[1024];           /* MSG_END: the search's error; MSG_NO_START: the worker's */
 } trial_msg;
 
 static int send_msg(int rank, int tag, trial_msg m) { return ml_dist_send(&m, sizeof m, rank, tag); }
@@ -474,10 +475,16 @@ static int run_batch(search *s, const int *trials, int n, int rung, char *err, s
         if (k == -3) { /* a worker's step ended */
             for (k = 0; k < n_slots; k++)
                 if (slots[k].busy && slots[k].rank == from && slots[k].trial == msg.trial) break;
-            if (k == n_slots || (msg.kind != MSG_RESULT && msg.kind != MSG_ABORTED)) continue; /* not ours */
+            if (k == n_slots || (msg.kind != MSG_RESULT && msg.kind != MSG_ABORTED && msg.kind != MSG_NO_START))
+                continue; /* not ours */
             slots[k].busy = 0;
             running--;
             if (msg.kind == MSG_ABORTED) s->child_interrupted = 1; /* the worker was interrupted */
+            if (msg.kind == MSG_NO_START && !s->halt) {
+                ml__errf(err, errlen, "%s", msg.err);
+                s->halt = 1;
+                rc = 1;
+            }
             if (stopped(s)) continue;
             if (msg.metric && s->higher_better < 0) {
                 s->higher_better = msg.metric == 2;
@@ -527,15 +534,14 @@ static ml_status serve(search *s, ml_search_summary *sum, char *err, size_t errl
             }
             if (msg.kind == MSG_STOP) s->told_to_stop = 1;
             if (msg.kind != MSG_RUN) continue;
-            for (k = 0; k < n_slots && slots[k].busy; k++) {
-            }
+            k = 0;
+            while (k < n_slots && slots[k].busy) k++;
             trial_msg reply = {.kind = MSG_ABORTED, .trial = msg.trial, .rung = msg.rung};
             if (!stopped(s) && k < n_slots && msg.rung >= 0 && msg.rung < s->n_rungs) {
                 if (start_step(s, &slots[k], msg.trial, msg.rung) == 0) continue;
-                slots[k].busy = 0;
-                reply = (trial_msg){.kind = MSG_RESULT, .trial = msg.trial, .rung = msg.rung,
-                                    .res = {.done = 1, .score = NAN}};
-                snprintf(reply.res.msg, sizeof reply.res.msg, "cannot start a trial on rank %d: %s", ml_dist_rank(),
+                slots[k].busy = 0; /* an error of the search, not of the trial: rank 0 stops */
+                reply.kind = MSG_NO_START;
+                snprintf(reply.err, sizeof reply.err, "rank %d: cannot start a trial: %s", ml_dist_rank(),
                          strerror(errno));
             }
             if (send_msg(0, TAG_TO_DRIVER, reply)) ml_dist_abort("a search worker cannot reach rank 0", 1);
