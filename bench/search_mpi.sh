@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Speed of `metalearn search` with its trials spread over MPI ranks (issue 14), one command:
 #
-#   bash bench/search_mpi.sh [ROUNDS] [ITERS]      (defaults 3 rounds, 2000 iterations per trial)
+#   bash bench/search_mpi.sh [ROUNDS] [ITERS]      (defaults 3 rounds, 8000 iterations per trial)
 #
 # Workload: a random search of 8 sinusoid MAML candidates (inner/outer rate,
 # inner steps, algorithm), one rung of ITERS iterations (--min-iters =
@@ -16,7 +16,7 @@
 # best.json must equal A's (the trials' results do not depend on where they ran).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS="${1:-3}"; ITERS="${2:-2000}"
+ROUNDS="${1:-3}"; ITERS="${2:-8000}"
 BIN="${BIN:-$PWD/build/metalearn}"
 OUT=bench/results/search_mpi; mkdir -p "$OUT"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 # root in a container: this script only
