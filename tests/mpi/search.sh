@@ -59,7 +59,7 @@ else
 fi
 
 # ---- Ctrl-C on mpirun, a killed rank: finished trials kept, resumed with another N ----
-L="--space space.json --budget 3 --min-iters 1000 --max-iters 3000 --jobs 1 --threads 1 --val-tasks 30"
+L="--space space.json --budget 3 --min-iters 2000 --max-iters 20000 --jobs 1 --threads 1 --val-tasks 30"
 "$BIN" search $L --jobs 2 --out l1 >l1.txt 2>&1 || bad "longer search, 1 process: $(tail -c 300 l1.txt)"
 wait_lines() { for _ in $(seq 400); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
 left_running() { sleep 0.5; pgrep -f -- "--out $1\$" >/dev/null; }
