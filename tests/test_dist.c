@@ -2,8 +2,14 @@
  * process, every call a copy or a no-op) and by tests/mpi/data_parallel.sh
  * under mpirun -np 3, where the same checks hold for every rank: slices
  * cover the items once in rank order, gathered rows arrive in item order,
- * the float sum is added in rank order (the bits of a sequential sum), and
- * the agreement fails alike on every rank. */
+ * the float sum is added in rank order (the bits of a sequential sum), the
+ * agreement fails alike on every rank, point-to-point rows reach rank 0
+ * from every rank, and a forked child is a job of one that never calls MPI. */
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "metalearn/dist.h"
 #include "ml_test.h"
 
@@ -81,6 +87,57 @@ static void test_agree(void) {
     CHECK(ml_dist_build_id() != 0);
 }
 
+/* Each worker sends rank 0 a row, rank 0 answers each: polls never block. */
+static void test_send_poll(void) {
+    enum { TAG = 77 };
+    int row[2] = {ml_dist_rank(), 100 + ml_dist_rank()}, from = -1, got[2];
+    if (ml_dist_size() == 1) {
+        CHECK_INT_EQ(ml_dist_poll(got, sizeof got, -1, TAG, &from), 0);
+        CHECK_INT_EQ(ml_dist_send(row, sizeof row, 0, TAG), -1);
+        return;
+    }
+    struct timespec ms = {0, 1000 * 1000};
+    if (ml_dist_rank() == 0) {
+        int seen = 0;
+        for (int waited = 0; seen < ml_dist_size() - 1 && waited < 20000; waited++) {
+            if (!ml_dist_poll(got, sizeof got, -1, TAG, &from)) {
+                nanosleep(&ms, NULL);
+                continue;
+            }
+            CHECK_INT_EQ(got[0], from);
+            CHECK_INT_EQ(got[1], 100 + from);
+            seen++;
+            int answer[2] = {-from, 0};
+            CHECK_INT_EQ(ml_dist_send(answer, sizeof answer, from, TAG + 1), 0);
+        }
+        CHECK_INT_EQ(seen, ml_dist_size() - 1);
+    } else {
+        CHECK_INT_EQ(ml_dist_send(row, sizeof row, 0, TAG), 0);
+        int waited = 0;
+        while (!ml_dist_poll(got, sizeof got, 0, TAG + 1, &from) && waited++ < 20000) nanosleep(&ms, NULL);
+        CHECK_INT_EQ(got[0], -ml_dist_rank());
+        CHECK_INT_EQ(from, 0);
+    }
+    ml_dist_any(0); /* every rank done before the next test */
+}
+
+/* A forked child of a rank: one process, no launcher variables, and
+ * ml_dist_init / exit() never touch the parent's MPI. */
+static void test_detach(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        ml_dist_detach();
+        char err[64];
+        int ok = ml_dist_size() == 1 && ml_dist_rank() == 0 && !getenv("OMPI_COMM_WORLD_SIZE") &&
+                 ml_dist_init(NULL, NULL, err, sizeof err) == 0 && ml_dist_size() == 1;
+        exit(ok ? 0 : 1); /* atexit's ml_dist_finalize must be a no-op here */
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_INT_EQ(ml_dist_any(0), 0); /* the parent's MPI still works */
+}
+
 int main(int argc, char **argv) {
     char err[256];
     if (ml_dist_init(&argc, &argv, err, sizeof err)) {
@@ -92,6 +149,8 @@ int main(int argc, char **argv) {
     ML_RUN(test_sum_in_rank_order);
     ML_RUN(test_broadcast_and_any);
     ML_RUN(test_agree);
+    ML_RUN(test_send_poll);
+    ML_RUN(test_detach);
     int rc = ml_test_summary();
     ml_dist_finalize();
     return rc;

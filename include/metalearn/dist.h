@@ -51,6 +51,28 @@ void ml_dist_broadcast(void *buf, size_t bytes, int root);
 /* 1 on every rank when flag is non-zero on any (a shared stop decision). */
 int ml_dist_any(int flag);
 
+/* Point to point, for work handed out as it goes (the search's trials):
+ * fixed-size messages of bytes under a tag (>= 0; the library's callers
+ * pick their own). ml_dist_send blocks until buf may be reused;
+ * ml_dist_poll never blocks: it receives a waiting message with the tag
+ * from source (-1: any rank), sets *from (may be NULL) and returns 1, else
+ * returns 0 (so an idle rank can sleep between polls instead of spinning in
+ * MPI's blocking receive, leaving the cores to the work). One process: no
+ * message ever arrives; sending is an error (-1). */
+int ml_dist_send(const void *buf, size_t bytes, int dest, int tag);
+int ml_dist_poll(void *buf, size_t bytes, int source, int tag, int *from);
+
+/* In a child forked by a rank (fork() copies MPI's state, which only the
+ * parent may use): from here on this process is a job of one, never calls
+ * MPI (not even MPI_Finalize at exit) and never starts it again, and the
+ * launcher's variables are removed from its environment, so a program it
+ * executes starts as one process too. */
+void ml_dist_detach(void);
+
+/* Processes of this job on this machine (Open MPI's local size; 1 without
+ * MPI): dividing the machine's cores among them gives each its share. */
+int ml_dist_node_size(void);
+
 /* Agreement at the start of a job: every rank brings its status (0: ready)
  * with a one-line message, and a fingerprint of its settings and binary.
  * Returns 0 when every rank is ready with the same fingerprint, else -1 on

@@ -150,7 +150,17 @@ void ml_search_spec_free(ml_search_spec *spec);
  * iterations and scores it on validation tasks; the best 1/eta go on to
  * the next rung (continuing their checkpoints), up to max_iters. A failed
  * trial (crashed, diverged) is never promoted and never best. Deterministic
- * given the seed; a rerun replays the log and runs only what is missing. */
+ * given the seed; a rerun replays the log and runs only what is missing.
+ *
+ * Under mpirun (metalearn/dist.h) every process calls ml_search_run with
+ * the same settings: rank 0 proposes the candidates, hands each (trial,
+ * rung) to a free job slot of any rank (each rank runs its own `jobs`
+ * children with `threads` threads each), logs every result as it comes
+ * back and alone writes OUT; OUT must be on a file system every rank sees.
+ * The log and best.json are those of one process (the log's lines in the
+ * order the trials finished, as with jobs > 1). Other ranks get the
+ * search's status and err; report is called on rank 0 only, and their
+ * summary holds no results (budget 0). */
 
 typedef struct ml_search_config {
     const char *space;       /* the space file (or NULL with space_text) */
@@ -221,6 +231,7 @@ typedef struct ml_search_event {
     double score, seconds;
     const char *metric;             /* "accuracy" or "mse" once known, else NULL */
     const char *message;            /* a failed trial's reason */
+    int rank;                       /* TRIAL_DONE: the process of an mpirun job that ran it (0 without) */
 } ml_search_event;
 
 typedef void (*ml_search_report)(const ml_search_event *e, void *user);

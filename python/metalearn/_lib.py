@@ -523,7 +523,7 @@ class SearchEvent(C.Structure):
     _fields_ = [("kind", C.c_int), ("config", C.POINTER(SearchConfig)), ("n_rungs", C.c_int),
                 ("rungs", C.POINTER(C.c_int)), ("rung", C.c_int), ("trial", C.c_int), ("done", C.c_int),
                 ("total", C.c_int), ("ok", C.c_int), ("score", C.c_double), ("seconds", C.c_double),
-                ("metric", C.c_char_p), ("message", C.c_char_p)]
+                ("metric", C.c_char_p), ("message", C.c_char_p), ("rank", C.c_int)]
 
 
 SEARCH_REPORT = C.CFUNCTYPE(None, C.POINTER(SearchEvent), C.c_void_p)

@@ -32,7 +32,10 @@ def run(space=None, out=None, budget=None, callback=None, space_json=None, **opt
     (a dict: kind, rung, trial, done, total, ok, score, ...). Ctrl-C stops
     the trials (they checkpoint), then raises KeyboardInterrupt; the same
     call later continues. Returns the ranking: {"metric", "rungs",
-    "results" (best first), "best", "failed", "seconds"}."""
+    "results" (best first), "best", "failed", "seconds"}. Under mpirun
+    every process calls run() alike and the trials spread over them:
+    rank 0 gets the ranking and the callbacks (each trial_done event has
+    the "rank" that ran it), the others an empty "results"."""
     if not L.HAVE_SEARCH:
         raise L.Error("this libmetalearn has no search driver (ml_search_run): rebuild it")
     cfg, err = L.SearchConfig(), L.errbuf()

@@ -13,6 +13,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "metalearn/dist.h"
 #include "metalearn/search.h"
 
 static volatile sig_atomic_t g_stop;
@@ -25,16 +26,20 @@ typedef struct view {
     cli_progress prog;
     ml_progress progress;
     char what[32];
+    char ranks[48]; /* "2 processes (mpirun) x " under mpirun */
 } view;
 
 static void on_event(const ml_search_event *e, void *user) {
     view *v = user;
     const ml_search_config *c = e->config;
+    char where[32] = "";
     switch (e->kind) {
     case ML_SEARCH_STARTED:
         if (!v->quiet)
-            fprintf(stderr, "search: %s, %d candidates, %d rung(s) from %d to %d iterations, %d job(s) x %d thread(s) -> %s\n",
-                    c->strategy, c->budget, e->n_rungs, e->rungs[0], c->max_iters, c->jobs, c->threads, c->out);
+            fprintf(stderr,
+                    "search: %s, %d candidates, %d rung(s) from %d to %d iterations, %s%d job(s) x %d thread(s) -> %s\n",
+                    c->strategy, c->budget, e->n_rungs, e->rungs[0], c->max_iters, v->ranks, c->jobs, c->threads,
+                    c->out);
         break;
     case ML_SEARCH_RUNG_START:
         v->progress = cli_progress_start(&v->prog, v->quiet);
@@ -42,12 +47,13 @@ static void on_event(const ml_search_event *e, void *user) {
         break;
     case ML_SEARCH_TRIAL_DONE:
         cli_progress_end(&v->prog); /* the trial's line below a bar, not inside it */
+        if (*v->ranks) snprintf(where, sizeof where, " on rank %d", e->rank); /* under mpirun */
         if (!v->quiet && e->ok)
-            fprintf(stderr, "search: trial %03d rung %d (%d it): %s %.5g  [%.1f s]\n", e->trial, e->rung,
-                    e->rungs[e->rung], e->metric, e->score, e->seconds);
+            fprintf(stderr, "search: trial %03d rung %d (%d it)%s: %s %.5g  [%.1f s]\n", e->trial, e->rung,
+                    e->rungs[e->rung], where, e->metric, e->score, e->seconds);
         else if (!v->quiet)
-            fprintf(stderr, "search: trial %03d rung %d (%d it): failed: %s\n", e->trial, e->rung, e->rungs[e->rung],
-                    e->message);
+            fprintf(stderr, "search: trial %03d rung %d (%d it)%s: failed: %s\n", e->trial, e->rung,
+                    e->rungs[e->rung], where, e->message);
         ml_progress_report(&v->progress, v->what, e->done, e->total);
         break;
     case ML_SEARCH_RUNG_END:
@@ -138,18 +144,20 @@ int cmd_search(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     view v = {.quiet = quiet};
+    if (ml_dist_size() > 1) snprintf(v.ranks, sizeof v.ranks, "%d processes (mpirun) x ", ml_dist_size());
     ml_search_summary sum;
     char err[2048];
     ml_status st = ml_search_run(&c, NULL, on_event, &v, &g_stop, &sum, err, sizeof err);
     int status = EXIT_OK;
-    if (sum.interrupted) {
-        fprintf(stderr, "metalearn search: interrupted; finished trials are in %s/trials.jsonl; rerun the same command "
-                        "to continue\n", c.out);
+    if (sum.interrupted) { /* under mpirun: said once, by rank 0 */
+        if (ml_dist_rank() == 0)
+            fprintf(stderr, "metalearn search: interrupted; finished trials are in %s/trials.jsonl; rerun the same "
+                            "command to continue\n", c.out);
         status = 130;
     } else if (st) {
         fprintf(stderr, "metalearn search: %s\n", err);
         status = st == ML_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
-    } else {
+    } else if (sum.results) { /* rank 0's (a worker of an mpirun job has none) */
         print_result(&c, &sum, json);
     }
     ml_search_summary_free(&sum);

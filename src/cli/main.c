@@ -27,7 +27,7 @@ typedef struct subcommand {
 static const subcommand commands[] = {
     {"train", cmd_train, "train a model: supervised classifier or meta-learner (learners below)", 1},
     {"eval", cmd_eval, "evaluate a meta-learning run on new tasks (MSE or accuracy with 95% CI, Lake's runs)", 1},
-    {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks", 0},
+    {"search", cmd_search, "search train settings (random / evolution, successive halving) on validation tasks", 1},
     {"predict", cmd_predict, "adapt a few-shot run to your labelled images and label new ones", 0},
     {"plot", cmd_plot, "draw learning curves and MSE-vs-steps figures of runs as PNG", 0},
     {"params", cmd_params, "list a model's tensor names and shapes", 0},
@@ -47,8 +47,8 @@ static int start_processes(int *argc, char ***argv) {
 
 static int run_command(const subcommand *c, int argc, char **argv) {
     if (ml_dist_size() > 1 && !c->mpi) {
-        fprintf(stderr, "metalearn %s: rank %d of %d: runs as one process; under mpirun only train, eval and bench "
-                        "spread their work over processes\n", c->name, ml_dist_rank(), ml_dist_size());
+        fprintf(stderr, "metalearn %s: rank %d of %d: runs as one process; under mpirun only train, eval, bench and "
+                        "search spread their work over processes\n", c->name, ml_dist_rank(), ml_dist_size());
         return EXIT_USAGE;
     }
     return c->fn(argc, argv);

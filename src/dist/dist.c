@@ -16,6 +16,7 @@
 #endif
 
 static int g_started; /* MPI_Init was called by us */
+static int g_detached; /* a forked child: MPI is the parent's */
 static int g_rank, g_size = 1;
 static double g_bytes, g_seconds;
 
@@ -41,7 +42,7 @@ static int launched_by_mpirun(void) {
 
 int ml_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
 #ifdef ML_HAVE_MPI
-    if (g_started || !launched_by_mpirun()) return 0;
+    if (g_started || g_detached || !launched_by_mpirun()) return 0;
     int already = 0;
     MPI_Initialized(&already);
     if (!already) {
@@ -76,6 +77,22 @@ void ml_dist_finalize(void) {
     g_started = 0;
     g_rank = 0;
     g_size = 1;
+}
+
+void ml_dist_detach(void) {
+    g_detached = 1;
+    g_started = 0; /* so ml_dist_finalize (atexit) leaves MPI alone */
+    g_rank = 0;
+    g_size = 1;
+    static const char *const launcher[] = {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE",
+                                            "PMIX_RANK", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof launcher / sizeof launcher[0]; i++) unsetenv(launcher[i]);
+}
+
+int ml_dist_node_size(void) {
+    const char *n = g_size > 1 ? getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : NULL;
+    int k = n ? atoi(n) : 1;
+    return k >= 1 && k <= g_size ? k : 1;
 }
 
 void ml_dist_slice(int n, int *lo, int *hi) {
@@ -215,6 +232,39 @@ int ml_dist_any(int flag) {
     return out;
 #else
     return flag != 0;
+#endif
+}
+
+int ml_dist_send(const void *buf, size_t bytes, int dest, int tag) {
+#ifdef ML_HAVE_MPI
+    if (g_size == 1 || dest < 0 || dest >= g_size || tag < 0 || bytes > (size_t)2147483647) return -1;
+    double t0 = ml_now();
+    int rc = MPI_Send(buf, (int)bytes, MPI_BYTE, dest, tag, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+    g_bytes += (double)bytes;
+    g_seconds += ml_now() - t0;
+    return rc;
+#else
+    (void)buf, (void)bytes, (void)dest, (void)tag;
+    return -1;
+#endif
+}
+
+int ml_dist_poll(void *buf, size_t bytes, int source, int tag, int *from) {
+#ifdef ML_HAVE_MPI
+    if (g_size == 1 || bytes > (size_t)2147483647) return 0;
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(source < 0 ? MPI_ANY_SOURCE : source, tag, MPI_COMM_WORLD, &flag, &st);
+    if (!flag) return 0;
+    double t0 = ml_now();
+    MPI_Recv(buf, (int)bytes, MPI_BYTE, st.MPI_SOURCE, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    g_bytes += (double)bytes;
+    g_seconds += ml_now() - t0;
+    if (from) *from = st.MPI_SOURCE;
+    return 1;
+#else
+    (void)buf, (void)bytes, (void)source, (void)tag, (void)from;
+    return 0;
 #endif
 }
 

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -26,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/errfmt.h"
+#include "metalearn/dist.h"
 #include "metalearn/io.h"
 #include "metalearn/rundir.h"
 #include "metalearn/search.h"
@@ -56,7 +59,7 @@ ml_option_set ml_search_config_option_set(ml_search_config *c) {
     o[n++] = (ml_option){"max-iters", ML_OPT_INT, &c->max_iters, "iterations of the last rung and of best.json (default: the base iters)", 1, 100000000};
     o[n++] = (ml_option){"eta", ML_OPT_INT, &c->eta, "successive halving: keep the best 1/eta per rung, eta times the iterations (default 3)", 2, 100};
     o[n++] = (ml_option){"population", ML_OPT_INT, &c->population, "evolution: candidates per generation (default 8)", 2, 100000};
-    o[n++] = (ml_option){"jobs", ML_OPT_INT, &c->jobs, "trials run at once (default: the number of cores)", 1, 256};
+    o[n++] = (ml_option){"jobs", ML_OPT_INT, &c->jobs, "trials run at once (under mpirun: by each process; default: the cores, shared by the processes of a machine)", 1, 256};
     o[n++] = (ml_option){"threads", ML_OPT_INT, &c->threads, "threads of each trial (default: cores / jobs)", 1, 1024};
     o[n++] = (ml_option){"val-tasks", ML_OPT_INT, &c->val_tasks, "validation tasks / episodes scoring each trial (default 200)", 1, 10000000};
     o[n++] = (ml_option){"seed", ML_OPT_U64, &c->seed, "seed of the candidate generator (default 1)", 0, 1.8e19};
@@ -68,7 +71,8 @@ ml_option_set ml_search_config_option_set(ml_search_config *c) {
                            "(eval --split val, never the test split), the best 1/eta continue eta times longer,\n"
                            "up to --max-iters. Trials are child processes (a diverging trial is marked failed);\n"
                            "DIR/trials.jsonl logs each; rerunning the same command resumes. Writes DIR/best.json\n"
-                           "(for train --config) and DIR/search.png.",
+                           "(for train --config) and DIR/search.png. Under mpirun -np N the trials spread over\n"
+                           "the N processes (rank 0 proposes them and writes DIR; DIR on a shared file system).",
                            o, n};
 }
 
@@ -90,6 +94,7 @@ typedef struct search {
     volatile const sig_atomic_t *stop;
     int halt;             /* an error of the search itself: stop like an interruption */
     int child_interrupted; /* a trial's child was stopped by SIGINT */
+    int told_to_stop;     /* a worker of an mpirun job: rank 0 stops the search */
     ml_search_spec spec;
     double *cand;         /* [budget * space.n] */
     char **settings;      /* [budget] settings JSON of each candidate (log check) */
@@ -99,11 +104,15 @@ typedef struct search {
     int higher_better;    /* -1 until the first score says which metric */
     const char *metric;
     int ran, failed;      /* (trial, rung) pairs run by this call / failed overall */
+    struct slot *slots;   /* the job slots: rank 0's of every rank, a worker's its own */
+    int n_slots;
 } search;
 
 #define RES(s, t, r) (&(s)->res[(size_t)(t) * MAX_RUNGS + (r)])
 
-static int stopped(const search *s) { return s->halt || s->child_interrupted || (s->stop && *s->stop); }
+static int stopped(const search *s) {
+    return s->halt || s->child_interrupted || s->told_to_stop || (s->stop && *s->stop);
+}
 
 static void emit(const search *s, ml_search_event e) {
     if (!s->report) return;
@@ -212,15 +221,41 @@ static int append_log(search *s, int t, int rung, char *err, size_t errlen) {
 
 /* ---- running trials ------------------------------------------------------------------------ */
 
+/* A job slot: one trial step at a time. Rank 0's own slots run children
+ * forked here; under mpirun the other ranks' slots (rank > 0) run theirs
+ * and answer with one message when the step ends. */
 typedef struct slot {
-    pid_t pid;
-    int trial, phase; /* phase 0 train, 1 eval */
+    int rank;         /* the process whose slot this is */
+    int busy;
+    pid_t pid;        /* this process's child of the current phase */
+    int trial, rung, phase; /* phase 0 train, 1 eval */
     double t0;
 } slot;
 
+/* ---- messages between the ranks of an mpirun job ------------------------------------------
+ * Rank 0 (the driver) hands (trial, rung) steps to free slots of any rank in
+ * candidate order (MSG_RUN); a worker answers each with exactly one message:
+ * MSG_RESULT (the trial_result, as rank 0 would have logged it) or
+ * MSG_ABORTED (not finished: the worker was interrupted) or MSG_NO_START
+ * (it could not fork: an error of the search, in err). MSG_STOP asks a
+ * worker to interrupt its trials; MSG_END (the search's outcome) releases it.
+ * Fixed-size rows; the same build on every rank (checked at the start). */
+enum { TAG_TO_WORKER = 0x5e01, TAG_TO_DRIVER = 0x5e02 };
+enum { MSG_RUN = 1, MSG_STOP, MSG_END, MSG_RESULT, MSG_ABORTED, MSG_NO_START };
+
+typedef struct trial_msg {
+    int32_t kind, trial, rung;
+    int32_t metric;           /* MSG_RESULT: 0 not known, 1 mse, 2 accuracy */
+    int32_t status, interrupted; /* MSG_END: the search's status and interruption */
+    trial_result res;         /* MSG_RESULT */
+    char err[1024];           /* MSG_END: the search's error; MSG_NO_START: the worker's */
+} trial_msg;
+
+static int send_msg(int rank, int tag, trial_msg m) { return ml_dist_send(&m, sizeof m, rank, tag); }
+
 /* Forks the child of one phase of a trial: stdout and stderr to the phase's
  * files, the runner's function, its return value the exit status. */
-static pid_t start_phase(search *s, const slot *sl, int rung) {
+static pid_t start_phase(search *s, const slot *sl) {
     char dir[4200], spec[4300], ckpt[4300], out[4300], errp[4300];
     trial_dir(s, sl->trial, dir, sizeof dir);
     snprintf(spec, sizeof spec, "%s/spec.json", dir);
@@ -228,26 +263,32 @@ static pid_t start_phase(search *s, const slot *sl, int rung) {
     const char *phase = sl->phase ? "eval" : "train";
     snprintf(out, sizeof out, "%s/%s.out", dir, phase);
     snprintf(errp, sizeof errp, "%s/%s.err", dir, phase);
-    ml_search_trial trial = {.trial = sl->trial, .rung = rung, .iters = s->rungs[rung], .dir = dir, .spec = spec,
-                             .resume = access(ckpt, F_OK) == 0, .threads = s->c.threads, .val_tasks = s->c.val_tasks};
+    ml_search_trial trial = {.trial = sl->trial, .rung = sl->rung, .iters = s->rungs[sl->rung], .dir = dir,
+                             .spec = spec, .resume = access(ckpt, F_OK) == 0, .threads = s->c.threads,
+                             .val_tasks = s->c.val_tasks};
     /* Unwritten stdio buffers would be written twice, once by the child. */
     fflush(stdout);
     fflush(stderr);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid != 0) return pid;
+    /* Under mpirun the MPI state copied by fork is the parent's: the trial
+     * runs as a job of one and never calls MPI, not even at exit. */
+    ml_dist_detach();
     int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0) _exit(127);
     close(fo);
     close(fe);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    /* The search process killed (e.g. a rank of an mpirun job that ended):
+     * the trial gets SIGTERM, saves its checkpoint and stops, not orphaned. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(143);
     int rc = sl->phase ? s->runner->evaluate(&trial, s->runner->user) : s->runner->train(&trial, s->runner->user);
     fflush(stdout);
     fflush(stderr);
     _exit(rc & 255);
 }
-
-/* The score in an eval JSON line: the metric after the most adaptation steps. */
 static int parse_score(search *s, int t, trial_result *res) {
     char dir[4200], path[4300];
     trial_dir(s, t, dir, sizeof dir);
@@ -303,48 +344,113 @@ static int child_failed(search *s, int t, int phase, int wstatus, trial_result *
     return 1;
 }
 
-/* Waits for one of the running children (only ours: a host program's other
- * children are left alone) or for the stop flag. Returns the slot index,
- * -1 when the stop flag needs handling, -2 on a waitpid error. */
-static int wait_any(search *s, slot *slots, int *wstatus, int forwarded) {
+/* Waits for one of this process's running children (only ours: a host
+ * program's other children are left alone), a message from another rank
+ * (source -1: any; into *msg, *from), or the stop flag. Returns the slot
+ * index, -3 for a message, -1 when the stop flag needs handling, -2 on a
+ * waitpid error. Sleeps between polls: an idle rank leaves the cores to
+ * the trials (MPI's blocking receive would spin). */
+static int wait_any(search *s, slot *slots, int n, int *wstatus, int source, int tag, trial_msg *msg, int *from,
+                    int forwarded) {
     for (;;) {
-        for (int k = 0; k < s->c.jobs; k++) {
+        for (int k = 0; k < n; k++) {
             if (!slots[k].pid) continue;
             pid_t r = waitpid(slots[k].pid, wstatus, WNOHANG);
             if (r == slots[k].pid) return k;
             if (r < 0 && errno != EINTR) return -2;
         }
+        if (ml_dist_size() > 1 && ml_dist_poll(msg, sizeof *msg, source, tag, from)) return -3;
         if (stopped(s) && !forwarded) return -1;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
 
-/* Runs (trial, rung) for the listed trials not done yet, jobs at a time.
- * Returns 0, 130 when interrupted, or 1 on an error of the search itself. */
+/* This process's child of slot sl ended with wstatus. Returns 0 when the
+ * trial went on to its eval phase (a new child), else 1 with *res: done
+ * (scored or failed) or, when the search is stopping, not done (unfinished
+ * work is not logged: the rerun redoes it). */
+static int child_ended(search *s, slot *sl, int wstatus, trial_result *res) {
+    sl->pid = 0;
+    memset(res, 0, sizeof *res);
+    res->score = NAN;
+    /* A child stopped by SIGINT (a Ctrl-C at a terminal reaches the whole
+     * process group, also when the host program does not raise the stop
+     * flag, e.g. Python) is an interruption of the search, not a failed
+     * trial: the other children are stopped too. */
+    if ((WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGINT) || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 130))
+        s->child_interrupted = 1;
+    if (stopped(s)) return 1;
+    int failed = child_failed(s, sl->trial, sl->phase, wstatus, res);
+    if (!failed && sl->phase == 0) {
+        sl->phase = 1;
+        sl->pid = start_phase(s, sl);
+        if (sl->pid > 0) return 0;
+        sl->pid = 0;
+        snprintf(res->msg, sizeof res->msg, "cannot start eval: %s", strerror(errno));
+        failed = 1;
+    }
+    if (!failed) failed = parse_score(s, sl->trial, res) != 0;
+    res->done = 1;
+    res->ok = !failed;
+    if (failed) res->score = NAN;
+    res->seconds = ml_now() - sl->t0;
+    return 1;
+}
+
+/* A finished (trial, rung) into the results, the log and the report (rank 0). */
+static int record(search *s, int t, int rung, const trial_result *res, int rank, int finished, int todo, char *err,
+                  size_t errlen) {
+    *RES(s, t, rung) = *res;
+    s->ran++;
+    s->failed += !res->ok;
+    int rc = append_log(s, t, rung, err, errlen);
+    emit(s, (ml_search_event){.kind = ML_SEARCH_TRIAL_DONE, .rung = rung, .trial = t, .done = finished, .total = todo,
+                              .ok = res->ok, .score = res->score, .seconds = res->seconds,
+                              .message = res->ok ? NULL : res->msg, .rank = rank});
+    return rc;
+}
+
+/* Starts the first phase of (t, rung) in free slot sl: a child here, or a
+ * message to the worker owning the slot. Returns 0 or -1 (errno). */
+static int start_step(search *s, slot *sl, int t, int rung) {
+    *sl = (slot){.rank = sl->rank, .busy = 1, .trial = t, .rung = rung, .phase = 0, .t0 = ml_now()};
+    if (sl->rank != ml_dist_rank()) {
+        if (send_msg(sl->rank, TAG_TO_WORKER, (trial_msg){.kind = MSG_RUN, .trial = t, .rung = rung}) == 0) return 0;
+        errno = EIO;
+        return -1;
+    }
+    sl->pid = start_phase(s, sl);
+    if (sl->pid > 0) return 0;
+    sl->pid = 0;
+    return -1;
+}
+
+/* Runs (trial, rung) for the listed trials not done yet on the free slots
+ * of every rank, in list order. Returns 0, 130 when interrupted, or 1 on an
+ * error of the search itself. Rank 0 only. */
 static int run_batch(search *s, const int *trials, int n, int rung, char *err, size_t errlen) {
-    slot slots[256];
-    int next = 0, running = 0, rc = 0, forwarded = 0, finished = 0, todo = 0;
+    slot *slots = s->slots;
+    int n_slots = s->n_slots, next = 0, running = 0, rc = 0, forwarded = 0, finished = 0, todo = 0;
     for (int i = 0; i < n; i++) todo += !RES(s, trials[i], rung)->done;
     emit(s, (ml_search_event){.kind = ML_SEARCH_RUNG_START, .rung = rung, .trial = -1, .total = todo});
-    for (int k = 0; k < s->c.jobs; k++) slots[k].pid = 0;
+    for (int k = 0; k < n_slots; k++) slots[k].busy = slots[k].pid = 0;
     for (;;) {
         if (stopped(s) && !forwarded) {
             /* Ctrl-C or an error: children save their checkpoints and stop. */
-            for (int k = 0; k < s->c.jobs; k++)
+            for (int k = 0; k < n_slots; k++)
                 if (slots[k].pid) kill(slots[k].pid, SIGINT);
+            for (int r = 1; r < ml_dist_size(); r++) send_msg(r, TAG_TO_WORKER, (trial_msg){.kind = MSG_STOP});
             forwarded = 1;
         }
-        while (!stopped(s) && running < s->c.jobs && next < n) {
+        while (!stopped(s) && running < n_slots && next < n) {
             int t = trials[next++];
             if (RES(s, t, rung)->done) continue;
             int k = 0;
-            while (slots[k].pid) k++;
-            slots[k] = (slot){.trial = t, .phase = 0, .t0 = ml_now()};
-            slots[k].pid = start_phase(s, &slots[k], rung);
-            if (slots[k].pid < 0) {
+            while (slots[k].busy) k++;
+            if (start_step(s, &slots[k], t, rung)) {
                 ml__errf(err, errlen, "cannot start a trial: %s", strerror(errno));
-                slots[k].pid = 0;
+                slots[k].busy = 0;
                 s->halt = 1;
                 rc = 1;
                 break;
@@ -352,57 +458,103 @@ static int run_batch(search *s, const int *trials, int n, int rung, char *err, s
             running++;
         }
         if (!running) break;
-        int wstatus;
-        int k = wait_any(s, slots, &wstatus, forwarded);
+        int wstatus, from = 0;
+        trial_msg msg;
+        int k = wait_any(s, slots, n_slots, &wstatus, -1, TAG_TO_DRIVER, &msg, &from, forwarded);
         if (k == -1) continue;
         if (k == -2) {
             ml__errf(err, errlen, "waitpid: %s", strerror(errno));
             s->halt = 1;
-            return 1;
+            rc = 1;
+            for (int j = 0; j < n_slots; j++) /* this process's children are lost; the workers' still answer */
+                if (slots[j].pid) slots[j].busy = slots[j].pid = 0, running--;
+            continue;
         }
-        slot *sl = &slots[k];
-        sl->pid = 0;
-        running--;
-        /* A child stopped by SIGINT (a Ctrl-C at a terminal reaches the whole
-         * process group, also when the host program does not raise the stop
-         * flag, e.g. Python) is an interruption of the search, not a failed
-         * trial: the other children are stopped too. */
-        if ((WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGINT) || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 130))
-            s->child_interrupted = 1;
-        if (stopped(s)) continue; /* unfinished work is not logged: the rerun redoes it */
-        trial_result res = {.score = NAN};
-        int failed = child_failed(s, sl->trial, sl->phase, wstatus, &res);
-        if (!failed && sl->phase == 0) {
-            sl->phase = 1;
-            sl->pid = start_phase(s, sl, rung);
-            if (sl->pid > 0) {
-                running++;
-                continue;
+        trial_result res;
+        int t, rank = 0;
+        if (k == -3) { /* a worker's step ended */
+            for (k = 0; k < n_slots; k++)
+                if (slots[k].busy && slots[k].rank == from && slots[k].trial == msg.trial) break;
+            if (k == n_slots || (msg.kind != MSG_RESULT && msg.kind != MSG_ABORTED && msg.kind != MSG_NO_START))
+                continue; /* not ours */
+            slots[k].busy = 0;
+            running--;
+            if (msg.kind == MSG_ABORTED) s->child_interrupted = 1; /* the worker was interrupted */
+            if (msg.kind == MSG_NO_START && !s->halt) {
+                ml__errf(err, errlen, "%s", msg.err);
+                s->halt = 1;
+                rc = 1;
             }
-            sl->pid = 0;
-            snprintf(res.msg, sizeof res.msg, "cannot start eval: %s", strerror(errno));
-            failed = 1;
+            if (stopped(s)) continue;
+            if (msg.metric && s->higher_better < 0) {
+                s->higher_better = msg.metric == 2;
+                s->metric = msg.metric == 2 ? "accuracy" : "mse";
+            }
+            res = msg.res;
+            t = msg.trial;
+            rank = from;
+        } else {
+            if (!child_ended(s, &slots[k], wstatus, &res)) continue; /* on to its eval */
+            slots[k].busy = 0;
+            running--;
+            if (!res.done) continue;
+            t = slots[k].trial;
         }
-        if (!failed) failed = parse_score(s, sl->trial, &res) != 0;
-        res.done = 1;
-        res.ok = !failed;
-        if (failed) res.score = NAN;
-        res.seconds = ml_now() - sl->t0;
-        *RES(s, sl->trial, rung) = res;
-        s->ran++;
-        s->failed += failed;
-        if (append_log(s, sl->trial, rung, err, errlen)) {
+        if (record(s, t, rung, &res, rank, ++finished, todo, err, errlen)) {
             s->halt = 1;
             rc = 1;
         }
-        const trial_result *r = RES(s, sl->trial, rung);
-        emit(s, (ml_search_event){.kind = ML_SEARCH_TRIAL_DONE, .rung = rung, .trial = sl->trial, .done = ++finished,
-                                  .total = todo, .ok = r->ok, .score = r->score, .seconds = r->seconds,
-                                  .message = r->ok ? NULL : r->msg});
     }
     emit(s, (ml_search_event){.kind = ML_SEARCH_RUNG_END, .rung = rung, .trial = -1, .done = finished, .total = todo});
     if (rc) return rc;
     return stopped(s) ? 130 : 0;
+}
+
+/* A worker (rank > 0 of an mpirun job): runs the steps rank 0 hands it in
+ * its own job slots until MSG_END, which carries the search's outcome. */
+static ml_status serve(search *s, ml_search_summary *sum, char *err, size_t errlen) {
+    slot *slots = s->slots;
+    int n_slots = s->n_slots, forwarded = 0;
+    for (;;) {
+        if (stopped(s) && !forwarded) {
+            for (int k = 0; k < n_slots; k++)
+                if (slots[k].pid) kill(slots[k].pid, SIGINT);
+            forwarded = 1;
+        }
+        int wstatus;
+        trial_msg msg;
+        int k = wait_any(s, slots, n_slots, &wstatus, 0, TAG_TO_WORKER, &msg, NULL, forwarded);
+        if (k == -1) continue;
+        if (k == -2) ml_dist_abort("waitpid failed in a search worker", 1);
+        if (k == -3) {
+            if (msg.kind == MSG_END) {
+                snprintf(err, errlen, "%s", msg.err);
+                if (sum) sum->interrupted = msg.interrupted;
+                return (ml_status)msg.status;
+            }
+            if (msg.kind == MSG_STOP) s->told_to_stop = 1;
+            if (msg.kind != MSG_RUN) continue;
+            k = 0;
+            while (k < n_slots && slots[k].busy) k++;
+            trial_msg reply = {.kind = MSG_ABORTED, .trial = msg.trial, .rung = msg.rung};
+            if (!stopped(s) && k < n_slots && msg.rung >= 0 && msg.rung < s->n_rungs) {
+                if (start_step(s, &slots[k], msg.trial, msg.rung) == 0) continue;
+                slots[k].busy = 0; /* an error of the search, not of the trial: rank 0 stops */
+                reply.kind = MSG_NO_START;
+                snprintf(reply.err, sizeof reply.err, "rank %d: cannot start a trial: %s", ml_dist_rank(),
+                         strerror(errno));
+            }
+            if (send_msg(0, TAG_TO_DRIVER, reply)) ml_dist_abort("a search worker cannot reach rank 0", 1);
+            continue;
+        }
+        trial_result res;
+        if (!child_ended(s, &slots[k], wstatus, &res)) continue;
+        slots[k].busy = 0;
+        trial_msg reply = {.kind = res.done ? MSG_RESULT : MSG_ABORTED, .trial = slots[k].trial,
+                           .rung = slots[k].rung, .res = res};
+        reply.metric = s->higher_better < 0 ? 0 : s->higher_better ? 2 : 1;
+        if (send_msg(0, TAG_TO_DRIVER, reply)) ml_dist_abort("a search worker cannot reach rank 0", 1);
+    }
 }
 
 /* ---- candidates ----------------------------------------------------------------------------- */
@@ -523,7 +675,7 @@ static int write_plot(const search *s, char *err, size_t errlen) {
 
 /* The search's identity: a rerun with other arguments must not mix logs.
  * Returns 0, -1 (i/o) or -2 (another search). */
-static int check_identity(const search *s, char *err, size_t errlen) {
+static cJSON *identity(const search *s) {
     cJSON *id = cJSON_CreateObject();
     cJSON_AddStringToObject(id, "strategy", s->c.strategy);
     cJSON_AddNumberToObject(id, "budget", s->c.budget);
@@ -544,6 +696,15 @@ static int check_identity(const search *s, char *err, size_t errlen) {
         cJSON_AddStringToObject(space, p->name, desc);
     }
     cJSON_AddItemToObject(id, "space", space);
+    return id;
+}
+
+static int check_identity(const search *s, char *err, size_t errlen) {
+    cJSON *id = identity(s);
+    if (!id) {
+        ml__errf(err, errlen, "out of memory");
+        return -1;
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/search.json", s->c.out);
     cJSON *old = NULL;
@@ -725,11 +886,66 @@ static ml_status resolve(search *s, char *err, size_t errlen) {
         return ML_ERR_ARG;
     }
     if (c->population > c->budget) c->population = c->budget;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    /* Under mpirun the ranks on this machine share its cores. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN) / ml_dist_node_size();
     if (cores < 1) cores = 1;
     if (!c->jobs) c->jobs = cores < 256 ? (int)cores : 256;
     if (!c->threads) c->threads = cores / c->jobs > 0 ? (int)(cores / c->jobs) : 1;
     return ML_OK;
+}
+
+/* Every rank's status (and fingerprint): all go on, or all fail with the
+ * first failing rank's message and status. */
+static ml_status agree_status(ml_status status, uint64_t fp, char *err, size_t errlen) {
+    if (ml_dist_size() == 1) return status;
+    char why[1024];
+    snprintf(why, sizeof why, "%s", status ? err : "");
+    int first = 0;
+    if (ml_dist_agree((int)status, why, fp, &first, err, errlen) == 0) return ML_OK;
+    return first ? (ml_status)first : ML_ERR_ARG;
+}
+
+/* An mpirun job: every rank resolved the same settings from the same
+ * files (a rank that cannot read them, or runs other settings or another
+ * build, fails them all with its message). Threads and jobs may differ:
+ * they never change a trial's result. */
+static ml_status agree_settings(search *s, ml_status status, char *err, size_t errlen) {
+    uint64_t fp = ml_dist_build_id();
+    if (!status) {
+        cJSON *id = identity(s);
+        char *text = id ? cJSON_PrintUnformatted(id) : NULL;
+        cJSON_Delete(id);
+        if (!text) {
+            ml__errf(err, errlen, "out of memory");
+            status = ML_ERR_NOMEM;
+        } else {
+            fp = ml_dist_hash(ml_dist_hash(fp, text, strlen(text)), s->c.out, strlen(s->c.out));
+            cJSON_free(text);
+        }
+    }
+    return agree_status(status, fp, err, errlen);
+}
+
+/* The job slots: this process's jobs, and on rank 0 every worker's after
+ * its own (slots[k].rank), gathered from the ranks (each its --jobs). */
+static ml_status make_slots(search *s, char *err, size_t errlen) {
+    int size = ml_dist_size(), rank = ml_dist_rank();
+    int *jobs = ml_calloc((size_t)size, sizeof(int));
+    int ok = jobs != NULL;
+    if (jobs) jobs[rank] = s->c.jobs;
+    if (size > 1 && ml_dist_any(!ok)) ok = 0;
+    if (ok) ml_dist_allgather_rows(jobs, sizeof(int), size);
+    int n = 0;
+    for (int r = 0; ok && r < size; r++)
+        if (r == rank || rank == 0) n += jobs[r];
+    s->slots = ok ? ml_calloc((size_t)n, sizeof(slot)) : NULL;
+    for (int r = 0, k = 0; s->slots && r < size; r++)
+        for (int j = 0; (r == rank || rank == 0) && j < jobs[r]; j++) s->slots[k++].rank = r;
+    s->n_slots = n;
+    ml_free(jobs);
+    if (s->slots) return ML_OK;
+    ml__errf(err, errlen, "out of memory");
+    return ML_ERR_NOMEM;
 }
 
 ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runner, ml_search_report report,
@@ -745,7 +961,11 @@ ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runne
     s.user = user;
     s.stop = stop;
     s.higher_better = -1;
-    ml_status status = resolve(&s, err, errlen);
+    /* Under mpirun a program that never called ml_dist_init (Python, C)
+     * still spreads its trials: MPI starts here. A plain process: no-op. */
+    if (ml_dist_init(NULL, NULL, err, errlen)) return ML_ERR_STATE;
+    const int driver = ml_dist_rank() == 0; /* rank 0 (one process: the only one) */
+    ml_status status = agree_settings(&s, resolve(&s, err, errlen), err, errlen);
     if (status) goto done;
     status = ML_ERR_NOMEM;
     size_t budget = (size_t)s.c.budget;
@@ -755,23 +975,41 @@ ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runne
     s.res = ml_calloc(budget * MAX_RUNGS, sizeof(trial_result));
     if (!s.cand || !s.settings || !s.logged || !s.res) {
         ml__errf(err, errlen, "out of memory for %d candidates", s.c.budget);
+        goto agree;
+    }
+    status = ML_OK;
+    if (driver) { /* the search folder is rank 0's alone */
+        char trials[4200];
+        snprintf(trials, sizeof trials, "%s/trials", s.c.out);
+        /* temporaries of a search killed while writing its own files */
+        static const char *const search_files[] = {"best.json", "search.png", "search.json", "trials.jsonl"};
+        ml_rundir_clean_temps(s.c.out, search_files, 4);
+        status = ML_ERR_IO;
+        if (ml_mkdir_p(trials, err, errlen)) goto agree;
+        int id = check_identity(&s, err, errlen);
+        if (id) {
+            status = id == -2 ? ML_ERR_ARG : ML_ERR_IO;
+            goto agree;
+        }
+        if (read_log(&s, err, errlen)) goto agree;
+        status = ML_OK;
+    }
+agree:
+    status = agree_status(status, 0, err, errlen);
+    if (!status) status = make_slots(&s, err, errlen);
+    if (status) goto done;
+    if (!driver) {
+        status = serve(&s, summary, err, errlen);
         goto done;
     }
-    char trials[4200];
-    snprintf(trials, sizeof trials, "%s/trials", s.c.out);
-    /* temporaries of a search killed while writing its own files */
-    static const char *const search_files[] = {"best.json", "search.png", "search.json", "trials.jsonl"};
-    ml_rundir_clean_temps(s.c.out, search_files, 4);
-    status = ML_ERR_IO;
-    if (ml_mkdir_p(trials, err, errlen)) goto done;
-    int id = check_identity(&s, err, errlen);
-    if (id) {
-        status = id == -2 ? ML_ERR_ARG : ML_ERR_IO;
-        goto done;
-    }
-    if (read_log(&s, err, errlen)) goto done;
     emit(&s, (ml_search_event){.kind = ML_SEARCH_STARTED, .rung = -1, .trial = -1});
     status = run_search(&s, summary, err, errlen);
+    /* The workers end with the search's outcome, so every rank exits alike. */
+    for (int r = 1; r < ml_dist_size(); r++) {
+        trial_msg end = {.kind = MSG_END, .status = (int32_t)status, .interrupted = status == ML_ERR_STATE};
+        snprintf(end.err, sizeof end.err, "%s", status ? err : "");
+        if (ml_dist_send(&end, sizeof end, r, TAG_TO_WORKER)) ml_dist_abort("cannot reach the search workers", 1);
+    }
 done:
     if (summary) {
         summary->metric = s.metric;
@@ -791,6 +1029,7 @@ done:
     ml_free(s.logged);
     ml_free(s.cand);
     ml_free(s.res);
+    ml_free(s.slots);
     ml_search_spec_free(&s.spec);
     return status;
 }

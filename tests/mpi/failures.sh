@@ -25,7 +25,7 @@ expect "ranks with other settings" 2 "rank 1 of 2 runs other settings or another
 cp "$BIN" other-build && printf 'x' >> other-build
 expect "ranks with another binary" 2 "another build" -- timeout 60 mpirun --oversubscribe \
   -np 1 "$BIN" train $S --out bad3 : -np 1 ./other-build train $S --out bad3
-expect "a command that runs as one process" 2 "runs as one process" -- mpi 2 "$BIN" search --help
+expect "a command that runs as one process" 2 "runs as one process" -- mpi 2 "$BIN" predict --help
 expect "meta-RL runs as one process" 2 "meta-RL runs as one process.*mpirun started 2" -- mpi 2 "$BIN" train \
   --env nav2d --rollouts 2 --horizon 4 --meta-batch 1 --iters 1 --out rl --quiet
 [ ! -e rl ] && ok "meta-RL under mpirun: no run folder written" || bad "rl: $(ls rl)"
