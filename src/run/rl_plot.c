@@ -86,7 +86,7 @@ static ml_status plot_trajectories(const ml_run_config *o, const char *dir, cons
     if (ml_env_parse(o->env, &probe, err, errlen)) return ML_ERR_FORMAT;
     if (probe.obs_dim != 2 || !probe.kind->goal) return ML_OK; /* no positions to draw (bandits) */
     ml_rl *rl = NULL;
-    ml_status s = ml__rl_run_open(o, &rl, err, errlen);
+    ml_status s = ml__rl_open_learner(o, &rl, err, errlen);
     if (s) return s;
     const ml_env *env = ml_rl_env(rl);
     char path[4200];
