@@ -139,7 +139,7 @@ static int files_kept(const ml__rl_run *r) { return r->mode == ML_RUN_NEW || r->
 ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, const char *checkpoint,
                           char *err, size_t errlen) {
     *out = NULL;
-    if (!o->out) {
+    if (!o->out && mode != ML_RUN_SCRATCH) {
         snprintf(err, errlen, "--env: a meta-RL run needs --out DIR (or --resume DIR)");
         return ML_ERR_ARG;
     }
@@ -151,7 +151,7 @@ ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, 
     r->cfg = o;
     r->mode = mode;
     r->saved = -1;
-    snprintf(r->dir, sizeof r->dir, "%s", o->out);
+    snprintf(r->dir, sizeof r->dir, "%s", o->out ? o->out : "");
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->dir);
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
     ml_status s = ml__rl_open_learner(o, &r->rl, err, errlen);
