@@ -14,7 +14,7 @@ set -euo pipefail
 B=${1:-build/metalearn}
 RUNS=${2:-runs/rl500}
 GRID=${3:-0.003,0.00625,0.0125,0.025,0.05,0.1,0.2,0.4}
-R=bench/results/rl/i500
+R=${RESULTS:-bench/results/rl/i500}
 mkdir -p "$R"
 [ -f "$RUNS/random/checkpoint.safetensors" ] ||
   "$B" train --env nav2d --algo random --eval-seed 12345 --out "$RUNS/random" --overwrite --quiet > /dev/null
