@@ -50,8 +50,12 @@ for d in sys.argv[1:]:
             h.update(repr((j.get("loss"), j.get("val_mse"), j.get("val_acc"))).encode())
     for f in ("eval.json", "stdout"):
         if os.path.exists(f"{d}/{f}"):
-            for l in [l for l in open(f"{d}/{f}") if l.startswith("{")][-1:]:
-                j = json.loads(l)
+            text = open(f"{d}/{f}").read()
+            try:  # a whole JSON file (eval.json, maybe indented), else the last JSON line (stdout)
+                objs = [json.loads(text)]
+            except ValueError:
+                objs = [json.loads(l) for l in text.splitlines() if l.startswith("{")][-1:]
+            for j in objs:
                 for k in ("results", "lake_runs", "final_train_loss", "final_train_accuracy", "test_accuracy", "per_class", "return"):
                     h.update(json.dumps(j.get(k), sort_keys=True).encode())
     if os.path.exists(f"{d}/split.json"):
