@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "metalearn/env.h"
+#include "metalearn/eval.h"
+#include "metalearn/run.h"
 #include "metalearn/rl.h"
 #include "ml_test.h"
 
@@ -369,6 +371,55 @@ static void test_resume_bit_exact(void) {
     }
 }
 
+/* A run with --env through the ml_run handle is the learner itself: two
+ * steps and the evaluation's rows equal ml_rl's with the same settings;
+ * --eval-lr changes the adapted returns only; the random policy does not train. */
+static void test_run_handle(void) {
+    ml_run_config o;
+    ml_run_config_default(&o);
+    o.env = "nav2d", o.algo = "maml", o.rollouts = 3, o.horizon = 8, o.meta_batch = 2, o.threads = 1, o.seed = 4;
+    o.eval_tasks = 3, o.eval_steps = "0,2", o.eval_seed = 9;
+    ml_run *run = NULL;
+    char err[512];
+    CHECK_INT_EQ(ml_run_open(&run, &o, ML_RUN_SCRATCH, NULL, err, sizeof err), ML_OK);
+    if (!run) return;
+    CHECK_INT_EQ(ml_run_step(run, NULL, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_run_step(run, NULL, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_run_iteration(run), 2);
+    ml_run_eval_result *res = NULL;
+    CHECK_INT_EQ(ml_run_evaluate_result(run, NULL, &res, err, sizeof err), ML_OK);
+    ml_run_close(run);
+    ml_rl_config c = ml_rl_config_default();
+    c.rollouts = 3, c.horizon = 8, c.meta_batch = 2, c.threads = 1, c.seed = 4;
+    ml_rl *rl = NULL;
+    CHECK_INT_EQ(ml_rl_create(&c, &rl, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_rl_step(rl, NULL), ML_OK);
+    CHECK_INT_EQ(ml_rl_step(rl, NULL), ML_OK);
+    double r[3 * 3], col[3], mean, half;
+    CHECK_INT_EQ(ml_rl_evaluate(rl, 3, 2, 9, r), ML_OK);
+    CHECK(res && res->rl && res->n_rows == 2 && res->eval_lr == 0.1 && res->json);
+    for (int i = 0; res && i < res->n_rows && i < 2; i++) {
+        int s = i ? 2 : 0;
+        for (int t = 0; t < 3; t++) col[t] = r[t * 3 + s];
+        ml_mean_ci95_t(col, 3, &mean, &half);
+        CHECK(res->rows[i].steps == s && res->rows[i].mean == mean && res->rows[i].ci95 == half);
+    }
+    /* another rate: the same returns before adapting, others after */
+    double r2[3 * 3];
+    CHECK_INT_EQ(ml_rl_evaluate_lr(rl, 3, 2, 9, 0.5, r2), ML_OK);
+    CHECK(r2[0] == r[0] && r2[3] == r[3] && r2[2] != r[2]);
+    ml_rl_destroy(rl);
+    ml_run_eval_result_free(res);
+    o.algo = "random";
+    CHECK_INT_EQ(ml_run_open(&run, &o, ML_RUN_SCRATCH, NULL, err, sizeof err), ML_OK);
+    if (!run) return;
+    CHECK_INT_EQ(ml_run_step(run, NULL, err, sizeof err), ML_ERR_STATE);
+    CHECK(strstr(err, "nothing to train") != NULL);
+    CHECK_INT_EQ(ml_run_train(run, NULL, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml_run_iteration(run), 0);
+    ml_run_close(run);
+}
+
 static void test_bandit_learns(void) {
     /* categorical policy on bandit:5: a few Adam pretrain steps raise the return */
     ml_rl_config c = ml_rl_config_default();
@@ -415,6 +466,7 @@ int main(void) {
     ML_RUN(test_trpo_respects_kl_bound);
     ML_RUN(test_threads_same_result);
     ML_RUN(test_resume_bit_exact);
+    ML_RUN(test_run_handle);
     ML_RUN(test_bandit_learns);
     return ml_test_summary();
 }

@@ -100,7 +100,9 @@ typedef void (*ml_matvec_fn)(const float *v, float *out, void *user);
 void ml_conjugate_gradient(ml_matvec_fn av, void *user, const float *b, int64_t n, int iters,
                            double residual_tol, float *x, float *scratch /* 3 n */);
 
-typedef enum { ML_RL_MAML, ML_RL_FOMAML, ML_RL_PRETRAIN, ML_RL_ORACLE } ml_rl_algo;
+/* ML_RL_RANDOM: the untrained initialisation (the issue's random-policy
+ * baseline, adapted like the others at evaluation); ml_rl_step refuses it. */
+typedef enum { ML_RL_MAML, ML_RL_FOMAML, ML_RL_PRETRAIN, ML_RL_ORACLE, ML_RL_RANDOM } ml_rl_algo;
 typedef enum { ML_RL_TRPO, ML_RL_ADAM } ml_rl_outer;
 
 typedef struct ml_rl_config {
@@ -142,13 +144,17 @@ const ml_env *ml_rl_env(const ml_rl *rl);
 float *ml_rl_params(ml_rl *rl); /* the meta-parameters, ml_rl_n_params floats */
 int64_t ml_rl_n_params(const ml_rl *rl);
 int64_t ml_rl_iter(const ml_rl *rl);
-/* One outer iteration. */
+/* One outer iteration (ML_ERR_STATE for ML_RL_RANDOM: nothing to train). */
 ml_status ml_rl_step(ml_rl *rl, ml_rl_stats *stats);
 /* Returns before and after 1..max_steps adaptation steps on n_tasks test
  * tasks drawn from eval_seed (the same tasks for every run): returns
  * [n_tasks * (max_steps + 1)], task-major. Each step samples fresh
  * trajectories with the current policy and takes one policy-gradient step. */
 ml_status ml_rl_evaluate(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double *returns);
+/* The same with the adaptation steps at rate lr instead of the inner rate
+ * (fine-tuning a baseline at its best rate; the draw of tasks and
+ * trajectories is the same for every lr). */
+ml_status ml_rl_evaluate_lr(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double lr, double *returns);
 /* Test task `index` of ml_rl_evaluate's draw from eval_seed. */
 void ml_rl_eval_task(const ml_rl *rl, int index, uint64_t eval_seed, ml_env_task *task);
 /* Trajectories of one test task before and after `steps` adaptation steps

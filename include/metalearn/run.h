@@ -78,6 +78,9 @@ typedef struct ml_run_config {
     /* --algo oml on images: remembered images of all training classes per
      * trajectory in the meta-loss (replay; 0: only the episode's own) */
     int remember;
+    /* meta-RL evaluation: the adaptation rate, or rates to choose from on
+     * validation tasks (NULL: --inner-lr) */
+    const char *eval_lr;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */
@@ -274,6 +277,8 @@ typedef struct ml_run_eval_result {
     double *lake_errors;    /* [lake_runs] error rate per run */
     double lake_mean_error;
     char *json;             /* the --json line of `metalearn eval` / train (no newline) */
+    int rl;                 /* a meta-RL run: mean is the return, steps the adaptation steps */
+    double eval_lr;         /* meta-RL: the adaptation rate used */
 } ml_run_eval_result;
 
 /* ml_run_evaluate without printing: the numbers in *res (free it with
@@ -304,35 +309,23 @@ ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, stru
                            char *note, size_t notelen, char *err, size_t errlen);
 
 /* ---- meta-RL runs (metalearn/rl.h) -------------------------------------------
- * cfg->env set: a meta-RL run in the same kind of run folder: config.json,
- * log.jsonl (a line per outer iteration: iter, return_before, return_after,
- * loss, kl, elapsed_s), checkpoint.safetensors (parameters, Adam state and
- * iteration: the tasks of an iteration come from (seed, iteration), so a
- * resume continues bit for bit) and eval.json. One process only: under
- * mpirun with N > 1 it is refused. */
+ * cfg->env set: ml_run_open opens a meta-RL run, and the calls above act on
+ * it (train, step, save, evaluate, info; predict and continual refuse it).
+ * Its folder: config.json, log.jsonl (a line per outer iteration: iter,
+ * return_before, return_after, loss, kl, elapsed_s), checkpoint.safetensors
+ * (parameters, Adam state and iteration: the tasks of an iteration come from
+ * (seed, iteration), so a resume continues bit for bit) and eval.json, which
+ * every evaluation writes (an evaluation-only open too: plot draws it).
+ * --algo random is the untrained initialisation: training saves it at
+ * iteration 0. The evaluation reports the mean return before and after each
+ * count of cfg->eval_steps adaptation steps on cfg->eval_tasks test tasks
+ * (eval_val: validation tasks) as rows (steps, mean = return, ci95); the
+ * steps are taken at cfg->eval_lr, or at the best of its rates on as many
+ * validation tasks, or at the inner rate. One process only: under mpirun
+ * with N > 1 it is refused. */
 int ml_run_config_is_rl(const ml_run_config *c);
 
-/* Trains a new run in cfg->out (ML_RUN_NEW: refused where a run is, unless
- * cfg->overwrite) or continues cfg->out (ML_RUN_RESUME) until cfg->iters or
- * cfg->stop_at, checkpointing by cfg->checkpoint_every / _minutes and at the
- * end; stopped by cb (Ctrl-C) it saves the checkpoint and returns
- * ML_ERR_INTERRUPTED. cb->on_iteration gets loss = the mean return after
- * adaptation. notes: one-line notes for a person (NULL: none). */
-ml_status ml_rl_run_train(const ml_run_config *cfg, ml_run_mode mode, const ml_run_callbacks *cb, FILE *notes,
-                          char *err, size_t errlen);
-
 #define ML_RL_EVAL_MAX_STEPS 32
-typedef struct ml_rl_run_eval {
-    int n;     /* reported step counts */
-    int tasks; /* test tasks (drawn from cfg->eval_seed: the same for every run) */
-    int steps[ML_RL_EVAL_MAX_STEPS];
-    double mean[ML_RL_EVAL_MAX_STEPS], ci95[ML_RL_EVAL_MAX_STEPS]; /* return, 95% interval half-width */
-} ml_rl_run_eval;
-
-/* The run in cfg->out (its checkpoint) on cfg->eval_tasks test tasks: the mean
- * return before and after each count of adaptation steps in cfg->eval_steps
- * (e.g. "0,1,2,3"), written to DIR/eval.json (atomically). */
-ml_status ml_rl_run_evaluate(const ml_run_config *cfg, ml_rl_run_eval *res, char *err, size_t errlen);
 
 /* `metalearn plot RUN...` for meta-RL runs: in out (made if missing)
  * rl_returns.png (return vs adaptation steps, a line per run with an

@@ -393,7 +393,7 @@ class RunConfigFields(C.Structure):
         ("eval_only", C.c_int), ("eval_task", _S),
         ("federated", C.c_int), ("clients", C.c_int), ("local_iters", C.c_int), ("rounds", C.c_int),
         ("client_fraction", C.c_float), ("env", _S), ("outer", _S), ("rollouts", C.c_int), ("horizon", C.c_int),
-        ("shards", C.c_int), ("remember", C.c_int)]
+        ("shards", C.c_int), ("remember", C.c_int), ("eval_lr", _S)]
 
 
 _decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)
@@ -442,18 +442,6 @@ if HAVE_RUN:
     _decl("ml_run_train", status, C.c_void_p, C.POINTER(RunCallbacks), C.c_char_p, C.c_size_t)
     _decl("ml_run_save_checkpoint", status, C.c_void_p, C.c_char_p, C.c_size_t)
     _decl("ml_run_evaluate", status, C.c_void_p, C.POINTER(RunEvalOptions), C.c_char_p, C.c_size_t)
-RL_EVAL_MAX_STEPS = 32
-
-
-class RlRunEval(C.Structure):
-    _fields_ = [("n", C.c_int), ("tasks", C.c_int), ("steps", C.c_int * RL_EVAL_MAX_STEPS),
-                ("mean", C.c_double * RL_EVAL_MAX_STEPS), ("ci95", C.c_double * RL_EVAL_MAX_STEPS)]
-
-
-HAVE_RL_RUN = hasattr(lib, "ml_rl_run_train")
-if HAVE_RL_RUN:
-    _decl("ml_rl_run_train", status, C.c_void_p, C.c_int, C.POINTER(RunCallbacks), C.c_void_p, C.c_char_p, C.c_size_t)
-    _decl("ml_rl_run_evaluate", status, C.c_void_p, C.POINTER(RlRunEval), C.c_char_p, C.c_size_t)
 HAVE_RUN_PREDICT = hasattr(lib, "ml_run_predict")
 if HAVE_RUN_PREDICT:
     _decl("ml_run_default_steps", C.c_int, C.c_void_p)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _lib as L
 
-ALGOS = {"maml": 0, "fomaml": 1, "pretrain": 2, "oracle": 3}
+ALGOS = {"maml": 0, "fomaml": 1, "pretrain": 2, "oracle": 3, "random": 4}
 OUTERS = {"trpo": 0, "adam": 1}
 MAX_HIDDEN = 4
 
@@ -40,6 +40,7 @@ _d("ml_rl_create", L.status, C.POINTER(RlConfig), C.POINTER(C.c_void_p), C.c_cha
 _d("ml_rl_destroy", None, C.c_void_p)
 _d("ml_rl_step", L.status, C.c_void_p, C.POINTER(RlStats))
 _d("ml_rl_evaluate", L.status, C.c_void_p, C.c_int, C.c_int, C.c_uint64, C.POINTER(C.c_double))
+_d("ml_rl_evaluate_lr", L.status, C.c_void_p, C.c_int, C.c_int, C.c_uint64, C.c_double, C.POINTER(C.c_double))
 _d("ml_rl_params", L.f32p, C.c_void_p)
 _d("ml_rl_iter", C.c_int64, C.c_void_p)
 _d("ml_rl_save", L.status, C.c_void_p, C.c_char_p)
@@ -87,10 +88,16 @@ class MetaRL:
         L.check(L.lib.ml_rl_step(self._h, C.byref(s)), what="rl step")
         return {f[0]: getattr(s, f[0]) for f in RlStats._fields_}
 
-    def evaluate(self, tasks=40, steps=3, seed=12345):
+    def evaluate(self, tasks=40, steps=3, seed=12345, lr=None):
+        """Returns [tasks, steps + 1] before and after each adaptation step,
+        taken at lr (default: the inner rate)."""
         out = np.zeros((tasks, steps + 1), np.float64)
-        L.check(L.lib.ml_rl_evaluate(self._h, int(tasks), int(steps), int(seed),
-                                     out.ctypes.data_as(C.POINTER(C.c_double))), what="rl evaluate")
+        ptr = out.ctypes.data_as(C.POINTER(C.c_double))
+        if lr is None:
+            st = L.lib.ml_rl_evaluate(self._h, int(tasks), int(steps), int(seed), ptr)
+        else:
+            st = L.lib.ml_rl_evaluate_lr(self._h, int(tasks), int(steps), int(seed), float(lr), ptr)
+        L.check(st, what="rl evaluate")
         return out
 
     def params(self):

@@ -179,11 +179,12 @@ class Run:
 
     @classmethod
     def open(cls, path, split="test", shots=None, steps=None, tasks=None, query=None, ways=None, threads=None,
-             lake_runs=None, task=None, model_only=False):
+             lake_runs=None, task=None, model_only=False, eval_lr=None):
         """A finished run (folder, or its checkpoint file) for evaluate(),
         with `metalearn eval`'s options: shots="1,5", steps="1,10",
         tasks=N (episodes), query, ways, split="val", lake_runs=PATH|"none",
-        task="csv:HELD_OUT.csv"."""
+        task="csv:HELD_OUT.csv"; meta-RL runs: eval_lr=0.1 or a list of
+        rates to choose from on validation tasks."""
         path = Path(path)
         ckpt, folder = (path, path.parent) if path.suffix == ".safetensors" else (path / "checkpoint.safetensors", path)
         if split not in ("test", "val"):
@@ -191,10 +192,11 @@ class Run:
         cfg = RunConfig.load_run(folder)
         f = cfg._fields()
         for name, value in (("eval-shots", shots), ("eval-steps", steps), ("eval-tasks", tasks),
-                            ("eval-query", query), ("eval-ways", ways), ("threads", threads)):
+                            ("eval-query", query), ("eval-ways", ways), ("threads", threads),
+                            ("eval-lr", eval_lr)):
             cfg.set(name, value)
-        if tasks is None and f.eval_tasks < 1:
-            cfg.set("eval-tasks", 600)  # a run trained with --eval-tasks 0: evaluation asks now
+        if tasks is None and f.eval_tasks < 1:  # a run trained with --eval-tasks 0: evaluation asks now
+            cfg.set("eval-tasks", 40 if cfg.env else 600)
         if lake_runs == "none":
             f.lake_runs, f.lake_steps = None, 0
         elif lake_runs is not None:
@@ -373,69 +375,27 @@ class Run:
 
 
 def train_rl(config=None, resume=None, callback=None, **settings):
-    """A meta-RL run (env="nav2d" | "bandit:K" | "nav2d-rot"), as `metalearn
-    train --env ...` makes it: a new run in out=FOLDER, or resume=FOLDER
-    continued bit for bit (its config.json, then the settings given here).
-    callback(progress) after every iteration (loss = the mean return after
-    adaptation); returning True stops it with the checkpoint saved. Returns
-    the folder."""
-    if not L.HAVE_RL_RUN:
-        raise L.Error("this libmetalearn has no meta-RL runs (ml_rl_run_train): rebuild it")
+    """A meta-RL run (env="nav2d" | "bandit:K" | "nav2d-rot") trained to its
+    iters: Run.new(config, **settings) or Run.resume(resume, **settings),
+    then train(callback) (a shorthand: the Run does the same). Returns the
+    folder."""
     if resume is not None:
-        resume = os.fspath(resume)
-        cfg = RunConfig(config=os.path.join(resume, "config.json"))
-        for name in ("json", "quiet", "stop-at", "overwrite"):  # this call's only, as on the command line
-            cfg.set(name, 0)
+        run = Run.resume(resume, **settings)
     else:
         cfg = config.copy() if config is not None else RunConfig()
-    for k, v in settings.items():
-        cfg.set(k, v)
-    if resume is not None:
-        cfg._set_field("resume", resume)
-        cfg._set_field("out", resume)
-    if cfg.algo == "supervised":
-        cfg.set("algo", "maml")
-    cfg.resolve()
-    state = {"exc": None}
-
-    def on_iteration(user, p):
-        try:
-            if callback is None:
-                return 0
-            q = p.contents
-            return 1 if callback({f[0]: getattr(q, f[0]) for f in L.RunProgress._fields_}) else 0
-        except BaseException as e:  # KeyboardInterrupt included: stop, checkpoint, re-raise below
-            state["exc"] = e
-            return 1
-
-    L.use_alt_signal_stack()
-    cb = L.RunCallbacks(on_iteration=L.RUN_ON_ITERATION(on_iteration))
-    err = L.errbuf()
-    st = L.lib.ml_rl_run_train(cfg._buf, L.RUN_RESUME if resume is not None else L.RUN_NEW, C.byref(cb), None, err,
-                               L.ERRLEN)
-    if state["exc"] is not None:
-        raise state["exc"]
-    if st != L.ERR_INTERRUPTED:
-        L.check(st, err)
-    return Path(resume if resume is not None else cfg.out)
+        if cfg.algo == "supervised" and "algo" not in settings:
+            cfg.set("algo", "maml")
+        run = Run.new(cfg, **settings)
+    with run:
+        run.train(callback)
+        return run.dir
 
 
-def evaluate_rl(path, steps="0,1,2,3", tasks=40, threads=None):
+def evaluate_rl(path, steps="0,1,2,3", tasks=40, threads=None, eval_lr=None, split="test"):
     """Mean return of the meta-RL run in path before and after each count of
     adaptation steps on `tasks` test tasks, with 95% intervals, as `metalearn
-    eval PATH --json` gives it: {"steps": [...], "return": [...], "ci95": [...]}
-    (also written to PATH/eval.json)."""
-    if not L.HAVE_RL_RUN:
-        raise L.Error("this libmetalearn has no meta-RL runs (ml_rl_run_evaluate): rebuild it")
-    path = os.fspath(path)
-    cfg = RunConfig.load_run(path)
-    cfg.set("eval-steps", _text(steps))
-    cfg.set("eval-tasks", int(tasks))
-    if threads is not None:
-        cfg.set("threads", int(threads))
-    cfg._set_field("out", path)
-    res, err = L.RlRunEval(), L.errbuf()
-    L.check(L.lib.ml_rl_run_evaluate(cfg._buf, C.byref(res), err, L.ERRLEN), err)
-    n = res.n
-    return {"env": cfg.env, "algo": cfg.algo, "tasks": res.tasks, "steps": list(res.steps[:n]),
-            "return": list(res.mean[:n]), "ci95": list(res.ci95[:n])}
+    eval PATH --json` gives it: {"steps": [...], "return": [...], "ci95":
+    [...], "eval_lr": ...} (also written to PATH/eval.json). A shorthand for
+    Run.open(path, ...).evaluate()."""
+    with Run.open(path, steps=steps, tasks=tasks, threads=threads, eval_lr=eval_lr, split=split) as run:
+        return run.evaluate()

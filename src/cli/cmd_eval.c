@@ -184,42 +184,30 @@ static int eval_nn_lake(const char *path, const char *distance, int json) {
 
 /* ---- a meta-RL run ----------------------------------------------------------------------------- */
 
-/* The return before and after each count of adaptation steps (the library's
- * ml_rl_run_evaluate, which also writes RUN/eval.json): a table, or with
- * --json one line {"steps":[...],"return":[...],"ci95":[...]}. */
-static int eval_rl(ml_run_config *o, const char *dir, const char *steps, int tasks, int threads, int json) {
-    o->eval_steps = steps ? steps : "0,1,2,3";
-    o->eval_tasks = tasks > 0 ? tasks : 40;
-    if (threads > 0) o->threads = threads;
+/* The return before and after each count of adaptation steps through the
+ * run handle (which also writes RUN/eval.json): a table, with --json also
+ * the line {"steps":[...],"return":[...],"ci95":[...],"eval_lr":...}. */
+static int eval_rl(ml_run_config *o, const char *dir, const char *ckpt, int eval_val) {
     o->out = dir;
-    ml_rl_run_eval r;
+    o->resume = NULL;
+    o->eval_val = eval_val;
+    if (o->eval_tasks < 1) o->eval_tasks = 40; /* a run trained with --eval-tasks 0: eval is asking now */
     char err[1024];
-    ml_status s = ml_rl_run_evaluate(o, &r, err, sizeof err);
-    if (s) {
-        fprintf(stderr, "metalearn eval: %s\n", err);
-        return exit_status(s);
+    ml_run *run;
+    ml_run_open_options oo = {.checkpoint = ckpt, .notes = stderr};
+    ml_status s = ml_run_open(&run, o, ML_RUN_EVAL, &oo, err, sizeof err);
+    if (!s) {
+        s = ml_run_evaluate(run, &(ml_run_eval_options){.out = stdout}, err, sizeof err);
+        ml_run_close(run);
     }
-    if (json) {
-        printf("{\"env\":\"%s\",\"algo\":\"%s\",\"tasks\":%d,\"steps\":[", o->env, o->algo, r.tasks);
-        for (int i = 0; i < r.n; i++) printf("%s%d", i ? "," : "", r.steps[i]);
-        printf("],\"return\":[");
-        for (int i = 0; i < r.n; i++) printf("%s%.6g", i ? "," : "", r.mean[i]);
-        printf("],\"ci95\":[");
-        for (int i = 0; i < r.n; i++) printf("%s%.6g", i ? "," : "", r.ci95[i]);
-        printf("]}\n");
-        return EXIT_OK;
-    }
-    printf("%s on %s, %d test tasks: return before / after adaptation steps (95%% interval)\n", o->algo, o->env,
-           r.tasks);
-    printf("%6s  %12s  %10s\n", "steps", "return", "ci95");
-    for (int i = 0; i < r.n; i++) printf("%6d  %12.3f  %10.3f\n", r.steps[i], r.mean[i], r.ci95[i]);
-    return EXIT_OK;
+    if (s) fprintf(stderr, "metalearn eval: %s\n", err);
+    return s ? exit_status(s) : EXIT_OK;
 }
 
 int cmd_eval(int argc, char **argv) {
     static ml_run_config o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
-    const char *eval_task = NULL;
+    const char *eval_task = NULL, *eval_lr = NULL;
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
     continual_args ca = {.counts = NULL, .test = 5, .orders = 10, .first = 10, .seed = 1};
@@ -238,6 +226,7 @@ int cmd_eval(int argc, char **argv) {
         {"lake-steps", ML_OPT_INT, &lake_steps, "few-shot: adaptation steps before labelling Lake's runs (default: the largest --steps)", 1, 100000},
         {"split", ML_OPT_STRING, &split, "test (default) or val: validation classes / CSV tasks of split.json, or validation tasks", 1, 0},
         {"task", ML_OPT_STRING, &eval_task, "regression: evaluate on every task of this family instead, each once (csv:HELD_OUT.csv)", 1, 0},
+        {"eval-lr", ML_OPT_STRING, &eval_lr, "meta-RL: adaptation rate, or a comma list of rates of which the best on validation tasks is used (default: the run's, --inner-lr)", 1, 0},
         {"threads", ML_OPT_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ML_OPT_FLAG, &json, "print the results as JSON on the last line", 0, 0},
         {"quiet", ML_OPT_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
@@ -264,7 +253,9 @@ int cmd_eval(int argc, char **argv) {
                                  "[--continual 10,25,50 [--continual-oracle EPOCHS]]",
                          "A meta-RL run (train --env): the mean return before and after each of --steps\n"
                          "(default 0,1,2,3) adaptation steps on --tasks (default 40) test tasks, 95% intervals;\n"
-                         "--json: {\"steps\",\"return\",\"ci95\"}; saved as RUN/eval.json.\n"
+                         "the steps at --eval-lr (a list: the rate best on as many validation tasks, drawn\n"
+                         "with eval-seed XOR 0x76616c6964; never the test tasks); --split val: validation\n"
+                         "tasks; --json: {\"steps\",\"return\",\"ci95\",\"eval_lr\"}; saved as RUN/eval.json.\n"
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
@@ -323,7 +314,18 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
     }
-    if (ml_run_config_is_rl(&o)) return eval_rl(&o, dir, steps, tasks, threads, json);
+    if (ml_run_config_is_rl(&o)) {
+        if (steps) o.eval_steps = steps;
+        if (tasks > 0) o.eval_tasks = tasks;
+        if (threads > 0) o.threads = threads;
+        if (eval_lr) o.eval_lr = eval_lr;
+        o.json = json;
+        return eval_rl(&o, dir, ckpt, eval_val);
+    }
+    if (eval_lr) {
+        fprintf(stderr, "metalearn eval: --eval-lr applies to meta-RL runs; %s is not one\n", dir);
+        return EXIT_USAGE;
+    }
     if (shots) o.eval_shots = shots;
     if (steps) o.eval_steps = steps;
     if (tasks > 0) o.eval_tasks = tasks;

@@ -112,33 +112,51 @@ static int on_rl_iteration(void *user, const ml_run_progress *p) {
     return 0;
 }
 
-/* --env: a meta-RL run (the library's ml_rl_run_train); evaluated by `metalearn eval RUN`. */
+/* --env: a meta-RL run through the same run handle (the library hands it to
+ * its RL code); ends with the evaluation on the test tasks as every run does. */
 static int run_rl(ml_run_config *o) {
     char err[1024];
-    if (!o->quiet)
-        fprintf(stderr, "train: meta-RL %s on %s, outer %s, %d rollouts x horizon %d (0: the env's), meta-batch %d, %d inner step(s) at "
-                        "%g -> %s\n", o->algo, o->env, o->outer, o->rollouts, o->horizon, o->meta_batch,
-                o->inner_steps, o->inner_lr, o->resume ? o->resume : o->out ? o->out : "(no --out)");
-    catch_stop_signals();
-    train_view view = {.quiet = o->quiet};
-    ml_run_callbacks cb = {.on_iteration = on_rl_iteration, .user = &view, .stop = &g_interrupted};
-    ml_status s = ml_rl_run_train(o, o->resume ? ML_RUN_RESUME : ML_RUN_NEW, &cb, o->quiet ? NULL : stderr, err,
-                                  sizeof err);
-    if (s == ML_ERR_INTERRUPTED) {
-        fprintf(stderr, "metalearn train: %s\n", err);
-        return 130;
-    }
+    ml_run *run;
+    ml_run_open_options oo = {.notes = stderr};
+    ml_status s = ml_run_open(&run, o, o->resume ? ML_RUN_RESUME : ML_RUN_NEW, &oo, err, sizeof err);
     if (s) {
         fprintf(stderr, "metalearn train: %s\n", err);
         return exit_status(s);
     }
-    const char *dir = o->resume ? o->resume : o->out;
-    if (o->stop_at > 0 && o->stop_at < o->iters)
+    ml_run_info in;
+    ml_run_get_info(run, &in);
+    if (!o->quiet) {
+        if (!strcmp(o->algo, "random"))
+            fprintf(stderr, "train: meta-RL random policy on %s (%s, %lld parameters): the untrained initialisation, "
+                            "saved -> %s\n", o->env, in.model_spec, (long long)in.n_params, in.dir);
+        else
+            fprintf(stderr, "train: meta-RL %s on %s, %s (%lld parameters), outer %s, %d rollouts x horizon %d (0: the "
+                            "env's), meta-batch %d, %d inner step(s) at %g, %d threads -> %s\n", o->algo, o->env,
+                    in.model_spec, (long long)in.n_params, o->outer, o->rollouts, o->horizon, o->meta_batch,
+                    o->inner_steps, o->inner_lr, in.threads, in.dir);
+    }
+    catch_stop_signals();
+    train_view view = {.quiet = o->quiet};
+    ml_run_callbacks cb = {.on_iteration = on_rl_iteration, .user = &view, .stop = &g_interrupted};
+    int status = EXIT_OK;
+    s = ml_run_train(run, &cb, err, sizeof err);
+    ml_run_get_info(run, &in);
+    if (s) {
+        fprintf(stderr, "metalearn train: %s\n", err);
+        status = s == ML_ERR_INTERRUPTED ? 130 : exit_status(s);
+    } else if (o->stop_at > 0 && o->stop_at < o->iters && in.iteration < o->iters && strcmp(o->algo, "random")) {
         fprintf(stderr, "metalearn train: stopped at iteration %d of %d (--stop-at); continue with metalearn train "
-                        "--resume %s\n", o->stop_at, o->iters, dir);
-    else if (!o->quiet)
-        fprintf(stderr, "train: done; evaluate with metalearn eval %s --steps 0,1,2,3 --tasks 40\n", dir);
-    return EXIT_OK;
+                        "--resume %s\n", in.iteration, o->iters, in.dir);
+    } else {
+        if (!o->quiet && in.iteration > in.start_iteration)
+            fprintf(stderr, "train: %d iterations in %.1f s (%.2f it/s)\n", in.iteration - in.start_iteration,
+                    in.session_s, (in.iteration - in.start_iteration) / (in.session_s + 1e-9));
+        s = ml_run_evaluate(run, &(ml_run_eval_options){.out = stdout}, err, sizeof err);
+        if (s) fprintf(stderr, "metalearn train: %s\n", err);
+        status = s ? exit_status(s) : EXIT_OK;
+    }
+    ml_run_close(run);
+    return status;
 }
 
 static int run_meta(ml_run_config *o) {
@@ -220,8 +238,9 @@ const char *train_about(void) {
         "    evaluated on held-out classes (accuracy with 95%% CI), optionally on Lake's runs (--lake-runs).\n"
         "    pretrain: one classifier over all training classes on --batch-size minibatches, then a new\n"
         "    N-way head per episode (--finetune head|all, --eval-steps, --inner-lr).\n"
-        "  --env nav2d|bandit:K|nav2d-rot --algo maml|fomaml|pretrain|oracle: meta-RL (MAML-RL, TRPO or\n"
-        "    --outer adam), --rollouts, --horizon, --meta-batch; `metalearn eval RUN` reports returns.\n"
+        "  --env nav2d|bandit:K|nav2d-rot --algo maml|fomaml|pretrain|oracle|random: meta-RL (MAML-RL,\n"
+        "    TRPO or --outer adam), --rollouts, --horizon, --meta-batch; ends with the return before and\n"
+        "    after --eval-steps adaptation steps on --eval-tasks (40) test tasks (--eval-lr: the rate).\n"
         "Learners:\n", regression, ml_source_list(tasks, sizeof tasks, ML_SOURCE_TASKS, 0, " or "),
         ml_source_list(images, sizeof images, ML_SOURCE_IMAGES, 0, " or "));
     for (int a = 0; a < ML_ALGO_COUNT && n > 0 && (size_t)n < sizeof text; a++) {

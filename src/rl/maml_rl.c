@@ -49,11 +49,11 @@ struct ml_rl {
     task_ws *ws;
 };
 
-static const char *const algo_names[] = {"maml", "fomaml", "pretrain", "oracle"};
+static const char *const algo_names[] = {"maml", "fomaml", "pretrain", "oracle", "random"};
 
-const char *ml_rl_algo_name(ml_rl_algo a) { return a >= 0 && a <= ML_RL_ORACLE ? algo_names[a] : "?"; }
+const char *ml_rl_algo_name(ml_rl_algo a) { return a >= 0 && a <= ML_RL_RANDOM ? algo_names[a] : "?"; }
 int ml_rl_algo_parse(const char *name, ml_rl_algo *out) {
-    for (int i = 0; i <= ML_RL_ORACLE; i++)
+    for (int i = 0; i <= ML_RL_RANDOM; i++)
         if (strcmp(name, algo_names[i]) == 0) return *out = (ml_rl_algo)i, 1;
     return 0;
 }
@@ -319,6 +319,7 @@ static double mean_of(const ml_rl *rl, size_t field_offset) {
 
 ml_status ml_rl_step(ml_rl *rl, ml_rl_stats *stats) {
     const ml_rl_config *c = &rl->cfg;
+    if (c->algo == ML_RL_RANDOM) return ML_ERR_STATE; /* the initialisation is the policy: nothing to train */
     const int T = c->meta_batch;
     const int64_t np = rl->pol.n_params;
     ml_rl_stats s;
@@ -374,6 +375,7 @@ typedef struct eval_job {
     ml_ctx **ctx; /* one per worker */
     int max_steps;
     uint64_t seed;
+    double lr; /* the adaptation step's rate */
     double *returns;
     float *positions; /* trajectories (ml_rl_trajectories) or NULL */
     ml_env_task *task_out;
@@ -412,7 +414,7 @@ static ml_status eval_one(eval_job *j, ml_ctx *ctx, int index) {
         }
         if (s == j->max_steps) break;
         if ((st = ml_rl_advantages(&ep, c->gamma, c->gae_lambda, 1)) != ML_OK) break;
-        st = ml_rl_adapt(ctx, p, cur, &ep, (float)c->inner_lr, 1, 0, cur);
+        st = ml_rl_adapt(ctx, p, cur, &ep, (float)j->lr, 1, 0, cur);
     }
     return st;
 }
@@ -447,15 +449,19 @@ void ml_rl_eval_task(const ml_rl *rl, int index, uint64_t eval_seed, ml_env_task
 }
 
 ml_status ml_rl_evaluate(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double *returns) {
-    if (n_tasks < 1 || max_steps < 0) return ML_ERR_ARG;
-    eval_job j = {rl, NULL, max_steps, eval_seed, returns, NULL, NULL, 0, NULL};
+    return ml_rl_evaluate_lr(rl, n_tasks, max_steps, eval_seed, rl->cfg.inner_lr, returns);
+}
+
+ml_status ml_rl_evaluate_lr(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double lr, double *returns) {
+    if (n_tasks < 1 || max_steps < 0 || !(lr >= 0)) return ML_ERR_ARG;
+    eval_job j = {rl, NULL, max_steps, eval_seed, lr, returns, NULL, NULL, 0, NULL};
     return run_eval(rl, &j, n_tasks, -1);
 }
 
 ml_status ml_rl_trajectories(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,
                              float *positions, ml_env_task *task) {
     if (task_index < 0 || steps < 0 || n_traj < 1) return ML_ERR_ARG;
-    eval_job j = {rl, NULL, steps, eval_seed, NULL, positions, task, n_traj, NULL};
+    eval_job j = {rl, NULL, steps, eval_seed, rl->cfg.inner_lr, NULL, positions, task, n_traj, NULL};
     return run_eval(rl, &j, 1, task_index);
 }
 

@@ -19,8 +19,10 @@
 #define PLOT_MAX_RUNS 8
 #define TRAJ_SHOWN 5 /* trajectories per adaptation stage */
 
-/* "maml (nav2d, 500 it)" from the run's settings and its log. */
-static void run_label(const ml_run_config *o, const char *dir, char *out, size_t len) {
+/* "maml-trpo (500 it)" from the run's settings and its log, and the
+ * adaptation rate when the evaluation used another than the inner rate
+ * (a fine-tuned baseline): "pretrain (500 it, rate 0.05)". */
+static void run_label(const ml_run_config *o, const char *dir, double eval_lr, char *out, size_t len) {
     char path[4200], *text = NULL;
     long iters = 0;
     snprintf(path, sizeof path, "%s/log.jsonl", dir);
@@ -29,8 +31,10 @@ static void run_label(const ml_run_config *o, const char *dir, char *out, size_t
         if (last && !strncmp(last, "{\"iter\":", 8)) iters = strtol(last + 8, NULL, 10);
         ml_free(text);
     }
-    snprintf(out, len, "%s%s%s (%ld it)", o->algo, strcmp(o->algo, "maml") ? "" : "-",
-             strcmp(o->algo, "maml") ? "" : o->outer, iters);
+    char rate[48] = "";
+    if (eval_lr >= 0 && fabs(eval_lr - o->inner_lr) > 1e-6 * o->inner_lr) snprintf(rate, sizeof rate, ", rate %g", eval_lr);
+    snprintf(out, len, "%s%s%s (%ld it%s)", o->algo, strcmp(o->algo, "maml") ? "" : "-",
+             strcmp(o->algo, "maml") ? "" : o->outer, iters, rate);
 }
 
 static ml_status plot_returns(const char *const *runs, const ml_run_config *cfgs, int n_runs, const char *out,
@@ -47,7 +51,8 @@ static ml_status plot_returns(const char *const *runs, const ml_run_config *cfgs
         cJSON *j = cJSON_Parse(text);
         ml_free(text);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "steps"), *ret = cJSON_GetObjectItemCaseSensitive(j, "return"),
-                    *ci = cJSON_GetObjectItemCaseSensitive(j, "ci95"), *nt = cJSON_GetObjectItemCaseSensitive(j, "tasks");
+                    *ci = cJSON_GetObjectItemCaseSensitive(j, "ci95"), *nt = cJSON_GetObjectItemCaseSensitive(j, "tasks"),
+                    *lr = cJSON_GetObjectItemCaseSensitive(j, "eval_lr");
         int m = cJSON_GetArraySize(st);
         if (!cJSON_IsArray(st) || !cJSON_IsArray(ret) || !cJSON_IsArray(ci) || m < 1 || m > ML_RL_EVAL_MAX_STEPS ||
             cJSON_GetArraySize(ret) != m || cJSON_GetArraySize(ci) != m) {
@@ -63,7 +68,7 @@ static ml_status plot_returns(const char *const *runs, const ml_run_config *cfgs
             lo[k][t] = y[k][t] - h, hi[k][t] = y[k][t] + h;
         }
         if (cJSON_IsNumber(nt)) tasks = nt->valueint;
-        run_label(&cfgs[i], runs[i], labels[k], sizeof labels[k]);
+        run_label(&cfgs[i], runs[i], cJSON_IsNumber(lr) ? lr->valuedouble : -1, labels[k], sizeof labels[k]);
         s[k] = (ml_series){labels[k], x[k], y[k], m, lo[k], hi[k], ML_PLOT_LINE_MARKERS, ML_PLOT_ERR_BARS};
         k++;
         cJSON_Delete(j);
@@ -86,7 +91,7 @@ static ml_status plot_trajectories(const ml_run_config *o, const char *dir, cons
     if (ml_env_parse(o->env, &probe, err, errlen)) return ML_ERR_FORMAT;
     if (probe.obs_dim != 2 || !probe.kind->goal) return ML_OK; /* no positions to draw (bandits) */
     ml_rl *rl = NULL;
-    ml_status s = ml__rl_run_open(o, &rl, err, errlen);
+    ml_status s = ml__rl_open_learner(o, &rl, err, errlen);
     if (s) return s;
     const ml_env *env = ml_rl_env(rl);
     char path[4200];

@@ -17,8 +17,10 @@
 #include "metalearn/rundir.h"
 #include "metalearn/run.h"
 #include "run/meta_run.h"
+#include "run/rl_run.h"
 
 struct ml_run {
+    ml__rl_run *rl; /* --env: a meta-RL run (rl_run.c), which every call below hands on */
     meta_run st;
     ml_run_config cfg;
     ml_run_mode mode;
@@ -152,14 +154,35 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     return ws;
 }
 
+/* --env: the same handle over a meta-RL run (rl_run.c). */
+static ml_status open_rl(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
+                         char *err, size_t errlen) {
+    ml_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return ML_ERR_NOMEM;
+    }
+    r->cfg = *cfg;
+    ml_run_config_resolve(&r->cfg);
+    if (mode == ML_RUN_RESUME && r->cfg.resume) r->cfg.out = r->cfg.resume;
+    r->cfg.resume = mode == ML_RUN_RESUME ? r->cfg.out : NULL;
+    r->mode = mode;
+    ml_status s = ml__rl_run_open(&r->rl, &r->cfg, mode, opt ? opt->checkpoint : NULL, err, errlen);
+    if (s) {
+        free(r);
+        return s;
+    }
+    if (!r->cfg.quiet && opt && opt->notes && mode == ML_RUN_RESUME && ml_run_iteration(r) >= r->cfg.iters)
+        fprintf(opt->notes, "train: %s already has %d iterations (--iters %d): evaluating only\n", r->cfg.out,
+                ml_run_iteration(r), r->cfg.iters);
+    *out = r;
+    return ML_OK;
+}
+
 ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, const ml_run_open_options *opt,
                       char *err, size_t errlen) {
     *out = NULL;
-    if (cfg->env) { /* meta-RL has its own run (rl_run.c): one entry point per kind of run, not a switch here */
-        snprintf(err, errlen, "--env %s: a meta-RL run, opened with ml_rl_run_train / ml_rl_run_evaluate (Python: "
-                              "metalearn.run.train_rl / evaluate_rl), not ml_run_open", cfg->env);
-        return ML_ERR_ARG;
-    }
+    if (cfg->env) return open_rl(out, cfg, mode, opt, err, errlen);
     /* Under mpirun a program that never called ml_dist_init (Python, C)
      * still shares the work: MPI starts here. A plain process: no-op. */
     if (ml_dist_init(NULL, NULL, err, errlen)) return ML_ERR_STATE;
@@ -192,25 +215,31 @@ ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, 
 
 void ml_run_close(ml_run *r) {
     if (!r) return;
-    meta_run_free(&r->st);
+    if (r->rl) ml__rl_run_close(r->rl);
+    else meta_run_free(&r->st);
     free(r);
 }
 
-int ml_run_iteration(const ml_run *r) { return r->it; }
-int ml_run_tasks_per_step(const ml_run *r) { return r->st.step_tasks; }
-int ml_run_ways(const ml_run *r) { return r->st.fewshot ? r->st.ways : 0; }
+int ml_run_iteration(const ml_run *r) { return r->rl ? ml__rl_run_iteration(r->rl) : r->it; }
+int ml_run_tasks_per_step(const ml_run *r) { return r->rl ? ml__rl_run_tasks_per_step(r->rl) : r->st.step_tasks; }
+int ml_run_ways(const ml_run *r) { return !r->rl && r->st.fewshot ? r->st.ways : 0; }
 int ml_run_default_steps(const ml_run *r) {
-    if (!ml_algo_has_inner_steps(r->st.algo)) return 0;
+    if (!r->rl && !ml_algo_has_inner_steps(r->st.algo)) return 0;
     int steps[16], n = ml__parse_int_list(r->cfg.eval_steps, steps, 16, 0), most = 0;
     for (int i = 0; i < n; i++) most = steps[i] > most ? steps[i] : most;
     return most;
 }
 int ml_run_input_dim(const ml_run *r) {
+    if (r->rl) return ml__rl_run_input_dim(r->rl);
     const ml_model_spec *s = &r->st.model.spec;
     return (int)((int64_t)s->in_c * s->in_h * s->in_w);
 }
 
 void ml_run_get_info(const ml_run *r, ml_run_info *info) {
+    if (r->rl) {
+        ml__rl_run_info(r->rl, info);
+        return;
+    }
     *info = (ml_run_info){.dir = r->st.dir,
                           .algo = ml_algo_name(r->st.algo),
                           .model_spec = r->st.model_spec,
@@ -249,6 +278,7 @@ static void failed_after(const ml_run *r, const char *why, char *err, size_t err
 }
 
 ml_status ml_run_save_checkpoint(ml_run *r, char *err, size_t errlen) {
+    if (r->rl) return ml__rl_run_save(r->rl, err, errlen);
     if (r->mode == ML_RUN_EVAL || r->mode == ML_RUN_SCRATCH) {
         snprintf(err, errlen, "%s: opened for %s; nothing to save", r->st.dir,
                  r->mode == ML_RUN_EVAL ? "evaluation" : "scratch training");
@@ -345,12 +375,14 @@ static ml_status step(ml_run *r, double *loss, int *logged, char *err, size_t er
 }
 
 ml_status ml_run_step(ml_run *r, double *loss, char *err, size_t errlen) {
+    if (r->rl) return ml__rl_run_step(r->rl, loss, err, errlen);
     int logged;
     double l;
     return step(r, loss ? loss : &l, &logged, err, errlen);
 }
 
 ml_status ml_run_train(ml_run *r, const ml_run_callbacks *cb, char *err, size_t errlen) {
+    if (r->rl) return ml__rl_run_train(r->rl, cb, err, errlen);
     if (r->mode == ML_RUN_EVAL) {
         snprintf(err, errlen, "%s: opened for evaluation; it does not train", r->st.dir);
         return ML_ERR_STATE;
@@ -398,6 +430,10 @@ ml_status ml_run_train(ml_run *r, const ml_run_callbacks *cb, char *err, size_t 
 }
 
 ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, size_t errlen) {
+    if (r->rl) /* --eval-tasks 0: no evaluation, as for the other runs */
+        return r->cfg.eval_tasks < 1 ? ML_OK
+                                     : ml__rl_run_evaluate(r->rl, o && o->out ? o->out : stdout, r->cfg.json, NULL,
+                                                           err, errlen);
     r->st.out = o && o->out ? o->out : stdout;
     ml_progress none = {0};
     r->st.meta.progress = o ? o->progress : none;
@@ -416,6 +452,11 @@ ml_status ml_run_evaluate(ml_run *r, const ml_run_eval_options *o, char *err, si
 
 ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const ml_progress *progress, int32_t *pred,
                          float *out, char *err, size_t errlen) {
+    if (r->rl) {
+        snprintf(err, errlen, "%s is a meta-RL run: it acts in its environment (evaluate it), it predicts no "
+                              "query set", r->cfg.out);
+        return ML_ERR_ARG;
+    }
     /* The learner's evaluation path reads query targets (unused for the
      * outputs): zeros where the caller has none. */
     ml_task_data t = *task;
@@ -471,6 +512,17 @@ ml_status ml_run_evaluate_result(ml_run *r, const ml_progress *progress, ml_run_
         snprintf(err, errlen, "out of memory");
         return ML_ERR_NOMEM;
     }
+    if (r->rl) {
+        fclose(mem);
+        free(text);
+        ml_status s = ml__rl_run_evaluate(r->rl, NULL, 0, out, err, errlen);
+        if (s) {
+            ml_run_eval_result_free(out);
+            return s;
+        }
+        *res = out;
+        return ML_OK;
+    }
     out->fewshot = r->st.fewshot;
     int json = r->cfg.json;
     r->cfg.json = 1;
@@ -502,6 +554,11 @@ ml_status ml_run_evaluate_result(ml_run *r, const ml_progress *progress, ml_run_
 
 ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, struct ml_continual_result *res,
                            char *note, size_t notelen, char *err, size_t errlen) {
+    if (r->rl) {
+        snprintf(err, errlen, "%s is a meta-RL run: the continual-learning protocol takes image or sine runs",
+                 r->cfg.out);
+        return ML_ERR_ARG;
+    }
     const ml_learner_info *info = ml_algo_info(r->st.algo);
     if (note && notelen) {
         note[0] = 0;

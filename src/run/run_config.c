@@ -36,7 +36,7 @@ void ml_run_config_default(ml_run_config *o) {
     o->log_every = 100;
     o->checkpoint_every = 1000;
     o->checkpoint_minutes = 5;
-    o->eval_tasks = 600;
+    o->eval_tasks = -1; /* resolved: 600, meta-RL 40 (the test tasks) */
     o->eval_query = 100;
     o->eval_shots = NULL; /* default: the training shots */
     o->eval_steps = NULL; /* resolved per algorithm: 1,10, or 100 for pretrain */
@@ -114,7 +114,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"checkpoint-every", ML_OPT_INT, &o->checkpoint_every, "meta: iterations per checkpoint (default 1000)", 1, 100000000},
         {"checkpoint-minutes", ML_OPT_FLOAT, &o->checkpoint_minutes, "meta: also checkpoint when this many minutes passed since the last one, whichever comes first (default 5; 0: by iterations only)", 0, 1e6},
         {"val-every", ML_OPT_INT, &o->val_every, "meta: every N iterations (a multiple of --log-every) log the validation metric as eval --split val scores it into log.jsonl: val_acc (few-shot) or val_mse (0 = off)", 0, 100000000},
-        {"eval-tasks", ML_OPT_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600; a CSV run uses each test task once; 0: none)", 0, 10000000},
+        {"eval-tasks", ML_OPT_INT, &o->eval_tasks, "meta: new tasks in the final evaluation (default 600, meta-RL 40; a CSV run uses each test task once; 0: none)", 0, 10000000},
         {"eval-query", ML_OPT_INT, &o->eval_query, "meta: query points per evaluation task, or per class (default 100; 0 = all rows of a CSV task, or all images of the classes)", 0, 100000},
         {"eval-shots", ML_OPT_STRING, &o->eval_shots, "meta: shots to evaluate, e.g. 5,10,20 (default: --shots)", 1, 0},
         {"eval-steps", ML_OPT_STRING, &o->eval_steps, "meta: adaptation steps to report, e.g. 1,10 (default: the learner's, 1,10; pretrain: 100)", 1, 0},
@@ -144,10 +144,11 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"clients", ML_OPT_INT, &o->clients, "federated: clients K (default 8; Omniglot: at most the training alphabets)", 0, 4096},
         {"client-fraction", ML_OPT_FLOAT, &o->client_fraction, "federated: fraction of the clients a round samples (seeded; default 1)", 0, 1e3},
         {"local-iters", ML_OPT_INT, &o->local_iters, "federated: outer iterations a client runs on its own tasks per round, E (default 5)", 1, 100000},
-        {"env", ML_OPT_STRING, &o->env, "meta-RL: environment, nav2d, bandit:K or nav2d-rot (with --algo maml, fomaml, pretrain or oracle)", 1, 0},
+        {"env", ML_OPT_STRING, &o->env, "meta-RL: environment, nav2d, bandit:K or nav2d-rot (with --algo maml, fomaml, pretrain, oracle or random)", 1, 0},
         {"rollouts", ML_OPT_INT, &o->rollouts, "meta-RL: trajectories per task and phase (default 20)", 1, 100000},
         {"horizon", ML_OPT_INT, &o->horizon, "meta-RL: steps per trajectory (default 0: the environment's, nav2d 100)", 0, 1000000},
         {"outer", ML_OPT_STRING, &o->outer, "meta-RL: outer step, trpo (default) or adam (at --outer-lr)", 1, 0},
+        {"eval-lr", ML_OPT_STRING, &o->eval_lr, "meta-RL evaluation: adaptation rate, or a comma list of rates of which the best on validation tasks is used (default: --inner-lr)", 1, 0},
         {"rounds", ML_OPT_INT, &o->rounds, "federated: rounds (sets --iters: an outer iteration of a federated run is a round)", 0, 100000000},
     };
     *n = (int)(sizeof table / sizeof table[0]);
@@ -162,6 +163,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
 void ml_run_config_resolve(ml_run_config *o) {
     if (o->inner_lr < 0) o->inner_lr = o->env ? 0.1f : 0.01f;
     if (o->outer_lr < 0) o->outer_lr = o->env ? 0.01f : 1e-3f;
+    if (o->eval_tasks < 0) o->eval_tasks = o->env ? 40 : 600;
     if (o->env) { /* meta-RL: pytorch-maml-rl's 2d-navigation defaults */
         if (!o->eval_steps) o->eval_steps = "0,1,2,3";
         if (!o->meta_batch) o->meta_batch = 20;

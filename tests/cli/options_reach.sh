@@ -50,9 +50,13 @@ for d in sys.argv[1:]:
             h.update(repr((j.get("loss"), j.get("val_mse"), j.get("val_acc"))).encode())
     for f in ("eval.json", "stdout"):
         if os.path.exists(f"{d}/{f}"):
-            for l in [l for l in open(f"{d}/{f}") if l.startswith("{")][-1:]:
-                j = json.loads(l)
-                for k in ("results", "lake_runs", "final_train_loss", "final_train_accuracy", "test_accuracy", "per_class"):
+            text = open(f"{d}/{f}").read()
+            try:  # a whole JSON file (eval.json, maybe indented), else the last JSON line (stdout)
+                objs = [json.loads(text)]
+            except ValueError:
+                objs = [json.loads(l) for l in text.splitlines() if l.startswith("{")][-1:]
+            for j in objs:
+                for k in ("results", "lake_runs", "final_train_loss", "final_train_accuracy", "test_accuracy", "per_class", "return"):
                     h.update(json.dumps(j.get(k), sort_keys=True).encode())
     if os.path.exists(f"{d}/split.json"):
         h.update(open(f"{d}/split.json", "rb").read())
@@ -69,7 +73,7 @@ FEW=(--algo protonet --dataset "folder:$TMP/folder" --model cnn4:4 --ways 2 --sh
 SUP=(--algo supervised --dataset "idx:$TMP/idx" --model mlp:8 --epochs 1 --batch-size 8 --optimizer sgd --lr 0.05 --json --quiet)
 OMN=(--algo maml --dataset "$DS" --model cnn4:4 --ways 20 --shots 1 --query 1 --meta-batch 1 --iters 1 --eval-tasks 2
      --eval-ways 20 --inner-steps 1 --eval-steps 1 --quiet)
-RL=(--env nav2d --algo maml --rollouts 3 --horizon 8 --meta-batch 2 --iters 2 --threads 1 --quiet)
+RL=(--env nav2d --algo maml --rollouts 3 --horizon 8 --meta-batch 2 --iters 2 --threads 1 --eval-tasks 2 --json --quiet)
 
 # Options that cannot change what a run computes, and why.
 declare -A EXEMPT=(
@@ -147,6 +151,7 @@ ROWS=(
   "rollouts|RL|--rollouts 4"
   "horizon|RL|--horizon 9"
   "outer|RL|--outer adam"
+  "eval-lr|RL|--eval-lr 0.5"
 )
 # Some variants need a base that already has a sibling setting: the base run of
 # a row is the context plus these arguments (so only the named option differs).

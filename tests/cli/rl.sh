@@ -4,15 +4,20 @@
 # checkpoint; --stop-at then --resume gives the uninterrupted run's checkpoint
 # byte for byte (also with another thread count), and so does Ctrl-C then
 # --resume; eval prints and saves returns before / after adaptation steps with
-# 95% intervals; bad settings end with one line on stderr, non-zero, before
-# anything is written.
+# 95% intervals (train ends with the same evaluation), at a rate chosen on
+# validation tasks from --eval-lr's list; --algo random saves the untrained
+# policy; bad settings end with one line on stderr, non-zero, before anything
+# is written.
 set -u
 BIN="$1"
 NAME=rl
 source "$(dirname "$0")/lib/common.sh"
-RL="--env nav2d --algo maml --rollouts 4 --horizon 20 --meta-batch 4 --iters 6 --threads 1 --seed 3 --quiet"
+RL="--env nav2d --algo maml --rollouts 4 --horizon 20 --meta-batch 4 --iters 6 --threads 1 --seed 3 --eval-tasks 2 --quiet"
 
-expect "train nav2d maml" 0 "" -- "$BIN" train $RL --out "$TMP/full"
+expect "train nav2d maml" 0 "" -- "$BIN" train $RL --out "$TMP/full" --eval-tasks 3
+if grep -q "maml on nav2d, 6 outer iterations, 3 test tasks" "$TMP/out" && grep -q '"tasks":	3' "$TMP/full/eval.json"; then
+  ok "train ends with the evaluation (table, eval.json)"
+else bad "train's evaluation: $(head -c 300 "$TMP/out")"; fi
 if [ "$(wc -l < "$TMP/full/log.jsonl")" -eq 6 ] &&
    grep -q '^{"iter":6,"return_before":[-0-9.e]*,"return_after":[-0-9.e]*,.*"elapsed_s":' "$TMP/full/log.jsonl" &&
    grep -q '"env":	"nav2d"' "$TMP/full/config.json" && [ -f "$TMP/full/checkpoint.safetensors" ]; then
@@ -40,13 +45,20 @@ if cmp -s "$TMP/int/checkpoint.safetensors" "$TMP/ref/checkpoint.safetensors"; t
 else bad "Ctrl-C + resume differs from the uninterrupted run"; fi
 
 expect "eval --json" 0 "" -- "$BIN" eval "$TMP/full" --steps 0,1,2,3 --tasks 6 --json
-if grep -q '^{"env":"nav2d","algo":"maml","tasks":6,"steps":\[0,1,2,3\],"return":\[[-0-9.e]*,[-0-9.e]*,[-0-9.e]*,[-0-9.e]*\],"ci95":\[[0-9.e]*,[0-9.e]*,[0-9.e]*,[0-9.e]*\]}$' "$TMP/out" &&
+if grep -q '^{"env":"nav2d","algo":"maml","iterations":6,"tasks":6,.*"eval_lr":0.1,"steps":\[0,1,2,3\],"return":\[[-0-9.e]*,[-0-9.e]*,[-0-9.e]*,[-0-9.e]*\],"ci95":\[[0-9.e]*,[0-9.e]*,[0-9.e]*,[0-9.e]*\]}$' "$TMP/out" &&
    grep -q '"ci95":' "$TMP/full/eval.json"; then ok "eval JSON: steps, return, ci95; eval.json saved"
 else bad "eval JSON: $(head -c 300 "$TMP/out")"; fi
 expect "eval table" 0 "steps *return *ci95" -- "$BIN" eval "$TMP/full" --steps 0,1 --tasks 4
 expect "eval bad steps" 2 "steps 'x': expected" -- "$BIN" eval "$TMP/full" --steps x --tasks 4
+expect "eval --eval-lr grid" 0 "chosen on 4 validation tasks" -- "$BIN" eval "$TMP/full" --steps 0,1 --tasks 4 --eval-lr 0.01,1
+if grep -q '"eval_lr_grid":	\[0.01, 1\]' "$TMP/full/eval.json"; then ok "eval.json records the grid"
+else bad "eval.json: $(head -c 400 "$TMP/full/eval.json")"; fi
+expect "eval bad --eval-lr" 2 "eval-lr 'fast': expected" -- "$BIN" eval "$TMP/full" --tasks 4 --eval-lr fast
+expect "random policy" 0 "random on nav2d, 0 outer iterations" -- "$BIN" train ${RL/--algo maml/--algo random} --out "$TMP/rand" --eval-tasks 3
+if [ -f "$TMP/rand/checkpoint.safetensors" ] && [ ! -e "$TMP/rand/log.jsonl" ]; then ok "random: the initialisation saved"
+else bad "random run folder: $(ls "$TMP/rand")"; fi
 
-expect "plot" 0 "rl_returns.png" -- "$BIN" plot "$TMP/full" "$TMP/part" --out "$TMP/fig"
+expect "plot" 0 "rl_returns.png" -- "$BIN" plot "$TMP/full" "$TMP/part" "$TMP/rand" --out "$TMP/fig"
 if [ -s "$TMP/fig/rl_returns.png" ] && [ -s "$TMP/fig/rl_trajectories.png" ]; then ok "plot: returns and trajectories PNGs"
 else bad "plot: $(ls "$TMP/fig" 2>&1)"; fi
 mkdir -p "$TMP/nonrl" && echo '{"algo": "maml", "task": "sinusoid"}' > "$TMP/nonrl/config.json"
@@ -62,7 +74,7 @@ one_line() { # NAME STATUS PATTERN -- train arguments: one line on stderr, nothi
 one_line "unknown env" 2 "env 'maze': unknown environment (known: nav2d" -- $RL --env maze
 one_line "bandit:0" 2 "env bandit:K: K must be an integer" -- $RL --env bandit:0
 one_line "env with an image dataset" 2 "env nav2d and --dataset fashion-mnist: a meta-RL run has no dataset" -- $RL --dataset fashion-mnist
-one_line "unknown RL algo" 2 "algo 'protonet' with --env: expected maml, fomaml, pretrain or oracle" -- $RL --algo protonet
+one_line "unknown RL algo" 2 "algo 'protonet' with --env: expected maml, fomaml, pretrain, oracle or random" -- $RL --algo protonet
 one_line "unknown outer" 2 "outer 'sgd': expected trpo or adam" -- $RL --outer sgd
 expect "bandit:3 pretrain with adam" 0 "" -- "$BIN" train --env bandit:3 --algo pretrain --outer adam --rollouts 4 \
   --horizon 10 --meta-batch 2 --iters 2 --threads 1 --quiet --out "$TMP/bandit"
