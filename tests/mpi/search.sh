@@ -62,7 +62,9 @@ fi
 L="--space space.json --budget 3 --min-iters 2000 --max-iters 20000 --jobs 1 --threads 1 --val-tasks 30"
 "$BIN" search $L --jobs 2 --out l1 >l1.txt 2>&1 || bad "longer search, 1 process: $(tail -c 300 l1.txt)"
 wait_lines() { for _ in $(seq 400); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
-left_running() { sleep 0.5; pgrep -f -- "--out $1\$" >/dev/null; }
+# A trial interrupted with its rank may still be saving its checkpoint when
+# mpirun returns (it got SIGTERM when its rank ended): allow it 10 s to finish.
+left_running() { for _ in $(seq 100); do pgrep -f -- "--out $1\$" >/dev/null || return 1; sleep 0.1; done; return 0; }
 
 timeout 60 mpirun --oversubscribe -np 2 "$BIN" search $L --out int >int.out 2>int.err &
 job=$!
