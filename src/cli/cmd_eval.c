@@ -126,7 +126,9 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
         printf("%s\n", text);
         free(text);
     }
-    /* RUN/continual.json for `metalearn plot` (written atomically). */
+    /* RUN/continual.json for `metalearn plot` (written atomically); the
+     * whole-network baselines go beside it, so they never replace the
+     * run's own result. */
     ml_run_info info;
     ml_run_get_info(run, &info);
     size_t need = ml_continual_to_json(&res, info.algo, NULL, 0);
@@ -137,7 +139,7 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
     }
     ml_continual_to_json(&res, info.algo, text, need + 1);
     text[need] = '\n';
-    snprintf(path, sizeof path, "%s/continual.json", info.dir);
+    snprintf(path, sizeof path, "%s/%s", info.dir, res.whole_network ? "continual_whole_network.json" : "continual.json");
     s = ml_file_write_atomic(path, text, need + 1, err, sizeof err);
     free(text);
     if (s) {
@@ -272,7 +274,8 @@ int cmd_eval(int argc, char **argv) {
                          "classes (cross-domain; all of its classes by default, its test images for IDX).\n"
                          "--continual runs OML's continual-learning protocol on the run's representation\n"
                          "(any learner: a non-OML run uses its network without the last layer) and saves\n"
-                         "RUN/continual.json, which `metalearn plot` draws.",
+                         "RUN/continual.json, which `metalearn plot` draws (with --continual-whole-network:\n"
+                         "RUN/continual_whole_network.json).",
                          specs, (int)(sizeof specs / sizeof specs[0])};
     const char *pos[1];
     int npos;

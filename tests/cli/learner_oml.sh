@@ -66,11 +66,16 @@ expect "a MAML run goes through the protocol, with a note" 0 "not OML: the proto
   "$BIN" eval "$TMP/maml" "${CONT[@]}"
 [ -f "$TMP/maml/continual.json" ] && ok "eval --continual saves RUN/continual.json" || bad "no continual.json"
 expect "plot draws accuracy vs classes learned for both runs" 0 "continual.png" -- "$BIN" plot "$TMP/run" "$TMP/maml" --out "$TMP/plots"
+cp "$TMP/run/continual.json" "$TMP/own.json" 2>/dev/null
 expect "the whole-network baselines" 0 '"learner":"whole-network"' -- "$BIN" eval "$TMP/run" "${CONT[@]}" --continual-oracle 2 \
   --continual-whole-network --json
 grep -q '"rows":\[{"classes":2,"accuracy":[0-9.e-]*,"ci95":[0-9.e-]*,"first":[0-9.e-]*,"first_ci95":[0-9.e-]*,"oracle":null' "$TMP/out" \
   && grep -q '"classes":4,"accuracy":[^}]*"oracle":[0-9]' "$TMP/out" && ok "whole-network oracle after all classes only" \
   || bad "whole-network JSON rows"
+[ -f "$TMP/run/continual_whole_network.json" ] && cmp -s "$TMP/run/continual.json" "$TMP/own.json" \
+  && ! grep -q whole-network "$TMP/run/continual.json" \
+  && ok "the whole-network result is saved beside the run's own continual.json, not over it" \
+  || bad "whole-network result replaced continual.json or was not saved"
 expect "no whole network for sine waves" 2 "take a few-shot image run" -- "$BIN" eval "$TMP/sine" --continual 2 --continual-whole-network
 expect "more classes than the test split" 2 "10 classes asked, the run's test split has 4 (--continual)" -- \
   "$BIN" eval "$TMP/run" --continual 10
