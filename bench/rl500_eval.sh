@@ -9,7 +9,11 @@
 # (--eval-seed 12345). For reference only (on copies, so the runs' eval.json
 # stay the table's): MAML-TRPO with the same grid, and every baseline at the
 # inner rate 0.1 (the earlier rounds' rule).
-# Usage: bash bench/rl500_eval.sh [METALEARN] [RUNS_DIR] [GRID]
+# LATER (default 1) scales the rate of the steps after the first for every
+# policy and every rate of the grid; LATER=0.5 is the MAML authors' evaluation
+# (cbfinn/maml_rl, test_maml_point.py: the first step at the rate, the later
+# ones at half of it).
+# Usage: [LATER=0.5] [RESULTS=DIR] bash bench/rl500_eval.sh [METALEARN] [RUNS_DIR] [GRID]
 set -euo pipefail
 B=${1:-build/metalearn}
 RUNS=${2:-runs/rl500}
@@ -18,7 +22,7 @@ R=${RESULTS:-bench/results/rl/i500}
 mkdir -p "$R"
 [ -f "$RUNS/random/checkpoint.safetensors" ] ||
   "$B" train --env nav2d --algo random --eval-seed 12345 --out "$RUNS/random" --overwrite --quiet > /dev/null
-E=(--steps 0,1,2,3 --tasks 40 --threads 2 --json)
+E=(--steps 0,1,2,3 --tasks 40 --threads 2 --json --eval-later-scale "${LATER:-1}")
 for name in maml_trpo maml_adam pretrain_trpo oracle_trpo random; do
   case $name in maml_*) lr=();; *) lr=(--eval-lr "$GRID");; esac
   "$B" eval "$RUNS/$name" "${E[@]}" "${lr[@]}" > "$R/eval_$name.txt"

@@ -18,6 +18,7 @@ for label, name in rows:
     if not p.exists():
         continue
     j = json.loads(p.read_text())
-    rate = f"{j['eval_lr']:g}" + (" (validation)" if "eval_lr_grid" in j else "")
+    rate = f"{j['eval_lr']:g}" + (f", later x{j['eval_later_scale']:g}" if "eval_later_scale" in j else "") + \
+        (" (validation)" if "eval_lr_grid" in j else "")
     cells = [f"{r:.1f} ± {c:.1f}" for r, c in zip(j["return"], j["ci95"])]
     print(f"| {label} | {j['iterations']} | {rate} | " + " | ".join(cells) + " |")

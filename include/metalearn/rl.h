@@ -155,6 +155,10 @@ ml_status ml_rl_evaluate(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_se
  * (fine-tuning a baseline at its best rate; the draw of tasks and
  * trajectories is the same for every lr). */
 ml_status ml_rl_evaluate_lr(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double lr, double *returns);
+/* The same with the first step at lr_first and every later one at lr_later
+ * (the MAML authors' evaluation halves the rate after the first step). */
+ml_status ml_rl_evaluate_steps(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double lr_first,
+                               double lr_later, double *returns);
 /* Test task `index` of ml_rl_evaluate's draw from eval_seed. */
 void ml_rl_eval_task(const ml_rl *rl, int index, uint64_t eval_seed, ml_env_task *task);
 /* Trajectories of one test task before and after `steps` adaptation steps

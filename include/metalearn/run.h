@@ -81,6 +81,9 @@ typedef struct ml_run_config {
     /* meta-RL evaluation: the adaptation rate, or rates to choose from on
      * validation tasks (NULL: --inner-lr) */
     const char *eval_lr;
+    /* meta-RL evaluation: the steps after the first adapt at the rate times
+     * this (1: every step alike; the MAML authors' evaluation uses 0.5) */
+    float eval_later_scale;
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */

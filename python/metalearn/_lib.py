@@ -393,7 +393,7 @@ class RunConfigFields(C.Structure):
         ("eval_only", C.c_int), ("eval_task", _S),
         ("federated", C.c_int), ("clients", C.c_int), ("local_iters", C.c_int), ("rounds", C.c_int),
         ("client_fraction", C.c_float), ("env", _S), ("outer", _S), ("rollouts", C.c_int), ("horizon", C.c_int),
-        ("shards", C.c_int), ("remember", C.c_int), ("eval_lr", _S)]
+        ("shards", C.c_int), ("remember", C.c_int), ("eval_lr", _S), ("eval_later_scale", C.c_float)]
 
 
 _decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)

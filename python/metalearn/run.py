@@ -179,12 +179,13 @@ class Run:
 
     @classmethod
     def open(cls, path, split="test", shots=None, steps=None, tasks=None, query=None, ways=None, threads=None,
-             lake_runs=None, task=None, model_only=False, eval_lr=None):
+             lake_runs=None, task=None, model_only=False, eval_lr=None, eval_later_scale=None):
         """A finished run (folder, or its checkpoint file) for evaluate(),
         with `metalearn eval`'s options: shots="1,5", steps="1,10",
         tasks=N (episodes), query, ways, split="val", lake_runs=PATH|"none",
         task="csv:HELD_OUT.csv"; meta-RL runs: eval_lr=0.1 or a list of
-        rates to choose from on validation tasks."""
+        rates to choose from on validation tasks, eval_later_scale=0.5 for
+        the steps after the first at half the rate."""
         path = Path(path)
         ckpt, folder = (path, path.parent) if path.suffix == ".safetensors" else (path / "checkpoint.safetensors", path)
         if split not in ("test", "val"):
@@ -193,7 +194,7 @@ class Run:
         f = cfg._fields()
         for name, value in (("eval-shots", shots), ("eval-steps", steps), ("eval-tasks", tasks),
                             ("eval-query", query), ("eval-ways", ways), ("threads", threads),
-                            ("eval-lr", eval_lr)):
+                            ("eval-lr", eval_lr), ("eval-later-scale", eval_later_scale)):
             cfg.set(name, value)
         if tasks is None and f.eval_tasks < 1:  # a run trained with --eval-tasks 0: evaluation asks now
             cfg.set("eval-tasks", 40 if cfg.env else 600)
@@ -391,11 +392,12 @@ def train_rl(config=None, resume=None, callback=None, **settings):
         return run.dir
 
 
-def evaluate_rl(path, steps="0,1,2,3", tasks=40, threads=None, eval_lr=None, split="test"):
+def evaluate_rl(path, steps="0,1,2,3", tasks=40, threads=None, eval_lr=None, split="test", eval_later_scale=None):
     """Mean return of the meta-RL run in path before and after each count of
     adaptation steps on `tasks` test tasks, with 95% intervals, as `metalearn
     eval PATH --json` gives it: {"steps": [...], "return": [...], "ci95":
     [...], "eval_lr": ...} (also written to PATH/eval.json). A shorthand for
     Run.open(path, ...).evaluate()."""
-    with Run.open(path, steps=steps, tasks=tasks, threads=threads, eval_lr=eval_lr, split=split) as run:
+    with Run.open(path, steps=steps, tasks=tasks, threads=threads, eval_lr=eval_lr, split=split,
+                  eval_later_scale=eval_later_scale) as run:
         return run.evaluate()

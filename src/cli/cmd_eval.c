@@ -212,6 +212,7 @@ int cmd_eval(int argc, char **argv) {
     const char *eval_task = NULL, *eval_lr = NULL;
     const char *dataset = NULL, *eval_classes = NULL, *images = NULL, *finetune = NULL, *split_file = NULL;
     int tasks = -1, query = -1, threads = 0, json = 0, ways = 0, lake_steps = 0, quiet = 0;
+    float eval_later_scale = -1;
     continual_args ca = {.counts = NULL, .test = 5, .orders = 10, .first = 10, .seed = 1};
     char sources[256], dataset_help[320];
     snprintf(dataset_help, sizeof dataset_help, "few-shot: evaluate on this dataset instead (%s)",
@@ -229,6 +230,7 @@ int cmd_eval(int argc, char **argv) {
         {"split", ML_OPT_STRING, &split, "test (default) or val: validation classes / CSV tasks of split.json, or validation tasks", 1, 0},
         {"task", ML_OPT_STRING, &eval_task, "regression: evaluate on every task of this family instead, each once (csv:HELD_OUT.csv)", 1, 0},
         {"eval-lr", ML_OPT_STRING, &eval_lr, "meta-RL: adaptation rate, or a comma list of rates of which the best on validation tasks is used (default: the run's, --inner-lr)", 1, 0},
+        {"eval-later-scale", ML_OPT_FLOAT, &eval_later_scale, "meta-RL: the steps after the first adapt at the rate times this (default: the run's, 1; the MAML authors' evaluation: 0.5)", 0, 1e3},
         {"threads", ML_OPT_INT, &threads, "worker threads (default: all cores)", 0, 1024},
         {"json", ML_OPT_FLAG, &json, "print the results as JSON on the last line", 0, 0},
         {"quiet", ML_OPT_FLAG, &quiet, "no progress on stderr (a bar on a terminal, else a line per 10% or 30 s)", 0, 0},
@@ -256,8 +258,10 @@ int cmd_eval(int argc, char **argv) {
                          "A meta-RL run (train --env): the mean return before and after each of --steps\n"
                          "(default 0,1,2,3) adaptation steps on --tasks (default 40) test tasks, 95% intervals;\n"
                          "the steps at --eval-lr (a list: the rate best on as many validation tasks, drawn\n"
-                         "with eval-seed XOR 0x76616c6964; never the test tasks); --split val: validation\n"
-                         "tasks; --json: {\"steps\",\"return\",\"ci95\",\"eval_lr\"}; saved as RUN/eval.json.\n"
+                         "with eval-seed XOR 0x76616c6964; never the test tasks), the steps after the first\n"
+                         "at that rate times --eval-later-scale (0.5: the MAML authors' evaluation);\n"
+                         "--split val: validation tasks; --json: {\"steps\",\"return\",\"ci95\",\"eval_lr\"};\n"
+                         "saved as RUN/eval.json.\n"
                          "Evaluates a meta-learning run on new tasks: adapts from the learned\n"
                          "initialisation on K support examples and reports, for each number of shots and\n"
                          "adaptation steps, query MSE (regression) or accuracy on episodes of held-out\n"
@@ -322,11 +326,13 @@ int cmd_eval(int argc, char **argv) {
         if (tasks > 0) o.eval_tasks = tasks;
         if (threads > 0) o.threads = threads;
         if (eval_lr) o.eval_lr = eval_lr;
+        if (eval_later_scale >= 0) o.eval_later_scale = eval_later_scale;
         o.json = json;
         return eval_rl(&o, dir, ckpt, eval_val);
     }
-    if (eval_lr) {
-        fprintf(stderr, "metalearn eval: --eval-lr applies to meta-RL runs; %s is not one\n", dir);
+    if (eval_lr || eval_later_scale >= 0) {
+        fprintf(stderr, "metalearn eval: --%s applies to meta-RL runs; %s is not one\n",
+                eval_lr ? "eval-lr" : "eval-later-scale", dir);
         return EXIT_USAGE;
     }
     if (shots) o.eval_shots = shots;

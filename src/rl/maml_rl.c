@@ -375,7 +375,7 @@ typedef struct eval_job {
     ml_ctx **ctx; /* one per worker */
     int max_steps;
     uint64_t seed;
-    double lr; /* the adaptation step's rate */
+    double lr, lr_later; /* the first adaptation step's rate, the later steps' */
     double *returns;
     float *positions; /* trajectories (ml_rl_trajectories) or NULL */
     ml_env_task *task_out;
@@ -414,7 +414,7 @@ static ml_status eval_one(eval_job *j, ml_ctx *ctx, int index) {
         }
         if (s == j->max_steps) break;
         if ((st = ml_rl_advantages(&ep, c->gamma, c->gae_lambda, 1)) != ML_OK) break;
-        st = ml_rl_adapt(ctx, p, cur, &ep, (float)j->lr, 1, 0, cur);
+        st = ml_rl_adapt(ctx, p, cur, &ep, (float)(s == 0 ? j->lr : j->lr_later), 1, 0, cur);
     }
     return st;
 }
@@ -453,15 +453,20 @@ ml_status ml_rl_evaluate(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_se
 }
 
 ml_status ml_rl_evaluate_lr(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double lr, double *returns) {
-    if (n_tasks < 1 || max_steps < 0 || !(lr >= 0)) return ML_ERR_ARG;
-    eval_job j = {rl, NULL, max_steps, eval_seed, lr, returns, NULL, NULL, 0, NULL};
+    return ml_rl_evaluate_steps(rl, n_tasks, max_steps, eval_seed, lr, lr, returns);
+}
+
+ml_status ml_rl_evaluate_steps(ml_rl *rl, int n_tasks, int max_steps, uint64_t eval_seed, double lr_first,
+                               double lr_later, double *returns) {
+    if (n_tasks < 1 || max_steps < 0 || !(lr_first >= 0) || !(lr_later >= 0)) return ML_ERR_ARG;
+    eval_job j = {rl, NULL, max_steps, eval_seed, lr_first, lr_later, returns, NULL, NULL, 0, NULL};
     return run_eval(rl, &j, n_tasks, -1);
 }
 
 ml_status ml_rl_trajectories(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,
                              float *positions, ml_env_task *task) {
     if (task_index < 0 || steps < 0 || n_traj < 1) return ML_ERR_ARG;
-    eval_job j = {rl, NULL, steps, eval_seed, rl->cfg.inner_lr, NULL, positions, task, n_traj, NULL};
+    eval_job j = {rl, NULL, steps, eval_seed, rl->cfg.inner_lr, rl->cfg.inner_lr, NULL, positions, task, n_traj, NULL};
     return run_eval(rl, &j, 1, task_index);
 }
 

@@ -401,9 +401,10 @@ static ml_status evaluate(ml__rl_run *r, rl_eval *e, char *err, size_t errlen) {
     ml_status s = ret && col ? ML_OK : ML_ERR_NOMEM;
     if (s) snprintf(err, errlen, "out of memory for %d evaluation tasks", T);
     uint64_t val_seed = o->eval_seed ^ ML_VAL_SEED_XOR;
+    double later = as_given(o->eval_later_scale);
     if (e->n_rates > 1 && adapted) {
         for (int k = 0; k < e->n_rates && !s; k++) {
-            if ((s = ml_rl_evaluate_lr(r->rl, T, most, val_seed, e->rates[k], ret)) != ML_OK) {
+            if ((s = ml_rl_evaluate_steps(r->rl, T, most, val_seed, e->rates[k], e->rates[k] * later, ret)) != ML_OK) {
                 snprintf(err, errlen, "evaluation at --eval-lr %g failed (%s)", e->rates[k], ml_status_text(s));
                 break;
             }
@@ -414,8 +415,8 @@ static ml_status evaluate(ml__rl_run *r, rl_eval *e, char *err, size_t errlen) {
             if (e->score[k] > e->score[e->chosen]) e->chosen = k;
         }
     }
-    if (!s && (s = ml_rl_evaluate_lr(r->rl, T, most, o->eval_val ? val_seed : o->eval_seed, e->rates[e->chosen],
-                                     ret)) != ML_OK)
+    if (!s && (s = ml_rl_evaluate_steps(r->rl, T, most, o->eval_val ? val_seed : o->eval_seed, e->rates[e->chosen],
+                                        e->rates[e->chosen] * later, ret)) != ML_OK)
         snprintf(err, errlen, "evaluation failed (%s)", ml_status_text(s));
     if (!s) summarise(ret, T, S, e, col);
     free(ret);
@@ -435,6 +436,7 @@ static cJSON *eval_json(const ml__rl_run *r, const rl_eval *e) {
     cJSON_AddStringToObject(j, "split", o->eval_val ? "val" : "test");
     cJSON_AddNumberToObject(j, "eval_seed", (double)o->eval_seed);
     cJSON_AddNumberToObject(j, "eval_lr", e->rates[e->chosen]);
+    if (o->eval_later_scale != 1.0f) cJSON_AddNumberToObject(j, "eval_later_scale", as_given(o->eval_later_scale));
     if (e->n_rates > 1) {
         cJSON *g = cJSON_AddArrayToObject(j, "eval_lr_grid"), *v = cJSON_AddArrayToObject(j, "val_return");
         for (int k = 0; k < e->n_rates; k++) {
@@ -479,9 +481,12 @@ ml_status ml__rl_run_evaluate(ml__rl_run *r, FILE *out, int json, ml_run_eval_re
     snprintf(path, sizeof path, "%s/eval.json", r->dir);
     if (r->mode != ML_RUN_SCRATCH) s = ml_json_write_atomic(path, j, err, errlen);
     if (!s && out) {
+        char later[64] = "";
+        if (o->eval_later_scale != 1.0f)
+            snprintf(later, sizeof later, ", later steps at %g", e.rates[e.chosen] * as_given(o->eval_later_scale));
         fprintf(out, "%s on %s, %lld outer iterations, %d %s tasks: return before / after adaptation steps at "
-                     "rate %g (95%% interval)\n", o->algo, o->env, (long long)ml_rl_iter(r->rl), e.tasks,
-                o->eval_val ? "validation" : "test", e.rates[e.chosen]);
+                     "rate %g%s (95%% interval)\n", o->algo, o->env, (long long)ml_rl_iter(r->rl), e.tasks,
+                o->eval_val ? "validation" : "test", e.rates[e.chosen], later);
         if (e.n_rates > 1) {
             fprintf(out, "adaptation rate chosen on %d validation tasks (mean return over the steps > 0):", e.tasks);
             for (int k = 0; k < e.n_rates; k++)

@@ -53,6 +53,7 @@ void ml_run_config_default(ml_run_config *o) {
     o->lake_steps = 0; /* the largest --eval-steps */
     o->clients = 8;
     o->client_fraction = 1.0f;
+    o->eval_later_scale = 1.0f;
     o->local_iters = 5;
     o->outer = "trpo";
     o->rollouts = 20;
@@ -148,6 +149,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"rollouts", ML_OPT_INT, &o->rollouts, "meta-RL: trajectories per task and phase (default 20)", 1, 100000},
         {"horizon", ML_OPT_INT, &o->horizon, "meta-RL: steps per trajectory (default 0: the environment's, nav2d 100)", 0, 1000000},
         {"outer", ML_OPT_STRING, &o->outer, "meta-RL: outer step, trpo (default) or adam (at --outer-lr)", 1, 0},
+        {"eval-later-scale", ML_OPT_FLOAT, &o->eval_later_scale, "meta-RL evaluation: adaptation steps after the first use the rate times this (default 1; the MAML authors' evaluation halves it: 0.5)", 0, 1e3},
         {"eval-lr", ML_OPT_STRING, &o->eval_lr, "meta-RL evaluation: adaptation rate, or a comma list of rates of which the best on validation tasks is used (default: --inner-lr)", 1, 0},
         {"rounds", ML_OPT_INT, &o->rounds, "federated: rounds (sets --iters: an outer iteration of a federated run is a round)", 0, 100000000},
     };

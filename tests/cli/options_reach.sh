@@ -152,6 +152,7 @@ ROWS=(
   "horizon|RL|--horizon 9"
   "outer|RL|--outer adam"
   "eval-lr|RL|--eval-lr 0.5"
+  "eval-later-scale|RL|--eval-later-scale 0.5"
 )
 # Some variants need a base that already has a sibling setting: the base run of
 # a row is the context plus these arguments (so only the named option differs).

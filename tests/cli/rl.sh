@@ -54,6 +54,15 @@ expect "eval --eval-lr grid" 0 "chosen on 4 validation tasks" -- "$BIN" eval "$T
 if grep -q '"eval_lr_grid":	\[0.01, 1\]' "$TMP/full/eval.json"; then ok "eval.json records the grid"
 else bad "eval.json: $(head -c 400 "$TMP/full/eval.json")"; fi
 expect "eval bad --eval-lr" 2 "eval-lr 'fast': expected" -- "$BIN" eval "$TMP/full" --tasks 4 --eval-lr fast
+# --eval-later-scale: the first step as before, the later ones at the rate times the scale.
+"$BIN" eval "$TMP/full" --steps 0,1,2,3 --tasks 6 --json 2>/dev/null | tail -n 1 > "$TMP/same.json"
+expect "eval --eval-later-scale 0.5" 0 "later steps at 0.05" -- "$BIN" eval "$TMP/full" --steps 0,1,2,3 --tasks 6 --eval-later-scale 0.5 --json
+ret() { sed 's/.*"return":\[\([^]]*\)\].*/\1/' "$1" | tr ',' ' '; }
+read -r a0 a1 a2 _ <<< "$(ret "$TMP/same.json")"; read -r b0 b1 b2 _ <<< "$(tail -n 1 "$TMP/out" | ret /dev/stdin)"
+if tail -n 1 "$TMP/out" | grep -q '"eval_lr":0.1,"eval_later_scale":0.5,"steps"' && [ "$a0 $a1" = "$b0 $b1" ] && [ "$a2" != "$b2" ]; then
+  ok "later steps scaled: steps 0-1 unchanged, step 2 differs, JSON records the scale"
+else bad "eval-later-scale: same ($a0 $a1 $a2) vs scaled ($b0 $b1 $b2): $(tail -c 300 "$TMP/out")"; fi
+expect "eval bad --eval-later-scale" 2 "eval-later-scale" -- "$BIN" eval "$TMP/full" --tasks 4 --eval-later-scale -1
 expect "random policy" 0 "random on nav2d, 0 outer iterations" -- "$BIN" train ${RL/--algo maml/--algo random} --out "$TMP/rand" --eval-tasks 3
 if [ -f "$TMP/rand/checkpoint.safetensors" ] && [ ! -e "$TMP/rand/log.jsonl" ]; then ok "random: the initialisation saved"
 else bad "random run folder: $(ls "$TMP/rand")"; fi
