@@ -25,6 +25,14 @@ extern "C" {
  * when dir is missing or holds none: then a new run may start there. */
 const char *ml_rundir_existing(const char *dir);
 
+/* A new run may start in dir: ML_OK with *held (may be NULL) the run file
+ * found there (NULL: none), or ML_ERR_STATE with err saying how to go on
+ * when dir holds a run and overwrite is 0. */
+ml_status ml_rundir_check_new(const char *dir, int overwrite, const char **held, char *err, size_t errlen);
+/* ml_rundir_check_new, then makes dir and clears a replaced run's files
+ * (every one, split.json too). */
+ml_status ml_rundir_start_new(const char *dir, int overwrite, char *err, size_t errlen);
+
 /* Removes the run files of dir (checkpoint, log, eval.json and, unless
  * keep_split, split.json; config.json is left for the caller to rewrite), so
  * a replacing run starts clean instead of appending to the old log. Missing

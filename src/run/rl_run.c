@@ -111,15 +111,7 @@ static ml_status save(ml__rl_run *r, char *err, size_t errlen) {
 
 /* A new run: its folder (refusing an existing run unless overwrite). */
 static ml_status start_new(const ml_run_config *o, const char *dir, char *err, size_t errlen) {
-    const char *held = ml_rundir_existing(dir);
-    if (held && !o->overwrite) {
-        snprintf(err, errlen, "%s already holds a run (%s): continue it with --resume %s, replace it with "
-                              "--overwrite, or choose another --out", dir, held, dir);
-        return ML_ERR_STATE;
-    }
-    if (ml_mkdir_p(dir, err, errlen)) return ML_ERR_IO;
-    if (held && ml_rundir_clear(dir, 0, err, errlen)) return ML_ERR_IO;
-    return ML_OK;
+    return ml_rundir_start_new(dir, o->overwrite, err, errlen);
 }
 
 static ml_status write_config(const ml_run_config *o, const char *dir, char *err, size_t errlen) {

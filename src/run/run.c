@@ -89,12 +89,8 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
         /* A new run never lands on an old one unasked (before the setup,
          * which may already write the few-shot split there). */
         meta_run_dir(o, path, sizeof path);
-        held = ml_rundir_existing(path);
-        if (held && !o->overwrite) {
-            snprintf(err, errlen, "%s already holds a run (%s): continue it with --resume %s, replace it with "
-                                  "--overwrite, or choose another --out", path, held, path);
-            return ML_ERR_STATE;
-        }
+        ml_status s = ml_rundir_check_new(path, o->overwrite, &held, err, errlen);
+        if (s) return s;
     }
     if (mode == ML_RUN_EVAL) {
         o->eval_only = 1;

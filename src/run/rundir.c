@@ -33,6 +33,26 @@ const char *ml_rundir_existing(const char *dir) {
     return NULL;
 }
 
+ml_status ml_rundir_check_new(const char *dir, int overwrite, const char **held, char *err, size_t errlen) {
+    const char *found = ml_rundir_existing(dir);
+    if (held) *held = found;
+    if (found && !overwrite) {
+        snprintf(err, errlen, "%s already holds a run (%s): continue it with --resume %s, replace it with "
+                              "--overwrite, or choose another --out", dir, found, dir);
+        return ML_ERR_STATE;
+    }
+    return ML_OK;
+}
+
+ml_status ml_rundir_start_new(const char *dir, int overwrite, char *err, size_t errlen) {
+    const char *held;
+    ml_status s = ml_rundir_check_new(dir, overwrite, &held, err, errlen);
+    if (s) return s;
+    if (ml_mkdir_p(dir, err, errlen)) return ML_ERR_IO;
+    if (held && ml_rundir_clear(dir, 0, err, errlen)) return ML_ERR_IO;
+    return ML_OK;
+}
+
 ml_status ml_rundir_clear(const char *dir, int keep_split, char *err, size_t errlen) {
     static const char *const cleared[] = {"checkpoint.safetensors", "log.jsonl", "eval.json", "split.json"};
     int n = keep_split ? 3 : 4;
