@@ -27,15 +27,13 @@ static void part_free(part_features *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Features of every image of the classes of list (rotation as listed). */
-static int part_compute(meta_run *r, const ml_class_list *list, ml_ctx *ctx, part_features *p, char *err,
-                        size_t errlen) {
+/* p->class_start for the images of the classes of list, in list order, and
+ * p->data's class count; returns the number of images, or -1 out of memory. */
+static int64_t part_layout(const ml_image_set *s, const ml_class_list *list, part_features *p) {
     memset(p, 0, sizeof *p);
-    const ml_image_set *s = &r->images;
-    ml_model *model = &r->model;
-    int64_t per = (int64_t)s->size * s->size, total = 0;
     p->class_start = ml_calloc((size_t)list->n + 1, sizeof(int64_t));
-    if (!p->class_start) goto nomem;
+    if (!p->class_start) return -1;
+    int64_t total = 0;
     for (int k = 0; k < list->n; k++) {
         int c = list->items[k].cls;
         p->class_start[k] = total;
@@ -44,6 +42,16 @@ static int part_compute(meta_run *r, const ml_class_list *list, ml_ctx *ctx, par
     p->class_start[list->n] = total;
     p->data.n_classes = list->n;
     p->data.class_start = p->class_start;
+    return total;
+}
+
+/* Features of every image of the classes of list (rotation as listed). */
+static int part_compute(meta_run *r, const ml_class_list *list, ml_ctx *ctx, part_features *p, char *err,
+                        size_t errlen) {
+    const ml_image_set *s = &r->images;
+    ml_model *model = &r->model;
+    int64_t per = (int64_t)s->size * s->size, total = part_layout(s, list, p);
+    if (total < 0) goto nomem;
     if (!list->n) return 0; /* ml_continual_check says which part is empty */
     float *x = ml_malloc((size_t)CHUNK * per * sizeof(float));
     if (!x) goto nomem;
@@ -91,18 +99,10 @@ static void feature_stats(const ml_continual_data *d, ml_continual_result *res);
 /* The images themselves of the classes of list (rotation as listed): the
  * rows the whole-network baselines learn from. */
 static int part_images(meta_run *r, const ml_class_list *list, part_features *p, char *err, size_t errlen) {
-    memset(p, 0, sizeof *p);
     const ml_image_set *s = &r->images;
-    int64_t per = (int64_t)s->size * s->size, total = 0;
-    p->class_start = ml_calloc((size_t)list->n + 1, sizeof(int64_t));
-    if (!p->class_start) goto nomem;
-    for (int k = 0; k < list->n; k++) {
-        int c = list->items[k].cls;
-        p->class_start[k] = total;
-        total += s->class_start[c + 1] - s->class_start[c];
-    }
-    p->class_start[list->n] = total;
-    p->data = (ml_continual_data){list->n, per, NULL, p->class_start};
+    int64_t per = (int64_t)s->size * s->size, total = part_layout(s, list, p);
+    if (total < 0) goto nomem;
+    p->data.dim = per;
     if (!list->n) return 0;
     p->feat = ml_malloc((size_t)total * per * sizeof(float));
     if (!p->feat) goto nomem;
