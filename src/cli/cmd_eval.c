@@ -206,6 +206,32 @@ static int eval_rl(ml_run_config *o, const char *dir, const char *ckpt, int eval
     return s ? exit_status(s) : EXIT_OK;
 }
 
+/* ---- a supervised run ------------------------------------------------------------------ */
+
+static int eval_supervised(const char *dir, const char *ckpt, const char *dataset, int threads, int json) {
+    char err[1024];
+    ml_supervised_result res;
+    ml_status s = ml_supervised_run_evaluate(dir, ckpt, threads, &res, err, sizeof err);
+    if (s) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        ml_supervised_result_free(&res);
+        return exit_status(s);
+    }
+    print_supervised_metrics(&res.conf, res.test_examples, dataset);
+    if (json) {
+        printf("{\"command\":\"eval\",\"algo\":\"supervised\",\"dataset\":\"%s\",\"epochs\":%d,"
+               "\"test_examples\":%lld,\"parameters\":%lld,\"test_accuracy\":%.6f,\"macro_precision\":%.6f,"
+               "\"macro_recall\":%.6f,\"macro_f1\":%.6f,",
+               dataset, res.epochs_done, (long long)res.test_examples, (long long)res.parameters,
+               ml_confusion_accuracy(&res.conf), ml_confusion_macro_precision(&res.conf),
+               ml_confusion_macro_recall(&res.conf), ml_confusion_macro_f1(&res.conf));
+        print_supervised_per_class_json(&res.conf);
+        printf(",\"eval_seconds\":%.3f}\n", res.eval_seconds);
+    }
+    ml_supervised_result_free(&res);
+    return EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
     static ml_run_config o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
@@ -316,6 +342,15 @@ int cmd_eval(int argc, char **argv) {
     if (ml_run_config_load_run(&o, dir, err, sizeof err)) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
+    }
+    if (o.algo && !strcmp(o.algo, "supervised")) {
+        if (shots || steps || tasks > 0 || query >= 0 || ways || lake || dataset || eval_classes || images ||
+            split_file || finetune || eval_task || eval_lr || ca.counts || eval_val) {
+            fprintf(stderr, "metalearn eval: %s is a supervised run: it is scored on its test split; only --threads "
+                            "and --json apply\n", dir);
+            return EXIT_USAGE;
+        }
+        return eval_supervised(dir, ckpt, o.dataset ? o.dataset : "fashion-mnist", threads, json);
     }
     if (ml_run_config_is_rl(&o)) {
         if (steps) o.eval_steps = steps;
