@@ -1,7 +1,8 @@
 /* cmd_eval.c: `metalearn eval RUN`: the run's final evaluation again, on
  * other shots, steps, ways, datasets or the validation split (the library's
  * ml_run_evaluate prints the table), and `eval --algo nn`, the
- * learning-free nearest-neighbour baseline on Lake's runs. */
+ * learning-free nearest-neighbour baseline on Lake's runs; a supervised run's
+ * test metrics (the library's ml_supervised_run_evaluate). */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -279,6 +280,9 @@ int cmd_eval(int argc, char **argv) {
     const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
                                  "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv] "
                                  "[--continual 10,25,50 [--continual-oracle EPOCHS]]",
+                         "A supervised run (train --algo supervised --out RUN): test accuracy, per-class and\n"
+                         "macro precision/recall/F1 on its test split, normalised with the statistics of the\n"
+                         "training images it trained on (--limit); --json: {\"test_accuracy\",\"macro_*\",\"per_class\"}.\n"
                          "A meta-RL run (train --env): the mean return before and after each of --steps\n"
                          "(default 0,1,2,3) adaptation steps on --tasks (default 40) test tasks, 95% intervals;\n"
                          "the steps at --eval-lr (a list: the rate best on as many validation tasks, drawn\n"
