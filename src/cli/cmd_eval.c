@@ -347,15 +347,6 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "metalearn eval: %s\n", err);
         return EXIT_FAIL;
     }
-    if (o.algo && !strcmp(o.algo, "supervised")) {
-        if (shots || steps || tasks > 0 || query >= 0 || ways || lake || dataset || eval_classes || images ||
-            split_file || finetune || eval_task || eval_lr || ca.counts || eval_val) {
-            fprintf(stderr, "metalearn eval: %s is a supervised run: it is scored on its test split; only --threads "
-                            "and --json apply\n", dir);
-            return EXIT_USAGE;
-        }
-        return eval_supervised(dir, ckpt, o.dataset ? o.dataset : "fashion-mnist", threads, json);
-    }
     if (ml_run_config_is_rl(&o)) {
         if (steps) o.eval_steps = steps;
         if (tasks > 0) o.eval_tasks = tasks;
@@ -363,6 +354,15 @@ int cmd_eval(int argc, char **argv) {
         if (eval_lr) o.eval_lr = eval_lr;
         o.json = json;
         return eval_rl(&o, dir, ckpt, eval_val);
+    }
+    if (o.algo && !strcmp(o.algo, "supervised")) { /* a folder written by train --algo supervised */
+        if (shots || steps || tasks > 0 || query >= 0 || ways || lake || dataset || eval_classes || images ||
+            split_file || finetune || eval_task || eval_lr || ca.counts || eval_val) {
+            fprintf(stderr, "metalearn eval: %s is a supervised run: it is scored on its test split; only --threads "
+                            "and --json apply\n", dir);
+            return EXIT_USAGE;
+        }
+        return eval_supervised(dir, ckpt, o.dataset ? o.dataset : "fashion-mnist", threads, json);
     }
     if (eval_lr) {
         fprintf(stderr, "metalearn eval: --eval-lr applies to meta-RL runs; %s is not one\n", dir);
