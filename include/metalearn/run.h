@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "metalearn/core.h"
+#include "metalearn/eval.h"
 #include "metalearn/meta.h"
 #include "metalearn/options.h"
 
@@ -346,6 +347,46 @@ struct ml_epoch_report;
 ml_status ml_supervised_rundir_open(const ml_run_config *cfg, int resume, char *err, size_t errlen);
 /* Appends the epoch's line to DIR/log.jsonl (rank 0 alone; dir NULL: nothing). */
 ml_status ml_supervised_rundir_log(const char *dir, const struct ml_epoch_report *r, char *err, size_t errlen);
+
+/* ---- supervised runs: setup, training and evaluation (src/run/supervised_run.c) ----- */
+typedef struct ml_supervised_result {
+    ml_confusion conf; /* the test split's; n_classes 0 on MPI ranks other than 0 (rank 0 evaluates) */
+    int64_t train_examples, test_examples, parameters;
+    int channels, height, width;
+    int threads, shards;
+    int epochs_done; /* train: epochs run by this call; evaluate: epochs the checkpoint holds */
+    double final_train_loss, final_train_accuracy; /* of the last epoch trained (train only) */
+    double train_seconds, eval_seconds;
+    int usage; /* on failure, 1 when a setting was refused (a usage error), else 0 */
+} ml_supervised_result;
+
+typedef struct ml_supervised_hooks {
+    /* Once the data and model are ready, before the first epoch (every rank). */
+    void (*on_start)(const ml_run_config *cfg, const ml_supervised_result *r, void *user);
+    /* After every epoch, on every rank, once its line is in RUN/log.jsonl;
+     * log_error: why the line could not be written (training goes on), else NULL. */
+    void (*on_epoch)(const struct ml_epoch_report *r, const char *log_error, void *user);
+    void *user;
+} ml_supervised_hooks;
+
+/* `metalearn train --algo supervised`: fills the defaults of cfg (model mlp,
+ * dataset fashion-mnist, shards: the processes), checks every setting
+ * against the data, loads the IDX splits (train cut to --limit), normalises
+ * both with the training images' channel statistics, builds and initialises
+ * the model, opens the run folder (cfg->out) and trains, resuming when
+ * cfg->resume. Rank 0 then evaluates on the test split into out. stop: see
+ * ml_supervised_config (ML_ERR_INTERRUPTED, checkpoint saved). hooks may be
+ * NULL. Free out with ml_supervised_result_free, whatever the status. */
+ml_status ml_supervised_run_train(ml_run_config *cfg, const volatile sig_atomic_t *stop, const ml_supervised_hooks *hooks,
+                                  ml_supervised_result *out, char *err, size_t errlen);
+
+/* `metalearn eval RUN` on a supervised run: its config.json, the weights of
+ * checkpoint (NULL: RUN/checkpoint.safetensors), the normalisation recomputed
+ * from the same training images as training (--limit), then the test split
+ * into out. threads > 0: worker threads. */
+ml_status ml_supervised_run_evaluate(const char *run_dir, const char *checkpoint, int threads, ml_supervised_result *out,
+                                     char *err, size_t errlen);
+void ml_supervised_result_free(ml_supervised_result *r); /* zeroed is fine */
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,12 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
  * 2 examples per shard. ML_ERR_ARG with a message naming the option. */
 ml_status ml_supervised_check(const ml_supervised_config *cfg, int64_t n, char *err, size_t errlen);
 
+/* The parameters and batch-norm statistics of a checkpoint ml_supervised_train
+ * wrote into m (built with the run's model spec); epoch (may be NULL) gets the
+ * epochs it holds. A missing, corrupt or foreign file, or tensors of other
+ * shapes: an error naming the file, m untouched. */
+ml_status ml_supervised_load_weights(const char *path, ml_model *m, int *epoch, char *err, size_t errlen);
+
 /* Predicts every example of d (batch norm with running statistics) into c. */
 ml_status ml_classifier_evaluate(ml_model *m, const ml_dataset *d, int batch_size, ml_confusion *c,
                                  char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /* cmd_eval.c: `metalearn eval RUN`: the run's final evaluation again, on
  * other shots, steps, ways, datasets or the validation split (the library's
  * ml_run_evaluate prints the table), and `eval --algo nn`, the
- * learning-free nearest-neighbour baseline on Lake's runs. */
+ * learning-free nearest-neighbour baseline on Lake's runs; a supervised run's
+ * test metrics (the library's ml_supervised_run_evaluate). */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -206,6 +207,32 @@ static int eval_rl(ml_run_config *o, const char *dir, const char *ckpt, int eval
     return s ? exit_status(s) : EXIT_OK;
 }
 
+/* ---- a supervised run ------------------------------------------------------------------ */
+
+static int eval_supervised(const char *dir, const char *ckpt, const char *dataset, int threads, int json) {
+    char err[1024];
+    ml_supervised_result res;
+    ml_status s = ml_supervised_run_evaluate(dir, ckpt, threads, &res, err, sizeof err);
+    if (s) {
+        fprintf(stderr, "metalearn eval: %s\n", err);
+        ml_supervised_result_free(&res);
+        return exit_status(s);
+    }
+    print_supervised_metrics(&res.conf, res.test_examples, dataset);
+    if (json) {
+        printf("{\"command\":\"eval\",\"algo\":\"supervised\",\"dataset\":\"%s\",\"epochs\":%d,"
+               "\"test_examples\":%lld,\"parameters\":%lld,\"test_accuracy\":%.6f,\"macro_precision\":%.6f,"
+               "\"macro_recall\":%.6f,\"macro_f1\":%.6f,",
+               dataset, res.epochs_done, (long long)res.test_examples, (long long)res.parameters,
+               ml_confusion_accuracy(&res.conf), ml_confusion_macro_precision(&res.conf),
+               ml_confusion_macro_recall(&res.conf), ml_confusion_macro_f1(&res.conf));
+        print_supervised_per_class_json(&res.conf);
+        printf(",\"eval_seconds\":%.3f}\n", res.eval_seconds);
+    }
+    ml_supervised_result_free(&res);
+    return EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
     static ml_run_config o;
     const char *shots = NULL, *steps = NULL, *lake = NULL, *algo = NULL, *distance = "mhd", *split = "test";
@@ -255,6 +282,9 @@ int cmd_eval(int argc, char **argv) {
     const ml_option_set cmd = {"eval", "RUN|CHECKPOINT [--split test|val] [--shots 5,10,20] [--steps 1,10] [--tasks 600] [--ways N] "
                                  "[--lake-runs PATH|none] [--dataset D [--eval-classes all|test]] [--task csv:HELD_OUT.csv] "
                                  "[--continual 10,25,50 [--continual-oracle EPOCHS]]",
+                         "A supervised run (train --algo supervised --out RUN): test accuracy, per-class and\n"
+                         "macro precision/recall/F1 on its test split, normalised with the statistics of the\n"
+                         "training images it trained on (--limit); --json: {\"test_accuracy\",\"macro_*\",\"per_class\"}.\n"
                          "A meta-RL run (train --env): the mean return before and after each of --steps\n"
                          "(default 0,1,2,3) adaptation steps on --tasks (default 40) test tasks, 95% intervals;\n"
                          "the steps at --eval-lr (a list: the rate best on as many validation tasks, drawn\n"
@@ -329,6 +359,15 @@ int cmd_eval(int argc, char **argv) {
         if (eval_later_scale >= 0) o.eval_later_scale = eval_later_scale;
         o.json = json;
         return eval_rl(&o, dir, ckpt, eval_val);
+    }
+    if (o.algo && !strcmp(o.algo, "supervised")) { /* a folder written by train --algo supervised */
+        if (shots || steps || tasks > 0 || query >= 0 || ways || lake || dataset || eval_classes || images ||
+            split_file || finetune || eval_task || eval_lr || eval_later_scale >= 0 || ca.counts || eval_val) {
+            fprintf(stderr, "metalearn eval: %s is a supervised run: it is scored on its test split; only --threads "
+                            "and --json apply\n", dir);
+            return EXIT_USAGE;
+        }
+        return eval_supervised(dir, ckpt, o.dataset ? o.dataset : "fashion-mnist", threads, json);
     }
     if (eval_lr || eval_later_scale >= 0) {
         fprintf(stderr, "metalearn eval: --%s applies to meta-RL runs; %s is not one\n",

@@ -16,5 +16,10 @@ extern const char *const train_synopsis;
 const char *train_about(void);
 
 int run_supervised(ml_run_config *o, const volatile sig_atomic_t *stop);
+/* A supervised run's test metrics as train prints them: accuracy, the
+ * per-class table (Fashion-MNIST's class names), macro P/R/F1; and the
+ * "per_class":[...] member of its JSON line. */
+void print_supervised_metrics(const ml_confusion *conf, int64_t test_examples, const char *dataset);
+void print_supervised_per_class_json(const ml_confusion *conf);
 
 #endif

@@ -213,6 +213,36 @@ out:
     return s;
 }
 
+ml_status ml_supervised_load_weights(const char *path, ml_model *m, int *epoch, char *err, size_t errlen) {
+    ml_safetensors st;
+    if (ml_safetensors_read(path, &st, err, errlen)) return ML_ERR_IO;
+    ml_status s = ML_ERR_FORMAT;
+    const char *fmt = ml_safetensors_meta(&st, "format"), *ep = ml_safetensors_meta(&st, "epoch");
+    float *params = malloc(((size_t)m->n_floats + (size_t)m->n_buffer_floats + 1) * sizeof(float));
+    float *bufs = params ? params + m->n_floats : NULL;
+    if (!fmt || strcmp(fmt, SUP_FORMAT) || !ep) {
+        snprintf(err, errlen, "%s: not a checkpoint of supervised training (metadata format/epoch)", path);
+        goto out;
+    }
+    if (!params) {
+        s = ML_ERR_NOMEM;
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    for (int i = 0; i < m->n_params; i++)
+        if (copy_entry(&st, path, &m->params[i], params + m->params[i].offset, err, errlen)) goto out;
+    for (int i = 0; i < m->n_buffers; i++)
+        if (copy_entry(&st, path, &m->buffers[i], bufs + m->buffers[i].offset, err, errlen)) goto out;
+    memcpy(m->data, params, (size_t)m->n_floats * sizeof(float));
+    memcpy(m->buffer_data, bufs, (size_t)m->n_buffer_floats * sizeof(float));
+    if (epoch) *epoch = atoi(ep);
+    s = ML_OK;
+out:
+    free(params);
+    ml_safetensors_free(&st);
+    return s;
+}
+
 /* A failure of some ranks reaches all: 1 on every rank when any failed. */
 static int any_failed(ml_status *s, const char *what, char *err, size_t errlen) {
     if (!ml_dist_any(*s != ML_OK)) return 0;
