@@ -8,26 +8,7 @@ NAME=train_idx
 source "$(dirname "$0")/lib/common.sh"
 
 # A learnable toy problem: class k has a bright 3x3 square at position k.
-python3 - "$TMP/good" <<'PY'
-import gzip, os, struct, sys, random
-d = sys.argv[1]; os.makedirs(d, exist_ok=True)
-random.seed(0)
-def write(split, n):
-    imgs, labels = bytearray(), bytearray()
-    for i in range(n):
-        k = i % 4
-        img = bytearray(random.randrange(40) for _ in range(256))
-        r, c = (k // 2) * 8 + 2, (k % 2) * 8 + 2
-        for dr in range(3):
-            for dc in range(3):
-                img[(r + dr) * 16 + c + dc] = 200 + random.randrange(50)
-        imgs += img; labels.append(k)
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 16, 16) + imgs)
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels)
-write("train", 256); write("t10k", 64)
-PY
+python3 "$(dirname "$0")/lib/toyidx.py" "$TMP/good"
 
 # ---- a real run, small --------------------------------------------------------
 "$BIN" train --algo supervised --dataset "idx:$TMP/good" --model mlp:32 --epochs 5 --batch-size 16 \

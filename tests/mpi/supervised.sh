@@ -5,29 +5,11 @@
 # settings the job cannot run are refused on every rank before a write.
 NAME=mpi_supervised
 source "$(dirname "$0")/lib.sh"
+TOYIDX="$(cd "$(dirname "$0")/../cli/lib" && pwd)/toyidx.py"
 cd "$TMP" || exit 1
 
-# A small IDX set (class k: a bright square at position k), as tests/cli/train_idx.sh.
-python3 - toy <<'PY'
-import gzip, os, struct, sys, random
-d = sys.argv[1]; os.makedirs(d, exist_ok=True)
-random.seed(0)
-def write(split, n):
-    imgs, labels = bytearray(), bytearray()
-    for i in range(n):
-        k = i % 4
-        img = bytearray(random.randrange(40) for _ in range(256))
-        r, c = (k // 2) * 8 + 2, (k % 2) * 8 + 2
-        for dr in range(3):
-            for dc in range(3):
-                img[(r + dr) * 16 + c + dc] = 200 + random.randrange(50)
-        imgs += img; labels.append(k)
-    with gzip.open(f"{d}/{split}-images-idx3-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 16, 16) + imgs)
-    with gzip.open(f"{d}/{split}-labels-idx1-ubyte.gz", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels)
-write("train", 256); write("t10k", 64)
-PY
+# A small IDX set (class k: a bright square at position k), as tests/cli/train_idx.sh's.
+python3 "$TOYIDX" toy
 # cnn4 has batch norm: the shards' statistics matter.
 S="--algo supervised --dataset idx:toy --model cnn4:8 --batch-size 24 --lr 0.01 --quiet"
 
