@@ -105,6 +105,10 @@ void ml_rng_shuffle_i32(ml_rng *r, int32_t *v, int64_t n);
 
 /* ---- misc ----------------------------------------------------------------- */
 double ml_now(void); /* monotonic seconds */
+/* SIGINT and SIGTERM call handler on an alternate stack (oneDNN's JIT code
+ * may run with its stack pointer in the heap: src/core/signals.c). Call it
+ * from the thread that takes the signals. */
+void ml_catch_stop_signals(void (*handler)(int));
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,6 @@
  * over to the supervised path (train_supervised.c) or the library's run
  * (metalearn/run.h: ml_run_open / ml_run_train / ml_run_evaluate), drawing
  * its progress and forwarding Ctrl-C as the run's stop flag. */
-/* sigaltstack and SA_ONSTACK are XSI, not plain POSIX. */
-#define _XOPEN_SOURCE 700
 #include <math.h>
 #include <signal.h>
 #include <unistd.h>
@@ -87,21 +85,10 @@ static void banner(const ml_run_config *o, const ml_run_info *in) {
                 in->init_rates ? " and Meta-SGD rates (alpha.NAME)" : "; no alpha.NAME rates in it, so the rates start at --inner-lr");
 }
 
-/* Ctrl-C and SIGTERM set the run's stop flag. The handler runs on its own
- * stack. oneDNN 2.6's JIT GEMM points rsp into the heap while it runs, so a
- * signal frame pushed there corrupted the heap (seen: 1 in 3 Ctrl-Cs aborted;
- * oneDNN issue #4845, fixed in 3.11). Worker threads never take the signal
- * (main.c, pool.c). */
-static void catch_stop_signals(void) {
-    static char alt_stack[1 << 16];
-    stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    if (sigaltstack(&alt, NULL) == 0) sa.sa_flags |= SA_ONSTACK;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+/* Ctrl-C and SIGTERM set the run's stop flag (on their own stack:
+ * ml_catch_stop_signals). Worker threads never take the signal (main.c,
+ * pool.c). */
+static void catch_stop_signals(void) { ml_catch_stop_signals(on_signal); }
 
 /* Meta-RL progress: a line per iteration (the return after adaptation). */
 static int on_rl_iteration(void *user, const ml_run_progress *p) {

@@ -6,7 +6,6 @@
  *     metalearn eval DIR --split val --tasks V --json --threads T
  * do, with the same messages, so any program (Python too, where
  * /proc/self/exe is the interpreter) can run a search. */
-#define _XOPEN_SOURCE 700 /* sigaltstack */
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,17 +28,8 @@ static void child_setup(void) {
      * run is parallel across tasks through its own worker threads and keeps
      * one OpenMP thread inside each op anyway (bit-exact whatever the count). */
     omp_set_num_threads(1);
-    /* SIGINT / SIGTERM: the run checkpoints and stops. The handler runs on
-     * its own stack: oneDNN's JIT GEMM points rsp into the heap while it runs
-     * (see catch_stop_signals in src/cli/cmd_train.c). */
-    static char alt_stack[1 << 16];
-    stack_t alt = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    if (sigaltstack(&alt, NULL) == 0) sa.sa_flags |= SA_ONSTACK;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* SIGINT / SIGTERM: the run checkpoints and stops. */
+    ml_catch_stop_signals(on_stop);
 }
 
 /* The exit status of a failed step, its message as the command's. */
