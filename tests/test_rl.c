@@ -1,6 +1,7 @@
 /* test_rl.c: meta-RL environments, the policy-gradient estimator, the KL's
  * Hessian-vector products through the adaptation, the TRPO step, thread-count
  * invariance and bit-exact resume (metalearn/env.h, metalearn/rl.h). */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +372,47 @@ static void test_resume_bit_exact(void) {
     }
 }
 
+/* Heap in use, through the library's allocator hook; malloc_usable_size
+ * rather than a size header, so a block freed after the hook is removed
+ * (or made before it) is still freed correctly. */
+static long long heap_live, heap_peak;
+static void *counting_alloc(size_t bytes, void *user) {
+    (void)user;
+    void *p = malloc(bytes);
+    if (p && (heap_live += (long long)malloc_usable_size(p)) > heap_peak) heap_peak = heap_live;
+    return p;
+}
+static void counting_free(void *ptr, void *user) {
+    (void)user;
+    heap_live -= ptr ? (long long)malloc_usable_size(ptr) : 0;
+    free(ptr);
+}
+
+/* Peak heap of MAML-TRPO steps per task, in units of one rows x width
+ * activation of the policy (rows = trajectories x horizon). The loss
+ * gradient, the products and the line search share the task's one arena
+ * after its kept graph; a task used to hold 2.5x as much (a second arena for
+ * the line search, the loss gradient and each rollout step's tensors kept,
+ * the products' walk without buffer reuse). */
+static void test_trpo_step_memory(void) {
+    ml_rl_config c = ml_rl_config_default(); /* 2 x 64 hidden, 20 rollouts */
+    c.horizon = 25, c.meta_batch = 4, c.cg_iters = 3, c.ls_steps = 3;
+    ml_allocator a = {counting_alloc, counting_free, NULL};
+    heap_live = heap_peak = 0;
+    ml_set_allocator(&a);
+    ml_rl *rl = NULL;
+    char err[256];
+    CHECK_INT_EQ(ml_rl_create(&c, &rl, err, sizeof err), ML_OK);
+    for (int i = 0; i < 2; i++) CHECK_INT_EQ(ml_rl_step(rl, NULL), ML_OK);
+    ml_rl_destroy(rl);
+    ml_set_allocator(NULL);
+    const double rows = (double)c.horizon * c.rollouts, activation = rows * c.hidden[0] * sizeof(float);
+    const double per_task = (double)heap_peak / c.meta_batch;
+    printf("  peak heap %.1f MB: %.1f MB per task = %.0f activations of %d x %d\n", heap_peak / 1e6,
+           per_task / 1e6, per_task / activation, (int)rows, c.hidden[0]);
+    CHECK(per_task < 300 * activation); /* measured: 222 (before: 565) */
+}
+
 /* A run with --env through the ml_run handle is the learner itself: two
  * steps and the evaluation's rows equal ml_rl's with the same settings;
  * --eval-lr changes the adapted returns only; the random policy does not train. */
@@ -466,6 +508,7 @@ int main(void) {
     ML_RUN(test_trpo_respects_kl_bound);
     ML_RUN(test_threads_same_result);
     ML_RUN(test_resume_bit_exact);
+    ML_RUN(test_trpo_step_memory);
     ML_RUN(test_run_handle);
     ML_RUN(test_bandit_learns);
     return ml_test_summary();

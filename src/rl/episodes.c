@@ -61,7 +61,12 @@ ml_status ml_rl_sample(ml_ctx *ctx, const ml_env *env, const ml_env_task *task, 
     env->kind->reset(env, task, n, state, obs);
     memset(alive, 1, (size_t)n);
     int was = ml_ctx_set_recording(ctx, 0);
+    /* Each step's forward is dead once its actions are drawn: rewinding keeps
+     * a rollout's tensors to one step's (100 steps of a 64-wide policy left
+     * ~3 MB per rollout in the arena). */
+    const ml_ctx_mark step_start = ml_ctx_get_mark(ctx);
     for (int t = 0; t < ep->horizon; t++) {
+        ml_ctx_rewind(ctx, step_start);
         float *x = ep->x + (size_t)t * n * in;
         for (int i = 0; i < n; i++) {
             memcpy(x + (size_t)i * in, obs + (size_t)i * od, sizeof(float) * (size_t)od);
@@ -78,6 +83,7 @@ ml_status ml_rl_sample(ml_ctx *ctx, const ml_env *env, const ml_env_task *task, 
             if (done[i]) alive[i] = 0;
         }
     }
+    ml_ctx_rewind(ctx, step_start);
     ml_ctx_set_recording(ctx, was);
     memcpy(ep->last_obs, obs, sizeof(float) * (size_t)n * (size_t)od);
     for (int i = 0; i < n; i++) {

@@ -24,7 +24,7 @@
 #include "metalearn/rl.h"
 
 typedef struct task_ws {
-    ml_ctx *ctx, *ls_ctx;
+    ml_ctx *ctx;
     ml_env_task task;
     ml_episodes train, valid;
     ml_tensor *leaves[ML_POLICY_MAX_TENSORS], *gkl[ML_POLICY_MAX_TENSORS];
@@ -32,7 +32,8 @@ typedef struct task_ws {
     float old_log_std[ML_ENV_TASK_MAX];
     double loss, kl, train_return, valid_return;
     float *grad, *hv; /* n_params each */
-    ml_ctx_mark kept; /* after the KL gradient: each Hessian-vector product rewinds here */
+    ml_ctx_mark kept; /* after the KL gradient: the loss gradient, each Hessian-vector
+                       * product and each line-search candidate rewind here */
     ml_status status;
 } task_ws;
 
@@ -86,7 +87,6 @@ void ml_rl_destroy(ml_rl *rl) {
     if (rl->ws)
         for (int t = 0; t < rl->cfg.meta_batch; t++) {
             ml_ctx_destroy(rl->ws[t].ctx);
-            ml_ctx_destroy(rl->ws[t].ls_ctx);
             free(rl->ws[t].grad);
             free(rl->ws[t].hv);
         }
@@ -138,10 +138,13 @@ ml_status ml_rl_create(const ml_rl_config *cfg, ml_rl **out, char *err, size_t e
     for (int t = 0; t < cfg->meta_batch; t++) {
         task_ws *w = &rl->ws[t];
         w->ctx = ml_ctx_create((size_t)8 << 20);
-        w->ls_ctx = ml_ctx_create((size_t)4 << 20);
         w->grad = calloc((size_t)np, sizeof(float));
         w->hv = calloc((size_t)np, sizeof(float));
-        if (!w->ctx || !w->ls_ctx || !w->grad || !w->hv) return ml_rl_destroy(rl), ML_ERR_NOMEM;
+        if (!w->ctx || !w->grad || !w->hv) return ml_rl_destroy(rl), ML_ERR_NOMEM;
+        /* Nothing reads a gradient walk's intermediate buffers afterwards:
+         * the unrecorded walks (loss gradient, products, line search) may
+         * reuse them (same arithmetic, so the same bits). */
+        ml_ctx_set_consume(w->ctx, 1);
     }
     ml_optim_config oc = ml_optim_config_default(ML_OPTIM_ADAM);
     oc.lr = cfg->outer_lr;
@@ -215,11 +218,14 @@ static ml_status task_forward(ml_rl *rl, task_ws *w, int index) {
     if (!loss || !kl) return ml_ctx_status(ctx);
     w->loss = loss->data[0];
     w->kl = kl->data[0];
+    /* The KL's recorded gradient is kept for the products; the loss gradient
+     * is dead once flattened, so it comes after the mark and its memory is
+     * the products' (walking the longer tape changes no value). */
+    if (c->outer == ML_RL_TRPO && (st = ml_grad(ctx, kl, w->leaves, p->n_tensors, 1, w->gkl)) != ML_OK) return st;
+    w->kept = ml_ctx_get_mark(ctx);
     ml_tensor *g[ML_POLICY_MAX_TENSORS];
     if ((st = ml_grad(ctx, loss, w->leaves, p->n_tensors, 0, g)) != ML_OK) return st;
     flatten(p, g, w->grad);
-    if (c->outer == ML_RL_TRPO && (st = ml_grad(ctx, kl, w->leaves, p->n_tensors, 1, w->gkl)) != ML_OK) return st;
-    w->kept = ml_ctx_get_mark(ctx);
     return ML_OK;
 }
 
@@ -276,11 +282,12 @@ static void mean_hvp(const float *v, float *out, void *user) {
 
 /* ---- phase C: surrogate loss and KL at a candidate theta ---- */
 
+/* In the task's context after its kept graph (which the products no longer
+ * need), so a task holds one arena rather than two. */
 static ml_status task_candidate(ml_rl *rl, task_ws *w) {
     const ml_policy *p = &rl->pol;
-    ml_ctx *ctx = w->ls_ctx;
-    ml_ctx_reset(ctx);
-    ml_ctx_clear_error(ctx);
+    ml_ctx *ctx = w->ctx;
+    ml_ctx_rewind(ctx, w->kept);
     ml_tensor *leaves[ML_POLICY_MAX_TENSORS], *fast[ML_POLICY_MAX_TENSORS];
     ml_status st = ml_policy_wrap(ctx, p, (float *)rl->vec, leaves);
     if (st != ML_OK) return st;
