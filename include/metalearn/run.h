@@ -306,7 +306,10 @@ ml_status ml_run_predict(ml_run *r, const ml_task_data *task, int steps, const m
  * after another by a new head, the rate chosen on its validation classes.
  * Any learner's run goes through it; note receives one line for a person when
  * the run is not an OML run (its representation was not meta-learned for this,
- * but is used the same way), else "". Few-shot image runs only. */
+ * but is used the same way), else "". Few-shot image runs only. The result
+ * is saved as RUN/continual.json (whole network: continual_whole_network.json;
+ * ml_continual_to_json's line, written atomically), which `metalearn plot`
+ * draws. */
 struct ml_continual_options;
 struct ml_continual_result;
 ml_status ml_run_continual(ml_run *r, const struct ml_continual_options *o, struct ml_continual_result *res,

@@ -221,7 +221,9 @@ class Run:
         "mse"). A non-OML run is put through it with its representation;
         self.note then says so. whole_network: the whole-network baselines
         instead (`--continual-whole-network`: the run's network from a random
-        start, every layer learned online; the oracle i.i.d.)."""
+        start, every layer learned online; the oracle i.i.d.). The library
+        saves the result in the run folder (continual.json, or
+        continual_whole_network.json), as the CLI does."""
         o = L.ContinualOptions()
         L.lib.ml_continual_options_default(C.byref(o))
         counts = list(counts)

@@ -127,27 +127,7 @@ static int eval_continual(ml_run *run, const continual_args *a, int json) {
         printf("%s\n", text);
         free(text);
     }
-    /* RUN/continual.json for `metalearn plot` (written atomically); the
-     * whole-network baselines go beside it, so they never replace the
-     * run's own result. */
-    ml_run_info info;
-    ml_run_get_info(run, &info);
-    size_t need = ml_continual_to_json(&res, info.algo, NULL, 0);
-    char *text = malloc(need + 2), path[4200];
-    if (!text) {
-        fprintf(stderr, "metalearn eval: out of memory\n");
-        return EXIT_FAIL;
-    }
-    ml_continual_to_json(&res, info.algo, text, need + 1);
-    text[need] = '\n';
-    snprintf(path, sizeof path, "%s/%s", info.dir, res.whole_network ? "continual_whole_network.json" : "continual.json");
-    s = ml_file_write_atomic(path, text, need + 1, err, sizeof err);
-    free(text);
-    if (s) {
-        fprintf(stderr, "metalearn eval: %s\n", err);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
+    return EXIT_OK; /* the library saved RUN/continual.json */
 }
 
 /* ---- eval ------------------------------------------------------------------------------------ */

@@ -7,10 +7,13 @@
  * class order (the same chunks whatever the class order or thread count). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "metalearn/continual.h"
+#include "metalearn/dist.h"
 #include "metalearn/eval.h"
+#include "metalearn/io.h"
 #include "run/meta_run.h"
 
 enum { CHUNK = 100 }; /* images per forward pass */
@@ -354,8 +357,8 @@ static int network_continual(meta_run *r, const ml_continual_options *o, ml_cont
     return st;
 }
 
-int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_result *res, char *err,
-                       size_t errlen) {
+static int continual_compute(meta_run *r, const ml_continual_options *o, ml_continual_result *res, char *err,
+                             size_t errlen) {
     if (o->whole_network && !r->fewshot) {
         snprintf(err, errlen, "continual: the whole-network baselines (--continual-whole-network) take a few-shot "
                               "image run");
@@ -391,4 +394,31 @@ int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_
     part_free(&val);
     part_free(&test);
     return st;
+}
+
+/* RUN/continual.json, what `metalearn plot` draws: the JSON line of
+ * ml_continual_to_json, written atomically by one process. The whole-network
+ * baselines go beside it (continual_whole_network.json), so they never
+ * replace the run's own result. */
+static int continual_save(const meta_run *r, const ml_continual_result *res, char *err, size_t errlen) {
+    if (ml_dist_rank() != 0) return 0;
+    const char *algo = ml_algo_name(r->algo);
+    size_t need = ml_continual_to_json(res, algo, NULL, 0);
+    char *text = malloc(need + 2), path[4200];
+    if (!text) {
+        snprintf(err, errlen, "continual: out of memory");
+        return ML__RUN_FAIL;
+    }
+    ml_continual_to_json(res, algo, text, need + 1);
+    text[need] = '\n';
+    snprintf(path, sizeof path, "%s/%s", r->dir, res->whole_network ? "continual_whole_network.json" : "continual.json");
+    ml_status s = ml_file_write_atomic(path, text, need + 1, err, errlen);
+    free(text);
+    return s == ML_OK ? 0 : ML__RUN_FAIL;
+}
+
+int meta_run_continual(meta_run *r, const ml_continual_options *o, ml_continual_result *res, char *err,
+                       size_t errlen) {
+    int st = continual_compute(r, o, res, err, errlen);
+    return st ? st : continual_save(r, res, err, errlen);
 }

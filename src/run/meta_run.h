@@ -144,7 +144,9 @@ int meta_run_final_eval(meta_run *r, const ml_run_config *o, int iterations, dou
                         size_t errlen);
 
 /* The continual-learning protocol on the run's validation and test classes
- * (continual_run.c): 0 or ML__RUN_FAIL / ML__RUN_USAGE with err set. */
+ * (continual_run.c), its result saved in the run folder (continual.json or
+ * continual_whole_network.json): 0 or ML__RUN_FAIL / ML__RUN_USAGE with err
+ * set. */
 struct ml_continual_options;
 struct ml_continual_result;
 int meta_run_continual(meta_run *r, const struct ml_continual_options *o, struct ml_continual_result *res, char *err,

@@ -58,6 +58,8 @@ CONT=(--continual 2 --continual-test 2 --continual-orders 3 --continual-lr 0.1,0
 expect "eval --continual --json" 0 '"continual":{"algo":"oml"' -- "$BIN" eval "$TMP/run" "${CONT[@]}" --continual-oracle 2 --json
 grep -q '"rows":\[{"classes":2,"accuracy":' "$TMP/out" && grep -q '{"classes":4,' "$TMP/out" \
   && grep -q '"forgetting":' "$TMP/out" && ok "one JSON row per class count, and all classes" || bad "continual JSON rows"
+tail -n 1 "$TMP/out" | cmp -s - "$TMP/run/continual.json" \
+  && ok "RUN/continual.json is the --json line (saved by the library)" || bad "continual.json differs from the --json line"
 "$BIN" eval "$TMP/run" "${CONT[@]}" --json > "$TMP/a.json" 2>/dev/null
 "$BIN" eval "$TMP/run" "${CONT[@]}" --json --threads 1 > "$TMP/b.json" 2>/dev/null
 cmp -s "$TMP/a.json" "$TMP/b.json" && ok "the protocol is seeded (same output twice)" || bad "continual output differs"

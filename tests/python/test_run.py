@@ -125,9 +125,15 @@ def test_continual_protocol_is_the_clis(tmp_path, cli):
     out = subprocess.run([cli, "eval", str(tmp_path / "seq"), "--continual", "2", "--continual-train", "5",
                           "--continual-orders", "3", "--json"], check=True, capture_output=True, text=True).stdout
     want = json.loads(out.strip().splitlines()[-1])
+    saved = tmp_path / "seq" / "continual.json"
+    cli_file = saved.read_bytes()  # the library saves it, for the CLI as for Python
+    assert cli_file == (out.strip().splitlines()[-1] + "\n").encode()
+    saved.unlink()
     with Run.open(tmp_path / "seq") as r:
         got = r.continual(counts=(2,), train=5, orders=3)
         assert got == want
+        assert saved.read_bytes() == cli_file
         assert r.note == ""  # an OML run: no note
         with pytest.raises(metalearn.Error, match="5 functions asked"):
             r.continual(counts=(5,))
+        assert saved.read_bytes() == cli_file  # a refused protocol leaves the saved result
