@@ -570,6 +570,15 @@ int meta_run_load_checkpoint(meta_run *r, const char *path, int full, int *itera
         if (copy_tensor(&st, path, m->params[i].name, &m->params[i], meta + m->params[i].offset, err, errlen)) goto out;
     /* The extras (pretrain's training head only when resuming: eval sets up none). */
     for (int k = 0; with_extras && k < n_extra; k++) {
+        if (full == 1 && !ml_safetensors_find(&st, extra[k].name)) {
+            /* A checkpoint of an older build: its learner had fewer tensors. */
+            const ml_learner_info *li = ml_algo_info(r->algo);
+            snprintf(err, errlen,
+                     "%s: no tensor '%s': the run predates %s's %s (an older build); `metalearn eval` still "
+                     "reads it, but it cannot be resumed: train a new run",
+                     path, extra[k].name, li->name, li->class_head ? "class head over the training classes" : "extra tensors");
+            goto out;
+        }
         ml_param_info p = {"", extra[k].ndim, {0}, 0, extra[k].numel};
         memcpy(p.shape, extra[k].shape, sizeof p.shape);
         if (copy_tensor(&st, path, extra[k].name, &p, meta + mm->n + extra[k].offset, err, errlen)) goto out;

@@ -25,6 +25,30 @@ TINY=(--dataset "folder:$TMP/folder" --split 0.4,0.2,0.4 --model cnn4:8 --ways 2
 
 expect "oml trains and evaluates on a folder set" 0 '"accuracy":' -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 --out "$TMP/run" --json
 grep -q '"algo":"oml"' "$TMP/run/checkpoint.safetensors" && ok "the checkpoint names the learner" || bad "checkpoint algo"
+# A run of a build before the class head (no oml.head.* in its checkpoint, made here by
+# dropping them): evaluation still reads it, --resume is refused in one line naming the file.
+"$BIN" train --algo oml "${TINY[@]}" --iters 2 --eval-tasks 0 --out "$TMP/old" >/dev/null 2>&1
+python3 - "$TMP/old/checkpoint.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+raw = open(path, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+head, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+keep = sorted((k for k in head if k != "__metadata__" and not k.startswith("oml.head.")), key=lambda k: head[k]["data_offsets"][0])
+out, blob = {"__metadata__": head["__metadata__"]}, b""
+for k in keep:
+    b, e = head[k]["data_offsets"]
+    out[k] = dict(head[k], data_offsets=[len(blob), len(blob) + e - b])
+    blob += data[b:e]
+text = json.dumps(out).encode()
+text += b" " * (-len(text) % 8)
+open(path, "wb").write(struct.pack("<Q", len(text)) + text + blob)
+PY
+expect "a run from before the class head is evaluated" 0 "" -- "$BIN" eval "$TMP/old" --tasks 2
+expect "a run from before the class head cannot be resumed" 1 \
+  "old/checkpoint.safetensors: no tensor 'oml.head.weight': the run predates oml's class head over the training classes (an older build); \`metalearn eval\` still reads it, but it cannot be resumed: train a new run" \
+  -- "$BIN" train --resume "$TMP/old" --iters 4
+[ "$(grep -c "^metalearn train: " "$TMP/err")" = 1 ] && ok "the refusal is one line" || bad "resume refusal: $(cat "$TMP/err")"
 expect "oml-fo trains" 0 "" -- "$BIN" train --algo oml-fo "${TINY[@]}" --iters 2 --out "$TMP/fo"
 
 expect "oml, stopped after 2 iterations" 0 "" -- "$BIN" train --algo oml "${TINY[@]}" --iters 4 --stop-at 2 --out "$TMP/half"
