@@ -198,6 +198,10 @@ static int eval_supervised(const char *dir, const char *ckpt, const char *datase
         ml_supervised_result_free(&res);
         return exit_status(s);
     }
+    if (ml_dist_rank() != 0) { /* under mpirun every rank evaluates; rank 0 reports, as train does */
+        ml_supervised_result_free(&res);
+        return EXIT_OK;
+    }
     print_supervised_metrics(&res.conf, res.test_examples, dataset);
     if (json) {
         printf("{\"command\":\"eval\",\"algo\":\"supervised\",\"dataset\":\"%s\",\"epochs\":%d,"

@@ -24,6 +24,9 @@ for n in 2 3; do
     || bad "--shards 6: $n ranks differ from 1 process"
   [ "$(grep -c 'test accuracy' "g$n.txt")" = 1 ] && ok "$n ranks: the results printed once" || bad "$n ranks printed: $(cat "g$n.txt")"
 done
+mpi 2 "$BIN" eval g2 --json >e2.txt 2>&1 || bad "eval of a supervised run on 2 ranks: $(tail -c 300 e2.txt)"
+[ "$(grep -c 'test accuracy' e2.txt)" = 1 ] && [ "$(grep -c '"command":"eval"' e2.txt)" = 1 ] \
+  && ok "eval on 2 ranks: the results printed once" || bad "eval on 2 ranks printed: $(cat e2.txt)"
 [ "$(ls g3)" = "$(printf 'checkpoint.safetensors\nconfig.json\nlog.jsonl')" ] && ok "one run folder, written once" \
   || bad "run folder of 3 ranks: $(ls g3 | tr '\n' ' ')"
 # Ranks may run different thread counts.
