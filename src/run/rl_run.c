@@ -460,10 +460,14 @@ ml_status ml__rl_run_evaluate(ml__rl_run *r, FILE *out, int json, ml_run_eval_re
             if (ml__eval_result_add(res, &row)) s = ML_ERR_NOMEM;
         }
     }
+    /* One rendering, one line: the --json line, RUN/eval.json (as every
+     * other result file) and the result's json. */
     cJSON *j = eval_json(r, &e);
-    if (res && j && !(res->json = cJSON_PrintUnformatted(j))) s = ML_ERR_NOMEM;
-    if (!j || s) {
-        cJSON_Delete(j);
+    char *line = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (res && line && !(res->json = strdup(line))) s = ML_ERR_NOMEM;
+    if (!line || s) {
+        cJSON_free(line);
         snprintf(err, errlen, "out of memory");
         return ML_ERR_NOMEM;
     }
@@ -471,7 +475,12 @@ ml_status ml__rl_run_evaluate(ml__rl_run *r, FILE *out, int json, ml_run_eval_re
      * it), an evaluation-only open included. */
     char path[4200];
     snprintf(path, sizeof path, "%s/eval.json", r->dir);
-    if (r->mode != ML_RUN_SCRATCH) s = ml_json_write_atomic(path, j, err, errlen);
+    if (r->mode != ML_RUN_SCRATCH) {
+        size_t len = strlen(line);
+        line[len] = '\n'; /* a text file's last line; the NUL is put back below */
+        s = ml_file_write_atomic(path, line, len + 1, err, errlen);
+        line[len] = 0;
+    }
     if (!s && out) {
         char later[64] = "";
         if (o->eval_later_scale != 1.0f)
@@ -487,12 +496,8 @@ ml_status ml__rl_run_evaluate(ml__rl_run *r, FILE *out, int json, ml_run_eval_re
         }
         fprintf(out, "%6s  %12s  %10s\n", "steps", "return", "ci95");
         for (int i = 0; i < e.n; i++) fprintf(out, "%6d  %12.3f  %10.3f\n", e.steps[i], e.mean[i], e.ci95[i]);
-        if (json) {
-            char *line = cJSON_PrintUnformatted(j);
-            if (line) fprintf(out, "%s\n", line);
-            free(line);
-        }
+        if (json) fprintf(out, "%s\n", line);
     }
-    cJSON_Delete(j);
+    cJSON_free(line);
     return s;
 }

@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib/common.sh"
 RL="--env nav2d --algo maml --rollouts 4 --horizon 20 --meta-batch 4 --iters 6 --threads 1 --seed 3 --eval-tasks 2 --quiet"
 
 expect "train nav2d maml" 0 "" -- "$BIN" train $RL --out "$TMP/full" --eval-tasks 3
-if grep -q "maml on nav2d, 6 outer iterations, 3 test tasks" "$TMP/out" && grep -q '"tasks":	3' "$TMP/full/eval.json"; then
+if grep -q "maml on nav2d, 6 outer iterations, 3 test tasks" "$TMP/out" && grep -q '"tasks":3' "$TMP/full/eval.json"; then
   ok "train ends with the evaluation (table, eval.json)"
 else bad "train's evaluation: $(head -c 300 "$TMP/out")"; fi
 if [ "$(wc -l < "$TMP/full/log.jsonl")" -eq 6 ] &&
@@ -46,12 +46,13 @@ else bad "Ctrl-C + resume differs from the uninterrupted run"; fi
 
 expect "eval --json" 0 "" -- "$BIN" eval "$TMP/full" --steps 0,1,2,3 --tasks 6 --json
 if grep -q '^{"env":"nav2d","algo":"maml","iterations":6,"tasks":6,.*"eval_lr":0.1,"steps":\[0,1,2,3\],"return":\[[-0-9.e]*,[-0-9.e]*,[-0-9.e]*,[-0-9.e]*\],"ci95":\[[0-9.e]*,[0-9.e]*,[0-9.e]*,[0-9.e]*\]}$' "$TMP/out" &&
-   grep -q '"ci95":' "$TMP/full/eval.json"; then ok "eval JSON: steps, return, ci95; eval.json saved"
+   tail -n 1 "$TMP/out" | cmp -s - "$TMP/full/eval.json"; then ok "eval JSON: steps, return, ci95; eval.json is that line"
 else bad "eval JSON: $(head -c 300 "$TMP/out")"; fi
 expect "eval table" 0 "steps *return *ci95" -- "$BIN" eval "$TMP/full" --steps 0,1 --tasks 4
 expect "eval bad steps" 2 "steps 'x': expected" -- "$BIN" eval "$TMP/full" --steps x --tasks 4
 expect "eval --eval-lr grid" 0 "chosen on 4 validation tasks" -- "$BIN" eval "$TMP/full" --steps 0,1 --tasks 4 --eval-lr 0.01,1
-if grep -q '"eval_lr_grid":	\[0.01, 1\]' "$TMP/full/eval.json"; then ok "eval.json records the grid"
+if grep -q '"eval_lr_grid":\[0.01,1\]' "$TMP/full/eval.json" && [ "$(wc -l < "$TMP/full/eval.json")" = 1 ]; then
+  ok "eval.json records the grid, on one line"
 else bad "eval.json: $(head -c 400 "$TMP/full/eval.json")"; fi
 expect "eval bad --eval-lr" 2 "eval-lr 'fast': expected" -- "$BIN" eval "$TMP/full" --tasks 4 --eval-lr fast
 # --eval-later-scale: the first step as before, the later ones at the rate times the scale.
