@@ -12,6 +12,7 @@
 #ifndef ML_TEST_H
 #define ML_TEST_H
 
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -19,6 +20,8 @@
 #include <string.h>
 
 #include "metalearn/core.h"
+#include "metalearn/meta.h"
+#include "metalearn/run.h"
 
 static int ml_test_passed, ml_test_failed, ml_test_cur_failed, ml_test_skipped;
 
@@ -99,21 +102,112 @@ static inline const char *ml_test_tmp_dir(void) {
 
 /* A counting allocator: install it with ml_set_allocator(&a) where
  * a = ml_test_counting_allocator(); ml_test_live is then the number of
- * blocks handed out and not yet freed (0 after a leak-free failure path). */
+ * blocks handed out and not yet freed (0 after a leak-free failure path),
+ * ml_test_live_bytes their bytes and ml_test_peak_bytes the most at once
+ * (malloc_usable_size, not a size header: a block made before the hook was
+ * installed, or freed after it was removed, is still freed correctly). */
 static long ml_test_live;
+static long long ml_test_live_bytes, ml_test_peak_bytes;
 static inline void *ml_test_count_alloc(size_t n, void *u) {
     (void)u;
     void *p = malloc(n);
-    if (p) ml_test_live++;
+    if (p) {
+        ml_test_live++;
+        ml_test_live_bytes += (long long)malloc_usable_size(p);
+        if (ml_test_live_bytes > ml_test_peak_bytes) ml_test_peak_bytes = ml_test_live_bytes;
+    }
     return p;
 }
 static inline void ml_test_count_free(void *p, void *u) {
     (void)u;
-    if (p) ml_test_live--;
+    if (p) ml_test_live--, ml_test_live_bytes -= (long long)malloc_usable_size(p);
     free(p);
 }
 static inline ml_allocator ml_test_counting_allocator(void) {
     return (ml_allocator){ml_test_count_alloc, ml_test_count_free, NULL};
+}
+
+/* ---- files ------------------------------------------------------------------------------ */
+
+/* The whole file in a malloc'd buffer, NUL-terminated (checkpoints hold
+ * binary floats: *n is the length); NULL if it cannot be read. */
+static inline char *ml_test_slurp(const char *path, size_t *n) {
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    for (;;) {
+        if (*n + 4096 + 1 > cap) {
+            char *b = realloc(buf, cap = 2 * cap + 8192);
+            if (!b) break;
+            buf = b;
+        }
+        size_t got = fread(buf + *n, 1, 4096, f);
+        *n += got;
+        if (got < 4096) break;
+    }
+    fclose(f);
+    if (buf) buf[*n] = 0;
+    return buf;
+}
+
+/* Whether two files hold the same bytes; says which differ when not. */
+static inline int ml_test_same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *x = ml_test_slurp(a, &na), *y = ml_test_slurp(b, &nb);
+    int same = x && y && na == nb && !memcmp(x, y, na);
+    if (!same) fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ\n", a, na, b, nb);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* ---- runs and meta-learners ------------------------------------------------------------- */
+
+/* The small run the run-level tests start from: MAML on sinusoid tasks, an
+ * mlp:16,16, 5 shots and 5 queries, one thread, no final evaluation, quiet,
+ * into out. Not resolved: the caller changes what it tests, then calls
+ * ml_run_config_resolve. */
+static inline void ml_test_sine_run_config(ml_run_config *c, const char *out) {
+    ml_run_config_default(c);
+    c->algo = "maml";
+    c->task = "sinusoid";
+    c->model = "mlp:16,16";
+    c->shots = 5;
+    c->query = 5;
+    c->eval_tasks = 0;
+    c->threads = 1;
+    c->quiet = 1;
+    c->out = out;
+}
+
+/* Meta-trains a model that make(m) builds for iters outer steps on tasks
+ * with 1, 2 and 3 worker threads (c's threads ignored): the meta-parameters
+ * must be bit-identical. */
+static inline void ml_test_meta_threads_invariant(void (*make)(ml_model *m), const ml_meta_config *c,
+                                                  const ml_task_data *tasks, int n_tasks, int iters) {
+    float *ref = NULL;
+    for (int threads = 1; threads <= 3; threads++) {
+        ml_model m;
+        make(&m);
+        ml_meta_config ct = *c;
+        ct.threads = threads;
+        ml_meta meta;
+        char err[256];
+        double loss;
+        CHECK(ml_meta_init(&meta, &m, &ct, n_tasks, err, sizeof err) == ML_OK);
+        for (int it = 0; it < iters; it++) CHECK(ml_meta_step(&meta, tasks, n_tasks, &loss, err, sizeof err) == ML_OK);
+        if (!ref) {
+            ref = malloc((size_t)meta.n_meta * sizeof(float));
+            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
+        } else {
+            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
+        }
+        ml_meta_free(&meta);
+        ml_model_free(&m);
+    }
+    free(ref);
 }
 
 #endif

@@ -21,13 +21,8 @@ static char g_tmp[1024];
 
 static void fed_config(ml_run_config *c, const char *name, char *out, size_t len) {
     snprintf(out, len, "%s/fed_%s", g_tmp, name);
-    ml_run_config_default(c);
-    c->algo = "maml";
-    c->task = "sinusoid";
-    c->model = "mlp:16,16";
+    ml_test_sine_run_config(c, out);
     c->meta_batch = 3;
-    c->shots = 5;
-    c->query = 5;
     c->federated = 1;
     c->clients = 5;
     c->client_fraction = 0.6f;
@@ -35,39 +30,16 @@ static void fed_config(ml_run_config *c, const char *name, char *out, size_t len
     c->rounds = 6;
     c->log_every = 1;
     c->checkpoint_every = 1;
-    c->eval_tasks = 0;
-    c->threads = 1;
     c->seed = 7;
-    c->quiet = 1;
     c->overwrite = 1;
-    c->out = out;
     ml_run_config_resolve(c);
-}
-
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    *n = buf ? fread(buf, 1, (size_t)len, f) : 0;
-    if (buf) buf[*n] = 0;
-    fclose(f);
-    return buf;
 }
 
 static int same_checkpoint(const char *run_a, const char *run_b) {
     char a[1200], b[1200];
     snprintf(a, sizeof a, "%s/checkpoint.safetensors", run_a);
     snprintf(b, sizeof b, "%s/checkpoint.safetensors", run_b);
-    size_t na = 0, nb = 0;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    if (!same) fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ\n", a, na, b, nb);
-    free(x);
-    free(y);
-    return same;
+    return ml_test_same_file(a, b);
 }
 
 static ml_status train(const ml_run_config *c, ml_run_mode mode, ml_fed_transport *t, char *err, size_t errlen) {
@@ -162,7 +134,7 @@ static void test_resume_per_round(void) {
     snprintf(la, sizeof la, "%s/log.jsonl", a);
     snprintf(lb, sizeof lb, "%s/log.jsonl", b);
     size_t na, nb;
-    char *hx = slurp(la, &na), *hy = slurp(lb, &nb), *x = hx, *y = hy;
+    char *hx = ml_test_slurp(la, &na), *hy = ml_test_slurp(lb, &nb), *x = hx, *y = hy;
     CHECK(x && y);
     for (int line = 0; x && y && line < 6; line++) { /* the losses (before elapsed_s, which differs) */
         char *ex = strstr(x, ",\"elapsed_s\""), *ey = strstr(y, ",\"elapsed_s\"");

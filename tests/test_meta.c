@@ -299,29 +299,12 @@ static void test_reptile_step_closed_form(void) {
     ml_model_free(&m);
 }
 
+static void thread_test_model(ml_model *m) { small_mlp(m, 16, 21); }
+
 static void test_results_do_not_depend_on_thread_count(void) {
-    float *ref = NULL;
-    for (int threads = 1; threads <= 3; threads++) {
-        ml_model m;
-        small_mlp(&m, 16, 21);
-        ml_meta_config c = config(ML_ALGO_MAML, 2, 0.05f);
-        c.threads = threads;
-        c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
-        ml_meta meta;
-        char err[256];
-        double loss;
-        CHECK(ml_meta_init(&meta, &m, &c, 4, err, sizeof err) == ML_OK);
-        for (int it = 0; it < 5; it++) CHECK(ml_meta_step(&meta, tasks, 4, &loss, err, sizeof err) == ML_OK);
-        if (!ref) {
-            ref = malloc((size_t)meta.n_meta * sizeof(float));
-            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
-        } else {
-            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
-        }
-        ml_meta_free(&meta);
-        ml_model_free(&m);
-    }
-    free(ref);
+    ml_meta_config c = config(ML_ALGO_MAML, 2, 0.05f);
+    c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+    ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
 }
 
 static void test_nan_loss_is_reported_and_nothing_changes(void) {

@@ -358,32 +358,15 @@ static void test_first_and_second_order_differ(void) {
     ml_model_free(&m);
 }
 
+static void thread_test_model(ml_model *m) { make_mlp(m, DIN, WAYS, 9); }
+
 static void test_oml_does_not_depend_on_thread_count(void) {
-    float *ref = NULL;
     ml_task_data t[4];
     for (int i = 0; i < 4; i++) t[i] = task_of(1);
     for (int i = 0; i < 4; i++) t[i].n_support = KS - (i % 2) * (KS / WAYS); /* different trajectories */
-    for (int threads = 1; threads <= 3; threads++) {
-        ml_model m;
-        make_mlp(&m, DIN, WAYS, 9);
-        ml_meta_config c = config(ML_ALGO_OML, ML_LOSS_CROSS_ENTROPY, 0.1f);
-        c.threads = threads;
-        c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
-        ml_meta meta;
-        char err[256];
-        double loss;
-        CHECK(ml_meta_init(&meta, &m, &c, 4, err, sizeof err) == ML_OK);
-        for (int it = 0; it < 4; it++) CHECK(ml_meta_step(&meta, t, 4, &loss, err, sizeof err) == ML_OK);
-        if (!ref) {
-            ref = malloc((size_t)meta.n_meta * sizeof(float));
-            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
-        } else {
-            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
-        }
-        ml_meta_free(&meta);
-        ml_model_free(&m);
-    }
-    free(ref);
+    ml_meta_config c = config(ML_ALGO_OML, ML_LOSS_CROSS_ENTROPY, 0.1f);
+    c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+    ml_test_meta_threads_invariant(thread_test_model, &c, t, 4, 4);
 }
 
 /* ---- the protocol ------------------------------------------------------------------------ */

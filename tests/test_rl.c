@@ -1,7 +1,6 @@
 /* test_rl.c: meta-RL environments, the policy-gradient estimator, the KL's
  * Hessian-vector products through the adaptation, the TRPO step, thread-count
  * invariance and bit-exact resume (metalearn/env.h, metalearn/rl.h). */
-#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,22 +371,6 @@ static void test_resume_bit_exact(void) {
     }
 }
 
-/* Heap in use, through the library's allocator hook; malloc_usable_size
- * rather than a size header, so a block freed after the hook is removed
- * (or made before it) is still freed correctly. */
-static long long heap_live, heap_peak;
-static void *counting_alloc(size_t bytes, void *user) {
-    (void)user;
-    void *p = malloc(bytes);
-    if (p && (heap_live += (long long)malloc_usable_size(p)) > heap_peak) heap_peak = heap_live;
-    return p;
-}
-static void counting_free(void *ptr, void *user) {
-    (void)user;
-    heap_live -= ptr ? (long long)malloc_usable_size(ptr) : 0;
-    free(ptr);
-}
-
 /* Peak heap of MAML-TRPO steps per task, in units of one rows x width
  * activation of the policy (rows = trajectories x horizon). The loss
  * gradient, the products and the line search share the task's one arena
@@ -397,8 +380,8 @@ static void counting_free(void *ptr, void *user) {
 static void test_trpo_step_memory(void) {
     ml_rl_config c = ml_rl_config_default(); /* 2 x 64 hidden, 20 rollouts */
     c.horizon = 25, c.meta_batch = 4, c.cg_iters = 3, c.ls_steps = 3;
-    ml_allocator a = {counting_alloc, counting_free, NULL};
-    heap_live = heap_peak = 0;
+    ml_allocator a = ml_test_counting_allocator();
+    ml_test_live_bytes = ml_test_peak_bytes = 0;
     ml_set_allocator(&a);
     ml_rl *rl = NULL;
     char err[256];
@@ -407,8 +390,8 @@ static void test_trpo_step_memory(void) {
     ml_rl_destroy(rl);
     ml_set_allocator(NULL);
     const double rows = (double)c.horizon * c.rollouts, activation = rows * c.hidden[0] * sizeof(float);
-    const double per_task = (double)heap_peak / c.meta_batch;
-    printf("  peak heap %.1f MB: %.1f MB per task = %.0f activations of %d x %d\n", heap_peak / 1e6,
+    const double per_task = (double)ml_test_peak_bytes / c.meta_batch;
+    printf("  peak heap %.1f MB: %.1f MB per task = %.0f activations of %d x %d\n", ml_test_peak_bytes / 1e6,
            per_task / 1e6, per_task / activation, (int)rows, c.hidden[0]);
     CHECK(per_task < 300 * activation); /* measured: 222 (before: 565) */
 }

@@ -19,53 +19,12 @@ static char g_tmp[1024];
 
 /* The settings of the CLI command in test_same_as_cli. */
 static void small_config(ml_run_config *c, const char *out) {
-    ml_run_config_default(c);
-    c->algo = "maml";
-    c->task = "sinusoid";
-    c->model = "mlp:16,16";
+    ml_test_sine_run_config(c, out);
     c->meta_batch = 5;
-    c->shots = 5;
-    c->query = 5;
     c->iters = 20;
     c->log_every = 5;
-    c->eval_tasks = 0;
-    c->threads = 1;
     c->seed = 3;
-    c->quiet = 1;
-    c->out = out;
     ml_run_config_resolve(c);
-}
-
-/* The whole file, NUL-terminated (checkpoints hold binary floats). */
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0;
-    *n = 0;
-    for (;;) {
-        if (*n + 4096 + 1 > cap) {
-            char *b = realloc(buf, cap = 2 * cap + 8192);
-            if (!b) break;
-            buf = b;
-        }
-        size_t got = fread(buf + *n, 1, 4096, f);
-        *n += got;
-        if (got < 4096) break;
-    }
-    fclose(f);
-    if (buf) buf[*n] = 0;
-    return buf;
-}
-
-static int same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = slurp(a, &na), *y = slurp(b, &nb);
-    int same = x && y && na == nb && !memcmp(x, y, na);
-    if (!same) fprintf(stderr, "  %s (%zu bytes) and %s (%zu bytes) differ\n", a, na, b, nb);
-    free(x);
-    free(y);
-    return same;
 }
 
 /* A whole run through the handle; returns ml_run_train's status. */
@@ -117,7 +76,7 @@ static void test_same_as_cli(void) {
     char a[1200], b[1200];
     path_of(a, sizeof a, "full", "checkpoint.safetensors");
     path_of(b, sizeof b, "cli", "checkpoint.safetensors");
-    CHECK(same_file(a, b));
+    CHECK(ml_test_same_file(a, b));
 }
 
 static void test_stop_at_then_resume(void) {
@@ -137,7 +96,7 @@ static void test_stop_at_then_resume(void) {
     char a[1200], b[1200];
     path_of(a, sizeof a, "full", "checkpoint.safetensors");
     path_of(b, sizeof b, "stopat", "checkpoint.safetensors");
-    CHECK(same_file(a, b));
+    CHECK(ml_test_same_file(a, b));
 }
 
 /* Stops after iteration 7, as a Ctrl-C in Python would. */
@@ -162,7 +121,7 @@ static void test_callback_stop_then_resume(void) {
     char a[1200], b[1200];
     path_of(a, sizeof a, "full", "checkpoint.safetensors");
     path_of(b, sizeof b, "stopped", "checkpoint.safetensors");
-    CHECK(same_file(a, b));
+    CHECK(ml_test_same_file(a, b));
 }
 
 static void test_evaluate(void) {
@@ -188,7 +147,7 @@ static void test_evaluate(void) {
     CHECK_INT_EQ(ml_run_step(r, &loss, err, sizeof err), ML_ERR_STATE);
     ml_run_close(r);
     size_t n;
-    char *text = slurp(table, &n);
+    char *text = ml_test_slurp(table, &n);
     CHECK_STR_CONTAINS(text, "10 new test tasks");
     CHECK_STR_CONTAINS(text, "(before adaptation)");
     free(text);
