@@ -129,6 +129,7 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     m->n_meta = m->n;
     for (int k = 0; k < n_extra; k++) m->n_meta += extra[k].numel;
     m->max_batch = max_batch > 0 ? max_batch : 1;
+    m->fused_route = ml__maml_mlp_fits(m);
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     m->meta = ml_calloc((size_t)m->n_meta, sizeof(float));
     m->grad = ml_calloc((size_t)m->n_meta, sizeof(float));
