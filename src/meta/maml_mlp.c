@@ -23,22 +23,31 @@
 
 #include "core/dispatch.h"
 #include "meta_internal.h"
+#include "tensor/kernels_par.h"
 
 #define MAX_LAYERS (ML_MAX_HIDDEN + 1)
 
+/* Rows of every matrix the kernels write are padded to a multiple of 16
+ * floats, so the kernels run on whole 16-float vectors; the padding lanes
+ * start at zero and stay there (zero inputs, zero weights). */
+static int pad16(int d) { return (d + 15) & ~15; }
+
 typedef struct mlp_shape {
-    int layers;                   /* hidden layers + 1 */
-    int d[MAX_LAYERS + 1];        /* widths: d[0] inputs ... d[layers] = 1 output */
-    int64_t woff[MAX_LAYERS];     /* weight [d[l+1], d[l]] offset in the flat parameters */
-    int64_t boff[MAX_LAYERS];     /* bias [d[l+1]] offset */
-    int64_t n;                    /* parameter floats */
+    int layers;            /* hidden layers + 1 */
+    int d[MAX_LAYERS + 1]; /* widths: d[0] inputs ... d[layers] = 1 output */
+    int64_t woff[MAX_LAYERS], boff[MAX_LAYERS]; /* weight [d[l+1], d[l]] and bias offsets in theta */
+    /* A packed parameter set (or gradient): per layer W [d[l+1], pad16(d[l])],
+     * W^T [d[l], pad16(d[l+1])] and b [pad16(d[l+1])] at these offsets. */
+    int64_t pw[MAX_LAYERS], pt[MAX_LAYERS], pb[MAX_LAYERS], packed;
+    int64_t n; /* theta's floats */
 } mlp_shape;
 
 /* One forward / backward over n points: a[0] = x, z[l] = a[l] W_l^T + b_l,
- * a[l+1] = relu(z[l]), z[layers-1] the outputs; dz[l] = dL / dz[l]. */
+ * a[l+1] = relu(z[l]), z[layers-1] the outputs; dz[l] = dL / dz[l]. Row
+ * strides pad16 of the width. */
 typedef struct mlp_pass {
     int n;
-    const float *a[MAX_LAYERS];
+    float *a[MAX_LAYERS];
     float *z[MAX_LAYERS], *dz[MAX_LAYERS];
 } mlp_pass;
 
@@ -52,168 +61,247 @@ int ml__maml_mlp_fits(const ml_meta *m) {
 
 static void shape_of(const ml_model *model, mlp_shape *sh) {
     sh->layers = model->spec.n_hidden + 1;
+    int64_t at = 0;
     for (int l = 0; l < sh->layers; l++) {
-        sh->d[l + 1] = (int)model->params[2 * l].shape[0];
-        sh->d[l] = (int)model->params[2 * l].shape[1];
+        int out = (int)model->params[2 * l].shape[0], in = (int)model->params[2 * l].shape[1];
+        sh->d[l + 1] = out;
+        sh->d[l] = in;
         sh->woff[l] = model->params[2 * l].offset;
         sh->boff[l] = model->params[2 * l + 1].offset;
+        sh->pw[l] = at;
+        at += (int64_t)out * pad16(in);
+        sh->pt[l] = at;
+        at += (int64_t)in * pad16(out);
+        sh->pb[l] = at;
+        at += pad16(out);
     }
+    sh->packed = at;
     sh->n = model->n_floats;
 }
 
-/* ---- kernels: row-major, vectorised over the contiguous output row --------------------- */
+/* ---- kernels ------------------------------------------------------------------------------- */
 
-/* c[m, p] += a[m, k] b[k, p] */
-ML_KERNEL static void mm_nn_acc(int m, int k, int p, const float *restrict a, const float *restrict b,
-                                float *restrict c) {
-    for (int i = 0; i < m; i++) {
-        float *restrict ci = c + (int64_t)i * p;
-        const float *ai = a + (int64_t)i * k;
-        for (int q = 0; q < k; q++) {
-            float s = ai[q];
-            const float *restrict bq = b + (int64_t)q * p;
-            for (int j = 0; j < p; j++) ci[j] += s * bq[j];
+/* c[r rows, 16 nv] += sum_q A(i, q) b[q, :] with A(i, q) = a[i sai + q saq]:
+ * the accumulators stay in registers (r and nv are constants once inlined),
+ * each output summed in q order, so the vector width changes nothing. */
+ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64_t saq, const float *b,
+                        int64_t ldb, float *c, int64_t ldc) {
+    ml_v16f acc[8][4];
+    for (int i = 0; i < r; i++)
+        for (int v = 0; v < nv; v++) acc[i][v] = ml__load16f(c + i * ldc + 16 * v);
+    for (int q = 0; q < k; q++) {
+        ml_v16f bv[4];
+        for (int v = 0; v < nv; v++) bv[v] = ml__load16f(b + q * ldb + 16 * v);
+        for (int i = 0; i < r; i++) {
+            float s = a[i * sai + q * saq];
+            for (int v = 0; v < nv; v++) acc[i][v] += s * bv[v];
         }
     }
+    for (int i = 0; i < r; i++)
+        for (int v = 0; v < nv; v++) memcpy(c + i * ldc + 16 * v, &acc[i][v], sizeof acc[i][v]);
 }
 
-/* c[m, p] += a[k, m]^T b[k, p] */
-ML_KERNEL static void mm_tn_acc(int m, int k, int p, const float *restrict a, const float *restrict b,
-                                float *restrict c) {
-    for (int i = 0; i < m; i++) {
-        float *restrict ci = c + (int64_t)i * p;
-        for (int q = 0; q < k; q++) {
-            float s = a[(int64_t)q * m + i];
-            const float *restrict bq = b + (int64_t)q * p;
-            for (int j = 0; j < p; j++) ci[j] += s * bq[j];
-        }
+/* Rows [0, m) of c in blocks of R (a constant), the rest one by one. */
+ML_INLINE void mm_rows(int R, int nv, int m, int k, const float *a, int64_t sai, int64_t saq, const float *b,
+                       int64_t ldb, float *c, int64_t ldc) {
+    int i = 0;
+    for (; i + R <= m; i += R) mm_block(R, nv, k, a + i * sai, sai, saq, b, ldb, c + i * ldc, ldc);
+    for (; i < m; i++) mm_block(1, nv, k, a + i * sai, sai, saq, b, ldb, c + i * ldc, ldc);
+}
+
+/* c[m, p] += A b with A(i, q) = a[i sai + q saq] (i < m, q < k), b [k, p]
+ * (row stride ldb), p a multiple of 16: c += a b (sai = lda, saq = 1) or
+ * c += a^T b (sai = 1, saq = lda). */
+ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b,
+                             int64_t ldb, float *c, int64_t ldc) {
+    int j = 0;
+    for (; j + 64 <= p; j += 64) mm_rows(3, 4, m, k, a, sai, saq, b + j, ldb, c + j, ldc);
+    switch ((p - j) / 16) {
+    case 3: mm_rows(4, 3, m, k, a, sai, saq, b + j, ldb, c + j, ldc); break;
+    case 2: mm_rows(6, 2, m, k, a, sai, saq, b + j, ldb, c + j, ldc); break;
+    case 1: mm_rows(8, 1, m, k, a, sai, saq, b + j, ldb, c + j, ldc); break;
+    default: break;
     }
 }
 
-/* Every weight of src transposed into dst ([out, in] -> [in, out]); biases not copied. */
-static void transpose_weights(const mlp_shape *sh, const float *src, float *dst) {
-    for (int l = 0; l < sh->layers; l++) {
-        int out = sh->d[l + 1], in = sh->d[l];
-        const float *w = src + sh->woff[l];
-        float *t = dst + sh->woff[l];
-        for (int o = 0; o < out; o++)
-            for (int k = 0; k < in; k++) t[(int64_t)k * out + o] = w[(int64_t)o * in + k];
-    }
+/* c[n, p] += a[n, k] b[k, p] (row strides pad16 of k and p). */
+static void mm_nn(int n, int k, int p, const float *a, const float *b, float *c) {
+    mm_acc(n, k, pad16(p), a, pad16(k), 1, b, pad16(p), c, pad16(p));
 }
 
-/* Rows of z set to the bias b. */
-static void fill_bias(int n, int p, const float *b, float *z) {
-    for (int i = 0; i < n; i++) memcpy(z + (int64_t)i * p, b, (size_t)p * sizeof(float));
+/* c[m, p] += a[k, m]^T b[k, p] (row strides pad16 of m and p). */
+static void mm_tn(int m, int k, int p, const float *a, const float *b, float *c) {
+    mm_acc(m, k, pad16(p), a, 1, pad16(m), b, pad16(p), c, pad16(p));
 }
 
-/* Column sums of dz [n, p] into g [p] (g overwritten), in row order. */
-static void col_sums(int n, int p, const float *dz, float *g) {
+/* y[j] = x[j] where mask[j] > 0, else 0 (n floats). */
+ML_KERNEL static void relu_mask(int64_t n, const float *restrict mask, const float *x, float *y) {
+    for (int64_t j = 0; j < n; j++) y[j] = mask[j] > 0.f ? x[j] : 0.f;
+}
+
+/* y[j] -= rate x[j] (n floats). */
+ML_KERNEL static void sub_scaled(int64_t n, float rate, const float *restrict x, float *restrict y) {
+    for (int64_t j = 0; j < n; j++) y[j] -= rate * x[j];
+}
+
+/* g[p] = column sums of dz [n, p] (p padded), in row order. */
+ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *restrict g) {
     memset(g, 0, (size_t)p * sizeof(float));
     for (int i = 0; i < n; i++)
         for (int j = 0; j < p; j++) g[j] += dz[(int64_t)i * p + j];
 }
 
-/* ---- passes ------------------------------------------------------------------------------ */
-
-static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, mlp_pass *p) {
-    p->n = n;
-    for (int l = 0; l < sh->layers; l++) {
-        size_t bytes = (size_t)n * (size_t)sh->d[l + 1] * sizeof(float);
-        p->z[l] = ml_ctx_alloc(ctx, bytes);
-        p->dz[l] = ml_ctx_alloc(ctx, bytes);
-        float *act = l + 1 < sh->layers ? ml_ctx_alloc(ctx, bytes) : NULL;
-        if (!p->z[l] || !p->dz[l] || (l + 1 < sh->layers && !act)) return -1;
-        if (l + 1 < sh->layers) p->a[l + 1] = act;
-    }
-    return 0;
+/* Rows of z [n, p] set to the bias b [p] (p padded). */
+static void fill_rows(int n, int p, const float *b, float *z) {
+    for (int i = 0; i < n; i++) memcpy(z + (int64_t)i * p, b, (size_t)p * sizeof(float));
 }
 
-/* Forward at theta (wt: its weights transposed) on x. */
-static void forward(const mlp_shape *sh, const float *theta, const float *wt, const float *x, mlp_pass *p) {
-    p->a[0] = x;
+/* ---- packed parameter sets ------------------------------------------------------------------- */
+
+/* The transposed weights of a packed set from its W parts. */
+static void pack_transposes(const mlp_shape *sh, float *ps) {
     for (int l = 0; l < sh->layers; l++) {
-        int in = sh->d[l], out = sh->d[l + 1];
-        fill_bias(p->n, out, theta + sh->boff[l], p->z[l]);
-        mm_nn_acc(p->n, in, out, p->a[l], wt + sh->woff[l], p->z[l]);
-        if (l + 1 < sh->layers) {
-            float *a = (float *)p->a[l + 1];
-            const float *z = p->z[l];
-            for (int64_t j = 0; j < (int64_t)p->n * out; j++) a[j] = z[j] > 0.f ? z[j] : 0.f;
+        int out = sh->d[l + 1], in = sh->d[l], po = pad16(out), pi = pad16(in);
+        const float *w = ps + sh->pw[l];
+        float *t = ps + sh->pt[l];
+        for (int k = 0; k < in; k++) {
+            for (int o = 0; o < out; o++) t[(int64_t)k * po + o] = w[(int64_t)o * pi + k];
+            for (int o = out; o < po; o++) t[(int64_t)k * po + o] = 0.f;
         }
     }
 }
 
+/* theta (flat, model layout) into a packed set, padding zero. */
+static void pack(const mlp_shape *sh, const float *theta, float *ps) {
+    for (int l = 0; l < sh->layers; l++) {
+        int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
+        for (int o = 0; o < out; o++) {
+            float *row = ps + sh->pw[l] + (int64_t)o * pi;
+            memcpy(row, theta + sh->woff[l] + (int64_t)o * in, (size_t)in * sizeof(float));
+            memset(row + in, 0, (size_t)(pi - in) * sizeof(float));
+        }
+        float *b = ps + sh->pb[l];
+        memcpy(b, theta + sh->boff[l], (size_t)out * sizeof(float));
+        memset(b + out, 0, (size_t)(pad16(out) - out) * sizeof(float));
+    }
+    pack_transposes(sh, ps);
+}
+
+/* The W and b parts of a packed set back into the flat model layout. */
+static void unpack(const mlp_shape *sh, const float *ps, float *theta) {
+    for (int l = 0; l < sh->layers; l++) {
+        int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
+        for (int o = 0; o < out; o++)
+            memcpy(theta + sh->woff[l] + (int64_t)o * in, ps + sh->pw[l] + (int64_t)o * pi, (size_t)in * sizeof(float));
+        memcpy(theta + sh->boff[l], ps + sh->pb[l], (size_t)out * sizeof(float));
+    }
+}
+
+/* y -= rate x over the W and b parts of packed sets (the transposes are not touched). */
+static void packed_sub_scaled(const mlp_shape *sh, float rate, const float *x, float *y) {
+    for (int l = 0; l < sh->layers; l++) {
+        sub_scaled((int64_t)sh->d[l + 1] * pad16(sh->d[l]), rate, x + sh->pw[l], y + sh->pw[l]);
+        sub_scaled(pad16(sh->d[l + 1]), rate, x + sh->pb[l], y + sh->pb[l]);
+    }
+}
+
+/* ---- passes ---------------------------------------------------------------------------------- */
+
+static float *floats(ml_ctx *ctx, int64_t n) {
+    return ml_ctx_alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof(float));
+}
+
+/* Buffers of a pass on n points whose inputs x [n, d[0]] are copied in (padded). */
+static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, const float *x, mlp_pass *p) {
+    p->n = n;
+    int p0 = pad16(sh->d[0]);
+    if (!(p->a[0] = floats(ctx, (int64_t)n * p0))) return -1;
+    for (int i = 0; i < n; i++) {
+        memcpy(p->a[0] + (int64_t)i * p0, x + (int64_t)i * sh->d[0], (size_t)sh->d[0] * sizeof(float));
+        memset(p->a[0] + (int64_t)i * p0 + sh->d[0], 0, (size_t)(p0 - sh->d[0]) * sizeof(float));
+    }
+    for (int l = 0; l < sh->layers; l++) {
+        int64_t size = (int64_t)n * pad16(sh->d[l + 1]);
+        if (!(p->z[l] = floats(ctx, size)) || !(p->dz[l] = floats(ctx, size))) return -1;
+        if (l + 1 < sh->layers && !(p->a[l + 1] = floats(ctx, size))) return -1;
+    }
+    return 0;
+}
+
+/* Forward at the packed set ps. */
+static void forward(const mlp_shape *sh, const float *ps, mlp_pass *p) {
+    for (int l = 0; l < sh->layers; l++) {
+        int in = sh->d[l], out = sh->d[l + 1];
+        fill_rows(p->n, pad16(out), ps + sh->pb[l], p->z[l]);
+        mm_nn(p->n, in, out, p->a[l], ps + sh->pt[l], p->z[l]);
+        if (l + 1 < sh->layers) relu_mask((int64_t)p->n * pad16(out), p->z[l], p->z[l], p->a[l + 1]);
+    }
+}
+
 /* Backward of the mean squared error against y: dz of every layer and the
- * gradient g (all n parameter floats); returns the loss. */
-static float backward(const mlp_shape *sh, const float *theta, const float *y, mlp_pass *p, float *g) {
+ * gradient g (packed W and b parts); returns the loss. */
+static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_pass *p, float *g) {
     int L = sh->layers, n = p->n;
     const float *out = p->z[L - 1];
     float *dy = p->dz[L - 1], loss = 0.f, scale = 2.f / (float)n;
+    memset(dy, 0, (size_t)n * 16 * sizeof(float));
     for (int i = 0; i < n; i++) {
-        float e = out[i] - y[i];
+        float e = out[i * 16] - y[i];
         loss += e * e;
-        dy[i] = scale * e;
+        dy[i * 16] = scale * e;
     }
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        float *gw = g + sh->woff[l];
-        memset(gw, 0, (size_t)o * (size_t)in * sizeof(float));
-        mm_tn_acc(o, n, in, p->dz[l], p->a[l], gw);
-        col_sums(n, o, p->dz[l], g + sh->boff[l]);
+        float *gw = g + sh->pw[l];
+        memset(gw, 0, (size_t)o * (size_t)pad16(in) * sizeof(float));
+        mm_tn(o, n, in, p->dz[l], p->a[l], gw);
+        col_sums(n, pad16(o), p->dz[l], g + sh->pb[l]);
         if (l == 0) break;
         float *da = p->dz[l - 1]; /* dL/da[l], masked in place into dL/dz[l-1] */
-        memset(da, 0, (size_t)n * (size_t)in * sizeof(float));
-        mm_nn_acc(n, o, in, p->dz[l], theta + sh->woff[l], da);
-        const float *z = p->z[l - 1];
-        for (int64_t j = 0; j < (int64_t)n * in; j++) da[j] = z[j] > 0.f ? da[j] : 0.f;
+        memset(da, 0, (size_t)n * (size_t)pad16(in) * sizeof(float));
+        mm_nn(n, o, in, p->dz[l], ps + sh->pw[l], da);
+        relu_mask((int64_t)n * pad16(in), p->z[l - 1], da, da);
     }
     return loss / (float)n;
 }
 
 /* hv = H v: the Hessian of the loss of pass p (its forward and backward at
- * theta, wt: theta's weights transposed) times v (vt: v's weights
- * transposed). ra[l] (l >= 1) and rdz[l]: scratch of n d[l] and n d[l+1]. */
-static void hessian_vector(const mlp_shape *sh, const float *theta, const float *wt, const mlp_pass *p,
-                           const float *v, const float *vt, float *hv, float *ra[MAX_LAYERS + 1],
-                           float *rdz[MAX_LAYERS]) {
+ * the packed set ps) times the packed set v (transposes filled). ra[l]
+ * (l >= 1) and rdz[l]: scratch of n pad16(d[l]) and n pad16(d[l+1]). */
+static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass *p, const float *v, float *hv,
+                           float *ra[MAX_LAYERS + 1], float *rdz[MAX_LAYERS]) {
     int L = sh->layers, n = p->n;
     /* R-forward: Rz[l] = Ra[l] W_l^T + a[l] V_l^T + c_l; Ra[l+1] = mask(z[l]) Rz[l]; Ra[0] = 0.
      * Rz[l] is built in ra[l+1] (masked in place), the output's in rdz[L-1]. */
     for (int l = 0; l < L; l++) {
         int in = sh->d[l], out = sh->d[l + 1];
         float *rz = l + 1 < L ? ra[l + 1] : rdz[L - 1];
-        fill_bias(n, out, v + sh->boff[l], rz);
-        mm_nn_acc(n, in, out, p->a[l], vt + sh->woff[l], rz);
-        if (l > 0) mm_nn_acc(n, in, out, ra[l], wt + sh->woff[l], rz);
-        if (l + 1 < L) {
-            const float *z = p->z[l];
-            for (int64_t j = 0; j < (int64_t)n * out; j++) rz[j] = z[j] > 0.f ? rz[j] : 0.f;
-        }
+        fill_rows(n, pad16(out), v + sh->pb[l], rz);
+        mm_nn(n, in, out, p->a[l], v + sh->pt[l], rz);
+        if (l > 0) mm_nn(n, in, out, ra[l], ps + sh->pt[l], rz);
+        if (l + 1 < L) relu_mask((int64_t)n * pad16(out), p->z[l], rz, rz);
     }
     /* R-backward: R(dy) = 2 Rz_out / n; R(gW_l) = Rdz_l^T a_l + dz_l^T Ra_l,
      * R(gb_l) = colsum Rdz_l; R(da_l) = Rdz_l W_l + dz_l V_l, masked by z[l-1]. */
     float scale = 2.f / (float)n;
-    for (int i = 0; i < n; i++) rdz[L - 1][i] *= scale;
+    for (int64_t j = 0; j < (int64_t)n * 16; j++) rdz[L - 1][j] *= scale;
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        float *hw = hv + sh->woff[l];
-        memset(hw, 0, (size_t)o * (size_t)in * sizeof(float));
-        mm_tn_acc(o, n, in, rdz[l], p->a[l], hw);
-        if (l > 0) mm_tn_acc(o, n, in, p->dz[l], ra[l], hw);
-        col_sums(n, o, rdz[l], hv + sh->boff[l]);
+        float *hw = hv + sh->pw[l];
+        memset(hw, 0, (size_t)o * (size_t)pad16(in) * sizeof(float));
+        mm_tn(o, n, in, rdz[l], p->a[l], hw);
+        if (l > 0) mm_tn(o, n, in, p->dz[l], ra[l], hw);
+        col_sums(n, pad16(o), rdz[l], hv + sh->pb[l]);
         if (l == 0) break;
         float *rda = rdz[l - 1];
-        memset(rda, 0, (size_t)n * (size_t)in * sizeof(float));
-        mm_nn_acc(n, o, in, rdz[l], theta + sh->woff[l], rda);
-        mm_nn_acc(n, o, in, p->dz[l], v + sh->woff[l], rda);
-        const float *z = p->z[l - 1];
-        for (int64_t j = 0; j < (int64_t)n * in; j++) rda[j] = z[j] > 0.f ? rda[j] : 0.f;
+        memset(rda, 0, (size_t)n * (size_t)pad16(in) * sizeof(float));
+        mm_nn(n, o, in, rdz[l], ps + sh->pw[l], rda);
+        mm_nn(n, o, in, p->dz[l], v + sh->pw[l], rda);
+        relu_mask((int64_t)n * pad16(in), p->z[l - 1], rda, rda);
     }
 }
 
-/* ---- the task ------------------------------------------------------------------------------ */
-
-static float *floats(ml_ctx *ctx, int64_t n) { return ml_ctx_alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof(float)); }
+/* ---- the task ---------------------------------------------------------------------------------- */
 
 void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t) {
     ml_ctx *ctx = w->ctx;
@@ -222,44 +310,40 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     shape_of(m->model, &sh);
     int S = m->cfg.inner_steps, second = ml__learner_of(m->cfg.algo)->second_order;
     float rate = m->cfg.inner_lr;
-    int64_t n = sh.n;
-    int maxd = 1, nmax = t->n_support > t->n_query ? t->n_support : t->n_query;
-    for (int l = 0; l <= sh.layers; l++) maxd = sh.d[l] > maxd ? sh.d[l] : maxd;
-    /* theta_s and its transposed weights for s = 0..S; one support pass per step */
+    int64_t np = sh.packed;
+    int maxd = 16, nmax = t->n_support > t->n_query ? t->n_support : t->n_query;
+    for (int l = 0; l <= sh.layers; l++) maxd = pad16(sh.d[l]) > maxd ? pad16(sh.d[l]) : maxd;
+    /* theta_s packed for s = 0..S, one support pass per inner step */
     float **theta = ml_ctx_alloc(ctx, (size_t)(S + 1) * sizeof(float *));
-    float **wt = ml_ctx_alloc(ctx, (size_t)(S + 1) * sizeof(float *));
     mlp_pass *sup = ml_ctx_alloc(ctx, (size_t)(S > 0 ? S : 1) * sizeof(mlp_pass));
     mlp_pass q;
-    float *g = floats(ctx, n), *v = floats(ctx, n), *vt = floats(ctx, n), *hv = floats(ctx, n);
+    float *g = floats(ctx, np), *v = floats(ctx, np), *hv = floats(ctx, np);
     float *ra[MAX_LAYERS + 1] = {0}, *rdz[MAX_LAYERS] = {0};
-    int ok = theta && wt && sup && g && v && vt && hv && alloc_pass(ctx, &sh, t->n_query, &q) == 0;
-    for (int l = 0; l < sh.layers && ok; l++) {
+    int ok = theta && sup && g && v && hv && alloc_pass(ctx, &sh, t->n_query, t->xq, &q) == 0;
+    for (int l = 0; l < sh.layers && ok; l++)
         ok = (rdz[l] = floats(ctx, (int64_t)nmax * maxd)) && (ra[l + 1] = floats(ctx, (int64_t)nmax * maxd));
-    }
-    for (int s = 0; s <= S && ok; s++) {
-        ok = (wt[s] = floats(ctx, n)) && (s == 0 || (theta[s] = floats(ctx, n))) &&
-             (s == S || alloc_pass(ctx, &sh, t->n_support, &sup[s]) == 0);
-    }
+    for (int s = 0; s <= S && ok; s++)
+        ok = (theta[s] = floats(ctx, np)) && (s == S || alloc_pass(ctx, &sh, t->n_support, t->xs, &sup[s]) == 0);
     if (!ok) {
         ml__meta_fail_task(m, w, item, "fused MAML workspace");
         return;
     }
-    theta[0] = m->meta;
-    transpose_weights(&sh, theta[0], wt[0]);
+    pack(&sh, m->meta, theta[0]);
     for (int s = 0; s < S; s++) {
-        forward(&sh, theta[s], wt[s], t->xs, &sup[s]);
+        forward(&sh, theta[s], &sup[s]);
         backward(&sh, theta[s], t->ys, &sup[s], g);
-        for (int64_t j = 0; j < n; j++) theta[s + 1][j] = theta[s][j] - rate * g[j];
-        transpose_weights(&sh, theta[s + 1], wt[s + 1]);
+        memcpy(theta[s + 1], theta[s], (size_t)np * sizeof(float));
+        packed_sub_scaled(&sh, rate, g, theta[s + 1]);
+        pack_transposes(&sh, theta[s + 1]);
     }
-    forward(&sh, theta[S], wt[S], t->xq, &q);
+    forward(&sh, theta[S], &q);
     float loss = backward(&sh, theta[S], t->yq, &q, v);
     if (second) /* v <- (I - rate H_s) v, s = S-1 .. 0 */
         for (int s = S - 1; s >= 0; s--) {
-            transpose_weights(&sh, v, vt);
-            hessian_vector(&sh, theta[s], wt[s], &sup[s], v, vt, hv, ra, rdz);
-            for (int64_t j = 0; j < n; j++) v[j] -= rate * hv[j];
+            pack_transposes(&sh, v);
+            hessian_vector(&sh, theta[s], &sup[s], v, hv, ra, rdz);
+            packed_sub_scaled(&sh, rate, hv, v);
         }
     m->task_loss[item] = loss;
-    memcpy(m->task_grads + (int64_t)item * m->n_meta, v, (size_t)n * sizeof(float));
+    unpack(&sh, v, m->task_grads + (int64_t)item * m->n_meta);
 }
