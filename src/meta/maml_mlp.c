@@ -81,14 +81,16 @@ static void shape_of(const ml_model *model, mlp_shape *sh) {
 
 /* ---- kernels ------------------------------------------------------------------------------- */
 
-/* c[r rows, 16 nv] += sum_q A(i, q) b[q, :] with A(i, q) = a[i sai + q saq]:
- * the accumulators stay in registers (r and nv are constants once inlined),
+/* c[r rows, 16 nv] = init + sum_q A(i, q) b[q, :] with A(i, q) = a[i sai + q saq],
+ * init: c itself (init == c), a row repeated (e.g. a bias) or zero (NULL).
+ * The accumulators stay in registers (r and nv are constants once inlined),
  * each output summed in q order, so the vector width changes nothing. */
 ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64_t saq, const float *b,
-                        int64_t ldb, float *c, int64_t ldc) {
-    ml_v16f acc[8][4];
+                        int64_t ldb, const float *init, float *c, int64_t ldc) {
+    ml_v16f acc[10][4];
     for (int i = 0; i < r; i++)
-        for (int v = 0; v < nv; v++) acc[i][v] = ml__load16f(c + i * ldc + 16 * v);
+        for (int v = 0; v < nv; v++)
+            acc[i][v] = init == c ? ml__load16f(c + i * ldc + 16 * v) : init ? ml__load16f(init + 16 * v) : (ml_v16f){0};
     for (int q = 0; q < k; q++) {
         ml_v16f bv[4];
         for (int v = 0; v < nv; v++) bv[v] = ml__load16f(b + q * ldb + 16 * v);
@@ -101,37 +103,55 @@ ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64
         for (int v = 0; v < nv; v++) memcpy(c + i * ldc + 16 * v, &acc[i][v], sizeof acc[i][v]);
 }
 
-/* Rows [0, m) of c in blocks of R (a constant), the rest one by one. */
+/* Rows [0, m) of c in blocks of R (a constant), the rest as one block of
+ * m % R rows: a lone row would wait on its FMA latency. */
 ML_INLINE void mm_rows(int R, int nv, int m, int k, const float *a, int64_t sai, int64_t saq, const float *b,
-                       int64_t ldb, float *c, int64_t ldc) {
+                       int64_t ldb, const float *init, float *c, int64_t ldc) {
     int i = 0;
-    for (; i + R <= m; i += R) mm_block(R, nv, k, a + i * sai, sai, saq, b, ldb, c + i * ldc, ldc);
-    for (; i < m; i++) mm_block(1, nv, k, a + i * sai, sai, saq, b, ldb, c + i * ldc, ldc);
-}
-
-/* c[m, p] += A b with A(i, q) = a[i sai + q saq] (i < m, q < k), b [k, p]
- * (row stride ldb), p a multiple of 16: c += a b (sai = lda, saq = 1) or
- * c += a^T b (sai = 1, saq = lda). */
-ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b,
-                             int64_t ldb, float *c, int64_t ldc) {
-    int j = 0;
-    for (; j + 64 <= p; j += 64) mm_rows(3, 4, m, k, a, sai, saq, b + j, ldb, c + j, ldc);
-    switch ((p - j) / 16) {
-    case 3: mm_rows(4, 3, m, k, a, sai, saq, b + j, ldb, c + j, ldc); break;
-    case 2: mm_rows(6, 2, m, k, a, sai, saq, b + j, ldb, c + j, ldc); break;
-    case 1: mm_rows(8, 1, m, k, a, sai, saq, b + j, ldb, c + j, ldc); break;
+#define BLOCK(r) mm_block(r, nv, k, a + i * sai, sai, saq, b, ldb, init == c ? c + i * ldc : init, c + i * ldc, ldc)
+    for (; i + R <= m; i += R) BLOCK(R);
+    switch (m - i) {
+    case 1: BLOCK(1); break;
+    case 2: BLOCK(2); break;
+    case 3: BLOCK(3); break;
+    case 4: BLOCK(4); break;
+    case 5: if (R > 5) BLOCK(5); break;
+    case 6: if (R > 6) BLOCK(6); break;
+    case 7: if (R > 7) BLOCK(7); break;
+    case 8: if (R > 8) BLOCK(8); break;
+    case 9: if (R > 9) BLOCK(9); break;
     default: break;
     }
+#undef BLOCK
 }
 
-/* c[n, p] += a[n, k] b[k, p] (row strides pad16 of k and p). */
-static void mm_nn(int n, int k, int p, const float *a, const float *b, float *c) {
-    mm_acc(n, k, pad16(p), a, pad16(k), 1, b, pad16(p), c, pad16(p));
+/* c[m, p] = init + A b with A(i, q) = a[i sai + q saq] (i < m, q < k), b [k, p]
+ * (row stride ldb), p a multiple of 16: A = a (sai = lda, saq = 1) or a^T
+ * (sai = 1, saq = lda); init as mm_block's. */
+ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b,
+                             int64_t ldb, const float *init, float *c, int64_t ldc) {
+    int j = 0;
+#define COLS(j) b + (j), ldb, init == c ? c + (j) : init ? init + (j) : NULL, c + (j), ldc
+    /* rows per block: accumulators + the row of b within the 32 registers */
+    for (; j + 64 <= p; j += 64) mm_rows(6, 4, m, k, a, sai, saq, COLS(j));
+    switch ((p - j) / 16) {
+    case 3: mm_rows(5, 3, m, k, a, sai, saq, COLS(j)); break;
+    case 2: mm_rows(10, 2, m, k, a, sai, saq, COLS(j)); break;
+    case 1: mm_rows(10, 1, m, k, a, sai, saq, COLS(j)); break;
+    default: break;
+    }
+#undef COLS
 }
 
-/* c[m, p] += a[k, m]^T b[k, p] (row strides pad16 of m and p). */
-static void mm_tn(int m, int k, int p, const float *a, const float *b, float *c) {
-    mm_acc(m, k, pad16(p), a, 1, pad16(m), b, pad16(p), c, pad16(p));
+/* c[n, p] = init + a[n, k] b[k, p] (row strides pad16 of k and p; init: c
+ * itself to accumulate, a row [p] repeated, or NULL for zero). */
+static void mm_nn(int n, int k, int p, const float *a, const float *b, const float *init, float *c) {
+    mm_acc(n, k, pad16(p), a, pad16(k), 1, b, pad16(p), init, c, pad16(p));
+}
+
+/* c[m, p] = init + a[k, m]^T b[k, p] (row strides pad16 of m and p). */
+static void mm_tn(int m, int k, int p, const float *a, const float *b, const float *init, float *c) {
+    mm_acc(m, k, pad16(p), a, 1, pad16(m), b, pad16(p), init, c, pad16(p));
 }
 
 /* y[j] = x[j] where mask[j] > 0, else 0 (n floats). */
@@ -139,9 +159,9 @@ ML_KERNEL static void relu_mask(int64_t n, const float *restrict mask, const flo
     for (int64_t j = 0; j < n; j++) y[j] = mask[j] > 0.f ? x[j] : 0.f;
 }
 
-/* y[j] -= rate x[j] (n floats). */
-ML_KERNEL static void sub_scaled(int64_t n, float rate, const float *restrict x, float *restrict y) {
-    for (int64_t j = 0; j < n; j++) y[j] -= rate * x[j];
+/* y[j] = w[j] - rate x[j] (n floats; y may be w). */
+ML_KERNEL static void sub_scaled(int64_t n, const float *w, float rate, const float *x, float *y) {
+    for (int64_t j = 0; j < n; j++) y[j] = w[j] - rate * x[j];
 }
 
 /* g[p] = column sums of dz [n, p] (p padded), in row order. */
@@ -149,11 +169,6 @@ ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *re
     memset(g, 0, (size_t)p * sizeof(float));
     for (int i = 0; i < n; i++)
         for (int j = 0; j < p; j++) g[j] += dz[(int64_t)i * p + j];
-}
-
-/* Rows of z [n, p] set to the bias b [p] (p padded). */
-static void fill_rows(int n, int p, const float *b, float *z) {
-    for (int i = 0; i < n; i++) memcpy(z + (int64_t)i * p, b, (size_t)p * sizeof(float));
 }
 
 /* ---- packed parameter sets ------------------------------------------------------------------- */
@@ -197,13 +212,6 @@ static void unpack(const mlp_shape *sh, const float *ps, float *theta) {
     }
 }
 
-/* y -= rate x over the W and b parts of packed sets (the transposes are not touched). */
-static void packed_sub_scaled(const mlp_shape *sh, float rate, const float *x, float *y) {
-    for (int l = 0; l < sh->layers; l++) {
-        sub_scaled((int64_t)sh->d[l + 1] * pad16(sh->d[l]), rate, x + sh->pw[l], y + sh->pw[l]);
-        sub_scaled(pad16(sh->d[l + 1]), rate, x + sh->pb[l], y + sh->pb[l]);
-    }
-}
 
 /* ---- passes ---------------------------------------------------------------------------------- */
 
@@ -232,14 +240,14 @@ static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, const float *x, m
 static void forward(const mlp_shape *sh, const float *ps, mlp_pass *p) {
     for (int l = 0; l < sh->layers; l++) {
         int in = sh->d[l], out = sh->d[l + 1];
-        fill_rows(p->n, pad16(out), ps + sh->pb[l], p->z[l]);
-        mm_nn(p->n, in, out, p->a[l], ps + sh->pt[l], p->z[l]);
+        mm_nn(p->n, in, out, p->a[l], ps + sh->pt[l], ps + sh->pb[l], p->z[l]);
         if (l + 1 < sh->layers) relu_mask((int64_t)p->n * pad16(out), p->z[l], p->z[l], p->a[l + 1]);
     }
 }
 
 /* Backward of the mean squared error against y: dz of every layer and the
- * gradient g (packed W and b parts); returns the loss. */
+ * gradient g as a packed set (its transposes computed, not transposed: the
+ * same products summed in the same order); returns the loss. */
 static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_pass *p, float *g) {
     int L = sh->layers, n = p->n;
     const float *out = p->z[L - 1];
@@ -252,33 +260,31 @@ static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_
     }
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        float *gw = g + sh->pw[l];
-        memset(gw, 0, (size_t)o * (size_t)pad16(in) * sizeof(float));
-        mm_tn(o, n, in, p->dz[l], p->a[l], gw);
+        mm_tn(o, n, in, p->dz[l], p->a[l], NULL, g + sh->pw[l]);
+        mm_tn(in, n, o, p->a[l], p->dz[l], NULL, g + sh->pt[l]);
         col_sums(n, pad16(o), p->dz[l], g + sh->pb[l]);
         if (l == 0) break;
         float *da = p->dz[l - 1]; /* dL/da[l], masked in place into dL/dz[l-1] */
-        memset(da, 0, (size_t)n * (size_t)pad16(in) * sizeof(float));
-        mm_nn(n, o, in, p->dz[l], ps + sh->pw[l], da);
+        mm_nn(n, o, in, p->dz[l], ps + sh->pw[l], NULL, da);
         relu_mask((int64_t)n * pad16(in), p->z[l - 1], da, da);
     }
     return loss / (float)n;
 }
 
 /* hv = H v: the Hessian of the loss of pass p (its forward and backward at
- * the packed set ps) times the packed set v (transposes filled). ra[l]
+ * the packed set ps) times the packed set v; hv's transposes only when
+ * with_t. ra[l]
  * (l >= 1) and rdz[l]: scratch of n pad16(d[l]) and n pad16(d[l+1]). */
 static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass *p, const float *v, float *hv,
-                           float *ra[MAX_LAYERS + 1], float *rdz[MAX_LAYERS]) {
+                           int with_t, float *ra[MAX_LAYERS + 1], float *rdz[MAX_LAYERS]) {
     int L = sh->layers, n = p->n;
     /* R-forward: Rz[l] = Ra[l] W_l^T + a[l] V_l^T + c_l; Ra[l+1] = mask(z[l]) Rz[l]; Ra[0] = 0.
      * Rz[l] is built in ra[l+1] (masked in place), the output's in rdz[L-1]. */
     for (int l = 0; l < L; l++) {
         int in = sh->d[l], out = sh->d[l + 1];
         float *rz = l + 1 < L ? ra[l + 1] : rdz[L - 1];
-        fill_rows(n, pad16(out), v + sh->pb[l], rz);
-        mm_nn(n, in, out, p->a[l], v + sh->pt[l], rz);
-        if (l > 0) mm_nn(n, in, out, ra[l], ps + sh->pt[l], rz);
+        mm_nn(n, in, out, p->a[l], v + sh->pt[l], v + sh->pb[l], rz);
+        if (l > 0) mm_nn(n, in, out, ra[l], ps + sh->pt[l], rz, rz);
         if (l + 1 < L) relu_mask((int64_t)n * pad16(out), p->z[l], rz, rz);
     }
     /* R-backward: R(dy) = 2 Rz_out / n; R(gW_l) = Rdz_l^T a_l + dz_l^T Ra_l,
@@ -287,16 +293,18 @@ static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass 
     for (int64_t j = 0; j < (int64_t)n * 16; j++) rdz[L - 1][j] *= scale;
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        float *hw = hv + sh->pw[l];
-        memset(hw, 0, (size_t)o * (size_t)pad16(in) * sizeof(float));
-        mm_tn(o, n, in, rdz[l], p->a[l], hw);
-        if (l > 0) mm_tn(o, n, in, p->dz[l], ra[l], hw);
+        float *hw = hv + sh->pw[l], *ht = hv + sh->pt[l];
+        mm_tn(o, n, in, rdz[l], p->a[l], NULL, hw);
+        if (l > 0) mm_tn(o, n, in, p->dz[l], ra[l], hw, hw);
+        if (with_t) {
+            mm_tn(in, n, o, p->a[l], rdz[l], NULL, ht);
+            if (l > 0) mm_tn(in, n, o, ra[l], p->dz[l], ht, ht);
+        }
         col_sums(n, pad16(o), rdz[l], hv + sh->pb[l]);
         if (l == 0) break;
         float *rda = rdz[l - 1];
-        memset(rda, 0, (size_t)n * (size_t)pad16(in) * sizeof(float));
-        mm_nn(n, o, in, rdz[l], ps + sh->pw[l], rda);
-        mm_nn(n, o, in, p->dz[l], v + sh->pw[l], rda);
+        mm_nn(n, o, in, rdz[l], ps + sh->pw[l], NULL, rda);
+        mm_nn(n, o, in, p->dz[l], v + sh->pw[l], rda, rda);
         relu_mask((int64_t)n * pad16(in), p->z[l - 1], rda, rda);
     }
 }
@@ -323,26 +331,34 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     for (int l = 0; l < sh.layers && ok; l++)
         ok = (rdz[l] = floats(ctx, (int64_t)nmax * maxd)) && (ra[l + 1] = floats(ctx, (int64_t)nmax * maxd));
     for (int s = 0; s <= S && ok; s++)
-        ok = (theta[s] = floats(ctx, np)) && (s == S || alloc_pass(ctx, &sh, t->n_support, t->xs, &sup[s]) == 0);
+        ok = (s == 0 || (theta[s] = floats(ctx, np))) && (s == S || alloc_pass(ctx, &sh, t->n_support, t->xs, &sup[s]) == 0);
     if (!ok) {
         ml__meta_fail_task(m, w, item, "fused MAML workspace");
         return;
     }
-    pack(&sh, m->meta, theta[0]);
+    /* theta_0 is the same for every task of a step: packed once per worker */
+    int fresh = w->fused_cap < sh.n + np;
+    if (ml__meta_grow_floats(&w->fused_theta, &w->fused_cap, sh.n + np)) {
+        ml__meta_fail_task(m, w, item, "fused MAML workspace");
+        return;
+    }
+    float *packed0 = w->fused_theta + sh.n;
+    if (fresh || memcmp(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float))) {
+        memcpy(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float));
+        pack(&sh, m->meta, packed0);
+    }
+    theta[0] = packed0;
     for (int s = 0; s < S; s++) {
         forward(&sh, theta[s], &sup[s]);
         backward(&sh, theta[s], t->ys, &sup[s], g);
-        memcpy(theta[s + 1], theta[s], (size_t)np * sizeof(float));
-        packed_sub_scaled(&sh, rate, g, theta[s + 1]);
-        pack_transposes(&sh, theta[s + 1]);
+        sub_scaled(np, theta[s], rate, g, theta[s + 1]); /* W, W^T and b at once */
     }
     forward(&sh, theta[S], &q);
     float loss = backward(&sh, theta[S], t->yq, &q, v);
     if (second) /* v <- (I - rate H_s) v, s = S-1 .. 0 */
         for (int s = S - 1; s >= 0; s--) {
-            pack_transposes(&sh, v);
-            hessian_vector(&sh, theta[s], &sup[s], v, hv, ra, rdz);
-            packed_sub_scaled(&sh, rate, hv, v);
+            hessian_vector(&sh, theta[s], &sup[s], v, hv, s > 0, ra, rdz);
+            sub_scaled(np, v, rate, hv, v);
         }
     m->task_loss[item] = loss;
     unpack(&sh, v, m->task_grads + (int64_t)item * m->n_meta);
