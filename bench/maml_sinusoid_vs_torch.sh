@@ -11,7 +11,10 @@
 # faster). Medians, because the 2-core machine is shared and noisy.
 #
 # Usage: bench/maml_sinusoid_vs_torch.sh [--reps R] [--ml-iters N] [--torch-iters N]
-#          [--threads T] [--torch-threads 0|1|2] [--blas auto|system]
+#          [--threads T] [--torch-threads 0|1|2] [--blas auto|system] [--base BIN]
+#   --base BIN: also run another metalearn binary (e.g. main's build) with
+#   --threads T in each repetition, alternated with the others; the summary
+#   then has base_ms_per_iter_median and speedup_vs_base_median.
 #   --blas auto (default): if the system libblas.so.3 is not OpenBLAS but the
 #   system libblas.so.3 is not OpenBLAS, give torch the installed OpenBLAS
 #   (libopenblas0-pthread, from scripts/install-deps.sh --bench) via LD_LIBRARY_PATH
@@ -20,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-reps=3 ml_iters=3000 torch_iters=1000 threads=2 torch_threads=0 blas=auto
+reps=3 ml_iters=3000 torch_iters=1000 threads=2 torch_threads=0 blas=auto base=
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift 2 ;;
     --torch-threads) torch_threads="$2"; shift 2 ;;
     --blas) blas="$2"; shift 2 ;;
+    --base) base="$2"; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -65,18 +69,19 @@ lines="$tmp/lines.jsonl"
 # Snapshot the binary: others may rebuild build/ while the bench runs.
 cp build/metalearn "$tmp/metalearn"
 ml_sha=$(sha256sum "$tmp/metalearn" | cut -c1-12)
+if [ -n "$base" ]; then cp "$base" "$tmp/base_metalearn"; fi
 
-run_ml() { # rep threads
-  local out="$tmp/ml_$1_$2" last
-  last=$("$tmp/metalearn" train --algo maml --task sinusoid --model mlp:40,40 --shots 10 --query 10 \
+run_ml() { # rep threads [binary impl-name]
+  local out="$tmp/ml_$1_$2" last bin="${3:-$tmp/metalearn}" impl="${4:-metalearn}"
+  last=$("$bin" train --algo maml --task sinusoid --model mlp:40,40 --shots 10 --query 10 \
     --meta-batch 25 --inner-steps 1 --inner-lr 0.01 --outer-lr 0.001 --optimizer adam --seed 1 \
     --iters "$ml_iters" --threads "$2" --eval-tasks 0 \
     --quiet --json --out "$out" | tail -n 1)
   rm -rf "$out"
-  REP="$1" LAST="$last" $PY -c '
+  IMPL="$impl" REP="$1" LAST="$last" $PY -c '
 import json, os
 d = json.loads(os.environ["LAST"])
-print(json.dumps({"bench": "maml_sinusoid", "impl": "metalearn", "rep": int(os.environ["REP"]),
+print(json.dumps({"bench": "maml_sinusoid", "impl": os.environ["IMPL"], "rep": int(os.environ["REP"]),
   "threads": d["threads"], "iters": d["iterations"], "train_seconds": d["train_seconds"],
   "ms_per_iter": round(1000.0 / d["iters_per_second"], 4)}))' | tee -a "$lines"
 }
@@ -96,6 +101,7 @@ for rep in $(seq 1 "$reps"); do
   run_ml "$rep" "$threads"
   run_ml "$rep" 1
   run_torch "$rep"
+  if [ -n "$base" ]; then run_ml "$rep" "$threads" "$tmp/base_metalearn" base; fi
 done
 
 ML_SHA="$ml_sha" THREADS="$threads" ML_ITERS="$ml_iters" TORCH_ITERS="$torch_iters" REPS="$reps" $PY - "$lines" <<'EOF'
@@ -107,6 +113,7 @@ ml = [r["ms_per_iter"] for r in rows if r["impl"] == "metalearn" and r["threads"
 ml1 = [r["ms_per_iter"] for r in rows if r["impl"] == "metalearn" and r["threads"] == 1]
 tt = [r for r in rows if r["impl"] == "torch"]
 tm = [r["ms_per_iter"] for r in tt]
+bm = [r["ms_per_iter"] for r in rows if r["impl"] == "base"]
 print(json.dumps({
   "bench": "maml_sinusoid",
   "config": {"model": "mlp 1-40-40-1 relu", "meta_batch": 25, "shots": 10, "query": 10, "inner_steps": 1,
@@ -120,6 +127,9 @@ print(json.dumps({
   "torch_ms_per_iter_median": med(tm),
   "speedup_median": round(med(tm) / med(ml), 3) if ml and tm else None,
   "speedup_threads1_median": round(med(tm) / med(ml1), 3) if ml1 and tm else None,
+  "base_ms_per_iter_median": med(bm),
+  "speedup_vs_base_median": round(med(bm) / med(ml), 3) if ml and bm else None,
+  "load_average_1min": round(os.getloadavg()[0], 2),
   "note": "medians over reps; shared noisy 2-core machine; speedup = torch ms / metalearn ms",
 }))
 EOF

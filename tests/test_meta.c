@@ -87,6 +87,8 @@ static double adapted_query_loss(ml_model *m, const float *meta, int metasgd, in
     return l / KQ;
 }
 
+static int force_graph; /* 1: MAML on the recorded graph, not the fused MLP route */
+
 static void check_meta_gradient_fd(ml_algo algo, int steps) {
     ml_model m;
     small_mlp(&m, 8, 3);
@@ -94,6 +96,8 @@ static void check_meta_gradient_fd(ml_algo algo, int steps) {
     ml_meta meta;
     char err[256];
     CHECK(ml_meta_init(&meta, &m, &c, 4, err, sizeof err) == ML_OK);
+    CHECK(meta.fused_route == (algo == ML_ALGO_MAML)); /* Meta-SGD and ANIL: always the graph */
+    if (force_graph) meta.fused_route = 0;
     double loss;
     float *start = malloc((size_t)meta.n_meta * sizeof(float));
     memcpy(start, meta.meta, (size_t)meta.n_meta * sizeof(float));
@@ -119,8 +123,8 @@ static void check_meta_gradient_fd(ml_algo algo, int steps) {
             bad = 1;
         }
     }
-    printf("  %s %d step(s): %lld meta-parameters, worst relative error %.2e\n", ml_algo_name(algo), steps,
-           (long long)meta.n_meta, worst);
+    printf("  %s %d step(s)%s: %lld meta-parameters, worst relative error %.2e\n", ml_algo_name(algo), steps,
+           meta.fused_route ? " (fused route)" : "", (long long)meta.n_meta, worst);
     free(start);
     ml_meta_free(&meta);
     ml_model_free(&m);
@@ -128,6 +132,12 @@ static void check_meta_gradient_fd(ml_algo algo, int steps) {
 
 static void test_maml_one_step_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_MAML, 1); }
 static void test_maml_two_steps_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_MAML, 2); }
+static void test_maml_graph_route_matches_finite_differences(void) {
+    force_graph = 1;
+    check_meta_gradient_fd(ML_ALGO_MAML, 1);
+    check_meta_gradient_fd(ML_ALGO_MAML, 2);
+    force_graph = 0;
+}
 static void test_metasgd_matches_finite_differences(void) { check_meta_gradient_fd(ML_ALGO_METASGD, 1); }
 static void test_anil_matches_finite_differences(void) {
     head_only = 1;
@@ -307,6 +317,56 @@ static void test_results_do_not_depend_on_thread_count(void) {
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
 }
 
+/* The fused MLP route (src/meta/maml_mlp.c) against its twin, the recorded
+ * graph: a 1-16-12-1 MLP, 20 Adam steps on 4 tasks, MAML and first-order
+ * MAML with 1 and 2 inner steps; losses of every step and the final
+ * parameters agree up to float rounding (different summation orders). */
+static void test_fused_route_matches_graph(void) {
+    const ml_algo algos[2] = {ML_ALGO_MAML, ML_ALGO_FOMAML};
+    for (int a = 0; a < 2; a++)
+        for (int steps = 1; steps <= 2; steps++) {
+            ml_model_spec spec;
+            char err[256];
+            CHECK(ml_model_spec_parse("mlp:16,12", &spec, err, sizeof err) == ML_OK);
+            spec.in_c = spec.in_h = spec.in_w = 1;
+            spec.n_out = 1;
+            ml_model m;
+            CHECK(ml_model_init(&m, &spec, err, sizeof err) == ML_OK);
+            ml_rng r;
+            ml_rng_seed(&r, 31);
+            ml_model_init_params(&m, ML_INIT_TORCH, &r);
+            ml_meta_config c = config(algos[a], steps, 0.05f);
+            c.threads = 2;
+            c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+            c.outer.lr = 3e-3;
+            ml_meta fused, graph;
+            CHECK(ml_meta_init(&fused, &m, &c, 4, err, sizeof err) == ML_OK);
+            CHECK(ml_meta_init(&graph, &m, &c, 4, err, sizeof err) == ML_OK);
+            CHECK(fused.fused_route == 1);
+            graph.fused_route = 0;
+            double worst_loss = 0, worst_param = 0, scale = 0;
+            for (int it = 0; it < 20; it++) {
+                double lf, lg;
+                CHECK(ml_meta_step(&fused, tasks, 4, &lf, err, sizeof err) == ML_OK);
+                CHECK(ml_meta_step(&graph, tasks, 4, &lg, err, sizeof err) == ML_OK);
+                double d = fabs(lf - lg) / (1e-6 + fabs(lg));
+                if (d > worst_loss) worst_loss = d;
+            }
+            for (int64_t j = 0; j < fused.n; j++) {
+                double d = fabs((double)fused.meta[j] - graph.meta[j]);
+                if (d > worst_param) worst_param = d;
+                if (fabs(graph.meta[j]) > scale) scale = fabs(graph.meta[j]);
+            }
+            printf("  %s %d step(s), 20 outer steps: loss rel. diff <= %.2e, parameters max |diff| %.2e (scale %.2f)\n",
+                   ml_algo_name(algos[a]), steps, worst_loss, worst_param, scale);
+            CHECK(worst_loss < 1e-4);
+            CHECK(worst_param < 1e-5 * (1 + scale));
+            ml_meta_free(&fused);
+            ml_meta_free(&graph);
+            ml_model_free(&m);
+        }
+}
+
 static void test_nan_loss_is_reported_and_nothing_changes(void) {
     ml_model m;
     small_mlp(&m, 8, 3);
@@ -391,6 +451,8 @@ int main(void) {
     make_tasks();
     ML_RUN(test_maml_one_step_matches_finite_differences);
     ML_RUN(test_maml_two_steps_matches_finite_differences);
+    ML_RUN(test_maml_graph_route_matches_finite_differences);
+    ML_RUN(test_fused_route_matches_graph);
     ML_RUN(test_metasgd_matches_finite_differences);
     ML_RUN(test_anil_matches_finite_differences);
     ML_RUN(test_protonet_logits_by_hand);

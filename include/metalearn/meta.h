@@ -167,6 +167,11 @@ typedef struct ml_meta {
      * adaptation steps; progress.fn NULL reports nothing. */
     ml_progress progress;
     int64_t progress_done, progress_total;
+    /* 1: training tasks take the learner's fused route (MAML / FOMAML on a
+     * ReLU MLP with the MSE loss: no graph), chosen by ml_meta_init where it
+     * applies; 0: the recorded graph. Same math up to float rounding; set 0
+     * after init to force the graph (the tests' twin). */
+    int fused_route;
 } ml_meta;
 
 /* model->data holds the initial parameters (copied into theta). */

@@ -56,6 +56,10 @@ void ml__gradient_step_task(ml_meta *m, struct ml_meta_worker *w, int item, cons
 void ml__reptile_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
 void ml__multitask_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
 void ml__gradient_eval_task(const ml__eval_job *job, struct ml_meta_worker *w, int item);
+/* maml_mlp.c: the fused route of ml__gradient_step_task (MAML / FOMAML, ReLU
+ * MLP with one output, MSE): whether m fits it, and one task by it. */
+int ml__maml_mlp_fits(const ml_meta *m);
+void ml__maml_mlp_step_task(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
 /* Meta-SGD: one rate per parameter, alpha.NAME, starting at inner_lr. */
 int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta_tensor *out);
 

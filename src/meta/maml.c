@@ -32,6 +32,10 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
  * set (fast_i -= rate_i * g_i, the rates Meta-SGD's extras or inner_lr),
  * then the query loss, differentiated for theta and the extras. */
 void ml__gradient_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t) {
+    if (m->fused_route && t->n_support > 0 && t->n_query > 0) { /* same math without a graph (maml_mlp.c) */
+        ml__maml_mlp_step_task(m, w, item, t);
+        return;
+    }
     ml_model *model = m->model;
     int np = model->n_params;
     ml_ctx *ctx = w->ctx;

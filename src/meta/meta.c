@@ -129,6 +129,7 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     m->n_meta = m->n;
     for (int k = 0; k < n_extra; k++) m->n_meta += extra[k].numel;
     m->max_batch = max_batch > 0 ? max_batch : 1;
+    m->fused_route = ml__maml_mlp_fits(m);
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     m->meta = ml_calloc((size_t)m->n_meta, sizeof(float));
     m->grad = ml_calloc((size_t)m->n_meta, sizeof(float));
@@ -168,6 +169,7 @@ void ml_meta_free(ml_meta *m) {
             ml_free(m->workers[i].phi);
             ml_free(m->workers[i].head);
             ml_free(m->workers[i].feat);
+            ml_free(m->workers[i].fused_theta);
         }
     ml_pool_destroy(m->pool);
     ml_free(m->workers);
@@ -248,10 +250,15 @@ static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
         return;
     }
     float inv = 1.0f / (float)n;
+    /* Task rows added one after another (contiguous, vectorised); every
+     * element still sums its tasks in task order from 0. */
+    memset(m->grad, 0, (size_t)m->n_meta * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        const float *row = m->task_grads + (int64_t)i * m->n_meta;
+        for (int64_t j = 0; j < m->n_meta; j++) m->grad[j] += row[j];
+    }
     for (int64_t j = 0; j < m->n_meta; j++) {
-        float s = 0;
-        for (int i = 0; i < n; i++) s += m->task_grads[(int64_t)i * m->n_meta + j];
-        m->grad[j] = s * inv;
+        m->grad[j] *= inv;
         if (!isfinite(m->grad[j])) {
             snprintf(out->msg, sizeof out->msg, "meta: meta-gradient became non-finite at outer step %lld",
                      (long long)m->steps_done + 1);

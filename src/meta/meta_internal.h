@@ -10,7 +10,8 @@ struct ml_meta_worker {
     float *phi;  /* Reptile: the task's adapted parameters; evaluation: the adapted copy */
     float *head; /* pretrain evaluation: the episode's new N-way head */
     float *feat; /* pretrain evaluation: the episode's frozen features */
-    int64_t head_cap, feat_cap;
+    float *fused_theta; /* maml_mlp.c: theta as last packed, then its packed set */
+    int64_t head_cap, feat_cap, fused_cap;
     char err[256];
 };
 

@@ -29,6 +29,13 @@ for t in 1 3; do
 done
 cmp -s "$TMP/thr1/checkpoint.safetensors" "$TMP/thr3/checkpoint.safetensors" \
   && ok "1 and 3 threads give identical checkpoints" || bad "thread count changes the result"
+# MAML on an MLP takes the fused route (src/meta/maml_mlp.c): the same.
+for t in 1 2 3; do
+  "$BIN" train --algo maml "${COMMON[@]}" --iters 25 --threads $t --out "$TMP/mthr$t" >/dev/null 2>&1
+done
+cmp -s "$TMP/mthr1/checkpoint.safetensors" "$TMP/mthr2/checkpoint.safetensors" \
+  && cmp -s "$TMP/mthr1/checkpoint.safetensors" "$TMP/mthr3/checkpoint.safetensors" \
+  && ok "maml (fused route): 1, 2 and 3 threads give identical checkpoints" || bad "maml: thread count changes the result"
 
 # The effective config reproduces the run.
 expect "train --config RUN/config.json" 0 "" -- "$BIN" train --config "$TMP/full/config.json" --out "$TMP/again" --quiet
