@@ -110,10 +110,16 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
      * B(x, dy, w) = <conv(x, w), dy>, so each one's derivatives are the
      * other two. */
     case ML_OP_CONV2D: /* y = conv(a = x, b = w) */
+        /* Not recording: dw first, while dx is not yet allocated, so that
+         * backward-weight's scratch (its largest) sits lower in the arena.
+         * Recording keeps the tape order (dx's node first). */
+        if (need[1] && !ctx->recording)
+            din[1] = ml_conv2d_backward_weight(ctx, a, g, (int)b->shape[2], (int)b->shape[3], (int)nd->ip[0],
+                                               (int)nd->ip[1]);
         if (need[0])
             din[0] = ml_conv2d_backward_data(ctx, g, b, (int)a->shape[2], (int)a->shape[3], (int)nd->ip[0],
                                              (int)nd->ip[1]);
-        if (need[1])
+        if (need[1] && ctx->recording)
             din[1] = ml_conv2d_backward_weight(ctx, a, g, (int)b->shape[2], (int)b->shape[3], (int)nd->ip[0],
                                                (int)nd->ip[1]);
         break;
