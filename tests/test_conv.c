@@ -6,7 +6,10 @@
  *   - the adjoint identities <conv(x,w), dy> = <x, bwd_data(dy,w)> = <w, bwd_weight(x,dy)>
  *     evaluated in double, which ties the three kernels to one bilinear form;
  *   - the kernels overwrite their outputs (NaN-filled beforehand) and stay
- *     inside the scratch size they report (a canary after the scratch);
+ *     inside the scratch size they report, for all passes and for each pass
+ *     (a canary after the scratch);
+ *   - oneDNN's forward and backward-data run in image chunks give the bits
+ *     of one call over the whole batch;
  *   - ml__sgemm == ml__sgemm_ref for the four transpose combinations. */
 #include <math.h>
 #include <omp.h>
@@ -83,6 +86,19 @@ static void check_shape(int n, int c, int h, int w, int o, int kh, int kw, int s
     ml__conv2d_backward_data(&s, dy, wt, dx, scr);
     ml__conv2d_backward_weight(&s, x, dy, dw, scr);
     CHECK(canary_ok(scr + nscr));
+    /* each pass inside its own (smaller) share, the same bits */
+    for (int pass = 0; pass < 3; pass++) {
+        const int64_t np = ml__conv2d_pass_scratch_floats(&s, pass), nout = pass == 0 ? ny : pass == 1 ? nx : nw;
+        CHECK(np >= 0 && np <= nscr);
+        float *ps = malloc(sizeof(float) * (size_t)(np + CANARY)), *out = nans(nout);
+        for (int i = 0; i < CANARY; i++) ps[np + i] = 12345.f;
+        if (pass == 0) ml__conv2d_forward(&s, x, wt, out, ps);
+        if (pass == 1) ml__conv2d_backward_data(&s, dy, wt, out, ps);
+        if (pass == 2) ml__conv2d_backward_weight(&s, x, dy, out, ps);
+        CHECK(canary_ok(ps + np));
+        CHECK(!memcmp(out, pass == 0 ? y : pass == 1 ? dx : dw, sizeof(float) * (size_t)nout));
+        free(ps), free(out);
+    }
     ml__conv2d_forward_ref(&s, x, wt, yr);
     ml__conv2d_backward_data_ref(&s, dy, wt, dxr);
     ml__conv2d_backward_weight_ref(&s, x, dy, dwr);
@@ -214,6 +230,47 @@ static void test_conv_dnnl(void) {
     ml__conv_set_route(-1);
 }
 
+/* oneDNN's forward and backward-data in image chunks of ~4 MB (conv_dnnl.c)
+ * against one call over the whole batch: the same bits, on 1 and 2 threads.
+ * The MAML query (75 images) and ProtoNet episode (200) of the 4-block CNN
+ * at 14x14 and 7x7 (Winograd), a direct shape, uneven chunks. */
+static void test_dnnl_image_chunks(void) {
+    static const int shapes[][4] = {{75, 64, 14, 64}, {200, 64, 14, 64}, {200, 64, 7, 64}, {45, 16, 28, 16},
+                                    {700, 32, 3, 64}, {41, 64, 14, 64}};
+    const int saved = omp_get_max_threads();
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int n = shapes[i][0], c = shapes[i][1], h = shapes[i][2], o = shapes[i][3];
+        ml_conv_shape s;
+        ml__conv_shape_init(&s, n, c, h, h, o, 3, 3, 1, 1);
+        const int64_t nx = (int64_t)n * c * h * h, ny = (int64_t)n * o * h * h, nw = (int64_t)o * c * 9;
+        float *x = randn(nx), *wt = randn(nw), *dy = randn(ny);
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            float *out[2][2];
+            for (int chunked = 0; chunked < 2; chunked++) {
+                ml__conv_dnnl_set_unchunked(!chunked);
+                const int64_t nscr = ml__conv2d_scratch_floats(&s);
+                float *scr = malloc(sizeof(float) * (size_t)(nscr + CANARY));
+                for (int k = 0; k < CANARY; k++) scr[nscr + k] = 12345.f;
+                out[chunked][0] = nans(ny), out[chunked][1] = nans(nx);
+                ml__conv2d_forward(&s, x, wt, out[chunked][0], scr);
+                ml__conv2d_backward_data(&s, dy, wt, out[chunked][1], scr);
+                CHECK(canary_ok(scr + nscr));
+                free(scr);
+            }
+            if (memcmp(out[0][0], out[1][0], sizeof(float) * (size_t)ny))
+                ML_FAIL_AT("forward n%d c%d %dx%d o%d, %d threads: chunked differs", n, c, h, h, o, t);
+            if (memcmp(out[0][1], out[1][1], sizeof(float) * (size_t)nx))
+                ML_FAIL_AT("backward_data n%d c%d %dx%d o%d, %d threads: chunked differs", n, c, h, h, o, t);
+            for (int k = 0; k < 2; k++) free(out[k][0]), free(out[k][1]);
+        }
+        free(x), free(wt), free(dy);
+    }
+    ml__conv_dnnl_set_unchunked(0);
+    omp_set_num_threads(saved);
+    check_shape(45, 16, 28, 28, 16, 3, 3, 1, 1); /* chunked (2 chunks) against the naive twin */
+}
+
 /* The im2col route runs its chunks of images in parallel and sums
  * backward-weight in groups fixed by the batch size (conv.c): against the
  * naive twin, and the same bits on 1, 2 and 3 threads. */
@@ -295,6 +352,7 @@ int main(void) {
     ML_RUN(test_shape_init);
     ML_RUN(test_conv_3x3);
     ML_RUN(test_conv_dnnl);
+    ML_RUN(test_dnnl_image_chunks);
     ML_RUN(test_im2col_chunks_in_parallel);
     ML_RUN(test_conv_1x1);
     ML_RUN(test_conv_other_kernels);

@@ -15,6 +15,7 @@
 #include "metalearn/meta.h"
 #include "metalearn/tensor.h"
 #include "ml_test.h"
+#include "tensor/internal.h"
 
 #define MAX_IN 3
 
@@ -89,6 +90,9 @@ static ml_tensor *f_bn_relu(ml_ctx *c, ml_tensor **x) {
 static ml_tensor *f_bn_relu_pool(ml_ctx *c, ml_tensor **x) {
     return ml_batchnorm_relu_maxpool(c, x[0], x[1], x[2], NULL, NULL, 1, 0.1f, 1e-5f);
 }
+/* Batch norm's input gradient as one op (bn_grad.c), itself differentiated:
+ * first order = the second order of batch norm, second order = the third. */
+static ml_tensor *f_bn_grad(ml_ctx *c, ml_tensor **x) { return ml__bn_grad(c, x[0], x[1], x[2], 1e-5f); }
 static float rm3[3] = {0.1f, -0.2f, 0.3f}, rv3[3] = {0.5f, 1.5f, 2.0f};
 static ml_tensor *f_bn_eval(ml_ctx *c, ml_tensor **x) {
     return ml_square(c, ml_batchnorm(c, x[0], x[1], x[2], rm3, rv3, 0, 0.1f, 1e-5f));
@@ -192,6 +196,8 @@ static const op_case cases[] = {
     {"batchnorm_relu_4d", 3, {4, 1, 1}, {{3, 2, 3, 4}, {2}, {2}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_relu, 1},
     {"bn_relu_maxpool_gamma_pos", 3, {4, 1, 1}, {{3, 2, 5, 7}, {2}, {2}}, {I_DISTINCT, I_POSITIVE, I_NORMAL}, f_bn_relu_pool, 1},
     {"bn_relu_maxpool_gamma_neg", 3, {4, 1, 1}, {{3, 2, 5, 7}, {2}, {2}}, {I_DISTINCT, I_ALTSIGN, I_POSITIVE}, f_bn_relu_pool, 1},
+    {"bn_grad_4d", 3, {4, 4, 1}, {{3, 2, 3, 4}, {3, 2, 3, 4}, {2}}, {I_NORMAL, I_NORMAL, I_ALTSIGN}, f_bn_grad, 1},
+    {"bn_grad_2d", 3, {2, 2, 1}, {{5, 3}, {5, 3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_grad, 1},
     {"batchnorm_2d", 3, {2, 1, 1}, {{5, 3}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn2, 1},
     {"batchnorm_eval", 3, {4, 1, 1}, {{2, 3, 2, 2}, {3}, {3}}, {I_NORMAL, I_NORMAL, I_NORMAL}, f_bn_eval, 1},
     {"softmax", 1, {2}, {{3, 5}}, {I_NORMAL}, f_softmax, 1},
@@ -470,6 +476,38 @@ static void test_every_op_first_and_second_order(void) {
     }
 }
 
+/* The naive twin of bn_grad: the composite it replaces in batch norm's
+ * create_graph rule, inv * (h - mean(h) - xhat * mean(h * xhat)), h = gamma g1,
+ * on a block-sized tensor with uneven channels (values and forward only). */
+static void test_bn_grad_naive_twin(void) {
+    ml_ctx *ctx = ml_ctx_create(1 << 20);
+    ml_rng r;
+    ml_rng_seed(&r, 7);
+    const int64_t shape[4] = {5, 3, 6, 7}, n = 5 * 3 * 6 * 7;
+    ml_tensor *a = ml_tensor_new(ctx, 4, shape), *g1 = ml_tensor_new(ctx, 4, shape);
+    ml_tensor *gamma = ml_tensor_new(ctx, 1, ML_SHAPE(3));
+    for (int64_t i = 0; i < n; i++) {
+        a->data[i] = (float)(ml_rng_normal(&r) * (1 + i % 3) + (i % 3 == 2 ? 40 : 0)); /* a large mean too */
+        g1->data[i] = (float)ml_rng_normal(&r);
+    }
+    gamma->data[0] = 0.7f, gamma->data[1] = -1.3f, gamma->data[2] = 2.1f;
+    ml_tensor *y = ml__bn_grad(ctx, a, g1, gamma, 1e-5f);
+    ml_tensor *h = ml_mul(ctx, g1, ml_reshape(ctx, gamma, 4, ML_SHAPE(1, 3, 1, 1)));
+    ml_tensor *xhat = ml_batchnorm(ctx, a, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f);
+    ml_tensor *var = ml_mean(ctx, ml_square(ctx, ml_sub(ctx, a, ml_mean(ctx, a, 0xd, 1))), 0xd, 1);
+    ml_tensor *inv = ml_rsqrt(ctx, ml_add_scalar(ctx, var, 1e-5f));
+    ml_tensor *ref = ml_mul(ctx, inv, ml_sub(ctx, ml_sub(ctx, h, ml_mean(ctx, h, 0xd, 1)),
+                                             ml_mul(ctx, xhat, ml_mean(ctx, ml_mul(ctx, h, xhat), 0xd, 1))));
+    CHECK(ml_ctx_status(ctx) == ML_OK);
+    double md = 0, mr = 0;
+    for (int64_t i = 0; i < n; i++) {
+        md = fmax(md, fabs((double)y->data[i] - ref->data[i]));
+        mr = fmax(mr, fabs((double)ref->data[i]));
+    }
+    if (!(md <= 1e-5 * mr)) ML_FAIL_AT("bn_grad vs composite: max diff %.3g (scale %.3g)", md, mr);
+    ml_ctx_destroy(ctx);
+}
+
 /* Every op of the table appears in some row above (through the functions). */
 static void test_table_covers_every_op(void) {
     /* Record the whole table once and collect the op of every node. */
@@ -565,6 +603,7 @@ static void test_consume_mode_same_gradients(void) {
 int main(void) {
     ml_rng_seed(&rng, 1234);
     ML_RUN(test_every_op_first_and_second_order);
+    ML_RUN(test_bn_grad_naive_twin);
     ML_RUN(test_table_covers_every_op);
     ML_RUN(test_consume_mode_same_gradients);
     return ml_test_summary();

@@ -151,7 +151,8 @@ typedef struct ml_meta {
                             R2-D2's log lambda, scale, bias = meta[n, n + 3),
                             pretrain's head weight [C, D] then bias [C] after n */
     float *grad;         /* reduced meta-gradient of the last step */
-    float *task_grads;   /* [max_batch, n_meta] */
+    float *task_grads;   /* [max_batch, n_meta], kept only when the tasks are split over MPI ranks;
+                            otherwise NULL and the rows are summed as the tasks finish (task_sum) */
     double *task_loss;   /* [max_batch] query loss after adaptation */
     int *task_status;    /* [max_batch] */
     int max_batch;
@@ -172,6 +173,7 @@ typedef struct ml_meta {
      * applies; 0: the recorded graph. Same math up to float rounding; set 0
      * after init to force the graph (the tests' twin). */
     int fused_route;
+    void *task_sum; /* internal: the in-order sum of the task rows (src/meta/task_sum.c) */
 } ml_meta;
 
 /* model->data holds the initial parameters (copied into theta). */

@@ -110,10 +110,16 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
      * B(x, dy, w) = <conv(x, w), dy>, so each one's derivatives are the
      * other two. */
     case ML_OP_CONV2D: /* y = conv(a = x, b = w) */
+        /* Not recording: dw first, while dx is not yet allocated, so that
+         * backward-weight's scratch (its largest) sits lower in the arena.
+         * Recording keeps the tape order (dx's node first). */
+        if (need[1] && !ctx->recording)
+            din[1] = ml_conv2d_backward_weight(ctx, a, g, (int)b->shape[2], (int)b->shape[3], (int)nd->ip[0],
+                                               (int)nd->ip[1]);
         if (need[0])
             din[0] = ml_conv2d_backward_data(ctx, g, b, (int)a->shape[2], (int)a->shape[3], (int)nd->ip[0],
                                              (int)nd->ip[1]);
-        if (need[1])
+        if (need[1] && ctx->recording)
             din[1] = ml_conv2d_backward_weight(ctx, a, g, (int)b->shape[2], (int)b->shape[3], (int)nd->ip[0],
                                                (int)nd->ip[1]);
         break;
@@ -158,24 +164,26 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
             ml__bn_relu_backward_fused(ctx, nd, g, din);
             break;
         }
-        /* The composite: g1 = g * [y > 0] (scattered back to each window's
-         * argmax with the pool) is the gradient at the affine output; xhat is
-         * recomputed as a recorded NORMALIZE so that every derivative of it
-         * (and of inv inside normalize_backward_recorded) is on the tape. */
-        int64_t pshape[4] = {1, a->shape[1], 1, 1};
+        /* Recorded: g1 = g * [y > 0] (scattered back to each window's argmax
+         * with the pool) is the gradient at the affine output; xhat for
+         * dgamma is recomputed as a recorded NORMALIZE so that its derivative
+         * is on the tape. */
         ml_tensor *g1 = ml_relu_mask(ctx, g, y);
         if (nd->ip[0]) {
             const int32_t *idx = ml__bn_relu_pool_index(ctx, nd);
             if (!idx) break;
             g1 = ml__scatter(ctx, g1, idx, a->ndim, a->shape);
         }
-        ml_tensor *xhat = ml__normalize(ctx, a, nd->fp, NULL, NULL);
-        if (need[0])
-            din[0] = normalize_backward_recorded(ctx, a, ml_mul(ctx, g1, ml_reshape(ctx, b, 4, pshape)), xhat, nd->fp);
-        if (need[1]) din[1] = ml_sum(ctx, ml_mul(ctx, g1, xhat), 0xdu, 0);
+        /* da as one recorded op (bn_grad.c) rather than ~10 composite tensors
+         * of the block's size kept for the meta-gradient. */
+        if (need[0]) din[0] = ml__bn_grad(ctx, a, g1, b, nd->fp);
+        if (need[1]) din[1] = ml_sum(ctx, ml_mul(ctx, g1, ml__normalize(ctx, a, nd->fp, NULL, NULL)), 0xdu, 0);
         if (need[2]) din[2] = ml_sum(ctx, g1, 0xdu, 0);
         break;
     }
+    case ML_OP_BN_GRAD: /* y = bn_grad(a, g1 = b, gamma = in[2]), bn_grad.c */
+        ml__bn_grad_backward(ctx, nd, g, need, din);
+        break;
     case ML_OP_INVERSE: /* y = a^-1: da = -y^T g y^T */
         din[0] = ml_neg(ctx, ml_matmul(ctx, ml_matmul(ctx, y, g, 1, 0), y, 0, 1));
         break;

@@ -33,7 +33,8 @@ typedef struct ml__learner {
     /* Setup checks beyond the loss and the inner steps (NULL: none). */
     ml_status (*check)(const ml_meta_config *cfg, const ml_model *model, char *err, size_t errlen);
     /* One training task: m->task_loss[item] and the task's meta-gradient in
-     * row item of m->task_grads, or a failed task (ml__meta_fail_task). */
+     * the row ml__meta_task_row gives (then ml__meta_task_row_done), or a
+     * failed task (ml__meta_fail_task). */
     void (*step_task)(ml_meta *m, struct ml_meta_worker *w, int item, const ml_task_data *t);
     /* One evaluation task (job->tasks[item]) into row item of loss_at / acc_at. */
     void (*eval_task)(const ml__eval_job *job, struct ml_meta_worker *w, int item);
@@ -105,8 +106,8 @@ void ml__meta_extra_set(ml_meta_tensor *t, const char *name, int ndim, const int
                         float init);
 /* The extras of m as leaves over meta[n, n_meta) (extra[ML_META_MAX_EXTRAS]); returns how many. */
 int ml__meta_wrap_extras(ml_ctx *ctx, const ml_meta *m, ml_tensor **extra);
-/* The task's meta-gradient: d loss / d (theta, extras) into row item of
- * m->task_grads, and its loss into m->task_loss[item]. */
+/* The task's meta-gradient: d loss / d (theta, extras) into the task's row
+ * (ml__meta_task_row), and its loss into m->task_loss[item]. */
 void ml__meta_task_gradient(ml_meta *m, struct ml_meta_worker *w, int item, ml_tensor *loss, ml_tensor **theta,
                             ml_tensor **extra, int n_extra);
 /* Loss of the model (params) on n examples (x, float targets yf or labels yl),

@@ -19,6 +19,7 @@
  *
  * Everything lives in the worker's arena; one task runs on one thread, so
  * the result does not depend on the thread count. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/dispatch.h"
@@ -361,5 +362,13 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
             sub_scaled(np, v, rate, hv, v);
         }
     m->task_loss[item] = loss;
-    unpack(&sh, v, m->task_grads + (int64_t)item * m->n_meta);
+    float *row = ml__meta_task_row(m, item);
+    if (!row) {
+        snprintf(w->err, sizeof w->err, "task %d: out of memory for its meta-gradient", item);
+        m->task_status[item] = ML_ERR_NOMEM;
+        return;
+    }
+    unpack(&sh, v, row);
+    memset(row + m->n, 0, (size_t)(m->n_meta - m->n) * sizeof(float)); /* a reused row: no stale extras */
+    ml__meta_task_row_done(m, item, row);
 }

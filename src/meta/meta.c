@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "meta_internal.h"
+#include "meta/task_sum.h"
 #include "metalearn/dist.h"
 
 /* ---- helpers of the hooks ------------------------------------------------------------- */
@@ -68,7 +69,12 @@ void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *
         return;
     }
     m->task_loss[item] = loss->data[0];
-    float *out = m->task_grads + (int64_t)item * m->n_meta;
+    float *out = ml__meta_task_row(m, item);
+    if (!out) {
+        snprintf(w->err, sizeof w->err, "task %d: out of memory for its meta-gradient", item);
+        m->task_status[item] = ML_ERR_NOMEM;
+        return;
+    }
     for (int i = 0; i < np; i++) {
         const ml_param_info *p = &model->params[i];
         memcpy(out + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
@@ -78,6 +84,22 @@ void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *
     ml_meta_extras(&m->cfg, model, t);
     for (int k = 0; k < n_extra; k++)
         memcpy(out + m->n + t[k].offset, meta_grads[np + k]->data, (size_t)t[k].numel * sizeof(float));
+    ml__meta_task_row_done(m, item, out);
+}
+
+/* Each task's meta-gradient row is kept (task_grads) only when rank 0 gathers
+ * them from the ranks of an mpirun job; in one process they are summed in
+ * task order as the tasks finish (task_sum.c): the same float sum, in the
+ * same order, without a row per task. */
+static int keeps_rows(const ml_meta *m) { return !m->local_steps && ml_dist_size() > 1; }
+
+float *ml__meta_task_row(ml_meta *m, int item) {
+    if (keeps_rows(m)) return m->task_grads + (int64_t)item * m->n_meta;
+    return ml__task_sum_row(m->task_sum);
+}
+
+void ml__meta_task_row_done(ml_meta *m, int item, float *row) {
+    if (!keeps_rows(m)) ml__task_sum_commit(m->task_sum, item, row);
 }
 
 /* Index of the largest logit of row i. */
@@ -133,12 +155,12 @@ ml_status ml_meta_init(ml_meta *m, ml_model *model, const ml_meta_config *cfg, i
     int threads = cfg->threads > 0 ? cfg->threads : 1;
     m->meta = ml_calloc((size_t)m->n_meta, sizeof(float));
     m->grad = ml_calloc((size_t)m->n_meta, sizeof(float));
-    m->task_grads = ml_calloc((size_t)(m->max_batch * m->n_meta), sizeof(float));
+    m->task_sum = ml__task_sum_create(m->n_meta, m->max_batch);
     m->task_loss = ml_calloc((size_t)m->max_batch, sizeof(double));
     m->task_status = ml_calloc((size_t)m->max_batch, sizeof(int));
     m->workers = ml_calloc((size_t)threads, sizeof(ml_meta_worker));
     m->pool = ml_pool_create(threads);
-    if (!m->meta || !m->grad || !m->task_grads || !m->task_loss || !m->task_status || !m->workers || !m->pool)
+    if (!m->meta || !m->grad || !m->task_sum || !m->task_loss || !m->task_status || !m->workers || !m->pool)
         goto nomem;
     for (int i = 0; i < threads; i++) {
         m->workers[i].ctx = ml_ctx_create((size_t)1 << 20);
@@ -177,6 +199,7 @@ void ml_meta_free(ml_meta *m) {
     ml_free(m->task_status);
     ml_free(m->task_loss);
     ml_free(m->task_grads);
+    ml__task_sum_destroy(m->task_sum);
     ml_free(m->grad);
     ml_free(m->meta);
     memset(m, 0, sizeof *m);
@@ -250,12 +273,17 @@ static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
         return;
     }
     float inv = 1.0f / (float)n;
-    /* Task rows added one after another (contiguous, vectorised); every
-     * element still sums its tasks in task order from 0. */
-    memset(m->grad, 0, (size_t)m->n_meta * sizeof(float));
-    for (int i = 0; i < n; i++) {
-        const float *row = m->task_grads + (int64_t)i * m->n_meta;
-        for (int64_t j = 0; j < m->n_meta; j++) m->grad[j] += row[j];
+    /* The rows were summed in task order as the tasks finished (task_sum.c);
+     * when rows are kept (MPI gather), add them one after another (contiguous,
+     * vectorised): every element still sums its tasks in task order from 0. */
+    const float *summed = keeps_rows(m) ? NULL : ml__task_sum_total(m->task_sum);
+    if (summed) memcpy(m->grad, summed, (size_t)m->n_meta * sizeof(float));
+    else {
+        memset(m->grad, 0, (size_t)m->n_meta * sizeof(float));
+        for (int i = 0; i < n; i++) {
+            const float *row = m->task_grads + (int64_t)i * m->n_meta;
+            for (int64_t j = 0; j < m->n_meta; j++) m->grad[j] += row[j];
+        }
     }
     for (int64_t j = 0; j < m->n_meta; j++) {
         m->grad[j] *= inv;
@@ -280,10 +308,20 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
      * process drew the same tasks); rank 0 gathers the per-task rows. */
     int lo = 0, hi = n;
     if (!m->local_steps) ml_dist_slice(n, &lo, &hi);
+    if (keeps_rows(m) && !m->task_grads &&
+        !(m->task_grads = ml_calloc((size_t)m->max_batch * (size_t)m->n_meta, sizeof(float)))) {
+        snprintf(err, errlen, "meta: out of memory for %d meta-gradient rows", m->max_batch);
+        return ML_ERR_NOMEM;
+    }
+    if (!keeps_rows(m)) ml__task_sum_reset(m->task_sum);
     step_job job = {m, tasks, lo};
     ml_pool_run(m->pool, hi - lo, step_task, &job);
     ml_status st = share_task_status(m, n, err, errlen);
     if (st != ML_OK) return st;
+    if (!keeps_rows(m) && !ml__task_sum_done(m->task_sum, n)) { /* every task succeeded: a row is missing */
+        snprintf(err, errlen, "meta: out of memory for the meta-gradient rows");
+        return ML_ERR_NOMEM;
+    }
     step_outcome out = {0};
     if (m->local_steps) { /* a federated client: this process's tasks, this process's update */
         reduce_and_update(m, n, &out);

@@ -389,6 +389,16 @@ int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s) {
     return d > m ? d : m;
 }
 
+/* One pass's share: the oneDNN passes differ a lot (Winograd's scratchpad,
+ * the blocked copies of a chunk), and the arena's high-water mark is set by
+ * whichever call asks the most on top of what is live. The im2col route's
+ * own total stays included: it is the fallback when oneDNN cannot run. */
+int64_t ml__conv2d_pass_scratch_floats(const ml_conv_shape *s, int pass) {
+    if (is_pointwise(s)) return 0;
+    int64_t m = im2col_scratch_floats(s), d = ml__conv_dnnl_pass_scratch_floats(s, pass);
+    return d > m ? d : m;
+}
+
 /* ---- forward ---------------------------------------------------------------------- */
 
 /* Images [b0, b0 + cur) of y = conv(x, wm) with one slot's scratch. */

@@ -31,6 +31,8 @@ typedef struct ml_conv_shape {
 int ml__conv_shape_init(ml_conv_shape *s, int n, int c, int h, int w, int o, int kh, int kw,
                         int stride, int pad);
 int64_t ml__conv2d_scratch_floats(const ml_conv_shape *s);
+/* The floats one pass needs (ML_CONV_PASS_*, below): at most the above. */
+int64_t ml__conv2d_pass_scratch_floats(const ml_conv_shape *s, int pass);
 
 void ml__conv2d_forward(const ml_conv_shape *s, const float *x, const float *w, float *y,
                         float *scratch);
@@ -51,6 +53,12 @@ int ml__conv_route(const ml_conv_shape *s);
  * forced oneDNN route applies only where ml__conv_dnnl_shape_ok holds. */
 void ml__conv_set_route(int route);
 int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s);
+/* The passes, for the scratch of one of them (ml__conv2d_pass_scratch_floats). */
+enum { ML_CONV_PASS_FORWARD, ML_CONV_PASS_BACKWARD_DATA, ML_CONV_PASS_BACKWARD_WEIGHT };
+int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int pass);
+/* Tests only, process-wide: forward and backward-data in one oneDNN call
+ * (1) or in image chunks of at most ~4 MB of plain input + output (0, the default). */
+void ml__conv_dnnl_set_unchunked(int on);
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch);

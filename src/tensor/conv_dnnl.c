@@ -340,19 +340,66 @@ static int64_t chunked_bwdw_floats(const ml_conv_shape *s, int k) {
     return per < 0 ? -1 : (k - 1) * weight_floats(s) + chunk_threads(k) * per;
 }
 
-int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s) {
+/* ---- Forward and backward-data in image chunks ---------------------------------
+ * Each image's output depends on that image alone, and oneDNN computes it the
+ * same whatever the batch around it (test_conv checks chunked against whole,
+ * bitwise, for every oneDNN shape it runs). So a large batch runs in chunks
+ * of about ML_CONV_DNNL_CHUNK_BYTES of plain input plus output, one after the
+ * other (oneDNN's threads inside each): the blocked copies and Winograd's
+ * scratchpad, which grow with the batch, stay at a chunk's size (a 75-image
+ * MAML query at 14x14: 35 MB of scratch -> 12; ProtoNet's 200 images: 26 -> 12).
+ * Chunks are balanced (their sizes differ by one image at most). */
+#ifndef ML_CONV_DNNL_CHUNK_BYTES
+#define ML_CONV_DNNL_CHUNK_BYTES ((int64_t)4 << 20)
+#endif
+static int64_t chunk_bytes = ML_CONV_DNNL_CHUNK_BYTES;
+
+void ml__conv_dnnl_set_unchunked(int on) { chunk_bytes = on ? INT64_MAX : ML_CONV_DNNL_CHUNK_BYTES; }
+
+static int image_chunks(const ml_conv_shape *s) {
+    const int64_t per = ((int64_t)s->c * s->h * s->w + (int64_t)s->o * s->oh * s->ow) * (int64_t)sizeof(float);
+    int64_t most = chunk_bytes / per; /* images per chunk */
+    if (most < 1) most = 1;
+    return (int)((s->n + most - 1) / most);
+}
+
+/* Scratch of pass `which` (forward or backward-data) over its chunks: the
+ * largest chunk's (chunks hold n / k or n / k + 1 images), or -1. */
+static int64_t chunked_pass_floats(const ml_conv_shape *s, int which) {
+    const int k = image_chunks(s);
+    int64_t m = 0;
+    for (int big = 0; big < 2; big++) {
+        const int images = s->n / k + big;
+        if (images < 1 || (big && s->n % k == 0)) continue;
+        ml_conv_shape c = chunk_shape(s, images);
+        entry *e = lookup(&c);
+        if (!e) return -1;
+        if (pass_floats(&e->p[which]) > m) m = pass_floats(&e->p[which]);
+    }
+    return m;
+}
+
+int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int which) {
     entry *e = lookup(s);
     if (!e) return -1;
-    const int k = bwdw_chunks(s->n);
-    int64_t m = 0;
-    for (int i = 0; i < N_PASSES; i++)
-        if ((i != PASS_BWD_WEIGHT || k == 1) && pass_floats(&e->p[i]) > m) m = pass_floats(&e->p[i]);
-    if (k > 1) {
-        int64_t c = chunked_bwdw_floats(s, k);
-        if (c < 0) return -1;
-        if (c > m) m = c;
+    int64_t m;
+    if (which == PASS_BWD_WEIGHT) {
+        const int k = bwdw_chunks(s->n);
+        m = k > 1 ? chunked_bwdw_floats(s, k) : pass_floats(&e->p[PASS_BWD_WEIGHT]);
+    } else {
+        m = chunked_pass_floats(s, which);
     }
-    return m + 16; /* room to align the start to 64 bytes */
+    return m < 0 ? -1 : m + 16; /* room to align the start to 64 bytes */
+}
+
+int64_t ml__conv_dnnl_scratch_floats(const ml_conv_shape *s) {
+    int64_t m = 0;
+    for (int i = 0; i < N_PASSES; i++) {
+        int64_t f = ml__conv_dnnl_pass_scratch_floats(s, i);
+        if (f < 0) return -1;
+        if (f > m) m = f;
+    }
+    return m;
 }
 
 static int run(dnnl_primitive_t prim, int nargs, const dnnl_exec_arg_t *args) {
@@ -439,15 +486,30 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
     return 0;
 }
 
+/* out = pass(a, w) chunk by chunk: a has a_img floats per image, out out_img. */
+static int pass_run_chunked(const ml_conv_shape *s, int which, const float *a, int64_t a_img, const float *w,
+                            float *out, int64_t out_img, float *scratch) {
+    const int k = image_chunks(s);
+    for (int i = 0; i < k; i++) {
+        const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
+        ml_conv_shape c = chunk_shape(s, images);
+        entry *e = lookup(&c);
+        if (!e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch)) return -1;
+    }
+    return 0;
+}
+
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch) {
-    entry *e = lookup(s);
-    return e ? pass_run(&e->p[PASS_FWD], x, w, y, scratch) : -1;
+    if (!lookup(s)) return -1;
+    return pass_run_chunked(s, PASS_FWD, x, (int64_t)s->c * s->h * s->w, w, y, (int64_t)s->o * s->oh * s->ow,
+                            scratch);
 }
 
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch) {
-    entry *e = lookup(s);
-    return e ? pass_run(&e->p[PASS_BWD_DATA], dy, w, dx, scratch) : -1;
+    if (!lookup(s)) return -1;
+    return pass_run_chunked(s, PASS_BWD_DATA, dy, (int64_t)s->o * s->oh * s->ow, w, dx,
+                            (int64_t)s->c * s->h * s->w, scratch);
 }
 
 int ml__conv_dnnl_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,

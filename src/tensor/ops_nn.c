@@ -30,8 +30,8 @@ static int conv_setup(ml_ctx *ctx, const char *op, ml_conv_shape *s, int64_t n, 
     return 0;
 }
 
-static float *conv_scratch(ml_ctx *ctx, const ml_conv_shape *s) {
-    int64_t n = ml__conv2d_scratch_floats(s);
+static float *conv_scratch(ml_ctx *ctx, const ml_conv_shape *s, int pass) {
+    int64_t n = ml__conv2d_pass_scratch_floats(s, pass);
     return ml_ctx_alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof(float));
 }
 
@@ -59,7 +59,7 @@ ml_tensor *ml_conv2d(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, int stride, int pa
     ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(s.n, s.o, s.oh, s.ow));
     if (!t) return NULL;
     ml_arena_mark m = ml_arena_get_mark(ctx->arena);
-    float *scratch = conv_scratch(ctx, &s);
+    float *scratch = conv_scratch(ctx, &s, ML_CONV_PASS_FORWARD);
     if (!scratch) return NULL;
     ml__conv2d_forward(&s, x->data, w->data, t->data, scratch);
     ml_arena_rewind(ctx->arena, m);
@@ -82,7 +82,7 @@ ml_tensor *ml_conv2d_backward_data(ml_ctx *ctx, ml_tensor *dy, ml_tensor *w, int
     ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(s.n, s.c, s.h, s.w));
     if (!t) return NULL;
     ml_arena_mark m = ml_arena_get_mark(ctx->arena);
-    float *scratch = conv_scratch(ctx, &s);
+    float *scratch = conv_scratch(ctx, &s, ML_CONV_PASS_BACKWARD_DATA);
     if (!scratch) return NULL;
     ml__conv2d_backward_data(&s, dy->data, w->data, t->data, scratch);
     ml_arena_rewind(ctx->arena, m);
@@ -105,7 +105,7 @@ ml_tensor *ml_conv2d_backward_weight(ml_ctx *ctx, ml_tensor *x, ml_tensor *dy, i
     ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(s.o, s.c, s.kh, s.kw));
     if (!t) return NULL;
     ml_arena_mark m = ml_arena_get_mark(ctx->arena);
-    float *scratch = conv_scratch(ctx, &s);
+    float *scratch = conv_scratch(ctx, &s, ML_CONV_PASS_BACKWARD_WEIGHT);
     if (!scratch) return NULL;
     ml__conv2d_backward_weight(&s, x->data, dy->data, t->data, scratch);
     ml_arena_rewind(ctx->arena, m);
