@@ -23,23 +23,11 @@ static uint32_t get_u32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
 /* Decode an image written by ml_plot_*: returns packed RGB (caller frees) or
  * NULL after recording why. */
 static uint8_t *png_decode(const char *path, int *w, int *h) {
     size_t len = 0;
-    uint8_t *f = read_file(path, &len);
+    uint8_t *f = (uint8_t *)ml_test_slurp(path, &len);
     *w = *h = 0;
     CHECK(f != NULL);
     if (!f) return NULL;
@@ -391,9 +379,9 @@ static void test_overwrite_and_determinism(void) {
     if (f) fputs("old contents", f), fclose(f);
     CHECK_INT_EQ(ml_plot_png(p, NULL, &s, 1, err, sizeof err), ML_OK);
     size_t n1 = 0, n2 = 0;
-    uint8_t *a = read_file(p, &n1);
+    uint8_t *a = (uint8_t *)ml_test_slurp(p, &n1);
     CHECK_INT_EQ(ml_plot_png(p, NULL, &s, 1, err, sizeof err), ML_OK);
-    uint8_t *b = read_file(p, &n2);
+    uint8_t *b = (uint8_t *)ml_test_slurp(p, &n2);
     CHECK(a && b && n1 == n2 && n1 > 100 && memcmp(a, b, n1) == 0);
     free(a);
     free(b);
