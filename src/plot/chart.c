@@ -485,7 +485,6 @@ typedef struct legend {
     int cols, cell_w;    /* columns and their pitch */
     int text_max;        /* labels wider than this are cut with ".." */
     int x0, y0, bw, bh;  /* the box */
-    int below;           /* under the x axis rather than in the plot area */
 } legend;
 
 #define LEGEND_ROW(s) (ML__FONT_H * (s) + 6)
@@ -562,7 +561,7 @@ static void legend_below(legend *lg, int w, int s, const ml_series *series, int 
     int n = legend_count(series, n_series, s, &full_w);
     int avail = w - 8 * s - 2, fixed = pad + sample + pad + 3 * pad; /* entry minus its text, gap included */
     memset(lg, 0, sizeof *lg);
-    lg->n = n, lg->below = 1;
+    lg->n = n;
     lg->text_max = avail - fixed > 6 * s ? avail - fixed : 6 * s;
     int text_w = full_w < lg->text_max ? full_w : lg->text_max;
     lg->cell_w = fixed + text_w;
