@@ -12,34 +12,14 @@
 #   env: METALEARN (binary, default build/metalearn; copied first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-iters=3 label=""
-runs=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --iters) iters="$2"; shift 2 ;;
-    --label) label="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) runs+=("$1"); shift ;;
-  esac
-done
-[ ${#runs[@]} -gt 0 ] || { echo "no RUN given (see --help)" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time (GNU time) is needed" >&2; exit 1; }
-bin="${METALEARN:-build/metalearn}"
-[ -x "$bin" ] || { echo "$bin missing (build it first)" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp "$bin" "$tmp/metalearn" # others may rebuild build/ meanwhile
-sha=$(sha256sum "$tmp/metalearn" | cut -c1-12)
+source bench/lib/peak_rss.sh
+peak_rss_args 2,13p "$@"
+peak_rss_binary
 for run in "${runs[@]}"; do
   IFS=: read -r algo outer threads env <<< "$run"
   env=${env:-nav2d}
-  rm -rf "$tmp/run"
-  /usr/bin/time -v -o "$tmp/time.txt" "$tmp/metalearn" train --env "$env" --algo "$algo" --outer "$outer" \
-    --iters "$iters" --threads "$threads" --eval-seed 12345 --eval-tasks 0 --checkpoint-every 1000000 --quiet \
-    --out "$tmp/run" > /dev/null
-  kb=$(grep -oP 'Maximum resident set size \(kbytes\): \K[0-9]+' "$tmp/time.txt")
-  wall=$(grep -oP 'Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): \K[0-9:.]+' "$tmp/time.txt")
-  ck=$(sha256sum "$tmp/run/checkpoint.safetensors" | cut -c1-12)
+  peak_rss_train --env "$env" --algo "$algo" --outer "$outer" \
+    --iters "$iters" --threads "$threads" --eval-seed 12345 --eval-tasks 0 --checkpoint-every 1000000 --quiet
   printf '{"bench":"rl_memory","label":"%s","binary_sha256_12":"%s","env":"%s","algo":"%s","outer":"%s","threads":%s,"iters":%s,"peak_mb":%.1f,"checkpoint_sha256_12":"%s","wall":"%s","loadavg":"%s"}\n' \
     "$label" "$sha" "$env" "$algo" "$outer" "$threads" "$iters" "$(echo "$kb / 1024" | bc -l)" "$ck" "$wall" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"

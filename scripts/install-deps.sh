@@ -21,7 +21,8 @@ TEST_PACKAGES=(python3-pytest python3-torch)
 # Reference implementations for benchmarks only (bench/, not needed by the library);
 # --bench also installs the test extras (PyTorch is the reference).
 BENCH_PACKAGES=(libopenblas0-pthread  # OpenBLAS: torch's best BLAS here
-                python3-sklearn)  # only for the diabetes table it ships (bench/diabetes_csv.sh)
+                python3-sklearn  # only for the diabetes table it ships (bench/diabetes_csv.sh)
+                time bc)  # GNU time's peak RSS, in MB: the memory benchmarks (bench/lib/peak_rss.sh)
 
 want=("${PACKAGES[@]}")
 case "${1:-}" in

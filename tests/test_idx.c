@@ -62,18 +62,6 @@ static void write_idx(const char *path, int gz, uint32_t magic, int nd, const ui
     free(buf);
 }
 
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
 /* 5 images of 3x2, pixel i*6+j = 10*i + j, labels 0..4 then. */
 enum { NI = 5, IH = 3, IW = 2 };
 static uint8_t g_pix[NI * IH * IW], g_lab[NI] = {3, 0, 2, 1, 2};
@@ -247,7 +235,7 @@ static void test_truncated_data(void) {
     /* A gzip stream cut short, not just a short payload. */
     write_good("tz-images.gz", "tz-labels.gz", 1);
     size_t len;
-    unsigned char *b = slurp(tmp_path("tz-images.gz"), &len);
+    unsigned char *b = (unsigned char *)ml_test_slurp(tmp_path("tz-images.gz"), &len);
     write_bytes(tmp_path("tz-images.gz"), 0, b, len - 12);
     free(b);
     CHECK_INT_EQ(load_pair("tz-images.gz", "tz-labels.gz", 10, err, sizeof err), ML_ERR_FORMAT);
@@ -339,7 +327,7 @@ static void test_corrupt_gzip(void) {
     /* Payload intact but the trailer CRC wrong: only caught past the end. */
     write_good("cc-images.gz", "cc-labels.gz", 1);
     size_t len;
-    unsigned char *b = slurp(tmp_path("cc-labels.gz"), &len);
+    unsigned char *b = (unsigned char *)ml_test_slurp(tmp_path("cc-labels.gz"), &len);
     b[len - 8] ^= 0xFF;
     write_bytes(tmp_path("cc-labels.gz"), 0, b, len);
     free(b);
@@ -353,7 +341,7 @@ static void test_sweep_no_crash_no_leak(void) {
     char err[512];
     write_good("sw-images.gz", "sw-labels.gz", 1);
     size_t len;
-    unsigned char *orig = slurp(tmp_path("sw-images.gz"), &len);
+    unsigned char *orig = (unsigned char *)ml_test_slurp(tmp_path("sw-images.gz"), &len);
     unsigned char *b = malloc(len);
     g_counting = ml_test_counting_allocator();
     ml_set_allocator(&g_counting);

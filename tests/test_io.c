@@ -40,23 +40,9 @@ static int write_raw(const char *path, const void *data, size_t len) {
     return fclose(f) || w != len ? -1 : 0;
 }
 
-/* The file's bytes in a malloc'd buffer (test code, so plain malloc). */
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = 0;
-    fclose(f);
-    return b;
-}
-
 static int file_equals(const char *path, const void *data, size_t len) {
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = (unsigned char *)ml_test_slurp(path, &n);
     int eq = b && n == len && !memcmp(b, data, len);
     free(b);
     return eq;
@@ -186,7 +172,7 @@ static void test_atomic_failure_keeps_old_file(void) {
     ml_st_tensor t = {"w", 1, {(int64_t)(big / 4)}, (const float *)data};
     CHECK_INT_EQ(ml_safetensors_write(ck, &t, 1, NULL, NULL, 0, err, sizeof err), ML_OK);
     size_t n0;
-    unsigned char *before = slurp(ck, &n0);
+    unsigned char *before = (unsigned char *)ml_test_slurp(ck, &n0);
     float *data2 = malloc(big);
     for (size_t i = 0; i < big / 4; i++) data2[i] = (float)i;
     t.data = data2;
@@ -220,7 +206,7 @@ static void test_streaming_writer(void) {
     CHECK_INT_EQ((long long)w.bytes, 10000);
     CHECK_INT_EQ(ml_file_writer_commit(&w), ML_OK);
     size_t n;
-    unsigned char *b = slurp(p, &n);
+    unsigned char *b = (unsigned char *)ml_test_slurp(p, &n);
     CHECK_INT_EQ(n, 10000);
     CHECK(b && !memcmp(b + 9990, "0123456789", 10));
     free(b);
@@ -315,7 +301,8 @@ static void test_st_byte_identical(void) {
     CHECK_INT_EQ(ml_safetensors_write(tp("b1.safetensors"), ts, 2, mk, mv, 1, err, sizeof err), ML_OK);
     CHECK_INT_EQ(ml_safetensors_write(tp("b2.safetensors"), ts, 2, mk, mv, 1, err, sizeof err), ML_OK);
     size_t n1, n2, n3;
-    unsigned char *b1 = slurp(tp("b1.safetensors"), &n1), *b2 = slurp(tp("b2.safetensors"), &n2);
+    unsigned char *b1 = (unsigned char *)ml_test_slurp(tp("b1.safetensors"), &n1);
+    unsigned char *b2 = (unsigned char *)ml_test_slurp(tp("b2.safetensors"), &n2);
     CHECK(b1 && b2 && n1 == n2 && !memcmp(b1, b2, n1));
     /* Read, write back what was read: same bytes again (resume -> save). */
     ml_safetensors s;
@@ -331,7 +318,7 @@ static void test_st_byte_identical(void) {
                                       (const char *const *)s.meta_values, s.n_meta, err, sizeof err),
                  ML_OK);
     ml_safetensors_free(&s);
-    unsigned char *b3 = slurp(tp("b3.safetensors"), &n3);
+    unsigned char *b3 = (unsigned char *)ml_test_slurp(tp("b3.safetensors"), &n3);
     CHECK(b3 && n3 == n1 && !memcmp(b1, b3, n1));
     /* The data starts 8-byte aligned in the file. */
     uint64_t hl = 0;
@@ -541,7 +528,7 @@ static void test_st_truncations(void) {
     const char *mk[] = {"k"}, *mv[] = {"v"};
     CHECK_INT_EQ(ml_safetensors_write(tp("full.safetensors"), ts, 1, mk, mv, 1, err, sizeof err), ML_OK);
     size_t n;
-    unsigned char *b = slurp(tp("full.safetensors"), &n);
+    unsigned char *b = (unsigned char *)ml_test_slurp(tp("full.safetensors"), &n);
     int rejected = 0;
     for (size_t k = 0; b && k < n; k++) {
         write_raw(tp("cut.safetensors"), b, k);
@@ -655,7 +642,7 @@ static void test_config_roundtrip(void) {
     const char *p = tp("effective.json");
     CHECK_INT_EQ(ml_options_write_json(&g_cmd, p, err, sizeof err), ML_OPTIONS_OK);
     size_t n;
-    char *text = (char *)slurp(p, &n);
+    char *text = ml_test_slurp(p, &n);
     CHECK_STR_CONTAINS(text, "\"lr\":\t0.1,");
     CHECK_STR_CONTAINS(text, "\"seed\":\t\"1152921504606846977\"");
     CHECK_STR_CONTAINS(text, "\"out\":\tnull");
@@ -673,7 +660,7 @@ static void test_config_roundtrip(void) {
     CHECK_INT_EQ(g_o.quiet, 1);
     /* Writing again gives the same bytes. */
     CHECK_INT_EQ(ml_options_write_json(&g_cmd, tp("effective2.json"), err, sizeof err), ML_OPTIONS_OK);
-    char *t1 = (char *)slurp(p, &n);
+    char *t1 = ml_test_slurp(p, &n);
     CHECK(t1 && file_equals(tp("effective2.json"), t1, n));
     free(t1);
 }

@@ -23,23 +23,11 @@ static uint32_t get_u32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
 /* Decode an image written by ml_plot_*: returns packed RGB (caller frees) or
  * NULL after recording why. */
 static uint8_t *png_decode(const char *path, int *w, int *h) {
     size_t len = 0;
-    uint8_t *f = read_file(path, &len);
+    uint8_t *f = (uint8_t *)ml_test_slurp(path, &len);
     *w = *h = 0;
     CHECK(f != NULL);
     if (!f) return NULL;
@@ -391,9 +379,9 @@ static void test_overwrite_and_determinism(void) {
     if (f) fputs("old contents", f), fclose(f);
     CHECK_INT_EQ(ml_plot_png(p, NULL, &s, 1, err, sizeof err), ML_OK);
     size_t n1 = 0, n2 = 0;
-    uint8_t *a = read_file(p, &n1);
+    uint8_t *a = (uint8_t *)ml_test_slurp(p, &n1);
     CHECK_INT_EQ(ml_plot_png(p, NULL, &s, 1, err, sizeof err), ML_OK);
-    uint8_t *b = read_file(p, &n2);
+    uint8_t *b = (uint8_t *)ml_test_slurp(p, &n2);
     CHECK(a && b && n1 == n2 && n1 > 100 && memcmp(a, b, n1) == 0);
     free(a);
     free(b);
@@ -539,6 +527,63 @@ static void test_font(void) {
     CHECK_INT_EQ(ml__text_width("", 2), 0);
 }
 
+/* Up to eight long run labels (RL plots: "pretrain (500 it, rate 0.05)")
+ * must each be drawn whole and inside the image, on no other label; on a
+ * chart too small for that, still inside the image. */
+#define LEGEND_MAX 8
+static struct {
+    int n;
+    char text[LEGEND_MAX][64];
+    int box[LEGEND_MAX][4];
+} legend_seen;
+
+static void record_legend(const char *label, int x, int y, int w, int h) {
+    if (legend_seen.n >= LEGEND_MAX) return;
+    snprintf(legend_seen.text[legend_seen.n], sizeof legend_seen.text[0], "%s", label);
+    int *b = legend_seen.box[legend_seen.n++];
+    b[0] = x, b[1] = y, b[2] = x + w, b[3] = y + h;
+}
+
+static void test_legend_fits(void) {
+    static const char *names[LEGEND_MAX] = {"maml-trpo (500 it)", "maml-adam (500 it)",
+                                            "pretrain (500 it, rate 0.05)", "random (0 it, rate 0.1)",
+                                            "oracle (255 it, rate 0.1)", "maml-trpo (1000 it, rate 0.02)",
+                                            "fomaml-adam (500 it)", "reptile (500 it, rate 0.3)"};
+    static double y[LEGEND_MAX][N], ylo[LEGEND_MAX][N], yhi[LEGEND_MAX][N];
+    ml_series s[LEGEND_MAX];
+    for (int k = 0; k < LEGEND_MAX; k++) {
+        for (int i = 0; i < N; i++) {
+            y[k][i] = -100 + 10 * k + 0.5 * i * (k % 3);
+            ylo[k][i] = y[k][i] - 5, yhi[k][i] = y[k][i] + 5;
+        }
+        s[k] = (ml_series){names[k], xs, y[k], N, ylo[k], yhi[k], ML_PLOT_LINE_MARKERS, ML_PLOT_ERR_BARS};
+    }
+    const int sizes[3][2] = {{800, 500}, {600, 600}, {333, 211}};
+    ml__plot_legend_probe = record_legend;
+    for (int n = 1; n <= LEGEND_MAX; n++)
+        for (int z = 0; z < 3; z++) {
+            ml_chart c = {.title = "nav2d: return vs adaptation steps (40 test tasks, 95% CI)",
+                          .xlabel = "adaptation steps", .ylabel = "average return",
+                          .width = sizes[z][0], .height = sizes[z][1]};
+            memset(&legend_seen, 0, sizeof legend_seen);
+            int w, h;
+            uint8_t *rgb = render("plot_legend.png", &c, s, n, &w, &h);
+            free(rgb);
+            int whole = z < 2; /* the full-size charts show every label whole */
+            if (whole) CHECK_INT_EQ(legend_seen.n, n);
+            for (int i = 0; i < legend_seen.n; i++) {
+                const int *b = legend_seen.box[i];
+                CHECK(b[0] >= 0 && b[1] >= 0 && b[2] <= sizes[z][0] && b[3] <= sizes[z][1]);
+                if (whole && strcmp(legend_seen.text[i], names[i])) ML_FAIL_AT("legend \"%s\" for \"%s\"", legend_seen.text[i], names[i]);
+                for (int j = 0; j < i; j++) {
+                    const int *o = legend_seen.box[j];
+                    CHECK(b[2] <= o[0] || o[2] <= b[0] || b[3] <= o[1] || o[3] <= b[1]);
+                }
+            }
+        }
+    ml__plot_legend_probe = NULL;
+}
+
 int main(void) {
     mkdir(ml_test_tmp_dir(), 0755);
     fill_data();
@@ -556,5 +601,6 @@ int main(void) {
     ML_RUN(test_integer_ticks);
     ML_RUN(test_search_chart_marks_failures);
     ML_RUN(test_font);
+    ML_RUN(test_legend_fits);
     return ml_test_summary();
 }

@@ -10,6 +10,7 @@
 #include "metalearn/run.h"
 #include "metalearn/rl.h"
 #include "ml_test.h"
+#include "run/rl_run.h"
 
 static void test_env_parse(void) {
     ml_env e;
@@ -445,6 +446,85 @@ static void test_run_handle(void) {
     ml_run_close(run);
 }
 
+/* Trajectory pictures adapt on the evaluation's schedule (--eval-lr,
+ * --eval-later-scale, or what RUN/eval.json records), not at the inner rate:
+ * one schedule function for both, and the picture changes with it. */
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) fputs(text, f), fclose(f);
+}
+
+static void test_plot_uses_eval_schedule(void) {
+    char dir[512], fig[600], path[700], err[512];
+    snprintf(dir, sizeof dir, "%s/rl_schedule_run", ml_test_tmp_dir());
+    snprintf(fig, sizeof fig, "%s/fig", dir);
+    ml_run_config o;
+    ml_run_config_default(&o);
+    o.env = "nav2d", o.algo = "maml", o.rollouts = 3, o.horizon = 8, o.meta_batch = 2, o.threads = 1, o.seed = 4;
+    o.iters = 2, o.eval_tasks = 2, o.eval_steps = "0,1,2", o.eval_seed = 9, o.quiet = 1, o.overwrite = 1;
+    o.eval_lr = "0.05", o.eval_later_scale = 0.5f, o.out = dir;
+    ml_run *run = NULL;
+    CHECK_INT_EQ(ml_run_open(&run, &o, ML_RUN_NEW, NULL, err, sizeof err), ML_OK);
+    if (!run) return;
+    CHECK_INT_EQ(ml_run_train(run, NULL, err, sizeof err), ML_OK);
+    ml_run_config saved;
+    ml__rl_schedule at;
+    CHECK_INT_EQ(ml_run_config_load_run(&saved, dir, err, sizeof err), ML_OK);
+    CHECK_INT_EQ(ml__rl_run_schedule(&saved, dir, &at, err, sizeof err), ML_OK); /* not evaluated yet */
+    CHECK(at.first == 0.05 && at.later == 0.025);
+    ml_run_eval_result *res = NULL;
+    CHECK_INT_EQ(ml_run_evaluate_result(run, NULL, &res, err, sizeof err), ML_OK);
+    ml_run_eval_result_free(res);
+    ml_run_close(run);
+
+    /* the settings' schedule, and eval.json's once evaluated */
+    CHECK_INT_EQ(ml__rl_run_schedule(&saved, dir, &at, err, sizeof err), ML_OK);
+    CHECK(at.first == 0.05 && at.later == 0.025);
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    size_t n;
+    char *json = ml_test_slurp(path, &n);
+    CHECK(json && strstr(json, "\"eval_lr\":0.05,\"eval_later_scale\":0.5,"));
+    free(json);
+    write_text(path, "{\"eval_lr\":0.2,\"steps\":[0],\"return\":[-1],\"ci95\":[0.5]}\n");
+    CHECK_INT_EQ(ml__rl_run_schedule(&saved, dir, &at, err, sizeof err), ML_OK);
+    CHECK(at.first == 0.2 && at.later == 0.2);
+
+    /* the trajectories adapt as the evaluation does: inner rate by default,
+     * the later scale from the second step on */
+    ml_rl *rl = NULL;
+    CHECK_INT_EQ(ml__rl_open_learner(&saved, &rl, err, sizeof err), ML_OK);
+    if (!rl) return;
+    enum { NT = 2, H = 8, S = 3, PER = NT * (H + 1) * 2 };
+    static float a[(S + 1) * PER], b[(S + 1) * PER], c[(S + 1) * PER];
+    ml_env_task task;
+    CHECK_INT_EQ(ml_rl_trajectories(rl, 0, 9, S, NT, a, &task), ML_OK);
+    CHECK_INT_EQ(ml_rl_trajectories_steps(rl, 0, 9, S, NT, 0.1, 0.1, b, &task), ML_OK);
+    CHECK(!memcmp(a, b, sizeof a)); /* 0.1: the inner rate */
+    CHECK_INT_EQ(ml_rl_trajectories_steps(rl, 0, 9, S, NT, 0.1, 0.05, c, &task), ML_OK);
+    CHECK(!memcmp(a, c, 2 * PER * sizeof(float)) && memcmp(a, c, sizeof a)); /* steps 0, 1 alike, later not */
+    CHECK(ml_rl_trajectories_steps(rl, 0, 9, S, NT, -1, 0.1, c, &task) == ML_ERR_ARG);
+    ml_rl_destroy(rl);
+
+    /* and the picture: the same run plotted with eval.json at the inner rate
+     * and at another schedule differs */
+    const char *runs[1] = {dir};
+    char written[1400], png[700], first[700];
+    snprintf(png, sizeof png, "%s/rl_trajectories.png", fig);
+    snprintf(first, sizeof first, "%s/inner.png", dir);
+    write_text(path, "{\"eval_lr\":0.1,\"steps\":[0],\"return\":[-1],\"ci95\":[0.5]}\n");
+    CHECK_INT_EQ(ml_rl_run_plot(runs, 1, fig, written, sizeof written, err, sizeof err), ML_OK);
+    CHECK(rename(png, first) == 0);
+    CHECK_INT_EQ(ml_rl_run_plot(runs, 1, fig, written, sizeof written, err, sizeof err), ML_OK);
+    CHECK(ml_test_same_file(png, first)); /* deterministic */
+    write_text(path, "{\"eval_lr\":0.1,\"eval_later_scale\":0.5,\"steps\":[0],\"return\":[-1],\"ci95\":[0.5]}\n");
+    CHECK_INT_EQ(ml_rl_run_plot(runs, 1, fig, written, sizeof written, err, sizeof err), ML_OK);
+    size_t na, nb;
+    char *x = ml_test_slurp(png, &na), *y = ml_test_slurp(first, &nb);
+    CHECK(x && y && (na != nb || memcmp(x, y, na)));
+    free(x);
+    free(y);
+}
+
 static void test_bandit_learns(void) {
     /* categorical policy on bandit:5: a few Adam pretrain steps raise the return */
     ml_rl_config c = ml_rl_config_default();
@@ -493,6 +573,7 @@ int main(void) {
     ML_RUN(test_resume_bit_exact);
     ML_RUN(test_trpo_step_memory);
     ML_RUN(test_run_handle);
+    ML_RUN(test_plot_uses_eval_schedule);
     ML_RUN(test_bandit_learns);
     return ml_test_summary();
 }

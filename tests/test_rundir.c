@@ -29,14 +29,13 @@ static void put(const char *path, const char *text) {
     if (f) fputs(text, f), fclose(f);
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    static char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+/* Whether the file holds exactly the text want. */
+static int file_is(const char *path, const char *want) {
+    size_t n;
+    char *text = ml_test_slurp(path, &n);
+    int same = text && n == strlen(want) && !memcmp(text, want, n);
+    free(text);
+    return same;
 }
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
@@ -149,7 +148,7 @@ static void test_log_trim(void) {
     put(p, want);
     CHECK_INT_EQ(ml_runlog_trim(p, 30, &t, err, sizeof err), ML_OK);
     snprintf(want, sizeof want, "%s", log_lines(10, 30, 10));
-    CHECK(!strcmp(slurp(p), want));
+    CHECK(file_is(p, want));
     CHECK_INT_EQ(t.dropped, 3);
     CHECK_INT_EQ(t.last_iter, 30);
 
@@ -162,7 +161,7 @@ static void test_log_trim(void) {
     snprintf(mixed + strlen(mixed), sizeof mixed - strlen(mixed), "%s", log_lines(50, 60, 10));
     put(p, mixed);
     CHECK_INT_EQ(ml_runlog_trim(p, 60, &t, err, sizeof err), ML_OK);
-    CHECK(!strcmp(slurp(p), log_lines(10, 60, 10)));
+    CHECK(file_is(p, log_lines(10, 60, 10)));
     CHECK_INT_EQ(t.kept, 6);
     CHECK_INT_EQ(t.last_iter, 60);
 
@@ -177,7 +176,7 @@ static void test_log_trim(void) {
     if (access(d, W_OK) != 0) { /* (root may write anyway) */
         CHECK_INT_EQ(ml_runlog_trim(q, 100, &t, err, sizeof err), ML_ERR_IO);
         CHECK_STR_CONTAINS(err, "log.jsonl");
-        CHECK(!strcmp(slurp(q), want));
+        CHECK(file_is(q, want));
     }
     chmod(d, 0755);
 }
@@ -215,9 +214,9 @@ static void test_append_all_or_nothing(void) {
     CHECK_INT_EQ(s, ML_ERR_IO);
     CHECK_STR_CONTAINS(err, "full.jsonl");
     CHECK(!strchr(err, '\n'));
-    CHECK(!strcmp(slurp(p), "{\"iter\":1}\n")); /* no torn line */
+    CHECK(file_is(p, "{\"iter\":1}\n")); /* no torn line */
     CHECK_INT_EQ(ml_jsonl_append(p, "{\"iter\":2}", err, sizeof err), ML_OK);
-    CHECK(!strcmp(slurp(p), "{\"iter\":1}\n{\"iter\":2}\n"));
+    CHECK(file_is(p, "{\"iter\":1}\n{\"iter\":2}\n"));
 }
 
 /* plot's reader: every line's curve point, validation values where present,

@@ -1,7 +1,9 @@
 /* metalearn/plot.h: line charts written as PNG files, for `metalearn plot`.
  *
  * A chart is a set of series (x, y and an optional error band) drawn on
- * linear or log axes with nice ticks, a title, axis labels and a legend.
+ * linear or log axes with nice ticks, a title, axis labels and a legend
+ * (in a corner of the plot area where it covers no point and cuts no
+ * label, else below the x axis in columns).
  * It is meant for learning curves and search scores, not for publication
  * figures: one fixed look, a built-in 5x9 bitmap font (ASCII only, other
  * bytes show as '?'), and no dependency beyond zlib.

@@ -165,6 +165,10 @@ void ml_rl_eval_task(const ml_rl *rl, int index, uint64_t eval_seed, ml_env_task
  * (for pictures): positions [(steps + 1) * n_traj * (horizon + 1) * obs_dim]. */
 ml_status ml_rl_trajectories(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,
                              float *positions, ml_env_task *task);
+/* The same adapting as ml_rl_evaluate_steps does: the first step at
+ * lr_first, the later ones at lr_later (a run's evaluation schedule). */
+ml_status ml_rl_trajectories_steps(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,
+                                   double lr_first, double lr_later, float *positions, ml_env_task *task);
 /* Checkpoint: the parameters, the Adam state and the iteration (safetensors). */
 ml_status ml_rl_save(ml_rl *rl, const char *path);
 ml_status ml_rl_load(ml_rl *rl, const char *path);

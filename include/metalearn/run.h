@@ -338,7 +338,9 @@ int ml_run_config_is_rl(const ml_run_config *c);
  * rl_returns.png (return vs adaptation steps, a line per run with an
  * eval.json, 95% intervals) and, for 2D navigation, rl_trajectories.png
  * (trajectories of a test task of the first run before and after 1 and 3
- * adaptation steps, the goal marked). written gets the files' paths. */
+ * adaptation steps at its evaluation's rates, those of its eval.json or
+ * else of its --eval-lr and --eval-later-scale; the goal marked). written
+ * gets the files' paths. */
 ml_status ml_rl_run_plot(const char *const *runs, int n_runs, const char *out, char *written, size_t written_len,
                          char *err, size_t errlen);
 

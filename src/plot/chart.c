@@ -474,32 +474,64 @@ static void draw_band(ml__canvas *c, mask *k, const layout *L, const axis *ax, c
     mask_composite(k, c, col, BAND_ALPHA);
 }
 
-/* Legend: one row per labelled series, in the corner of the plot area that
- * covers the fewest data points. */
-static void draw_legend(ml__canvas *c, mask *k, const layout *L, const axis *ax, const axis *ay,
-                        const ml_series *series, int n_series) {
-    int s = L->scale, row = ML__FONT_H * s + 6, sample = 14 * s, pad = 4 * s;
-    int pw = L->px1 - L->px0, ph = L->py1 - L->py0;
-    int max_text = pw * 45 / 100 - sample - 3 * pad;
-    int n = 0, text_w = 0;
-    char buf[256];
+/* Legend: one entry per labelled series. Inside the plot area, in the
+ * corner that covers the fewest data points, when every label fits whole
+ * and no point hides under it; else below the x axis in as many columns as
+ * the width allows (the plot area gives up the height), so five to eight
+ * long run labels stay readable. Cutting labels or dropping rows is the
+ * last resort of charts too small for either. */
+typedef struct legend {
+    int n;               /* entries shown */
+    int cols, cell_w;    /* columns and their pitch */
+    int text_max;        /* labels wider than this are cut with ".." */
+    int x0, y0, bw, bh;  /* the box */
+} legend;
+
+#define LEGEND_ROW(s) (ML__FONT_H * (s) + 6)
+#define LEGEND_SAMPLE(s) (14 * (s))
+#define LEGEND_PAD(s) (4 * (s))
+
+void (*ml__plot_legend_probe)(const char *label, int x, int y, int w, int h);
+
+static int legend_count(const ml_series *series, int n_series, int scale, int *text_w) {
+    int n = 0;
+    *text_w = 0;
     for (int i = 0; i < n_series; i++) {
         if (!series[i].label || !series[i].label[0]) continue;
-        int w = ml__text_width(fit_text(series[i].label, s, max_text, buf, sizeof buf), s);
-        if (w > text_w) text_w = w;
+        int w = ml__text_width(series[i].label, scale);
+        if (w > *text_w) *text_w = w;
         n++;
     }
-    int bw = pad + sample + pad + text_w + pad + 2;
+    return n;
+}
+
+/* The corner legend; returns 1 when it shows every label whole over no data
+ * point (or when forced: then it cuts and drops as it must), 0 when the
+ * legend should go below. lg->n == 0: no legend. */
+static int legend_inside(legend *lg, const layout *L, const axis *ax, const axis *ay,
+                         const ml_series *series, int n_series, int force) {
+    int s = L->scale, row = LEGEND_ROW(s), sample = LEGEND_SAMPLE(s), pad = LEGEND_PAD(s);
+    int pw = L->px1 - L->px0, ph = L->py1 - L->py0, full_w;
+    int n = legend_count(series, n_series, s, &full_w);
+    memset(lg, 0, sizeof *lg);
+    int max_text = pw * 45 / 100 - sample - 3 * pad;
     int fit_rows = (ph - 2 * pad - 20) / row;
-    if (n == 0 || max_text < 6 * s || fit_rows < 1) return;
+    if (n == 0) return 1;
+    if (max_text < 6 * s || fit_rows < 1) return force; /* no room: no legend when forced */
+    int whole = full_w <= max_text && n <= fit_rows;
+    if (!whole && !force) return 0;
     if (n > fit_rows) n = fit_rows;
-    int bh = pad + n * row - 6 + pad + 2;
+    int text_w = full_w < max_text ? full_w : max_text;
+    lg->n = n, lg->cols = 1, lg->text_max = max_text;
+    lg->bw = pad + sample + pad + text_w + pad + 2;
+    lg->cell_w = lg->bw;
+    lg->bh = pad + n * row - 6 + pad + 2;
 
     int inset = 10, best = 0;
     long best_hits = -1;
     for (int corner = 0; corner < 4; corner++) { /* TR, TL, BR, BL */
-        int x0 = corner % 2 == 0 ? L->px1 - inset - bw : L->px0 + inset;
-        int y0 = corner < 2 ? L->py0 + inset : L->py1 - inset - bh;
+        int x0 = corner % 2 == 0 ? L->px1 - inset - lg->bw : L->px0 + inset;
+        int y0 = corner < 2 ? L->py0 + inset : L->py1 - inset - lg->bh;
         long hits = 0;
         for (int si = 0; si < n_series; si++)
             for (int i = 0; i < series[si].n; i++) {
@@ -511,13 +543,42 @@ static void draw_legend(ml__canvas *c, mask *k, const layout *L, const axis *ax,
                 for (int k3 = 0; k3 < 3; k3++) { /* error bounds are ink too */
                     if (!ok_val(ys[k3], ay->log)) continue;
                     double cy = map_y(L, ay, ys[k3]);
-                    hits += cx >= x0 - 4 && cx < x0 + bw + 4 && cy >= y0 - 4 && cy < y0 + bh + 4;
+                    hits += cx >= x0 - 4 && cx < x0 + lg->bw + 4 && cy >= y0 - 4 && cy < y0 + lg->bh + 4;
                 }
             }
         if (best_hits < 0 || hits < best_hits) best_hits = hits, best = corner;
     }
-    int x0 = best % 2 == 0 ? L->px1 - inset - bw : L->px0 + inset;
-    int y0 = best < 2 ? L->py0 + inset : L->py1 - inset - bh;
+    if (best_hits > 0 && !force) return 0;
+    lg->x0 = best % 2 == 0 ? L->px1 - inset - lg->bw : L->px0 + inset;
+    lg->y0 = best < 2 ? L->py0 + inset : L->py1 - inset - lg->bh;
+    return 1;
+}
+
+/* The legend below the axis, for an image w wide at scale s: its size only
+ * (the caller places it once the plot area has made room). */
+static void legend_below(legend *lg, int w, int s, const ml_series *series, int n_series) {
+    int row = LEGEND_ROW(s), sample = LEGEND_SAMPLE(s), pad = LEGEND_PAD(s), full_w;
+    int n = legend_count(series, n_series, s, &full_w);
+    int avail = w - 8 * s - 2, fixed = pad + sample + pad + 3 * pad; /* entry minus its text, gap included */
+    memset(lg, 0, sizeof *lg);
+    lg->n = n;
+    lg->text_max = avail - fixed > 6 * s ? avail - fixed : 6 * s;
+    int text_w = full_w < lg->text_max ? full_w : lg->text_max;
+    lg->cell_w = fixed + text_w;
+    lg->cols = avail / lg->cell_w;
+    if (lg->cols < 1) lg->cols = 1;
+    if (lg->cols > n) lg->cols = n;
+    int rows = n ? (n + lg->cols - 1) / lg->cols : 0;
+    lg->bw = lg->cols * lg->cell_w - 2 * pad + 2; /* no gap after the last column */
+    lg->bh = pad + rows * row - 6 + pad + 2;
+}
+
+static void draw_legend(ml__canvas *c, mask *k, const layout *L, const legend *lg, const ml_series *series,
+                        int n_series) {
+    if (lg->n == 0) return;
+    int s = L->scale, row = LEGEND_ROW(s), sample = LEGEND_SAMPLE(s), pad = LEGEND_PAD(s);
+    int x0 = lg->x0, y0 = lg->y0, bw = lg->bw, bh = lg->bh;
+    char buf[256];
     ml__canvas_fill_rect(c, x0, y0, x0 + bw, y0 + bh, 0xFFFFFF, 0.88f);
     ml__canvas_fill_rect(c, x0, y0, x0 + bw, y0 + 1, 0xBBBBBB, 1.0f);
     ml__canvas_fill_rect(c, x0, y0 + bh - 1, x0 + bw, y0 + bh, 0xBBBBBB, 1.0f);
@@ -525,12 +586,14 @@ static void draw_legend(ml__canvas *c, mask *k, const layout *L, const axis *ax,
     ml__canvas_fill_rect(c, x0 + bw - 1, y0, x0 + bw, y0 + bh, 0xBBBBBB, 1.0f);
 
     int shown = 0;
-    for (int i = 0; i < n_series && shown < n; i++) {
+    for (int i = 0; i < n_series && shown < lg->n; i++) {
         const ml_series *se = &series[i];
         if (!se->label || !se->label[0]) continue;
         uint32_t col = ml_plot_palette(i);
-        int ty = y0 + 1 + pad + shown * row;
-        double cy = ty + ML__FONT_CAP * s / 2.0, sx0 = x0 + 1 + pad, sx1 = sx0 + sample;
+        int ty = y0 + 1 + pad + shown / lg->cols * row; /* row-major: reads left to right */
+        double cy = ty + ML__FONT_CAP * s / 2.0, sx0 = x0 + 1 + pad + shown % lg->cols * lg->cell_w,
+               sx1 = sx0 + sample;
+        /* a small window onto the plot area's buffer, wherever the box is */
         mask sub = {k->m, (int)sx0 - 4, ty - 4, sample + 8, ML__FONT_H * s + 8};
         if (se->y_lo && se->y_hi && se->err_style == ML_PLOT_ERR_BAND)
             ml__canvas_fill_rect(c, (int)sx0, (int)cy - 3 * s, (int)sx1, (int)cy + 3 * s, col,
@@ -547,8 +610,9 @@ static void draw_legend(ml__canvas *c, mask *k, const layout *L, const axis *ax,
         if (se->y_lo && se->y_hi && se->err_style == ML_PLOT_ERR_BARS)
             mask_segment(&sub, (sx0 + sx1) / 2, cy - 3 * s, (sx0 + sx1) / 2, cy + 3 * s, 0.8);
         mask_composite(&sub, c, col, 1.0f);
-        ml__draw_text(c, (int)sx1 + pad, ty, fit_text(se->label, s, max_text, buf, sizeof buf), s,
-                      COL_TEXT);
+        const char *t = fit_text(se->label, s, lg->text_max, buf, sizeof buf);
+        ml__draw_text(c, (int)sx1 + pad, ty, t, s, COL_TEXT);
+        if (ml__plot_legend_probe) ml__plot_legend_probe(t, (int)sx1 + pad, ty, ml__text_width(t, s), ML__FONT_H * s);
         shown++;
     }
 }
@@ -661,6 +725,19 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     int last_w = ax.nt ? ml__text_width(ax.labels[ax.nt - 1], s) : 0;
     L.px1 = L.w - (last_w / 2 + 4 * s > 10 * s ? last_w / 2 + 4 * s : 10 * s);
     L.py1 = L.h - (tick + gap + lh + (has_xl ? gap + lh : 0) + 4 * s);
+    /* The legend below the x axis when it does not fit in a corner, if the
+     * plot area keeps a useful height. */
+    legend lg;
+    if (!legend_inside(&lg, &L, &ax, &ay, series, n_series, 0)) {
+        legend_below(&lg, L.w, s, series, n_series);
+        if (L.py1 - lg.bh - gap - L.py0 >= 80) {
+            L.py1 -= lg.bh + gap;
+            lg.x0 = (L.w - lg.bw) / 2;
+            lg.y0 = L.py1 + 1 + tick + gap + lh + (has_xl ? gap + lh : 0) + gap;
+        } else {
+            legend_inside(&lg, &L, &ax, &ay, series, n_series, 1);
+        }
+    }
     int pw = L.px1 - L.px0, ph = L.py1 - L.py0;
     if (pw < 40 || ph < 40) {
         ml__errf(err, errlen, "plot: %s: %dx%d leaves no room for the plot area", path, L.w, L.h);
@@ -716,7 +793,7 @@ ml_status ml_plot_png(const char *path, const ml_chart *chart, const ml_series *
     ml__canvas_fill_rect(&c, L.px0 - 1, L.py0, L.px0, L.py1, COL_FRAME, 1.0f);
     ml__canvas_fill_rect(&c, L.px1, L.py0, L.px1 + 1, L.py1, COL_FRAME, 1.0f);
 
-    draw_legend(&c, &k, &L, &ax, &ay, series, n_series);
+    draw_legend(&c, &k, &L, &lg, series, n_series);
 
     for (int i = 0; i < ax.nt; i++) {
         int x = clampi(floor(map_x(&L, &ax, ax.ticks[i])), L.px0, L.px1 - 1);

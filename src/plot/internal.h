@@ -50,4 +50,9 @@ int ml__nice_ticks_int(double lo, double hi, int target, double *out, int cap, d
 /* Format tick value v given the spacing of its axis (or 0 on a log axis). */
 void ml__format_tick(double v, double step, char *buf, size_t len);
 
+/* ---- legend (chart.c) -------------------------------------------------------
+ * Tests set this to see each legend label as drawn (after any cut) and its
+ * box in canvas pixels; NULL otherwise. */
+extern void (*ml__plot_legend_probe)(const char *label, int x, int y, int w, int h);
+
 #endif

@@ -472,8 +472,14 @@ ml_status ml_rl_evaluate_steps(ml_rl *rl, int n_tasks, int max_steps, uint64_t e
 
 ml_status ml_rl_trajectories(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,
                              float *positions, ml_env_task *task) {
-    if (task_index < 0 || steps < 0 || n_traj < 1) return ML_ERR_ARG;
-    eval_job j = {rl, NULL, steps, eval_seed, rl->cfg.inner_lr, rl->cfg.inner_lr, NULL, positions, task, n_traj, NULL};
+    return ml_rl_trajectories_steps(rl, task_index, eval_seed, steps, n_traj, rl->cfg.inner_lr, rl->cfg.inner_lr,
+                                    positions, task);
+}
+
+ml_status ml_rl_trajectories_steps(ml_rl *rl, int task_index, uint64_t eval_seed, int steps, int n_traj,
+                                   double lr_first, double lr_later, float *positions, ml_env_task *task) {
+    if (task_index < 0 || steps < 0 || n_traj < 1 || !(lr_first >= 0) || !(lr_later >= 0)) return ML_ERR_ARG;
+    eval_job j = {rl, NULL, steps, eval_seed, lr_first, lr_later, NULL, positions, task, n_traj, NULL};
     return run_eval(rl, &j, 1, task_index);
 }
 

@@ -83,7 +83,8 @@ static ml_status plot_returns(const char *const *runs, const ml_run_config *cfgs
 }
 
 /* Trajectories of test task 0 (the evaluation's first) before and after 1
- * and `steps` adaptation steps; 2D observations with a goal only. */
+ * and `steps` adaptation steps at the evaluation's schedule; 2D
+ * observations with a goal only. */
 static ml_status plot_trajectories(const ml_run_config *o, const char *dir, const char *out, int steps, int *drawn,
                                    char *err, size_t errlen) {
     *drawn = 0;
@@ -106,10 +107,14 @@ static ml_status plot_trajectories(const ml_run_config *o, const char *dir, cons
     float *pos = malloc(sizeof(float) * per_stage * (steps + 1));
     double *xy = malloc(sizeof(double) * 2 * 3 * (size_t)NT * (H + 2));
     ml_env_task task;
+    ml__rl_schedule at; /* the evaluation's, so the pictures adapt as its returns did */
     if (!pos || !xy) {
         snprintf(err, errlen, "out of memory for trajectories");
         s = ML_ERR_NOMEM;
-    } else if ((s = ml_rl_trajectories(rl, 0, o->eval_seed, steps, NT, pos, &task)) != ML_OK) {
+    } else if ((s = ml__rl_run_schedule(o, dir, &at, err, errlen)) != ML_OK) {
+        /* err names the run and the option */
+    } else if ((s = ml_rl_trajectories_steps(rl, 0, o->eval_seed, steps, NT, at.first, at.later, pos, &task)) !=
+               ML_OK) {
         snprintf(err, errlen, "%s: trajectories failed (%s)", dir, ml_status_text(s));
     } else {
         const int shown[3] = {0, 1, steps};

@@ -340,6 +340,45 @@ static int parse_rates(const char *text, double *out, int max) {
 
 #define RL_MAX_RATES 16
 
+int ml__rl_eval_rates(const ml_run_config *o, double *rates, int cap) {
+    if (o->eval_lr) return parse_rates(o->eval_lr, rates, cap);
+    if (cap < 1) return -1;
+    rates[0] = as_given(o->inner_lr);
+    return 1;
+}
+
+ml__rl_schedule ml__rl_eval_schedule(const ml_run_config *o, double rate) {
+    return (ml__rl_schedule){rate, rate * as_given(o->eval_later_scale)};
+}
+
+ml_status ml__rl_run_schedule(const ml_run_config *o, const char *dir, ml__rl_schedule *out, char *err,
+                              size_t errlen) {
+    double rates[RL_MAX_RATES];
+    char path[4200], *text = NULL;
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) == ML_OK && text) {
+        cJSON *j = cJSON_Parse(text);
+        ml_free(text);
+        const cJSON *lr = cJSON_GetObjectItemCaseSensitive(j, "eval_lr"),
+                    *scale = cJSON_GetObjectItemCaseSensitive(j, "eval_later_scale");
+        int ok = cJSON_IsNumber(lr) && lr->valuedouble >= 0 && (!scale || (cJSON_IsNumber(scale) && scale->valuedouble >= 0));
+        if (ok) {
+            ml_run_config as_evaluated = *o;
+            as_evaluated.eval_later_scale = scale ? (float)scale->valuedouble : 1.0f;
+            *out = ml__rl_eval_schedule(&as_evaluated, lr->valuedouble);
+        }
+        cJSON_Delete(j);
+        if (ok) return ML_OK; /* else an eval.json from before eval_lr: the settings' */
+    }
+    if (ml__rl_eval_rates(o, rates, RL_MAX_RATES) < 1) {
+        snprintf(err, errlen, "%s: --eval-lr '%s': expected one adaptation rate or a comma list of them", dir,
+                 o->eval_lr);
+        return ML_ERR_ARG;
+    }
+    *out = ml__rl_eval_schedule(o, rates[0]);
+    return ML_OK;
+}
+
 typedef struct rl_eval {
     int n, steps[ML_RL_EVAL_MAX_STEPS], tasks;
     double mean[ML_RL_EVAL_MAX_STEPS], ci95[ML_RL_EVAL_MAX_STEPS];
@@ -368,16 +407,11 @@ static ml_status evaluate(ml__rl_run *r, rl_eval *e, char *err, size_t errlen) {
                               "0 to 1000)", o->eval_steps, ML_RL_EVAL_MAX_STEPS);
         return ML_ERR_ARG;
     }
-    if (o->eval_lr) {
-        e->n_rates = parse_rates(o->eval_lr, e->rates, RL_MAX_RATES);
-        if (e->n_rates < 1) {
-            snprintf(err, errlen, "--eval-lr '%s': expected one adaptation rate or a comma list of them to choose "
-                                  "from on validation tasks (at most %d, each >= 0)", o->eval_lr, RL_MAX_RATES);
-            return ML_ERR_ARG;
-        }
-    } else {
-        e->n_rates = 1;
-        e->rates[0] = as_given(o->inner_lr);
+    e->n_rates = ml__rl_eval_rates(o, e->rates, RL_MAX_RATES);
+    if (e->n_rates < 1) {
+        snprintf(err, errlen, "--eval-lr '%s': expected one adaptation rate or a comma list of them to choose "
+                              "from on validation tasks (at most %d, each >= 0)", o->eval_lr, RL_MAX_RATES);
+        return ML_ERR_ARG;
     }
     if (o->eval_tasks < 1) {
         snprintf(err, errlen, "--tasks %d: expected at least 1", o->eval_tasks);
@@ -393,10 +427,10 @@ static ml_status evaluate(ml__rl_run *r, rl_eval *e, char *err, size_t errlen) {
     ml_status s = ret && col ? ML_OK : ML_ERR_NOMEM;
     if (s) snprintf(err, errlen, "out of memory for %d evaluation tasks", T);
     uint64_t val_seed = o->eval_seed ^ ML_VAL_SEED_XOR;
-    double later = as_given(o->eval_later_scale);
     if (e->n_rates > 1 && adapted) {
         for (int k = 0; k < e->n_rates && !s; k++) {
-            if ((s = ml_rl_evaluate_steps(r->rl, T, most, val_seed, e->rates[k], e->rates[k] * later, ret)) != ML_OK) {
+            ml__rl_schedule at = ml__rl_eval_schedule(o, e->rates[k]);
+            if ((s = ml_rl_evaluate_steps(r->rl, T, most, val_seed, at.first, at.later, ret)) != ML_OK) {
                 snprintf(err, errlen, "evaluation at --eval-lr %g failed (%s)", e->rates[k], ml_status_text(s));
                 break;
             }
@@ -407,8 +441,9 @@ static ml_status evaluate(ml__rl_run *r, rl_eval *e, char *err, size_t errlen) {
             if (e->score[k] > e->score[e->chosen]) e->chosen = k;
         }
     }
-    if (!s && (s = ml_rl_evaluate_steps(r->rl, T, most, o->eval_val ? val_seed : o->eval_seed, e->rates[e->chosen],
-                                        e->rates[e->chosen] * later, ret)) != ML_OK)
+    ml__rl_schedule at = ml__rl_eval_schedule(o, e->rates[e->chosen]);
+    if (!s && (s = ml_rl_evaluate_steps(r->rl, T, most, o->eval_val ? val_seed : o->eval_seed, at.first, at.later,
+                                        ret)) != ML_OK)
         snprintf(err, errlen, "evaluation failed (%s)", ml_status_text(s));
     if (!s) summarise(ret, T, S, e, col);
     free(ret);

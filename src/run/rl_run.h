@@ -13,6 +13,23 @@
  * a refusal names its option (ML_ERR_ARG). */
 ml_status ml__rl_open_learner(const ml_run_config *o, ml_rl **rl, char *err, size_t errlen);
 
+/* The evaluation's adaptation schedule: the first step at `first`, every
+ * later one at `later` (--eval-later-scale times the rate). */
+typedef struct ml__rl_schedule {
+    double first, later;
+} ml__rl_schedule;
+
+/* The rates the evaluation tries: --eval-lr's list, else the inner rate;
+ * -1 when --eval-lr is malformed. */
+int ml__rl_eval_rates(const ml_run_config *o, double *rates, int cap);
+/* The schedule of the evaluation at one of those rates. */
+ml__rl_schedule ml__rl_eval_schedule(const ml_run_config *o, double rate);
+/* The schedule the run's last evaluation used (RUN/eval.json's eval_lr and
+ * eval_later_scale: the curve plot draws), else the settings' (the first
+ * --eval-lr rate, the inner rate by default). */
+ml_status ml__rl_run_schedule(const ml_run_config *o, const char *dir, ml__rl_schedule *out, char *err,
+                              size_t errlen);
+
 typedef struct ml__rl_run ml__rl_run;
 
 /* o is the ml_run's resolved copy (it outlives the RL run); o->out the
