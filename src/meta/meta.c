@@ -237,6 +237,51 @@ typedef struct step_outcome {
     char msg[256];
 } step_outcome;
 
+/* The reduction and the update split across the workers by a fixed
+ * partition of the parameter indices (blocks of 16 floats): each element
+ * sums its tasks in task order from 0 and is updated on its own, so the
+ * partition and the thread count change no bit. */
+typedef struct update_job {
+    ml_meta *m;
+    int n_tasks, n_parts;
+    int finite[64]; /* per part: every element of the mean gradient finite */
+} update_job;
+
+static void part_range(const update_job *u, int part, int64_t *lo, int64_t *hi) {
+    int64_t n = u->m->n_meta, per = ((n + u->n_parts - 1) / u->n_parts + 15) & ~(int64_t)15;
+    *lo = part * per < n ? part * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
+static void reduce_part(int part, int worker, void *user) {
+    (void)worker;
+    update_job *u = user;
+    ml_meta *m = u->m;
+    int64_t lo, hi;
+    part_range(u, part, &lo, &hi);
+    float inv = 1.0f / (float)u->n_tasks, *grad = m->grad;
+    /* Task rows added one after another (contiguous, vectorised). */
+    memset(grad + lo, 0, (size_t)(hi - lo) * sizeof(float));
+    for (int i = 0; i < u->n_tasks; i++) {
+        const float *row = m->task_grads + (int64_t)i * m->n_meta;
+        for (int64_t j = lo; j < hi; j++) grad[j] += row[j];
+    }
+    int finite = 1;
+    for (int64_t j = lo; j < hi; j++) {
+        grad[j] *= inv;
+        finite &= isfinite(grad[j]) != 0;
+    }
+    u->finite[part] = finite;
+}
+
+static void update_part(int part, int worker, void *user) {
+    (void)worker;
+    update_job *u = user;
+    int64_t lo, hi;
+    part_range(u, part, &lo, &hi);
+    ml_optim_step_range(&u->m->opt, u->m->meta, u->m->grad, u->m->cfg.outer.lr, lo, hi);
+}
+
 /* Rank 0's part: the mean loss and meta-gradient summed in task order (the
  * same sum whatever the thread or process count), and the update. */
 static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
@@ -249,24 +294,18 @@ static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
         out->status = ML_ERR_NUMERIC;
         return;
     }
-    float inv = 1.0f / (float)n;
-    /* Task rows added one after another (contiguous, vectorised); every
-     * element still sums its tasks in task order from 0. */
-    memset(m->grad, 0, (size_t)m->n_meta * sizeof(float));
-    for (int i = 0; i < n; i++) {
-        const float *row = m->task_grads + (int64_t)i * m->n_meta;
-        for (int64_t j = 0; j < m->n_meta; j++) m->grad[j] += row[j];
-    }
-    for (int64_t j = 0; j < m->n_meta; j++) {
-        m->grad[j] *= inv;
-        if (!isfinite(m->grad[j])) {
+    update_job u = {.m = m, .n_tasks = n, .n_parts = ml_pool_threads(m->pool)};
+    if (u.n_parts > 64) u.n_parts = 64;
+    ml_pool_run(m->pool, u.n_parts, reduce_part, &u);
+    for (int p = 0; p < u.n_parts; p++)
+        if (!u.finite[p]) {
             snprintf(out->msg, sizeof out->msg, "meta: meta-gradient became non-finite at outer step %lld",
                      (long long)m->steps_done + 1);
             out->status = ML_ERR_NUMERIC;
             return;
         }
-    }
-    ml_optim_step(&m->opt, m->meta, m->grad, m->cfg.outer.lr);
+    ml_pool_run(m->pool, u.n_parts, update_part, &u);
+    ml_optim_advance(&m->opt);
     out->status = ML_OK;
 }
 
