@@ -172,6 +172,13 @@ typedef struct ml_meta {
      * applies; 0: the recorded graph. Same math up to float rounding; set 0
      * after init to force the graph (the tests' twin). */
     int fused_route;
+    /* Optional, for the next ml_meta_step only (it clears them): called as
+     * prepare_task(item, prepare_user) by the worker that runs task `item`,
+     * before the task is read, so per-task preparation (the targets of
+     * synthetic tasks: ml_task_fill_targets) runs on the workers without a
+     * second hand-over to the threads. */
+    void (*prepare_task)(int item, void *user);
+    void *prepare_user;
 } ml_meta;
 
 /* model->data holds the initial parameters (copied into theta). */
