@@ -311,7 +311,8 @@ static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
      * core is shared (sinusoid, 25 x 1.7k floats: 0.72 -> 0.93 ms per
      * iteration at load 8, docs/results.md), so small models stay serial. */
     update_job u = {.m = m, .n_tasks = n, .n_parts = 1};
-    if ((int64_t)n * m->n_meta >= ml__meta_split_update_floats) u.n_parts = ml_pool_threads(m->pool) < 64 ? ml_pool_threads(m->pool) : 64;
+    int threads = ml_pool_threads(m->pool);
+    if ((int64_t)n * m->n_meta >= ml__meta_split_update_floats) u.n_parts = threads < 64 ? threads : 64;
     run_parts(m, &u, reduce_part);
     for (int p = 0; p < u.n_parts; p++)
         if (!u.finite[p]) {
