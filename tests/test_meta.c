@@ -309,12 +309,21 @@ static void test_reptile_step_closed_form(void) {
     ml_model_free(&m);
 }
 
+/* src/meta/meta.c: from how many task-row floats the update is split */
+extern int64_t ml__meta_split_update_floats;
+
 static void thread_test_model(ml_model *m) { small_mlp(m, 16, 21); }
 
+/* 1, 2 and 3 threads give the same parameters, with the update serial and
+ * split across the threads (2 and 3 threads against the serial 1). */
 static void test_results_do_not_depend_on_thread_count(void) {
     ml_meta_config c = config(ML_ALGO_MAML, 2, 0.05f);
     c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+    int64_t split_default = ml__meta_split_update_floats;
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
+    ml__meta_split_update_floats = 0;
+    ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
+    ml__meta_split_update_floats = split_default;
 }
 
 /* The fused MLP route (src/meta/maml_mlp.c) against its twin, the recorded

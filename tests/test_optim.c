@@ -600,6 +600,36 @@ static void test_long_buffer_matches_elementwise(void) {
     }
 }
 
+/* ml_optim_step_range over parts that cover the buffer, then
+ * ml_optim_advance: ml_optim_step's bits (the meta-learner splits the
+ * outer update across its threads this way). */
+static void test_ranges_match_step(void) {
+    enum { N = 1003 };
+    static float p[N], q[N], g[N];
+    const int64_t cuts[] = {0, 16, 500, 512, 1003};
+    for (int k = 0; k < ML_OPTIM_COUNT; k++) {
+        ml_optim_config c = ml_optim_config_default((ml_optim_kind)k);
+        c.weight_decay = 0.01;
+        c.momentum = (k == ML_OPTIM_SGD || k == ML_OPTIM_RMSPROP) ? 0.9 : 0.0;
+        c.centered = k == ML_OPTIM_RMSPROP;
+        ml_optim a, b;
+        CHECK_INT_EQ(ml_optim_init(&a, &c, N), ML_OK);
+        CHECK_INT_EQ(ml_optim_init(&b, &c, N), ML_OK);
+        fill(p, N, 1.0f, 0.3f);
+        memcpy(q, p, sizeof p);
+        for (int t = 0; t < 4; t++) {
+            fill(g, N, 2.0f, (float)t);
+            ml_optim_step(&a, p, g, 0.05);
+            for (int r = 3; r >= 0; r--) ml_optim_step_range(&b, q, g, 0.05, cuts[r], cuts[r + 1]);
+            ml_optim_advance(&b);
+        }
+        CHECK(memcmp(p, q, sizeof p) == 0);
+        CHECK_INT_EQ(b.step, a.step);
+        ml_optim_free(&a);
+        ml_optim_free(&b);
+    }
+}
+
 /* ---- schedules ------------------------------------------------------------- */
 
 static void test_schedules_vs_pytorch(void) {
@@ -693,6 +723,7 @@ int main(void) {
     ML_RUN(test_pytorch_trajectories);
     ML_RUN(test_resume_bit_exact);
     ML_RUN(test_long_buffer_matches_elementwise);
+    ML_RUN(test_ranges_match_step);
     ML_RUN(test_schedules_vs_pytorch);
     ML_RUN(test_schedules_hand);
     ML_RUN(test_clip_grad_norm);

@@ -141,7 +141,9 @@ static void test_same_seed_same_tasks(void) {
         size_t nx = 5 * (size_t)f.in_dim, nq = 10 * (size_t)f.in_dim;
         for (int it = 0; it < 20; it++) {
             CHECK_INT_EQ(ml_task_sample(&f, &r1, 5, 10, &a, NULL, 0), ML_OK);
-            CHECK_INT_EQ(ml_task_sample(&f, &r2, 5, 10, &b, NULL, 0), ML_OK);
+            /* in two parts (draws, then targets): the same task, the same stream */
+            CHECK_INT_EQ(ml_task_sample_draws(&f, &r2, 5, 10, &b, NULL, 0), ML_OK);
+            ml_task_fill_targets(&f, &b);
             CHECK_INT_EQ(ml_task_sample(&f, &r3, 5, 10, &c, NULL, 0), ML_OK);
             same &= memcmp(a.info, b.info, sizeof a.info) == 0 &&
                     memcmp(a.xs, b.xs, nx * 4) == 0 && memcmp(a.ys, b.ys, 5 * 4) == 0 &&
@@ -149,6 +151,7 @@ static void test_same_seed_same_tasks(void) {
             differ += memcmp(a.info, c.info, sizeof a.info) != 0 && memcmp(a.xs, c.xs, nx * 4) != 0;
         }
         CHECK(same);
+        CHECK(memcmp(&r1, &r2, sizeof r1) == 0);
         CHECK_INT_EQ(differ, 20);
         ml_regression_task_free(&a);
         ml_regression_task_free(&b);

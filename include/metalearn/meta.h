@@ -174,6 +174,13 @@ typedef struct ml_meta {
      * after init to force the graph (the tests' twin). */
     int fused_route;
     void *task_sum; /* internal: the in-order sum of the task rows (src/meta/task_sum.c) */
+    /* Optional, for the next ml_meta_step only (it clears them): called as
+     * prepare_task(item, prepare_user) by the worker that runs task `item`,
+     * before the task is read, so per-task preparation (the targets of
+     * synthetic tasks: ml_task_fill_targets) runs on the workers without a
+     * second hand-over to the threads. */
+    void (*prepare_task)(int item, void *user);
+    void *prepare_user;
 } ml_meta;
 
 /* model->data holds the initial parameters (copied into theta). */

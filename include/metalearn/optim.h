@@ -98,6 +98,11 @@ void ml_optim_reset(ml_optim *o);
  * lr / (1 - beta1^t) is formed before rounding to float, and a float lr
  * would already be off by up to half an ulp there. */
 void ml_optim_step(ml_optim *o, float *params, const float *grads, double lr);
+/* ml_optim_step in parts, for threads that split the parameters: each
+ * element's update depends on that element alone, so ranges [lo, hi) that
+ * cover [0, n) once, then one ml_optim_advance, give ml_optim_step's bits. */
+void ml_optim_step_range(ml_optim *o, float *params, const float *grads, double lr, int64_t lo, int64_t hi);
+void ml_optim_advance(ml_optim *o);
 
 /* State buffers for checkpoints, in a fixed order per kind and config:
  * i in [0, ml_optim_state_count(o)). *name (when name is not NULL) gets the

@@ -120,6 +120,15 @@ void ml_regression_task_free(ml_regression_task *t);
 ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
                          ml_regression_task *t, char *err, size_t errlen);
 
+/* ml_task_sample in two parts, for a batch whose targets are computed on
+ * several threads: ml_task_sample_draws takes every random number of the
+ * task (the same stream, in the same order, as ml_task_sample) and leaves a
+ * synthetic task's targets unset; ml_task_fill_targets then computes them
+ * from its parameters and points (the same bits; nothing to do for CSV). */
+ml_status ml_task_sample_draws(const ml_task_family *f, ml_rng *rng, int k, int q, ml_regression_task *t, char *err,
+                               size_t errlen);
+void ml_task_fill_targets(const ml_task_family *f, ml_regression_task *t);
+
 /* sine-seq: the function of point i of n (function-major blocks); -1 otherwise. */
 int ml_task_seq_function(const ml_task_family *f, int i, int n);
 

@@ -340,7 +340,8 @@ class Meta(C.Structure):
                 ("task_status", C.POINTER(C.c_int)), ("max_batch", C.c_int), ("opt", Optim), ("pool", C.c_void_p),
                 ("workers", C.c_void_p), ("steps_done", C.c_int64), ("local_steps", C.c_int), ("progress", Progress),
                 ("progress_done", C.c_int64), ("progress_total", C.c_int64), ("fused_route", C.c_int),
-                ("task_sum", C.c_void_p)]
+                ("task_sum", C.c_void_p),
+                ("prepare_task", C.c_void_p), ("prepare_user", C.c_void_p)]
 
 
 class TaskData(C.Structure):

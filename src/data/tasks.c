@@ -224,11 +224,12 @@ static void draw_points(const ml_task_family *f, ml_rng *rng, const double *info
         } else {
             for (int j = 0; j < d; j++) x[(size_t)i * d + j] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
         }
-        y[i] = (float)true_y(f, info, x + (size_t)i * d);
+        if (y) y[i] = (float)true_y(f, info, x + (size_t)i * d);
     }
 }
 
-static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, int q,
+/* targets = 0 leaves y to ml_task_fill_targets (the draws are the same). */
+static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, int q, int targets,
                                   ml_regression_task *t, char *err, size_t errlen) {
     int least = f->kind == ML_TASKS_SINE_SEQ ? f->in_dim - 1 : 1;
     if (k < least || q < least) {
@@ -256,9 +257,16 @@ static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, i
     t->k = k;
     t->q = q;
     t->task_index = -1;
-    draw_points(f, rng, t->info, k, t->xs, t->ys);
-    draw_points(f, rng, t->info, q, t->xq, t->yq);
+    draw_points(f, rng, t->info, k, t->xs, targets ? t->ys : NULL);
+    draw_points(f, rng, t->info, q, t->xq, targets ? t->yq : NULL);
     return ML_OK;
+}
+
+void ml_task_fill_targets(const ml_task_family *f, ml_regression_task *t) {
+    if (!f || !t || f->kind == ML_TASKS_CSV) return;
+    int d = f->in_dim;
+    for (int i = 0; i < t->k; i++) t->ys[i] = (float)true_y(f, t->info, t->xs + (size_t)i * d);
+    for (int i = 0; i < t->q; i++) t->yq[i] = (float)true_y(f, t->info, t->xq + (size_t)i * d);
 }
 
 /* ---- CSV families ------------------------------------------------------------- */
@@ -315,8 +323,8 @@ static ml_status check_task_buffer(const ml_task_family *f, const ml_regression_
     return ML_OK;
 }
 
-ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
-                         ml_regression_task *t, char *err, size_t errlen) {
+static ml_status sample(const ml_task_family *f, ml_rng *rng, int k, int q, int targets, ml_regression_task *t,
+                        char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!f || !rng || !t) {
         ml__errf(err, errlen, "ml_task_sample: NULL argument");
@@ -327,7 +335,7 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
     switch (f->kind) {
     case ML_TASKS_SINUSOID:
     case ML_TASKS_SINE_SEQ:
-    case ML_TASKS_LINEAR: return sample_synthetic(f, rng, k, q, t, err, errlen);
+    case ML_TASKS_LINEAR: return sample_synthetic(f, rng, k, q, targets, t, err, errlen);
     case ML_TASKS_CSV:
         if (f->n_tasks < 1 || !f->tasks) {
             ml__errf(err, errlen, "CSV task family has no tasks");
@@ -339,6 +347,16 @@ ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q,
     }
     ml__errf(err, errlen, "unknown task family kind %d", (int)f->kind);
     return ML_ERR_ARG;
+}
+
+ml_status ml_task_sample(const ml_task_family *f, ml_rng *rng, int k, int q, ml_regression_task *t, char *err,
+                         size_t errlen) {
+    return sample(f, rng, k, q, 1, t, err, errlen);
+}
+
+ml_status ml_task_sample_draws(const ml_task_family *f, ml_rng *rng, int k, int q, ml_regression_task *t, char *err,
+                               size_t errlen) {
+    return sample(f, rng, k, q, 0, t, err, errlen);
 }
 
 ml_status ml_task_get_csv(const ml_task_family *f, int index, int k, int q,

@@ -359,7 +359,15 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     if (second) /* v <- (I - rate H_s) v, s = S-1 .. 0 */
         for (int s = S - 1; s >= 0; s--) {
             hessian_vector(&sh, theta[s], &sup[s], v, hv, s > 0, ra, rdz);
-            sub_scaled(np, v, rate, hv, v);
+            if (s > 0) {
+                sub_scaled(np, v, rate, hv, v);
+                continue;
+            }
+            /* the last update: only W and b are read back (hv has no W^T) */
+            for (int l = 0; l < sh.layers; l++) {
+                sub_scaled(sh.pt[l] - sh.pw[l], v + sh.pw[l], rate, hv + sh.pw[l], v + sh.pw[l]);
+                sub_scaled(pad16(sh.d[l + 1]), v + sh.pb[l], rate, hv + sh.pb[l], v + sh.pb[l]);
+            }
         }
     m->task_loss[item] = loss;
     float *row = ml__meta_task_row(m, item);

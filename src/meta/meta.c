@@ -211,6 +211,8 @@ typedef struct step_job {
     ml_meta *m;
     const ml_task_data *tasks;
     int first; /* this process's first task (ml_dist_slice) */
+    void (*prepare)(int item, void *user);
+    void *prepare_user;
 } step_job;
 
 static void step_task(int local, int worker, void *user) {
@@ -218,6 +220,7 @@ static void step_task(int local, int worker, void *user) {
     ml_meta *m = job->m;
     int item = job->first + local;
     m->task_status[item] = ML_OK;
+    if (job->prepare) job->prepare(item, job->prepare_user);
     ml__learner_of(m->cfg.algo)->step_task(m, &m->workers[worker], item, &job->tasks[item]);
 }
 
@@ -260,6 +263,64 @@ typedef struct step_outcome {
     char msg[256];
 } step_outcome;
 
+/* The reduction and the update split across the workers by a fixed
+ * partition of the parameter indices (blocks of 16 floats): each element
+ * sums its tasks in task order from 0 and is updated on its own, so the
+ * partition and the thread count change no bit. */
+typedef struct update_job {
+    ml_meta *m;
+    int n_tasks, n_parts;
+    const float *summed; /* the rows' sum in task order (task_sum.c), or NULL: add the kept rows */
+    int finite[64]; /* per part: every element of the mean gradient finite */
+} update_job;
+
+static void part_range(const update_job *u, int part, int64_t *lo, int64_t *hi) {
+    int64_t n = u->m->n_meta, per = ((n + u->n_parts - 1) / u->n_parts + 15) & ~(int64_t)15;
+    *lo = part * per < n ? part * per : n;
+    *hi = *lo + per < n ? *lo + per : n;
+}
+
+static void reduce_part(int part, int worker, void *user) {
+    (void)worker;
+    update_job *u = user;
+    ml_meta *m = u->m;
+    int64_t lo, hi;
+    part_range(u, part, &lo, &hi);
+    float inv = 1.0f / (float)u->n_tasks, *grad = m->grad;
+    if (u->summed) /* summed in task order as the tasks finished */
+        memcpy(grad + lo, u->summed + lo, (size_t)(hi - lo) * sizeof(float));
+    else { /* kept rows (MPI gather) added one after another (contiguous, vectorised) */
+        memset(grad + lo, 0, (size_t)(hi - lo) * sizeof(float));
+        for (int i = 0; i < u->n_tasks; i++) {
+            const float *row = m->task_grads + (int64_t)i * m->n_meta;
+            for (int64_t j = lo; j < hi; j++) grad[j] += row[j];
+        }
+    }
+    int finite = 1;
+    for (int64_t j = lo; j < hi; j++) {
+        grad[j] *= inv;
+        finite &= isfinite(grad[j]) != 0;
+    }
+    u->finite[part] = finite;
+}
+
+static void update_part(int part, int worker, void *user) {
+    (void)worker;
+    update_job *u = user;
+    int64_t lo, hi;
+    part_range(u, part, &lo, &hi);
+    ml_optim_step_range(&u->m->opt, u->m->meta, u->m->grad, u->m->cfg.outer.lr, lo, hi);
+}
+
+int64_t ml__meta_split_update_floats = (int64_t)1 << 20; /* tests lower it */
+
+static void run_parts(ml_meta *m, update_job *u, ml_pool_fn fn) {
+    if (u->n_parts == 1)
+        fn(0, 0, u);
+    else
+        ml_pool_run(m->pool, u->n_parts, fn, u);
+}
+
 /* Rank 0's part: the mean loss and meta-gradient summed in task order (the
  * same sum whatever the thread or process count), and the update. */
 static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
@@ -272,33 +333,32 @@ static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
         out->status = ML_ERR_NUMERIC;
         return;
     }
-    float inv = 1.0f / (float)n;
-    /* The rows were summed in task order as the tasks finished (task_sum.c);
-     * when rows are kept (MPI gather), add them one after another (contiguous,
-     * vectorised): every element still sums its tasks in task order from 0. */
-    const float *summed = keeps_rows(m) ? NULL : ml__task_sum_total(m->task_sum);
-    if (summed) memcpy(m->grad, summed, (size_t)m->n_meta * sizeof(float));
-    else {
-        memset(m->grad, 0, (size_t)m->n_meta * sizeof(float));
-        for (int i = 0; i < n; i++) {
-            const float *row = m->task_grads + (int64_t)i * m->n_meta;
-            for (int64_t j = 0; j < m->n_meta; j++) m->grad[j] += row[j];
-        }
-    }
-    for (int64_t j = 0; j < m->n_meta; j++) {
-        m->grad[j] *= inv;
-        if (!isfinite(m->grad[j])) {
+    /* Split only where the sums outweigh two hand-overs to the threads:
+     * a hand-over is ~1 us on an idle core but a scheduler slice when a
+     * core is shared (sinusoid, 25 x 1.7k floats: 0.72 -> 0.93 ms per
+     * iteration at load 8, docs/results.md), so small models stay serial. */
+    update_job u = {.m = m, .n_tasks = n, .n_parts = 1,
+                    .summed = keeps_rows(m) ? NULL : ml__task_sum_total(m->task_sum)};
+    int threads = ml_pool_threads(m->pool);
+    if ((int64_t)n * m->n_meta >= ml__meta_split_update_floats) u.n_parts = threads < 64 ? threads : 64;
+    run_parts(m, &u, reduce_part);
+    for (int p = 0; p < u.n_parts; p++)
+        if (!u.finite[p]) {
             snprintf(out->msg, sizeof out->msg, "meta: meta-gradient became non-finite at outer step %lld",
                      (long long)m->steps_done + 1);
             out->status = ML_ERR_NUMERIC;
             return;
         }
-    }
-    ml_optim_step(&m->opt, m->meta, m->grad, m->cfg.outer.lr);
+    run_parts(m, &u, update_part);
+    ml_optim_advance(&m->opt);
     out->status = ML_OK;
 }
 
 ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen) {
+    void (*prepare)(int, void *) = m->prepare_task;
+    void *prepare_user = m->prepare_user;
+    m->prepare_task = NULL; /* this step's only */
+    m->prepare_user = NULL;
     if (n < 1 || n > m->max_batch) {
         snprintf(err, errlen, "meta: %d tasks in a meta-batch of at most %d", n, m->max_batch);
         return ML_ERR_ARG;
@@ -314,7 +374,7 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
         return ML_ERR_NOMEM;
     }
     if (!keeps_rows(m)) ml__task_sum_reset(m->task_sum);
-    step_job job = {m, tasks, lo};
+    step_job job = {m, tasks, lo, prepare, prepare_user};
     ml_pool_run(m->pool, hi - lo, step_task, &job);
     ml_status st = share_task_status(m, n, err, errlen);
     if (st != ML_OK) return st;

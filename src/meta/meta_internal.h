@@ -30,4 +30,8 @@ int64_t ml__pretrain_feature_dim(const ml_model *model);
 /* Copies a query pass's outputs (logits or predicted targets) to dst. */
 void ml__meta_copy_outputs(const ml_tensor *out, float *dst);
 
+/* Task rows x meta-parameters from which ml_meta_step splits the reduction
+ * and the outer update across its threads (below: on the caller alone). */
+extern int64_t ml__meta_split_update_floats;
+
 #endif

@@ -226,12 +226,12 @@ float *ml_optim_state(ml_optim *o, int i, const char **name) {
 
 /* SGD: d = g + wd*p; buf = d (first step) or momentum*buf + (1-dampening)*d;
  * d = d + momentum*buf (nesterov) or buf; p -= lr*d. */
-ML_KERNEL static void sgd_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
-    const int64_t n = o->n;
+ML_KERNEL static void sgd_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int64_t lo,
+                                int64_t hi) {
     const float wd = (float)o->cfg.weight_decay;
     const float neg_lr = (float)-lr; /* alpha=-lr becomes a float Scalar */
     if (o->cfg.momentum == 0.0) {
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = lo; i < hi; i++) {
             float d = fmaf(wd, p[i], g[i]); /* d_p = d_p.add(param, alpha=weight_decay) */
             p[i] = fmaf(neg_lr, d, p[i]);   /* param.add_(d_p, alpha=-lr) */
         }
@@ -244,7 +244,7 @@ ML_KERNEL static void sgd_step(ml_optim *o, float *restrict p, const float *rest
      * dampening does not apply to it. */
     const int first = o->step == 0;
     const int nesterov = o->cfg.nesterov;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         float d = fmaf(wd, p[i], g[i]);
         /* buf.mul_(momentum).add_(d_p, alpha=1 - dampening) */
         float b = first ? d : fmaf(one_minus_damp, d, buf[i] * mom);
@@ -256,14 +256,14 @@ ML_KERNEL static void sgd_step(ml_optim *o, float *restrict p, const float *rest
 
 /* Adagrad (Duchi et al. 2011): clr = lr / (1 + (t-1)*lr_decay); sum += d*d;
  * p -= clr * d / (sqrt(sum) + eps). */
-ML_KERNEL static void adagrad_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
-    const int64_t n = o->n;
+ML_KERNEL static void adagrad_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int64_t lo,
+                                int64_t hi) {
     const int64_t t = o->step + 1;
     const float wd = (float)o->cfg.weight_decay;
     const float eps = (float)o->cfg.eps;
     const float neg_clr = (float)(-(lr / (1.0 + (double)(t - 1) * o->cfg.lr_decay)));
     float *restrict sum = o->state0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         float d = fmaf(wd, p[i], g[i]);
         float s = fmaf(d, d, sum[i]);          /* state_sum.addcmul_(grad, grad, value=1) */
         sum[i] = s;
@@ -276,8 +276,8 @@ ML_KERNEL static void adagrad_step(ml_optim *o, float *restrict p, const float *
  * v = alpha*v + (1-alpha)*d*d; centered: ga = alpha*ga + (1-alpha)*d,
  * avg = sqrt(v - ga*ga) + eps, else sqrt(v) + eps; momentum:
  * buf = momentum*buf + d/avg, p -= lr*buf; else p -= lr*d/avg. */
-ML_KERNEL static void rmsprop_step(ml_optim *o, float *restrict p, const float *restrict g, double lr) {
-    const int64_t n = o->n;
+ML_KERNEL static void rmsprop_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int64_t lo,
+                                int64_t hi) {
     const float wd = (float)o->cfg.weight_decay;
     const float eps = (float)o->cfg.eps;
     const float alpha = (float)o->cfg.alpha;
@@ -289,7 +289,7 @@ ML_KERNEL static void rmsprop_step(ml_optim *o, float *restrict p, const float *
     float *restrict ga = o->state2;  /* NULL unless centered */
     const int centered = o->cfg.centered;
     const int use_mom = o->cfg.momentum > 0.0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         float d = fmaf(wd, p[i], g[i]);
         /* square_avg.mul_(alpha).addcmul_(grad, grad, value=1-alpha) */
         float v = fmaf(one_minus_alpha * d, d, sq[i] * alpha);
@@ -318,8 +318,8 @@ ML_KERNEL static void rmsprop_step(ml_optim *o, float *restrict p, const float *
  * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
  * AdamW (Loshchilov & Hutter 2019, Algorithm 2): no L2 in d; instead
  * p *= 1 - lr*wd before the moments are updated. */
-ML_KERNEL static void adam_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int decoupled) {
-    const int64_t n = o->n;
+ML_KERNEL static void adam_step(ml_optim *o, float *restrict p, const float *restrict g, double lr, int decoupled,
+                             int64_t lo, int64_t hi) {
     const double t = (double)(o->step + 1);
     const double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
     const float wd = decoupled ? 0.0f : (float)o->cfg.weight_decay;
@@ -335,7 +335,7 @@ ML_KERNEL static void adam_step(ml_optim *o, float *restrict p, const float *res
     const float eps = (float)o->cfg.eps;
     float *restrict m = o->state0;
     float *restrict v = o->state1;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         float pi = p[i] * decay;
         float d = fmaf(wd, pi, g[i]);                       /* grad.add(param, alpha=weight_decay) */
         float mi = fmaf(one_minus_b1, d, m[i] * beta1);      /* exp_avg.mul_(b1).add_(grad, alpha=1-b1) */
@@ -347,16 +347,24 @@ ML_KERNEL static void adam_step(ml_optim *o, float *restrict p, const float *res
     }
 }
 
-void ml_optim_step(ml_optim *o, float *params, const float *grads, double lr) {
+void ml_optim_step_range(ml_optim *o, float *params, const float *grads, double lr, int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > o->n) hi = o->n;
     switch (o->cfg.kind) {
-    case ML_OPTIM_SGD: sgd_step(o, params, grads, lr); break;
-    case ML_OPTIM_ADAGRAD: adagrad_step(o, params, grads, lr); break;
-    case ML_OPTIM_RMSPROP: rmsprop_step(o, params, grads, lr); break;
-    case ML_OPTIM_ADAM: adam_step(o, params, grads, lr, 0); break;
-    case ML_OPTIM_ADAMW: adam_step(o, params, grads, lr, 1); break;
+    case ML_OPTIM_SGD: sgd_step(o, params, grads, lr, lo, hi); break;
+    case ML_OPTIM_ADAGRAD: adagrad_step(o, params, grads, lr, lo, hi); break;
+    case ML_OPTIM_RMSPROP: rmsprop_step(o, params, grads, lr, lo, hi); break;
+    case ML_OPTIM_ADAM: adam_step(o, params, grads, lr, 0, lo, hi); break;
+    case ML_OPTIM_ADAMW: adam_step(o, params, grads, lr, 1, lo, hi); break;
     default: return; /* init refuses unknown kinds */
     }
-    o->step++;
+}
+
+void ml_optim_advance(ml_optim *o) { o->step++; }
+
+void ml_optim_step(ml_optim *o, float *params, const float *grads, double lr) {
+    ml_optim_step_range(o, params, grads, lr, 0, o->n);
+    ml_optim_advance(o);
 }
 
 /* ---- gradient clipping -------------------------------------------------------- */

@@ -451,13 +451,24 @@ static ml_task_data view(const ml_regression_task *t) {
     return (ml_task_data){.n_support = t->k, .n_query = t->q, .xs = t->xs, .xq = t->xq, .ys = t->ys, .yq = t->yq};
 }
 
+static void fill_targets(int item, void *user) {
+    meta_run *r = user;
+    ml_task_fill_targets(&r->family, &r->tasks[item]);
+}
+
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen) {
     if (ml_algo_info(r->algo)->batch_training) return fewshot_sample_pretrain(r, err, errlen);
     if (r->fewshot) return fewshot_sample_batch(r, err, errlen);
+    /* The random numbers in order on this thread, the targets (sin of the
+     * points) by the worker that runs the task: same tasks, less serial
+     * time, and no extra hand-over to the threads. */
     for (int i = 0; i < r->meta_batch; i++) {
-        if (ml_task_sample(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen)) return ML__RUN_FAIL;
+        if (ml_task_sample_draws(&r->family, &r->rng, r->shots, r->query, &r->tasks[i], err, errlen))
+            return ML__RUN_FAIL;
         r->batch[i] = view(&r->tasks[i]);
     }
+    r->meta.prepare_task = fill_targets;
+    r->meta.prepare_user = r;
     return 0;
 }
 
