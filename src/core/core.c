@@ -1,5 +1,4 @@
 /* core.c: status names, the replaceable allocator, RNG, clock, error messages. */
-#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include "metalearn/core.h"
 
 #include <math.h>
@@ -8,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "core/errfmt.h"
 
@@ -48,27 +44,8 @@ const char *ml_status_text(ml_status s) {
 
 /* ---- allocator ----------------------------------------------------------- */
 
-/* Large blocks (the arena's, scratch) on 2 MiB transparent huge pages where
- * the kernel hands them out only on request (THP "madvise" mode, Debian's
- * default): the CNN's passes stream tensors of tens of MB in strided planes
- * (one channel's planes are C planes apart), and on 4 KiB pages nearly every
- * plane is a TLB miss, a two-level page walk under virtualisation. Measured
- * on a ProtoNet 20-way 5-shot step: ~15-25% less CPU time (docs/results.md,
- * "CNN passes fused"). Whole huge pages inside the block only; the values
- * computed do not depend on it. */
-#define ML_HUGE_PAGE ((size_t)2 << 20)
-#define ML_HUGE_MIN ((size_t)4 << 20)
-
 static void *default_alloc(size_t bytes, void *user) {
     (void)user;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (bytes >= ML_HUGE_MIN) {
-        void *p = NULL;
-        if (posix_memalign(&p, ML_HUGE_PAGE, bytes)) return NULL;
-        madvise(p, bytes & ~(ML_HUGE_PAGE - 1), MADV_HUGEPAGE); /* advice only: failure changes nothing */
-        return p;
-    }
-#endif
     return malloc(bytes);
 }
 static void default_free(void *ptr, void *user) {
