@@ -167,11 +167,11 @@ static void test_normalize_fused_vs_composite(void) {
     ml_ctx_destroy(ctx);
 }
 
-/* Fused batch norm + ReLU + 2x2 max-pool: the whole-plane AVX-512 kernels
- * (forward: max, argmax code, xhat and output in registers; backward: dx of a
- * plane in one pass) give the same bits as the row-by-row path
- * (ml__bn_pool_rowwise, itself checked by test_grad's finite differences),
- * on 1 and 2 threads, and agree with the unfused composite (batchnorm, relu,
+/* Fused batch norm + ReLU + 2x2 max-pool: the whole-plane AVX-512 forward
+ * (max, argmax code, xhat and output in registers) gives the same output and
+ * gradients (the backward reads its codes and xhat) bit for bit as the
+ * row-by-row path (ml__bn_pool_rowwise, itself checked by test_grad's finite
+ * differences), on 1 and 2 threads, and both agree with the unfused composite (batchnorm, relu,
  * maxpool2x2). Shapes: the CNN's 28x28 and 14x14 planes, odd heights and
  * widths (a row and a column outside every window), more than 16 outputs per
  * row (two vector steps), every gamma sign (z pooled instead of x when

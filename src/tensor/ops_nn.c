@@ -434,7 +434,7 @@ typedef struct bnr_job {
     const float *xhat_in;
     int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
     uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is (window_code) */
-    const uint8_t *code_in, *code_end; /* code_end: one past the last code (vector loads stop there) */
+    const uint8_t *code_in;
 } bnr_job;
 
 /* The argmax of a 2x2 window as 2 * (row in the window) + (column): a byte
@@ -518,68 +518,12 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
         }
     }
 }
-
-/* The pooled backward's dx over one plane in a single pass, 16 outputs (32
- * columns of each of the window's two rows) per step: every element gets its
- * share of the means, -coef * (mg + xhat * mgh), and the element each output's
- * code names adds coef * g where y > 0 (+0 where not, as the row-by-row path
- * adds). Windows do not overlap, so one add per element at most: the same
- * operations as the row-by-row path in the same order, the same bits, but dx
- * is written once instead of written and then scattered into. Rows and
- * columns outside every window (odd sizes) get the shares only. */
-ML_TARGET_AVX512 static void pool_dx_plane_avx512(float *q, const float *xp, const float *yp, const float *gp,
-                                                  const uint8_t *cp, const uint8_t *cend, int64_t h, int64_t w,
-                                                  int64_t ow, float m,
-                                                  float is, float coef, float mg, float mgh) {
-    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    const __m512i parity = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
-    const __m512 vc = _mm512_set1_ps(coef), vnc = _mm512_set1_ps(-coef), vm = _mm512_set1_ps(m),
-                 vis = _mm512_set1_ps(is), vmg = _mm512_set1_ps(mg), vmgh = _mm512_set1_ps(mgh),
-                 zero = _mm512_setzero_ps();
-    for (int64_t row = 0; row < h; row++) {
-        const int64_t r = row / 2, rr = row % 2, pooled = r < h / 2; /* the last row of an odd plane: no window */
-        const __m512i want = _mm512_add_epi32(parity, _mm512_set1_epi32(2 * (int)rr));
-        const float *xr = xp + row * w;
-        float *qr = q + row * w;
-        for (int64_t j = 0; 2 * j < w; j += 16) {
-            const int64_t left = pooled ? ow - j : 0, cols = w - 2 * j < 32 ? w - 2 * j : 32;
-            const int64_t win = left >= 16 ? 32 : 2 * left; /* columns inside a window */
-            const __mmask16 c0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-            const __mmask16 c1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-            __m512 d0 = _mm512_maskz_loadu_ps(c0, xr + 2 * j), d1 = _mm512_maskz_loadu_ps(c1, xr + 2 * j + 16);
-            d0 = _mm512_mul_ps(vnc, _mm512_add_ps(vmg, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(d0, vm), vis), vmgh)));
-            d1 = _mm512_mul_ps(vnc, _mm512_add_ps(vmg, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(d1, vm), vis), vmgh)));
-            if (left > 0) {
-                const int64_t k = r * ow + j;
-                const __mmask16 ms = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
-                const __mmask16 w0 = (__mmask16)(win >= 16 ? 0xFFFF : (1u << win) - 1);
-                const __mmask16 w1 = (__mmask16)(win >= 32 ? 0xFFFF : win > 16 ? (1u << (win - 16)) - 1 : 0);
-                const __m512 yv = _mm512_maskz_loadu_ps(ms, yp + k), gv = _mm512_maskz_loadu_ps(ms, gp + k);
-                const __m512 a = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(yv, zero, _CMP_GT_OQ), vc, gv);
-                __m128i cb; /* the codes: 16 bytes straight from memory, unless that would pass its end */
-                if (cp + k + 16 <= cend) {
-                    cb = _mm_loadu_si128((const __m128i *)(cp + k));
-                } else {
-                    uint8_t tmp[16] = {0};
-                    memcpy(tmp, cp + k, (size_t)(cend - cp - k) < 16 ? (size_t)(cend - cp - k) : 16);
-                    cb = _mm_loadu_si128((const __m128i *)tmp);
-                }
-                const __m512i cd = _mm512_cvtepu8_epi32(cb); /* lanes past `left` are masked below */
-                const __mmask16 h0 = _mm512_cmpeq_epi32_mask(_mm512_permutexvar_epi32(lo, cd), want) & w0;
-                const __mmask16 h1 = _mm512_cmpeq_epi32_mask(_mm512_permutexvar_epi32(hi, cd), want) & w1;
-                d0 = _mm512_mask_add_ps(d0, h0, d0, _mm512_permutexvar_ps(lo, a));
-                d1 = _mm512_mask_add_ps(d1, h1, d1, _mm512_permutexvar_ps(hi, a));
-            }
-            _mm512_mask_storeu_ps(qr + 2 * j, c0, d0);
-            _mm512_mask_storeu_ps(qr + 2 * j + 16, c1, d1);
-        }
-    }
-}
 #endif
 
-/* Whether a plane of width w takes the whole-plane AVX-512 kernels (narrow
- * rows, 3x3 -> 1x1 and 7x7 -> 3x3, take the row-by-row path, as pool_row). */
+/* Whether a plane of width w takes the whole-plane AVX-512 forward (narrow
+ * rows, 3x3 -> 1x1 and 7x7 -> 3x3, take the row-by-row path, as pool_row).
+ * The backward has no such kernel: vectorising its scatter measured no
+ * faster, as its pass is bound by reading x from memory. */
 static int bn_pool_vector(int64_t ow) {
 #if defined(ML_HAVE_AVX512_PATH)
     return ow >= 4 && !ml__bn_pool_rowwise && ML_CPU_HAS_AVX512();
@@ -697,16 +641,10 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         const float coef = j->coef[3 * ch], mg = j->coef[3 * ch + 1], mgh = j->coef[3 * ch + 2];
         const float *xp = j->x + p * sp;
         float *q = j->out + p * sp;
+        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const float *yp = j->y + p * psp, *gp = j->g + p * psp;
         const uint8_t *cp = j->code_in + p * psp;
         const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
-#if defined(ML_HAVE_AVX512_PATH)
-        if (bn_pool_vector(ow)) {
-            pool_dx_plane_avx512(q, xp, yp, gp, cp, j->code_end, j->h, w, ow, m, is, coef, mg, mgh);
-            continue;
-        }
-#endif
-        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
             float *q0 = q + 2 * r * w;
             for (int64_t cc = 0; cc < ow; cc++, k++) /* branch-free: y > 0 is a coin flip */
@@ -728,7 +666,6 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
                  .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data, .g = g->data, .out = dx->data,
                  .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
                  .code_in = nd->code, .xhat_in = nd->aux + 3 * c};
-    j.code_end = j.pool ? nd->code + nd->out->numel : NULL;
     if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
     if (j.pool) ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
