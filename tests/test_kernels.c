@@ -167,6 +167,65 @@ static void test_normalize_fused_vs_composite(void) {
     ml_ctx_destroy(ctx);
 }
 
+/* Fused batch norm + ReLU + 2x2 max-pool: the whole-plane AVX-512 forward
+ * (max, argmax code, xhat and output in registers) gives the same output and
+ * gradients (the backward reads its codes and xhat) bit for bit as the
+ * row-by-row path (ml__bn_pool_rowwise, itself checked by test_grad's finite
+ * differences), on 1 and 2 threads, and both agree with the unfused composite (batchnorm, relu,
+ * maxpool2x2). Shapes: the CNN's 28x28 and 14x14 planes, odd heights and
+ * widths (a row and a column outside every window), more than 16 outputs per
+ * row (two vector steps), every gamma sign (z pooled instead of x when
+ * gamma <= 0), ties. */
+extern int ml__bn_pool_rowwise;
+
+static void bn_pool_run(ml_ctx *ctx, ml_tensor *in[3], const ml_tensor *r, int fused, float *out[4]) {
+    ml_tensor *y = fused ? ml_batchnorm_relu_maxpool(ctx, in[0], in[1], in[2], NULL, NULL, 1, 0.1f, 1e-5f)
+                         : ml_maxpool2x2(ctx, ml_relu(ctx, ml_batchnorm(ctx, in[0], in[1], in[2], NULL, NULL, 1,
+                                                                         0.1f, 1e-5f)));
+    ml_tensor *g[3];
+    CHECK(ml_grad(ctx, ml_sum_all(ctx, ml_mul(ctx, y, (ml_tensor *)r)), in, 3, 0, g) == ML_OK);
+    out[0] = malloc((size_t)y->numel * sizeof(float));
+    memcpy(out[0], y->data, (size_t)y->numel * sizeof(float));
+    for (int i = 0; i < 3; i++) {
+        out[i + 1] = malloc((size_t)g[i]->numel * sizeof(float));
+        memcpy(out[i + 1], g[i]->data, (size_t)g[i]->numel * sizeof(float));
+    }
+}
+
+static void test_bn_relu_pool_vector_vs_rowwise(void) {
+    static const int64_t shapes[][4] = {{6, 3, 28, 28}, {5, 4, 14, 14}, {3, 3, 9, 11}, {2, 2, 33, 35}, {2, 3, 8, 40}};
+    ml_ctx *ctx = ml_ctx_create(0);
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        ml_ctx_reset(ctx);
+        const int64_t ch = shapes[c][1];
+        ml_tensor *in[3] = {random_tensor(ctx, 4, shapes[c]), random_tensor(ctx, 1, ML_SHAPE(ch)),
+                            random_tensor(ctx, 1, ML_SHAPE(ch))};
+        for (int64_t i = 0; i < in[0]->numel; i += 7) in[0]->data[i] = 0.5f; /* ties inside windows */
+        in[1]->data[0] = 0.8f, in[1]->data[1] = -0.6f;                       /* both signs of gamma */
+        if (ch > 2) in[1]->data[2] = 0.f;
+        int64_t os[4] = {shapes[c][0], ch, shapes[c][2] / 2, shapes[c][3] / 2};
+        ml_tensor *r = random_tensor(ctx, 4, os);
+        const int64_t n[4] = {r->numel, in[0]->numel, ch, ch};
+        float *want[4], *got[4], *got2[4], *naive[4];
+        ml__bn_pool_rowwise = 1;
+        bn_pool_run(ctx, in, r, 1, want);
+        ml__bn_pool_rowwise = 0;
+        bn_pool_run(ctx, in, r, 1, got);
+        omp_set_num_threads(2);
+        bn_pool_run(ctx, in, r, 1, got2);
+        omp_set_num_threads(1);
+        bn_pool_run(ctx, in, r, 0, naive);
+        for (int k = 0; k < 4; k++) {
+            if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)) || memcmp(want[k], got2[k], (size_t)n[k] * sizeof(float)))
+                ML_FAIL_AT("shape %zu: %s differs between the vector and row-by-row paths", c,
+                           (const char *[]){"output", "dx", "dgamma", "dbeta"}[k]);
+            for (int64_t i = 0; i < n[k]; i++) CHECK_NEAR(got[k][i], naive[k][i], 1e-4, 1e-3);
+            free(want[k]), free(got[k]), free(got2[k]), free(naive[k]);
+        }
+    }
+    ml_ctx_destroy(ctx);
+}
+
 /* Large ops split across OpenMP threads give the same bits as one thread. */
 static void test_results_independent_of_omp_threads(void) {
     ml_ctx *ctx = ml_ctx_create(0);
@@ -197,6 +256,7 @@ int main(void) {
     ML_RUN(test_sum_vs_naive);
     ML_RUN(test_maxpool_vs_naive);
     ML_RUN(test_normalize_fused_vs_composite);
+    ML_RUN(test_bn_relu_pool_vector_vs_rowwise);
     ML_RUN(test_results_independent_of_omp_threads);
     return ml_test_summary();
 }

@@ -130,6 +130,10 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
 /* BN_RELU with the pool: the flat argmax index of each output (for the
  * recorded backward's scatter), expanded from nd->code into arena memory. */
 const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);
+/* Tests and bench only: non-zero makes the fused batch norm + ReLU + pool
+ * forward take its row-by-row path (pool_row, scalar codes) instead of the
+ * whole-plane AVX-512 kernel, so the two can be compared bit for bit. */
+extern int ml__bn_pool_rowwise;
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 
 /* Backward rule of one node: given the gradient g of node->out, writes the

@@ -456,6 +456,84 @@ static inline void row_codes(uint8_t *restrict code, const int32_t *restrict q, 
  * batch reaches the loss and the run's NaN check instead of vanishing. */
 static inline float relu_keep_nan(float v) { return v > 0.f || v != v ? v : 0.f; }
 
+int ml__bn_pool_rowwise = 0;
+
+#if defined(ML_HAVE_AVX512_PATH)
+/* The pooled forward of one plane, 16 outputs per step, everything kept in
+ * registers: the window maxima of src (x itself, or z = x * scale + shift
+ * when scale <= 0) taken exactly as pool_row_avx512 takes them, x at each
+ * argmax carried along under the same masks, then xhat there, the output
+ * (the ReLU keeps NaN) and the window code (0..3) stored as bytes. The
+ * arithmetic is the row-by-row path's, operation for operation (no
+ * contraction in this file), so the bits are the same; what goes is its
+ * per-row int32 argmax buffer, the scalar code loop and the scalar tail
+ * loops, which took most of the fused forward's time (profiled), more than
+ * its passes over memory. */
+ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float *x, int64_t w, int64_t oh,
+                                                  int64_t ow, float m, float is, float scale, float shift,
+                                                  float *y, float *xa, uint8_t *code) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    const __m512 vm = _mm512_set1_ps(m), vis = _mm512_set1_ps(is), vsc = _mm512_set1_ps(scale),
+                 vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
+    const int on_x = src == x;
+    for (int64_t r = 0; r < oh; r++) {
+        const float *s0 = src + 2 * r * w, *s1 = s0 + w, *x0 = x + 2 * r * w, *x1 = x0 + w;
+        for (int64_t j = 0; j < ow; j += 16) {
+            const int64_t left = ow - j, cols = left >= 16 ? 32 : 2 * left;
+            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+            const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+            const __mmask16 ms = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+            const int64_t o = 2 * j;
+            __m512 a0 = _mm512_maskz_loadu_ps(m0, s0 + o), a1 = _mm512_maskz_loadu_ps(m1, s0 + o + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, s1 + o), b1 = _mm512_maskz_loadu_ps(m1, s1 + o + 16);
+            __m512 best = _mm512_permutex2var_ps(a0, ev, a1);
+            const __m512 v1 = _mm512_permutex2var_ps(a0, od, a1);
+            const __m512 v2 = _mm512_permutex2var_ps(b0, ev, b1);
+            const __m512 v3 = _mm512_permutex2var_ps(b0, od, b1);
+            __m512 bx = best, x1v = v1, x2v = v2, x3v = v3;
+            if (!on_x) {
+                a0 = _mm512_maskz_loadu_ps(m0, x0 + o), a1 = _mm512_maskz_loadu_ps(m1, x0 + o + 16);
+                b0 = _mm512_maskz_loadu_ps(m0, x1 + o), b1 = _mm512_maskz_loadu_ps(m1, x1 + o + 16);
+                bx = _mm512_permutex2var_ps(a0, ev, a1), x1v = _mm512_permutex2var_ps(a0, od, a1);
+                x2v = _mm512_permutex2var_ps(b0, ev, b1), x3v = _mm512_permutex2var_ps(b0, od, b1);
+            }
+            __m512i cd = _mm512_setzero_si512();
+            __mmask16 t;
+            t = _mm512_cmp_ps_mask(v1, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v1), bx = _mm512_mask_mov_ps(bx, t, x1v);
+            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(1));
+            t = _mm512_cmp_ps_mask(v2, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v2), bx = _mm512_mask_mov_ps(bx, t, x2v);
+            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(2));
+            t = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v3), bx = _mm512_mask_mov_ps(bx, t, x3v);
+            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(3));
+            const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
+            const __m512 z = on_x ? _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh) : best;
+            const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+            const int64_t at = r * ow + j;
+            _mm512_mask_storeu_ps(y + at, ms, _mm512_maskz_mov_ps(keep, z));
+            _mm512_mask_storeu_ps(xa + at, ms, xh);
+            _mm512_mask_cvtepi32_storeu_epi8(code + at, ms, cd);
+        }
+    }
+}
+#endif
+
+/* Whether a plane of width w takes the whole-plane AVX-512 forward (narrow
+ * rows, 3x3 -> 1x1 and 7x7 -> 3x3, take the row-by-row path, as pool_row).
+ * The backward has no such kernel: vectorising its scatter measured no
+ * faster, as its pass is bound by reading x from memory. */
+static int bn_pool_vector(int64_t ow) {
+#if defined(ML_HAVE_AVX512_PATH)
+    return ow >= 4 && !ml__bn_pool_rowwise && ML_CPU_HAS_AVX512();
+#else
+    (void)ow;
+    return 0;
+#endif
+}
+
 ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
     const int64_t n = j->n, c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
@@ -466,6 +544,8 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
         /* (x - m) * is * gamma + beta, as one multiply-add */
         const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
         float *z = j->scratch + ch * sp; /* this channel's own plane: no sharing between threads */
+        const int vec = j->pool && bn_pool_vector(ow);
+        (void)vec; /* unused in a build without an AVX-512 path */
         for (int64_t i = 0; i < n; i++) {
             const int64_t off = (i * c + ch) * sp;
             const float *p = j->x + off;
@@ -479,6 +559,14 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
                 for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
                 src = z;
             }
+#if defined(ML_HAVE_AVX512_PATH)
+            if (vec) {
+                const int64_t poff = (i * c + ch) * oh * ow;
+                bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff,
+                                     j->code + poff);
+                continue;
+            }
+#endif
             for (int64_t r = 0; r < oh; r++) {
                 const int64_t poff = ((i * c + ch) * oh + r) * ow;
                 float *y = j->out + poff, *xa = j->xhat_at + poff;
