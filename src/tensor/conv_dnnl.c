@@ -356,27 +356,50 @@ static int64_t chunk_bytes = ML_CONV_DNNL_CHUNK_BYTES;
 
 void ml__conv_dnnl_set_unchunked(int on) { chunk_bytes = on ? INT64_MAX : ML_CONV_DNNL_CHUNK_BYTES; }
 
-static int image_chunks(const ml_conv_shape *s) {
+static int chunks_within(const ml_conv_shape *s, int64_t bytes) {
     const int64_t per = ((int64_t)s->c * s->h * s->w + (int64_t)s->o * s->oh * s->ow) * (int64_t)sizeof(float);
-    int64_t most = chunk_bytes / per; /* images per chunk */
+    int64_t most = bytes / per; /* images per chunk */
     if (most < 1) most = 1;
     return (int)((s->n + most - 1) / most);
+}
+
+static int image_chunks(const ml_conv_shape *s) { return chunks_within(s, chunk_bytes); }
+
+/* Threads running forward / backward-data chunks side by side, each chunk with
+ * a one-thread primitive (reorders included), or 1: oneDNN's threads inside
+ * each chunk, chunks in turn. Side by side each thread reorders and convolves
+ * its own images while they sit in its own cache, and the pass is one OpenMP
+ * region instead of four per chunk (oneDNN's reorders scaled 1.25x on 2
+ * threads). Same bits: each image's output depends on that image alone and
+ * not on the thread count (test_conv). */
+static int side_threads(const ml_conv_shape *s) {
+    const int t = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (t < 2 || chunk_bytes == INT64_MAX || s->n < 2) return 1;
+    return t < s->n ? t : s->n;
+}
+
+/* Chunks side by side on t threads: the memory of one chunk per thread is
+ * about what one chunk in turn takes; a multiple of t (balance), at most n. */
+static int side_chunks(const ml_conv_shape *s, int t) {
+    int k = chunks_within(s, chunk_bytes / t);
+    k = (k + t - 1) / t * t;
+    return k < s->n ? k : s->n;
 }
 
 /* Scratch of pass `which` (forward or backward-data) over its chunks: the
  * largest chunk's (chunks hold n / k or n / k + 1 images), or -1. */
 static int64_t chunked_pass_floats(const ml_conv_shape *s, int which) {
-    const int k = image_chunks(s);
+    const int t = side_threads(s), k = t > 1 ? side_chunks(s, t) : image_chunks(s);
     int64_t m = 0;
     for (int big = 0; big < 2; big++) {
         const int images = s->n / k + big;
         if (images < 1 || (big && s->n % k == 0)) continue;
         ml_conv_shape c = chunk_shape(s, images);
-        entry *e = lookup(&c);
+        entry *e = t > 1 ? lookup_for(&c, 1) : lookup(&c);
         if (!e) return -1;
         if (pass_floats(&e->p[which]) > m) m = pass_floats(&e->p[which]);
     }
-    return m;
+    return t > 1 ? t * (m + 16) : m; /* one aligned region per thread */
 }
 
 int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int which) {
@@ -487,8 +510,31 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
 }
 
 /* out = pass(a, w) chunk by chunk: a has a_img floats per image, out out_img. */
+static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *a, int64_t a_img, const float *w,
+                         float *out, int64_t out_img, float *scratch) {
+    const int k = side_chunks(s, t);
+    const int64_t per = chunked_pass_floats(s, which) / t;
+    int failed = 0;
+#pragma omp parallel num_threads(t) reduction(| : failed)
+    {
+        const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        for (int i = k * me / nt; i < k * (me + 1) / nt && !failed; i++) {
+            const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
+            ml_conv_shape c = chunk_shape(s, images);
+            entry *e = lookup_for(&c, 1);
+            failed |= !e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch + me * per);
+        }
+        omp_set_num_threads(saved);
+    }
+    return failed ? -1 : 0;
+}
+
 static int pass_run_chunked(const ml_conv_shape *s, int which, const float *a, int64_t a_img, const float *w,
                             float *out, int64_t out_img, float *scratch) {
+    const int t = side_threads(s);
+    if (t > 1) return pass_run_side(s, which, t, a, a_img, w, out, out_img, scratch);
     const int k = image_chunks(s);
     for (int i = 0; i < k; i++) {
         const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
