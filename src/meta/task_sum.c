@@ -76,15 +76,22 @@ void ml__task_sum_reset(ml__task_sum *s) {
     for (int i = 0; i < s->n_slots; i++) s->slot_item[i] = -1;
 }
 
+/* The slot this thread wrote last: taken again when free, so a row's
+ * cache lines stay on the core that writes them (only a hint). */
+static _Thread_local int last_slot = -1;
+
 /* A free slot marked busy (item -2: being written), a new one if none. */
 float *ml__task_sum_row(ml__task_sum *s) {
     lock(s);
     float *row = NULL;
+    if (last_slot >= 0 && last_slot < s->n_slots && s->slot_item[last_slot] == -1)
+        s->slot_item[last_slot] = -2, row = s->slot[last_slot];
     for (int i = 0; i < s->n_slots && !row; i++)
-        if (s->slot_item[i] == -1) s->slot_item[i] = -2, row = s->slot[i];
+        if (s->slot_item[i] == -1) s->slot_item[i] = -2, row = s->slot[i], last_slot = i;
     if (!row && s->n_slots < s->max_slots) {
         row = ml_malloc((size_t)s->n * sizeof(float));
         if (row) {
+            last_slot = s->n_slots;
             s->slot[s->n_slots] = row;
             s->slot_item[s->n_slots++] = -2;
         }
