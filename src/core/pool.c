@@ -36,7 +36,7 @@ struct ml_pool {
      * only then, so spinning threads hand a batch over with atomics alone
      * (each side stores its flag, then reads the other's: sequentially
      * consistent, so one of the two always sees the other). */
-    atomic_int sleepers;      /* workers in cond_wait(start) */
+    atomic_int sleepers;       /* workers in cond_wait(start) */
     atomic_int caller_blocked; /* the caller in cond_wait(done) */
     ml_pool_fn fn;
     void *user;
