@@ -32,6 +32,12 @@ struct ml_pool {
     _Atomic uint64_t generation; /* bumped per batch, after fn/user/n_items are set */
     atomic_int busy;             /* helper threads still working on this batch */
     atomic_int quit;
+    /* Who blocks on a condition variable: the mutex and the signal are taken
+     * only then, so spinning threads hand a batch over with atomics alone
+     * (each side stores its flag, then reads the other's: sequentially
+     * consistent, so one of the two always sees the other). */
+    atomic_int sleepers;       /* workers in cond_wait(start) */
+    atomic_int caller_blocked; /* the caller in cond_wait(done) */
     ml_pool_fn fn;
     void *user;
     int n_items;
@@ -101,13 +107,15 @@ static void *worker_main(void *arg) {
     for (;;) {
         if (!spin_until(p, new_batch, seen)) {
             pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
             while (!new_batch(p, seen)) pthread_cond_wait(&p->start, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = atomic_load(&p->generation);
         run_items(p, wa.index);
-        if (atomic_fetch_sub(&p->busy, 1) == 1) { /* the last helper wakes a blocked caller */
+        if (atomic_fetch_sub(&p->busy, 1) == 1 && atomic_load(&p->caller_blocked)) { /* the last helper wakes a blocked caller */
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
             pthread_mutex_unlock(&p->mu);
@@ -179,22 +187,28 @@ void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) {
         run_one(fn, user, 0, 0, p->n_threads);
         return;
     }
-    pthread_mutex_lock(&p->mu);
+    /* No worker reads these fields now: every one has finished the last
+     * batch (busy was 0) and waits for the generation to change. */
     p->fn = fn;
     p->user = user;
     p->n_items = n_items;
     atomic_store(&p->next, 0);
     atomic_store(&p->busy, p->n_threads - 1);
     atomic_fetch_add(&p->generation, 1); /* publishes the fields above to spinning workers */
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->mu);
+    if (atomic_load(&p->sleepers)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->start);
+        pthread_mutex_unlock(&p->mu);
+    }
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     run_items(p, 0);
     omp_set_num_threads(saved);
     if (!spin_until(p, all_done, 0)) {
         pthread_mutex_lock(&p->mu);
+        atomic_store(&p->caller_blocked, 1);
         while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
+        atomic_store(&p->caller_blocked, 0);
         pthread_mutex_unlock(&p->mu);
     }
 }

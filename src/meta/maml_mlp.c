@@ -344,10 +344,12 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         return;
     }
     float *packed0 = w->fused_theta + sh.n;
-    if (fresh || memcmp(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float))) {
+    /* theta is not written during a step: compared on the worker's first task only */
+    if (fresh || (!w->fused_checked && memcmp(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float)))) {
         memcpy(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float));
         pack(&sh, m->meta, packed0);
     }
+    w->fused_checked = 1;
     theta[0] = packed0;
     for (int s = 0; s < S; s++) {
         forward(&sh, theta[s], &sup[s]);

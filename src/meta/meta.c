@@ -363,7 +363,10 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
         snprintf(err, errlen, "meta: %d tasks in a meta-batch of at most %d", n, m->max_batch);
         return ML_ERR_ARG;
     }
-    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].err[0] = 0;
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) {
+        m->workers[w].err[0] = 0;
+        m->workers[w].fused_checked = 0; /* theta may have changed since the last step */
+    }
     /* Each process runs its block of the tasks on its workers (every
      * process drew the same tasks); rank 0 gathers the per-task rows. */
     int lo = 0, hi = n;

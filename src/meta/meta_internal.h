@@ -12,6 +12,7 @@ struct ml_meta_worker {
     float *feat; /* pretrain evaluation: the episode's frozen features */
     float *fused_theta; /* maml_mlp.c: theta as last packed, then its packed set */
     int64_t head_cap, feat_cap, fused_cap;
+    int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
     char err[256];
 };
 

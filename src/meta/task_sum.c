@@ -44,6 +44,21 @@ ml__task_sum *ml__task_sum_create(int64_t n, int max_items) {
     return s;
 }
 
+/* The lock is held for a row's add (tiny models: well under a
+ * microsecond), and two workers often finish tasks together: a blocked
+ * pthread mutex costs a futex sleep and wake-up, far longer than the add.
+ * So spin a little first (bounded: a descheduled holder still ends in the
+ * kernel's wait). */
+static void lock(ml__task_sum *s) {
+    for (int i = 0; i < 256; i++) {
+        if (pthread_mutex_trylock(&s->mu) == 0) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __asm__ volatile("pause");
+#endif
+    }
+    pthread_mutex_lock(&s->mu);
+}
+
 void ml__task_sum_destroy(ml__task_sum *s) {
     if (!s) return;
     for (int i = 0; i < s->n_slots; i++) ml_free(s->slot[i]);
@@ -61,15 +76,22 @@ void ml__task_sum_reset(ml__task_sum *s) {
     for (int i = 0; i < s->n_slots; i++) s->slot_item[i] = -1;
 }
 
+/* The slot this thread wrote last: taken again when free, so a row's
+ * cache lines stay on the core that writes them (only a hint). */
+static _Thread_local int last_slot = -1;
+
 /* A free slot marked busy (item -2: being written), a new one if none. */
 float *ml__task_sum_row(ml__task_sum *s) {
-    pthread_mutex_lock(&s->mu);
+    lock(s);
     float *row = NULL;
+    if (last_slot >= 0 && last_slot < s->n_slots && s->slot_item[last_slot] == -1)
+        s->slot_item[last_slot] = -2, row = s->slot[last_slot];
     for (int i = 0; i < s->n_slots && !row; i++)
-        if (s->slot_item[i] == -1) s->slot_item[i] = -2, row = s->slot[i];
+        if (s->slot_item[i] == -1) s->slot_item[i] = -2, row = s->slot[i], last_slot = i;
     if (!row && s->n_slots < s->max_slots) {
         row = ml_malloc((size_t)s->n * sizeof(float));
         if (row) {
+            last_slot = s->n_slots;
             s->slot[s->n_slots] = row;
             s->slot_item[s->n_slots++] = -2;
         }
@@ -85,7 +107,7 @@ static void add_row(ml__task_sum *s, const float *row) {
 }
 
 void ml__task_sum_commit(ml__task_sum *s, int item, float *row) {
-    pthread_mutex_lock(&s->mu);
+    lock(s);
     int at = 0;
     while (s->slot[at] != row) at++;
     s->slot_item[at] = item;
