@@ -106,12 +106,8 @@ void ml__reptile_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_tas
         return;
     }
     m->task_loss[item] = q->data[0];
-    float *out = ml__meta_task_row(m, item);
-    if (!out) {
-        snprintf(w->err, sizeof w->err, "task %d: out of memory for its meta-gradient", item);
-        m->task_status[item] = ML_ERR_NOMEM;
-        return;
-    }
+    float *out = ml__meta_task_row(m, w, item);
+    if (!out) return;
     for (int64_t j = 0; j < m->n; j++) out[j] = m->meta[j] - w->phi[j];
     memset(out + m->n, 0, (size_t)(m->n_meta - m->n) * sizeof(float)); /* a reused row: no stale extras */
     ml__meta_task_row_done(m, item, out);

@@ -19,7 +19,6 @@
  *
  * Everything lives in the worker's arena; one task runs on one thread, so
  * the result does not depend on the thread count. */
-#include <stdio.h>
 #include <string.h>
 
 #include "core/dispatch.h"
@@ -372,12 +371,8 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
             }
         }
     m->task_loss[item] = loss;
-    float *row = ml__meta_task_row(m, item);
-    if (!row) {
-        snprintf(w->err, sizeof w->err, "task %d: out of memory for its meta-gradient", item);
-        m->task_status[item] = ML_ERR_NOMEM;
-        return;
-    }
+    float *row = ml__meta_task_row(m, w, item);
+    if (!row) return;
     unpack(&sh, v, row);
     memset(row + m->n, 0, (size_t)(m->n_meta - m->n) * sizeof(float)); /* a reused row: no stale extras */
     ml__meta_task_row_done(m, item, row);

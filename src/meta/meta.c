@@ -69,12 +69,8 @@ void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *
         return;
     }
     m->task_loss[item] = loss->data[0];
-    float *out = ml__meta_task_row(m, item);
-    if (!out) {
-        snprintf(w->err, sizeof w->err, "task %d: out of memory for its meta-gradient", item);
-        m->task_status[item] = ML_ERR_NOMEM;
-        return;
-    }
+    float *out = ml__meta_task_row(m, w, item);
+    if (!out) return;
     for (int i = 0; i < np; i++) {
         const ml_param_info *p = &model->params[i];
         memcpy(out + p->offset, meta_grads[i]->data, (size_t)p->numel * sizeof(float));
@@ -93,9 +89,14 @@ void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *
  * same order, without a row per task. */
 static int keeps_rows(const ml_meta *m) { return !m->local_steps && ml_dist_size() > 1; }
 
-float *ml__meta_task_row(ml_meta *m, int item) {
+float *ml__meta_task_row(ml_meta *m, ml_meta_worker *w, int item) {
     if (keeps_rows(m)) return m->task_grads + (int64_t)item * m->n_meta;
-    return ml__task_sum_row(m->task_sum);
+    float *row = ml__task_sum_row(m->task_sum);
+    if (!row) {
+        snprintf(w->err, sizeof w->err, "task %d: out of memory for its meta-gradient", item);
+        m->task_status[item] = ML_ERR_NOMEM;
+    }
+    return row;
 }
 
 void ml__meta_task_row_done(ml_meta *m, int item, float *row) {

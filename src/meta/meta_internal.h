@@ -17,8 +17,9 @@ struct ml_meta_worker {
 };
 
 /* Where task `item` writes its meta-gradient row (n_meta floats; NULL: out
- * of memory), and the call that hands the written row over (meta.c). */
-float *ml__meta_task_row(ml_meta *m, int item);
+ * of memory, the task already marked failed with the worker's message), and
+ * the call that hands the written row over (meta.c). */
+float *ml__meta_task_row(ml_meta *m, ml_meta_worker *w, int item);
 void ml__meta_task_row_done(ml_meta *m, int item, float *row);
 /* Records a failed task (message from the worker's context); returns -1. */
 int ml__meta_fail_task(ml_meta *m, ml_meta_worker *w, int item, const char *what);
