@@ -108,8 +108,7 @@ void ml__reptile_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_tas
     m->task_loss[item] = q->data[0];
     float *out = ml__meta_task_row(m, w, item);
     if (!out) return;
-    for (int64_t j = 0; j < m->n; j++) out[j] = m->meta[j] - w->phi[j];
-    memset(out + m->n, 0, (size_t)(m->n_meta - m->n) * sizeof(float)); /* a reused row: no stale extras */
+    for (int64_t j = 0; j < m->n; j++) out[j] = m->meta[j] - w->phi[j]; /* the whole row: Reptile has no extras */
     ml__meta_task_row_done(m, item, out);
 }
 

@@ -373,7 +373,6 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     m->task_loss[item] = loss;
     float *row = ml__meta_task_row(m, w, item);
     if (!row) return;
-    unpack(&sh, v, row);
-    memset(row + m->n, 0, (size_t)(m->n_meta - m->n) * sizeof(float)); /* a reused row: no stale extras */
+    unpack(&sh, v, row); /* the whole row: the route takes learners without extras only */
     ml__meta_task_row_done(m, item, row);
 }
