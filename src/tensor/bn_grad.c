@@ -114,8 +114,7 @@ static void bn_grad_backward_recorded(ml_ctx *ctx, const ml_node *nd, ml_tensor 
                                       ml_tensor *din[3]) {
     ml_tensor *a = nd->in[0], *g1 = nd->in[1], *y = nd->out;
     const unsigned axes = a->ndim == 4 ? 0xdu : 0x1u;
-    int64_t pshape[4] = {1, a->shape[1], 1, 1};
-    if (a->ndim == 2) pshape[0] = 1;
+    int64_t pshape[4] = {1, a->shape[1], 1, 1}; /* [1, C] for 2-D a: the first a->ndim dims */
     ml_tensor *gamma = ml_reshape(ctx, nd->in[2], a->ndim, pshape);
     ml_tensor *centered = ml_sub(ctx, a, ml_mean(ctx, a, axes, 1));
     ml_tensor *s = ml_rsqrt(ctx, ml_add_scalar(ctx, ml_mean(ctx, ml_square(ctx, centered), axes, 1), nd->fp));

@@ -32,7 +32,13 @@
 #include "tensor/conv.h"
 #include "tensor/kernels_par.h"
 
-enum { PASS_FWD, PASS_BWD_DATA, PASS_BWD_WEIGHT, N_PASSES };
+/* The passes are conv.h's (ml__conv_dnnl_pass_scratch_floats takes them), short. */
+enum {
+    PASS_FWD = ML_CONV_PASS_FORWARD,
+    PASS_BWD_DATA = ML_CONV_PASS_BACKWARD_DATA,
+    PASS_BWD_WEIGHT = ML_CONV_PASS_BACKWARD_WEIGHT,
+    N_PASSES
+};
 
 /* One pass: the convolution and the reorders around it. "a" and "b" are the
  * two plain-layout inputs, "out" the plain-layout output:

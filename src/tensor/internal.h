@@ -121,11 +121,11 @@ ml_tensor *ml__scatter(ml_ctx *ctx, ml_tensor *g, const int32_t *idx, int ndim,
  * and variance per channel to mean_out / var_out when given. */
 ml_tensor *ml__normalize(ml_ctx *ctx, ml_tensor *x, float eps, float *mean_out, float *var_out);
 ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xhat, const float *inv);
-/* BN_RELU's backward without recording: writes dx, dgamma, dbeta in two passes. */
 /* Batch norm's input gradient for the gradient g1 at its affine output, as
  * one differentiable op (bn_grad.c; create_graph's batch-norm rule). */
 ml_tensor *ml__bn_grad(ml_ctx *ctx, ml_tensor *a, ml_tensor *g1, ml_tensor *gamma, float eps);
 void ml__bn_grad_backward(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, const int need[3], ml_tensor *din[3]);
+/* BN_RELU's backward without recording: writes dx, dgamma, dbeta in two passes. */
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]);
 /* BN_RELU with the pool: the flat argmax index of each output (for the
  * recorded backward's scatter), expanded from nd->code into arena memory. */
