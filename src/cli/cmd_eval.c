@@ -205,12 +205,9 @@ static int eval_supervised(const char *dir, const char *ckpt, const char *datase
     print_supervised_metrics(&res.conf, res.test_examples, dataset);
     if (json) {
         printf("{\"command\":\"eval\",\"algo\":\"supervised\",\"dataset\":\"%s\",\"epochs\":%d,"
-               "\"test_examples\":%lld,\"parameters\":%lld,\"test_accuracy\":%.6f,\"macro_precision\":%.6f,"
-               "\"macro_recall\":%.6f,\"macro_f1\":%.6f,",
-               dataset, res.epochs_done, (long long)res.test_examples, (long long)res.parameters,
-               ml_confusion_accuracy(&res.conf), ml_confusion_macro_precision(&res.conf),
-               ml_confusion_macro_recall(&res.conf), ml_confusion_macro_f1(&res.conf));
-        print_supervised_per_class_json(&res.conf);
+               "\"test_examples\":%lld,\"parameters\":%lld,",
+               dataset, res.epochs_done, (long long)res.test_examples, (long long)res.parameters);
+        print_supervised_metrics_json(&res.conf);
         printf(",\"eval_seconds\":%.3f}\n", res.eval_seconds);
     }
     ml_supervised_result_free(&res);

@@ -17,9 +17,9 @@ const char *train_about(void);
 
 int run_supervised(ml_run_config *o, const volatile sig_atomic_t *stop);
 /* A supervised run's test metrics as train prints them: accuracy, the
- * per-class table (Fashion-MNIST's class names), macro P/R/F1; and the
- * "per_class":[...] member of its JSON line. */
+ * per-class table (Fashion-MNIST's class names), macro P/R/F1; and the same
+ * as members of its JSON line ("test_accuracy" ... "macro_f1","per_class":[...]). */
 void print_supervised_metrics(const ml_confusion *conf, int64_t test_examples, const char *dataset);
-void print_supervised_per_class_json(const ml_confusion *conf);
+void print_supervised_metrics_json(const ml_confusion *conf);
 
 #endif

@@ -47,7 +47,10 @@ void print_supervised_metrics(const ml_confusion *conf, int64_t test_examples, c
            ml_confusion_macro_recall(conf), ml_confusion_macro_f1(conf));
 }
 
-void print_supervised_per_class_json(const ml_confusion *conf) {
+void print_supervised_metrics_json(const ml_confusion *conf) {
+    printf("\"test_accuracy\":%.6f,\"macro_precision\":%.6f,\"macro_recall\":%.6f,\"macro_f1\":%.6f,",
+           ml_confusion_accuracy(conf), ml_confusion_macro_precision(conf), ml_confusion_macro_recall(conf),
+           ml_confusion_macro_f1(conf));
     printf("\"per_class\":[");
     for (int k = 0; k < conf->n_classes; k++)
         printf("%s{\"class\":%d,\"precision\":%.6f,\"recall\":%.6f,\"f1\":%.6f,\"support\":%lld}", k ? "," : "",
@@ -85,13 +88,11 @@ int run_supervised(ml_run_config *o_, const volatile sig_atomic_t *stop) {
                "\"optimizer\":\"%s\",\"lr\":%g,\"batch_size\":%d,\"epochs\":%d,\"seed\":%llu,\"threads\":%d,"
                "\"shards\":%d,\"processes\":%d,"
                "\"train_examples\":%lld,\"test_examples\":%lld,\"parameters\":%lld,"
-               "\"final_train_loss\":%.6f,\"final_train_accuracy\":%.6f,"
-               "\"test_accuracy\":%.6f,\"macro_precision\":%.6f,\"macro_recall\":%.6f,\"macro_f1\":%.6f,",
+               "\"final_train_loss\":%.6f,\"final_train_accuracy\":%.6f,",
                o.dataset, o.model, o.optimizer, o.lr, o.batch_size, o.epochs, (unsigned long long)o.seed,
                res.threads, o.shards, ml_dist_size(), (long long)res.train_examples, (long long)res.test_examples,
-               (long long)res.parameters, res.final_train_loss, res.final_train_accuracy, ml_confusion_accuracy(conf),
-               ml_confusion_macro_precision(conf), ml_confusion_macro_recall(conf), ml_confusion_macro_f1(conf));
-        print_supervised_per_class_json(conf);
+               (long long)res.parameters, res.final_train_loss, res.final_train_accuracy);
+        print_supervised_metrics_json(conf);
         printf(",\"seconds_per_epoch\":%.4f,\"train_seconds\":%.3f,\"eval_seconds\":%.3f}\n",
                res.train_seconds / (res.epochs_done ? res.epochs_done : 1), res.train_seconds, res.eval_seconds);
     }
