@@ -53,14 +53,15 @@ grep -q '"final_train_loss":0.275859' p0.txt && ok "one shard gives the numbers 
   || bad "one shard: $(tail -n 1 p0.txt | head -c 300)"
 
 # Ctrl-C on mpirun: every rank stops at the same step, rank 0 saves where the run stands
-# (mid-epoch), and 3 ranks resume it to the same bits as 1 process without a stop.
+# (mid-epoch, or at an epoch's end when the signal lands on its last step), and 3 ranks
+# resume it to the same bits as 1 process without a stop.
 timeout 120 mpirun --oversubscribe -np 2 "$BIN" train $S --epochs 100000 --shards 6 --threads 1 --out int >int.txt 2>&1 &
 job=$!
 for _ in $(seq 300); do [ -e int/checkpoint.safetensors ] && break; sleep 0.1; done
 sleep 0.3
 kill -INT "$(pgrep -P $job -x mpirun)" 2>/dev/null
 wait $job; rc=$?
-[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c 'interrupted at epoch' int.txt)" = 1 ] \
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -Ec 'interrupted at (the end of )?epoch' int.txt)" = 1 ] \
   && ok "Ctrl-C: all ranks stop, checkpoint saved, said once (exit $rc)" || bad "Ctrl-C: exit $rc: $(tail -c 400 int.txt)"
 ep=$(python3 -c "import json,struct; b=open('int/checkpoint.safetensors','rb').read(); n=struct.unpack('<Q',b[:8])[0]; print(int(json.loads(b[8:8+n])['__metadata__']['epoch']) + 1)" 2>/dev/null)
 if [ -n "$ep" ]; then
