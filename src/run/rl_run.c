@@ -347,6 +347,15 @@ int ml__rl_eval_rates(const ml_run_config *o, double *rates, int cap) {
     return 1;
 }
 
+/* One message for a bad --eval-lr, whether the evaluation or a plot's schedule
+ * (which names the run folder, DIR) finds it. */
+static ml_status bad_eval_lr(const ml_run_config *o, const char *dir, char *err, size_t errlen) {
+    snprintf(err, errlen, "%s%s--eval-lr '%s': expected one adaptation rate or a comma list of them to choose "
+                          "from on validation tasks (at most %d, each >= 0)", dir ? dir : "", dir ? ": " : "",
+             o->eval_lr, RL_MAX_RATES);
+    return ML_ERR_ARG;
+}
+
 ml__rl_schedule ml__rl_eval_schedule(const ml_run_config *o, double rate) {
     return (ml__rl_schedule){rate, rate * as_given(o->eval_later_scale)};
 }
@@ -370,11 +379,7 @@ ml_status ml__rl_run_schedule(const ml_run_config *o, const char *dir, ml__rl_sc
         cJSON_Delete(j);
         if (ok) return ML_OK; /* else an eval.json from before eval_lr: the settings' */
     }
-    if (ml__rl_eval_rates(o, rates, RL_MAX_RATES) < 1) {
-        snprintf(err, errlen, "%s: --eval-lr '%s': expected one adaptation rate or a comma list of them", dir,
-                 o->eval_lr);
-        return ML_ERR_ARG;
-    }
+    if (ml__rl_eval_rates(o, rates, RL_MAX_RATES) < 1) return bad_eval_lr(o, dir, err, errlen);
     *out = ml__rl_eval_schedule(o, rates[0]);
     return ML_OK;
 }
@@ -408,11 +413,7 @@ static ml_status evaluate(ml__rl_run *r, rl_eval *e, char *err, size_t errlen) {
         return ML_ERR_ARG;
     }
     e->n_rates = ml__rl_eval_rates(o, e->rates, RL_MAX_RATES);
-    if (e->n_rates < 1) {
-        snprintf(err, errlen, "--eval-lr '%s': expected one adaptation rate or a comma list of them to choose "
-                              "from on validation tasks (at most %d, each >= 0)", o->eval_lr, RL_MAX_RATES);
-        return ML_ERR_ARG;
-    }
+    if (e->n_rates < 1) return bad_eval_lr(o, NULL, err, errlen);
     if (o->eval_tasks < 1) {
         snprintf(err, errlen, "--tasks %d: expected at least 1", o->eval_tasks);
         return ML_ERR_ARG;
