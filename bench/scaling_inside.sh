@@ -4,13 +4,13 @@
 #   protonet    ProtoNet 20w5s q5, 1 episode per step: seconds per step
 #               (median after 3 warm-up steps of 20, from log.jsonl)
 #   supervised  Fashion-MNIST cnn4 (64 filters), batch 64, Adam 1e-3, one
-#               shard (the default), first LIMIT images, 2 epochs: seconds
-#               per step of the second epoch (log.jsonl)
+#               shard (the default), first LIMIT images, 4 epochs: seconds
+#               per step, median of epochs 2-4 (log.jsonl; the first warms up)
 #   eval        `metalearn eval` of the zoo's ProtoNet run (meta-batch 1:
 #               its episodes are evaluated one at a time, the threads
 #               inside each) on 20-way 5-shot episodes of 15 queries per
 #               class (400 images): seconds per episode = (wall time of
-#               45 episodes - wall time of 5) / 40 (start-up and data
+#               65 episodes - wall time of 5) / 60 (start-up and data
 #               loading cancel)
 # Every repetition runs, for each configuration, A and B on 1 and 2 threads,
 # alternating which binary goes first, so load hits both alike. One JSON
@@ -21,12 +21,12 @@
 # loaded machine's other processes cannot preempt it; they still share the
 # caches and the memory bus).
 #
-# Usage: bench/scaling_inside.sh [--reps 5] [--rt] [--only protonet,supervised,eval] [--limit 4096]
+# Usage: bench/scaling_inside.sh [--reps 5] [--rt] [--only protonet,supervised,eval] [--limit 2048]
 #                                BASE_BIN FINAL_BIN [OUT_DIR]
 #   (default OUT_DIR bench/results/scale18/rerun; env ML_DATA_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-reps=5 rt=() only=protonet,supervised,eval limit=4096
+reps=5 rt=() only=protonet,supervised,eval limit=2048
 while [ $# -gt 2 ] && [ "${1#--}" != "$1" ]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
@@ -56,13 +56,13 @@ cfg_protonet() { # BIN THREADS -> seconds per step
 el = [0.0] + [json.loads(l)["elapsed_s"] for l in open(sys.argv[1])]
 print(round(statistics.median(el[i + 1] - el[i] for i in range(3, len(el) - 1)), 5))' "$tmp/run/log.jsonl"
 }
-cfg_supervised() { # BIN THREADS -> seconds per step of the second epoch
+cfg_supervised() { # BIN THREADS -> seconds per step, median of epochs 2-4
   rm -rf "$tmp/run"
   "${rt[@]}" "$tmp/$1" train --algo supervised --dataset fashion-mnist --model cnn4 --batch-size 64 --lr 1e-3 \
-    --limit "$limit" --epochs 2 --threads "$2" --quiet --out "$tmp/run" > /dev/null
-  python3 -c 'import json, sys
-last = [json.loads(l) for l in open(sys.argv[1])][-1]
-print(round(last["seconds"] / (int(sys.argv[2]) // 64), 5))' "$tmp/run/log.jsonl" "$limit"
+    --limit "$limit" --epochs 4 --threads "$2" --quiet --out "$tmp/run" > /dev/null
+  python3 -c 'import json, statistics, sys
+ep = [json.loads(l) for l in open(sys.argv[1])][1:]
+print(round(statistics.median(e["seconds"] for e in ep) / (int(sys.argv[2]) // 64), 5))' "$tmp/run/log.jsonl" "$limit"
 }
 eval_wall() { # BIN THREADS EPISODES -> wall seconds
   local t0 t1
@@ -74,8 +74,8 @@ eval_wall() { # BIN THREADS EPISODES -> wall seconds
 }
 cfg_eval() { # BIN THREADS -> seconds per episode
   local short long
-  short=$(eval_wall "$1" "$2" 5) long=$(eval_wall "$1" "$2" 45)
-  python3 -c "print(round(($long - $short) / 40, 5))"
+  short=$(eval_wall "$1" "$2" 5) long=$(eval_wall "$1" "$2" 65)
+  python3 -c "print(round(($long - $short) / 60, 5))"
 }
 "$tmp/A" train --algo supervised --dataset fashion-mnist --epochs 1 --limit 128 --quiet --out "$tmp/probe" \
   > /dev/null 2>&1 || { echo "supervised: no Fashion-MNIST (apt-get install dataset-fashion-mnist): skipped" >&2; only="${only//supervised/}"; }
