@@ -3,7 +3,9 @@
  * batch-norm statistics on 1, 2 and 3 OpenMP threads (issue 17). Batches of
  * 40 images are cut into several backward-weight chunks (conv.c, conv_dnnl.c);
  * cnn4:16 takes oneDNN's primitives after the first layer, cnn4:10 the im2col
- * route everywhere. */
+ * route everywhere. mlp:64 (50k parameters) is large enough for the step
+ * after the batch (rows summed, Adam) to be split over the threads too,
+ * with and without gradient clipping (which needs the whole sum first). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,7 @@ static void make_data(ml_dataset *d) {
 }
 
 /* Trains a fresh model on `threads` threads; returns parameters then buffers. */
-static float *train(const ml_dataset *d, const char *model, int threads, int64_t *n_out) {
+static float *train(const ml_dataset *d, const char *model, float clip, int threads, int64_t *n_out) {
     char err[256] = "";
     ml_model_spec spec;
     ml_model m;
@@ -42,7 +44,8 @@ static float *train(const ml_dataset *d, const char *model, int threads, int64_t
     ml_rng rng;
     ml_rng_seed(&rng, 3);
     ml_model_init_params(&m, ML_INIT_TORCH, &rng);
-    ml_supervised_config cfg = {.epochs = 1, .batch_size = 40, .optim = ml_optim_config_default(ML_OPTIM_ADAM), .seed = 5};
+    ml_supervised_config cfg = {.epochs = 1, .batch_size = 40, .optim = ml_optim_config_default(ML_OPTIM_ADAM), .seed = 5,
+                               .clip_norm = clip, .schedule = ML_SCHED_COSINE};
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     CHECK(ml_supervised_train(&m, d, &cfg, NULL, NULL, err, sizeof err) == ML_OK);
@@ -55,11 +58,11 @@ static float *train(const ml_dataset *d, const char *model, int threads, int64_t
     return out;
 }
 
-static void check_model(const ml_dataset *d, const char *model) {
+static void check_model(const ml_dataset *d, const char *model, float clip) {
     int64_t n1, n;
-    float *one = train(d, model, 1, &n1);
+    float *one = train(d, model, clip, 1, &n1);
     for (int t = 2; t <= 3; t++) {
-        float *other = train(d, model, t, &n);
+        float *other = train(d, model, clip, t, &n);
         if (n != n1 || memcmp(one, other, sizeof(float) * (size_t)n))
             ML_FAIL_AT("%s: 1 and %d threads give different parameters", model, t);
         free(other);
@@ -70,8 +73,10 @@ static void check_model(const ml_dataset *d, const char *model) {
 static void test_supervised_same_on_any_thread_count(void) {
     ml_dataset d;
     make_data(&d);
-    check_model(&d, "cnn4:16");
-    check_model(&d, "cnn4:10");
+    check_model(&d, "cnn4:16", 0);
+    check_model(&d, "cnn4:10", 0);
+    check_model(&d, "mlp:64", 0);
+    check_model(&d, "mlp:64", 0.5f);
     free(d.x), free(d.y);
 }
 

@@ -23,14 +23,31 @@
 #include "metalearn/io.h"
 #include "metalearn/pool.h"
 #include "metalearn/train.h"
+#include "tensor/kernels_par.h"
+typedef struct gather_job {
+    const ml_dataset *d;
+    const int32_t *order;
+    int64_t start;
+    float *x;
+    int32_t *y;
+} gather_job;
+
+static void gather_range(void *arg, int64_t lo, int64_t hi) {
+    const gather_job *g = arg;
+    int64_t per = (int64_t)g->d->c * g->d->h * g->d->w;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t k = g->order ? g->order[g->start + i] : g->start + i;
+        memcpy(g->x + i * per, g->d->x + k * per, (size_t)per * sizeof(float));
+        g->y[i] = g->d->y[k];
+    }
+}
+
+/* Copies of whole examples: split over the caller's OpenMP budget when large
+ * (one shard on T threads), the same bytes either way. */
 static void gather_batch(const ml_dataset *d, const int32_t *order, int64_t start, int64_t count,
                          float *x, int32_t *y) {
-    int64_t per = (int64_t)d->c * d->h * d->w;
-    for (int64_t i = 0; i < count; i++) {
-        int64_t k = order ? order[start + i] : start + i;
-        memcpy(x + i * per, d->x + k * per, (size_t)per * sizeof(float));
-        y[i] = d->y[k];
-    }
+    gather_job g = {d, order, start, x, y};
+    ML__PAR_RUN(count, count * d->c * d->h * d->w, 1, gather_range, &g);
 }
 
 static int argmax_row(const float *v, int64_t n) {
@@ -67,6 +84,24 @@ typedef struct shard_step {
 /* Shard g of a minibatch of bs: examples [bs*g/G, bs*(g+1)/G), like ml_dist_slice. */
 static int64_t shard_lo(int64_t bs, int shards, int g) { return bs * g / shards; }
 
+/* The gradients into a shard's row, flat floats [lo, hi) of it. */
+typedef struct grads_job {
+    const ml_model *m;
+    ml_tensor **grads;
+    float *row;
+} grads_job;
+
+static void copy_grads_range(void *arg, int64_t lo, int64_t hi) {
+    const grads_job *j = arg;
+    for (int i = 0; i < j->m->n_params; i++) {
+        int64_t a = j->m->params[i].offset, b = a + j->m->params[i].numel;
+        a = a > lo ? a : lo;
+        b = b < hi ? b : hi;
+        if (a < b)
+            memcpy(j->row + a, j->grads[i]->data + (a - j->m->params[i].offset), (size_t)(b - a) * sizeof(float));
+    }
+}
+
 static void run_shard(int item, int worker, void *user) {
     shard_step *s = user;
     shard_worker *w = &s->workers[worker];
@@ -93,11 +128,71 @@ static void run_shard(int item, int worker, void *user) {
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i++)
         correct += argmax_row(logits->data + i * logits->shape[1], logits->shape[1]) == w->y[i];
-    for (int i = 0; i < m->n_params; i++)
-        memcpy(row + m->params[i].offset, w->grads[i]->data, (size_t)m->params[i].numel * sizeof(float));
+    grads_job gj = {m, w->grads, row};
+    ML__PAR_RUN(m->n_floats, m->n_floats, 16, copy_grads_range, &gj);
     tail[ROW_LOSS] = loss->data[0];
     tail[ROW_CORRECT] = (float)correct; /* exact: a shard holds far fewer than 2^24 examples */
     tail[ROW_STATUS] = isfinite(loss->data[0]) ? 0.0f : (float)ML_ERR_NUMERIC;
+}
+
+/* ---- the update: rows summed, then the optimizer step ---------------------------------------- */
+
+static float shard_weight(int64_t bs, int shards, int g) {
+    return (float)(shard_lo(bs, shards, g + 1) - shard_lo(bs, shards, g)) / (float)bs;
+}
+
+typedef struct update_job {
+    ml_model *m;
+    ml_optim *opt;
+    const float *rows;
+    float *sum; /* [gradient | running statistics] */
+    int64_t row_floats, bs;
+    int shards;
+    float lr;
+    int with_step; /* the optimizer step follows the sum in the same range */
+} update_job;
+
+/* Floats [lo, hi) of the weighted sum of the rows, added in shard order (each
+ * element's chain of adds is the same for any split), then, when lr is set,
+ * the optimizer step on the parameters among them (elementwise). */
+static void update_range(void *arg, int64_t lo, int64_t hi) {
+    const update_job *u = arg;
+    for (int g = 0; g < u->shards; g++) {
+        const float *row = u->rows + (int64_t)g * u->row_floats;
+        float w = shard_weight(u->bs, u->shards, g);
+        if (g == 0)
+            for (int64_t i = lo; i < hi; i++) u->sum[i] = w * row[i];
+        else
+            for (int64_t i = lo; i < hi; i++) u->sum[i] += w * row[i];
+    }
+    if (u->with_step && lo < u->m->n_floats)
+        ml_optim_step_range(u->opt, u->m->data, u->sum, u->lr, lo, hi < u->m->n_floats ? hi : u->m->n_floats);
+}
+
+static void step_range(void *arg, int64_t lo, int64_t hi) {
+    const update_job *u = arg;
+    ml_optim_step_range(u->opt, u->m->data, u->sum, u->lr, lo, hi);
+}
+
+/* The step after the shards, split over `threads` OpenMP threads in fixed
+ * ranges (kernels_par.h): one pass (sum, then the step) without clipping;
+ * with it, the sum, the norm over all of it (serial: a reduction), the step.
+ * The same bits for any thread count. */
+static void update_step(update_job *u, float clip_norm, float lr, int threads) {
+    ml_model *m = u->m;
+    int64_t sum_floats = m->n_floats + m->n_buffer_floats;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    u->lr = lr;
+    u->with_step = !(clip_norm > 0);
+    ML__PAR_RUN(sum_floats, 8 * sum_floats, 16, update_range, u);
+    if (clip_norm > 0) {
+        ml_clip_grad_norm(u->sum, m->n_floats, clip_norm);
+        ML__PAR_RUN(m->n_floats, 8 * m->n_floats, 16, step_range, u);
+    }
+    omp_set_num_threads(saved);
+    memcpy(m->buffer_data, u->sum + m->n_floats, (size_t)m->n_buffer_floats * sizeof(float));
+    ml_optim_advance(u->opt);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------- */
@@ -358,6 +453,7 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
     int64_t global_step = steps_per_epoch * done_epochs + at.step;
     int64_t sum_floats = m->n_floats + m->n_buffer_floats;
     shard_step step = {m, d, order, 0, bs, shards, first, row_floats, rows, workers, errs};
+    update_job update = {m, &opt, rows, sum, row_floats, bs, shards, 0, 0};
     int interrupted = 0;
     for (int epoch = done_epochs + 1; epoch <= cfg->epochs; epoch++) {
         ml_rng_shuffle_i32(&rng, order, d->n);
@@ -389,19 +485,12 @@ ml_status ml_supervised_train(ml_model *m, const ml_dataset *d, const ml_supervi
                                  ranks, g, ml_status_text(st));
                     goto done;
                 }
-                float w = (float)(shard_lo(bs, shards, g + 1) - shard_lo(bs, shards, g)) / (float)bs;
-                if (g == 0)
-                    for (int64_t i = 0; i < sum_floats; i++) sum[i] = w * row[i];
-                else
-                    for (int64_t i = 0; i < sum_floats; i++) sum[i] += w * row[i];
-                step_loss += (double)w * tail[ROW_LOSS];
+                step_loss += (double)shard_weight(bs, shards, g) * tail[ROW_LOSS];
                 correct += (int64_t)tail[ROW_CORRECT];
             }
             loss_sum += step_loss;
-            memcpy(m->buffer_data, sum + m->n_floats, (size_t)m->n_buffer_floats * sizeof(float));
-            if (cfg->clip_norm > 0) ml_clip_grad_norm(sum, m->n_floats, cfg->clip_norm);
             lr = ml_schedule_lr(&sched, global_step);
-            ml_optim_step(&opt, m->data, sum, lr);
+            update_step(&update, cfg->clip_norm, lr, threads);
             int stop = cfg->stop && *cfg->stop;
             if (cfg->stop && ranks > 1) stop = ml_dist_any(stop); /* every rank stops at the same step */
             if (stop && s + 1 < steps_per_epoch) {
