@@ -1,7 +1,7 @@
 /* test_conv_blk16.c: the conv block with its conv output kept in nChw16c
  * (src/tensor/conv_bn_blk16.c) against its plain twin (ml__conv_blk16_mode
  * 0): output, running statistics and first-order gradients bit for bit, on
- * 1 and 2 threads, with and without consume mode (dx over the conv output),
+ * 1 and 2 threads (and the generic vector code instead of AVX-512), with and without consume mode (dx over the conv output),
  * and a second-order gradient through a create_graph backward (the recorded
  * rule turns the blocked output back to NCHW). Shapes: batches that cut
  * backward-weights into chunks, odd planes (a row and column outside every
@@ -92,9 +92,11 @@ static void test_blocked_vs_plain(void) {
                 int64_t n[N_OUT];
                 omp_set_num_threads(1);
                 CHECK(!block_run(in, rshape, 0, consume, second, want, n));
-                for (int threads = 1; threads <= 2; threads++) {
-                    omp_set_num_threads(threads);
+                for (int threads = 1; threads <= 3; threads++) { /* 3: 1 thread, generic vector code */
+                    omp_set_num_threads(threads < 3 ? threads : 1);
+                    ml__blk16_generic = threads == 3;
                     int taken = block_run(in, rshape, 1, consume, second, got, n);
+                    ml__blk16_generic = 0;
                     if (avx512 && !taken) ML_FAIL_AT("shape %zu: the blocked route was not taken", c);
                     for (int k = 0; k < N_OUT; k++) {
                         if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))

@@ -145,6 +145,9 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
 /* -1 (default): the route by the environment (ML_CONV_BLK16=0 turns it off);
  * 0: off (the plain twin); 1: on. Tests and benches set it. */
 extern int ml__conv_blk16_mode;
+/* Tests only: non-zero makes the blocked forward take its generic vector
+ * code instead of the AVX-512 kernels (same bits). */
+extern int ml__blk16_generic;
 /* The first-order backward's pieces on the blocked layout. */
 void ml__bn_pool_dx_blk16(int64_t n, int64_t c, int64_t h, int64_t w, const float *x, const float *y,
                           const float *g, const uint8_t *code, const float *mean, const float *inv,
