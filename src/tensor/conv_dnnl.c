@@ -8,7 +8,9 @@
  * (docs/kernels.md has the measurements: 64->64 at 14x14, batch 80, 1 thread,
  * forward 95 GFLOP/s-equivalent with im2col, 111 direct, 170 Winograd). The
  * price is a reorder of the input and the output between PyTorch's NCHW and the
- * blocked layout (about 1-2% of the convolution's time at these sizes).
+ * blocked layout (about 1-2% of the convolution's time at these sizes); the
+ * conv block of conv_bn_blk16.c keeps the output and its gradient in nChw16c
+ * and skips those two (the _blk16 entry points, LAY_* below).
  *
  * Which algorithm is a pure function of the shape (winograd_suits), never of
  * timings, so repeated runs compute the same floats; and the results do not
