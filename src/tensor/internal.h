@@ -64,8 +64,8 @@ struct ml_node {
     int n_in;
     ml_tensor *in[ML_NODE_MAX_IN];
     ml_tensor *out;
-    int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
-    float fp;             /* float parameter: scale, added scalar */
+    int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags (BN_RELU: ip[1] = 1, input in nChw16c) */
+    float fp;             /* float parameter: scale, added scalar (CONV2D: 1 = output in nChw16c, conv_bn_blk16.c) */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
     const uint8_t *code;  /* BN_RELU with the pool: each output's argmax within its 2x2 window */
     float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, inv, var, pooled xhat */
