@@ -110,6 +110,15 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
      * B(x, dy, w) = <conv(x, w), dy>, so each one's derivatives are the
      * other two. */
     case ML_OP_CONV2D: /* y = conv(a = x, b = w) */
+        if (nd->fp != 0.f && !ctx->recording) { /* y and g in nChw16c (conv_bn_blk16.c) */
+            if (need[1])
+                din[1] = ml__conv2d_backward_weight_blk16(ctx, a, g, (int)b->shape[2], (int)b->shape[3],
+                                                          (int)nd->ip[0], (int)nd->ip[1]);
+            if (need[0])
+                din[0] = ml__conv2d_backward_data_blk16(ctx, g, b, (int)a->shape[2], (int)a->shape[3],
+                                                        (int)nd->ip[0], (int)nd->ip[1]);
+            break;
+        }
         /* Not recording: dw first, while dx is not yet allocated, so that
          * backward-weight's scratch (its largest) sits lower in the arena.
          * Recording keeps the tape order (dx's node first). */
@@ -164,6 +173,8 @@ void ml__backward_node(ml_ctx *ctx, ml_node *nd, ml_tensor *g, const int need[ML
             ml__bn_relu_backward_fused(ctx, nd, g, din);
             break;
         }
+        /* A blocked input (conv_bn_blk16.c) goes back to NCHW first. */
+        if (ml__bn_relu_unblock(ctx, nd)) break; /* out of memory: the context says so */
         /* Recorded: g1 = g * [y > 0] (scattered back to each window's argmax
          * with the pool) is the gradient at the affine output; xhat for
          * dgamma is recomputed as a recorded NORMALIZE so that its derivative

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "metalearn/nn.h"
+#include "tensor/internal.h"
 
 /* ---- layers ------------------------------------------------------------------------- */
 
@@ -18,6 +19,16 @@ ml_tensor *ml_linear(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *b) {
 ml_tensor *ml_conv_block(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *b, ml_tensor *gamma,
                          ml_tensor *beta, float *running_mean, float *running_var, int training,
                          float bn_momentum, float bn_eps) {
+    if (training) { /* the conv output in nChw16c where the route applies (conv_bn_blk16.c) */
+        int taken;
+        ml_tensor *p = ml__conv_bn_relu_pool_blk16(ctx, x, w, gamma, beta, running_mean, running_var, bn_momentum,
+                                                   bn_eps, &taken);
+        if (taken) {
+            if (b && running_mean && running_var && p) /* as below: the bias only moves the running mean */
+                for (int64_t i = 0; i < b->numel; i++) running_mean[i] += bn_momentum * b->data[i];
+            return p;
+        }
+    }
     ml_tensor *h = ml_conv2d(ctx, x, w, 1, 1);
     if (training && b) {
         /* A bias before batch-statistics norm cancels exactly: (h + b) - mean(h + b)

@@ -65,6 +65,18 @@ int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const f
 int ml__conv_dnnl_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                   float *scratch);
 
+/* The same passes with the conv output y (forward) or its gradient dy
+ * (backward) in oneDNN's nChw16c layout (conv_bn_blk16.c), the caller's buffer
+ * read or written with no reorder. Each returns -1 where oneDNN cannot (the
+ * caller then reorders and takes the plain route); _blk16_ok(s): all three
+ * can at the whole shape (the primitives chose nChw16c). */
+int ml__conv_dnnl_blk16_ok(const ml_conv_shape *s);
+int ml__conv_dnnl_forward_blk16(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
+int ml__conv_dnnl_backward_data_blk16(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
+                                      float *scratch);
+int ml__conv_dnnl_backward_weight_blk16(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
+                                        float *scratch);
+
 void ml__conv2d_forward_ref(const ml_conv_shape *s, const float *x, const float *w, float *y);
 void ml__conv2d_backward_data_ref(const ml_conv_shape *s, const float *dy, const float *w,
                                   float *dx);

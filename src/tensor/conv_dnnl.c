@@ -8,7 +8,9 @@
  * (docs/kernels.md has the measurements: 64->64 at 14x14, batch 80, 1 thread,
  * forward 95 GFLOP/s-equivalent with im2col, 111 direct, 170 Winograd). The
  * price is a reorder of the input and the output between PyTorch's NCHW and the
- * blocked layout (about 1-2% of the convolution's time at these sizes).
+ * blocked layout (about 1-2% of the convolution's time at these sizes); the
+ * conv block of conv_bn_blk16.c keeps the output and its gradient in nChw16c
+ * and skips those two (the _blk16 entry points, LAY_* below).
  *
  * Which algorithm is a pure function of the shape (winograd_suits), never of
  * timings, so repeated runs compute the same floats; and the results do not
@@ -51,7 +53,15 @@ typedef struct pass {
     int64_t a_floats, b_floats, out_floats, pad_floats; /* blocked sizes, rounded to 16 */
     int a_arg, b_arg, out_arg;                     /* DNNL_ARG_* of the blocked tensors */
     int one_thread;                                /* built and run on one OpenMP thread */
+    int blk16;                                     /* LAY_* bits: which blocked tensors are exactly nChw16c */
 } pass;
+
+/* Which of a pass's tensors the caller gives (or wants) already in nChw16c
+ * (ml__conv_dnnl_*_blk16): no reorder for those; the primitive writes the
+ * forward's output and reads backward-weights' dy in the caller's buffer
+ * itself, backward-data's dy from a plain copy (pass_run). Possible only where the primitive chose
+ * nChw16c for that tensor (pass.blk16), else the pass returns -1. */
+enum { LAY_A = 1, LAY_B = 2, LAY_OUT = 4 };
 
 typedef struct entry {
     ml_conv_shape s;
@@ -157,6 +167,14 @@ static int make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t
 
 /* Builds one pass from its primitive descriptor: blocked memory descriptors are
  * whatever the primitive chose ("any"); the plain ones are NCHW / OIHW. */
+/* Whether md is nChw16c of the 4-D activation `plain` (same dims). */
+static int is_nchw16c(const dnnl_memory_desc_t *md, const dnnl_memory_desc_t *plain) {
+    dnnl_memory_desc_t m16;
+    if (plain->ndims != 4 || plain->dims[1] % 16) return 0;
+    if (dnnl_memory_desc_init_by_tag(&m16, 4, plain->dims, dnnl_f32, dnnl_nChw16c) != dnnl_success) return 0;
+    return dnnl_memory_desc_equal(md, &m16);
+}
+
 static int pass_build(pass *p, dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *a_plain,
                       const dnnl_memory_desc_t *b_plain, const dnnl_memory_desc_t *out_plain, dnnl_query_t qa,
                       dnnl_query_t qb, dnnl_query_t qout) {
@@ -180,6 +198,8 @@ static int pass_build(pass *p, dnnl_primitive_desc_t pd, const dnnl_memory_desc_
         p->pad_floats = floats_of(pad);
     }
     p->a_floats = floats_of(a_blk), p->b_floats = floats_of(b_blk), p->out_floats = floats_of(out_blk);
+    p->blk16 = (is_nchw16c(a_blk, a_plain) ? LAY_A : 0) | (is_nchw16c(b_blk, b_plain) ? LAY_B : 0) |
+               (is_nchw16c(out_blk, out_plain) ? LAY_OUT : 0);
     return 0;
 }
 
@@ -440,11 +460,20 @@ static int reorder(dnnl_primitive_t prim, dnnl_memory_t from, dnnl_memory_t to) 
     return run(prim, 2, args);
 }
 
-/* out = pass(a, b): reorder a and b into the blocked layout, run, reorder back. */
-static int pass_run(pass *p, const float *a, const float *b, float *out, float *scratch) {
+/* out = pass(a, b): reorder a and b into the blocked layout, run, reorder back;
+ * the tensors named in `lay` are the caller's, already nChw16c (no reorder). */
+static int pass_run(pass *p, const float *a, const float *b, float *out, float *scratch, int lay) {
+    if ((lay & p->blk16) != lay) return -1;
     /* JIT kernels may use aligned vector moves on the blocked buffers. */
     float *a_blk = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *b_blk = a_blk + p->a_floats, *out_blk = b_blk + p->b_floats;
     float *pad = out_blk + p->out_floats;
+    /* Backward-data's dy: a linear copy into the chunk's scratch. Winograd's
+     * backward-data read in place from the batch-sized buffer measured 8%
+     * slower than the plain route; from the copy, 3-6% faster (1 thread,
+     * CPU time, 200 x 64 x 14 x 14). */
+    if (lay & LAY_A) memcpy(a_blk, a, (size_t)p->a_floats * sizeof(float));
+    if (lay & LAY_B) b_blk = (float *)b; /* backward-weights: a copy measured no faster */
+    if (lay & LAY_OUT) out_blk = out;
     if (dnnl_memory_set_data_handle(p->a, (void *)a) || dnnl_memory_set_data_handle(p->b, (void *)b) ||
         dnnl_memory_set_data_handle(p->out, out) || dnnl_memory_set_data_handle(p->a_blk, a_blk) ||
         dnnl_memory_set_data_handle(p->b_blk, b_blk) || dnnl_memory_set_data_handle(p->out_blk, out_blk) ||
@@ -452,25 +481,26 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
         return -1;
     dnnl_exec_arg_t args[4] = {
         {p->a_arg, p->a_blk}, {p->b_arg, p->b_blk}, {p->out_arg, p->out_blk}, {DNNL_ARG_SCRATCHPAD, p->scratchpad}};
-    if (reorder(p->to_a, p->a, p->a_blk) || reorder(p->to_b, p->b, p->b_blk)) return -1;
+    if ((!(lay & LAY_A) && reorder(p->to_a, p->a, p->a_blk)) || (!(lay & LAY_B) && reorder(p->to_b, p->b, p->b_blk)))
+        return -1;
     const int threads = omp_get_max_threads();
     if (p->one_thread && threads > 1) omp_set_num_threads(1);
     int rc = run(p->conv, p->scratchpad ? 4 : 3, args);
     if (p->one_thread && threads > 1) omp_set_num_threads(threads);
-    if (rc || reorder(p->from_out, p->out_blk, p->out)) return -1;
+    if (rc || (!(lay & LAY_OUT) && reorder(p->from_out, p->out_blk, p->out))) return -1;
     return dnnl_stream_wait(tls_cache->stream) == dnnl_success ? 0 : -1;
 }
 
 /* Chunk i's gradient on the calling thread, with a one-thread primitive. */
 static int run_chunk(const ml_conv_shape *s, int k, int i, const float *x, const float *dy, float *out,
-                     float *region) {
+                     float *region, int lay) {
     const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
     const int64_t x_img = (int64_t)s->c * s->h * s->w, y_img = (int64_t)s->o * s->oh * s->ow;
     const int saved = omp_get_max_threads();
     if (saved != 1) omp_set_num_threads(1);
     ml_conv_shape c = chunk_shape(s, images);
     entry *e = lookup_for(&c, 1);
-    int rc = e ? pass_run(&e->p[PASS_BWD_WEIGHT], x + first * x_img, dy + first * y_img, out, region) : -1;
+    int rc = e ? pass_run(&e->p[PASS_BWD_WEIGHT], x + first * x_img, dy + first * y_img, out, region, lay) : -1;
     if (saved != 1) omp_set_num_threads(saved);
     return rc;
 }
@@ -492,20 +522,20 @@ static void sum_chunks_range(void *arg, int64_t lo, int64_t hi) {
 }
 
 static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x, const float *dy, float *dw,
-                                   float *scratch) {
+                                   float *scratch, int lay) {
     const int64_t per = chunk_pass_floats(s, k), nw = weight_floats(s);
     if (per < 0) return -1;
     float *parts = scratch, *regions = parts + (k - 1) * nw;
     int failed = 0;
     const int threads = chunk_threads(k);
     if (threads == 1) {
-        for (int i = 0; i < k && !failed; i++) failed = run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions);
+        for (int i = 0; i < k && !failed; i++) failed = run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions, lay);
     } else {
 #pragma omp parallel num_threads(threads) reduction(| : failed)
         {
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
             for (int i = k * t / nt; i < k * (t + 1) / nt; i++)
-                failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions + t * per) != 0;
+                failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions + t * per, lay) != 0;
         }
     }
     if (failed) return -1;
@@ -517,7 +547,7 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
 
 /* out = pass(a, w) chunk by chunk: a has a_img floats per image, out out_img. */
 static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *a, int64_t a_img, const float *w,
-                         float *out, int64_t out_img, float *scratch) {
+                         float *out, int64_t out_img, float *scratch, int lay) {
     const int k = side_chunks(s, t);
     const int64_t per = chunked_pass_floats(s, which) / t;
     int failed = 0;
@@ -530,7 +560,7 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
             const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
             ml_conv_shape c = chunk_shape(s, images);
             entry *e = lookup_for(&c, 1);
-            failed |= !e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch + me * per);
+            failed |= !e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch + me * per, lay);
         }
         omp_set_num_threads(saved);
     }
@@ -538,37 +568,74 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
 }
 
 static int pass_run_chunked(const ml_conv_shape *s, int which, const float *a, int64_t a_img, const float *w,
-                            float *out, int64_t out_img, float *scratch) {
+                            float *out, int64_t out_img, float *scratch, int lay) {
     const int t = side_threads(s);
-    if (t > 1) return pass_run_side(s, which, t, a, a_img, w, out, out_img, scratch);
+    if (t > 1) return pass_run_side(s, which, t, a, a_img, w, out, out_img, scratch, lay);
     const int k = image_chunks(s);
     for (int i = 0; i < k; i++) {
         const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
         ml_conv_shape c = chunk_shape(s, images);
         entry *e = lookup(&c);
-        if (!e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch)) return -1;
+        if (!e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch, lay)) return -1;
     }
     return 0;
 }
 
-int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch) {
+/* The three passes; `blocked` = 1: y (forward's output, the backward passes'
+ * dy) is nChw16c, the caller's, with no reorder (conv.h). */
+static int run_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch,
+                        int blocked) {
     if (!lookup(s)) return -1;
     return pass_run_chunked(s, PASS_FWD, x, (int64_t)s->c * s->h * s->w, w, y, (int64_t)s->o * s->oh * s->ow,
-                            scratch);
+                            scratch, blocked ? LAY_OUT : 0);
+}
+
+static int run_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
+                              int blocked) {
+    if (!lookup(s)) return -1;
+    return pass_run_chunked(s, PASS_BWD_DATA, dy, (int64_t)s->o * s->oh * s->ow, w, dx,
+                            (int64_t)s->c * s->h * s->w, scratch, blocked ? LAY_A : 0);
+}
+
+static int run_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw, float *scratch,
+                                int blocked) {
+    entry *e = lookup(s);
+    if (!e) return -1;
+    const int k = bwdw_chunks(s->n), lay = blocked ? LAY_B : 0;
+    return k > 1 ? backward_weight_chunked(s, k, x, dy, dw, scratch, lay)
+                 : pass_run(&e->p[PASS_BWD_WEIGHT], x, dy, dw, scratch, lay);
+}
+
+int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch) {
+    return run_forward(s, x, w, y, scratch, 0);
 }
 
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch) {
-    if (!lookup(s)) return -1;
-    return pass_run_chunked(s, PASS_BWD_DATA, dy, (int64_t)s->o * s->oh * s->ow, w, dx,
-                            (int64_t)s->c * s->h * s->w, scratch);
+    return run_backward_data(s, dy, w, dx, scratch, 0);
 }
 
 int ml__conv_dnnl_backward_weight(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                   float *scratch) {
+    return run_backward_weight(s, x, dy, dw, scratch, 0);
+}
+
+int ml__conv_dnnl_forward_blk16(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch) {
+    return run_forward(s, x, w, y, scratch, 1);
+}
+
+int ml__conv_dnnl_backward_data_blk16(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
+                                      float *scratch) {
+    return run_backward_data(s, dy, w, dx, scratch, 1);
+}
+
+int ml__conv_dnnl_backward_weight_blk16(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
+                                        float *scratch) {
+    return run_backward_weight(s, x, dy, dw, scratch, 1);
+}
+
+int ml__conv_dnnl_blk16_ok(const ml_conv_shape *s) {
     entry *e = lookup(s);
-    if (!e) return -1;
-    const int k = bwdw_chunks(s->n);
-    return k > 1 ? backward_weight_chunked(s, k, x, dy, dw, scratch)
-                 : pass_run(&e->p[PASS_BWD_WEIGHT], x, dy, dw, scratch);
+    return e && (e->p[PASS_FWD].blk16 & LAY_OUT) && (e->p[PASS_BWD_DATA].blk16 & LAY_A) &&
+           (e->p[PASS_BWD_WEIGHT].blk16 & LAY_B);
 }

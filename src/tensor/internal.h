@@ -64,8 +64,8 @@ struct ml_node {
     int n_in;
     ml_tensor *in[ML_NODE_MAX_IN];
     ml_tensor *out;
-    int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags */
-    float fp;             /* float parameter: scale, added scalar */
+    int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags (BN_RELU: ip[1] = 1, input in nChw16c) */
+    float fp;             /* float parameter: scale, added scalar (CONV2D: 1 = output in nChw16c, conv_bn_blk16.c) */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
     const uint8_t *code;  /* BN_RELU with the pool: each output's argmax within its 2x2 window */
     float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, inv, var, pooled xhat */
@@ -134,6 +134,33 @@ const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);
  * forward take its row-by-row path (pool_row, scalar codes) instead of the
  * whole-plane AVX-512 kernel, so the two can be compared bit for bit. */
 extern int ml__bn_pool_rowwise;
+/* conv (stride 1, pad 1) -> batch norm (batch statistics) + ReLU + 2x2 pool
+ * with the conv output kept in nChw16c (conv_bn_blk16.c). *taken = 0 when the
+ * route does not apply (then nothing is made: the caller takes the plain
+ * ops). Records a CONV2D node with fp = 1 (output blocked) and a BN_RELU node
+ * with ip[1] = 1 (input blocked). */
+ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
+                                       float *running_mean, float *running_var, float momentum, float eps,
+                                       int *taken);
+/* -1 (default): the route by the environment (ML_CONV_BLK16=0 turns it off);
+ * 0: off (the plain twin); 1: on. Tests and benches set it. */
+extern int ml__conv_blk16_mode;
+/* Tests only: non-zero makes the blocked forward take its generic vector
+ * code instead of the AVX-512 kernels (same bits). */
+extern int ml__blk16_generic;
+/* The first-order backward's pieces on the blocked layout. */
+void ml__bn_pool_dx_blk16(int64_t n, int64_t c, int64_t h, int64_t w, const float *x, const float *y,
+                          const float *g, const uint8_t *code, const float *mean, const float *inv,
+                          const float *coef, float *out);
+ml_tensor *ml__conv2d_backward_data_blk16(ml_ctx *ctx, ml_tensor *dy, ml_tensor *w, int h, int wd, int stride,
+                                          int pad);
+ml_tensor *ml__conv2d_backward_weight_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *dy, int kh, int kw, int stride,
+                                            int pad);
+/* A recorded backward at a blocked BN_RELU node: its input back to NCHW in
+ * place, both nodes' flags cleared. 0, or -1 out of memory. */
+int ml__bn_relu_unblock(ml_ctx *ctx, ml_node *nd);
+void ml__blk16_from_nchw(const float *src, float *dst, int64_t n, int64_t c, int64_t sp);
+void ml__nchw_from_blk16(const float *src, float *dst, int64_t n, int64_t c, int64_t sp);
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 
 /* Backward rule of one node: given the gradient g of node->out, writes the

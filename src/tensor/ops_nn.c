@@ -669,7 +669,10 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
                  .code_in = nd->code, .xhat_in = nd->aux + 3 * c};
     if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
-    if (j.pool) ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
+    if (j.pool && nd->ip[1]) /* x and dx in nChw16c (conv_bn_blk16.c) */
+        ml__bn_pool_dx_blk16(j.n, c, j.h, j.w, j.x, j.y, j.g, j.code_in, j.mean, j.inv, j.coef, j.out);
+    else if (j.pool)
+        ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
 

@@ -1,0 +1,523 @@
+/* conv_bn_blk16.c: conv -> batch norm + ReLU + 2x2 max-pool with the conv's
+ * full-size output kept in oneDNN's channel-blocked layout nChw16c (issue 17).
+ *
+ * Why: on the oneDNN route (conv_dnnl.c) every convolution reorders its
+ * output nChw16c -> NCHW, and its backward reorders the output's gradient
+ * NCHW -> nChw16c for both backward passes: memory-bound passes over the
+ * block's largest tensor (4x the pooled one). Here the conv writes y in
+ * nChw16c, the fused BN/ReLU/pool forward reads it there, its backward writes
+ * dy there, and both backward convolutions read it there: those reorders go.
+ * The pooled output (what the next conv and everything else read) is NCHW.
+ *
+ * Layout: y[i, ch, r, q] of [n, c, h, w] is at ((i * c/16 + ch/16) * h*w +
+ * r*w + q) * 16 + ch % 16: each pixel's 16 channels of a block side by side.
+ *
+ * Bits: the same floats as the NCHW path (ops_nn.c's fused BN/ReLU/pool), to
+ * the last bit. A block's 16 channels run as the 16 lanes of a vector, each
+ * lane doing exactly its channel's scalar arithmetic in the same order:
+ * channel_stats's sixteen float partial sums (element k into partial k % 16,
+ * k increasing) become sixteen vectors acc[k % 16] (lane = channel), its
+ * horizontal sum in double (partials 0..15 in order) a sum of acc[0..15] in
+ * double lanes, the tail and the run totals likewise; the pool's compare /
+ * select chain and the backward's dx formula are lane-wise the same
+ * operations (no contraction: this file is compiled as ISO C, as ops_nn.c).
+ * test_kernels checks the two paths bitwise.
+ *
+ * Graph: the conv's node (CONV2D, fp = 1: output blocked) and the BN_RELU node
+ * (ip[1] = 1: input blocked) are recorded as usual. The first-order backward
+ * (not recording) keeps dy blocked (ml__bn_pool_dx_blk16, and the CONV2D rule
+ * takes ml__conv2d_backward_*_blk16). A recorded (create_graph) backward
+ * reaching the BN_RELU node first turns the conv output back into NCHW in
+ * place and clears both flags (ml__bn_relu_unblock): from then on the pair is
+ * the plain one, for that backward and any later one over the same graph. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/conv.h"
+#include "tensor/internal.h"
+#include "tensor/kernels_par.h"
+
+#if defined(ML_HAVE_AVX512_PATH)
+#include <immintrin.h>
+#endif
+
+int ml__conv_blk16_mode = -1;
+
+static int blk16_on(void) {
+    if (ml__conv_blk16_mode < 0) {
+        const char *e = getenv("ML_CONV_BLK16");
+        ml__conv_blk16_mode = e && e[0] == '0' ? 0 : 1;
+    }
+    return ml__conv_blk16_mode;
+}
+
+/* ---- layout conversions (fallbacks, the recorded backward, tests) ---------------------- */
+
+void ml__blk16_from_nchw(const float *src, float *dst, int64_t n, int64_t c, int64_t sp) {
+    const int64_t nb = c / 16;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t l = 0; l < 16; l++) {
+                const float *s = src + (i * c + b * 16 + l) * sp;
+                float *d = dst + (i * nb + b) * sp * 16 + l;
+                for (int64_t k = 0; k < sp; k++) d[k * 16] = s[k];
+            }
+}
+
+void ml__nchw_from_blk16(const float *src, float *dst, int64_t n, int64_t c, int64_t sp) {
+    const int64_t nb = c / 16;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t l = 0; l < 16; l++) {
+                const float *s = src + (i * nb + b) * sp * 16 + l;
+                float *d = dst + (i * c + b * 16 + l) * sp;
+                for (int64_t k = 0; k < sp; k++) d[k] = s[k * 16];
+            }
+}
+
+/* ---- the conv passes with y / dy blocked ----------------------------------------------- */
+
+static float *scratch_for(ml_ctx *ctx, const ml_conv_shape *s, int pass) {
+    int64_t n = ml__conv2d_pass_scratch_floats(s, pass);
+    return ml_ctx_alloc(ctx, (size_t)(n > 0 ? n : 1) * sizeof(float));
+}
+
+/* y (nChw16c) = conv(x, w); the plain route and a reorder if oneDNN cannot. */
+static int forward_blk16(ml_ctx *ctx, const ml_conv_shape *s, const float *x, const float *w, float *y) {
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    float *scratch = scratch_for(ctx, s, ML_CONV_PASS_FORWARD);
+    if (!scratch) return -1;
+    if (ml__conv_dnnl_forward_blk16(s, x, w, y, scratch)) {
+        float *plain = ml_ctx_alloc(ctx, (size_t)s->n * s->o * s->oh * s->ow * sizeof(float));
+        if (!plain) return -1;
+        ml__conv2d_forward(s, x, w, plain, scratch);
+        ml__blk16_from_nchw(plain, y, s->n, s->o, (int64_t)s->oh * s->ow);
+    }
+    ml_arena_rewind(ctx->arena, m);
+    return 0;
+}
+
+/* dy in plain NCHW, for the fallbacks below (arena memory). */
+static const float *plain_dy(ml_ctx *ctx, const ml_conv_shape *s, const float *dy) {
+    float *p = ml_ctx_alloc(ctx, (size_t)s->n * s->o * s->oh * s->ow * sizeof(float));
+    if (p) ml__nchw_from_blk16(dy, p, s->n, s->o, (int64_t)s->oh * s->ow);
+    return p;
+}
+
+ml_tensor *ml__conv2d_backward_data_blk16(ml_ctx *ctx, ml_tensor *dy, ml_tensor *w, int h, int wd, int stride,
+                                          int pad) {
+    if (!dy || !w || ctx->status != ML_OK) return NULL;
+    ml_conv_shape s;
+    if (ml__conv_shape_init(&s, (int)dy->shape[0], (int)w->shape[1], h, wd, (int)w->shape[0], (int)w->shape[2],
+                            (int)w->shape[3], stride, pad))
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "conv2d_backward_data: bad blocked shape");
+    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(s.n, s.c, s.h, s.w));
+    if (!t) return NULL;
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    float *scratch = scratch_for(ctx, &s, ML_CONV_PASS_BACKWARD_DATA);
+    if (!scratch) return NULL;
+    if (ml__conv_dnnl_backward_data_blk16(&s, dy->data, w->data, t->data, scratch)) {
+        const float *p = plain_dy(ctx, &s, dy->data);
+        if (!p) return NULL;
+        ml__conv2d_backward_data(&s, p, w->data, t->data, scratch);
+    }
+    ml_arena_rewind(ctx->arena, m);
+    return t;
+}
+
+ml_tensor *ml__conv2d_backward_weight_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *dy, int kh, int kw, int stride,
+                                            int pad) {
+    if (!x || !dy || ctx->status != ML_OK) return NULL;
+    ml_conv_shape s;
+    if (ml__conv_shape_init(&s, (int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
+                            (int)dy->shape[1], kh, kw, stride, pad))
+        return ml_ctx_fail(ctx, ML_ERR_SHAPE, "conv2d_backward_weight: bad blocked shape");
+    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(s.o, s.c, s.kh, s.kw));
+    if (!t) return NULL;
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    float *scratch = scratch_for(ctx, &s, ML_CONV_PASS_BACKWARD_WEIGHT);
+    if (!scratch) return NULL;
+    if (ml__conv_dnnl_backward_weight_blk16(&s, x->data, dy->data, t->data, scratch)) {
+        const float *p = plain_dy(ctx, &s, dy->data);
+        if (!p) return NULL;
+        ml__conv2d_backward_weight(&s, x->data, p, t->data, scratch);
+    }
+    ml_arena_rewind(ctx->arena, m);
+    return t;
+}
+
+/* ---- BN + ReLU + pool forward on a blocked input ----------------------------------------- */
+
+typedef struct blk_job {
+    int64_t n, c, h, w;
+    float eps;
+    const float *x, *gamma, *beta;
+    float *out, *mean, *inv, *var_out, *xhat_at;
+    uint8_t *code;
+    float *tmp; /* per block: the pooled values, xhat and codes of one image, pixel-major */
+} blk_job;
+
+typedef int ml_v16i_b __attribute__((vector_size(64)));
+
+ML_INLINE void split16(ml_v16f v, ml_v8d *lo, ml_v8d *hi) {
+    ml_v8f a, b;
+    memcpy(&a, &v, sizeof a);
+    memcpy(&b, (const char *)&v + sizeof a, sizeof b);
+    *lo = __builtin_convertvector(a, ml_v8d), *hi = __builtin_convertvector(b, ml_v8d);
+}
+
+ML_INLINE ml_v16f sel16(ml_v16i_b m, ml_v16f a, ml_v16f b) {
+    return (ml_v16f)(((ml_v16i_b)a & m) | ((ml_v16i_b)b & ~m));
+}
+
+/* One run (an image's plane of one block, sp pixels of 16 lanes): the run's
+ * total per lane in double, as channel_stats: partial k % 16 over k, then the
+ * partials in order, then the tail. sq: the sum of squared deviations from
+ * (mf in float, md in double) instead. */
+ML_INLINE void run_sum(const float *p, int64_t sp, int sq, ml_v16f mf, ml_v8d md0, ml_v8d md1, ml_v8d *r0,
+                       ml_v8d *r1) {
+    ml_v16f acc[16];
+    memset(acc, 0, sizeof acc);
+    int64_t k = 0;
+    for (; k + 16 <= sp; k += 16)
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            ml_v16f v = ml__load16f(p + (k + j) * 16);
+            if (sq) {
+                v = v - mf;
+                v = v * v;
+            }
+            acc[j] += v;
+        }
+    ml_v8d a0 = {0}, a1 = {0};
+    for (int j = 0; j < 16; j++) {
+        ml_v8d lo, hi;
+        split16(acc[j], &lo, &hi);
+        a0 += lo, a1 += hi;
+    }
+    for (; k < sp; k++) {
+        ml_v8d lo, hi;
+        split16(ml__load16f(p + k * 16), &lo, &hi);
+        if (sq) {
+            lo -= md0, hi -= md1;
+            lo *= lo, hi *= hi;
+        }
+        a0 += lo, a1 += hi;
+    }
+    *r0 = a0, *r1 = a1;
+}
+
+/* Mean and biased variance of the 16 channels of block b, as channel_stats. */
+ML_INLINE void block_stats(const float *x, int64_t n, int64_t nb, int64_t sp, int64_t b, double mean[16],
+                           double var[16]) {
+    const double count = (double)(n * sp);
+    ml_v8d s0 = {0}, s1 = {0}, r0, r1, z = {0};
+    const ml_v16f zf = {0};
+    for (int64_t i = 0; i < n; i++) {
+        run_sum(x + (i * nb + b) * sp * 16, sp, 0, zf, z, z, &r0, &r1);
+        s0 += r0, s1 += r1;
+    }
+    const ml_v8d m0 = s0 / count, m1 = s1 / count;
+    ml_v16f mf;
+    for (int l = 0; l < 8; l++) mf[l] = (float)m0[l], mf[l + 8] = (float)m1[l];
+    ml_v8d q0 = {0}, q1 = {0};
+    for (int64_t i = 0; i < n; i++) {
+        run_sum(x + (i * nb + b) * sp * 16, sp, 1, mf, m0, m1, &r0, &r1);
+        q0 += r0, q1 += r1;
+    }
+    for (int l = 0; l < 8; l++) {
+        mean[l] = m0[l], mean[l + 8] = m1[l];
+        var[l] = q0[l] / count, var[l + 8] = q1[l] / count;
+    }
+}
+
+/* One image's pooled results of a block, pixel-major (16 lanes per pixel),
+ * to the 16 consecutive NCHW planes of y, xa and code (planes psp apart). */
+static void lanes_to_planes_scalar(const float *ty, const float *tx, const int32_t *tc, int64_t psp, float *y,
+                                   float *xa, uint8_t *code) {
+    for (int64_t l = 0; l < 16; l++)
+        for (int64_t k = 0; k < psp; k++) {
+            y[l * psp + k] = ty[k * 16 + l];
+            xa[l * psp + k] = tx[k * 16 + l];
+            code[l * psp + k] = (uint8_t)tc[k * 16 + l];
+        }
+}
+
+#if defined(ML_HAVE_AVX512_PATH)
+/* The same with 16-pixel gathers (the scalar loop took a third of the forward). */
+ML_TARGET_AVX512 static void lanes_to_planes_avx512(const float *ty, const float *tx, const int32_t *tc, int64_t psp,
+                                                    float *y, float *xa, uint8_t *code) {
+    const __m512i step = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    for (int64_t l = 0; l < 16; l++)
+        for (int64_t k = 0; k < psp; k += 16) {
+            const int64_t left = psp - k;
+            const __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+            const __m512i idx = _mm512_add_epi32(step, _mm512_set1_epi32((int)(k * 16 + l)));
+            _mm512_mask_storeu_ps(y + l * psp + k, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, ty, 4));
+            _mm512_mask_storeu_ps(xa + l * psp + k, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, tx, 4));
+            _mm512_mask_cvtepi32_storeu_epi8(code + l * psp + k, m,
+                                             _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, tc, 4));
+        }
+}
+#endif
+
+static void lanes_to_planes(const float *ty, const float *tx, const int32_t *tc, int64_t psp, float *y, float *xa,
+                            uint8_t *code) {
+#if defined(ML_HAVE_AVX512_PATH)
+    if (!ml__blk16_generic && ML_CPU_HAS_AVX512()) {
+        lanes_to_planes_avx512(ty, tx, tc, psp, y, xa, code);
+        return;
+    }
+#endif
+    lanes_to_planes_scalar(ty, tx, tc, psp, y, xa, code);
+}
+
+/* Per-block constants of the pooled forward, lane = channel. */
+typedef struct blk_consts {
+    float m[16], is[16], scale[16], shift[16];
+    int32_t onx[16]; /* -1: pool x itself (scale > 0); 0: pool z = x * scale + shift */
+} blk_consts;
+
+/* One image's block (p, w columns, oh x ow windows): each window's max and
+ * argmax lane by lane, as bn_pool_plane_avx512 / the row-by-row path take
+ * them, into ty (output after the ReLU), tx (xhat at the argmax), tc (code). */
+static void pool_image_generic(const float *p, int64_t w, int64_t oh, int64_t ow, const blk_consts *k0, float *ty,
+                               float *tx, int32_t *tc) {
+    ml_v16f vm, vis, vsc, vsh;
+    ml_v16i_b onx;
+    memcpy(&vm, k0->m, sizeof vm), memcpy(&vis, k0->is, sizeof vis), memcpy(&vsc, k0->scale, sizeof vsc);
+    memcpy(&vsh, k0->shift, sizeof vsh), memcpy(&onx, k0->onx, sizeof onx);
+    const ml_v16f zero = {0};
+    for (int64_t r = 0, k = 0; r < oh; r++)
+        for (int64_t q = 0; q < ow; q++, k++) {
+            const float *p0 = p + (2 * r * w + 2 * q) * 16, *p1 = p0 + w * 16;
+            const ml_v16f x0 = ml__load16f(p0), x1 = ml__load16f(p0 + 16), x2 = ml__load16f(p1),
+                          x3 = ml__load16f(p1 + 16);
+            ml_v16f best = sel16(onx, x0, x0 * vsc + vsh), bx = x0;
+            const ml_v16f v1 = sel16(onx, x1, x1 * vsc + vsh), v2 = sel16(onx, x2, x2 * vsc + vsh),
+                          v3 = sel16(onx, x3, x3 * vsc + vsh);
+            ml_v16i_b cd = {0}, t;
+            t = ~(v1 <= best) & (best == best);
+            best = sel16(t, v1, best), bx = sel16(t, x1, bx), cd = (cd & ~t) | (t & 1);
+            t = ~(v2 <= best) & (best == best);
+            best = sel16(t, v2, best), bx = sel16(t, x2, bx), cd = (cd & ~t) | (t & 2);
+            t = ~(v3 <= best) & (best == best);
+            best = sel16(t, v3, best), bx = sel16(t, x3, bx), cd = (cd & ~t) | (t & 3);
+            const ml_v16f xh = (bx - vm) * vis;
+            const ml_v16f z = sel16(onx, best * vsc + vsh, best);
+            const ml_v16i_b keep = (z > zero) | (z != z);
+            const ml_v16f yv = sel16(keep, z, zero);
+            memcpy(ty + k * 16, &yv, sizeof yv);
+            memcpy(tx + k * 16, &xh, sizeof xh);
+            memcpy(tc + k * 16, &cd, sizeof cd);
+        }
+}
+
+#if defined(ML_HAVE_AVX512_PATH)
+/* The same with mask registers (GCC turned the generic vector compares into
+ * scalar code: the forward took twice the plain path's time). */
+ML_TARGET_AVX512 static void pool_image_avx512(const float *p, int64_t w, int64_t oh, int64_t ow,
+                                               const blk_consts *k0, float *ty, float *tx, int32_t *tc) {
+    const __m512 vm = _mm512_loadu_ps(k0->m), vis = _mm512_loadu_ps(k0->is), vsc = _mm512_loadu_ps(k0->scale),
+                 vsh = _mm512_loadu_ps(k0->shift), zero = _mm512_setzero_ps();
+    const __mmask16 onx = _mm512_cmpneq_epi32_mask(_mm512_loadu_si512(k0->onx), _mm512_setzero_si512());
+    for (int64_t r = 0, k = 0; r < oh; r++)
+        for (int64_t q = 0; q < ow; q++, k++) {
+            const float *p0 = p + (2 * r * w + 2 * q) * 16, *p1 = p0 + w * 16;
+            const __m512 x0 = _mm512_loadu_ps(p0), x1 = _mm512_loadu_ps(p0 + 16), x2 = _mm512_loadu_ps(p1),
+                         x3 = _mm512_loadu_ps(p1 + 16);
+            /* src = x on onx lanes, else z = x * scale + shift */
+            __m512 best = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x0, vsc), vsh), onx, x0), bx = x0;
+            const __m512 v1 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x1, vsc), vsh), onx, x1);
+            const __m512 v2 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x2, vsc), vsh), onx, x2);
+            const __m512 v3 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x3, vsc), vsh), onx, x3);
+            __m512i cd = _mm512_setzero_si512();
+            __mmask16 t;
+            t = _mm512_cmp_ps_mask(v1, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v1), bx = _mm512_mask_mov_ps(bx, t, x1);
+            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(1));
+            t = _mm512_cmp_ps_mask(v2, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v2), bx = _mm512_mask_mov_ps(bx, t, x2);
+            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(2));
+            t = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
+            best = _mm512_mask_mov_ps(best, t, v3), bx = _mm512_mask_mov_ps(bx, t, x3);
+            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(3));
+            const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
+            const __m512 z = _mm512_mask_mov_ps(best, onx, _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh));
+            const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+            _mm512_storeu_ps(ty + k * 16, _mm512_maskz_mov_ps(keep, z));
+            _mm512_storeu_ps(tx + k * 16, xh);
+            _mm512_storeu_si512(tc + k * 16, cd);
+        }
+}
+#endif
+
+/* Set by tests: the generic vector code instead of the AVX-512 kernels. */
+int ml__blk16_generic = 0;
+
+static void pool_image(const float *p, int64_t w, int64_t oh, int64_t ow, const blk_consts *k0, float *ty, float *tx,
+                       int32_t *tc) {
+#if defined(ML_HAVE_AVX512_PATH)
+    if (!ml__blk16_generic && ML_CPU_HAS_AVX512()) {
+        pool_image_avx512(p, w, oh, ow, k0, ty, tx, tc);
+        return;
+    }
+#endif
+    pool_image_generic(p, w, oh, ow, k0, ty, tx, tc);
+}
+
+ML_KERNEL static void blk_forward_range(void *arg, int64_t lo, int64_t hi) {
+    const blk_job *j = arg;
+    const int64_t n = j->n, c = j->c, nb = c / 16, w = j->w, sp = j->h * w, oh = j->h / 2, ow = w / 2,
+                  psp = oh * ow;
+    for (int64_t b = lo; b < hi; b++) {
+        double mean[16], var[16];
+        block_stats(j->x, n, nb, sp, b, mean, var);
+        blk_consts k0;
+        for (int l = 0; l < 16; l++) {
+            const int64_t ch = b * 16 + l;
+            const float is = (float)(1.0 / sqrt(var[l] + j->eps)), m = (float)mean[l];
+            const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
+            k0.m[l] = m, k0.is[l] = is, k0.scale[l] = scale, k0.shift[l] = shift;
+            k0.onx[l] = scale > 0.f ? -1 : 0; /* pool x itself; else z = x * scale + shift */
+            j->mean[ch] = m, j->inv[ch] = is;
+            if (j->var_out) j->var_out[ch] = (float)var[l];
+        }
+        float *ty = j->tmp + b * psp * 48, *tx = ty + psp * 16;
+        int32_t *tc = (int32_t *)(tx + psp * 16);
+        for (int64_t i = 0; i < n; i++) {
+            pool_image(j->x + (i * nb + b) * sp * 16, w, oh, ow, &k0, ty, tx, tc);
+            const int64_t poff = (i * c + b * 16) * psp; /* to the NCHW planes of the pooled tensors */
+            lanes_to_planes(ty, tx, tc, psp, j->out + poff, j->xhat_at + poff, j->code + poff);
+        }
+    }
+}
+
+/* As ops_nn.c's: running = (1 - momentum) * running + momentum * batch, variance unbiased. */
+static void update_running(float *running_mean, float *running_var, const float *mean, const float *var, int64_t c,
+                           int64_t count, float momentum) {
+    float unbias = (float)count / (float)(count - 1);
+    for (int64_t i = 0; i < c; i++) {
+        running_mean[i] = (1 - momentum) * running_mean[i] + momentum * mean[i];
+        running_var[i] = (1 - momentum) * running_var[i] + momentum * var[i] * unbias;
+    }
+}
+
+/* Whether conv(x, w, stride 1, pad 1) -> batch norm (batch statistics) +
+ * ReLU + pool can take this route: oneDNN runs the conv with nChw16c for y
+ * and dy, and the fused op's own conditions hold. */
+static int applies(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta, ml_conv_shape *s) {
+    if (!blk16_on() || !x || !w || !gamma || !beta || ctx->status != ML_OK) return 0;
+    if (x->ndim != 4 || w->ndim != 4 || x->shape[1] != w->shape[1] || x->numel > INT32_MAX) return 0;
+    if (gamma->ndim != 1 || gamma->shape[0] != w->shape[0] || beta->ndim != 1 || beta->shape[0] != w->shape[0])
+        return 0;
+    if (ml__conv_shape_init(s, (int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3],
+                            (int)w->shape[0], (int)w->shape[2], (int)w->shape[3], 1, 1))
+        return 0;
+    if (s->oh < 2 || s->ow < 2 || (int64_t)s->n * s->o * s->oh * s->ow > INT32_MAX) return 0;
+    if ((int64_t)s->n * s->oh * s->ow < 2) return 0;
+    return ml__conv_dnnl_blk16_ok(s);
+}
+
+ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
+                                       float *running_mean, float *running_var, float momentum, float eps,
+                                       int *taken) {
+    ml_conv_shape s;
+    *taken = applies(ctx, x, w, gamma, beta, &s);
+    if (!*taken) return NULL;
+    const int64_t n = s.n, c = s.o, h = s.oh, wd = s.ow, oh = h / 2, ow = wd / 2;
+    ml_tensor *y = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, h, wd));
+    if (!y) return NULL;
+    if (forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL;
+    ml_node *cn = ml__record(ctx, ML_OP_CONV2D, y, x, w);
+    if (cn) {
+        cn->ip[0] = 1, cn->ip[1] = 1, cn->ip[2] = s.h, cn->ip[3] = s.w;
+        cn->fp = 1.f; /* output blocked */
+    }
+    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, oh, ow));
+    if (!t) return NULL;
+    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (size_t)t->numel) * sizeof(float));
+    uint8_t *code = ml_ctx_alloc(ctx, (size_t)t->numel);
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    float *tmp = ml_ctx_alloc(ctx, (size_t)(c / 16) * (size_t)(oh * ow) * 48 * sizeof(float));
+    if (!aux || !code || !tmp) return NULL;
+    blk_job j = {.n = n, .c = c, .h = h, .w = wd, .eps = eps, .x = y->data, .gamma = gamma->data,
+                 .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
+                 .xhat_at = aux + 3 * c, .code = code, .tmp = tmp};
+    ML__PAR_RUN(c / 16, 3 * y->numel, 1, blk_forward_range, &j);
+    ml_arena_rewind(ctx->arena, m);
+    if (running_mean && running_var) update_running(running_mean, running_var, aux, aux + 2 * c, c, n * h * wd, momentum);
+    ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, y, gamma, beta);
+    if (nd) {
+        nd->aux = aux;
+        nd->fp = eps;
+        nd->ip[0] = 1;
+        nd->ip[1] = 1; /* input blocked */
+        nd->code = code;
+    }
+    return t;
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+typedef struct blk_dx_job {
+    int64_t n, c, h, w;
+    const float *x, *y, *g, *mean, *inv, *coef;
+    const uint8_t *code;
+    float *out;
+} blk_dx_job;
+
+/* As bn_relu_pool_dx_range, unit (image, block): every element's share of
+ * the means, lane-wise, then each window's argmax its ReLU-gated gradient. */
+ML_KERNEL static void blk_dx_range(void *arg, int64_t lo, int64_t hi) {
+    const blk_dx_job *j = arg;
+    const int64_t c = j->c, nb = c / 16, w = j->w, sp = j->h * w, oh = j->h / 2, ow = w / 2, psp = oh * ow;
+    for (int64_t u = lo; u < hi; u++) {
+        const int64_t i = u / nb, b = u % nb;
+        ml_v16f vm, vis, vnc, vmg, vmgh;
+        for (int l = 0; l < 16; l++) {
+            const int64_t ch = b * 16 + l;
+            vm[l] = j->mean[ch], vis[l] = j->inv[ch];
+            vnc[l] = -j->coef[3 * ch], vmg[l] = j->coef[3 * ch + 1], vmgh[l] = j->coef[3 * ch + 2];
+        }
+        const float *xp = j->x + u * sp * 16;
+        float *q = j->out + u * sp * 16;
+        for (int64_t k = 0; k < sp; k++) {
+            const ml_v16f r = vnc * (vmg + (ml__load16f(xp + k * 16) - vm) * vis * vmgh);
+            memcpy(q + k * 16, &r, sizeof r);
+        }
+        for (int l = 0; l < 16; l++) {
+            const int64_t plane = i * c + b * 16 + l;
+            const float coef = j->coef[3 * (b * 16 + l)];
+            const float *yp = j->y + plane * psp, *gp = j->g + plane * psp;
+            const uint8_t *cp = j->code + plane * psp;
+            float *ql = q + l;
+            for (int64_t r = 0, k = 0; r < oh; r++)
+                for (int64_t cc = 0; cc < ow; cc++, k++)
+                    ql[((2 * r + (cp[k] >> 1)) * w + 2 * cc + (cp[k] & 1)) * 16] += yp[k] > 0.f ? coef * gp[k] : 0.f;
+        }
+    }
+}
+
+void ml__bn_pool_dx_blk16(int64_t n, int64_t c, int64_t h, int64_t w, const float *x, const float *y,
+                          const float *g, const uint8_t *code, const float *mean, const float *inv,
+                          const float *coef, float *out) {
+    blk_dx_job j = {n, c, h, w, x, y, g, mean, inv, coef, code, out};
+    ML__PAR_RUN(n * (c / 16), 2 * n * c * h * w, 1, blk_dx_range, &j);
+}
+
+int ml__bn_relu_unblock(ml_ctx *ctx, ml_node *nd) {
+    if (!nd->ip[1]) return 0;
+    ml_tensor *a = nd->in[0];
+    const int64_t sp = a->shape[2] * a->shape[3];
+    ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+    float *tmp = ml_ctx_alloc(ctx, (size_t)a->numel * sizeof(float));
+    if (!tmp) return -1;
+    memcpy(tmp, a->data, (size_t)a->numel * sizeof(float));
+    ml__nchw_from_blk16(tmp, a->data, a->shape[0], a->shape[1], sp);
+    ml_arena_rewind(ctx->arena, m);
+    nd->ip[1] = 0;
+    if (a->node && a->node->op == ML_OP_CONV2D) a->node->fp = 0.f;
+    return 0;
+}

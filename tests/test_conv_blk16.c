@@ -1,0 +1,134 @@
+/* test_conv_blk16.c: the conv block with its conv output kept in nChw16c
+ * (src/tensor/conv_bn_blk16.c) against its plain twin (ml__conv_blk16_mode
+ * 0): output, running statistics and first-order gradients bit for bit, on
+ * 1 and 2 threads (and the generic vector code instead of AVX-512), with and without consume mode (dx over the conv output),
+ * and a second-order gradient through a create_graph backward (the recorded
+ * rule turns the blocked output back to NCHW). Shapes: batches that cut
+ * backward-weights into chunks, odd planes (a row and column outside every
+ * window), 3x3 and 2x2 planes (pool to 1x1), Winograd and direct; an output
+ * channel with zero weights (a constant plane: ties in every window, zero
+ * variance) and gamma of both signs and zero. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metalearn/nn.h"
+#include "metalearn/tensor.h"
+#include "ml_test.h"
+#include "tensor/internal.h"
+
+static ml_rng rng;
+
+static ml_tensor *random_tensor(ml_ctx *ctx, int ndim, const int64_t *shape, float scale) {
+    ml_tensor *t = ml_tensor_new(ctx, ndim, shape);
+    for (int64_t i = 0; i < t->numel; i++) t->data[i] = scale * (float)ml_rng_normal(&rng);
+    return t;
+}
+
+enum { N_OUT = 7 };
+
+static float *copy_of(const float *p, int64_t n) {
+    float *c = malloc((size_t)n * sizeof(float));
+    memcpy(c, p, (size_t)n * sizeof(float));
+    return c;
+}
+
+/* One forward + backward of the block; out: y, dx, dw, dgamma, dbeta, running mean and var.
+ * second: the gradient of |dL/dw|^2 w.r.t. x, w, gamma instead of dx, dw, dgamma. */
+static int block_run(ml_tensor *in[5], const int64_t *rshape, int mode, int consume, int second, float *out[N_OUT],
+                     int64_t nout[N_OUT]) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    ml__conv_blk16_mode = mode;
+    ml_ctx_set_consume(ctx, consume);
+    ml_tensor *x = ml_tensor_copy(ctx, in[0]), *w = ml_tensor_copy(ctx, in[1]), *b = ml_tensor_copy(ctx, in[2]);
+    ml_tensor *gamma = ml_tensor_copy(ctx, in[3]), *beta = ml_tensor_copy(ctx, in[4]);
+    const int64_t o = w->shape[0];
+    float *rm = calloc((size_t)o, sizeof(float)), *rv = malloc((size_t)o * sizeof(float));
+    for (int64_t i = 0; i < o; i++) rv[i] = 1.f;
+    ml_tensor *y = ml_conv_block(ctx, x, w, b, gamma, beta, rm, rv, 1, 0.1f, 1e-5f);
+    CHECK(y != NULL);
+    int taken = y && y->node && y->node->in[0]->node && y->node->in[0]->node->fp != 0.f;
+    ml_rng r2;
+    ml_rng_seed(&r2, 5);
+    ml_tensor *r = ml_tensor_new(ctx, 4, rshape);
+    for (int64_t i = 0; i < r->numel; i++) r->data[i] = (float)ml_rng_normal(&r2);
+    ml_tensor *loss = ml_sum_all(ctx, ml_mul(ctx, y, r));
+    out[0] = copy_of(y->data, y->numel), nout[0] = y->numel;
+    ml_tensor *xs[4] = {x, w, gamma, beta}, *g[4];
+    if (second) {
+        ml_tensor *gw;
+        CHECK(ml_grad(ctx, loss, &w, 1, 1, &gw) == ML_OK);
+        ml_tensor *s = ml_sum_all(ctx, ml_mul(ctx, gw, gw));
+        CHECK(ml_grad(ctx, s, xs, 4, 0, g) == ML_OK);
+    } else {
+        CHECK(ml_grad(ctx, loss, xs, 4, 0, g) == ML_OK);
+    }
+    for (int i = 0; i < 4; i++) out[i + 1] = copy_of(g[i]->data, g[i]->numel), nout[i + 1] = g[i]->numel;
+    out[5] = rm, out[6] = rv, nout[5] = nout[6] = o;
+    ml_ctx_destroy(ctx);
+    ml__conv_blk16_mode = -1;
+    return taken;
+}
+
+static void test_blocked_vs_plain(void) {
+    static const int64_t shapes[][5] = {/* n, c, h, w, o */
+                                        {5, 16, 14, 14, 64}, {40, 64, 7, 7, 32}, {3, 32, 3, 3, 32},
+                                        {4, 16, 9, 11, 32},  {2, 16, 2, 2, 16},  {33, 16, 14, 14, 16}};
+    static const char *names[N_OUT] = {"output", "dx", "dw", "dgamma", "dbeta", "running mean", "running var"};
+    const int avx512 = __builtin_cpu_supports("avx512f");
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int64_t *s = shapes[c], o = s[4];
+        ml_ctx *ctx = ml_ctx_create(0);
+        ml_tensor *in[5] = {random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f),
+                            random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f),
+                            random_tensor(ctx, 1, ML_SHAPE(o), 1.f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f)};
+        memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float)); /* channel 3: constant 0 */
+        in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+        const int64_t rshape[4] = {s[0], o, s[2] / 2, s[3] / 2};
+        for (int second = 0; second < 2; second++)
+            for (int consume = 0; consume < 2 - second; consume++) {
+                float *want[N_OUT], *got[N_OUT];
+                int64_t n[N_OUT];
+                omp_set_num_threads(1);
+                CHECK(!block_run(in, rshape, 0, consume, second, want, n));
+                for (int threads = 1; threads <= 3; threads++) { /* 3: 1 thread, generic vector code */
+                    omp_set_num_threads(threads < 3 ? threads : 1);
+                    ml__blk16_generic = threads == 3;
+                    int taken = block_run(in, rshape, 1, consume, second, got, n);
+                    ml__blk16_generic = 0;
+                    if (avx512 && !taken) ML_FAIL_AT("shape %zu: the blocked route was not taken", c);
+                    for (int k = 0; k < N_OUT; k++) {
+                        if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
+                            ML_FAIL_AT("shape %zu, %d threads, consume %d, second order %d: %s differs between the "
+                                       "blocked and plain paths",
+                                       c, threads, consume, second, names[k]);
+                        free(got[k]);
+                    }
+                }
+                for (int k = 0; k < N_OUT; k++) free(want[k]);
+            }
+        ml_ctx_destroy(ctx);
+    }
+    omp_set_num_threads(1);
+}
+
+static void test_layout_round_trip(void) {
+    const int64_t n = 3, c = 32, sp = 5 * 7;
+    float *a = malloc(n * c * sp * sizeof(float)), *b = malloc(n * c * sp * sizeof(float)),
+          *d = malloc(n * c * sp * sizeof(float));
+    for (int64_t i = 0; i < n * c * sp; i++) a[i] = (float)i;
+    ml__blk16_from_nchw(a, b, n, c, sp);
+    /* image 1, channel 17, pixel 4 sits in block 1, lane 1 */
+    CHECK(b[((1 * 2 + 1) * sp + 4) * 16 + 1] == a[(1 * c + 17) * sp + 4]);
+    ml__nchw_from_blk16(b, d, n, c, sp);
+    CHECK(memcmp(a, d, n * c * sp * sizeof(float)) == 0);
+    free(a), free(b), free(d);
+}
+
+int main(void) {
+    ml_rng_seed(&rng, 91);
+    ML_RUN(test_layout_round_trip);
+    ML_RUN(test_blocked_vs_plain);
+    return ml_test_summary();
+}
