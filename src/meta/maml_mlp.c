@@ -171,6 +171,38 @@ ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *re
         for (int j = 0; j < p; j++) g[j] += dz[(int64_t)i * p + j];
 }
 
+/* A weight gradient and its transpose: gw [o, pad16(in)] = dz^T a (+ dz2^T a2
+ * when dz2) and gt [in, pad16(o)] = a^T dz (+ a2^T dz2), gt skipped when
+ * NULL unless in == 1. Both products sum the same terms in the same order,
+ * so where one side has width 1 (the sinusoid's input and output layers) it
+ * is computed as the cheap row [1, pad16] and copied into the other as a
+ * column: padded to 16 lanes, that side's product would do 16x the work for
+ * the same numbers. dz rows have stride pad16(o), a rows pad16(in). */
+static void weight_grad(int o, int n, int in, const float *dz, const float *a, const float *dz2, const float *a2,
+                        float *gw, float *gt) {
+    if (in == 1) { /* the row is gt [1, pad16(o)]; gw is its column */
+        mm_tn(1, n, o, a, dz, NULL, gt);
+        if (dz2) mm_tn(1, n, o, a2, dz2, gt, gt);
+        for (int k = 0; k < o; k++) {
+            memset(gw + (int64_t)k * 16, 0, 16 * sizeof(float));
+            gw[(int64_t)k * 16] = gt[k];
+        }
+        return;
+    }
+    mm_tn(o, n, in, dz, a, NULL, gw);
+    if (dz2) mm_tn(o, n, in, dz2, a2, gw, gw);
+    if (!gt) return;
+    if (o == 1) { /* gw is the row [1, pad16(in)]; gt its column */
+        for (int k = 0; k < in; k++) {
+            memset(gt + (int64_t)k * 16, 0, 16 * sizeof(float));
+            gt[(int64_t)k * 16] = gw[k];
+        }
+        return;
+    }
+    mm_tn(in, n, o, a, dz, NULL, gt);
+    if (dz2) mm_tn(in, n, o, a2, dz2, gt, gt);
+}
+
 /* ---- packed parameter sets ------------------------------------------------------------------- */
 
 /* The transposed weights of a packed set from its W parts. */
@@ -260,8 +292,7 @@ static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_
     }
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        mm_tn(o, n, in, p->dz[l], p->a[l], NULL, g + sh->pw[l]);
-        mm_tn(in, n, o, p->a[l], p->dz[l], NULL, g + sh->pt[l]);
+        weight_grad(o, n, in, p->dz[l], p->a[l], NULL, NULL, g + sh->pw[l], g + sh->pt[l]);
         col_sums(n, pad16(o), p->dz[l], g + sh->pb[l]);
         if (l == 0) break;
         float *da = p->dz[l - 1]; /* dL/da[l], masked in place into dL/dz[l-1] */
@@ -293,13 +324,10 @@ static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass 
     for (int64_t j = 0; j < (int64_t)n * 16; j++) rdz[L - 1][j] *= scale;
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        float *hw = hv + sh->pw[l], *ht = hv + sh->pt[l];
-        mm_tn(o, n, in, rdz[l], p->a[l], NULL, hw);
-        if (l > 0) mm_tn(o, n, in, p->dz[l], ra[l], hw, hw);
-        if (with_t) {
-            mm_tn(in, n, o, p->a[l], rdz[l], NULL, ht);
-            if (l > 0) mm_tn(in, n, o, ra[l], p->dz[l], ht, ht);
-        }
+        /* hw = Rdz^T a (+ dz^T Ra); ht its transpose, written when wanted or
+         * when it is the cheap side (hv's W^T parts are scratch otherwise) */
+        weight_grad(o, n, in, rdz[l], p->a[l], l > 0 ? p->dz[l] : NULL, l > 0 ? ra[l] : NULL, hv + sh->pw[l],
+                    with_t || in == 1 ? hv + sh->pt[l] : NULL);
         col_sums(n, pad16(o), rdz[l], hv + sh->pb[l]);
         if (l == 0) break;
         float *rda = rdz[l - 1];
