@@ -272,6 +272,29 @@ static void unpack(const mlp_shape *sh, const float *ps, float *theta) {
 }
 
 
+/* acc += the W and b parts of a packed set, in the flat model layout (each
+ * element once: the same sums as adding unpack's row). */
+typedef struct packed_add {
+    const mlp_shape *sh;
+    const float *ps;
+} packed_add;
+
+static void add_packed(float *acc, const void *user) {
+    const packed_add *pa = user;
+    const mlp_shape *sh = pa->sh;
+    for (int l = 0; l < sh->layers; l++) {
+        int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
+        for (int o = 0; o < out; o++) {
+            float *restrict dst = acc + sh->woff[l] + (int64_t)o * in;
+            const float *restrict src = pa->ps + sh->pw[l] + (int64_t)o * pi;
+            for (int k = 0; k < in; k++) dst[k] += src[k];
+        }
+        float *restrict dst = acc + sh->boff[l];
+        const float *restrict src = pa->ps + sh->pb[l];
+        for (int o = 0; o < out; o++) dst[o] += src[o];
+    }
+}
+
 /* ---- passes ---------------------------------------------------------------------------------- */
 
 static float *floats(ml_ctx *ctx, int64_t n) {
@@ -429,6 +452,9 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
             }
         }
     m->task_loss[item] = loss;
+    /* the route takes learners without extras only: W and b are the whole row */
+    packed_add pa = {&sh, v};
+    if (ml__meta_task_add_in_order(m, item, add_packed, &pa)) return;
     float *row = ml__meta_task_row(m, w, item);
     if (!row) return;
     unpack(&sh, v, row); /* the whole row: the route takes learners without extras only */
