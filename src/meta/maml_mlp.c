@@ -176,6 +176,19 @@ ML_KERNEL static void sub_scaled(int64_t n, const float *w, float rate, const fl
     for (int64_t j = 0; j < n; j++) y[j] = w[j] - rate * x[j];
 }
 
+/* dst[j] += src[j] (n floats). */
+ML_KERNEL static void add_floats(int64_t n, float *restrict dst, const float *restrict src) {
+    for (int64_t j = 0; j < n; j++) dst[j] += src[j];
+}
+
+/* col [width, 16]: row k = (row[k], 0, ..., 0). */
+ML_KERNEL static void to_column(int width, const float *restrict row, float *restrict col) {
+    for (int k = 0; k < width; k++) {
+        ml_v16f v = {row[k]};
+        memcpy(col + (int64_t)k * 16, &v, sizeof v);
+    }
+}
+
 /* g[p] = column sums of dz [n, p] (p padded), in row order. */
 ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *restrict g) {
     memset(g, 0, (size_t)p * sizeof(float));
@@ -204,11 +217,7 @@ static void weight_grad(int o, int n, int in, const float *dz, const float *a, c
             mm_tn(1, n, in, dz, a, NULL, row);
             if (dz2) mm_tn(1, n, in, dz2, a2, row, row);
         }
-        if (col)
-            for (int k = 0; k < width; k++) {
-                memset(col + (int64_t)k * 16, 0, 16 * sizeof(float));
-                col[(int64_t)k * 16] = row[k];
-            }
+        if (col) to_column(width, row, col);
         if (fw) { /* the same step as on stored gradients */
             sub_scaled(in == 1 ? pad16(o) : pad16(in), in == 1 ? ft : fw, rate, row, row);
             if (col) sub_scaled((int64_t)width * 16, in == 1 ? fw : ft, rate, col, col);
@@ -284,14 +293,12 @@ static void add_packed(float *acc, const void *user) {
     const mlp_shape *sh = pa->sh;
     for (int l = 0; l < sh->layers; l++) {
         int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
-        for (int o = 0; o < out; o++) {
-            float *restrict dst = acc + sh->woff[l] + (int64_t)o * in;
-            const float *restrict src = pa->ps + sh->pw[l] + (int64_t)o * pi;
-            for (int k = 0; k < in; k++) dst[k] += src[k];
-        }
-        float *restrict dst = acc + sh->boff[l];
-        const float *restrict src = pa->ps + sh->pb[l];
-        for (int o = 0; o < out; o++) dst[o] += src[o];
+        if (in == 1) /* W [out, 1]: one float per padded row (W^T is not updated by the last step) */
+            for (int o = 0; o < out; o++) acc[sh->woff[l] + o] += pa->ps[sh->pw[l] + (int64_t)o * 16];
+        else
+            for (int o = 0; o < out; o++)
+                add_floats(in, acc + sh->woff[l] + (int64_t)o * in, pa->ps + sh->pw[l] + (int64_t)o * pi);
+        add_floats(out, acc + sh->boff[l], pa->ps + sh->pb[l]);
     }
 }
 
