@@ -426,12 +426,16 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         return;
     }
     /* theta_0 is the same for every task of a step: packed once per worker */
-    int fresh = w->fused_cap < sh.n + np;
-    if (ml__meta_grow_floats(&w->fused_theta, &w->fused_cap, sh.n + np)) {
+    int64_t need = sh.n + np + 16; /* + room to start the packed set on 64 bytes */
+    int fresh = w->fused_cap < need;
+    if (ml__meta_grow_floats(&w->fused_theta, &w->fused_cap, need)) {
         ml__meta_fail_task(m, w, item, "fused MAML workspace");
         return;
     }
+    /* on a 64-byte boundary like the arena's buffers: the kernels' 16-float
+     * loads of theta_0's rows then never straddle two cache lines */
     float *packed0 = w->fused_theta + sh.n;
+    packed0 += (16 - ((uintptr_t)packed0 / sizeof(float)) % 16) % 16;
     /* theta is not written during a step: compared on the worker's first task only */
     if (fresh || (!w->fused_checked && memcmp(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float)))) {
         memcpy(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float));
