@@ -189,11 +189,14 @@ ML_KERNEL static void to_column(int width, const float *restrict row, float *res
     }
 }
 
-/* g[p] = column sums of dz [n, p] (p padded), in row order. */
+/* g[p] = column sums of dz [n, p] (p a multiple of 16), in row order from
+ * 0, summed in registers. */
 ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *restrict g) {
-    memset(g, 0, (size_t)p * sizeof(float));
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < p; j++) g[j] += dz[(int64_t)i * p + j];
+    for (int j = 0; j < p; j += 16) {
+        ml_v16f acc = {0};
+        for (int i = 0; i < n; i++) acc += ml__load16f(dz + (int64_t)i * p + j);
+        memcpy(g + j, &acc, sizeof acc);
+    }
 }
 
 /* A weight gradient and its transpose: gw [o, pad16(in)] = dz^T a (+ dz2^T a2
@@ -204,7 +207,8 @@ ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *re
  * column: padded to 16 lanes, that side's product would do 16x the work for
  * the same numbers. dz rows have stride pad16(o), a rows pad16(in).
  * With fw (one product only, no dz2): an SGD step instead, gw = fw - rate
- * times the gradient and gt = ft - rate times its transpose. */
+ * times the gradient and gt = ft - rate times its transpose. gw may be NULL
+ * (not wanted) unless o == 1. */
 static void weight_grad(int o, int n, int in, const float *dz, const float *a, const float *dz2, const float *a2,
                         float *gw, float *gt, const float *fw, const float *ft, float rate) {
     if (in == 1 || o == 1) {
@@ -224,9 +228,9 @@ static void weight_grad(int o, int n, int in, const float *dz, const float *a, c
         }
         return;
     }
-    if (fw)
+    if (gw && fw)
         mm_tn_step(o, n, in, dz, a, fw, rate, gw);
-    else {
+    else if (gw) {
         mm_tn(o, n, in, dz, a, NULL, gw);
         if (dz2) mm_tn(o, n, in, dz2, a2, gw, gw);
     }
@@ -352,7 +356,10 @@ static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
         const float *fw = step ? ps + sh->pw[l] : NULL, *ft = step ? ps + sh->pt[l] : NULL;
-        weight_grad(o, n, in, p->dz[l], p->a[l], NULL, NULL, g + sh->pw[l], g + sh->pt[l], fw, ft, rate);
+        /* a stepped set's first W part is never read (the forward uses W^T,
+         * dX stops above layer 0): skipped, unless it is the cheap row */
+        float *gw = step && l == 0 && o > 1 ? NULL : g + sh->pw[l];
+        weight_grad(o, n, in, p->dz[l], p->a[l], NULL, NULL, gw, g + sh->pt[l], fw, ft, rate);
         col_sums(n, pad16(o), p->dz[l], g + sh->pb[l]);
         if (step) sub_scaled(pad16(o), ps + sh->pb[l], rate, g + sh->pb[l], g + sh->pb[l]);
         if (l == 0) break;
