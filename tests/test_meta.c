@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "meta/task_sum.h"
 #include "metalearn/meta.h"
 #include "ml_test.h"
 
@@ -456,6 +457,57 @@ static void test_learner_table(void) {
     ml_model_free(&m);
 }
 
+/* task_sum.c: rows added in task order whichever way they arrive: parked
+ * rows (out of order), direct adds of the task that is next (the fused
+ * route's ml__task_sum_add_in_order) and adds refused when not next. The
+ * total must be bit-identical to 0 + row 0 + row 1 + ... */
+typedef struct row_ref {
+    const float *row;
+    int64_t n;
+} row_ref;
+
+static void add_row_ref(float *acc, const void *user) {
+    const row_ref *r = user;
+    for (int64_t j = 0; j < r->n; j++) acc[j] += r->row[j];
+}
+
+static void test_task_sum_orders(void) {
+    enum { N = 37, T = 7 };
+    static float rows[T][N];
+    float want[N] = {0};
+    uint64_t x = 12345;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < N; j++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            rows[t][j] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5) * (float)(1 + 1000 * (j % 3));
+        }
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < N; j++) want[j] += rows[t][j];
+    ml__task_sum *s = ml__task_sum_create(N, T);
+    CHECK(s != NULL);
+    /* arrival order; direct = 1: try the in-order add first */
+    const int order[T] = {2, 0, 1, 5, 3, 4, 6}, direct[T] = {1, 1, 0, 0, 1, 1, 1};
+    for (int rep = 0; rep < 2; rep++) { /* the second step reuses the slots */
+        ml__task_sum_reset(s);
+        for (int k = 0; k < T; k++) {
+            int t = order[k];
+            row_ref r = {rows[t], N};
+            int added = direct[k] && ml__task_sum_add_in_order(s, t, add_row_ref, &r);
+            /* in order: 0 (direct), 3 (after 0-2), 4 and 6; 2 must be refused (0 not added yet) */
+            if (direct[k]) CHECK(added == (t == 0 || t == 3 || t == 4 || t == 6));
+            if (!added) {
+                float *row = ml__task_sum_row(s);
+                CHECK(row != NULL);
+                memcpy(row, rows[t], sizeof rows[t]);
+                ml__task_sum_commit(s, t, row);
+            }
+        }
+        CHECK(ml__task_sum_done(s, T));
+        CHECK(memcmp(ml__task_sum_total(s), want, sizeof want) == 0);
+    }
+    ml__task_sum_destroy(s);
+}
+
 int main(void) {
     make_tasks();
     ML_RUN(test_maml_one_step_matches_finite_differences);
@@ -472,5 +524,6 @@ int main(void) {
     ML_RUN(test_nan_loss_is_reported_and_nothing_changes);
     ML_RUN(test_learners_refuse_tasks_they_cannot_learn);
     ML_RUN(test_learner_table);
+    ML_RUN(test_task_sum_orders);
     return ml_test_summary();
 }

@@ -84,9 +84,11 @@ static void shape_of(const ml_model *model, mlp_shape *sh) {
 /* c[r rows, 16 nv] = init + sum_q A(i, q) b[q, :] with A(i, q) = a[i sai + q saq],
  * init: c itself (init == c), a row repeated (e.g. a bias) or zero (NULL).
  * The accumulators stay in registers (r and nv are constants once inlined),
- * each output summed in q order, so the vector width changes nothing. */
+ * each output summed in q order, so the vector width changes nothing.
+ * With sub (laid out as c), c = sub - rate (init + A b) instead: an SGD step
+ * taken at the store, the same rounding as sub_scaled's on a stored c. */
 ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64_t saq, const float *b,
-                        int64_t ldb, const float *init, float *c, int64_t ldc) {
+                        int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
     ml_v16f acc[10][4];
     for (int i = 0; i < r; i++)
         for (int v = 0; v < nv; v++)
@@ -99,6 +101,9 @@ ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64
             for (int v = 0; v < nv; v++) acc[i][v] += s * bv[v];
         }
     }
+    if (sub)
+        for (int i = 0; i < r; i++)
+            for (int v = 0; v < nv; v++) acc[i][v] = ml__load16f(sub + i * ldc + 16 * v) - rate * acc[i][v];
     for (int i = 0; i < r; i++)
         for (int v = 0; v < nv; v++) memcpy(c + i * ldc + 16 * v, &acc[i][v], sizeof acc[i][v]);
 }
@@ -106,9 +111,10 @@ ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64
 /* Rows [0, m) of c in blocks of R (a constant), the rest as one block of
  * m % R rows: a lone row would wait on its FMA latency. */
 ML_INLINE void mm_rows(int R, int nv, int m, int k, const float *a, int64_t sai, int64_t saq, const float *b,
-                       int64_t ldb, const float *init, float *c, int64_t ldc) {
+                       int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
     int i = 0;
-#define BLOCK(r) mm_block(r, nv, k, a + i * sai, sai, saq, b, ldb, init == c ? c + i * ldc : init, c + i * ldc, ldc)
+#define BLOCK(r) mm_block(r, nv, k, a + i * sai, sai, saq, b, ldb, init == c ? c + i * ldc : init, c + i * ldc, ldc, \
+                          sub ? sub + i * ldc : NULL, rate)
     for (; i + R <= m; i += R) BLOCK(R);
     switch (m - i) {
     case 1: BLOCK(1); break;
@@ -127,11 +133,11 @@ ML_INLINE void mm_rows(int R, int nv, int m, int k, const float *a, int64_t sai,
 
 /* c[m, p] = init + A b with A(i, q) = a[i sai + q saq] (i < m, q < k), b [k, p]
  * (row stride ldb), p a multiple of 16: A = a (sai = lda, saq = 1) or a^T
- * (sai = 1, saq = lda); init as mm_block's. */
+ * (sai = 1, saq = lda); init and sub as mm_block's. */
 ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b,
-                             int64_t ldb, const float *init, float *c, int64_t ldc) {
+                             int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
     int j = 0;
-#define COLS(j) b + (j), ldb, init == c ? c + (j) : init ? init + (j) : NULL, c + (j), ldc
+#define COLS(j) b + (j), ldb, init == c ? c + (j) : init ? init + (j) : NULL, c + (j), ldc, sub ? sub + (j) : NULL, rate
     /* rows per block: accumulators + the row of b within the 32 registers */
     for (; j + 64 <= p; j += 64) mm_rows(6, 4, m, k, a, sai, saq, COLS(j));
     switch ((p - j) / 16) {
@@ -146,12 +152,18 @@ ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, i
 /* c[n, p] = init + a[n, k] b[k, p] (row strides pad16 of k and p; init: c
  * itself to accumulate, a row [p] repeated, or NULL for zero). */
 static void mm_nn(int n, int k, int p, const float *a, const float *b, const float *init, float *c) {
-    mm_acc(n, k, pad16(p), a, pad16(k), 1, b, pad16(p), init, c, pad16(p));
+    mm_acc(n, k, pad16(p), a, pad16(k), 1, b, pad16(p), init, c, pad16(p), NULL, 0.f);
 }
 
 /* c[m, p] = init + a[k, m]^T b[k, p] (row strides pad16 of m and p). */
 static void mm_tn(int m, int k, int p, const float *a, const float *b, const float *init, float *c) {
-    mm_acc(m, k, pad16(p), a, 1, pad16(m), b, pad16(p), init, c, pad16(p));
+    mm_acc(m, k, pad16(p), a, 1, pad16(m), b, pad16(p), init, c, pad16(p), NULL, 0.f);
+}
+
+/* c[m, p] = sub - rate a[k, m]^T b[k, p]: a gradient product and the SGD
+ * step on it in one pass (sub laid out as c). */
+static void mm_tn_step(int m, int k, int p, const float *a, const float *b, const float *sub, float rate, float *c) {
+    mm_acc(m, k, pad16(p), a, 1, pad16(m), b, pad16(p), NULL, c, pad16(p), sub, rate);
 }
 
 /* y[j] = x[j] where mask[j] > 0, else 0 (n floats). */
@@ -164,11 +176,71 @@ ML_KERNEL static void sub_scaled(int64_t n, const float *w, float rate, const fl
     for (int64_t j = 0; j < n; j++) y[j] = w[j] - rate * x[j];
 }
 
-/* g[p] = column sums of dz [n, p] (p padded), in row order. */
+/* dst[j] += src[j] (n floats). */
+ML_KERNEL static void add_floats(int64_t n, float *restrict dst, const float *restrict src) {
+    for (int64_t j = 0; j < n; j++) dst[j] += src[j];
+}
+
+/* col [width, 16]: row k = (row[k], 0, ..., 0). */
+ML_KERNEL static void to_column(int width, const float *restrict row, float *restrict col) {
+    for (int k = 0; k < width; k++) {
+        ml_v16f v = {row[k]};
+        memcpy(col + (int64_t)k * 16, &v, sizeof v);
+    }
+}
+
+/* g[p] = column sums of dz [n, p] (p a multiple of 16), in row order from
+ * 0, summed in registers. */
 ML_KERNEL static void col_sums(int n, int p, const float *restrict dz, float *restrict g) {
-    memset(g, 0, (size_t)p * sizeof(float));
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < p; j++) g[j] += dz[(int64_t)i * p + j];
+    for (int j = 0; j < p; j += 16) {
+        ml_v16f acc = {0};
+        for (int i = 0; i < n; i++) acc += ml__load16f(dz + (int64_t)i * p + j);
+        memcpy(g + j, &acc, sizeof acc);
+    }
+}
+
+/* A weight gradient and its transpose: gw [o, pad16(in)] = dz^T a (+ dz2^T a2
+ * when dz2) and gt [in, pad16(o)] = a^T dz (+ a2^T dz2), gt skipped when
+ * NULL unless in == 1. Both products sum the same terms in the same order,
+ * so where one side has width 1 (the sinusoid's input and output layers) it
+ * is computed as the cheap row [1, pad16] and copied into the other as a
+ * column: padded to 16 lanes, that side's product would do 16x the work for
+ * the same numbers. dz rows have stride pad16(o), a rows pad16(in).
+ * With fw (one product only, no dz2): an SGD step instead, gw = fw - rate
+ * times the gradient and gt = ft - rate times its transpose. gw may be NULL
+ * (not wanted) unless o == 1. */
+static void weight_grad(int o, int n, int in, const float *dz, const float *a, const float *dz2, const float *a2,
+                        float *gw, float *gt, const float *fw, const float *ft, float rate) {
+    if (in == 1 || o == 1) {
+        float *row = in == 1 ? gt : gw, *col = in == 1 ? gw : gt;
+        int width = in == 1 ? o : in;
+        if (in == 1) {
+            mm_tn(1, n, o, a, dz, NULL, row);
+            if (dz2) mm_tn(1, n, o, a2, dz2, row, row);
+        } else {
+            mm_tn(1, n, in, dz, a, NULL, row);
+            if (dz2) mm_tn(1, n, in, dz2, a2, row, row);
+        }
+        if (col) to_column(width, row, col);
+        if (fw) { /* the same step as on stored gradients */
+            sub_scaled(in == 1 ? pad16(o) : pad16(in), in == 1 ? ft : fw, rate, row, row);
+            if (col) sub_scaled((int64_t)width * 16, in == 1 ? fw : ft, rate, col, col);
+        }
+        return;
+    }
+    if (gw && fw)
+        mm_tn_step(o, n, in, dz, a, fw, rate, gw);
+    else if (gw) {
+        mm_tn(o, n, in, dz, a, NULL, gw);
+        if (dz2) mm_tn(o, n, in, dz2, a2, gw, gw);
+    }
+    if (!gt) return;
+    if (ft)
+        mm_tn_step(in, n, o, a, dz, ft, rate, gt);
+    else {
+        mm_tn(in, n, o, a, dz, NULL, gt);
+        if (dz2) mm_tn(in, n, o, a2, dz2, gt, gt);
+    }
 }
 
 /* ---- packed parameter sets ------------------------------------------------------------------- */
@@ -213,6 +285,27 @@ static void unpack(const mlp_shape *sh, const float *ps, float *theta) {
 }
 
 
+/* acc += the W and b parts of a packed set, in the flat model layout (each
+ * element once: the same sums as adding unpack's row). */
+typedef struct packed_add {
+    const mlp_shape *sh;
+    const float *ps;
+} packed_add;
+
+static void add_packed(float *acc, const void *user) {
+    const packed_add *pa = user;
+    const mlp_shape *sh = pa->sh;
+    for (int l = 0; l < sh->layers; l++) {
+        int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
+        if (in == 1) /* W [out, 1]: one float per padded row (W^T is not updated by the last step) */
+            for (int o = 0; o < out; o++) acc[sh->woff[l] + o] += pa->ps[sh->pw[l] + (int64_t)o * 16];
+        else
+            for (int o = 0; o < out; o++)
+                add_floats(in, acc + sh->woff[l] + (int64_t)o * in, pa->ps + sh->pw[l] + (int64_t)o * pi);
+        add_floats(out, acc + sh->boff[l], pa->ps + sh->pb[l]);
+    }
+}
+
 /* ---- passes ---------------------------------------------------------------------------------- */
 
 static float *floats(ml_ctx *ctx, int64_t n) {
@@ -247,8 +340,10 @@ static void forward(const mlp_shape *sh, const float *ps, mlp_pass *p) {
 
 /* Backward of the mean squared error against y: dz of every layer and the
  * gradient g as a packed set (its transposes computed, not transposed: the
- * same products summed in the same order); returns the loss. */
-static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_pass *p, float *g) {
+ * same products summed in the same order); returns the loss. With step,
+ * g receives the SGD step ps - rate gradient instead (taken as each part is
+ * computed: the gradient itself is never stored). */
+static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_pass *p, float *g, int step, float rate) {
     int L = sh->layers, n = p->n;
     const float *out = p->z[L - 1];
     float *dy = p->dz[L - 1], loss = 0.f, scale = 2.f / (float)n;
@@ -260,9 +355,13 @@ static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_
     }
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        mm_tn(o, n, in, p->dz[l], p->a[l], NULL, g + sh->pw[l]);
-        mm_tn(in, n, o, p->a[l], p->dz[l], NULL, g + sh->pt[l]);
+        const float *fw = step ? ps + sh->pw[l] : NULL, *ft = step ? ps + sh->pt[l] : NULL;
+        /* a stepped set's first W part is never read (the forward uses W^T,
+         * dX stops above layer 0): skipped, unless it is the cheap row */
+        float *gw = step && l == 0 && o > 1 ? NULL : g + sh->pw[l];
+        weight_grad(o, n, in, p->dz[l], p->a[l], NULL, NULL, gw, g + sh->pt[l], fw, ft, rate);
         col_sums(n, pad16(o), p->dz[l], g + sh->pb[l]);
+        if (step) sub_scaled(pad16(o), ps + sh->pb[l], rate, g + sh->pb[l], g + sh->pb[l]);
         if (l == 0) break;
         float *da = p->dz[l - 1]; /* dL/da[l], masked in place into dL/dz[l-1] */
         mm_nn(n, o, in, p->dz[l], ps + sh->pw[l], NULL, da);
@@ -293,13 +392,10 @@ static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass 
     for (int64_t j = 0; j < (int64_t)n * 16; j++) rdz[L - 1][j] *= scale;
     for (int l = L - 1; l >= 0; l--) {
         int in = sh->d[l], o = sh->d[l + 1];
-        float *hw = hv + sh->pw[l], *ht = hv + sh->pt[l];
-        mm_tn(o, n, in, rdz[l], p->a[l], NULL, hw);
-        if (l > 0) mm_tn(o, n, in, p->dz[l], ra[l], hw, hw);
-        if (with_t) {
-            mm_tn(in, n, o, p->a[l], rdz[l], NULL, ht);
-            if (l > 0) mm_tn(in, n, o, ra[l], p->dz[l], ht, ht);
-        }
+        /* hw = Rdz^T a (+ dz^T Ra); ht its transpose, written when wanted or
+         * when it is the cheap side (hv's W^T parts are scratch otherwise) */
+        weight_grad(o, n, in, rdz[l], p->a[l], l > 0 ? p->dz[l] : NULL, l > 0 ? ra[l] : NULL, hv + sh->pw[l],
+                    with_t || in == 1 ? hv + sh->pt[l] : NULL, NULL, NULL, 0.f);
         col_sums(n, pad16(o), rdz[l], hv + sh->pb[l]);
         if (l == 0) break;
         float *rda = rdz[l - 1];
@@ -325,9 +421,9 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     float **theta = ml_ctx_alloc(ctx, (size_t)(S + 1) * sizeof(float *));
     mlp_pass *sup = ml_ctx_alloc(ctx, (size_t)(S > 0 ? S : 1) * sizeof(mlp_pass));
     mlp_pass q;
-    float *g = floats(ctx, np), *v = floats(ctx, np), *hv = floats(ctx, np);
+    float *v = floats(ctx, np), *hv = floats(ctx, np);
     float *ra[MAX_LAYERS + 1] = {0}, *rdz[MAX_LAYERS] = {0};
-    int ok = theta && sup && g && v && hv && alloc_pass(ctx, &sh, t->n_query, t->xq, &q) == 0;
+    int ok = theta && sup && v && hv && alloc_pass(ctx, &sh, t->n_query, t->xq, &q) == 0;
     for (int l = 0; l < sh.layers && ok; l++)
         ok = (rdz[l] = floats(ctx, (int64_t)nmax * maxd)) && (ra[l + 1] = floats(ctx, (int64_t)nmax * maxd));
     for (int s = 0; s <= S && ok; s++)
@@ -337,12 +433,16 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         return;
     }
     /* theta_0 is the same for every task of a step: packed once per worker */
-    int fresh = w->fused_cap < sh.n + np;
-    if (ml__meta_grow_floats(&w->fused_theta, &w->fused_cap, sh.n + np)) {
+    int64_t need = sh.n + np + 16; /* + room to start the packed set on 64 bytes */
+    int fresh = w->fused_cap < need;
+    if (ml__meta_grow_floats(&w->fused_theta, &w->fused_cap, need)) {
         ml__meta_fail_task(m, w, item, "fused MAML workspace");
         return;
     }
+    /* on a 64-byte boundary like the arena's buffers: the kernels' 16-float
+     * loads of theta_0's rows then never straddle two cache lines */
     float *packed0 = w->fused_theta + sh.n;
+    packed0 += (16 - ((uintptr_t)packed0 / sizeof(float)) % 16) % 16;
     /* theta is not written during a step: compared on the worker's first task only */
     if (fresh || (!w->fused_checked && memcmp(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float)))) {
         memcpy(w->fused_theta, m->meta, (size_t)sh.n * sizeof(float));
@@ -352,11 +452,10 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     theta[0] = packed0;
     for (int s = 0; s < S; s++) {
         forward(&sh, theta[s], &sup[s]);
-        backward(&sh, theta[s], t->ys, &sup[s], g);
-        sub_scaled(np, theta[s], rate, g, theta[s + 1]); /* W, W^T and b at once */
+        backward(&sh, theta[s], t->ys, &sup[s], theta[s + 1], 1, rate); /* the gradient and the step in one */
     }
     forward(&sh, theta[S], &q);
-    float loss = backward(&sh, theta[S], t->yq, &q, v);
+    float loss = backward(&sh, theta[S], t->yq, &q, v, 0, 0.f);
     if (second) /* v <- (I - rate H_s) v, s = S-1 .. 0 */
         for (int s = S - 1; s >= 0; s--) {
             hessian_vector(&sh, theta[s], &sup[s], v, hv, s > 0, ra, rdz);
@@ -371,6 +470,9 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
             }
         }
     m->task_loss[item] = loss;
+    /* the route takes learners without extras only: W and b are the whole row */
+    packed_add pa = {&sh, v};
+    if (ml__meta_task_add_in_order(m, item, add_packed, &pa)) return;
     float *row = ml__meta_task_row(m, w, item);
     if (!row) return;
     unpack(&sh, v, row); /* the whole row: the route takes learners without extras only */

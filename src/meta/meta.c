@@ -103,6 +103,10 @@ void ml__meta_task_row_done(ml_meta *m, int item, float *row) {
     if (!keeps_rows(m)) ml__task_sum_commit(m->task_sum, item, row);
 }
 
+int ml__meta_task_add_in_order(ml_meta *m, int item, void (*add)(float *acc, const void *user), const void *user) {
+    return !keeps_rows(m) && ml__task_sum_add_in_order(m->task_sum, item, add, user);
+}
+
 /* Index of the largest logit of row i. */
 static int32_t row_argmax(const ml_tensor *logits, int64_t i) {
     int64_t c = logits->shape[1], best = 0;

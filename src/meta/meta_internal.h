@@ -21,6 +21,9 @@ struct ml_meta_worker {
  * the call that hands the written row over (meta.c). */
 float *ml__meta_task_row(ml_meta *m, ml_meta_worker *w, int item);
 void ml__meta_task_row_done(ml_meta *m, int item, float *row);
+/* Task `item`'s meta-gradient added to the step's sum by add(acc, user)
+ * when it is next in task order (task_sum.c); 0: write a row instead. */
+int ml__meta_task_add_in_order(ml_meta *m, int item, void (*add)(float *acc, const void *user), const void *user);
 /* Records a failed task (message from the worker's context); returns -1. */
 int ml__meta_fail_task(ml_meta *m, ml_meta_worker *w, int item, const char *what);
 /* Fraction of rows whose largest logit is the label. */

@@ -106,12 +106,8 @@ static void add_row(ml__task_sum *s, const float *row) {
     for (int64_t j = 0; j < s->n; j++) acc[j] += row[j];
 }
 
-void ml__task_sum_commit(ml__task_sum *s, int item, float *row) {
-    lock(s);
-    int at = 0;
-    while (s->slot[at] != row) at++;
-    s->slot_item[at] = item;
-    /* Add every row that is next in task order, this one and the parked ones after it. */
+/* Adds every parked row that is next in task order (lock held). */
+static void add_parked(ml__task_sum *s) {
     for (int found = 1; found;) {
         found = 0;
         for (int i = 0; i < s->n_slots; i++)
@@ -122,7 +118,28 @@ void ml__task_sum_commit(ml__task_sum *s, int item, float *row) {
                 found = 1;
             }
     }
+}
+
+void ml__task_sum_commit(ml__task_sum *s, int item, float *row) {
+    lock(s);
+    int at = 0;
+    while (s->slot[at] != row) at++;
+    s->slot_item[at] = item;
+    add_parked(s); /* this row, if it is next, and the parked ones after it */
     pthread_mutex_unlock(&s->mu);
+}
+
+int ml__task_sum_add_in_order(ml__task_sum *s, int item, void (*add)(float *acc, const void *user),
+                              const void *user) {
+    lock(s);
+    int now = s->next == item;
+    if (now) {
+        add(s->acc, user);
+        s->next++;
+        add_parked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return now;
 }
 
 int ml__task_sum_done(const ml__task_sum *s, int n) { return !s->failed && s->next == n; }

@@ -18,6 +18,13 @@ float *ml__task_sum_row(ml__task_sum *s);
 /* The row of task `item` is written: added now if every earlier task's is,
  * else when they are. */
 void ml__task_sum_commit(ml__task_sum *s, int item, float *row);
+/* When every task before `item` is added: adds task `item`'s row straight
+ * from the caller's own layout by add(acc, user) (each element once, as
+ * acc[j] += row[j] would), then the parked rows that follow, and returns 1.
+ * Else returns 0 and the caller parks a row (ml__task_sum_row + commit).
+ * Saves writing the row and reading it back when tasks finish in order. */
+int ml__task_sum_add_in_order(ml__task_sum *s, int item, void (*add)(float *acc, const void *user),
+                              const void *user);
 /* 1 when tasks 0 .. n-1 are all added. */
 int ml__task_sum_done(const ml__task_sum *s, int n);
 /* 0 + row 0 + row 1 + ... in float, element by element. */
