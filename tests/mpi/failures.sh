@@ -50,7 +50,7 @@ job=$!
 wait_for_checkpoint killed && sleep 0.5
 launcher=$(pgrep -P $job -x mpirun)
 ranks=($(ps -o pid= --ppid "$launcher"))
-kill -9 "${ranks[1]}"
+kill -9 "$(rank_pid "$launcher" 1)"
 wait $job; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1" killed.txt && ok "a rank killed ends the job, naming rank 1 (exit $rc)" \
   || bad "rank killed: exit $rc: $(tail -c 400 killed.txt)"

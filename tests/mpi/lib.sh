@@ -16,6 +16,16 @@ export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_hw
 # mpi N ARGS...: the command on N processes (oversubscribed: 2 cores here), bounded in time.
 mpi() { local n="$1"; shift; timeout 120 mpirun --oversubscribe -np "$n" "$@"; }
 
+# rank_pid LAUNCHER R: the pid of the launcher's child that is rank R (by its
+# OMPI_COMM_WORLD_RANK, not by pid order: pids wrap, pid_max may be 32768).
+rank_pid() {
+  local p
+  for p in $(ps -o pid= --ppid "$1"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
 # same_eval A B: two eval.json files equal but for the run's name, timings and threads.
 same_eval() {
   python3 - "$1" "$2" <<'PY'

@@ -85,8 +85,7 @@ timeout 60 mpirun --oversubscribe -np 3 "$BIN" search $L --out killed >killed.ou
 job=$!
 wait_lines killed 1
 launcher=$(pgrep -P $job -x mpirun)
-ranks=($(ps -o pid= --ppid "$launcher"))
-kill -9 "${ranks[1]}"
+kill -9 "$(rank_pid "$launcher" 1)"
 wait $job; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1" killed.err && ok "a rank killed ends the job, naming rank 1 (exit $rc)" \
   || bad "rank killed: exit $rc: $(tail -c 400 killed.err)"
