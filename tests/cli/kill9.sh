@@ -68,7 +68,13 @@ for k in $(seq "$KILLS"); do
   pause "$T"
   kill -9 -- -$pid 2>/dev/null && killed=$((killed + 1))
   wait $pid 2>/dev/null
-  sleep 0.05 # (the group's last members are reaped by init)
+  # The group's trials die on their own time (init reaps them): the next search
+  # must not find one still running, or it keeps that trial's temporary as a
+  # live writer's. Dead (gone or a zombie) within 30 s, however loaded the machine.
+  for _ in $(seq 600); do
+    ps -e -o pgid=,stat= | awk -v g=$pid '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }' || break
+    sleep 0.05
+  done
 done
 expect "search: rerun after $killed kills" 0 "" -- "$BIN" search "${S[@]}" --out "$TMP/s"
 [ "$killed" -ge 3 ] && ok "search: killed $killed times" || bad "search: only $killed kills landed"
