@@ -33,7 +33,7 @@ expect "meta-RL runs as one process" 2 "meta-RL runs as one process.*mpirun star
 # Ctrl-C on mpirun: every rank stops at the same iteration, rank 0 saves.
 L="--algo maml --task sinusoid --meta-batch 5 --iters 1000000 --eval-tasks 0 --threads 1 --checkpoint-every 20"
 wait_for_checkpoint() { for _ in $(seq 200); do [ -e "$1/checkpoint.safetensors" ] && return 0; sleep 0.1; done; return 1; }
-timeout 60 mpirun --oversubscribe -np 2 "$BIN" train $L --out int >int.txt 2>&1 &
+env "$GRACE" timeout 120 mpirun --oversubscribe -np 2 "$BIN" train $L --out int >int.txt 2>&1 &
 job=$!
 wait_for_checkpoint int && sleep 0.5
 kill -INT "$(pgrep -P $job -x mpirun)" 2>/dev/null

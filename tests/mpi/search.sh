@@ -66,7 +66,7 @@ wait_lines() { for _ in $(seq 400); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | 
 # mpirun returns (it got SIGTERM when its rank ended): allow it 10 s to finish.
 left_running() { for _ in $(seq 100); do pgrep -f -- "--out $1\$" >/dev/null || return 1; sleep 0.1; done; return 0; }
 
-timeout 60 mpirun --oversubscribe -np 2 "$BIN" search $L --out int >int.out 2>int.err &
+env "$GRACE" timeout 120 mpirun --oversubscribe -np 2 "$BIN" search $L --out int >int.out 2>int.err &
 job=$!
 wait_lines int 1
 kill -INT "$(pgrep -P $job -x mpirun)" 2>/dev/null
