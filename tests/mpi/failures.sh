@@ -32,7 +32,7 @@ expect "meta-RL runs as one process" 2 "meta-RL runs as one process.*mpirun star
 
 # Ctrl-C on mpirun: every rank stops at the same iteration, rank 0 saves.
 L="--algo maml --task sinusoid --meta-batch 5 --iters 1000000 --eval-tasks 0 --threads 1 --checkpoint-every 20"
-wait_for_checkpoint() { for _ in $(seq 200); do [ -e "$1/checkpoint.safetensors" ] && return 0; sleep 0.1; done; return 1; }
+wait_for_checkpoint() { for _ in $(seq 600); do [ -e "$1/checkpoint.safetensors" ] && return 0; sleep 0.1; done; return 1; }
 env "$GRACE" timeout 120 mpirun --oversubscribe -np 2 "$BIN" train $L --out int >int.txt 2>&1 &
 job=$!
 wait_for_checkpoint int && sleep 0.5
@@ -45,7 +45,7 @@ it=$(python3 -c "import json,sys; print(json.loads(open('int/checkpoint.safetens
   && ok "the interrupted run resumes on 1 process (from iteration $it)" || bad "resume after Ctrl-C (iteration '$it')"
 
 # A rank killed: the job ends (no hang), Open MPI names the rank, the last checkpoint stays good.
-timeout 60 mpirun --oversubscribe -np 3 "$BIN" train $L --out killed >killed.txt 2>&1 &
+timeout 120 mpirun --oversubscribe -np 3 "$BIN" train $L --out killed >killed.txt 2>&1 &
 job=$!
 wait_for_checkpoint killed && sleep 0.5
 launcher=$(pgrep -P $job -x mpirun)

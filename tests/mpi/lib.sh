@@ -13,8 +13,9 @@ fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # No network interfaces but loopback for the job's traffic; quiet hwloc warnings.
 export OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_hwloc_base_binding_policy=none
-# mpi N ARGS...: the command on N processes (oversubscribed: 2 cores here), bounded in time.
-mpi() { local n="$1"; shift; timeout 120 mpirun --oversubscribe -np "$n" "$@"; }
+# mpi N ARGS...: the command on N processes (oversubscribed: 2 cores here), bounded in
+# time (a hang guard: a loaded 2-core machine runs the longest of these for minutes).
+mpi() { local n="$1"; shift; timeout 300 mpirun --oversubscribe -np "$n" "$@"; }
 
 # Ctrl-C on mpirun: Open MPI waits odls_base_sigkill_timeout (default 1 s), sends
 # the ranks SIGTERM, waits as long again, then SIGKILLs them (measured: a rank

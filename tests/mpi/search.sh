@@ -61,7 +61,7 @@ fi
 # ---- Ctrl-C on mpirun, a killed rank: finished trials kept, resumed with another N ----
 L="--space space.json --budget 3 --min-iters 2000 --max-iters 20000 --jobs 1 --threads 1 --val-tasks 30"
 "$BIN" search $L --jobs 2 --out l1 >l1.txt 2>&1 || bad "longer search, 1 process: $(tail -c 300 l1.txt)"
-wait_lines() { for _ in $(seq 400); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
+wait_lines() { for _ in $(seq 1200); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
 # A trial interrupted with its rank may still be saving its checkpoint when
 # mpirun returns (it got SIGTERM when its rank ended): allow it 10 s to finish.
 left_running() { for _ in $(seq 100); do pgrep -f -- "--out $1\$" >/dev/null || return 1; sleep 0.1; done; return 0; }
@@ -81,7 +81,7 @@ head -n "$before" int/trials.jsonl | cmp -s - int_before.jsonl && [ "$before" -g
   && ok "the log keeps the $before trials finished before Ctrl-C" || bad "log after Ctrl-C: $before lines, rewritten?"
 same_search l1 int && ok "resumed on 3 ranks: the uninterrupted result" || bad "resume on 3 ranks differs from 1 process"
 
-timeout 60 mpirun --oversubscribe -np 3 "$BIN" search $L --out killed >killed.out 2>killed.err &
+timeout 120 mpirun --oversubscribe -np 3 "$BIN" search $L --out killed >killed.out 2>killed.err &
 job=$!
 wait_lines killed 1
 launcher=$(pgrep -P $job -x mpirun)

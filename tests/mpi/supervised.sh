@@ -57,7 +57,7 @@ grep -q '"final_train_loss":0.275859' p0.txt && ok "one shard gives the numbers 
 # resume it to the same bits as 1 process without a stop.
 env "$GRACE" timeout 120 mpirun --oversubscribe -np 2 "$BIN" train $S --epochs 100000 --shards 6 --threads 1 --out int >int.txt 2>&1 &
 job=$!
-for _ in $(seq 300); do [ -e int/checkpoint.safetensors ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -e int/checkpoint.safetensors ] && break; sleep 0.1; done
 sleep 0.3
 kill -INT "$(pgrep -P $job -x mpirun)" 2>/dev/null
 wait $job; rc=$?
