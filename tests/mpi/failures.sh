@@ -55,7 +55,7 @@ wait $job; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1" killed.txt && ok "a rank killed ends the job, naming rank 1 (exit $rc)" \
   || bad "rank killed: exit $rc: $(tail -c 400 killed.txt)"
 left=1
-for _ in $(seq 50); do # Open MPI ends the other ranks as it exits; give them 5 s
+for _ in $(seq 300); do # Open MPI ends the other ranks as it exits; give them 30 s (a loaded machine)
   left=0; for p in "${ranks[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
   [ $left -eq 0 ] && break; sleep 0.1
 done

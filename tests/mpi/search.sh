@@ -64,7 +64,12 @@ L="--space space.json --budget 3 --min-iters 2000 --max-iters 20000 --jobs 1 --t
 wait_lines() { for _ in $(seq 1200); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
 # A trial interrupted with its rank may still be saving its checkpoint when
 # mpirun returns (it got SIGTERM when its rank ended): allow it 10 s to finish.
-left_running() { for _ in $(seq 100); do pgrep -f -- "--out $1\$" >/dev/null || return 1; sleep 0.1; done; return 0; }
+# ours OUT: this test's processes of the search into OUT (their command line
+# ends with it, their folder is $TMP: mpi_failures, maybe run beside this one
+# by ctest -j2, has jobs with "--out int" and "--out killed" too).
+here=$(pwd -P)
+ours() { local p; for p in $(pgrep -f -- "--out $1\$"); do [ "$(readlink "/proc/$p/cwd")" = "$here" ] && echo "$p"; done; }
+left_running() { for _ in $(seq 100); do [ -n "$(ours "$1")" ] || return 1; sleep 0.1; done; return 0; }
 
 env "$GRACE" timeout 120 mpirun --oversubscribe -np 2 "$BIN" search $L --out int >int.out 2>int.err &
 job=$!
@@ -89,7 +94,7 @@ kill -9 "$(rank_pid "$launcher" 1)"
 wait $job; rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1" killed.err && ok "a rank killed ends the job, naming rank 1 (exit $rc)" \
   || bad "rank killed: exit $rc: $(tail -c 400 killed.err)"
-left_running killed && { bad "killed rank: processes left running"; pkill -9 -f -- "--out killed\$"; } \
+left_running killed && { bad "killed rank: processes left running"; kill -9 $(ours killed) 2>/dev/null; } \
   || ok "killed rank: no rank or trial left running"
 [ "$(wc -l <killed/trials.jsonl)" -ge 1 ] && ok "the log keeps the trials finished before the kill" || bad "log lost lines"
 "$BIN" search $L --out killed >killed1.txt 2>&1 && same_search l1 killed \
