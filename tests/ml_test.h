@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "metalearn/core.h"
 #include "metalearn/meta.h"
@@ -86,6 +87,15 @@ static inline int ml_test_summary(void) {
     if (ml_test_skipped) printf(", %d skipped: reported to CTest as skipped", ml_test_skipped);
     printf("\n");
     return ml_test_failed ? 1 : ml_test_skipped ? ML_TEST_SKIP : 0;
+}
+
+/* CPU seconds of this process (all its threads). A speed bound in a test
+ * reads this, not the wall clock: a loaded machine (CI's 2 shared cores, a
+ * parallel ctest) stretches wall time, not the work done. */
+static inline double ml_test_cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* Where tests find ../shared/data and may write files. */

@@ -7,7 +7,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "metalearn/io.h"
@@ -106,8 +105,10 @@ static void test_clean_temps(void) {
     char zpath[800];
     snprintf(zpath, sizeof zpath, "%s/checkpoint.safetensors.tmp.%ld", d, (long)z);
     put(zpath, "partial");
-    struct timespec pause = {0, 100000000};
-    nanosleep(&pause, NULL); /* time to exit; not reaped until after the clean */
+    /* Wait for its exit but leave it unreaped (WNOWAIT): a zombie now, however
+     * loaded the machine (a fixed sleep raced the child's exit). */
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT) == -1 && errno == EINTR) {}
     CHECK_INT_EQ(ml_rundir_clean_temps(d, NULL, 0), 1);
     CHECK(!exists(zpath));
     waitpid(z, NULL, 0);

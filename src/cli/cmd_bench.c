@@ -39,7 +39,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* The temporary folder and its split file, as paths a signal handler can use. */
-static char temp_dir[64], temp_split[96];
+static char temp_dir[4096], temp_split[4200];
 
 static void remove_temp_dir(void) {
     if (!temp_split[0]) return; /* none made (or not by this rank) */
@@ -77,7 +77,8 @@ int cmd_bench(int argc, char **argv) {
                          "Measures meta-training speed for one configuration (the options of `train`): runs\n"
                          "--warmup outer iterations, times --iters more one by one and prints the median\n"
                          "seconds per iteration, tasks per second and the peak resident memory. Nothing is\n"
-                         "written (a few-shot class split goes to a temporary folder, removed after).",
+                         "written (a few-shot class split goes to a temporary folder in $TMPDIR, else /tmp,\n"
+                         "removed after).",
                          specs, k};
     const char *config = args_find_value(argc, argv, 2, "config");
     char err[1024];
@@ -95,15 +96,18 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "metalearn bench: measures meta-training; for supervised training see bench/supervised_vs_torch.sh\n");
         return EXIT_USAGE;
     }
-    snprintf(temp_dir, sizeof temp_dir, "/tmp/metalearn-bench-XXXXXX");
+    /* in $TMPDIR as other tools do (a test or a job gets a folder of its own), else /tmp */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
     const int rank = ml_dist_rank(), ranks = ml_dist_size();
-    int no_dir = rank == 0 && !mkdtemp(temp_dir);
+    int fits = snprintf(temp_dir, sizeof temp_dir, "%s/metalearn-bench-XXXXXX", tmp) < (int)sizeof temp_dir;
+    int no_dir = rank == 0 && (!fits || !mkdtemp(temp_dir));
     if (ml_dist_any(no_dir)) {
-        fprintf(stderr, "metalearn bench: cannot make a temporary folder in /tmp\n");
+        fprintf(stderr, "metalearn bench: cannot make a temporary folder in %s (TMPDIR)\n", tmp);
         return EXIT_FAIL;
     }
     /* one folder for the job (the settings must match across ranks); rank 0 owns it */
-    static char job_dir[64];
+    static char job_dir[sizeof temp_dir];
     memcpy(job_dir, temp_dir, sizeof job_dir);
     ml_dist_broadcast(job_dir, sizeof job_dir, 0);
     if (rank == 0) snprintf(temp_split, sizeof temp_split, "%s/split.json", temp_dir);

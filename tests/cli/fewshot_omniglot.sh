@@ -51,11 +51,13 @@ done
   && ok "ProtoNet evaluation: 1 and 2 threads give the same figures" \
   || bad "ProtoNet evaluation: the thread count changes the figures: $(cat "$TMP/inside_eval1") vs $(cat "$TMP/inside_eval2")"
 
-# bench on few-shot episodes: the class split goes to a temporary folder that is removed.
-before=$(ls -d /tmp/metalearn-bench-* 2>/dev/null | wc -l)
-expect "bench few-shot" 0 "tasks/s" -- "$BIN" bench --algo protonet "${SMALL[@]}" --iters 2 --warmup 1
-[ "$(ls -d /tmp/metalearn-bench-* 2>/dev/null | wc -l)" = "$before" ] && ok "bench leaves no folder behind" \
-  || bad "bench left a temporary folder"
+# bench on few-shot episodes: the class split goes to a temporary folder in $TMPDIR
+# that is removed. (A folder of this test's own: other benches may run beside it.)
+mkdir -p "$TMP/benchtmp"
+expect "bench few-shot" 0 "tasks/s" -- env TMPDIR="$TMP/benchtmp" "$BIN" bench --algo protonet "${SMALL[@]}" --iters 2 --warmup 1
+[ -z "$(ls -A "$TMP/benchtmp")" ] && ok "bench leaves no folder behind" || bad "bench left $(ls -A "$TMP/benchtmp")"
+expect "bench makes its folder in \$TMPDIR" 1 "cannot make a temporary folder in $TMP/nowhere" -- \
+  env TMPDIR="$TMP/nowhere" "$BIN" bench --algo protonet "${SMALL[@]}" --iters 2 --warmup 1
 
 # Matching Networks with a learned cosine scale: kept in the checkpoint, resumed bit for bit,
 # moved by training; refused for other learners.

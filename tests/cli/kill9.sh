@@ -16,6 +16,8 @@ timed() { local var=$1 t0; shift; t0=$(date +%s%N); "$@"; printf -v "$var" '%d' 
 # pause MS: sleeps a random time up to a quarter of MS, so every kill lands
 # before the run ends, whatever the machine's speed.
 pause() { local ms=$(( RANDOM % ($1 / 4 + 1) )); sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"; }
+# left ITERS: ITERS minus the last iteration in the run's log (all of them before one).
+left() { local it; it=$(tail -n 1 "$TMP/run/log.jsonl" 2>/dev/null | sed -n 's/^{"iter":\([0-9]*\),.*/\1/p'); echo $(( $1 - ${it:-0} )); }
 no_temps() { [ -z "$(find "$1" -name '*.tmp*')" ] && ok "$2: no temporaries" || bad "$2: $(find "$1" -name '*.tmp*' | head -3)"; }
 
 # ---- training ----
@@ -24,13 +26,17 @@ C=(--algo maml --task sinusoid --model mlp:8,8 --meta-batch 3 --shots 4 --query 
 timed T "$BIN" train "${C[@]}" --out "$TMP/ref" >/dev/null 2>&1
 killed=0
 for k in $(seq "$KILLS"); do
+  [ "$(left 1500)" -gt 0 ] || break # finished: nothing left to kill
   if [ -f "$TMP/run/checkpoint.safetensors" ]; then
     "$BIN" train --resume "$TMP/run" --iters 1500 --quiet >>"$TMP/train.err" 2>&1 &
   else # killed before its first checkpoint: start again
     "$BIN" train "${C[@]}" --out "$TMP/run" --overwrite >>"$TMP/train.err" 2>&1 &
   fi
   pid=$!
-  pause "$T"
+  # a quarter of the time the rest of the run took the reference: a kill misses
+  # only if this run is 4x faster than the timed one (a quarter of the whole
+  # time per kill let a run finish by its third kill when 1.6x faster)
+  pause $(( T * $(left 1500) / 1500 ))
   kill -9 $pid 2>/dev/null && killed=$((killed + 1))
   wait $pid 2>/dev/null
 done
@@ -68,7 +74,13 @@ for k in $(seq "$KILLS"); do
   pause "$T"
   kill -9 -- -$pid 2>/dev/null && killed=$((killed + 1))
   wait $pid 2>/dev/null
-  sleep 0.05 # (the group's last members are reaped by init)
+  # The group's trials die on their own time (init reaps them): the next search
+  # must not find one still running, or it keeps that trial's temporary as a
+  # live writer's. Dead (gone or a zombie) within 30 s, however loaded the machine.
+  for _ in $(seq 600); do
+    ps -e -o pgid=,stat= | awk -v g=$pid '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }' || break
+    sleep 0.05
+  done
 done
 expect "search: rerun after $killed kills" 0 "" -- "$BIN" search "${S[@]}" --out "$TMP/s"
 [ "$killed" -ge 3 ] && ok "search: killed $killed times" || bad "search: only $killed kills landed"

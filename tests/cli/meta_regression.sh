@@ -69,11 +69,13 @@ python3 -c "import json,sys; j=json.loads(open(sys.argv[1]).read().splitlines()[
 expect "bench refuses supervised" 2 "meta-training" -- "$BIN" bench --algo supervised
 expect "bench refuses --out" 2 "unknown option" -- "$BIN" bench --algo maml --task sinusoid --out "$TMP/x"
 
-# Interrupted run: SIGINT saves a checkpoint and says how to resume.
+# Interrupted run: SIGINT saves a checkpoint and says how to resume. The signal
+# goes after the first log line (iteration 100), written once training runs and
+# so after the handler is set (config.json comes before it: a signal then kills).
 "$BIN" train --algo maml "${COMMON[@]}" --iters 100000000 --out "$TMP/intr" >"$TMP/out" 2>"$TMP/err" &
 pid=$!
-for i in $(seq 50); do [ -s "$TMP/intr/config.json" ] && break; sleep 0.1; done
-sleep 0.5; kill -INT $pid; wait $pid; st=$?
+for i in $(seq 600); do [ -s "$TMP/intr/log.jsonl" ] && break; sleep 0.1; done
+kill -INT $pid; wait $pid; st=$?
 [ $st -eq 130 ] && grep -q "resume" "$TMP/err" && [ -s "$TMP/intr/checkpoint.safetensors" ] \
   && ok "SIGINT saves a checkpoint (exit 130)" || bad "SIGINT: exit $st $(cat "$TMP/err")"
 

@@ -55,9 +55,9 @@ grep -q '"final_train_loss":0.275859' p0.txt && ok "one shard gives the numbers 
 # Ctrl-C on mpirun: every rank stops at the same step, rank 0 saves where the run stands
 # (mid-epoch, or at an epoch's end when the signal lands on its last step), and 3 ranks
 # resume it to the same bits as 1 process without a stop.
-timeout 120 mpirun --oversubscribe -np 2 "$BIN" train $S --epochs 100000 --shards 6 --threads 1 --out int >int.txt 2>&1 &
+env "$GRACE" timeout 120 mpirun --oversubscribe -np 2 "$BIN" train $S --epochs 100000 --shards 6 --threads 1 --out int >int.txt 2>&1 &
 job=$!
-for _ in $(seq 300); do [ -e int/checkpoint.safetensors ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -e int/checkpoint.safetensors ] && break; sleep 0.1; done
 sleep 0.3
 kill -INT "$(pgrep -P $job -x mpirun)" 2>/dev/null
 wait $job; rc=$?
