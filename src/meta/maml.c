@@ -28,6 +28,41 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
     return model->n_params;
 }
 
+/* Second-order meta-gradient in two walks, so that the query pass and the
+ * walk back through the inner steps are never in memory together: the query
+ * loss's gradient g' at the adapted weights needs no second-order graph, so it
+ * is taken first (query forward + backward, consume mode), kept in tensors
+ * made before the query pass, and the query pass is rewound; then g' is walked
+ * back through the inner steps' recorded graph (ml_grad_seeds at fast[]). The
+ * single walk computed the same: it reached fast[] with exactly g' (the query
+ * pass reads nothing of the inner graph but fast[]), then went on through the
+ * same nodes in the same order. The extras (Meta-SGD's rates) are read by the
+ * inner steps only. */
+static void split_task_gradient(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, ml_tensor **theta,
+                                ml_tensor **fast, ml_tensor **extra, int n_extra) {
+    ml_ctx *ctx = w->ctx;
+    int np = m->model->n_params, nw = 0;
+    ml_tensor *g_fast[ML_MAX_PARAMS], *seed[ML_MAX_PARAMS];
+    ml_tensor *wrt[ML_MAX_PARAMS + ML_META_MAX_EXTRAS], *meta_grads[ML_MAX_PARAMS + ML_META_MAX_EXTRAS];
+    for (int i = 0; i < np; i++) seed[i] = ml_tensor_new(ctx, fast[i]->ndim, fast[i]->shape);
+    ml_ctx_mark query_start = ml_ctx_get_mark(ctx);
+    ml_tensor *loss = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);
+    if (ml_grad(ctx, loss, fast, np, 0, g_fast) != ML_OK) {
+        ml__meta_fail_task(m, w, item, "query gradient");
+        return;
+    }
+    float loss_value = loss->data[0];
+    for (int i = 0; i < np; i++) memcpy(seed[i]->data, g_fast[i]->data, (size_t)seed[i]->numel * sizeof(float));
+    ml_ctx_rewind(ctx, query_start);
+    for (int i = 0; i < np; i++) wrt[nw++] = theta[i];
+    for (int k = 0; k < n_extra; k++) wrt[nw++] = extra[k];
+    if (ml_grad_seeds(ctx, fast, seed, np, wrt, nw, 0, meta_grads) != ML_OK) {
+        ml__meta_fail_task(m, w, item, "meta-gradient");
+        return;
+    }
+    ml__meta_task_commit(m, w, item, loss_value, meta_grads, n_extra);
+}
+
 /* MAML, FOMAML, Meta-SGD, ANIL: S inner steps from theta on the support
  * set (fast_i -= rate_i * g_i, the rates Meta-SGD's extras or inner_lr),
  * then the query loss, differentiated for theta and the extras. */
@@ -57,6 +92,10 @@ void ml__gradient_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         }
         for (int i = first; i < np; i++)
             fast[i] = ml_sub(ctx, fast[i], alpha ? ml_mul(ctx, alpha[i], grads[i]) : ml_scale(ctx, grads[i], m->cfg.inner_lr));
+    }
+    if (second && m->cfg.inner_steps > 0) {
+        split_task_gradient(m, w, item, t, theta, fast, extra, n_extra);
+        return;
     }
     ml_tensor *loss = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);
     ml__meta_task_gradient(m, w, item, loss, theta, extra, n_extra);

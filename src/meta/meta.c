@@ -68,7 +68,14 @@ void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *
         ml__meta_fail_task(m, w, item, "meta-gradient");
         return;
     }
-    m->task_loss[item] = loss->data[0];
+    ml__meta_task_commit(m, w, item, loss->data[0], meta_grads, n_extra);
+}
+
+void ml__meta_task_commit(ml_meta *m, ml_meta_worker *w, int item, float loss, ml_tensor **meta_grads,
+                          int n_extra) {
+    ml_model *model = m->model;
+    int np = model->n_params;
+    m->task_loss[item] = loss;
     float *out = ml__meta_task_row(m, w, item);
     if (!out) return;
     for (int i = 0; i < np; i++) {

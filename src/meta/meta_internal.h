@@ -19,6 +19,9 @@ struct ml_meta_worker {
 /* Where task `item` writes its meta-gradient row (n_meta floats; NULL: out
  * of memory, the task already marked failed with the worker's message), and
  * the call that hands the written row over (meta.c). */
+/* The task's loss and its meta-gradient (theta's, then the extras') into the task's row. */
+void ml__meta_task_commit(ml_meta *m, ml_meta_worker *w, int item, float loss, ml_tensor **meta_grads,
+                          int n_extra);
 float *ml__meta_task_row(ml_meta *m, ml_meta_worker *w, int item);
 void ml__meta_task_row_done(ml_meta *m, int item, float *row);
 /* Records a failed task (message from the worker's context); returns -1. */
