@@ -2,9 +2,8 @@
 """Resident memory of a running command broken down by mapping, sampled.
 
 Runs CMD, reads /proc/PID/smaps every --every seconds, and prints (JSON) the
-breakdown at the largest sampled resident size and at the first sample whose
-resident size stays within 1 MB of the next one for --settle samples (the
-plateau before training grows: the "base"). Mappings are grouped: each
+breakdown at the largest sampled resident size, the resident series, and the
+breakdown at ~60 points of it (the plateau after loading is the "base"). Mappings are grouped: each
 library file by name, [heap], [stack], anonymous mappings by size class
 (thread stacks are 8 MB + guard anonymous regions), other files.
 
@@ -66,7 +65,8 @@ def main():
         return {"rss_mb": round(tot / 1024, 1),
                 "groups_mb": {k: round(v / 1024, 2) for k, v in sorted(g.items(), key=lambda kv: -kv[1]) if v >= 64}}
     res = {"cmd": cmd, "samples": len(samples), "peak": fmt(peak),
-           "rss_series_mb": [round(x[1] / 1024, 1) for x in samples[:: max(1, len(samples) // 200)]]}
+           "rss_series_mb": [round(x[1] / 1024, 1) for x in samples[:: max(1, len(samples) // 200)]],
+           "series_breakdown": [fmt(x) for x in samples[:: max(1, len(samples) // 60)]]}
     text = json.dumps(res, indent=1)
     if out:
         with open(out, "w") as f:
