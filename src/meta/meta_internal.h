@@ -11,7 +11,8 @@ struct ml_meta_worker {
     float *head; /* pretrain evaluation: the episode's new N-way head */
     float *feat; /* pretrain evaluation: the episode's frozen features */
     float *fused_theta; /* maml_mlp.c: theta as last packed, then its packed set */
-    int64_t head_cap, feat_cap, fused_cap;
+    float *kept; /* maml.c: the query's first block output between its two passes */
+    int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
     char err[256];
 };
