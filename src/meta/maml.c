@@ -100,16 +100,26 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
  * single walk computed the same: it reached fast[] with exactly g' (the query
  * pass reads nothing of the inner graph but fast[]), then went on through the
  * same nodes in the same order. The extras (Meta-SGD's rates) are read by the
- * inner steps only. */
+ * inner steps only. Correct only if no fast[] tensor the query reads feeds
+ * another: what the alias below ensures for the weights left as theta. */
 static void split_task_gradient(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, ml_tensor **theta,
                                 ml_tensor **fast, ml_tensor **extra, int n_extra) {
     ml_ctx *ctx = w->ctx;
     int np = m->model->n_params, nw = 0;
     ml_tensor *seed[ML_MAX_PARAMS];
     ml_tensor *wrt[ML_MAX_PARAMS + ML_META_MAX_EXTRAS], *meta_grads[ML_MAX_PARAMS + ML_META_MAX_EXTRAS];
-    for (int i = 0; i < np; i++) seed[i] = ml_tensor_new(ctx, fast[i]->ndim, fast[i]->shape);
+    /* A weight the inner steps leave as theta (ANIL's body) also feeds the
+     * inner steps: the query pass reads it through a leaf of its own, so
+     * that the first walk takes only the query's direct path (the second
+     * walk adds the path through the inner steps, as one walk would). */
+    ml_tensor *query_fast[ML_MAX_PARAMS];
+    for (int i = 0; i < np; i++) {
+        seed[i] = ml_tensor_new(ctx, fast[i]->ndim, fast[i]->shape);
+        query_fast[i] = fast[i] == theta[i] ? ml_tensor_wrap(ctx, theta[i]->data, theta[i]->ndim, theta[i]->shape)
+                                            : fast[i];
+    }
     float loss_value = 0.0f;
-    if (ml_ctx_status(ctx) != ML_OK || query_gradient(m, w, t, fast, seed, &loss_value)) {
+    if (ml_ctx_status(ctx) != ML_OK || query_gradient(m, w, t, query_fast, seed, &loss_value)) {
         ml__meta_fail_task(m, w, item, "query gradient");
         return;
     }
