@@ -467,10 +467,12 @@ static void one_walk_meta_gradient(ml_model *m, int head, const float *theta_in,
     const int64_t per = (int64_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
     ml_tensor *theta[ML_MAX_PARAMS], *fast[ML_MAX_PARAMS], *g[ML_MAX_PARAMS], *meta[ML_MAX_PARAMS];
     ml_model_wrap(ctx, m, (float *)theta_in, theta);
-    ml_tensor *out_s = ml_model_forward(ctx, m, theta, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)), 1, 0);
+    ml_tensor *xs = ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per));
+    ml_tensor *out_s = ml_model_forward(ctx, m, theta, xs, 1, 0);
     CHECK(ml_grad(ctx, ml_cross_entropy(ctx, out_s, t->ls), theta + first, np - first, 1, g + first) == ML_OK);
     for (int i = 0; i < np; i++) fast[i] = i < first ? theta[i] : ml_sub(ctx, theta[i], ml_scale(ctx, g[i], 0.4f));
-    ml_tensor *out_q = ml_model_forward(ctx, m, fast, ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)), 1, 0);
+    ml_tensor *xq = ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per));
+    ml_tensor *out_q = ml_model_forward(ctx, m, fast, xq, 1, 0);
     CHECK(ml_grad(ctx, ml_cross_entropy(ctx, out_q, t->lq), theta, np, 0, meta) == ML_OK);
     for (int i = 0; i < np; i++)
         memcpy(out + m->params[i].offset, meta[i]->data, (size_t)meta[i]->numel * sizeof(float));
@@ -505,7 +507,8 @@ static void test_cnn_meta_gradient_is_one_walk(void) {
             c.outer = ml_optim_config_default(ML_OPTIM_SGD);
             ml_meta meta;
             CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);
-            float *start = malloc((size_t)meta.n_meta * sizeof(float)), *want = malloc((size_t)meta.n_meta * sizeof(float));
+            float *start = malloc((size_t)meta.n_meta * sizeof(float));
+            float *want = malloc((size_t)meta.n_meta * sizeof(float));
             memcpy(start, meta.meta, (size_t)meta.n_meta * sizeof(float));
             double loss;
             CHECK(ml_meta_step(&meta, &t, 1, &loss, err, sizeof err) == ML_OK);
