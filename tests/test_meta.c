@@ -457,9 +457,10 @@ static void test_learner_table(void) {
 }
 
 /* Second-order MAML and ANIL on a CNN: ml_meta_step's meta-gradient (query
- * gradient first with the first block run twice, then the inner step walked
- * with it as the seed: meta/maml.c) is the same bits as one walk from the query
- * loss through everything (computed here as the learner did before). */
+ * gradient first, with low_memory the first block run twice, then the inner
+ * step walked with it as the seed: meta/maml.c) is the same bits as one walk
+ * from the query loss through everything (computed here as the learner did
+ * before). */
 static void one_walk_meta_gradient(ml_model *m, int head, const float *theta_in, const ml_task_data *t, float *out) {
     ml_ctx *ctx = ml_ctx_create(0);
     ml_ctx_set_consume(ctx, 1);
@@ -492,7 +493,8 @@ static void test_cnn_meta_gradient_is_one_walk(void) {
     ml_task_data t = {.n_support = W * S, .n_query = W * Q, .xs = xs, .xq = xq, .ls = ls, .lq = lq};
     const ml_algo algos[] = {ML_ALGO_MAML, ML_ALGO_ANIL};
     for (int a = 0; a < 2; a++)
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int run = 0; run < 4; run++) { /* threads 1, 2; low_memory off, on */
+            const int threads = 1 + run % 2, low_memory = run / 2;
             ml_model m;
             ml_model_spec spec;
             char err[256];
@@ -503,7 +505,7 @@ static void test_cnn_meta_gradient_is_one_walk(void) {
             CHECK(ml_model_init(&m, &spec, err, sizeof err) == ML_OK);
             ml_model_init_params(&m, ML_INIT_TORCH, &r);
             ml_meta_config c = {.algo = algos[a], .loss = ML_LOSS_CROSS_ENTROPY, .inner_steps = 1, .inner_lr = 0.4f,
-                                .threads = threads};
+                                .threads = threads, .low_memory = low_memory};
             c.outer = ml_optim_config_default(ML_OPTIM_SGD);
             ml_meta meta;
             CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);

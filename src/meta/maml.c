@@ -33,7 +33,8 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
  * return. A CNN runs its first block twice, so that block's activations (a
  * 75-image query at 28x28: the 15 MB conv output, the pooled output, batch
  * norm's values at the argmax) are never alive beside the other blocks' and
- * their backward's scratch:
+ * their backward's scratch, when cfg.low_memory asks for it (block 1's
+ * forward costs ~4% of a 5w1s q15 task):
  *   1. block 1 forward; its output h is copied aside (w->kept), the rest
  *      rewound;
  *   2. the other blocks and the head from h (a leaf), the loss, and its
@@ -42,8 +43,8 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
  *      bits), dh walked back through it (ml_grad_seed) for block 1's weights.
  * The gradients are the same bits as one walk from the loss: that walk
  * reached h with dh (h has one reader, the second block's convolution) and
- * then ran block 1's rules on the same values. An MLP, or a CNN of one block,
- * runs the plain forward and backward. */
+ * then ran block 1's rules on the same values. Otherwise, and for an MLP or
+ * a CNN of one block, the plain forward and backward. */
 static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, ml_tensor **fast, ml_tensor **g,
                           float *loss) {
     ml_ctx *ctx = w->ctx;
@@ -51,7 +52,7 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     const int np = model->n_params, nb = 4; /* conv weight, bias, gamma, beta */
     ml_tensor *d[ML_MAX_PARAMS + 1];
     ml_ctx_mark start = ml_ctx_get_mark(ctx);
-    if (model->spec.kind == ML_MODEL_MLP || model->spec.blocks < 2) {
+    if (!m->cfg.low_memory || model->spec.kind == ML_MODEL_MLP || model->spec.blocks < 2) {
         ml_tensor *l = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);
         if (ml_grad(ctx, l, fast, np, 0, d) != ML_OK) return -1;
         *loss = l->data[0];
