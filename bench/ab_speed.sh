@@ -13,7 +13,7 @@
 #
 # Usage: bench/ab_speed.sh [--measure wall|cpu] [--reps 5] [--iters 12] [--warmup 2] A_BIN B_BIN RUN
 #   RUN = algo:ways:shots:query:meta_batch:threads (as bench/memory_omniglot.sh)
-#   env: ML_DATA_DIR
+#   env: ML_DATA_DIR; B_ARGS: extra train options for B only (e.g. --low-memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=5 iters=12 warmup=2 measure=wall
@@ -45,7 +45,8 @@ train() { # which iters [prefix...]: one training run in a fresh folder
   rm -rf "$tmp/run"
   "$@" "$tmp/$which" train --algo "$algo" --dataset "omniglot:$zips" --ways "$ways" --shots "$shots" \
     --query "$query" --meta-batch "$mb" "${inner[@]}" --outer-lr 0.001 --iters "$n" --threads "$threads" \
-    --eval-tasks 0 --log-every 1 --checkpoint-every 1000000 --seed 1 --quiet --out "$tmp/run"
+    --eval-tasks 0 --log-every 1 --checkpoint-every 1000000 --seed 1 --quiet --out "$tmp/run" \
+    $([ "$which" = B ] && echo "${B_ARGS:-}")
 }
 cpu_ms() { # which iters -> task-clock ms of the whole run
   train "$1" "$2" perf stat -x, -e task-clock 2>&1 > /dev/null | grep task-clock | cut -d, -f1

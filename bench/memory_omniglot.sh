@@ -10,7 +10,8 @@
 #   RUN = algo:ways:shots:query:meta_batch:threads, e.g. maml:5:1:15:32:2
 #   (maml = second order with 1 inner step at lr 0.4; fomaml likewise;
 #   protonet without inner steps)
-#   env: METALEARN (binary, default build/metalearn; copied first), ML_DATA_DIR
+#   env: METALEARN (binary, default build/metalearn; copied first), ML_DATA_DIR,
+#   TRAIN_ARGS (extra train options for every run, e.g. --low-memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib/peak_rss.sh
@@ -25,8 +26,8 @@ for run in "${runs[@]}"; do
   [ "$algo" = protonet ] || inner=(--inner-steps 1 --inner-lr 0.4)
   peak_rss_train --algo "$algo" --dataset "omniglot:$zips" \
     --ways "$ways" --shots "$shots" --query "$query" --meta-batch "$mb" "${inner[@]}" --outer-lr 0.001 \
-    --iters "$iters" --threads "$threads" --eval-tasks 0 --checkpoint-every 1000000 --seed 1 --quiet
-  printf '{"bench":"omniglot_memory","label":"%s","binary_sha256_12":"%s","algo":"%s","ways":%s,"shots":%s,"query":%s,"meta_batch":%s,"threads":%s,"iters":%s,"peak_mb":%.1f,"checkpoint_sha256_12":"%s","wall":"%s","loadavg":"%s"}\n' \
-    "$label" "$sha" "$algo" "$ways" "$shots" "$query" "$mb" "$threads" "$iters" "$(echo "$kb / 1024" | bc -l)" "$ck" "$wall" \
+    --iters "$iters" --threads "$threads" --eval-tasks 0 --checkpoint-every 1000000 --seed 1 --quiet ${TRAIN_ARGS:-}
+  printf '{"bench":"omniglot_memory","label":"%s","binary_sha256_12":"%s","algo":"%s","ways":%s,"shots":%s,"query":%s,"meta_batch":%s,"threads":%s,"iters":%s,"peak_mb":%.1f,"checkpoint_sha256_12":"%s","train_args":"%s","wall":"%s","loadavg":"%s"}\n' \
+    "$label" "$sha" "$algo" "$ways" "$shots" "$query" "$mb" "$threads" "$iters" "$(echo "$kb / 1024" | bc -l)" "$ck" "${TRAIN_ARGS:-}" "$wall" \
     "$(cut -d' ' -f1-3 /proc/loadavg)"
 done

@@ -508,6 +508,73 @@ static void test_task_sum_orders(void) {
     ml__task_sum_destroy(s);
 }
 
+/* Second-order MAML and ANIL on a CNN: ml_meta_step's meta-gradient (query
+ * gradient first, with low_memory the first block run twice, then the inner
+ * step walked with it as the seed: meta/maml.c) is the same bits as one walk
+ * from the query loss through everything (computed here as the learner did
+ * before). */
+static void one_walk_meta_gradient(ml_model *m, int head, const float *theta_in, const ml_task_data *t, float *out) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    ml_ctx_set_consume(ctx, 1);
+    int np = m->n_params, first = head ? np - 2 : 0;
+    const int64_t per = (int64_t)m->spec.in_c * m->spec.in_h * m->spec.in_w;
+    ml_tensor *theta[ML_MAX_PARAMS], *fast[ML_MAX_PARAMS], *g[ML_MAX_PARAMS], *meta[ML_MAX_PARAMS];
+    ml_model_wrap(ctx, m, (float *)theta_in, theta);
+    ml_tensor *xs = ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per));
+    ml_tensor *out_s = ml_model_forward(ctx, m, theta, xs, 1, 0);
+    CHECK(ml_grad(ctx, ml_cross_entropy(ctx, out_s, t->ls), theta + first, np - first, 1, g + first) == ML_OK);
+    for (int i = 0; i < np; i++) fast[i] = i < first ? theta[i] : ml_sub(ctx, theta[i], ml_scale(ctx, g[i], 0.4f));
+    ml_tensor *xq = ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per));
+    ml_tensor *out_q = ml_model_forward(ctx, m, fast, xq, 1, 0);
+    CHECK(ml_grad(ctx, ml_cross_entropy(ctx, out_q, t->lq), theta, np, 0, meta) == ML_OK);
+    for (int i = 0; i < np; i++)
+        memcpy(out + m->params[i].offset, meta[i]->data, (size_t)meta[i]->numel * sizeof(float));
+    ml_ctx_destroy(ctx);
+}
+
+static void test_cnn_meta_gradient_is_one_walk(void) {
+    enum { W = 3, S = 2, Q = 4, H = 16 };
+    ml_rng r;
+    ml_rng_seed(&r, 5);
+    static float xs[W * S * H * H], xq[W * Q * H * H];
+    static int32_t ls[W * S], lq[W * Q];
+    for (int i = 0; i < W * S * H * H; i++) xs[i] = (float)ml_rng_uniform(&r);
+    for (int i = 0; i < W * Q * H * H; i++) xq[i] = (float)ml_rng_uniform(&r);
+    for (int i = 0; i < W * S; i++) ls[i] = i / S;
+    for (int i = 0; i < W * Q; i++) lq[i] = i / Q;
+    ml_task_data t = {.n_support = W * S, .n_query = W * Q, .xs = xs, .xq = xq, .ls = ls, .lq = lq};
+    const ml_algo algos[] = {ML_ALGO_MAML, ML_ALGO_ANIL};
+    for (int a = 0; a < 2; a++)
+        for (int run = 0; run < 4; run++) { /* threads 1, 2; low_memory off, on */
+            const int threads = 1 + run % 2, low_memory = run / 2;
+            ml_model m;
+            ml_model_spec spec;
+            char err[256];
+            ml_model_spec_parse("cnn4:4", &spec, err, sizeof err);
+            spec.in_c = 1;
+            spec.in_h = spec.in_w = H;
+            spec.n_out = W;
+            CHECK(ml_model_init(&m, &spec, err, sizeof err) == ML_OK);
+            ml_model_init_params(&m, ML_INIT_TORCH, &r);
+            ml_meta_config c = {.algo = algos[a], .loss = ML_LOSS_CROSS_ENTROPY, .inner_steps = 1, .inner_lr = 0.4f,
+                                .threads = threads, .low_memory = low_memory};
+            c.outer = ml_optim_config_default(ML_OPTIM_SGD);
+            ml_meta meta;
+            CHECK(ml_meta_init(&meta, &m, &c, 1, err, sizeof err) == ML_OK);
+            float *start = malloc((size_t)meta.n_meta * sizeof(float));
+            float *want = malloc((size_t)meta.n_meta * sizeof(float));
+            memcpy(start, meta.meta, (size_t)meta.n_meta * sizeof(float));
+            double loss;
+            CHECK(ml_meta_step(&meta, &t, 1, &loss, err, sizeof err) == ML_OK);
+            one_walk_meta_gradient(&m, algos[a] == ML_ALGO_ANIL, start, &t, want);
+            CHECK(memcmp(want, meta.grad, (size_t)meta.n_meta * sizeof(float)) == 0);
+            free(start);
+            free(want);
+            ml_meta_free(&meta);
+            ml_model_free(&m);
+        }
+}
+
 int main(void) {
     make_tasks();
     ML_RUN(test_maml_one_step_matches_finite_differences);
@@ -516,6 +583,7 @@ int main(void) {
     ML_RUN(test_fused_route_matches_graph);
     ML_RUN(test_metasgd_matches_finite_differences);
     ML_RUN(test_anil_matches_finite_differences);
+    ML_RUN(test_cnn_meta_gradient_is_one_walk);
     ML_RUN(test_protonet_logits_by_hand);
     ML_RUN(test_classification_learners_learn);
     ML_RUN(test_first_order_is_maml_without_second_order_term);

@@ -84,6 +84,13 @@ ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_ten
  * when it has no hidden layer). */
 ml_tensor *ml_model_features(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training,
                              int update_stats);
+/* A CNN's conv blocks [first, last) on h, as ml_model_forward runs them: h is
+ * the model's input when first is 0, block first-1's output otherwise; when
+ * last is the block count the flatten and the head follow (the output of
+ * ml_model_forward). For recomputing a block's activations instead of keeping
+ * them (MAML's query pass). An MLP or a bad range fails the context. */
+ml_tensor *ml_model_forward_blocks(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *h, int first, int last,
+                                   int training, int update_stats);
 /* Writes one line per tensor: name and shape. */
 void ml_model_print_params(const ml_model *m, FILE *out);
 int ml_model_find_param(const ml_model *m, const char *name);

@@ -198,6 +198,13 @@ ml_status ml_grad(ml_ctx *ctx, ml_tensor *y, ml_tensor **xs, int n, int create_g
 /* Same with an explicit seed dy (same shape as y) for a non-scalar y. */
 ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs, int n,
                        int create_graph, ml_tensor **out);
+/* Same with k outputs seeded at once (ys[j] gets dys[j]; the ys distinct): the
+ * vector-Jacobian product sum_j dys[j] . d ys[j] / d xs. E.g. a gradient
+ * already known at some intermediate tensors walked back through the graph that
+ * made them (MAML's query gradient at the adapted weights, through the inner
+ * steps). */
+ml_status ml_grad_seeds(ml_ctx *ctx, ml_tensor **ys, ml_tensor **dys, int k, ml_tensor **xs, int n,
+                        int create_graph, ml_tensor **out);
 
 /* Number of ops in the op table and their names (for tests and profiles). */
 int ml_op_count(void);

@@ -3,8 +3,9 @@
  * The tape is in recording order, which is a topological order, so one
  * backward walk suffices. Two passes:
  *   1. forward over the tape: mark every tensor that depends on some xs[i];
- *   2. backward from the tape's end: for each node whose output has a
- *      gradient and depends on xs, run its rule and add the contributions
+ *   2. backward from the tape's end, the outputs' gradients seeded (the
+ *      scalar's 1, or given ones: a vector-Jacobian product): for each node
+ *      whose output has a gradient and depends on xs, run its rule and add the contributions
  *      into its inputs' gradients.
  * Gradients live in an array indexed by tensor id (arena memory). Nodes the
  * backward rules record while create_graph is on are appended after the
@@ -41,17 +42,24 @@ static void release_if_dead(ml__recycler *r, ml_tensor *const *grads, uint32_t n
     r->free[r->n_free++] = (ml__buf){t->data, t->numel};
 }
 
-ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs, int n, int create_graph,
-                       ml_tensor **out) {
+ml_status ml_grad_seeds(ml_ctx *ctx, ml_tensor **ys, ml_tensor **dys, int k, ml_tensor **xs, int n,
+                        int create_graph, ml_tensor **out) {
     for (int i = 0; i < n; i++) out[i] = NULL;
     if (ctx->status != ML_OK) return ctx->status;
-    if (!y || !dy) {
-        ml_ctx_fail(ctx, ML_ERR_ARG, "grad: NULL output or seed");
-        return ctx->status;
-    }
-    if (!ml_same_shape(y, dy)) {
-        ml_ctx_fail(ctx, ML_ERR_SHAPE, "grad: seed shape differs from output shape");
-        return ctx->status;
+    for (int j = 0; j < k; j++) {
+        if (!ys[j] || !dys[j]) {
+            ml_ctx_fail(ctx, ML_ERR_ARG, "grad: NULL output or seed %d", j);
+            return ctx->status;
+        }
+        if (!ml_same_shape(ys[j], dys[j])) {
+            ml_ctx_fail(ctx, ML_ERR_SHAPE, "grad: seed %d's shape differs from its output's", j);
+            return ctx->status;
+        }
+        for (int i = 0; i < j; i++)
+            if (ys[i] == ys[j]) {
+                ml_ctx_fail(ctx, ML_ERR_ARG, "grad: output %d seeded twice", j);
+                return ctx->status;
+            }
     }
     uint32_t nt = ctx->n_tensors;
     ml_node *last = ctx->tape_tail;
@@ -75,7 +83,8 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
     if (ctx->consume && !create_graph) {
         if (!(readers = ml_ctx_alloc(ctx, nt ? nt : 1))) return ctx->status;
         memset(readers, 0, nt);
-        if (y->id < nt) readers[y->id] = KEEP;
+        for (int j = 0; j < k; j++)
+            if (ys[j]->id < nt) readers[ys[j]->id] = KEEP;
         for (int i = 0; i < n; i++) readers[xs[i]->id] = KEEP;
     }
 
@@ -89,7 +98,8 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
         if (d) dep[nd->out->id] = 1;
         if (nd == last) break;
     }
-    if (y->id < nt) grads[y->id] = dy;
+    for (int j = 0; j < k; j++)
+        if (ys[j]->id < nt) grads[ys[j]->id] = dys[j];
 
     /* Pass 2: walk back. Recording follows create_graph while rules run. */
     ml__recycler *rec = NULL;
@@ -142,6 +152,11 @@ ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs,
     ml_ctx_set_recording(ctx, was_recording);
     ctx->recycle = NULL;
     return ctx->status;
+}
+
+ml_status ml_grad_seed(ml_ctx *ctx, ml_tensor *y, ml_tensor *dy, ml_tensor **xs, int n, int create_graph,
+                       ml_tensor **out) {
+    return ml_grad_seeds(ctx, &y, &dy, 1, xs, n, create_graph, out);
 }
 
 ml_status ml_grad(ml_ctx *ctx, ml_tensor *y, ml_tensor **xs, int n, int create_graph, ml_tensor **out) {

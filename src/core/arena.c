@@ -4,16 +4,20 @@
  * rewinds to the first block. If a pass spilled into more than one block,
  * reset replaces the chain by one block big enough for the whole pass, so the
  * next identical pass makes no heap call at all. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "metalearn/core.h"
 
 #include <stdint.h>
+#include <sys/mman.h>
 
 #define ML_ARENA_ALIGN 64
+#define ML_PAGE 4096
 
 typedef struct block {
     struct block *next;
     size_t size; /* usable bytes in data[] */
     size_t used;
+    int released; /* its pages given back once on a rewind (at most once: see rewind) */
     void *raw; /* what ml_malloc returned, for ml_free */
     unsigned char *data;
 } block;
@@ -33,9 +37,21 @@ static block *block_new(size_t size) {
     b->next = NULL;
     b->size = size;
     b->used = 0;
+    b->released = 0;
     b->raw = raw;
     b->data = (unsigned char *)p + header;
     return b;
+}
+
+/* Pages of block b from `from` on hold nothing live (a pass left b for the
+ * next block, or rewound to an earlier one: kernel scratch rewound before),
+ * so they go back to the system instead of staying resident beside the
+ * next block's. Only while a pass spills over blocks (the first pass of a
+ * context; afterwards reset has merged them into one block). */
+static void release_from(block *b, size_t from) {
+    uintptr_t lo = ((uintptr_t)(b->data + from) + ML_PAGE - 1) & ~(uintptr_t)(ML_PAGE - 1);
+    uintptr_t hi = (uintptr_t)(b->data + b->size) & ~(uintptr_t)(ML_PAGE - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 static void chain_free(block *b) {
@@ -70,6 +86,7 @@ void *ml_arena_alloc(ml_arena *a, size_t bytes) {
     block *b = a->cur;
     while (b->used + need > b->size) {
         if (!b->next) {
+            release_from(b, b->used);
             size_t size = b->size * 2;
             if (size < need) size = need;
             block *nb = block_new(size);
@@ -114,6 +131,14 @@ void ml_arena_rewind(ml_arena *a, ml_arena_mark m) {
      * MAML task got a 321 MB block). */
     block *b = m.block;
     size_t used = m.used;
+    /* Back across blocks: the later ones hold nothing live. Given back once
+     * per block, so that a loop of mark / rewind spilling into the same
+     * block does not fault its pages in again on every round. */
+    for (block *p = b != a->cur ? b->next : NULL; p; p = p->next)
+        if (!p->released) {
+            release_from(p, 0);
+            p->released = 1;
+        }
     for (block *p = a->first; p && p != b; p = p->next) used += p->used;
     a->total_used = used;
     a->cur = b;

@@ -114,6 +114,8 @@ void ml__meta_task_gradient(ml_meta *m, struct ml_meta_worker *w, int item, ml_t
  * the model's outputs to *out when out is not NULL. */
 ml_tensor *ml__meta_model_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor *params[], const float *x, const float *yf,
                                const int32_t *yl, int n, ml_tensor **out);
+/* The loss of outputs `out` (ml__meta_model_loss's second half). */
+ml_tensor *ml__meta_loss_of(ml_ctx *ctx, const ml_meta *m, ml_tensor *out, const float *yf, const int32_t *yl, int n);
 /* Support and query embedded in one batch (batch norm sees the whole
  * episode): [n_support + n_query, D]. */
 ml_tensor *ml__meta_embed_episode(ml_ctx *ctx, const ml_meta *m, ml_tensor **params, const ml_task_data *t);

@@ -28,6 +28,111 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
     return model->n_params;
 }
 
+/* The query loss's gradient at the adapted weights fast[] into g[] (tensors
+ * made before the call) and its value into *loss; the arena as it was on
+ * return. A CNN runs its first block twice, so that block's activations (a
+ * 75-image query at 28x28: the 15 MB conv output, the pooled output, batch
+ * norm's values at the argmax) are never alive beside the other blocks' and
+ * their backward's scratch, when cfg.low_memory asks for it (block 1's
+ * forward costs ~4% of a 5w1s q15 task):
+ *   1. block 1 forward; its output h is copied aside (w->kept), the rest
+ *      rewound;
+ *   2. the other blocks and the head from h (a leaf), the loss, and its
+ *      gradient for their weights and for h (dh), the pass rewound;
+ *   3. block 1 forward again (the same kernels on the same inputs: the same
+ *      bits), dh walked back through it (ml_grad_seed) for block 1's weights.
+ * The gradients are the same bits as one walk from the loss: that walk
+ * reached h with dh (h has one reader, the second block's convolution) and
+ * then ran block 1's rules on the same values. Otherwise, and for an MLP or
+ * a CNN of one block, the plain forward and backward. */
+static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, ml_tensor **fast, ml_tensor **g,
+                          float *loss) {
+    ml_ctx *ctx = w->ctx;
+    ml_model *model = m->model;
+    const int np = model->n_params, nb = 4; /* conv weight, bias, gamma, beta */
+    ml_tensor *d[ML_MAX_PARAMS + 1];
+    ml_ctx_mark start = ml_ctx_get_mark(ctx);
+    if (!m->cfg.low_memory || model->spec.kind == ML_MODEL_MLP || model->spec.blocks < 2) {
+        ml_tensor *l = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);
+        if (ml_grad(ctx, l, fast, np, 0, d) != ML_OK) return -1;
+        *loss = l->data[0];
+        for (int i = 0; i < np; i++) memcpy(g[i]->data, d[i]->data, (size_t)g[i]->numel * sizeof(float));
+        ml_ctx_rewind(ctx, start);
+        return 0;
+    }
+    const int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
+    float *xq = (float *)t->xq;
+    ml_tensor *h1 = ml_model_forward_blocks(ctx, model, fast, ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per)), 0,
+                                            1, 1, 0);
+    if (!h1 || ml__meta_grow_floats(&w->kept, &w->kept_cap, h1->numel)) return -1;
+    memcpy(w->kept, h1->data, (size_t)h1->numel * sizeof(float));
+    int ndim = h1->ndim;
+    int64_t shape[ML_MAX_DIMS];
+    memcpy(shape, h1->shape, sizeof shape);
+    ml_ctx_rewind(ctx, start);
+
+    ml_tensor *h = ml_tensor_wrap(ctx, w->kept, ndim, shape), *dh = ml_tensor_new(ctx, ndim, shape);
+    if (!h || !dh) return -1;
+    ml_ctx_mark rest = ml_ctx_get_mark(ctx);
+    ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, model->spec.blocks, 1, 0),
+                                    t->yq, t->lq, t->n_query);
+    ml_tensor *wrt[ML_MAX_PARAMS + 1];
+    for (int i = nb; i < np; i++) wrt[i - nb] = fast[i];
+    wrt[np - nb] = h;
+    if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
+    *loss = l->data[0];
+    for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
+    memcpy(dh->data, d[np - nb]->data, (size_t)dh->numel * sizeof(float));
+    ml_ctx_rewind(ctx, rest);
+
+    h1 = ml_model_forward_blocks(ctx, model, fast, ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per)), 0, 1, 1, 0);
+    if (!h1 || ml_grad_seed(ctx, h1, dh, fast, nb, 0, d) != ML_OK) return -1;
+    for (int i = 0; i < nb; i++) memcpy(g[i]->data, d[i]->data, (size_t)g[i]->numel * sizeof(float));
+    ml_ctx_rewind(ctx, start);
+    return 0;
+}
+
+/* Second-order meta-gradient in two walks, so that the query pass and the
+ * walk back through the inner steps are never in memory together: the query
+ * loss's gradient g' at the adapted weights needs no second-order graph, so it
+ * is taken first (query forward + backward, consume mode), kept in tensors
+ * made before the query pass, and the query pass is rewound; then g' is walked
+ * back through the inner steps' recorded graph (ml_grad_seeds at fast[]). The
+ * single walk computed the same: it reached fast[] with exactly g' (the query
+ * pass reads nothing of the inner graph but fast[]), then went on through the
+ * same nodes in the same order. The extras (Meta-SGD's rates) are read by the
+ * inner steps only. Correct only if no fast[] tensor the query reads feeds
+ * another: what the alias below ensures for the weights left as theta. */
+static void split_task_gradient(ml_meta *m, ml_meta_worker *w, int item, const ml_task_data *t, ml_tensor **theta,
+                                ml_tensor **fast, ml_tensor **extra, int n_extra) {
+    ml_ctx *ctx = w->ctx;
+    int np = m->model->n_params, nw = 0;
+    ml_tensor *seed[ML_MAX_PARAMS];
+    ml_tensor *wrt[ML_MAX_PARAMS + ML_META_MAX_EXTRAS], *meta_grads[ML_MAX_PARAMS + ML_META_MAX_EXTRAS];
+    /* A weight the inner steps leave as theta (ANIL's body) also feeds the
+     * inner steps: the query pass reads it through a leaf of its own, so
+     * that the first walk takes only the query's direct path (the second
+     * walk adds the path through the inner steps, as one walk would). */
+    ml_tensor *query_fast[ML_MAX_PARAMS];
+    for (int i = 0; i < np; i++) {
+        seed[i] = ml_tensor_new(ctx, fast[i]->ndim, fast[i]->shape);
+        query_fast[i] = fast[i] == theta[i] ? ml_tensor_wrap(ctx, theta[i]->data, theta[i]->ndim, theta[i]->shape)
+                                            : fast[i];
+    }
+    float loss_value = 0.0f;
+    if (ml_ctx_status(ctx) != ML_OK || query_gradient(m, w, t, query_fast, seed, &loss_value)) {
+        ml__meta_fail_task(m, w, item, "query gradient");
+        return;
+    }
+    for (int i = 0; i < np; i++) wrt[nw++] = theta[i];
+    for (int k = 0; k < n_extra; k++) wrt[nw++] = extra[k];
+    if (ml_grad_seeds(ctx, fast, seed, np, wrt, nw, 0, meta_grads) != ML_OK) {
+        ml__meta_fail_task(m, w, item, "meta-gradient");
+        return;
+    }
+    ml__meta_task_commit(m, w, item, loss_value, meta_grads, n_extra);
+}
+
 /* MAML, FOMAML, Meta-SGD, ANIL: S inner steps from theta on the support
  * set (fast_i -= rate_i * g_i, the rates Meta-SGD's extras or inner_lr),
  * then the query loss, differentiated for theta and the extras. */
@@ -57,6 +162,10 @@ void ml__gradient_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
         }
         for (int i = first; i < np; i++)
             fast[i] = ml_sub(ctx, fast[i], alpha ? ml_mul(ctx, alpha[i], grads[i]) : ml_scale(ctx, grads[i], m->cfg.inner_lr));
+    }
+    if (second && m->cfg.inner_steps > 0) {
+        split_task_gradient(m, w, item, t, theta, fast, extra, n_extra);
+        return;
     }
     ml_tensor *loss = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);
     ml__meta_task_gradient(m, w, item, loss, theta, extra, n_extra);

@@ -27,6 +27,10 @@ ml_tensor *ml__meta_model_loss(ml_ctx *ctx, const ml_meta *m, ml_tensor *params[
     /* Batch norm uses the current batch's statistics, as the reference MAML. */
     ml_tensor *out = ml_model_forward(ctx, model, params, xt, 1, 0);
     if (out_pass) *out_pass = out;
+    return ml__meta_loss_of(ctx, m, out, yf, yl, n);
+}
+
+ml_tensor *ml__meta_loss_of(ml_ctx *ctx, const ml_meta *m, ml_tensor *out, const float *yf, const int32_t *yl, int n) {
     if (m->cfg.loss == ML_LOSS_MSE) return ml_mse(ctx, out, ml_tensor_wrap(ctx, (float *)yf, 2, ML_SHAPE(n, 1)));
     return ml_cross_entropy(ctx, out, yl);
 }
@@ -68,7 +72,14 @@ void ml__meta_task_gradient(ml_meta *m, ml_meta_worker *w, int item, ml_tensor *
         ml__meta_fail_task(m, w, item, "meta-gradient");
         return;
     }
-    m->task_loss[item] = loss->data[0];
+    ml__meta_task_commit(m, w, item, loss->data[0], meta_grads, n_extra);
+}
+
+void ml__meta_task_commit(ml_meta *m, ml_meta_worker *w, int item, float loss, ml_tensor **meta_grads,
+                          int n_extra) {
+    ml_model *model = m->model;
+    int np = model->n_params;
+    m->task_loss[item] = loss;
     float *out = ml__meta_task_row(m, w, item);
     if (!out) return;
     for (int i = 0; i < np; i++) {
@@ -197,6 +208,7 @@ void ml_meta_free(ml_meta *m) {
             ml_free(m->workers[i].head);
             ml_free(m->workers[i].feat);
             ml_free(m->workers[i].fused_theta);
+            ml_free(m->workers[i].kept);
         }
     ml_pool_destroy(m->pool);
     ml_free(m->workers);

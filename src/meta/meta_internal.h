@@ -11,7 +11,8 @@ struct ml_meta_worker {
     float *head; /* pretrain evaluation: the episode's new N-way head */
     float *feat; /* pretrain evaluation: the episode's frozen features */
     float *fused_theta; /* maml_mlp.c: theta as last packed, then its packed set */
-    int64_t head_cap, feat_cap, fused_cap;
+    float *kept; /* maml.c: the query's first block output between its two passes */
+    int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
     char err[256];
 };
@@ -19,6 +20,9 @@ struct ml_meta_worker {
 /* Where task `item` writes its meta-gradient row (n_meta floats; NULL: out
  * of memory, the task already marked failed with the worker's message), and
  * the call that hands the written row over (meta.c). */
+/* The task's loss and its meta-gradient (theta's, then the extras') into the task's row. */
+void ml__meta_task_commit(ml_meta *m, ml_meta_worker *w, int item, float loss, ml_tensor **meta_grads,
+                          int n_extra);
 float *ml__meta_task_row(ml_meta *m, ml_meta_worker *w, int item);
 void ml__meta_task_row_done(ml_meta *m, int item, float *row);
 /* Task `item`'s meta-gradient added to the step's sum by add(acc, user)

@@ -248,6 +248,8 @@ void ml_model_wrap(ml_ctx *ctx, const ml_model *m, float *flat, ml_tensor **out)
 /* The body: everything but the last linear layer (the head). */
 static ml_tensor *forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training, int update_stats,
                           int with_head);
+static ml_tensor *cnn_blocks(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *h, int first, int last,
+                             int training, int update_stats, int with_head);
 
 ml_tensor *ml_model_forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *x, int training,
                             int update_stats) {
@@ -280,7 +282,15 @@ static ml_tensor *forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tenso
         return h;
     }
     ml_tensor *h = ml_reshape(ctx, x, 4, ML_SHAPE(n, s->in_c, s->in_h, s->in_w));
-    for (int b = 0; b < s->blocks; b++) {
+    return cnn_blocks(ctx, m, params, h, 0, s->blocks, training, update_stats, with_head);
+}
+
+/* Blocks [first, last) of the CNN on h; after the last block the flatten and
+ * (with_head, n_out > 0) the head. */
+static ml_tensor *cnn_blocks(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *h, int first, int last,
+                             int training, int update_stats, int with_head) {
+    const ml_model_spec *s = &m->spec;
+    for (int b = first; b < last; b++) {
         ml_tensor **p = params + 4 * b;
         float *rm = NULL, *rv = NULL;
         if (!training || update_stats) {
@@ -289,9 +299,28 @@ static ml_tensor *forward(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tenso
         }
         h = ml_conv_block(ctx, h, p[0], p[1], p[2], p[3], rm, rv, training, s->bn_momentum, s->bn_eps);
     }
+    if (last < s->blocks) return h;
     h = ml_flatten(ctx, h);
     if (s->n_out == 0 || !with_head) return h; /* embedding, or the body's features */
     return ml_linear(ctx, h, params[4 * s->blocks], params[4 * s->blocks + 1]);
+}
+
+ml_tensor *ml_model_forward_blocks(ml_ctx *ctx, ml_model *m, ml_tensor **params, ml_tensor *h, int first, int last,
+                                   int training, int update_stats) {
+    const ml_model_spec *s = &m->spec;
+    if (!h || ml_ctx_status(ctx) != ML_OK) return NULL;
+    if (s->kind == ML_MODEL_MLP || first < 0 || first >= last || last > s->blocks)
+        return ml_ctx_fail(ctx, ML_ERR_ARG, "model: blocks [%d, %d) of a model with %d conv blocks", first, last,
+                           s->kind == ML_MODEL_MLP ? 0 : s->blocks);
+    if (first == 0) {
+        if (h->numel != h->shape[0] * (int64_t)s->in_c * s->in_h * s->in_w) {
+            char b[64];
+            return ml_ctx_fail(ctx, ML_ERR_SHAPE, "model: input %s does not hold examples of %dx%dx%d",
+                               ml_shape_str(h, b, sizeof b), s->in_c, s->in_h, s->in_w);
+        }
+        h = ml_reshape(ctx, h, 4, ML_SHAPE(h->shape[0], s->in_c, s->in_h, s->in_w));
+    }
+    return cnn_blocks(ctx, m, params, h, first, last, training, update_stats, 1);
 }
 
 void ml_model_print_params(const ml_model *m, FILE *out) {

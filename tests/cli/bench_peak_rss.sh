@@ -31,7 +31,7 @@ if [ -f "${ML_DATA_DIR:-../shared/data}/omniglot/images_background_small1.zip" ]
   expect "memory_omniglot tiny run" 0 "" -- bash "$ROOT/bench/memory_omniglot.sh" --iters 1 protonet:5:1:5:2:1
   line=$(cat "$TMP/out")
   if [ "$(wc -l < "$TMP/out")" = 1 ] && keys "$line" bench label binary_sha256_12 algo ways shots query meta_batch threads \
-       iters peak_mb checkpoint_sha256_12 wall loadavg; then ok "memory_omniglot: one JSON line"
+       iters peak_mb checkpoint_sha256_12 train_args wall loadavg; then ok "memory_omniglot: one JSON line"
   else bad "memory_omniglot line: $line"; fi
 else skip "memory_omniglot: no Omniglot in ${ML_DATA_DIR:-../shared/data}"; fi
 summary

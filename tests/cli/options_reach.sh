@@ -86,6 +86,7 @@ declare -A EXEMPT=(
   [checkpoint-every]="how often the same state is saved; the last checkpoint is the same"
   [checkpoint-minutes]="how often (by the clock) the same state is saved"
   [overwrite]="lets --out replace a finished run (run_folder.sh)"
+  [low-memory]="recomputes a block instead of keeping it, the same bits (test_meta)"
 )
 
 # option|context|arguments: the arguments added to the context's base run.
