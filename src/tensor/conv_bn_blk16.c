@@ -40,6 +40,8 @@
 
 #if defined(ML_HAVE_AVX512_PATH)
 #include <immintrin.h>
+
+#include "tensor/pool_avx512.h"
 #endif
 
 int ml__conv_blk16_mode = -1;
@@ -332,17 +334,7 @@ ML_TARGET_AVX512 static void pool_image_avx512(const float *p, int64_t w, int64_
             const __m512 v1 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x1, vsc), vsh), onx, x1);
             const __m512 v2 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x2, vsc), vsh), onx, x2);
             const __m512 v3 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x3, vsc), vsh), onx, x3);
-            __m512i cd = _mm512_setzero_si512();
-            __mmask16 t;
-            t = _mm512_cmp_ps_mask(v1, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
-            best = _mm512_mask_mov_ps(best, t, v1), bx = _mm512_mask_mov_ps(bx, t, x1);
-            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(1));
-            t = _mm512_cmp_ps_mask(v2, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
-            best = _mm512_mask_mov_ps(best, t, v2), bx = _mm512_mask_mov_ps(bx, t, x2);
-            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(2));
-            t = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
-            best = _mm512_mask_mov_ps(best, t, v3), bx = _mm512_mask_mov_ps(bx, t, x3);
-            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(3));
+            const __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, x1, x2, x3);
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
             const __m512 z = _mm512_mask_mov_ps(best, onx, _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh));
             const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);

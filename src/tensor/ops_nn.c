@@ -11,6 +11,8 @@
 
 #if defined(ML_HAVE_AVX512_PATH)
 #include <immintrin.h>
+
+#include "tensor/pool_avx512.h"
 #endif
 
 /* ---- conv2d --------------------------------------------------------------------- */
@@ -498,17 +500,7 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
                 bx = _mm512_permutex2var_ps(a0, ev, a1), x1v = _mm512_permutex2var_ps(a0, od, a1);
                 x2v = _mm512_permutex2var_ps(b0, ev, b1), x3v = _mm512_permutex2var_ps(b0, od, b1);
             }
-            __m512i cd = _mm512_setzero_si512();
-            __mmask16 t;
-            t = _mm512_cmp_ps_mask(v1, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
-            best = _mm512_mask_mov_ps(best, t, v1), bx = _mm512_mask_mov_ps(bx, t, x1v);
-            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(1));
-            t = _mm512_cmp_ps_mask(v2, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
-            best = _mm512_mask_mov_ps(best, t, v2), bx = _mm512_mask_mov_ps(bx, t, x2v);
-            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(2));
-            t = _mm512_cmp_ps_mask(v3, best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q);
-            best = _mm512_mask_mov_ps(best, t, v3), bx = _mm512_mask_mov_ps(bx, t, x3v);
-            cd = _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(3));
+            const __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, x1v, x2v, x3v);
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
             const __m512 z = on_x ? _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh) : best;
             const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
