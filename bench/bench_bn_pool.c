@@ -9,101 +9,67 @@
  *    "rowwise_ms_min":..,"vector_ms_min":..,"rowwise_ms_median":..,
  *    "vector_ms_median":..,"speedup_min":..,"speedup_median":..}
  *
- * Usage: bench_bn_pool [--threads T] [--samples S] [--n N]
+ * Usage: bench_bn_pool [--threads T] [--samples S] [--n N] [--cpu 1]
  *   --threads T  OpenMP threads (default 1)
  *   --samples S  timed samples per path and pass (default 15)
- *   --n N        images per batch (default 200: ProtoNet 20-way 5-shot 5-query) */
-#include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
+ *   --n N        images per batch (default 200: ProtoNet 20-way 5-shot 5-query)
+ *   --cpu 1      the calling thread's CPU time instead of wall time */
 #include "metalearn/tensor.h"
+#include "twin_bench.h"
 
 extern int ml__bn_pool_rowwise;
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
+typedef struct job {
+    ml_ctx *ctx;
+    ml_ctx_mark m; /* each sample drops what the last one made */
+    ml_tensor *in[3], *r;
+    int backward;
+} job;
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* One sample: the time of the forward, or of the backward that follows it
- * (the gradients of sum(y * r) with respect to x, gamma and beta; the mul and
- * sum and their backward are small, pooled-size and the same for both). */
-static double sample(ml_ctx *ctx, ml_ctx_mark m, ml_tensor *in[3], ml_tensor *r, int backward) {
-    ml_ctx_rewind(ctx, m);
-    double t0 = now_ms();
-    ml_tensor *y = ml_batchnorm_relu_maxpool(ctx, in[0], in[1], in[2], NULL, NULL, 1, 0.1f, 1e-5f);
-    if (backward) {
-        t0 = now_ms(); /* the backward alone: ml_grad of sum(y * r) */
+/* One sample of path v (0: row by row, 1: whole planes): the time of the
+ * forward, or of the backward that follows it (the gradients of sum(y * r)
+ * with respect to x, gamma and beta; the mul and sum and their backward are
+ * small, pooled-size and the same for both). */
+static double sample(int v, void *user) {
+    job *j = user;
+    ml__bn_pool_rowwise = v == 0;
+    ml_ctx_rewind(j->ctx, j->m);
+    double t0 = twin_now_ms();
+    ml_tensor *y = ml_batchnorm_relu_maxpool(j->ctx, j->in[0], j->in[1], j->in[2], NULL, NULL, 1, 0.1f, 1e-5f);
+    if (j->backward) {
+        t0 = twin_now_ms(); /* the backward alone: ml_grad of sum(y * r) */
         ml_tensor *g[3];
-        if (ml_grad(ctx, ml_sum_all(ctx, ml_mul(ctx, y, r)), in, 3, 0, g) != ML_OK) {
-            fprintf(stderr, "bench_bn_pool: %s\n", ml_ctx_error(ctx));
+        if (ml_grad(j->ctx, ml_sum_all(j->ctx, ml_mul(j->ctx, y, j->r)), j->in, 3, 0, g) != ML_OK) {
+            fprintf(stderr, "bench_bn_pool: %s\n", ml_ctx_error(j->ctx));
             exit(1);
         }
     }
-    return now_ms() - t0;
+    return twin_now_ms() - t0;
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, samples = 15;
-    int64_t n = 200;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--samples")) samples = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--n")) n = atoll(argv[i + 1]);
-        else {
-            fprintf(stderr, "bench_bn_pool: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
-    if (threads < 1 || samples < 1 || n < 2) {
-        fprintf(stderr, "bench_bn_pool: --threads, --samples >= 1, --n >= 2\n");
-        return 2;
-    }
-    omp_set_num_threads(threads);
+    twin_opts o = {1, 15, 200, 0};
+    twin_parse(argc, argv, "bench_bn_pool", &o);
     static const int hw[] = {28, 14, 7};
     ml_rng rng;
     ml_rng_seed(&rng, 5);
     for (size_t s = 0; s < sizeof hw / sizeof hw[0]; s++) {
-        const int64_t c = 64, h = hw[s], w = hw[s];
-        ml_ctx *ctx = ml_ctx_create(0);
-        ml_tensor *in[3] = {ml_tensor_new(ctx, 4, ML_SHAPE(n, c, h, w)), ml_tensor_new(ctx, 1, ML_SHAPE(c)),
-                            ml_tensor_new(ctx, 1, ML_SHAPE(c))};
-        ml_tensor *r = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, h / 2, w / 2));
+        const int64_t n = o.n, c = 64, h = hw[s], w = hw[s];
+        job j = {.ctx = ml_ctx_create(0)};
+        j.in[0] = ml_tensor_new(j.ctx, 4, ML_SHAPE(n, c, h, w));
+        j.in[1] = ml_tensor_new(j.ctx, 1, ML_SHAPE(c));
+        j.in[2] = ml_tensor_new(j.ctx, 1, ML_SHAPE(c));
+        j.r = ml_tensor_new(j.ctx, 4, ML_SHAPE(n, c, h / 2, w / 2));
         for (int k = 0; k < 3; k++)
-            for (int64_t i = 0; i < in[k]->numel; i++) in[k]->data[i] = (float)ml_rng_normal(&rng) + (k == 1);
-        for (int64_t i = 0; i < r->numel; i++) r->data[i] = (float)ml_rng_normal(&rng);
-        const ml_ctx_mark m = ml_ctx_get_mark(ctx); /* each sample drops what the last one made */
-        for (int backward = 0; backward <= 1; backward++) {
-            double *t[2];
-            for (int v = 0; v < 2; v++) t[v] = malloc((size_t)samples * sizeof(double));
-            for (int v = 0; v < 2; v++) ml__bn_pool_rowwise = v == 0, sample(ctx, m, in, r, backward); /* warm-up */
-            for (int i = 0; i < samples; i++)
-                for (int k = 0; k < 2; k++) { /* alternate which path goes first */
-                    const int v = (i + k) % 2;
-                    ml__bn_pool_rowwise = v == 0;
-                    t[v][i] = sample(ctx, m, in, r, backward);
-                }
-            qsort(t[0], (size_t)samples, sizeof(double), cmp_double);
-            qsort(t[1], (size_t)samples, sizeof(double), cmp_double);
-            const double rmin = t[0][0], vmin = t[1][0], rmed = t[0][samples / 2], vmed = t[1][samples / 2];
-            printf("{\"bench\":\"bn_pool\",\"n\":%lld,\"c\":%lld,\"h\":%lld,\"w\":%lld,\"threads\":%d,\"pass\":\"%s\","
-                   "\"rowwise_ms_min\":%.3f,\"vector_ms_min\":%.3f,\"rowwise_ms_median\":%.3f,\"vector_ms_median\":%.3f,"
-                   "\"speedup_min\":%.3f,\"speedup_median\":%.3f}\n",
-                   (long long)n, (long long)c, (long long)h, (long long)w, threads, backward ? "bwd" : "fwd", rmin,
-                   vmin, rmed, vmed, rmin / vmin, rmed / vmed);
-            fflush(stdout);
-            free(t[0]), free(t[1]);
+            for (int64_t i = 0; i < j.in[k]->numel; i++) j.in[k]->data[i] = (float)ml_rng_normal(&rng) + (k == 1);
+        for (int64_t i = 0; i < j.r->numel; i++) j.r->data[i] = (float)ml_rng_normal(&rng);
+        j.m = ml_ctx_get_mark(j.ctx);
+        for (j.backward = 0; j.backward <= 1; j.backward++) {
+            double r[2][2];
+            twin_run(o.samples, sample, &j, r);
+            twin_print("bn_pool", n, c, h, w, o.threads, j.backward ? "bwd" : "fwd", "rowwise", "vector", r);
         }
-        ml_ctx_destroy(ctx);
+        ml_ctx_destroy(j.ctx);
     }
     ml__bn_pool_rowwise = 0;
     return 0;

@@ -10,36 +10,14 @@
  *    "plain_ms_min":..,"blocked_ms_min":..,"speedup":..}
  *
  * Usage: bench_conv_blk16_passes [--threads T] [--samples S] [--n N] */
-#include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "tensor/conv.h"
-
-static double cpu_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
+#include "twin_bench.h"
 
 int main(int argc, char **argv) {
-    int threads = 1, samples = 25, n = 200;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--samples")) samples = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
-        else {
-            fprintf(stderr, "bench_conv_blk16_passes: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
-    if (threads < 1 || samples < 1 || n < 1) {
-        fprintf(stderr, "bench_conv_blk16_passes: --threads, --samples, --n >= 1\n");
-        return 2;
-    }
-    omp_set_num_threads(threads);
+    twin_opts o = {1, 25, 200, 1};
+    twin_parse(argc, argv, "bench_conv_blk16_passes", &o);
+    twin_clock = CLOCK_THREAD_CPUTIME_ID; /* always CPU time (see above) */
+    const int threads = o.threads, samples = o.samples, n = (int)o.n;
     static const int hws[] = {14, 7, 3};
     static const char *names[3] = {"fwd", "bwd_data", "bwd_weight"};
     for (size_t h = 0; h < sizeof hws / sizeof hws[0]; h++) {
@@ -64,7 +42,7 @@ int main(int argc, char **argv) {
             for (int p = 0; p < 3; p++)
                 for (int k = 0; k < 2; k++) {
                     const int v = (r + k) % 2; /* alternate which goes first */
-                    const double t0 = cpu_ms();
+                    const double t0 = twin_now_ms();
                     int rc;
                     if (p == 0) rc = v ? ml__conv_dnnl_forward_blk16(&s, x, w, y, sc) : ml__conv_dnnl_forward(&s, x, w, y, sc);
                     else if (p == 1)
@@ -73,7 +51,7 @@ int main(int argc, char **argv) {
                     else
                         rc = v ? ml__conv_dnnl_backward_weight_blk16(&s, x, y, dx, sc)
                                : ml__conv_dnnl_backward_weight(&s, x, y, dx, sc);
-                    const double t = cpu_ms() - t0;
+                    const double t = twin_now_ms() - t0;
                     if (rc) {
                         fprintf(stderr, "bench_conv_blk16_passes: %s failed\n", names[p]);
                         return 1;
