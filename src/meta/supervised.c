@@ -24,6 +24,9 @@
 #include "metalearn/pool.h"
 #include "metalearn/train.h"
 #include "tensor/kernels_par.h"
+
+/* ---- the batch: examples gathered in order -------------------------------------------------- */
+
 typedef struct gather_job {
     const ml_dataset *d;
     const int32_t *order;
