@@ -23,8 +23,8 @@ mpi() { local n="$1"; shift; timeout 300 mpirun --oversubscribe -np "$n" "$@"; }
 # the step, agree and save within that second, loaded or not, so a test that stops a
 # job with Ctrl-C runs `env "$GRACE" timeout ... mpirun ...` (env execs timeout,
 # whose child is the launcher). 3 s, not more: the SIGTERM itself comes that
-# late, and mpi_search's job must still be running then (measured at a load of
-# 12: 36 s of it left after its first trial; ~4x less on a quiet machine).
+# late, and mpi_search's job must still be running then (on a quiet Zen 5 ~7 s
+# of it are left after its first trial: search.sh sizes the search for that).
 GRACE="OMPI_MCA_odls_base_sigkill_timeout=3"
 
 # rank_pid LAUNCHER R: the pid of the launcher's child that is rank R (by its

@@ -59,7 +59,11 @@ else
 fi
 
 # ---- Ctrl-C on mpirun, a killed rank: finished trials kept, resumed with another N ----
-L="--space space.json --budget 3 --min-iters 2000 --max-iters 20000 --jobs 1 --threads 1 --val-tasks 30"
+# Long enough that the job still runs when Open MPI passes the Ctrl-C on to the
+# ranks ($GRACE s after it, lib.sh): 4 rungs, the last trial 60000 iterations
+# (a quiet Zen 5: 7.5 s in all, ~7 s of it after the first trial line; with
+# 20000 the whole search took 2 s and ended before the signal reached a rank).
+L="--space space.json --budget 3 --min-iters 2000 --max-iters 60000 --jobs 1 --threads 1 --val-tasks 30"
 "$BIN" search $L --jobs 2 --out l1 >l1.txt 2>&1 || bad "longer search, 1 process: $(tail -c 300 l1.txt)"
 wait_lines() { for _ in $(seq 1200); do [ "$(cat "$1/trials.jsonl" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.05; done; return 1; }
 # A trial interrupted with its rank may still be saving its checkpoint when
