@@ -63,6 +63,10 @@ typedef struct pass {
  * nChw16c for that tensor (pass.blk16), else the pass returns -1. */
 enum { LAY_A = 1, LAY_B = 2, LAY_OUT = 4 };
 
+/* pass_run's b is the weights already in the pass's blocked layout (one
+ * reorder per thread and pass instead of one per chunk: pass_run_side). */
+enum { LAY_W_READY = 8 };
+
 typedef struct entry {
     ml_conv_shape s;
     int route;   /* asked for: ML_CONV_ROUTE_DIRECT or _WINOGRAD (the cache key) */
@@ -412,20 +416,37 @@ static int side_chunks(const ml_conv_shape *s, int t) {
     return k < s->n ? k : s->n;
 }
 
-/* Scratch of pass `which` (forward or backward-data) over its chunks: the
- * largest chunk's (chunks hold n / k or n / k + 1 images), or -1. */
-static int64_t chunked_pass_floats(const ml_conv_shape *s, int which) {
-    const int t = side_threads(s), k = t > 1 ? side_chunks(s, t) : image_chunks(s);
-    int64_t m = 0;
+/* A side-by-side thread's region: the blocked weights (wm floats, a multiple
+ * of 16) at its 64-byte aligned start, then a chunk's pass (m floats, which
+ * pass_run aligns itself). */
+static int64_t side_region_floats(int64_t m, int64_t wm) { return wm + m + 32; }
+
+static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* Scratch of pass `which` (forward or backward-data) over its k chunks on t
+ * threads: the largest chunk's pass (chunks hold n / k or n / k + 1 images)
+ * in *m and its blocked weights in *wm; -1 if oneDNN cannot run it. */
+static int chunk_floats(const ml_conv_shape *s, int which, int t, int k, int64_t *m, int64_t *wm) {
+    *m = *wm = 0;
     for (int big = 0; big < 2; big++) {
         const int images = s->n / k + big;
         if (images < 1 || (big && s->n % k == 0)) continue;
         ml_conv_shape c = chunk_shape(s, images);
         entry *e = t > 1 ? lookup_for(&c, 1) : lookup(&c);
         if (!e) return -1;
-        if (pass_floats(&e->p[which]) > m) m = pass_floats(&e->p[which]);
+        if (pass_floats(&e->p[which]) > *m) *m = pass_floats(&e->p[which]);
+        if (e->p[which].b_floats > *wm) *wm = e->p[which].b_floats;
     }
-    return t > 1 ? t * (m + 16) : m; /* one aligned region per thread */
+    return 0;
+}
+
+static int64_t chunked_pass_floats(const ml_conv_shape *s, int which) {
+    const int t = side_threads(s), k = t > 1 ? side_chunks(s, t) : image_chunks(s);
+    int64_t m, wm;
+    if (chunk_floats(s, which, t, k, &m, &wm)) return -1;
+    /* side by side: per thread one aligned region for the chunk's pass and
+     * one for the weights in the blocked layout (pass_run_side) */
+    return t > 1 ? t * side_region_floats(m, wm) : m;
 }
 
 int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int which) {
@@ -463,7 +484,8 @@ static int reorder(dnnl_primitive_t prim, dnnl_memory_t from, dnnl_memory_t to) 
 /* out = pass(a, b): reorder a and b into the blocked layout, run, reorder back;
  * the tensors named in `lay` are the caller's, already nChw16c (no reorder). */
 static int pass_run(pass *p, const float *a, const float *b, float *out, float *scratch, int lay) {
-    if ((lay & p->blk16) != lay) return -1;
+    const int caller_blk16 = lay & (LAY_A | LAY_B | LAY_OUT);
+    if ((caller_blk16 & p->blk16) != caller_blk16) return -1;
     /* JIT kernels may use aligned vector moves on the blocked buffers. */
     float *a_blk = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *b_blk = a_blk + p->a_floats, *out_blk = b_blk + p->b_floats;
     float *pad = out_blk + p->out_floats;
@@ -472,7 +494,7 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
      * slower than the plain route; from the copy, 3-6% faster (1 thread,
      * CPU time, 200 x 64 x 14 x 14). */
     if (lay & LAY_A) memcpy(a_blk, a, (size_t)p->a_floats * sizeof(float));
-    if (lay & LAY_B) b_blk = (float *)b; /* backward-weights: a copy measured no faster */
+    if (lay & (LAY_B | LAY_W_READY)) b_blk = (float *)b; /* backward-weights: a copy measured no faster */
     if (lay & LAY_OUT) out_blk = out;
     if (dnnl_memory_set_data_handle(p->a, (void *)a) || dnnl_memory_set_data_handle(p->b, (void *)b) ||
         dnnl_memory_set_data_handle(p->out, out) || dnnl_memory_set_data_handle(p->a_blk, a_blk) ||
@@ -481,7 +503,8 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
         return -1;
     dnnl_exec_arg_t args[4] = {
         {p->a_arg, p->a_blk}, {p->b_arg, p->b_blk}, {p->out_arg, p->out_blk}, {DNNL_ARG_SCRATCHPAD, p->scratchpad}};
-    if ((!(lay & LAY_A) && reorder(p->to_a, p->a, p->a_blk)) || (!(lay & LAY_B) && reorder(p->to_b, p->b, p->b_blk)))
+    if ((!(lay & LAY_A) && reorder(p->to_a, p->a, p->a_blk)) ||
+        (!(lay & (LAY_B | LAY_W_READY)) && reorder(p->to_b, p->b, p->b_blk)))
         return -1;
     const int threads = omp_get_max_threads();
     if (p->one_thread && threads > 1) omp_set_num_threads(1);
@@ -546,21 +569,55 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
 }
 
 /* out = pass(a, w) chunk by chunk: a has a_img floats per image, out out_img. */
+/* Whether pass p takes its weights in the blocked layout md (chunks of two
+ * sizes have two primitives; a copy of md, as a cache entry may be rebuilt). */
+static int takes_weights(const pass *p, const dnnl_memory_desc_t *md) {
+    const dnnl_memory_desc_t *mp;
+    return !dnnl_memory_get_memory_desc(p->b_blk, &mp) && dnnl_memory_desc_equal(mp, md);
+}
+
+/* w reordered into p's blocked weight layout at w_blk, on the calling thread. */
+static int reorder_weights(pass *p, const float *w, float *w_blk) {
+    if (dnnl_memory_set_data_handle(p->b, (void *)w) || dnnl_memory_set_data_handle(p->b_blk, w_blk)) return -1;
+    return reorder(p->to_b, p->b, p->b_blk) || dnnl_stream_wait(tls_cache->stream) != dnnl_success ? -1 : 0;
+}
+
+/* out = pass(a, w) chunk by chunk, chunks side by side on t threads: each
+ * thread reorders the weights once into its own region and runs its chunks
+ * on them (the reorder is a copy: the same bits as one per chunk, which
+ * doubled the small weight reorders on 2 threads). a has a_img floats per
+ * image, out out_img. */
 static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *a, int64_t a_img, const float *w,
                          float *out, int64_t out_img, float *scratch, int lay) {
     const int k = side_chunks(s, t);
-    const int64_t per = chunked_pass_floats(s, which) / t;
+    int64_t m, wm;
+    if (chunk_floats(s, which, t, k, &m, &wm)) return -1;
+    const int64_t per = side_region_floats(m, wm);
     int failed = 0;
 #pragma omp parallel num_threads(t) reduction(| : failed)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
         const int saved = omp_get_max_threads();
+        float *w_blk = align64(scratch + me * per), *region = w_blk + wm;
+        dnnl_memory_desc_t held; /* the layout w_blk holds, once `have` */
+        int have = 0;
         omp_set_num_threads(1);
         for (int i = k * me / nt; i < k * (me + 1) / nt && !failed; i++) {
             const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
             ml_conv_shape c = chunk_shape(s, images);
             entry *e = lookup_for(&c, 1);
-            failed |= !e || pass_run(&e->p[which], a + first * a_img, w, out + first * out_img, scratch + me * per, lay);
+            pass *p = e ? &e->p[which] : NULL;
+            if (!p || p->b_floats > wm) {
+                failed = 1;
+                break;
+            }
+            if (!have || !takes_weights(p, &held)) {
+                const dnnl_memory_desc_t *md;
+                failed |= reorder_weights(p, w, w_blk) != 0 || dnnl_memory_get_memory_desc(p->b_blk, &md) != 0;
+                if (!failed) held = *md, have = 1;
+            }
+            failed |= !failed && pass_run(p, a + first * a_img, w_blk, out + first * out_img, region,
+                                          lay | LAY_W_READY);
         }
         omp_set_num_threads(saved);
     }
