@@ -231,9 +231,12 @@ static void test_conv_dnnl(void) {
 }
 
 /* oneDNN's forward and backward-data in image chunks of ~4 MB (conv_dnnl.c)
- * against one call over the whole batch: the same bits, on 1 and 2 threads.
+ * against one call over the whole batch: the same bits, on 1, 2 and 3 threads.
  * The MAML query (75 images) and ProtoNet episode (200) of the 4-block CNN
- * at 14x14 and 7x7 (Winograd), a direct shape, uneven chunks. */
+ * at 14x14 and 7x7 (Winograd), a direct shape, uneven chunks (41 images on 2
+ * threads: 11 + 10 on the first, two primitives sharing the weights the thread
+ * reordered once). Each pass also runs in its own scratch share, canary-checked
+ * (side by side, a thread's region holds its blocked weights too). */
 static void test_dnnl_image_chunks(void) {
     static const int shapes[][4] = {{75, 64, 14, 64}, {200, 64, 14, 64}, {200, 64, 7, 64}, {45, 16, 28, 16},
                                     {700, 32, 3, 64}, {41, 64, 14, 64}};
@@ -244,19 +247,21 @@ static void test_dnnl_image_chunks(void) {
         ml__conv_shape_init(&s, n, c, h, h, o, 3, 3, 1, 1);
         const int64_t nx = (int64_t)n * c * h * h, ny = (int64_t)n * o * h * h, nw = (int64_t)o * c * 9;
         float *x = randn(nx), *wt = randn(nw), *dy = randn(ny);
-        for (int t = 1; t <= 2; t++) {
+        for (int t = 1; t <= 3; t++) {
             omp_set_num_threads(t);
             float *out[2][2];
             for (int chunked = 0; chunked < 2; chunked++) {
                 ml__conv_dnnl_set_unchunked(!chunked);
-                const int64_t nscr = ml__conv2d_scratch_floats(&s);
-                float *scr = malloc(sizeof(float) * (size_t)(nscr + CANARY));
-                for (int k = 0; k < CANARY; k++) scr[nscr + k] = 12345.f;
                 out[chunked][0] = nans(ny), out[chunked][1] = nans(nx);
-                ml__conv2d_forward(&s, x, wt, out[chunked][0], scr);
-                ml__conv2d_backward_data(&s, dy, wt, out[chunked][1], scr);
-                CHECK(canary_ok(scr + nscr));
-                free(scr);
+                for (int pass = 0; pass < 2; pass++) {
+                    const int64_t nscr = ml__conv2d_pass_scratch_floats(&s, pass);
+                    float *scr = malloc(sizeof(float) * (size_t)(nscr + CANARY));
+                    for (int k = 0; k < CANARY; k++) scr[nscr + k] = 12345.f;
+                    if (pass == 0) ml__conv2d_forward(&s, x, wt, out[chunked][0], scr);
+                    else ml__conv2d_backward_data(&s, dy, wt, out[chunked][1], scr);
+                    CHECK(canary_ok(scr + nscr));
+                    free(scr);
+                }
             }
             if (memcmp(out[0][0], out[1][0], sizeof(float) * (size_t)ny))
                 ML_FAIL_AT("forward n%d c%d %dx%d o%d, %d threads: chunked differs", n, c, h, h, o, t);
