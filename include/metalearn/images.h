@@ -248,6 +248,22 @@ ml_status ml_episode_sample_weighted(ml_episode *e, const ml_image_set *s, const
                                      const float *weights, const ml_augment *aug, ml_rng *rng, char *err,
                                      size_t errlen);
 
+/* Episodes drawn now and filled later, e.g. by the worker thread that runs
+ * the task, so a meta-batch does not hold every episode's images at once.
+ * ml_episode_init_drawn: as ml_episode_init without the image buffers (xs,
+ * xq NULL). ml_episode_draw_weighted: exactly the draws of
+ * ml_episode_sample_weighted without augmentation (the same rng stream, the
+ * same classes and indices), the images not copied. ml_episode_fill: writes
+ * into xs [ways * shots, 1, S, S] and xq [ways * queries, 1, S, S] what
+ * ml_episode_sample would have written. Augmentation draws come between the
+ * copies, so drawn episodes take none: with an active augmentation
+ * (ml_augment_active) sample instead. */
+ml_status ml_episode_init_drawn(ml_episode *e, int ways, int shots, int queries, int size);
+ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                                   const float *weights, ml_rng *rng, char *err, size_t errlen);
+ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq);
+int ml_augment_active(const ml_augment *a); /* 1 when a is non-NULL and changes images */
+
 /* ---- Lake et al.'s 20-way one-shot runs ------------------------------------ */
 
 /* all_runs.zip or its unpacked folder: runNN/training/classKK.png,

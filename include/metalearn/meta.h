@@ -180,11 +180,12 @@ typedef struct ml_meta {
     int fused_route;
     void *task_sum; /* internal: the in-order sum of the task rows (src/meta/task_sum.c) */
     /* Optional, for the next ml_meta_step only (it clears them): called as
-     * prepare_task(item, prepare_user) by the worker that runs task `item`,
-     * before the task is read, so per-task preparation (the targets of
-     * synthetic tasks: ml_task_fill_targets) runs on the workers without a
-     * second hand-over to the threads. */
-    void (*prepare_task)(int item, void *user);
+     * prepare_task(item, worker, prepare_user) by the worker that runs task
+     * `item` (worker in [0, threads): per-worker buffers), before the task is
+     * read, so per-task preparation (the targets of synthetic tasks:
+     * ml_task_fill_targets; the images of drawn episodes: ml_episode_fill)
+     * runs on the workers without a second hand-over to the threads. */
+    void (*prepare_task)(int item, int worker, void *user);
     void *prepare_user;
 } ml_meta;
 

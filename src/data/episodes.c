@@ -16,6 +16,8 @@ static int augment_active(const ml_augment *a) {
                  a->translate != 0.0 || a->flip_h > 0.0 || a->flip_v > 0.0);
 }
 
+int ml_augment_active(const ml_augment *a) { return augment_active(a); }
+
 static ml_status augment_check(const ml_augment *a, char *err, size_t errlen) {
     if (!augment_active(a)) return ML_OK;
     double lo = a->scale_min > 0.0 ? a->scale_min : 1.0, hi = a->scale_max > 0.0 ? a->scale_max : lo;
@@ -112,7 +114,17 @@ void ml_episode_free(ml_episode *e) {
     memset(e, 0, sizeof *e);
 }
 
+static ml_status episode_init(ml_episode *e, int ways, int shots, int queries, int size, int images);
+
 ml_status ml_episode_init(ml_episode *e, int ways, int shots, int queries, int size) {
+    return episode_init(e, ways, shots, queries, size, 1);
+}
+
+ml_status ml_episode_init_drawn(ml_episode *e, int ways, int shots, int queries, int size) {
+    return episode_init(e, ways, shots, queries, size, 0);
+}
+
+static ml_status episode_init(ml_episode *e, int ways, int shots, int queries, int size, int images) {
     if (!e) return ML_ERR_ARG;
     memset(e, 0, sizeof *e);
     if (ways < 1 || shots < 1 || queries < 0 || size < 1 || size > 4096 || ways > (1 << 20) ||
@@ -120,15 +132,17 @@ ml_status ml_episode_init(ml_episode *e, int ways, int shots, int queries, int s
         return ML_ERR_ARG;
     e->ways = ways, e->shots = shots, e->queries = queries, e->size = size;
     size_t plane = (size_t)size * size, ns = (size_t)ways * shots, nq = (size_t)ways * queries;
-    e->xs = ml_malloc(sizeof(float) * plane * ns);
+    if (images) {
+        e->xs = ml_malloc(sizeof(float) * plane * ns);
+        e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
+    }
     e->ys = ml_malloc(sizeof(int32_t) * ns);
-    e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
     e->yq = ml_malloc(sizeof(int32_t) * (nq ? nq : 1));
     e->classes = ml_malloc(sizeof(ml_class_ref) * (size_t)ways);
     e->class_index = ml_malloc(sizeof(int32_t) * (size_t)ways);
     e->support_index = ml_malloc(sizeof(int64_t) * ns);
     e->query_index = ml_malloc(sizeof(int64_t) * (nq ? nq : 1));
-    if (!e->xs || !e->ys || !e->xq || !e->yq || !e->classes || !e->class_index || !e->support_index || !e->query_index) {
+    if ((images && (!e->xs || !e->xq)) || !e->ys || !e->yq || !e->classes || !e->class_index || !e->support_index || !e->query_index) {
         ml_episode_free(e);
         return ML_ERR_NOMEM;
     }
@@ -229,22 +243,44 @@ ml_status ml_episode_check(const ml_image_set *s, const ml_class_list *classes, 
 }
 
 static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
-                        const ml_augment *aug, ml_rng *rng, char *err, size_t errlen);
+                        const ml_augment *aug, ml_rng *rng, int copy, char *err, size_t errlen);
 
 ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                             const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
-    return sample(e, s, classes, NULL, aug, rng, err, errlen);
+    return sample(e, s, classes, NULL, aug, rng, 1, err, errlen);
 }
 
 ml_status ml_episode_sample_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                                      const float *weights, const ml_augment *aug, ml_rng *rng, char *err,
                                      size_t errlen) {
-    return sample(e, s, classes, weights, aug, rng, err, errlen);
+    return sample(e, s, classes, weights, aug, rng, 1, err, errlen);
+}
+
+ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                                   const float *weights, ml_rng *rng, char *err, size_t errlen) {
+    return sample(e, s, classes, weights, NULL, rng, 0, err, errlen);
+}
+
+ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq) {
+    if (!e || !s || !s->x || !xs || !xq || e->size != s->size) return ML_ERR_ARG;
+    const size_t plane = (size_t)s->size * s->size;
+    for (int k = 0; k < e->ways; k++) {
+        const int rot = e->classes[k].rot;
+        for (int j = 0; j < e->shots; j++) {
+            size_t row = (size_t)k * e->shots + j;
+            if (ml_image_set_copy(s, e->support_index[row], rot, NULL, NULL, xs + row * plane)) return ML_ERR_ARG;
+        }
+        for (int j = 0; j < e->queries; j++) {
+            size_t row = (size_t)k * e->queries + j;
+            if (ml_image_set_copy(s, e->query_index[row], rot, NULL, NULL, xq + row * plane)) return ML_ERR_ARG;
+        }
+    }
+    return ML_OK;
 }
 
 static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
-                        const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
-    if (!e || !e->xs || !s || !s->x || !classes || !rng) {
+                        const ml_augment *aug, ml_rng *rng, int copy, char *err, size_t errlen) {
+    if (!e || (copy && !e->xs) || !e->ys || !s || !s->x || !classes || !rng) {
         ml__errf(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
         return ML_ERR_ARG;
     }
@@ -286,12 +322,12 @@ static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_lis
         for (int j = 0; j < K; j++) {
             size_t row = (size_t)k * K + j;
             e->ys[row] = k;
-            ml_image_set_copy(s, e->support_index[row], r.rot, aug_on ? aug : NULL, rng, e->xs + row * plane);
+            if (copy) ml_image_set_copy(s, e->support_index[row], r.rot, aug_on ? aug : NULL, rng, e->xs + row * plane);
         }
         for (int j = 0; j < Q; j++) {
             size_t row = (size_t)k * Q + j;
             e->yq[row] = k;
-            ml_image_set_copy(s, e->query_index[row], r.rot, aug_on ? aug : NULL, rng, e->xq + row * plane);
+            if (copy) ml_image_set_copy(s, e->query_index[row], r.rot, aug_on ? aug : NULL, rng, e->xq + row * plane);
         }
     }
     return ML_OK;

@@ -15,6 +15,7 @@
 #include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
+#include "metalearn/pool.h"
 #include "metalearn/sources.h"
 
 #define MAX_PATHS 8
@@ -292,6 +293,8 @@ void fewshot_free(meta_run *r) {
         for (int i = 0; i < r->meta_batch; i++) ml_episode_free(&r->episodes[i]);
     free(r->episodes);
     r->episodes = NULL;
+    free(r->fill_x);
+    r->fill_x = NULL;
     ml_class_list_free(&r->train_classes);
     ml_class_split_free(&r->split);
     ml_image_set_free(&r->images);
@@ -336,6 +339,50 @@ static int remembered_batch(meta_run *r, int i, char *err, size_t errlen) {
     return 0;
 }
 
+static int64_t episode_floats(const ml_episode *e) {
+    return (int64_t)e->ways * (e->shots + e->queries) * e->size * e->size;
+}
+
+/* Worker `worker` copies task item's images into its slot just before it
+ * runs the task (ml_meta prepare_task). The draws were validated when made,
+ * so the copies cannot fail. */
+static void fill_episode(int item, int worker, void *user) {
+    meta_run *r = user;
+    const ml_episode *e = &r->episodes[item];
+    float *xs = r->fill_x + (int64_t)worker * episode_floats(e);
+    float *xq = xs + (int64_t)e->ways * e->shots * e->size * e->size;
+    (void)ml_episode_fill(e, &r->images, xs, xq);
+    r->batch[item].xs = xs;
+    r->batch[item].xq = xq;
+}
+
+/* Episodes drawn now and filled by the workers (no augmentation, no OML
+ * remembered batch, whose draws come between the episodes' copies): the
+ * same draws in the same order, so the same tasks bit for bit. The
+ * episodes give up their image buffers once; fewshot_sample_from (a
+ * federated client's tasks) gives them back. */
+static int drawn_episodes(meta_run *r, char *err, size_t errlen) {
+    if (ml_augment_active(&r->augment) || r->task_classes) return 0;
+    if (r->fill_x) return 1;
+    const int slots = ml_pool_threads(r->meta.pool);
+    const ml_episode *e0 = &r->episodes[0];
+    r->fill_x = malloc((size_t)slots * (size_t)episode_floats(e0) * sizeof(float));
+    for (int i = 0; r->fill_x && i < r->meta_batch; i++) {
+        ml_episode *e = &r->episodes[i];
+        int ways = e->ways, shots = e->shots, queries = e->queries, size = e->size;
+        ml_episode_free(e);
+        if (ml_episode_init_drawn(e, ways, shots, queries, size)) {
+            free(r->fill_x);
+            r->fill_x = NULL;
+        }
+    }
+    if (!r->fill_x) {
+        snprintf(err, errlen, "out of memory for %d episodes", r->meta_batch);
+        return -1;
+    }
+    return 1;
+}
+
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     const float *weights = NULL;
     if (r->selector) {
@@ -344,18 +391,35 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
             return ML__RUN_FAIL;
         weights = r->selector->weights;
     }
+    int drawn = drawn_episodes(r, err, errlen);
+    if (drawn < 0) return ML__RUN_FAIL;
     for (int i = 0; i < r->meta_batch; i++) {
-        if (ml_episode_sample_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->augment, &r->rng,
-                                       err, errlen))
+        if (drawn ? ml_episode_draw_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->rng, err,
+                                             errlen)
+                  : ml_episode_sample_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->augment,
+                                               &r->rng, err, errlen))
             return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
         if (r->task_classes && remembered_batch(r, i, err, errlen)) return ML__RUN_FAIL;
+    }
+    if (drawn) {
+        r->meta.prepare_task = fill_episode;
+        r->meta.prepare_user = r;
     }
     return 0;
 }
 
 int fewshot_sample_from(meta_run *r, const ml_class_list *classes, ml_rng *rng, char *err, size_t errlen) {
     for (int i = 0; i < r->meta_batch; i++) {
+        ml_episode *e = &r->episodes[i];
+        if (!e->xs) { /* given up by drawn_episodes */
+            int ways = e->ways, shots = e->shots, queries = e->queries, size = e->size;
+            ml_episode_free(e);
+            if (ml_episode_init(e, ways, shots, queries, size)) {
+                snprintf(err, errlen, "out of memory for %d episodes", r->meta_batch);
+                return ML__RUN_FAIL;
+            }
+        }
         if (ml_episode_sample(&r->episodes[i], &r->images, classes, &r->augment, rng, err, errlen)) return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
     }
