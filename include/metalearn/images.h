@@ -101,9 +101,22 @@ typedef struct ml_image_set {
     int raw_h, raw_w;           /* keep_raw only: size of the full-resolution masks */
     uint8_t *raw;               /* keep_raw only: [n, raw_h, raw_w], 1 = stroke, else NULL */
     char *strings;              /* owns every name above */
+    /* ml_image_set_compact only (then x is NULL): pixel values as indices
+     * into palette[n_palette], the set's distinct values, exactly. */
+    uint16_t *xi;               /* [n, 1, S, S] */
+    float *palette;             /* [n_palette] ascending */
+    int n_palette;
 } ml_image_set;
 
 void ml_image_set_free(ml_image_set *s); /* zeroes *s; NULL and zeroed sets are fine */
+
+/* The same pixels in half the memory: when the set holds at most 65,536
+ * distinct values (decoded Omniglot at 28x28: 718) and S <= 64, x is freed
+ * and each pixel kept as a 16-bit index into a palette of those values
+ * (exact). Afterwards x is NULL: read images with ml_image_set_copy (every
+ * reader in the library does). Otherwise, or on ML_ERR_NOMEM, the set is
+ * unchanged. Sets opened through the loaders keep x; a run compacts its own. */
+ml_status ml_image_set_compact(ml_image_set *s);
 
 /* Omniglot as distributed: each path is a zip (images_background*.zip,
  * images_evaluation.zip) or the same tree unpacked; PNGs are found at

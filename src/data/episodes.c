@@ -5,6 +5,7 @@
  * heap calls: the episode's buffers come from ml_episode_init, and choosing
  * m distinct items of n uses Floyd's algorithm, which needs no scratch. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "images_internal.h"
@@ -83,11 +84,100 @@ static void augment_one(const float *src, int S, int rot, const ml_augment *a, m
         }
 }
 
+/* ---- compact sets: 16-bit indices into the distinct values ---------------------- */
+
+#define COMPACT_MAX_SIZE 64 /* a compact image is expanded on the stack (16 KB) */
+
+static int has_pixels(const ml_image_set *s) { return s->x || (s->xi && s->palette); }
+
+/* Image `index` of a compact set as floats. */
+static void expand(const ml_image_set *s, int64_t index, float *dst) {
+    const size_t plane = (size_t)s->size * s->size;
+    const uint16_t *xi = s->xi + (size_t)index * plane;
+    for (size_t k = 0; k < plane; k++) dst[k] = s->palette[xi[k]];
+}
+
+static uint32_t float_bits(float v) {
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+/* Open addressing on the value's bits (exact: -0 and 0 stay apart). */
+typedef struct value_table {
+    uint32_t *key;
+    int32_t *slot; /* -1 empty, else an index into the values */
+    uint32_t mask;
+} value_table;
+
+static int32_t *table_find(const value_table *t, uint32_t bits) {
+    uint32_t h = (bits * 2654435761u) & t->mask;
+    while (t->slot[h] >= 0 && t->key[h] != bits) h = (h + 1) & t->mask;
+    return &t->slot[h];
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+ml_status ml_image_set_compact(ml_image_set *s) {
+    if (!s || !s->x || s->size > COMPACT_MAX_SIZE) return ML_OK;
+    enum { MAX_VALUES = 65536 };
+    const size_t n = (size_t)s->n * s->size * s->size;
+    value_table t = {ml_malloc(sizeof(uint32_t) * 2 * MAX_VALUES), ml_malloc(sizeof(int32_t) * 2 * MAX_VALUES),
+                     2 * MAX_VALUES - 1};
+    float *palette = ml_malloc(sizeof(float) * MAX_VALUES);
+    uint16_t *xi = NULL;
+    ml_status st = ML_ERR_NOMEM;
+    if (!t.key || !t.slot || !palette) goto out;
+    for (size_t k = 0; k <= t.mask; k++) t.slot[k] = -1;
+    int count = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t bits = float_bits(s->x[k]);
+        int32_t *slot = table_find(&t, bits);
+        if (*slot >= 0) continue;
+        if (count == MAX_VALUES) { /* too many values: stays float */
+            st = ML_OK;
+            goto out;
+        }
+        t.key[slot - t.slot] = bits;
+        *slot = count;
+        palette[count++] = s->x[k];
+    }
+    qsort(palette, (size_t)count, sizeof(float), cmp_float);
+    for (int i = 0; i < count; i++) *table_find(&t, float_bits(palette[i])) = i; /* sorted order */
+    if (!(xi = ml_malloc(sizeof(uint16_t) * (n ? n : 1)))) goto out;
+    for (size_t k = 0; k < n; k++) xi[k] = (uint16_t)*table_find(&t, float_bits(s->x[k]));
+    ml_free(s->x);
+    s->x = NULL;
+    s->xi = xi;
+    s->palette = palette;
+    s->n_palette = count;
+    xi = NULL;
+    palette = NULL;
+    st = ML_OK;
+out:
+    ml_free(t.key);
+    ml_free(t.slot);
+    ml_free(palette);
+    ml_free(xi);
+    return st;
+}
+
 ml_status ml_image_set_copy(const ml_image_set *s, int64_t index, int rot, const ml_augment *aug,
                             ml_rng *rng, float *dst) {
-    if (!s || !dst || index < 0 || index >= s->n || rot < 0 || rot > 3) return ML_ERR_ARG;
+    if (!s || !dst || index < 0 || index >= s->n || rot < 0 || rot > 3 || !has_pixels(s)) return ML_ERR_ARG;
     const int S = s->size;
-    const float *src = s->x + (size_t)index * S * S;
+    float plane[COMPACT_MAX_SIZE * COMPACT_MAX_SIZE];
+    const float *src = s->x ? s->x + (size_t)index * S * S : plane;
+    if (!s->x) {
+        if (!augment_active(aug) && !rot) {
+            expand(s, index, dst);
+            return ML_OK;
+        }
+        expand(s, index, plane);
+    }
     if (augment_active(aug)) {
         if (!rng || augment_check(aug, NULL, 0) != ML_OK) return ML_ERR_ARG;
         augment_one(src, S, rot, aug, rng, dst);
@@ -262,7 +352,7 @@ ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const m
 }
 
 ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq) {
-    if (!e || !s || !s->x || !xs || !xq || e->size != s->size) return ML_ERR_ARG;
+    if (!e || !s || !has_pixels(s) || !xs || !xq || e->size != s->size) return ML_ERR_ARG;
     const size_t plane = (size_t)s->size * s->size;
     for (int k = 0; k < e->ways; k++) {
         const int rot = e->classes[k].rot;
@@ -280,7 +370,7 @@ ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs,
 
 static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
                         const ml_augment *aug, ml_rng *rng, int copy, char *err, size_t errlen) {
-    if (!e || (copy && !e->xs) || !e->ys || !s || !s->x || !classes || !rng) {
+    if (!e || (copy && !e->xs) || !e->ys || !s || !has_pixels(s) || !classes || !rng) {
         ml__errf(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
         return ML_ERR_ARG;
     }
