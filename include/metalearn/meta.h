@@ -141,7 +141,11 @@ typedef struct ml_meta_config {
     /* Second-order gradient learners on a CNN (MAML, ANIL, Meta-SGD): 1 runs
      * the query set's first conv block twice instead of keeping its
      * activations through the deeper blocks' backward (the same bits; a 5w1s
-     * q15 Omniglot task: 39 instead of 54 MB of arena, ~4% more time). */
+     * q15 Omniglot task: 39 instead of 54 MB of arena, ~4% more time). On
+     * several threads, any learner: ml_meta_step runs the tasks one at a
+     * time with every thread inside the task (one worker's arena instead of
+     * one per thread; the same bits, slower where a task splits worse than
+     * the meta-batch). */
     int low_memory;
 } ml_meta_config;
 
