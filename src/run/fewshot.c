@@ -283,8 +283,10 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
         snprintf(err, errlen, "out of memory");
         return ML__RUN_FAIL;
     }
+    /* Without image buffers: drawn episodes (fewshot_sample_batch) never
+     * need them, the others get them at their first draw (with_images). */
     for (int i = 0; i < o->meta_batch; i++)
-        if (ml_episode_init(&r->episodes[i], o->ways, o->shots, o->query, r->images.size)) {
+        if (ml_episode_init_drawn(&r->episodes[i], o->ways, o->shots, o->query, r->images.size)) {
             snprintf(err, errlen, "out of memory for %d episodes", o->meta_batch);
             return ML__RUN_FAIL;
         }
@@ -362,28 +364,34 @@ static void fill_episode(int item, int worker, void *user) {
     r->batch[item].xq = xq;
 }
 
-/* Episodes drawn now and filled by the workers (no augmentation, no OML
- * remembered batch, whose draws come between the episodes' copies): the
- * same draws in the same order, so the same tasks bit for bit. The
- * episodes give up their image buffers once; fewshot_sample_from (a
- * federated client's tasks) gives them back. */
-static int drawn_episodes(meta_run *r, char *err, size_t errlen) {
-    if (ml_augment_active(&r->augment) || r->task_classes) return 0;
-    if (r->fill_x) return 1;
-    const int slots = ml_pool_threads(r->meta.pool);
-    const ml_episode *e0 = &r->episodes[0];
-    r->fill_x = malloc((size_t)slots * (size_t)episode_floats(e0) * sizeof(float));
-    for (int i = 0; r->fill_x && i < r->meta_batch; i++) {
+/* The episodes' own image buffers, made at the first draw that copies
+ * images (augmentation, OML's remembered batch, a federated client's
+ * tasks); 0 or -1 (out of memory). */
+static int with_images(meta_run *r, char *err, size_t errlen) {
+    for (int i = 0; i < r->meta_batch; i++) {
         ml_episode *e = &r->episodes[i];
+        if (e->xs) continue;
         int ways = e->ways, shots = e->shots, queries = e->queries, size = e->size;
         ml_episode_free(e);
-        if (ml_episode_init_drawn(e, ways, shots, queries, size)) {
-            free(r->fill_x);
-            r->fill_x = NULL;
+        if (ml_episode_init(e, ways, shots, queries, size)) {
+            snprintf(err, errlen, "out of memory for %d episodes", r->meta_batch);
+            return -1;
         }
     }
-    if (!r->fill_x) {
-        snprintf(err, errlen, "out of memory for %d episodes", r->meta_batch);
+    return 0;
+}
+
+/* Episodes drawn now and filled by the workers (no augmentation, no OML
+ * remembered batch, whose draws come between the episodes' copies): the
+ * same draws in the same order, so the same tasks bit for bit, and a
+ * meta-batch holds one episode's images per thread. 1 drawn, 0 sampled,
+ * -1 out of memory. */
+static int drawn_episodes(meta_run *r, char *err, size_t errlen) {
+    if (ml_augment_active(&r->augment) || r->task_classes) return with_images(r, err, errlen);
+    if (r->fill_x) return 1;
+    const int slots = ml_pool_threads(r->meta.pool);
+    if (!(r->fill_x = malloc((size_t)slots * (size_t)episode_floats(&r->episodes[0]) * sizeof(float)))) {
+        snprintf(err, errlen, "out of memory for %d episodes", slots);
         return -1;
     }
     return 1;
@@ -416,16 +424,8 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
 }
 
 int fewshot_sample_from(meta_run *r, const ml_class_list *classes, ml_rng *rng, char *err, size_t errlen) {
+    if (with_images(r, err, errlen)) return ML__RUN_FAIL;
     for (int i = 0; i < r->meta_batch; i++) {
-        ml_episode *e = &r->episodes[i];
-        if (!e->xs) { /* given up by drawn_episodes */
-            int ways = e->ways, shots = e->shots, queries = e->queries, size = e->size;
-            ml_episode_free(e);
-            if (ml_episode_init(e, ways, shots, queries, size)) {
-                snprintf(err, errlen, "out of memory for %d episodes", r->meta_batch);
-                return ML__RUN_FAIL;
-            }
-        }
         if (ml_episode_sample(&r->episodes[i], &r->images, classes, &r->augment, rng, err, errlen)) return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
     }
