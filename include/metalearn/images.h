@@ -110,12 +110,13 @@ typedef struct ml_image_set {
 
 void ml_image_set_free(ml_image_set *s); /* zeroes *s; NULL and zeroed sets are fine */
 
-/* The same pixels in half the memory: when the set holds at most 65,536
- * distinct values (decoded Omniglot at 28x28: 718) and S <= 64, x is freed
- * and each pixel kept as a 16-bit index into a palette of those values
- * (exact). Afterwards x is NULL: read images with ml_image_set_copy (every
- * reader in the library does). Otherwise, or on ML_ERR_NOMEM, the set is
- * unchanged. Sets opened through the loaders keep x; a run compacts its own. */
+/* The same pixels in half the memory: when the set holds at most 4,096
+ * distinct values (decoded Omniglot at 28x28: 718) and S <= 64, each pixel
+ * becomes a 16-bit index into a palette of those values (exact), written in
+ * place into x's buffer (then xi; the second half's pages are given back).
+ * Afterwards x is NULL: read images with ml_image_set_copy (every reader in
+ * the library does). Otherwise, or on ML_ERR_NOMEM, the set is unchanged.
+ * Sets opened through the loaders keep x; a run compacts its own. */
 ml_status ml_image_set_compact(ml_image_set *s);
 
 /* Omniglot as distributed: each path is a zip (images_background*.zip,
