@@ -325,6 +325,8 @@ static void test_results_do_not_depend_on_thread_count(void) {
     ml__meta_split_update_floats = 0;
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
     ml__meta_split_update_floats = split_default;
+    c.low_memory = 1; /* several threads: one task at a time, the threads inside it */
+    ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
 }
 
 /* The fused MLP route (src/meta/maml_mlp.c) against its twin, the recorded

@@ -453,6 +453,66 @@ static void test_episodes(void) {
 
 /* ---- Lake's runs -------------------------------------------------------------------------- */
 
+/* The compact form (16-bit indices into the distinct values) holds the same
+ * bits: every copy (quarter turns, augmentation with the same draws) equals
+ * the float set's, and episodes drawn then filled equal sampled ones. */
+static void test_compact_set(void) {
+    if (!g_have_data || !g_set.n) return;
+    const size_t n = (size_t)g_set.n * 784;
+    ml_image_set c = g_set; /* shallow: names shared, pixels its own */
+    c.x = ml_malloc(n * sizeof(float));
+    CHECK(c.x != NULL);
+    if (!c.x) return;
+    memcpy(c.x, g_set.x, n * sizeof(float));
+    CHECK_INT_EQ(ml_image_set_compact(&c), ML_OK);
+    CHECK(c.x == NULL && c.xi != NULL);
+    printf("  distinct values: %d\n", c.n_palette);
+    CHECK(c.n_palette > 1 && c.n_palette <= 65536);
+    int sorted = 1;
+    for (int i = 1; i < c.n_palette; i++) sorted &= c.palette[i - 1] < c.palette[i];
+    CHECK(sorted);
+    static float a[784], b[784];
+    const ml_augment aug = {10.0, 0.9, 1.1, 2.0, 0.5, 0.5};
+    int bad = 0;
+    for (int64_t i = 0; i < g_set.n; i += 7)
+        for (int rot = 0; rot < 4; rot++) {
+            ml_rng ra, rb;
+            ml_rng_seed(&ra, (uint64_t)i);
+            ml_rng_seed(&rb, (uint64_t)i);
+            const ml_augment *g = i % 2 ? &aug : NULL;
+            CHECK_INT_EQ(ml_image_set_copy(&g_set, i, rot, g, &ra, a), ML_OK);
+            CHECK_INT_EQ(ml_image_set_copy(&c, i, rot, g, &rb, b), ML_OK);
+            bad += memcmp(a, b, sizeof a) != 0 || ra.s[0] != rb.s[0];
+        }
+    CHECK_INT_EQ(bad, 0);
+    /* Drawn now, filled later: the same episodes and the same rng stream. */
+    ml_class_list all;
+    CHECK_INT_EQ(ml_class_list_all(&g_set, &all), ML_OK);
+    ml_episode e, d;
+    CHECK_INT_EQ(ml_episode_init(&e, 5, 1, 15, 28), ML_OK);
+    CHECK_INT_EQ(ml_episode_init_drawn(&d, 5, 1, 15, 28), ML_OK);
+    CHECK(d.xs == NULL && d.xq == NULL);
+    static float xs[5 * 784], xq[75 * 784];
+    ml_rng ra, rb;
+    ml_rng_seed(&ra, 7);
+    ml_rng_seed(&rb, 7);
+    int same = 1;
+    for (int t = 0; t < 20; t++) {
+        CHECK_INT_EQ(ml_episode_sample_weighted(&e, &g_set, &all, NULL, NULL, &ra, NULL, 0), ML_OK);
+        CHECK_INT_EQ(ml_episode_draw_weighted(&d, &c, &all, NULL, &rb, NULL, 0), ML_OK);
+        CHECK_INT_EQ(ml_episode_fill(&d, &c, xs, xq), ML_OK);
+        same &= !memcmp(e.xs, xs, sizeof xs) && !memcmp(e.xq, xq, sizeof xq) &&
+                !memcmp(e.ys, d.ys, 5 * sizeof(int32_t)) && !memcmp(e.yq, d.yq, 75 * sizeof(int32_t)) &&
+                !memcmp(e.query_index, d.query_index, 75 * sizeof(int64_t)) && ra.s[0] == rb.s[0];
+    }
+    CHECK(same);
+    ml_episode_free(&e);
+    ml_episode_free(&d);
+    ml_class_list_free(&all);
+    ml_free(c.xi);
+    ml_free(c.palette);
+}
+
 static void test_lake_runs(void) {
     if (!g_have_data) return;
     char err[512] = "";
@@ -707,6 +767,7 @@ int main(void) {
     ML_RUN(test_omniglot_load);
     ML_RUN(test_splits);
     ML_RUN(test_episodes);
+    ML_RUN(test_compact_set);
     ML_RUN(test_lake_runs);
     ML_RUN(test_image_folders);
     ML_RUN(test_omniglot_folder);

@@ -101,9 +101,23 @@ typedef struct ml_image_set {
     int raw_h, raw_w;           /* keep_raw only: size of the full-resolution masks */
     uint8_t *raw;               /* keep_raw only: [n, raw_h, raw_w], 1 = stroke, else NULL */
     char *strings;              /* owns every name above */
+    /* ml_image_set_compact only (then x is NULL): pixel values as indices
+     * into palette[n_palette], the set's distinct values, exactly. */
+    uint16_t *xi;               /* [n, 1, S, S] */
+    float *palette;             /* [n_palette] ascending */
+    int n_palette;
 } ml_image_set;
 
 void ml_image_set_free(ml_image_set *s); /* zeroes *s; NULL and zeroed sets are fine */
+
+/* The same pixels in half the memory: when the set holds at most 4,096
+ * distinct values (decoded Omniglot at 28x28: 718) and S <= 64, each pixel
+ * becomes a 16-bit index into a palette of those values (exact), written in
+ * place into x's buffer (then xi; the second half's pages are given back).
+ * Afterwards x is NULL: read images with ml_image_set_copy (every reader in
+ * the library does). Otherwise, or on ML_ERR_NOMEM, the set is unchanged.
+ * Sets opened through the loaders keep x; a run compacts its own. */
+ml_status ml_image_set_compact(ml_image_set *s);
 
 /* Omniglot as distributed: each path is a zip (images_background*.zip,
  * images_evaluation.zip) or the same tree unpacked; PNGs are found at
@@ -247,6 +261,22 @@ ml_status ml_episode_check(const ml_image_set *s, const ml_class_list *classes, 
 ml_status ml_episode_sample_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                                      const float *weights, const ml_augment *aug, ml_rng *rng, char *err,
                                      size_t errlen);
+
+/* Episodes drawn now and filled later, e.g. by the worker thread that runs
+ * the task, so a meta-batch does not hold every episode's images at once.
+ * ml_episode_init_drawn: as ml_episode_init without the image buffers (xs,
+ * xq NULL). ml_episode_draw_weighted: exactly the draws of
+ * ml_episode_sample_weighted without augmentation (the same rng stream, the
+ * same classes and indices), the images not copied. ml_episode_fill: writes
+ * into xs [ways * shots, 1, S, S] and xq [ways * queries, 1, S, S] what
+ * ml_episode_sample would have written. Augmentation draws come between the
+ * copies, so drawn episodes take none: with an active augmentation
+ * (ml_augment_active) sample instead. */
+ml_status ml_episode_init_drawn(ml_episode *e, int ways, int shots, int queries, int size);
+ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                                   const float *weights, ml_rng *rng, char *err, size_t errlen);
+ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq);
+int ml_augment_active(const ml_augment *a); /* 1 when a is non-NULL and changes images */
 
 /* ---- Lake et al.'s 20-way one-shot runs ------------------------------------ */
 

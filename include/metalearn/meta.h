@@ -141,7 +141,11 @@ typedef struct ml_meta_config {
     /* Second-order gradient learners on a CNN (MAML, ANIL, Meta-SGD): 1 runs
      * the query set's first conv block twice instead of keeping its
      * activations through the deeper blocks' backward (the same bits; a 5w1s
-     * q15 Omniglot task: 39 instead of 54 MB of arena, ~4% more time). */
+     * q15 Omniglot task: 39 instead of 54 MB of arena, ~4% more time). On
+     * several threads, any learner: ml_meta_step runs the tasks one at a
+     * time with every thread inside the task (one worker's arena instead of
+     * one per thread; the same bits, slower where a task splits worse than
+     * the meta-batch). */
     int low_memory;
 } ml_meta_config;
 
@@ -180,11 +184,12 @@ typedef struct ml_meta {
     int fused_route;
     void *task_sum; /* internal: the in-order sum of the task rows (src/meta/task_sum.c) */
     /* Optional, for the next ml_meta_step only (it clears them): called as
-     * prepare_task(item, prepare_user) by the worker that runs task `item`,
-     * before the task is read, so per-task preparation (the targets of
-     * synthetic tasks: ml_task_fill_targets) runs on the workers without a
-     * second hand-over to the threads. */
-    void (*prepare_task)(int item, void *user);
+     * prepare_task(item, worker, prepare_user) by the worker that runs task
+     * `item` (worker in [0, threads): per-worker buffers), before the task is
+     * read, so per-task preparation (the targets of synthetic tasks:
+     * ml_task_fill_targets; the images of drawn episodes: ml_episode_fill)
+     * runs on the workers without a second hand-over to the threads. */
+    void (*prepare_task)(int item, int worker, void *user);
     void *prepare_user;
 } ml_meta;
 

@@ -157,7 +157,8 @@ class ImageSet(C.Structure):
                 ("class_start", i64p), ("class_alphabet", i32p), ("class_names", C.POINTER(C.c_char_p)),
                 ("n_alphabets", C.c_int), ("alphabet_names", C.POINTER(C.c_char_p)),
                 ("image_names", C.POINTER(C.c_char_p)), ("labelled", C.c_int), ("raw_h", C.c_int),
-                ("raw_w", C.c_int), ("raw", C.POINTER(C.c_uint8)), ("strings", C.c_char_p)]
+                ("raw_w", C.c_int), ("raw", C.POINTER(C.c_uint8)), ("strings", C.c_char_p),
+                ("xi", C.POINTER(C.c_uint16)), ("palette", f32p), ("n_palette", C.c_int)]
 
 
 class ClassRef(C.Structure):
@@ -207,6 +208,11 @@ _decl("ml_episode_init", status, C.POINTER(Episode), C.c_int, C.c_int, C.c_int, 
 _decl("ml_episode_free", None, C.POINTER(Episode))
 _decl("ml_episode_sample", status, C.POINTER(Episode), C.POINTER(ImageSet), C.POINTER(ClassList),
       C.POINTER(Augment), C.POINTER(Rng), C.c_char_p, C.c_size_t)
+_decl("ml_episode_init_drawn", status, C.POINTER(Episode), C.c_int, C.c_int, C.c_int, C.c_int)
+_decl("ml_episode_draw_weighted", status, C.POINTER(Episode), C.POINTER(ImageSet), C.POINTER(ClassList), f32p,
+      C.POINTER(Rng), C.c_char_p, C.c_size_t)
+_decl("ml_episode_fill", status, C.POINTER(Episode), C.POINTER(ImageSet), f32p, f32p)
+_decl("ml_image_set_compact", status, C.POINTER(ImageSet))
 
 # ---- tasks.h: regression task families ------------------------------------------
 TASK_INFO_MAX = 24  # metalearn/tasks.h ML_TASK_INFO_MAX

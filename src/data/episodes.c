@@ -4,8 +4,12 @@
  * Not here: loading (omniglot.c) or splitting (splits.c). Sampling makes no
  * heap calls: the episode's buffers come from ml_episode_init, and choosing
  * m distinct items of n uses Floyd's algorithm, which needs no scratch. */
+#define _DEFAULT_SOURCE /* madvise */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "images_internal.h"
 
@@ -15,6 +19,8 @@ static int augment_active(const ml_augment *a) {
     return a && (a->rotate_deg != 0.0 || a->scale_min != 0.0 || a->scale_max != 0.0 ||
                  a->translate != 0.0 || a->flip_h > 0.0 || a->flip_v > 0.0);
 }
+
+int ml_augment_active(const ml_augment *a) { return augment_active(a); }
 
 static ml_status augment_check(const ml_augment *a, char *err, size_t errlen) {
     if (!augment_active(a)) return ML_OK;
@@ -81,11 +87,112 @@ static void augment_one(const float *src, int S, int rot, const ml_augment *a, m
         }
 }
 
+/* ---- compact sets: 16-bit indices into the distinct values ---------------------- */
+
+#define COMPACT_MAX_SIZE 64 /* a compact image is expanded on the stack (16 KB) */
+
+static int has_pixels(const ml_image_set *s) { return s->x || (s->xi && s->palette); }
+
+/* Image `index` of a compact set as floats. */
+static void expand(const ml_image_set *s, int64_t index, float *dst) {
+    const size_t plane = (size_t)s->size * s->size;
+    const uint16_t *xi = s->xi + (size_t)index * plane;
+    for (size_t k = 0; k < plane; k++) dst[k] = s->palette[xi[k]];
+}
+
+static uint32_t float_bits(float v) {
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+/* Open addressing on the value's bits (exact: -0 and 0 stay apart). Kept
+ * small (64 KB): large blocks freed by glibc raise its mmap threshold for
+ * the rest of the process, which then keeps the workers' big scratch in
+ * its heaps (measured: +5 MB at the peak of a 2-thread MAML run). */
+enum { MAX_VALUES = 4096, TABLE = 2 * MAX_VALUES };
+typedef struct value_table {
+    uint32_t key[TABLE];
+    int32_t slot[TABLE]; /* -1 empty, else an index into the values */
+} value_table;
+
+static int32_t *table_find(value_table *t, uint32_t bits) {
+    uint32_t h = (bits * 2654435761u) & (TABLE - 1);
+    while (t->slot[h] >= 0 && t->key[h] != bits) h = (h + 1) & (TABLE - 1);
+    return &t->slot[h];
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+ml_status ml_image_set_compact(ml_image_set *s) {
+    if (!s || !s->x || s->size > COMPACT_MAX_SIZE) return ML_OK;
+    const size_t n = (size_t)s->n * s->size * s->size;
+    value_table *t = ml_malloc(sizeof *t);
+    float *values = ml_malloc(sizeof(float) * MAX_VALUES);
+    ml_status st = ML_ERR_NOMEM;
+    if (!t || !values) goto out;
+    for (int k = 0; k < TABLE; k++) t->slot[k] = -1;
+    int count = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t bits = float_bits(s->x[k]);
+        int32_t *slot = table_find(t, bits);
+        if (*slot >= 0) continue;
+        if (count == MAX_VALUES) { /* too many values: stays float */
+            st = ML_OK;
+            goto out;
+        }
+        t->key[slot - t->slot] = bits;
+        *slot = count;
+        values[count++] = s->x[k];
+    }
+    float *palette = ml_malloc(sizeof(float) * (size_t)(count ? count : 1));
+    if (!palette) goto out;
+    memcpy(palette, values, sizeof(float) * (size_t)count);
+    qsort(palette, (size_t)count, sizeof(float), cmp_float);
+    for (int i = 0; i < count; i++) *table_find(t, float_bits(palette[i])) = i; /* sorted order */
+    /* In place: index k goes to bytes [2k, 2k + 2), inside floats already
+     * read (those at bytes >= 4k are still ahead). The buffer is kept (no
+     * free: see above) and its second half's pages go back to the system. */
+    unsigned char *buf = (unsigned char *)s->x;
+    for (size_t k = 0; k < n; k++) {
+        float v;
+        memcpy(&v, buf + 4 * k, sizeof v);
+        uint16_t i = (uint16_t)*table_find(t, float_bits(v));
+        memcpy(buf + 2 * k, &i, sizeof i);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    if (page > 0) {
+        uintptr_t lo = ((uintptr_t)(buf + 2 * n) + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+        uintptr_t hi = (uintptr_t)(buf + 4 * n) & ~(uintptr_t)(page - 1);
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    s->x = NULL;
+    s->xi = (uint16_t *)buf;
+    s->palette = palette;
+    s->n_palette = count;
+    st = ML_OK;
+out:
+    ml_free(t);
+    ml_free(values);
+    return st;
+}
+
 ml_status ml_image_set_copy(const ml_image_set *s, int64_t index, int rot, const ml_augment *aug,
                             ml_rng *rng, float *dst) {
-    if (!s || !dst || index < 0 || index >= s->n || rot < 0 || rot > 3) return ML_ERR_ARG;
+    if (!s || !dst || index < 0 || index >= s->n || rot < 0 || rot > 3 || !has_pixels(s)) return ML_ERR_ARG;
     const int S = s->size;
-    const float *src = s->x + (size_t)index * S * S;
+    float plane[COMPACT_MAX_SIZE * COMPACT_MAX_SIZE];
+    const float *src = s->x ? s->x + (size_t)index * S * S : plane;
+    if (!s->x) {
+        if (!augment_active(aug) && !rot) {
+            expand(s, index, dst);
+            return ML_OK;
+        }
+        expand(s, index, plane);
+    }
     if (augment_active(aug)) {
         if (!rng || augment_check(aug, NULL, 0) != ML_OK) return ML_ERR_ARG;
         augment_one(src, S, rot, aug, rng, dst);
@@ -112,7 +219,17 @@ void ml_episode_free(ml_episode *e) {
     memset(e, 0, sizeof *e);
 }
 
+static ml_status episode_init(ml_episode *e, int ways, int shots, int queries, int size, int images);
+
 ml_status ml_episode_init(ml_episode *e, int ways, int shots, int queries, int size) {
+    return episode_init(e, ways, shots, queries, size, 1);
+}
+
+ml_status ml_episode_init_drawn(ml_episode *e, int ways, int shots, int queries, int size) {
+    return episode_init(e, ways, shots, queries, size, 0);
+}
+
+static ml_status episode_init(ml_episode *e, int ways, int shots, int queries, int size, int images) {
     if (!e) return ML_ERR_ARG;
     memset(e, 0, sizeof *e);
     if (ways < 1 || shots < 1 || queries < 0 || size < 1 || size > 4096 || ways > (1 << 20) ||
@@ -120,15 +237,17 @@ ml_status ml_episode_init(ml_episode *e, int ways, int shots, int queries, int s
         return ML_ERR_ARG;
     e->ways = ways, e->shots = shots, e->queries = queries, e->size = size;
     size_t plane = (size_t)size * size, ns = (size_t)ways * shots, nq = (size_t)ways * queries;
-    e->xs = ml_malloc(sizeof(float) * plane * ns);
+    if (images) {
+        e->xs = ml_malloc(sizeof(float) * plane * ns);
+        e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
+    }
     e->ys = ml_malloc(sizeof(int32_t) * ns);
-    e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
     e->yq = ml_malloc(sizeof(int32_t) * (nq ? nq : 1));
     e->classes = ml_malloc(sizeof(ml_class_ref) * (size_t)ways);
     e->class_index = ml_malloc(sizeof(int32_t) * (size_t)ways);
     e->support_index = ml_malloc(sizeof(int64_t) * ns);
     e->query_index = ml_malloc(sizeof(int64_t) * (nq ? nq : 1));
-    if (!e->xs || !e->ys || !e->xq || !e->yq || !e->classes || !e->class_index || !e->support_index || !e->query_index) {
+    if ((images && (!e->xs || !e->xq)) || !e->ys || !e->yq || !e->classes || !e->class_index || !e->support_index || !e->query_index) {
         ml_episode_free(e);
         return ML_ERR_NOMEM;
     }
@@ -229,22 +348,44 @@ ml_status ml_episode_check(const ml_image_set *s, const ml_class_list *classes, 
 }
 
 static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
-                        const ml_augment *aug, ml_rng *rng, char *err, size_t errlen);
+                        const ml_augment *aug, ml_rng *rng, int copy, char *err, size_t errlen);
 
 ml_status ml_episode_sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                             const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
-    return sample(e, s, classes, NULL, aug, rng, err, errlen);
+    return sample(e, s, classes, NULL, aug, rng, 1, err, errlen);
 }
 
 ml_status ml_episode_sample_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                                      const float *weights, const ml_augment *aug, ml_rng *rng, char *err,
                                      size_t errlen) {
-    return sample(e, s, classes, weights, aug, rng, err, errlen);
+    return sample(e, s, classes, weights, aug, rng, 1, err, errlen);
+}
+
+ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
+                                   const float *weights, ml_rng *rng, char *err, size_t errlen) {
+    return sample(e, s, classes, weights, NULL, rng, 0, err, errlen);
+}
+
+ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq) {
+    if (!e || !s || !has_pixels(s) || !xs || !xq || e->size != s->size) return ML_ERR_ARG;
+    const size_t plane = (size_t)s->size * s->size;
+    for (int k = 0; k < e->ways; k++) {
+        const int rot = e->classes[k].rot;
+        for (int j = 0; j < e->shots; j++) {
+            size_t row = (size_t)k * e->shots + j;
+            if (ml_image_set_copy(s, e->support_index[row], rot, NULL, NULL, xs + row * plane)) return ML_ERR_ARG;
+        }
+        for (int j = 0; j < e->queries; j++) {
+            size_t row = (size_t)k * e->queries + j;
+            if (ml_image_set_copy(s, e->query_index[row], rot, NULL, NULL, xq + row * plane)) return ML_ERR_ARG;
+        }
+    }
+    return ML_OK;
 }
 
 static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_list *classes, const float *weights,
-                        const ml_augment *aug, ml_rng *rng, char *err, size_t errlen) {
-    if (!e || !e->xs || !s || !s->x || !classes || !rng) {
+                        const ml_augment *aug, ml_rng *rng, int copy, char *err, size_t errlen) {
+    if (!e || (copy && !e->xs) || !e->ys || !s || !has_pixels(s) || !classes || !rng) {
         ml__errf(err, errlen, "episode: needs an initialised episode, a loaded set, a class list and an rng");
         return ML_ERR_ARG;
     }
@@ -286,12 +427,12 @@ static ml_status sample(ml_episode *e, const ml_image_set *s, const ml_class_lis
         for (int j = 0; j < K; j++) {
             size_t row = (size_t)k * K + j;
             e->ys[row] = k;
-            ml_image_set_copy(s, e->support_index[row], r.rot, aug_on ? aug : NULL, rng, e->xs + row * plane);
+            if (copy) ml_image_set_copy(s, e->support_index[row], r.rot, aug_on ? aug : NULL, rng, e->xs + row * plane);
         }
         for (int j = 0; j < Q; j++) {
             size_t row = (size_t)k * Q + j;
             e->yq[row] = k;
-            ml_image_set_copy(s, e->query_index[row], r.rot, aug_on ? aug : NULL, rng, e->xq + row * plane);
+            if (copy) ml_image_set_copy(s, e->query_index[row], r.rot, aug_on ? aug : NULL, rng, e->xq + row * plane);
         }
     }
     return ML_OK;

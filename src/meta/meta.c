@@ -228,7 +228,7 @@ typedef struct step_job {
     ml_meta *m;
     const ml_task_data *tasks;
     int first; /* this process's first task (ml_dist_slice) */
-    void (*prepare)(int item, void *user);
+    void (*prepare)(int item, int worker, void *user);
     void *prepare_user;
 } step_job;
 
@@ -237,8 +237,25 @@ static void step_task(int local, int worker, void *user) {
     ml_meta *m = job->m;
     int item = job->first + local;
     m->task_status[item] = ML_OK;
-    if (job->prepare) job->prepare(item, job->prepare_user);
+    if (job->prepare) job->prepare(item, worker, job->prepare_user);
     ml__learner_of(m->cfg.algo)->step_task(m, &m->workers[worker], item, &job->tasks[item]);
+}
+
+/* Tasks across the workers, or with low_memory on several threads one task
+ * at a time with every thread inside it (ml_pool_run of one item: worker 0,
+ * the whole OpenMP budget): memory of one worker's arena instead of one per
+ * thread. The kernels split their work by a fixed rule and the task sum
+ * adds in task order, so the bits are those of the tasks across workers. */
+static void run_step_tasks(ml_meta *m, int n_items, step_job *job) {
+    if (!m->cfg.low_memory || ml_pool_threads(m->pool) == 1) {
+        ml_pool_run(m->pool, n_items, step_task, job);
+        return;
+    }
+    step_job one = *job;
+    for (int i = 0; i < n_items; i++) {
+        one.first = job->first + i;
+        ml_pool_run(m->pool, 1, step_task, &one);
+    }
 }
 
 static ml_status first_task_error(ml_meta *m, int n, char *err, size_t errlen) {
@@ -372,7 +389,7 @@ static void reduce_and_update(ml_meta *m, int n, step_outcome *out) {
 }
 
 ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *loss, char *err, size_t errlen) {
-    void (*prepare)(int, void *) = m->prepare_task;
+    void (*prepare)(int, int, void *) = m->prepare_task;
     void *prepare_user = m->prepare_user;
     m->prepare_task = NULL; /* this step's only */
     m->prepare_user = NULL;
@@ -395,7 +412,7 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
     }
     if (!keeps_rows(m)) ml__task_sum_reset(m->task_sum);
     step_job job = {m, tasks, lo, prepare, prepare_user};
-    ml_pool_run(m->pool, hi - lo, step_task, &job);
+    run_step_tasks(m, hi - lo, &job);
     ml_status st = share_task_status(m, n, err, errlen);
     if (st != ML_OK) return st;
     if (!keeps_rows(m) && !ml__task_sum_done(m->task_sum, n)) { /* every task succeeded: a row is missing */

@@ -15,6 +15,7 @@
 #include "run/task_select.h"
 #include "metalearn/eval.h"
 #include "metalearn/io.h"
+#include "metalearn/pool.h"
 #include "metalearn/sources.h"
 
 #define MAX_PATHS 8
@@ -211,6 +212,12 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
     int test_images = o->eval_dataset && !(o->eval_images && !strcmp(o->eval_images, "train"));
     int st_load = load_images(data, test_images, &r->images, err, errlen);
     if (st_load) return st_load;
+    /* The run reads its images through ml_image_set_copy only: the exact
+     * compact form (Omniglot 28x28: 7.6 instead of 15.2 MB) */
+    if (ml_image_set_compact(&r->images) != ML_OK) {
+        snprintf(err, errlen, "out of memory for the images");
+        return ML__RUN_FAIL;
+    }
     if (!o->quiet)
         if (r->notes) fprintf(r->notes, "data: %s: %d classes in %d alphabets, %lld images (%dx%d) in %.2f s\n", data,
                 r->images.n_classes, r->images.n_alphabets, (long long)r->images.n, r->images.size, r->images.size,
@@ -276,8 +283,10 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
         snprintf(err, errlen, "out of memory");
         return ML__RUN_FAIL;
     }
+    /* Without image buffers: drawn episodes (fewshot_sample_batch) never
+     * need them, the others get them at their first draw (with_images). */
     for (int i = 0; i < o->meta_batch; i++)
-        if (ml_episode_init(&r->episodes[i], o->ways, o->shots, o->query, r->images.size)) {
+        if (ml_episode_init_drawn(&r->episodes[i], o->ways, o->shots, o->query, r->images.size)) {
             snprintf(err, errlen, "out of memory for %d episodes", o->meta_batch);
             return ML__RUN_FAIL;
         }
@@ -292,6 +301,8 @@ void fewshot_free(meta_run *r) {
         for (int i = 0; i < r->meta_batch; i++) ml_episode_free(&r->episodes[i]);
     free(r->episodes);
     r->episodes = NULL;
+    free(r->fill_x);
+    r->fill_x = NULL;
     ml_class_list_free(&r->train_classes);
     ml_class_split_free(&r->split);
     ml_image_set_free(&r->images);
@@ -336,6 +347,56 @@ static int remembered_batch(meta_run *r, int i, char *err, size_t errlen) {
     return 0;
 }
 
+static int64_t episode_floats(const ml_episode *e) {
+    return (int64_t)e->ways * (e->shots + e->queries) * e->size * e->size;
+}
+
+/* Worker `worker` copies task item's images into its slot just before it
+ * runs the task (ml_meta prepare_task). The draws were validated when made,
+ * so the copies cannot fail. */
+static void fill_episode(int item, int worker, void *user) {
+    meta_run *r = user;
+    const ml_episode *e = &r->episodes[item];
+    float *xs = r->fill_x + (int64_t)worker * episode_floats(e);
+    float *xq = xs + (int64_t)e->ways * e->shots * e->size * e->size;
+    (void)ml_episode_fill(e, &r->images, xs, xq);
+    r->batch[item].xs = xs;
+    r->batch[item].xq = xq;
+}
+
+/* The episodes' own image buffers, made at the first draw that copies
+ * images (augmentation, OML's remembered batch, a federated client's
+ * tasks); 0 or -1 (out of memory). */
+static int with_images(meta_run *r, char *err, size_t errlen) {
+    for (int i = 0; i < r->meta_batch; i++) {
+        ml_episode *e = &r->episodes[i];
+        if (e->xs) continue;
+        int ways = e->ways, shots = e->shots, queries = e->queries, size = e->size;
+        ml_episode_free(e);
+        if (ml_episode_init(e, ways, shots, queries, size)) {
+            snprintf(err, errlen, "out of memory for %d episodes", r->meta_batch);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Episodes drawn now and filled by the workers (no augmentation, no OML
+ * remembered batch, whose draws come between the episodes' copies): the
+ * same draws in the same order, so the same tasks bit for bit, and a
+ * meta-batch holds one episode's images per thread. 1 drawn, 0 sampled,
+ * -1 out of memory. */
+static int drawn_episodes(meta_run *r, char *err, size_t errlen) {
+    if (ml_augment_active(&r->augment) || r->task_classes) return with_images(r, err, errlen);
+    if (r->fill_x) return 1;
+    const int slots = ml_pool_threads(r->meta.pool);
+    if (!(r->fill_x = malloc((size_t)slots * (size_t)episode_floats(&r->episodes[0]) * sizeof(float)))) {
+        snprintf(err, errlen, "out of memory for %d episodes", slots);
+        return -1;
+    }
+    return 1;
+}
+
 int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
     const float *weights = NULL;
     if (r->selector) {
@@ -344,17 +405,26 @@ int fewshot_sample_batch(meta_run *r, char *err, size_t errlen) {
             return ML__RUN_FAIL;
         weights = r->selector->weights;
     }
+    int drawn = drawn_episodes(r, err, errlen);
+    if (drawn < 0) return ML__RUN_FAIL;
     for (int i = 0; i < r->meta_batch; i++) {
-        if (ml_episode_sample_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->augment, &r->rng,
-                                       err, errlen))
+        if (drawn ? ml_episode_draw_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->rng, err,
+                                             errlen)
+                  : ml_episode_sample_weighted(&r->episodes[i], &r->images, &r->train_classes, weights, &r->augment,
+                                               &r->rng, err, errlen))
             return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
         if (r->task_classes && remembered_batch(r, i, err, errlen)) return ML__RUN_FAIL;
+    }
+    if (drawn) {
+        r->meta.prepare_task = fill_episode;
+        r->meta.prepare_user = r;
     }
     return 0;
 }
 
 int fewshot_sample_from(meta_run *r, const ml_class_list *classes, ml_rng *rng, char *err, size_t errlen) {
+    if (with_images(r, err, errlen)) return ML__RUN_FAIL;
     for (int i = 0; i < r->meta_batch; i++) {
         if (ml_episode_sample(&r->episodes[i], &r->images, classes, &r->augment, rng, err, errlen)) return ML__RUN_FAIL;
         r->batch[i] = episode_view(&r->episodes[i]);
@@ -415,7 +485,7 @@ static int target_test_support(meta_run *r, const char *spec, task_selector *t, 
             goto out;
         }
         for (int j = 0; j < k; j++, m++) {
-            memcpy(x + (size_t)m * plane, r->images.x + (size_t)(first + j) * plane, plane * sizeof(float));
+            ml_image_set_copy(&r->images, first + j, 0, NULL, NULL, x + (size_t)m * plane);
             y[m] = c;
         }
     }

@@ -452,7 +452,8 @@ static ml_task_data view(const ml_regression_task *t) {
     return (ml_task_data){.n_support = t->k, .n_query = t->q, .xs = t->xs, .xq = t->xq, .ys = t->ys, .yq = t->yq};
 }
 
-static void fill_targets(int item, void *user) {
+static void fill_targets(int item, int worker, void *user) {
+    (void)worker;
     meta_run *r = user;
     ml_task_fill_targets(&r->family, &r->tasks[item]);
 }

@@ -57,6 +57,11 @@ typedef struct meta_run {
     ml_class_list train_classes; /* the train split, with rotation classes when asked */
     ml_episode *episodes;        /* [meta_batch] reusable buffers */
     ml_augment augment;          /* training episodes only */
+    /* Training episodes without augmentation are drawn in order on the
+     * caller's thread and filled by the worker that runs them, into its slot
+     * here ([threads][episode's images]): a meta-batch holds threads
+     * episodes' images instead of meta_batch (fewshot_sample_batch). */
+    float *fill_x;
     const char *data_name;       /* the dataset episodes come from (the run's, or eval --dataset) */
     int all_classes;             /* evaluation episodes over every class of data_name, not the test split */
     /* transfer baseline (--algo pretrain): one supervised minibatch per step */

@@ -139,7 +139,7 @@ const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
         {"select-every", ML_OPT_INT, &o->select_every, "similar: iterations between re-rankings under the current model (default 100)", 1, 100000000},
         {"curriculum-strength", ML_OPT_FLOAT, &o->curriculum_strength, "curriculum: weight exp(beta z), beta from -S to +S over the run (default 1)", 0, 20},
         {"remember", ML_OPT_INT, &o->remember, "oml on images: random images of all training classes added to each trajectory's meta-loss, scored by a head over every training class (default 15, as the paper; 0: the trajectory and its query images only)", 0, 100000},
-        {"low-memory", ML_OPT_FLAG, &o->low_memory, "maml, anil, metasgd on a CNN: run the query set's first conv block twice instead of keeping its activations (same result, less memory, a few % slower)", 0, 0},
+        {"low-memory", ML_OPT_FLAG, &o->low_memory, "less memory, same result: maml, anil, metasgd on a CNN run the query set's first conv block twice instead of keeping its activations (a few % slower); on several threads every learner runs the meta-batch's tasks one at a time with the threads inside each task (one worker's memory; slower)", 0, 0},
         {"matching-scale", ML_OPT_FLOAT, &o->matching_scale, "matching: learn a scale of the cosines, starting here (default 0: none, as the paper)", 0, 1e3},
         {"test-alphabets", ML_OPT_STRING, &o->test_alphabets, "few-shot: hold out these alphabets (comma list) as the test split; the rest train", 1, 0},
         {"federated", ML_OPT_FLAG, &o->federated, "federated meta-learning: clients with private tasks (Omniglot: training alphabets dealt to clients; sinusoid: an amplitude range each), FedAvg of the meta-parameters per round", 0, 0},
