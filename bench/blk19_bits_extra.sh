@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bits beyond bench/blk16_bits.sh for issue 17 round 6 (blk19): supervised cnn4
 # training (1 and 2 threads) and the model zoo's evaluation, two binaries,
-# checkpoint / eval.json results compared by md5. Prints "identical" or "DIFFERENT" per pair.
+# checkpoint / the eval JSON's "results" compared by md5 (not its timings). Prints "identical" or "DIFFERENT" per pair.
 # Usage: bench/blk19_bits_extra.sh A_BIN B_BIN [EPISODES]   (env: ML_DATA_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,8 @@ for th in 1 2; do
 done
 zoo() { # bin model args... -> md5 of the JSON results
   local bin="$1" model="$2"; shift 2
-  "$bin" eval "models/$model" --episodes "$eps" --threads 2 --json "$@" 2> /dev/null | md5sum | cut -c1-32
+  "$bin" eval "models/$model" --episodes "$eps" --threads 2 --json "$@" 2> /dev/null | grep '^{' |
+    python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())["results"], sort_keys=True))' | md5sum | cut -c1-32
 }
 for cfg in "omniglot-maml-5w1s --shots 1,5 --steps 1,10" "omniglot-protonet-30w1s --ways 20 --shots 1,5"; do
   read -r model rest <<< "$cfg"

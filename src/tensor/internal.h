@@ -160,13 +160,6 @@ ml_tensor *ml__conv2d_backward_weight_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor
  * place, both nodes' flags cleared. 0, or -1 out of memory. */
 int ml__bn_relu_unblock(ml_ctx *ctx, ml_node *nd);
 void ml__blk16_from_nchw(const float *src, float *dst, int64_t n, int64_t c, int64_t sp);
-/* The pooled batch-norm backward's dx pass on one NCHW plane of h x w
- * (bn_pool_dx_avx512.c; ops_nn.c's scalar loop is its twin, same bits):
- * q = the share of the means of x, plus at each window's argmax (code) the
- * gradient g gated by y > 0. Tests set ml__bn_pool_dx_scalar = 1 for the twin. */
-extern int ml__bn_pool_dx_scalar;
-void ml__bn_pool_dx_plane_avx512(int64_t h, int64_t w, const float *x, const float *y, const float *g,
-                                 const uint8_t *code, float m, float is, float coef, float mg, float mgh, float *q);
 void ml__nchw_from_blk16(const float *src, float *dst, int64_t n, int64_t c, int64_t sp);
 ml_tensor *ml__pad0(ml_ctx *ctx, ml_tensor *g, int64_t start, int ndim, const int64_t *shape);
 

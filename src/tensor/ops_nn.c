@@ -634,15 +634,9 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         const float coef = j->coef[3 * ch], mg = j->coef[3 * ch + 1], mgh = j->coef[3 * ch + 2];
         const float *xp = j->x + p * sp;
         float *q = j->out + p * sp;
+        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const float *yp = j->y + p * psp, *gp = j->g + p * psp;
         const uint8_t *cp = j->code_in + p * psp;
-#if defined(ML_HAVE_AVX512_PATH)
-        if (!ml__bn_pool_dx_scalar && ML_CPU_HAS_AVX512()) { /* one sweep, same bits (bn_pool_dx_avx512.c) */
-            ml__bn_pool_dx_plane_avx512(j->h, j->w, xp, yp, gp, cp, m, is, coef, mg, mgh, q);
-            continue;
-        }
-#endif
-        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
         for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
             float *q0 = q + 2 * r * w;
