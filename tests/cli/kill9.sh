@@ -66,12 +66,18 @@ cat > "$TMP/space.json" <<'EOF'
 EOF
 S=(--space "$TMP/space.json" --budget 4 --min-iters 150 --max-iters 300 --jobs 1 --threads 1 --val-tasks 10 --quiet)
 timed T "$BIN" search "${S[@]}" --out "$TMP/sref" >/dev/null 2>&1
+TRIALS=$(wc -l <"$TMP/sref/trials.jsonl")
+# trials_left: the reference's trial lines minus the ones this search has written.
+trials_left() { local n=0; [ -f "$TMP/s/trials.jsonl" ] && n=$(wc -l <"$TMP/s/trials.jsonl"); echo $(( TRIALS - n )); }
 killed=0
 for k in $(seq "$KILLS"); do
+  [ "$(trials_left)" -gt 0 ] || break # finished: nothing left to kill
   # its own process group, so the kill takes the trial it is running too
   setsid "$BIN" search "${S[@]}" --out "$TMP/s" >>"$TMP/search.err" 2>&1 &
   pid=$!
-  pause "$T"
+  # scaled to what is left, as for training: with the whole search's time per
+  # kill, a resumed search with one trial left ended before the kill under load
+  pause $(( T * $(trials_left) / TRIALS ))
   kill -9 -- -$pid 2>/dev/null && killed=$((killed + 1))
   wait $pid 2>/dev/null
   # The group's trials die on their own time (init reaps them): the next search
