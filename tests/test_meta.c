@@ -10,6 +10,7 @@
 
 #include "meta/task_sum.h"
 #include "metalearn/meta.h"
+#include "metalearn/pool.h"
 #include "ml_test.h"
 
 #define KS 6
@@ -471,6 +472,40 @@ static void add_row_ref(float *acc, const void *user) {
     for (int64_t j = 0; j < r->n; j++) acc[j] += r->row[j];
 }
 
+/* ml_pool_run_ends: every item once; the caller's items are a prefix taken
+ * in order, the helpers' the rest (whatever the timing). */
+typedef struct ends_log {
+    int worker_of[64];
+    int caller_seq[64], n_caller;
+} ends_log;
+
+static void log_item(int item, int worker, void *user) {
+    ends_log *e = user;
+    __atomic_store_n(&e->worker_of[item], worker, __ATOMIC_RELAXED);
+    if (worker == 0) e->caller_seq[e->n_caller++] = item; /* only the caller's thread writes these */
+}
+
+static void test_pool_from_ends(void) {
+    for (int threads = 1; threads <= 3; threads++)
+        for (int n = 1; n <= 40; n += 13) {
+            ml_pool *p = ml_pool_create(threads);
+            CHECK(p != NULL);
+            for (int rep = 0; rep < 50; rep++) {
+                ends_log e;
+                memset(&e, 0, sizeof e);
+                for (int i = 0; i < n; i++) e.worker_of[i] = -1;
+                ml_pool_run_ends(p, n, log_item, &e);
+                int prefix = 0;
+                while (prefix < n && e.worker_of[prefix] == 0) prefix++;
+                for (int i = 0; i < n; i++) CHECK(e.worker_of[i] >= 0 && e.worker_of[i] < threads);
+                for (int i = prefix; i < n; i++) CHECK(e.worker_of[i] != 0);
+                CHECK(e.n_caller == prefix);
+                for (int i = 0; i < e.n_caller; i++) CHECK(e.caller_seq[i] == i);
+            }
+            ml_pool_destroy(p);
+        }
+}
+
 static void test_task_sum_orders(void) {
     enum { N = 37, T = 7 };
     static float rows[T][N];
@@ -502,6 +537,28 @@ static void test_task_sum_orders(void) {
                 ml__task_sum_commit(s, t, row);
             }
         }
+        CHECK(ml__task_sum_done(s, T));
+        CHECK(memcmp(ml__task_sum_total(s), want, sizeof want) == 0);
+    }
+    /* from both ends (meta.c's fused route on 2 threads): 0, 1, 2 added in
+     * order, 6, 5, 4, 3 parked by a helper, then drained */
+    for (int rep = 0; rep < 2; rep++) {
+        ml__task_sum_reset(s);
+        const int ends[T] = {0, 6, 1, 5, 4, 2, 3}, caller[T] = {1, 0, 1, 0, 0, 1, 0};
+        for (int k = 0; k < T; k++) {
+            int t = ends[k];
+            row_ref r = {rows[t], N};
+            if (caller[k]) {
+                CHECK(ml__task_sum_add_in_order(s, t, add_row_ref, &r));
+                continue;
+            }
+            float *row = ml__task_sum_row(s);
+            CHECK(row != NULL);
+            memcpy(row, rows[t], sizeof rows[t]);
+            ml__task_sum_park(s, t, row);
+        }
+        CHECK(!ml__task_sum_done(s, T)); /* parked rows wait for the drain */
+        ml__task_sum_drain(s);
         CHECK(ml__task_sum_done(s, T));
         CHECK(memcmp(ml__task_sum_total(s), want, sizeof want) == 0);
     }
@@ -593,5 +650,6 @@ int main(void) {
     ML_RUN(test_learners_refuse_tasks_they_cannot_learn);
     ML_RUN(test_learner_table);
     ML_RUN(test_task_sum_orders);
+    ML_RUN(test_pool_from_ends);
     return ml_test_summary();
 }
