@@ -472,12 +472,9 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     m->task_loss[item] = loss;
     /* the route takes learners without extras only: W and b are the whole row */
     packed_add pa = {&sh, v};
-    if (!w->park_rows && ml__meta_task_add_in_order(m, item, add_packed, &pa)) return;
+    if (ml__meta_task_add_in_order(m, item, add_packed, &pa)) return;
     float *row = ml__meta_task_row(m, w, item);
     if (!row) return;
     unpack(&sh, v, row); /* the whole row: the route takes learners without extras only */
-    if (w->park_rows)
-        ml__meta_task_row_park(m, item, row);
-    else
-        ml__meta_task_row_done(m, item, row);
+    ml__meta_task_row_done(m, item, row);
 }

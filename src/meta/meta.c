@@ -114,10 +114,6 @@ void ml__meta_task_row_done(ml_meta *m, int item, float *row) {
     if (!keeps_rows(m)) ml__task_sum_commit(m->task_sum, item, row);
 }
 
-void ml__meta_task_row_park(ml_meta *m, int item, float *row) {
-    if (!keeps_rows(m)) ml__task_sum_park(m->task_sum, item, row);
-}
-
 int ml__meta_task_add_in_order(ml_meta *m, int item, void (*add)(float *acc, const void *user), const void *user) {
     return !keeps_rows(m) && ml__task_sum_add_in_order(m->task_sum, item, add, user);
 }
@@ -333,7 +329,7 @@ static void update_part(int part, int worker, void *user) {
     ml_optim_step_range(&u->m->opt, u->m->meta, u->m->grad, u->m->cfg.outer.lr, lo, hi);
 }
 
-int64_t ml__meta_park_floats = (int64_t)1 << 22; /* rows parked per step at most (16 MB); tests change it */
+int64_t ml__meta_ends_floats = (int64_t)1 << 22; /* the rows a step may park, dealt from both ends (16 MB) */
 int64_t ml__meta_split_update_floats = (int64_t)1 << 20; /* tests lower it */
 
 static void run_parts(ml_meta *m, update_job *u, ml_pool_fn fn) {
@@ -400,20 +396,19 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
     }
     if (!keeps_rows(m)) ml__task_sum_reset(m->task_sum);
     step_job job = {m, tasks, lo, prepare, prepare_user};
-    /* Tiny tasks (the fused route): a task's row is a few KB and takes ~5 us,
-     * so moving the running sum between the cores' caches (it goes to the
-     * thread that adds) costs as much as the task. The caller takes the
-     * tasks from the front and adds them in order, the helpers take them
-     * from the back and park their rows, which the caller adds at the end:
-     * the same sums in the same order, the running sum on one core. */
-    int ends = m->fused_route && ml_pool_threads(m->pool) > 1 && !keeps_rows(m) &&
-               m->n_meta * (hi - lo) <= ml__meta_park_floats;
-    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].park_rows = ends && w > 0;
-    if (ends)
+    /* Tiny tasks (the fused route: a task's row is a few KB and takes ~5 us):
+     * the running sum goes to the thread that adds, and its trips between the
+     * cores are a visible part of a task (~7% of an iteration measured on 2
+     * threads, bench_sine_iters). Dealt from both ends, the caller's tasks
+     * come in order and add without moving it; the helpers' rows are parked
+     * until the ends meet, and the thread that closes the order adds them all
+     * (a helper adds its own, from its cache): the same sums in the same
+     * order, one trip of the sum per step instead of one per task. */
+    if (m->fused_route && ml_pool_threads(m->pool) > 1 && !keeps_rows(m) &&
+        m->n_meta * (hi - lo) <= ml__meta_ends_floats)
         ml_pool_run_ends(m->pool, hi - lo, step_task, &job);
     else
         ml_pool_run(m->pool, hi - lo, step_task, &job);
-    if (!keeps_rows(m)) ml__task_sum_drain(m->task_sum);
     ml_status st = share_task_status(m, n, err, errlen);
     if (st != ML_OK) return st;
     if (!keeps_rows(m) && !ml__task_sum_done(m->task_sum, n)) { /* every task succeeded: a row is missing */

@@ -14,7 +14,6 @@ struct ml_meta_worker {
     float *kept; /* maml.c: the query's first block output between its two passes */
     int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
-    int park_rows;     /* this step: write every row and park it, the caller's thread adds it (meta.c) */
     char err[256];
 };
 
@@ -26,9 +25,6 @@ void ml__meta_task_commit(ml_meta *m, ml_meta_worker *w, int item, float loss, m
                           int n_extra);
 float *ml__meta_task_row(ml_meta *m, ml_meta_worker *w, int item);
 void ml__meta_task_row_done(ml_meta *m, int item, float *row);
-/* Like row_done, but the row is only parked: the caller's thread adds it
- * (w->park_rows). */
-void ml__meta_task_row_park(ml_meta *m, int item, float *row);
 /* Task `item`'s meta-gradient added to the step's sum by add(acc, user)
  * when it is next in task order (task_sum.c); 0: write a row instead. */
 int ml__meta_task_add_in_order(ml_meta *m, int item, void (*add)(float *acc, const void *user), const void *user);
@@ -46,6 +42,6 @@ void ml__meta_copy_outputs(const ml_tensor *out, float *dst);
 /* Task rows x meta-parameters from which ml_meta_step splits the reduction
  * and the outer update across its threads (below: on the caller alone). */
 extern int64_t ml__meta_split_update_floats;
-extern int64_t ml__meta_park_floats; /* meta.c: the fused route parks the helpers' rows up to this many floats per step */
+extern int64_t ml__meta_ends_floats; /* meta.c: the fused route deals tasks from both ends up to this many row floats */
 
 #endif

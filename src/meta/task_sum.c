@@ -129,20 +129,6 @@ void ml__task_sum_commit(ml__task_sum *s, int item, float *row) {
     pthread_mutex_unlock(&s->mu);
 }
 
-void ml__task_sum_park(ml__task_sum *s, int item, float *row) {
-    lock(s);
-    int at = 0;
-    while (s->slot[at] != row) at++;
-    s->slot_item[at] = item;
-    pthread_mutex_unlock(&s->mu);
-}
-
-void ml__task_sum_drain(ml__task_sum *s) {
-    lock(s);
-    add_parked(s);
-    pthread_mutex_unlock(&s->mu);
-}
-
 int ml__task_sum_add_in_order(ml__task_sum *s, int item, void (*add)(float *acc, const void *user),
                               const void *user) {
     lock(s);

@@ -18,13 +18,6 @@ float *ml__task_sum_row(ml__task_sum *s);
 /* The row of task `item` is written: added now if every earlier task's is,
  * else when they are. */
 void ml__task_sum_commit(ml__task_sum *s, int item, float *row);
-/* The row of task `item` is written: parked, never added by this call (a
- * helper thread leaves the adds to the caller's thread, whose cache keeps
- * the running sum); a later commit, add_in_order or drain adds it. */
-void ml__task_sum_park(ml__task_sum *s, int item, float *row);
-/* Adds the parked rows that are next in task order (after a batch whose
- * helpers parked their rows). */
-void ml__task_sum_drain(ml__task_sum *s);
 /* When every task before `item` is added: adds task `item`'s row straight
  * from the caller's own layout by add(acc, user) (each element once, as
  * acc[j] += row[j] would), then the parked rows that follow, and returns 1.
