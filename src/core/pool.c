@@ -30,7 +30,6 @@ struct ml_pool {
     pthread_mutex_t mu;
     pthread_cond_t start, done;
     _Atomic uint64_t generation; /* bumped per batch, after fn/user/n_items are set */
-    atomic_int busy;             /* helper threads still working on this batch */
     atomic_int quit;
     /* Who blocks on a condition variable: the mutex and the signal are taken
      * only then, so spinning threads hand a batch over with atomics alone
@@ -41,10 +40,18 @@ struct ml_pool {
     ml_pool_fn fn;
     void *user;
     int n_items;
-    int from_ends;      /* ml_pool_run_ends: the caller from the front, helpers from the back */
-    atomic_int next;    /* items handed out (from either end) */
-    atomic_int front;   /* from_ends: items taken from the front, and */
-    atomic_int back;    /* from the back */
+    int from_ends; /* ml_pool_run_ends: the caller from the front, helpers from the back */
+    /* The counters below are written per item and busy once per batch, the
+     * fields above only between batches: on cache lines of their own (64
+     * bytes apart whatever the allocation's alignment), a thread spinning on
+     * generation or busy reads a line that the other's items do not touch. */
+    char pad0[64];
+    atomic_int busy; /* helper threads still working on this batch */
+    char pad1[64];
+    atomic_int next;  /* items handed out (from either end) */
+    atomic_int front; /* from_ends: items taken from the front, and */
+    atomic_int back;  /* from the back */
+    char pad2[64];
 };
 
 typedef struct worker_arg {
