@@ -404,8 +404,10 @@ ml_status ml_meta_step(ml_meta *m, const ml_task_data *tasks, int n, double *los
      * until the ends meet, and the thread that closes the order adds them all
      * (a helper adds its own, from its cache): the same sums in the same
      * order, one trip of the sum per step instead of one per task. */
-    if (m->fused_route && ml_pool_threads(m->pool) > 1 && !keeps_rows(m) &&
-        m->n_meta * (hi - lo) <= ml__meta_ends_floats)
+    int ends = m->fused_route && ml_pool_threads(m->pool) > 1 && !keeps_rows(m) &&
+               m->n_meta * (hi - lo) <= ml__meta_ends_floats;
+    for (int w = 0; w < ml_pool_threads(m->pool); w++) m->workers[w].from_back = ends && w > 0;
+    if (ends)
         ml_pool_run_ends(m->pool, hi - lo, step_task, &job);
     else
         ml_pool_run(m->pool, hi - lo, step_task, &job);

@@ -14,6 +14,7 @@ struct ml_meta_worker {
     float *kept; /* maml.c: the query's first block output between its two passes */
     int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
+    int from_back;     /* this step deals this helper's tasks from the back (meta.c): they come out of order */
     char err[256];
 };
 
