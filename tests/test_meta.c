@@ -10,6 +10,7 @@
 
 #include "meta/task_sum.h"
 #include "metalearn/meta.h"
+#include "metalearn/pool.h"
 #include "ml_test.h"
 
 #define KS 6
@@ -312,6 +313,7 @@ static void test_reptile_step_closed_form(void) {
 
 /* src/meta/meta.c: from how many task-row floats the update is split */
 extern int64_t ml__meta_split_update_floats;
+extern int64_t ml__meta_ends_floats;
 
 static void thread_test_model(ml_model *m) { small_mlp(m, 16, 21); }
 
@@ -325,6 +327,10 @@ static void test_results_do_not_depend_on_thread_count(void) {
     ml__meta_split_update_floats = 0;
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
     ml__meta_split_update_floats = split_default;
+    int64_t ends_default = ml__meta_ends_floats; /* the fused route dealt in order, not from both ends */
+    ml__meta_ends_floats = 0;
+    ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
+    ml__meta_ends_floats = ends_default;
     c.low_memory = 1; /* several threads: one task at a time, the threads inside it */
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
 }
@@ -473,6 +479,40 @@ static void add_row_ref(float *acc, const void *user) {
     for (int64_t j = 0; j < r->n; j++) acc[j] += r->row[j];
 }
 
+/* ml_pool_run_ends: every item once; the caller's items are a prefix taken
+ * in order, the helpers' the rest (whatever the timing). */
+typedef struct ends_log {
+    int worker_of[64];
+    int caller_seq[64], n_caller;
+} ends_log;
+
+static void log_item(int item, int worker, void *user) {
+    ends_log *e = user;
+    __atomic_store_n(&e->worker_of[item], worker, __ATOMIC_RELAXED);
+    if (worker == 0) e->caller_seq[e->n_caller++] = item; /* only the caller's thread writes these */
+}
+
+static void test_pool_from_ends(void) {
+    for (int threads = 1; threads <= 3; threads++)
+        for (int n = 1; n <= 40; n += 13) {
+            ml_pool *p = ml_pool_create(threads);
+            CHECK(p != NULL);
+            for (int rep = 0; rep < 50; rep++) {
+                ends_log e;
+                memset(&e, 0, sizeof e);
+                for (int i = 0; i < n; i++) e.worker_of[i] = -1;
+                ml_pool_run_ends(p, n, log_item, &e);
+                int prefix = 0;
+                while (prefix < n && e.worker_of[prefix] == 0) prefix++;
+                for (int i = 0; i < n; i++) CHECK(e.worker_of[i] >= 0 && e.worker_of[i] < threads);
+                for (int i = prefix; i < n; i++) CHECK(e.worker_of[i] != 0);
+                CHECK(e.n_caller == prefix);
+                for (int i = 0; i < e.n_caller; i++) CHECK(e.caller_seq[i] == i);
+            }
+            ml_pool_destroy(p);
+        }
+}
+
 static void test_task_sum_orders(void) {
     enum { N = 37, T = 7 };
     static float rows[T][N];
@@ -595,5 +635,6 @@ int main(void) {
     ML_RUN(test_learners_refuse_tasks_they_cannot_learn);
     ML_RUN(test_learner_table);
     ML_RUN(test_task_sum_orders);
+    ML_RUN(test_pool_from_ends);
     return ml_test_summary();
 }

@@ -25,6 +25,12 @@ ml_pool *ml_pool_create(int n_threads); /* n_threads >= 1; 1 runs on the caller 
 void ml_pool_destroy(ml_pool *p);
 int ml_pool_threads(const ml_pool *p);
 void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user);
+/* The same, but the caller (worker 0) takes the items from the front in
+ * order (0, 1, 2, ...) and the other workers from the back (n-1, n-2, ...):
+ * a reduction in item order done on the caller then never waits for a
+ * helper's item until the two ends meet, and its running sum stays in the
+ * caller's cache. */
+void ml_pool_run_ends(ml_pool *p, int n_items, ml_pool_fn fn, void *user);
 
 #ifdef __cplusplus
 }

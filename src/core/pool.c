@@ -30,7 +30,6 @@ struct ml_pool {
     pthread_mutex_t mu;
     pthread_cond_t start, done;
     _Atomic uint64_t generation; /* bumped per batch, after fn/user/n_items are set */
-    atomic_int busy;             /* helper threads still working on this batch */
     atomic_int quit;
     /* Who blocks on a condition variable: the mutex and the signal are taken
      * only then, so spinning threads hand a batch over with atomics alone
@@ -41,7 +40,18 @@ struct ml_pool {
     ml_pool_fn fn;
     void *user;
     int n_items;
-    atomic_int next;
+    int from_ends; /* ml_pool_run_ends: the caller from the front, helpers from the back */
+    /* The counters below are written per item and busy once per batch, the
+     * fields above only between batches: on cache lines of their own (64
+     * bytes apart whatever the allocation's alignment), a thread spinning on
+     * generation or busy reads a line that the other's items do not touch. */
+    char pad0[64];
+    atomic_int busy; /* helper threads still working on this batch */
+    char pad1[64];
+    atomic_int next;  /* items handed out (from either end) */
+    atomic_int front; /* from_ends: items taken from the front, and */
+    atomic_int back;  /* from the back */
+    char pad2[64];
 };
 
 typedef struct worker_arg {
@@ -72,6 +82,8 @@ static void run_items(ml_pool *p, int worker) {
     for (;;) {
         int i = atomic_fetch_add(&p->next, 1);
         if (i >= p->n_items) break;
+        /* from both ends: a claim (next) first, so front + back never pass n_items */
+        if (p->from_ends) i = worker == 0 ? atomic_fetch_add(&p->front, 1) : p->n_items - 1 - atomic_fetch_add(&p->back, 1);
         p->fn(i, worker, p->user);
     }
 }
@@ -177,7 +189,7 @@ void ml_pool_destroy(ml_pool *p) {
 
 int ml_pool_threads(const ml_pool *p) { return p->n_threads; }
 
-void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) {
+static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int from_ends) {
     if (n_items <= 0) return;
     if (p->n_threads == 1) {
         for (int i = 0; i < n_items; i++) fn(i, 0, user);
@@ -192,7 +204,10 @@ void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) {
     p->fn = fn;
     p->user = user;
     p->n_items = n_items;
+    p->from_ends = from_ends;
     atomic_store(&p->next, 0);
+    atomic_store(&p->front, 0);
+    atomic_store(&p->back, 0);
     atomic_store(&p->busy, p->n_threads - 1);
     atomic_fetch_add(&p->generation, 1); /* publishes the fields above to spinning workers */
     if (atomic_load(&p->sleepers)) {
@@ -212,3 +227,7 @@ void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) {
         pthread_mutex_unlock(&p->mu);
     }
 }
+
+void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0); }
+
+void ml_pool_run_ends(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 1); }

@@ -472,7 +472,10 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     m->task_loss[item] = loss;
     /* the route takes learners without extras only: W and b are the whole row */
     packed_add pa = {&sh, v};
-    if (ml__meta_task_add_in_order(m, item, add_packed, &pa)) return;
+    /* a task dealt from the back is next in order only at the very end: it
+     * writes its row without first taking task_sum's lock to ask (the commit
+     * adds it if it is next after all) */
+    if (!w->from_back && ml__meta_task_add_in_order(m, item, add_packed, &pa)) return;
     float *row = ml__meta_task_row(m, w, item);
     if (!row) return;
     unpack(&sh, v, row); /* the whole row: the route takes learners without extras only */

@@ -241,13 +241,31 @@ static void step_task(int local, int worker, void *user) {
     ml__learner_of(m->cfg.algo)->step_task(m, &m->workers[worker], item, &job->tasks[item]);
 }
 
+int64_t ml__meta_ends_floats = (int64_t)1 << 22; /* the rows a step may park, dealt from both ends (16 MB) */
+
 /* Tasks across the workers, or with low_memory on several threads one task
  * at a time with every thread inside it (ml_pool_run of one item: worker 0,
  * the whole OpenMP budget): memory of one worker's arena instead of one per
  * thread. The kernels split their work by a fixed rule and the task sum
  * adds in task order, so the bits are those of the tasks across workers. */
 static void run_step_tasks(ml_meta *m, int n_items, step_job *job) {
-    if (!m->cfg.low_memory || ml_pool_threads(m->pool) == 1) {
+    /* Tiny tasks (the fused route: a task's row is a few KB and takes ~5 us):
+     * the running sum goes to the thread that adds, and its trips between the
+     * cores are a visible part of a task (~7% of an iteration measured on 2
+     * threads, bench_sine_iters). Dealt from both ends, the caller's tasks
+     * come in order and add without moving it; the helpers' rows are parked
+     * until the ends meet, and the thread that closes the order adds them all
+     * (a helper adds its own, from its cache): the same sums in the same
+     * order, one trip of the sum per step instead of one per task. */
+    int threads = ml_pool_threads(m->pool);
+    int ends = !m->cfg.low_memory && m->fused_route && threads > 1 && !keeps_rows(m) &&
+               m->n_meta * n_items <= ml__meta_ends_floats;
+    for (int w = 0; w < threads; w++) m->workers[w].from_back = ends && w > 0;
+    if (ends) {
+        ml_pool_run_ends(m->pool, n_items, step_task, job);
+        return;
+    }
+    if (!m->cfg.low_memory || threads == 1) {
         ml_pool_run(m->pool, n_items, step_task, job);
         return;
     }

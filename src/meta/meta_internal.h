@@ -14,6 +14,7 @@ struct ml_meta_worker {
     float *kept; /* maml.c: the query's first block output between its two passes */
     int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
+    int from_back;     /* this step deals this helper's tasks from the back (meta.c): they come out of order */
     char err[256];
 };
 
@@ -42,5 +43,6 @@ void ml__meta_copy_outputs(const ml_tensor *out, float *dst);
 /* Task rows x meta-parameters from which ml_meta_step splits the reduction
  * and the outer update across its threads (below: on the caller alone). */
 extern int64_t ml__meta_split_update_floats;
+extern int64_t ml__meta_ends_floats; /* meta.c: the fused route deals tasks from both ends up to this many row floats */
 
 #endif
