@@ -259,7 +259,7 @@ static void lanes_to_planes_scalar(const float *ty, const float *tx, const int32
 /* Rows r of 16 (pixels, 16 lanes each) to columns (lanes, 16 pixels each):
  * the stage with bit b swaps bit b of the row and the column index, so the
  * four stages (8, 4, 2, 1) make the transpose. */
-ML_TARGET_AVX512 static inline void transpose16(__m512 r[16]) {
+ML_TARGET_AVX512 static inline void transpose16_avx512(__m512 r[16]) {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int b = 8; b >= 1; b /= 2) {
         const __m512i vb = _mm512_set1_epi32(b), v16 = _mm512_set1_epi32(16);
@@ -287,7 +287,7 @@ ML_TARGET_AVX512 static void lanes_to_planes_avx512(const float *ty, const float
             const int64_t rows = psp - k < 16 ? psp - k : 16;
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + (k + i) * 16) : _mm512_setzero_ps();
-            transpose16(r);
+            transpose16_avx512(r);
             const __mmask16 m = (__mmask16)(rows >= 16 ? 0xFFFF : (1u << rows) - 1);
             for (int l = 0; l < 16; l++) _mm512_mask_storeu_ps(dst + l * psp + k, m, r[l]);
         }
