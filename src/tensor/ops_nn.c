@@ -352,7 +352,26 @@ enum { POOL_POS = 3, POOL_GATE = 4 };
 /* grad_sums of a pooled node: the ReLU gate from its codes' POOL_GATE bit
  * instead of y > 0 (the same bit, a quarter of the bytes); x is the saved
  * xhat (xm = 0, xs = 1). Same operations in the same order: same sums. */
-typedef unsigned char ml_v16u8 __attribute__((vector_size(16)));
+#if defined(ML_HAVE_AVX512_PATH)
+/* Sixteen lanes of one run: the gated sums into *a1, *a2 (GCC turned the
+ * generic vector byte widening into scalar code). Returns where it stopped. */
+ML_TARGET_AVX512 static int64_t gated_lanes_avx512(const float *gp, const float *xp, const uint8_t *cp, int64_t run,
+                                                   float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
+    const __m512 vxm = _mm512_set1_ps(xm), vxs = _mm512_set1_ps(xs);
+    const __m512i gbit = _mm512_set1_epi32(POOL_GATE);
+    __m512 s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= run; k += 16) {
+        const __mmask16 gate =
+            _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cp + k))), gbit);
+        const __m512 g1 = _mm512_maskz_loadu_ps(gate, gp + k);
+        s1 = _mm512_add_ps(s1, g1);
+        s2 = _mm512_add_ps(s2, _mm512_mul_ps(g1, _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vxm), vxs)));
+    }
+    memcpy(a1, &s1, sizeof *a1), memcpy(a2, &s2, sizeof *a2);
+    return k;
+}
+#endif
 
 ML_KERNEL static void grad_sums_gated(const float *g, const float *x, const uint8_t *code, int64_t n, int64_t stride,
                                       int64_t run, float xm, float xs, double *s1_out, double *s2_out) {
@@ -362,11 +381,13 @@ ML_KERNEL static void grad_sums_gated(const float *g, const float *x, const uint
         const uint8_t *cp = code + i * stride;
         ml_v16f a1 = {0}, a2 = {0};
         int64_t k = 0;
+#if defined(ML_HAVE_AVX512_PATH)
+        if (ML_CPU_HAS_AVX512()) k = gated_lanes_avx512(gp, xp, cp, run, xm, xs, &a1, &a2);
+#endif
         for (; k + 16 <= run; k += 16) {
-            ml_v16u8 cb;
-            memcpy(&cb, cp + k, sizeof cb);
-            const ml_v16i gate = __builtin_convertvector(cb, ml_v16i) & POOL_GATE;
-            const ml_v16f g1 = (ml_v16f)((ml_v16i)ml__load16f(gp + k) & (gate != 0));
+            ml_v16i gate;
+            for (int l = 0; l < 16; l++) gate[l] = cp[k + l] & POOL_GATE ? -1 : 0;
+            const ml_v16f g1 = (ml_v16f)((ml_v16i)ml__load16f(gp + k) & gate);
             a1 += g1;
             a2 += g1 * ((ml__load16f(xp + k) - xm) * xs);
         }
@@ -617,8 +638,9 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
                         y[k] = relu_keep_nan(y[k]);
                     }
                 }
-                uint8_t *cd = j->code + poff;
-                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(y[k] > 0.f) * POOL_GATE;
+                uint8_t *restrict cd = j->code + poff;
+                const float *restrict yo = y;
+                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * POOL_GATE;
             }
         }
         j->mean[ch] = m;
@@ -686,8 +708,17 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
         for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
             float *q0 = q + 2 * r * w;
-            for (int64_t cc = 0; cc < ow; cc++, k++) /* branch-free: the gate is a coin flip */
-                q0[((cp[k] >> 1) & 1) * w + 2 * cc + (cp[k] & 1)] += cp[k] & POOL_GATE ? coef * gp[k] : 0.f;
+            for (int64_t cc = 0; cc < ow; cc++, k++) {
+                /* coef * g, or +0 where the gate is shut, as a bit mask: the
+                 * gate is a coin flip, and GCC made `gate ? coef * g : 0` a branch */
+                const float v = coef * gp[k];
+                uint32_t vb;
+                memcpy(&vb, &v, sizeof vb);
+                vb &= 0u - (uint32_t)((cp[k] >> 2) & 1);
+                float add;
+                memcpy(&add, &vb, sizeof add);
+                q0[((cp[k] >> 1) & 1) * w + 2 * cc + (cp[k] & 1)] += add;
+            }
         }
     }
 }
