@@ -51,7 +51,7 @@ int ml__conv_blk16_mode = -1;
  * i, window k; bits 0-1 the argmax's place in the window (ops_nn.c's
  * window_code), bit 2 the ReLU gate (pooled y > 0), so that the backward
  * needs neither y nor a transpose. ml__bn_relu_unblock turns them into the
- * plain NCHW codes 0-3. */
+ * plain NCHW codes, which carry the same bits (ops_nn.c's POOL_POS, POOL_GATE). */
 enum { CODE_POS = 3, CODE_GATE = 4 };
 
 static int blk16_on(void) {
@@ -601,7 +601,7 @@ int ml__bn_relu_unblock(ml_ctx *ctx, ml_node *nd) {
     if (!tmp) return -1;
     memcpy(tmp, a->data, (size_t)a->numel * sizeof(float));
     ml__nchw_from_blk16(tmp, a->data, a->shape[0], a->shape[1], sp);
-    /* the codes: pixel-major with the gate bit -> NCHW planes of 0-3 */
+    /* the codes: pixel-major -> NCHW planes, the gate bit kept (the plain backward reads it) */
     const int64_t n = a->shape[0], c = a->shape[1], nb = c / 16, psp = (a->shape[2] / 2) * (a->shape[3] / 2);
     uint8_t *code = (uint8_t *)nd->code, *ct = (uint8_t *)tmp; /* written by this file's forward */
     memcpy(ct, code, (size_t)(n * c * psp));
@@ -609,7 +609,7 @@ int ml__bn_relu_unblock(ml_ctx *ctx, ml_node *nd) {
         for (int64_t b = 0; b < nb; b++)
             for (int64_t l = 0; l < 16; l++)
                 for (int64_t k = 0; k < psp; k++)
-                    code[(i * c + b * 16 + l) * psp + k] = ct[((i * nb + b) * psp + k) * 16 + l] & CODE_POS;
+                    code[(i * c + b * 16 + l) * psp + k] = ct[((i * nb + b) * psp + k) * 16 + l];
     ml_arena_rewind(ctx->arena, m);
     nd->ip[1] = 0;
     if (a->node && a->node->op == ML_OP_CONV2D) a->node->fp = 0.f;

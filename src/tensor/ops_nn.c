@@ -344,6 +344,64 @@ ML_KERNEL static void grad_sums(const float *g, const float *x, const float *y, 
     *s1_out = s1, *s2_out = s2;
 }
 
+/* A pooled node's code byte (nd->code): bits 0-1 the argmax's place in its
+ * 2x2 window (window_code), bit 2 the ReLU gate (pooled y > 0), as the
+ * blocked path's codes (conv_bn_blk16.c), so the backward never reads y. */
+enum { POOL_POS = 3, POOL_GATE = 4 };
+
+/* grad_sums of a pooled node: the ReLU gate from its codes' POOL_GATE bit
+ * instead of y > 0 (the same bit, a quarter of the bytes); x is the saved
+ * xhat (xm = 0, xs = 1). Same operations in the same order: same sums. */
+#if defined(ML_HAVE_AVX512_PATH)
+/* Sixteen lanes of one run: the gated sums into *a1, *a2 (GCC turned the
+ * generic vector byte widening into scalar code). Returns where it stopped. */
+ML_TARGET_AVX512 static int64_t gated_lanes_avx512(const float *gp, const float *xp, const uint8_t *cp, int64_t run,
+                                                   float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
+    const __m512 vxm = _mm512_set1_ps(xm), vxs = _mm512_set1_ps(xs);
+    const __m512i gbit = _mm512_set1_epi32(POOL_GATE);
+    __m512 s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= run; k += 16) {
+        const __mmask16 gate =
+            _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cp + k))), gbit);
+        const __m512 g1 = _mm512_maskz_loadu_ps(gate, gp + k);
+        s1 = _mm512_add_ps(s1, g1);
+        s2 = _mm512_add_ps(s2, _mm512_mul_ps(g1, _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xp + k), vxm), vxs)));
+    }
+    memcpy(a1, &s1, sizeof *a1), memcpy(a2, &s2, sizeof *a2);
+    return k;
+}
+#endif
+
+ML_KERNEL static void grad_sums_gated(const float *g, const float *x, const uint8_t *code, int64_t n, int64_t stride,
+                                      int64_t run, float xm, float xs, double *s1_out, double *s2_out) {
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *gp = g + i * stride, *xp = x + i * stride;
+        const uint8_t *cp = code + i * stride;
+        ml_v16f a1 = {0}, a2 = {0};
+        int64_t k = 0;
+#if defined(ML_HAVE_AVX512_PATH)
+        if (ML_CPU_HAS_AVX512()) k = gated_lanes_avx512(gp, xp, cp, run, xm, xs, &a1, &a2);
+#endif
+        for (; k + 16 <= run; k += 16) {
+            ml_v16i gate;
+            for (int l = 0; l < 16; l++) gate[l] = cp[k + l] & POOL_GATE ? -1 : 0;
+            const ml_v16f g1 = (ml_v16f)((ml_v16i)ml__load16f(gp + k) & gate);
+            a1 += g1;
+            a2 += g1 * ((ml__load16f(xp + k) - xm) * xs);
+        }
+        double r1 = hsum16f(a1), r2 = hsum16f(a2);
+        for (; k < run; k++) {
+            const float g1 = cp[k] & POOL_GATE ? gp[k] : 0.f;
+            r1 += g1;
+            r2 += g1 * ((xp[k] - xm) * xs);
+        }
+        s1 += r1, s2 += r2;
+    }
+    *s1_out = s1, *s2_out = s2;
+}
+
 ML_KERNEL static void normalize_range(void *arg, int64_t lo, int64_t hi) {
     const bn_job *j = arg;
     const int64_t n = j->n, c = j->c, sp = j->sp;
@@ -428,6 +486,7 @@ ml_tensor *ml__normalize_backward_fused(ml_ctx *ctx, ml_tensor *g, ml_tensor *xh
 typedef struct bnr_job {
     int64_t n, c, h, w;
     int pool;
+    int blocked; /* backward: x and the codes in nChw16c (conv_bn_blk16.c) */
     float eps;
     const float *x, *gamma, *beta, *y, *g;
     float *out, *mean, *inv, *var_out, *dgamma, *dbeta, *scratch;
@@ -435,7 +494,7 @@ typedef struct bnr_job {
     float *coef;          /* pooled backward: gamma * inv, mean(g1), mean(g1 * xhat) per channel */
     const float *xhat_in;
     int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
-    uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is (window_code) */
+    uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is, and the gate (POOL_GATE) */
     const uint8_t *code_in;
 } bnr_job;
 
@@ -465,7 +524,7 @@ int ml__bn_pool_rowwise = 0;
  * registers: the window maxima of src (x itself, or z = x * scale + shift
  * when scale <= 0) taken exactly as pool_row_avx512 takes them, x at each
  * argmax carried along under the same masks, then xhat there, the output
- * (the ReLU keeps NaN) and the window code (0..3) stored as bytes. The
+ * (the ReLU keeps NaN) and the code (window place | gate) stored as bytes. The
  * arithmetic is the row-by-row path's, operation for operation (no
  * contraction in this file), so the bits are the same; what goes is its
  * per-row int32 argmax buffer, the scalar code loop and the scalar tail
@@ -503,11 +562,13 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
             const __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, x1v, x2v, x3v);
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
             const __m512 z = on_x ? _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh) : best;
-            const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+            const __mmask16 gate = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ);
+            const __mmask16 keep = gate | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
             const int64_t at = r * ow + j;
             _mm512_mask_storeu_ps(y + at, ms, _mm512_maskz_mov_ps(keep, z));
             _mm512_mask_storeu_ps(xa + at, ms, xh);
-            _mm512_mask_cvtepi32_storeu_epi8(code + at, ms, cd);
+            _mm512_mask_cvtepi32_storeu_epi8(code + at, ms,
+                                             _mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(POOL_GATE)));
         }
     }
 }
@@ -577,6 +638,9 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
                         y[k] = relu_keep_nan(y[k]);
                     }
                 }
+                uint8_t *restrict cd = j->code + poff;
+                const float *restrict yo = y;
+                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * POOL_GATE;
             }
         }
         j->mean[ch] = m;
@@ -599,8 +663,12 @@ ML_KERNEL static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) 
         /* Pooled: the sums run over the pooled tensors and the saved xhat. */
         const int64_t run = j->pool ? psp : sp;
         double s1, s2;
-        grad_sums(j->g + ch * run, (j->pool ? j->xhat_in : j->x) + ch * run, j->y + ch * run, n, c * run, run,
-                  j->pool ? 0.f : m, j->pool ? 1.f : is, &s1, &s2);
+        if (j->pool && !j->blocked) /* the gate from the codes: y is not read */
+            grad_sums_gated(j->g + ch * run, j->xhat_in + ch * run, j->code_in + ch * run, n, c * run, run, 0.f,
+                            1.f, &s1, &s2);
+        else /* blocked codes are pixel-major: y (NCHW) gives the gate */
+            grad_sums(j->g + ch * run, (j->pool ? j->xhat_in : j->x) + ch * run, j->y + ch * run, n, c * run, run,
+                      j->pool ? 0.f : m, j->pool ? 1.f : is, &s1, &s2);
         j->dbeta[ch] = (float)s1;
         j->dgamma[ch] = (float)s2;
         const float coef = j->gamma[ch] * is, mg = (float)(s1 / count), mgh = (float)(s2 / count);
@@ -635,13 +703,22 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         const float *xp = j->x + p * sp;
         float *q = j->out + p * sp;
         for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
-        const float *yp = j->y + p * psp, *gp = j->g + p * psp;
+        const float *gp = j->g + p * psp;
         const uint8_t *cp = j->code_in + p * psp;
         const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
         for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
             float *q0 = q + 2 * r * w;
-            for (int64_t cc = 0; cc < ow; cc++, k++) /* branch-free: y > 0 is a coin flip */
-                q0[(cp[k] >> 1) * w + 2 * cc + (cp[k] & 1)] += yp[k] > 0.f ? coef * gp[k] : 0.f;
+            for (int64_t cc = 0; cc < ow; cc++, k++) {
+                /* coef * g, or +0 where the gate is shut, as a bit mask: the
+                 * gate is a coin flip, and GCC made `gate ? coef * g : 0` a branch */
+                const float v = coef * gp[k];
+                uint32_t vb;
+                memcpy(&vb, &v, sizeof vb);
+                vb &= 0u - (uint32_t)((cp[k] >> 2) & 1);
+                float add;
+                memcpy(&add, &vb, sizeof add);
+                q0[((cp[k] >> 1) & 1) * w + 2 * cc + (cp[k] & 1)] += add;
+            }
         }
     }
 }
@@ -658,10 +735,10 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
     bnr_job j = {.n = x->shape[0], .c = c, .h = x->shape[2], .w = x->shape[3], .pool = (int)nd->ip[0],
                  .x = x->data, .gamma = nd->in[1]->data, .y = nd->out->data, .g = g->data, .out = dx->data,
                  .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
-                 .code_in = nd->code, .xhat_in = nd->aux + 3 * c};
+                 .code_in = nd->code, .xhat_in = nd->aux + 3 * c, .blocked = nd->ip[0] && nd->ip[1]};
     if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
-    if (j.pool && nd->ip[1]) /* x and dx in nChw16c (conv_bn_blk16.c) */
+    if (j.blocked) /* x and dx in nChw16c (conv_bn_blk16.c) */
         ml__bn_pool_dx_blk16(j.n, c, j.h, j.w, j.x, j.y, j.g, j.code_in, j.mean, j.inv, j.coef, j.out);
     else if (j.pool)
         ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
@@ -728,7 +805,7 @@ const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd) {
     for (int64_t p = 0, k = 0; p < planes; p++) /* k runs over the pooled elements in order */
         for (int64_t r = 0; r < oh; r++)
             for (int64_t cc = 0; cc < ow; cc++, k++) {
-                const uint8_t code = nd->code[k];
+                const uint8_t code = nd->code[k] & POOL_POS;
                 idx[k] = (int32_t)(p * sp + (2 * r + (code >> 1)) * w + 2 * cc + (code & 1));
             }
     return idx;
