@@ -48,11 +48,9 @@ int ml__conv_blk16_mode = -1;
 
 /* A blocked node's pool codes (nd->code) are pixel-major like its input:
  * code[((i * c/16 + b) * oh*ow + k) * 16 + l] for channel b * 16 + l of image
- * i, window k; bits 0-1 the argmax's place in the window (ops_nn.c's
- * window_code), bit 2 the ReLU gate (pooled y > 0), so that the backward
- * needs neither y nor a transpose. ml__bn_relu_unblock turns them into the
- * plain NCHW codes, which carry the same bits (ops_nn.c's POOL_POS, POOL_GATE). */
-enum { CODE_POS = 3, CODE_GATE = 4 };
+ * i, window k; the bits of internal.h's ML__POOL_POS and ML__POOL_GATE, so
+ * that the backward needs neither y nor a transpose. ml__bn_relu_unblock
+ * turns them into the plain NCHW order, the bits unchanged. */
 
 static int blk16_on(void) {
     if (ml__conv_blk16_mode < 0) {
@@ -342,7 +340,7 @@ static void pool_image_generic(const float *p, int64_t w, int64_t oh, int64_t ow
             const ml_v16f z = sel16(onx, best * vsc + vsh, best);
             const ml_v16i_b keep = (z > zero) | (z != z);
             const ml_v16f yv = sel16(keep, z, zero);
-            cd |= (z > zero) & CODE_GATE;
+            cd |= (z > zero) & ML__POOL_GATE;
             memcpy(ty + k * 16, &yv, sizeof yv);
             memcpy(tx + k * 16, &xh, sizeof xh);
             memcpy(tc + k * 16, &cd, sizeof cd);
@@ -371,7 +369,8 @@ ML_TARGET_AVX512 static void pool_image_avx512(const float *p, int64_t w, int64_
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
             const __m512 z = _mm512_mask_mov_ps(best, onx, _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh));
             const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
-            cd = _mm512_mask_or_epi32(cd, _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), cd, _mm512_set1_epi32(CODE_GATE));
+            cd = _mm512_mask_or_epi32(cd, _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ), cd,
+                                      _mm512_set1_epi32(ML__POOL_GATE));
             _mm512_storeu_ps(ty + k * 16, _mm512_maskz_mov_ps(keep, z));
             _mm512_storeu_ps(tx + k * 16, xh);
             _mm512_storeu_si512(tc + k * 16, cd);
@@ -521,8 +520,8 @@ ML_KERNEL static void blk_dx_range_generic(const blk_dx_job *j, int64_t lo, int6
             for (int64_t r = 0, k = 0; r < oh; r++)
                 for (int64_t cc = 0; cc < ow; cc++, k++) {
                     const int cd = cp[k * 16 + l];
-                    ql[((2 * r + ((cd & CODE_POS) >> 1)) * w + 2 * cc + (cd & 1)) * 16] +=
-                        cd & CODE_GATE ? coef * gp[k] : 0.f;
+                    ql[((2 * r + ((cd & ML__POOL_POS) >> 1)) * w + 2 * cc + (cd & 1)) * 16] +=
+                        cd & ML__POOL_GATE ? coef * gp[k] : 0.f;
                 }
         }
     }
@@ -556,7 +555,7 @@ ML_TARGET_AVX512 static void blk_dx_unit_avx512(const blk_dx_job *j, int64_t u) 
     for (int64_t r = 0, k = 0; r < oh; r++)
         for (int64_t cc = 0; cc < ow; cc++, k++) {
             const __m512i cd = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cp + k * 16)));
-            const __mmask16 gate = _mm512_test_epi32_mask(cd, _mm512_set1_epi32(CODE_GATE));
+            const __mmask16 gate = _mm512_test_epi32_mask(cd, _mm512_set1_epi32(ML__POOL_GATE));
             const __m512 add = _mm512_maskz_mul_ps(gate, vcoef, _mm512_i32gather_ps(gidx, g0 + k, 4));
             const __m512i pos = _mm512_and_si512(cd, three);
             for (int p = 0; p < 4; p++) {

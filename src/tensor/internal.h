@@ -67,7 +67,7 @@ struct ml_node {
     int64_t ip[4];        /* integer parameters: axes, strides, offsets, flags (BN_RELU: ip[1] = 1, input in nChw16c) */
     float fp;             /* float parameter: scale, added scalar (CONV2D: 1 = output in nChw16c, conv_bn_blk16.c) */
     const int32_t *index; /* GATHER/SCATTER: flat source index of each gathered element */
-    const uint8_t *code;  /* BN_RELU with the pool: each output's argmax within its 2x2 window */
+    const uint8_t *code;  /* BN_RELU with the pool: a byte per output, ML__POOL_POS | ML__POOL_GATE */
     float *aux;           /* NORMALIZE: 1/sqrt(var + eps) per channel; BN_RELU: mean, inv, var, pooled xhat */
     int64_t src_shape[ML_MAX_DIMS]; /* NARROW/PAD0/SCATTER/CONV: the other side's shape */
     int src_ndim;
@@ -156,6 +156,10 @@ ml_tensor *ml__conv2d_backward_data_blk16(ml_ctx *ctx, ml_tensor *dy, ml_tensor 
                                           int pad);
 ml_tensor *ml__conv2d_backward_weight_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *dy, int kh, int kw, int stride,
                                             int pad);
+/* A pooled BN_RELU node's code byte (nd->code), plain or blocked layout:
+ * bits 0-1 the argmax's place in its 2x2 window (ops_nn.c's window_code),
+ * bit 2 the ReLU gate (pooled y > 0), so the backward never reads y. */
+enum { ML__POOL_POS = 3, ML__POOL_GATE = 4 };
 /* A recorded backward at a blocked BN_RELU node: its input back to NCHW in
  * place, both nodes' flags cleared. 0, or -1 out of memory. */
 int ml__bn_relu_unblock(ml_ctx *ctx, ml_node *nd);

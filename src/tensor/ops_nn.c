@@ -344,12 +344,7 @@ ML_KERNEL static void grad_sums(const float *g, const float *x, const float *y, 
     *s1_out = s1, *s2_out = s2;
 }
 
-/* A pooled node's code byte (nd->code): bits 0-1 the argmax's place in its
- * 2x2 window (window_code), bit 2 the ReLU gate (pooled y > 0), as the
- * blocked path's codes (conv_bn_blk16.c), so the backward never reads y. */
-enum { POOL_POS = 3, POOL_GATE = 4 };
-
-/* grad_sums of a pooled node: the ReLU gate from its codes' POOL_GATE bit
+/* grad_sums of a pooled node: the ReLU gate from its codes' ML__POOL_GATE bit
  * instead of y > 0 (the same bit, a quarter of the bytes); x is the saved
  * xhat (xm = 0, xs = 1). Same operations in the same order: same sums. */
 #if defined(ML_HAVE_AVX512_PATH)
@@ -358,7 +353,7 @@ enum { POOL_POS = 3, POOL_GATE = 4 };
 ML_TARGET_AVX512 static int64_t gated_lanes_avx512(const float *gp, const float *xp, const uint8_t *cp, int64_t run,
                                                    float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
     const __m512 vxm = _mm512_set1_ps(xm), vxs = _mm512_set1_ps(xs);
-    const __m512i gbit = _mm512_set1_epi32(POOL_GATE);
+    const __m512i gbit = _mm512_set1_epi32(ML__POOL_GATE);
     __m512 s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= run; k += 16) {
@@ -386,14 +381,14 @@ ML_KERNEL static void grad_sums_gated(const float *g, const float *x, const uint
 #endif
         for (; k + 16 <= run; k += 16) {
             ml_v16i gate;
-            for (int l = 0; l < 16; l++) gate[l] = cp[k + l] & POOL_GATE ? -1 : 0;
+            for (int l = 0; l < 16; l++) gate[l] = cp[k + l] & ML__POOL_GATE ? -1 : 0;
             const ml_v16f g1 = (ml_v16f)((ml_v16i)ml__load16f(gp + k) & gate);
             a1 += g1;
             a2 += g1 * ((ml__load16f(xp + k) - xm) * xs);
         }
         double r1 = hsum16f(a1), r2 = hsum16f(a2);
         for (; k < run; k++) {
-            const float g1 = cp[k] & POOL_GATE ? gp[k] : 0.f;
+            const float g1 = cp[k] & ML__POOL_GATE ? gp[k] : 0.f;
             r1 += g1;
             r2 += g1 * ((xp[k] - xm) * xs);
         }
@@ -494,7 +489,7 @@ typedef struct bnr_job {
     float *coef;          /* pooled backward: gamma * inv, mean(g1), mean(g1 * xhat) per channel */
     const float *xhat_in;
     int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
-    uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is, and the gate (POOL_GATE) */
+    uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is, and the gate (ML__POOL_GATE) */
     const uint8_t *code_in;
 } bnr_job;
 
@@ -568,7 +563,7 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
             _mm512_mask_storeu_ps(y + at, ms, _mm512_maskz_mov_ps(keep, z));
             _mm512_mask_storeu_ps(xa + at, ms, xh);
             _mm512_mask_cvtepi32_storeu_epi8(code + at, ms,
-                                             _mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(POOL_GATE)));
+                                             _mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(ML__POOL_GATE)));
         }
     }
 }
@@ -640,7 +635,7 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
                 }
                 uint8_t *restrict cd = j->code + poff;
                 const float *restrict yo = y;
-                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * POOL_GATE;
+                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * ML__POOL_GATE;
             }
         }
         j->mean[ch] = m;
@@ -805,7 +800,7 @@ const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd) {
     for (int64_t p = 0, k = 0; p < planes; p++) /* k runs over the pooled elements in order */
         for (int64_t r = 0; r < oh; r++)
             for (int64_t cc = 0; cc < ow; cc++, k++) {
-                const uint8_t code = nd->code[k] & POOL_POS;
+                const uint8_t code = nd->code[k] & ML__POOL_POS;
                 idx[k] = (int32_t)(p * sp + (2 * r + (code >> 1)) * w + 2 * cc + (code & 1));
             }
     return idx;
