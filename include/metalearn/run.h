@@ -161,8 +161,8 @@ typedef enum {
     ML_RUN_RESUME, /* continue the run in cfg->out from its checkpoint (cfg->iters may extend it) */
     ML_RUN_EVAL,   /* evaluate the run in cfg->out: parameters from its checkpoint, nothing written
                     * (cfg->model_only: the model alone, no data loaded, for ml_run_predict) */
-    ML_RUN_SCRATCH /* train without a run folder's files: no config.json, log or checkpoints (only a
-                    * few-shot split goes to cfg->out): for benchmarks */
+    ML_RUN_SCRATCH /* train without a run folder's files: no config.json, split, log or checkpoints
+                    * (cfg->out names the folder but nothing is written there): for benchmarks */
 } ml_run_mode;
 
 typedef struct ml_run_open_options {

@@ -247,10 +247,7 @@ int fewshot_setup(meta_run *r, const ml_run_config *o, ml_model_spec *spec, char
             if (st) return st;
         } else if (ml_class_split_make(&r->images, &ss, &split_rng, &r->split, err, errlen))
             return ML__RUN_FAIL;
-        /* one process writes (mpirun): the others made the same split */
-        if (ml_dist_rank() == 0 &&
-            (ml_mkdir_p(r->dir, err, errlen) || ml_class_split_write_json(&r->split, &r->images, path, err, errlen)))
-            return ML__RUN_FAIL;
+        r->split_unsaved = 1; /* written by meta_run_save_split once the setup has succeeded */
     }
     const ml_class_list *train = &r->split.part[ML_SPLIT_TRAIN];
     ml_status st = ML_OK;

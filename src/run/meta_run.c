@@ -68,10 +68,7 @@ static int csv_split_setup(meta_run *r, const ml_run_config *o, char *err, size_
                      " (--split %s; with few tasks use --split 1,0,0 and eval --task csv:HELD_OUT.csv)", o->split);
             return ML__RUN_USAGE;
         }
-        /* one process writes (mpirun): the others made the same split */
-        if (ml_dist_rank() == 0 &&
-            (ml_mkdir_p(r->dir, err, errlen) || ml_task_split_write_json(&r->task_split, &r->family, path, err, errlen)))
-            return ML__RUN_FAIL;
+        r->split_unsaved = 1; /* written by meta_run_save_split once the setup has succeeded */
     }
     r->has_task_split = 1;
     if (r->task_split.n[ML_TASK_PART_TRAIN] < 1) {
@@ -81,6 +78,17 @@ static int csv_split_setup(meta_run *r, const ml_run_config *o, char *err, size_
     if (ml_task_family_draw_from(&r->family, r->task_split.idx[ML_TASK_PART_TRAIN], r->task_split.n[ML_TASK_PART_TRAIN],
                                  err, errlen))
         return ML__RUN_FAIL;
+    return 0;
+}
+
+int meta_run_save_split(meta_run *r, char *err, size_t errlen) {
+    if (!r->split_unsaved) return 0;
+    char path[2200];
+    snprintf(path, sizeof path, "%s/split.json", r->dir);
+    int failed = r->fewshot ? ml_class_split_write_json(&r->split, &r->images, path, err, errlen) != ML_OK
+                            : ml_task_split_write_json(&r->task_split, &r->family, path, err, errlen) != ML_OK;
+    if (failed) return ML__RUN_FAIL;
+    r->split_unsaved = 0;
     return 0;
 }
 

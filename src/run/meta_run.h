@@ -30,6 +30,9 @@ typedef struct meta_run {
      * training draws from the train part only. */
     ml_task_split task_split;
     int has_task_split;
+    /* The setup made a new split (classes or CSV tasks) for this run's
+     * folder; meta_run_save_split writes it once the run may write at all. */
+    int split_unsaved;
     /* eval --task SPEC: every task of this family is a test task */
     ml_task_family eval_family;
     int has_eval_family;
@@ -129,6 +132,11 @@ void meta_run_dir(const ml_run_config *o, char *buf, size_t len);
  * caller, is kept; the rest of *r is overwritten). Returns 0, or an exit
  * status (1 failure, 2 usage) with err set and nothing left to free. */
 int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen);
+/* Writes RUN/split.json if the setup made a new one (nothing otherwise).
+ * Not part of the setup, which writes nothing: a setup that fails later
+ * (or an mpirun job whose other process fails) must not leave a split
+ * behind that makes the folder look like a run. */
+int meta_run_save_split(meta_run *r, char *err, size_t errlen);
 void meta_run_free(meta_run *r);
 int meta_run_sample_batch(meta_run *r, char *err, size_t errlen);
 int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char *err, size_t errlen);

@@ -86,8 +86,7 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     char path[4096];
     const char *held = NULL;
     if (mode == ML_RUN_NEW) {
-        /* A new run never lands on an old one unasked (before the setup,
-         * which may already write the few-shot split there). */
+        /* A new run never lands on an old one unasked. */
         meta_run_dir(o, path, sizeof path);
         ml_status s = ml_rundir_check_new(path, o->overwrite, &held, err, errlen);
         if (s) return s;
@@ -118,10 +117,11 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     if (st) return status_of(st);
     if (mode == ML_RUN_SCRATCH) return ML_OK;
     if (writer && ml_mkdir_p(r->st.dir, err, errlen)) return ML_ERR_IO;
-    /* --overwrite: the old run goes now that the new one is set up (a
-     * few-shot setup has just written its new split). */
-    if (writer && held && ml_rundir_clear(r->st.dir, r->st.fewshot || r->st.has_task_split, err, errlen)) return ML_ERR_IO;
+    /* --overwrite: the old run goes now that the new one is set up, and
+     * every process has agreed; then the new run's split is written. */
+    if (writer && held && ml_rundir_clear(r->st.dir, 0, err, errlen)) return ML_ERR_IO;
     if (writer) ml_rundir_clean_temps(r->st.dir, NULL, 0); /* of writers killed mid-write */
+    if (writer && meta_run_save_split(&r->st, err, errlen)) return ML_ERR_IO;
     if (mode == ML_RUN_RESUME) {
         if (access(r->ckpt_path, F_OK) != 0 && errno == ENOENT) { /* killed before its first checkpoint */
             snprintf(err, errlen, "%s: no checkpoint to resume from (the run stopped before its first); start it "

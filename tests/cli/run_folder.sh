@@ -32,6 +32,16 @@ grep -q -- "--resume $TMP/old" "$TMP/err" && grep -q -- "--overwrite" "$TMP/err"
   && ok "the refusal is one line naming --resume and --overwrite" || bad "refusal message: $(cat "$TMP/err")"
 mkdir -p "$TMP/logonly" && echo '{"iter":10,"loss":1}' >"$TMP/logonly/log.jsonl"
 expect "a folder with only a log is a run too" 1 "log.jsonl" -- "$BIN" train "${C[@]}" --iters 5 --out "$TMP/logonly"
+# A setting refused after the setup has made the run's split leaves no
+# split.json behind (it would make the folder look like a run and refuse
+# the corrected command); the split is written with the run.
+{ printf 'task,set,x,y\n'; for t in 0 1 2 3 4 5 6 7 8 9; do for s in support query; do for x in 1 2 3 4 5 6; do
+  echo "$t,$s,$x,$((x * t))"; done; done; done; } >"$TMP/t.csv"
+S=(--algo maml --task "csv:$TMP/t.csv" --meta-batch 2 --iters 2 --shots 2 --eval-tasks 0 --quiet)
+expect "a CSV run refused at setup" 2 "task '0' has only 6 query rows" -- "$BIN" train "${S[@]}" --query 50 --out "$TMP/csvrun"
+[ ! -e "$TMP/csvrun" ] && ok "the refused run wrote nothing (no split.json)" || bad "left: $(ls "$TMP/csvrun")"
+expect "the corrected command runs in that folder" 0 "" -- "$BIN" train "${S[@]}" --query 2 --out "$TMP/csvrun"
+[ -s "$TMP/csvrun/split.json" ] && ok "the run's split is written with the run" || bad "no split.json: $(ls "$TMP/csvrun")"
 mkdir -p "$TMP/other" && echo notes >"$TMP/other/notes.txt"
 expect "a folder without run files is fine" 0 "" -- "$BIN" train "${C[@]}" --iters 5 --out "$TMP/other"
 expect "--overwrite replaces the run" 0 "" -- "$BIN" train "${C[@]}" --iters 20 --log-every 5 --out "$TMP/old" --overwrite
