@@ -13,15 +13,6 @@
 #define ML_ARENA_ALIGN 64
 #define ML_PAGE 4096
 
-/* Size of a block the first pass grows into, at least: address space, not
- * memory (a block this large is its own mapping, and only the pages a pass
- * touches become resident). One large block instead of a chain of doubling
- * ones (1, 2, 4, ... MB) because a chain's pages stayed resident beside each
- * other while the pass went back and forth across blocks (mark / rewind of
- * kernel scratch): a MAML task with a 39 MB peak held up to ~55 MB in its
- * first pass, which was the process's peak on two workers. */
-#define ML_ARENA_GROW_BYTES ((size_t)64 << 20)
-
 typedef struct block {
     struct block *next;
     size_t size; /* usable bytes in data[] */
@@ -97,7 +88,6 @@ void *ml_arena_alloc(ml_arena *a, size_t bytes) {
         if (!b->next) {
             release_from(b, b->used);
             size_t size = b->size * 2;
-            if (size < ML_ARENA_GROW_BYTES) size = ML_ARENA_GROW_BYTES;
             if (size < need) size = need;
             block *nb = block_new(size);
             if (!nb) return NULL;
