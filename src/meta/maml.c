@@ -38,7 +38,8 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
  *   1. block 1 forward; its output h is copied aside (w->kept), the rest
  *      rewound;
  *   2. the other blocks and the head from h (a leaf), the loss, and its
- *      gradient for their weights and for h (dh), the pass rewound;
+ *      gradient for their weights and for h (dh, copied over h in w->kept),
+ *      the pass rewound;
  *   3. block 1 forward again (the same kernels on the same inputs: the same
  *      bits), dh walked back through it (ml_grad_seed) for block 1's weights.
  * The gradients are the same bits as one walk from the loss: that walk
@@ -71,8 +72,8 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     memcpy(shape, h1->shape, sizeof shape);
     ml_ctx_rewind(ctx, start);
 
-    ml_tensor *h = ml_tensor_wrap(ctx, w->kept, ndim, shape), *dh = ml_tensor_new(ctx, ndim, shape);
-    if (!h || !dh) return -1;
+    ml_tensor *h = ml_tensor_wrap(ctx, w->kept, ndim, shape);
+    if (!h) return -1;
     ml_ctx_mark rest = ml_ctx_get_mark(ctx);
     ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, model->spec.blocks, 1, 0),
                                     t->yq, t->lq, t->n_query);
@@ -82,11 +83,15 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
     *loss = l->data[0];
     for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
-    memcpy(dh->data, d[np - nb]->data, (size_t)dh->numel * sizeof(float));
+    /* h is read by nothing more: dh goes over it, outside the arena (in the
+     * arena it was alive through this pass's peak, block 2's
+     * backward-weights, without being written until its end). */
+    memcpy(w->kept, d[np - nb]->data, (size_t)h->numel * sizeof(float));
     ml_ctx_rewind(ctx, rest);
 
+    ml_tensor *dh = ml_tensor_wrap(ctx, w->kept, ndim, shape);
     h1 = ml_model_forward_blocks(ctx, model, fast, ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per)), 0, 1, 1, 0);
-    if (!h1 || ml_grad_seed(ctx, h1, dh, fast, nb, 0, d) != ML_OK) return -1;
+    if (!dh || !h1 || ml_grad_seed(ctx, h1, dh, fast, nb, 0, d) != ML_OK) return -1;
     for (int i = 0; i < nb; i++) memcpy(g[i]->data, d[i]->data, (size_t)g[i]->numel * sizeof(float));
     ml_ctx_rewind(ctx, start);
     return 0;
