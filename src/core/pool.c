@@ -41,6 +41,7 @@ struct ml_pool {
     void *user;
     int n_items;
     int from_ends; /* ml_pool_run_ends: the caller from the front, helpers from the back */
+    int split;     /* ml_pool_run_split: fixed blocks, no claims */
     /* The counters below are written per item and busy once per batch, the
      * fields above only between batches: on cache lines of their own (64
      * bytes apart whatever the allocation's alignment), a thread spinning on
@@ -74,9 +75,28 @@ static void run_one(ml_pool_fn fn, void *user, int item, int worker, int budget)
     omp_set_num_threads(saved);
 }
 
+void ml_pool_split_range(int n_threads, int n_items, int worker, int *lo, int *hi) {
+    if (n_threads < 1) n_threads = 1;
+    int mine = n_items / n_threads, helpers_items = n_items - mine; /* the caller: the last floor(n/T) */
+    if (worker == 0 || n_threads == 1) {
+        *lo = n_threads == 1 ? 0 : helpers_items;
+        *hi = n_items;
+        return;
+    }
+    int h = n_threads - 1, k = worker - 1, per = helpers_items / h, extra = helpers_items % h;
+    *lo = k * per + (k < extra ? k : extra);
+    *hi = *lo + per + (k < extra);
+}
+
 static void run_items(ml_pool *p, int worker) {
     if (p->n_items < p->n_threads) { /* item i on worker i, threads inside the items */
         if (worker < p->n_items) run_one(p->fn, p->user, worker, worker, item_budget(p->n_threads, p->n_items, worker));
+        return;
+    }
+    if (p->split) { /* this worker's block, in order: nothing shared per item */
+        int lo, hi;
+        ml_pool_split_range(p->n_threads, p->n_items, worker, &lo, &hi);
+        for (int i = lo; i < hi; i++) p->fn(i, worker, p->user);
         return;
     }
     for (;;) {
@@ -189,7 +209,7 @@ void ml_pool_destroy(ml_pool *p) {
 
 int ml_pool_threads(const ml_pool *p) { return p->n_threads; }
 
-static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int from_ends) {
+static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int from_ends, int split) {
     if (n_items <= 0) return;
     if (p->n_threads == 1) {
         for (int i = 0; i < n_items; i++) fn(i, 0, user);
@@ -205,6 +225,7 @@ static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int fr
     p->user = user;
     p->n_items = n_items;
     p->from_ends = from_ends;
+    p->split = split;
     atomic_store(&p->next, 0);
     atomic_store(&p->front, 0);
     atomic_store(&p->back, 0);
@@ -228,6 +249,8 @@ static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int fr
     }
 }
 
-void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0); }
+void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0, 0); }
 
-void ml_pool_run_ends(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 1); }
+void ml_pool_run_ends(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 1, 0); }
+
+void ml_pool_run_split(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0, 1); }

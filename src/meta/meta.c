@@ -209,6 +209,7 @@ void ml_meta_free(ml_meta *m) {
             ml_free(m->workers[i].feat);
             ml_free(m->workers[i].fused_theta);
             ml_free(m->workers[i].kept);
+            ml_free(m->workers[i].own_rows);
         }
     ml_pool_destroy(m->pool);
     ml_free(m->workers);
@@ -242,6 +243,43 @@ static void step_task(int local, int worker, void *user) {
 }
 
 int64_t ml__meta_ends_floats = (int64_t)1 << 22; /* the rows a step may park, dealt from both ends (16 MB) */
+int ml__meta_split_tasks = 1;
+
+typedef struct own_row {
+    const float *row;
+    int64_t n;
+} own_row;
+
+static void add_own_row(float *acc, const void *user) {
+    const own_row *r = user;
+    for (int64_t j = 0; j < r->n; j++) acc[j] += r->row[j];
+}
+
+/* Two threads in fixed blocks (ml_pool_run_split): the helper runs tasks
+ * 0..h-1 in order and adds each into the running sum at once (it is always
+ * next, and nobody else touches the sum during the batch); the caller runs
+ * h..n-1 into rows of its own, added in order after the batch. So the two
+ * threads share no claim counter and no lock while they work, and the sum
+ * crosses between the cores once per step (to the caller, who updates with
+ * it): the same float sums in the same order. Returns -1 (nothing run) when
+ * the rows cannot be allocated. */
+static int run_split_tasks(ml_meta *m, int n_items, step_job *job) {
+    ml_meta_worker *caller = &m->workers[0];
+    int lo, hi;
+    ml_pool_split_range(2, n_items, 0, &lo, &hi);
+    if (ml__meta_grow_floats(&caller->own_rows, &caller->own_cap, (int64_t)(hi - lo) * m->n_meta)) return -1;
+    caller->own_first = job->first + lo;
+    caller->keeps_own = 1;
+    ml_pool_run_split(m->pool, n_items, step_task, job);
+    caller->keeps_own = 0;
+    for (int i = lo; i < hi; i++) {
+        int item = job->first + i;
+        own_row r = {caller->own_rows + (int64_t)(i - lo) * m->n_meta, m->n_meta};
+        /* refused only after a failed task: the step reports it */
+        if (m->task_status[item] != ML_OK || !ml__task_sum_add_in_order(m->task_sum, item, add_own_row, &r)) break;
+    }
+    return 0;
+}
 
 /* Tasks across the workers, or with low_memory on several threads one task
  * at a time with every thread inside it (ml_pool_run of one item: worker 0,
@@ -260,6 +298,8 @@ static void run_step_tasks(ml_meta *m, int n_items, step_job *job) {
     int threads = ml_pool_threads(m->pool);
     int ends = !m->cfg.low_memory && m->fused_route && threads > 1 && !keeps_rows(m) &&
                m->n_meta * n_items <= ml__meta_ends_floats;
+    for (int w = 0; w < threads; w++) m->workers[w].from_back = 0;
+    if (ends && threads == 2 && n_items >= 2 && ml__meta_split_tasks && run_split_tasks(m, n_items, job) == 0) return;
     for (int w = 0; w < threads; w++) m->workers[w].from_back = ends && w > 0;
     if (ends) {
         ml_pool_run_ends(m->pool, n_items, step_task, job);
