@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dispatch.h"
 #include "meta_internal.h"
 #include "meta/task_sum.h"
 #include "metalearn/dist.h"
@@ -245,14 +246,32 @@ static void step_task(int local, int worker, void *user) {
 int64_t ml__meta_ends_floats = (int64_t)1 << 22; /* the rows a step may park, dealt from both ends (16 MB) */
 int ml__meta_split_tasks = 1;
 
-typedef struct own_row {
-    const float *row;
+typedef struct own_rows {
+    const float *rows; /* count rows of n floats, in task order */
     int64_t n;
-} own_row;
+    int count;
+} own_rows;
 
-static void add_own_row(float *acc, const void *user) {
-    const own_row *r = user;
-    for (int64_t j = 0; j < r->n; j++) acc[j] += r->row[j];
+/* acc[j] += rows[0][j], then += rows[1][j], ... (each element's sum in row
+ * order, as adding the rows one by one), a block of acc at a time: acc is
+ * read and written once instead of once per row. */
+ML_KERNEL static void add_rows_in_order(int64_t n, float *restrict acc, const float *restrict rows, int count) {
+    enum { B = 128 };
+    for (int64_t j0 = 0; j0 < n; j0 += B) {
+        int64_t w = n - j0 < B ? n - j0 : B;
+        float a[B];
+        for (int64_t j = 0; j < w; j++) a[j] = acc[j0 + j];
+        for (int r = 0; r < count; r++) {
+            const float *row = rows + (int64_t)r * n + j0;
+            for (int64_t j = 0; j < w; j++) a[j] += row[j];
+        }
+        for (int64_t j = 0; j < w; j++) acc[j0 + j] = a[j];
+    }
+}
+
+static void add_own_rows(float *acc, const void *user) {
+    const own_rows *o = user;
+    add_rows_in_order(o->n, acc, o->rows, o->count);
 }
 
 /* Two threads in fixed blocks (ml_pool_run_split): the helper runs tasks
@@ -272,12 +291,11 @@ static int run_split_tasks(ml_meta *m, int n_items, step_job *job) {
     caller->keeps_own = 1;
     ml_pool_run_split(m->pool, n_items, step_task, job);
     caller->keeps_own = 0;
-    for (int i = lo; i < hi; i++) {
-        int item = job->first + i;
-        own_row r = {caller->own_rows + (int64_t)(i - lo) * m->n_meta, m->n_meta};
-        /* refused only after a failed task: the step reports it */
-        if (m->task_status[item] != ML_OK || !ml__task_sum_add_in_order(m->task_sum, item, add_own_row, &r)) break;
-    }
+    for (int i = lo; i < hi; i++)
+        if (m->task_status[job->first + i] != ML_OK) return 0; /* the step reports it */
+    own_rows o = {caller->own_rows, m->n_meta, hi - lo};
+    /* refused only after a failed helper task: the step reports it */
+    ml__task_sum_add_block_in_order(m->task_sum, caller->own_first, hi - lo, add_own_rows, &o);
     return 0;
 }
 
