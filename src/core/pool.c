@@ -53,7 +53,35 @@ struct ml_pool {
     atomic_int front; /* from_ends: items taken from the front, and */
     atomic_int back;  /* from the back */
     char pad2[64];
+    struct claim *claims; /* ml_pool_run_split: helper w's block in claims[w - 1], 64-byte aligned in */
+    void *claims_mem;
 };
+
+/* A helper's block in ml_pool_run_split: items [front, end) still to run,
+ * packed in one word (front low, end high) so that the helper taking the
+ * front and the caller taking the back agree on every item with one
+ * compare-and-swap. Written by its helper per item, read by the caller only
+ * when its own block is done: on a cache line of its own, the word stays in
+ * the helper's cache while both threads work. */
+struct claim {
+    _Atomic uint64_t word;
+    char pad[64 - sizeof(uint64_t)];
+};
+
+static uint64_t claim_word(int front, int end) { return (uint64_t)(uint32_t)end << 32 | (uint32_t)front; }
+static int claim_front(uint64_t w) { return (int)(uint32_t)w; }
+static int claim_end(uint64_t w) { return (int)(w >> 32); }
+
+/* The next item of a block from the front (helper) or the back (caller); -1 when none is left. */
+static int take_claim(struct claim *c, int from_back) {
+    uint64_t w = atomic_load(&c->word);
+    for (;;) {
+        int front = claim_front(w), end = claim_end(w);
+        if (front >= end) return -1;
+        uint64_t taken = from_back ? claim_word(front, end - 1) : claim_word(front + 1, end);
+        if (atomic_compare_exchange_weak(&c->word, &w, taken)) return from_back ? end - 1 : front;
+    }
+}
 
 typedef struct worker_arg {
     ml_pool *pool;
@@ -93,10 +121,16 @@ static void run_items(ml_pool *p, int worker) {
         if (worker < p->n_items) run_one(p->fn, p->user, worker, worker, item_budget(p->n_threads, p->n_items, worker));
         return;
     }
-    if (p->split) { /* this worker's block, in order: nothing shared per item */
+    if (p->split) { /* this worker's block in order; then the caller takes what the helpers have not started */
+        if (worker > 0) {
+            for (int i; (i = take_claim(&p->claims[worker - 1], 0)) >= 0;) p->fn(i, worker, p->user);
+            return;
+        }
         int lo, hi;
-        ml_pool_split_range(p->n_threads, p->n_items, worker, &lo, &hi);
-        for (int i = lo; i < hi; i++) p->fn(i, worker, p->user);
+        ml_pool_split_range(p->n_threads, p->n_items, 0, &lo, &hi);
+        for (int i = lo; i < hi; i++) p->fn(i, 0, p->user);
+        for (int h = p->n_threads - 1; h >= 1; h--)
+            for (int i; (i = take_claim(&p->claims[h - 1], 1)) >= 0;) p->fn(i, 0, p->user);
         return;
     }
     for (;;) {
@@ -165,7 +199,9 @@ ml_pool *ml_pool_create(int n_threads) {
     pthread_cond_init(&p->done, NULL);
     if (n_threads > 1) {
         p->threads = ml_calloc((size_t)n_threads - 1, sizeof(pthread_t));
-        if (!p->threads) {
+        p->claims_mem = ml_calloc((size_t)n_threads, sizeof(struct claim)); /* one more: room to align */
+        p->claims = p->claims_mem ? (struct claim *)(((uintptr_t)p->claims_mem + 63) & ~(uintptr_t)63) : NULL;
+        if (!p->threads || !p->claims) {
             ml_pool_destroy(p);
             return NULL;
         }
@@ -204,6 +240,7 @@ void ml_pool_destroy(ml_pool *p) {
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
     ml_free(p->threads);
+    ml_free(p->claims_mem);
     ml_free(p);
 }
 
@@ -226,6 +263,11 @@ static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int fr
     p->n_items = n_items;
     p->from_ends = from_ends;
     p->split = split;
+    for (int w = 1; split && w < p->n_threads; w++) {
+        int lo, hi;
+        ml_pool_split_range(p->n_threads, n_items, w, &lo, &hi);
+        atomic_store(&p->claims[w - 1].word, claim_word(lo, hi));
+    }
     atomic_store(&p->next, 0);
     atomic_store(&p->front, 0);
     atomic_store(&p->back, 0);

@@ -275,27 +275,29 @@ static void add_own_rows(float *acc, const void *user) {
 }
 
 /* Two threads in fixed blocks (ml_pool_run_split): the helper runs tasks
- * 0..h-1 in order and adds each into the running sum at once (it is always
- * next, and nobody else touches the sum during the batch); the caller runs
- * h..n-1 into rows of its own, added in order after the batch. So the two
- * threads share no claim counter and no lock while they work, and the sum
- * crosses between the cores once per step (to the caller, who updates with
- * it): the same float sums in the same order. Returns -1 (nothing run) when
- * the rows cannot be allocated. */
+ * 0, 1, ... in order and adds each into the running sum at once (it is
+ * always next: nobody else adds during the batch); the caller runs the last
+ * tasks, and any the helper had not started when the caller was done, into
+ * rows of its own, a contiguous run k..n-1 added in order after the batch.
+ * So the threads share no claim counter and no lock while they work, and
+ * the sum crosses between the cores once per step (to the caller, who
+ * updates with it): the same float sums in the same order. Returns -1
+ * (nothing run) when the rows cannot be allocated. */
 static int run_split_tasks(ml_meta *m, int n_items, step_job *job) {
     ml_meta_worker *caller = &m->workers[0];
-    int lo, hi;
-    ml_pool_split_range(2, n_items, 0, &lo, &hi);
-    if (ml__meta_grow_floats(&caller->own_rows, &caller->own_cap, (int64_t)(hi - lo) * m->n_meta)) return -1;
-    caller->own_first = job->first + lo;
+    if (ml__meta_grow_floats(&caller->own_rows, &caller->own_cap, (int64_t)n_items * m->n_meta)) return -1;
+    int end = job->first + n_items;
+    caller->own_base = job->first;
+    caller->own_first = end;
     caller->keeps_own = 1;
     ml_pool_run_split(m->pool, n_items, step_task, job);
     caller->keeps_own = 0;
-    for (int i = lo; i < hi; i++)
-        if (m->task_status[job->first + i] != ML_OK) return 0; /* the step reports it */
-    own_rows o = {caller->own_rows, m->n_meta, hi - lo};
+    int k = caller->own_first;
+    for (int item = k; item < end; item++)
+        if (m->task_status[item] != ML_OK) return 0; /* the step reports it */
+    own_rows o = {caller->own_rows + (int64_t)(k - job->first) * m->n_meta, m->n_meta, end - k};
     /* refused only after a failed helper task: the step reports it */
-    ml__task_sum_add_block_in_order(m->task_sum, caller->own_first, hi - lo, add_own_rows, &o);
+    if (k < end) ml__task_sum_add_block_in_order(m->task_sum, k, end - k, add_own_rows, &o);
     return 0;
 }
 

@@ -15,12 +15,12 @@ struct ml_meta_worker {
     int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
     int from_back;     /* this step deals this helper's tasks from the back (meta.c): they come out of order */
-    /* Tasks in fixed blocks (meta.c, ml_pool_run_split): the caller's tasks
-     * [own_first, ...) write their rows here, own_rows + (item - own_first) n,
-     * and are added to the sum after the batch; NULL otherwise. */
+    /* Tasks in fixed blocks (meta.c, ml_pool_run_split), while keeps_own:
+     * the caller's tasks write their rows at own_rows + (item - own_base) n,
+     * own_first the lowest such item; added to the sum after the batch. */
     float *own_rows;
     int64_t own_cap;
-    int own_first, keeps_own; /* keeps_own: this step writes own_rows */
+    int own_base, own_first, keeps_own;
     char err[256];
 };
 
