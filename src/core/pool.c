@@ -53,7 +53,7 @@ struct ml_pool {
     atomic_int front; /* from_ends: items taken from the front, and */
     atomic_int back;  /* from the back */
     char pad2[64];
-    struct claim *claims; /* ml_pool_run_split: helper w's block in claims[w - 1], 64-byte aligned in */
+    struct claim *claims; /* ml_pool_run_split: helper w's block in claims[w - 1] (64-byte aligned inside claims_mem) */
     void *claims_mem;
 };
 

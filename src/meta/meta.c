@@ -244,7 +244,7 @@ static void step_task(int local, int worker, void *user) {
 }
 
 int64_t ml__meta_ends_floats = (int64_t)1 << 22; /* the rows a step may park, dealt from both ends (16 MB) */
-int ml__meta_split_tasks = 1;
+int ml__meta_split_tasks = 1; /* 2 threads: fixed blocks (run_split_tasks) rather than from both ends; tests set 0 */
 
 typedef struct own_rows {
     const float *rows; /* count rows of n floats, in task order */
