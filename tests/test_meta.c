@@ -314,6 +314,7 @@ static void test_reptile_step_closed_form(void) {
 /* src/meta/meta.c: from how many task-row floats the update is split */
 extern int64_t ml__meta_split_update_floats;
 extern int64_t ml__meta_ends_floats;
+extern int ml__meta_split_tasks;
 
 static void thread_test_model(ml_model *m) { small_mlp(m, 16, 21); }
 
@@ -327,6 +328,9 @@ static void test_results_do_not_depend_on_thread_count(void) {
     ml__meta_split_update_floats = 0;
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
     ml__meta_split_update_floats = split_default;
+    ml__meta_split_tasks = 0; /* the fused route on 2 threads dealt from both ends, not in fixed blocks */
+    ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
+    ml__meta_split_tasks = 1;
     int64_t ends_default = ml__meta_ends_floats; /* the fused route dealt in order, not from both ends */
     ml__meta_ends_floats = 0;
     ml_test_meta_threads_invariant(thread_test_model, &c, tasks, 4, 5);
@@ -513,6 +517,96 @@ static void test_pool_from_ends(void) {
         }
 }
 
+/* ml_pool_run_split: every item once; a helper's items are the front of
+ * its block in order, the caller runs the rest (its block, then what the
+ * helpers had not started, from the back): with a helper that sleeps now
+ * and then, so that the caller takes some of its items. */
+/* A helper kept busy for `ms` milliseconds (late for its next item). */
+static void busy_ms(double ms) {
+    double t0 = ml_now();
+    while (ml_now() - t0 < ms * 1e-3) {
+    }
+}
+
+typedef struct split_log {
+    int worker_of[64];
+    int helper_seq[64], n_helper; /* items of worker 1, in the order run */
+    int rep;
+} split_log;
+
+static void log_split_item(int item, int worker, void *user) {
+    split_log *e = user;
+    if (worker == 1) {
+        e->helper_seq[e->n_helper++] = item; /* only worker 1 writes these */
+        if ((e->rep + e->n_helper) % 3 == 0) busy_ms(1); /* late: the caller takes from the back */
+    }
+    __atomic_store_n(&e->worker_of[item], worker, __ATOMIC_RELAXED);
+}
+
+static void test_pool_split(void) {
+    int stolen = 0;
+    for (int threads = 1; threads <= 3; threads++)
+        for (int n = 1; n <= 40; n += 13) {
+            ml_pool *p = ml_pool_create(threads);
+            CHECK(p != NULL);
+            for (int rep = 0; rep < 20; rep++) {
+                split_log e;
+                memset(&e, 0, sizeof e);
+                e.rep = rep;
+                for (int i = 0; i < n; i++) e.worker_of[i] = -1;
+                ml_pool_run_split(p, n, log_split_item, &e);
+                for (int i = 0; i < n; i++) CHECK(e.worker_of[i] >= 0 && e.worker_of[i] < threads);
+                if (n < threads || threads == 1) continue;
+                int lo, hi;
+                ml_pool_split_range(threads, n, 1, &lo, &hi);
+                for (int k = 0; k < e.n_helper; k++) CHECK(e.helper_seq[k] == lo + k); /* the front, in order */
+                for (int i = lo + e.n_helper; i < hi; i++) CHECK(e.worker_of[i] == 0);
+                ml_pool_split_range(threads, n, 0, &lo, &hi);
+                for (int i = lo; i < hi; i++) CHECK(e.worker_of[i] == 0);
+                stolen += threads == 2 && e.n_helper < n - (hi - lo);
+            }
+            ml_pool_destroy(p);
+        }
+    CHECK(stolen > 0); /* the late helper's items were taken */
+}
+
+/* The fused route on 2 threads in fixed blocks with a helper late in some
+ * steps (the caller then runs the end of the helper's block): the same bits
+ * as 1 thread. */
+static void late_helper(int item, int worker, void *user) {
+    (void)item;
+    if (worker == 1 && *(int *)user % 2) busy_ms(2);
+}
+
+static void test_fused_split_with_late_helper(void) {
+    ml_meta_config c = config(ML_ALGO_MAML, 1, 0.05f);
+    c.outer = ml_optim_config_default(ML_OPTIM_ADAM);
+    float *ref = NULL;
+    for (int threads = 1; threads <= 2; threads++) {
+        ml_model m;
+        thread_test_model(&m);
+        c.threads = threads;
+        ml_meta meta;
+        char err[256];
+        double loss;
+        CHECK(ml_meta_init(&meta, &m, &c, 4, err, sizeof err) == ML_OK);
+        for (int it = 0; it < 8; it++) {
+            meta.prepare_task = late_helper;
+            meta.prepare_user = &it;
+            CHECK(ml_meta_step(&meta, tasks, 4, &loss, err, sizeof err) == ML_OK);
+        }
+        if (!ref) {
+            ref = malloc((size_t)meta.n_meta * sizeof(float));
+            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
+        } else {
+            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
+        }
+        ml_meta_free(&meta);
+        ml_model_free(&m);
+    }
+    free(ref);
+}
+
 static void test_task_sum_orders(void) {
     enum { N = 37, T = 7 };
     static float rows[T][N];
@@ -636,5 +730,7 @@ int main(void) {
     ML_RUN(test_learner_table);
     ML_RUN(test_task_sum_orders);
     ML_RUN(test_pool_from_ends);
+    ML_RUN(test_pool_split);
+    ML_RUN(test_fused_split_with_late_helper);
     return ml_test_summary();
 }

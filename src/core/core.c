@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/errfmt.h"
+#include "core/rng_inline.h"
 
 #ifndef ML_VERSION
 #error "ML_VERSION comes from CMake's project(VERSION): build with CMake"
@@ -99,20 +100,7 @@ void ml_rng_seed(ml_rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t ml_rng_u64(ml_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
+uint64_t ml_rng_u64(ml_rng *r) { return ml__rng_next(r); }
 
 uint32_t ml_rng_below(ml_rng *r, uint32_t n) {
     /* Lemire's multiply-shift with rejection: unbiased. */
@@ -128,7 +116,7 @@ uint32_t ml_rng_below(ml_rng *r, uint32_t n) {
     return (uint32_t)(m >> 32);
 }
 
-double ml_rng_uniform(ml_rng *r) { return (double)(ml_rng_u64(r) >> 11) * 0x1.0p-53; }
+double ml_rng_uniform(ml_rng *r) { return ml__rng_uniform_next(r); }
 
 double ml_rng_normal(ml_rng *r) {
     /* Box-Muller; one of the pair is dropped so the stream stays stateless

@@ -41,6 +41,7 @@ struct ml_pool {
     void *user;
     int n_items;
     int from_ends; /* ml_pool_run_ends: the caller from the front, helpers from the back */
+    int split;     /* ml_pool_run_split: fixed blocks, no claims */
     /* The counters below are written per item and busy once per batch, the
      * fields above only between batches: on cache lines of their own (64
      * bytes apart whatever the allocation's alignment), a thread spinning on
@@ -52,7 +53,35 @@ struct ml_pool {
     atomic_int front; /* from_ends: items taken from the front, and */
     atomic_int back;  /* from the back */
     char pad2[64];
+    struct claim *claims; /* ml_pool_run_split: helper w's block in claims[w - 1] (64-byte aligned inside claims_mem) */
+    void *claims_mem;
 };
+
+/* A helper's block in ml_pool_run_split: items [front, end) still to run,
+ * packed in one word (front low, end high) so that the helper taking the
+ * front and the caller taking the back agree on every item with one
+ * compare-and-swap. Written by its helper per item, read by the caller only
+ * when its own block is done: on a cache line of its own, the word stays in
+ * the helper's cache while both threads work. */
+struct claim {
+    _Atomic uint64_t word;
+    char pad[64 - sizeof(uint64_t)];
+};
+
+static uint64_t claim_word(int front, int end) { return (uint64_t)(uint32_t)end << 32 | (uint32_t)front; }
+static int claim_front(uint64_t w) { return (int)(uint32_t)w; }
+static int claim_end(uint64_t w) { return (int)(w >> 32); }
+
+/* The next item of a block from the front (helper) or the back (caller); -1 when none is left. */
+static int take_claim(struct claim *c, int from_back) {
+    uint64_t w = atomic_load(&c->word);
+    for (;;) {
+        int front = claim_front(w), end = claim_end(w);
+        if (front >= end) return -1;
+        uint64_t taken = from_back ? claim_word(front, end - 1) : claim_word(front + 1, end);
+        if (atomic_compare_exchange_weak(&c->word, &w, taken)) return from_back ? end - 1 : front;
+    }
+}
 
 typedef struct worker_arg {
     ml_pool *pool;
@@ -74,9 +103,34 @@ static void run_one(ml_pool_fn fn, void *user, int item, int worker, int budget)
     omp_set_num_threads(saved);
 }
 
+void ml_pool_split_range(int n_threads, int n_items, int worker, int *lo, int *hi) {
+    if (n_threads < 1) n_threads = 1;
+    int mine = n_items / n_threads, helpers_items = n_items - mine; /* the caller: the last floor(n/T) */
+    if (worker == 0 || n_threads == 1) {
+        *lo = n_threads == 1 ? 0 : helpers_items;
+        *hi = n_items;
+        return;
+    }
+    int h = n_threads - 1, k = worker - 1, per = helpers_items / h, extra = helpers_items % h;
+    *lo = k * per + (k < extra ? k : extra);
+    *hi = *lo + per + (k < extra);
+}
+
 static void run_items(ml_pool *p, int worker) {
     if (p->n_items < p->n_threads) { /* item i on worker i, threads inside the items */
         if (worker < p->n_items) run_one(p->fn, p->user, worker, worker, item_budget(p->n_threads, p->n_items, worker));
+        return;
+    }
+    if (p->split) { /* this worker's block in order; then the caller takes what the helpers have not started */
+        if (worker > 0) {
+            for (int i; (i = take_claim(&p->claims[worker - 1], 0)) >= 0;) p->fn(i, worker, p->user);
+            return;
+        }
+        int lo, hi;
+        ml_pool_split_range(p->n_threads, p->n_items, 0, &lo, &hi);
+        for (int i = lo; i < hi; i++) p->fn(i, 0, p->user);
+        for (int h = p->n_threads - 1; h >= 1; h--)
+            for (int i; (i = take_claim(&p->claims[h - 1], 1)) >= 0;) p->fn(i, 0, p->user);
         return;
     }
     for (;;) {
@@ -145,7 +199,9 @@ ml_pool *ml_pool_create(int n_threads) {
     pthread_cond_init(&p->done, NULL);
     if (n_threads > 1) {
         p->threads = ml_calloc((size_t)n_threads - 1, sizeof(pthread_t));
-        if (!p->threads) {
+        p->claims_mem = ml_calloc((size_t)n_threads, sizeof(struct claim)); /* one more: room to align */
+        p->claims = p->claims_mem ? (struct claim *)(((uintptr_t)p->claims_mem + 63) & ~(uintptr_t)63) : NULL;
+        if (!p->threads || !p->claims) {
             ml_pool_destroy(p);
             return NULL;
         }
@@ -184,12 +240,13 @@ void ml_pool_destroy(ml_pool *p) {
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
     ml_free(p->threads);
+    ml_free(p->claims_mem);
     ml_free(p);
 }
 
 int ml_pool_threads(const ml_pool *p) { return p->n_threads; }
 
-static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int from_ends) {
+static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int from_ends, int split) {
     if (n_items <= 0) return;
     if (p->n_threads == 1) {
         for (int i = 0; i < n_items; i++) fn(i, 0, user);
@@ -205,6 +262,12 @@ static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int fr
     p->user = user;
     p->n_items = n_items;
     p->from_ends = from_ends;
+    p->split = split;
+    for (int w = 1; split && w < p->n_threads; w++) {
+        int lo, hi;
+        ml_pool_split_range(p->n_threads, n_items, w, &lo, &hi);
+        atomic_store(&p->claims[w - 1].word, claim_word(lo, hi));
+    }
     atomic_store(&p->next, 0);
     atomic_store(&p->front, 0);
     atomic_store(&p->back, 0);
@@ -228,6 +291,8 @@ static void run_batch(ml_pool *p, int n_items, ml_pool_fn fn, void *user, int fr
     }
 }
 
-void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0); }
+void ml_pool_run(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0, 0); }
 
-void ml_pool_run_ends(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 1); }
+void ml_pool_run_ends(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 1, 0); }
+
+void ml_pool_run_split(ml_pool *p, int n_items, ml_pool_fn fn, void *user) { run_batch(p, n_items, fn, user, 0, 1); }

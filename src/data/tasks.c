@@ -13,6 +13,7 @@
 #include "data/tasks_internal.h"
 #include "metalearn/sources.h"
 #include "core/errfmt.h"
+#include "core/rng_inline.h"
 
 #define ML__PI 3.14159265358979323846
 
@@ -218,11 +219,11 @@ static void draw_points(const ml_task_family *f, ml_rng *rng, const double *info
     for (int i = 0; i < n; i++) {
         if (f->kind == ML_TASKS_SINE_SEQ) { /* x, then the one-hot of its function */
             float *xi = x + (size_t)i * d;
-            xi[0] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
+            xi[0] = (float)(-5.0 + 10.0 * ml__rng_uniform_next(rng));
             for (int j = 1; j < d; j++) xi[j] = 0;
             xi[1 + ml_task_seq_function(f, i, n)] = 1;
         } else {
-            for (int j = 0; j < d; j++) x[(size_t)i * d + j] = (float)(-5.0 + 10.0 * ml_rng_uniform(rng));
+            for (int j = 0; j < d; j++) x[(size_t)i * d + j] = (float)(-5.0 + 10.0 * ml__rng_uniform_next(rng));
         }
         if (y) y[i] = (float)true_y(f, info, x + (size_t)i * d);
     }
@@ -247,12 +248,12 @@ static ml_status sample_synthetic(const ml_task_family *f, ml_rng *rng, int k, i
     memset(t->info, 0, sizeof t->info);
     if (f->kind == ML_TASKS_SINUSOID || f->kind == ML_TASKS_SINE_SEQ) {
         for (int j = 0; j < ml_task_family_n_info(f); j += 2) {
-            double u = ml_rng_uniform(rng); /* amplitude: the family's band (a federated client's) or U[0.1, 5] */
+            double u = ml__rng_uniform_next(rng); /* amplitude: the family's band (a federated client's) or U[0.1, 5] */
             t->info[j] = f->amp_max > f->amp_min ? f->amp_min + (f->amp_max - f->amp_min) * u : 0.1 + 4.9 * u;
-            t->info[j + 1] = ML__PI * ml_rng_uniform(rng); /* phase */
+            t->info[j + 1] = ML__PI * ml__rng_uniform_next(rng); /* phase */
         }
     } else {
-        for (int i = 0; i <= f->in_dim; i++) t->info[i] = -3.0 + 6.0 * ml_rng_uniform(rng);
+        for (int i = 0; i <= f->in_dim; i++) t->info[i] = -3.0 + 6.0 * ml__rng_uniform_next(rng);
     }
     t->k = k;
     t->q = q;

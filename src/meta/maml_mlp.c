@@ -470,6 +470,11 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
             }
         }
     m->task_loss[item] = loss;
+    if (w->keeps_own) { /* fixed blocks: the caller's row, added after the batch (meta.c) */
+        unpack(&sh, v, w->own_rows + (int64_t)(item - w->own_base) * sh.n);
+        w->own_first = item < w->own_first ? item : w->own_first;
+        return;
+    }
     /* the route takes learners without extras only: W and b are the whole row */
     packed_add pa = {&sh, v};
     /* a task dealt from the back is next in order only at the very end: it

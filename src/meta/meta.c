@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/dispatch.h"
 #include "meta_internal.h"
 #include "meta/task_sum.h"
 #include "metalearn/dist.h"
@@ -209,6 +210,7 @@ void ml_meta_free(ml_meta *m) {
             ml_free(m->workers[i].feat);
             ml_free(m->workers[i].fused_theta);
             ml_free(m->workers[i].kept);
+            ml_free(m->workers[i].own_rows);
         }
     ml_pool_destroy(m->pool);
     ml_free(m->workers);
@@ -242,6 +244,62 @@ static void step_task(int local, int worker, void *user) {
 }
 
 int64_t ml__meta_ends_floats = (int64_t)1 << 22; /* the rows a step may park, dealt from both ends (16 MB) */
+int ml__meta_split_tasks = 1; /* 2 threads: fixed blocks (run_split_tasks) rather than from both ends; tests set 0 */
+
+typedef struct own_rows {
+    const float *rows; /* count rows of n floats, in task order */
+    int64_t n;
+    int count;
+} own_rows;
+
+/* acc[j] += rows[0][j], then += rows[1][j], ... (each element's sum in row
+ * order, as adding the rows one by one), a block of acc at a time: acc is
+ * read and written once instead of once per row. */
+ML_KERNEL static void add_rows_in_order(int64_t n, float *restrict acc, const float *restrict rows, int count) {
+    enum { B = 128 };
+    for (int64_t j0 = 0; j0 < n; j0 += B) {
+        int64_t w = n - j0 < B ? n - j0 : B;
+        float a[B];
+        for (int64_t j = 0; j < w; j++) a[j] = acc[j0 + j];
+        for (int r = 0; r < count; r++) {
+            const float *row = rows + (int64_t)r * n + j0;
+            for (int64_t j = 0; j < w; j++) a[j] += row[j];
+        }
+        for (int64_t j = 0; j < w; j++) acc[j0 + j] = a[j];
+    }
+}
+
+static void add_own_rows(float *acc, const void *user) {
+    const own_rows *o = user;
+    add_rows_in_order(o->n, acc, o->rows, o->count);
+}
+
+/* Two threads in fixed blocks (ml_pool_run_split): the helper runs tasks
+ * 0, 1, ... in order and adds each into the running sum at once (it is
+ * always next: nobody else adds during the batch); the caller runs the last
+ * tasks, and any the helper had not started when the caller was done, into
+ * rows of its own, a contiguous run k..n-1 added in order after the batch.
+ * So the threads share no claim counter and no lock while they work, and
+ * the sum crosses between the cores once per step (to the caller, who
+ * updates with it): the same float sums in the same order. Returns -1
+ * (nothing run) when the rows cannot be allocated. */
+static int run_split_tasks(ml_meta *m, int n_items, step_job *job) {
+    ml_meta_worker *caller = &m->workers[0];
+    if (ml__meta_grow_floats(&caller->own_rows, &caller->own_cap, (int64_t)n_items * m->n_meta)) return -1;
+    int end = job->first + n_items;
+    caller->own_base = job->first;
+    caller->own_first = end;
+    caller->keeps_own = 1;
+    ml_pool_run_split(m->pool, n_items, step_task, job);
+    caller->keeps_own = 0;
+    int k = caller->own_first;
+    for (int item = k; item < end; item++)
+        if (m->task_status[item] != ML_OK) return 0; /* the step reports it */
+    own_rows o = {caller->own_rows + (int64_t)(k - job->first) * m->n_meta, m->n_meta, end - k};
+    /* refused only after a failed helper task: the step reports it */
+    if (k < end) ml__task_sum_add_block_in_order(m->task_sum, k, end - k, add_own_rows, &o);
+    return 0;
+}
 
 /* Tasks across the workers, or with low_memory on several threads one task
  * at a time with every thread inside it (ml_pool_run of one item: worker 0,
@@ -260,6 +318,8 @@ static void run_step_tasks(ml_meta *m, int n_items, step_job *job) {
     int threads = ml_pool_threads(m->pool);
     int ends = !m->cfg.low_memory && m->fused_route && threads > 1 && !keeps_rows(m) &&
                m->n_meta * n_items <= ml__meta_ends_floats;
+    for (int w = 0; w < threads; w++) m->workers[w].from_back = 0;
+    if (ends && threads == 2 && n_items >= 2 && ml__meta_split_tasks && run_split_tasks(m, n_items, job) == 0) return;
     for (int w = 0; w < threads; w++) m->workers[w].from_back = ends && w > 0;
     if (ends) {
         ml_pool_run_ends(m->pool, n_items, step_task, job);

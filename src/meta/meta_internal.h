@@ -15,6 +15,12 @@ struct ml_meta_worker {
     int64_t head_cap, feat_cap, fused_cap, kept_cap;
     int fused_checked; /* maml_mlp.c: fused_theta compared with theta in this step (meta.c resets it) */
     int from_back;     /* this step deals this helper's tasks from the back (meta.c): they come out of order */
+    /* Tasks in fixed blocks (meta.c, ml_pool_run_split), while keeps_own:
+     * the caller's tasks write their rows at own_rows + (item - own_base) n,
+     * own_first the lowest such item; added to the sum after the batch. */
+    float *own_rows;
+    int64_t own_cap;
+    int own_base, own_first, keeps_own;
     char err[256];
 };
 
@@ -44,5 +50,6 @@ void ml__meta_copy_outputs(const ml_tensor *out, float *dst);
  * and the outer update across its threads (below: on the caller alone). */
 extern int64_t ml__meta_split_update_floats;
 extern int64_t ml__meta_ends_floats; /* meta.c: the fused route deals tasks from both ends up to this many row floats */
+extern int ml__meta_split_tasks;     /* meta.c: on 2 threads in fixed blocks instead (1, default) or from both ends (0) */
 
 #endif

@@ -142,6 +142,19 @@ int ml__task_sum_add_in_order(ml__task_sum *s, int item, void (*add)(float *acc,
     return now;
 }
 
+int ml__task_sum_add_block_in_order(ml__task_sum *s, int first, int count, void (*add)(float *acc, const void *user),
+                                    const void *user) {
+    lock(s);
+    int now = s->next == first;
+    if (now) {
+        add(s->acc, user);
+        s->next += count;
+        add_parked(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return now;
+}
+
 int ml__task_sum_done(const ml__task_sum *s, int n) { return !s->failed && s->next == n; }
 
 const float *ml__task_sum_total(const ml__task_sum *s) { return s->acc; }

@@ -25,6 +25,11 @@ void ml__task_sum_commit(ml__task_sum *s, int item, float *row);
  * Saves writing the row and reading it back when tasks finish in order. */
 int ml__task_sum_add_in_order(ml__task_sum *s, int item, void (*add)(float *acc, const void *user),
                               const void *user);
+/* The same for tasks first .. first+count-1 at once: add(acc, user) adds
+ * their rows one after another (each element: acc[j] += row_first[j], then
+ * += row_first+1[j], ...); 0 when a task before `first` is missing. */
+int ml__task_sum_add_block_in_order(ml__task_sum *s, int first, int count, void (*add)(float *acc, const void *user),
+                                    const void *user);
 /* 1 when tasks 0 .. n-1 are all added. */
 int ml__task_sum_done(const ml__task_sum *s, int n);
 /* 0 + row 0 + row 1 + ... in float, element by element. */
