@@ -491,6 +491,7 @@ typedef struct bnr_job {
     int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
     uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is, and the gate (ML__POOL_GATE) */
     const uint8_t *code_in;
+    int vector_dx;        /* pooled backward: the one-sweep AVX-512 dx (pool_dx_plane_avx512) */
 } bnr_job;
 
 /* The argmax of a 2x2 window as 2 * (row in the window) + (column): a byte
@@ -582,8 +583,9 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
 
 /* Whether a plane of width w takes the whole-plane AVX-512 forward (narrow
  * rows, 3x3 -> 1x1 and 7x7 -> 3x3, take the row-by-row path, as pool_row).
- * The backward has no such kernel: vectorising its scatter measured no
- * faster, as its pass is bound by reading x from memory. */
+ * The backward's dx pass takes its one-sweep kernel (pool_dx_plane_avx512)
+ * on even widths >= 16 with the same switch (the row-by-row flag keeps the
+ * scalar pass, its twin). */
 static int bn_pool_vector(int64_t ow) {
 #if defined(ML_HAVE_AVX512_PATH)
     return ow >= 4 && !ml__bn_pool_rowwise && ML_CPU_HAS_AVX512();
@@ -695,6 +697,69 @@ ML_KERNEL static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) 
     }
 }
 
+#if defined(ML_HAVE_AVX512_PATH)
+/* Constants of one channel's pooled dx: dx = share(x) + (at each window's
+ * argmax) add, share(x) = -coef * (mg + (x - m) * is * mgh) and add = coef * g
+ * or +0 where the gate is shut, as bn_relu_pool_dx_range computes them. */
+typedef struct dx_consts {
+    __m512 nc, mg, m, is, mgh, coef;
+} dx_consts;
+
+/* Sixteen pixels of row rr (0 or 1) of a row pair, starting at an even
+ * column: 8 windows (g, codes at the window index) spread over their pixels
+ * by a permute; the add lands only on the argmax pixel (one addition per
+ * window, as the scalar loop: same bits). xv: the pixels' x. */
+ML_TARGET_AVX512 static inline __m512 dx_chunk_avx512(const dx_consts *k, __m512 xv, const float *g8,
+                                                      const uint8_t *code8, int rr) {
+    const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i col = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+    uint64_t cb;
+    memcpy(&cb, code8, sizeof cb);
+    const __m512i cd = _mm512_permutexvar_epi32(pair, _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)cb)));
+    const __mmask16 gate = _mm512_test_epi32_mask(cd, _mm512_set1_epi32(ML__POOL_GATE));
+    const __m512 add = _mm512_maskz_mul_ps(gate, k->coef, _mm512_permutexvar_ps(pair, _mm512_maskz_loadu_ps(0xFF, g8)));
+    const __mmask16 here = _mm512_cmpeq_epi32_mask(_mm512_and_si512(cd, _mm512_set1_epi32(ML__POOL_POS)),
+                                                   _mm512_add_epi32(col, _mm512_set1_epi32(2 * rr)));
+    const __m512 v = _mm512_mul_ps(
+        k->nc, _mm512_add_ps(k->mg, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(xv, k->m), k->is), k->mgh)));
+    return _mm512_mask_add_ps(v, here, v, add);
+}
+
+/* One plane's pooled dx (even width w >= 16) in one sweep, no scatter: the
+ * scalar per-window read-modify-write held three quarters of the pass
+ * (perf). Every store is full width and inside its row: a row whose width
+ * is no multiple of 16 ends with a chunk shifted back onto the one before,
+ * both loaded before either is stored (dx may overwrite x: consume mode),
+ * the shared pixels computed twice alike. An odd last row (in no window)
+ * gets only its share. */
+ML_TARGET_AVX512 static void pool_dx_plane_avx512(float coef, float mg, float m, float is, float mgh, const float *x,
+                                                  float *q, const float *g, const uint8_t *code, int64_t h, int64_t w) {
+    const dx_consts kc = {_mm512_set1_ps(-coef), _mm512_set1_ps(mg), _mm512_set1_ps(m),
+                          _mm512_set1_ps(is),    _mm512_set1_ps(mgh), _mm512_set1_ps(coef)};
+    const dx_consts *k = &kc;
+    const int64_t oh = h / 2, ow = w / 2, full = w / 16, tail = w % 16 != 0;
+    for (int64_t r = 0; r < oh; r++)
+        for (int rr = 0; rr < 2; rr++) {
+            const float *xr = x + (2 * r + rr) * w, *gr = g + r * ow;
+            float *qr = q + (2 * r + rr) * w;
+            const uint8_t *cr = code + r * ow;
+            const int64_t alone = tail ? full - 1 : full; /* chunks stored one by one */
+            for (int64_t i = 0; i < alone; i++)
+                _mm512_storeu_ps(qr + 16 * i,
+                                 dx_chunk_avx512(k, _mm512_loadu_ps(xr + 16 * i), gr + 8 * i, cr + 8 * i, rr));
+            if (tail) {
+                const int64_t s0 = 16 * (full - 1), s1 = w - 16;
+                const __m512 x0 = _mm512_loadu_ps(xr + s0), x1 = _mm512_loadu_ps(xr + s1);
+                const __m512 v0 = dx_chunk_avx512(k, x0, gr + s0 / 2, cr + s0 / 2, rr);
+                const __m512 v1 = dx_chunk_avx512(k, x1, gr + s1 / 2, cr + s1 / 2, rr);
+                _mm512_storeu_ps(qr + s0, v0);
+                _mm512_storeu_ps(qr + s1, v1);
+            }
+        }
+    for (int64_t i = 2 * oh * w; i < h * w; i++) q[i] = -coef * (mg + (x[i] - m) * is * mgh); /* odd h */
+}
+#endif
+
 /* Pooled backward, second pass, over planes (image, channel) in memory order:
  * x is read from memory once and streams best front to back (channel-major,
  * each 3 KB plane was a new stream). Every element gets its share of the
@@ -708,9 +773,15 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         const float coef = j->coef[3 * ch], mg = j->coef[3 * ch + 1], mgh = j->coef[3 * ch + 2];
         const float *xp = j->x + p * sp;
         float *q = j->out + p * sp;
-        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const float *gp = j->g + p * psp;
         const uint8_t *cp = j->code_in + p * psp;
+#if defined(ML_HAVE_AVX512_PATH)
+        if (j->vector_dx) {
+            pool_dx_plane_avx512(coef, mg, m, is, mgh, xp, q, gp, cp, j->h, j->w);
+            continue;
+        }
+#endif
+        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
         for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
             float *q0 = q + 2 * r * w;
@@ -746,8 +817,10 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
     if (j.blocked) /* x and dx in nChw16c (conv_bn_blk16.c) */
         ml__bn_pool_dx_blk16(j.n, c, j.h, j.w, j.x, j.y, j.g, j.code_in, j.mean, j.inv, j.coef, j.out);
-    else if (j.pool)
+    else if (j.pool) {
+        j.vector_dx = bn_pool_vector(j.w / 2) && j.w % 2 == 0 && j.w >= 16;
         ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
+    }
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
 
