@@ -351,12 +351,14 @@ ML_KERNEL static void grad_sums(const float *g, const float *x, const float *y, 
 /* Sixteen lanes of one run: the gated sums into *a1, *a2 (GCC turned the
  * generic vector byte widening into scalar code). Returns where it stopped. */
 ML_TARGET_AVX512 static int64_t gated_lanes_avx512(const float *gp, const float *xp, const uint8_t *cp, int64_t run,
-                                                   float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
+                                                   int64_t next, float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
     const __m512 vxm = _mm512_set1_ps(xm), vxs = _mm512_set1_ps(xs);
     const __m512i gbit = _mm512_set1_epi32(ML__POOL_GATE);
     __m512 s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= run; k += 16) {
+        /* the next run is a new stream (runs are c planes apart): fetch it ahead, as channel_stats */
+        __builtin_prefetch(gp + next + k), __builtin_prefetch(xp + next + k), __builtin_prefetch(cp + next + k);
         const __mmask16 gate =
             _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cp + k))), gbit);
         const __m512 g1 = _mm512_maskz_loadu_ps(gate, gp + k);
@@ -377,7 +379,7 @@ ML_KERNEL static void grad_sums_gated(const float *g, const float *x, const uint
         ml_v16f a1 = {0}, a2 = {0};
         int64_t k = 0;
 #if defined(ML_HAVE_AVX512_PATH)
-        if (ML_CPU_HAS_AVX512()) k = gated_lanes_avx512(gp, xp, cp, run, xm, xs, &a1, &a2);
+        if (ML_CPU_HAS_AVX512()) k = gated_lanes_avx512(gp, xp, cp, run, i + 1 < n ? stride : 0, xm, xs, &a1, &a2);
 #endif
         for (; k + 16 <= run; k += 16) {
             ml_v16i gate;
