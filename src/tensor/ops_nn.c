@@ -707,24 +707,36 @@ typedef struct dx_consts {
     __m512 nc, mg, m, is, mgh, coef;
 } dx_consts;
 
-/* Sixteen pixels of row rr (0 or 1) of a row pair, starting at an even
- * column: 8 windows (g, codes at the window index) spread over their pixels
- * by a permute; the add lands only on the argmax pixel (one addition per
- * window, as the scalar loop: same bits). xv: the pixels' x. */
-ML_TARGET_AVX512 static inline __m512 dx_chunk_avx512(const dx_consts *k, __m512 xv, const float *g8,
-                                                      const uint8_t *code8, int rr) {
+/* Eight windows (from an even column on), spread over their sixteen pixels
+ * by a permute: each pixel's window add (gated coef * g, +0 where the gate is
+ * shut) and the window's argmax place (code bits 0-1). */
+typedef struct dx_windows {
+    __m512 add;
+    __m512i pos;
+} dx_windows;
+
+ML_TARGET_AVX512 static inline dx_windows dx_windows_avx512(const dx_consts *k, const float *g8,
+                                                            const uint8_t *code8) {
     const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i col = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
     uint64_t cb;
     memcpy(&cb, code8, sizeof cb);
     const __m512i cd = _mm512_permutexvar_epi32(pair, _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)cb)));
     const __mmask16 gate = _mm512_test_epi32_mask(cd, _mm512_set1_epi32(ML__POOL_GATE));
-    const __m512 add = _mm512_maskz_mul_ps(gate, k->coef, _mm512_permutexvar_ps(pair, _mm512_maskz_loadu_ps(0xFF, g8)));
-    const __mmask16 here = _mm512_cmpeq_epi32_mask(_mm512_and_si512(cd, _mm512_set1_epi32(ML__POOL_POS)),
-                                                   _mm512_add_epi32(col, _mm512_set1_epi32(2 * rr)));
+    /* an unmasked 8-float load (a masked one stalled this pass on Zen 4); lanes 8-15 are not permuted in */
+    const __m512 g = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_loadu_ps(g8)));
+    return (dx_windows){_mm512_maskz_mul_ps(gate, k->coef, g),
+                        _mm512_and_si512(cd, _mm512_set1_epi32(ML__POOL_POS))};
+}
+
+/* Sixteen pixels of row rr (0 or 1) of a row pair: the share of x, plus the
+ * window's add on the argmax pixel only (one addition per window, as the
+ * scalar loop: same bits). */
+ML_TARGET_AVX512 static inline __m512 dx_chunk_avx512(const dx_consts *k, __m512 xv, const dx_windows *wn, int rr) {
+    const __m512i col = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+    const __mmask16 here = _mm512_cmpeq_epi32_mask(wn->pos, _mm512_add_epi32(col, _mm512_set1_epi32(2 * rr)));
     const __m512 v = _mm512_mul_ps(
         k->nc, _mm512_add_ps(k->mg, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(xv, k->m), k->is), k->mgh)));
-    return _mm512_mask_add_ps(v, here, v, add);
+    return _mm512_mask_add_ps(v, here, v, wn->add);
 }
 
 /* One plane's pooled dx (even width w >= 16) in one sweep, no scatter: the
@@ -740,24 +752,30 @@ ML_TARGET_AVX512 static void pool_dx_plane_avx512(float coef, float mg, float m,
                           _mm512_set1_ps(is),    _mm512_set1_ps(mgh), _mm512_set1_ps(coef)};
     const dx_consts *k = &kc;
     const int64_t oh = h / 2, ow = w / 2, full = w / 16, tail = w % 16 != 0;
-    for (int64_t r = 0; r < oh; r++)
-        for (int rr = 0; rr < 2; rr++) {
-            const float *xr = x + (2 * r + rr) * w, *gr = g + r * ow;
-            float *qr = q + (2 * r + rr) * w;
-            const uint8_t *cr = code + r * ow;
-            const int64_t alone = tail ? full - 1 : full; /* chunks stored one by one */
-            for (int64_t i = 0; i < alone; i++)
-                _mm512_storeu_ps(qr + 16 * i,
-                                 dx_chunk_avx512(k, _mm512_loadu_ps(xr + 16 * i), gr + 8 * i, cr + 8 * i, rr));
-            if (tail) {
-                const int64_t s0 = 16 * (full - 1), s1 = w - 16;
-                const __m512 x0 = _mm512_loadu_ps(xr + s0), x1 = _mm512_loadu_ps(xr + s1);
-                const __m512 v0 = dx_chunk_avx512(k, x0, gr + s0 / 2, cr + s0 / 2, rr);
-                const __m512 v1 = dx_chunk_avx512(k, x1, gr + s1 / 2, cr + s1 / 2, rr);
-                _mm512_storeu_ps(qr + s0, v0);
-                _mm512_storeu_ps(qr + s1, v1);
+    const int64_t alone = tail ? full - 1 : full; /* chunks stored one by one */
+    for (int64_t r = 0; r < oh; r++) {
+        const float *gr = g + r * ow;
+        const uint8_t *cr = code + r * ow;
+        for (int64_t i = 0; i < alone; i++) {
+            const dx_windows wn = dx_windows_avx512(k, gr + 8 * i, cr + 8 * i);
+            for (int rr = 0; rr < 2; rr++) {
+                const int64_t at = (2 * r + rr) * w + 16 * i;
+                _mm512_storeu_ps(q + at, dx_chunk_avx512(k, _mm512_loadu_ps(x + at), &wn, rr));
             }
         }
+        if (tail) {
+            const int64_t s0 = 16 * (full - 1), s1 = w - 16;
+            const dx_windows w0 = dx_windows_avx512(k, gr + s0 / 2, cr + s0 / 2);
+            const dx_windows w1 = dx_windows_avx512(k, gr + s1 / 2, cr + s1 / 2);
+            for (int rr = 0; rr < 2; rr++) {
+                const int64_t row = (2 * r + rr) * w;
+                const __m512 x0 = _mm512_loadu_ps(x + row + s0), x1 = _mm512_loadu_ps(x + row + s1);
+                const __m512 v0 = dx_chunk_avx512(k, x0, &w0, rr), v1 = dx_chunk_avx512(k, x1, &w1, rr);
+                _mm512_storeu_ps(q + row + s0, v0);
+                _mm512_storeu_ps(q + row + s1, v1);
+            }
+        }
+    }
     for (int64_t i = 2 * oh * w; i < h * w; i++) q[i] = -coef * (mg + (x[i] - m) * is * mgh); /* odd h */
 }
 #endif
