@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "metalearn/nn.h"
 #include "metalearn/tensor.h"
 #include "ml_test.h"
 
@@ -193,7 +194,8 @@ static void bn_pool_run(ml_ctx *ctx, ml_tensor *in[3], const ml_tensor *r, int f
 }
 
 static void test_bn_relu_pool_vector_vs_rowwise(void) {
-    static const int64_t shapes[][4] = {{6, 3, 28, 28}, {5, 4, 14, 14}, {3, 3, 9, 11}, {2, 2, 33, 35}, {2, 3, 8, 40}};
+    static const int64_t shapes[][4] = {{6, 3, 28, 28}, {5, 4, 14, 14}, {3, 3, 9, 11}, {2, 2, 33, 35},
+                                        {2, 3, 8, 40},  {2, 3, 7, 32},  {3, 3, 6, 18}};
     ml_ctx *ctx = ml_ctx_create(0);
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         ml_ctx_reset(ctx);
@@ -224,6 +226,58 @@ static void test_bn_relu_pool_vector_vs_rowwise(void) {
         }
     }
     ml_ctx_destroy(ctx);
+}
+
+/* The plain conv block (1 input channel, as the CNN's first block) in
+ * consume mode, where the pooled backward writes dx over the conv output
+ * (the one-sweep AVX-512 dx reads each chunk's x before any store): the
+ * gradients equal those without consume mode and those of the row-by-row
+ * path (scalar dx), bit for bit, on 1 and 2 threads. Widths 28 (a chunk
+ * shifted back onto the one before), 32 (whole chunks) and 20, odd heights. */
+static void conv_block_run(const int64_t *xs, int rowwise, int consume, float *out[4], int64_t n[4]) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    ml_ctx_set_consume(ctx, consume);
+    ml_rng r;
+    ml_rng_seed(&r, 17);
+    const int64_t o = 4;
+    ml_tensor *in[4] = {ml_tensor_new(ctx, 4, xs), ml_tensor_new(ctx, 4, ML_SHAPE(o, xs[1], 3, 3)),
+                        ml_tensor_new(ctx, 1, ML_SHAPE(o)), ml_tensor_new(ctx, 1, ML_SHAPE(o))};
+    for (int k = 0; k < 4; k++)
+        for (int64_t i = 0; i < in[k]->numel; i++) in[k]->data[i] = (float)ml_rng_normal(&r);
+    in[2]->data[1] = -0.5f; /* one channel pools z (gamma < 0) */
+    ml__bn_pool_rowwise = rowwise;
+    ml_tensor *y = ml_conv_block(ctx, in[0], in[1], NULL, in[2], in[3], NULL, NULL, 1, 0.1f, 1e-5f);
+    ml_tensor *rt = ml_tensor_new(ctx, 4, y->shape);
+    for (int64_t i = 0; i < rt->numel; i++) rt->data[i] = (float)ml_rng_normal(&r);
+    ml_tensor *g[4];
+    CHECK(ml_grad(ctx, ml_sum_all(ctx, ml_mul(ctx, y, rt)), in, 4, 0, g) == ML_OK);
+    ml__bn_pool_rowwise = 0;
+    for (int k = 0; k < 4; k++) {
+        n[k] = g[k]->numel;
+        out[k] = malloc((size_t)n[k] * sizeof(float));
+        memcpy(out[k], g[k]->data, (size_t)n[k] * sizeof(float));
+    }
+    ml_ctx_destroy(ctx);
+}
+
+static void test_conv_block_dx_consume(void) {
+    static const int64_t shapes[][4] = {{3, 1, 28, 28}, {2, 1, 29, 32}, {2, 2, 7, 20}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        float *want[4], *got[4];
+        int64_t n[4];
+        conv_block_run(shapes[c], 1, 0, want, n);
+        for (int run = 0; run < 4; run++) { /* rowwise consume; vector; vector consume; vector consume 2 threads */
+            omp_set_num_threads(run == 3 ? 2 : 1);
+            conv_block_run(shapes[c], run == 0, run != 1, got, n);
+            for (int k = 0; k < 4; k++) {
+                if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
+                    ML_FAIL_AT("shape %zu, run %d: the gradient of input %d differs", c, run, k);
+                free(got[k]);
+            }
+        }
+        omp_set_num_threads(1);
+        for (int k = 0; k < 4; k++) free(want[k]);
+    }
 }
 
 /* Large ops split across OpenMP threads give the same bits as one thread. */
@@ -257,6 +311,7 @@ int main(void) {
     ML_RUN(test_maxpool_vs_naive);
     ML_RUN(test_normalize_fused_vs_composite);
     ML_RUN(test_bn_relu_pool_vector_vs_rowwise);
+    ML_RUN(test_conv_block_dx_consume);
     ML_RUN(test_results_independent_of_omp_threads);
     return ml_test_summary();
 }

@@ -286,11 +286,14 @@ ML_TARGET_AVX512 static void lanes_to_planes_avx512(const float *ty, const float
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + (k + i) * 16) : _mm512_setzero_ps();
             transpose16_avx512(r);
-            const __mmask16 m = (__mmask16)(rows >= 16 ? 0xFFFF : (1u << rows) - 1);
-            for (int l = 0; l < 16; l++) _mm512_mask_storeu_ps(dst + l * psp + k, m, r[l]);
+            if (rows == 16) /* plain stores where no mask is needed: masked ones are slow on Zen 4 */
+                for (int l = 0; l < 16; l++) _mm512_storeu_ps(dst + l * psp + k, r[l]);
+            else
+                for (int l = 0; l < 16; l++) _mm512_mask_storeu_ps(dst + l * psp + k, (__mmask16)((1u << rows) - 1), r[l]);
         }
     }
-    for (int64_t k = 0; k < psp * 16; k += 16) _mm512_mask_cvtepi32_storeu_epi8(code + k, 0xFFFF, _mm512_loadu_si512(tc + k));
+    for (int64_t k = 0; k < psp * 16; k += 16)
+        _mm_storeu_si128((__m128i *)(code + k), _mm512_cvtepi32_epi8(_mm512_loadu_si512(tc + k)));
 }
 #endif
 

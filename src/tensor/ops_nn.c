@@ -351,12 +351,14 @@ ML_KERNEL static void grad_sums(const float *g, const float *x, const float *y, 
 /* Sixteen lanes of one run: the gated sums into *a1, *a2 (GCC turned the
  * generic vector byte widening into scalar code). Returns where it stopped. */
 ML_TARGET_AVX512 static int64_t gated_lanes_avx512(const float *gp, const float *xp, const uint8_t *cp, int64_t run,
-                                                   float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
+                                                   int64_t next, float xm, float xs, ml_v16f *a1, ml_v16f *a2) {
     const __m512 vxm = _mm512_set1_ps(xm), vxs = _mm512_set1_ps(xs);
     const __m512i gbit = _mm512_set1_epi32(ML__POOL_GATE);
     __m512 s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= run; k += 16) {
+        /* the next run is a new stream (runs are c planes apart): fetch it ahead, as channel_stats */
+        __builtin_prefetch(gp + next + k), __builtin_prefetch(xp + next + k), __builtin_prefetch(cp + next + k);
         const __mmask16 gate =
             _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(cp + k))), gbit);
         const __m512 g1 = _mm512_maskz_loadu_ps(gate, gp + k);
@@ -377,7 +379,7 @@ ML_KERNEL static void grad_sums_gated(const float *g, const float *x, const uint
         ml_v16f a1 = {0}, a2 = {0};
         int64_t k = 0;
 #if defined(ML_HAVE_AVX512_PATH)
-        if (ML_CPU_HAS_AVX512()) k = gated_lanes_avx512(gp, xp, cp, run, xm, xs, &a1, &a2);
+        if (ML_CPU_HAS_AVX512()) k = gated_lanes_avx512(gp, xp, cp, run, i + 1 < n ? stride : 0, xm, xs, &a1, &a2);
 #endif
         for (; k + 16 <= run; k += 16) {
             ml_v16i gate;
@@ -491,6 +493,7 @@ typedef struct bnr_job {
     int32_t *rows;        /* pool: one row of flat argmax indices per channel (pool_row's output) */
     uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is, and the gate (ML__POOL_GATE) */
     const uint8_t *code_in;
+    int vector_dx;        /* pooled backward: the one-sweep AVX-512 dx (pool_dx_plane_avx512) */
 } bnr_job;
 
 /* The argmax of a 2x2 window as 2 * (row in the window) + (column): a byte
@@ -524,7 +527,10 @@ int ml__bn_pool_rowwise = 0;
  * contraction in this file), so the bits are the same; what goes is its
  * per-row int32 argmax buffer, the scalar code loop and the scalar tail
  * loops, which took most of the fused forward's time (profiled), more than
- * its passes over memory. */
+ * its passes over memory. Stores are full width wherever the lanes past the
+ * row's end fall inside this plane (a later step rewrites them): masked
+ * stores, above all the masked byte narrowing, held a third of this kernel's
+ * samples on AMD Zen 4 (every store of a 28x28 plane is 14 lanes wide). */
 ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float *x, int64_t w, int64_t oh,
                                                   int64_t ow, float m, float is, float scale, float shift,
                                                   float *y, float *xa, uint8_t *code) {
@@ -533,6 +539,7 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
     const __m512 vm = _mm512_set1_ps(m), vis = _mm512_set1_ps(is), vsc = _mm512_set1_ps(scale),
                  vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
     const int on_x = src == x;
+    const int64_t psp = oh * ow;
     for (int64_t r = 0; r < oh; r++) {
         const float *s0 = src + 2 * r * w, *s1 = s0 + w, *x0 = x + 2 * r * w, *x1 = x0 + w;
         for (int64_t j = 0; j < ow; j += 16) {
@@ -560,10 +567,17 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
             const __mmask16 gate = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ);
             const __mmask16 keep = gate | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
             const int64_t at = r * ow + j;
-            _mm512_mask_storeu_ps(y + at, ms, _mm512_maskz_mov_ps(keep, z));
-            _mm512_mask_storeu_ps(xa + at, ms, xh);
-            _mm512_mask_cvtepi32_storeu_epi8(code + at, ms,
-                                             _mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(ML__POOL_GATE)));
+            const __m512 yo = _mm512_maskz_mov_ps(keep, z);
+            const __m512i co = _mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(ML__POOL_GATE));
+            if (at + 16 <= psp) { /* lanes past `left` land on later windows of this plane: rewritten below */
+                _mm512_storeu_ps(y + at, yo);
+                _mm512_storeu_ps(xa + at, xh);
+                _mm_storeu_si128((__m128i *)(code + at), _mm512_cvtepi32_epi8(co));
+            } else {
+                _mm512_mask_storeu_ps(y + at, ms, yo);
+                _mm512_mask_storeu_ps(xa + at, ms, xh);
+                _mm512_mask_cvtepi32_storeu_epi8(code + at, ms, co);
+            }
         }
     }
 }
@@ -571,8 +585,9 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
 
 /* Whether a plane of width w takes the whole-plane AVX-512 forward (narrow
  * rows, 3x3 -> 1x1 and 7x7 -> 3x3, take the row-by-row path, as pool_row).
- * The backward has no such kernel: vectorising its scatter measured no
- * faster, as its pass is bound by reading x from memory. */
+ * The backward's dx pass takes its one-sweep kernel (pool_dx_plane_avx512)
+ * on even widths >= 16 with the same switch (the row-by-row flag keeps the
+ * scalar pass, its twin). */
 static int bn_pool_vector(int64_t ow) {
 #if defined(ML_HAVE_AVX512_PATH)
     return ow >= 4 && !ml__bn_pool_rowwise && ML_CPU_HAS_AVX512();
@@ -684,6 +699,87 @@ ML_KERNEL static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) 
     }
 }
 
+#if defined(ML_HAVE_AVX512_PATH)
+/* Constants of one channel's pooled dx: dx = share(x) + (at each window's
+ * argmax) add, share(x) = -coef * (mg + (x - m) * is * mgh) and add = coef * g
+ * or +0 where the gate is shut, as bn_relu_pool_dx_range computes them. */
+typedef struct dx_consts {
+    __m512 nc, mg, m, is, mgh, coef;
+} dx_consts;
+
+/* Eight windows (from an even column on), spread over their sixteen pixels
+ * by a permute: each pixel's window add (gated coef * g, +0 where the gate is
+ * shut) and the window's argmax place (code bits 0-1). */
+typedef struct dx_windows {
+    __m512 add;
+    __m512i pos;
+} dx_windows;
+
+ML_TARGET_AVX512 static inline dx_windows dx_windows_avx512(const dx_consts *k, const float *g8,
+                                                            const uint8_t *code8) {
+    const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    uint64_t cb;
+    memcpy(&cb, code8, sizeof cb);
+    const __m512i cd = _mm512_permutexvar_epi32(pair, _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)cb)));
+    const __mmask16 gate = _mm512_test_epi32_mask(cd, _mm512_set1_epi32(ML__POOL_GATE));
+    /* an unmasked 8-float load (a masked one stalled this pass on Zen 4); lanes 8-15 are not permuted in */
+    const __m512 g = _mm512_permutexvar_ps(pair, _mm512_castps256_ps512(_mm256_loadu_ps(g8)));
+    return (dx_windows){_mm512_maskz_mul_ps(gate, k->coef, g),
+                        _mm512_and_si512(cd, _mm512_set1_epi32(ML__POOL_POS))};
+}
+
+/* Sixteen pixels of row rr (0 or 1) of a row pair: the share of x, plus the
+ * window's add on the argmax pixel only (one addition per window, as the
+ * scalar loop: same bits). */
+ML_TARGET_AVX512 static inline __m512 dx_chunk_avx512(const dx_consts *k, __m512 xv, const dx_windows *wn, int rr) {
+    const __m512i col = _mm512_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1);
+    const __mmask16 here = _mm512_cmpeq_epi32_mask(wn->pos, _mm512_add_epi32(col, _mm512_set1_epi32(2 * rr)));
+    const __m512 v = _mm512_mul_ps(
+        k->nc, _mm512_add_ps(k->mg, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(xv, k->m), k->is), k->mgh)));
+    return _mm512_mask_add_ps(v, here, v, wn->add);
+}
+
+/* One plane's pooled dx (even width w >= 16) in one sweep, no scatter: the
+ * scalar per-window read-modify-write held three quarters of the pass
+ * (perf). Every store is full width and inside its row: a row whose width
+ * is no multiple of 16 ends with a chunk shifted back onto the one before,
+ * both loaded before either is stored (dx may overwrite x: consume mode),
+ * the shared pixels computed twice alike. An odd last row (in no window)
+ * gets only its share. */
+ML_TARGET_AVX512 static void pool_dx_plane_avx512(float coef, float mg, float m, float is, float mgh, const float *x,
+                                                  float *q, const float *g, const uint8_t *code, int64_t h, int64_t w) {
+    const dx_consts kc = {_mm512_set1_ps(-coef), _mm512_set1_ps(mg), _mm512_set1_ps(m),
+                          _mm512_set1_ps(is),    _mm512_set1_ps(mgh), _mm512_set1_ps(coef)};
+    const dx_consts *k = &kc;
+    const int64_t oh = h / 2, ow = w / 2, full = w / 16, tail = w % 16 != 0;
+    const int64_t alone = tail ? full - 1 : full; /* chunks stored one by one */
+    for (int64_t r = 0; r < oh; r++) {
+        const float *gr = g + r * ow;
+        const uint8_t *cr = code + r * ow;
+        for (int64_t i = 0; i < alone; i++) {
+            const dx_windows wn = dx_windows_avx512(k, gr + 8 * i, cr + 8 * i);
+            for (int rr = 0; rr < 2; rr++) {
+                const int64_t at = (2 * r + rr) * w + 16 * i;
+                _mm512_storeu_ps(q + at, dx_chunk_avx512(k, _mm512_loadu_ps(x + at), &wn, rr));
+            }
+        }
+        if (tail) {
+            const int64_t s0 = 16 * (full - 1), s1 = w - 16;
+            const dx_windows w0 = dx_windows_avx512(k, gr + s0 / 2, cr + s0 / 2);
+            const dx_windows w1 = dx_windows_avx512(k, gr + s1 / 2, cr + s1 / 2);
+            for (int rr = 0; rr < 2; rr++) {
+                const int64_t row = (2 * r + rr) * w;
+                const __m512 x0 = _mm512_loadu_ps(x + row + s0), x1 = _mm512_loadu_ps(x + row + s1);
+                const __m512 v0 = dx_chunk_avx512(k, x0, &w0, rr), v1 = dx_chunk_avx512(k, x1, &w1, rr);
+                _mm512_storeu_ps(q + row + s0, v0);
+                _mm512_storeu_ps(q + row + s1, v1);
+            }
+        }
+    }
+    for (int64_t i = 2 * oh * w; i < h * w; i++) q[i] = -coef * (mg + (x[i] - m) * is * mgh); /* odd h */
+}
+#endif
+
 /* Pooled backward, second pass, over planes (image, channel) in memory order:
  * x is read from memory once and streams best front to back (channel-major,
  * each 3 KB plane was a new stream). Every element gets its share of the
@@ -697,9 +793,15 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
         const float coef = j->coef[3 * ch], mg = j->coef[3 * ch + 1], mgh = j->coef[3 * ch + 2];
         const float *xp = j->x + p * sp;
         float *q = j->out + p * sp;
-        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const float *gp = j->g + p * psp;
         const uint8_t *cp = j->code_in + p * psp;
+#if defined(ML_HAVE_AVX512_PATH)
+        if (j->vector_dx) {
+            pool_dx_plane_avx512(coef, mg, m, is, mgh, xp, q, gp, cp, j->h, j->w);
+            continue;
+        }
+#endif
+        for (int64_t k = 0; k < sp; k++) q[k] = -coef * (mg + (xp[k] - m) * is * mgh);
         const int64_t w = j->w, ow = w / 2, oh = j->h / 2;
         for (int64_t r = 0, k = 0; r < oh; r++) { /* k = r * ow + cc, in the order of the flat-index loop */
             float *q0 = q + 2 * r * w;
@@ -735,8 +837,10 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
     ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
     if (j.blocked) /* x and dx in nChw16c (conv_bn_blk16.c) */
         ml__bn_pool_dx_blk16(j.n, c, j.h, j.w, j.x, j.y, j.g, j.code_in, j.mean, j.inv, j.coef, j.out);
-    else if (j.pool)
+    else if (j.pool) {
+        j.vector_dx = bn_pool_vector(j.w / 2) && j.w % 2 == 0 && j.w >= 16;
         ML__PAR_RUN(x->shape[0] * c, 2 * x->numel, 1, bn_relu_pool_dx_range, &j);
+    }
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
 
