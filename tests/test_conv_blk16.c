@@ -8,7 +8,7 @@
  * window), 3x3 and 2x2 planes (pool to 1x1), Winograd and direct; an output
  * channel with zero weights (a constant plane: ties in every window, zero
  * variance) and gamma of both signs and zero. The plain path on 2 and 3
- * threads (the fused forward split by images) against the plain path on 1. */
+ * threads (the pooled backward's sums split by images) against the plain path on 1. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -94,7 +94,7 @@ static void test_blocked_vs_plain(void) {
                 omp_set_num_threads(1);
                 CHECK(!block_run(in, rshape, 0, consume, second, want, n));
                 /* runs 1-3: blocked on 1-3 threads (split by images, 3 unevenly); 4: 1 thread, generic
-                 * vector code; 5-6: plain on 2 and 3 threads (split by images) against plain on 1 */
+                 * vector code; 5-6: plain on 2 and 3 threads (the backward's sums split by images) against plain on 1 */
                 for (int run = 1; run <= 6; run++) {
                     const int threads = run <= 3 ? run : run == 4 ? 1 : run - 3, mode = run <= 4;
                     omp_set_num_threads(threads);

@@ -582,177 +582,66 @@ static int bn_pool_vector(int64_t ow) {
 #endif
 }
 
-/* Plane (image i, channel ch) of the fused forward with the channel's
- * constants: y = relu(x * scale + shift), or with the pool the window
- * maxima, xhat at each argmax and the codes. z: a plane of scratch, rows: a
- * row of flat indices, both the calling thread's own. */
-ML_INLINE void bn_relu_plane(const bnr_job *j, int64_t i, int64_t ch, float m, float is, float scale, float shift,
-                             float *z, int32_t *rows, int vec) {
-    const int64_t c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
-    (void)vec; /* unused in a build without an AVX-512 path */
-    const int64_t off = (i * c + ch) * sp;
-    const float *p = j->x + off;
-    if (!j->pool) {
-        float *q = j->out + off;
-        for (int64_t k = 0; k < sp; k++) q[k] = relu_keep_nan(p[k] * scale + shift);
-        return;
-    }
-    const float *src = p;
-    if (!(scale > 0.f)) { /* pool z itself: decreasing (or flat) in x */
-        for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
-        src = z;
-    }
-#if defined(ML_HAVE_AVX512_PATH)
-    if (vec) {
-        const int64_t poff = (i * c + ch) * oh * ow;
-        bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff, j->code + poff);
-        return;
-    }
-#endif
-    for (int64_t r = 0; r < oh; r++) {
-        const int64_t poff = ((i * c + ch) * oh + r) * ow;
-        float *y = j->out + poff, *xa = j->xhat_at + poff;
-        int32_t *q = rows;
-        const int32_t o0 = (int32_t)(off + 2 * r * w);
-        pool_row(src, r, w, ow, o0, y, q);
-        row_codes(j->code + poff, q, ow, o0, (int32_t)w);
-        if (src == p) { /* y holds the window's max of x */
-            for (int64_t k = 0; k < ow; k++) {
-                xa[k] = (y[k] - m) * is;
-                y[k] = relu_keep_nan(y[k] * scale + shift);
-            }
-        } else { /* y holds the max of z; x at the argmax is in L1 */
-            for (int64_t k = 0; k < ow; k++) {
-                xa[k] = (j->x[q[k]] - m) * is;
-                y[k] = relu_keep_nan(y[k]);
-            }
-        }
-        uint8_t *restrict cd = j->code + poff;
-        const float *restrict yo = y;
-        for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * ML__POOL_GATE;
-    }
-}
-
-/* A channel's statistics and constants: inv = 1 / sqrt(var + eps), and
- * (x - m) * is * gamma + beta as one multiply-add (scale, shift). */
-typedef struct bnr_chan {
-    double mean, var;
-    float m, is, scale, shift;
-} bnr_chan;
-
-static void bnr_chan_consts(const bnr_job *j, int64_t ch, bnr_chan *k) {
-    k->is = (float)(1.0 / sqrt(k->var + j->eps)), k->m = (float)k->mean;
-    k->scale = k->is * j->gamma[ch], k->shift = j->beta[ch] - k->m * k->scale;
-}
-
-/* On one thread (or channels split over threads): a channel's statistics,
- * then its planes while they are in L2. */
 ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
-    const int64_t n = j->n, c = j->c, h = j->h, w = j->w, sp = h * w, ow = w / 2;
-    const int vec = j->pool && bn_pool_vector(ow);
+    const int64_t n = j->n, c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
     for (int64_t ch = lo; ch < hi; ch++) {
-        bnr_chan k;
-        channel_stats(j->x, n, c, sp, ch, &k.mean, &k.var);
-        bnr_chan_consts(j, ch, &k);
-        for (int64_t i = 0; i < n; i++)
-            bn_relu_plane(j, i, ch, k.m, k.is, k.scale, k.shift, j->scratch + ch * sp, j->rows + ch * ow, vec);
-        j->mean[ch] = k.m;
-        j->inv[ch] = k.is;
-        if (j->var_out) j->var_out[ch] = (float)k.var;
-    }
-}
-
-/* ---- the fused forward with the threads split by images ----
- * With threads inside one task, the conv before this op ran its images in
- * side-by-side chunks, thread t the images [n t / T, n (t + 1) / T) (the
- * chunk boundaries for the batches that matter, conv_dnnl.c), and the next
- * conv splits them so too: split by channels, each thread read half its
- * input from the other core's cache and wrote half of the next conv's input
- * there. Here thread t takes its own images in every pass: each plane's run
- * sum (channel_stats's per-image run, the same operations), then every
- * thread adds the runs of each channel in image order itself (the additions
- * channel_stats makes: same bits), likewise the squared deviations, then
- * its planes of the output. */
-
-/* channel_stats's run of one plane: of x, or of (x - mean)^2. */
-ML_KERNEL static double plane_run(const float *p, int64_t sp, int sq, double mean) {
-    const float mf = (float)mean;
-    ml_v16f acc = {0};
-    int64_t k = 0;
-    if (!sq)
-        for (; k + 16 <= sp; k += 16) acc += ml__load16f(p + k);
-    else
-        for (; k + 16 <= sp; k += 16) {
-            ml_v16f d = ml__load16f(p + k) - mf;
-            acc += d * d;
+        double mean, var;
+        channel_stats(j->x, n, c, sp, ch, &mean, &var);
+        const float is = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
+        /* (x - m) * is * gamma + beta, as one multiply-add */
+        const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
+        float *z = j->scratch + ch * sp; /* this channel's own plane: no sharing between threads */
+        const int vec = j->pool && bn_pool_vector(ow);
+        (void)vec; /* unused in a build without an AVX-512 path */
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t off = (i * c + ch) * sp;
+            const float *p = j->x + off;
+            if (!j->pool) {
+                float *q = j->out + off;
+                for (int64_t k = 0; k < sp; k++) q[k] = relu_keep_nan(p[k] * scale + shift);
+                continue;
+            }
+            const float *src = p;
+            if (!(scale > 0.f)) { /* pool z itself: decreasing (or flat) in x */
+                for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
+                src = z;
+            }
+#if defined(ML_HAVE_AVX512_PATH)
+            if (vec) {
+                const int64_t poff = (i * c + ch) * oh * ow;
+                bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff,
+                                     j->code + poff);
+                continue;
+            }
+#endif
+            for (int64_t r = 0; r < oh; r++) {
+                const int64_t poff = ((i * c + ch) * oh + r) * ow;
+                float *y = j->out + poff, *xa = j->xhat_at + poff;
+                int32_t *q = j->rows + ch * ow;
+                const int32_t o0 = (int32_t)(off + 2 * r * w);
+                pool_row(src, r, w, ow, o0, y, q);
+                row_codes(j->code + poff, q, ow, o0, (int32_t)w);
+                if (src == p) { /* y holds the window's max of x */
+                    for (int64_t k = 0; k < ow; k++) {
+                        xa[k] = (y[k] - m) * is;
+                        y[k] = relu_keep_nan(y[k] * scale + shift);
+                    }
+                } else { /* y holds the max of z; x at the argmax is in L1 */
+                    for (int64_t k = 0; k < ow; k++) {
+                        xa[k] = (j->x[q[k]] - m) * is;
+                        y[k] = relu_keep_nan(y[k]);
+                    }
+                }
+                uint8_t *restrict cd = j->code + poff;
+                const float *restrict yo = y;
+                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * ML__POOL_GATE;
+            }
         }
-    double r = hsum16f(acc);
-    if (!sq)
-        for (; k < sp; k++) r += p[k];
-    else
-        for (; k < sp; k++) {
-            double d = p[k] - mean;
-            r += d * d;
-        }
-    return r;
-}
-
-typedef struct bnr_split {
-    const bnr_job *j;
-    double *part;   /* per plane: its run sum, then (second half) its run of squared deviations */
-    bnr_chan *chan; /* per thread: every channel's statistics (each thread adds the runs itself) */
-    int64_t stride; /* channels per thread in chan, even: a thread's share starts on a cache line */
-} bnr_split;
-
-/* Channel ch's runs (sq: the second half) over all images, in image order, / count. */
-static double combine_planes(const bnr_split *a, int64_t ch, int sq) {
-    const bnr_job *j = a->j;
-    const double *part = a->part + (sq ? j->n * j->c : 0);
-    double s = 0;
-    for (int64_t i = 0; i < j->n; i++) s += part[i * j->c + ch];
-    return s / (double)(j->n * j->h * j->w);
-}
-
-/* Thread t of nt: its planes' runs, the means (every thread for itself),
- * the squared deviations, the variances, then its planes of the output. */
-ML_KERNEL static void bn_relu_images_thread(const bnr_split *a, int t, int nt) {
-    const bnr_job *j = a->j;
-    const int64_t n = j->n, c = j->c, sp = j->h * j->w, ow = j->w / 2, lo = n * t / nt * c, hi = n * (t + 1) / nt * c;
-    bnr_chan *k = a->chan + t * a->stride;
-    double *sq = a->part + n * c;
-    for (int64_t p = lo; p < hi; p++) a->part[p] = plane_run(j->x + p * sp, sp, 0, 0);
-#pragma omp barrier
-    for (int64_t ch = 0; ch < c; ch++) k[ch].mean = combine_planes(a, ch, 0);
-    for (int64_t p = lo; p < hi; p++) sq[p] = plane_run(j->x + p * sp, sp, 1, k[p % c].mean);
-#pragma omp barrier
-    for (int64_t ch = 0; ch < c; ch++) {
-        k[ch].var = combine_planes(a, ch, 1);
-        bnr_chan_consts(j, ch, &k[ch]);
+        j->mean[ch] = m;
+        j->inv[ch] = is;
+        if (j->var_out) j->var_out[ch] = (float)var;
     }
-    if (t == 0)
-        for (int64_t ch = 0; ch < c; ch++) {
-            j->mean[ch] = k[ch].m, j->inv[ch] = k[ch].is;
-            if (j->var_out) j->var_out[ch] = (float)k[ch].var;
-        }
-    const int vec = j->pool && bn_pool_vector(ow);
-    for (int64_t p = lo; p < hi; p++) {
-        const bnr_chan *kc = &k[p % c];
-        bn_relu_plane(j, p / c, p % c, kc->m, kc->is, kc->scale, kc->shift, j->scratch + t * sp, j->rows + t * ow,
-                      vec);
-    }
-}
-
-/* Threads inside the op split by images, when there are some to split. */
-static int bn_relu_image_threads(int64_t n, int64_t work) {
-    if (n < 2 || work < ML_PAR_MIN_ELEMS || omp_in_parallel()) return 1;
-    const int t = omp_get_max_threads();
-    return t < n ? t : (int)n;
-}
-
-static void bn_relu_by_images(const bnr_split *a, int nt) {
-#pragma omp parallel num_threads(nt)
-    bn_relu_images_thread(a, omp_get_thread_num(), omp_get_num_threads());
 }
 
 /* A pooled channel's dbeta, dgamma and the dx pass's coefficients from its
@@ -839,10 +728,17 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* The pooled backward's sums with the threads split by images (as the
- * forward, bn_relu_by_images): the previous conv's backward-data wrote g
- * image by image, this op's forward wrote xhat and the codes so, and the dx
- * pass that follows takes the same images. Each plane's run is grad_sums's
+/* Threads inside the op split by images, when there are some to split. */
+static int bn_relu_image_threads(int64_t n, int64_t work) {
+    if (n < 2 || work < ML_PAR_MIN_ELEMS || omp_in_parallel()) return 1;
+    const int t = omp_get_max_threads();
+    return t < n ? t : (int)n;
+}
+
+/* The pooled backward's sums with the threads split by images: the next
+ * conv's backward-data wrote g image by image (side-by-side chunks,
+ * conv_dnnl.c: thread t the images [n t / T, n (t + 1) / T) for the batches
+ * that matter), and the dx pass that follows takes the same images. Each plane's run is grad_sums's
  * (one run: 0 + run, the same value), stored per plane; the runs of each
  * channel are then added in image order, as grad_sums adds them. */
 ML_KERNEL static void pooled_runs(const bnr_job *j, double *part, int64_t lo, int64_t hi) {
@@ -933,26 +829,14 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
     if (!t) return NULL;
     /* aux: mean, inv, var per channel, then (pool) xhat at each argmax */
     float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (pool ? (size_t)t->numel : 0)) * sizeof(float));
-    const int nt = bn_relu_image_threads(n, 3 * x->numel);
-    const int64_t planes = c > nt ? c : nt; /* of scratch: one per channel, or per thread */
-    float *scratch = pool ? ml_ctx_alloc(ctx, (size_t)(planes * h * w) * sizeof(float)) : NULL;
+    float *scratch = pool ? ml_ctx_alloc(ctx, (size_t)(c * h * w) * sizeof(float)) : NULL;
     uint8_t *code = pool ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
-    int32_t *rows = pool ? ml_ctx_alloc(ctx, (size_t)(planes * oshape[3]) * sizeof(int32_t) + 4) : NULL;
+    int32_t *rows = pool ? ml_ctx_alloc(ctx, (size_t)(c * oshape[3]) * sizeof(int32_t) + 4) : NULL;
     if (!aux || (pool && (!scratch || !code || !rows))) return NULL;
     bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = pool, .eps = eps, .x = x->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
                  .scratch = scratch, .rows = rows, .code = code, .xhat_at = pool ? aux + 3 * c : NULL};
-    if (nt > 1) {
-        ml_arena_mark m = ml_arena_get_mark(ctx->arena);
-        bnr_split a = {.j = &j, .stride = (c + 1) / 2 * 2};
-        a.part = ml_ctx_alloc(ctx, 2 * (size_t)(n * c) * sizeof(double));
-        a.chan = ml_ctx_alloc(ctx, (size_t)(nt * a.stride) * sizeof(bnr_chan));
-        if (!a.part || !a.chan) return NULL;
-        bn_relu_by_images(&a, nt);
-        ml_arena_rewind(ctx->arena, m);
-    } else {
-        ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
-    }
+    ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
     if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, count, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, x, gamma, beta);
     if (nd) {
