@@ -498,9 +498,9 @@ static void blk_forward_blocks(const blk_job *j, int t, int nt) {
  * matter): each thread reads what its conv wrote and writes the pooled
  * output, xhat and codes of its images, which its next conv and this op's
  * backward (sums and dx pass, split by images) read. Without one (an
- * evaluation's forward), by blocks: three passes over a block while it is
- * in cache measured faster than three over a thread's images. The same
- * additions either way: the same bits. */
+ * evaluation's forward), by blocks as before: the image split measured
+ * slower there (docs/results.md, round 7). The same additions either way:
+ * the same bits. */
 static void blk_forward(const blk_job *j, int nt, int by_images, int64_t work) {
     if (nt < 2 || work < ML_PAR_MIN_ELEMS) {
         blk_forward_blocks(j, 0, 1);

@@ -737,10 +737,12 @@ static int bn_relu_image_threads(int64_t n, int64_t work) {
 
 /* The pooled backward's sums with the threads split by images: the next
  * conv's backward-data wrote g image by image (side-by-side chunks,
- * conv_dnnl.c: thread t the images [n t / T, n (t + 1) / T) for the batches
- * that matter), and the dx pass that follows takes the same images. Each plane's run is grad_sums's
- * (one run: 0 + run, the same value), stored per plane; the runs of each
- * channel are then added in image order, as grad_sums adds them. */
+ * conv_dnnl.c: thread t the images [n t / T, n (t + 1) / T) for the
+ * batches that matter), the blocked forward wrote xhat and the codes so when
+ * recording, and the dx pass that follows takes the same images. Each
+ * plane's run is grad_sums's (one run: 0 + run, the same value), stored per
+ * plane; the runs of each channel are then added in image order, as
+ * grad_sums adds them: the same bits. */
 ML_KERNEL static void pooled_runs(const bnr_job *j, double *part, int64_t lo, int64_t hi) {
     const int64_t psp = (j->h / 2) * (j->w / 2), planes = j->n * j->c;
     for (int64_t p = lo; p < hi; p++) {
