@@ -1,13 +1,14 @@
 /* test_conv_blk16.c: the conv block with its conv output kept in nChw16c
  * (src/tensor/conv_bn_blk16.c) against its plain twin (ml__conv_blk16_mode
  * 0): output, running statistics and first-order gradients bit for bit, on
- * 1 and 2 threads (and the generic vector code instead of AVX-512), with and without consume mode (dx over the conv output),
+ * 1, 2 and 3 threads (and the generic vector code instead of AVX-512), with and without consume mode (dx over the conv output),
  * and a second-order gradient through a create_graph backward (the recorded
  * rule turns the blocked output back to NCHW). Shapes: batches that cut
  * backward-weights into chunks, odd planes (a row and column outside every
  * window), 3x3 and 2x2 planes (pool to 1x1), Winograd and direct; an output
  * channel with zero weights (a constant plane: ties in every window, zero
- * variance) and gamma of both signs and zero. */
+ * variance) and gamma of both signs and zero. The plain path on 2 and 3
+ * threads (the pooled backward's sums split by images) against the plain path on 1. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -92,17 +93,20 @@ static void test_blocked_vs_plain(void) {
                 int64_t n[N_OUT];
                 omp_set_num_threads(1);
                 CHECK(!block_run(in, rshape, 0, consume, second, want, n));
-                for (int threads = 1; threads <= 3; threads++) { /* 3: 1 thread, generic vector code */
-                    omp_set_num_threads(threads < 3 ? threads : 1);
-                    ml__blk16_generic = threads == 3;
-                    int taken = block_run(in, rshape, 1, consume, second, got, n);
+                /* runs 1-3: blocked on 1-3 threads (split by images, 3 unevenly); 4: 1 thread, generic
+                 * vector code; 5-6: plain on 2 and 3 threads (the backward's sums split by images) against plain on 1 */
+                for (int run = 1; run <= 6; run++) {
+                    const int threads = run <= 3 ? run : run == 4 ? 1 : run - 3, mode = run <= 4;
+                    omp_set_num_threads(threads);
+                    ml__blk16_generic = run == 4;
+                    int taken = block_run(in, rshape, mode, consume, second, got, n);
                     ml__blk16_generic = 0;
-                    if (avx512 && !taken) ML_FAIL_AT("shape %zu: the blocked route was not taken", c);
+                    if (avx512 && mode && !taken) ML_FAIL_AT("shape %zu: the blocked route was not taken", c);
                     for (int k = 0; k < N_OUT; k++) {
                         if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
                             ML_FAIL_AT("shape %zu, %d threads, consume %d, second order %d: %s differs between the "
-                                       "blocked and plain paths",
-                                       c, threads, consume, second, names[k]);
+                                       "%s path and the plain path on 1 thread",
+                                       c, threads, consume, second, names[k], mode ? "blocked" : "plain");
                         free(got[k]);
                     }
                 }

@@ -157,13 +157,28 @@ ml_tensor *ml__conv2d_backward_weight_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor
 
 /* ---- BN + ReLU + pool forward on a blocked input ----------------------------------------- */
 
+/* Per-block constants of the pooled forward, lane = channel. */
+typedef struct blk_consts {
+    float m[16], is[16], scale[16], shift[16];
+    int32_t onx[16]; /* -1: pool x itself (scale > 0); 0: pool z = x * scale + shift */
+} blk_consts;
+
+/* One block's statistics and constants, as each thread combines them (576
+ * bytes: a thread's array of them shares no cache line with another's). */
+typedef struct blk_stat {
+    double mean[16], var[16];
+    blk_consts k;
+} blk_stat;
+
 typedef struct blk_job {
     int64_t n, c, h, w;
     float eps;
     const float *x, *gamma, *beta;
     float *out, *mean, *inv, *var_out, *xhat_at;
     uint8_t *code;
-    float *tmp; /* per block: the pooled values, xhat and codes of one image, pixel-major */
+    ml_v8d *part;      /* per unit (image, block): its run (lanes 0-7, 8-15), then its squared deviations' */
+    blk_stat *stat;    /* per thread, per block: each thread combines the units' sums itself */
+    float *tmp;        /* per thread: the pooled values, xhat and codes of one unit, pixel-major */
 } blk_job;
 
 typedef int ml_v16i_b __attribute__((vector_size(64)));
@@ -216,27 +231,56 @@ ML_INLINE void run_sum(const float *p, int64_t sp, int sq, ml_v16f mf, ml_v8d md
     *r0 = a0, *r1 = a1;
 }
 
-/* Mean and biased variance of the 16 channels of block b, as channel_stats. */
-ML_INLINE void block_stats(const float *x, int64_t n, int64_t nb, int64_t sp, int64_t b, double mean[16],
-                           double var[16]) {
-    const double count = (double)(n * sp);
-    ml_v8d s0 = {0}, s1 = {0}, r0, r1, z = {0};
+/* The statistics of a block are channel_stats's: per lane, the run of each
+ * image (run_sum), the runs added in image order from zero, once for the
+ * mean and once for the squared deviations from it. Here the runs are
+ * computed by image ranges (the conv wrote those images on the same thread)
+ * into j->part, and every thread adds them up in image order itself: the
+ * same additions as one thread summing a block, so the same bits. */
+
+/* The runs of units (image i, block b), i in [lo, hi), b in [b0, b1), in
+ * memory order; with st: of the squared deviations from each block's mean. */
+ML_KERNEL static void unit_sums(const blk_job *j, int64_t lo, int64_t hi, int64_t b0, int64_t b1, const blk_stat *st) {
+    const int64_t nb = j->c / 16, sp = j->h * j->w;
     const ml_v16f zf = {0};
-    for (int64_t i = 0; i < n; i++) {
-        run_sum(x + (i * nb + b) * sp * 16, sp, 0, zf, z, z, &r0, &r1);
-        s0 += r0, s1 += r1;
-    }
+    const ml_v8d z = {0};
+    ml_v8d *sq = j->part + 2 * j->n * nb;
+    for (int64_t i = lo; i < hi; i++)
+        for (int64_t u = i * nb + b0; u < i * nb + b1; u++) {
+            if (!st) {
+                run_sum(j->x + u * sp * 16, sp, 0, zf, z, z, &j->part[2 * u], &j->part[2 * u + 1]);
+                continue;
+            }
+            const double *m = st[u % nb].mean;
+            ml_v16f mf;
+            ml_v8d m0, m1;
+            for (int l = 0; l < 8; l++) m0[l] = m[l], m1[l] = m[l + 8];
+            for (int l = 0; l < 16; l++) mf[l] = (float)m[l];
+            run_sum(j->x + u * sp * 16, sp, 1, mf, m0, m1, &sq[2 * u], &sq[2 * u + 1]);
+        }
+}
+
+/* Block b's runs (sq: of squared deviations) over all images, in image
+ * order, divided by the count. */
+static void combine_units(const blk_job *j, int64_t b, int sq, double out[16]) {
+    const int64_t nb = j->c / 16;
+    const double count = (double)(j->n * j->h * j->w);
+    const ml_v8d *part = j->part + (sq ? 2 * j->n * nb : 0);
+    ml_v8d s0 = {0}, s1 = {0};
+    for (int64_t i = 0; i < j->n; i++) s0 += part[2 * (i * nb + b)], s1 += part[2 * (i * nb + b) + 1];
     const ml_v8d m0 = s0 / count, m1 = s1 / count;
-    ml_v16f mf;
-    for (int l = 0; l < 8; l++) mf[l] = (float)m0[l], mf[l + 8] = (float)m1[l];
-    ml_v8d q0 = {0}, q1 = {0};
-    for (int64_t i = 0; i < n; i++) {
-        run_sum(x + (i * nb + b) * sp * 16, sp, 1, mf, m0, m1, &r0, &r1);
-        q0 += r0, q1 += r1;
-    }
-    for (int l = 0; l < 8; l++) {
-        mean[l] = m0[l], mean[l + 8] = m1[l];
-        var[l] = q0[l] / count, var[l + 8] = q1[l] / count;
+    for (int l = 0; l < 8; l++) out[l] = m0[l], out[l + 8] = m1[l];
+}
+
+/* Block b's constants from its mean and variance. */
+static void block_consts(const blk_job *j, int64_t b, blk_stat *st) {
+    blk_consts *k0 = &st->k;
+    for (int l = 0; l < 16; l++) {
+        const int64_t ch = b * 16 + l;
+        const float is = (float)(1.0 / sqrt(st->var[l] + j->eps)), m = (float)st->mean[l];
+        const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
+        k0->m[l] = m, k0->is[l] = is, k0->scale[l] = scale, k0->shift[l] = shift;
+        k0->onx[l] = scale > 0.f ? -1 : 0; /* pool x itself; else z = x * scale + shift */
     }
 }
 
@@ -307,12 +351,6 @@ static void lanes_to_planes(const float *ty, const float *tx, const int32_t *tc,
 #endif
     lanes_to_planes_scalar(ty, tx, tc, psp, y, xa, code);
 }
-
-/* Per-block constants of the pooled forward, lane = channel. */
-typedef struct blk_consts {
-    float m[16], is[16], scale[16], shift[16];
-    int32_t onx[16]; /* -1: pool x itself (scale > 0); 0: pool z = x * scale + shift */
-} blk_consts;
 
 /* One image's block (p, w columns, oh x ow windows): each window's max and
  * argmax lane by lane, as bn_pool_plane_avx512 / the row-by-row path take
@@ -395,30 +433,88 @@ static void pool_image(const float *p, int64_t w, int64_t oh, int64_t ow, const 
     pool_image_generic(p, w, oh, ow, k0, ty, tx, tc);
 }
 
-ML_KERNEL static void blk_forward_range(void *arg, int64_t lo, int64_t hi) {
-    const blk_job *j = arg;
-    const int64_t n = j->n, c = j->c, nb = c / 16, w = j->w, sp = j->h * w, oh = j->h / 2, ow = w / 2,
-                  psp = oh * ow;
-    for (int64_t b = lo; b < hi; b++) {
-        double mean[16], var[16];
-        block_stats(j->x, n, nb, sp, b, mean, var);
-        blk_consts k0;
-        for (int l = 0; l < 16; l++) {
-            const int64_t ch = b * 16 + l;
-            const float is = (float)(1.0 / sqrt(var[l] + j->eps)), m = (float)mean[l];
-            const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
-            k0.m[l] = m, k0.is[l] = is, k0.scale[l] = scale, k0.shift[l] = shift;
-            k0.onx[l] = scale > 0.f ? -1 : 0; /* pool x itself; else z = x * scale + shift */
-            j->mean[ch] = m, j->inv[ch] = is;
-            if (j->var_out) j->var_out[ch] = (float)var[l];
+/* Block b's statistics and constants from the runs in j->part, and its
+ * channels' mean, inv and variance out. */
+static void block_finish(const blk_job *j, int64_t b, blk_stat *st) {
+    combine_units(j, b, 1, st->var);
+    block_consts(j, b, st);
+}
+
+static void block_out(const blk_job *j, int64_t b, const blk_stat *st) {
+    for (int l = 0; l < 16; l++) {
+        const int64_t ch = b * 16 + l;
+        j->mean[ch] = st->k.m[l], j->inv[ch] = st->k.is[l];
+        if (j->var_out) j->var_out[ch] = (float)st->var[l];
+    }
+}
+
+/* Units (i, b), i in [lo, hi), b in [b0, b1): the pool and the pixel-major ->
+ * NCHW copy of the results, through the thread's tmp. */
+static void pool_units(const blk_job *j, int t, int64_t lo, int64_t hi, int64_t b0, int64_t b1, const blk_stat *st) {
+    const int64_t nb = j->c / 16, w = j->w, sp = j->h * w, oh = j->h / 2, ow = w / 2, psp = oh * ow;
+    float *ty = j->tmp + t * psp * 48, *tx = ty + psp * 16;
+    int32_t *tc = (int32_t *)(tx + psp * 16);
+    for (int64_t i = lo; i < hi; i++)
+        for (int64_t b = b0; b < b1; b++) {
+            const int64_t u = i * nb + b, poff = (i * j->c + b * 16) * psp; /* to the NCHW planes of the pooled tensors */
+            pool_image(j->x + u * sp * 16, w, oh, ow, &st[b].k, ty, tx, tc);
+            lanes_to_planes(ty, tx, tc, psp, j->out + poff, j->xhat_at + poff, j->code + u * psp * 16);
         }
-        float *ty = j->tmp + b * psp * 48, *tx = ty + psp * 16;
-        int32_t *tc = (int32_t *)(tx + psp * 16);
-        for (int64_t i = 0; i < n; i++) {
-            pool_image(j->x + (i * nb + b) * sp * 16, w, oh, ow, &k0, ty, tx, tc);
-            const int64_t poff = (i * c + b * 16) * psp; /* to the NCHW planes of the pooled tensors */
-            lanes_to_planes(ty, tx, tc, psp, j->out + poff, j->xhat_at + poff, j->code + (i * nb + b) * psp * 16);
-        }
+}
+
+/* Split by images, thread t of nt: the runs of its images, the means (every
+ * thread for itself), the squared deviations, the variances and constants,
+ * then the pool of its images. In a parallel region (the barriers wait for
+ * the other threads' runs). */
+static void blk_forward_images(const blk_job *j, int t, int nt) {
+    const int64_t n = j->n, nb = j->c / 16, lo = n * t / nt, hi = n * (t + 1) / nt;
+    blk_stat *st = j->stat + t * nb;
+    unit_sums(j, lo, hi, 0, nb, NULL);
+#pragma omp barrier
+    for (int64_t b = 0; b < nb; b++) combine_units(j, b, 0, st[b].mean);
+    unit_sums(j, lo, hi, 0, nb, st);
+#pragma omp barrier
+    for (int64_t b = 0; b < nb; b++) {
+        block_finish(j, b, &st[b]);
+        if (t == 0) block_out(j, b, &st[b]);
+    }
+    pool_units(j, t, lo, hi, 0, nb, st);
+}
+
+/* Split by blocks (or on one thread): each of the thread's blocks over all
+ * images, its statistics then its pool, while the block is in cache. */
+static void blk_forward_blocks(const blk_job *j, int t, int nt) {
+    const int64_t n = j->n, nb = j->c / 16;
+    blk_stat *st = j->stat + t * nb;
+    for (int64_t b = nb * t / nt; b < nb * (t + 1) / nt; b++) {
+        unit_sums(j, 0, n, b, b + 1, NULL);
+        combine_units(j, b, 0, st[b].mean);
+        unit_sums(j, 0, n, b, b + 1, st);
+        block_finish(j, b, &st[b]);
+        block_out(j, b, &st[b]);
+        pool_units(j, t, 0, n, b, b + 1, st);
+    }
+}
+
+/* With a backward to follow (recording), split by images as the conv's
+ * side-by-side chunks (n * t / nt: the chunk boundaries for the batches that
+ * matter): each thread reads what its conv wrote and writes the pooled
+ * output, xhat and codes of its images, which its next conv and this op's
+ * backward (sums and dx pass, split by images) read. Without one (an
+ * evaluation's forward), by blocks as before: the image split measured
+ * slower there (docs/results.md, round 7). The same additions either way:
+ * the same bits. */
+static void blk_forward(const blk_job *j, int nt, int by_images, int64_t work) {
+    if (nt < 2 || work < ML_PAR_MIN_ELEMS) {
+        blk_forward_blocks(j, 0, 1);
+        return;
+    }
+    if (by_images) {
+#pragma omp parallel num_threads(nt)
+        blk_forward_images(j, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+#pragma omp parallel num_threads(nt)
+        blk_forward_blocks(j, omp_get_thread_num(), omp_get_num_threads());
     }
 }
 
@@ -468,12 +564,15 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
     float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (size_t)t->numel) * sizeof(float));
     uint8_t *code = ml_ctx_alloc(ctx, (size_t)t->numel);
     ml_arena_mark m = ml_arena_get_mark(ctx->arena);
-    float *tmp = ml_ctx_alloc(ctx, (size_t)(c / 16) * (size_t)(oh * ow) * 48 * sizeof(float));
-    if (!aux || !code || !tmp) return NULL;
+    const int nt = omp_in_parallel() || n < 2 ? 1 : omp_get_max_threads();
+    float *tmp = ml_ctx_alloc(ctx, (size_t)nt * (size_t)(oh * ow) * 48 * sizeof(float));
+    ml_v8d *part = ml_ctx_alloc(ctx, 4 * (size_t)(n * (c / 16)) * sizeof(ml_v8d));
+    blk_stat *stat = ml_ctx_alloc(ctx, (size_t)nt * (size_t)(c / 16) * sizeof(blk_stat));
+    if (!aux || !code || !tmp || !part || !stat) return NULL;
     blk_job j = {.n = n, .c = c, .h = h, .w = wd, .eps = eps, .x = y->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
-                 .xhat_at = aux + 3 * c, .code = code, .tmp = tmp};
-    ML__PAR_RUN(c / 16, 3 * y->numel, 1, blk_forward_range, &j);
+                 .xhat_at = aux + 3 * c, .code = code, .part = part, .stat = stat, .tmp = tmp};
+    blk_forward(&j, nt, ml_ctx_recording(ctx), 3 * y->numel);
     ml_arena_rewind(ctx->arena, m);
     if (running_mean && running_var) update_running(running_mean, running_var, aux, aux + 2 * c, c, n * h * wd, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, y, gamma, beta);

@@ -659,6 +659,16 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* A pooled channel's dbeta, dgamma and the dx pass's coefficients from its
+ * two sums (grad_sums). */
+static void pooled_coef(const bnr_job *j, int64_t ch, double s1, double s2) {
+    const double count = (double)(j->n * j->h * j->w);
+    j->dbeta[ch] = (float)s1;
+    j->dgamma[ch] = (float)s2;
+    j->coef[3 * ch] = j->gamma[ch] * j->inv[ch], j->coef[3 * ch + 1] = (float)(s1 / count);
+    j->coef[3 * ch + 2] = (float)(s2 / count);
+}
+
 /* Per channel: g1 = g * [y > 0] (at each window's argmax with the pool),
  * xhat = (x - mean) * inv; dbeta = sum g1, dgamma = sum g1 * xhat,
  * dx = gamma * inv * (g1 - mean(g1) - xhat * mean(g1 * xhat)).
@@ -679,13 +689,13 @@ ML_KERNEL static void bn_relu_backward_range(void *arg, int64_t lo, int64_t hi) 
         else /* blocked codes are pixel-major: y (NCHW) gives the gate */
             grad_sums(j->g + ch * run, (j->pool ? j->xhat_in : j->x) + ch * run, j->y + ch * run, n, c * run, run,
                       j->pool ? 0.f : m, j->pool ? 1.f : is, &s1, &s2);
+        if (j->pool) { /* dx is written plane by plane, in memory order (bn_relu_pool_dx_range) */
+            pooled_coef(j, ch, s1, s2);
+            continue;
+        }
         j->dbeta[ch] = (float)s1;
         j->dgamma[ch] = (float)s2;
         const float coef = j->gamma[ch] * is, mg = (float)(s1 / count), mgh = (float)(s2 / count);
-        if (j->pool) { /* dx is written plane by plane, in memory order (bn_relu_pool_dx_range) */
-            j->coef[3 * ch] = coef, j->coef[3 * ch + 1] = mg, j->coef[3 * ch + 2] = mgh;
-            continue;
-        }
         for (int64_t i = 0; i < n; i++) {
             const int64_t off = (i * c + ch) * sp;
             const float *xp = j->x + off;
@@ -820,6 +830,47 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* Threads inside the op split by images, when there are some to split. */
+static int bn_relu_image_threads(int64_t n, int64_t work) {
+    if (n < 2 || work < ML_PAR_MIN_ELEMS || omp_in_parallel()) return 1;
+    const int t = omp_get_max_threads();
+    return t < n ? t : (int)n;
+}
+
+/* The pooled backward's sums with the threads split by images: the next
+ * conv's backward-data wrote g image by image (side-by-side chunks,
+ * conv_dnnl.c: thread t the images [n t / T, n (t + 1) / T) for the
+ * batches that matter), the blocked forward wrote xhat and the codes so when
+ * recording, and the dx pass that follows takes the same images. Each
+ * plane's run is grad_sums's (one run: 0 + run, the same value), stored per
+ * plane; the runs of each channel are then added in image order, as
+ * grad_sums adds them: the same bits. */
+ML_KERNEL static void pooled_runs(const bnr_job *j, double *part, int64_t lo, int64_t hi) {
+    const int64_t psp = (j->h / 2) * (j->w / 2), planes = j->n * j->c;
+    for (int64_t p = lo; p < hi; p++) {
+        const int64_t off = p * psp;
+        if (!j->blocked)
+            grad_sums_gated(j->g + off, j->xhat_in + off, j->code_in + off, 1, 0, psp, 0.f, 1.f, &part[p],
+                            &part[planes + p]);
+        else /* blocked codes are pixel-major: y (NCHW) gives the gate */
+            grad_sums(j->g + off, j->xhat_in + off, j->y + off, 1, 0, psp, 0.f, 1.f, &part[p], &part[planes + p]);
+    }
+}
+
+static void pooled_sums_by_images(const bnr_job *j, double *part, int nt) {
+    const int64_t n = j->n, c = j->c;
+#pragma omp parallel num_threads(nt)
+    {
+        const int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
+        pooled_runs(j, part, n * t / T * c, n * (t + 1) / T * c);
+    }
+    for (int64_t ch = 0; ch < c; ch++) { /* c x n additions: a few microseconds */
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < n; i++) s1 += part[i * c + ch], s2 += part[n * c + i * c + ch];
+        pooled_coef(j, ch, s1, s2);
+    }
+}
+
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]) {
     const ml_tensor *x = nd->in[0];
     int64_t c = x->shape[1];
@@ -834,7 +885,16 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
                  .mean = nd->aux, .inv = nd->aux + c, .dgamma = dgamma->data, .dbeta = dbeta->data,
                  .code_in = nd->code, .xhat_in = nd->aux + 3 * c, .blocked = nd->ip[0] && nd->ip[1]};
     if (j.pool && !(j.coef = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float)))) return;
-    ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
+    const int nt = j.pool ? bn_relu_image_threads(j.n, x->numel) : 1;
+    if (nt > 1) {
+        ml_arena_mark m = ml_arena_get_mark(ctx->arena);
+        double *part = ml_ctx_alloc(ctx, 2 * (size_t)(j.n * c) * sizeof(double));
+        if (!part) return;
+        pooled_sums_by_images(&j, part, nt);
+        ml_arena_rewind(ctx->arena, m);
+    } else {
+        ML__PAR_RUN(c, j.pool ? x->numel : 3 * x->numel, 1, bn_relu_backward_range, &j);
+    }
     if (j.blocked) /* x and dx in nChw16c (conv_bn_blk16.c) */
         ml__bn_pool_dx_blk16(j.n, c, j.h, j.w, j.x, j.y, j.g, j.code_in, j.mean, j.inv, j.coef, j.out);
     else if (j.pool) {
