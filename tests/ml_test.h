@@ -192,6 +192,19 @@ static inline void ml_test_sine_run_config(ml_run_config *c, const char *out) {
     c->out = out;
 }
 
+/* The first call keeps meta's parameters in *ref; later calls check that
+ * theirs are the same bits (free *ref after the last). */
+static inline void ml_test_same_as_first(float **ref, const ml_meta *meta) {
+    size_t bytes = (size_t)meta->n_meta * sizeof(float);
+    if (!*ref) {
+        *ref = malloc(bytes);
+        CHECK(*ref != NULL);
+        if (*ref) memcpy(*ref, meta->meta, bytes);
+    } else {
+        CHECK(memcmp(*ref, meta->meta, bytes) == 0);
+    }
+}
+
 /* Meta-trains a model that make(m) builds for iters outer steps on tasks
  * with 1, 2 and 3 worker threads (c's threads ignored): the meta-parameters
  * must be bit-identical. */
@@ -208,12 +221,7 @@ static inline void ml_test_meta_threads_invariant(void (*make)(ml_model *m), con
         double loss;
         CHECK(ml_meta_init(&meta, &m, &ct, n_tasks, err, sizeof err) == ML_OK);
         for (int it = 0; it < iters; it++) CHECK(ml_meta_step(&meta, tasks, n_tasks, &loss, err, sizeof err) == ML_OK);
-        if (!ref) {
-            ref = malloc((size_t)meta.n_meta * sizeof(float));
-            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
-        } else {
-            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
-        }
+        ml_test_same_as_first(&ref, &meta);
         ml_meta_free(&meta);
         ml_model_free(&m);
     }

@@ -595,12 +595,7 @@ static void test_fused_split_with_late_helper(void) {
             meta.prepare_user = &it;
             CHECK(ml_meta_step(&meta, tasks, 4, &loss, err, sizeof err) == ML_OK);
         }
-        if (!ref) {
-            ref = malloc((size_t)meta.n_meta * sizeof(float));
-            memcpy(ref, meta.meta, (size_t)meta.n_meta * sizeof(float));
-        } else {
-            CHECK(memcmp(ref, meta.meta, (size_t)meta.n_meta * sizeof(float)) == 0);
-        }
+        ml_test_same_as_first(&ref, &meta);
         ml_meta_free(&meta);
         ml_model_free(&m);
     }
