@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "meta_internal.h"
+#include "tensor/internal.h"
 
 /* First parameter the inner loop adapts: ANIL adapts only the head (the last
  * weight and bias), the others every parameter. */
@@ -28,20 +29,41 @@ int ml__metasgd_extras(const ml_meta_config *cfg, const ml_model *model, ml_meta
     return model->n_params;
 }
 
+/* Block 1's gradients for its conv weight and bias, gamma and beta (d[0..3])
+ * from dh at its output h, when its batch norm's kept values (bn, of
+ * ml__bn_pool_keep) spare the batch norm forward: the conv output computed
+ * again (x4: the query images as the model's forward shapes them), the
+ * batch norm's backward from the kept values with dx over the conv output,
+ * then the walk from the conv output for the conv's weight and bias. The
+ * rules, their order and their values are those of one walk from h. */
+static int block1_backward_kept(ml_ctx *ctx, ml_tensor **fast, ml_tensor *x4, ml_tensor *h, void *bn, ml_tensor *dh,
+                                ml_tensor **d) {
+    ml_tensor *conv = ml_conv2d(ctx, x4, fast[0], 1, 1), *din[3];
+    ml__bn_pool_backward_kept(ctx, conv, fast[2], fast[3], h, bn, dh, din);
+    if (!din[0] || ml_grad_seed(ctx, conv, din[0], fast, 2, 0, d) != ML_OK) return -1;
+    d[2] = din[1], d[3] = din[2];
+    return 0;
+}
+
 /* The query loss's gradient at the adapted weights fast[] into g[] (tensors
  * made before the call) and its value into *loss; the arena as it was on
  * return. A CNN runs its first block twice, so that block's activations (a
  * 75-image query at 28x28: the 15 MB conv output, the pooled output, batch
  * norm's values at the argmax) are never alive beside the other blocks' and
- * their backward's scratch, when cfg.low_memory asks for it (block 1's
- * forward costs ~4% of a 5w1s q15 task):
- *   1. block 1 forward; its output h is copied aside (w->kept), the rest
+ * their backward's scratch, when cfg.low_memory asks for it:
+ *   1. block 1 forward; its output h is copied aside (w->kept) with, where
+ *      it is a pooled batch norm on a plain conv (ml__bn_pool_kept_bytes),
+ *      the batch norm's values its backward reads (mean, inv, var, xhat at
+ *      each argmax, the argmax codes: 4.7 MB for 75 images); the rest is
  *      rewound;
  *   2. the other blocks and the head from h (a leaf), the loss, and its
- *      gradient for their weights and for h (dh, copied over h in w->kept),
- *      the pass rewound;
- *   3. block 1 forward again (the same kernels on the same inputs: the same
- *      bits), dh walked back through it (ml_grad_seed) for block 1's weights.
+ *      gradient for their weights and for h (dh, copied to w->kept: over h
+ *      when h is not kept for step 3), the pass rewound;
+ *   3. with the kept values, only block 1's conv forward again and the
+ *      backward from them (block1_backward_kept, ~2 ms less than step 3's
+ *      other form per 5w1s q15 task); otherwise block 1 forward again (the
+ *      same kernels on the same inputs: the same bits) and dh walked back
+ *      through it (ml_grad_seed).
  * The gradients are the same bits as one walk from the loss: that walk
  * reached h with dh (h has one reader, the second block's convolution) and
  * then ran block 1's rules on the same values. Otherwise, and for an MLP or
@@ -65,14 +87,21 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     float *xq = (float *)t->xq;
     ml_tensor *h1 = ml_model_forward_blocks(ctx, model, fast, ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per)), 0,
                                             1, 1, 0);
-    if (!h1 || ml__meta_grow_floats(&w->kept, &w->kept_cap, h1->numel)) return -1;
-    memcpy(w->kept, h1->data, (size_t)h1->numel * sizeof(float));
+    if (!h1) return -1;
+    /* w->kept: h, then with the batch norm's kept values dh and those values */
+    const int64_t n = h1->numel, bn_bytes = ml__bn_pool_kept_bytes(h1);
+    const int64_t floats = bn_bytes ? 2 * n + (bn_bytes + (int64_t)sizeof(float) - 1) / (int64_t)sizeof(float) : n;
+    if (ml__meta_grow_floats(&w->kept, &w->kept_cap, floats)) return -1;
+    float *kept_h = w->kept, *kept_dh = bn_bytes ? w->kept + n : w->kept;
+    void *bn = bn_bytes ? (void *)(w->kept + 2 * n) : NULL;
+    memcpy(kept_h, h1->data, (size_t)n * sizeof(float));
+    if (bn) ml__bn_pool_keep(h1, bn);
     int ndim = h1->ndim;
     int64_t shape[ML_MAX_DIMS];
     memcpy(shape, h1->shape, sizeof shape);
     ml_ctx_rewind(ctx, start);
 
-    ml_tensor *h = ml_tensor_wrap(ctx, w->kept, ndim, shape);
+    ml_tensor *h = ml_tensor_wrap(ctx, kept_h, ndim, shape);
     if (!h) return -1;
     ml_ctx_mark rest = ml_ctx_get_mark(ctx);
     ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, model->spec.blocks, 1, 0),
@@ -83,15 +112,24 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
     *loss = l->data[0];
     for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
-    /* h is read by nothing more: dh goes over it, outside the arena (in the
-     * arena it was alive through this pass's peak, block 2's
-     * backward-weights, without being written until its end). */
-    memcpy(w->kept, d[np - nb]->data, (size_t)h->numel * sizeof(float));
+    /* dh outside the arena (in the arena it was alive through this pass's
+     * peak, block 2's backward-weights, without being written until its
+     * end); over h when step 3 runs the forward again, as h is read by
+     * nothing more then. */
+    memcpy(kept_dh, d[np - nb]->data, (size_t)n * sizeof(float));
     ml_ctx_rewind(ctx, rest);
 
-    ml_tensor *dh = ml_tensor_wrap(ctx, w->kept, ndim, shape);
-    h1 = ml_model_forward_blocks(ctx, model, fast, ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per)), 0, 1, 1, 0);
-    if (!dh || !h1 || ml_grad_seed(ctx, h1, dh, fast, nb, 0, d) != ML_OK) return -1;
+    ml_tensor *dh = ml_tensor_wrap(ctx, kept_dh, ndim, shape);
+    ml_tensor *x = ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per));
+    int failed;
+    if (bn) {
+        ml_tensor *x4 = ml_reshape(ctx, x, 4, ML_SHAPE(t->n_query, model->spec.in_c, model->spec.in_h, model->spec.in_w));
+        failed = !dh || block1_backward_kept(ctx, fast, x4, h, bn, dh, d);
+    } else {
+        h1 = ml_model_forward_blocks(ctx, model, fast, x, 0, 1, 1, 0);
+        failed = !dh || !h1 || ml_grad_seed(ctx, h1, dh, fast, nb, 0, d) != ML_OK;
+    }
+    if (failed) return -1;
     for (int i = 0; i < nb; i++) memcpy(g[i]->data, d[i]->data, (size_t)g[i]->numel * sizeof(float));
     ml_ctx_rewind(ctx, start);
     return 0;

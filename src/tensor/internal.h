@@ -127,6 +127,15 @@ ml_tensor *ml__bn_grad(ml_ctx *ctx, ml_tensor *a, ml_tensor *g1, ml_tensor *gamm
 void ml__bn_grad_backward(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, const int need[3], ml_tensor *din[3]);
 /* BN_RELU's backward without recording: writes dx, dgamma, dbeta in two passes. */
 void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml_tensor *din[3]);
+/* Block 1's pooled batch norm + ReLU backward from kept values (maml.c's
+ * --low-memory query pass, ops_nn.c): bytes to keep for y's node (0: y is not
+ * a pooled BN_RELU in NCHW on a plain conv output), the copy, and the
+ * backward (dx over x, dgamma, dbeta into din) on x computed again, the
+ * same gamma, beta and y, and the gradient g at y. */
+int64_t ml__bn_pool_kept_bytes(const ml_tensor *y);
+void ml__bn_pool_keep(const ml_tensor *y, void *kept);
+void ml__bn_pool_backward_kept(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, ml_tensor *y,
+                               void *kept, ml_tensor *g, ml_tensor *din[3]);
 /* BN_RELU with the pool: the flat argmax index of each output (for the
  * recorded backward's scatter), expanded from nd->code into arena memory. */
 const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);

@@ -904,6 +904,63 @@ void ml__bn_relu_backward_fused(ml_ctx *ctx, const ml_node *nd, ml_tensor *g, ml
     din[0] = dx, din[1] = dgamma, din[2] = dbeta;
 }
 
+/* ---- block 1's backward from kept values (maml.c, --low-memory) ------------------------
+ * The query pass rewinds block 1's forward and runs it again for the backward.
+ * Only the conv output x is large (15 MB for 75 images at 28x28); mean, inv,
+ * var, xhat at each argmax (node->aux) and the argmax codes are a third of
+ * it. Kept outside the arena, they spare the second batch norm forward: the
+ * backward then runs on the conv output computed again (the same kernel on
+ * the same inputs: the same bits) and the kept values, i.e. the same values
+ * as the rule would read. Layout of the kept bytes: the header, aux, codes. */
+typedef struct bn_pool_kept_header {
+    float eps;
+    int64_t c, pooled; /* channels; pooled outputs (aux holds 3 c + pooled floats) */
+} bn_pool_kept_header;
+
+/* The node of y when it is a pooled BN_RELU in NCHW on a plain conv output. */
+static const ml_node *pooled_bn_node(const ml_tensor *y) {
+    const ml_node *nd = y ? y->node : NULL;
+    if (!nd || nd->op != ML_OP_BN_RELU || !nd->ip[0] || nd->ip[1] || !nd->aux || !nd->code) return NULL;
+    const ml_tensor *x = nd->in[0];
+    return x->node && x->node->op == ML_OP_CONV2D && x->node->fp == 0.f ? nd : NULL;
+}
+
+int64_t ml__bn_pool_kept_bytes(const ml_tensor *y) {
+    const ml_node *nd = pooled_bn_node(y);
+    if (!nd) return 0;
+    const int64_t c = nd->in[0]->shape[1];
+    return (int64_t)sizeof(bn_pool_kept_header) + (3 * c + y->numel) * (int64_t)sizeof(float) + y->numel;
+}
+
+void ml__bn_pool_keep(const ml_tensor *y, void *kept) {
+    const ml_node *nd = pooled_bn_node(y);
+    bn_pool_kept_header hd = {nd->fp, nd->in[0]->shape[1], y->numel};
+    unsigned char *p = kept;
+    memcpy(p, &hd, sizeof hd);
+    memcpy(p + sizeof hd, nd->aux, (size_t)(3 * hd.c + hd.pooled) * sizeof(float));
+    memcpy(p + sizeof hd + (3 * hd.c + hd.pooled) * sizeof(float), nd->code, (size_t)hd.pooled);
+}
+
+void ml__bn_pool_backward_kept(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, ml_tensor *y,
+                               void *kept, ml_tensor *g, ml_tensor *din[3]) {
+    din[0] = din[1] = din[2] = NULL;
+    bn_pool_kept_header hd;
+    unsigned char *p = kept;
+    memcpy(&hd, p, sizeof hd);
+    if (!x || !gamma || !beta || !y || !g || x->ndim != 4 || x->shape[1] != hd.c || y->numel != hd.pooled ||
+        g->numel != hd.pooled || ctx->status != ML_OK) {
+        if (ctx->status == ML_OK) ml_ctx_fail(ctx, ML_ERR_SHAPE, "batchnorm_relu backward: kept values do not fit");
+        return;
+    }
+    ml_node nd = {.op = ML_OP_BN_RELU, .n_in = 3, .in = {x, gamma, beta}, .out = y, .ip = {1, 0, 0, 0},
+                  .fp = hd.eps, .aux = (float *)(p + sizeof hd),
+                  .code = p + sizeof hd + (3 * hd.c + hd.pooled) * sizeof(float)};
+    const ml_tensor *dead = ctx->dead_input;
+    ctx->dead_input = x; /* the caller's x is read by nothing after this: dx goes over it, as in the walk */
+    ml__bn_relu_backward_fused(ctx, &nd, g, din);
+    ctx->dead_input = dead;
+}
+
 /* running = (1 - momentum) * running + momentum * batch, variance unbiased. */
 static void update_running_stats(float *running_mean, float *running_var, const float *mean, const float *var,
                                  int64_t c, int64_t count, float momentum) {
