@@ -640,8 +640,9 @@ static void test_task_sum_orders(void) {
 }
 
 /* Second-order MAML and ANIL on a CNN: ml_meta_step's meta-gradient (query
- * gradient first, with low_memory the first block run twice, then the inner
- * step walked with it as the seed: meta/maml.c) is the same bits as one walk
+ * gradient first, with low_memory the first block's conv run twice and its
+ * batch norm's backward from kept values, then the inner step walked with it
+ * as the seed: meta/maml.c) is the same bits as one walk
  * from the query loss through everything (computed here as the learner did
  * before). */
 static void one_walk_meta_gradient(ml_model *m, int head, const float *theta_in, const ml_task_data *t, float *out) {
