@@ -154,6 +154,11 @@ void ml_arena_reset(ml_arena *a) {
          * If a new block cannot be had we keep the old chain, which still
          * works. */
         block *merged = take_block_holding(a, a->peak);
+        /* Its pages go back: the first pass can reach further than the
+         * ones after it (measured: 54 vs ~49 MB for a --low-memory MAML
+         * worker), and a new block would not hold them either. Once per
+         * spill: the next pass faults its pages in again. */
+        if (merged) release_from(merged, 0);
         if (!merged) merged = block_new(a->peak + a->peak / 8);
         if (merged) {
             chain_free(a->first);
