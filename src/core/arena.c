@@ -5,7 +5,7 @@
  * reset replaces the chain by one block big enough for the whole pass, so the
  * next identical pass makes no heap call at all.
  *
- * With the default allocator, blocks of ML_ARENA_MAP_MIN bytes or more are
+ * With the default allocator (and not under AddressSanitizer), blocks of ML_ARENA_MAP_MIN bytes or more are
  * mappings of their own, and a pass that spills its first block grows into
  * one block of at least ML_ARENA_RESERVE: address space, of which only the
  * touched pages become resident. A user's allocator (ml_set_allocator) sees
@@ -45,12 +45,23 @@ struct ml_arena {
     size_t peak;       /* largest total_used seen, for the merge on reset */
 };
 
+/* Blocks as mappings of their own, growing into the reservation: with the
+ * default allocator, and not under AddressSanitizer, whose redzones around
+ * malloc's blocks catch a pass running off the end of one. */
+static int map_blocks(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return 0;
+#else
+    return ml__default_allocator();
+#endif
+}
+
 static block *block_new(size_t size) {
     size_t header = (sizeof(block) + ML_ARENA_ALIGN - 1) & ~(size_t)(ML_ARENA_ALIGN - 1);
     size_t bytes = header + size + ML_ARENA_ALIGN, mapped = 0;
     if (bytes < size) return NULL; /* overflow */
     void *raw;
-    if (size >= ML_ARENA_MAP_MIN && ml__default_allocator()) {
+    if (size >= ML_ARENA_MAP_MIN && map_blocks()) {
         raw = ml__map(bytes);
         mapped = bytes;
     } else {
@@ -117,7 +128,7 @@ void *ml_arena_alloc(ml_arena *a, size_t bytes) {
         if (!b->next) {
             release_from(b, b->used);
             size_t size = b->size * 2;
-            if (size < ML_ARENA_RESERVE && ml__default_allocator()) size = ML_ARENA_RESERVE;
+            if (size < ML_ARENA_RESERVE && map_blocks()) size = ML_ARENA_RESERVE;
             if (size < need) size = need;
             block *nb = block_new(size);
             if (!nb) return NULL;
