@@ -542,6 +542,31 @@ static void test_compact_escapes(void) {
     CHECK_INT_EQ(bad, 0);
     ml_image_set_free(&s);
 
+    /* Out of memory at each of its allocations: ML_ERR_NOMEM, the set as it
+     * was, nothing left allocated. */
+    int failed = 0;
+    for (uint64_t k = 1; k <= 8; k++) {
+        ml_image_set f = {.n = N, .size = S};
+        f.x = ml_malloc(sizeof want);
+        memcpy(f.x, want, sizeof want);
+        ml_allocator counting = ml_test_counting_allocator();
+        ml_test_live = 0;
+        ml_set_allocator(&counting);
+        ml_alloc_fail_after(k);
+        ml_status st = ml_image_set_compact(&f);
+        ml_alloc_fail_after(0);
+        ml_set_allocator(NULL);
+        if (st == ML_ERR_NOMEM) {
+            failed++;
+            CHECK(f.x != NULL && f.codes == NULL && !memcmp(f.x, want, sizeof want));
+            CHECK_INT_EQ(ml_test_live, 0);
+        } else {
+            CHECK_INT_EQ(st, ML_OK);
+        }
+        ml_image_set_free(&f);
+    }
+    CHECK_INT_EQ(failed, 6); /* table, counts, palette, ranking, escapes, starts */
+
     enum { M = 5000 };
     ml_image_set many = {.n = (M + 63) / 64, .size = 8};
     many.x = ml_calloc((size_t)many.n * 64, sizeof(float));

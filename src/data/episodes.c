@@ -151,27 +151,30 @@ static int count_values(value_table *t, const float *x, size_t n) {
     return 1;
 }
 
-static const value_table *g_sort_table; /* qsort has no context argument in C11 */
+typedef struct ranked {
+    int64_t count;
+    int32_t value; /* index into the table's values */
+} ranked;
 
 /* Most frequent first; ties by first appearance, so the order is fixed. */
 static int cmp_by_count(const void *a, const void *b) {
-    int i = *(const int32_t *)a, j = *(const int32_t *)b;
-    int64_t ci = g_sort_table->count[i], cj = g_sort_table->count[j];
-    return ci > cj ? -1 : ci < cj ? 1 : (i > j) - (i < j);
+    const ranked *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return (x->value > y->value) - (x->value < y->value);
 }
 
 /* palette[r] = the value of rank r; t->rank[i] = value i's rank. */
-static void rank_values(value_table *t, float *palette) {
-    int32_t *order = t->rank; /* sorted in place, then inverted into rank */
-    for (int i = 0; i < t->n; i++) order[i] = i;
-    g_sort_table = t;
+static ml_status rank_values(value_table *t, float *palette) {
+    ranked *order = ml_malloc(sizeof(ranked) * (size_t)(t->n ? t->n : 1));
+    if (!order) return ML_ERR_NOMEM;
+    for (int i = 0; i < t->n; i++) order[i] = (ranked){t->count[i], i};
     qsort(order, (size_t)t->n, sizeof *order, cmp_by_count);
-    int32_t inverse[MAX_VALUES];
     for (int r = 0; r < t->n; r++) {
-        palette[r] = t->value[order[r]];
-        inverse[order[r]] = r;
+        palette[r] = t->value[order[r].value];
+        t->rank[order[r].value] = r;
     }
-    memcpy(t->rank, inverse, sizeof(int32_t) * (size_t)t->n);
+    ml_free(order);
+    return ML_OK;
 }
 
 static void release_pages(unsigned char *lo_ptr, unsigned char *hi_ptr) {
@@ -223,7 +226,7 @@ ml_status ml_image_set_compact(ml_image_set *s) {
     int64_t n_escapes = 0;
     palette = ml_malloc(sizeof(float) * (size_t)(t->n ? t->n : 1));
     if (!palette) goto out;
-    rank_values(t, palette);
+    if (rank_values(t, palette) != ML_OK) goto out;
     for (int i = 0; i < t->n; i++)
         if (t->rank[i] >= ML_IMAGE_ESCAPE) n_escapes += t->count[i];
     escapes = ml_malloc(sizeof(uint16_t) * (size_t)(n_escapes ? n_escapes : 1));
