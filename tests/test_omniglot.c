@@ -453,7 +453,7 @@ static void test_episodes(void) {
 
 /* ---- Lake's runs -------------------------------------------------------------------------- */
 
-/* The compact form (16-bit indices into the distinct values) holds the same
+/* The compact form (8-bit codes, rare values as escapes) holds the same
  * bits: every copy (quarter turns, augmentation with the same draws) equals
  * the float set's, and episodes drawn then filled equal sampled ones. */
 static void test_compact_set(void) {
@@ -465,12 +465,10 @@ static void test_compact_set(void) {
     if (!c.x) return;
     memcpy(c.x, g_set.x, n * sizeof(float));
     CHECK_INT_EQ(ml_image_set_compact(&c), ML_OK);
-    CHECK(c.x == NULL && c.xi != NULL);
-    printf("  distinct values: %d\n", c.n_palette);
-    CHECK(c.n_palette > 1 && c.n_palette <= 65536);
-    int sorted = 1;
-    for (int i = 1; i < c.n_palette; i++) sorted &= c.palette[i - 1] < c.palette[i];
-    CHECK(sorted);
+    CHECK(c.x == NULL && c.codes != NULL && c.escapes != NULL && c.escape_start != NULL);
+    printf("  distinct values: %d, escaped pixels: %lld of %zu\n", c.n_palette, (long long)c.escape_start[c.n], n);
+    CHECK(c.n_palette > ML_IMAGE_ESCAPE && c.n_palette <= 4096);
+    CHECK(c.escape_start[0] == 0 && c.escape_start[c.n] > 0 && (size_t)c.escape_start[c.n] < n / 10);
     static float a[784], b[784];
     const ml_augment aug = {10.0, 0.9, 1.1, 2.0, 0.5, 0.5};
     int bad = 0;
@@ -509,8 +507,73 @@ static void test_compact_set(void) {
     ml_episode_free(&e);
     ml_episode_free(&d);
     ml_class_list_free(&all);
-    ml_free(c.xi);
+    ml_free(c.codes);
+    ml_free(c.escapes);
+    ml_free(c.escape_start);
     ml_free(c.palette);
+}
+
+/* Escapes on a made-up set: 300 distinct values (0 and -0 among them) so
+ * that the 45 rarest go through the escapes; every image decodes to the
+ * same bits. A set with more than 4,096 values stays float. */
+static void test_compact_escapes(void) {
+    enum { S = 16, N = 5, P = S * S };
+    ml_image_set s = {.n = N, .size = S};
+    s.x = ml_malloc(sizeof(float) * N * P);
+    static float want[N * P], got[P];
+    for (int k = 0; k < N * P; k++) /* value v occurs about 300 - v times */
+        want[k] = k % 3 ? 0.5f : (float)(k % 300) / 7.0f;
+    want[1] = -0.0f;
+    want[2] = 0.0f;
+    for (int k = 0; k < 300; k++) want[3 * k] = (float)k / 7.0f; /* every value at least once */
+    memcpy(s.x, want, sizeof want);
+    CHECK_INT_EQ(ml_image_set_compact(&s), ML_OK);
+    CHECK(s.x == NULL && s.codes != NULL);
+    CHECK(s.n_palette > ML_IMAGE_ESCAPE);
+    CHECK(s.palette[0] == 0.5f); /* the most frequent first */
+    int64_t escaped = 0;
+    for (int k = 0; k < N * P; k++) escaped += s.codes[k] == ML_IMAGE_ESCAPE;
+    CHECK(escaped > 0 && escaped == s.escape_start[N]);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_INT_EQ(ml_image_set_copy(&s, i, 0, NULL, NULL, got), ML_OK);
+        bad += memcmp(got, want + i * P, sizeof got) != 0;
+    }
+    CHECK_INT_EQ(bad, 0);
+    ml_image_set_free(&s);
+
+    /* Out of memory at each of its allocations: ML_ERR_NOMEM, the set as it
+     * was, nothing left allocated. */
+    int failed = 0;
+    for (uint64_t k = 1; k <= 8; k++) {
+        ml_image_set f = {.n = N, .size = S};
+        f.x = ml_malloc(sizeof want);
+        memcpy(f.x, want, sizeof want);
+        ml_allocator counting = ml_test_counting_allocator();
+        ml_test_live = 0;
+        ml_set_allocator(&counting);
+        ml_alloc_fail_after(k);
+        ml_status st = ml_image_set_compact(&f);
+        ml_alloc_fail_after(0);
+        ml_set_allocator(NULL);
+        if (st == ML_ERR_NOMEM) {
+            failed++;
+            CHECK(f.x != NULL && f.codes == NULL && !memcmp(f.x, want, sizeof want));
+            CHECK_INT_EQ(ml_test_live, 0);
+        } else {
+            CHECK_INT_EQ(st, ML_OK);
+        }
+        ml_image_set_free(&f);
+    }
+    CHECK_INT_EQ(failed, 6); /* table, counts, palette, ranking, escapes, starts */
+
+    enum { M = 5000 };
+    ml_image_set many = {.n = (M + 63) / 64, .size = 8};
+    many.x = ml_calloc((size_t)many.n * 64, sizeof(float));
+    for (int k = 0; k < M; k++) many.x[k] = (float)k;
+    CHECK_INT_EQ(ml_image_set_compact(&many), ML_OK);
+    CHECK(many.x != NULL && many.codes == NULL);
+    ml_image_set_free(&many);
 }
 
 static void test_lake_runs(void) {
@@ -768,6 +831,7 @@ int main(void) {
     ML_RUN(test_splits);
     ML_RUN(test_episodes);
     ML_RUN(test_compact_set);
+    ML_RUN(test_compact_escapes);
     ML_RUN(test_lake_runs);
     ML_RUN(test_image_folders);
     ML_RUN(test_omniglot_folder);

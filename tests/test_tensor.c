@@ -71,6 +71,40 @@ static void test_arena_reset_and_merge(void) {
     ml_arena_destroy(a);
 }
 
+#ifdef __SANITIZE_ADDRESS__
+#define ML_TEST_ASAN 1
+#else
+#define ML_TEST_ASAN 0
+#endif
+
+/* A pass spilling its first block: with the default allocator it grows into
+ * one reservation of at least 64 MB (address space), which reset keeps as
+ * the only block (no new allocation); with a user's allocator, a chain of
+ * doubling blocks, which that allocator sees, merged into one on reset. */
+static void test_arena_growth_by_allocator(void) {
+    for (int user = 0; user < 2; user++) {
+        ml_allocator counting = ml_test_counting_allocator();
+        if (user) ml_set_allocator(&counting);
+        ml_arena *a = ml_arena_create(4096);
+        CHECK(a != NULL);
+        for (int i = 0; i < 100; i++) memset(ml_arena_alloc(a, 1000), i, 1000);
+        size_t grown = ml_arena_capacity(a);
+        int chain = user || ML_TEST_ASAN; /* under ASan blocks stay malloc's (redzones) */
+        if (chain)
+            CHECK(grown < ((size_t)1 << 20));
+        else
+            CHECK(grown == 4096 + ((size_t)64 << 20));
+        uint64_t before = ml_alloc_calls();
+        ml_arena_reset(a);
+        CHECK_INT_EQ(ml_alloc_calls() - before, chain); /* the merge allocates only for a chain */
+        if (!chain) CHECK(ml_arena_capacity(a) == ((size_t)64 << 20));
+        for (int i = 0; i < 100; i++) CHECK(ml_arena_alloc(a, 1000) != NULL);
+        ml_arena_destroy(a);
+        ml_set_allocator(NULL);
+        if (user) CHECK_INT_EQ(ml_test_live, 0);
+    }
+}
+
 static void test_injected_allocation_failure_is_a_status(void) {
     ml_ctx *ctx = ml_ctx_create(4096);
     ml_alloc_fail_after(1); /* the next heap call fails: the arena cannot grow */
@@ -259,6 +293,7 @@ static void test_repeated_iteration_makes_no_heap_calls(void) {
 
 int main(void) {
     ML_RUN(test_arena_reset_and_merge);
+    ML_RUN(test_arena_growth_by_allocator);
     ML_RUN(test_injected_allocation_failure_is_a_status);
     ML_RUN(test_rng_reproducible);
     ML_RUN(test_broadcast_values);

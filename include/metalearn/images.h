@@ -101,22 +101,29 @@ typedef struct ml_image_set {
     int raw_h, raw_w;           /* keep_raw only: size of the full-resolution masks */
     uint8_t *raw;               /* keep_raw only: [n, raw_h, raw_w], 1 = stroke, else NULL */
     char *strings;              /* owns every name above */
-    /* ml_image_set_compact only (then x is NULL): pixel values as indices
-     * into palette[n_palette], the set's distinct values, exactly. */
-    uint16_t *xi;               /* [n, 1, S, S] */
-    float *palette;             /* [n_palette] ascending */
+    /* ml_image_set_compact only (then x is NULL): each pixel as an 8-bit
+     * code; code c < ML_IMAGE_ESCAPE is palette[c], ML_IMAGE_ESCAPE takes
+     * the image's next escape, an index into palette. Exact. */
+    uint8_t *codes;             /* [n, 1, S, S] */
+    uint16_t *escapes;          /* image i's are escapes[escape_start[i] .. escape_start[i + 1] - 1] */
+    int64_t *escape_start;      /* [n + 1] */
+    float *palette;             /* [n_palette] the set's distinct values, most frequent first */
     int n_palette;
 } ml_image_set;
 
+#define ML_IMAGE_ESCAPE 255 /* the compact code read from the escapes */
+
 void ml_image_set_free(ml_image_set *s); /* zeroes *s; NULL and zeroed sets are fine */
 
-/* The same pixels in half the memory: when the set holds at most 4,096
- * distinct values (decoded Omniglot at 28x28: 718) and S <= 64, each pixel
- * becomes a 16-bit index into a palette of those values (exact), written in
- * place into x's buffer (then xi; the second half's pages are given back).
- * Afterwards x is NULL: read images with ml_image_set_copy (every reader in
- * the library does). Otherwise, or on ML_ERR_NOMEM, the set is unchanged.
- * Sets opened through the loaders keep x; a run compacts its own. */
+/* The same pixels in about a quarter of the memory: when the set holds at
+ * most 4,096 distinct values (decoded Omniglot at 28x28: 718) and S <= 64,
+ * each pixel becomes an 8-bit code, the 255 most frequent values directly
+ * (Omniglot: 97.9% of the pixels) and the rest as escapes holding a 16-bit
+ * index into the palette (exact). The codes are written in place into x's
+ * buffer, whose other pages are given back. Afterwards x is NULL: read
+ * images with ml_image_set_copy (every reader in the library does).
+ * Otherwise, or on ML_ERR_NOMEM, the set is unchanged. Sets opened through
+ * the loaders keep x; a run compacts its own. */
 ml_status ml_image_set_compact(ml_image_set *s);
 
 /* Omniglot as distributed: each path is a zip (images_background*.zip,

@@ -158,7 +158,8 @@ class ImageSet(C.Structure):
                 ("n_alphabets", C.c_int), ("alphabet_names", C.POINTER(C.c_char_p)),
                 ("image_names", C.POINTER(C.c_char_p)), ("labelled", C.c_int), ("raw_h", C.c_int),
                 ("raw_w", C.c_int), ("raw", C.POINTER(C.c_uint8)), ("strings", C.c_char_p),
-                ("xi", C.POINTER(C.c_uint16)), ("palette", f32p), ("n_palette", C.c_int)]
+                ("codes", C.POINTER(C.c_uint8)),
+                ("escapes", C.POINTER(C.c_uint16)), ("escape_start", i64p), ("palette", f32p), ("n_palette", C.c_int)]
 
 
 class ClassRef(C.Structure):

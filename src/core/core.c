@@ -1,4 +1,5 @@
 /* core.c: status names, the replaceable allocator, RNG, clock, error messages. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include "metalearn/core.h"
 
 #include <math.h>
@@ -6,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
+#include "core/alloc_internal.h"
 #include "core/errfmt.h"
 #include "core/rng_inline.h"
 
@@ -84,6 +87,19 @@ void ml_free(void *ptr) {
 }
 
 uint64_t ml_alloc_calls(void) { return g_alloc_calls; }
+
+int ml__default_allocator(void) { return g_alloc.alloc == default_alloc && g_alloc.free == default_free; }
+
+void *ml__map(size_t bytes) {
+    uint64_t n = ++g_alloc_calls;
+    if (g_fail_at && n == g_fail_at) return NULL;
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ml__unmap(void *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 1);
+}
 
 void ml_alloc_fail_after(uint64_t n) { g_fail_at = n ? g_alloc_calls + n : 0; }
 

@@ -87,17 +87,22 @@ static void augment_one(const float *src, int S, int rot, const ml_augment *a, m
         }
 }
 
-/* ---- compact sets: 16-bit indices into the distinct values ---------------------- */
+/* ---- compact sets: 8-bit codes, rare values as escapes ------------------------------ */
 
 #define COMPACT_MAX_SIZE 64 /* a compact image is expanded on the stack (16 KB) */
 
-static int has_pixels(const ml_image_set *s) { return s->x || (s->xi && s->palette); }
+static int has_pixels(const ml_image_set *s) { return s->x || (s->codes && s->palette); }
 
-/* Image `index` of a compact set as floats. */
+/* Image `index` of a compact set as floats: a code below the escape is the
+ * palette entry itself, the escape takes the image's next escape. */
 static void expand(const ml_image_set *s, int64_t index, float *dst) {
     const size_t plane = (size_t)s->size * s->size;
-    const uint16_t *xi = s->xi + (size_t)index * plane;
-    for (size_t k = 0; k < plane; k++) dst[k] = s->palette[xi[k]];
+    const uint8_t *code = s->codes + (size_t)index * plane;
+    const uint16_t *esc = s->escapes + s->escape_start[index];
+    for (size_t k = 0; k < plane; k++) {
+        unsigned c = code[k];
+        dst[k] = s->palette[c != ML_IMAGE_ESCAPE ? c : *esc++];
+    }
 }
 
 static uint32_t float_bits(float v) {
@@ -107,13 +112,17 @@ static uint32_t float_bits(float v) {
 }
 
 /* Open addressing on the value's bits (exact: -0 and 0 stay apart). Kept
- * small (64 KB): large blocks freed by glibc raise its mmap threshold for
+ * under 128 KB (the counts apart): large blocks freed by glibc raise its mmap threshold for
  * the rest of the process, which then keeps the workers' big scratch in
  * its heaps (measured: +5 MB at the peak of a 2-thread MAML run). */
 enum { MAX_VALUES = 4096, TABLE = 2 * MAX_VALUES };
 typedef struct value_table {
     uint32_t key[TABLE];
     int32_t slot[TABLE]; /* -1 empty, else an index into the values */
+    float value[MAX_VALUES];
+    int64_t *count;            /* [MAX_VALUES] pixels holding value[i] */
+    int32_t rank[MAX_VALUES];  /* value i's position in the palette */
+    int n;
 } value_table;
 
 static int32_t *table_find(value_table *t, uint32_t bits) {
@@ -122,61 +131,127 @@ static int32_t *table_find(value_table *t, uint32_t bits) {
     return &t->slot[h];
 }
 
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y ? 1 : 0;
+/* The set's distinct values and how often each occurs; 0 when there are
+ * more than MAX_VALUES. */
+static int count_values(value_table *t, const float *x, size_t n) {
+    for (int k = 0; k < TABLE; k++) t->slot[k] = -1;
+    t->n = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t bits = float_bits(x[k]);
+        int32_t *slot = table_find(t, bits);
+        if (*slot < 0) {
+            if (t->n == MAX_VALUES) return 0;
+            t->key[slot - t->slot] = bits;
+            *slot = t->n;
+            t->value[t->n] = x[k];
+            t->count[t->n++] = 0;
+        }
+        t->count[*slot]++;
+    }
+    return 1;
+}
+
+typedef struct ranked {
+    int64_t count;
+    int32_t value; /* index into the table's values */
+} ranked;
+
+/* Most frequent first; ties by first appearance, so the order is fixed. */
+static int cmp_by_count(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return (x->value > y->value) - (x->value < y->value);
+}
+
+/* palette[r] = the value of rank r; t->rank[i] = value i's rank. */
+static ml_status rank_values(value_table *t, float *palette) {
+    ranked *order = ml_malloc(sizeof(ranked) * (size_t)(t->n ? t->n : 1));
+    if (!order) return ML_ERR_NOMEM;
+    for (int i = 0; i < t->n; i++) order[i] = (ranked){t->count[i], i};
+    qsort(order, (size_t)t->n, sizeof *order, cmp_by_count);
+    for (int r = 0; r < t->n; r++) {
+        palette[r] = t->value[order[r].value];
+        t->rank[order[r].value] = r;
+    }
+    ml_free(order);
+    return ML_OK;
+}
+
+static void release_pages(unsigned char *lo_ptr, unsigned char *hi_ptr) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t lo = ((uintptr_t)lo_ptr + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = (uintptr_t)hi_ptr & ~(uintptr_t)(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* In place: pixel k's code goes to byte k, inside floats already read (the
+ * one at bytes 4k.. is read before byte k is written). */
+static void encode(value_table *t, ml_image_set *s, uint16_t *escapes, int64_t *escape_start) {
+    const size_t plane = (size_t)s->size * s->size;
+    unsigned char *buf = (unsigned char *)s->x;
+    int64_t e = 0;
+    for (int64_t i = 0; i < s->n; i++) {
+        escape_start[i] = e;
+        for (size_t k = (size_t)i * plane; k < (size_t)(i + 1) * plane; k++) {
+            float v;
+            memcpy(&v, buf + 4 * k, sizeof v);
+            int32_t r = t->rank[*table_find(t, float_bits(v))];
+            if (r < ML_IMAGE_ESCAPE) {
+                buf[k] = (unsigned char)r;
+            } else {
+                buf[k] = ML_IMAGE_ESCAPE;
+                escapes[e++] = (uint16_t)r;
+            }
+        }
+    }
+    escape_start[s->n] = e;
 }
 
 ml_status ml_image_set_compact(ml_image_set *s) {
     if (!s || !s->x || s->size > COMPACT_MAX_SIZE) return ML_OK;
     const size_t n = (size_t)s->n * s->size * s->size;
     value_table *t = ml_malloc(sizeof *t);
-    float *values = ml_malloc(sizeof(float) * MAX_VALUES);
+    int64_t *count = ml_malloc(sizeof(int64_t) * MAX_VALUES);
+    float *palette = NULL;
+    uint16_t *escapes = NULL;
+    int64_t *escape_start = NULL;
     ml_status st = ML_ERR_NOMEM;
-    if (!t || !values) goto out;
-    for (int k = 0; k < TABLE; k++) t->slot[k] = -1;
-    int count = 0;
-    for (size_t k = 0; k < n; k++) {
-        uint32_t bits = float_bits(s->x[k]);
-        int32_t *slot = table_find(t, bits);
-        if (*slot >= 0) continue;
-        if (count == MAX_VALUES) { /* too many values: stays float */
-            st = ML_OK;
-            goto out;
-        }
-        t->key[slot - t->slot] = bits;
-        *slot = count;
-        values[count++] = s->x[k];
+    if (!t || !count) goto out;
+    t->count = count;
+    if (!count_values(t, s->x, n)) { /* too many values: stays float */
+        st = ML_OK;
+        goto out;
     }
-    float *palette = ml_malloc(sizeof(float) * (size_t)(count ? count : 1));
+    int64_t n_escapes = 0;
+    palette = ml_malloc(sizeof(float) * (size_t)(t->n ? t->n : 1));
     if (!palette) goto out;
-    memcpy(palette, values, sizeof(float) * (size_t)count);
-    qsort(palette, (size_t)count, sizeof(float), cmp_float);
-    for (int i = 0; i < count; i++) *table_find(t, float_bits(palette[i])) = i; /* sorted order */
-    /* In place: index k goes to bytes [2k, 2k + 2), inside floats already
-     * read (those at bytes >= 4k are still ahead). The buffer is kept (no
-     * free: see above) and its second half's pages go back to the system. */
-    unsigned char *buf = (unsigned char *)s->x;
-    for (size_t k = 0; k < n; k++) {
-        float v;
-        memcpy(&v, buf + 4 * k, sizeof v);
-        uint16_t i = (uint16_t)*table_find(t, float_bits(v));
-        memcpy(buf + 2 * k, &i, sizeof i);
-    }
-    long page = sysconf(_SC_PAGESIZE);
-    if (page > 0) {
-        uintptr_t lo = ((uintptr_t)(buf + 2 * n) + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
-        uintptr_t hi = (uintptr_t)(buf + 4 * n) & ~(uintptr_t)(page - 1);
-        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    }
+    if (rank_values(t, palette) != ML_OK) goto out;
+    for (int i = 0; i < t->n; i++)
+        if (t->rank[i] >= ML_IMAGE_ESCAPE) n_escapes += t->count[i];
+    escapes = ml_malloc(sizeof(uint16_t) * (size_t)(n_escapes ? n_escapes : 1));
+    escape_start = ml_malloc(sizeof(int64_t) * (size_t)(s->n + 1));
+    if (!escapes || !escape_start) goto out;
+    encode(t, s, escapes, escape_start);
+    /* The buffer is kept (no free: see value_table) with its pages past the
+     * codes given back. */
+    release_pages((unsigned char *)s->x + n, (unsigned char *)s->x + 4 * n);
+    s->codes = (uint8_t *)s->x;
     s->x = NULL;
-    s->xi = (uint16_t *)buf;
+    s->escapes = escapes;
+    s->escape_start = escape_start;
     s->palette = palette;
-    s->n_palette = count;
+    s->n_palette = t->n;
+    escapes = NULL;
+    escape_start = NULL;
+    palette = NULL;
     st = ML_OK;
 out:
     ml_free(t);
-    ml_free(values);
+    ml_free(count);
+    ml_free(palette);
+    ml_free(escapes);
+    ml_free(escape_start);
     return st;
 }
 

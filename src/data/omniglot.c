@@ -62,7 +62,9 @@ void ml_image_set_free(ml_image_set *s) {
     ml_free((void *)s->image_names);
     ml_free(s->raw);
     ml_free(s->strings);
-    ml_free(s->xi);
+    ml_free(s->codes);
+    ml_free(s->escapes);
+    ml_free(s->escape_start);
     ml_free(s->palette);
     memset(s, 0, sizeof *s);
 }
