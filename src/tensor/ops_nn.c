@@ -733,16 +733,18 @@ ML_TARGET_AVX512 static void pool_max_plane_avx512(const float *x, int64_t w, in
  * in L2. Here each thread walks the channels in step with the others, on its
  * own images: at step k it takes channel k's runs of sums and, where gamma >
  * 0 (then scale = inv * gamma > 0: the pool is of x itself, known before the
- * statistics), the window maxima and their places; then channel k - 1's runs
- * of squared deviations (its planes still in L2), from the mean of every
- * thread's runs added in image order; then channel k - 2's outputs from the
- * pooled maxima (a quarter of the plane). The runs and the additions are
- * channel_stats's, the outputs pool_plane's: the same bits. A channel with
- * gamma <= 0 (or whose scale underflows to 0) pools its planes the channel
- * loop's way at the last step. Threads wait for each other per channel on
- * progress counters, one step behind, instead of at barriers. */
+ * statistics), the window maxima and their places; once every thread's runs
+ * of channel k are in, the mean (the runs added in image order) and the runs
+ * of squared deviations from it (the planes still in L2); then channel
+ * k - 1's outputs from the pooled maxima (a quarter of the plane). The runs
+ * and the additions are channel_stats's, the outputs pool_plane's: the same
+ * bits. A channel with gamma <= 0 (or whose scale underflows to 0) pools its
+ * planes the channel loop's way at its last step. Threads wait for each
+ * other per channel on progress counters instead of at barriers. */
 typedef struct bnr_steps {
-    double *run1, *run2; /* per plane i * c + ch: its run of sums, of squared deviations */
+    /* per channel, image by image (a step's lines are its channel's alone):
+     * the runs of sums, of squared deviations */
+    double *run1, *run2;
     double *mean;        /* per thread: each channel's mean */
     atomic_int *done;    /* per thread, 64 bytes apart: [0] channels whose runs of sums are in, [1] of squares */
     int64_t lo, hi;      /* this thread's images */
@@ -776,7 +778,7 @@ ML_KERNEL static void bnr_step_sums(const bnr_job *j, const bnr_steps *s, int64_
     (void)vec;
     for (int64_t i = s->lo; i < s->hi; i++) {
         const float *p = j->x + (i * c + ch) * sp;
-        s->run1[i * c + ch] = plane_sum_run(p, sp, i + 1 < s->hi ? p + c * sp : p);
+        s->run1[ch * j->n + i] = plane_sum_run(p, sp, i + 1 < s->hi ? p + c * sp : p);
         if (!on_x) continue;
         const int64_t poff = (i * c + ch) * oh * ow;
 #if defined(ML_HAVE_AVX512_PATH)
@@ -798,11 +800,11 @@ ML_KERNEL static void bnr_step_sums(const bnr_job *j, const bnr_steps *s, int64_
 ML_KERNEL static void bnr_step_squares(const bnr_job *j, const bnr_steps *s, int t, int64_t ch) {
     const int64_t n = j->n, c = j->c, sp = j->h * j->w;
     double sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += s->run1[i * c + ch];
+    for (int64_t i = 0; i < n; i++) sum += s->run1[ch * j->n + i];
     const double mean = sum / (double)(n * sp);
     s->mean[t * c + ch] = mean;
     for (int64_t i = s->lo; i < s->hi; i++)
-        s->run2[i * c + ch] = plane_sq_run(j->x + (i * c + ch) * sp, sp, (float)mean, mean);
+        s->run2[ch * j->n + i] = plane_sq_run(j->x + (i * c + ch) * sp, sp, (float)mean, mean);
 }
 
 /* The outputs of one plane from its window maxima of x (out holds them):
@@ -817,21 +819,50 @@ ML_INLINE void plane_from_maxima(float *restrict y, float *restrict xa, uint8_t 
     }
 }
 
+#if defined(ML_HAVE_AVX512_PATH)
+/* The same, 16 outputs per step, with bn_pool_plane_avx512's operations;
+ * the tail (psp % 16) by the scalar loop. */
+ML_TARGET_AVX512 static void plane_from_maxima_avx512(float *y, float *xa, uint8_t *code, int64_t psp, float m,
+                                                      float is, float scale, float shift) {
+    const __m512 vm = _mm512_set1_ps(m), vis = _mm512_set1_ps(is), vsc = _mm512_set1_ps(scale),
+                 vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= psp; k += 16) {
+        const __m512 v = _mm512_loadu_ps(y + k);
+        const __m512 z = _mm512_add_ps(_mm512_mul_ps(v, vsc), vsh);
+        const __mmask16 gate = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ);
+        const __mmask16 keep = gate | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+        const __m512i cd = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(code + k)));
+        _mm512_storeu_ps(y + k, _mm512_maskz_mov_ps(keep, z));
+        _mm512_storeu_ps(xa + k, _mm512_mul_ps(_mm512_sub_ps(v, vm), vis));
+        _mm_storeu_si128((__m128i *)(code + k),
+                         _mm512_cvtepi32_epi8(_mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(ML__POOL_GATE))));
+    }
+    plane_from_maxima(y + k, xa + k, code + k, psp - k, m, is, scale, shift);
+}
+#endif
+
 /* Channel ch's variance and constants, then the thread's planes' outputs. */
 ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, int64_t ch, float *z, int32_t *q,
                                    int vec) {
     const int64_t n = j->n, c = j->c, sp = j->h * j->w, psp = (j->h / 2) * (j->w / 2);
     double s2 = 0;
-    for (int64_t i = 0; i < n; i++) s2 += s->run2[i * c + ch];
+    for (int64_t i = 0; i < n; i++) s2 += s->run2[ch * j->n + i];
     const double mean = s->mean[t * c + ch], var = s2 / (double)(n * sp);
     const float is = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
     const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
     const int from_maxima = j->gamma[ch] > 0.f && scale > 0.f;
     for (int64_t i = s->lo; i < s->hi; i++) {
         const int64_t poff = (i * c + ch) * psp;
-        if (from_maxima)
+        if (from_maxima) {
+#if defined(ML_HAVE_AVX512_PATH)
+            if (vec) {
+                plane_from_maxima_avx512(j->out + poff, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
+                continue;
+            }
+#endif
             plane_from_maxima(j->out + poff, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
-        else
+        } else
             pool_plane(j, i, ch, m, is, scale, shift, z, q, vec);
     }
     if (t == 0) {
@@ -841,26 +872,26 @@ ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, 
     }
 }
 
-/* Thread t of nt: channel k's sums, k - 1's squares, k - 2's outputs. */
+/* Thread t of nt: channel k's sums and, once every thread's are in, its
+ * squares (its planes still in L2), then channel k - 1's outputs (the other
+ * threads published its squares a step ago: no wait there, as a rule). */
 static void bnr_steps_run(const bnr_job *j, bnr_steps s, int t, int nt) {
     const int64_t c = j->c, ow = j->w / 2;
     const int vec = bn_pool_vector(ow);
     float *z = j->scratch + t * j->h * j->w; /* the thread's own plane and row */
     int32_t *q = j->rows + t * ow;
     s.lo = j->n * t / nt, s.hi = j->n * (t + 1) / nt;
-    for (int64_t k = 0; k < c + 2; k++) {
+    for (int64_t k = 0; k <= c; k++) {
         if (k < c) {
             bnr_step_sums(j, &s, k, q, vec);
             bnr_publish(s.done, t, 0, k + 1);
+            bnr_wait(s.done, nt, 0, k + 1);
+            bnr_step_squares(j, &s, t, k);
+            bnr_publish(s.done, t, 1, k + 1);
         }
-        if (k >= 1 && k <= c) {
-            bnr_wait(s.done, nt, 0, k);
-            bnr_step_squares(j, &s, t, k - 1);
-            bnr_publish(s.done, t, 1, k);
-        }
-        if (k >= 2) {
-            bnr_wait(s.done, nt, 1, k - 1);
-            bnr_step_out(j, &s, t, k - 2, z, q, vec);
+        if (k >= 1) {
+            bnr_wait(s.done, nt, 1, k);
+            bnr_step_out(j, &s, t, k - 1, z, q, vec);
         }
     }
 }
