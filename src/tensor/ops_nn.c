@@ -897,10 +897,15 @@ static void bnr_steps_run(const bnr_job *j, bnr_steps s, int t, int nt) {
 }
 
 /* Whether the pooled forward takes the image split, and on how many threads
- * (each needs a plane of scratch and a row of rows: c of each are there). */
+ * (each needs a plane of scratch and a row of rows: c of each are there).
+ * Not with more threads than processors: a thread waiting per channel for
+ * one that has no processor would wait a time slice each time. */
+int ml__bn_pool_steps_oversubscribe = 0;
+
 static int bn_pool_image_threads(const bnr_job *j, int64_t numel) {
     const int nt = bn_relu_image_threads(j->n, numel);
-    return nt > 1 && nt <= j->c ? nt : 1;
+    const int fits = nt <= omp_get_num_procs() || ml__bn_pool_steps_oversubscribe;
+    return nt > 1 && nt <= j->c && fits ? nt : 1;
 }
 
 static int bn_pool_forward_by_images(ml_ctx *ctx, const bnr_job *j, int nt) {
