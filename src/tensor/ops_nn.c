@@ -756,11 +756,15 @@ static void bnr_publish(atomic_int *done, int t, int which, int64_t channels) {
     atomic_store_explicit(&done[t * BNR_DONE_STRIDE + which], (int)channels, memory_order_release);
 }
 
+static int bnr_done(atomic_int *done, int u, int which) {
+    return atomic_load_explicit(&done[u * BNR_DONE_STRIDE + which], memory_order_acquire);
+}
+
+/* Until every thread has published `channels` (spinning: the other thread is
+ * a few microseconds behind, as a rule). */
 static void bnr_wait(atomic_int *done, int nt, int which, int64_t channels) {
     for (int u = 0; u < nt; u++)
-        for (unsigned spins = 1; atomic_load_explicit(&done[u * BNR_DONE_STRIDE + which], memory_order_acquire) <
-                                 channels;
-             spins++) {
+        for (unsigned spins = 1; bnr_done(done, u, which) < channels; spins++) {
             if (spins % 4096 == 0)
                 sched_yield(); /* the other thread may have lost its core (a loaded machine) */
 #if defined(__x86_64__) || defined(__i386__)
