@@ -228,6 +228,78 @@ static void test_bn_relu_pool_vector_vs_rowwise(void) {
     ml_ctx_destroy(ctx);
 }
 
+/* The fused pooled forward with the threads split by images (more than one
+ * thread, a batch large enough to split: each thread walks the channels on
+ * its own images, one step behind the others) against the channel loop on
+ * one thread: output, running statistics and the gradients (the backward
+ * reads the codes and xhat) bit for bit, on 2 and 3 threads (3: uneven
+ * image ranges), vector and row by row. Channels: gamma > 0 (window maxima
+ * taken before the statistics), < 0 and 0 (z pooled at the last step), a
+ * gamma > 0 whose scale = inv * gamma underflows to 0 (its maxima thrown
+ * away, z pooled), a constant channel (zero variance, ties everywhere). */
+static void bn_pool_run_stats(ml_tensor *in[3], const ml_tensor *r, float *out[6]) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    const int64_t c = in[1]->numel;
+    float *rm = calloc((size_t)c, sizeof(float)), *rv = malloc((size_t)c * sizeof(float));
+    for (int64_t i = 0; i < c; i++) rv[i] = 1.f;
+    ml_tensor *x[3] = {ml_tensor_copy(ctx, in[0]), ml_tensor_copy(ctx, in[1]), ml_tensor_copy(ctx, in[2])};
+    ml_tensor *y = ml_batchnorm_relu_maxpool(ctx, x[0], x[1], x[2], rm, rv, 1, 0.1f, 1e-5f);
+    ml_tensor *g[3];
+    CHECK(ml_grad(ctx, ml_sum_all(ctx, ml_mul(ctx, y, (ml_tensor *)r)), x, 3, 0, g) == ML_OK);
+    out[0] = malloc((size_t)y->numel * sizeof(float));
+    memcpy(out[0], y->data, (size_t)y->numel * sizeof(float));
+    for (int i = 0; i < 3; i++) {
+        out[i + 1] = malloc((size_t)g[i]->numel * sizeof(float));
+        memcpy(out[i + 1], g[i]->data, (size_t)g[i]->numel * sizeof(float));
+    }
+    out[4] = rm, out[5] = rv;
+    ml_ctx_destroy(ctx);
+}
+
+extern int ml__bn_pool_steps_oversubscribe;
+
+static void test_bn_relu_pool_image_split(void) {
+    static const int64_t shapes[][4] = {{9, 12, 28, 28}, {13, 5, 33, 35}, {41, 16, 14, 14}, {40, 64, 7, 7}};
+    static const char *names[6] = {"output", "dx", "dgamma", "dbeta", "running mean", "running var"};
+    ml_ctx *ctx = ml_ctx_create(0);
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        ml_ctx_reset(ctx);
+        const int64_t n = shapes[c][0], ch = shapes[c][1], sp = shapes[c][2] * shapes[c][3];
+        ml_tensor *in[3] = {random_tensor(ctx, 4, shapes[c]), random_tensor(ctx, 1, ML_SHAPE(ch)),
+                            random_tensor(ctx, 1, ML_SHAPE(ch))};
+        for (int64_t i = 0; i < in[0]->numel; i += 7) in[0]->data[i] = 0.5f; /* ties inside windows */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < sp; k++) {
+                in[0]->data[(i * ch + 3) * sp + k] *= 100.f; /* variance ~1e4: inv * gamma[3] underflows */
+                in[0]->data[(i * ch + 4) * sp + k] = 2.f;    /* constant */
+            }
+        in[1]->data[0] = 0.8f, in[1]->data[1] = -0.6f, in[1]->data[2] = 0.f, in[1]->data[3] = 1.4e-45f;
+        int64_t os[4] = {n, ch, shapes[c][2] / 2, shapes[c][3] / 2};
+        ml_tensor *r = random_tensor(ctx, 4, os);
+        const int64_t len[6] = {r->numel, in[0]->numel, ch, ch, ch, ch};
+        float *want[6], *got[6];
+        omp_set_num_threads(1);
+        bn_pool_run_stats(in, r, want);
+        ml__bn_pool_steps_oversubscribe = 1; /* 3 threads even on 2 processors */
+        for (int run = 0; run < 4; run++) { /* 2 and 3 threads, vector and row by row */
+            omp_set_num_threads(2 + run / 2);
+            ml__bn_pool_rowwise = run % 2;
+            bn_pool_run_stats(in, r, got);
+            ml__bn_pool_rowwise = 0;
+            for (int k = 0; k < 6; k++) {
+                if (memcmp(want[k], got[k], (size_t)len[k] * sizeof(float)))
+                    ML_FAIL_AT("shape %zu, %d threads, row by row %d: %s differs from 1 thread", c, 2 + run / 2,
+                               run % 2, names[k]);
+                free(got[k]);
+            }
+        }
+        ml__bn_pool_steps_oversubscribe = 0;
+        omp_set_num_threads(1);
+        for (int k = 0; k < 6; k++) free(want[k]);
+    }
+    ml_ctx_destroy(ctx);
+}
+
 /* The plain conv block (1 input channel, as the CNN's first block) in
  * consume mode, where the pooled backward writes dx over the conv output
  * (the one-sweep AVX-512 dx reads each chunk's x before any store): the
@@ -312,6 +384,7 @@ int main(void) {
     ML_RUN(test_normalize_fused_vs_composite);
     ML_RUN(test_bn_relu_pool_vector_vs_rowwise);
     ML_RUN(test_conv_block_dx_consume);
+    ML_RUN(test_bn_relu_pool_image_split);
     ML_RUN(test_results_independent_of_omp_threads);
     return ml_test_summary();
 }

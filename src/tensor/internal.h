@@ -143,6 +143,10 @@ const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);
  * forward take its row-by-row path (pool_row, scalar codes) instead of the
  * whole-plane AVX-512 kernel, so the two can be compared bit for bit. */
 extern int ml__bn_pool_rowwise;
+/* Tests only: non-zero lets the pooled forward split by images (channels in
+ * step, threads waiting for each other per channel) run with more threads
+ * than processors, which it otherwise leaves to the channel loop. */
+extern int ml__bn_pool_steps_oversubscribe;
 /* conv (stride 1, pad 1) -> batch norm (batch statistics) + ReLU + 2x2 pool
  * with the conv output kept in nChw16c (conv_bn_blk16.c). *taken = 0 when the
  * route does not apply (then nothing is made: the caller takes the plain

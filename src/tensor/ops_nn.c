@@ -3,6 +3,8 @@
  * cross-entropy, MSE) are built from recorded primitives, so they are
  * differentiable to any order without rules of their own. */
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "tensor/conv.h"
@@ -272,6 +274,38 @@ ML_INLINE double hsum16f(ml_v16f a) {
     return s;
 }
 
+/* One plane's run of the channel sums below: sixteen float lanes over the
+ * plane, their total in double, then the tail. next: the plane to fetch
+ * ahead (the channel's planes are c planes apart: each is a new stream the
+ * hardware prefetcher must discover). */
+ML_INLINE double plane_sum_run(const float *p, int64_t sp, const float *next) {
+    ml_v16f acc = {0};
+    int64_t k = 0;
+    for (; k + 16 <= sp; k += 16) {
+        __builtin_prefetch(next + k);
+        acc += ml__load16f(p + k);
+    }
+    double r = hsum16f(acc);
+    for (; k < sp; k++) r += p[k];
+    return r;
+}
+
+/* The same for the squared deviations from the mean (mf = (float)mean). */
+ML_INLINE double plane_sq_run(const float *p, int64_t sp, float mf, double mean) {
+    ml_v16f acc = {0};
+    int64_t k = 0;
+    for (; k + 16 <= sp; k += 16) {
+        ml_v16f d = ml__load16f(p + k) - mf;
+        acc += d * d;
+    }
+    double r = hsum16f(acc);
+    for (; k < sp; k++) {
+        double d = p[k] - mean;
+        r += d * d;
+    }
+    return r;
+}
+
 /* Mean and (biased) variance of channel ch: the mean first, then the sum of
  * squared deviations from it (one pass of sum and sum of squares would lose
  * the variance of a channel whose mean is large against its spread). */
@@ -281,37 +315,12 @@ ML_KERNEL static void channel_stats(const float *x, int64_t n, int64_t c, int64_
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
         const float *p = x + (i * c + ch) * sp;
-        /* The channel's planes are c planes apart: each is a new stream the
-         * hardware prefetcher must discover, so fetch the next one ahead. */
-        const float *next = i + 1 < n ? p + c * sp : p;
-        ml_v16f acc = {0};
-        int64_t k = 0;
-        for (; k + 16 <= sp; k += 16) {
-            __builtin_prefetch(next + k);
-            acc += ml__load16f(p + k);
-        }
-        double r = hsum16f(acc);
-        for (; k < sp; k++) r += p[k];
-        s += r;
+        s += plane_sum_run(p, sp, i + 1 < n ? p + c * sp : p);
     }
     const double mean = s / count;
     const float mf = (float)mean;
     double s2 = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const float *p = x + (i * c + ch) * sp;
-        ml_v16f acc = {0};
-        int64_t k = 0;
-        for (; k + 16 <= sp; k += 16) {
-            ml_v16f d = ml__load16f(p + k) - mf;
-            acc += d * d;
-        }
-        double r = hsum16f(acc);
-        for (; k < sp; k++) {
-            double d = p[k] - mean;
-            r += d * d;
-        }
-        s2 += r;
-    }
+    for (int64_t i = 0; i < n; i++) s2 += plane_sq_run(x + (i * c + ch) * sp, sp, mf, mean);
     *mean_out = mean;
     *var_out = s2 / count;
 }
@@ -597,66 +606,325 @@ static int bn_pool_vector(int64_t ow) {
 #endif
 }
 
+/* One plane (image i, channel ch) of the pooled forward: the window maxima
+ * of x (scale > 0) or of z = x * scale + shift in the plane z, the output,
+ * xhat at each argmax and the codes. q: one row of argmax indices. */
+ML_INLINE void pool_plane(const bnr_job *j, int64_t i, int64_t ch, float m, float is, float scale, float shift,
+                          float *z, int32_t *q, int vec) {
+    const int64_t c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
+    const int64_t off = (i * c + ch) * sp;
+    const float *p = j->x + off;
+    const float *src = p;
+    if (!(scale > 0.f)) { /* pool z itself: decreasing (or flat) in x */
+        for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
+        src = z;
+    }
+#if defined(ML_HAVE_AVX512_PATH)
+    if (vec) {
+        const int64_t poff = (i * c + ch) * oh * ow;
+        bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff,
+                             j->code + poff);
+        return;
+    }
+#else
+    (void)vec;
+#endif
+    for (int64_t r = 0; r < oh; r++) {
+        const int64_t poff = ((i * c + ch) * oh + r) * ow;
+        float *y = j->out + poff, *xa = j->xhat_at + poff;
+        const int32_t o0 = (int32_t)(off + 2 * r * w);
+        pool_row(src, r, w, ow, o0, y, q);
+        row_codes(j->code + poff, q, ow, o0, (int32_t)w);
+        if (src == p) { /* y holds the window's max of x */
+            for (int64_t k = 0; k < ow; k++) {
+                xa[k] = (y[k] - m) * is;
+                y[k] = relu_keep_nan(y[k] * scale + shift);
+            }
+        } else { /* y holds the max of z; x at the argmax is in L1 */
+            for (int64_t k = 0; k < ow; k++) {
+                xa[k] = (j->x[q[k]] - m) * is;
+                y[k] = relu_keep_nan(y[k]);
+            }
+        }
+        uint8_t *restrict cd = j->code + poff;
+        const float *restrict yo = y;
+        for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * ML__POOL_GATE;
+    }
+}
+
 ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     const bnr_job *j = arg;
-    const int64_t n = j->n, c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
+    const int64_t n = j->n, c = j->c, sp = j->h * j->w, ow = j->w / 2;
     for (int64_t ch = lo; ch < hi; ch++) {
         double mean, var;
         channel_stats(j->x, n, c, sp, ch, &mean, &var);
         const float is = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
         /* (x - m) * is * gamma + beta, as one multiply-add */
         const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
-        float *z = j->scratch + ch * sp; /* this channel's own plane: no sharing between threads */
         const int vec = j->pool && bn_pool_vector(ow);
-        (void)vec; /* unused in a build without an AVX-512 path */
         for (int64_t i = 0; i < n; i++) {
+            if (j->pool) { /* z: this channel's own plane, q its own row: no sharing between threads */
+                pool_plane(j, i, ch, m, is, scale, shift, j->scratch + ch * sp, j->rows + ch * ow, vec);
+                continue;
+            }
             const int64_t off = (i * c + ch) * sp;
             const float *p = j->x + off;
-            if (!j->pool) {
-                float *q = j->out + off;
-                for (int64_t k = 0; k < sp; k++) q[k] = relu_keep_nan(p[k] * scale + shift);
-                continue;
-            }
-            const float *src = p;
-            if (!(scale > 0.f)) { /* pool z itself: decreasing (or flat) in x */
-                for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
-                src = z;
-            }
-#if defined(ML_HAVE_AVX512_PATH)
-            if (vec) {
-                const int64_t poff = (i * c + ch) * oh * ow;
-                bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff,
-                                     j->code + poff);
-                continue;
-            }
-#endif
-            for (int64_t r = 0; r < oh; r++) {
-                const int64_t poff = ((i * c + ch) * oh + r) * ow;
-                float *y = j->out + poff, *xa = j->xhat_at + poff;
-                int32_t *q = j->rows + ch * ow;
-                const int32_t o0 = (int32_t)(off + 2 * r * w);
-                pool_row(src, r, w, ow, o0, y, q);
-                row_codes(j->code + poff, q, ow, o0, (int32_t)w);
-                if (src == p) { /* y holds the window's max of x */
-                    for (int64_t k = 0; k < ow; k++) {
-                        xa[k] = (y[k] - m) * is;
-                        y[k] = relu_keep_nan(y[k] * scale + shift);
-                    }
-                } else { /* y holds the max of z; x at the argmax is in L1 */
-                    for (int64_t k = 0; k < ow; k++) {
-                        xa[k] = (j->x[q[k]] - m) * is;
-                        y[k] = relu_keep_nan(y[k]);
-                    }
-                }
-                uint8_t *restrict cd = j->code + poff;
-                const float *restrict yo = y;
-                for (int64_t k = 0; k < ow; k++) cd[k] |= (uint8_t)(yo[k] > 0.f) * ML__POOL_GATE;
-            }
+            float *q = j->out + off;
+            for (int64_t k = 0; k < sp; k++) q[k] = relu_keep_nan(p[k] * scale + shift);
         }
         j->mean[ch] = m;
         j->inv[ch] = is;
         if (j->var_out) j->var_out[ch] = (float)var;
     }
+}
+
+/* Threads inside the op split by images, when there are some to split. */
+static int bn_relu_image_threads(int64_t n, int64_t work) {
+    if (n < 2 || work < ML_PAR_MIN_ELEMS || omp_in_parallel()) return 1;
+    const int t = omp_get_max_threads();
+    return t < n ? t : (int)n;
+}
+
+#if defined(ML_HAVE_AVX512_PATH)
+/* The window maxima of a plane of x and their places (codes without the
+ * gate), 16 windows per step, as bn_pool_plane_avx512 takes them on x; full
+ * stores where the lanes stay in the plane, as there. */
+ML_TARGET_AVX512 static void pool_max_plane_avx512(const float *x, int64_t w, int64_t oh, int64_t ow, float *y,
+                                                   uint8_t *code) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    const int64_t psp = oh * ow;
+    for (int64_t r = 0; r < oh; r++) {
+        const float *s0 = x + 2 * r * w, *s1 = s0 + w;
+        for (int64_t j = 0; j < ow; j += 16) {
+            const int64_t left = ow - j, cols = left >= 16 ? 32 : 2 * left;
+            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+            const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+            const __mmask16 ms = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+            const int64_t o = 2 * j;
+            const __m512 a0 = _mm512_maskz_loadu_ps(m0, s0 + o), a1 = _mm512_maskz_loadu_ps(m1, s0 + o + 16);
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, s1 + o), b1 = _mm512_maskz_loadu_ps(m1, s1 + o + 16);
+            __m512 best = _mm512_permutex2var_ps(a0, ev, a1), bx = best;
+            const __m512 v1 = _mm512_permutex2var_ps(a0, od, a1);
+            const __m512 v2 = _mm512_permutex2var_ps(b0, ev, b1);
+            const __m512 v3 = _mm512_permutex2var_ps(b0, od, b1);
+            const __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, v1, v2, v3);
+            const int64_t at = r * ow + j;
+            if (at + 16 <= psp) {
+                _mm512_storeu_ps(y + at, best);
+                _mm_storeu_si128((__m128i *)(code + at), _mm512_cvtepi32_epi8(cd));
+            } else {
+                _mm512_mask_storeu_ps(y + at, ms, best);
+                _mm512_mask_cvtepi32_storeu_epi8(code + at, ms, cd);
+            }
+        }
+    }
+}
+#endif
+
+/* Block 1's pooled forward with the threads split by images.
+ *
+ * The conv before it ran side-by-side chunks (conv_dnnl.c: thread t the
+ * images [n t / T, n (t + 1) / T)), and the backward's sums and dx pass and
+ * the next conv's chunks read by those images too; the channel loop
+ * (bn_relu_range) wrote half of each thread's planes on the other core. A
+ * split by images that passes over all of x three times, one pass per
+ * statistic (round 7), lost the channel loop's reuse of a channel's planes
+ * in L2. Here each thread walks the channels in step with the others, on its
+ * own images: at step k it takes channel k's runs of sums and, where gamma >
+ * 0 (then scale = inv * gamma > 0: the pool is of x itself, known before the
+ * statistics), the window maxima and their places; once every thread's runs
+ * of channel k are in, the mean (the runs added in image order) and the runs
+ * of squared deviations from it (the planes still in L2); then channel
+ * k - 1's outputs from the pooled maxima (a quarter of the plane). The runs
+ * and the additions are channel_stats's, the outputs pool_plane's: the same
+ * bits. A channel with gamma <= 0 (or whose scale underflows to 0) pools its
+ * planes the channel loop's way at its last step. Threads wait for each
+ * other per channel on progress counters instead of at barriers. */
+typedef struct bnr_steps {
+    /* per channel, image by image (a step's lines are its channel's alone):
+     * the runs of sums, of squared deviations */
+    double *run1, *run2;
+    double *mean;        /* per thread: each channel's mean */
+    atomic_int *done;    /* per thread, 64 bytes apart: [0] channels whose runs of sums are in, [1] of squares */
+    int64_t lo, hi;      /* this thread's images */
+} bnr_steps;
+
+enum { BNR_DONE_STRIDE = 16 };
+
+static void bnr_publish(atomic_int *done, int t, int which, int64_t channels) {
+    atomic_store_explicit(&done[t * BNR_DONE_STRIDE + which], (int)channels, memory_order_release);
+}
+
+static int bnr_done(atomic_int *done, int u, int which) {
+    return atomic_load_explicit(&done[u * BNR_DONE_STRIDE + which], memory_order_acquire);
+}
+
+/* Until every thread has published `channels` (spinning: the other thread is
+ * a few microseconds behind, as a rule). */
+static void bnr_wait(atomic_int *done, int nt, int which, int64_t channels) {
+    for (int u = 0; u < nt; u++)
+        for (unsigned spins = 1; bnr_done(done, u, which) < channels; spins++) {
+            if (spins % 4096 == 0)
+                sched_yield(); /* the other thread may have lost its core (a loaded machine) */
+#if defined(__x86_64__) || defined(__i386__)
+            else
+                __builtin_ia32_pause();
+#endif
+        }
+}
+
+/* Channel ch's runs of sums over the thread's images; where gamma > 0 also
+ * the window maxima of x into out and their places into code. */
+ML_KERNEL static void bnr_step_sums(const bnr_job *j, const bnr_steps *s, int64_t ch, int32_t *q, int vec) {
+    const int64_t c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
+    const int on_x = j->gamma[ch] > 0.f;
+    (void)vec;
+    for (int64_t i = s->lo; i < s->hi; i++) {
+        const float *p = j->x + (i * c + ch) * sp;
+        s->run1[ch * j->n + i] = plane_sum_run(p, sp, i + 1 < s->hi ? p + c * sp : p);
+        if (!on_x) continue;
+        const int64_t poff = (i * c + ch) * oh * ow;
+#if defined(ML_HAVE_AVX512_PATH)
+        if (vec) {
+            pool_max_plane_avx512(p, w, oh, ow, j->out + poff, j->code + poff);
+            continue;
+        }
+#endif
+        for (int64_t r = 0; r < oh; r++) {
+            const int32_t o0 = (int32_t)((i * c + ch) * sp + 2 * r * w);
+            pool_row(p, r, w, ow, o0, j->out + poff + r * ow, q);
+            row_codes(j->code + poff + r * ow, q, ow, o0, (int32_t)w);
+        }
+    }
+}
+
+/* Channel ch's mean from every thread's runs, then the runs of squared
+ * deviations from it over the thread's images. */
+ML_KERNEL static void bnr_step_squares(const bnr_job *j, const bnr_steps *s, int t, int64_t ch) {
+    const int64_t n = j->n, c = j->c, sp = j->h * j->w;
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += s->run1[ch * j->n + i];
+    const double mean = sum / (double)(n * sp);
+    s->mean[t * c + ch] = mean;
+    for (int64_t i = s->lo; i < s->hi; i++)
+        s->run2[ch * j->n + i] = plane_sq_run(j->x + (i * c + ch) * sp, sp, (float)mean, mean);
+}
+
+/* The outputs of one plane from its window maxima of x (out holds them):
+ * pool_plane's arithmetic after its pool_row on x. */
+ML_INLINE void plane_from_maxima(float *restrict y, float *restrict xa, uint8_t *restrict code, int64_t psp, float m,
+                                 float is, float scale, float shift) {
+    for (int64_t k = 0; k < psp; k++) {
+        const float v = y[k], o = relu_keep_nan(v * scale + shift);
+        xa[k] = (v - m) * is;
+        y[k] = o;
+        code[k] |= (uint8_t)(o > 0.f) * ML__POOL_GATE;
+    }
+}
+
+#if defined(ML_HAVE_AVX512_PATH)
+/* The same, 16 outputs per step, with bn_pool_plane_avx512's operations;
+ * the tail (psp % 16) by the scalar loop. */
+ML_TARGET_AVX512 static void plane_from_maxima_avx512(float *y, float *xa, uint8_t *code, int64_t psp, float m,
+                                                      float is, float scale, float shift) {
+    const __m512 vm = _mm512_set1_ps(m), vis = _mm512_set1_ps(is), vsc = _mm512_set1_ps(scale),
+                 vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= psp; k += 16) {
+        const __m512 v = _mm512_loadu_ps(y + k);
+        const __m512 z = _mm512_add_ps(_mm512_mul_ps(v, vsc), vsh);
+        const __mmask16 gate = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ);
+        const __mmask16 keep = gate | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+        const __m512i cd = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(code + k)));
+        _mm512_storeu_ps(y + k, _mm512_maskz_mov_ps(keep, z));
+        _mm512_storeu_ps(xa + k, _mm512_mul_ps(_mm512_sub_ps(v, vm), vis));
+        _mm_storeu_si128((__m128i *)(code + k),
+                         _mm512_cvtepi32_epi8(_mm512_mask_or_epi32(cd, gate, cd, _mm512_set1_epi32(ML__POOL_GATE))));
+    }
+    plane_from_maxima(y + k, xa + k, code + k, psp - k, m, is, scale, shift);
+}
+#endif
+
+/* Channel ch's variance and constants, then the thread's planes' outputs. */
+ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, int64_t ch, float *z, int32_t *q,
+                                   int vec) {
+    const int64_t n = j->n, c = j->c, sp = j->h * j->w, psp = (j->h / 2) * (j->w / 2);
+    double s2 = 0;
+    for (int64_t i = 0; i < n; i++) s2 += s->run2[ch * j->n + i];
+    const double mean = s->mean[t * c + ch], var = s2 / (double)(n * sp);
+    const float is = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
+    const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
+    const int from_maxima = j->gamma[ch] > 0.f && scale > 0.f;
+    for (int64_t i = s->lo; i < s->hi; i++) {
+        const int64_t poff = (i * c + ch) * psp;
+        if (from_maxima) {
+#if defined(ML_HAVE_AVX512_PATH)
+            if (vec) {
+                plane_from_maxima_avx512(j->out + poff, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
+                continue;
+            }
+#endif
+            plane_from_maxima(j->out + poff, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
+        } else
+            pool_plane(j, i, ch, m, is, scale, shift, z, q, vec);
+    }
+    if (t == 0) {
+        j->mean[ch] = m;
+        j->inv[ch] = is;
+        if (j->var_out) j->var_out[ch] = (float)var;
+    }
+}
+
+/* Thread t of nt: channel k's sums and, once every thread's are in, its
+ * squares (its planes still in L2), then channel k - 1's outputs (the other
+ * threads published its squares a step ago: no wait there, as a rule). */
+static void bnr_steps_run(const bnr_job *j, bnr_steps s, int t, int nt) {
+    const int64_t c = j->c, ow = j->w / 2;
+    const int vec = bn_pool_vector(ow);
+    float *z = j->scratch + t * j->h * j->w; /* the thread's own plane and row */
+    int32_t *q = j->rows + t * ow;
+    s.lo = j->n * t / nt, s.hi = j->n * (t + 1) / nt;
+    for (int64_t k = 0; k <= c; k++) {
+        if (k < c) {
+            bnr_step_sums(j, &s, k, q, vec);
+            bnr_publish(s.done, t, 0, k + 1);
+            bnr_wait(s.done, nt, 0, k + 1);
+            bnr_step_squares(j, &s, t, k);
+            bnr_publish(s.done, t, 1, k + 1);
+        }
+        if (k >= 1) {
+            bnr_wait(s.done, nt, 1, k);
+            bnr_step_out(j, &s, t, k - 1, z, q, vec);
+        }
+    }
+}
+
+/* Whether the pooled forward takes the image split, and on how many threads
+ * (each needs a plane of scratch and a row of rows: c of each are there).
+ * Not with more threads than processors: a thread waiting per channel for
+ * one that has no processor would wait a time slice each time. */
+int ml__bn_pool_steps_oversubscribe = 0;
+
+static int bn_pool_image_threads(const bnr_job *j, int64_t numel) {
+    const int nt = bn_relu_image_threads(j->n, numel);
+    const int fits = nt <= omp_get_num_procs() || ml__bn_pool_steps_oversubscribe;
+    return nt > 1 && nt <= j->c && fits ? nt : 1;
+}
+
+static int bn_pool_forward_by_images(ml_ctx *ctx, const bnr_job *j, int nt) {
+    const int64_t n = j->n, c = j->c;
+    ml_arena_mark mark = ml_arena_get_mark(ctx->arena);
+    bnr_steps s = {.run1 = ml_ctx_alloc(ctx, 2 * (size_t)(n * c) * sizeof(double)),
+                   .mean = ml_ctx_alloc(ctx, (size_t)(nt * c) * sizeof(double)),
+                   .done = ml_ctx_alloc(ctx, (size_t)nt * BNR_DONE_STRIDE * sizeof(atomic_int))};
+    if (!s.run1 || !s.mean || !s.done) return -1;
+    s.run2 = s.run1 + n * c;
+    for (int u = 0; u < nt * BNR_DONE_STRIDE; u++) atomic_init(&s.done[u], 0);
+#pragma omp parallel num_threads(nt)
+    bnr_steps_run(j, s, omp_get_thread_num(), omp_get_num_threads());
+    ml_arena_rewind(ctx->arena, mark);
+    return 0;
 }
 
 /* A pooled channel's dbeta, dgamma and the dx pass's coefficients from its
@@ -830,13 +1098,6 @@ ML_KERNEL static void bn_relu_pool_dx_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* Threads inside the op split by images, when there are some to split. */
-static int bn_relu_image_threads(int64_t n, int64_t work) {
-    if (n < 2 || work < ML_PAR_MIN_ELEMS || omp_in_parallel()) return 1;
-    const int t = omp_get_max_threads();
-    return t < n ? t : (int)n;
-}
-
 /* The pooled backward's sums with the threads split by images: the next
  * conv's backward-data wrote g image by image (side-by-side chunks,
  * conv_dnnl.c: thread t the images [n t / T, n (t + 1) / T) for the
@@ -999,7 +1260,12 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
     bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = pool, .eps = eps, .x = x->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
                  .scratch = scratch, .rows = rows, .code = code, .xhat_at = pool ? aux + 3 * c : NULL};
-    ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
+    const int nt = pool ? bn_pool_image_threads(&j, x->numel) : 1;
+    if (nt > 1) {
+        if (bn_pool_forward_by_images(ctx, &j, nt)) return NULL;
+    } else {
+        ML__PAR_RUN(c, 3 * x->numel, 1, bn_relu_range, &j);
+    }
     if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, count, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, x, gamma, beta);
     if (nd) {
