@@ -527,6 +527,29 @@ static inline float relu_keep_nan(float v) { return v > 0.f || v != v ? v : 0.f;
 int ml__bn_pool_rowwise = 0;
 
 #if defined(ML_HAVE_AVX512_PATH)
+/* Sixteen 2x2 windows of a row pair (rows s0, s1, from output column j of
+ * ow): each window's four pixels as four vectors in pool_row_avx512's order
+ * (row 0 even and odd columns, then row 1's), zero past the row's end, and
+ * the mask of the windows inside it. */
+typedef struct pool_windows {
+    __m512 v[4];
+    __mmask16 inside;
+} pool_windows;
+
+ML_TARGET_AVX512 static inline pool_windows pool_windows_avx512(const float *s0, const float *s1, int64_t j,
+                                                                int64_t ow) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    const int64_t left = ow - j, cols = left >= 16 ? 32 : 2 * left, o = 2 * j;
+    const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    const __m512 a0 = _mm512_maskz_loadu_ps(m0, s0 + o), a1 = _mm512_maskz_loadu_ps(m1, s0 + o + 16);
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, s1 + o), b1 = _mm512_maskz_loadu_ps(m1, s1 + o + 16);
+    return (pool_windows){{_mm512_permutex2var_ps(a0, ev, a1), _mm512_permutex2var_ps(a0, od, a1),
+                           _mm512_permutex2var_ps(b0, ev, b1), _mm512_permutex2var_ps(b0, od, b1)},
+                          (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1)};
+}
+
 /* The pooled forward of one plane, 16 outputs per step, everything kept in
  * registers: the window maxima of src (x itself, or z = x * scale + shift
  * when scale <= 0) taken exactly as pool_row_avx512 takes them, x at each
@@ -543,8 +566,6 @@ int ml__bn_pool_rowwise = 0;
 ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float *x, int64_t w, int64_t oh,
                                                   int64_t ow, float m, float is, float scale, float shift,
                                                   float *y, float *xa, uint8_t *code) {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     const __m512 vm = _mm512_set1_ps(m), vis = _mm512_set1_ps(is), vsc = _mm512_set1_ps(scale),
                  vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
     const int on_x = src == x;
@@ -552,25 +573,12 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
     for (int64_t r = 0; r < oh; r++) {
         const float *s0 = src + 2 * r * w, *s1 = s0 + w, *x0 = x + 2 * r * w, *x1 = x0 + w;
         for (int64_t j = 0; j < ow; j += 16) {
-            const int64_t left = ow - j, cols = left >= 16 ? 32 : 2 * left;
-            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-            const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-            const __mmask16 ms = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
-            const int64_t o = 2 * j;
-            __m512 a0 = _mm512_maskz_loadu_ps(m0, s0 + o), a1 = _mm512_maskz_loadu_ps(m1, s0 + o + 16);
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, s1 + o), b1 = _mm512_maskz_loadu_ps(m1, s1 + o + 16);
-            __m512 best = _mm512_permutex2var_ps(a0, ev, a1);
-            const __m512 v1 = _mm512_permutex2var_ps(a0, od, a1);
-            const __m512 v2 = _mm512_permutex2var_ps(b0, ev, b1);
-            const __m512 v3 = _mm512_permutex2var_ps(b0, od, b1);
-            __m512 bx = best, x1v = v1, x2v = v2, x3v = v3;
-            if (!on_x) {
-                a0 = _mm512_maskz_loadu_ps(m0, x0 + o), a1 = _mm512_maskz_loadu_ps(m1, x0 + o + 16);
-                b0 = _mm512_maskz_loadu_ps(m0, x1 + o), b1 = _mm512_maskz_loadu_ps(m1, x1 + o + 16);
-                bx = _mm512_permutex2var_ps(a0, ev, a1), x1v = _mm512_permutex2var_ps(a0, od, a1);
-                x2v = _mm512_permutex2var_ps(b0, ev, b1), x3v = _mm512_permutex2var_ps(b0, od, b1);
-            }
-            const __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, x1v, x2v, x3v);
+            const pool_windows sw = pool_windows_avx512(s0, s1, j, ow);
+            const pool_windows xw = on_x ? sw : pool_windows_avx512(x0, x1, j, ow);
+            const __mmask16 ms = sw.inside;
+            __m512 best = sw.v[0], bx = xw.v[0];
+            const __m512i cd =
+                ml__pool4_argmax_avx512(&best, &bx, sw.v[1], sw.v[2], sw.v[3], xw.v[1], xw.v[2], xw.v[3]);
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
             const __m512 z = on_x ? _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh) : best;
             const __mmask16 gate = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ);
@@ -691,24 +699,15 @@ static int bn_relu_image_threads(int64_t n, int64_t work) {
  * stores where the lanes stay in the plane, as there. */
 ML_TARGET_AVX512 static void pool_max_plane_avx512(const float *x, int64_t w, int64_t oh, int64_t ow, float *y,
                                                    uint8_t *code) {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     const int64_t psp = oh * ow;
     for (int64_t r = 0; r < oh; r++) {
         const float *s0 = x + 2 * r * w, *s1 = s0 + w;
         for (int64_t j = 0; j < ow; j += 16) {
-            const int64_t left = ow - j, cols = left >= 16 ? 32 : 2 * left;
-            const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-            const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-            const __mmask16 ms = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
-            const int64_t o = 2 * j;
-            const __m512 a0 = _mm512_maskz_loadu_ps(m0, s0 + o), a1 = _mm512_maskz_loadu_ps(m1, s0 + o + 16);
-            const __m512 b0 = _mm512_maskz_loadu_ps(m0, s1 + o), b1 = _mm512_maskz_loadu_ps(m1, s1 + o + 16);
-            __m512 best = _mm512_permutex2var_ps(a0, ev, a1), bx = best;
-            const __m512 v1 = _mm512_permutex2var_ps(a0, od, a1);
-            const __m512 v2 = _mm512_permutex2var_ps(b0, ev, b1);
-            const __m512 v3 = _mm512_permutex2var_ps(b0, od, b1);
-            const __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, v1, v2, v3);
+            const pool_windows pw = pool_windows_avx512(s0, s1, j, ow);
+            const __mmask16 ms = pw.inside;
+            __m512 best = pw.v[0], bx = best;
+            const __m512i cd =
+                ml__pool4_argmax_avx512(&best, &bx, pw.v[1], pw.v[2], pw.v[3], pw.v[1], pw.v[2], pw.v[3]);
             const int64_t at = r * ow + j;
             if (at + 16 <= psp) {
                 _mm512_storeu_ps(y + at, best);
