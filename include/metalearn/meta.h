@@ -138,10 +138,12 @@ typedef struct ml_meta_config {
     /* matching only: > 0 multiplies the cosines by a learned scale starting
      * here (meta[n]); 0 is the paper's attention, softmax of plain cosines. */
     float matching_scale;
-    /* Second-order gradient learners on a CNN (MAML, ANIL, Meta-SGD): 1 runs
-     * the query set's first conv block twice instead of keeping its
-     * activations through the deeper blocks' backward (the same bits; a 5w1s
-     * q15 Omniglot task: 39 instead of 54 MB of arena, ~4% more time). On
+    /* Second-order gradient learners on a CNN (MAML, ANIL, Meta-SGD): 1 keeps
+     * only the query set's first conv block's output, its batch norm's values
+     * and the gradient at it (outside the arena) through the deeper blocks'
+     * backward, and computes that block's convolution again for its own
+     * backward (its whole forward again where it is not a plain conv, batch
+     * norm and pool; the same bits, less memory, more time). On
      * several threads, any learner: ml_meta_step runs the tasks one at a
      * time with every thread inside the task (one worker's arena instead of
      * one per thread; the same bits, slower where a task splits worse than

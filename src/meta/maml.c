@@ -47,10 +47,10 @@ static int block1_backward_kept(ml_ctx *ctx, ml_tensor **fast, ml_tensor *x4, ml
 
 /* The query loss's gradient at the adapted weights fast[] into g[] (tensors
  * made before the call) and its value into *loss; the arena as it was on
- * return. A CNN runs its first block twice, so that block's activations (a
- * 75-image query at 28x28: the 15 MB conv output, the pooled output, batch
- * norm's values at the argmax) are never alive beside the other blocks' and
- * their backward's scratch, when cfg.low_memory asks for it:
+ * return. A CNN runs its first block's convolution twice, so that block's
+ * activations (a 75-image query at 28x28: above all the 15 MB conv output)
+ * are never alive beside the other blocks' and their backward's scratch,
+ * when cfg.low_memory asks for it:
  *   1. block 1 forward; its output h is copied aside (w->kept) with, where
  *      it is a pooled batch norm on a plain conv (ml__bn_pool_kept_bytes),
  *      the batch norm's values its backward reads (mean, inv, var, xhat at
