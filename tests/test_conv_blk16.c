@@ -117,6 +117,62 @@ static void test_blocked_vs_plain(void) {
     omp_set_num_threads(1);
 }
 
+/* An evaluation's forward (not recording: no backward follows, so the pool
+ * writes neither xhat nor codes): output and running statistics of the
+ * blocked path on 1-3 threads and of its generic vector code, bit for bit
+ * those of the recording plain path on 1 thread. */
+static void block_forward(ml_tensor *in[5], int mode, int recording, float *out[3], int64_t nout[3]) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    ml__conv_blk16_mode = mode;
+    ml_ctx_set_recording(ctx, recording);
+    ml_tensor *x = ml_tensor_copy(ctx, in[0]), *w = ml_tensor_copy(ctx, in[1]), *b = ml_tensor_copy(ctx, in[2]);
+    ml_tensor *gamma = ml_tensor_copy(ctx, in[3]), *beta = ml_tensor_copy(ctx, in[4]);
+    const int64_t o = w->shape[0];
+    float *rm = calloc((size_t)o, sizeof(float)), *rv = malloc((size_t)o * sizeof(float));
+    for (int64_t i = 0; i < o; i++) rv[i] = 1.f;
+    ml_tensor *y = ml_conv_block(ctx, x, w, b, gamma, beta, rm, rv, 1, 0.1f, 1e-5f);
+    CHECK(y != NULL);
+    out[0] = copy_of(y->data, y->numel), nout[0] = y->numel;
+    out[1] = rm, out[2] = rv, nout[1] = nout[2] = o;
+    ml_ctx_destroy(ctx);
+    ml__conv_blk16_mode = -1;
+}
+
+static void test_forward_only(void) {
+    static const int64_t shapes[][5] = {{5, 16, 14, 14, 64}, {40, 64, 7, 7, 32}, {4, 16, 9, 11, 32},
+                                        {2, 16, 2, 2, 16},   {33, 16, 14, 14, 16}};
+    static const char *names[3] = {"output", "running mean", "running var"};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int64_t *s = shapes[c], o = s[4];
+        ml_ctx *ctx = ml_ctx_create(0);
+        ml_tensor *in[5] = {random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f),
+                            random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f),
+                            random_tensor(ctx, 1, ML_SHAPE(o), 1.f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f)};
+        memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float)); /* channel 3: constant 0 */
+        in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+        float *want[3], *got[3];
+        int64_t n[3];
+        omp_set_num_threads(1);
+        block_forward(in, 0, 1, want, n);
+        for (int run = 0; run < 5; run++) { /* blocked on 1-3 threads, generic on 1, plain on 2 */
+            const int threads = run < 3 ? run + 1 : run - 2, mode = run < 4;
+            omp_set_num_threads(threads);
+            ml__blk16_generic = run == 3;
+            block_forward(in, mode, 0, got, n);
+            ml__blk16_generic = 0;
+            for (int k = 0; k < 3; k++) {
+                if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
+                    ML_FAIL_AT("shape %zu, run %d (%d threads): %s of the forward-only pass differs", c, run, threads,
+                               names[k]);
+                free(got[k]);
+            }
+        }
+        for (int k = 0; k < 3; k++) free(want[k]);
+        ml_ctx_destroy(ctx);
+    }
+    omp_set_num_threads(1);
+}
+
 static void test_layout_round_trip(void) {
     const int64_t n = 3, c = 32, sp = 5 * 7;
     float *a = malloc(n * c * sp * sizeof(float)), *b = malloc(n * c * sp * sizeof(float)),
@@ -134,5 +190,6 @@ int main(void) {
     ml_rng_seed(&rng, 91);
     ML_RUN(test_layout_round_trip);
     ML_RUN(test_blocked_vs_plain);
+    ML_RUN(test_forward_only);
     return ml_test_summary();
 }

@@ -300,6 +300,67 @@ static void test_bn_relu_pool_image_split(void) {
     ml_ctx_destroy(ctx);
 }
 
+/* The pooled forward of a pass that records nothing (an evaluation: no
+ * backward follows, so neither xhat nor the codes are written) gives the
+ * recording forward's output and running statistics bit for bit: 1 thread
+ * (channel loop), 2 and 3 threads (split by images), vector and row by row;
+ * the same awkward channels as above, and a channel holding a NaN. */
+static void bn_pool_forward_stats(ml_tensor *in[3], int recording, float *out[3]) {
+    ml_ctx *ctx = ml_ctx_create(0);
+    ml_ctx_set_recording(ctx, recording);
+    const int64_t c = in[1]->numel;
+    float *rm = calloc((size_t)c, sizeof(float)), *rv = malloc((size_t)c * sizeof(float));
+    for (int64_t i = 0; i < c; i++) rv[i] = 1.f;
+    ml_tensor *x[3] = {ml_tensor_copy(ctx, in[0]), ml_tensor_copy(ctx, in[1]), ml_tensor_copy(ctx, in[2])};
+    ml_tensor *y = ml_batchnorm_relu_maxpool(ctx, x[0], x[1], x[2], rm, rv, 1, 0.1f, 1e-5f);
+    CHECK(y != NULL && (y->node != NULL) == recording);
+    out[0] = malloc((size_t)y->numel * sizeof(float));
+    memcpy(out[0], y->data, (size_t)y->numel * sizeof(float));
+    out[1] = rm, out[2] = rv;
+    ml_ctx_destroy(ctx);
+}
+
+static void test_bn_relu_pool_forward_only(void) {
+    static const int64_t shapes[][4] = {{9, 12, 28, 28}, {13, 5, 33, 35}, {41, 16, 14, 14}, {40, 64, 7, 7}};
+    static const char *names[3] = {"output", "running mean", "running var"};
+    ml_ctx *ctx = ml_ctx_create(0);
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        ml_ctx_reset(ctx);
+        const int64_t n = shapes[c][0], ch = shapes[c][1], sp = shapes[c][2] * shapes[c][3];
+        ml_tensor *in[3] = {random_tensor(ctx, 4, shapes[c]), random_tensor(ctx, 1, ML_SHAPE(ch)),
+                            random_tensor(ctx, 1, ML_SHAPE(ch))};
+        for (int64_t i = 0; i < in[0]->numel; i += 7) in[0]->data[i] = 0.5f; /* ties inside windows */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < sp; k++) {
+                in[0]->data[(i * ch + 3) * sp + k] *= 100.f; /* inv * gamma[3] underflows */
+                in[0]->data[(i * ch + 4) * sp + k] = 2.f;    /* constant */
+            }
+        if (ch > 6) in[0]->data[6 * sp + 5] = NAN;
+        in[1]->data[0] = 0.8f, in[1]->data[1] = -0.6f, in[1]->data[2] = 0.f, in[1]->data[3] = 1.4e-45f;
+        const int64_t len[3] = {n * ch * (shapes[c][2] / 2) * (shapes[c][3] / 2), ch, ch};
+        float *want[3], *got[3];
+        omp_set_num_threads(1);
+        bn_pool_forward_stats(in, 1, want);
+        ml__bn_pool_steps_oversubscribe = 1;
+        for (int run = 0; run < 6; run++) { /* 1, 2 and 3 threads, vector and row by row */
+            omp_set_num_threads(1 + run / 2);
+            ml__bn_pool_rowwise = run % 2;
+            bn_pool_forward_stats(in, 0, got);
+            ml__bn_pool_rowwise = 0;
+            for (int k = 0; k < 3; k++) {
+                if (memcmp(want[k], got[k], (size_t)len[k] * sizeof(float)))
+                    ML_FAIL_AT("shape %zu, %d threads, row by row %d: %s differs from the recording forward", c,
+                               1 + run / 2, run % 2, names[k]);
+                free(got[k]);
+            }
+        }
+        ml__bn_pool_steps_oversubscribe = 0;
+        omp_set_num_threads(1);
+        for (int k = 0; k < 3; k++) free(want[k]);
+    }
+    ml_ctx_destroy(ctx);
+}
+
 /* The plain conv block (1 input channel, as the CNN's first block) in
  * consume mode, where the pooled backward writes dx over the conv output
  * (the one-sweep AVX-512 dx reads each chunk's x before any store): the
@@ -385,6 +446,7 @@ int main(void) {
     ML_RUN(test_bn_relu_pool_vector_vs_rowwise);
     ML_RUN(test_conv_block_dx_consume);
     ML_RUN(test_bn_relu_pool_image_split);
+    ML_RUN(test_bn_relu_pool_forward_only);
     ML_RUN(test_results_independent_of_omp_threads);
     return ml_test_summary();
 }

@@ -286,14 +286,15 @@ static void block_consts(const blk_job *j, int64_t b, blk_stat *st) {
 
 /* One image's pooled results of a block, pixel-major (16 lanes per pixel),
  * to the 16 consecutive NCHW planes of y and xa (planes psp apart); the codes
- * stay pixel-major, as bytes (the block's own backward reads them so). */
+ * stay pixel-major, as bytes (the block's own backward reads them so).
+ * Without a backward to follow (xa NULL), y alone. */
 static void lanes_to_planes_scalar(const float *ty, const float *tx, const int32_t *tc, int64_t psp, float *y,
                                    float *xa, uint8_t *code) {
     for (int64_t l = 0; l < 16; l++)
-        for (int64_t k = 0; k < psp; k++) {
-            y[l * psp + k] = ty[k * 16 + l];
-            xa[l * psp + k] = tx[k * 16 + l];
-        }
+        for (int64_t k = 0; k < psp; k++) y[l * psp + k] = ty[k * 16 + l];
+    if (!xa) return;
+    for (int64_t l = 0; l < 16; l++)
+        for (int64_t k = 0; k < psp; k++) xa[l * psp + k] = tx[k * 16 + l];
     for (int64_t k = 0; k < psp * 16; k++) code[k] = (uint8_t)tc[k];
 }
 
@@ -322,7 +323,7 @@ ML_TARGET_AVX512 static inline void transpose16_avx512(__m512 r[16]) {
  * took 1.4-1.9% of a ProtoNet step). */
 ML_TARGET_AVX512 static void lanes_to_planes_avx512(const float *ty, const float *tx, const int32_t *tc, int64_t psp,
                                                     float *y, float *xa, uint8_t *code) {
-    for (int which = 0; which < 2; which++) {
+    for (int which = 0; which < (xa ? 2 : 1); which++) {
         const float *src = which ? tx : ty;
         float *dst = which ? xa : y;
         for (int64_t k = 0; k < psp; k += 16) {
@@ -336,6 +337,7 @@ ML_TARGET_AVX512 static void lanes_to_planes_avx512(const float *ty, const float
                 for (int l = 0; l < 16; l++) _mm512_mask_storeu_ps(dst + l * psp + k, (__mmask16)((1u << rows) - 1), r[l]);
         }
     }
+    if (!xa) return;
     for (int64_t k = 0; k < psp * 16; k += 16)
         _mm_storeu_si128((__m128i *)(code + k), _mm512_cvtepi32_epi8(_mm512_loadu_si512(tc + k)));
 }
@@ -417,18 +419,46 @@ ML_TARGET_AVX512 static void pool_image_avx512(const float *p, int64_t w, int64_
             _mm512_storeu_si512(tc + k * 16, cd);
         }
 }
+
+/* The outputs alone (no backward to follow): the maxima by the same
+ * compares, the same arithmetic after them (the same bits); no argmax, xhat
+ * or codes. */
+ML_TARGET_AVX512 static void pool_image_y_avx512(const float *p, int64_t w, int64_t oh, int64_t ow,
+                                                 const blk_consts *k0, float *ty) {
+    const __m512 vsc = _mm512_loadu_ps(k0->scale), vsh = _mm512_loadu_ps(k0->shift), zero = _mm512_setzero_ps();
+    const __mmask16 onx = _mm512_cmpneq_epi32_mask(_mm512_loadu_si512(k0->onx), _mm512_setzero_si512());
+    for (int64_t r = 0, k = 0; r < oh; r++)
+        for (int64_t q = 0; q < ow; q++, k++) {
+            const float *p0 = p + (2 * r * w + 2 * q) * 16, *p1 = p0 + w * 16;
+            const __m512 x0 = _mm512_loadu_ps(p0), x1 = _mm512_loadu_ps(p0 + 16), x2 = _mm512_loadu_ps(p1),
+                         x3 = _mm512_loadu_ps(p1 + 16);
+            __m512 best = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x0, vsc), vsh), onx, x0);
+            ml__pool4_max_avx512(&best, _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x1, vsc), vsh), onx, x1),
+                                 _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x2, vsc), vsh), onx, x2),
+                                 _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x3, vsc), vsh), onx, x3));
+            const __m512 z = _mm512_mask_mov_ps(best, onx, _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh));
+            const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+            _mm512_storeu_ps(ty + k * 16, _mm512_maskz_mov_ps(keep, z));
+        }
+}
 #endif
 
 /* Set by tests: the generic vector code instead of the AVX-512 kernels. */
 int ml__blk16_generic = 0;
 
+/* y_only: no backward follows (tx and tc may be left unwritten). */
 static void pool_image(const float *p, int64_t w, int64_t oh, int64_t ow, const blk_consts *k0, float *ty, float *tx,
-                       int32_t *tc) {
+                       int32_t *tc, int y_only) {
 #if defined(ML_HAVE_AVX512_PATH)
     if (!ml__blk16_generic && ML_CPU_HAS_AVX512()) {
-        pool_image_avx512(p, w, oh, ow, k0, ty, tx, tc);
+        if (y_only)
+            pool_image_y_avx512(p, w, oh, ow, k0, ty);
+        else
+            pool_image_avx512(p, w, oh, ow, k0, ty, tx, tc);
         return;
     }
+#else
+    (void)y_only;
 #endif
     pool_image_generic(p, w, oh, ow, k0, ty, tx, tc);
 }
@@ -457,7 +487,12 @@ static void pool_units(const blk_job *j, int t, int64_t lo, int64_t hi, int64_t 
     for (int64_t i = lo; i < hi; i++)
         for (int64_t b = b0; b < b1; b++) {
             const int64_t u = i * nb + b, poff = (i * j->c + b * 16) * psp; /* to the NCHW planes of the pooled tensors */
-            pool_image(j->x + u * sp * 16, w, oh, ow, &st[b].k, ty, tx, tc);
+            if (!j->code) { /* no backward to follow: the output alone */
+                pool_image(j->x + u * sp * 16, w, oh, ow, &st[b].k, ty, tx, tc, 1);
+                lanes_to_planes(ty, tx, tc, psp, j->out + poff, NULL, NULL);
+                continue;
+            }
+            pool_image(j->x + u * sp * 16, w, oh, ow, &st[b].k, ty, tx, tc, 0);
             lanes_to_planes(ty, tx, tc, psp, j->out + poff, j->xhat_at + poff, j->code + u * psp * 16);
         }
 }
@@ -561,18 +596,21 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
     }
     ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, oh, ow));
     if (!t) return NULL;
-    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (size_t)t->numel) * sizeof(float));
-    uint8_t *code = ml_ctx_alloc(ctx, (size_t)t->numel);
+    /* Not recording (an evaluation's forward): no backward follows, so
+     * neither xhat at the argmax nor the codes are kept. */
+    const int keep = ml_ctx_recording(ctx);
+    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (keep ? (size_t)t->numel : 0)) * sizeof(float));
+    uint8_t *code = keep ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
     ml_arena_mark m = ml_arena_get_mark(ctx->arena);
     const int nt = omp_in_parallel() || n < 2 ? 1 : omp_get_max_threads();
     float *tmp = ml_ctx_alloc(ctx, (size_t)nt * (size_t)(oh * ow) * 48 * sizeof(float));
     ml_v8d *part = ml_ctx_alloc(ctx, 4 * (size_t)(n * (c / 16)) * sizeof(ml_v8d));
     blk_stat *stat = ml_ctx_alloc(ctx, (size_t)nt * (size_t)(c / 16) * sizeof(blk_stat));
-    if (!aux || !code || !tmp || !part || !stat) return NULL;
+    if (!aux || (keep && !code) || !tmp || !part || !stat) return NULL;
     blk_job j = {.n = n, .c = c, .h = h, .w = wd, .eps = eps, .x = y->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
-                 .xhat_at = aux + 3 * c, .code = code, .part = part, .stat = stat, .tmp = tmp};
-    blk_forward(&j, nt, ml_ctx_recording(ctx), 3 * y->numel);
+                 .xhat_at = keep ? aux + 3 * c : NULL, .code = code, .part = part, .stat = stat, .tmp = tmp};
+    blk_forward(&j, nt, keep, 3 * y->numel);
     ml_arena_rewind(ctx->arena, m);
     if (running_mean && running_var) update_running(running_mean, running_var, aux, aux + 2 * c, c, n * h * wd, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, y, gamma, beta);

@@ -598,6 +598,31 @@ ML_TARGET_AVX512 static void bn_pool_plane_avx512(const float *src, const float 
         }
     }
 }
+
+/* The same for a forward with no backward to follow (not recording): the
+ * outputs alone, from the window maxima by the same compares and the same
+ * arithmetic (the same bits); no argmax, no xhat, no codes. */
+ML_TARGET_AVX512 static void bn_pool_plane_y_avx512(const float *src, int on_x, int64_t w, int64_t oh, int64_t ow,
+                                                    float scale, float shift, float *y) {
+    const __m512 vsc = _mm512_set1_ps(scale), vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
+    const int64_t psp = oh * ow;
+    for (int64_t r = 0; r < oh; r++) {
+        const float *s0 = src + 2 * r * w, *s1 = s0 + w;
+        for (int64_t j = 0; j < ow; j += 16) {
+            const pool_windows sw = pool_windows_avx512(s0, s1, j, ow);
+            __m512 best = sw.v[0];
+            ml__pool4_max_avx512(&best, sw.v[1], sw.v[2], sw.v[3]);
+            const __m512 z = on_x ? _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh) : best;
+            const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+            const int64_t at = r * ow + j;
+            const __m512 yo = _mm512_maskz_mov_ps(keep, z);
+            if (at + 16 <= psp)
+                _mm512_storeu_ps(y + at, yo);
+            else
+                _mm512_mask_storeu_ps(y + at, sw.inside, yo);
+        }
+    }
+}
 #endif
 
 /* Whether a plane of width w takes the whole-plane AVX-512 forward (narrow
@@ -616,7 +641,8 @@ static int bn_pool_vector(int64_t ow) {
 
 /* One plane (image i, channel ch) of the pooled forward: the window maxima
  * of x (scale > 0) or of z = x * scale + shift in the plane z, the output,
- * xhat at each argmax and the codes. q: one row of argmax indices. */
+ * xhat at each argmax and the codes (the output alone when j->code is NULL:
+ * no backward to follow). q: one row of argmax indices. */
 ML_INLINE void pool_plane(const bnr_job *j, int64_t i, int64_t ch, float m, float is, float scale, float shift,
                           float *z, int32_t *q, int vec) {
     const int64_t c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
@@ -630,8 +656,11 @@ ML_INLINE void pool_plane(const bnr_job *j, int64_t i, int64_t ch, float m, floa
 #if defined(ML_HAVE_AVX512_PATH)
     if (vec) {
         const int64_t poff = (i * c + ch) * oh * ow;
-        bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff,
-                             j->code + poff);
+        if (!j->code)
+            bn_pool_plane_y_avx512(src, src == p, w, oh, ow, scale, shift, j->out + poff);
+        else
+            bn_pool_plane_avx512(src, p, w, oh, ow, m, is, scale, shift, j->out + poff, j->xhat_at + poff,
+                                 j->code + poff);
         return;
     }
 #else
@@ -639,9 +668,14 @@ ML_INLINE void pool_plane(const bnr_job *j, int64_t i, int64_t ch, float m, floa
 #endif
     for (int64_t r = 0; r < oh; r++) {
         const int64_t poff = ((i * c + ch) * oh + r) * ow;
-        float *y = j->out + poff, *xa = j->xhat_at + poff;
+        float *y = j->out + poff;
         const int32_t o0 = (int32_t)(off + 2 * r * w);
         pool_row(src, r, w, ow, o0, y, q);
+        if (!j->code) { /* the output alone */
+            for (int64_t k = 0; k < ow; k++) y[k] = relu_keep_nan(src == p ? y[k] * scale + shift : y[k]);
+            continue;
+        }
+        float *xa = j->xhat_at + poff;
         row_codes(j->code + poff, q, ow, o0, (int32_t)w);
         if (src == p) { /* y holds the window's max of x */
             for (int64_t k = 0; k < ow; k++) {
@@ -719,6 +753,24 @@ ML_TARGET_AVX512 static void pool_max_plane_avx512(const float *x, int64_t w, in
         }
     }
 }
+
+/* The maxima alone (no backward to follow), by the same compares. */
+ML_TARGET_AVX512 static void pool_maxima_plane_avx512(const float *x, int64_t w, int64_t oh, int64_t ow, float *y) {
+    const int64_t psp = oh * ow;
+    for (int64_t r = 0; r < oh; r++) {
+        const float *s0 = x + 2 * r * w, *s1 = s0 + w;
+        for (int64_t j = 0; j < ow; j += 16) {
+            const pool_windows pw = pool_windows_avx512(s0, s1, j, ow);
+            __m512 best = pw.v[0];
+            ml__pool4_max_avx512(&best, pw.v[1], pw.v[2], pw.v[3]);
+            const int64_t at = r * ow + j;
+            if (at + 16 <= psp)
+                _mm512_storeu_ps(y + at, best);
+            else
+                _mm512_mask_storeu_ps(y + at, pw.inside, best);
+        }
+    }
+}
 #endif
 
 /* Block 1's pooled forward with the threads split by images.
@@ -786,14 +838,17 @@ ML_KERNEL static void bnr_step_sums(const bnr_job *j, const bnr_steps *s, int64_
         const int64_t poff = (i * c + ch) * oh * ow;
 #if defined(ML_HAVE_AVX512_PATH)
         if (vec) {
-            pool_max_plane_avx512(p, w, oh, ow, j->out + poff, j->code + poff);
+            if (!j->code)
+                pool_maxima_plane_avx512(p, w, oh, ow, j->out + poff);
+            else
+                pool_max_plane_avx512(p, w, oh, ow, j->out + poff, j->code + poff);
             continue;
         }
 #endif
         for (int64_t r = 0; r < oh; r++) {
             const int32_t o0 = (int32_t)((i * c + ch) * sp + 2 * r * w);
             pool_row(p, r, w, ow, o0, j->out + poff + r * ow, q);
-            row_codes(j->code + poff + r * ow, q, ow, o0, (int32_t)w);
+            if (j->code) row_codes(j->code + poff + r * ow, q, ow, o0, (int32_t)w);
         }
     }
 }
@@ -822,6 +877,11 @@ ML_INLINE void plane_from_maxima(float *restrict y, float *restrict xa, uint8_t 
     }
 }
 
+/* The outputs alone (no backward to follow): the same arithmetic. */
+ML_INLINE void plane_y_from_maxima(float *restrict y, int64_t psp, float scale, float shift) {
+    for (int64_t k = 0; k < psp; k++) y[k] = relu_keep_nan(y[k] * scale + shift);
+}
+
 #if defined(ML_HAVE_AVX512_PATH)
 /* The same, 16 outputs per step, with bn_pool_plane_avx512's operations;
  * the tail (psp % 16) by the scalar loop. */
@@ -843,7 +903,40 @@ ML_TARGET_AVX512 static void plane_from_maxima_avx512(float *y, float *xa, uint8
     }
     plane_from_maxima(y + k, xa + k, code + k, psp - k, m, is, scale, shift);
 }
+
+ML_TARGET_AVX512 static void plane_y_from_maxima_avx512(float *y, int64_t psp, float scale, float shift) {
+    const __m512 vsc = _mm512_set1_ps(scale), vsh = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= psp; k += 16) {
+        const __m512 z = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(y + k), vsc), vsh);
+        const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
+        _mm512_storeu_ps(y + k, _mm512_maskz_mov_ps(keep, z));
+    }
+    plane_y_from_maxima(y + k, psp - k, scale, shift);
+}
 #endif
+
+/* One plane's outputs from its window maxima (in out), with xhat and the
+ * codes when a backward follows (j->code set). */
+ML_INLINE void plane_outputs_from_maxima(const bnr_job *j, int64_t poff, int64_t psp, float m, float is, float scale,
+                                      float shift, int vec) {
+    float *y = j->out + poff;
+#if defined(ML_HAVE_AVX512_PATH)
+    if (vec) {
+        if (!j->code)
+            plane_y_from_maxima_avx512(y, psp, scale, shift);
+        else
+            plane_from_maxima_avx512(y, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
+        return;
+    }
+#else
+    (void)vec;
+#endif
+    if (!j->code)
+        plane_y_from_maxima(y, psp, scale, shift);
+    else
+        plane_from_maxima(y, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
+}
 
 /* Channel ch's variance and constants, then the thread's planes' outputs. */
 ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, int64_t ch, float *z, int32_t *q,
@@ -856,16 +949,9 @@ ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, 
     const float scale = is * j->gamma[ch], shift = j->beta[ch] - m * scale;
     const int from_maxima = j->gamma[ch] > 0.f && scale > 0.f;
     for (int64_t i = s->lo; i < s->hi; i++) {
-        const int64_t poff = (i * c + ch) * psp;
-        if (from_maxima) {
-#if defined(ML_HAVE_AVX512_PATH)
-            if (vec) {
-                plane_from_maxima_avx512(j->out + poff, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
-                continue;
-            }
-#endif
-            plane_from_maxima(j->out + poff, j->xhat_at + poff, j->code + poff, psp, m, is, scale, shift);
-        } else
+        if (from_maxima)
+            plane_outputs_from_maxima(j, (i * c + ch) * psp, psp, m, is, scale, shift, vec);
+        else
             pool_plane(j, i, ch, m, is, scale, shift, z, q, vec);
     }
     if (t == 0) {
@@ -1250,15 +1336,18 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
     int64_t oshape[4] = {n, c, pool ? h / 2 : h, pool ? w / 2 : w};
     ml_tensor *t = ml_tensor_new(ctx, 4, oshape);
     if (!t) return NULL;
-    /* aux: mean, inv, var per channel, then (pool) xhat at each argmax */
-    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (pool ? (size_t)t->numel : 0)) * sizeof(float));
+    /* aux: mean, inv, var per channel, then (pool) xhat at each argmax. Not
+     * recording (an evaluation's forward), no backward follows: the pool
+     * keeps neither xhat nor the codes, only the output is written. */
+    const int keep = pool && ml_ctx_recording(ctx);
+    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (keep ? (size_t)t->numel : 0)) * sizeof(float));
     float *scratch = pool ? ml_ctx_alloc(ctx, (size_t)(c * h * w) * sizeof(float)) : NULL;
-    uint8_t *code = pool ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
+    uint8_t *code = keep ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
     int32_t *rows = pool ? ml_ctx_alloc(ctx, (size_t)(c * oshape[3]) * sizeof(int32_t) + 4) : NULL;
-    if (!aux || (pool && (!scratch || !code || !rows))) return NULL;
+    if (!aux || (pool && (!scratch || !rows)) || (keep && !code)) return NULL;
     bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = pool, .eps = eps, .x = x->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
-                 .scratch = scratch, .rows = rows, .code = code, .xhat_at = pool ? aux + 3 * c : NULL};
+                 .scratch = scratch, .rows = rows, .code = code, .xhat_at = keep ? aux + 3 * c : NULL};
     const int nt = pool ? bn_pool_image_threads(&j, x->numel) : 1;
     if (nt > 1) {
         if (bn_pool_forward_by_images(ctx, &j, nt)) return NULL;

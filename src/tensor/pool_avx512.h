@@ -26,4 +26,16 @@ ML_TARGET_AVX512 static inline __m512i ml__pool4_argmax_avx512(__m512 *best, __m
     return _mm512_mask_mov_epi32(cd, t, _mm512_set1_epi32(3));
 }
 
+/* The maxima alone, by the same compares (a forward with no backward to
+ * follow needs neither the argmax nor x under it): the same bits in *best. */
+ML_TARGET_AVX512 static inline void ml__pool4_max_avx512(__m512 *best, __m512 v1, __m512 v2, __m512 v3) {
+    __mmask16 t;
+    t = _mm512_cmp_ps_mask(v1, *best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(*best, *best, _CMP_ORD_Q);
+    *best = _mm512_mask_mov_ps(*best, t, v1);
+    t = _mm512_cmp_ps_mask(v2, *best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(*best, *best, _CMP_ORD_Q);
+    *best = _mm512_mask_mov_ps(*best, t, v2);
+    t = _mm512_cmp_ps_mask(v3, *best, _CMP_NLE_UQ) & _mm512_cmp_ps_mask(*best, *best, _CMP_ORD_Q);
+    *best = _mm512_mask_mov_ps(*best, t, v3);
+}
+
 #endif
