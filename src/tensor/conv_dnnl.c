@@ -445,7 +445,6 @@ static int side_chunks(const ml_conv_shape *s, int t) {
  * pass (m floats, which pass_run aligns itself). */
 static int64_t side_region_floats(int64_t m, int64_t wm) { return wm + m + 32; }
 
-
 /* Scratch of pass `which` (forward or backward-data) over its k chunks on t
  * threads: the largest chunk's pass (chunks hold n / k or n / k + 1 images)
  * in *m and its blocked weights in *wm; -1 if oneDNN cannot run it. */
