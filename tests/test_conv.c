@@ -237,7 +237,8 @@ static void test_conv_dnnl(void) {
  * at 14x14 and 7x7 (Winograd), a direct shape, uneven chunks (41 images on 2
  * threads: 11 + 10 on the first, two primitives sharing the weights the thread
  * reordered once). Each pass also runs in its own scratch share, canary-checked
- * (side by side, a thread's region holds its blocked weights too). */
+ * (side by side, each thread's chunks and blocked weights are in its own
+ * region outside it: conv_dnnl.c's thread_region). */
 static void test_dnnl_image_chunks(void) {
     static const int shapes[][4] = {{75, 64, 14, 64}, {200, 64, 14, 64}, {200, 64, 7, 64}, {45, 16, 28, 16},
                                     {700, 32, 3, 64}, {41, 64, 14, 64}};

@@ -579,6 +579,19 @@ static int applies(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml
     return ml__conv_dnnl_blk16_ok(s);
 }
 
+/* The pooled output t [n, c, oh, ow], with its aux (mean, inv, var per
+ * channel, then xhat at each argmax) and codes; NULL when out of memory.
+ * Without keep (not recording: an evaluation's forward, no backward
+ * follows) neither xhat at the argmax nor the codes. */
+static ml_tensor *pooled_outputs(ml_ctx *ctx, int64_t n, int64_t c, int64_t oh, int64_t ow, int keep, float **aux,
+                                 uint8_t **code) {
+    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, oh, ow));
+    if (!t) return NULL;
+    *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (keep ? (size_t)t->numel : 0)) * sizeof(float));
+    *code = keep ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
+    return *aux && (!keep || *code) ? t : NULL;
+}
+
 ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
                                        float *running_mean, float *running_var, float momentum, float eps,
                                        int *taken) {
@@ -586,7 +599,17 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
     *taken = applies(ctx, x, w, gamma, beta, &s);
     if (!*taken) return NULL;
     const int64_t n = s.n, c = s.o, h = s.oh, wd = s.ow, oh = h / 2, ow = wd / 2;
-    ml_tensor *y = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, h, wd));
+    const int nt = omp_in_parallel() || n < 2 ? 1 : omp_get_max_threads();
+    const int keep = ml_ctx_recording(ctx), by_images = nt > 1 && keep;
+    ml_tensor *y = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, h, wd)), *t = NULL;
+    float *aux = NULL;
+    uint8_t *code = NULL;
+    /* Split by images, the outputs go below the conv's scratch: placed after
+     * it they reuse its first thread's region (the arena rewinds it), and
+     * every other thread's stores of its images' outputs would take the
+     * lines from that thread's cache first (lanes_to_planes ran 2.6x slower
+     * on the second thread of supervised cnn4). */
+    if (by_images && !(t = pooled_outputs(ctx, n, c, oh, ow, keep, &aux, &code))) return NULL;
     if (!y) return NULL;
     if (forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL;
     ml_node *cn = ml__record(ctx, ML_OP_CONV2D, y, x, w);
@@ -594,23 +617,16 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
         cn->ip[0] = 1, cn->ip[1] = 1, cn->ip[2] = s.h, cn->ip[3] = s.w;
         cn->fp = 1.f; /* output blocked */
     }
-    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, oh, ow));
-    if (!t) return NULL;
-    /* Not recording (an evaluation's forward): no backward follows, so
-     * neither xhat at the argmax nor the codes are kept. */
-    const int keep = ml_ctx_recording(ctx);
-    float *aux = ml_ctx_alloc(ctx, (3 * (size_t)c + (keep ? (size_t)t->numel : 0)) * sizeof(float));
-    uint8_t *code = keep ? ml_ctx_alloc(ctx, (size_t)t->numel) : NULL;
+    if (!by_images && !(t = pooled_outputs(ctx, n, c, oh, ow, keep, &aux, &code))) return NULL;
     ml_arena_mark m = ml_arena_get_mark(ctx->arena);
-    const int nt = omp_in_parallel() || n < 2 ? 1 : omp_get_max_threads();
     float *tmp = ml_ctx_alloc(ctx, (size_t)nt * (size_t)(oh * ow) * 48 * sizeof(float));
     ml_v8d *part = ml_ctx_alloc(ctx, 4 * (size_t)(n * (c / 16)) * sizeof(ml_v8d));
     blk_stat *stat = ml_ctx_alloc(ctx, (size_t)nt * (size_t)(c / 16) * sizeof(blk_stat));
-    if (!aux || (keep && !code) || !tmp || !part || !stat) return NULL;
+    if (!tmp || !part || !stat) return NULL;
     blk_job j = {.n = n, .c = c, .h = h, .w = wd, .eps = eps, .x = y->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
                  .xhat_at = keep ? aux + 3 * c : NULL, .code = code, .part = part, .stat = stat, .tmp = tmp};
-    blk_forward(&j, nt, keep, 3 * y->numel);
+    blk_forward(&j, nt, by_images, 3 * y->numel);
     ml_arena_rewind(ctx->arena, m);
     if (running_mean && running_var) update_running(running_mean, running_var, aux, aux + 2 * c, c, n * h * wd, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, y, gamma, beta);

@@ -81,6 +81,8 @@ typedef struct cache {
     entry e[CACHE_ENTRIES];
     int next_victim;
     dnnl_stream_t stream;
+    float *region; /* thread_region: this thread's chunks' scratch with threads inside a task */
+    int64_t region_floats;
 } cache;
 
 static dnnl_engine_t engine;
@@ -108,6 +110,7 @@ static void cache_free(void *arg) {
     cache *c = arg;
     for (int i = 0; i < CACHE_ENTRIES; i++) entry_free(&c->e[i]);
     if (c->stream) dnnl_stream_destroy(c->stream);
+    free(c->region);
     free(c);
 }
 
@@ -128,6 +131,26 @@ static cache *thread_cache(void) {
     }
     pthread_setspecific(cache_key, c); /* frees the cache when the thread exits */
     return tls_cache = c;
+}
+
+/* The calling thread's scratch for its chunks when several threads run a
+ * pass's chunks (side by side, or backward-weight's): at least `floats`
+ * floats, 64-byte aligned, kept from pass to pass (grown, never shrunk).
+ * Carved from the context's arena instead, a thread's region lay on lines
+ * the pass before had left in the other thread's cache (the arena rewinds
+ * scratch, and regions and tensors differ in size from pass to pass), so the
+ * second thread's reorders, Winograd scratchpad and outputs started with
+ * lines taken from the first's; in its own region each thread finds the
+ * lines it wrote the pass before. NULL when out of memory. */
+static float *thread_region(int64_t floats) {
+    cache *c = thread_cache();
+    if (!c) return NULL;
+    if (c->region_floats < floats) {
+        free(c->region);
+        c->region = aligned_alloc(64, ((size_t)floats * sizeof(float) + 63) / 64 * 64);
+        c->region_floats = c->region ? floats : 0;
+    }
+    return c->region;
 }
 
 /* Winograd F(4x4, 3x3) for 3x3, stride 1, pad 1 on images of at least 7x7
@@ -364,10 +387,11 @@ static int chunk_threads(int k) {
 }
 
 /* Scratch layout: the gradients of chunks 1..k-1 (chunk 0 writes dw itself),
- * then one pass region per running thread (a thread runs its chunks in turn). */
+ * then, on one thread, its pass region (it runs the chunks in turn); on
+ * several threads each runs its chunks in its own thread_region. */
 static int64_t chunked_bwdw_floats(const ml_conv_shape *s, int k) {
     int64_t per = chunk_pass_floats(s, k);
-    return per < 0 ? -1 : (k - 1) * weight_floats(s) + chunk_threads(k) * per;
+    return per < 0 ? -1 : (k - 1) * weight_floats(s) + (chunk_threads(k) > 1 ? 0 : per);
 }
 
 /* ---- Forward and backward-data in image chunks ---------------------------------
@@ -416,12 +440,10 @@ static int side_chunks(const ml_conv_shape *s, int t) {
     return k < s->n ? k : s->n;
 }
 
-/* A side-by-side thread's region: the blocked weights (wm floats, a multiple
- * of 16) at its 64-byte aligned start, then a chunk's pass (m floats, which
- * pass_run aligns itself). */
+/* A side-by-side thread's region (thread_region): the blocked weights (wm
+ * floats, a multiple of 16) at its 64-byte aligned start, then a chunk's
+ * pass (m floats, which pass_run aligns itself). */
 static int64_t side_region_floats(int64_t m, int64_t wm) { return wm + m + 32; }
-
-static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 /* Scratch of pass `which` (forward or backward-data) over its k chunks on t
  * threads: the largest chunk's pass (chunks hold n / k or n / k + 1 images)
@@ -444,9 +466,9 @@ static int64_t chunked_pass_floats(const ml_conv_shape *s, int which) {
     const int t = side_threads(s), k = t > 1 ? side_chunks(s, t) : image_chunks(s);
     int64_t m, wm;
     if (chunk_floats(s, which, t, k, &m, &wm)) return -1;
-    /* side by side: per thread one aligned region for the chunk's pass and
-     * one for the weights in the blocked layout (pass_run_side) */
-    return t > 1 ? t * side_region_floats(m, wm) : m;
+    /* side by side: each thread's chunks and blocked weights in its own
+     * thread_region (pass_run_side), nothing in the caller's scratch */
+    return t > 1 ? 0 : m;
 }
 
 int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int which) {
@@ -557,8 +579,10 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
 #pragma omp parallel num_threads(threads) reduction(| : failed)
         {
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-            for (int i = k * t / nt; i < k * (t + 1) / nt; i++)
-                failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions + t * per, lay) != 0;
+            float *region = thread_region(per);
+            failed |= !region;
+            for (int i = k * t / nt; i < k * (t + 1) / nt && region; i++)
+                failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, region, lay) != 0;
         }
     }
     if (failed) return -1;
@@ -594,13 +618,15 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
     if (chunk_floats(s, which, t, k, &m, &wm)) return -1;
     const int64_t per = side_region_floats(m, wm);
     int failed = 0;
+    (void)scratch; /* each thread's chunks run in its thread_region */
 #pragma omp parallel num_threads(t) reduction(| : failed)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
         const int saved = omp_get_max_threads();
-        float *w_blk = align64(scratch + me * per), *region = w_blk + wm;
+        float *w_blk = thread_region(per), *region = w_blk ? w_blk + wm : NULL;
         dnnl_memory_desc_t held; /* the layout w_blk holds, once `have` */
         int have = 0;
+        failed |= !w_blk;
         omp_set_num_threads(1);
         for (int i = k * me / nt; i < k * (me + 1) / nt && !failed; i++) {
             const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
