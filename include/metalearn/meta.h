@@ -147,7 +147,10 @@ typedef struct ml_meta_config {
      * several threads, any learner: ml_meta_step runs the tasks one at a
      * time with every thread inside the task (one worker's arena instead of
      * one per thread; the same bits, slower where a task splits worse than
-     * the meta-batch). */
+     * the meta-batch). Where the query's first block is a conv on few input
+     * channels (c_in * 9 <= 32), its query pass is lean whatever this says
+     * (conv_bn_pool_lean.c: no conv output kept; ML_LEAN_BLOCK1=0 turns that
+     * off) and only the one-task-at-a-time part applies. */
     int low_memory;
 } ml_meta_config;
 

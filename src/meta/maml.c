@@ -8,6 +8,7 @@
  * are in learners.c; the driver in meta.c. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "meta_internal.h"
@@ -45,6 +46,70 @@ static int block1_backward_kept(ml_ctx *ctx, ml_tensor **fast, ml_tensor *x4, ml
     return 0;
 }
 
+int ml__maml_lean_block1 = -1;
+
+/* Whether the query pass takes block 1 lean (conv_bn_pool_lean.c): a CNN of
+ * two blocks or more whose first conv has few enough patch entries (c_in *
+ * 3 * 3 <= ML_LEAN_MAX_K: Omniglot's 1 channel, RGB's 3). -1: by the
+ * environment (ML_LEAN_BLOCK1=0 turns it off, for A/B runs). */
+static int lean_block1(const ml_model *model) {
+    if (ml__maml_lean_block1 < 0) {
+        const char *e = getenv("ML_LEAN_BLOCK1");
+        ml__maml_lean_block1 = e && e[0] == '0' ? 0 : 1;
+    }
+    const ml_model_spec *s = &model->spec;
+    return ml__maml_lean_block1 && s->kind != ML_MODEL_MLP && s->blocks >= 2 && s->in_c * 9 <= ML_LEAN_MAX_K &&
+           s->in_h >= 2 && s->in_w >= 2;
+}
+
+/* The query gradient with block 1 lean: its forward keeps no conv output
+ * (15 MB for a 5w1s q15 query at 28x28 x 64), only the pooled output h, the
+ * codes and the statistics (w->kept, outside the arena: h, then the kept
+ * values); the other blocks and the loss from h as a leaf, dh over h; then
+ * block 1's backward from the kept values and the images. First order only:
+ * the second order walks the inner steps' graph, not this pass. The values
+ * differ from the walk through the float conv output by its rounding. */
+static int query_gradient_lean(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, ml_tensor **fast, ml_tensor **g,
+                               float *loss) {
+    ml_ctx *ctx = w->ctx;
+    ml_model *model = m->model;
+    const ml_model_spec *sp = &model->spec;
+    const int np = model->n_params, nb = 4; /* conv weight, bias, gamma, beta */
+    ml_tensor *d[ML_MAX_PARAMS + 1];
+    ml_ctx_mark start = ml_ctx_get_mark(ctx);
+    const int64_t nq = t->n_query, c = fast[0]->shape[0];
+    const int64_t shape[4] = {nq, c, sp->in_h / 2, sp->in_w / 2}, n = nq * c * shape[2] * shape[3];
+    const int64_t h_floats = (n + 1) / 2 * 2; /* the kept values' doubles 8-byte aligned */
+    const int64_t floats = h_floats + (ml__lean_block_kept_bytes(c, n) + 3) / 4;
+    if (ml__meta_grow_floats(&w->kept, &w->kept_cap, floats)) return -1;
+    ml_tensor *x4 = ml_tensor_wrap(ctx, (float *)t->xq, 4, ML_SHAPE(nq, sp->in_c, sp->in_h, sp->in_w));
+    if (!x4 || !ml__lean_block_fits(x4, fast[0], 1)) return -1;
+    ml_lean_kept *kp = ml__lean_block_forward(ctx, x4, fast[0], fast[2], fast[3], 1, sp->bn_eps, w->kept + h_floats,
+                                              w->kept);
+    if (!kp) return -1;
+    ml_ctx_rewind(ctx, start);
+
+    ml_tensor *h = ml_tensor_wrap(ctx, w->kept, 4, shape);
+    if (!h) return -1;
+    ml_ctx_mark rest = ml_ctx_get_mark(ctx);
+    ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, sp->blocks, 1, 0),
+                                    t->yq, t->lq, t->n_query);
+    ml_tensor *wrt[ML_MAX_PARAMS + 1];
+    for (int i = nb; i < np; i++) wrt[i - nb] = fast[i];
+    wrt[np - nb] = h;
+    if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
+    *loss = l->data[0];
+    for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
+    memcpy(w->kept, d[np - nb]->data, (size_t)n * sizeof(float)); /* dh over h: the backward reads the codes */
+    ml_ctx_rewind(ctx, rest);
+
+    x4 = ml_tensor_wrap(ctx, (float *)t->xq, 4, ML_SHAPE(nq, sp->in_c, sp->in_h, sp->in_w));
+    if (!x4 || ml__lean_block_backward(ctx, x4, fast[0], fast[2], kp, w->kept, d)) return -1;
+    for (int i = 0; i < nb; i++) memcpy(g[i]->data, d[i]->data, (size_t)g[i]->numel * sizeof(float));
+    ml_ctx_rewind(ctx, start);
+    return 0;
+}
+
 /* The query loss's gradient at the adapted weights fast[] into g[] (tensors
  * made before the call) and its value into *loss; the arena as it was on
  * return. A CNN runs its first block's convolution twice, so that block's
@@ -74,6 +139,7 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     ml_model *model = m->model;
     const int np = model->n_params, nb = 4; /* conv weight, bias, gamma, beta */
     ml_tensor *d[ML_MAX_PARAMS + 1];
+    if (lean_block1(model)) return query_gradient_lean(m, w, t, fast, g, loss);
     ml_ctx_mark start = ml_ctx_get_mark(ctx);
     if (!m->cfg.low_memory || model->spec.kind == ML_MODEL_MLP || model->spec.blocks < 2) {
         ml_tensor *l = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);

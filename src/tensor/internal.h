@@ -136,6 +136,32 @@ int64_t ml__bn_pool_kept_bytes(const ml_tensor *y);
 void ml__bn_pool_keep(const ml_tensor *y, void *kept);
 void ml__bn_pool_backward_kept(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml_tensor *beta, ml_tensor *y,
                                void *kept, ml_tensor *g, ml_tensor *din[3]);
+/* The pooled forward of channels [lo, hi) with given statistics (ops_nn.c;
+ * see there), for block 1's lean query pass (conv_bn_pool_lean.c). */
+void ml__bn_pool_planes_with_stats(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
+                                   const float *inv, const float *gamma, const float *beta, float *y,
+                                   float *xhat_at, uint8_t *code, float *scratch, int32_t *rows, int64_t lo,
+                                   int64_t hi);
+/* Block 1 of a query pass without its conv output (conv_bn_pool_lean.c):
+ * conv (stride 1, `pad`) from x, batch norm with batch statistics, ReLU,
+ * 2x2 max-pool, first-order backward only. The statistics come from the
+ * images' patch moments, the conv runs in chunks of images that are pooled
+ * and dropped; kept (ml__lean_block_kept_bytes, 8-byte aligned): the moments,
+ * mean / inv and the pooled outputs' codes; the pooled output goes to y.
+ * The backward takes the gradient g at y and gives d[0..3] for the conv's
+ * weight and bias (zero: it cancels in the batch norm), gamma and beta. The
+ * values differ from the walk through the float conv output by its rounding. */
+#define ML_LEAN_MAX_K 32
+typedef struct ml_lean_kept ml_lean_kept;
+/* The forward's conv output per chunk of images (1 MB; tests make it small). */
+extern int64_t ml__lean_chunk_bytes;
+int ml__lean_block_fits(const ml_tensor *x, const ml_tensor *w, int pad);
+int64_t ml__lean_block_kept_bytes(int64_t c, int64_t pooled);
+uint8_t *ml__lean_block_codes(ml_lean_kept *kp);
+ml_lean_kept *ml__lean_block_forward(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
+                                     int pad, float eps, void *kept, float *y);
+int ml__lean_block_backward(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, const ml_lean_kept *kp,
+                            const float *g, ml_tensor *d[4]);
 /* BN_RELU with the pool: the flat argmax index of each output (for the
  * recorded backward's scatter), expanded from nd->code into arena memory. */
 const int32_t *ml__bn_relu_pool_index(ml_ctx *ctx, const ml_node *nd);

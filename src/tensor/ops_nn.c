@@ -720,6 +720,26 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* The pooled forward of channels [lo, hi) of n images with the statistics
+ * given (mean, inv per channel), as bn_relu_range runs it once it has them:
+ * the same scale and shift, the same plane kernel, so the same bits for the
+ * same statistics. For block 1's lean query pass (conv_bn_pool_lean.c),
+ * which takes its statistics from the images' patch moments and runs the
+ * conv in chunks of images. scratch: c * h * w floats, rows: c * (w / 2) + 1
+ * int32 (per channel, so channel ranges can run side by side). */
+void ml__bn_pool_planes_with_stats(const float *x, int64_t n, int64_t c, int64_t h, int64_t w, const float *mean,
+                                   const float *inv, const float *gamma, const float *beta, float *y,
+                                   float *xhat_at, uint8_t *code, float *scratch, int32_t *rows, int64_t lo,
+                                   int64_t hi) {
+    bnr_job j = {.n = n, .c = c, .h = h, .w = w, .pool = 1, .x = x, .out = y, .xhat_at = xhat_at, .code = code};
+    const int64_t sp = h * w, ow = w / 2;
+    const int vec = bn_pool_vector(ow);
+    for (int64_t ch = lo; ch < hi; ch++) {
+        const float m = mean[ch], is = inv[ch], scale = is * gamma[ch], shift = beta[ch] - m * scale;
+        for (int64_t i = 0; i < n; i++) pool_plane(&j, i, ch, m, is, scale, shift, scratch + ch * sp, rows + ch * ow, vec);
+    }
+}
+
 /* Threads inside the op split by images, when there are some to split. */
 static int bn_relu_image_threads(int64_t n, int64_t work) {
     if (n < 2 || work < ML_PAR_MIN_ELEMS || omp_in_parallel()) return 1;
