@@ -53,12 +53,11 @@ int ml__maml_lean_block1 = -1;
  * 3 * 3 <= ML_LEAN_MAX_K: Omniglot's 1 channel, RGB's 3). -1: by the
  * environment (ML_LEAN_BLOCK1=0 turns it off, for A/B runs). */
 static int lean_block1(const ml_model *model) {
-    if (ml__maml_lean_block1 < 0) {
-        const char *e = getenv("ML_LEAN_BLOCK1");
-        ml__maml_lean_block1 = e && e[0] == '0' ? 0 : 1;
-    }
+    /* Read, never cached in the shared flag: the workers ask at once. */
+    const char *e = ml__maml_lean_block1 < 0 ? getenv("ML_LEAN_BLOCK1") : NULL;
+    const int on = ml__maml_lean_block1 >= 0 ? ml__maml_lean_block1 : !(e && e[0] == '0');
     const ml_model_spec *s = &model->spec;
-    return ml__maml_lean_block1 && s->kind != ML_MODEL_MLP && s->blocks >= 2 && s->in_c * 9 <= ML_LEAN_MAX_K &&
+    return on && s->kind != ML_MODEL_MLP && s->blocks >= 2 && s->in_c * 9 <= ML_LEAN_MAX_K &&
            s->in_h >= 2 && s->in_w >= 2;
 }
 
