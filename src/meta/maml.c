@@ -46,6 +46,30 @@ static int block1_backward_kept(ml_ctx *ctx, ml_tensor **fast, ml_tensor *x4, ml
     return 0;
 }
 
+/* Blocks 2.. and the loss from h (block 1's output, a leaf outside the
+ * arena) at the adapted weights: the loss into *loss, the gradients of
+ * parameters nb.. into g[], dh (the gradient at h) into dh_out (outside the
+ * arena: in it, dh would stay alive through this pass's peak, block 2's
+ * backward-weights, without being written until its end); the arena as it
+ * was on return. */
+static int blocks_after_first(ml_meta *m, ml_ctx *ctx, const ml_task_data *t, ml_tensor **fast, ml_tensor *h, int nb,
+                              ml_tensor **g, float *dh_out, float *loss) {
+    ml_model *model = m->model;
+    const int np = model->n_params;
+    ml_tensor *d[ML_MAX_PARAMS + 1], *wrt[ML_MAX_PARAMS + 1];
+    ml_ctx_mark rest = ml_ctx_get_mark(ctx);
+    ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, model->spec.blocks, 1, 0),
+                                    t->yq, t->lq, t->n_query);
+    for (int i = nb; i < np; i++) wrt[i - nb] = fast[i];
+    wrt[np - nb] = h;
+    if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
+    *loss = l->data[0];
+    for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
+    memcpy(dh_out, d[np - nb]->data, (size_t)h->numel * sizeof(float));
+    ml_ctx_rewind(ctx, rest);
+    return 0;
+}
+
 int ml__maml_lean_block1 = -1;
 
 /* Whether the query pass takes block 1 lean (conv_bn_pool_lean.c): a CNN of
@@ -73,7 +97,7 @@ static int query_gradient_lean(ml_meta *m, ml_meta_worker *w, const ml_task_data
     ml_ctx *ctx = w->ctx;
     ml_model *model = m->model;
     const ml_model_spec *sp = &model->spec;
-    const int np = model->n_params, nb = 4; /* conv weight, bias, gamma, beta */
+    const int nb = 4; /* conv weight, bias, gamma, beta */
     ml_tensor *d[ML_MAX_PARAMS + 1];
     ml_ctx_mark start = ml_ctx_get_mark(ctx);
     const int64_t nq = t->n_query, c = fast[0]->shape[0];
@@ -89,18 +113,8 @@ static int query_gradient_lean(ml_meta *m, ml_meta_worker *w, const ml_task_data
     ml_ctx_rewind(ctx, start);
 
     ml_tensor *h = ml_tensor_wrap(ctx, w->kept, 4, shape);
-    if (!h) return -1;
-    ml_ctx_mark rest = ml_ctx_get_mark(ctx);
-    ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, sp->blocks, 1, 0),
-                                    t->yq, t->lq, t->n_query);
-    ml_tensor *wrt[ML_MAX_PARAMS + 1];
-    for (int i = nb; i < np; i++) wrt[i - nb] = fast[i];
-    wrt[np - nb] = h;
-    if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
-    *loss = l->data[0];
-    for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
-    memcpy(w->kept, d[np - nb]->data, (size_t)n * sizeof(float)); /* dh over h: the backward reads the codes */
-    ml_ctx_rewind(ctx, rest);
+    /* dh over h: the backward reads the codes, not h */
+    if (!h || blocks_after_first(m, ctx, t, fast, h, nb, g, w->kept, loss)) return -1;
 
     x4 = ml_tensor_wrap(ctx, (float *)t->xq, 4, ML_SHAPE(nq, sp->in_c, sp->in_h, sp->in_w));
     if (!x4 || ml__lean_block_backward(ctx, x4, fast[0], fast[2], kp, w->kept, d)) return -1;
@@ -167,22 +181,8 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     ml_ctx_rewind(ctx, start);
 
     ml_tensor *h = ml_tensor_wrap(ctx, kept_h, ndim, shape);
-    if (!h) return -1;
-    ml_ctx_mark rest = ml_ctx_get_mark(ctx);
-    ml_tensor *l = ml__meta_loss_of(ctx, m, ml_model_forward_blocks(ctx, model, fast, h, 1, model->spec.blocks, 1, 0),
-                                    t->yq, t->lq, t->n_query);
-    ml_tensor *wrt[ML_MAX_PARAMS + 1];
-    for (int i = nb; i < np; i++) wrt[i - nb] = fast[i];
-    wrt[np - nb] = h;
-    if (!l || ml_grad(ctx, l, wrt, np - nb + 1, 0, d) != ML_OK) return -1;
-    *loss = l->data[0];
-    for (int i = nb; i < np; i++) memcpy(g[i]->data, d[i - nb]->data, (size_t)g[i]->numel * sizeof(float));
-    /* dh outside the arena (in the arena it was alive through this pass's
-     * peak, block 2's backward-weights, without being written until its
-     * end); over h when step 3 runs the forward again, as h is read by
-     * nothing more then. */
-    memcpy(kept_dh, d[np - nb]->data, (size_t)n * sizeof(float));
-    ml_ctx_rewind(ctx, rest);
+    /* dh over h when step 3 runs the forward again: nothing reads h then */
+    if (!h || blocks_after_first(m, ctx, t, fast, h, nb, g, kept_dh, loss)) return -1;
 
     ml_tensor *dh = ml_tensor_wrap(ctx, kept_dh, ndim, shape);
     ml_tensor *x = ml_tensor_wrap(ctx, xq, 2, ML_SHAPE(t->n_query, per));
