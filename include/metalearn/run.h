@@ -85,7 +85,7 @@ typedef struct ml_run_config {
     /* meta-RL evaluation: the steps after the first adapt at the rate times
      * this (1: every step alike; the MAML authors' evaluation uses 0.5) */
     float eval_later_scale;
-    int low_memory; /* --low-memory: second-order learners recompute the query's first convolution (ml_meta_config) */
+    int low_memory; /* --low-memory: the meta-batch's tasks one at a time, threads inside each (ml_meta_config) */
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */
