@@ -391,6 +391,17 @@ static void pool_image_generic(const float *p, int64_t w, int64_t oh, int64_t ow
 }
 
 #if defined(ML_HAVE_AVX512_PATH)
+/* The 2x2 window at p (pixel-major, 16 lanes, rows w pixels apart): x, and
+ * the values pooled: x on onx lanes, else z = x * scale + shift. */
+ML_TARGET_AVX512 static inline void window_values_avx512(const float *p, int64_t w, __m512 vsc, __m512 vsh,
+                                                         __mmask16 onx, __m512 x[4], __m512 v[4]) {
+    const float *at[4] = {p, p + 16, p + w * 16, p + w * 16 + 16};
+    for (int i = 0; i < 4; i++) {
+        x[i] = _mm512_loadu_ps(at[i]);
+        v[i] = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x[i], vsc), vsh), onx, x[i]);
+    }
+}
+
 /* The same with mask registers (GCC turned the generic vector compares into
  * scalar code: the forward took twice the plain path's time). */
 ML_TARGET_AVX512 static void pool_image_avx512(const float *p, int64_t w, int64_t oh, int64_t ow,
@@ -400,15 +411,10 @@ ML_TARGET_AVX512 static void pool_image_avx512(const float *p, int64_t w, int64_
     const __mmask16 onx = _mm512_cmpneq_epi32_mask(_mm512_loadu_si512(k0->onx), _mm512_setzero_si512());
     for (int64_t r = 0, k = 0; r < oh; r++)
         for (int64_t q = 0; q < ow; q++, k++) {
-            const float *p0 = p + (2 * r * w + 2 * q) * 16, *p1 = p0 + w * 16;
-            const __m512 x0 = _mm512_loadu_ps(p0), x1 = _mm512_loadu_ps(p0 + 16), x2 = _mm512_loadu_ps(p1),
-                         x3 = _mm512_loadu_ps(p1 + 16);
-            /* src = x on onx lanes, else z = x * scale + shift */
-            __m512 best = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x0, vsc), vsh), onx, x0), bx = x0;
-            const __m512 v1 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x1, vsc), vsh), onx, x1);
-            const __m512 v2 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x2, vsc), vsh), onx, x2);
-            const __m512 v3 = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x3, vsc), vsh), onx, x3);
-            __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v1, v2, v3, x1, x2, x3);
+            __m512 x[4], v[4];
+            window_values_avx512(p + (2 * r * w + 2 * q) * 16, w, vsc, vsh, onx, x, v);
+            __m512 best = v[0], bx = x[0];
+            __m512i cd = ml__pool4_argmax_avx512(&best, &bx, v[1], v[2], v[3], x[1], x[2], x[3]);
             const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(bx, vm), vis);
             const __m512 z = _mm512_mask_mov_ps(best, onx, _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh));
             const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
@@ -429,13 +435,10 @@ ML_TARGET_AVX512 static void pool_image_y_avx512(const float *p, int64_t w, int6
     const __mmask16 onx = _mm512_cmpneq_epi32_mask(_mm512_loadu_si512(k0->onx), _mm512_setzero_si512());
     for (int64_t r = 0, k = 0; r < oh; r++)
         for (int64_t q = 0; q < ow; q++, k++) {
-            const float *p0 = p + (2 * r * w + 2 * q) * 16, *p1 = p0 + w * 16;
-            const __m512 x0 = _mm512_loadu_ps(p0), x1 = _mm512_loadu_ps(p0 + 16), x2 = _mm512_loadu_ps(p1),
-                         x3 = _mm512_loadu_ps(p1 + 16);
-            __m512 best = _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x0, vsc), vsh), onx, x0);
-            ml__pool4_max_avx512(&best, _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x1, vsc), vsh), onx, x1),
-                                 _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x2, vsc), vsh), onx, x2),
-                                 _mm512_mask_mov_ps(_mm512_add_ps(_mm512_mul_ps(x3, vsc), vsh), onx, x3));
+            __m512 x[4], v[4];
+            window_values_avx512(p + (2 * r * w + 2 * q) * 16, w, vsc, vsh, onx, x, v);
+            __m512 best = v[0];
+            ml__pool4_max_avx512(&best, v[1], v[2], v[3]);
             const __m512 z = _mm512_mask_mov_ps(best, onx, _mm512_add_ps(_mm512_mul_ps(best, vsc), vsh));
             const __mmask16 keep = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q);
             _mm512_storeu_ps(ty + k * 16, _mm512_maskz_mov_ps(keep, z));
