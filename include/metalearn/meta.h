@@ -149,9 +149,14 @@ typedef struct ml_meta_config {
      * one per thread; the same bits, slower where a task splits worse than
      * the meta-batch). Where the query's first block is a conv on few input
      * channels (c_in * 9 <= 32), its query pass is lean whatever this says
-     * (conv_bn_pool_lean.c: no conv output kept; ML_LEAN_BLOCK1=0 turns that
+     * (conv_bn_pool_lean.c: no conv output kept; exact_first_block turns that
      * off) and only the one-task-at-a-time part applies. */
     int low_memory;
+    /* 1: the second-order learners' query pass walks the first conv block
+     * through its float conv output even where the lean route would apply
+     * (more memory; the arithmetic of metalearn before the lean route, so
+     * its checkpoints reproduce). 0: lean where it applies. */
+    int exact_first_block;
 } ml_meta_config;
 
 typedef struct ml_meta_worker ml_meta_worker;

@@ -86,6 +86,7 @@ typedef struct ml_run_config {
      * this (1: every step alike; the MAML authors' evaluation uses 0.5) */
     float eval_later_scale;
     int low_memory; /* --low-memory: the meta-batch's tasks one at a time, threads inside each (ml_meta_config) */
+    int exact_first_block; /* --exact-first-block: no lean first block in the query pass (ml_meta_config) */
 } ml_run_config;
 
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */

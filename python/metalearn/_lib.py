@@ -338,7 +338,8 @@ class Optim(C.Structure):
 class MetaConfig(C.Structure):
     _fields_ = [("algo", C.c_int), ("loss", C.c_int), ("inner_steps", C.c_int), ("inner_lr", C.c_float),
                 ("outer", OptimConfig), ("threads", C.c_int), ("pretrain_classes", C.c_int),
-                ("finetune_all", C.c_int), ("matching_scale", C.c_float), ("low_memory", C.c_int)]
+                ("finetune_all", C.c_int), ("matching_scale", C.c_float), ("low_memory", C.c_int),
+                ("exact_first_block", C.c_int)]
 
 
 class Meta(C.Structure):
@@ -403,7 +404,7 @@ class RunConfigFields(C.Structure):
         ("federated", C.c_int), ("clients", C.c_int), ("local_iters", C.c_int), ("rounds", C.c_int),
         ("client_fraction", C.c_float), ("env", _S), ("outer", _S), ("rollouts", C.c_int), ("horizon", C.c_int),
         ("shards", C.c_int), ("remember", C.c_int), ("eval_lr", _S), ("eval_later_scale", C.c_float),
-        ("low_memory", C.c_int)]
+        ("low_memory", C.c_int), ("exact_first_block", C.c_int)]
 
 
 _decl("ml_run_config_load_run", C.c_int, C.c_void_p, C.c_char_p, C.c_char_p, C.c_size_t)

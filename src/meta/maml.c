@@ -70,18 +70,13 @@ static int blocks_after_first(ml_meta *m, ml_ctx *ctx, const ml_task_data *t, ml
     return 0;
 }
 
-int ml__maml_lean_block1 = -1;
-
 /* Whether the query pass takes block 1 lean (conv_bn_pool_lean.c): a CNN of
  * two blocks or more whose first conv has few enough patch entries (c_in *
- * 3 * 3 <= ML_LEAN_MAX_K: Omniglot's 1 channel, RGB's 3). -1: by the
- * environment (ML_LEAN_BLOCK1=0 turns it off, for A/B runs). */
-static int lean_block1(const ml_model *model) {
-    /* Read, never cached in the shared flag: the workers ask at once. */
-    const char *e = ml__maml_lean_block1 < 0 ? getenv("ML_LEAN_BLOCK1") : NULL;
-    const int on = ml__maml_lean_block1 >= 0 ? ml__maml_lean_block1 : !(e && e[0] == '0');
-    const ml_model_spec *s = &model->spec;
-    return on && s->kind != ML_MODEL_MLP && s->blocks >= 2 && s->in_c * 9 <= ML_LEAN_MAX_K &&
+ * 3 * 3 <= ML_LEAN_MAX_K: Omniglot's 1 channel, RGB's 3), unless the run
+ * asks for the exact walk through the conv output. */
+static int lean_block1(const ml_meta *m) {
+    const ml_model_spec *s = &m->model->spec;
+    return !m->cfg.exact_first_block && s->kind != ML_MODEL_MLP && s->blocks >= 2 && s->in_c * 9 <= ML_LEAN_MAX_K &&
            s->in_h >= 2 && s->in_w >= 2;
 }
 
@@ -152,7 +147,7 @@ static int query_gradient(ml_meta *m, ml_meta_worker *w, const ml_task_data *t, 
     ml_model *model = m->model;
     const int np = model->n_params, nb = 4; /* conv weight, bias, gamma, beta */
     ml_tensor *d[ML_MAX_PARAMS + 1];
-    if (lean_block1(model)) return query_gradient_lean(m, w, t, fast, g, loss);
+    if (lean_block1(m)) return query_gradient_lean(m, w, t, fast, g, loss);
     ml_ctx_mark start = ml_ctx_get_mark(ctx);
     if (!m->cfg.low_memory || model->spec.kind == ML_MODEL_MLP || model->spec.blocks < 2) {
         ml_tensor *l = ml__meta_model_loss(ctx, m, fast, t->xq, t->yq, t->lq, t->n_query, NULL);

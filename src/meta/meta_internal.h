@@ -24,11 +24,6 @@ struct ml_meta_worker {
     char err[256];
 };
 
-/* maml.c: the second-order query pass takes block 1 lean (conv_bn_pool_lean.c;
- * -1: by ML_LEAN_BLOCK1, default on; 0: off, the walk through the conv
- * output; 1: on). Tests set it. */
-extern int ml__maml_lean_block1;
-
 /* Where task `item` writes its meta-gradient row (n_meta floats; NULL: out
  * of memory, the task already marked failed with the worker's message), and
  * the call that hands the written row over (meta.c). */

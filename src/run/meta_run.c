@@ -311,6 +311,7 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     if (outer_kind == ML_OPTIM_SGD || outer_kind == ML_OPTIM_RMSPROP) cfg.outer.momentum = o->momentum > 0 ? o->momentum : 0;
     cfg.matching_scale = o->matching_scale; /* > 0 only for a learner that reads it (checked above) */
     cfg.low_memory = o->low_memory;
+    cfg.exact_first_block = o->exact_first_block;
     if (ml_algo_info(r->algo)->batch_training) {
         /* The head spans every training class (rotations included); eval
          * and predict need none, whatever dataset they read. */
