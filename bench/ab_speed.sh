@@ -16,6 +16,7 @@
 #   env: ML_DATA_DIR; B_ARGS: extra train options for B only (e.g. --low-memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib/setup.sh
 reps=5 iters=12 warmup=2 measure=wall
 while [ $# -gt 3 ]; do
   case "$1" in
@@ -32,11 +33,8 @@ if [ "$measure" = cpu ]; then
   [ "$iters" -gt 2 ] || { echo "--iters must be > 2" >&2; exit 2; }
   command -v perf > /dev/null || { echo "perf is needed (apt-get install linux-perf)" >&2; exit 1; }
 fi
-data="${ML_DATA_DIR:-../shared/data}/omniglot"
-zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp "$1" "$tmp/A"; cp "$2" "$tmp/B"
+omniglot_zips
+ab_copies "$1" "$2"
 IFS=: read -r algo ways shots query mb threads <<< "$3"
 inner=()
 [ "$algo" = protonet ] || inner=(--inner-steps 1 --inner-lr 0.4)

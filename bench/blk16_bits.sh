@@ -6,8 +6,8 @@
 # Usage: bench/blk16_bits.sh A_BIN B_BIN   (env: ML_DATA_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data="${ML_DATA_DIR:-../shared/data}/omniglot"
-zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
+source bench/lib/setup.sh
+omniglot_zips
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0

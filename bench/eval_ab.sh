@@ -13,6 +13,7 @@
 # Usage: bench/eval_ab.sh [--rt] [--reps 5] [--tasks 60] [--threads "1 2"] A_BIN B_BIN OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib/setup.sh
 reps=5 tasks=60 rt=() threads="1 2"
 while [ $# -gt 3 ]; do
   case "$1" in
@@ -26,9 +27,7 @@ done
 [ $# -eq 3 ] || { sed -n '2,13p' "$0"; exit 2; }
 out="$3"
 mkdir -p "$out"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp "$1" "$tmp/A"; cp "$2" "$tmp/B"
+ab_copies "$1" "$2"
 zoo=models/omniglot-protonet-30w1s
 eval_run() { # BIN THREADS TASKS -> one JSON line: the run's eval_seconds, CPU seconds, accuracy
   local js

@@ -14,10 +14,10 @@
 #   TRAIN_ARGS (extra train options for every run, e.g. --low-memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib/setup.sh
 source bench/lib/peak_rss.sh
 peak_rss_args 2,16p "$@"
-data="${ML_DATA_DIR:-../shared/data}/omniglot"
-zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
+omniglot_zips
 for z in ${zips//,/ }; do [ -f "$z" ] || { echo "missing $z" >&2; exit 1; }; done
 peak_rss_binary
 for run in "${runs[@]}"; do

@@ -14,6 +14,7 @@
 #                            A_BIN B_BIN OUT_DIR      (env: ML_DATA_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib/setup.sh
 reps=5 iters=40 rt=() threads="1 2" only=protonet,supervised
 while [ $# -gt 3 ]; do
   case "$1" in
@@ -28,11 +29,8 @@ done
 [ $# -eq 3 ] || { sed -n '2,14p' "$0"; exit 2; }
 out="$3"
 mkdir -p "$out"
-data="${ML_DATA_DIR:-../shared/data}/omniglot"
-zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp "$1" "$tmp/A"; cp "$2" "$tmp/B"
+omniglot_zips
+ab_copies "$1" "$2"
 run() { # CONFIG BIN THREADS REP
   rm -rf "$tmp/run"
   local cmd

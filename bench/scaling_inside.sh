@@ -26,6 +26,7 @@
 #   (default OUT_DIR bench/results/scale18/rerun; env ML_DATA_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib/setup.sh
 reps=5 rt=() only=protonet,supervised,eval limit=2048
 while [ $# -gt 2 ] && [ "${1#--}" != "$1" ]; do
   case "$1" in
@@ -39,11 +40,8 @@ done
 [ $# -ge 2 ] || { sed -n '2,27p' "$0"; exit 2; }
 out="${3:-bench/results/scale18/rerun}"
 mkdir -p "$out"
-data="${ML_DATA_DIR:-../shared/data}/omniglot"
-zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cp "$1" "$tmp/A"; cp "$2" "$tmp/B"
+omniglot_zips
+ab_copies "$1" "$2"
 zoo=models/omniglot-protonet-30w1s
 [ -f "$zoo/checkpoint.safetensors" ] || { echo "missing $zoo" >&2; exit 1; }
 

@@ -15,13 +15,13 @@
 # Usage: bench/scaling_phases.sh [--rt] BIN [OUT_DIR]   (default bench/results/scale19/phases)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib/setup.sh
 rt=()
 [ "${1:-}" = --rt ] && { rt=(chrt -f 10); shift; }
 [ $# -ge 1 ] || { sed -n '2,16p' "$0"; exit 2; }
 bin=$(realpath "$1") out="${2:-bench/results/scale19/phases}"
 mkdir -p "$out"
-data="${ML_DATA_DIR:-../shared/data}/omniglot"
-zips="$data/images_background_small1.zip,$data/images_background_small2.zip"
+omniglot_zips
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
