@@ -42,15 +42,13 @@ typedef struct mlp_shape {
     int64_t n; /* theta's floats */
 } mlp_shape;
 
-/* One forward / backward over n points: a[0] = x, a[l+1] = relu(a[l] W_l^T
- * + b_l), out = the last layer's a[l] W_l^T + b_l; dz[l] = dL / dz[l] of
- * the pre-activations z[l] (those of hidden layers are never stored: a[l+1]
- * > 0 exactly where z[l] > 0, so a[l+1] is the ReLU's mask). Row strides
- * pad16 of the width. */
+/* One forward / backward over n points: a[0] = x, z[l] = a[l] W_l^T + b_l,
+ * a[l+1] = relu(z[l]), z[layers-1] the outputs; dz[l] = dL / dz[l]. Row
+ * strides pad16 of the width. */
 typedef struct mlp_pass {
     int n;
     float *a[MAX_LAYERS];
-    float *out, *dz[MAX_LAYERS];
+    float *z[MAX_LAYERS], *dz[MAX_LAYERS];
 } mlp_pass;
 
 int ml__maml_mlp_fits(const ml_meta *m) {
@@ -83,17 +81,14 @@ static void shape_of(const ml_model *model, mlp_shape *sh) {
 
 /* ---- kernels ------------------------------------------------------------------------------- */
 
-typedef int32_t v16i __attribute__((vector_size(64))); /* a comparison's lanes: all ones or zero */
-
 /* c[r rows, 16 nv] = init + sum_q A(i, q) b[q, :] with A(i, q) = a[i sai + q saq],
  * init: c itself (init == c), a row repeated (e.g. a bias) or zero (NULL).
  * The accumulators stay in registers (r and nv are constants once inlined),
  * each output summed in q order, so the vector width changes nothing.
  * With sub (laid out as c), c = sub - rate (init + A b) instead: an SGD step
- * taken at the store, the same rounding as sub_scaled's on a stored c.
- * With relu, c = max(0, ...) as relu_mask's (x > 0 ? x : +0) at the store. */
+ * taken at the store, the same rounding as sub_scaled's on a stored c. */
 ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64_t saq, const float *b,
-                        int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate, int relu) {
+                        int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
     ml_v16f acc[10][4];
     for (int i = 0; i < r; i++)
         for (int v = 0; v < nv; v++)
@@ -109,9 +104,6 @@ ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64
     if (sub)
         for (int i = 0; i < r; i++)
             for (int v = 0; v < nv; v++) acc[i][v] = ml__load16f(sub + i * ldc + 16 * v) - rate * acc[i][v];
-    if (relu)
-        for (int i = 0; i < r; i++)
-            for (int v = 0; v < nv; v++) acc[i][v] = (ml_v16f)((v16i)acc[i][v] & (acc[i][v] > 0.f));
     for (int i = 0; i < r; i++)
         for (int v = 0; v < nv; v++) memcpy(c + i * ldc + 16 * v, &acc[i][v], sizeof acc[i][v]);
 }
@@ -119,10 +111,10 @@ ML_INLINE void mm_block(int r, int nv, int k, const float *a, int64_t sai, int64
 /* Rows [0, m) of c in blocks of R (a constant), the rest as one block of
  * m % R rows: a lone row would wait on its FMA latency. */
 ML_INLINE void mm_rows(int R, int nv, int m, int k, const float *a, int64_t sai, int64_t saq, const float *b,
-                       int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate, int relu) {
+                       int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
     int i = 0;
 #define BLOCK(r) mm_block(r, nv, k, a + i * sai, sai, saq, b, ldb, init == c ? c + i * ldc : init, c + i * ldc, ldc, \
-                          sub ? sub + i * ldc : NULL, rate, relu)
+                          sub ? sub + i * ldc : NULL, rate)
     for (; i + R <= m; i += R) BLOCK(R);
     switch (m - i) {
     case 1: BLOCK(1); break;
@@ -141,12 +133,11 @@ ML_INLINE void mm_rows(int R, int nv, int m, int k, const float *a, int64_t sai,
 
 /* c[m, p] = init + A b with A(i, q) = a[i sai + q saq] (i < m, q < k), b [k, p]
  * (row stride ldb), p a multiple of 16: A = a (sai = lda, saq = 1) or a^T
- * (sai = 1, saq = lda); init, sub and relu as mm_block's. */
-ML_INLINE void mm_cols(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b, int64_t ldb,
-                       const float *init, float *c, int64_t ldc, const float *sub, float rate, int relu) {
+ * (sai = 1, saq = lda); init and sub as mm_block's. */
+ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b,
+                             int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
     int j = 0;
-#define COLS(j) \
-    b + (j), ldb, init == c ? c + (j) : init ? init + (j) : NULL, c + (j), ldc, sub ? sub + (j) : NULL, rate, relu
+#define COLS(j) b + (j), ldb, init == c ? c + (j) : init ? init + (j) : NULL, c + (j), ldc, sub ? sub + (j) : NULL, rate
     /* rows per block: accumulators + the row of b within the 32 registers */
     for (; j + 64 <= p; j += 64) mm_rows(6, 4, m, k, a, sai, saq, COLS(j));
     switch ((p - j) / 16) {
@@ -158,29 +149,10 @@ ML_INLINE void mm_cols(int m, int k, int p, const float *a, int64_t sai, int64_t
 #undef COLS
 }
 
-ML_KERNEL static void mm_acc(int m, int k, int p, const float *a, int64_t sai, int64_t saq, const float *b,
-                             int64_t ldb, const float *init, float *c, int64_t ldc, const float *sub, float rate) {
-    mm_cols(m, k, p, a, sai, saq, b, ldb, init, c, ldc, sub, rate, 0);
-}
-
-/* c = relu(bias + A b): mm_acc's own clone, so that the ReLU at the store
- * does not change mm_acc's code (a run-time flag there cost 6%). */
-ML_KERNEL static void mm_acc_relu(int m, int k, int p, const float *a, int64_t lda, const float *b, int64_t ldb,
-                                  const float *bias, float *c, int64_t ldc) {
-    mm_cols(m, k, p, a, lda, 1, b, ldb, bias, c, ldc, NULL, 0.f, 1);
-}
-
 /* c[n, p] = init + a[n, k] b[k, p] (row strides pad16 of k and p; init: c
  * itself to accumulate, a row [p] repeated, or NULL for zero). */
 static void mm_nn(int n, int k, int p, const float *a, const float *b, const float *init, float *c) {
     mm_acc(n, k, pad16(p), a, pad16(k), 1, b, pad16(p), init, c, pad16(p), NULL, 0.f);
-}
-
-/* c = relu(init + a b), mm_nn's product: a hidden layer's activations
- * straight from its pre-activations (never stored: a > 0 exactly where
- * z > 0, so a serves as the ReLU's mask). */
-static void mm_nn_relu(int n, int k, int p, const float *a, const float *b, const float *init, float *c) {
-    mm_acc_relu(n, k, pad16(p), a, pad16(k), b, pad16(p), init, c, pad16(p));
 }
 
 /* c[m, p] = init + a[k, m]^T b[k, p] (row strides pad16 of m and p). */
@@ -377,8 +349,8 @@ static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, const float *x, m
     }
     for (int l = 0; l < sh->layers; l++) {
         int64_t size = (int64_t)n * pad16(sh->d[l + 1]);
-        if (!(p->dz[l] = floats(ctx, size))) return -1;
-        if (!(l + 1 < sh->layers ? (p->a[l + 1] = floats(ctx, size)) : (p->out = floats(ctx, size)))) return -1;
+        if (!(p->z[l] = floats(ctx, size)) || !(p->dz[l] = floats(ctx, size))) return -1;
+        if (l + 1 < sh->layers && !(p->a[l + 1] = floats(ctx, size))) return -1;
     }
     return 0;
 }
@@ -387,10 +359,8 @@ static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, const float *x, m
 static void forward(const mlp_shape *sh, const float *ps, mlp_pass *p) {
     for (int l = 0; l < sh->layers; l++) {
         int in = sh->d[l], out = sh->d[l + 1];
-        if (l + 1 < sh->layers)
-            mm_nn_relu(p->n, in, out, p->a[l], ps + sh->pt[l], ps + sh->pb[l], p->a[l + 1]);
-        else
-            mm_nn(p->n, in, out, p->a[l], ps + sh->pt[l], ps + sh->pb[l], p->out);
+        mm_nn(p->n, in, out, p->a[l], ps + sh->pt[l], ps + sh->pb[l], p->z[l]);
+        if (l + 1 < sh->layers) relu_mask((int64_t)p->n * pad16(out), p->z[l], p->z[l], p->a[l + 1]);
     }
 }
 
@@ -401,7 +371,7 @@ static void forward(const mlp_shape *sh, const float *ps, mlp_pass *p) {
  * computed: the gradient itself is never stored). */
 static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_pass *p, float *g, int step, float rate) {
     int L = sh->layers, n = p->n;
-    const float *out = p->out;
+    const float *out = p->z[L - 1];
     float *dy = p->dz[L - 1], loss = 0.f, scale = 2.f / (float)n;
     memset(dy, 0, (size_t)n * 16 * sizeof(float));
     for (int i = 0; i < n; i++) {
@@ -422,7 +392,7 @@ static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_
         if (l == 0) break;
         float *da = p->dz[l - 1]; /* dL/da[l], masked in place into dL/dz[l-1] */
         mm_nn(n, o, in, p->dz[l], ps + sh->pw[l], NULL, da);
-        relu_mask((int64_t)n * pad16(in), p->a[l], da, da);
+        relu_mask((int64_t)n * pad16(in), p->z[l - 1], da, da);
     }
     return loss / (float)n;
 }
@@ -441,7 +411,7 @@ static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass 
         float *rz = l + 1 < L ? ra[l + 1] : rdz[L - 1];
         mm_nn(n, in, out, p->a[l], v + sh->pt[l], v + sh->pb[l], rz);
         if (l > 0) mm_nn(n, in, out, ra[l], ps + sh->pt[l], rz, rz);
-        if (l + 1 < L) relu_mask((int64_t)n * pad16(out), p->a[l + 1], rz, rz);
+        if (l + 1 < L) relu_mask((int64_t)n * pad16(out), p->z[l], rz, rz);
     }
     /* R-backward: R(dy) = 2 Rz_out / n; R(gW_l) = Rdz_l^T a_l + dz_l^T Ra_l,
      * R(gb_l) = colsum Rdz_l; R(da_l) = Rdz_l W_l + dz_l V_l, masked by z[l-1]. */
@@ -459,7 +429,7 @@ static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass 
         float *rda = rdz[l - 1];
         mm_nn(n, o, in, rdz[l], ps + sh->pw[l], NULL, rda);
         mm_nn(n, o, in, p->dz[l], v + sh->pw[l], rda, rda);
-        relu_mask((int64_t)n * pad16(in), p->a[l], rda, rda);
+        relu_mask((int64_t)n * pad16(in), p->z[l - 1], rda, rda);
     }
 }
 
