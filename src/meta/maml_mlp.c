@@ -343,10 +343,8 @@ static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, const float *x, m
     p->n = n;
     int p0 = pad16(sh->d[0]);
     if (!(p->a[0] = floats(ctx, (int64_t)n * p0))) return -1;
-    for (int i = 0; i < n; i++) {
-        memcpy(p->a[0] + (int64_t)i * p0, x + (int64_t)i * sh->d[0], (size_t)sh->d[0] * sizeof(float));
-        memset(p->a[0] + (int64_t)i * p0 + sh->d[0], 0, (size_t)(p0 - sh->d[0]) * sizeof(float));
-    }
+    for (int i = 0; i < n; i++) /* a loop, not memcpy + memset per point: a point is one float here */
+        for (int j = 0; j < p0; j++) p->a[0][(int64_t)i * p0 + j] = j < sh->d[0] ? x[(int64_t)i * sh->d[0] + j] : 0.f;
     for (int l = 0; l < sh->layers; l++) {
         int64_t size = (int64_t)n * pad16(sh->d[l + 1]);
         if (!(p->z[l] = floats(ctx, size)) || !(p->dz[l] = floats(ctx, size))) return -1;
