@@ -176,9 +176,17 @@ ML_KERNEL static void sub_scaled(int64_t n, const float *w, float rate, const fl
     for (int64_t j = 0; j < n; j++) y[j] = w[j] - rate * x[j];
 }
 
-/* dst[j] += src[j] (n floats). */
-ML_KERNEL static void add_floats(int64_t n, float *restrict dst, const float *restrict src) {
-    for (int64_t j = 0; j < n; j++) dst[j] += src[j];
+/* dst [rows, width] (dense) += src [rows, width] (row stride ld): one call
+ * for a whole matrix, each element added once. */
+ML_KERNEL static void add_rows(int rows, int width, float *restrict dst, const float *restrict src, int64_t ld) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < width; j++) dst[(int64_t)r * width + j] += src[(int64_t)r * ld + j];
+}
+
+/* dst [rows, width] (dense) = src [rows, width] (row stride ld). */
+ML_KERNEL static void copy_rows(int rows, int width, float *restrict dst, const float *restrict src, int64_t ld) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < width; j++) dst[(int64_t)r * width + j] = src[(int64_t)r * ld + j];
 }
 
 /* col [width, 16]: row k = (row[k], 0, ..., 0). */
@@ -274,13 +282,30 @@ static void pack(const mlp_shape *sh, const float *theta, float *ps) {
     pack_transposes(sh, ps);
 }
 
-/* The W and b parts of a packed set back into the flat model layout. */
+/* Whether a gradient's first weights W_0 [d[1], 1] are read from its W^T
+ * row [1, pad16(d[1])] (the same numbers): with one input its column, 16
+ * floats per number, is never read by the passes (dX stops above layer 0),
+ * so the meta-gradient v and hv do not write it. */
+static int w0_in_row(const mlp_shape *sh, int l) { return l == 0 && sh->d[0] == 1; }
+
+/* Where layer l's W [out, in] of a meta-gradient is read from: the row of
+ * w0_in_row, else its padded W part; *ld its row stride. */
+static const float *weights_of(const mlp_shape *sh, const float *ps, int l, int64_t *ld) {
+    *ld = pad16(sh->d[l]);
+    return w0_in_row(sh, l) ? ps + sh->pt[l] : ps + sh->pw[l];
+}
+
+/* The W and b parts of a meta-gradient back into the flat model layout. */
 static void unpack(const mlp_shape *sh, const float *ps, float *theta) {
     for (int l = 0; l < sh->layers; l++) {
-        int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
-        for (int o = 0; o < out; o++)
-            memcpy(theta + sh->woff[l] + (int64_t)o * in, ps + sh->pw[l] + (int64_t)o * pi, (size_t)in * sizeof(float));
-        memcpy(theta + sh->boff[l], ps + sh->pb[l], (size_t)out * sizeof(float));
+        int out = sh->d[l + 1], in = sh->d[l];
+        int64_t ld;
+        const float *w = weights_of(sh, ps, l, &ld);
+        if (w0_in_row(sh, l))
+            copy_rows(1, out, theta + sh->woff[l], w, 0);
+        else
+            copy_rows(out, in, theta + sh->woff[l], w, ld);
+        copy_rows(1, out, theta + sh->boff[l], ps + sh->pb[l], 0);
     }
 }
 
@@ -296,13 +321,14 @@ static void add_packed(float *acc, const void *user) {
     const packed_add *pa = user;
     const mlp_shape *sh = pa->sh;
     for (int l = 0; l < sh->layers; l++) {
-        int out = sh->d[l + 1], in = sh->d[l], pi = pad16(in);
-        if (in == 1) /* W [out, 1]: one float per padded row (W^T is not updated by the last step) */
-            for (int o = 0; o < out; o++) acc[sh->woff[l] + o] += pa->ps[sh->pw[l] + (int64_t)o * 16];
+        int out = sh->d[l + 1], in = sh->d[l];
+        int64_t ld;
+        const float *w = weights_of(sh, pa->ps, l, &ld);
+        if (w0_in_row(sh, l))
+            add_rows(1, out, acc + sh->woff[l], w, 0);
         else
-            for (int o = 0; o < out; o++)
-                add_floats(in, acc + sh->woff[l] + (int64_t)o * in, pa->ps + sh->pw[l] + (int64_t)o * pi);
-        add_floats(out, acc + sh->boff[l], pa->ps + sh->pb[l]);
+            add_rows(out, in, acc + sh->woff[l], w, ld);
+        add_rows(1, out, acc + sh->boff[l], pa->ps + sh->pb[l], 0);
     }
 }
 
@@ -317,10 +343,8 @@ static int alloc_pass(ml_ctx *ctx, const mlp_shape *sh, int n, const float *x, m
     p->n = n;
     int p0 = pad16(sh->d[0]);
     if (!(p->a[0] = floats(ctx, (int64_t)n * p0))) return -1;
-    for (int i = 0; i < n; i++) {
-        memcpy(p->a[0] + (int64_t)i * p0, x + (int64_t)i * sh->d[0], (size_t)sh->d[0] * sizeof(float));
-        memset(p->a[0] + (int64_t)i * p0 + sh->d[0], 0, (size_t)(p0 - sh->d[0]) * sizeof(float));
-    }
+    for (int i = 0; i < n; i++) /* a loop, not memcpy + memset per point: a point is one float here */
+        for (int j = 0; j < p0; j++) p->a[0][(int64_t)i * p0 + j] = j < sh->d[0] ? x[(int64_t)i * sh->d[0] + j] : 0.f;
     for (int l = 0; l < sh->layers; l++) {
         int64_t size = (int64_t)n * pad16(sh->d[l + 1]);
         if (!(p->z[l] = floats(ctx, size)) || !(p->dz[l] = floats(ctx, size))) return -1;
@@ -357,8 +381,9 @@ static float backward(const mlp_shape *sh, const float *ps, const float *y, mlp_
         int in = sh->d[l], o = sh->d[l + 1];
         const float *fw = step ? ps + sh->pw[l] : NULL, *ft = step ? ps + sh->pt[l] : NULL;
         /* a stepped set's first W part is never read (the forward uses W^T,
-         * dX stops above layer 0): skipped, unless it is the cheap row */
-        float *gw = step && l == 0 && o > 1 ? NULL : g + sh->pw[l];
+         * dX stops above layer 0): skipped, unless it is the cheap row; a
+         * gradient's W_0 column neither (w0_in_row) */
+        float *gw = l == 0 && (step ? o > 1 : w0_in_row(sh, l)) ? NULL : g + sh->pw[l];
         weight_grad(o, n, in, p->dz[l], p->a[l], NULL, NULL, gw, g + sh->pt[l], fw, ft, rate);
         col_sums(n, pad16(o), p->dz[l], g + sh->pb[l]);
         if (step) sub_scaled(pad16(o), ps + sh->pb[l], rate, g + sh->pb[l], g + sh->pb[l]);
@@ -394,14 +419,27 @@ static void hessian_vector(const mlp_shape *sh, const float *ps, const mlp_pass 
         int in = sh->d[l], o = sh->d[l + 1];
         /* hw = Rdz^T a (+ dz^T Ra); ht its transpose, written when wanted or
          * when it is the cheap side (hv's W^T parts are scratch otherwise) */
-        weight_grad(o, n, in, rdz[l], p->a[l], l > 0 ? p->dz[l] : NULL, l > 0 ? ra[l] : NULL, hv + sh->pw[l],
-                    with_t || in == 1 ? hv + sh->pt[l] : NULL, NULL, NULL, 0.f);
+        weight_grad(o, n, in, rdz[l], p->a[l], l > 0 ? p->dz[l] : NULL, l > 0 ? ra[l] : NULL,
+                    w0_in_row(sh, l) ? NULL : hv + sh->pw[l], with_t || in == 1 ? hv + sh->pt[l] : NULL, NULL, NULL,
+                    0.f);
         col_sums(n, pad16(o), rdz[l], hv + sh->pb[l]);
         if (l == 0) break;
         float *rda = rdz[l - 1];
         mm_nn(n, o, in, rdz[l], ps + sh->pw[l], NULL, rda);
         mm_nn(n, o, in, p->dz[l], v + sh->pw[l], rda, rda);
         relu_mask((int64_t)n * pad16(in), p->z[l - 1], rda, rda);
+    }
+}
+
+/* v -= rate hv over the parts later read: W (W_0 from its row when
+ * w0_in_row), b, and every W^T when with_t (another Hessian-vector product
+ * follows; hv has its W^T parts then). */
+static void step_back(const mlp_shape *sh, float *v, const float *hv, float rate, int with_t) {
+    for (int l = 0; l < sh->layers; l++) {
+        int64_t w_len = sh->pt[l] - sh->pw[l], t_len = sh->pb[l] - sh->pt[l];
+        if (!w0_in_row(sh, l)) sub_scaled(w_len, v + sh->pw[l], rate, hv + sh->pw[l], v + sh->pw[l]);
+        if (with_t || w0_in_row(sh, l)) sub_scaled(t_len, v + sh->pt[l], rate, hv + sh->pt[l], v + sh->pt[l]);
+        sub_scaled(pad16(sh->d[l + 1]), v + sh->pb[l], rate, hv + sh->pb[l], v + sh->pb[l]);
     }
 }
 
@@ -459,15 +497,7 @@ void ml__maml_mlp_step_task(ml_meta *m, ml_meta_worker *w, int item, const ml_ta
     if (second) /* v <- (I - rate H_s) v, s = S-1 .. 0 */
         for (int s = S - 1; s >= 0; s--) {
             hessian_vector(&sh, theta[s], &sup[s], v, hv, s > 0, ra, rdz);
-            if (s > 0) {
-                sub_scaled(np, v, rate, hv, v);
-                continue;
-            }
-            /* the last update: only W and b are read back (hv has no W^T) */
-            for (int l = 0; l < sh.layers; l++) {
-                sub_scaled(sh.pt[l] - sh.pw[l], v + sh.pw[l], rate, hv + sh.pw[l], v + sh.pw[l]);
-                sub_scaled(pad16(sh.d[l + 1]), v + sh.pb[l], rate, hv + sh.pb[l], v + sh.pb[l]);
-            }
+            step_back(&sh, v, hv, rate, s > 0); /* the last: only W and b are read back */
         }
     m->task_loss[item] = loss;
     if (w->keeps_own) { /* fixed blocks: the caller's row, added after the batch (meta.c) */
