@@ -4,7 +4,8 @@
  * bit: output and running statistics, on 1, 2 and 3 threads, odd image counts
  * and sizes, 1-3 input channels, channels with gamma < 0, gamma 0, an
  * underflowing scale, a constant channel, ties. The direct 3x3 plane kernel
- * (conv3x3_direct.c) against its generic twin and the conv route. Where the
+ * (conv3x3_direct.c: rows of <= 16 and <= 32 columns from registers, wider
+ * or multi-channel inputs flat) against its generic twin and the conv route. Where the
  * run-time check finds the SGEMM summing otherwise (another CPU or oneDNN),
  * the route must not be taken and the fallback must give the same bits. */
 #include <math.h>
@@ -70,7 +71,8 @@ static void block_run(const direct_case *k, ml_tensor *in[4], int direct, int th
 
 static void test_block_bits(void) {
     static const direct_case cases[] = {{9, 1, 28, 28, 12}, {13, 1, 33, 35, 6}, {7, 3, 29, 32, 16},
-                                        {5, 2, 23, 47, 8},  {3, 1, 28, 28, 64}, {2, 1, 14, 14, 8}};
+                                        {5, 2, 23, 47, 8},  {3, 1, 28, 28, 64}, {2, 1, 14, 14, 8},
+                                        {11, 1, 29, 31, 7}, {6, 1, 45, 16, 5}};
     static const char *names[3] = {"output", "running mean", "running var"};
     ml_ctx *ctx = ml_ctx_create(0);
     ml__bn_pool_steps_oversubscribe = 1;
@@ -110,7 +112,8 @@ static void test_block_bits(void) {
 /* The plane kernel against its twin (always) and against the conv route
  * (where the run-time check says they match), widths below, at and above 16. */
 static void test_plane_kernel(void) {
-    static const int shapes[][3] = {{1, 28, 28}, {1, 5, 7}, {3, 9, 16}, {2, 17, 33}, {1, 1, 3}, {4, 30, 31}};
+    static const int shapes[][3] = {{1, 28, 28}, {1, 5, 7},  {3, 9, 16},  {2, 17, 33}, {1, 1, 3},
+                                    {4, 30, 31}, {1, 9, 16}, {1, 13, 17}, {1, 11, 32}, {1, 2, 33}};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         const int ci = shapes[c][0], h = shapes[c][1], w = shapes[c][2], o = 5;
         const int64_t sp = (int64_t)h * w;

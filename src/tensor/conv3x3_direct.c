@@ -91,6 +91,68 @@ ML_TARGET_AVX512 static void conv3x3_plane_avx512(const float *x, int64_t c_in, 
         col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, wrap_at), col, vw);
     }
 }
+
+/* One input channel, rows of at most NV * 16 columns: each output row's NV
+ * vectors from the input rows above, at and below it, each loaded once at
+ * its three column shifts and kept in registers for the three output rows
+ * that read it (3 loads per 9 multiply-adds instead of 9). The chain is the
+ * same: taps in (row, column) order from zero; rows outside the image are
+ * zero vectors, columns outside it zero lanes. Lanes past the row's end are
+ * computed and stored over the next row's start, which the next row rewrites
+ * (a masked store at the plane's end only). */
+typedef struct row_masks {
+    __mmask16 at[3]; /* per column shift kj: lanes whose input column is inside the row */
+} row_masks;
+
+ML_TARGET_AVX512 static inline __attribute__((always_inline)) void load_row_avx512(__m512 *r, const float *x,
+                                                                                    int64_t q, int64_t h, int64_t w,
+                                                                                    const row_masks *m, int nv) {
+    for (int v = 0; v < nv; v++)
+        for (int kj = 0; kj < 3; kj++)
+            r[kj * nv + v] = q >= 0 && q < h ? _mm512_maskz_loadu_ps(m[v].at[kj], x + q * w + 16 * v + kj - 1)
+                                             : _mm512_setzero_ps();
+}
+
+ML_TARGET_AVX512 static inline __attribute__((always_inline)) void conv3x3_rows_avx512(const float *x, int64_t h,
+                                                                                        int64_t w, const float *wk,
+                                                                                        float *y, const int nv) {
+    __m512 wv[9], rows[3][3 * 4];
+    row_masks m[4];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(wk[t]);
+    for (int v = 0; v < nv; v++) {
+        const int64_t left = w - 16 * v; /* columns of this vector inside the row */
+        const __mmask16 in = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+        m[v].at[0] = v == 0 ? (__mmask16)(in & 0xFFFE) : in;
+        m[v].at[1] = in;
+        m[v].at[2] = left - 1 >= 16 ? in : (__mmask16)(left - 1 > 0 ? (1u << (left - 1)) - 1 : 0);
+    }
+    const int64_t sp = h * w;
+    load_row_avx512(rows[0], x, -1, h, w, m, nv);
+    load_row_avx512(rows[1], x, 0, h, w, m, nv);
+    for (int64_t r = 0; r < h; r++) {
+        __m512 *above = rows[r % 3], *at = rows[(r + 1) % 3], *below = rows[(r + 2) % 3];
+        load_row_avx512(below, x, r + 1, h, w, m, nv);
+        const __m512 *src[3] = {above, at, below};
+        for (int v = 0; v < nv; v++) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int ki = 0; ki < 3; ki++)
+                for (int kj = 0; kj < 3; kj++) acc = _mm512_fmadd_ps(wv[ki * 3 + kj], src[ki][kj * nv + v], acc);
+            const int64_t o = r * w + 16 * v;
+            if (o + 16 <= sp)
+                _mm512_storeu_ps(y + o, acc);
+            else
+                _mm512_mask_storeu_ps(y + o, m[v].at[1], acc);
+        }
+    }
+}
+
+ML_TARGET_AVX512 static void conv3x3_rows1_avx512(const float *x, int64_t h, int64_t w, const float *wk, float *y) {
+    conv3x3_rows_avx512(x, h, w, wk, y, 1);
+}
+
+ML_TARGET_AVX512 static void conv3x3_rows2_avx512(const float *x, int64_t h, int64_t w, const float *wk, float *y) {
+    conv3x3_rows_avx512(x, h, w, wk, y, 2);
+}
 #endif
 
 int ml__conv3x3_direct_vector(void) {
@@ -104,7 +166,12 @@ int ml__conv3x3_direct_vector(void) {
 void ml__conv3x3_plane(const float *x, int64_t c_in, int64_t h, int64_t w, const float *wk, float *y) {
 #if defined(ML_HAVE_AVX512_PATH)
     if (ML_CPU_HAS_AVX512()) {
-        conv3x3_plane_avx512(x, c_in, h, w, wk, y);
+        if (c_in == 1 && w <= 16)
+            conv3x3_rows1_avx512(x, h, w, wk, y);
+        else if (c_in == 1 && w <= 32)
+            conv3x3_rows2_avx512(x, h, w, wk, y);
+        else
+            conv3x3_plane_avx512(x, c_in, h, w, wk, y);
         return;
     }
 #endif
