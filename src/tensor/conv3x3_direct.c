@@ -113,11 +113,32 @@ ML_TARGET_AVX512 static inline __attribute__((always_inline)) void load_row_avx5
                                              : _mm512_setzero_ps();
 }
 
+/* Output row r from the rows above, at and below it (below: loaded here). */
+ML_TARGET_AVX512 static inline __attribute__((always_inline)) void row_out_avx512(
+    const float *x, int64_t r, int64_t h, int64_t w, const __m512 *wv, const row_masks *m, const __m512 *above,
+    const __m512 *at, __m512 *below, float *y, const int nv) {
+    load_row_avx512(below, x, r + 1, h, w, m, nv);
+    const int64_t sp = h * w;
+    for (int v = 0; v < nv; v++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int kj = 0; kj < 3; kj++) acc = _mm512_fmadd_ps(wv[kj], above[kj * nv + v], acc);
+        for (int kj = 0; kj < 3; kj++) acc = _mm512_fmadd_ps(wv[3 + kj], at[kj * nv + v], acc);
+        for (int kj = 0; kj < 3; kj++) acc = _mm512_fmadd_ps(wv[6 + kj], below[kj * nv + v], acc);
+        const int64_t o = r * w + 16 * v;
+        if (o + 16 <= sp)
+            _mm512_storeu_ps(y + o, acc);
+        else
+            _mm512_mask_storeu_ps(y + o, m[v].at[1], acc);
+    }
+}
+
+/* Three rows per turn, so that the three row arrays rotate by name and stay
+ * in registers (an index r % 3 put them on the stack). */
 ML_TARGET_AVX512 static inline __attribute__((always_inline)) void conv3x3_rows_avx512(const float *x, int64_t h,
                                                                                         int64_t w, const float *wk,
                                                                                         float *y, const int nv) {
-    __m512 wv[9], rows[3][3 * 4];
-    row_masks m[4];
+    __m512 wv[9], a[3 * 2], b[3 * 2], c[3 * 2];
+    row_masks m[2];
     for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(wk[t]);
     for (int v = 0; v < nv; v++) {
         const int64_t left = w - 16 * v; /* columns of this vector inside the row */
@@ -126,23 +147,12 @@ ML_TARGET_AVX512 static inline __attribute__((always_inline)) void conv3x3_rows_
         m[v].at[1] = in;
         m[v].at[2] = left - 1 >= 16 ? in : (__mmask16)(left - 1 > 0 ? (1u << (left - 1)) - 1 : 0);
     }
-    const int64_t sp = h * w;
-    load_row_avx512(rows[0], x, -1, h, w, m, nv);
-    load_row_avx512(rows[1], x, 0, h, w, m, nv);
-    for (int64_t r = 0; r < h; r++) {
-        __m512 *above = rows[r % 3], *at = rows[(r + 1) % 3], *below = rows[(r + 2) % 3];
-        load_row_avx512(below, x, r + 1, h, w, m, nv);
-        const __m512 *src[3] = {above, at, below};
-        for (int v = 0; v < nv; v++) {
-            __m512 acc = _mm512_setzero_ps();
-            for (int ki = 0; ki < 3; ki++)
-                for (int kj = 0; kj < 3; kj++) acc = _mm512_fmadd_ps(wv[ki * 3 + kj], src[ki][kj * nv + v], acc);
-            const int64_t o = r * w + 16 * v;
-            if (o + 16 <= sp)
-                _mm512_storeu_ps(y + o, acc);
-            else
-                _mm512_mask_storeu_ps(y + o, m[v].at[1], acc);
-        }
+    load_row_avx512(a, x, -1, h, w, m, nv);
+    load_row_avx512(b, x, 0, h, w, m, nv);
+    for (int64_t r = 0; r < h; r += 3) {
+        row_out_avx512(x, r, h, w, wv, m, a, b, c, y, nv);
+        if (r + 1 < h) row_out_avx512(x, r + 1, h, w, wv, m, b, c, a, y, nv);
+        if (r + 2 < h) row_out_avx512(x, r + 2, h, w, wv, m, c, a, b, y, nv);
     }
 }
 
