@@ -190,10 +190,15 @@ void ml__conv3x3_plane(const float *x, int64_t c_in, int64_t h, int64_t w, const
 
 /* ---- whether the direct planes are the route's bits, per shape --------------------------- */
 
+/* One image per GEMM whatever the image count (asked at 2 images: with one,
+ * any size is one image per GEMM), so that the probe's GEMMs (o x h w x
+ * 9 c) are the route's, down to which SGEMM (small loops or oneDNN) runs. */
 int ml__conv3x3_direct_shape_ok(const ml_conv_shape *s) {
+    ml_conv_shape two = *s;
+    two.n = 2;
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->pad == 1 && s->c >= 1 && s->c <= ML_CONV3X3_DIRECT_MAX_C &&
            s->h >= 1 && s->w >= 1 && (int64_t)s->h * s->w <= INT32_MAX / 2 &&
-           ml__conv2d_forward_chunk_images(s) == 1;
+           ml__conv2d_forward_chunk_images(&two) == 1;
 }
 
 /* The verdicts so far: a few shapes per process (an evaluation has one). */
