@@ -23,6 +23,9 @@ ml_tensor *ml_conv_block(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *b, 
         int taken;
         ml_tensor *p = ml__conv_bn_relu_pool_blk16(ctx, x, w, gamma, beta, running_mean, running_var, bn_momentum,
                                                    bn_eps, &taken);
+        if (!taken) /* an evaluation's first block: the conv inside the batch norm's steps (ops_nn.c) */
+            p = ml__conv_bn_relu_pool_direct(ctx, x, w, gamma, beta, running_mean, running_var, bn_momentum, bn_eps,
+                                             &taken);
         if (taken) {
             if (b && running_mean && running_var && p) /* as below: the bias only moves the running mean */
                 for (int64_t i = 0; i < b->numel; i++) running_mean[i] += bn_momentum * b->data[i];

@@ -96,6 +96,10 @@ static int chunk_images(int64_t k, int64_t p, int n) {
     return (int)((n + nchunks - 1) / nchunks);
 }
 
+int ml__conv2d_forward_chunk_images(const ml_conv_shape *s) {
+    return chunk_images((int64_t)s->c * s->kh * s->kw, (int64_t)s->oh * s->ow, s->n);
+}
+
 static int is_pointwise(const ml_conv_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }

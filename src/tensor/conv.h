@@ -77,6 +77,20 @@ int ml__conv_dnnl_backward_data_blk16(const ml_conv_shape *s, const float *dy, c
 int ml__conv_dnnl_backward_weight_blk16(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                         float *scratch);
 
+/* Images per chunk of the im2col forward route for s (its GEMMs' width). */
+int ml__conv2d_forward_chunk_images(const ml_conv_shape *s);
+
+/* conv3x3_direct.c: one output plane of a 3x3, stride 1, pad 1 conv of an
+ * input of at most ML_CONV3X3_DIRECT_MAX_C channels (x one image, wk one
+ * output channel's c_in * 9 weights), bitwise the im2col route's where
+ * ml__conv3x3_direct_matches(s) says so (checked at run time, per shape). */
+enum { ML_CONV3X3_DIRECT_MAX_C = 4 };
+void ml__conv3x3_plane(const float *x, int64_t c_in, int64_t h, int64_t w, const float *wk, float *y);
+void ml__conv3x3_plane_ref(const float *x, int64_t c_in, int64_t h, int64_t w, const float *wk, float *y);
+int ml__conv3x3_direct_vector(void);
+int ml__conv3x3_direct_shape_ok(const ml_conv_shape *s);
+int ml__conv3x3_direct_matches(const ml_conv_shape *s);
+
 void ml__conv2d_forward_ref(const ml_conv_shape *s, const float *x, const float *w, float *y);
 void ml__conv2d_backward_data_ref(const ml_conv_shape *s, const float *dy, const float *w,
                                   float *dx);

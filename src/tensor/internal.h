@@ -178,6 +178,17 @@ extern int ml__bn_pool_steps_oversubscribe;
  * route does not apply (then nothing is made: the caller takes the plain
  * ops). Records a CONV2D node with fp = 1 (output blocked) and a BN_RELU node
  * with ip[1] = 1 (input blocked). */
+/* Block 1 of an evaluation (recording off, batch statistics, 3x3 conv with
+ * pad 1 of a 1-4 channel input, no bias): conv, batch norm, ReLU, 2x2
+ * max-pool with the conv run plane by plane inside the pool's channel steps
+ * (ops_nn.c): the output and running statistics of ml_conv2d +
+ * ml_batchnorm_relu_maxpool bit for bit, without the conv output in memory.
+ * *taken = 0 where it does not apply (then nothing was done).
+ * ml__conv_bn_direct_off (tests) or ML_DIRECT_BLOCK1=0 turns it off. */
+extern int ml__conv_bn_direct_off;
+ml_tensor *ml__conv_bn_relu_pool_direct(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
+                                        float *running_mean, float *running_var, float momentum, float eps,
+                                        int *taken);
 ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
                                        float *running_mean, float *running_var, float momentum, float eps,
                                        int *taken);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/conv.h"
@@ -503,6 +504,13 @@ typedef struct bnr_job {
     uint8_t *code;        /* pool: where in its 2x2 window each output's argmax is, and the gate (ML__POOL_GATE) */
     const uint8_t *code_in;
     int vector_dx;        /* pooled backward: the one-sweep AVX-512 dx (pool_dx_plane_avx512) */
+    /* The conv inside the forward (ml__conv_bn_relu_pool_direct): x is not
+     * there; plane (i, ch) is the 3x3 conv of image i of conv_x (conv_c
+     * channels) with channel ch's weights, computed when a step needs it. */
+    const float *conv_x, *conv_w;
+    int64_t conv_c;
+    float *planes;        /* per thread: planes_per floats (its images' planes, then one more) */
+    int64_t planes_per;
 } bnr_job;
 
 /* The argmax of a 2x2 window as 2 * (row in the window) + (column): a byte
@@ -643,11 +651,10 @@ static int bn_pool_vector(int64_t ow) {
  * of x (scale > 0) or of z = x * scale + shift in the plane z, the output,
  * xhat at each argmax and the codes (the output alone when j->code is NULL:
  * no backward to follow). q: one row of argmax indices. */
-ML_INLINE void pool_plane(const bnr_job *j, int64_t i, int64_t ch, float m, float is, float scale, float shift,
-                          float *z, int32_t *q, int vec) {
+ML_INLINE void pool_plane(const bnr_job *j, int64_t i, int64_t ch, const float *p, float m, float is, float scale,
+                          float shift, float *z, int32_t *q, int vec) {
     const int64_t c = j->c, h = j->h, w = j->w, sp = h * w, oh = h / 2, ow = w / 2;
     const int64_t off = (i * c + ch) * sp;
-    const float *p = j->x + off;
     const float *src = p;
     if (!(scale > 0.f)) { /* pool z itself: decreasing (or flat) in x */
         for (int64_t k = 0; k < sp; k++) z[k] = p[k] * scale + shift;
@@ -706,7 +713,8 @@ ML_KERNEL static void bn_relu_range(void *arg, int64_t lo, int64_t hi) {
         const int vec = j->pool && bn_pool_vector(ow);
         for (int64_t i = 0; i < n; i++) {
             if (j->pool) { /* z: this channel's own plane, q its own row: no sharing between threads */
-                pool_plane(j, i, ch, m, is, scale, shift, j->scratch + ch * sp, j->rows + ch * ow, vec);
+                pool_plane(j, i, ch, j->x + (i * c + ch) * sp, m, is, scale, shift, j->scratch + ch * sp,
+                           j->rows + ch * ow, vec);
                 continue;
             }
             const int64_t off = (i * c + ch) * sp;
@@ -736,7 +744,8 @@ void ml__bn_pool_planes_with_stats(const float *x, int64_t n, int64_t c, int64_t
     const int vec = bn_pool_vector(ow);
     for (int64_t ch = lo; ch < hi; ch++) {
         const float m = mean[ch], is = inv[ch], scale = is * gamma[ch], shift = beta[ch] - m * scale;
-        for (int64_t i = 0; i < n; i++) pool_plane(&j, i, ch, m, is, scale, shift, scratch + ch * sp, rows + ch * ow, vec);
+        for (int64_t i = 0; i < n; i++)
+            pool_plane(&j, i, ch, x + (i * c + ch) * sp, m, is, scale, shift, scratch + ch * sp, rows + ch * ow, vec);
     }
 }
 
@@ -819,6 +828,7 @@ typedef struct bnr_steps {
     double *mean;        /* per thread: each channel's mean */
     atomic_int *done;    /* per thread, 64 bytes apart: [0] channels whose runs of sums are in, [1] of squares */
     int64_t lo, hi;      /* this thread's images */
+    float *own;          /* the conv inside: this thread's planes of the step's channel, then one spare */
 } bnr_steps;
 
 enum { BNR_DONE_STRIDE = 16 };
@@ -845,6 +855,20 @@ static void bnr_wait(atomic_int *done, int nt, int which, int64_t channels) {
         }
 }
 
+/* Plane (i, ch) of the conv inside the forward, computed into `to`. */
+static const float *conv_plane(const bnr_job *j, int64_t i, int64_t ch, float *to) {
+    const int64_t sp = j->h * j->w;
+    ml__conv3x3_plane(j->conv_x + i * j->conv_c * sp, j->conv_c, j->h, j->w, j->conv_w + ch * j->conv_c * 9, to);
+    return to;
+}
+
+/* Plane (i, ch) of x for the thread's step: in x, or with the conv inside
+ * computed now into the thread's planes (where the squares find it). */
+static const float *step_plane(const bnr_job *j, const bnr_steps *s, int64_t i, int64_t ch) {
+    if (!j->conv_x) return j->x + (i * j->c + ch) * j->h * j->w;
+    return conv_plane(j, i, ch, s->own + (i - s->lo) * j->h * j->w);
+}
+
 /* Channel ch's runs of sums over the thread's images; where gamma > 0 also
  * the window maxima of x into out and their places into code. */
 ML_KERNEL static void bnr_step_sums(const bnr_job *j, const bnr_steps *s, int64_t ch, int32_t *q, int vec) {
@@ -852,8 +876,8 @@ ML_KERNEL static void bnr_step_sums(const bnr_job *j, const bnr_steps *s, int64_
     const int on_x = j->gamma[ch] > 0.f;
     (void)vec;
     for (int64_t i = s->lo; i < s->hi; i++) {
-        const float *p = j->x + (i * c + ch) * sp;
-        s->run1[ch * j->n + i] = plane_sum_run(p, sp, i + 1 < s->hi ? p + c * sp : p);
+        const float *p = step_plane(j, s, i, ch);
+        s->run1[ch * j->n + i] = plane_sum_run(p, sp, i + 1 < s->hi && !j->conv_x ? p + c * sp : p);
         if (!on_x) continue;
         const int64_t poff = (i * c + ch) * oh * ow;
 #if defined(ML_HAVE_AVX512_PATH)
@@ -881,8 +905,10 @@ ML_KERNEL static void bnr_step_squares(const bnr_job *j, const bnr_steps *s, int
     for (int64_t i = 0; i < n; i++) sum += s->run1[ch * j->n + i];
     const double mean = sum / (double)(n * sp);
     s->mean[t * c + ch] = mean;
-    for (int64_t i = s->lo; i < s->hi; i++)
-        s->run2[ch * j->n + i] = plane_sq_run(j->x + (i * c + ch) * sp, sp, (float)mean, mean);
+    for (int64_t i = s->lo; i < s->hi; i++) {
+        const float *p = j->conv_x ? s->own + (i - s->lo) * sp : j->x + (i * c + ch) * sp; /* still in L2 */
+        s->run2[ch * j->n + i] = plane_sq_run(p, sp, (float)mean, mean);
+    }
 }
 
 /* The outputs of one plane from its window maxima of x (out holds them):
@@ -971,8 +997,10 @@ ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, 
     for (int64_t i = s->lo; i < s->hi; i++) {
         if (from_maxima)
             plane_outputs_from_maxima(j, (i * c + ch) * psp, psp, m, is, scale, shift, vec);
+        else if (j->conv_x) /* the thread's planes hold the next channel by now: the conv once more */
+            pool_plane(j, i, ch, conv_plane(j, i, ch, s->own + (s->hi - s->lo) * sp), m, is, scale, shift, z, q, vec);
         else
-            pool_plane(j, i, ch, m, is, scale, shift, z, q, vec);
+            pool_plane(j, i, ch, j->x + (i * c + ch) * sp, m, is, scale, shift, z, q, vec);
     }
     if (t == 0) {
         j->mean[ch] = m;
@@ -990,6 +1018,7 @@ static void bnr_steps_run(const bnr_job *j, bnr_steps s, int t, int nt) {
     float *z = j->scratch + t * j->h * j->w; /* the thread's own plane and row */
     int32_t *q = j->rows + t * ow;
     s.lo = j->n * t / nt, s.hi = j->n * (t + 1) / nt;
+    s.own = j->planes ? j->planes + t * j->planes_per : NULL;
     for (int64_t k = 0; k <= c; k++) {
         if (k < c) {
             bnr_step_sums(j, &s, k, q, vec);
@@ -1382,6 +1411,75 @@ static ml_tensor *batchnorm_relu(ml_ctx *ctx, ml_tensor *x, ml_tensor *gamma, ml
         nd->ip[0] = pool;
         nd->code = code;
     }
+    return t;
+}
+
+/* Block 1 of an evaluation (no recording), batch statistics: the 3x3 conv of
+ * a 1-4 channel input, batch norm, ReLU, 2x2 max-pool, with the conv run
+ * inside the pooled forward's channel steps (conv3x3_direct.c): each thread
+ * computes channel k's planes of its images into its own buffer (in L2),
+ * takes their runs of sums and window maxima, then after the wait their
+ * squares from the buffer; the conv output (n * c * h * w floats) is never
+ * written to memory. Same steps, sums and plane kernels as the image-split
+ * forward above, and planes bitwise the conv route's (checked per shape
+ * before the route is taken): the same output and statistics as ml_conv2d +
+ * ml_batchnorm_relu_maxpool, on any number of threads. *taken = 0 (and NULL)
+ * where it does not apply; the caller then takes those two ops.
+ * ML_DIRECT_BLOCK1=0 in the environment (or ml__conv_bn_direct_off) turns it off. */
+int ml__conv_bn_direct_off = 0;
+
+static int direct_block_applies(ml_ctx *ctx, const ml_tensor *x, const ml_tensor *w, const ml_tensor *gamma,
+                                const ml_tensor *beta, ml_conv_shape *s) {
+    if (ml__conv_bn_direct_off || ml_ctx_recording(ctx) || !x || !w || !gamma || !beta || x->ndim != 4 ||
+        w->ndim != 4 || x->shape[1] != w->shape[1] || x->numel > INT32_MAX)
+        return 0;
+    const char *env = getenv("ML_DIRECT_BLOCK1");
+    if (env && !strcmp(env, "0")) return 0;
+    const int64_t o = w->shape[0];
+    if (gamma->ndim != 1 || gamma->shape[0] != o || beta->ndim != 1 || beta->shape[0] != o) return 0;
+    if (w->shape[2] != 3 || w->shape[3] != 3 || x->shape[2] < 2 || x->shape[3] < 2 ||
+        x->shape[0] * o * x->shape[2] * x->shape[3] > INT32_MAX)
+        return 0;
+    if (ml__conv_shape_init(s, (int)x->shape[0], (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], (int)o, 3, 3,
+                            1, 1))
+        return 0;
+    return ml__conv3x3_direct_matches(s);
+}
+
+ml_tensor *ml__conv_bn_relu_pool_direct(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
+                                        float *running_mean, float *running_var, float momentum, float eps,
+                                        int *taken) {
+    *taken = 0;
+    ml_conv_shape s;
+    if (!x || ctx->status != ML_OK || !direct_block_applies(ctx, x, w, gamma, beta, &s)) return NULL;
+    *taken = 1;
+    const int64_t n = s.n, c = s.o, h = s.h, wd = s.w, sp = h * wd, numel = n * c * sp;
+    ml_tensor *t = ml_tensor_new(ctx, 4, ML_SHAPE(n, c, h / 2, wd / 2));
+    if (!t) return NULL;
+    bnr_job j = {.n = n, .c = c, .h = h, .w = wd, .pool = 1, .eps = eps, .gamma = gamma->data, .beta = beta->data,
+                 .out = t->data, .conv_x = x->data, .conv_w = w->data, .conv_c = s.c};
+    const int nt = bn_pool_image_threads(&j, numel);
+    j.planes_per = ((n + nt - 1) / nt + 1) * sp;
+    ml_arena_mark mark = ml_arena_get_mark(ctx->arena);
+    float *aux = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float));
+    j.scratch = ml_ctx_alloc(ctx, (size_t)(nt * sp) * sizeof(float));
+    j.rows = ml_ctx_alloc(ctx, (size_t)(nt * (wd / 2)) * sizeof(int32_t) + 4);
+    j.planes = ml_ctx_alloc(ctx, (size_t)(nt * j.planes_per) * sizeof(float));
+    bnr_steps st = {.run1 = ml_ctx_alloc(ctx, 2 * (size_t)(n * c) * sizeof(double)),
+                    .mean = ml_ctx_alloc(ctx, (size_t)(nt * c) * sizeof(double)),
+                    .done = ml_ctx_alloc(ctx, (size_t)nt * BNR_DONE_STRIDE * sizeof(atomic_int))};
+    if (!aux || !j.scratch || !j.rows || !j.planes || !st.run1 || !st.mean || !st.done) return NULL;
+    j.mean = aux, j.inv = aux + c, j.var_out = aux + 2 * c;
+    st.run2 = st.run1 + n * c;
+    for (int u = 0; u < nt * BNR_DONE_STRIDE; u++) atomic_init(&st.done[u], 0);
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        bnr_steps_run(&j, st, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        bnr_steps_run(&j, st, 0, 1);
+    }
+    if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, n * sp, momentum);
+    ml_arena_rewind(ctx->arena, mark);
     return t;
 }
 
