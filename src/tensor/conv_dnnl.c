@@ -341,7 +341,8 @@ static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p
  * per-thread partial gradients, so its rounding would depend on the thread
  * count; run on one thread it left about a third of the convolution time of a
  * one-episode step serial. Instead the batch is cut into a number of chunks
- * that depends on the batch size only (bwdw_chunks), each chunk's gradient is
+ * that depends on the batch size only (bwdw_chunks; with small scratch, below,
+ * also on the shape's one-thread scratch), each chunk's gradient is
  * computed by a one-thread primitive (the chunks in parallel over the caller's
  * OpenMP threads, each thread with its own primitives from its own cache), and
  * the chunk gradients are summed in chunk order. The bits are the same for any
