@@ -278,6 +278,53 @@ static void test_dnnl_image_chunks(void) {
     check_shape(45, 16, 28, 28, 16, 3, 3, 1, 1); /* chunked (2 chunks) against the naive twin */
 }
 
+/* The three passes of s into out[3] (forward y, backward-data dx,
+ * backward-weight dw), each in its own scratch share, canary-checked. */
+static void run_passes(const ml_conv_shape *s, const float *x, const float *wt, const float *dy, float **out) {
+    for (int pass = 0; pass < 3; pass++) {
+        const int64_t np = ml__conv2d_pass_scratch_floats(s, pass);
+        float *scr = malloc(sizeof(float) * (size_t)(np + CANARY));
+        for (int k = 0; k < CANARY; k++) scr[np + k] = 12345.f;
+        if (pass == 0) ml__conv2d_forward(s, x, wt, out[0], scr);
+        if (pass == 1) ml__conv2d_backward_data(s, dy, wt, out[1], scr);
+        if (pass == 2) ml__conv2d_backward_weight(s, x, dy, out[2], scr);
+        CHECK(canary_ok(scr + np));
+        free(scr);
+    }
+}
+
+/* Small scratch (ml__conv_dnnl_small_scratch, MAML's query pass) on the MAML
+ * query's 14x14 and 7x7 layers and an uneven batch: forward and
+ * backward-data the same bits as by default (smaller image chunks);
+ * backward-weights in more chunks where Winograd's scratch steps up (75 x 14x14:
+ * 5 chunks of 15 instead of 19/19/19/18) with no more scratch, within float
+ * rounding of the default, of the naive twin (check_shape), and the same bits
+ * on 1, 2 and 3 threads; the setting is the calling thread's and restored. */
+static void test_dnnl_small_scratch(void) {
+    static const int shapes[][2] = {{75, 14}, {75, 7}, {41, 14}};
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const int n = shapes[i][0], h = shapes[i][1];
+        ml_conv_shape s;
+        ml__conv_shape_init(&s, n, 64, h, h, 64, 3, 3, 1, 1);
+        const int64_t nx = (int64_t)n * 64 * h * h, nw = 64 * 64 * 9, sizes[3] = {nx, nx, nw};
+        float *x = randn(nx), *wt = randn(nw), *dy = randn(nx), *def[3], *small[3];
+        for (int k = 0; k < 3; k++) def[k] = nans(sizes[k]), small[k] = nans(sizes[k]);
+        const int64_t bwdw_default = ml__conv2d_pass_scratch_floats(&s, ML_CONV_PASS_BACKWARD_WEIGHT);
+        run_passes(&s, x, wt, dy, def);
+        CHECK(ml__conv_dnnl_small_scratch(1) == 0);
+        CHECK(ml__conv2d_pass_scratch_floats(&s, ML_CONV_PASS_BACKWARD_WEIGHT) <= bwdw_default);
+        run_passes(&s, x, wt, dy, small);
+        check_shape(n, 64, h, h, 64, 3, 3, 1, 1);
+        check_thread_invariance(n, 64, h, h, 64, 3, 3, 1, 1);
+        CHECK(ml__conv_dnnl_small_scratch(0) == 1);
+        if (memcmp(def[0], small[0], sizeof(float) * (size_t)nx) || memcmp(def[1], small[1], sizeof(float) * (size_t)nx))
+            ML_FAIL_AT("n%d %dx%d: forward / backward-data with small scratch differ", n, h, h);
+        CHECK(close_rel(small[2], def[2], nw, 1e-5, "backward_weight small vs default", &s));
+        for (int k = 0; k < 3; k++) free(def[k]), free(small[k]);
+        free(x), free(wt), free(dy);
+    }
+}
+
 /* The im2col route runs its chunks of images in parallel and sums
  * backward-weight in groups fixed by the batch size (conv.c): against the
  * naive twin, and the same bits on 1, 2 and 3 threads. */
@@ -360,6 +407,7 @@ int main(void) {
     ML_RUN(test_conv_3x3);
     ML_RUN(test_conv_dnnl);
     ML_RUN(test_dnnl_image_chunks);
+    ML_RUN(test_dnnl_small_scratch);
     ML_RUN(test_im2col_chunks_in_parallel);
     ML_RUN(test_conv_1x1);
     ML_RUN(test_conv_other_kernels);

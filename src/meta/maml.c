@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "meta_internal.h"
+#include "tensor/conv.h"
 #include "tensor/internal.h"
 
 /* First parameter the inner loop adapts: ANIL adapts only the head (the last
@@ -108,8 +109,12 @@ static int query_gradient_lean(ml_meta *m, ml_meta_worker *w, const ml_task_data
     ml_ctx_rewind(ctx, start);
 
     ml_tensor *h = ml_tensor_wrap(ctx, w->kept, 4, shape);
-    /* dh over h: the backward reads the codes, not h */
-    if (!h || blocks_after_first(m, ctx, t, fast, h, nb, g, w->kept, loss)) return -1;
+    /* dh over h: the backward reads the codes, not h. Small conv scratch: a
+     * worker's arena peaks here, above the inner step's graph. */
+    const int was = ml__conv_dnnl_small_scratch(1);
+    const int rc = !h || blocks_after_first(m, ctx, t, fast, h, nb, g, w->kept, loss);
+    ml__conv_dnnl_small_scratch(was);
+    if (rc) return -1;
 
     x4 = ml_tensor_wrap(ctx, (float *)t->xq, 4, ML_SHAPE(nq, sp->in_c, sp->in_h, sp->in_w));
     if (!x4 || ml__lean_block_backward(ctx, x4, fast[0], fast[2], kp, w->kept, d)) return -1;

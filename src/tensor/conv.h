@@ -59,6 +59,13 @@ int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int pass);
 /* Tests only, process-wide: forward and backward-data in one oneDNN call
  * (1) or in image chunks of at most ~4 MB of plain input + output (0, the default). */
 void ml__conv_dnnl_set_unchunked(int on);
+/* The calling thread's conv passes with small scratch (1) or the default (0,
+ * at start); returns the previous setting. Backward-weights then runs in more
+ * chunks where oneDNN's Winograd scratch steps up (other bits than the default
+ * chunks, the same on any thread count) and forward / backward-data in smaller
+ * image chunks (the same bits). For a caller at its arena's peak (MAML's query
+ * pass). */
+int ml__conv_dnnl_small_scratch(int on);
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch);

@@ -341,7 +341,8 @@ static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p
  * per-thread partial gradients, so its rounding would depend on the thread
  * count; run on one thread it left about a third of the convolution time of a
  * one-episode step serial. Instead the batch is cut into a number of chunks
- * that depends on the batch size only (bwdw_chunks), each chunk's gradient is
+ * that depends on the batch size only (bwdw_chunks; with small scratch, below,
+ * also on the shape's one-thread scratch), each chunk's gradient is
  * computed by a one-thread primitive (the chunks in parallel over the caller's
  * OpenMP threads, each thread with its own primitives from its own cache), and
  * the chunk gradients are summed in chunk order. The bits are the same for any
@@ -355,9 +356,33 @@ static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p
 #define ML_CONV_BWDW_MAX_CHUNKS 4
 #endif
 
-static int bwdw_chunks(int n) {
-    int k = n / ML_CONV_BWDW_MIN_IMAGES;
-    return k < 1 ? 1 : k > ML_CONV_BWDW_MAX_CHUNKS ? ML_CONV_BWDW_MAX_CHUNKS : k;
+/* ---- Small scratch, per calling thread (ml__conv_dnnl_small_scratch) --------------
+ * Winograd's scratchpad has steps: one-thread backward-weights on 14x14 x 64
+ * asks 11.3 MB of scratch at 18 images and 17.2 at 19 (8.8 MB of it written,
+ * against 2.6), and the forward / backward-data passes write 2-8 MB of theirs
+ * at the 4 MB chunks below. A caller that has much else alive at those passes
+ * (MAML's query pass, beside its inner step's graph: a worker's arena peak)
+ * asks for small scratch: backward-weights in more chunks, until a chunk's
+ * pass fits ML_CONV_BWDW_SMALL_BYTES (fixed by the shape and the one-thread
+ * primitives: the same chunks on any thread count; other bits than the
+ * default chunks, the sum being grouped otherwise), and forward /
+ * backward-data in chunks of ML_CONV_DNNL_SMALL_CHUNK_BYTES (the same bits:
+ * each image's output is its own). */
+#ifndef ML_CONV_BWDW_SMALL_BYTES
+#define ML_CONV_BWDW_SMALL_BYTES ((int64_t)12 << 20)
+#endif
+#ifndef ML_CONV_BWDW_SMALL_MAX_CHUNKS
+#define ML_CONV_BWDW_SMALL_MAX_CHUNKS 16
+#endif
+#ifndef ML_CONV_DNNL_SMALL_CHUNK_BYTES
+#define ML_CONV_DNNL_SMALL_CHUNK_BYTES ((int64_t)1 << 20)
+#endif
+static _Thread_local int small_scratch;
+
+int ml__conv_dnnl_small_scratch(int on) {
+    const int was = small_scratch;
+    small_scratch = on;
+    return was;
 }
 
 /* First image of chunk i of k: the first n % k chunks hold one image more. */
@@ -367,6 +392,21 @@ static ml_conv_shape chunk_shape(const ml_conv_shape *s, int images) {
     ml_conv_shape c = *s;
     c.n = images;
     return c;
+}
+
+static int64_t chunk_pass_floats(const ml_conv_shape *s, int k);
+
+/* Chunks of a backward-weights batch: by its size (at least
+ * ML_CONV_BWDW_MIN_IMAGES images each, at most ML_CONV_BWDW_MAX_CHUNKS), then
+ * with small scratch more while the largest chunk's pass is above the budget. */
+static int bwdw_chunks(const ml_conv_shape *s) {
+    int k = s->n / ML_CONV_BWDW_MIN_IMAGES;
+    k = k < 1 ? 1 : k > ML_CONV_BWDW_MAX_CHUNKS ? ML_CONV_BWDW_MAX_CHUNKS : k;
+    if (k < 2 || !small_scratch) return k;
+    while (k < ML_CONV_BWDW_SMALL_MAX_CHUNKS && k < s->n &&
+           chunk_pass_floats(s, k) * (int64_t)sizeof(float) > ML_CONV_BWDW_SMALL_BYTES)
+        k++;
+    return k;
 }
 
 static int64_t weight_floats(const ml_conv_shape *s) {
@@ -417,7 +457,12 @@ static int chunks_within(const ml_conv_shape *s, int64_t bytes) {
     return (int)((s->n + most - 1) / most);
 }
 
-static int image_chunks(const ml_conv_shape *s) { return chunks_within(s, chunk_bytes); }
+/* The chunk bytes of the calling thread's forward / backward-data passes. */
+static int64_t pass_chunk_bytes(void) {
+    return chunk_bytes != INT64_MAX && small_scratch ? ML_CONV_DNNL_SMALL_CHUNK_BYTES : chunk_bytes;
+}
+
+static int image_chunks(const ml_conv_shape *s) { return chunks_within(s, pass_chunk_bytes()); }
 
 /* Threads running forward / backward-data chunks side by side, each chunk with
  * a one-thread primitive (reorders included), or 1: oneDNN's threads inside
@@ -435,7 +480,7 @@ static int side_threads(const ml_conv_shape *s) {
 /* Chunks side by side on t threads: the memory of one chunk per thread is
  * about what one chunk in turn takes; a multiple of t (balance), at most n. */
 static int side_chunks(const ml_conv_shape *s, int t) {
-    int k = chunks_within(s, chunk_bytes / t);
+    int k = chunks_within(s, pass_chunk_bytes() / t);
     k = (k + t - 1) / t * t;
     return k < s->n ? k : s->n;
 }
@@ -476,7 +521,7 @@ int64_t ml__conv_dnnl_pass_scratch_floats(const ml_conv_shape *s, int which) {
     if (!e) return -1;
     int64_t m;
     if (which == PASS_BWD_WEIGHT) {
-        const int k = bwdw_chunks(s->n);
+        const int k = bwdw_chunks(s);
         m = k > 1 ? chunked_bwdw_floats(s, k) : pass_floats(&e->p[PASS_BWD_WEIGHT]);
     } else {
         m = chunked_pass_floats(s, which);
@@ -684,7 +729,7 @@ static int run_backward_weight(const ml_conv_shape *s, const float *x, const flo
                                 int blocked) {
     entry *e = lookup(s);
     if (!e) return -1;
-    const int k = bwdw_chunks(s->n), lay = blocked ? LAY_B : 0;
+    const int k = bwdw_chunks(s), lay = blocked ? LAY_B : 0;
     return k > 1 ? backward_weight_chunked(s, k, x, dy, dw, scratch, lay)
                  : pass_run(&e->p[PASS_BWD_WEIGHT], x, dy, dw, scratch, lay);
 }
