@@ -173,11 +173,6 @@ extern int ml__bn_pool_rowwise;
  * step, threads waiting for each other per channel) run with more threads
  * than processors, which it otherwise leaves to the channel loop. */
 extern int ml__bn_pool_steps_oversubscribe;
-/* conv (stride 1, pad 1) -> batch norm (batch statistics) + ReLU + 2x2 pool
- * with the conv output kept in nChw16c (conv_bn_blk16.c). *taken = 0 when the
- * route does not apply (then nothing is made: the caller takes the plain
- * ops). Records a CONV2D node with fp = 1 (output blocked) and a BN_RELU node
- * with ip[1] = 1 (input blocked). */
 /* Block 1 of an evaluation (recording off, batch statistics, 3x3 conv with
  * pad 1 of a 1-4 channel input, no bias): conv, batch norm, ReLU, 2x2
  * max-pool with the conv run plane by plane inside the pool's channel steps
@@ -189,6 +184,11 @@ extern int ml__conv_bn_direct_off;
 ml_tensor *ml__conv_bn_relu_pool_direct(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
                                         float *running_mean, float *running_var, float momentum, float eps,
                                         int *taken);
+/* conv (stride 1, pad 1) -> batch norm (batch statistics) + ReLU + 2x2 pool
+ * with the conv output kept in nChw16c (conv_bn_blk16.c). *taken = 0 when the
+ * route does not apply (then nothing is made: the caller takes the plain
+ * ops). Records a CONV2D node with fp = 1 (output blocked) and a BN_RELU node
+ * with ip[1] = 1 (input blocked). */
 ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, ml_tensor *gamma, ml_tensor *beta,
                                        float *running_mean, float *running_var, float momentum, float eps,
                                        int *taken);
