@@ -1465,19 +1465,9 @@ ml_tensor *ml__conv_bn_relu_pool_direct(ml_ctx *ctx, ml_tensor *x, ml_tensor *w,
     j.scratch = ml_ctx_alloc(ctx, (size_t)(nt * sp) * sizeof(float));
     j.rows = ml_ctx_alloc(ctx, (size_t)(nt * (wd / 2)) * sizeof(int32_t) + 4);
     j.planes = ml_ctx_alloc(ctx, (size_t)(nt * j.planes_per) * sizeof(float));
-    bnr_steps st = {.run1 = ml_ctx_alloc(ctx, 2 * (size_t)(n * c) * sizeof(double)),
-                    .mean = ml_ctx_alloc(ctx, (size_t)(nt * c) * sizeof(double)),
-                    .done = ml_ctx_alloc(ctx, (size_t)nt * BNR_DONE_STRIDE * sizeof(atomic_int))};
-    if (!aux || !j.scratch || !j.rows || !j.planes || !st.run1 || !st.mean || !st.done) return NULL;
+    if (!aux || !j.scratch || !j.rows || !j.planes) return NULL;
     j.mean = aux, j.inv = aux + c, j.var_out = aux + 2 * c;
-    st.run2 = st.run1 + n * c;
-    for (int u = 0; u < nt * BNR_DONE_STRIDE; u++) atomic_init(&st.done[u], 0);
-    if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-        bnr_steps_run(&j, st, omp_get_thread_num(), omp_get_num_threads());
-    } else {
-        bnr_steps_run(&j, st, 0, 1);
-    }
+    if (bn_pool_forward_by_images(ctx, &j, nt)) return NULL; /* the image-split steps, on one thread too */
     if (running_mean && running_var) update_running_stats(running_mean, running_var, aux, aux + 2 * c, c, n * sp, momentum);
     ml_arena_rewind(ctx->arena, mark);
     return t;
