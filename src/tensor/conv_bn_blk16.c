@@ -711,12 +711,9 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
     blk_job j = {.n = n, .c = c, .h = h, .w = wd, .eps = eps, .x = y->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
                  .xhat_at = keep ? aux + 3 * c : NULL, .code = code, .part = part, .stat = stat, .tmp = tmp};
-    if (tail && tail_forward(&s, x->data, w->data, y->data, &j, nt)) { /* oneDNN could not by images */
-        if (forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL;
-        blk_forward(&j, nt, by_images, 3 * y->numel);
-    } else if (!tail) {
-        blk_forward(&j, nt, by_images, 3 * y->numel);
-    }
+    const int fused = tail && !tail_forward(&s, x->data, w->data, y->data, &j, nt);
+    if (tail && !fused && forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL; /* not by images */
+    if (!fused) blk_forward(&j, nt, by_images, 3 * y->numel);
     ml_arena_rewind(ctx->arena, m);
     if (running_mean && running_var) update_running(running_mean, running_var, aux, aux + 2 * c, c, n * h * wd, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, y, gamma, beta);
