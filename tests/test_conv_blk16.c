@@ -173,6 +173,49 @@ static void test_forward_only(void) {
     omp_set_num_threads(1);
 }
 
+/* An evaluation's small blocks (conv output <= 64 pixels, recording off, 2+
+ * threads): the conv inside the batch norm's region, each thread's images in
+ * chunks (conv_bn_blk16.c's tail route), bit for bit the two-region route
+ * (ml__blk16_tail_off) on 1 thread: 7x7 (Winograd) with two chunk sizes per
+ * thread on 2 threads, 3x3 and 5x5 (direct), odd image counts split unevenly
+ * on 3 threads, the generic vector code, and awkward channels as above. */
+static void test_tail_route(void) {
+    static const int64_t shapes[][5] = {{107, 64, 7, 7, 64}, {23, 64, 3, 3, 64}, {13, 32, 5, 5, 48},
+                                        {3, 16, 7, 7, 16},   {2, 16, 2, 2, 32}};
+    static const char *names[3] = {"output", "running mean", "running var"};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int64_t *s = shapes[c], o = s[4];
+        ml_ctx *ctx = ml_ctx_create(0);
+        ml_tensor *in[5] = {random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f),
+                            random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f),
+                            random_tensor(ctx, 1, ML_SHAPE(o), 1.f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f)};
+        memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float)); /* channel 3: constant 0 */
+        in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+        float *want[3], *got[3];
+        int64_t n[3];
+        omp_set_num_threads(1);
+        ml__blk16_tail_off = 1;
+        block_forward(in, 1, 0, want, n);
+        for (int run = 0; run < 4; run++) { /* tail route on 2 and 3 threads, generic on 2; two regions on 2 */
+            const int threads = run == 1 ? 3 : 2;
+            omp_set_num_threads(threads);
+            ml__blk16_generic = run == 2;
+            ml__blk16_tail_off = run == 3;
+            block_forward(in, 1, 0, got, n);
+            ml__blk16_generic = ml__blk16_tail_off = 0;
+            for (int k = 0; k < 3; k++) {
+                if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
+                    ML_FAIL_AT("shape %zu, run %d (%d threads): %s of the tail route differs", c, run, threads,
+                               names[k]);
+                free(got[k]);
+            }
+        }
+        for (int k = 0; k < 3; k++) free(want[k]);
+        ml_ctx_destroy(ctx);
+    }
+    omp_set_num_threads(1);
+}
+
 static void test_layout_round_trip(void) {
     const int64_t n = 3, c = 32, sp = 5 * 7;
     float *a = malloc(n * c * sp * sizeof(float)), *b = malloc(n * c * sp * sizeof(float)),
@@ -191,5 +234,6 @@ int main(void) {
     ML_RUN(test_layout_round_trip);
     ML_RUN(test_blocked_vs_plain);
     ML_RUN(test_forward_only);
+    ML_RUN(test_tail_route);
     return ml_test_summary();
 }

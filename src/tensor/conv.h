@@ -84,6 +84,13 @@ int ml__conv_dnnl_backward_data_blk16(const ml_conv_shape *s, const float *dy, c
 int ml__conv_dnnl_backward_weight_blk16(const ml_conv_shape *s, const float *x, const float *dy, float *dw,
                                         float *scratch);
 
+/* The forward with y in nChw16c of images [first, last) only, on the calling
+ * thread (one-thread primitives; inside the caller's parallel region), in
+ * chunks of at most `most` images; done(arg, lo, hi) after each chunk, on the
+ * images just written (conv_dnnl.c). -1 if oneDNN cannot. */
+int ml__conv_dnnl_forward_blk16_images(const ml_conv_shape *s, const float *x, const float *w, float *y, int first,
+                                       int last, int most, void (*done)(void *, int, int), void *arg);
+
 /* Images per chunk of the im2col forward route for s (its GEMMs' width). */
 int ml__conv2d_forward_chunk_images(const ml_conv_shape *s);
 

@@ -504,11 +504,19 @@ static void pool_units(const blk_job *j, int t, int64_t lo, int64_t hi, int64_t 
  * thread for itself), the squared deviations, the variances and constants,
  * then the pool of its images. In a parallel region (the barriers wait for
  * the other threads' runs). */
+static void blk_forward_images_after_runs(const blk_job *j, int t, int nt);
+
 static void blk_forward_images(const blk_job *j, int t, int nt) {
     const int64_t n = j->n, nb = j->c / 16, lo = n * t / nt, hi = n * (t + 1) / nt;
-    blk_stat *st = j->stat + t * nb;
     unit_sums(j, lo, hi, 0, nb, NULL);
 #pragma omp barrier
+    blk_forward_images_after_runs(j, t, nt);
+}
+
+/* The rest once every image's runs are in j->part (after a barrier). */
+static void blk_forward_images_after_runs(const blk_job *j, int t, int nt) {
+    const int64_t n = j->n, nb = j->c / 16, lo = n * t / nt, hi = n * (t + 1) / nt;
+    blk_stat *st = j->stat + t * nb;
     for (int64_t b = 0; b < nb; b++) combine_units(j, b, 0, st[b].mean);
     unit_sums(j, lo, hi, 0, nb, st);
 #pragma omp barrier
@@ -554,6 +562,79 @@ static void blk_forward(const blk_job *j, int nt, int by_images, int64_t work) {
 #pragma omp parallel num_threads(nt)
         blk_forward_blocks(j, omp_get_thread_num(), omp_get_num_threads());
     }
+}
+
+/* ---- an evaluation's small blocks: the conv inside the batch norm's region ----------------
+ * With no backward to follow and a small conv output (an evaluation's blocks 3
+ * and 4 at 7x7 and 3x3), the conv's region and the batch norm's were two
+ * regions over few data, each thread's images and blocks crossing to the
+ * other's cache between them (blocks 3 and 4 scaled 1.6x on 2 threads). Here
+ * one region: each thread convolves its own images (the images split as
+ * blk_forward_images's), in chunks, summing each chunk's runs while it is in
+ * cache, then the statistics and the pool of its images as
+ * blk_forward_images. Same bits: each image's conv output depends on that image
+ * alone, and the statistics add the same runs in the same order. */
+
+/* Conv outputs of at most this many pixels take the fused route; images per
+ * chunk: about this many bytes of plain input plus output. */
+#ifndef ML_TAIL_MAX_PIXELS
+#define ML_TAIL_MAX_PIXELS 64
+#endif
+#ifndef ML_TAIL_CHUNK_BYTES
+#define ML_TAIL_CHUNK_BYTES ((int64_t)1 << 20)
+#endif
+
+typedef struct tail_job {
+    const ml_conv_shape *s;
+    const float *x, *w;
+    float *y;
+    const blk_job *j;
+    int most;   /* images per conv chunk */
+    int failed; /* a thread's conv failed: every thread leaves after the barrier */
+} tail_job;
+
+/* Set by tests: 1 keeps such blocks on the two-region route. */
+int ml__blk16_tail_off = 0;
+
+/* On one thread the route measured even with the two passes (no region to
+ * save): it stays on them. */
+static int tail_suits(const ml_conv_shape *s, int keep, int nt) {
+    return !keep && nt > 1 && !ml__blk16_tail_off && (int64_t)s->oh * s->ow <= ML_TAIL_MAX_PIXELS;
+}
+
+static int tail_chunk_images(const ml_conv_shape *s) {
+    const int64_t per = ((int64_t)s->c * s->h * s->w + (int64_t)s->o * s->oh * s->ow) * (int64_t)sizeof(float);
+    const int64_t most = ML_TAIL_CHUNK_BYTES / per;
+    return most < 1 ? 1 : most > INT32_MAX ? INT32_MAX : (int)most;
+}
+
+static void tail_chunk_runs(void *arg, int lo, int hi) {
+    const blk_job *j = arg;
+    unit_sums(j, lo, hi, 0, j->c / 16, NULL);
+}
+
+static void tail_forward_images(tail_job *tj, int t, int nt) {
+    const blk_job *j = tj->j;
+    const int lo = (int)(j->n * t / nt), hi = (int)(j->n * (t + 1) / nt);
+    if (ml__conv_dnnl_forward_blk16_images(tj->s, tj->x, tj->w, tj->y, lo, hi, tj->most, tail_chunk_runs,
+                                           (void *)j)) {
+#pragma omp atomic write
+        tj->failed = 1;
+    }
+#pragma omp barrier
+    int failed;
+#pragma omp atomic read
+    failed = tj->failed;
+    if (!failed) blk_forward_images_after_runs(j, t, nt);
+}
+
+/* 0 when done; -1: the conv could not run this way (nothing written that the
+ * plain route does not write again). */
+static int tail_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, const blk_job *j, int nt) {
+    tail_job tj = {.s = s, .x = x, .w = w, .y = y, .j = j, .most = tail_chunk_images(s), .failed = 0};
+#pragma omp parallel num_threads(nt)
+    tail_forward_images(&tj, omp_get_thread_num(), omp_get_num_threads());
+    return tj.failed ? -1 : 0;
 }
 
 /* As ops_nn.c's: running = (1 - momentum) * running + momentum * batch, variance unbiased. */
@@ -614,7 +695,8 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
      * on the second thread of supervised cnn4). */
     if (by_images && !(t = pooled_outputs(ctx, n, c, oh, ow, keep, &aux, &code))) return NULL;
     if (!y) return NULL;
-    if (forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL;
+    const int tail = tail_suits(&s, keep, nt); /* the conv runs inside the batch norm's region, below */
+    if (!tail && forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL;
     ml_node *cn = ml__record(ctx, ML_OP_CONV2D, y, x, w);
     if (cn) {
         cn->ip[0] = 1, cn->ip[1] = 1, cn->ip[2] = s.h, cn->ip[3] = s.w;
@@ -629,7 +711,9 @@ ml_tensor *ml__conv_bn_relu_pool_blk16(ml_ctx *ctx, ml_tensor *x, ml_tensor *w, 
     blk_job j = {.n = n, .c = c, .h = h, .w = wd, .eps = eps, .x = y->data, .gamma = gamma->data,
                  .beta = beta->data, .out = t->data, .mean = aux, .inv = aux + c, .var_out = aux + 2 * c,
                  .xhat_at = keep ? aux + 3 * c : NULL, .code = code, .part = part, .stat = stat, .tmp = tmp};
-    blk_forward(&j, nt, by_images, 3 * y->numel);
+    const int fused = tail && !tail_forward(&s, x->data, w->data, y->data, &j, nt);
+    if (tail && !fused && forward_blk16(ctx, &s, x->data, w->data, y->data)) return NULL; /* not by images */
+    if (!fused) blk_forward(&j, nt, by_images, 3 * y->numel);
     ml_arena_rewind(ctx->arena, m);
     if (running_mean && running_var) update_running(running_mean, running_var, aux, aux + 2 * c, c, n * h * wd, momentum);
     ml_node *nd = ml__record3(ctx, ML_OP_BN_RELU, t, y, gamma, beta);

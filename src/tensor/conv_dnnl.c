@@ -695,6 +695,55 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
     return failed ? -1 : 0;
 }
 
+/* Forward of images [first, last) of s's batch on the calling thread, y in
+ * nChw16c, in k balanced chunks of at most `most` images through one-thread
+ * primitives, the weights reordered once into the thread's region; after each
+ * chunk done(arg, lo, hi) on the images just written, while they are in cache.
+ * For a caller's own parallel region (conv_bn_blk16.c's evaluation tail): the
+ * same bits as every other forward route, each image's output depending on
+ * that image alone (test_conv, test_conv_blk16). -1 if oneDNN cannot. */
+int ml__conv_dnnl_forward_blk16_images(const ml_conv_shape *s, const float *x, const float *w, float *y, int first,
+                                       int last, int most, void (*done)(void *, int, int), void *arg) {
+    const int n = last - first, k = n < 1 ? 0 : (n + most - 1) / most;
+    if (k == 0) return 0;
+    int64_t m = 0, wm = 0;
+    for (int big = 0; big < 2; big++) { /* chunks of n / k and n / k + 1 images */
+        const int images = n / k + big;
+        if (big && n % k == 0) continue;
+        ml_conv_shape c = chunk_shape(s, images);
+        entry *e = lookup_for(&c, 1);
+        if (!e || !(e->p[PASS_FWD].blk16 & LAY_OUT)) return -1;
+        if (pass_floats(&e->p[PASS_FWD]) > m) m = pass_floats(&e->p[PASS_FWD]);
+        if (e->p[PASS_FWD].b_floats > wm) wm = e->p[PASS_FWD].b_floats;
+    }
+    float *w_blk = thread_region(side_region_floats(m, wm)), *region = w_blk ? w_blk + wm : NULL;
+    if (!w_blk) return -1;
+    const int64_t x_img = (int64_t)s->c * s->h * s->w, y_img = (int64_t)s->o * s->oh * s->ow;
+    const int saved = omp_get_max_threads();
+    dnnl_memory_desc_t held; /* the layout w_blk holds, once `have` */
+    int have = 0, failed = 0;
+    if (saved != 1) omp_set_num_threads(1);
+    for (int i = 0; i < k && !failed; i++) {
+        const int lo = first + chunk_first(n, k, i), hi = first + chunk_first(n, k, i + 1);
+        ml_conv_shape c = chunk_shape(s, hi - lo);
+        entry *e = lookup_for(&c, 1);
+        if (!e) {
+            failed = 1;
+            break;
+        }
+        pass *p = &e->p[PASS_FWD];
+        if (!have || !takes_weights(p, &held)) {
+            const dnnl_memory_desc_t *md;
+            failed = reorder_weights(p, w, w_blk) != 0 || dnnl_memory_get_memory_desc(p->b_blk, &md) != 0;
+            if (!failed) held = *md, have = 1;
+        }
+        failed = failed || pass_run(p, x + lo * x_img, w_blk, y + lo * y_img, region, LAY_OUT | LAY_W_READY) != 0;
+        if (!failed && done) done(arg, lo, hi);
+    }
+    if (saved != 1) omp_set_num_threads(saved);
+    return failed ? -1 : 0;
+}
+
 static int pass_run_chunked(const ml_conv_shape *s, int which, const float *a, int64_t a_img, const float *w,
                             float *out, int64_t out_img, float *scratch, int lay) {
     const int t = side_threads(s);

@@ -198,6 +198,8 @@ extern int ml__conv_blk16_mode;
 /* Tests only: non-zero makes the blocked forward take its generic vector
  * code instead of the AVX-512 kernels (same bits). */
 extern int ml__blk16_generic;
+/* Set by tests: 1 keeps an evaluation's small conv blocks on the two-region route (conv_bn_blk16.c). */
+extern int ml__blk16_tail_off;
 /* The first-order backward's pieces on the blocked layout. */
 void ml__bn_pool_dx_blk16(int64_t n, int64_t c, int64_t h, int64_t w, const float *x, const float *y,
                           const float *g, const uint8_t *code, const float *mean, const float *inv,
