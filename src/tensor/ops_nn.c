@@ -838,7 +838,6 @@ typedef struct bnr_steps {
     double carried_per[BNR_SPLIT_MAX_THREADS];
 } bnr_steps;
 
-
 static void bnr_publish(atomic_int *done, int t, int which, int64_t channels) {
     atomic_store_explicit(&done[t * BNR_DONE_STRIDE + which], (int)channels, memory_order_release);
 }
