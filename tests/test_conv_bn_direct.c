@@ -1,7 +1,8 @@
 /* test_conv_bn_direct.c: block 1 of an evaluation with its conv run inside the
  * batch norm's channel steps (ops_nn.c, ml__conv_bn_relu_pool_direct) against
  * the two ops it replaces (ml_conv2d + ml_batchnorm_relu_maxpool), bit for
- * bit: output and running statistics, on 1, 2 and 3 threads, odd image counts
+ * bit: output and running statistics, on 1, 2 and 3 threads (2 and 3 also with
+ * the split by images changing every step, uneven to its limits), odd image counts
  * and sizes, 1-3 input channels, channels with gamma < 0, gamma 0, an
  * underflowing scale, a constant channel, ties. The direct 3x3 plane kernel
  * (conv3x3_direct.c: rows of <= 16 and <= 32 columns from registers, wider
@@ -20,6 +21,7 @@
 #include "tensor/internal.h"
 
 extern int ml__bn_pool_steps_oversubscribe;
+extern int ml__bn_pool_steps_jitter;
 
 static ml_rng rng;
 
@@ -88,8 +90,11 @@ static void test_block_bits(void) {
         int taken;
         block_run(k, in, 0, 1, want, &taken);
         CHECK(!taken);
-        for (int threads = 1; threads <= 3; threads++) {
+        for (int run = 0; run < 5; run++) { /* 1-3 threads, then 2 and 3 with a split that changes every step */
+            const int threads = run < 3 ? run + 1 : run - 1;
+            ml__bn_pool_steps_jitter = run >= 3;
             block_run(k, in, 1, threads, got, &taken);
+            ml__bn_pool_steps_jitter = 0;
             ml_conv_shape s;
             CHECK(ml__conv_shape_init(&s, (int)k->n, (int)k->c_in, (int)k->h, (int)k->w, (int)k->o, 3, 3, 1, 1) == 0);
             CHECK(taken == ml__conv3x3_direct_matches(&s));
@@ -97,9 +102,9 @@ static void test_block_bits(void) {
                 printf("note: the direct route is not taken here (SGEMM bits not matched, or no AVX-512)\n");
             for (int q = 0; q < 3; q++) {
                 if (memcmp(want[q], got[q], (size_t)len[q] * sizeof(float)))
-                    ML_FAIL_AT("case %zu (%lldx%lldx%lldx%lld -> %lld), %d threads, taken %d: %s differs", c,
+                    ML_FAIL_AT("case %zu (%lldx%lldx%lldx%lld -> %lld), %d threads%s, taken %d: %s differs", c,
                                (long long)k->n, (long long)k->c_in, (long long)k->h, (long long)k->w,
-                               (long long)k->o, threads, taken, names[q]);
+                               (long long)k->o, threads, run >= 3 ? " (split changing)" : "", taken, names[q]);
                 free(got[q]);
             }
         }

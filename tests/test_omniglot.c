@@ -490,15 +490,23 @@ static void test_compact_set(void) {
     CHECK_INT_EQ(ml_episode_init(&e, 5, 1, 15, 28), ML_OK);
     CHECK_INT_EQ(ml_episode_init_drawn(&d, 5, 1, 15, 28), ML_OK);
     CHECK(d.xs == NULL && d.xq == NULL);
-    static float xs[5 * 784], xq[75 * 784];
+    static float xs[5 * 784], xq[75 * 784], ys2[5 * 784], yq2[75 * 784];
     ml_rng ra, rb;
     ml_rng_seed(&ra, 7);
     ml_rng_seed(&rb, 7);
     int same = 1;
+    CHECK(e.xq == e.xs + 5 * 784); /* one block: support then queries */
     for (int t = 0; t < 20; t++) {
         CHECK_INT_EQ(ml_episode_sample_weighted(&e, &g_set, &all, NULL, NULL, &ra, NULL, 0), ML_OK);
         CHECK_INT_EQ(ml_episode_draw_weighted(&d, &c, &all, NULL, &rb, NULL, 0), ML_OK);
         CHECK_INT_EQ(ml_episode_fill(&d, &c, xs, xq), ML_OK);
+        /* in three parts of rows, the first ending inside the queries */
+        const int cut = 3 + t, rows = 80;
+        CHECK_INT_EQ(ml_episode_fill_rows(&d, &c, ys2, yq2, cut, rows), ML_OK);
+        CHECK_INT_EQ(ml_episode_fill_rows(&d, &c, ys2, yq2, 0, 2), ML_OK);
+        CHECK_INT_EQ(ml_episode_fill_rows(&d, &c, ys2, yq2, 2, cut), ML_OK);
+        CHECK_INT_EQ(ml_episode_fill_rows(&d, &c, ys2, yq2, 0, rows + 1), ML_ERR_ARG);
+        same &= !memcmp(ys2, xs, sizeof xs) && !memcmp(yq2, xq, sizeof xq);
         same &= !memcmp(e.xs, xs, sizeof xs) && !memcmp(e.xq, xq, sizeof xq) &&
                 !memcmp(e.ys, d.ys, 5 * sizeof(int32_t)) && !memcmp(e.yq, d.yq, 75 * sizeof(int32_t)) &&
                 !memcmp(e.query_index, d.query_index, 75 * sizeof(int64_t)) && ra.s[0] == rb.s[0];

@@ -231,7 +231,7 @@ ml_status ml_image_set_copy(const ml_image_set *s, int64_t index, int rot, const
  * label i / queries. */
 typedef struct ml_episode {
     int ways, shots, queries, size;
-    float *xs;                    /* [ways * shots, 1, S, S] */
+    float *xs;                    /* [ways * shots, 1, S, S]; ml_episode_init: xq follows in the same block */
     int32_t *ys;                  /* [ways * shots] in 0 .. ways-1 */
     float *xq;                    /* [ways * queries, 1, S, S] */
     int32_t *yq;                  /* [ways * queries] */
@@ -283,6 +283,10 @@ ml_status ml_episode_init_drawn(ml_episode *e, int ways, int shots, int queries,
 ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const ml_class_list *classes,
                                    const float *weights, ml_rng *rng, char *err, size_t errlen);
 ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq);
+/* Rows [lo, hi) of ml_episode_fill, the support's ways * shots rows first,
+ * then the queries': the rows take no draws, so threads can fill an
+ * episode's parts side by side. */
+ml_status ml_episode_fill_rows(const ml_episode *e, const ml_image_set *s, float *xs, float *xq, int lo, int hi);
 int ml_augment_active(const ml_augment *a); /* 1 when a is non-NULL and changes images */
 
 /* ---- Lake et al.'s 20-way one-shot runs ------------------------------------ */

@@ -283,9 +283,8 @@ ml_status ml_image_set_copy(const ml_image_set *s, int64_t index, int rot, const
 
 void ml_episode_free(ml_episode *e) {
     if (!e) return;
-    ml_free(e->xs);
+    ml_free(e->xs); /* xq lies in the same block */
     ml_free(e->ys);
-    ml_free(e->xq);
     ml_free(e->yq);
     ml_free(e->classes);
     ml_free(e->class_index);
@@ -312,9 +311,9 @@ static ml_status episode_init(ml_episode *e, int ways, int shots, int queries, i
         return ML_ERR_ARG;
     e->ways = ways, e->shots = shots, e->queries = queries, e->size = size;
     size_t plane = (size_t)size * size, ns = (size_t)ways * shots, nq = (size_t)ways * queries;
-    if (images) {
-        e->xs = ml_malloc(sizeof(float) * plane * ns);
-        e->xq = ml_malloc(sizeof(float) * plane * (nq ? nq : 1));
+    if (images) { /* one block, the queries after the support: the batch of both with no copy */
+        e->xs = ml_malloc(sizeof(float) * plane * (ns + (nq ? nq : 1)));
+        e->xq = e->xs ? e->xs + plane * ns : NULL;
     }
     e->ys = ml_malloc(sizeof(int32_t) * ns);
     e->yq = ml_malloc(sizeof(int32_t) * (nq ? nq : 1));
@@ -442,18 +441,20 @@ ml_status ml_episode_draw_weighted(ml_episode *e, const ml_image_set *s, const m
 }
 
 ml_status ml_episode_fill(const ml_episode *e, const ml_image_set *s, float *xs, float *xq) {
-    if (!e || !s || !has_pixels(s) || !xs || !xq || e->size != s->size) return ML_ERR_ARG;
+    return ml_episode_fill_rows(e, s, xs, xq, 0, e ? e->ways * (e->shots + e->queries) : 0);
+}
+
+ml_status ml_episode_fill_rows(const ml_episode *e, const ml_image_set *s, float *xs, float *xq, int lo, int hi) {
+    if (!e || !s || !has_pixels(s) || !xs || !xq || e->size != s->size || lo < 0 || hi < lo ||
+        hi > e->ways * (e->shots + e->queries))
+        return ML_ERR_ARG;
     const size_t plane = (size_t)s->size * s->size;
-    for (int k = 0; k < e->ways; k++) {
-        const int rot = e->classes[k].rot;
-        for (int j = 0; j < e->shots; j++) {
-            size_t row = (size_t)k * e->shots + j;
-            if (ml_image_set_copy(s, e->support_index[row], rot, NULL, NULL, xs + row * plane)) return ML_ERR_ARG;
-        }
-        for (int j = 0; j < e->queries; j++) {
-            size_t row = (size_t)k * e->queries + j;
-            if (ml_image_set_copy(s, e->query_index[row], rot, NULL, NULL, xq + row * plane)) return ML_ERR_ARG;
-        }
+    const int ns = e->ways * e->shots;
+    for (int r = lo; r < hi; r++) { /* support rows (class r / shots), then query rows */
+        const int q = r - ns, k = r < ns ? r / e->shots : q / e->queries;
+        const int64_t index = r < ns ? e->support_index[r] : e->query_index[q];
+        float *to = r < ns ? xs + (size_t)r * plane : xq + (size_t)q * plane;
+        if (ml_image_set_copy(s, index, e->classes[k].rot, NULL, NULL, to)) return ML_ERR_ARG;
     }
     return ML_OK;
 }

@@ -39,8 +39,13 @@ ml_tensor *ml__meta_loss_of(ml_ctx *ctx, const ml_meta *m, ml_tensor *out, const
 ml_tensor *ml__meta_embed_episode(ml_ctx *ctx, const ml_meta *m, ml_tensor **params, const ml_task_data *t) {
     ml_model *model = m->model;
     int64_t per = (int64_t)model->spec.in_c * model->spec.in_h * model->spec.in_w;
-    ml_tensor *x = ml_concat0(ctx, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)),
-                              ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)));
+    /* An episode's queries right after its support (ml_episode_init's one
+     * block): the batch is already there, no copy (not recording: a
+     * training step keeps its concat node). */
+    ml_tensor *x = !ml_ctx_recording(ctx) && t->xq == t->xs + t->n_support * per
+                       ? ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support + t->n_query, per))
+                       : ml_concat0(ctx, ml_tensor_wrap(ctx, (float *)t->xs, 2, ML_SHAPE(t->n_support, per)),
+                                    ml_tensor_wrap(ctx, (float *)t->xq, 2, ML_SHAPE(t->n_query, per)));
     return ml_model_forward(ctx, model, params, x, 1, 0);
 }
 

@@ -821,17 +821,22 @@ ML_TARGET_AVX512 static void pool_maxima_plane_avx512(const float *x, int64_t w,
  * bits. A channel with gamma <= 0 (or whose scale underflows to 0) pools its
  * planes the channel loop's way at its last step. Threads wait for each
  * other per channel on progress counters instead of at barriers. */
+enum { BNR_DONE_STRIDE = 16, BNR_TIME_STRIDE = 8, BNR_SPLIT_MAX_THREADS = 16 };
+
 typedef struct bnr_steps {
     /* per channel, image by image (a step's lines are its channel's alone):
      * the runs of sums, of squared deviations */
     double *run1, *run2;
     double *mean;        /* per thread: each channel's mean */
     atomic_int *done;    /* per thread, 64 bytes apart: [0] channels whose runs of sums are in, [1] of squares */
-    int64_t lo, hi;      /* this thread's images */
-    float *own;          /* the conv inside: this thread's planes of the step's channel, then one spare */
+    int64_t lo, hi;      /* this thread's images in this step */
+    float *own;          /* the conv inside: this thread's planes of the step's channel (cap of them) */
+    float *spare;        /* the conv inside: one more plane */
+    double *per_image;   /* split by speed: per thread, 64 bytes apart, its last two steps' seconds per image */
+    int64_t cap;         /* split by speed: the most images a thread takes in a step */
+    int carried;         /* split by speed: carried_per holds the last forward's estimates */
+    double carried_per[BNR_SPLIT_MAX_THREADS];
 } bnr_steps;
-
-enum { BNR_DONE_STRIDE = 16 };
 
 static void bnr_publish(atomic_int *done, int t, int which, int64_t channels) {
     atomic_store_explicit(&done[t * BNR_DONE_STRIDE + which], (int)channels, memory_order_release);
@@ -998,7 +1003,7 @@ ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, 
         if (from_maxima)
             plane_outputs_from_maxima(j, (i * c + ch) * psp, psp, m, is, scale, shift, vec);
         else if (j->conv_x) /* the thread's planes hold the next channel by now: the conv once more */
-            pool_plane(j, i, ch, conv_plane(j, i, ch, s->own + (s->hi - s->lo) * sp), m, is, scale, shift, z, q, vec);
+            pool_plane(j, i, ch, conv_plane(j, i, ch, s->spare), m, is, scale, shift, z, q, vec);
         else
             pool_plane(j, i, ch, j->x + (i * c + ch) * sp, m, is, scale, shift, z, q, vec);
     }
@@ -1009,19 +1014,96 @@ ML_KERNEL static void bnr_step_out(const bnr_job *j, const bnr_steps *s, int t, 
     }
 }
 
+/* The split by speed (the conv inside, 2..BNR_SPLIT_MAX_THREADS threads).
+ * The two processors of the measured host run at different speeds (up to
+ * ~1.3x apart, which one is slower changing from run to run; docs/results.md,
+ * round 11), and with even splits the faster thread waited ~1.3 ms per
+ * forward at the per-channel waits. Each thread times its sums step (the
+ * conv planes, most of its work) and publishes the seconds per image with
+ * its sums; after the wait every thread reads every thread's figure, so all
+ * compute the same next split: images in proportion to the threads' speeds,
+ * smoothed over the steps and carried from one forward to the next (a step's
+ * own figures are noisy: followed closely, they made both threads wait).
+ * Every image's runs, maxima and outputs are its own and the runs are added
+ * in image order whoever took them: the split moves no bit. */
+typedef struct bnr_split {
+    double per[BNR_SPLIT_MAX_THREADS]; /* smoothed seconds per image, per thread (0: none yet) */
+    int64_t lo, hi, prev_lo, prev_hi;  /* this thread's images at this step and at the last one */
+} bnr_split;
+
+/* The estimates the last forward ended with, for the next one: read once
+ * before the threads start (all start from the same copy), written by thread
+ * 0 at the end; a concurrent forward elsewhere can only make them staler. */
+static _Atomic double bnr_carried_per[BNR_SPLIT_MAX_THREADS];
+static atomic_int bnr_carried_nt;
+
+/* Test hook: > 0 makes the split a function of the step (uneven, changing
+ * every step, up to the cap) instead of the threads' speeds. */
+int ml__bn_pool_steps_jitter = 0;
+
+static int bnr_split_by_speed(const bnr_job *j, int nt) {
+    return j->conv_x && nt > 1 && nt <= BNR_SPLIT_MAX_THREADS;
+}
+
+/* Thread t's images [lo, hi) with images in proportion to the speeds
+ * 1 / per[u], each thread's count between n / (2 nt) and the cap. */
+static void bnr_split_from(const bnr_job *j, const bnr_steps *s, bnr_split *sp, int t, int nt) {
+    const int64_t n = j->n, least = n / (2 * nt);
+    double speed[BNR_SPLIT_MAX_THREADS], total = 0;
+    for (int u = 0; u < nt; u++) total += speed[u] = sp->per[u] > 0 ? 1.0 / sp->per[u] : 1.0;
+    int64_t at = 0;
+    double run = 0;
+    for (int u = 0; u < nt; u++) { /* thread u: [at, end) */
+        run += speed[u];
+        int64_t end = u == nt - 1 ? n : (int64_t)llround((double)n * run / total);
+        const int64_t left = nt - 1 - u; /* threads after u */
+        if (end < at + least) end = at + least;
+        if (end > at + s->cap) end = at + s->cap;
+        if (end > n - left * least) end = n - left * least; /* room for the others' least */
+        if (end < n - left * s->cap) end = n - left * s->cap; /* and no more than their caps */
+        if (u == t) sp->lo = at, sp->hi = end;
+        at = end;
+    }
+}
+
+/* The estimates after step k, from every thread's seconds per image there
+ * (the same figures, the same arithmetic on every thread), and the split of
+ * step k + 1. */
+static void bnr_next_split(const bnr_job *j, const bnr_steps *s, bnr_split *sp, int64_t k, int t, int nt) {
+    for (int u = 0; u < nt; u++) {
+        double now = s->per_image[u * BNR_TIME_STRIDE + (k & 1)], *p = &sp->per[u];
+        if (ml__bn_pool_steps_jitter) now = 1.0 + (double)((k * 7 + u * 3) % 5); /* uneven, every step another */
+        if (*p <= 0 || ml__bn_pool_steps_jitter) *p = now;
+        else { /* a step slowed by a preemption moves the estimate at most 2x */
+            now = now > 2 * *p ? 2 * *p : now < 0.5 * *p ? 0.5 * *p : now;
+            *p += (now - *p) / 16;
+        }
+    }
+    bnr_split_from(j, s, sp, t, nt);
+}
+
 /* Thread t of nt: channel k's sums and, once every thread's are in, its
  * squares (its planes still in L2), then channel k - 1's outputs (the other
  * threads published its squares a step ago: no wait there, as a rule). */
 static void bnr_steps_run(const bnr_job *j, bnr_steps s, int t, int nt) {
     const int64_t c = j->c, ow = j->w / 2;
-    const int vec = bn_pool_vector(ow);
+    const int vec = bn_pool_vector(ow), by_speed = bnr_split_by_speed(j, nt);
     float *z = j->scratch + t * j->h * j->w; /* the thread's own plane and row */
     int32_t *q = j->rows + t * ow;
-    s.lo = j->n * t / nt, s.hi = j->n * (t + 1) / nt;
+    bnr_split sp = {.lo = j->n * t / nt, .hi = j->n * (t + 1) / nt};
+    if (by_speed && s.carried && !ml__bn_pool_steps_jitter) {
+        memcpy(sp.per, s.carried_per, sizeof sp.per);
+        bnr_split_from(j, &s, &sp, t, nt);
+    }
     s.own = j->planes ? j->planes + t * j->planes_per : NULL;
+    s.spare = j->planes ? s.own + j->planes_per - j->h * j->w : NULL;
     for (int64_t k = 0; k <= c; k++) {
         if (k < c) {
+            s.lo = sp.lo, s.hi = sp.hi;
+            const double start = by_speed ? ml_now() : 0;
             bnr_step_sums(j, &s, k, q, vec);
+            if (by_speed)
+                s.per_image[t * BNR_TIME_STRIDE + (k & 1)] = (ml_now() - start) / (double)(s.hi > s.lo ? s.hi - s.lo : 1);
             bnr_publish(s.done, t, 0, k + 1);
             bnr_wait(s.done, nt, 0, k + 1);
             bnr_step_squares(j, &s, t, k);
@@ -1029,8 +1111,15 @@ static void bnr_steps_run(const bnr_job *j, bnr_steps s, int t, int nt) {
         }
         if (k >= 1) {
             bnr_wait(s.done, nt, 1, k);
+            s.lo = sp.prev_lo, s.hi = sp.prev_hi; /* channel k - 1's images: their maxima are in this thread's L2 */
             bnr_step_out(j, &s, t, k - 1, z, q, vec);
         }
+        sp.prev_lo = s.lo = sp.lo, sp.prev_hi = s.hi = sp.hi;
+        if (by_speed && k < c) bnr_next_split(j, &s, &sp, k, t, nt);
+    }
+    if (by_speed && t == 0) {
+        for (int u = 0; u < nt; u++) atomic_store_explicit(&bnr_carried_per[u], sp.per[u], memory_order_relaxed);
+        atomic_store_explicit(&bnr_carried_nt, nt, memory_order_relaxed);
     }
 }
 
@@ -1046,13 +1135,27 @@ static int bn_pool_image_threads(const bnr_job *j, int64_t numel) {
     return nt > 1 && nt <= j->c && fits ? nt : 1;
 }
 
+/* The most images a thread takes in a step: its share with the split by
+ * speed (up to 1.5x the even share: room for a thread twice as fast), else
+ * the even share. */
+static int64_t bnr_images_cap(const bnr_job *j, int nt) {
+    const int64_t even = (j->n + nt - 1) / nt, more = (3 * j->n / nt + 1) / 2;
+    return bnr_split_by_speed(j, nt) && more > even ? (more < j->n ? more : j->n) : even;
+}
+
 static int bn_pool_forward_by_images(ml_ctx *ctx, const bnr_job *j, int nt) {
     const int64_t n = j->n, c = j->c;
     ml_arena_mark mark = ml_arena_get_mark(ctx->arena);
     bnr_steps s = {.run1 = ml_ctx_alloc(ctx, 2 * (size_t)(n * c) * sizeof(double)),
                    .mean = ml_ctx_alloc(ctx, (size_t)(nt * c) * sizeof(double)),
-                   .done = ml_ctx_alloc(ctx, (size_t)nt * BNR_DONE_STRIDE * sizeof(atomic_int))};
-    if (!s.run1 || !s.mean || !s.done) return -1;
+                   .done = ml_ctx_alloc(ctx, (size_t)nt * BNR_DONE_STRIDE * sizeof(atomic_int)),
+                   .per_image = ml_ctx_alloc(ctx, (size_t)nt * BNR_TIME_STRIDE * sizeof(double)),
+                   .cap = bnr_images_cap(j, nt)};
+    if (!s.run1 || !s.mean || !s.done || !s.per_image) return -1;
+    if (bnr_split_by_speed(j, nt) && atomic_load_explicit(&bnr_carried_nt, memory_order_relaxed) == nt) {
+        s.carried = 1;
+        for (int u = 0; u < nt; u++) s.carried_per[u] = atomic_load_explicit(&bnr_carried_per[u], memory_order_relaxed);
+    }
     s.run2 = s.run1 + n * c;
     for (int u = 0; u < nt * BNR_DONE_STRIDE; u++) atomic_init(&s.done[u], 0);
 #pragma omp parallel num_threads(nt)
@@ -1459,7 +1562,7 @@ ml_tensor *ml__conv_bn_relu_pool_direct(ml_ctx *ctx, ml_tensor *x, ml_tensor *w,
     bnr_job j = {.n = n, .c = c, .h = h, .w = wd, .pool = 1, .eps = eps, .gamma = gamma->data, .beta = beta->data,
                  .out = t->data, .conv_x = x->data, .conv_w = w->data, .conv_c = s.c};
     const int nt = bn_pool_image_threads(&j, numel);
-    j.planes_per = ((n + nt - 1) / nt + 1) * sp;
+    j.planes_per = (bnr_images_cap(&j, nt) + 1) * sp; /* the thread's planes, then a spare */
     ml_arena_mark mark = ml_arena_get_mark(ctx->arena);
     float *aux = ml_ctx_alloc(ctx, 3 * (size_t)c * sizeof(float));
     j.scratch = ml_ctx_alloc(ctx, (size_t)(nt * sp) * sizeof(float));
