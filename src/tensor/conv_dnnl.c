@@ -67,6 +67,11 @@ enum { LAY_A = 1, LAY_B = 2, LAY_OUT = 4 };
  * reorder per thread and pass instead of one per chunk: pass_run_side). */
 enum { LAY_W_READY = 8 };
 
+/* pass_run's out is the caller's buffer in the primitive's own blocked
+ * layout, whatever it is (backward-weights' chunk gradients, summed blocked
+ * and put in the plain layout once: backward_weight_chunked). */
+enum { LAY_OUT_RAW = 16 };
+
 typedef struct entry {
     ml_conv_shape s;
     int route;   /* asked for: ML_CONV_ROUTE_DIRECT or _WINOGRAD (the cache key) */
@@ -562,7 +567,7 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
      * CPU time, 200 x 64 x 14 x 14). */
     if (lay & LAY_A) memcpy(a_blk, a, (size_t)p->a_floats * sizeof(float));
     if (lay & (LAY_B | LAY_W_READY)) b_blk = (float *)b; /* backward-weights: a copy measured no faster */
-    if (lay & LAY_OUT) out_blk = out;
+    if (lay & (LAY_OUT | LAY_OUT_RAW)) out_blk = out;
     if (dnnl_memory_set_data_handle(p->a, (void *)a) || dnnl_memory_set_data_handle(p->b, (void *)b) ||
         dnnl_memory_set_data_handle(p->out, out) || dnnl_memory_set_data_handle(p->a_blk, a_blk) ||
         dnnl_memory_set_data_handle(p->b_blk, b_blk) || dnnl_memory_set_data_handle(p->out_blk, out_blk) ||
@@ -577,7 +582,7 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
     if (p->one_thread && threads > 1) omp_set_num_threads(1);
     int rc = run(p->conv, p->scratchpad ? 4 : 3, args);
     if (p->one_thread && threads > 1) omp_set_num_threads(threads);
-    if (rc || (!(lay & LAY_OUT) && reorder(p->from_out, p->out_blk, p->out))) return -1;
+    if (rc || (!(lay & (LAY_OUT | LAY_OUT_RAW)) && reorder(p->from_out, p->out_blk, p->out))) return -1;
     return dnnl_stream_wait(tls_cache->stream) == dnnl_success ? 0 : -1;
 }
 
@@ -611,11 +616,148 @@ static void sum_chunks_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
+/* ---- Chunk gradients summed in the blocked layout ----------------------------
+ * Each chunk's gradient comes out of its primitive in a blocked weight layout
+ * (e.g. OIhw16i16o). Reordered to OIHW per chunk, k chunks cost k reorders
+ * per layer (12 of a supervised cnn4 step's ~21; on 2 threads each one
+ * slower); summed blocked and reordered once, the same floats are added in
+ * the same order (a reorder only moves them): the same bits. The layouts
+ * taken: four dimensions, f32, inner blocks over o and i only (h and w
+ * plain); anything else keeps the reorder per chunk. */
+
+/* Offsets of weight (o, i, 0, 0) in the blocked layout md are off[0][o] +
+ * off[1][i]: each dimension's outer index and block digits add their own
+ * terms (inner blocks are dense, innermost fastest). */
+#define MAX_BLOCKED_CHANNELS 1024
+typedef struct oi_offsets {
+    int64_t off[2][MAX_BLOCKED_CHANNELS];
+    int64_t sh, sw; /* strides of h and w (not blocked) */
+    int64_t o_block, o_stride; /* > 0: output channels outermost, a block of o_block of them o_stride floats */
+} oi_offsets;
+
+static void oi_offsets_init(oi_offsets *t, const dnnl_memory_desc_t *md, int64_t o, int64_t c) {
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    const int64_t count[2] = {o, c};
+    int64_t block[2] = {1, 1};
+    for (int j = 0; j < b->inner_nblks; j++) block[b->inner_idxs[j]] *= b->inner_blks[j];
+    for (int d = 0; d < 2; d++)
+        for (int64_t x = 0; x < count[d]; x++) {
+            int64_t off = (d ? 0 : md->offset0) + x / block[d] * b->strides[d], below = 1, inner = 1;
+            for (int j = b->inner_nblks - 1; j >= 0; j--) { /* innermost first */
+                if (b->inner_idxs[j] == d) off += x % block[d] / below % b->inner_blks[j] * inner, below *= b->inner_blks[j];
+                inner *= b->inner_blks[j];
+            }
+            t->off[d][x] = off;
+        }
+    t->sh = b->strides[2], t->sw = b->strides[3];
+    const int outermost = o % block[0] == 0 && md->offset0 == 0 &&
+                          (int64_t)dnnl_memory_desc_get_size(md) == o / block[0] * b->strides[0] * (int64_t)sizeof(float);
+    t->o_block = outermost ? block[0] : 0, t->o_stride = b->strides[0];
+}
+
+/* Whether md is a layout oi_offsets describes. */
+static int unblockable(const dnnl_memory_desc_t *md) {
+    if (md->ndims == 4 && (md->dims[0] > MAX_BLOCKED_CHANNELS || md->dims[1] > MAX_BLOCKED_CHANNELS)) return 0;
+    if (md->ndims != 4 || md->data_type != dnnl_f32 || md->format_kind != dnnl_blocked || md->extra.flags) return 0;
+    for (int j = 0; j < md->format_desc.blocking.inner_nblks; j++)
+        if (md->format_desc.blocking.inner_idxs[j] > 1) return 0;
+    return 1;
+}
+
+/* The blocked layout every chunk's backward-weights writes dw in (chunks of
+ * n / k and n / k + 1 images), when it is unblockable and fits nw floats. */
+static int chunk_grad_layout(const ml_conv_shape *s, int k, int64_t nw, dnnl_memory_desc_t *md) {
+    for (int big = 0; big < 2; big++) {
+        if (big && s->n % k == 0) break;
+        ml_conv_shape c = chunk_shape(s, s->n / k + big);
+        entry *e = lookup_for(&c, 1);
+        const dnnl_memory_desc_t *m;
+        if (!e || e->p[PASS_BWD_WEIGHT].out_floats > nw ||
+            dnnl_memory_get_memory_desc(e->p[PASS_BWD_WEIGHT].out_blk, &m) || !unblockable(m))
+            return 0;
+        if (big && !dnnl_memory_desc_equal(m, md)) return 0;
+        *md = *m;
+    }
+    return 1;
+}
+
+typedef struct chunk_unblock {
+    float *dw;          /* chunk 0's blocked gradient, then the plain sum (OIHW) */
+    float *parts;       /* chunks 1..k-1, blocked, `stride` floats apart; the blocked sum in the first */
+    int64_t stride;
+    int k;
+    const ml_conv_shape *s;
+    const oi_offsets *t;
+} chunk_unblock;
+
+/* Output channels [lo, hi): phase 0 sums the chunks in chunk order into
+ * parts (blocked, the elements of these channels only); phase 1 puts them
+ * in dw's plain layout. */
+static void unblock_range(const chunk_unblock *u, int phase, int64_t lo, int64_t hi) {
+    const ml_conv_shape *s = u->s;
+    const oi_offsets *t = u->t;
+    if (!phase && t->o_block && lo % t->o_block == 0 && hi % t->o_block == 0) {
+        /* these channels' blocked elements are one range: summed in place, in
+         * chunk order per element (chunk 0 + chunk 1, then + chunk 2, ...) */
+        const int64_t a = lo / t->o_block * t->o_stride, z = hi / t->o_block * t->o_stride;
+        for (int64_t j = a; j < z; j++) u->parts[j] = u->dw[j] + u->parts[j];
+        for (int c = 2; c < u->k; c++) {
+            const float *p = u->parts + (c - 1) * u->stride;
+            for (int64_t j = a; j < z; j++) u->parts[j] += p[j];
+        }
+        return;
+    }
+    for (int64_t o = lo; o < hi; o++)
+        for (int64_t i = 0; i < s->c; i++) {
+            const int64_t base = t->off[0][o] + t->off[1][i];
+            float *plain = u->dw + (o * s->c + i) * s->kh * s->kw;
+            for (int64_t h = 0; h < s->kh; h++)
+                for (int64_t w = 0; w < s->kw; w++) {
+                    const int64_t b = base + h * t->sh + w * t->sw;
+                    if (phase) {
+                        plain[h * s->kw + w] = u->parts[b];
+                        continue;
+                    }
+                    float sum = u->dw[b];
+                    for (int c = 1; c < u->k; c++) sum += u->parts[(c - 1) * u->stride + b];
+                    u->parts[b] = sum;
+                }
+        }
+}
+
+/* Both phases over the output channels, split over the caller's budget in
+ * blocks of 16 channels (a thread's channels are the same in both phases:
+ * it reads back what it summed). */
+static void unblock_sum(const chunk_unblock *u) {
+    const int64_t o = u->s->o, work = weight_floats(u->s) * (u->k - 1);
+    const int t = omp_in_parallel() || work < ML_PAR_MIN_ELEMS ? 1 : omp_get_max_threads();
+    if (t < 2) {
+        unblock_range(u, 0, 0, o);
+        unblock_range(u, 1, 0, o);
+        return;
+    }
+#pragma omp parallel num_threads(t)
+    {
+        const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t lo = me ? o * me / nt / 16 * 16 : 0, hi = me == nt - 1 ? o : o * (me + 1) / nt / 16 * 16;
+        unblock_range(u, 0, lo, hi);
+#pragma omp barrier
+        unblock_range(u, 1, lo, hi);
+    }
+}
+
 static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x, const float *dy, float *dw,
                                    float *scratch, int lay) {
     const int64_t per = chunk_pass_floats(s, k), nw = weight_floats(s);
     if (per < 0) return -1;
-    float *parts = scratch, *regions = parts + (k - 1) * nw;
+    /* The primitives write blocked gradients in place (JIT kernels may store
+     * them with aligned moves): dw 64-byte aligned (arena tensors are), the
+     * parts aligned here within the scratch's 16 floats of room. */
+    dnnl_memory_desc_t md;
+    const int blocked_sum = (uintptr_t)dw % 64 == 0 && chunk_grad_layout(s, k, nw, &md);
+    float *parts = blocked_sum ? (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63) : scratch;
+    float *regions = parts + (k - 1) * nw;
+    if (blocked_sum) lay |= LAY_OUT_RAW;
     int failed = 0;
     const int threads = chunk_threads(k);
     if (threads == 1) {
@@ -631,6 +773,13 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
         }
     }
     if (failed) return -1;
+    if (blocked_sum) {
+        oi_offsets t;
+        oi_offsets_init(&t, &md, s->o, s->c);
+        chunk_unblock u = {dw, parts, nw, k, s, &t};
+        unblock_sum(&u);
+        return 0;
+    }
     chunk_sum a = {dw, parts, nw, k};
     const int64_t n = (int64_t)s->o * s->c * s->kh * s->kw;
     ML__PAR_RUN(n, n * (k - 1), 16, sum_chunks_range, &a);
@@ -651,27 +800,75 @@ static int reorder_weights(pass *p, const float *w, float *w_blk) {
     return reorder(p->to_b, p->b, p->b_blk) || dnnl_stream_wait(tls_cache->stream) != dnnl_success ? -1 : 0;
 }
 
-/* out = pass(a, w) chunk by chunk, chunks side by side on t threads: each
- * thread reorders the weights once into its own region and runs its chunks
- * on them (the reorder is a copy: the same bits as one per chunk, which
- * doubled the small weight reorders on 2 threads). a has a_img floats per
- * image, out out_img. */
+/* w (OIHW) put in the blocked layout md at w_blk, output channels [lo, hi):
+ * a copy, as oneDNN's reorder is (the same bits). */
+static void block_weights_range(const ml_conv_shape *s, const oi_offsets *t, const float *w, float *w_blk,
+                                int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; o++)
+        for (int64_t i = 0; i < s->c; i++) {
+            const int64_t base = t->off[0][o] + t->off[1][i];
+            const float *plain = w + (o * s->c + i) * s->kh * s->kw;
+            for (int64_t h = 0; h < s->kh; h++)
+                for (int64_t x = 0; x < s->kw; x++) w_blk[base + h * t->sh + x * t->sw] = plain[h * s->kw + x];
+        }
+}
+
+/* The weight layout every chunk's pass `which` takes (chunks of n / k and
+ * n / k + 1 images), when the threads can share one copy of it: a layout
+ * block_weights_range writes, of exactly the plain weights' size (no
+ * padding to fill), within wm floats. */
+static int shared_weight_layout(const ml_conv_shape *s, int which, int k, int64_t wm, dnnl_memory_desc_t *md) {
+    for (int big = 0; big < 2; big++) {
+        if (big && s->n % k == 0) break;
+        ml_conv_shape c = chunk_shape(s, s->n / k + big);
+        entry *e = lookup_for(&c, 1);
+        const dnnl_memory_desc_t *m;
+        if (!e || e->p[which].b_floats > wm || e->p[which].b_floats != weight_floats(s) ||
+            dnnl_memory_get_memory_desc(e->p[which].b_blk, &m) || !unblockable(m) ||
+            (int64_t)dnnl_memory_desc_get_size(m) != (int64_t)s->o * s->c * s->kh * s->kw * (int64_t)sizeof(float))
+            return 0;
+        if (big && !dnnl_memory_desc_equal(m, md)) return 0;
+        *md = *m;
+    }
+    return 1;
+}
+
+/* out = pass(a, w) chunk by chunk, chunks side by side on t threads, each
+ * thread's in its own region. The blocked weights: one copy in the first
+ * thread's region, each thread writing the output channels whose plain
+ * weights it updated (the optimizer's split, supervised.c), then all
+ * reading it; where the chunks' layouts do not allow that, each thread
+ * reorders all weights into its own region (one reorder per thread
+ * instead of one per chunk: the same bits, a reorder being a copy). a has
+ * a_img floats per image, out out_img. */
 static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *a, int64_t a_img, const float *w,
                          float *out, int64_t out_img, float *scratch, int lay) {
     const int k = side_chunks(s, t);
     int64_t m, wm;
     if (chunk_floats(s, which, t, k, &m, &wm)) return -1;
     const int64_t per = side_region_floats(m, wm);
+    dnnl_memory_desc_t shared_md;
+    float *shared = shared_weight_layout(s, which, k, wm, &shared_md) ? thread_region(per) : NULL;
+    oi_offsets offsets;
+    if (shared) oi_offsets_init(&offsets, &shared_md, s->o, s->c);
     int failed = 0;
     (void)scratch; /* each thread's chunks run in its thread_region */
 #pragma omp parallel num_threads(t) reduction(| : failed)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
         const int saved = omp_get_max_threads();
-        float *w_blk = thread_region(per), *region = w_blk ? w_blk + wm : NULL;
+        float *own = thread_region(per), *region = own ? own + wm : NULL;
+        float *w_blk = shared ? shared : own;
         dnnl_memory_desc_t held; /* the layout w_blk holds, once `have` */
         int have = 0;
-        failed |= !w_blk;
+        failed |= !own;
+        if (shared) { /* output channels in blocks of 16: the optimizer's split of each tensor */
+            const int64_t lo = me ? (int64_t)s->o * me / nt / 16 * 16 : 0;
+            const int64_t hi = me == nt - 1 ? s->o : (int64_t)s->o * (me + 1) / nt / 16 * 16;
+            block_weights_range(s, &offsets, w, shared, lo, hi);
+            held = shared_md, have = 1;
+#pragma omp barrier
+        }
         omp_set_num_threads(1);
         for (int i = k * me / nt; i < k * (me + 1) / nt && !failed; i++) {
             const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
@@ -684,7 +881,7 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
             }
             if (!have || !takes_weights(p, &held)) {
                 const dnnl_memory_desc_t *md;
-                failed |= reorder_weights(p, w, w_blk) != 0 || dnnl_memory_get_memory_desc(p->b_blk, &md) != 0;
+                failed |= shared || reorder_weights(p, w, w_blk) != 0 || dnnl_memory_get_memory_desc(p->b_blk, &md) != 0;
                 if (!failed) held = *md, have = 1;
             }
             failed |= !failed && pass_run(p, a + first * a_img, w_blk, out + first * out_img, region,
