@@ -66,6 +66,10 @@ void ml__conv_dnnl_set_unchunked(int on);
  * image chunks (the same bits). For a caller at its arena's peak (MAML's query
  * pass). */
 int ml__conv_dnnl_small_scratch(int on);
+/* Tests only: how many backward-weights the calling thread summed in the
+ * blocked layout (chunk gradients put in OIHW once) and how many side-by-side
+ * passes it ran on one shared blocked copy of the weights, since its start. */
+void ml__conv_dnnl_layout_counts(int64_t *blocked_sums, int64_t *shared_weights);
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch);

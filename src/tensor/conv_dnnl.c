@@ -383,6 +383,11 @@ static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p
 #define ML_CONV_DNNL_SMALL_CHUNK_BYTES ((int64_t)1 << 20)
 #endif
 static _Thread_local int small_scratch;
+static _Thread_local int64_t blocked_sums, shared_weights; /* ml__conv_dnnl_layout_counts */
+
+void ml__conv_dnnl_layout_counts(int64_t *sums, int64_t *shared) {
+    *sums = blocked_sums, *shared = shared_weights;
+}
 
 int ml__conv_dnnl_small_scratch(int on) {
     const int was = small_scratch;
@@ -778,6 +783,7 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
         oi_offsets_init(&t, &md, s->o, s->c);
         chunk_unblock u = {dw, parts, nw, k, s, &t};
         unblock_sum(&u);
+        blocked_sums++;
         return 0;
     }
     chunk_sum a = {dw, parts, nw, k};
@@ -850,7 +856,7 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
     dnnl_memory_desc_t shared_md;
     float *shared = shared_weight_layout(s, which, k, wm, &shared_md) ? thread_region(per) : NULL;
     oi_offsets offsets;
-    if (shared) oi_offsets_init(&offsets, &shared_md, s->o, s->c);
+    if (shared) oi_offsets_init(&offsets, &shared_md, s->o, s->c), shared_weights++;
     int failed = 0;
     (void)scratch; /* each thread's chunks run in its thread_region */
 #pragma omp parallel num_threads(t) reduction(| : failed)
