@@ -67,9 +67,12 @@ void ml__conv_dnnl_set_unchunked(int on);
  * pass). */
 int ml__conv_dnnl_small_scratch(int on);
 /* Tests only: how many backward-weights the calling thread summed in the
- * blocked layout (chunk gradients put in OIHW once) and how many side-by-side
- * passes it ran on one shared blocked copy of the weights, since its start. */
-void ml__conv_dnnl_layout_counts(int64_t *blocked_sums, int64_t *shared_weights);
+ * blocked layout (chunk gradients put in OIHW once, conv_dnnl.c) since its start. */
+int64_t ml__conv_dnnl_blocked_sums(void);
+/* Benches only, process-wide: 0 takes the route before (each chunk's
+ * gradient reordered to OIHW by oneDNN, then summed), 1 (the default) the
+ * blocked sums; the same bits. */
+void ml__conv_dnnl_set_blocked_sums(int on);
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch);

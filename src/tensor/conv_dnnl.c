@@ -383,11 +383,13 @@ static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p
 #define ML_CONV_DNNL_SMALL_CHUNK_BYTES ((int64_t)1 << 20)
 #endif
 static _Thread_local int small_scratch;
-static _Thread_local int64_t blocked_sums, shared_weights; /* ml__conv_dnnl_layout_counts */
+static _Thread_local int64_t blocked_sums; /* ml__conv_dnnl_blocked_sums */
 
-void ml__conv_dnnl_layout_counts(int64_t *sums, int64_t *shared) {
-    *sums = blocked_sums, *shared = shared_weights;
-}
+int64_t ml__conv_dnnl_blocked_sums(void) { return blocked_sums; }
+
+static int blocked_sums_on = 1; /* ml__conv_dnnl_set_blocked_sums */
+
+void ml__conv_dnnl_set_blocked_sums(int on) { blocked_sums_on = on; }
 
 int ml__conv_dnnl_small_scratch(int on) {
     const int was = small_scratch;
@@ -670,7 +672,7 @@ static int unblockable(const dnnl_memory_desc_t *md) {
 }
 
 /* The blocked layout every chunk's backward-weights writes dw in (chunks of
- * n / k and n / k + 1 images), when it is unblockable and fits nw floats. */
+ * n / k and n / k + 1 images), when it is unblockable, without padding. */
 static int chunk_grad_layout(const ml_conv_shape *s, int k, int64_t nw, dnnl_memory_desc_t *md) {
     for (int big = 0; big < 2; big++) {
         if (big && s->n % k == 0) break;
@@ -678,8 +680,9 @@ static int chunk_grad_layout(const ml_conv_shape *s, int k, int64_t nw, dnnl_mem
         entry *e = lookup_for(&c, 1);
         const dnnl_memory_desc_t *m;
         if (!e || e->p[PASS_BWD_WEIGHT].out_floats > nw ||
-            dnnl_memory_get_memory_desc(e->p[PASS_BWD_WEIGHT].out_blk, &m) || !unblockable(m))
-            return 0;
+            dnnl_memory_get_memory_desc(e->p[PASS_BWD_WEIGHT].out_blk, &m) || !unblockable(m) ||
+            (int64_t)dnnl_memory_desc_get_size(m) != (int64_t)s->o * s->c * s->kh * s->kw * (int64_t)sizeof(float))
+            return 0; /* padded blocks would not fit dw */
         if (big && !dnnl_memory_desc_equal(m, md)) return 0;
         *md = *m;
     }
@@ -759,7 +762,7 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
      * them with aligned moves): dw 64-byte aligned (arena tensors are), the
      * parts aligned here within the scratch's 16 floats of room. */
     dnnl_memory_desc_t md;
-    const int blocked_sum = (uintptr_t)dw % 64 == 0 && chunk_grad_layout(s, k, nw, &md);
+    const int blocked_sum = blocked_sums_on && (uintptr_t)dw % 64 == 0 && chunk_grad_layout(s, k, nw, &md);
     float *parts = blocked_sum ? (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63) : scratch;
     float *regions = parts + (k - 1) * nw;
     if (blocked_sum) lay |= LAY_OUT_RAW;
@@ -806,75 +809,27 @@ static int reorder_weights(pass *p, const float *w, float *w_blk) {
     return reorder(p->to_b, p->b, p->b_blk) || dnnl_stream_wait(tls_cache->stream) != dnnl_success ? -1 : 0;
 }
 
-/* w (OIHW) put in the blocked layout md at w_blk, output channels [lo, hi):
- * a copy, as oneDNN's reorder is (the same bits). */
-static void block_weights_range(const ml_conv_shape *s, const oi_offsets *t, const float *w, float *w_blk,
-                                int64_t lo, int64_t hi) {
-    for (int64_t o = lo; o < hi; o++)
-        for (int64_t i = 0; i < s->c; i++) {
-            const int64_t base = t->off[0][o] + t->off[1][i];
-            const float *plain = w + (o * s->c + i) * s->kh * s->kw;
-            for (int64_t h = 0; h < s->kh; h++)
-                for (int64_t x = 0; x < s->kw; x++) w_blk[base + h * t->sh + x * t->sw] = plain[h * s->kw + x];
-        }
-}
-
-/* The weight layout every chunk's pass `which` takes (chunks of n / k and
- * n / k + 1 images), when the threads can share one copy of it: a layout
- * block_weights_range writes, of exactly the plain weights' size (no
- * padding to fill), within wm floats. */
-static int shared_weight_layout(const ml_conv_shape *s, int which, int k, int64_t wm, dnnl_memory_desc_t *md) {
-    for (int big = 0; big < 2; big++) {
-        if (big && s->n % k == 0) break;
-        ml_conv_shape c = chunk_shape(s, s->n / k + big);
-        entry *e = lookup_for(&c, 1);
-        const dnnl_memory_desc_t *m;
-        if (!e || e->p[which].b_floats > wm || e->p[which].b_floats != weight_floats(s) ||
-            dnnl_memory_get_memory_desc(e->p[which].b_blk, &m) || !unblockable(m) ||
-            (int64_t)dnnl_memory_desc_get_size(m) != (int64_t)s->o * s->c * s->kh * s->kw * (int64_t)sizeof(float))
-            return 0;
-        if (big && !dnnl_memory_desc_equal(m, md)) return 0;
-        *md = *m;
-    }
-    return 1;
-}
-
-/* out = pass(a, w) chunk by chunk, chunks side by side on t threads, each
- * thread's in its own region. The blocked weights: one copy in the first
- * thread's region, each thread writing the output channels whose plain
- * weights it updated (the optimizer's split, supervised.c), then all
- * reading it; where the chunks' layouts do not allow that, each thread
- * reorders all weights into its own region (one reorder per thread
- * instead of one per chunk: the same bits, a reorder being a copy). a has
- * a_img floats per image, out out_img. */
+/* out = pass(a, w) chunk by chunk, chunks side by side on t threads: each
+ * thread reorders the weights once into its own region and runs its chunks
+ * on them (the reorder is a copy: the same bits as one per chunk, which
+ * doubled the small weight reorders on 2 threads). a has a_img floats per
+ * image, out out_img. */
 static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *a, int64_t a_img, const float *w,
                          float *out, int64_t out_img, float *scratch, int lay) {
     const int k = side_chunks(s, t);
     int64_t m, wm;
     if (chunk_floats(s, which, t, k, &m, &wm)) return -1;
     const int64_t per = side_region_floats(m, wm);
-    dnnl_memory_desc_t shared_md;
-    float *shared = shared_weight_layout(s, which, k, wm, &shared_md) ? thread_region(per) : NULL;
-    oi_offsets offsets;
-    if (shared) oi_offsets_init(&offsets, &shared_md, s->o, s->c), shared_weights++;
     int failed = 0;
     (void)scratch; /* each thread's chunks run in its thread_region */
 #pragma omp parallel num_threads(t) reduction(| : failed)
     {
         const int me = omp_get_thread_num(), nt = omp_get_num_threads();
         const int saved = omp_get_max_threads();
-        float *own = thread_region(per), *region = own ? own + wm : NULL;
-        float *w_blk = shared ? shared : own;
+        float *w_blk = thread_region(per), *region = w_blk ? w_blk + wm : NULL;
         dnnl_memory_desc_t held; /* the layout w_blk holds, once `have` */
         int have = 0;
-        failed |= !own;
-        if (shared) { /* output channels in blocks of 16: the optimizer's split of each tensor */
-            const int64_t lo = me ? (int64_t)s->o * me / nt / 16 * 16 : 0;
-            const int64_t hi = me == nt - 1 ? s->o : (int64_t)s->o * (me + 1) / nt / 16 * 16;
-            block_weights_range(s, &offsets, w, shared, lo, hi);
-            held = shared_md, have = 1;
-#pragma omp barrier
-        }
+        failed |= !w_blk;
         omp_set_num_threads(1);
         for (int i = k * me / nt; i < k * (me + 1) / nt && !failed; i++) {
             const int first = chunk_first(s->n, k, i), images = chunk_first(s->n, k, i + 1) - first;
@@ -887,7 +842,7 @@ static int pass_run_side(const ml_conv_shape *s, int which, int t, const float *
             }
             if (!have || !takes_weights(p, &held)) {
                 const dnnl_memory_desc_t *md;
-                failed |= shared || reorder_weights(p, w, w_blk) != 0 || dnnl_memory_get_memory_desc(p->b_blk, &md) != 0;
+                failed |= reorder_weights(p, w, w_blk) != 0 || dnnl_memory_get_memory_desc(p->b_blk, &md) != 0;
                 if (!failed) held = *md, have = 1;
             }
             failed |= !failed && pass_run(p, a + first * a_img, w_blk, out + first * out_img, region,
