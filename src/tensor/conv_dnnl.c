@@ -640,6 +640,7 @@ typedef struct oi_offsets {
     int64_t off[2][MAX_BLOCKED_CHANNELS];
     int64_t sh, sw; /* strides of h and w (not blocked) */
     int64_t o_block, o_stride; /* > 0: output channels outermost, a block of o_block of them o_stride floats */
+    int64_t tile[2];           /* the blocks' sizes over o and i (1: not blocked) */
 } oi_offsets;
 
 static void oi_offsets_init(oi_offsets *t, const dnnl_memory_desc_t *md, int64_t o, int64_t c) {
@@ -657,6 +658,7 @@ static void oi_offsets_init(oi_offsets *t, const dnnl_memory_desc_t *md, int64_t
             t->off[d][x] = off;
         }
     t->sh = b->strides[2], t->sw = b->strides[3];
+    t->tile[0] = block[0], t->tile[1] = block[1];
     const int outermost = o % block[0] == 0 && md->offset0 == 0 &&
                           (int64_t)dnnl_memory_desc_get_size(md) == o / block[0] * b->strides[0] * (int64_t)sizeof(float);
     t->o_block = outermost ? block[0] : 0, t->o_stride = b->strides[0];
@@ -715,22 +717,26 @@ static void unblock_range(const chunk_unblock *u, int phase, int64_t lo, int64_t
         }
         return;
     }
-    for (int64_t o = lo; o < hi; o++)
-        for (int64_t i = 0; i < s->c; i++) {
-            const int64_t base = t->off[0][o] + t->off[1][i];
-            float *plain = u->dw + (o * s->c + i) * s->kh * s->kw;
-            for (int64_t h = 0; h < s->kh; h++)
-                for (int64_t w = 0; w < s->kw; w++) {
-                    const int64_t b = base + h * t->sh + w * t->sw;
-                    if (phase) {
-                        plain[h * s->kw + w] = u->parts[b];
-                        continue;
-                    }
-                    float sum = u->dw[b];
-                    for (int c = 1; c < u->k; c++) sum += u->parts[(c - 1) * u->stride + b];
-                    u->parts[b] = sum;
+    /* block by block (o_block x i_block weights x kh x kw: a few KB read and
+     * written), so that both sides stay in L1 */
+    for (int64_t ob = lo; ob < hi; ob += t->tile[0])
+        for (int64_t ib = 0; ib < s->c; ib += t->tile[1])
+            for (int64_t o = ob; o < hi && o < ob + t->tile[0]; o++)
+                for (int64_t i = ib; i < s->c && i < ib + t->tile[1]; i++) {
+                    const int64_t base = t->off[0][o] + t->off[1][i];
+                    float *plain = u->dw + (o * s->c + i) * s->kh * s->kw;
+                    for (int64_t h = 0; h < s->kh; h++)
+                        for (int64_t w = 0; w < s->kw; w++) {
+                            const int64_t b = base + h * t->sh + w * t->sw;
+                            if (phase) {
+                                plain[h * s->kw + w] = u->parts[b];
+                                continue;
+                            }
+                            float sum = u->dw[b];
+                            for (int c = 1; c < u->k; c++) sum += u->parts[(c - 1) * u->stride + b];
+                            u->parts[b] = sum;
+                        }
                 }
-        }
 }
 
 /* Both phases over the output channels, split over the caller's budget in
