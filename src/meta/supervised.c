@@ -113,11 +113,13 @@ static int tensor_bounds(const ml_model *m, int64_t *b) {
 
 /* fn over [0, the buffer's end), split tensor by tensor over the caller's
  * OpenMP budget: thread t of T takes part t of every tensor (cut at
- * multiples of 16 floats), so that with one shard it updates the output
- * channels of each conv weight whose gradient it summed (conv_dnnl.c's
- * chunk sum) and whose blocked copy it writes next step (its side-by-side
- * passes): the lines stay in its cache. Elementwise work: the same bits for
- * any split. `work` as ML__PAR_RUN's. */
+ * multiples of 16 floats), so that with one shard it copies and updates the
+ * output channels of each conv weight whose gradient it summed (conv_dnnl.c
+ * splits the chunk sum of each weight tensor by output channels): those
+ * lines are in its cache, where a split of the whole buffer in halves gave
+ * one thread the second conv's whole gradient, half of it written by the
+ * other. Elementwise work: the same bits for any split. `work` as
+ * ML__PAR_RUN's. */
 static void run_by_tensors(const ml_model *m, int64_t work, ml__range_fn fn, void *arg) {
     int64_t b[2 * ML_MAX_PARAMS + 4];
     const int n = tensor_bounds(m, b);

@@ -739,25 +739,17 @@ static void unblock_range(const chunk_unblock *u, int phase, int64_t lo, int64_t
                 }
 }
 
-/* Both phases over the output channels, split over the caller's budget in
- * blocks of 16 channels (a thread's channels are the same in both phases:
- * it reads back what it summed). */
-static void unblock_sum(const chunk_unblock *u) {
-    const int64_t o = u->s->o, work = weight_floats(u->s) * (u->k - 1);
-    const int t = omp_in_parallel() || work < ML_PAR_MIN_ELEMS ? 1 : omp_get_max_threads();
-    if (t < 2) {
-        unblock_range(u, 0, 0, o);
-        unblock_range(u, 1, 0, o);
-        return;
-    }
-#pragma omp parallel num_threads(t)
-    {
-        const int64_t me = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t lo = me ? o * me / nt / 16 * 16 : 0, hi = me == nt - 1 ? o : o * (me + 1) / nt / 16 * 16;
-        unblock_range(u, 0, lo, hi);
+/* Both phases over the output channels, thread me of a team of nt taking
+ * blocks of 16 channels (the same in both phases: it reads back what it
+ * summed); called by every thread of the team (a barrier between). */
+static void unblock_in_team(const chunk_unblock *u, int64_t me, int64_t nt) {
+    const int64_t o = u->s->o;
+    const int64_t lo = me ? o * me / nt / 16 * 16 : 0, hi = me == nt - 1 ? o : o * (me + 1) / nt / 16 * 16;
+    unblock_range(u, 0, lo, hi);
+    if (nt > 1) {
 #pragma omp barrier
-        unblock_range(u, 1, lo, hi);
     }
+    unblock_range(u, 1, lo, hi);
 }
 
 static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x, const float *dy, float *dw,
@@ -772,11 +764,17 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
     float *parts = blocked_sum ? (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63) : scratch;
     float *regions = parts + (k - 1) * nw;
     if (blocked_sum) lay |= LAY_OUT_RAW;
+    oi_offsets offsets;
+    if (blocked_sum) oi_offsets_init(&offsets, &md, s->o, s->c);
+    const chunk_unblock u = {dw, parts, nw, k, s, &offsets};
     int failed = 0;
     const int threads = chunk_threads(k);
     if (threads == 1) {
         for (int i = 0; i < k && !failed; i++) failed = run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions, lay);
+        if (blocked_sum && !failed) unblock_in_team(&u, 0, 1);
     } else {
+        /* the chunks, then the sum in the same region (one fork and join
+         * less per layer) */
 #pragma omp parallel num_threads(threads) reduction(| : failed)
         {
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -784,14 +782,14 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
             failed |= !region;
             for (int i = k * t / nt; i < k * (t + 1) / nt && region; i++)
                 failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, region, lay) != 0;
+            if (blocked_sum) { /* a failed chunk's garbage is summed too, and the call fails */
+#pragma omp barrier
+                unblock_in_team(&u, t, nt);
+            }
         }
     }
     if (failed) return -1;
     if (blocked_sum) {
-        oi_offsets t;
-        oi_offsets_init(&t, &md, s->o, s->c);
-        chunk_unblock u = {dw, parts, nw, k, s, &t};
-        unblock_sum(&u);
         blocked_sums++;
         return 0;
     }
