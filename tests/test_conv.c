@@ -325,62 +325,6 @@ static void test_dnnl_small_scratch(void) {
     }
 }
 
-/* Backward-weights in chunks sums the chunks' gradients in oneDNN's blocked
- * layout and puts them in OIHW once when dw is 64-byte aligned, per chunk in
- * OIHW (oneDNN's reorders, the route before) otherwise: the same bits either
- * way, on 1, 2 and 3 threads, within the pass's scratch (a canary after it),
- * and the blocked route taken exactly when dw is aligned. */
-static void test_dnnl_blocked_sums(void) {
-    static const int shapes[][9] = {
-        {64, 64, 14, 14, 64, 3, 3, 1, 1}, /* supervised cnn4's block 2: Winograd, 4 chunks */
-        {64, 64, 7, 7, 64, 3, 3, 1, 1},
-        {64, 64, 3, 3, 64, 3, 3, 1, 1},   /* direct */
-        {75, 64, 14, 14, 64, 3, 3, 1, 1}, /* uneven chunks (19, 19, 19, 18) */
-        {40, 16, 9, 9, 48, 3, 3, 1, 1},   /* c != o */
-        {33, 32, 10, 10, 16, 5, 5, 1, 2}, /* 5x5: direct, h and w strides of their own */
-        {48, 16, 11, 11, 32, 3, 3, 2, 1}, /* stride 2 */
-    };
-    const int saved = omp_get_max_threads();
-    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-        const int *v = shapes[i];
-        ml_conv_shape s;
-        if (ml__conv_shape_init(&s, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]) || !ml__conv_dnnl_shape_ok(&s))
-            continue;
-        const int64_t nx = (int64_t)s.n * s.c * s.h * s.w, ny = (int64_t)s.n * s.o * s.oh * s.ow;
-        const int64_t nw = (int64_t)s.o * s.c * s.kh * s.kw, nw16 = (nw + 15) / 16 * 16;
-        float *x = randn(nx), *dy = randn(ny), *ref = NULL;
-        float *buf = aligned_alloc(64, sizeof(float) * (size_t)(nw16 + 16));
-        for (int t = 1; t <= 3; t++) {
-            omp_set_num_threads(t);
-            const int64_t nscr = ml__conv2d_pass_scratch_floats(&s, ML_CONV_PASS_BACKWARD_WEIGHT);
-            float *scr = malloc(sizeof(float) * (size_t)(nscr + 16));
-            for (int misaligned = 0; misaligned < 2; misaligned++) {
-                float *dw = buf + 4 * misaligned;
-                for (int64_t j = 0; j < nw; j++) dw[j] = NAN;
-                for (int j = 0; j < 16; j++) scr[nscr + j] = 1234.5f;
-                const int64_t sums0 = ml__conv_dnnl_blocked_sums();
-                ml__conv2d_backward_weight(&s, x, dy, dw, scr);
-                const int64_t sums1 = ml__conv_dnnl_blocked_sums();
-                if (sums1 - sums0 != !misaligned)
-                    ML_FAIL_AT("n%d c%d %dx%d o%d k%d: %s dw, %d threads: blocked sums %lld", s.n, s.c, s.h, s.w, s.o,
-                               s.kh, misaligned ? "misaligned" : "aligned", t, (long long)(sums1 - sums0));
-                for (int j = 0; j < 16; j++) CHECK(scr[nscr + j] == 1234.5f);
-                if (!ref) {
-                    ref = malloc(sizeof(float) * (size_t)nw);
-                    memcpy(ref, dw, sizeof(float) * (size_t)nw);
-                    check_shape(s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, s.stride, s.pad); /* against the naive twin */
-                } else if (memcmp(ref, dw, sizeof(float) * (size_t)nw)) {
-                    ML_FAIL_AT("n%d c%d %dx%d o%d k%d: %s dw on %d threads differs", s.n, s.c, s.h, s.w, s.o, s.kh,
-                               misaligned ? "misaligned" : "aligned", t);
-                }
-            }
-            free(scr);
-        }
-        omp_set_num_threads(saved);
-        free(ref), free(buf), free(x), free(dy);
-    }
-}
-
 /* The im2col route runs its chunks of images in parallel and sums
  * backward-weight in groups fixed by the batch size (conv.c): against the
  * naive twin, and the same bits on 1, 2 and 3 threads. */
@@ -464,7 +408,6 @@ int main(void) {
     ML_RUN(test_conv_dnnl);
     ML_RUN(test_dnnl_image_chunks);
     ML_RUN(test_dnnl_small_scratch);
-    ML_RUN(test_dnnl_blocked_sums);
     ML_RUN(test_im2col_chunks_in_parallel);
     ML_RUN(test_conv_1x1);
     ML_RUN(test_conv_other_kernels);

@@ -91,56 +91,6 @@ typedef struct shard_step {
 /* Shard g of a minibatch of bs: examples [bs*g/G, bs*(g+1)/G), like ml_dist_slice. */
 static int64_t shard_lo(int64_t bs, int shards, int g) { return bs * g / shards; }
 
-/* Tensor boundaries of the flat [parameters | statistics] buffer, ascending,
- * from 0 to its end; returns their count. */
-static int tensor_bounds(const ml_model *m, int64_t *b) {
-    int n = 0;
-    b[n++] = 0;
-    for (int i = 0; i < m->n_params; i++) b[n++] = m->params[i].offset;
-    for (int i = 0; i < m->n_buffers; i++) b[n++] = m->n_floats + m->buffers[i].offset;
-    b[n++] = m->n_floats;
-    b[n++] = m->n_floats + m->n_buffer_floats;
-    for (int i = 1; i < n; i++) /* insertion sort: a few dozen */
-        for (int j = i; j > 0 && b[j - 1] > b[j]; j--) {
-            int64_t t = b[j];
-            b[j] = b[j - 1], b[j - 1] = t;
-        }
-    int u = 1;
-    for (int i = 1; i < n; i++)
-        if (b[i] != b[u - 1]) b[u++] = b[i];
-    return u;
-}
-
-/* fn over [0, the buffer's end), split tensor by tensor over the caller's
- * OpenMP budget: thread t of T takes part t of every tensor (cut at
- * multiples of 16 floats), so that with one shard it copies and updates the
- * output channels of each conv weight whose gradient it summed (conv_dnnl.c
- * splits the chunk sum of each weight tensor by output channels): those
- * lines are in its cache, where a split of the whole buffer in halves gave
- * one thread the second conv's whole gradient, half of it written by the
- * other. Elementwise work: the same bits for any split. `work` as
- * ML__PAR_RUN's. */
-static void run_by_tensors(const ml_model *m, int64_t work, ml__range_fn fn, void *arg) {
-    int64_t b[2 * ML_MAX_PARAMS + 4];
-    const int n = tensor_bounds(m, b);
-    const int64_t end = b[n - 1];
-    if (work < ML_PAR_MIN_ELEMS || omp_in_parallel() || omp_get_max_threads() < 2) {
-        fn(arg, 0, end);
-        return;
-    }
-#pragma omp parallel
-    {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int i = 0; i + 1 < n; i++) {
-            const int64_t lo = b[i], len = b[i + 1] - lo;
-            int64_t a = t ? (lo + len * t / nt) / 16 * 16 : lo, z = t == nt - 1 ? b[i + 1] : (lo + len * (t + 1) / nt) / 16 * 16;
-            a = a < lo ? lo : a;
-            z = z < a ? a : z > b[i + 1] ? b[i + 1] : z;
-            if (a < z) fn(arg, a, z);
-        }
-    }
-}
-
 /* The gradients into a shard's row, flat floats [lo, hi) of it. */
 typedef struct grads_job {
     const ml_model *m;
@@ -186,7 +136,7 @@ static void run_shard(int item, int worker, void *user) {
     for (int64_t i = 0; i < n; i++)
         correct += argmax_row(logits->data + i * logits->shape[1], logits->shape[1]) == w->y[i];
     grads_job gj = {m, w->grads, row};
-    run_by_tensors(m, m->n_floats, copy_grads_range, &gj);
+    ML__PAR_RUN(m->n_floats, m->n_floats, 16, copy_grads_range, &gj);
     tail[ROW_LOSS] = loss->data[0];
     tail[ROW_CORRECT] = (float)correct; /* exact: a shard holds far fewer than 2^24 examples */
     tail[ROW_STATUS] = isfinite(loss->data[0]) ? 0.0f : (float)ML_ERR_NUMERIC;
@@ -242,7 +192,7 @@ static void update_step(update_job *u, float clip_norm, float lr, int threads) {
     omp_set_num_threads(threads);
     u->lr = lr;
     u->with_step = !(clip_norm > 0);
-    run_by_tensors(m, 8 * sum_floats, update_range, u);
+    ML__PAR_RUN(sum_floats, 8 * sum_floats, 16, update_range, u);
     if (clip_norm > 0) {
         ml_clip_grad_norm(u->sum, m->n_floats, clip_norm);
         ML__PAR_RUN(m->n_floats, 8 * m->n_floats, 16, step_range, u);

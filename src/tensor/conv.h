@@ -66,13 +66,6 @@ void ml__conv_dnnl_set_unchunked(int on);
  * image chunks (the same bits). For a caller at its arena's peak (MAML's query
  * pass). */
 int ml__conv_dnnl_small_scratch(int on);
-/* Tests only: how many backward-weights the calling thread summed in the
- * blocked layout (chunk gradients put in OIHW once, conv_dnnl.c) since its start. */
-int64_t ml__conv_dnnl_blocked_sums(void);
-/* Benches only, process-wide: 0 takes the route before (each chunk's
- * gradient reordered to OIHW by oneDNN, then summed), 1 (the default) the
- * blocked sums; the same bits. */
-void ml__conv_dnnl_set_blocked_sums(int on);
 int ml__conv_dnnl_forward(const ml_conv_shape *s, const float *x, const float *w, float *y, float *scratch);
 int ml__conv_dnnl_backward_data(const ml_conv_shape *s, const float *dy, const float *w, float *dx,
                                 float *scratch);

@@ -67,11 +67,6 @@ enum { LAY_A = 1, LAY_B = 2, LAY_OUT = 4 };
  * reorder per thread and pass instead of one per chunk: pass_run_side). */
 enum { LAY_W_READY = 8 };
 
-/* pass_run's out is the caller's buffer in the primitive's own blocked
- * layout, whatever it is (backward-weights' chunk gradients, summed blocked
- * and put in the plain layout once: backward_weight_chunked). */
-enum { LAY_OUT_RAW = 16 };
-
 typedef struct entry {
     ml_conv_shape s;
     int route;   /* asked for: ML_CONV_ROUTE_DIRECT or _WINOGRAD (the cache key) */
@@ -383,13 +378,6 @@ static int64_t pass_floats(const pass *p) { return p->a_floats + p->b_floats + p
 #define ML_CONV_DNNL_SMALL_CHUNK_BYTES ((int64_t)1 << 20)
 #endif
 static _Thread_local int small_scratch;
-static _Thread_local int64_t blocked_sums; /* ml__conv_dnnl_blocked_sums */
-
-int64_t ml__conv_dnnl_blocked_sums(void) { return blocked_sums; }
-
-static int blocked_sums_on = 1; /* ml__conv_dnnl_set_blocked_sums */
-
-void ml__conv_dnnl_set_blocked_sums(int on) { blocked_sums_on = on; }
 
 int ml__conv_dnnl_small_scratch(int on) {
     const int was = small_scratch;
@@ -574,7 +562,7 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
      * CPU time, 200 x 64 x 14 x 14). */
     if (lay & LAY_A) memcpy(a_blk, a, (size_t)p->a_floats * sizeof(float));
     if (lay & (LAY_B | LAY_W_READY)) b_blk = (float *)b; /* backward-weights: a copy measured no faster */
-    if (lay & (LAY_OUT | LAY_OUT_RAW)) out_blk = out;
+    if (lay & LAY_OUT) out_blk = out;
     if (dnnl_memory_set_data_handle(p->a, (void *)a) || dnnl_memory_set_data_handle(p->b, (void *)b) ||
         dnnl_memory_set_data_handle(p->out, out) || dnnl_memory_set_data_handle(p->a_blk, a_blk) ||
         dnnl_memory_set_data_handle(p->b_blk, b_blk) || dnnl_memory_set_data_handle(p->out_blk, out_blk) ||
@@ -589,7 +577,7 @@ static int pass_run(pass *p, const float *a, const float *b, float *out, float *
     if (p->one_thread && threads > 1) omp_set_num_threads(1);
     int rc = run(p->conv, p->scratchpad ? 4 : 3, args);
     if (p->one_thread && threads > 1) omp_set_num_threads(threads);
-    if (rc || (!(lay & (LAY_OUT | LAY_OUT_RAW)) && reorder(p->from_out, p->out_blk, p->out))) return -1;
+    if (rc || (!(lay & LAY_OUT) && reorder(p->from_out, p->out_blk, p->out))) return -1;
     return dnnl_stream_wait(tls_cache->stream) == dnnl_success ? 0 : -1;
 }
 
@@ -623,158 +611,16 @@ static void sum_chunks_range(void *arg, int64_t lo, int64_t hi) {
     }
 }
 
-/* ---- Chunk gradients summed in the blocked layout ----------------------------
- * Each chunk's gradient comes out of its primitive in a blocked weight layout
- * (e.g. OIhw16i16o). Reordered to OIHW per chunk, k chunks cost k reorders
- * per layer (12 of a supervised cnn4 step's ~21; on 2 threads each one
- * slower); summed blocked and reordered once, the same floats are added in
- * the same order (a reorder only moves them): the same bits. The layouts
- * taken: four dimensions, f32, inner blocks over o and i only (h and w
- * plain); anything else keeps the reorder per chunk. */
-
-/* Offsets of weight (o, i, 0, 0) in the blocked layout md are off[0][o] +
- * off[1][i]: each dimension's outer index and block digits add their own
- * terms (inner blocks are dense, innermost fastest). */
-#define MAX_BLOCKED_CHANNELS 1024
-typedef struct oi_offsets {
-    int64_t off[2][MAX_BLOCKED_CHANNELS];
-    int64_t sh, sw; /* strides of h and w (not blocked) */
-    int64_t o_block, o_stride; /* > 0: output channels outermost, a block of o_block of them o_stride floats */
-    int64_t tile[2];           /* the blocks' sizes over o and i (1: not blocked) */
-} oi_offsets;
-
-static void oi_offsets_init(oi_offsets *t, const dnnl_memory_desc_t *md, int64_t o, int64_t c) {
-    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
-    const int64_t count[2] = {o, c};
-    int64_t block[2] = {1, 1};
-    for (int j = 0; j < b->inner_nblks; j++) block[b->inner_idxs[j]] *= b->inner_blks[j];
-    for (int d = 0; d < 2; d++)
-        for (int64_t x = 0; x < count[d]; x++) {
-            int64_t off = (d ? 0 : md->offset0) + x / block[d] * b->strides[d], below = 1, inner = 1;
-            for (int j = b->inner_nblks - 1; j >= 0; j--) { /* innermost first */
-                if (b->inner_idxs[j] == d) off += x % block[d] / below % b->inner_blks[j] * inner, below *= b->inner_blks[j];
-                inner *= b->inner_blks[j];
-            }
-            t->off[d][x] = off;
-        }
-    t->sh = b->strides[2], t->sw = b->strides[3];
-    t->tile[0] = block[0], t->tile[1] = block[1];
-    const int outermost = o % block[0] == 0 && md->offset0 == 0 &&
-                          (int64_t)dnnl_memory_desc_get_size(md) == o / block[0] * b->strides[0] * (int64_t)sizeof(float);
-    t->o_block = outermost ? block[0] : 0, t->o_stride = b->strides[0];
-}
-
-/* Whether md is a layout oi_offsets describes. */
-static int unblockable(const dnnl_memory_desc_t *md) {
-    if (md->ndims == 4 && (md->dims[0] > MAX_BLOCKED_CHANNELS || md->dims[1] > MAX_BLOCKED_CHANNELS)) return 0;
-    if (md->ndims != 4 || md->data_type != dnnl_f32 || md->format_kind != dnnl_blocked || md->extra.flags) return 0;
-    for (int j = 0; j < md->format_desc.blocking.inner_nblks; j++)
-        if (md->format_desc.blocking.inner_idxs[j] > 1) return 0;
-    return 1;
-}
-
-/* The blocked layout every chunk's backward-weights writes dw in (chunks of
- * n / k and n / k + 1 images), when it is unblockable, without padding. */
-static int chunk_grad_layout(const ml_conv_shape *s, int k, int64_t nw, dnnl_memory_desc_t *md) {
-    for (int big = 0; big < 2; big++) {
-        if (big && s->n % k == 0) break;
-        ml_conv_shape c = chunk_shape(s, s->n / k + big);
-        entry *e = lookup_for(&c, 1);
-        const dnnl_memory_desc_t *m;
-        if (!e || e->p[PASS_BWD_WEIGHT].out_floats > nw ||
-            dnnl_memory_get_memory_desc(e->p[PASS_BWD_WEIGHT].out_blk, &m) || !unblockable(m) ||
-            (int64_t)dnnl_memory_desc_get_size(m) != (int64_t)s->o * s->c * s->kh * s->kw * (int64_t)sizeof(float))
-            return 0; /* padded blocks would not fit dw */
-        if (big && !dnnl_memory_desc_equal(m, md)) return 0;
-        *md = *m;
-    }
-    return 1;
-}
-
-typedef struct chunk_unblock {
-    float *dw;          /* chunk 0's blocked gradient, then the plain sum (OIHW) */
-    float *parts;       /* chunks 1..k-1, blocked, `stride` floats apart; the blocked sum in the first */
-    int64_t stride;
-    int k;
-    const ml_conv_shape *s;
-    const oi_offsets *t;
-} chunk_unblock;
-
-/* Output channels [lo, hi): phase 0 sums the chunks in chunk order into
- * parts (blocked, the elements of these channels only); phase 1 puts them
- * in dw's plain layout. */
-static void unblock_range(const chunk_unblock *u, int phase, int64_t lo, int64_t hi) {
-    const ml_conv_shape *s = u->s;
-    const oi_offsets *t = u->t;
-    if (!phase && t->o_block && lo % t->o_block == 0 && hi % t->o_block == 0) {
-        /* these channels' blocked elements are one range: summed in place, in
-         * chunk order per element (chunk 0 + chunk 1, then + chunk 2, ...) */
-        const int64_t a = lo / t->o_block * t->o_stride, z = hi / t->o_block * t->o_stride;
-        for (int64_t j = a; j < z; j++) u->parts[j] = u->dw[j] + u->parts[j];
-        for (int c = 2; c < u->k; c++) {
-            const float *p = u->parts + (c - 1) * u->stride;
-            for (int64_t j = a; j < z; j++) u->parts[j] += p[j];
-        }
-        return;
-    }
-    /* block by block (o_block x i_block weights x kh x kw: a few KB read and
-     * written), so that both sides stay in L1 */
-    for (int64_t ob = lo; ob < hi; ob += t->tile[0])
-        for (int64_t ib = 0; ib < s->c; ib += t->tile[1])
-            for (int64_t o = ob; o < hi && o < ob + t->tile[0]; o++)
-                for (int64_t i = ib; i < s->c && i < ib + t->tile[1]; i++) {
-                    const int64_t base = t->off[0][o] + t->off[1][i];
-                    float *plain = u->dw + (o * s->c + i) * s->kh * s->kw;
-                    for (int64_t h = 0; h < s->kh; h++)
-                        for (int64_t w = 0; w < s->kw; w++) {
-                            const int64_t b = base + h * t->sh + w * t->sw;
-                            if (phase) {
-                                plain[h * s->kw + w] = u->parts[b];
-                                continue;
-                            }
-                            float sum = u->dw[b];
-                            for (int c = 1; c < u->k; c++) sum += u->parts[(c - 1) * u->stride + b];
-                            u->parts[b] = sum;
-                        }
-                }
-}
-
-/* Both phases over the output channels, thread me of a team of nt taking
- * blocks of 16 channels (the same in both phases: it reads back what it
- * summed); called by every thread of the team (a barrier between). */
-static void unblock_in_team(const chunk_unblock *u, int64_t me, int64_t nt) {
-    const int64_t o = u->s->o;
-    const int64_t lo = me ? o * me / nt / 16 * 16 : 0, hi = me == nt - 1 ? o : o * (me + 1) / nt / 16 * 16;
-    unblock_range(u, 0, lo, hi);
-    if (nt > 1) {
-#pragma omp barrier
-    }
-    unblock_range(u, 1, lo, hi);
-}
-
 static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x, const float *dy, float *dw,
                                    float *scratch, int lay) {
     const int64_t per = chunk_pass_floats(s, k), nw = weight_floats(s);
     if (per < 0) return -1;
-    /* The primitives write blocked gradients in place (JIT kernels may store
-     * them with aligned moves): dw 64-byte aligned (arena tensors are), the
-     * parts aligned here within the scratch's 16 floats of room. */
-    dnnl_memory_desc_t md;
-    const int blocked_sum = blocked_sums_on && (uintptr_t)dw % 64 == 0 && chunk_grad_layout(s, k, nw, &md);
-    float *parts = blocked_sum ? (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63) : scratch;
-    float *regions = parts + (k - 1) * nw;
-    if (blocked_sum) lay |= LAY_OUT_RAW;
-    oi_offsets offsets;
-    if (blocked_sum) oi_offsets_init(&offsets, &md, s->o, s->c);
-    const chunk_unblock u = {dw, parts, nw, k, s, &offsets};
+    float *parts = scratch, *regions = parts + (k - 1) * nw;
     int failed = 0;
     const int threads = chunk_threads(k);
     if (threads == 1) {
         for (int i = 0; i < k && !failed; i++) failed = run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, regions, lay);
-        if (blocked_sum && !failed) unblock_in_team(&u, 0, 1);
     } else {
-        /* the chunks, then the sum in the same region (one fork and join
-         * less per layer) */
 #pragma omp parallel num_threads(threads) reduction(| : failed)
         {
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -782,17 +628,9 @@ static int backward_weight_chunked(const ml_conv_shape *s, int k, const float *x
             failed |= !region;
             for (int i = k * t / nt; i < k * (t + 1) / nt && region; i++)
                 failed |= run_chunk(s, k, i, x, dy, i ? parts + (i - 1) * nw : dw, region, lay) != 0;
-            if (blocked_sum) { /* a failed chunk's garbage is summed too, and the call fails */
-#pragma omp barrier
-                unblock_in_team(&u, t, nt);
-            }
         }
     }
     if (failed) return -1;
-    if (blocked_sum) {
-        blocked_sums++;
-        return 0;
-    }
     chunk_sum a = {dw, parts, nw, k};
     const int64_t n = (int64_t)s->o * s->c * s->kh * s->kw;
     ML__PAR_RUN(n, n * (k - 1), 16, sum_chunks_range, &a);
