@@ -72,6 +72,20 @@ static int block_run(ml_tensor *in[5], const int64_t *rshape, int mode, int cons
     return taken;
 }
 
+/* Inputs of a conv block of shape s = {images, c_in, h, w, c_out}: random
+ * input, weights, bias, gamma, beta, with awkward channels: 3 constant 0
+ * (zero weights), gamma 0.8, -0.6 and 0 on channels 0-2. */
+static void awkward_block_inputs(ml_ctx *ctx, const int64_t *s, ml_tensor *in[5]) {
+    const int64_t o = s[4];
+    in[0] = random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f);
+    in[1] = random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f);
+    in[2] = random_tensor(ctx, 1, ML_SHAPE(o), 1.f);
+    in[3] = random_tensor(ctx, 1, ML_SHAPE(o), 1.f);
+    in[4] = random_tensor(ctx, 1, ML_SHAPE(o), 1.f);
+    memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float));
+    in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+}
+
 static void test_blocked_vs_plain(void) {
     static const int64_t shapes[][5] = {/* n, c, h, w, o */
                                         {5, 16, 14, 14, 64}, {40, 64, 7, 7, 32}, {3, 32, 3, 3, 32},
@@ -81,11 +95,8 @@ static void test_blocked_vs_plain(void) {
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         const int64_t *s = shapes[c], o = s[4];
         ml_ctx *ctx = ml_ctx_create(0);
-        ml_tensor *in[5] = {random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f),
-                            random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f),
-                            random_tensor(ctx, 1, ML_SHAPE(o), 1.f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f)};
-        memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float)); /* channel 3: constant 0 */
-        in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+        ml_tensor *in[5];
+        awkward_block_inputs(ctx, s, in);
         const int64_t rshape[4] = {s[0], o, s[2] / 2, s[3] / 2};
         for (int second = 0; second < 2; second++)
             for (int consume = 0; consume < 2 - second; consume++) {
@@ -143,13 +154,10 @@ static void test_forward_only(void) {
                                         {2, 16, 2, 2, 16},   {33, 16, 14, 14, 16}};
     static const char *names[3] = {"output", "running mean", "running var"};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
-        const int64_t *s = shapes[c], o = s[4];
+        const int64_t *s = shapes[c];
         ml_ctx *ctx = ml_ctx_create(0);
-        ml_tensor *in[5] = {random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f),
-                            random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f),
-                            random_tensor(ctx, 1, ML_SHAPE(o), 1.f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f)};
-        memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float)); /* channel 3: constant 0 */
-        in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+        ml_tensor *in[5];
+        awkward_block_inputs(ctx, s, in);
         float *want[3], *got[3];
         int64_t n[3];
         omp_set_num_threads(1);
@@ -184,13 +192,10 @@ static void test_tail_route(void) {
                                         {3, 16, 7, 7, 16},   {2, 16, 2, 2, 32}};
     static const char *names[3] = {"output", "running mean", "running var"};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
-        const int64_t *s = shapes[c], o = s[4];
+        const int64_t *s = shapes[c];
         ml_ctx *ctx = ml_ctx_create(0);
-        ml_tensor *in[5] = {random_tensor(ctx, 4, ML_SHAPE(s[0], s[1], s[2], s[3]), 1.f),
-                            random_tensor(ctx, 4, ML_SHAPE(o, s[1], 3, 3), 0.2f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f),
-                            random_tensor(ctx, 1, ML_SHAPE(o), 1.f), random_tensor(ctx, 1, ML_SHAPE(o), 1.f)};
-        memset(in[1]->data + 3 * s[1] * 9, 0, (size_t)s[1] * 9 * sizeof(float)); /* channel 3: constant 0 */
-        in[3]->data[0] = 0.8f, in[3]->data[1] = -0.6f, in[3]->data[2] = 0.f;
+        ml_tensor *in[5];
+        awkward_block_inputs(ctx, s, in);
         float *want[3], *got[3];
         int64_t n[3];
         omp_set_num_threads(1);
