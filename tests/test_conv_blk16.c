@@ -149,10 +149,21 @@ static void block_forward(ml_tensor *in[5], int mode, int recording, float *out[
     ml__conv_blk16_mode = -1;
 }
 
+/* A forward-only block's output and running statistics (got, freed here)
+ * bitwise those of the reference (want). */
+static void expect_same_forward(float *want[3], float *got[3], const int64_t n[3], size_t shape, int run, int threads,
+                                const char *route) {
+    static const char *names[3] = {"output", "running mean", "running var"};
+    for (int k = 0; k < 3; k++) {
+        if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
+            ML_FAIL_AT("shape %zu, run %d (%d threads): %s of the %s differs", shape, run, threads, names[k], route);
+        free(got[k]);
+    }
+}
+
 static void test_forward_only(void) {
     static const int64_t shapes[][5] = {{5, 16, 14, 14, 64}, {40, 64, 7, 7, 32}, {4, 16, 9, 11, 32},
                                         {2, 16, 2, 2, 16},   {33, 16, 14, 14, 16}};
-    static const char *names[3] = {"output", "running mean", "running var"};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         const int64_t *s = shapes[c];
         ml_ctx *ctx = ml_ctx_create(0);
@@ -168,12 +179,7 @@ static void test_forward_only(void) {
             ml__blk16_generic = run == 3;
             block_forward(in, mode, 0, got, n);
             ml__blk16_generic = 0;
-            for (int k = 0; k < 3; k++) {
-                if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
-                    ML_FAIL_AT("shape %zu, run %d (%d threads): %s of the forward-only pass differs", c, run, threads,
-                               names[k]);
-                free(got[k]);
-            }
+            expect_same_forward(want, got, n, c, run, threads, "forward-only pass");
         }
         for (int k = 0; k < 3; k++) free(want[k]);
         ml_ctx_destroy(ctx);
@@ -190,7 +196,6 @@ static void test_forward_only(void) {
 static void test_tail_route(void) {
     static const int64_t shapes[][5] = {{107, 64, 7, 7, 64}, {23, 64, 3, 3, 64}, {13, 32, 5, 5, 48},
                                         {3, 16, 7, 7, 16},   {2, 16, 2, 2, 32}};
-    static const char *names[3] = {"output", "running mean", "running var"};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         const int64_t *s = shapes[c];
         ml_ctx *ctx = ml_ctx_create(0);
@@ -208,12 +213,7 @@ static void test_tail_route(void) {
             ml__blk16_tail_off = run == 3;
             block_forward(in, 1, 0, got, n);
             ml__blk16_generic = ml__blk16_tail_off = 0;
-            for (int k = 0; k < 3; k++) {
-                if (memcmp(want[k], got[k], (size_t)n[k] * sizeof(float)))
-                    ML_FAIL_AT("shape %zu, run %d (%d threads): %s of the tail route differs", c, run, threads,
-                               names[k]);
-                free(got[k]);
-            }
+            expect_same_forward(want, got, n, c, run, threads, "tail route");
         }
         for (int k = 0; k < 3; k++) free(want[k]);
         ml_ctx_destroy(ctx);
