@@ -92,7 +92,8 @@ typedef struct ml_run_config {
 /* The defaults (meta-learning defaults follow the MAML paper's sinusoid setup). */
 void ml_run_config_default(ml_run_config *c);
 /* The option table over c (pointers into c): n receives its length. The
- * table is static storage reused by every call: one config at a time. */
+ * table is storage of the calling thread reused by its every call: one
+ * config at a time per thread (threads may bind their own configs at once). */
 const ml_option *ml_run_config_options(ml_run_config *c, int *n);
 /* The table as an option set named "train" (messages say "see metalearn
  * train --help"). */

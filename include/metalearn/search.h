@@ -178,7 +178,7 @@ typedef struct ml_search_config {
 
 void ml_search_config_default(ml_search_config *c);
 /* The option table over c, named "search" (the CLI's flags; the Python
- * package's keyword arguments); static storage reused by every call. */
+ * package's keyword arguments); storage of the calling thread reused by its every call. */
 ml_option_set ml_search_config_option_set(ml_search_config *c);
 
 /* One step of a trial, as the runner sees it. */

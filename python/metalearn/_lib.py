@@ -12,6 +12,7 @@ of the source checkout (build/libmetalearn.so), then the system's search
 path."""
 import ctypes as C
 import ctypes.util
+import math
 import os
 from pathlib import Path
 
@@ -119,7 +120,45 @@ def errbuf():
 
 
 def path_arg(path):
-    return os.fsencode(os.fspath(path))
+    b = os.fsencode(os.fspath(path))
+    if b"\0" in b:  # C would see the path cut at the NUL: a different file
+        raise ValueError(f"path {os.fspath(path)!r}: embedded null byte")
+    return b
+
+
+INT_MAX = 2**31 - 1
+
+
+def int_arg(name, value, lo=0, hi=INT_MAX):
+    """value as a Python int in lo..hi, for a C int: ctypes would wrap a
+    larger one silently (2**32 + 5 ways is 5) or refuse a float with its own
+    exception, so check here and name the argument. Whole floats (5.0) pass."""
+    import numbers
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not integral and not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                             and float(value).is_integer()):
+        raise TypeError(f"{name}: expected an integer, got {value!r}")
+    v = int(value)
+    if not lo <= v <= hi:
+        raise Error(f"{name} = {v}: expected an integer in {lo}..{hi}")
+    return v
+
+
+def seed_arg(name, value):
+    """A seed: any integer, taken modulo 2**64 (as the library's u64)."""
+    return int_arg(name, value, -math.inf, math.inf) & (2**64 - 1)
+
+
+def real_arg(name, value, lo=-math.inf):
+    """value as a finite float >= lo (a NaN rate would show only as a NaN
+    loss after training began)."""
+    import numbers
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v >= lo):
+        raise Error(f"{name} = {v}: expected a finite number" + (f" >= {lo:g}" if lo > -math.inf else ""))
+    return v
 
 
 # ---- io.h: safetensors --------------------------------------------------------

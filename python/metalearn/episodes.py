@@ -27,8 +27,12 @@ def _copy(ptr, shape, dtype):
 
 def _rng(seed):
     r = L.Rng()
-    L.lib.ml_rng_seed(C.byref(r), seed & (2**64 - 1))
+    L.lib.ml_rng_seed(C.byref(r), L.seed_arg("seed", seed))
     return r
+
+
+MAX_IMAGE_SIZE = 4096  # ml_image_options.size, as the library bounds it (0: its default, 28)
+MAX_POINTS = 100000    # shots / queries of a regression task: train's --shots / --query bound
 
 
 class ImageSet:
@@ -46,7 +50,7 @@ class ImageSet:
             paths = [paths]
         enc = [L.path_arg(p) for p in paths]
         self, err = cls(), L.errbuf()
-        opt = L.ImageOptions(size=size)
+        opt = L.ImageOptions(size=L.int_arg("size", size, 0, MAX_IMAGE_SIZE))
         arr = (C.c_char_p * max(len(enc), 1))(*enc)
         L.check(L.lib.ml_omniglot_load(arr, len(enc), C.byref(opt), C.byref(self._s), err, L.ERRLEN), err)
         return self
@@ -55,7 +59,7 @@ class ImageSet:
     def folder(cls, path, size=28):
         """DIR/class/NAME.png (labelled) or DIR/NAME.png (one unlabelled class)."""
         self, err = cls(), L.errbuf()
-        opt = L.ImageOptions(size=size)
+        opt = L.ImageOptions(size=L.int_arg("size", size, 0, MAX_IMAGE_SIZE))
         L.check(L.lib.ml_image_folder_load(L.path_arg(path), C.byref(opt), C.byref(self._s), err, L.ERRLEN), err)
         return self
 
@@ -93,10 +97,7 @@ class ImageSet:
         if classes is None:
             L.check(L.lib.ml_class_list_all(C.byref(self._s), C.byref(lst)), what="class list")
         else:
-            refs = [(c, 0) if isinstance(c, (int, np.integer)) else tuple(c) for c in classes]
-            for c, r in refs:
-                if not (0 <= c < self._s.n_classes and 0 <= r < 4):
-                    raise L.Error(f"class ({c}, {r}) out of range: {self._s.n_classes} classes, rotations 0..3")
+            refs = self._class_refs(classes)
             # The library owns the list's memory (ml_class_list_free): copy a
             # full list of the set, then overwrite it with the chosen classes.
             L.check(L.lib.ml_class_list_all(C.byref(self._s), C.byref(lst)), what="class list")
@@ -114,16 +115,32 @@ class ImageSet:
             lst = out
         return lst
 
+    def _class_refs(self, classes):
+        """[(class, quarter turns)] from class indices or pairs, each in range
+        and distinct (a class twice would be two labels of one class)."""
+        refs = []
+        for c in classes:
+            pair = (c, 0) if np.ndim(c) == 0 else tuple(c)
+            if len(pair) != 2:
+                raise L.Error(f"classes: {c!r} is neither a class index nor a (class, quarter turns) pair")
+            cls, rot = (L.int_arg("classes", v, -L.INT_MAX, L.INT_MAX) for v in pair)
+            if not (0 <= cls < self._s.n_classes and 0 <= rot < 4):
+                raise L.Error(f"class ({cls}, {rot}) out of range: {self._s.n_classes} classes, rotations 0..3")
+            refs.append((cls, rot))
+        if len(set(refs)) != len(refs):
+            dup = next(r for r in refs if refs.count(r) > 1)
+            raise L.Error(f"classes: class {dup} given twice (the classes of an episode are distinct)")
+        return refs
+
     def episodes(self, ways, shots, queries, n, seed=0, classes=None, rotations=False):
         """Yields n episodes drawn with ml_episode_sample from `classes`
         (class indices or (class, quarter turns) pairs; None: every class;
         rotations=True adds the three rotated copies of each as classes)."""
+        ways, shots = L.int_arg("ways", ways, 1), L.int_arg("shots", shots, 1)
+        queries, n, rng = L.int_arg("queries", queries, 0), L.int_arg("n", n, 0, 2**63 - 1), _rng(seed)
         lst = self._class_list(classes, rotations)
-        ep, err, rng = L.Episode(), L.errbuf(), _rng(seed)
+        ep, err = L.Episode(), L.errbuf()
         try:
-            for what, v in (("ways", ways), ("shots", shots), ("queries", queries)):
-                if int(v) != v or v < (0 if what == "queries" else 1):
-                    raise L.Error(f"episode: {what} = {v} is not valid")
             L.check(L.lib.ml_episode_init(C.byref(ep), ways, shots, queries, self._s.size), what="episode")
             names = self.class_names
             S = self._s.size
@@ -172,6 +189,7 @@ class TaskFamily:
                     _copy(t.xq, (t.q, d), np.float32), _copy(t.yq, (t.q,), np.float32), info, name)
 
     def _alloc(self, k, q):
+        k, q = L.int_arg("shots", k, 0, MAX_POINTS), L.int_arg("queries", q, 0, MAX_POINTS)
         ms, mq = C.c_int(0), C.c_int(0)
         L.lib.ml_task_family_max_points(C.byref(self._f), C.byref(ms), C.byref(mq))
         kc, qc = (k if k > 0 else ms.value), (q if q > 0 else mq.value)
@@ -180,12 +198,13 @@ class TaskFamily:
         t = L.RegressionTask()
         L.check(L.lib.ml_regression_task_alloc(C.byref(t), max(kc, ms.value), max(qc, mq.value), self._f.in_dim),
                 what="task")
-        return t
+        return t, k, q
 
     def tasks(self, shots, queries, n, seed=0):
         """Yields n tasks drawn with ml_task_sample: `shots` support and
         `queries` query points (CSV: 0 = all of a task's rows)."""
-        t, err, rng = self._alloc(shots, queries), L.errbuf(), _rng(seed)
+        (t, shots, queries), err, rng = self._alloc(shots, queries), L.errbuf(), _rng(seed)
+        n = L.int_arg("n", n, 0, 2**63 - 1)
         try:
             for _ in range(n):
                 L.check(L.lib.ml_task_sample(C.byref(self._f), C.byref(rng), shots, queries, C.byref(t), err,
@@ -196,8 +215,9 @@ class TaskFamily:
 
     def task(self, index, shots=0, queries=0):
         """CSV task `index` without randomness: its first rows (0 = all)."""
-        t, err = self._alloc(shots, queries), L.errbuf()
+        (t, shots, queries), err = self._alloc(shots, queries), L.errbuf()
         try:
+            index = L.int_arg("index", index, -L.INT_MAX, L.INT_MAX)  # the library names one out of range
             L.check(L.lib.ml_task_get_csv(C.byref(self._f), index, shots, queries, C.byref(t), err, L.ERRLEN), err)
             return self._task(t)
         finally:

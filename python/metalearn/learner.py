@@ -12,13 +12,48 @@ This is the learner without a run folder (no config, log, checkpoint
 schedule or resume): see metalearn.run for those. MetaLearner.from_run
 loads a trained run to adapt and predict (what `metalearn predict` does)."""
 import ctypes as C
+import functools
 import os
+import threading
 
 import numpy as np
 
 from . import _lib as L
 from . import safetensors
 from .model import Model
+
+MAX_STEPS = 1000       # adaptation steps: train's --inner-steps bound, predict's limit
+MAX_BATCH = 100000     # tasks per call: train's --meta-batch bound
+MAX_THREADS = 1024     # train's --threads bound
+
+
+def _serialised(method):
+    """One call at a time per learner: ml_meta is not safe for concurrent
+    calls, and ctypes releases the GIL while the library runs."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return call
+
+
+def _labels(i, name, y):
+    """Class labels as int32: whole, finite, >= 0 (a float label 4.7 or NaN
+    would otherwise be cut to an integer silently)."""
+    y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating) or y.dtype == np.bool_):
+        raise L.Error(f"task {i}: {name} labels have dtype {y.dtype}, expected integers")
+    if np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise L.Error(f"task {i}: {name} labels must be whole numbers (got NaN, Inf or a fraction)")
+    if y.size and (y.min() < 0 or y.max() > L.INT_MAX):
+        raise L.Error(f"task {i}: {name} labels must be in 0..{L.INT_MAX}")
+    return np.ascontiguousarray(y.astype(np.int32).ravel())
+
+
+def _finite(i, name, a, what):
+    if not np.isfinite(a).all():
+        raise L.Error(f"task {i}: {name} {what} have NaN or Inf values")
+    return a
 
 
 class MetaLearner:
@@ -31,6 +66,12 @@ class MetaLearner:
                  loss=None, max_batch=25, threads=1, matching_scale=0.0, finetune="head"):
         if not isinstance(model, Model):
             raise L.Error("MetaLearner: model must be a metalearn.model.Model")
+        self._lock = threading.RLock()
+        inner_steps = L.int_arg("inner_steps", inner_steps, 0, MAX_STEPS)
+        max_batch = L.int_arg("max_batch", max_batch, 1, MAX_BATCH)
+        threads = L.int_arg("threads", threads, 0, MAX_THREADS)
+        inner_lr, outer_lr = L.real_arg("inner_lr", inner_lr, 0), L.real_arg("outer_lr", outer_lr, 0)
+        matching_scale = L.real_arg("matching_scale", matching_scale, 0)
         a, k = C.c_int(), C.c_int()
         if L.lib.ml_algo_parse(str(algo).encode(), C.byref(a)):
             raise L.Error(f"unknown learner '{algo}'")
@@ -112,9 +153,16 @@ class MetaLearner:
         arr, keep = (L.TaskData * len(tasks))(), []
         ce = self.loss == "cross_entropy"
         for i, t in enumerate(tasks):
-            xs, xq = (np.ascontiguousarray(np.asarray(v, np.float32)) for v in (t.xs, t.xq))
-            ys, yq = (np.ascontiguousarray(np.asarray(v, np.int32 if ce else np.float32).ravel())
-                      for v in (t.ys, t.yq))
+            for field in ("xs", "ys", "xq", "yq"):
+                if not hasattr(t, field):
+                    raise TypeError(f"task {i}: {type(t).__name__} has no '{field}' (a Task or Episode: xs, ys, xq, yq)")
+            xs, xq = (_finite(i, name, safetensors.as_float32(f"task {i}: {name} inputs", v, max_dims=5), "inputs")
+                      for name, v in (("support", t.xs), ("query", t.xq)))
+            if ce:
+                ys, yq = _labels(i, "support", t.ys), _labels(i, "query", t.yq)
+            else:
+                ys, yq = (_finite(i, name, safetensors.as_float32(f"task {i}: {name} targets", v).ravel(), "targets")
+                          for name, v in (("support", t.ys), ("query", t.yq)))
             for name, x, y in (("support", xs, ys), ("query", xq, yq)):
                 if x.size != len(y) * per or len(y) < 1:
                     raise L.Error(f"task {i}: {name} inputs {list(x.shape)} do not hold {len(y)} examples of "
@@ -122,8 +170,15 @@ class MetaLearner:
             ways = 0
             if ce:
                 ways = int(max(ys.max(), yq.max())) + 1
-                if ys.min() < 0 or yq.min() < 0:
-                    raise L.Error(f"task {i}: negative label")
+                # Labels are 0..N-1 of an N-way task: N is at most the support
+                # set (metric learners need a support example per class) or
+                # the model's outputs (a head's classes); a larger label would
+                # size the scores [n, N] before the library could refuse it.
+                limit = max(len(ys), getattr(self.model, "outputs", 0))
+                if ways > limit:
+                    raise L.Error(f"task {i}: label {ways - 1} with {len(ys)} support examples and "
+                                  f"{getattr(self.model, 'outputs', 0)} model outputs: labels are 0..N-1 of an "
+                                  f"N-way task")
             keep += [xs, xq, ys, yq]
             d = arr[i]
             d.n_support, d.n_query, d.ways = len(ys), len(yq), ways
@@ -134,6 +189,7 @@ class MetaLearner:
                 d.ys, d.yq = ys.ctypes.data_as(L.f32p), yq.ctypes.data_as(L.f32p)
         return arr, keep
 
+    @_serialised
     def step(self, tasks):
         """One outer update from a list of tasks; returns the mean query loss
         after adaptation (before the update)."""
@@ -142,9 +198,11 @@ class MetaLearner:
         L.check(L.lib.ml_meta_step(C.byref(self._m), arr, len(arr), C.byref(loss), err, L.ERRLEN), err)
         return loss.value
 
+    @_serialised
     def evaluate(self, tasks, steps):
         """Query loss (and accuracy for cross-entropy) of each task after 0..steps
         adaptation steps: arrays [n_tasks, steps + 1] (accuracy None for MSE)."""
+        steps = L.int_arg("steps", steps, 0, MAX_STEPS)
         arr, keep = self._tasks(tasks)
         n = len(arr)
         loss = (C.c_double * (n * (steps + 1)))()
@@ -154,24 +212,28 @@ class MetaLearner:
         shape = (n, steps + 1)
         return (np.array(loss[:]).reshape(shape), np.array(acc[:]).reshape(shape) if acc is not None else None)
 
+    @_serialised
     def adapt_predict(self, xs, ys, xq, steps=None):
         """Adapts a copy of theta to the support set (xs, ys) with `steps`
         gradient steps (default: inner_steps) and returns the outputs on xq:
         predicted targets [n] (regression) or class scores [n, ways]."""
-        steps = self._m.cfg.inner_steps if steps is None else int(steps)
-        xq = np.asarray(xq, np.float32)
+        steps = self._m.cfg.inner_steps if steps is None else L.int_arg("steps", steps, 0, MAX_STEPS)
+        xq = safetensors.as_float32("query inputs xq", xq, max_dims=5)
+        if xq.ndim < 1:
+            raise L.Error("query inputs xq: a scalar, expected [n, ...] inputs")
         nq = xq.shape[0]
         ce = self.loss == "cross_entropy"
         dummy = np.zeros(nq, np.int32 if ce else np.float32)
         task = type("T", (), {"xs": xs, "ys": ys, "xq": xq, "yq": dummy})
         arr, keep = self._tasks([task])
-        ways = arr[0].ways = max(arr[0].ways, int(np.max(ys)) + 1 if ce else 0)
+        ways = arr[0].ways  # the support labels' classes (the query's are placeholders)
         out = np.zeros((nq, ways) if ce else (nq,), np.float32)
         err = L.errbuf()
         L.check(L.lib.ml_meta_predict_outputs(C.byref(self._m), arr, steps, None, out.ctypes.data_as(L.f32p), err,
                                               L.ERRLEN), err)
         return out
 
+    @_serialised
     def export(self):
         """Copies theta into the model (model.state_dict() / save() then give it)."""
         L.lib.ml_meta_export(C.byref(self._m))

@@ -2,6 +2,8 @@
 named parameters as NumPy arrays and its forward pass, so weights can be
 checked against other frameworks (see torch_interop) without a run."""
 import ctypes as C
+import threading
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -18,10 +20,11 @@ class Model:
     statistics)."""
 
     def __init__(self, spec, input_shape=(1, 1, 1), outputs=1, init="torch", seed=0):
-        if len(input_shape) != 3 or any(int(d) != d or d < 1 for d in input_shape):
+        if isinstance(input_shape, (str, bytes)) or np.ndim(input_shape) != 1 or len(input_shape) != 3:
             raise L.Error(f"model '{spec}': input_shape must be (C, H, W) of positive integers, got {input_shape}")
-        if int(outputs) != outputs or outputs < 0:
-            raise L.Error(f"model '{spec}': outputs must be an integer >= 0, got {outputs}")
+        input_shape = tuple(L.int_arg("input_shape", d, 1) for d in input_shape)
+        outputs = L.int_arg("outputs", outputs, 0)
+        seed = L.seed_arg("seed", seed)
         if init not in L.INIT_KINDS:
             raise L.Error(f"model '{spec}': init '{init}' is not one of {', '.join(L.INIT_KINDS)}")
         sp, err = L.ModelSpec(), L.errbuf()
@@ -37,6 +40,9 @@ class Model:
         self._ctx = L.lib.ml_ctx_create(0)
         if not self._ctx:
             raise L.Error("out of memory")
+        # One forward pass at a time: they share self._ctx, which ctypes
+        # calls use with the GIL released (threads would reset it mid-pass).
+        self._lock = threading.RLock()
 
     def __del__(self):
         if getattr(self, "_ctx", None):
@@ -65,6 +71,9 @@ class Model:
         """Copies {name: array} into the model. Every parameter must be given
         with its shape; other names (optim.*, alpha.*, ...) are an error when
         strict, else ignored."""
+        if not isinstance(tensors, Mapping):
+            raise TypeError(f"model '{self.spec}': load_state_dict takes a dict {{name: array}}, got "
+                            f"{type(tensors).__name__}")
         shapes = self.shapes
         missing = [n for n in shapes if n not in tensors]
         if missing:
@@ -72,13 +81,18 @@ class Model:
         extra = [n for n in tensors if n not in shapes]
         if strict and extra:
             raise L.Error(f"model '{self.spec}': unexpected tensor '{extra[0]}' (strict=False ignores it)")
-        flat, p = self._flat(), self._m.params
-        for i, (name, shape) in enumerate(shapes.items()):
-            a = tensors[name]
-            a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+        # Every tensor checked before any is copied: a refused dict leaves
+        # the model as it was, not half loaded.
+        arrays = []
+        for name, shape in shapes.items():
+            a = safetensors.as_float32(f"model '{self.spec}': tensor '{name}'", tensors[name])
             if tuple(a.shape) != shape:
                 raise L.Error(f"model '{self.spec}': tensor '{name}' has shape {list(a.shape)}, expected {list(shape)}")
-            flat[p[i].offset:p[i].offset + p[i].numel] = a.astype(np.float32).ravel()
+            arrays.append(a)
+        flat, p = self._flat(), self._m.params
+        with self._lock:
+            for i, a in enumerate(arrays):
+                flat[p[i].offset:p[i].offset + p[i].numel] = a.ravel()
 
     def load(self, path, strict=False):
         """Loads the model's parameters from a safetensors file (a checkpoint:
@@ -93,7 +107,7 @@ class Model:
     def forward(self, x):
         """Outputs for a batch x [N, C, H, W] (an MLP also takes [N, C*H*W]):
         [N, outputs] float32, or the embedding of a headless CNN."""
-        x = np.asarray(x, dtype=np.float32)
+        x = safetensors.as_float32(f"model '{self.spec}': input", x, max_dims=L.MAX_DIMS + 1)
         c, h, w = self.input_shape
         mlp = self._m.spec.kind == L.MODEL_MLP
         if x.ndim == 4 and x.shape[1:] == (c, h, w):
@@ -103,7 +117,12 @@ class Model:
             raise L.Error(f"model '{self.spec}': input has shape {list(x.shape)}, expected {want}")
         if x.shape[0] < 1:
             raise L.Error(f"model '{self.spec}': empty batch")
-        x = np.ascontiguousarray(x)
+        if not np.isfinite(x).all():  # ReLU would turn NaN into 0: a plausible answer to a broken input
+            raise L.Error(f"model '{self.spec}': input has NaN or Inf values")
+        with self._lock:
+            return self._forward(np.ascontiguousarray(x))
+
+    def _forward(self, x):
         ctx = self._ctx
         L.lib.ml_ctx_reset(ctx)
         L.lib.ml_ctx_clear_error(ctx)

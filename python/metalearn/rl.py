@@ -9,6 +9,7 @@ environments (nav2d, bandit:K, nav2d-rot), with a TRPO or Adam outer step.
 
 Every setting is a field of ml_rl_config (defaults: pytorch-maml-rl's 2d-navigation)."""
 import ctypes as C
+import threading
 
 import numpy as np
 
@@ -17,6 +18,8 @@ from . import _lib as L
 ALGOS = {"maml": 0, "fomaml": 1, "pretrain": 2, "oracle": 3, "random": 4}
 OUTERS = {"trpo": 0, "adam": 1}
 MAX_HIDDEN = 4
+MAX_EVAL_TASKS = 10000000  # eval's --eval-tasks bound
+MAX_EVAL_STEPS = 1000
 
 
 class RlConfig(C.Structure):
@@ -56,8 +59,9 @@ class MetaRL:
             raise L.Error(f"algo '{algo}' is not one of {', '.join(ALGOS)}")
         if outer not in OUTERS:
             raise L.Error(f"outer '{outer}' is not one of {', '.join(OUTERS)}")
-        if not 0 <= len(hidden) <= MAX_HIDDEN:
-            raise L.Error(f"hidden: at most {MAX_HIDDEN} layers")
+        if isinstance(hidden, (str, bytes)) or np.ndim(hidden) != 1 or not 1 <= len(hidden) <= MAX_HIDDEN:
+            raise L.Error(f"hidden: 1 to {MAX_HIDDEN} layer widths, e.g. (64, 64); got {hidden!r}")
+        hidden = [L.int_arg("hidden", w, 1, 1 << 16) for w in hidden]
         cfg = L.lib.ml_rl_config_default()
         self._env = str(env).encode()
         cfg.env, cfg.algo, cfg.outer = self._env, ALGOS[algo], OUTERS[outer]
@@ -68,11 +72,19 @@ class MetaRL:
         for k, v in settings.items():
             if k not in names:
                 raise L.Error(f"unknown setting '{k}' (known: {', '.join(sorted(names))})")
+            kind = dict(RlConfig._fields_)[k]
+            if kind is C.c_double:
+                v = L.real_arg(k, v)
+            elif kind is C.c_uint64:
+                v = L.seed_arg(k, v)
+            else:  # c_int: ctypes would wrap a larger value silently
+                v = L.int_arg(k, v, -L.INT_MAX, L.INT_MAX)
             setattr(cfg, k, v)
         self._h = C.c_void_p()
         err = L.errbuf()
         L.check(L.lib.ml_rl_create(C.byref(cfg), C.byref(self._h), err, L.ERRLEN), err)
         self._cfg = cfg
+        self._lock = threading.RLock()  # ml_rl is one caller's at a time; ctypes releases the GIL
 
     def __del__(self):
         if getattr(self, "_h", None):
@@ -81,33 +93,45 @@ class MetaRL:
 
     @property
     def iteration(self):
-        return L.lib.ml_rl_iter(self._h)
+        with self._lock:
+            return L.lib.ml_rl_iter(self._h)
 
     def step(self):
         s = RlStats()
-        L.check(L.lib.ml_rl_step(self._h, C.byref(s)), what="rl step")
+        with self._lock:
+            st = L.lib.ml_rl_step(self._h, C.byref(s))
+        L.check(st, what="rl step")
         return {f[0]: getattr(s, f[0]) for f in RlStats._fields_}
 
     def evaluate(self, tasks=40, steps=3, seed=12345, lr=None):
         """Returns [tasks, steps + 1] before and after each adaptation step,
         taken at lr (default: the inner rate)."""
+        tasks = L.int_arg("tasks", tasks, 1, MAX_EVAL_TASKS)
+        steps, seed = L.int_arg("steps", steps, 0, MAX_EVAL_STEPS), L.seed_arg("seed", seed)
+        lr = None if lr is None else L.real_arg("lr", lr, 0)
         out = np.zeros((tasks, steps + 1), np.float64)
         ptr = out.ctypes.data_as(C.POINTER(C.c_double))
-        if lr is None:
-            st = L.lib.ml_rl_evaluate(self._h, int(tasks), int(steps), int(seed), ptr)
-        else:
-            st = L.lib.ml_rl_evaluate_lr(self._h, int(tasks), int(steps), int(seed), float(lr), ptr)
+        with self._lock:
+            if lr is None:
+                st = L.lib.ml_rl_evaluate(self._h, tasks, steps, seed, ptr)
+            else:
+                st = L.lib.ml_rl_evaluate_lr(self._h, tasks, steps, seed, lr, ptr)
         L.check(st, what="rl evaluate")
         return out
 
     def params(self):
         """The meta-parameters, one flat float32 array (a copy)."""
-        n = L.lib.ml_rl_n_params(self._h)
-        return np.ctypeslib.as_array(L.lib.ml_rl_params(self._h), shape=(n,)).copy()
+        with self._lock:
+            n = L.lib.ml_rl_n_params(self._h)
+            return np.ctypeslib.as_array(L.lib.ml_rl_params(self._h), shape=(n,)).copy()
 
     def save(self, path):
-        L.check(L.lib.ml_rl_save(self._h, L.path_arg(path)), what=f"{path}")
+        with self._lock:
+            st = L.lib.ml_rl_save(self._h, L.path_arg(path))
+        L.check(st, what=f"{path}")
 
     def load(self, path):
-        L.check(L.lib.ml_rl_load(self._h, L.path_arg(path)), what=f"{path}")
+        with self._lock:
+            st = L.lib.ml_rl_load(self._h, L.path_arg(path))
+        L.check(st, what=f"{path}")
         return self

@@ -4,9 +4,11 @@ exactly those of `metalearn train` and config.json; and the run itself
 (Run: new, resume, train with a callback, checkpoint, evaluate), the
 library's ml_run, so a run made here is the CLI's run bit for bit."""
 import ctypes as C
+import functools
 import json
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +89,13 @@ class RunConfig:
         """Sets one setting (a CLI flag's value); None leaves the default."""
         if value is None:
             return self
-        key = name.replace("_", "-")
+        if not isinstance(name, str):
+            raise TypeError(f"setting name {name!r}: expected a string such as 'inner_lr'")
+        key, text = name.replace("_", "-"), _text(value)
+        if "\0" in key or "\0" in text:  # C would see the text cut at the NUL
+            raise ValueError(f"--{key}: embedded null character in {text!r}")
         err = L.errbuf()
-        if L.lib.ml_options_set(C.byref(self._set()), key.encode(), _text(value).encode(), err, L.ERRLEN):
+        if L.lib.ml_options_set(C.byref(self._set()), key.encode(), text.encode(), err, L.ERRLEN):
             raise L.Error(err.value.decode())
         return self
 
@@ -133,6 +139,19 @@ class RunConfig:
         return "RunConfig(" + ", ".join(f"{k.replace('-', '_')}={v!r}" for k, v in self.to_dict().items()) + ")"
 
 
+def _live(method):
+    """A method on the open run: one call at a time (ml_run is not safe for
+    concurrent calls, and ctypes releases the GIL), and an error, not a
+    crash, once the run is closed."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self._lock:
+            if not self._h:
+                raise L.Error(f"run {getattr(self, '_dir', '')!s}: closed (Run.open or Run.resume it again)")
+            return method(self, *args, **kwargs)
+    return call
+
+
 class Run:
     """A meta-learning run in a folder, as `metalearn train` and `eval` make
     and read it. Make one with Run.new(config), Run.resume(folder) or
@@ -142,11 +161,12 @@ class Run:
     def __init__(self, config, mode, checkpoint=None):
         if not L.HAVE_RUN:
             raise L.Error("this libmetalearn has no run API (ml_run_open): rebuild it")
-        self.config, self._h = config, C.c_void_p()
+        self.config, self._h, self._lock = config, C.c_void_p(), threading.RLock()
         opt = L.RunOpenOptions(checkpoint=L.path_arg(checkpoint) if checkpoint else None)
         err = L.errbuf()
         L.check(L.lib.ml_run_open(C.byref(self._h), config._buf, mode, C.byref(opt), err, L.ERRLEN), err)
         self.mode = mode
+        self._dir = self.info["dir"]
 
     @classmethod
     def new(cls, config=None, **settings):
@@ -212,6 +232,7 @@ class Run:
         cfg._set_field("out", os.fspath(folder))
         return cls(cfg, L.RUN_EVAL, checkpoint=ckpt)
 
+    @_live
     def continual(self, counts=(10, 25, 50), test=5, train=0, orders=10, rates=None, oracle_epochs=0, first=10,
                   seed=1, whole_network=False):
         """OML's continual-learning protocol on this run's representation,
@@ -248,6 +269,7 @@ class Run:
         L.lib.ml_continual_to_json(C.byref(res), algo, buf, need + 1)
         return json.loads(buf.value.decode())
 
+    @_live
     def predict(self, xs, ys, xq, steps=None):
         """Adapts the run's learned initialisation to a support set (xs, ys)
         with `steps` steps (default: the run's largest eval step) and returns
@@ -276,9 +298,13 @@ class Run:
         return out
 
     def close(self):
-        if getattr(self, "_h", None):
-            L.lib.ml_run_close(self._h)
-            self._h = None
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            if self._h:
+                L.lib.ml_run_close(self._h)
+                self._h = C.c_void_p()
 
     __del__ = close
 
@@ -289,6 +315,7 @@ class Run:
         self.close()
 
     @property
+    @_live
     def info(self):
         """{dir, algo, model_spec, n_params, iteration, iters, ...}."""
         i = L.RunInfo()
@@ -297,19 +324,22 @@ class Run:
                                                                             for f in L.RunInfo._fields_)}
 
     @property
+    @_live
     def iteration(self):
         return L.lib.ml_run_iteration(self._h)
 
     @property
     def dir(self):
-        return Path(self.info["dir"])
+        return Path(self._dir)  # known after close too
 
+    @_live
     def step(self):
         """One outer iteration (logging and checkpoints as train does); its loss."""
         loss, err = C.c_double(), L.errbuf()
         L.check(L.lib.ml_run_step(self._h, C.byref(loss), err, L.ERRLEN), err)
         return loss.value
 
+    @_live
     def train(self, callback=None):
         """Trains to the run's iters (or stop_at), checkpointing as the CLI
         does. callback(progress) runs after every iteration with a dict
@@ -347,11 +377,13 @@ class Run:
             L.check(st, err)
         return self.iteration
 
+    @_live
     def save(self):
         """Writes DIR/checkpoint.safetensors at the current iteration."""
         err = L.errbuf()
         L.check(L.lib.ml_run_save_checkpoint(self._h, err, L.ERRLEN), err)
 
+    @_live
     def evaluate(self):
         """The final evaluation `metalearn eval` prints: a dict as its --json
         line (a new or resumed run: DIR/eval.json, which it also writes).

@@ -29,18 +29,27 @@ def load(path, metadata=False):
     return (out, meta) if metadata else out
 
 
-def _as_f32(name, value):
-    # torch tensors, lists and other array-likes: anything NumPy converts.
+def as_float32(what, value, max_dims=L.ST_MAX_DIMS):
+    """value (a torch tensor, a list or any array NumPy converts: any byte
+    order, layout, float, integer or bool type) as a C-contiguous float32
+    array; other kinds (object, strings, complex) are refused, naming `what`."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    a = np.asarray(value)
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as e:  # ragged lists
+        raise L.Error(f"{what}: not an array ({e})") from None
     if a.dtype != np.float32:
-        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-            raise L.Error(f"tensor '{name}': dtype {a.dtype}, expected float32")
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+            raise L.Error(f"{what}: dtype {a.dtype}, expected float32")
         a = a.astype(np.float32)
-    if a.ndim > L.ST_MAX_DIMS:
-        raise L.Error(f"tensor '{name}': {a.ndim} dimensions, at most {L.ST_MAX_DIMS}")
+    if a.ndim > max_dims:
+        raise L.Error(f"{what}: {a.ndim} dimensions, at most {max_dims}")
     return a if a.flags.c_contiguous else a.copy(order="C")  # (ascontiguousarray would make rank 0 rank 1)
+
+
+def _as_f32(name, value):
+    return as_float32(f"tensor '{name}'", value)
 
 
 def save(path, tensors, metadata=None):

@@ -17,13 +17,17 @@
 #include "meta_internal.h"
 
 ml_tensor *ml__episode_label_matrix(ml_ctx *ctx, const int32_t *y, int64_t n, int ways, int means) {
+    if (ways < 1 || ways > 256) { /* before the [ways, n] matrix: a huge label must not size it */
+        ml_ctx_fail(ctx, ML_ERR_ARG, "episode: %d classes (labels 0..%d), expected 1 to 256", ways, ways - 1);
+        return NULL;
+    }
     int was = ml_ctx_set_recording(ctx, 0);
     ml_tensor *t = means ? ml_tensor_zeros(ctx, 2, ML_SHAPE(ways, n)) : ml_tensor_zeros(ctx, 2, ML_SHAPE(n, ways));
     ml_ctx_set_recording(ctx, was);
     if (!t) return NULL;
     int64_t count[256] = {0};
     for (int64_t i = 0; i < n; i++) {
-        if (y[i] < 0 || y[i] >= ways || ways > 256) {
+        if (y[i] < 0 || y[i] >= ways) {
             ml_ctx_fail(ctx, ML_ERR_ARG, "episode: support label %d outside [0, %d)", y[i], ways);
             return NULL;
         }

@@ -97,6 +97,37 @@ void ml_rl_destroy(ml_rl *rl) {
     free(rl);
 }
 
+/* The settings the CLI's option table bounds, checked here too for callers
+ * that fill ml_rl_config directly (the Python package): counts within the
+ * CLI's limits (memory in proportion), rates finite, factors in range. */
+static int rl_config_in_range(const ml_rl_config *c, char *err, size_t errlen) {
+    const struct { const char *name; int value, max; } counts[] = {
+        {"rollouts", c->rollouts, 100000}, {"meta_batch", c->meta_batch, 100000},
+        {"inner_steps", c->inner_steps, 1000}, {"horizon", c->horizon, 1000000}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (counts[i].value > counts[i].max) {
+            snprintf(err, errlen, "rl: %s = %d, at most %d", counts[i].name, counts[i].value, counts[i].max);
+            return 0;
+        }
+    const struct { const char *name; double value, lo, hi; int lo_open; } reals[] = {
+        {"inner_lr", c->inner_lr, 0, 1e3, 0}, {"outer_lr", c->outer_lr, 0, 1e3, 1},
+        {"gamma", c->gamma, 0, 1, 0}, {"gae_lambda", c->gae_lambda, 0, 1, 0}, {"max_kl", c->max_kl, 0, 1e3, 1},
+        {"cg_damping", c->cg_damping, 0, 1e3, 0}, {"ls_ratio", c->ls_ratio, 0, 1, 1}, {"init_std", c->init_std, 0, 1e3, 1}};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        double v = reals[i].value;
+        if (!isfinite(v) || v < reals[i].lo || (reals[i].lo_open && v == reals[i].lo) || v > reals[i].hi) {
+            snprintf(err, errlen, "rl: %s = %g, expected a finite number in %c%g, %g]", reals[i].name, v,
+                     reals[i].lo_open ? '(' : '[', reals[i].lo, reals[i].hi);
+            return 0;
+        }
+    }
+    if (c->cg_iters < 1 || c->ls_steps < 1) {
+        snprintf(err, errlen, "rl: cg_iters = %d and ls_steps = %d must be >= 1", c->cg_iters, c->ls_steps);
+        return 0;
+    }
+    return 1;
+}
+
 ml_status ml_rl_create(const ml_rl_config *cfg, ml_rl **out, char *err, size_t errlen) {
     *out = NULL;
     ml_rl *rl = calloc(1, sizeof *rl);
@@ -112,6 +143,7 @@ ml_status ml_rl_create(const ml_rl_config *cfg, ml_rl **out, char *err, size_t e
         snprintf(err, errlen, "rl: --rollouts, --meta-batch and --threads must be >= 1, --inner-steps and --horizon >= 0");
         return free(rl), ML_ERR_ARG;
     }
+    if (!rl_config_in_range(cfg, err, errlen)) return free(rl), ML_ERR_ARG;
     rl->horizon = cfg->horizon ? cfg->horizon : rl->env.horizon;
     rl->oracle = cfg->algo == ML_RL_ORACLE;
     rl->adapt_steps = (cfg->algo == ML_RL_MAML || cfg->algo == ML_RL_FOMAML) ? cfg->inner_steps : 0;

@@ -498,7 +498,7 @@ int meta_run_save_checkpoint(meta_run *r, const char *path, int iteration, char 
     ml_model *m = &r->model;
     ml_meta *mm = &r->meta;
     ml_st_tensor ts[MAX_TENSORS];
-    static char names[MAX_TENSORS][ML_PARAM_NAME_LEN + 16];
+    char names[MAX_TENSORS][ML_PARAM_NAME_LEN + 16]; /* per call: runs in other threads save too */
     int n = 0;
     for (int i = 0; i < m->n_params; i++) {
         const ml_param_info *p = &m->params[i];

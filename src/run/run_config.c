@@ -61,7 +61,7 @@ void ml_run_config_default(ml_run_config *o) {
 
 /* The sources --dataset takes, from the source table. */
 static const char *dataset_help(void) {
-    static char help[400];
+    static _Thread_local char help[400];
     char sup[128], all[256];
     snprintf(help, sizeof help, "supervised: %s (default: fashion-mnist); few-shot: %s",
              ml_source_list(sup, sizeof sup, ML_SOURCE_IMAGES, 1, " or "),
@@ -71,14 +71,17 @@ static const char *dataset_help(void) {
 
 /* "supervised, maml, ... or pretrain", from the learner table. */
 static const char *algo_help(void) {
-    static char help[320];
+    static _Thread_local char help[320];
     char names[256];
     snprintf(help, sizeof help, "supervised, %s", ml_algo_list(names, sizeof names, " or "));
     return help;
 }
 
+/* The table points into one config at a time; one table per thread, so that
+ * threads binding their own configs (Python's RunConfig, runs opened side by
+ * side) never write into each other's. */
 const ml_option *ml_run_config_options(ml_run_config *o, int *n) {
-    static ml_option specs[80];
+    static _Thread_local ml_option specs[80];
     const ml_option table[] = {
         {"algo", ML_OPT_STRING, &o->algo, algo_help(), 1, 0},
         {"model", ML_OPT_STRING, &o->model, "mlp[:W1,W2,...] or cnn4[:FILTERS] (default mlp for supervised, mlp:40,40 for tasks)", 1, 0},

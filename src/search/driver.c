@@ -48,7 +48,7 @@ void ml_search_config_default(ml_search_config *c) {
 }
 
 ml_option_set ml_search_config_option_set(ml_search_config *c) {
-    static ml_option o[13];
+    static _Thread_local ml_option o[13]; /* points into c: one table per thread (as ml_run_config_options) */
     int n = 0;
     o[n++] = (ml_option){"space", ML_OPT_STRING, &c->space, "search space JSON: {\"base\": {...}, \"space\": {\"inner-lr\": {\"log_uniform\": [1e-3, 1]}, ...}}", 1, 0};
     o[n++] = (ml_option){"budget", ML_OPT_INT, &c->budget, "candidates to try (at least 1)", 1, 100000};
