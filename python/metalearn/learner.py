@@ -109,17 +109,24 @@ class MetaLearner:
         tensors, meta = safetensors.load(ckpt, metadata=True)
         spec = meta.get("model") or cfg.model or ("cnn4" if cfg.dataset else "mlp:40,40")
         algo = meta.get("algo") or cfg.algo
+        def matrix(name):  # a weight the shapes are read from: 2-D (linear) or 4-D (conv), else refused
+            w = tensors.get(name)
+            if w is not None and w.ndim not in (2, 4):
+                raise L.Error(f"{ckpt}: tensor '{name}' has shape {list(w.shape)}, expected a weight matrix")
+            return w
         if spec.startswith("cnn4"):
-            w = tensors.get("blocks.0.conv.weight")
+            w = matrix("blocks.0.conv.weight")
             shape, outputs = (w.shape[1] if w is not None else 1, 28, 28), 0
-            if "head.weight" in tensors:
+            if matrix("head.weight") is not None:
                 outputs = tensors["head.weight"].shape[0]
         else:
-            w = tensors.get("layers.0.weight")
+            w = matrix("layers.0.weight")
             if w is None:
                 raise L.Error(f"{ckpt}: tensor 'layers.0.weight' missing")
-            last = max(int(k.split(".")[1]) for k in tensors if k.startswith("layers.") and k.endswith(".weight"))
-            shape, outputs = (1, 1, w.shape[1]), tensors[f"layers.{last}.weight"].shape[0]
+            last = 0
+            while f"layers.{last + 1}.weight" in tensors:  # layers.0, layers.1, ... as the model names them
+                last += 1
+            shape, outputs = (1, 1, w.shape[1]), matrix(f"layers.{last}.weight").shape[0]
         model = Model(spec, shape, outputs)
         model.load_state_dict(tensors, strict=False)
         self = cls(model, algo, inner_lr=cfg.inner_lr, inner_steps=cfg.inner_steps,

@@ -61,12 +61,21 @@ def to_torch(source):
     if isinstance(source, Model):
         tensors = source.state_dict()
     elif isinstance(source, dict):
-        tensors = source
-    else:
+        # torch tensors (requires_grad too), any float dtype: float32 arrays,
+        # odd dtypes refused by name (an object array would load as NaN)
+        tensors = {k: safetensors.as_float32(f"tensor '{k}'", v) for k, v in source.items()}
+    elif isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
         path = Path(source)
         tensors = safetensors.load(path / "checkpoint.safetensors" if path.is_dir() else path)
+    else:
+        raise TypeError(f"to_torch takes a Model, a dict of tensors, a checkpoint or a run folder, got "
+                        f"{type(source).__name__}")
     names = set(tensors)
     nb, nl = _blocks(names), _layers(names)
+    for name in module_names(tensors):  # shapes the layers are built from, before indexing them
+        want = 4 if name.endswith("conv.weight") else 2 if name.endswith("weight") and ".bn." not in name else 1
+        if np.ndim(tensors[name]) != want:
+            raise L.Error(f"tensor '{name}' has shape {list(np.shape(tensors[name]))}, expected {want} dimensions")
     layers = []
     if nb:
         for i in range(nb):
@@ -98,6 +107,8 @@ def from_torch(module):
     """{metalearn name: float32 array} from a PyTorch module laid out as
     to_torch builds it (Conv2d + BatchNorm2d blocks then an optional Linear
     head, or Linear layers): its parameters in order, renamed."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
     linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
@@ -107,6 +118,15 @@ def from_torch(module):
     if others:
         raise L.Error(f"module has layers metalearn models do not: {', '.join(sorted(set(others)))}")
     a = lambda p: p.detach().cpu().numpy().astype(np.float32)  # noqa: E731
+    # A layer without a bias (or a batch norm without affine) is one with
+    # zero bias (and unit scale): metalearn's layers always have them.
+    bias = lambda p, n: a(p) if p is not None else np.zeros(n, np.float32)  # noqa: E731
+    scale = lambda p, n: a(p) if p is not None else np.ones(n, np.float32)  # noqa: E731
+    for c in convs:
+        if c.kernel_size != (3, 3) or c.stride != (1, 1) or c.padding != (1, 1) or c.dilation != (1, 1) \
+                or c.groups != 1:
+            raise L.Error(f"module has a Conv2d that metalearn's cnn4 has not ({c}): expected "
+                          f"Conv2d(C, F, 3, padding=1)")
     out = {}
     if convs:
         if len(bns) != len(convs) or len(linears) > 1:
@@ -114,13 +134,15 @@ def from_torch(module):
                           f"{len(convs)} Conv2d, {len(bns)} BatchNorm2d, {len(linears)} Linear")
         for i, (c, b) in enumerate(zip(convs, bns)):
             out[f"blocks.{i}.conv.weight"] = a(c.weight)
-            out[f"blocks.{i}.conv.bias"] = a(c.bias) if c.bias is not None else np.zeros(c.out_channels, np.float32)
-            out[f"blocks.{i}.bn.weight"], out[f"blocks.{i}.bn.bias"] = a(b.weight), a(b.bias)
+            out[f"blocks.{i}.conv.bias"] = bias(c.bias, c.out_channels)
+            out[f"blocks.{i}.bn.weight"] = scale(b.weight, b.num_features)
+            out[f"blocks.{i}.bn.bias"] = bias(b.bias, b.num_features)
         if linears:
-            out["head.weight"], out["head.bias"] = a(linears[0].weight), a(linears[0].bias)
+            out["head.weight"] = a(linears[0].weight)
+            out["head.bias"] = bias(linears[0].bias, linears[0].out_features)
     else:
         for i, l in enumerate(linears):
-            out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = a(l.weight), a(l.bias)
+            out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = a(l.weight), bias(l.bias, l.out_features)
     if not out:
         raise L.Error("module has no Conv2d or Linear layers")
     return out

@@ -95,3 +95,28 @@ def test_a_torch_state_dict_round_trips_through_safetensors(tmp_path):
         assert torch.equal(back[k].to(sd[k].dtype), sd[k])
     fresh = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 9, 3))
     fresh.load_state_dict({k: v.to(sd[k].dtype) for k, v in back.items()}, strict=True)
+
+
+def test_odd_inputs_are_refused_by_name_or_mapped():
+    import metalearn
+    to_torch, from_torch = torch_interop.to_torch, torch_interop.from_torch
+    sd = {k: torch.tensor(v, requires_grad=True) for k, v in Model("mlp:8", (1, 1, 1), 1).state_dict().items()}
+    assert isinstance(to_torch(sd), torch.nn.Sequential)  # was: can't call numpy() on a tensor that requires grad
+    sd = Model("mlp:8", (1, 1, 1), 1).state_dict()
+    sd["layers.0.weight"] = np.zeros(8, np.float32)
+    with pytest.raises(metalearn.Error, match=r"'layers.0.weight' has shape \[8\], expected 2 dimensions"):
+        to_torch(sd)  # was an IndexError
+    with pytest.raises(TypeError, match="to_torch takes"):
+        to_torch(None)
+    with pytest.raises(TypeError, match="from_torch takes a torch.nn.Module"):
+        from_torch(5)
+    with pytest.raises(metalearn.Error, match="Conv2d that metalearn's cnn4 has not"):
+        from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 8, 5), torch.nn.BatchNorm2d(8)))
+    # no bias / no affine batch norm: the same function as zero bias and unit scale (was AttributeError)
+    mod = torch.nn.Sequential(torch.nn.Linear(1, 8, bias=False), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    m = Model("mlp:8", (1, 1, 1), 1)
+    m.load_state_dict(from_torch(mod))
+    x = np.linspace(-1, 1, 5, dtype=np.float32).reshape(5, 1)
+    np.testing.assert_allclose(m(x), mod(torch.from_numpy(x)).detach().numpy(), atol=1e-6)
+    bn = from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4, affine=False)))
+    np.testing.assert_array_equal(bn["blocks.0.bn.weight"], np.ones(4, np.float32))
