@@ -162,7 +162,8 @@ class MetaLearner:
         for i, t in enumerate(tasks):
             for field in ("xs", "ys", "xq", "yq"):
                 if not hasattr(t, field):
-                    raise TypeError(f"task {i}: {type(t).__name__} has no '{field}' (a Task or Episode: xs, ys, xq, yq)")
+                    raise TypeError(f"task {i}: {type(t).__name__} has no '{field}' "
+                                    "(a Task or Episode: xs, ys, xq, yq)")
             xs, xq = (_finite(i, name, safetensors.as_float32(f"task {i}: {name} inputs", v, max_dims=5), "inputs")
                       for name, v in (("support", t.xs), ("query", t.xq)))
             if ce:

@@ -1,0 +1,5 @@
+P["proto huge label"] = "ml=MetaLearner(Model('cnn4:8',(1,28,28),0), 'protonet'); _r=ml.step([type('T',(),dict(xs=np.zeros((5,1,28,28)),ys=np.array([0,1,2,3,10**8]),xq=np.zeros((5,1,28,28)),yq=np.arange(5)))])"
+P["proto missing class in support"] = "ml=MetaLearner(Model('cnn4:8',(1,28,28),0), 'protonet'); _r=ml.step([type('T',(),dict(xs=np.random.rand(3,1,28,28),ys=np.array([0,2,4]),xq=np.random.rand(5,1,28,28),yq=np.arange(5)))])"
+P["proto adapt huge label"] = "ml=MetaLearner(Model('cnn4:8',(1,28,28),0), 'protonet'); _r=ml.adapt_predict(np.random.rand(5,1,28,28), np.array([0,1,2,3,10**8]), np.random.rand(5,1,28,28)).shape"
+P["proto adapt 2**31-1 label"] = "ml=MetaLearner(Model('cnn4:8',(1,28,28),0), 'protonet'); _r=ml.adapt_predict(np.random.rand(5,1,28,28), np.array([0,1,2,3,2**31-1]), np.random.rand(5,1,28,28)).shape"
+P["maml adapt huge label"] = "ml=MetaLearner(Model('cnn4:8',(1,28,28),5), 'maml'); _r=ml.adapt_predict(np.random.rand(5,1,28,28), np.array([0,1,2,3,10**8]), np.random.rand(5,1,28,28)).shape"
