@@ -46,11 +46,16 @@ def run(space=None, out=None, budget=None, callback=None, space_json=None, **opt
         if value is None:
             continue
         text = os.fspath(value) if hasattr(value, "__fspath__") else str(value)
+        if "\0" in text:  # C would see the text cut at the NUL
+            raise ValueError(f"{name}: embedded null character in {text!r}")
         if L.lib.ml_options_set(C.byref(s), name.replace("_", "-").encode(), text.encode(), err, L.ERRLEN):
             raise L.Error(err.value.decode())
     keep = None
     if space_json is not None:
-        keep = json.dumps(space_json).encode()
+        try:  # NaN / Inf bounds would be written as tokens JSON has not
+            keep = json.dumps(space_json, allow_nan=False).encode()
+        except (TypeError, ValueError) as e:
+            raise L.Error(f"space_json: {e}") from None
         cfg.space_text = keep
     stop = C.c_int(0)
     state = {"exc": None}

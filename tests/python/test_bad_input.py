@@ -183,3 +183,15 @@ def test_paths_and_settings_with_nul_are_refused(tmp_path):
     assert not (tmp_path / "a").exists()
     with pytest.raises(ValueError, match="null"):
         metalearn.RunConfig(algo="maml\0x")
+
+
+def test_search_arguments_are_checked_in_python(tmp_path):
+    from metalearn import search
+    base = {"base": {"algo": "maml", "task": "sinusoid"}}
+    with pytest.raises(metalearn.Error, match="space_json: Out of range float"):  # was 'not valid JSON (line 1)'
+        search.run(space_json=dict(base, space={"inner-lr": {"uniform": [float("nan"), 1]}}), out=tmp_path, budget=1)
+    with pytest.raises(metalearn.Error, match="space_json: .*set"):
+        search.run(space_json=dict(base, space={1, 2}), out=tmp_path, budget=1)
+    with pytest.raises(ValueError, match="null"):
+        search.run(space_json=dict(base, space={"inner-lr": {"uniform": [0.01, 1]}}), out=str(tmp_path) + "\0x",
+                   budget=1)
