@@ -146,8 +146,10 @@ static int read_log(search *s, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/trials.jsonl", s->c.out);
     char *text;
-    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
-    if (!text) return 0; /* a new search */
+    /* Absent: a new search. Present but unreadable: an error, never a fresh
+     * start that would run the finished trials again over their folders. */
+    if (ml_file_read_text_if_present(path, 0, &text, NULL, err, errlen) != ML_OK) return -1;
+    if (!text) return 0;
     int line_no = 0, rc = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
