@@ -1,4 +1,4 @@
-/* fuzz_task_split.c: a CSV run's task split (RUN/task_split.json, what
+/* fuzz_task_split.c: a CSV run's task split (RUN/split.json of a --task csv: run, what
  * `eval RUN` and `--resume` read back) against a family of 6 tasks named
  * "a".."f"; the parts are then used as training does (draws limited to them). */
 #include "fuzz_util.h"
@@ -19,7 +19,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > (1u << 20)) return 0;
-    const char *p = fuzz_write("task_split.json", data, size);
+    const char *p = fuzz_write("split.json", data, size);
     ml_task_split sp;
     char err[512];
     if (ml_task_split_read_json(p, &g_family, &sp, err, sizeof err) != ML_OK) {
