@@ -61,6 +61,11 @@ expect "other arguments in the same folder" 2 "another search" -- "$BIN" search 
 # search that would run the finished trials again over their folders.
 cp -r "$TMP/s1" "$TMP/s_badlog" && rm "$TMP/s_badlog/trials.jsonl" && mkdir "$TMP/s_badlog/trials.jsonl"
 expect "unreadable trials.jsonl" 1 "s_badlog/trials.jsonl: read failed" -- "$BIN" search "${ARGS[@]}" --out "$TMP/s_badlog"
+# A torn last line (power cut mid-append): that step runs again once, and its
+# new line does not land on the torn one (which made it run at every resume).
+cp -r "$TMP/s1" "$TMP/s_torn" && head -c -20 "$TMP/s1/trials.jsonl" > "$TMP/s_torn/trials.jsonl"
+expect "resume after a torn trials.jsonl" 0 '"trials_run_now":1' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s_torn" --json
+expect "and the next resume runs nothing" 0 '"trials_run_now":0' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s_torn" --json
 
 # ---- a trial that diverges at a later rung never wins on its earlier score ----
 # The log of s1 with both promoted trials' second rung turned into failures
