@@ -224,10 +224,10 @@ static void test_truncated_header(void) {
 
 static void test_truncated_data(void) {
     char err[512];
-    uint32_t di[3] = {60000, 28, 28};
+    uint32_t di[3] = {60000, 28, 28}, dl[1] = {60000};
     for (int gz = 0; gz < 2; gz++) {
         write_idx(tmp_path("td-images"), gz, 0x803, 3, di, g_pix, 30);
-        write_good("unused", "td-labels", gz);
+        write_idx(tmp_path("td-labels"), gz, 0x801, 1, dl, g_lab, sizeof g_lab); /* counts agree */
         CHECK_INT_EQ(load_pair("td-images", "td-labels", 10, err, sizeof err), ML_ERR_FORMAT);
         CHECK_STR_CONTAINS(err, "/td-images: truncated: header says 60000 images of 28x28, file has 30 "
                                 "bytes of pixel data");
@@ -245,8 +245,8 @@ static void test_truncated_data(void) {
 
 static void test_trailing_data(void) {
     char err[512];
-    uint32_t dl[1] = {4};
-    write_good("tr-images", "unused", 0);
+    uint32_t dl[1] = {4}, di[3] = {4, IH, IW};
+    write_idx(tmp_path("tr-images"), 0, 0x803, 3, di, g_pix, 4 * IH * IW); /* counts agree */
     write_idx(tmp_path("tr-labels"), 0, 0x801, 1, dl, g_lab, 5);
     CHECK_INT_EQ(load_pair("tr-images", "tr-labels", 10, err, sizeof err), ML_ERR_FORMAT);
     CHECK_STR_CONTAINS(err, "/tr-labels: trailing data: header says 4 labels, file has more than 4");
@@ -298,6 +298,25 @@ static void test_dims_zero_and_overflow(void) {
     CHECK_INT_EQ(ml_idx_read_u8(tmp_path("o.idx"), &nd, d, &data, err, sizeof err), ML_ERR_FORMAT);
     CHECK_STR_CONTAINS(err, "/o.idx: header says dimension 1 has size 0");
     CHECK(data == NULL);
+}
+
+/* Counts that disagree are refused from the two headers: a 20 kB gzip that
+ * inflates to 16 MB of pixels was read whole first (a 1 MB one: 1 GB). */
+static void test_count_mismatch_before_pixels(void) {
+    char err[512];
+    uint32_t di[3] = {20000, 28, 28}, dl[1] = {NI};
+    size_t len = (size_t)di[0] * di[1] * di[2];
+    uint8_t *zeros = calloc(len, 1);
+    write_idx(tmp_path("cm-images.gz"), 1, 0x803, 3, di, zeros, len);
+    free(zeros);
+    write_idx(tmp_path("cm-labels.gz"), 1, 0x801, 1, dl, g_lab, NI);
+    ml_allocator a = ml_test_counting_allocator();
+    ml_set_allocator(&a);
+    ml_test_live_bytes = ml_test_peak_bytes = 0;
+    CHECK_INT_EQ(load_pair("cm-images.gz", "cm-labels.gz", 10, err, sizeof err), ML_ERR_FORMAT);
+    ml_set_allocator(NULL);
+    CHECK_STR_CONTAINS(err, "/cm-labels.gz: 5 labels but cm-images.gz has 20000 images");
+    CHECK(ml_test_peak_bytes < (1 << 20));
 }
 
 static void test_label_mismatch_and_range(void) {
@@ -461,6 +480,7 @@ int main(void) {
     ML_RUN(test_bad_magic);
     ML_RUN(test_dims_zero_and_overflow);
     ML_RUN(test_label_mismatch_and_range);
+    ML_RUN(test_count_mismatch_before_pixels);
     ML_RUN(test_corrupt_gzip);
     ML_RUN(test_sweep_no_crash_no_leak);
     ML_RUN(test_alloc_failure_no_leak);

@@ -313,6 +313,8 @@ static void test_splits(void) {
     write_file(path, bad_json, strlen(bad_json));
     CHECK_INT_EQ(ml_class_split_read_json(path, &g_set, &back, err, sizeof err), ML_ERR_FORMAT);
     CHECK_STR_CONTAINS(err, "Greek/character99");
+    CHECK_INT_EQ(ml_class_split_read_json(g_tmp, &g_set, &back, err, sizeof err), ML_ERR_IO); /* a folder */
+    CHECK_STR_CONTAINS(err, ": read error: Is a directory");
 
     /* By alphabet with counts: whole alphabets, one part each. */
     ml_split_spec by_a = {ML_SPLIT_BY_ALPHABET, {5, 1, -1}, {0, 0, 0}};

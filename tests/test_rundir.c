@@ -245,6 +245,13 @@ static void test_log_curves(void) {
     CHECK_INT_EQ(ml_runlog_read_curves(p, &c, err, sizeof err), ML_ERR_FORMAT);
     CHECK_STR_CONTAINS(err, "curves.jsonl:2:");
     ml_runlog_curves_free(&c);
+    /* Present but unreadable (a folder): an error naming it, not "no curve". */
+    unlink(p);
+    CHECK_INT_EQ(mkdir(p, 0755), 0);
+    CHECK(ml_runlog_read_curves(p, &c, err, sizeof err) != ML_OK);
+    CHECK_STR_CONTAINS(err, "curves.jsonl: read failed");
+    ml_runlog_curves_free(&c);
+    rmdir(p);
 }
 
 int main(void) {

@@ -411,6 +411,58 @@ static void test_csv_many_tasks(void) {
     remove(path);
 }
 
+/* Writes head, then `blank` empty lines; returns the file's size. */
+static size_t write_with_blank_lines(const char *path, const char *head, int blank) {
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return 0;
+    fputs(head, fp);
+    for (int i = 0; i < blank; i++) fputc('\n', fp);
+    size_t size = (size_t)ftell(fp);
+    fclose(fp);
+    return size;
+}
+
+/* The most the loaders hold at once while reading path (whatever the outcome). */
+static long long csv_peak_bytes(const char *path, int numbers) {
+    ml_allocator a = ml_test_counting_allocator();
+    ml_set_allocator(&a);
+    ml_test_live = 0;
+    ml_test_live_bytes = ml_test_peak_bytes = 0;
+    char err[256];
+    if (numbers) {
+        float *v = NULL;
+        int64_t rows;
+        int cols;
+        if (ml_csv_read_numbers(path, &v, &rows, &cols, err, sizeof err) == ML_OK) ml_free(v);
+    } else {
+        ml_task_family f;
+        load_csv(path, &f, err, sizeof err);
+        ml_task_family_free(&f);
+    }
+    ml_set_allocator(NULL);
+    CHECK_INT_EQ(ml_test_live, 0);
+    return ml_test_peak_bytes;
+}
+
+/* Memory in proportion to the file: blank lines (free to write) and a wide
+ * first line used to size the tables for lines x columns (1 MB of newlines:
+ * 45 MB; a 100 kB file with a 1000-column first line: 400 MB). */
+static void test_csv_memory_follows_the_file(void) {
+    char path[512], head[8192];
+    snprintf(path, sizeof path, "%s/ml_tasks_blank.csv", ml_test_tmp_dir());
+    size_t size = write_with_blank_lines(path, "t,support,1,2\nt,query,3,4\n", 1000000);
+    CHECK(csv_peak_bytes(path, 0) < 20 * (long long)size);
+    CHECK(csv_peak_bytes(path, 1) < 20 * (long long)size);
+
+    int n = snprintf(head, sizeof head, "t,support");
+    for (int j = 0; j < 1000; j++) n += snprintf(head + n, sizeof head - (size_t)n, ",%d", j % 10);
+    snprintf(head + n, sizeof head - (size_t)n, "\n");
+    size = write_with_blank_lines(path, head, 100000);
+    CHECK(csv_peak_bytes(path, 0) < 20 * (long long)size);
+    CHECK(csv_peak_bytes(path, 1) < 20 * (long long)size);
+    remove(path);
+}
+
 /* Counts checked at setup: every task must have the rows; 0 = all (CSV only). */
 static void test_family_check(void) {
     char err[512];
@@ -509,6 +561,7 @@ int main(void) {
     ML_RUN(test_csv_errors);
     ML_RUN(test_csv_alloc_failures);
     ML_RUN(test_csv_many_tasks);
+    ML_RUN(test_csv_memory_follows_the_file);
     ML_RUN(test_family_check);
     ML_RUN(test_csv_task_split);
     return ml_test_summary();

@@ -29,6 +29,12 @@ extern "C" {
  * bigger files with ML_ERR_ARG. Errors name the path: ML_ERR_IO (cannot
  * open or read), ML_ERR_NOMEM. */
 ml_status ml_file_read_text(const char *path, size_t max_bytes, char **out, size_t *len, char *err, size_t errlen);
+/* The same for a file that may not exist yet (a run's log before the first
+ * line, a search's trials before the first trial): ML_OK with *out NULL
+ * when nothing is at path; any other failure (a folder, unreadable) is the
+ * error ml_file_read_text gives, not "absent". */
+ml_status ml_file_read_text_if_present(const char *path, size_t max_bytes, char **out, size_t *len, char *err,
+                                       size_t errlen);
 
 /* Writes data to path atomically (see above). On failure the temp file is
  * removed and an existing file at path is left untouched. */

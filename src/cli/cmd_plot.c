@@ -145,7 +145,10 @@ int cmd_plot(int argc, char **argv) {
     for (int i = 0; i < n_runs; i++) {
         snprintf(path, sizeof path, "%s/eval.json", runs[i]);
         char *text;
-        if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
+        if (ml_file_read_text_if_present(path, 0, &text, NULL, err, sizeof err) != ML_OK) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            goto done;
+        }
         if (text) {
             rc[i].eval = cJSON_Parse(text);
             ml_free(text);
@@ -156,7 +159,11 @@ int cmd_plot(int argc, char **argv) {
             any_eval = 1;
         }
         snprintf(path, sizeof path, "%s/continual.json", runs[i]);
-        if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) == ML_OK) {
+        if (ml_file_read_text_if_present(path, 0, &text, NULL, err, sizeof err) != ML_OK) {
+            fprintf(stderr, "metalearn plot: %s\n", err);
+            goto done;
+        }
+        if (text) {
             rc[i].continual = cJSON_Parse(text);
             ml_free(text);
             if (!rc[i].continual) {

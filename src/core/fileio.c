@@ -68,6 +68,15 @@ ml_status ml_file_read_text(const char *path, size_t max_bytes, char **out, size
     return ML_OK;
 }
 
+ml_status ml_file_read_text_if_present(const char *path, size_t max_bytes, char **out, size_t *len, char *err,
+                                       size_t errlen) {
+    struct stat st;
+    *out = NULL;
+    if (len) *len = 0;
+    if (lstat(path, &st) != 0 && errno == ENOENT) return ML_OK;
+    return ml_file_read_text(path, max_bytes, out, len, err, errlen);
+}
+
 /* Writes all of buf, retrying short writes and EINTR. Returns 0 or errno. */
 static int write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;

@@ -105,10 +105,11 @@ static void describe(char *buf, size_t len, idx_kind kind, int nd, const int64_t
                  (long long)dims[2]);
 }
 
+/* Reads and checks the header, then (data_out not NULL) the payload. */
 static ml_status idx_read(const char *path, idx_kind kind, int *ndim_out, int64_t dims_out[3],
                           uint8_t **data_out, char *err, size_t errlen) {
     static const char *const kind_data[] = {"data", "pixel data", "label data"};
-    *data_out = NULL;
+    if (data_out) *data_out = NULL;
     *ndim_out = 0;
     for (int i = 0; i < IDX_MAX_DIMS; i++) dims_out[i] = 1;
 
@@ -209,6 +210,10 @@ static ml_status idx_read(const char *path, idx_kind kind, int *ndim_out, int64_
     }
 
     size_t total = (size_t)total64;
+    if (!data_out) {
+        *ndim_out = nd;
+        goto done;
+    }
 
     /* ---- payload, grown geometrically so a lying header costs nothing ---- */
     size_t cap = total < IDX_FIRST_CHUNK ? total : IDX_FIRST_CHUNK, have = 0;
@@ -310,15 +315,23 @@ ml_status ml_dataset_load_idx_files(const char *images_path, const char *labels_
     uint8_t *img = NULL, *lab = NULL;
     float *x = NULL;
     int32_t *y = NULL;
-    ml_status st = idx_read(images_path, IDX_IMAGES, &nd_img, di, &img, err, errlen);
+    /* Both headers first: counts that differ are an error before a byte of
+     * pixels is inflated (a 1 MB gzip can declare and hold a gigabyte). */
+    ml_status st = idx_read(images_path, IDX_IMAGES, &nd_img, di, NULL, err, errlen);
+    if (st == ML_OK) st = idx_read(labels_path, IDX_LABELS, &nd_lab, dl, NULL, err, errlen);
     if (st != ML_OK) return st;
-    st = idx_read(labels_path, IDX_LABELS, &nd_lab, dl, &lab, err, errlen);
-    if (st != ML_OK) goto fail;
-
     int64_t n = di[0];
     if (dl[0] != n) {
         set_err(err, errlen, labels_path, "%lld labels but %s has %lld images", (long long)dl[0],
                 base_name(images_path), (long long)n);
+        return ML_ERR_FORMAT;
+    }
+    st = idx_read(images_path, IDX_IMAGES, &nd_img, di, &img, err, errlen);
+    if (st != ML_OK) return st;
+    st = idx_read(labels_path, IDX_LABELS, &nd_lab, dl, &lab, err, errlen);
+    if (st != ML_OK) goto fail;
+    if (dl[0] != n || di[0] != n) { /* a file replaced between the two reads */
+        set_err(err, errlen, labels_path, "changed while reading");
         st = ML_ERR_FORMAT;
         goto fail;
     }

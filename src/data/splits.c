@@ -249,11 +249,11 @@ ml_status ml_class_split_read_json(const char *path, const ml_image_set *s, ml_c
         len += k;
         if (k == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), why = errno;
     fclose(f);
     if (st != ML_OK || bad) {
         ml_free(text);
-        ml__errf(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
+        ml__errf(err, errlen, "%s: %s%s", path, bad ? "read error: " : "out of memory", bad ? strerror(why) : "");
         return bad ? ML_ERR_IO : ML_ERR_NOMEM;
     }
     text[len] = 0;

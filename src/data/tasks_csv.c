@@ -87,6 +87,33 @@ static ml_status read_all(const csv_ctx *c, char **out, size_t *out_len) {
     return ML_OK;
 }
 
+/* ---- sizing ------------------------------------------------------------------- */
+
+/* Lines holding anything but blanks: an upper bound on the records of
+ * [p, end), so blank lines (free to write) cost no memory. */
+static size_t count_nonblank_lines(const char *p, const char *end) {
+    size_t n = 0;
+    int blank = 1;
+    for (; p < end; p++) {
+        if (*p == '\n') {
+            n += !blank;
+            blank = 1;
+        } else if (*p != ' ' && *p != '\t' && *p != '\r') {
+            blank = 0;
+        }
+    }
+    return n + !blank;
+}
+
+/* At most how many rows of ncols fields len bytes can hold: every field of
+ * a row that is kept holds at least one character and a comma separates
+ * them, so a row takes at least 2 * ncols - 1 bytes. The bound keeps the
+ * tables a small multiple of the file, however wide its first line. */
+static size_t rows_that_fit(size_t len, int ncols, size_t lines) {
+    size_t fit = len / (2 * (size_t)ncols - 1) + 1;
+    return fit < lines ? fit : lines;
+}
+
 /* ---- fields ------------------------------------------------------------------- */
 
 static int is_space(char ch) { return ch == ' ' || ch == '\t'; }
@@ -301,11 +328,10 @@ static ml_status load(ml_task_family *f, const csv_ctx *c, scratch *s) {
     char *p = s->buf, *end = s->buf + len;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* UTF-8 BOM */
 
-    /* Rows and tasks are at most the number of lines: size everything for
-     * that once instead of growing (a row takes at least 8 bytes of text, so
-     * this stays within a small multiple of the file size). */
-    size_t n_lines = 1;
-    for (const char *q = p; q < end; q++) n_lines += *q == '\n';
+    /* Rows and tasks are at most the records that fit (a row has at least 4
+     * fields): size everything for that once instead of growing, within a
+     * small multiple of the file size. */
+    size_t n_lines = rows_that_fit(len, 4, count_nonblank_lines(p, end)) + 1;
     if (n_lines > INT_MAX / 4) {
         csv_err(c, 0, "too many lines (%zu)", n_lines);
         return ML_ERR_FORMAT;
@@ -337,7 +363,7 @@ static ml_status load(ml_task_family *f, const csv_ctx *c, scratch *s) {
             ncols = nf;
             f->in_dim = ncols - 3;
             s->fields = ml_malloc((size_t)ncols * sizeof *s->fields);
-            s->vals = ml_malloc(n_lines * (size_t)(ncols - 2) * sizeof(float));
+            s->vals = ml_malloc(rows_that_fit(len, ncols, n_lines) * (size_t)(ncols - 2) * sizeof(float));
             if (!s->fields || !s->vals) {
                 csv_err(c, 0, "out of memory for %zu lines of %d columns", n_lines, ncols);
                 return ML_ERR_NOMEM;
@@ -444,8 +470,7 @@ ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int
     if (st != ML_OK) return st;
     char *p = buf, *end = buf + len;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
-    size_t n_lines = 1;
-    for (const char *q = p; q < end; q++) n_lines += *q == '\n';
+    size_t n_lines = count_nonblank_lines(p, end);
     int ncols = 0, line = 0;
     int64_t n = 0;
     st = ML_ERR_FORMAT;
@@ -457,9 +482,8 @@ ml_status ml_csv_read_numbers(const char *path, float **data, int64_t *rows, int
         if (first) {
             ncols = nf;
             fields = ml_malloc((size_t)ncols * sizeof *fields);
-            /* Rows are at most the lines and a row takes at least 2 bytes per
-             * value, so this stays a small multiple of the file size. */
-            vals = ml_malloc(n_lines * (size_t)ncols * sizeof(float));
+            /* At most the rows that fit: a small multiple of the file size. */
+            vals = ml_malloc(rows_that_fit(len, ncols, n_lines) * (size_t)ncols * sizeof(float));
             if (!fields || !vals) {
                 csv_err(&c, 0, "out of memory for %zu lines of %d columns", n_lines, ncols);
                 st = ML_ERR_NOMEM;

@@ -47,7 +47,9 @@ static ml_status plot_returns(const char *const *runs, const ml_run_config *cfgs
     for (int i = 0; i < n_runs; i++) {
         char path[4200], *text = NULL;
         snprintf(path, sizeof path, "%s/eval.json", runs[i]);
-        if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK || !text) continue; /* not evaluated yet */
+        ml_status rs = ml_file_read_text_if_present(path, 0, &text, NULL, err, errlen);
+        if (rs != ML_OK) return rs; /* a folder or unreadable file is not "not evaluated" */
+        if (!text) continue;        /* not evaluated yet */
         cJSON *j = cJSON_Parse(text);
         ml_free(text);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "steps"), *ret = cJSON_GetObjectItemCaseSensitive(j, "return"),

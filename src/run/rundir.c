@@ -247,7 +247,8 @@ static int push_point(double **xs, double **ys, int *n, int *cap, double x, doub
 ml_status ml_runlog_read_curves(const char *path, ml_runlog_curves *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     char *text;
-    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) return ML_OK; /* no log: no curve */
+    ml_status rs = ml_file_read_text_if_present(path, 0, &text, NULL, err, errlen);
+    if (rs != ML_OK || !text) return rs; /* no log: no curve; a folder or unreadable file: an error */
     /* An unterminated last line is a write cut short (metalearn/io.h asks
      * readers to skip it; --resume removes it). */
     char *end = strrchr(text, '\n');

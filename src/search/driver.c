@@ -146,8 +146,12 @@ static int read_log(search *s, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/trials.jsonl", s->c.out);
     char *text;
-    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) text = NULL;
-    if (!text) return 0; /* a new search */
+    size_t len;
+    /* Absent: a new search. Present but unreadable: an error, never a fresh
+     * start that would run the finished trials again over their folders. */
+    if (ml_file_read_text_if_present(path, 0, &text, &len, err, errlen) != ML_OK) return -1;
+    if (!text) return 0;
+    int torn_tail = len > 0 && text[len - 1] != '\n';
     int line_no = 0, rc = 0;
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save)) {
@@ -160,6 +164,12 @@ static int read_log(search *s, char *err, size_t errlen) {
             /* A torn last line (power cut mid-append) is dropped, anything else is an error. */
             if (!strtok_r(NULL, "\n", &save)) {
                 cJSON_Delete(j);
+                /* Cut off, or the next append would extend it into a line that
+                 * is never a record: the trial ran again at every resume. */
+                if (torn_tail && truncate(path, (off_t)(line - text))) {
+                    ml__errf(err, errlen, "%s: cannot cut its torn last line: %s", path, strerror(errno));
+                    rc = -1;
+                }
                 break;
             }
             ml__errf(err, errlen, "%s: line %d is not a trial record", path, line_no);

@@ -85,6 +85,11 @@ for f in learning_curve.png adaptation_K5.png; do
   head -c 8 "$TMP/$f" 2>/dev/null | od -An -tx1 | grep -q "89 50 4e 47" && ok "plot wrote $f" || bad "plot: $f missing or not PNG"
 done
 expect "plot of a folder without runs" 1 "no log.jsonl" -- "$BIN" plot "$TMP/nowhere"
+# A log.jsonl or eval.json that is there but cannot be read is an error naming it, not a chart left out.
+for f in log.jsonl eval.json; do
+  cp -r "$TMP/maml" "$TMP/unreadable_$f" && rm "$TMP/unreadable_$f/$f" && mkdir "$TMP/unreadable_$f/$f"
+  expect "plot of a run whose $f is a folder" 1 "unreadable_$f/$f: read failed" -- "$BIN" plot "$TMP/unreadable_$f" --out "$TMP/p_$f"
+done
 
 # ---- bad input ----
 printf 'task,split,x,y\na,support,1,2\na,query,1\n' > "$TMP/bad_cols.csv"

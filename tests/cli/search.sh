@@ -57,6 +57,15 @@ grep -q '"iters":	30' "$TMP/cfg/best.json" && ! grep -q '"out"' "$TMP/cfg/best.j
 expect "rerun of a finished search" 0 '"trials_run_now":0' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s1" --json
 best=$(tail -n 1 "$TMP/out" | sed 's/.*"best_trial":\([0-9]*\).*/\1/')
 expect "other arguments in the same folder" 2 "another search" -- "$BIN" search "${ARGS[@]}" --seed 9 --out "$TMP/s1"
+# A trials.jsonl that cannot be read is an error before any trial, not a new
+# search that would run the finished trials again over their folders.
+cp -r "$TMP/s1" "$TMP/s_badlog" && rm "$TMP/s_badlog/trials.jsonl" && mkdir "$TMP/s_badlog/trials.jsonl"
+expect "unreadable trials.jsonl" 1 "s_badlog/trials.jsonl: read failed" -- "$BIN" search "${ARGS[@]}" --out "$TMP/s_badlog"
+# A torn last line (power cut mid-append): that step runs again once, and its
+# new line does not land on the torn one (which made it run at every resume).
+cp -r "$TMP/s1" "$TMP/s_torn" && head -c -20 "$TMP/s1/trials.jsonl" > "$TMP/s_torn/trials.jsonl"
+expect "resume after a torn trials.jsonl" 0 '"trials_run_now":1' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s_torn" --json
+expect "and the next resume runs nothing" 0 '"trials_run_now":0' -- "$BIN" search "${ARGS[@]}" --out "$TMP/s_torn" --json
 
 # ---- a trial that diverges at a later rung never wins on its earlier score ----
 # The log of s1 with both promoted trials' second rung turned into failures

@@ -215,6 +215,28 @@ def write_csv_corpus():
 
 # ---- split.json -------------------------------------------------------------------------
 
+def write_csv_numbers_corpus():
+    put("csv_numbers", "xy.csv", "0.5,1.0\n1.5,2.0\n-1,0\n")
+    put("csv_numbers", "header_3d.csv", "x1,x2,x3,y\n1,2,3,6\n2,3,4,9\n")
+    put("csv_numbers", "quoted_crlf_bom.csv", '\ufeff"1e-3",2\r\n\r\n  -0.25 , "1"\r\n')
+    put("csv_numbers", "ragged.csv", "1,2\n1,2,3\n")
+    put("csv_numbers", "nan.csv", "nan,2\n1,inf\n")
+    put("csv_numbers", "header_only.csv", "x,y\n")
+    put("csv_numbers", "wide_then_blank.csv", ",".join(["1"] * 200) + "\n" + "\n" * 300)
+
+
+def write_task_split_corpus():
+    split = {"format": "metalearn-task-split", "version": 1, "file": "tasks.csv",
+             "train": ["a", "b", "c"], "val": ["d"], "test": ["e", "f"]}
+    put("task_split", "split.json", json.dumps(split))
+    put("task_split", "empty_parts.json", json.dumps(dict(split, train=["a"], val=[], test=[])))
+    put("task_split", "unknown_task.json", json.dumps(dict(split, val=["zz"])))
+    put("task_split", "twice.json", json.dumps(dict(split, test=["a"])))
+    put("task_split", "not_string.json", json.dumps(dict(split, val=[3])))
+    put("task_split", "wrong_format.json", json.dumps(dict(split, format="metalearn-split")))
+    put("task_split", "missing_part.json", json.dumps({k: v for k, v in split.items() if k != "test"}))
+
+
 def write_split_corpus():
     ok = {"format": "metalearn-class-split", "version": 1, "unit": "character",
           "train": [str(i) for i in range(8)], "val": ["8", "9"], "test": ["10", "11"]}
@@ -306,6 +328,8 @@ def main():
     write_safetensors_corpus()
     write_idx_corpus()
     write_csv_corpus()
+    write_csv_numbers_corpus()
+    write_task_split_corpus()
     write_split_corpus()
     write_log_corpus()
     write_config_corpus()
