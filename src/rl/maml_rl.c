@@ -337,11 +337,16 @@ ml_status ml_rl_step(ml_rl *rl, ml_rl_stats *stats) {
     s.train_return = mean_of(rl, offsetof(task_ws, train_return));
     s.valid_return = mean_of(rl, offsetof(task_ws, valid_return));
     s.loss_before = mean_of(rl, offsetof(task_ws, loss));
+    /* A NaN loss or gradient is a diverged run: TRPO's line search would
+     * reject every step and go on forever with the policy frozen. */
+    int finite = isfinite(s.loss_before) != 0;
     for (int64_t i = 0; i < np; i++) {
         double g = 0;
         for (int t = 0; t < T; t++) g += rl->ws[t].grad[i];
         rl->g[i] = (float)(g / T);
+        finite &= isfinite(rl->g[i]) != 0;
     }
+    if (!finite) return ML_ERR_NUMERIC;
     if (c->outer == ML_RL_ADAM) {
         ml_optim_step(&rl->adam, rl->theta, rl->g, c->outer_lr);
         s.step_size = c->outer_lr;
