@@ -22,6 +22,7 @@
 #include "metalearn/optim.h"
 #include "metalearn/pool.h"
 #include "metalearn/rl.h"
+#include "rl/rl_internal.h"
 
 typedef struct task_ws {
     ml_ctx *ctx;
@@ -500,6 +501,11 @@ static void tensor_name(const ml_policy *p, int j, char *buf, size_t len) {
 #define CKPT_MAX (ML_POLICY_MAX_TENSORS * 3)
 
 ml_status ml_rl_save(ml_rl *rl, const char *path) {
+    char err[256];
+    return ml__rl_save_err(rl, path, err, sizeof err);
+}
+
+ml_status ml__rl_save_err(ml_rl *rl, const char *path, char *err, size_t errlen) {
     const ml_policy *p = &rl->pol;
     ml_st_tensor ts[CKPT_MAX];
     char names[CKPT_MAX][64];
@@ -525,8 +531,7 @@ ml_status ml_rl_save(ml_rl *rl, const char *path) {
     snprintf(step, sizeof step, "%lld", (long long)rl->adam.step);
     const char *keys[] = {"iter", "optim_t", "algo", "env"};
     const char *vals[] = {iter, step, ml_rl_algo_name(rl->cfg.algo), rl->cfg.env};
-    char err[256];
-    return ml_safetensors_write(path, ts, n, keys, vals, 4, err, sizeof err);
+    return ml_safetensors_write(path, ts, n, keys, vals, 4, err, errlen);
 }
 
 ml_status ml_rl_load(ml_rl *rl, const char *path) {

@@ -24,6 +24,7 @@
 #include "metalearn/rundir.h"
 #include "run/meta_run.h"
 #include "run/rl_run.h"
+#include "rl/rl_internal.h"
 
 int ml_run_config_is_rl(const ml_run_config *c) { return c->env != NULL; }
 
@@ -99,11 +100,8 @@ struct ml__rl_run {
 };
 
 static ml_status save(ml__rl_run *r, char *err, size_t errlen) {
-    ml_status s = ml_rl_save(r->rl, r->ckpt);
-    if (s) {
-        snprintf(err, errlen, "%s: cannot write the checkpoint (%s)", r->ckpt, ml_status_text(s));
-        return s;
-    }
+    ml_status s = ml__rl_save_err(r->rl, r->ckpt, err, errlen); /* names the file and why */
+    if (s) return s;
     r->saved = ml_rl_iter(r->rl);
     if (r->started) ml_checkpoint_clock_saved(&r->clock, ml_now());
     return ML_OK;
