@@ -64,8 +64,8 @@ static int finish_stdout(const char *command, int status) {
     char target[4096] = "";
     ssize_t n = readlink("/proc/self/fd/1", target, sizeof target - 1);
     target[n > 0 ? n : 0] = 0;
-    fprintf(stderr, "metalearn%s%s: %s%sstandard output%s: write failed: %s\n", command ? " " : "", command ? command : "",
-            target, *target ? " (" : "", *target ? ")" : "", e ? strerror(e) : "write error");
+    fprintf(stderr, "metalearn%s%s: %s%sstandard output%s: write failed: %s\n", command ? " " : "",
+            command ? command : "", target, *target ? " (" : "", *target ? ")" : "", e ? strerror(e) : "write error");
     return status == EXIT_OK ? EXIT_FAIL : status;
 }
 

@@ -172,6 +172,7 @@ ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, 
                                   "again with --out %s --overwrite", r->dir, r->dir);
             s = ML_ERR_STATE;
         } else if ((s = take_folder(r, err, errlen)) != ML_OK) {
+            /* another process writes it: err says so */
         } else if ((s = ml_rl_load(r->rl, r->ckpt)) != ML_OK) {
             snprintf(err, errlen, "%s: cannot read the checkpoint of a meta-RL run with these settings (%s)", r->ckpt,
                      ml_status_text(s));

@@ -57,7 +57,8 @@ ml_status ml_supervised_rundir_log(const char *dir, const ml_epoch_report *r, ch
 static ml_status open_folder(const ml_run_config *o, int *lock, char *err, size_t errlen) {
     int resume = o->resume != NULL;
     if (!o->out || ml_dist_rank() != 0) return ml_supervised_rundir_open(o, resume, err, errlen);
-    ml_status s = resume ? ml_supervised_rundir_open(o, 1, err, errlen) : ml_rundir_check_new(o->out, o->overwrite, NULL, err, errlen);
+    ml_status s = resume ? ml_supervised_rundir_open(o, 1, err, errlen)
+                         : ml_rundir_check_new(o->out, o->overwrite, NULL, err, errlen);
     if (!s && !resume && ml_mkdir_p(o->out, err, errlen)) s = ML_ERR_IO;
     if (!s && (*lock = ml_rundir_lock(o->out, err, errlen)) == -1) s = ML_ERR_STATE;
     return s || resume ? s : ml_supervised_rundir_open(o, 0, err, errlen);
