@@ -254,6 +254,27 @@ static void test_log_curves(void) {
     rmdir(p);
 }
 
+/* One writer per folder: a second lock (another open, as another process
+ * makes) is refused naming the folder, and the folder is free again once the
+ * first is released. A missing folder is an error, not a crash. */
+static void test_one_writer(void) {
+    char err[256] = "";
+    const char *d = tp("run_lock");
+    mkdir(d, 0755);
+    int a = ml_rundir_lock(d, err, sizeof err);
+    CHECK(a >= 0 || a == -2);
+    if (a >= 0) {
+        CHECK(ml_rundir_lock(d, err, sizeof err) == -1);
+        CHECK(strstr(err, d) && strstr(err, "another process is writing"));
+    }
+    ml_rundir_unlock(a);
+    int b = ml_rundir_lock(d, err, sizeof err);
+    CHECK(b >= 0 || b == -2);
+    ml_rundir_unlock(b);
+    CHECK(ml_rundir_lock(tp("no_such_run"), err, sizeof err) == -1 && strstr(err, "no_such_run"));
+    ml_rundir_unlock(-1); /* nothing held: a no-op */
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "%s/test_rundir.%ld", ml_test_tmp_dir(), (long)getpid());
     char err[256];
@@ -267,6 +288,7 @@ int main(void) {
     ML_RUN(test_checkpoint_clock);
     ML_RUN(test_append_all_or_nothing);
     ML_RUN(test_log_curves);
+    ML_RUN(test_one_writer);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -45,6 +45,15 @@ ml_status ml_rundir_clear(const char *dir, int keep_split, char *err, size_t err
  * writers, are left alone. Returns how many were removed. */
 int ml_rundir_clean_temps(const char *dir, const char *const *names, int n_names);
 
+/* Takes dir for this process's writing: an advisory lock (flock) on the
+ * folder, held until ml_rundir_unlock or the process ends (kill -9 too), so
+ * a second process writing the same run or search (the same --resume twice)
+ * is refused instead of doubling every log line. Returns the lock's
+ * descriptor (>= 0), -2 on a file system without locks (nothing held: go
+ * on), or -1 with err naming dir. */
+int ml_rundir_lock(const char *dir, char *err, size_t errlen);
+void ml_rundir_unlock(int lock); /* -1: nothing */
+
 /* What ml_runlog_trim kept. */
 typedef struct ml_runlog_tail {
     int last_iter;    /* "iter" of the last line kept, 0 if none */

@@ -1,5 +1,6 @@
 /* main.c: the `metalearn` command: one row per subcommand, dispatch, help.
  * This is the only part of metalearn that exits or prints to stdout. */
+#include <errno.h>
 #include <omp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -54,6 +55,20 @@ static int run_command(const subcommand *c, int argc, char **argv) {
     return c->fn(argc, argv);
 }
 
+/* Output that never reached its file (`predict ... > pred.csv` on a full
+ * disk) is a failure, not a silent success: stdout is flushed and checked
+ * once, at the end, naming the file it goes to. */
+static int finish_stdout(const char *command, int status) {
+    int e = fflush(stdout) ? errno : 0;
+    if (!ferror(stdout)) return status;
+    char target[4096] = "";
+    ssize_t n = readlink("/proc/self/fd/1", target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    fprintf(stderr, "metalearn%s%s: %s%sstandard output%s: write failed: %s\n", command ? " " : "",
+            command ? command : "", target, *target ? " (" : "", *target ? ")" : "", e ? strerror(e) : "write error");
+    return status == EXIT_OK ? EXIT_FAIL : status;
+}
+
 static void usage(FILE *out) {
     fprintf(out, "usage: metalearn <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -93,16 +108,17 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return EXIT_OK;
+        return finish_stdout(NULL, EXIT_OK);
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         printf("metalearn %s\n", ml_version());
-        return EXIT_OK;
+        return finish_stdout(NULL, EXIT_OK);
     }
     enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
     const char *names[N_COMMANDS];
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (!strcmp(argv[1], commands[i].name)) return run_command(&commands[i], argc, argv);
+        if (!strcmp(argv[1], commands[i].name))
+            return finish_stdout(commands[i].name, run_command(&commands[i], argc, argv));
         names[i] = commands[i].name;
     }
     const char *near = ml_suggest_name(names, N_COMMANDS, argv[1], strlen(argv[1]));

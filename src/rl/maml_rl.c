@@ -22,6 +22,7 @@
 #include "metalearn/optim.h"
 #include "metalearn/pool.h"
 #include "metalearn/rl.h"
+#include "rl/rl_internal.h"
 
 typedef struct task_ws {
     ml_ctx *ctx;
@@ -369,11 +370,16 @@ ml_status ml_rl_step(ml_rl *rl, ml_rl_stats *stats) {
     s.train_return = mean_of(rl, offsetof(task_ws, train_return));
     s.valid_return = mean_of(rl, offsetof(task_ws, valid_return));
     s.loss_before = mean_of(rl, offsetof(task_ws, loss));
+    /* A NaN loss or gradient is a diverged run: TRPO's line search would
+     * reject every step and go on forever with the policy frozen. */
+    int finite = isfinite(s.loss_before) != 0;
     for (int64_t i = 0; i < np; i++) {
         double g = 0;
         for (int t = 0; t < T; t++) g += rl->ws[t].grad[i];
         rl->g[i] = (float)(g / T);
+        finite &= isfinite(rl->g[i]) != 0;
     }
+    if (!finite) return ML_ERR_NUMERIC;
     if (c->outer == ML_RL_ADAM) {
         ml_optim_step(&rl->adam, rl->theta, rl->g, c->outer_lr);
         s.step_size = c->outer_lr;
@@ -527,6 +533,11 @@ static void tensor_name(const ml_policy *p, int j, char *buf, size_t len) {
 #define CKPT_MAX (ML_POLICY_MAX_TENSORS * 3)
 
 ml_status ml_rl_save(ml_rl *rl, const char *path) {
+    char err[256];
+    return ml__rl_save_err(rl, path, err, sizeof err);
+}
+
+ml_status ml__rl_save_err(ml_rl *rl, const char *path, char *err, size_t errlen) {
     const ml_policy *p = &rl->pol;
     ml_st_tensor ts[CKPT_MAX];
     char names[CKPT_MAX][64];
@@ -552,8 +563,7 @@ ml_status ml_rl_save(ml_rl *rl, const char *path) {
     snprintf(step, sizeof step, "%lld", (long long)rl->adam.step);
     const char *keys[] = {"iter", "optim_t", "algo", "env"};
     const char *vals[] = {iter, step, ml_rl_algo_name(rl->cfg.algo), rl->cfg.env};
-    char err[256];
-    return ml_safetensors_write(path, ts, n, keys, vals, 4, err, sizeof err);
+    return ml_safetensors_write(path, ts, n, keys, vals, 4, err, errlen);
 }
 
 ml_status ml_rl_load(ml_rl *rl, const char *path) {

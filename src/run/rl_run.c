@@ -24,6 +24,7 @@
 #include "metalearn/rundir.h"
 #include "run/meta_run.h"
 #include "run/rl_run.h"
+#include "rl/rl_internal.h"
 
 int ml_run_config_is_rl(const ml_run_config *c) { return c->env != NULL; }
 
@@ -92,6 +93,7 @@ struct ml__rl_run {
     ml_rl_algo algo;
     char dir[4096], log_path[4200], ckpt[4200];
     int64_t start, saved; /* the session's first iteration; the checkpoint on disk (-1: none) */
+    int lock;             /* ml_rundir_lock's descriptor while this run writes its folder, else -1 */
     ml_runlog_tail tail;  /* what the log held before this session */
     ml_checkpoint_clock clock;
     double t0, train_s;
@@ -99,19 +101,26 @@ struct ml__rl_run {
 };
 
 static ml_status save(ml__rl_run *r, char *err, size_t errlen) {
-    ml_status s = ml_rl_save(r->rl, r->ckpt);
-    if (s) {
-        snprintf(err, errlen, "%s: cannot write the checkpoint (%s)", r->ckpt, ml_status_text(s));
-        return s;
-    }
+    ml_status s = ml__rl_save_err(r->rl, r->ckpt, err, errlen); /* names the file and why */
+    if (s) return s;
     r->saved = ml_rl_iter(r->rl);
     if (r->started) ml_checkpoint_clock_saved(&r->clock, ml_now());
     return ML_OK;
 }
 
-/* A new run: its folder (refusing an existing run unless overwrite). */
-static ml_status start_new(const ml_run_config *o, const char *dir, char *err, size_t errlen) {
-    return ml_rundir_start_new(dir, o->overwrite, err, errlen);
+/* The folder for this process alone (one writer per run). */
+static ml_status take_folder(ml__rl_run *r, char *err, size_t errlen) {
+    r->lock = ml_rundir_lock(r->dir, err, errlen);
+    return r->lock == -1 ? ML_ERR_STATE : ML_OK;
+}
+
+/* A new run: its folder (refusing an existing run unless overwrite), taken
+ * before an old run's files are cleared. */
+static ml_status start_new(ml__rl_run *r, const ml_run_config *o, char *err, size_t errlen) {
+    ml_status s = ml_rundir_check_new(r->dir, o->overwrite, NULL, err, errlen);
+    if (!s && ml_mkdir_p(r->dir, err, errlen)) s = ML_ERR_IO;
+    if (!s) s = take_folder(r, err, errlen);
+    return s ? s : ml_rundir_start_new(r->dir, o->overwrite, err, errlen);
 }
 
 static ml_status write_config(const ml_run_config *o, const char *dir, char *err, size_t errlen) {
@@ -143,6 +152,7 @@ ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, 
     r->cfg = o;
     r->mode = mode;
     r->saved = -1;
+    r->lock = -1;
     snprintf(r->dir, sizeof r->dir, "%s", o->out ? o->out : "");
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->dir);
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->dir);
@@ -150,7 +160,7 @@ ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, 
     if (!s) ml_rl_algo_parse(o->algo, &r->algo);
     if (s) {
     } else if (mode == ML_RUN_NEW) {
-        s = start_new(o, r->dir, err, errlen);
+        s = start_new(r, o, err, errlen);
     } else if (mode == ML_RUN_EVAL) {
         const char *ck = checkpoint ? checkpoint : r->ckpt;
         if ((s = ml_rl_load(r->rl, ck)) != ML_OK)
@@ -161,6 +171,8 @@ ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, 
             snprintf(err, errlen, "%s: no checkpoint to resume from (the run stopped before its first); start it "
                                   "again with --out %s --overwrite", r->dir, r->dir);
             s = ML_ERR_STATE;
+        } else if ((s = take_folder(r, err, errlen)) != ML_OK) {
+            /* another process writes it: err says so */
         } else if ((s = ml_rl_load(r->rl, r->ckpt)) != ML_OK) {
             snprintf(err, errlen, "%s: cannot read the checkpoint of a meta-RL run with these settings (%s)", r->ckpt,
                      ml_status_text(s));
@@ -185,6 +197,7 @@ ml_status ml__rl_run_open(ml__rl_run **out, ml_run_config *o, ml_run_mode mode, 
 void ml__rl_run_close(ml__rl_run *r) {
     if (!r) return;
     ml_rl_destroy(r->rl);
+    ml_rundir_unlock(r->lock);
     free(r);
 }
 

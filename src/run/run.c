@@ -34,6 +34,7 @@ struct ml_run {
     int t_started;
     int agreed;      /* the processes of an mpirun job have compared their setups */
     int all_stopped; /* ... and found a failure: every process knows it */
+    int lock;        /* ml_rundir_lock's descriptor while this run writes its folder, else -1 */
 };
 
 /* An mpirun job: every process sets the run up (the same data, the same
@@ -117,6 +118,11 @@ static ml_status open_run(ml_run *r, ml_run_mode mode, const ml_run_open_options
     if (st) return status_of(st);
     if (mode == ML_RUN_SCRATCH) return ML_OK;
     if (writer && ml_mkdir_p(r->st.dir, err, errlen)) return ML_ERR_IO;
+    /* One writer per folder; a run that another process finished while this
+     * one was setting up is refused as it would have been at the start. */
+    if (writer && (r->lock = ml_rundir_lock(r->st.dir, err, errlen)) == -1) return ML_ERR_STATE;
+    if (writer && mode == ML_RUN_NEW && ml_rundir_check_new(r->st.dir, o->overwrite, &held, err, errlen))
+        return ML_ERR_STATE;
     /* --overwrite: the old run goes now that the new one is set up, and
      * every process has agreed; then the new run's split is written. */
     if (writer && held && ml_rundir_clear(r->st.dir, 0, err, errlen)) return ML_ERR_IO;
@@ -159,6 +165,7 @@ static ml_status open_rl(ml_run **out, const ml_run_config *cfg, ml_run_mode mod
         return ML_ERR_NOMEM;
     }
     r->cfg = *cfg;
+    r->lock = -1; /* the RL run holds its own */
     ml_run_config_resolve(&r->cfg);
     if (mode == ML_RUN_RESUME && r->cfg.resume) r->cfg.out = r->cfg.resume;
     r->cfg.resume = mode == ML_RUN_RESUME ? r->cfg.out : NULL;
@@ -188,6 +195,7 @@ ml_status ml_run_open(ml_run **out, const ml_run_config *cfg, ml_run_mode mode, 
         return ML_ERR_NOMEM;
     }
     r->cfg = *cfg;
+    r->lock = -1;
     /* Settings that depend on others (eval steps, momentum, meta-batch) are
      * filled in here too, so a caller that skipped ml_run_config_resolve
      * gets the CLI's values, not a NULL list. Idempotent. */
@@ -213,6 +221,7 @@ void ml_run_close(ml_run *r) {
     if (!r) return;
     if (r->rl) ml__rl_run_close(r->rl);
     else meta_run_free(&r->st);
+    ml_rundir_unlock(r->lock);
     free(r);
 }
 

@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +27,34 @@ static int file_exists(const char *dir, const char *name) {
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) return 0;
     struct stat st;
     return lstat(path, &st) == 0;
+}
+
+/* ---- one writer per folder ------------------------------------------------ */
+
+int ml_rundir_lock(const char *dir, char *err, size_t errlen) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        ml__errf(err, errlen, "%s: cannot open the folder to lock it: %s", dir, strerror(errno));
+        return -1;
+    }
+    int r;
+    do r = flock(fd, LOCK_EX | LOCK_NB);
+    while (r && errno == EINTR);
+    if (r == 0) return fd;
+    int e = errno;
+    close(fd);
+    if (e == EWOULDBLOCK)
+        ml__errf(err, errlen, "%s: another process is writing in this folder now (the same command started twice?); "
+                              "wait for it to end or stop it", dir);
+    else if (e == ENOLCK || e == ENOTSUP || e == EOPNOTSUPP)
+        return -2; /* a file system without locks: go on unguarded, as before */
+    else
+        ml__errf(err, errlen, "%s: cannot lock the folder: %s", dir, strerror(e));
+    return -1;
+}
+
+void ml_rundir_unlock(int lock) {
+    if (lock >= 0) close(lock);
 }
 
 const char *ml_rundir_existing(const char *dir) {

@@ -52,6 +52,18 @@ ml_status ml_supervised_rundir_log(const char *dir, const ml_epoch_report *r, ch
     return ml_jsonl_append(path, line, err, errlen);
 }
 
+/* The run folder for this process alone (rank 0 writes it), taken before a
+ * replaced run's files are cleared; *lock for ml_rundir_unlock. */
+static ml_status open_folder(const ml_run_config *o, int *lock, char *err, size_t errlen) {
+    int resume = o->resume != NULL;
+    if (!o->out || ml_dist_rank() != 0) return ml_supervised_rundir_open(o, resume, err, errlen);
+    ml_status s = resume ? ml_supervised_rundir_open(o, 1, err, errlen)
+                         : ml_rundir_check_new(o->out, o->overwrite, NULL, err, errlen);
+    if (!s && !resume && ml_mkdir_p(o->out, err, errlen)) s = ML_ERR_IO;
+    if (!s && (*lock = ml_rundir_lock(o->out, err, errlen)) == -1) s = ML_ERR_STATE;
+    return s || resume ? s : ml_supervised_rundir_open(o, 0, err, errlen);
+}
+
 /* ---- setup shared by training and evaluation ------------------------------------------ */
 
 /* An IDX source of the table ("fashion-mnist", "idx:DIR") -> its folder; NULL if none. */
@@ -176,6 +188,7 @@ ml_status ml_supervised_run_train(ml_run_config *o, const volatile sig_atomic_t 
     if (!o->model) o->model = "mlp";
     if (!o->dataset) o->dataset = "fashion-mnist";
     sup_setup u = {0};
+    int lock = -1;
     ml_status s = setup_check_names(o, &u, err, errlen);
     if (s) {
         out->usage = 1;
@@ -214,7 +227,7 @@ agree:
     /* Every process set up alike, or every process stops with the failing
      * rank's message; then rank 0 makes the run folder, and its outcome is shared. */
     s = ml_run_config_agree(o, 3, s, err, errlen);
-    if (!s) s = ml_run_config_agree(o, 3, ml_supervised_rundir_open(o, o->resume != NULL, err, errlen), err, errlen);
+    if (!s) s = ml_run_config_agree(o, 3, open_folder(o, &lock, err, errlen), err, errlen);
     if (s) {
         out->usage = usage;
         goto done;
@@ -228,6 +241,7 @@ agree:
     if (ml_dist_rank() == 0) s = evaluate_test(&u, out, err, errlen);
 done:
     setup_free(&u);
+    ml_rundir_unlock(lock);
     return s;
 }
 

@@ -92,6 +92,7 @@ typedef struct search {
     ml_search_report report;
     void *user;
     volatile const sig_atomic_t *stop;
+    int lock; /* ml_rundir_lock's descriptor on the search folder (rank 0), else -1 */
     int halt;             /* an error of the search itself: stop like an interruption */
     int child_interrupted; /* a trial's child was stopped by SIGINT */
     int told_to_stop;     /* a worker of an mpirun job: rank 0 stops the search */
@@ -971,6 +972,7 @@ ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runne
     s.user = user;
     s.stop = stop;
     s.higher_better = -1;
+    s.lock = -1;
     /* Under mpirun a program that never called ml_dist_init (Python, C)
      * still spreads its trials: MPI starts here. A plain process: no-op. */
     if (ml_dist_init(NULL, NULL, err, errlen)) return ML_ERR_STATE;
@@ -996,6 +998,11 @@ ml_status ml_search_run(const ml_search_config *c, const ml_search_runner *runne
         ml_rundir_clean_temps(s.c.out, search_files, 4);
         status = ML_ERR_IO;
         if (ml_mkdir_p(trials, err, errlen)) goto agree;
+        /* one search per folder: the same command twice would run and log every trial twice */
+        if ((s.lock = ml_rundir_lock(s.c.out, err, errlen)) == -1) {
+            status = ML_ERR_STATE;
+            goto agree;
+        }
         int id = check_identity(&s, err, errlen);
         if (id) {
             status = id == -2 ? ML_ERR_ARG : ML_ERR_IO;
@@ -1038,6 +1045,7 @@ done:
     ml_free(s.settings);
     ml_free(s.logged);
     ml_free(s.cand);
+    ml_rundir_unlock(s.lock);
     ml_free(s.res);
     ml_free(s.slots);
     ml_search_spec_free(&s.spec);

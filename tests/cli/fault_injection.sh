@@ -93,4 +93,36 @@ for what in trials.jsonl best.json search.png; do
     || bad "search, $what: best.json differs"
 done
 
+# ---- a meta-RL run's checkpoint: the reason (a full disk), the old one kept ----
+R=(--env nav2d --algo maml --rollouts 4 --horizon 10 --meta-batch 2 --outer adam --log-every 1 --checkpoint-every 1
+   --eval-tasks 2 --threads 1 --quiet)
+"$BIN" train "${R[@]}" --iters 4 --out "$TMP/rlref" >/dev/null 2>&1
+"$BIN" train "${R[@]}" --iters 4 --stop-at 2 --out "$TMP/rl" >/dev/null 2>&1
+cp "$TMP/rl/checkpoint.safetensors" "$TMP/rl2"
+expect "RL checkpoint fails" 1 "rl/checkpoint.safetensors: write failed .*No space left on device" -- \
+  faulty checkpoint.safetensors 1 short "$BIN" train --resume "$TMP/rl" --iters 4 --quiet
+one_line "RL checkpoint"
+no_temps "$TMP/rl" "RL checkpoint"
+cmp -s "$TMP/rl/checkpoint.safetensors" "$TMP/rl2" && ok "RL checkpoint: the previous one intact" || bad "RL checkpoint changed"
+expect "RL checkpoint: resume afterwards" 0 "" -- "$BIN" train --resume "$TMP/rl" --iters 4 --quiet
+cmp -s "$TMP/rl/checkpoint.safetensors" "$TMP/rlref/checkpoint.safetensors" \
+  && ok "RL checkpoint: the resumed run equals the uninterrupted one" || bad "RL checkpoint: resumed run differs"
+
+# ---- standard output on a full disk (/dev/full): an error naming it, not exit 0 ----
+# (stdio writes through libc's own write, which the shim does not see.)
+if [ -w /dev/full ]; then
+  printf '1.0,2.0\n-1.0,-2.0\n' >"$TMP/sup.csv"; printf '0.5\n' >"$TMP/q.csv"
+  expect "predict > /dev/full" 1 "metalearn predict: /dev/full (standard output): write failed: No space left on device" -- \
+    sh -c '"$0" predict "$1" --support "$2" --query "$3" --quiet >/dev/full' "$BIN" "$TMP/ref" "$TMP/sup.csv" "$TMP/q.csv"
+  one_line "predict > /dev/full"
+  expect "eval --json > /dev/full" 1 "metalearn eval: /dev/full (standard output): write failed" -- \
+    sh -c '"$0" eval "$1" --tasks 2 --json --quiet >/dev/full' "$BIN" "$TMP/ref"
+  expect "--help > /dev/full" 1 "metalearn: /dev/full (standard output): write failed" -- sh -c '"$0" --help >/dev/full' "$BIN"
+  expect "predict to a file still works" 0 "" -- sh -c '"$0" predict "$1" --support "$2" --query "$3" --quiet >"$4"' \
+    "$BIN" "$TMP/ref" "$TMP/sup.csv" "$TMP/q.csv" "$TMP/pred.csv"
+  [ "$(wc -l <"$TMP/pred.csv")" -eq 2 ] && ok "predict: header and one row" || bad "predict: $(cat "$TMP/pred.csv")"
+else
+  skip "no writable /dev/full here"
+fi
+
 summary

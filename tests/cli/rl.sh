@@ -90,4 +90,21 @@ expect "bandit:3 pretrain with adam" 0 "" -- "$BIN" train --env bandit:3 --algo 
   --horizon 10 --meta-batch 2 --iters 2 --threads 1 --quiet --out "$TMP/bandit"
 expect "oracle on nav2d-rot" 0 "" -- "$BIN" train --env nav2d-rot --algo oracle --rollouts 4 --horizon 10 \
   --meta-batch 2 --iters 2 --threads 1 --quiet --out "$TMP/rot"
+# A diverging run stops with the iteration named, for TRPO too: its line search
+# rejects every step of a NaN loss, which used to freeze the policy and finish
+# "successfully" with "loss":-nan (not JSON) in the log.
+for outer in trpo adam; do
+  expect "NaN ($outer) stops the run" 1 "iteration 1 failed (non-finite value); no checkpoint was saved" -- \
+    "$BIN" train ${RL/--iters 6/--iters 3} --outer $outer --inner-lr 1000 --out "$TMP/nan_$outer"
+  [ "$(grep -c . "$TMP/err")" -eq 1 ] && ok "NaN ($outer): one line" || bad "NaN ($outer): $(cat "$TMP/err")"
+  [ ! -e "$TMP/nan_$outer/log.jsonl" ] && ok "NaN ($outer): no log line of a NaN iteration" \
+    || bad "NaN ($outer): log: $(head -c 200 "$TMP/nan_$outer/log.jsonl")"
+done
+"$BIN" train ${RL/--iters 6/--iters 3} --outer trpo --checkpoint-every 1 --out "$TMP/nan_later" >/dev/null 2>&1
+cp "$TMP/nan_later/checkpoint.safetensors" "$TMP/nan_later.ckpt"
+expect "NaN after a checkpoint names it" 1 "iteration 4 failed (non-finite value); the last good checkpoint is .*nan_later/checkpoint.safetensors (iteration 3)" -- \
+  "$BIN" train --resume "$TMP/nan_later" --iters 6 --inner-lr 1000
+cmp -s "$TMP/nan_later/checkpoint.safetensors" "$TMP/nan_later.ckpt" && ok "NaN: the last good checkpoint kept" \
+  || bad "NaN: the checkpoint changed"
+
 summary

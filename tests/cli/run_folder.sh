@@ -112,4 +112,55 @@ last=$(tail -n 1 "$TMP/ref/log.jsonl" | grep -o '"elapsed_s":[0-9.]*' | cut -d: 
 awk -v s="$secs" -v l="$last" 'BEGIN { exit !(s > 0 && s >= l && s < l + 1) }' \
   && ok "train_seconds of an evaluation-only resume is the run's ($secs s)" || bad "train_seconds $secs, log says $last"
 
+# ---- one writer per folder: the same command twice is refused, not doubled ----
+# (before: two `train --resume` both ran to the end, every log line twice;
+# --overwrite deleted a running run's files under it; two searches ran every trial twice)
+# busy FILE cmd...: starts cmd in the background (pid in $busy_pid) and waits
+# until FILE exists, i.e. it has taken its folder.
+busy() {
+  local file="$1"; shift
+  "$@" >/dev/null 2>&1 &
+  busy_pid=$!
+  for _ in $(seq 600); do [ -e "$file" ] && return; sleep 0.05; done
+}
+# second NAME FOLDER cmd...: while the first holds FOLDER, cmd is refused in one line.
+second() {
+  local name="$1" folder="$2"; shift 2
+  expect "$name while another writes it: refused" 1 "$folder: another process is writing in this folder now" -- "$@"
+  [ "$(grep -c . "$TMP/err")" -eq 1 ] && ok "$name: one line" || bad "$name: $(cat "$TMP/err")"
+}
+"$BIN" train "${C[@]}" --iters 100000 --stop-at 10 --out "$TMP/two" >/dev/null 2>&1
+busy "$TMP/two/checkpoint.safetensors" "$BIN" train --resume "$TMP/two" --iters 100000 --quiet
+for _ in $(seq 600); do [ "$(wc -l <"$TMP/two/log.jsonl")" -gt 1 ] && break; sleep 0.05; done
+second "train --resume" "$TMP/two" "$BIN" train --resume "$TMP/two" --iters 100000 --quiet
+second "train --overwrite" "$TMP/two" "$BIN" train "${C[@]}" --iters 10 --out "$TMP/two" --overwrite
+[ -f "$TMP/two/checkpoint.safetensors" ] && ok "the running run's files are still there" || bad "the running run's checkpoint is gone"
+kill -9 $busy_pid; wait $busy_pid 2>/dev/null
+expect "after a kill -9 of the writer, --resume takes the folder" 0 "" -- "$BIN" train --resume "$TMP/two" --iters 40 --quiet
+increasing "$TMP/two" && ok "its log: strictly increasing" || bad "log: $(iters "$TMP/two")"
+# a meta-RL run
+R=(--env nav2d --algo maml --rollouts 4 --horizon 10 --meta-batch 2 --outer adam --eval-tasks 2 --threads 1 --quiet)
+busy "$TMP/rl/log.jsonl" "$BIN" train "${R[@]}" --iters 100000 --checkpoint-every 1 --out "$TMP/rl"
+second "RL train --overwrite" "$TMP/rl" "$BIN" train "${R[@]}" --iters 2 --out "$TMP/rl" --overwrite
+kill -9 $busy_pid; wait $busy_pid 2>/dev/null
+# supervised training (a toy IDX set)
+python3 "$(dirname "$0")/lib/toyidx.py" "$TMP/idx"
+U=(--algo supervised --dataset "idx:$TMP/idx" --model mlp:8 --batch-size 16 --threads 1 --quiet)
+busy "$TMP/sup/log.jsonl" "$BIN" train "${U[@]}" --epochs 100000 --out "$TMP/sup"
+second "supervised --resume" "$TMP/sup" "$BIN" train --resume "$TMP/sup" --epochs 100000
+kill -9 $busy_pid; wait $busy_pid 2>/dev/null
+expect "supervised: --resume after the kill" 0 "" -- "$BIN" train --resume "$TMP/sup" --epochs 2
+# a search
+cat > "$TMP/space.json" <<'JSON'
+{"base": {"algo": "maml", "task": "sinusoid", "model": "mlp:8,8", "meta-batch": 3, "shots": 4, "query": 4,
+          "eval-steps": "1", "eval-query": 10},
+ "space": {"inner-lr": {"log_uniform": [0.001, 0.5]}}}
+JSON
+S=(--space "$TMP/space.json" --budget 2 --min-iters 100000 --max-iters 100000 --jobs 1 --threads 1 --val-tasks 10 --quiet)
+setsid "$BIN" search "${S[@]}" --out "$TMP/s" >/dev/null 2>&1 &
+spid=$!
+for _ in $(seq 600); do [ -e "$TMP/s/search.json" ] && break; sleep 0.05; done
+second "search" "$TMP/s" "$BIN" search "${S[@]}" --out "$TMP/s"
+kill -9 -- -$spid; wait $spid 2>/dev/null
+
 summary
