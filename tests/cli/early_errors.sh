@@ -67,6 +67,12 @@ expect "--query 0 --eval-query 0: all rows" 0 "4 query points\|all query points"
   "$BIN" train "${CSV[@]}" --shots 3 --query 0 --eval-query 0 --iters 2 --out "$TMP/csv_all" --eval-tasks 3
 grep -q "all query points" "$TMP/out" && ok "evaluation says all query points" || bad "banner: $(head -c 300 "$TMP/out")"
 expect "eval --query 0" 0 "all query points" -- "$BIN" eval "$TMP/csv_all" --query 0 --tasks 3
+# A CSV "file" that never ends with text (/dev/zero) stops at its first NUL, not after filling the memory.
+expect "--task csv:/dev/zero stops at the NUL" 1 "/dev/zero:1: contains a NUL byte" -- \
+  timeout -s KILL 60 "$BIN" train "${CSV[@]}" --task csv:/dev/zero --shots 3 --iters 2 --out "$TMP/zero"
+printf '1,2\n' >"$TMP/q.csv"
+expect "predict --support /dev/zero stops at the NUL" 1 "/dev/zero:1: contains a NUL byte" -- \
+  timeout -s KILL 60 "$BIN" predict "$TMP/csv_all" --support /dev/zero --query "$TMP/q.csv" --quiet
 # eval's own option names in its messages (--shots, --query, --steps), not train's --eval-*.
 expect "eval --shots beyond the rows names --shots" 2 "\-\-shots 7: .*has only 6 support rows" -- \
   "$BIN" eval "$TMP/csv_all" --shots 7 --tasks 3
