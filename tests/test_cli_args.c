@@ -3,6 +3,7 @@
  * setting in a --config file, and the rest of the file stays. One of the
  * test_cli_* programs, which link the CLI's objects; every other test links
  * the library alone. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,7 +46,28 @@ static void test_flags_win_over_config_file(void) {
     remove(path);
 }
 
+/* A seed is an unsigned 64-bit number: above 2^63 it parses on the command
+ * line as it does in a config file's string, and bounds are printed as typed. */
+static void test_u64_and_bounds_as_typed(void) {
+    uint64_t seed = 0;
+    int width = 0;
+    const ml_option seed_opt = {"seed", ML_OPT_U64, &seed, "seed", 0, 1.8e19};
+    const ml_option width_opt = {"width", ML_OPT_INT, &width, "width", 2, 1 << 20};
+    char err[256] = "";
+    CHECK_INT_EQ(ml_options_set_text(&seed_opt, "10000000000000000000", err, sizeof err), ML_OPTIONS_OK);
+    CHECK(seed == 10000000000000000000ull);
+    CHECK_INT_EQ(ml_options_set_text(&seed_opt, "9223372036854775808", err, sizeof err), ML_OPTIONS_OK);
+    CHECK(seed == 9223372036854775808ull);
+    CHECK_INT_EQ(ml_options_set_text(&seed_opt, "-1", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "--seed: -1 is outside 0..1.8e+19");
+    CHECK_INT_EQ(ml_options_set_text(&seed_opt, "99999999999999999999", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "is not a number"); /* beyond 2^64 */
+    CHECK_INT_EQ(ml_options_set_text(&width_opt, "1048577", err, sizeof err), ML_OPTIONS_BAD_VALUE);
+    CHECK_STR_CONTAINS(err, "--width: 1048577 is outside 2..1048576");
+}
+
 int main(void) {
     ML_RUN(test_flags_win_over_config_file);
+    ML_RUN(test_u64_and_bounds_as_typed);
     return ml_test_summary();
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -186,7 +187,11 @@ int cmd_plot(int argc, char **argv) {
             snprintf(rc[i].label, sizeof rc[i].label, "%s", base);
     }
     if (!any_log && !any_eval) {
-        fprintf(stderr, "metalearn plot: %s: no log.jsonl or eval.json (is it a run folder?)\n", runs[0]);
+        snprintf(path, sizeof path, "%s/log.jsonl", runs[0]);
+        if (access(path, F_OK) == 0) /* a run killed before its first log line: the file is there */
+            fprintf(stderr, "metalearn plot: %s: no complete log line yet and no eval.json: nothing to draw\n", path);
+        else
+            fprintf(stderr, "metalearn plot: %s: no log.jsonl or eval.json (is it a run folder?)\n", runs[0]);
         goto done;
     }
     if (ml_mkdir_p(out, err, sizeof err)) { /* --out DIR need not exist yet */

@@ -72,6 +72,9 @@ static ml_status read_all(const csv_ctx *c, char **out, size_t *out_len) {
         size_t got = fread(buf + len, 1, cap - 1 - len, fp);
         len += got;
         if (got == 0) break;
+        /* A NUL is never CSV (the parser reports it with its line): stop here,
+         * so /dev/zero or a binary pipe is not read into all the memory. */
+        if (memchr(buf + len - got, '\0', got)) break;
     }
     if (ferror(fp)) {
         int e = errno;

@@ -123,7 +123,8 @@ static int check_episode_shapes(meta_run *r, const ml_run_config *o, char *err, 
     }
     int ways = o->eval_ways > 0 ? o->eval_ways : o->ways;
     if (!any_ways(r->algo) && ways != o->ways) {
-        snprintf(err, errlen, "--eval-ways %d: a %s model has a %d-way head", ways, ml_algo_name(r->algo), o->ways);
+        snprintf(err, errlen, "%s %d: a %s model has a %d-way head", meta_eval_option(o, "--eval-ways", "--ways"), ways,
+                 ml_algo_name(r->algo), o->ways);
         return ML__RUN_USAGE;
     }
     if (o->eval_tasks > 0) {
@@ -138,8 +139,10 @@ static int check_episode_shapes(meta_run *r, const ml_run_config *o, char *err, 
         }
         for (int i = 0; i < n; i++) /* at least one query per class beside the shots */
             if (ml_episode_check(&r->images, list, ways, shots[i] + 1, why, sizeof why)) {
-                snprintf(err, errlen, "evaluation (--eval-ways %d, --eval-shots %d) on the %s of %s: %s%s", ways,
-                         shots[i], part, r->data_name, why, r->all_classes ? "" : " (see --split)");
+                snprintf(err, errlen, "evaluation (%s %d, %s %d) on the %s of %s: %s%s",
+                         meta_eval_option(o, "--eval-ways", "--ways"), ways,
+                         meta_eval_option(o, "--eval-shots", "--shots"), shots[i], part, r->data_name, why,
+                         r->all_classes ? "" : " (see --split)");
                 return ML__RUN_FAIL;
             }
     }
@@ -654,7 +657,8 @@ int fewshot_final_eval(meta_run *r, const ml_run_config *o, int iterations, doub
     const int lake_steps = metric ? 0 : o->lake_steps > 0 ? o->lake_steps : max_steps;
     int ways = o->eval_ways > 0 ? o->eval_ways : r->ways;
     if (!any_ways(r->algo) && ways != r->ways) {
-        snprintf(err, errlen, "--eval-ways %d: a %s model has a %d-way head", ways, ml_algo_name(r->algo), r->ways);
+        snprintf(err, errlen, "%s %d: a %s model has a %d-way head", meta_eval_option(o, "--eval-ways", "--ways"), ways,
+                 ml_algo_name(r->algo), r->ways);
         return ML__RUN_USAGE;
     }
     /* `eval --split val` scores on the validation classes (strategy search);

@@ -159,11 +159,13 @@ static int check_task_rows(const ml_task_family *f, const ml_run_config *o, char
     if (!o->eval_shots) shots[0] = o->shots;
     for (int i = 0; i < n; i++)
         if (ml_task_family_check(f, shots[i], -1, why, sizeof why)) {
-            snprintf(err, errlen, "%s %d: %s", o->eval_shots ? "--eval-shots" : "--shots (evaluated)", shots[i], why);
+            snprintf(err, errlen, "%s %d: %s",
+                     o->eval_shots ? meta_eval_option(o, "--eval-shots", "--shots") : "--shots (evaluated)", shots[i],
+                     why);
             return ML__RUN_USAGE;
         }
     if (ml_task_family_check(f, -1, o->eval_query, why, sizeof why)) {
-        snprintf(err, errlen, "--eval-query %d: %s", o->eval_query, why);
+        snprintf(err, errlen, "%s %d: %s", meta_eval_option(o, "--eval-query", "--query"), o->eval_query, why);
         return ML__RUN_USAGE;
     }
     return 0;
@@ -174,6 +176,10 @@ static int query_cap(const ml_task_family *f, int q) {
     int most;
     ml_task_family_max_points(f, NULL, &most);
     return q > 0 ? q : most > 0 ? most : 1;
+}
+
+const char *meta_eval_option(const ml_run_config *o, const char *train_name, const char *eval_name) {
+    return o->eval_only ? eval_name : train_name;
 }
 
 int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
@@ -189,6 +195,12 @@ int meta_run_setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen
 static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) {
     if (ml_algo_parse(o->algo, &r->algo)) {
         snprintf(err, errlen, "--algo '%s': unknown", o->algo);
+        return ML__RUN_USAGE;
+    }
+    int min_steps = ml_algo_info(r->algo)->min_inner_steps;
+    if (o->inner_steps < min_steps) { /* a usage error now, not the learner's refusal after the data is read */
+        snprintf(err, errlen, "--inner-steps %d: --algo %s adapts by inner steps and needs at least %d", o->inner_steps,
+                 o->algo, min_steps);
         return ML__RUN_USAGE;
     }
     if (o->remember != 15 && !ml_algo_reads_option(r->algo, "remember")) {
@@ -212,7 +224,8 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
     }
     int tmp[MAX_LIST];
     if (o->eval_shots && ml__parse_int_list(o->eval_shots, tmp, MAX_LIST, 1) < 1) {
-        snprintf(err, errlen, "--eval-shots '%s': expected positive integers like 5,10,20", o->eval_shots);
+        snprintf(err, errlen, "%s '%s': expected positive integers like 5,10,20",
+                 meta_eval_option(o, "--eval-shots", "--shots"), o->eval_shots);
         return ML__RUN_USAGE;
     }
     ml_schedule_kind sched_kind;
@@ -231,7 +244,8 @@ static int setup(meta_run *r, const ml_run_config *o, char *err, size_t errlen) 
         return ML__RUN_USAGE;
     }
     if (ml__parse_int_list(o->eval_steps, tmp, MAX_LIST, 0) < 1) {
-        snprintf(err, errlen, "--eval-steps '%s': expected integers like 1,10", o->eval_steps);
+        snprintf(err, errlen, "%s '%s': expected integers like 1,10", meta_eval_option(o, "--eval-steps", "--steps"),
+                 o->eval_steps);
         return ML__RUN_USAGE;
     }
     r->fewshot = fewshot_is_dataset(o->dataset);

@@ -128,6 +128,9 @@ int meta_run_sample_from(meta_run *r, const ml_task_family *family, ml_rng *rng,
 
 /* The run folder: --out, or runs/ALGO-TASK-sSEED. */
 void meta_run_dir(const ml_run_config *o, char *buf, size_t len);
+/* An evaluation option as the user gave it: "eval-shots" is train's
+ * --eval-shots but eval's --shots (likewise steps, query, ways). */
+const char *meta_eval_option(const ml_run_config *o, const char *train_name, const char *eval_name);
 /* Parses the settings, builds model and meta-learner (r->notes, set by the
  * caller, is kept; the rest of *r is overwritten). Returns 0, or an exit
  * status (1 failure, 2 usage) with err set and nothing left to free. */

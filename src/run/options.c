@@ -81,9 +81,18 @@ static int bad_type(const char *path, const ml_option *s, const cJSON *j, const 
     return ML_OPTIONS_BAD_VALUE;
 }
 
+/* A bound as the user would type it: 1048576, not %g's 1.04858e+06. */
+static const char *bound_text(char *buf, size_t len, double x) {
+    if (x == floor(x) && fabs(x) < 1e15) snprintf(buf, len, "%.0f", x);
+    else snprintf(buf, len, "%g", x);
+    return buf;
+}
+
 static int check_bounds(const char *path, const ml_option *s, double x, char *err, size_t errlen) {
     if (s->min <= s->max && (x < s->min || x > s->max)) {
-        ml__errf(err, errlen, "%s: key '%s': %.17g is outside %g..%g", path, s->name, x, s->min, s->max);
+        char lo[32], hi[32];
+        ml__errf(err, errlen, "%s: key '%s': %.17g is outside %s..%s", path, s->name, x,
+                 bound_text(lo, sizeof lo, s->min), bound_text(hi, sizeof hi, s->max));
         return ML_OPTIONS_BAD_VALUE;
     }
     return ML_OPTIONS_OK;
@@ -349,17 +358,25 @@ int ml_options_set_text(const ml_option *s, const char *v, char *err, size_t err
     case ML_OPT_INT:
     case ML_OPT_U64:
     case ML_OPT_FLOAT: {
-        double x = s->type == ML_OPT_FLOAT ? strtod(v, &end) : (double)strtoll(v, &end, 10);
+        /* Unsigned 64-bit values above 2^63 (seeds) parse as such, as a config file's strings do. */
+        int unsigned_digits = s->type == ML_OPT_U64 && v[strspn(v, " \t")] != '-';
+        unsigned long long u = 0;
+        double x;
+        if (s->type == ML_OPT_FLOAT) x = strtod(v, &end);
+        else if (unsigned_digits) x = (double)(u = strtoull(v, &end, 10));
+        else x = (double)strtoll(v, &end, 10);
         if (end == v || *end || errno || !isfinite(x)) {
             ml__errf(err, errlen, "--%s: '%s' is not a number", s->name, v);
             return ML_OPTIONS_BAD_VALUE;
         }
         if (s->min <= s->max && (x < s->min || x > s->max)) {
-            ml__errf(err, errlen, "--%s: %s is outside %g..%g", s->name, v, s->min, s->max);
+            char lo[32], hi[32];
+            ml__errf(err, errlen, "--%s: %s is outside %s..%s", s->name, v, bound_text(lo, sizeof lo, s->min),
+                     bound_text(hi, sizeof hi, s->max));
             return ML_OPTIONS_BAD_VALUE;
         }
         if (s->type == ML_OPT_INT) *(int *)s->target = (int)x;
-        else if (s->type == ML_OPT_U64) *(uint64_t *)s->target = (uint64_t)strtoull(v, NULL, 10);
+        else if (s->type == ML_OPT_U64) *(uint64_t *)s->target = (uint64_t)u;
         else *(float *)s->target = (float)x;
         return ML_OPTIONS_OK;
     }

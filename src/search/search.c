@@ -47,7 +47,8 @@ static ml_status parse_range(const cJSON *arr, const char *label, ml_search_para
     }
     if (p->kind == ML_PARAM_INT && (p->lo != floor(p->lo) || p->hi != floor(p->hi) || fabs(p->lo) > 1e9 ||
                                     fabs(p->hi) > 1e9)) {
-        ml__errf(err, errlen, "%s: key '%s': int range needs integer bounds, got [%g, %g]", label, p->name, p->lo, p->hi);
+        ml__errf(err, errlen, "%s: key '%s': int range needs integer bounds from -1e9 to 1e9, got [%.17g, %.17g]", label,
+                 p->name, p->lo, p->hi);
         return ML_ERR_ARG;
     }
     return ML_OK;

@@ -26,9 +26,19 @@ static int is_reserved(const char *name) {
     return 0;
 }
 
+/* A space file or base config is a few kB: a bound keeps /dev/zero or a FIFO
+ * that never ends from filling the memory (it did: 16 GB before it failed). */
+#define SEARCH_JSON_MAX_BYTES ((size_t)16 << 20)
+
 cJSON *ml__search_read_json(const char *path, char *err, size_t errlen) {
     char *text;
-    if (ml_file_read_text(path, 0, &text, NULL, NULL, 0) != ML_OK) {
+    ml_status st = ml_file_read_text(path, SEARCH_JSON_MAX_BYTES, &text, NULL, NULL, 0);
+    if (st == ML_ERR_ARG) {
+        ml__errf(err, errlen, "%s: larger than %zu bytes; not a search space or config file?", path,
+                 SEARCH_JSON_MAX_BYTES);
+        return NULL;
+    }
+    if (st != ML_OK) {
         ml__errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return NULL;
     }

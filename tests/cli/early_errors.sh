@@ -20,6 +20,11 @@ sed 's/"algo":\([[:space:]]*\)"maml"/"algo":\1"protonet"/' "$TMP/maml/config.jso
 expect "eval of a regression run whose config says protonet" 2 "protonet classifies only" -- \
   "$BIN" eval "$TMP/maml" --tasks 3
 
+# A learner that adapts by inner steps refuses 0 of them as a usage error naming the option, before any data.
+expect "maml --inner-steps 0 is a usage error" 2 "\-\-inner-steps 0: --algo maml adapts by inner steps" -- \
+  "$BIN" train --algo maml --task sinusoid "${SMALL[@]}" --inner-steps 0 --iters 2 --out "$TMP/steps0"
+[ -e "$TMP/steps0" ] && bad "inner-steps 0: a run folder was written" || ok "inner-steps 0: no run folder"
+
 # A checkpoint is evaluated as the learner that wrote it, or not at all.
 sed 's/"algo":\([[:space:]]*\)"protonet"/"algo":\1"fomaml"/' "$TMP/maml/config.json" >"$TMP/c" && mv "$TMP/c" "$TMP/maml/config.json"
 expect "eval of a maml checkpoint whose config says fomaml" 1 "a maml checkpoint, but the run's config.json says --algo fomaml" -- \
@@ -62,6 +67,20 @@ expect "--query 0 --eval-query 0: all rows" 0 "4 query points\|all query points"
   "$BIN" train "${CSV[@]}" --shots 3 --query 0 --eval-query 0 --iters 2 --out "$TMP/csv_all" --eval-tasks 3
 grep -q "all query points" "$TMP/out" && ok "evaluation says all query points" || bad "banner: $(head -c 300 "$TMP/out")"
 expect "eval --query 0" 0 "all query points" -- "$BIN" eval "$TMP/csv_all" --query 0 --tasks 3
+# A CSV "file" that never ends with text (/dev/zero) stops at its first NUL, not after filling the memory.
+expect "--task csv:/dev/zero stops at the NUL" 1 "/dev/zero:1: contains a NUL byte" -- \
+  timeout -s KILL 60 "$BIN" train "${CSV[@]}" --task csv:/dev/zero --shots 3 --iters 2 --out "$TMP/zero"
+printf '1,2\n' >"$TMP/q.csv"
+expect "predict --support /dev/zero stops at the NUL" 1 "/dev/zero:1: contains a NUL byte" -- \
+  timeout -s KILL 60 "$BIN" predict "$TMP/csv_all" --support /dev/zero --query "$TMP/q.csv" --quiet
+# eval's own option names in its messages (--shots, --query, --steps), not train's --eval-*.
+expect "eval --shots beyond the rows names --shots" 2 "\-\-shots 7: .*has only 6 support rows" -- \
+  "$BIN" eval "$TMP/csv_all" --shots 7 --tasks 3
+grep -q "eval-shots" "$TMP/err" && bad "eval --shots: message names --eval-shots" || ok "eval --shots: no --eval-shots"
+expect "eval --query beyond the rows names --query" 2 "\-\-query 9: .*has only 4 query rows" -- \
+  "$BIN" eval "$TMP/csv_all" --query 9 --tasks 3
+expect "eval --steps of no number names --steps" 2 "\-\-steps ',': expected integers" -- \
+  "$BIN" eval "$TMP/csv_all" --steps , --tasks 3
 expect "--query 0 on sinusoid is refused" 2 "\-\-query 0: sinusoid tasks are drawn afresh" -- \
   "$BIN" train --algo maml --task sinusoid "${SMALL[@]}" --query 0 --iters 2 --out "$TMP/sq0"
 
@@ -86,6 +105,8 @@ expect "evaluation shots that leave no query image" 1 "eval-shots 6) on the test
   "$BIN" train "${IMG[@]}" --ways 2 --shots 1 --query 1 --eval-shots 1,6 --iters 200 --out "$TMP/img3"
 expect "a fitting split trains" 0 "" -- \
   "$BIN" train "${IMG[@]}" --ways 2 --shots 1 --query 1 --split 0.5,0,0.5 --eval-ways 5 --iters 2 --eval-tasks 2 --out "$TMP/img4"
+expect "eval --ways beyond the test classes names --ways" 1 "evaluation (--ways 6, --shots 1) on the test classes" -- \
+  "$BIN" eval "$TMP/img4" --ways 6 --tasks 2
 expect "eval --split val with no validation classes" 1 "the validation split of .* has no classes" -- \
   "$BIN" eval "$TMP/img4" --split val --tasks 2
 

@@ -134,6 +134,10 @@ bad_space "empty range" '{"base":{"algo":"maml"},"space":{"inner-lr":{"uniform":
 bad_space "log range with 0" '{"base":{"algo":"maml"},"space":{"inner-lr":{"log_uniform":[0,1]}}}' "'inner-lr': log_uniform needs 0 < lo"
 bad_space "empty choice" '{"base":{"algo":"maml"},"space":{"algo":{"choice":[]}}}' "'algo': choice takes a non-empty list"
 bad_space "uniform on an integer option" '{"base":{"algo":"maml"},"space":{"inner-steps":{"uniform":[1,3]}}}' "'inner-steps': an integer option"
+# A space file that never ends (a device, a FIFO) is refused at a bound, not read into all the memory.
+expect "--space /dev/zero is refused at a bound" 1 "/dev/zero: larger than 16777216 bytes" -- \
+  timeout -s KILL 60 "$BIN" search --space /dev/zero --budget 2 --out "$TMP/zero"
+bad_space "int range beyond 1e9 says so, exactly" '{"base":{"algo":"maml"},"space":{"inner-steps":{"int":[0,2147483647]}}}' "from -1e9 to 1e9, got \[0, 2147483647\]"
 bad_space "range outside train's bounds" '{"base":{"algo":"maml"},"space":{"inner-lr":{"uniform":[0,5000]}}}' "'inner-lr': 5000 is outside"
 bad_space "unknown algorithm" '{"base":{"algo":"maml"},"space":{"algo":{"choice":["maml","mamal"]}}}' "'mamal' is not a meta-learner"
 bad_space "searching a search setting" '{"base":{"algo":"maml"},"space":{"iters":{"int":[1,9]}}}' "'iters' is set by the search"

@@ -27,6 +27,12 @@ expect "command trian" 2 "did you mean train?" -- "$BIN" trian
 echo '{"inner_rl": 0.1}' > "$TMP/c.json"
 expect "config key inner_rl" 2 "did you mean 'inner-lr'?" -- "$BIN" train --config "$TMP/c.json"
 
+# ---- plot on a run with only a torn first log line names the log, not "no log.jsonl" ----
+mkdir -p "$TMP/torn"
+printf '{"iter":100,"lo' >"$TMP/torn/log.jsonl"
+expect "plot of a torn first log line" 1 "torn/log.jsonl: no complete log line yet" -- "$BIN" plot "$TMP/torn" --out "$TMP/tornfig"
+grep -q "no log.jsonl" "$TMP/err" && bad "plot torn: says there is no log.jsonl" || ok "plot torn: does not deny the log"
+
 # ---- plot --out DIR creates DIR ----
 "$BIN" train --algo maml --task sinusoid --model mlp:8 --shots 5 --iters 20 --eval-tasks 10 \
   --eval-steps 1 --quiet --out "$TMP/run" >/dev/null 2>&1
