@@ -213,8 +213,6 @@ def write_csv_corpus():
     put("csv_tasks", "no_query.csv", "a,support,1,2\n")
 
 
-# ---- split.json -------------------------------------------------------------------------
-
 def write_csv_numbers_corpus():
     put("csv_numbers", "xy.csv", "0.5,1.0\n1.5,2.0\n-1,0\n")
     put("csv_numbers", "header_3d.csv", "x1,x2,x3,y\n1,2,3,6\n2,3,4,9\n")
@@ -224,6 +222,8 @@ def write_csv_numbers_corpus():
     put("csv_numbers", "header_only.csv", "x,y\n")
     put("csv_numbers", "wide_then_blank.csv", ",".join(["1"] * 200) + "\n" + "\n" * 300)
 
+
+# ---- split.json -------------------------------------------------------------------------
 
 def write_task_split_corpus():
     split = {"format": "metalearn-task-split", "version": 1, "file": "tasks.csv",
