@@ -351,8 +351,10 @@ ml_status ml_rl_run_plot(const char *const *runs, int n_runs, const char *out, c
 struct ml_epoch_report;
 /* cfg->out (NULL: no folder, ML_OK): a new run (resume 0) refuses a folder
  * holding a run unless cfg->overwrite, makes it and writes config.json (rank 0
- * alone); resume checks that the checkpoint is there. */
-ml_status ml_supervised_rundir_open(const ml_run_config *cfg, int resume, char *err, size_t errlen);
+ * alone); resume checks that the checkpoint is there. lock non-NULL: rank 0
+ * takes the folder for this process (ml_rundir_lock; *lock for
+ * ml_rundir_unlock), a new run before a replaced run's files are cleared. */
+ml_status ml_supervised_rundir_open(const ml_run_config *cfg, int resume, int *lock, char *err, size_t errlen);
 /* Appends the epoch's line to DIR/log.jsonl (rank 0 alone; dir NULL: nothing). */
 ml_status ml_supervised_rundir_log(const char *dir, const struct ml_epoch_report *r, char *err, size_t errlen);
 

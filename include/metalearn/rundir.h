@@ -30,8 +30,11 @@ const char *ml_rundir_existing(const char *dir);
  * when dir holds a run and overwrite is 0. */
 ml_status ml_rundir_check_new(const char *dir, int overwrite, const char **held, char *err, size_t errlen);
 /* ml_rundir_check_new, then makes dir and clears a replaced run's files
- * (every one, split.json too). */
-ml_status ml_rundir_start_new(const char *dir, int overwrite, char *err, size_t errlen);
+ * (every one, split.json too). lock non-NULL: dir is taken for this process
+ * first (*lock from ml_rundir_lock, for ml_rundir_unlock) and checked again
+ * once held, so the files cleared are never those of a run another process
+ * is writing or has just finished there. */
+ml_status ml_rundir_start_new(const char *dir, int overwrite, int *lock, char *err, size_t errlen);
 
 /* Removes the run files of dir (checkpoint, log, eval.json and, unless
  * keep_split, split.json; config.json is left for the caller to rewrite), so

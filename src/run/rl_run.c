@@ -117,10 +117,7 @@ static ml_status take_folder(ml__rl_run *r, char *err, size_t errlen) {
 /* A new run: its folder (refusing an existing run unless overwrite), taken
  * before an old run's files are cleared. */
 static ml_status start_new(ml__rl_run *r, const ml_run_config *o, char *err, size_t errlen) {
-    ml_status s = ml_rundir_check_new(r->dir, o->overwrite, NULL, err, errlen);
-    if (!s && ml_mkdir_p(r->dir, err, errlen)) s = ML_ERR_IO;
-    if (!s) s = take_folder(r, err, errlen);
-    return s ? s : ml_rundir_start_new(r->dir, o->overwrite, err, errlen);
+    return ml_rundir_start_new(r->dir, o->overwrite, &r->lock, err, errlen);
 }
 
 static ml_status write_config(const ml_run_config *o, const char *dir, char *err, size_t errlen) {

@@ -74,11 +74,15 @@ ml_status ml_rundir_check_new(const char *dir, int overwrite, const char **held,
     return ML_OK;
 }
 
-ml_status ml_rundir_start_new(const char *dir, int overwrite, char *err, size_t errlen) {
+ml_status ml_rundir_start_new(const char *dir, int overwrite, int *lock, char *err, size_t errlen) {
     const char *held;
     ml_status s = ml_rundir_check_new(dir, overwrite, &held, err, errlen);
     if (s) return s;
     if (ml_mkdir_p(dir, err, errlen)) return ML_ERR_IO;
+    if (lock) {
+        if ((*lock = ml_rundir_lock(dir, err, errlen)) == -1) return ML_ERR_STATE;
+        if ((s = ml_rundir_check_new(dir, overwrite, &held, err, errlen)) != ML_OK) return s;
+    }
     if (held && ml_rundir_clear(dir, 0, err, errlen)) return ML_ERR_IO;
     return ML_OK;
 }

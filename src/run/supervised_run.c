@@ -17,7 +17,7 @@
 #include "metalearn/sources.h"
 #include "metalearn/train.h"
 
-ml_status ml_supervised_rundir_open(const ml_run_config *o, int resume, char *err, size_t errlen) {
+ml_status ml_supervised_rundir_open(const ml_run_config *o, int resume, int *lock, char *err, size_t errlen) {
     const char *dir = o->out;
     char path[4200];
     if (!dir) return ML_OK;
@@ -28,10 +28,11 @@ ml_status ml_supervised_rundir_open(const ml_run_config *o, int resume, char *er
                                   "it again with --out %s --overwrite", dir, dir);
             return ML_ERR_STATE;
         }
+        if (lock && ml_dist_rank() == 0 && (*lock = ml_rundir_lock(dir, err, errlen)) == -1) return ML_ERR_STATE;
         return ML_OK;
     }
     if (ml_dist_rank() != 0) return ML_OK;
-    ml_status s = ml_rundir_start_new(dir, o->overwrite, err, errlen);
+    ml_status s = ml_rundir_start_new(dir, o->overwrite, lock, err, errlen);
     if (s) return s;
     ml_run_config copy = *o; /* a saved config never carries permission to replace a run */
     copy.overwrite = 0;
@@ -50,18 +51,6 @@ ml_status ml_supervised_rundir_log(const char *dir, const ml_epoch_report *r, ch
              "{\"epoch\":%d,\"loss\":%.9g,\"train_acc\":%.9g,\"lr\":%.9g,\"seconds\":%.4f,\"cpu_seconds\":%.4f}",
              r->epoch, r->loss, r->train_acc, r->lr, r->seconds, r->cpu_seconds);
     return ml_jsonl_append(path, line, err, errlen);
-}
-
-/* The run folder for this process alone (rank 0 writes it), taken before a
- * replaced run's files are cleared; *lock for ml_rundir_unlock. */
-static ml_status open_folder(const ml_run_config *o, int *lock, char *err, size_t errlen) {
-    int resume = o->resume != NULL;
-    if (!o->out || ml_dist_rank() != 0) return ml_supervised_rundir_open(o, resume, err, errlen);
-    ml_status s = resume ? ml_supervised_rundir_open(o, 1, err, errlen)
-                         : ml_rundir_check_new(o->out, o->overwrite, NULL, err, errlen);
-    if (!s && !resume && ml_mkdir_p(o->out, err, errlen)) s = ML_ERR_IO;
-    if (!s && (*lock = ml_rundir_lock(o->out, err, errlen)) == -1) s = ML_ERR_STATE;
-    return s || resume ? s : ml_supervised_rundir_open(o, 0, err, errlen);
 }
 
 /* ---- setup shared by training and evaluation ------------------------------------------ */
@@ -227,7 +216,10 @@ agree:
     /* Every process set up alike, or every process stops with the failing
      * rank's message; then rank 0 makes the run folder, and its outcome is shared. */
     s = ml_run_config_agree(o, 3, s, err, errlen);
-    if (!s) s = ml_run_config_agree(o, 3, open_folder(o, &lock, err, errlen), err, errlen);
+    if (!s) {
+        ml_status opened = ml_supervised_rundir_open(o, o->resume != NULL, &lock, err, errlen);
+        s = ml_run_config_agree(o, 3, opened, err, errlen);
+    }
     if (s) {
         out->usage = usage;
         goto done;
